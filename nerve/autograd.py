@@ -1,0 +1,291 @@
+"""The autograd engine: grad mode, the ``Function`` base class, and ``backward``.
+
+A ``Function`` is one op: ``forward`` and ``backward`` on raw arrays, side by side.
+Running it records, on the output tensor, an edge to each input: the input's own
+``grad_fn``, or the input itself when it is a leaf that requires grad. ``backward``
+walks those edges in reverse topological order, iteratively, so graphs thousands
+of ops deep work. Broadcasting is undone here, once, for every op.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """True when ops record the graph for backward."""
+    return _enabled
+
+
+class set_grad_enabled:
+    """Turn gradient recording on or off; works as a call, a context manager, or a decorator."""
+
+    def __init__(self, mode: bool):
+        global _enabled
+        self.prev = _enabled
+        self.mode = bool(mode)
+        _enabled = self.mode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        global _enabled
+        _enabled = self.prev
+        return False
+
+    def __call__(self, fn):
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class _GradMode:
+    mode = False
+
+    def __enter__(self):
+        global _enabled
+        self.prev = _enabled
+        _enabled = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        global _enabled
+        _enabled = self.prev
+        return False
+
+    def __call__(self, fn):
+        mode_cls = type(self)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with mode_cls():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Context manager and decorator that stops recording (for evaluation and in-place updates)."""
+
+    mode = False
+
+
+class enable_grad(_GradMode):
+    """Context manager and decorator that turns recording back on inside ``no_grad``."""
+
+    mode = True
+
+
+inference_mode = no_grad
+
+
+class Function:
+    """One differentiable op.
+
+    Subclasses write ``forward(self, xp, *arrays)`` and ``backward(self, xp, grad)``,
+    where ``xp`` is the array module (NumPy or CuPy). ``backward`` returns one
+    gradient per input (a tuple when there are several; ``None`` for inputs
+    without one), each of the output's broadcast shape or the input's own shape.
+    Attributes passed to ``apply`` as keywords (axis, shape, ...) are set on the
+    op before ``forward`` runs; whatever backward needs is kept on the op itself.
+    """
+
+    _is_fn = True
+    parents: tuple = ()
+
+    @classmethod
+    def apply(cls, *inputs, **attrs):
+        """Run the op on tensors (and plain Python numbers) and record it for backward."""
+        fn = cls()
+        if attrs:
+            fn.__dict__.update(attrs)
+        return fn.run(inputs)
+
+    @property
+    def name(self) -> str:
+        """The op's name as error messages and exporters use it (``matmul``, ``add``)."""
+        return type(self).__name__.lower()
+
+    def forward(self, xp, *arrays):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, xp, grad):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def run(self, inputs):
+        dev = None
+        arrays = []
+        record = False
+        for x in inputs:
+            if isinstance(x, Tensor):
+                if dev is None:
+                    dev = x._device
+                elif x._device is not dev:
+                    raise RuntimeError(
+                        f"{self.name}: expected all tensors on the same device, got "
+                        + " and ".join(str(t._device) for t in inputs if isinstance(t, Tensor))
+                        + "; move them with .to(device)"
+                    )
+                arrays.append(x._data)
+                record = record or x.requires_grad
+            else:
+                arrays.append(x)
+        xp = dev.xp
+        try:
+            out = self.forward(xp, *arrays)
+        except (ValueError, IndexError) as e:
+            raise RuntimeError(self.describe_error(inputs, e)) from None
+        t = Tensor._make(out, dev)
+        if record and _enabled:
+            self.parents = tuple(
+                (x.grad_fn if x.grad_fn is not None else x) if isinstance(x, Tensor) and x.requires_grad else None
+                for x in inputs
+            )
+            self.in_meta = tuple(
+                (x._data.shape, x._data.dtype) if isinstance(x, Tensor) else None for x in inputs
+            )
+            self.device = dev
+            t.requires_grad = True
+            t.grad_fn = self
+        return t
+
+    def describe_error(self, inputs, err) -> str:
+        shapes = " and ".join(str(tuple(x.shape)) for x in inputs if isinstance(x, Tensor))
+        msg = str(err)
+        if "broadcast" in msg:
+            return f"{self.name}: shapes {shapes} cannot be broadcast together"
+        return f"{self.name}: {msg} (input shapes {shapes})"
+
+    def __repr__(self) -> str:
+        return f"<{self.name}Backward>"
+
+
+def sum_to(xp, g, shape):
+    """Sum ``g`` down to ``shape``: the reverse of NumPy broadcasting."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, s in enumerate(shape) if s == 1 and g.shape[i + lead] != 1
+    )
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    if lead:
+        g = g.reshape(shape)
+    if g.shape != shape:  # e.g. a gradient that is a scalar for a broadcast input
+        g = xp.broadcast_to(g, shape).copy()
+    return g
+
+
+def _toposort(root_fn):
+    order = []
+    seen = {id(root_fn)}
+    stack = [(root_fn, iter(root_fn.parents))]
+    while stack:
+        fn, it = stack[-1]
+        for p in it:
+            if p is not None and p._is_fn and id(p) not in seen:
+                seen.add(id(p))
+                stack.append((p, iter(p.parents)))
+                break
+        else:
+            stack.pop()
+            order.append(fn)
+    order.reverse()
+    return order
+
+
+def run_backward(root, grad, retain_graph: bool = False) -> None:
+    """Backpropagate ``grad`` from tensor ``root`` into the ``.grad`` of every leaf it depends on."""
+    fn0 = root.grad_fn
+    if fn0 is None:
+        if root.requires_grad:  # a leaf: its gradient is grad itself
+            _accumulate(root, grad, None)
+            return
+        raise RuntimeError(
+            "element 0 of tensors does not require grad and does not have a grad_fn: "
+            "nothing to backpropagate (did you compute it under no_grad, or from tensors "
+            "without requires_grad=True?)"
+        )
+    if fn0.parents is None:
+        raise RuntimeError(_FREED)
+    grads: dict[int, Any] = {id(fn0): grad}
+    global _enabled
+    prev, _enabled = _enabled, False
+    try:
+        for fn in _toposort(fn0):
+            g = grads.pop(id(fn), None)
+            if g is None:
+                continue
+            parents = fn.parents
+            if parents is None:
+                raise RuntimeError(_FREED)
+            hooks = getattr(fn, "_hooks", None)
+            if hooks:
+                g = _run_hooks(hooks, g, fn.device)
+            ref = getattr(fn, "_retain", None)
+            if ref is not None and ref() is not None:
+                ref().grad = Tensor._make(g.copy(), fn.device)
+            xp = fn.device.xp
+            in_grads = fn.backward(xp, g)
+            if type(in_grads) is not tuple:
+                in_grads = (in_grads,)
+            for p, gi, meta in zip(parents, in_grads, fn.in_meta):
+                if p is None or gi is None:
+                    continue
+                shape, dt = meta
+                if gi.shape != shape:
+                    gi = sum_to(xp, gi, shape)
+                if gi.dtype != dt:
+                    gi = gi.astype(dt)
+                if p._is_fn:
+                    k = id(p)
+                    prior = grads.get(k)
+                    grads[k] = gi if prior is None else prior + gi
+                else:
+                    _accumulate(p, gi, g)
+            if not retain_graph:
+                fn.parents = None
+    finally:
+        _enabled = prev
+
+
+_FREED = (
+    "Trying to backward through the graph a second time (or directly access saved "
+    "tensors after they have already been freed). Specify retain_graph=True if you "
+    "need to backward through the graph a second time."
+)
+
+
+def _run_hooks(hooks, g, dev):
+    for h in hooks:
+        r = h(Tensor._make(g, dev))
+        if r is not None:
+            g = r._data
+    return g
+
+
+def _accumulate(leaf, g, upstream) -> None:
+    hooks = leaf._hooks
+    if hooks:
+        g = _run_hooks(hooks, g, leaf._device)
+    cur = leaf.grad
+    if cur is None:
+        # own the array: it may be the upstream gradient or a view shared elsewhere
+        if g is upstream or g.base is not None:
+            g = g.copy()
+        leaf.grad = Tensor._make(g, leaf._device)
+    else:
+        cur._data += g
+
+
+Tensor: Any = None  # set by nerve.tensor once the class exists (it is built on Function)

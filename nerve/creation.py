@@ -1,0 +1,276 @@
+"""Factory functions: ``tensor``, ``zeros``, ``ones``, ``rand``, ``arange``, ... (as in PyTorch)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import dtypes as _dt
+from .backend import CPU, device, is_array, move
+from .random import _integers, _normal, _permutation, _uniform
+from .tensor import Tensor, _size
+
+
+def _finish(arr, dev, requires_grad) -> Tensor:
+    t = Tensor._make(arr, dev)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _dev(d):
+    return CPU if d is None else device(d)
+
+
+def _infer_np_dtype(arr) -> np.dtype:
+    k = arr.dtype.kind
+    if k == "f":
+        return arr.dtype if arr.dtype in (np.float64, np.float16, np.float32) else np.dtype(np.float32)
+    if k == "b":
+        return np.dtype(np.bool_)
+    if k in "iu":
+        return arr.dtype if arr.dtype in (np.int32, np.int64, np.uint8, np.int16, np.int8) else np.dtype(np.int64)
+    raise TypeError(f"can't make a tensor from data of dtype {arr.dtype}")
+
+
+def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Make a tensor from a list, number, NumPy/CuPy array or tensor, copying the data.
+
+    Args:
+        data: nested lists/tuples of numbers, a scalar, an array, or a tensor.
+        dtype: the element type; inferred when None (Python floats give float32).
+        device: ``'cpu'`` or ``'cuda'``.
+        requires_grad: record operations on it for backward.
+    """
+    if isinstance(data, Tensor):
+        arr = data._data.copy()
+        src = data._device
+    elif is_array(data):
+        arr = data.copy()
+        src = CPU if isinstance(data, np.ndarray) else None
+    else:
+        if isinstance(data, (list, tuple)) and data and any(isinstance(x, Tensor) for x in _flat(data)):
+            data = _tensors_to_lists(data)
+        arr = np.array(data)
+        src = CPU
+        if arr.dtype == object:
+            raise TypeError(f"can't make a tensor from {type(data).__name__}: values must be numbers of one shape")
+        if arr.dtype.kind == "f" and dtype is None:
+            arr = arr.astype(_dt.get_default_dtype().np)
+        elif arr.dtype.kind == "U" or arr.dtype.kind == "S":
+            raise TypeError("can't make a tensor from strings")
+    dt = _dt.to_dtype(dtype).np if dtype is not None else _infer_np_dtype(arr)
+    if arr.dtype != dt:
+        arr = arr.astype(dt)
+    dev = _dev(device) if device is not None else (src if src is not None else _array_device(arr))
+    arr = move(arr, dev)
+    return _finish(arr, dev, requires_grad)
+
+
+def _array_device(arr):
+    from .backend import device_of
+
+    return device_of(arr)
+
+
+def _flat(xs):
+    for x in xs:
+        if isinstance(x, (list, tuple)):
+            yield from _flat(x)
+        else:
+            yield x
+
+
+def _tensors_to_lists(xs):
+    if isinstance(xs, Tensor):
+        return xs.tolist()
+    if isinstance(xs, (list, tuple)):
+        return [_tensors_to_lists(x) for x in xs]
+    return xs
+
+
+as_tensor = tensor
+
+
+def as_tensor_nocopy(data, dtype=None, device=None) -> Tensor:
+    """Like ``as_tensor``: reuse a NumPy array's memory when dtype and device allow."""
+    if isinstance(data, np.ndarray) and (dtype is None or _dt.to_dtype(dtype).np == data.dtype) and device in (None, "cpu", CPU):
+        return from_numpy(data)
+    return tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing memory with a NumPy array (dtype kept)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
+    _dt.from_numpy_dtype(array.dtype)
+    return Tensor._make(array, CPU)
+
+
+def _factory_dtype(dtype):
+    return (_dt.to_dtype(dtype) if dtype is not None else _dt.get_default_dtype()).np
+
+
+def _make_filled(size, value, dtype, device, requires_grad):
+    dev = _dev(device)
+    arr = dev.xp.full(_size(size), value, dtype=_factory_dtype(dtype))
+    return _finish(arr, dev, requires_grad)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros; sizes as ints or one tuple."""
+    dev = _dev(device)
+    return _finish(dev.xp.zeros(_size(size), dtype=_factory_dtype(dtype)), dev, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones; sizes as ints or one tuple."""
+    dev = _dev(device)
+    return _finish(dev.xp.ones(_size(size), dtype=_factory_dtype(dtype)), dev, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """An uninitialised tensor (zeros here, so runs are reproducible)."""
+    return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor filled with ``fill_value``; the dtype follows the value when not given."""
+    if dtype is None:
+        dtype = _dt.scalar_dtype(fill_value.item() if isinstance(fill_value, Tensor) else fill_value)
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    return _make_filled((size,) if isinstance(size, int) else size, fill_value, dtype, device, requires_grad)
+
+
+def _like(t: Tensor, dtype, device):
+    return (dtype if dtype is not None else t.dtype), (device if device is not None else t.device)
+
+
+def zeros_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    dt, dev = _like(t, dtype, device)
+    return zeros(t.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def ones_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    dt, dev = _like(t, dtype, device)
+    return ones(t.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def empty_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return zeros_like(t, dtype, device, requires_grad)
+
+
+def full_like(t: Tensor, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    dt, dev = _like(t, dtype, device)
+    return full(t.shape, fill_value, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1)."""
+    dev = _dev(device)
+    return _finish(_uniform(_size(size), 0.0, 1.0, _factory_dtype(dtype), dev, generator), dev, requires_grad)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples."""
+    dev = _dev(device)
+    return _finish(_normal(_size(size), 0.0, 1.0, _factory_dtype(dtype), dev, generator), dev, requires_grad)
+
+
+def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None,
+            requires_grad: bool = False) -> Tensor:
+    """Integers drawn uniformly from [low, high); ``randint(high, size)`` also works."""
+    if size is None:
+        if high is None or not isinstance(high, (tuple, list)):
+            raise TypeError("randint() missing its size argument, e.g. randint(0, 10, (3,))")
+        low, high, size = 0, low, high
+    elif high is None:
+        low, high = 0, low
+    dev = _dev(device)
+    arr = _integers(low, high, _size((size,) if isinstance(size, int) else size), dev, generator)
+    if dtype is not None:
+        arr = arr.astype(_dt.to_dtype(dtype).np)
+    return _finish(arr, dev, requires_grad)
+
+
+def rand_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    dt, dev = _like(t, dtype, device)
+    return rand(t.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def randn_like(t: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    dt, dev = _like(t, dtype, device)
+    return randn(t.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def randint_like(t: Tensor, low, high=None, dtype=None, device=None) -> Tensor:
+    dt, dev = _like(t, dtype, device)
+    return randint(low, high, t.shape, dtype=dt, device=dev)
+
+
+def randperm(n: int, generator=None, dtype=None, device=None) -> Tensor:
+    """A random permutation of 0..n-1 (int64)."""
+    dev = _dev(device)
+    arr = _permutation(n, dev, generator)
+    if dtype is not None:
+        arr = arr.astype(_dt.to_dtype(dtype).np)
+    return _finish(arr, dev, False)
+
+
+def normal(mean, std, size=None, generator=None, dtype=None, device=None) -> Tensor:
+    """Normal samples with the given mean and std (numbers, or tensors of one shape)."""
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        like = mean if isinstance(mean, Tensor) else std
+        return randn(like.shape, generator=generator, dtype=like.dtype, device=like.device) * std + mean
+    dev = _dev(device)
+    return _finish(_normal(_size((size,) if isinstance(size, int) else size), mean, std,
+                           _factory_dtype(dtype), dev, generator), dev, False)
+
+
+def bernoulli(p: Tensor, generator=None) -> Tensor:
+    """0/1 samples with probabilities ``p``."""
+    u = _uniform(p.shape, 0.0, 1.0, p._data.dtype, p.device, generator)
+    return Tensor._make((u < p._data).astype(p._data.dtype), p.device)
+
+
+def multinomial(probs: Tensor, num_samples: int, replacement: bool = False, generator=None) -> Tensor:
+    """Sample indices by the (unnormalised) weights in each row of ``probs``."""
+    from .random import _rng
+
+    p = np.asarray(move(probs._data, CPU), dtype=np.float64)
+    rows = p.reshape(-1, p.shape[-1])
+    rng = _rng(generator, CPU)
+    out = np.stack([rng.choice(rows.shape[1], num_samples, replace=replacement, p=r / r.sum()) for r in rows])
+    out = out.reshape(p.shape[:-1] + (num_samples,)).astype(np.int64)
+    return Tensor._make(move(out, probs.device), probs.device)
+
+
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Values from ``start`` to ``end`` (exclusive) by ``step``; int64 unless a float is given."""
+    if end is None:
+        start, end = 0, start
+    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    if dtype is None:
+        dtype = _dt.get_default_dtype() if any(isinstance(v, float) for v in vals) else _dt.int64
+    dev = _dev(device)
+    arr = dev.xp.arange(*vals, dtype=_dt.to_dtype(dtype).np)
+    return _finish(arr, dev, requires_grad)
+
+
+def linspace(start, end, steps: int, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    dev = _dev(device)
+    arr = dev.xp.linspace(start, end, steps, dtype=np.float64).astype(_factory_dtype(dtype))
+    return _finish(arr, dev, requires_grad)
+
+
+def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None, device=None) -> Tensor:
+    dev = _dev(device)
+    arr = dev.xp.logspace(start, end, steps, base=base).astype(_factory_dtype(dtype))
+    return _finish(arr, dev, False)
+
+
+def eye(n: int, m: int | None = None, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """The identity matrix (n x m)."""
+    dev = _dev(device)
+    return _finish(dev.xp.eye(n, m, dtype=_factory_dtype(dtype)), dev, requires_grad)

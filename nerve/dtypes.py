@@ -1,0 +1,138 @@
+"""dtypes as PyTorch names them, and PyTorch's type-promotion rules."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class dtype:
+    """A tensor element type such as ``nerve.float32``; ``.np`` is the NumPy dtype."""
+
+    __slots__ = ("name", "np", "is_floating_point", "is_signed", "itemsize", "_kind")
+
+    def __init__(self, name: str, npdtype, kind: int):
+        self.name = name
+        self.np = np.dtype(npdtype)
+        self._kind = kind  # 0 bool, 1 integer, 2 floating
+        self.is_floating_point = kind == 2
+        self.is_signed = self.np.kind in "if"
+        self.itemsize = self.np.itemsize
+
+    def __repr__(self) -> str:
+        return f"nerve.{self.name}"
+
+    def __reduce__(self):
+        return (to_dtype, (self.name,))
+
+
+bool_ = dtype("bool", np.bool_, 0)
+uint8 = dtype("uint8", np.uint8, 1)
+int8 = dtype("int8", np.int8, 1)
+int16 = dtype("int16", np.int16, 1)
+int32 = dtype("int32", np.int32, 1)
+int64 = dtype("int64", np.int64, 1)
+float16 = dtype("float16", np.float16, 2)
+float32 = dtype("float32", np.float32, 2)
+float64 = dtype("float64", np.float64, 2)
+
+ALL = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64)
+_FROM_NP = {d.np: d for d in ALL}
+_BY_NAME = {d.name: d for d in ALL}
+_BY_NAME.update(
+    {"float": float32, "double": float64, "half": float16, "long": int64, "int": int32,
+     "short": int16, "bool_": bool_, "torch.float32": float32}
+)
+
+_default_float = float32
+
+
+def get_default_dtype() -> dtype:
+    """The dtype of floating-point tensors made from Python floats (float32 unless changed)."""
+    return _default_float
+
+
+def set_default_dtype(d) -> None:
+    """Set the default floating-point dtype (float32 or float64)."""
+    global _default_float
+    d = to_dtype(d)
+    if not d.is_floating_point:
+        raise TypeError(f"default dtype must be a floating-point dtype, got {d}")
+    _default_float = d
+
+
+def from_numpy_dtype(npdtype) -> dtype:
+    """The nerve dtype of a NumPy dtype."""
+    try:
+        return _FROM_NP[npdtype]
+    except KeyError:
+        d = _FROM_NP.get(np.dtype(npdtype))
+        if d is None:
+            raise TypeError(
+                f"unsupported dtype {np.dtype(npdtype)}: nerve supports "
+                + ", ".join(x.name for x in ALL)
+            ) from None
+        return d
+
+
+def to_dtype(d) -> dtype:
+    """Turn a nerve dtype, NumPy dtype, Python type or name into a nerve dtype."""
+    if isinstance(d, dtype):
+        return d
+    if d is float:
+        return float64
+    if d is int:
+        return int64
+    if d is bool:
+        return bool_
+    if isinstance(d, str):
+        hit = _BY_NAME.get(d.removeprefix("nerve.").removeprefix("torch."))
+        if hit is not None:
+            return hit
+    try:
+        return from_numpy_dtype(np.dtype(d))
+    except TypeError:
+        raise TypeError(f"cannot interpret {d!r} as a dtype") from None
+
+
+def promote(a: dtype, b: dtype) -> dtype:
+    """Result dtype of two tensors of the same priority (PyTorch's rule)."""
+    if a is b:
+        return a
+    if a._kind != b._kind:
+        return a if a._kind > b._kind else b
+    return from_numpy_dtype(np.promote_types(a.np, b.np))
+
+
+def scalar_dtype(x) -> dtype:
+    """The dtype a Python scalar takes on its own (bool, int64, default float)."""
+    if isinstance(x, (bool, np.bool_)):
+        return bool_
+    if isinstance(x, (int, np.integer)):
+        return int64
+    if isinstance(x, (float, np.floating)):
+        return _default_float
+    raise TypeError(f"unsupported scalar {x!r} of type {type(x).__name__}")
+
+
+def result_type(*operands) -> dtype:
+    """PyTorch's promotion: tensors with dims outrank 0-d tensors, which outrank scalars.
+
+    A lower-priority operand changes the result only when its category (bool < integer
+    < floating) is higher; so ``float32 tensor * 2.5`` stays float32 and
+    ``int64 tensor * 2.5`` becomes the default float dtype.
+    """
+    groups: list = [None, None, None]
+    for x in operands:
+        d = getattr(x, "dtype", None)
+        if isinstance(d, dtype):
+            g = 0 if x.ndim > 0 else 1
+        else:
+            d, g = scalar_dtype(x), 2
+        groups[g] = d if groups[g] is None else promote(groups[g], d)
+    out = None
+    for d in groups:
+        if d is None:
+            continue
+        if out is None or d._kind > out._kind:
+            out = d
+    return out

@@ -1,0 +1,593 @@
+"""Primitive ops: where the forward and backward passes live.
+
+Each op works on raw arrays through ``xp`` (NumPy or CuPy). Broadcasting is undone
+by the engine, so a binary op returns gradients of the broadcast output shape.
+Composite ops (std, softplus, ...) are written in terms of these on ``Tensor``
+and need no backward of their own.
+"""
+
+from __future__ import annotations
+
+from .autograd import Function
+from .backend import scatter_add
+
+# ---------------------------------------------------------------- elementwise
+
+
+class Cast(Function):
+    def forward(self, xp, x):
+        return x.astype(self.dtype)
+
+    def backward(self, xp, g):
+        return g  # the engine casts back to the input's dtype
+
+
+class Neg(Function):
+    def forward(self, xp, x):
+        return -x
+
+    def backward(self, xp, g):
+        return -g
+
+
+class Add(Function):
+    def forward(self, xp, a, b):
+        return a + b
+
+    def backward(self, xp, g):
+        return g, g
+
+
+class Sub(Function):
+    def forward(self, xp, a, b):
+        return a - b
+
+    def backward(self, xp, g):
+        return g, -g
+
+
+class Mul(Function):
+    def forward(self, xp, a, b):
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, xp, g):
+        return g * self.b, g * self.a
+
+
+class Div(Function):
+    def forward(self, xp, a, b):
+        self.a, self.b = a, b
+        return a / b
+
+    def backward(self, xp, g):
+        gb = None
+        if self.parents[1] is not None:
+            gb = -g * self.a / (self.b * self.b)
+        return g / self.b, gb
+
+
+class Pow(Function):
+    """``a ** b``; either side may be a Python number."""
+
+    def forward(self, xp, a, b):
+        self.a, self.b = a, b
+        self.y = a ** b
+        return self.y
+
+    def backward(self, xp, g):
+        a, b = self.a, self.b
+        ga = gb = None
+        if self.parents[0] is not None:
+            ga = g * b * a ** (b - 1) if not isinstance(b, (int, float)) or b != 2 else g * 2 * a
+        if self.parents[1] is not None:
+            ga_log = xp.log(a) if not isinstance(a, (int, float)) else _pylog(a)
+            gb = g * self.y * ga_log
+        return ga, gb
+
+
+def _pylog(x):
+    import math
+
+    return math.log(x) if x > 0 else float("nan")
+
+
+class Exp(Function):
+    def forward(self, xp, x):
+        self.y = xp.exp(x)
+        return self.y
+
+    def backward(self, xp, g):
+        return g * self.y
+
+
+class Log(Function):
+    def forward(self, xp, x):
+        self.x = x
+        return xp.log(x)
+
+    def backward(self, xp, g):
+        return g / self.x
+
+
+class Log1p(Function):
+    def forward(self, xp, x):
+        self.x = x
+        return xp.log1p(x)
+
+    def backward(self, xp, g):
+        return g / (1 + self.x)
+
+
+class Sqrt(Function):
+    def forward(self, xp, x):
+        self.y = xp.sqrt(x)
+        return self.y
+
+    def backward(self, xp, g):
+        return g / (2 * self.y)
+
+
+class Abs(Function):
+    def forward(self, xp, x):
+        self.x = x
+        return xp.abs(x)
+
+    def backward(self, xp, g):
+        return g * xp.sign(self.x)
+
+
+class Sin(Function):
+    def forward(self, xp, x):
+        self.x = x
+        return xp.sin(x)
+
+    def backward(self, xp, g):
+        return g * xp.cos(self.x)
+
+
+class Cos(Function):
+    def forward(self, xp, x):
+        self.x = x
+        return xp.cos(x)
+
+    def backward(self, xp, g):
+        return -g * xp.sin(self.x)
+
+
+class Tanh(Function):
+    def forward(self, xp, x):
+        self.y = xp.tanh(x)
+        return self.y
+
+    def backward(self, xp, g):
+        return g * (1 - self.y * self.y)
+
+
+class Sigmoid(Function):
+    def forward(self, xp, x):
+        # tanh form: stable for large |x| and one transcendental call
+        self.y = (0.5 * (xp.tanh(0.5 * x) + 1)).astype(x.dtype, copy=False)
+        return self.y
+
+    def backward(self, xp, g):
+        return g * self.y * (1 - self.y)
+
+
+class Relu(Function):
+    def forward(self, xp, x):
+        self.mask = x > 0
+        return x * self.mask
+
+    def backward(self, xp, g):
+        return g * self.mask
+
+
+class Clamp(Function):
+    """Clamp to [min, max]; the gradient passes where the input was inside the range."""
+
+    def forward(self, xp, x):
+        lo, hi = self.min, self.max
+        self.mask = None
+        if lo is not None and hi is not None:
+            self.mask = (x >= lo) & (x <= hi)
+        elif lo is not None:
+            self.mask = x >= lo
+        elif hi is not None:
+            self.mask = x <= hi
+        return xp.clip(x, lo, hi)
+
+    def backward(self, xp, g):
+        return g if self.mask is None else g * self.mask
+
+
+class Maximum(Function):
+    def forward(self, xp, a, b):
+        y = xp.maximum(a, b)
+        self.a_wins = a > b
+        self.tie = a == b
+        return y
+
+    def backward(self, xp, g):
+        half = g * 0.5 * self.tie
+        return g * self.a_wins + half, g * ~(self.a_wins | self.tie) + half
+
+
+class Minimum(Function):
+    def forward(self, xp, a, b):
+        y = xp.minimum(a, b)
+        self.a_wins = a < b
+        self.tie = a == b
+        return y
+
+    def backward(self, xp, g):
+        half = g * 0.5 * self.tie
+        return g * self.a_wins + half, g * ~(self.a_wins | self.tie) + half
+
+
+class Where(Function):
+    """``where(cond, a, b)``; ``cond`` is a constant boolean array."""
+
+    def forward(self, xp, cond, a, b):
+        self.cond = cond
+        return xp.where(cond, a, b)
+
+    def backward(self, xp, g):
+        zero = xp.zeros((), dtype=g.dtype)
+        return None, xp.where(self.cond, g, zero), xp.where(self.cond, zero, g)
+
+
+# ---------------------------------------------------------------- matmul
+
+
+class MatMul(Function):
+    def forward(self, xp, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError("both arguments to matmul need to be at least 1D")
+        ka = a.shape[-1]
+        kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
+        if ka != kb:
+            raise ValueError(
+                f"shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied ({ka} != {kb})"
+            )
+        self.a, self.b = a, b
+        return xp.matmul(a, b)
+
+    def backward(self, xp, g):
+        a, b = self.a, self.b
+        need_a, need_b = self.parents[0] is not None, self.parents[1] is not None
+        ga = gb = None
+        if a.ndim == 1 and b.ndim == 1:
+            return (g * b if need_a else None), (g * a if need_b else None)
+        if a.ndim == 1:  # (k) @ (..., k, n) -> (..., n)
+            if need_a:
+                ga = xp.matmul(g[..., None, :], xp.swapaxes(b, -1, -2))[..., 0, :]
+            if need_b:
+                gb = a[:, None] * g[..., None, :]
+        elif b.ndim == 1:  # (..., m, k) @ (k) -> (..., m)
+            if need_a:
+                ga = g[..., :, None] * b
+            if need_b:
+                gb = xp.matmul(xp.swapaxes(a, -1, -2), g[..., :, None])[..., 0]
+        else:
+            if need_a:
+                ga = xp.matmul(g, xp.swapaxes(b, -1, -2))
+            if need_b:
+                gb = xp.matmul(xp.swapaxes(a, -1, -2), g)
+        return ga, gb
+
+
+# ---------------------------------------------------------------- reductions
+
+
+def _expand_reduced(xp, g, shape, axis, keepdims):
+    """Reshape a reduced gradient so it broadcasts against the input ``shape``."""
+    if axis is None:
+        return g.reshape((1,) * len(shape)) if len(shape) else g
+    if not keepdims:
+        g = xp.expand_dims(g, axis)
+    return g
+
+
+class Sum(Function):
+    def forward(self, xp, x):
+        self.shape = x.shape
+        return x.sum(axis=self.axis, keepdims=self.keepdims, dtype=self.dtype)
+
+    def backward(self, xp, g):
+        g = _expand_reduced(xp, g, self.shape, self.axis, self.keepdims)
+        return xp.broadcast_to(g, self.shape)
+
+
+class Mean(Function):
+    def forward(self, xp, x):
+        self.shape = x.shape
+        y = x.mean(axis=self.axis, keepdims=self.keepdims)
+        self.n = x.size // max(y.size, 1) if x.size else 0
+        return y.astype(x.dtype, copy=False)
+
+    def backward(self, xp, g):
+        g = _expand_reduced(xp, g, self.shape, self.axis, self.keepdims)
+        return xp.broadcast_to(g / self.n, self.shape)
+
+
+class Var(Function):
+    def forward(self, xp, x):
+        mean = x.mean(axis=self.axis, keepdims=True)
+        self.xc = x - mean
+        n = x.size // max(mean.size, 1)
+        self.denom = max(n - self.correction, 0)
+        y = (self.xc * self.xc).sum(axis=self.axis, keepdims=self.keepdims)
+        with _errstate(xp):
+            return (y / self.denom if self.denom else y * float("nan")).astype(x.dtype, copy=False)
+
+    def backward(self, xp, g):
+        g = _expand_reduced(xp, g, self.xc.shape, self.axis, self.keepdims)
+        return g * (2.0 / self.denom) * self.xc if self.denom else g * self.xc * float("nan")
+
+
+def _errstate(xp):
+    import contextlib
+
+    import numpy as np
+
+    return np.errstate(divide="ignore", invalid="ignore") if xp is np else contextlib.nullcontext()
+
+
+class Prod(Function):
+    def forward(self, xp, x):
+        self.x = x
+        self.y = x.prod(axis=self.axis, keepdims=True)
+        return self.y if self.keepdims else self.y.reshape(_reduced_shape(x.shape, self.axis))
+
+    def backward(self, xp, g):
+        g = _expand_reduced(xp, g, self.x.shape, self.axis, self.keepdims)
+        x = self.x
+        zeros = x == 0
+        if not zeros.any():
+            return g * self.y / x
+        # exact gradient with zeros: product of all the other elements
+        axis = self.axis
+        if axis is None:
+            flat = x.reshape(-1)
+            left = xp.concatenate([xp.ones(1, x.dtype), xp.cumprod(flat)[:-1]])
+            right = xp.concatenate([xp.cumprod(flat[::-1])[:-1][::-1], xp.ones(1, x.dtype)])
+            return g * (left * right).reshape(x.shape)
+        ones_shape = list(x.shape)
+        ones_shape[axis] = 1
+        ones = xp.ones(ones_shape, x.dtype)
+        left = xp.concatenate([ones, xp.cumprod(x, axis=axis)], axis=axis)
+        left = xp.take(left, xp.arange(x.shape[axis]), axis=axis)
+        rev = xp.flip(x, axis=axis)
+        right = xp.concatenate([ones, xp.cumprod(rev, axis=axis)], axis=axis)
+        right = xp.flip(xp.take(right, xp.arange(x.shape[axis]), axis=axis), axis=axis)
+        return g * left * right
+
+
+def _reduced_shape(shape, axis):
+    if axis is None:
+        return ()
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    axes = {a % len(shape) for a in axes}
+    return tuple(s for i, s in enumerate(shape) if i not in axes)
+
+
+class Amax(Function):
+    """max/min over axes; the gradient is shared evenly between tied maxima (as amax)."""
+
+    def forward(self, xp, x):
+        y = x.max(axis=self.axis, keepdims=True) if self.op == "max" else x.min(axis=self.axis, keepdims=True)
+        self.mask = x == y
+        self.count = self.mask.sum(axis=self.axis, keepdims=True)
+        return y if self.keepdims else y.reshape(_reduced_shape(x.shape, self.axis))
+
+    def backward(self, xp, g):
+        g = _expand_reduced(xp, g, self.mask.shape, self.axis, self.keepdims)
+        return g * self.mask / self.count
+
+
+class MaxDim(Function):
+    """max/min along one dim, returning values; the gradient goes to the chosen index."""
+
+    def forward(self, xp, x):
+        idx = x.argmax(axis=self.axis) if self.op == "max" else x.argmin(axis=self.axis)
+        self.idx = xp.expand_dims(idx, self.axis)
+        self.shape = x.shape
+        y = xp.take_along_axis(x, self.idx, axis=self.axis)
+        return y if self.keepdims else xp.squeeze(y, self.axis)
+
+    def backward(self, xp, g):
+        if not self.keepdims:
+            g = xp.expand_dims(g, self.axis)
+        gx = xp.zeros(self.shape, g.dtype)
+        xp.put_along_axis(gx, self.idx, g, axis=self.axis)
+        return gx
+
+
+class LogSumExp(Function):
+    def forward(self, xp, x):
+        m = x.max(axis=self.axis, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        e = xp.exp(x - m)
+        s = e.sum(axis=self.axis, keepdims=True)
+        self.p = e / s
+        y = xp.log(s) + m
+        return y if self.keepdims else y.reshape(_reduced_shape(x.shape, self.axis))
+
+    def backward(self, xp, g):
+        g = _expand_reduced(xp, g, self.p.shape, self.axis, self.keepdims)
+        return g * self.p
+
+
+# ---------------------------------------------------------------- shapes
+
+
+class Reshape(Function):
+    def forward(self, xp, x):
+        self.in_shape = x.shape
+        return x.reshape(self.shape)
+
+    def backward(self, xp, g):
+        return g.reshape(self.in_shape)
+
+
+class Permute(Function):
+    def forward(self, xp, x):
+        return x.transpose(self.dims)
+
+    def backward(self, xp, g):
+        inv = [0] * len(self.dims)
+        for i, d in enumerate(self.dims):
+            inv[d] = i
+        return g.transpose(inv)
+
+
+class Expand(Function):
+    def forward(self, xp, x):
+        return xp.broadcast_to(x, self.shape)
+
+    def backward(self, xp, g):
+        return g  # the engine sums back to the input shape
+
+
+class Cat(Function):
+    def forward(self, xp, *xs):
+        self.sizes = [x.shape[self.axis] for x in xs]
+        return xp.concatenate(xs, axis=self.axis)
+
+    def backward(self, xp, g):
+        out, start = [], 0
+        for n in self.sizes:
+            sl = [slice(None)] * g.ndim
+            sl[self.axis] = slice(start, start + n)
+            out.append(g[tuple(sl)])
+            start += n
+        return tuple(out)
+
+
+class Stack(Function):
+    def forward(self, xp, *xs):
+        return xp.stack(xs, axis=self.axis)
+
+    def backward(self, xp, g):
+        return tuple(xp.take(g, i, axis=self.axis) for i in range(g.shape[self.axis]))
+
+
+class GetItem(Function):
+    """``x[index]`` for slices, ints, None, Ellipsis, integer arrays and boolean masks."""
+
+    def forward(self, xp, x):
+        self.shape = x.shape
+        self.dtype = x.dtype
+        return x[self.index]
+
+    def backward(self, xp, g):
+        gx = xp.zeros(self.shape, dtype=g.dtype)
+        if self.advanced:
+            scatter_add(xp, gx, self.index, g)
+        else:
+            gx[self.index] = g
+        return gx
+
+
+class SetItem(Function):
+    """Out-of-place ``x[index] = v`` used when the assignment must be differentiable."""
+
+    def forward(self, xp, x, v):
+        out = x.copy()
+        out[self.index] = v
+        return out
+
+    def backward(self, xp, g):
+        gx = g.copy()
+        gx[self.index] = 0
+        gv = g[self.index] if self.parents[1] is not None else None
+        return gx, gv
+
+
+class Flip(Function):
+    def forward(self, xp, x):
+        return xp.flip(x, axis=self.axis)
+
+    def backward(self, xp, g):
+        return xp.flip(g, axis=self.axis)
+
+
+class Repeat(Function):
+    """``x.repeat(*sizes)``: tile the tensor; the gradient sums the tiles."""
+
+    def forward(self, xp, x):
+        self.in_shape = x.shape
+        return xp.tile(x, self.reps)
+
+    def backward(self, xp, g):
+        shape = self.in_shape
+        lead = len(self.reps) - len(shape)
+        full = (1,) * lead + tuple(shape)
+        split = []
+        for r, s in zip(self.reps, full):
+            split += [r, s]
+        g = g.reshape(split).sum(axis=tuple(range(0, len(split), 2)))
+        return g.reshape(shape)
+
+
+class Contiguous(Function):
+    """A differentiable copy in C order (``clone`` and ``contiguous``)."""
+
+    def forward(self, xp, x):
+        return xp.array(x, copy=True, order="C")
+
+    def backward(self, xp, g):
+        return g
+
+
+class Gather(Function):
+    """``take_along_axis``: pick along ``axis`` by an integer index array."""
+
+    def forward(self, xp, x, index):
+        self.shape, self.index = x.shape, index
+        return xp.take_along_axis(x, index, axis=self.axis)
+
+    def backward(self, xp, g):
+        gx = xp.zeros(self.shape, g.dtype)
+        grids = list(xp.indices(self.index.shape, sparse=True))
+        grids[self.axis] = self.index
+        scatter_add(xp, gx, tuple(grids), g)
+        return gx, None
+
+
+class CumSum(Function):
+    def forward(self, xp, x):
+        return xp.cumsum(x, axis=self.axis)
+
+    def backward(self, xp, g):
+        return xp.flip(xp.cumsum(xp.flip(g, axis=self.axis), axis=self.axis), axis=self.axis)
+
+
+class Einsum(Function):
+    def forward(self, xp, *xs):
+        self.xs = xs
+        return xp.einsum(self.equation, *xs)
+
+    def backward(self, xp, g):
+        ins, out = self.equation.replace(" ", "").split("->")
+        terms = ins.split(",")
+        grads = []
+        for i, term in enumerate(terms):
+            if self.parents[i] is None:
+                grads.append(None)
+                continue
+            others = [t for j, t in enumerate(terms) if j != i]
+            arrays = [x for j, x in enumerate(self.xs) if j != i]
+            # letters summed away in term i (absent from every other operand and the output)
+            present = set(out).union(*others)
+            eq = ",".join([out] + others) + "->" + "".join(c for c in term if c in present)
+            gi = xp.einsum(eq, g, *arrays)
+            missing = [c for c in term if c not in present]
+            if missing:
+                shape = [self.xs[i].shape[term.index(c)] if c in missing else 1 for c in term]
+                gi = xp.broadcast_to(xp.expand_dims(gi, tuple(k for k, c in enumerate(term) if c in missing)),
+                                     self.xs[i].shape) if gi.ndim < len(term) else gi
+                del shape
+            grads.append(gi)
+        return tuple(grads)

@@ -1,0 +1,1378 @@
+"""``Tensor``: an n-dimensional array on a device, with automatic differentiation."""
+
+from __future__ import annotations
+
+import builtins
+import collections
+import numbers
+from typing import Any
+
+import numpy as np
+
+from . import dtypes as _dt
+from . import ops
+from .backend import CPU, device, is_array, move
+from .dtypes import dtype
+
+_py_slice = builtins.slice
+_SCALAR_TYPES = (int, float, bool)
+
+MaxResult = collections.namedtuple("max", ["values", "indices"])
+MinResult = collections.namedtuple("min", ["values", "indices"])
+SortResult = collections.namedtuple("sort", ["values", "indices"])
+TopkResult = collections.namedtuple("topk", ["values", "indices"])
+
+
+class Size(tuple):
+    """The shape of a tensor: a tuple that prints as ``nerve.Size([2, 3])``."""
+
+    def __repr__(self) -> str:
+        return f"nerve.Size({list(self)})"
+
+    def numel(self) -> int:
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+
+def _as_scalar(x):
+    """Python scalar for NumPy scalars (so they promote like Python numbers)."""
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def _axis(dim, ndim):
+    """Normalise a ``dim`` argument to None, an int, or a sorted tuple of ints (non-negative)."""
+    if dim is None:
+        return None
+    if isinstance(dim, (tuple, list)):
+        if len(dim) == 0:
+            return None
+        return tuple(sorted(_one_axis(d, ndim) for d in dim))
+    return _one_axis(dim, ndim)
+
+
+def _one_axis(d, ndim):
+    d = int(d)
+    n = max(ndim, 1)
+    if not -n <= d < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {d})")
+    return d % n
+
+
+class Tensor:
+    """A multi-dimensional array with autograd, on the CPU (NumPy) or the GPU (CuPy).
+
+    Build tensors with ``nerve.tensor(data)`` and the factory functions; the
+    constructor ``Tensor(data)`` makes a float32 tensor as ``torch.Tensor`` does.
+    """
+
+    __slots__ = ("_data", "_device", "requires_grad", "grad", "grad_fn", "_hooks", "__weakref__")
+    _is_fn = False
+    __array_ufunc__ = None  # NumPy defers to our reflected operators
+    __array_priority__ = 1000
+
+    def __init__(self, *args, dtype=None, device=None, requires_grad=False):
+        if len(args) == 1 and not isinstance(args[0], int):
+            data = args[0]
+            if isinstance(data, Tensor):
+                arr = data._data
+                dev = data._device
+            else:
+                dev = CPU
+                arr = data if is_array(data) else np.asarray(data)
+                if not is_array(data) or arr.dtype.kind in "iub" or arr.dtype == np.float64:
+                    arr = arr.astype(_dt.get_default_dtype().np)
+        else:
+            arr = np.empty(_size(args), dtype=_dt.get_default_dtype().np)
+            dev = CPU
+        if dtype is not None:
+            arr = arr.astype(_dt.to_dtype(dtype).np, copy=False)
+        if device is not None:
+            dev = globals()["device"](device)
+            arr = move(arr, dev)
+        self._data = arr
+        self._device = dev
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self.grad_fn = None
+        self._hooks = None
+
+    @staticmethod
+    def _make(data, dev) -> "Tensor":
+        t = object.__new__(Tensor)
+        t._data = data
+        t._device = dev
+        t.requires_grad = False
+        t.grad = None
+        t.grad_fn = None
+        t._hooks = None
+        return t
+
+    def _wrap(self, data) -> "Tensor":
+        return Tensor._make(data, self._device)
+
+    # ------------------------------------------------------------ attributes
+
+    @property
+    def data(self) -> "Tensor":
+        """The same storage, detached from the graph (as ``torch.Tensor.data``)."""
+        return Tensor._make(self._data, self._device)
+
+    @data.setter
+    def data(self, value) -> None:
+        if isinstance(value, Tensor):
+            self._data = value._data
+            self._device = value._device
+        else:
+            self._data = move(np.asarray(value) if not is_array(value) else value, self._device)
+
+    @property
+    def shape(self) -> Size:
+        return Size(self._data.shape)
+
+    @property
+    def dtype(self) -> dtype:
+        return _dt.from_numpy_dtype(self._data.dtype)
+
+    @property
+    def device(self) -> device:
+        return self._device
+
+    @property
+    def is_cuda(self) -> bool:
+        return self._device.type == "cuda"
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def T(self) -> "Tensor":
+        return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def mT(self) -> "Tensor":
+        return self.transpose(-2, -1)
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    def size(self, dim: int | None = None):
+        """The shape, or the size of one dimension."""
+        if dim is None:
+            return Size(self._data.shape)
+        return self._data.shape[_one_axis(dim, self.ndim)]
+
+    def numel(self) -> int:
+        return int(self._data.size)
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return self._data.itemsize
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype.kind == "f"
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    # ------------------------------------------------------------ conversions
+
+    def numpy(self, force: bool = False) -> np.ndarray:
+        """The data as a NumPy array (shares memory on the CPU)."""
+        if self.requires_grad and not force:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
+            )
+        if self._device.type != "cpu" and not force:
+            raise TypeError(
+                f"can't convert {self._device} tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory first."
+            )
+        return move(self._data, CPU)
+
+    def __array__(self, dtype=None, copy=None):
+        arr = move(self._data, CPU)
+        return arr if dtype is None else arr.astype(dtype)
+
+    def item(self):
+        """The value of a one-element tensor as a Python number."""
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"a Tensor with {self._data.size} elements cannot be converted to Scalar"
+            )
+        return self._data.reshape(()).item() if self._device.type == "cpu" else move(self._data, CPU).item()
+
+    def tolist(self):
+        return move(self._data, CPU).tolist()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self._data.dtype.kind not in "iu" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"Boolean value of Tensor with {self._data.size} values is ambiguous"
+            )
+        return bool(self.item())
+
+    def __format__(self, spec: str) -> str:
+        if self._data.size == 1 and spec:
+            return format(self.item(), spec)
+        return format(repr(self), spec)
+
+    def to(self, *args, **kwargs) -> "Tensor":
+        """Move and/or cast: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other)``."""
+        dev, dt = kwargs.pop("device", None), kwargs.pop("dtype", None)
+        copy = kwargs.pop("copy", False)
+        kwargs.pop("non_blocking", None)
+        kwargs.pop("memory_format", None)
+        if kwargs:
+            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+        for a in args:
+            if isinstance(a, Tensor):
+                dev, dt = a._device, a.dtype
+            elif isinstance(a, (dtype, type)) or (isinstance(a, np.dtype)):
+                dt = a
+            elif isinstance(a, (str, device, int)):
+                if isinstance(a, str) and a.removeprefix("nerve.").removeprefix("torch.") in _dt._BY_NAME:
+                    dt = a
+                else:
+                    dev = a
+            elif a is not None:
+                raise TypeError(f"to() got an unexpected argument {a!r}")
+        out = self
+        if dt is not None:
+            dt = _dt.to_dtype(dt)
+            if dt.np != self._data.dtype:
+                out = ops.Cast.apply(out, dtype=dt.np)
+        if dev is not None:
+            dev = device(dev)
+            if dev is not out._device:
+                out = _ToDevice.apply(out, target=dev)
+        if copy and out is self:
+            out = self.clone()
+        return out
+
+    def cpu(self) -> "Tensor":
+        return self.to(CPU)
+
+    def cuda(self, device_id: int | None = None, non_blocking: bool = False) -> "Tensor":
+        return self.to(device("cuda", device_id))
+
+    def type(self, dtype=None):
+        """Without arguments, the type name (``'nerve.FloatTensor'``); with a dtype, a cast."""
+        if dtype is None:
+            names = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
+                     "bool": "Bool", "uint8": "Byte", "float16": "Half", "int16": "Short", "int8": "Char"}
+            prefix = "nerve.cuda." if self.is_cuda else "nerve."
+            return f"{prefix}{names[self.dtype.name]}Tensor"
+        if isinstance(dtype, str) and dtype.endswith("Tensor"):
+            rev = {"Float": "float32", "Double": "float64", "Long": "int64", "Int": "int32",
+                   "Bool": "bool", "Byte": "uint8", "Half": "float16"}
+            dtype = rev[dtype.rsplit(".", 1)[-1][: -len("Tensor")]]
+        return self.to(dtype=dtype)
+
+    def float(self) -> "Tensor":
+        return self.to(dtype=_dt.float32)
+
+    def double(self) -> "Tensor":
+        return self.to(dtype=_dt.float64)
+
+    def half(self) -> "Tensor":
+        return self.to(dtype=_dt.float16)
+
+    def long(self) -> "Tensor":
+        return self.to(dtype=_dt.int64)
+
+    def int(self) -> "Tensor":
+        return self.to(dtype=_dt.int32)
+
+    def bool(self) -> "Tensor":
+        return self.to(dtype=_dt.bool_)
+
+    def byte(self) -> "Tensor":
+        return self.to(dtype=_dt.uint8)
+
+    def detach(self) -> "Tensor":
+        """A tensor sharing this data, cut off from the graph."""
+        return Tensor._make(self._data, self._device)
+
+    def detach_(self) -> "Tensor":
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    def clone(self) -> "Tensor":
+        return ops.Contiguous.apply(self)
+
+    def contiguous(self) -> "Tensor":
+        return self if self._data.flags.c_contiguous else ops.Contiguous.apply(self)
+
+    def is_contiguous(self) -> bool:
+        return bool(self._data.flags.c_contiguous)
+
+    def view_as(self, other: "Tensor") -> "Tensor":
+        return self.reshape(other.shape)
+
+    def expand_as(self, other: "Tensor") -> "Tensor":
+        return self.expand(other.shape)
+
+    def reshape_as(self, other: "Tensor") -> "Tensor":
+        return self.reshape(other.shape)
+
+    def type_as(self, other: "Tensor") -> "Tensor":
+        return self.to(dtype=other.dtype)
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False) -> "Tensor":
+        from .creation import tensor
+
+        return tensor(data, dtype=dtype or self.dtype, device=device or self._device, requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
+        from .creation import zeros
+
+        return zeros(*size, dtype=dtype or self.dtype, device=device or self._device, requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
+        from .creation import ones
+
+        return ones(*size, dtype=dtype or self.dtype, device=device or self._device, requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False) -> "Tensor":
+        from .creation import full
+
+        return full(size, fill_value, dtype=dtype or self.dtype, device=device or self._device,
+                    requires_grad=requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
+        return self.new_zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
+
+    # ------------------------------------------------------------ autograd
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if not requires_grad and self.grad_fn is not None:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables; use detach() for a non-leaf"
+            )
+        if requires_grad and self._data.dtype.kind != "f":
+            raise RuntimeError(
+                f"only Tensors of floating point dtype can require gradients, got {self.dtype}"
+            )
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in ``.grad`` after backward."""
+        import weakref
+
+        if self.grad_fn is not None:
+            self.grad_fn._retain = weakref.ref(self)
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a new one."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is None:
+            self._hooks = (self._hooks or []) + [hook]
+        else:
+            fn = self.grad_fn
+            fn._hooks = getattr(fn, "_hooks", []) + [hook]
+        return _HookHandle(self, hook)
+
+    def backward(self, gradient=None, retain_graph: bool | None = None, create_graph: bool = False,
+                 inputs=None) -> None:
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf this tensor depends on.
+
+        Args:
+            gradient: d(loss)/d(self), needed when ``self`` has more than one element.
+            retain_graph: keep the graph so backward can run through it again.
+        """
+        if create_graph:
+            raise NotImplementedError("create_graph=True (higher-order gradients) is not supported by nerve")
+        if gradient is None:
+            if self._data.size != 1:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs; this tensor has shape "
+                    f"{tuple(self.shape)}: pass backward(gradient=...) with a tensor of that shape"
+                )
+            g = self._device.xp.ones(self._data.shape, dtype=self._data.dtype)
+        else:
+            g = gradient._data if isinstance(gradient, Tensor) else self._device.xp.asarray(gradient)
+            if g.shape != self._data.shape:
+                raise RuntimeError(
+                    f"backward: gradient has shape {tuple(g.shape)} but the tensor has shape {tuple(self.shape)}"
+                )
+            g = g.astype(self._data.dtype, copy=False)
+        from .autograd import run_backward
+
+        run_backward(self, g, bool(retain_graph))
+
+    # ------------------------------------------------------------ printing
+
+    def __repr__(self) -> str:
+        arr = move(self._data, CPU)
+        kind = arr.dtype.kind
+        if kind == "f" and arr.size:
+            finite = arr[np.isfinite(arr)]
+            as_int = finite.size == 0 or bool(np.all(finite == np.round(finite)))
+            big = finite.size and (np.abs(finite).max() >= 1e8 or 0 < np.abs(finite[finite != 0]).min(initial=1) < 1e-4)
+            fmt = {"float_kind": (lambda v: f"{v:.0f}." if np.isfinite(v) else str(v))} if as_int and not big else None
+            body = np.array2string(arr, separator=", ", prefix="tensor(", precision=4,
+                                   floatmode="fixed" if not as_int and not big else "maxprec",
+                                   formatter=fmt, threshold=1000, edgeitems=3)
+        else:
+            body = np.array2string(arr, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3)
+        extra = []
+        if self._device.type != "cpu":
+            extra.append(f"device='{self._device}'")
+        default_kinds = {np.dtype(np.int64), _dt.get_default_dtype().np, np.dtype(np.bool_)}
+        if arr.dtype not in default_kinds or (arr.size == 0 and arr.dtype != _dt.get_default_dtype().np):
+            extra.append(f"dtype={self.dtype}")
+        if self.grad_fn is not None:
+            extra.append(f"grad_fn={self.grad_fn!r}")
+        elif self.requires_grad:
+            extra.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extra) + ")"
+
+    __str__ = __repr__
+
+    # ------------------------------------------------------------ pickling and copying
+
+    def __reduce_ex__(self, protocol):
+        return (_rebuild, (type(self), move(self._data, CPU), str(self._device), self.requires_grad,
+                           getattr(self, "__dict__", None)))
+
+    def __deepcopy__(self, memo):
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol"
+            )
+        new = object.__new__(type(self))
+        new._data = self._data.copy()
+        new._device = self._device
+        new.requires_grad = self.requires_grad
+        new.grad = None if self.grad is None else self.grad.__deepcopy__(memo)
+        new.grad_fn = None
+        new._hooks = None
+        if hasattr(self, "__dict__"):
+            import copy
+
+            new.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        memo[id(self)] = new
+        return new
+
+    # ------------------------------------------------------------ arithmetic
+
+    def _coerce(self, other):
+        """Prepare ``other`` for a binary op: a tensor or Python number, dtypes promoted."""
+        a = self
+        if isinstance(other, Tensor):
+            if other._data.dtype == a._data.dtype:
+                return a, other
+            target = _dt.result_type(a, other).np
+            if a._data.dtype != target:
+                a = a.to(dtype=target)
+            if other._data.dtype != target:
+                other = other.to(dtype=target)
+            return a, other
+        if isinstance(other, np.generic):
+            other = other.item()
+        if isinstance(other, _SCALAR_TYPES):
+            k = a._data.dtype.kind
+            if k == "f":
+                return a, other
+            if isinstance(other, float) or (k == "b" and not isinstance(other, bool)):
+                target = _dt.result_type(a, other).np
+                return a.to(dtype=target), other
+            return a, other
+        if isinstance(other, (list, tuple)) or is_array(other):
+            from .creation import tensor
+
+            return a._coerce(tensor(other, device=a._device))
+        raise TypeError(f"unsupported operand type for a tensor op: {type(other).__name__}")
+
+    def __add__(self, other):
+        a, b = self._coerce(other)
+        return ops.Add.apply(a, b)
+
+    def __radd__(self, other):
+        a, b = self._coerce(other)
+        return ops.Add.apply(b, a)
+
+    def __sub__(self, other):
+        a, b = self._coerce(other)
+        return ops.Sub.apply(a, b)
+
+    def __rsub__(self, other):
+        a, b = self._coerce(other)
+        return ops.Sub.apply(b, a)
+
+    def __mul__(self, other):
+        a, b = self._coerce(other)
+        return ops.Mul.apply(a, b)
+
+    def __rmul__(self, other):
+        a, b = self._coerce(other)
+        return ops.Mul.apply(b, a)
+
+    def __truediv__(self, other):
+        a, b = self._coerce(other)
+        if a._data.dtype.kind != "f":
+            a = a.to(dtype=_dt.get_default_dtype())
+            a, b = a._coerce(b)
+        return ops.Div.apply(a, b)
+
+    def __rtruediv__(self, other):
+        a, b = self._coerce(other)
+        if a._data.dtype.kind != "f":
+            a = a.to(dtype=_dt.get_default_dtype())
+            a, b = a._coerce(b)
+        return ops.Div.apply(b, a)
+
+    def __floordiv__(self, other):
+        a, b = self._coerce(other)
+        return _nograd(a, b, lambda x, y: x // y)
+
+    def __rfloordiv__(self, other):
+        a, b = self._coerce(other)
+        return _nograd(a, b, lambda x, y: y // x)
+
+    def __mod__(self, other):
+        a, b = self._coerce(other)
+        return _nograd(a, b, lambda x, y: x % y)
+
+    def __pow__(self, other):
+        a, b = self._coerce(other)
+        return ops.Pow.apply(a, b)
+
+    def __rpow__(self, other):
+        a, b = self._coerce(other)
+        return ops.Pow.apply(b, a)
+
+    def __matmul__(self, other):
+        if not isinstance(other, Tensor):
+            raise TypeError(f"matmul: expected a Tensor, got {type(other).__name__}")
+        a, b = self._coerce(other)
+        return ops.MatMul.apply(a, b)
+
+    def __rmatmul__(self, other):
+        from .creation import tensor
+
+        return tensor(other, device=self._device).__matmul__(self)
+
+    def __neg__(self):
+        return ops.Neg.apply(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return ops.Abs.apply(self)
+
+    def __invert__(self):
+        return self._wrap(~self._data)
+
+    def __and__(self, other):
+        return self._wrap(self._data & _raw(other, self))
+
+    def __or__(self, other):
+        return self._wrap(self._data | _raw(other, self))
+
+    def __xor__(self, other):
+        return self._wrap(self._data ^ _raw(other, self))
+
+    add = __add__
+    sub = __sub__
+    subtract = __sub__
+    mul = __mul__
+    multiply = __mul__
+    div = __truediv__
+    divide = __truediv__
+    true_divide = __truediv__
+    pow = __pow__
+    matmul = __matmul__
+    neg = __neg__
+    negative = __neg__
+    abs = __abs__
+    remainder = __mod__
+    floor_divide = __floordiv__
+
+    def mm(self, other):
+        return self @ other
+
+    def bmm(self, other):
+        return self @ other
+
+    def dot(self, other):
+        return self @ other
+
+    # comparisons (no gradient)
+    def _cmp(self, other, op):
+        return self._wrap(op(self._data, _raw(other, self)))
+
+    def __eq__(self, other):  # type: ignore[override]
+        if other is None:
+            return False
+        return self._cmp(other, lambda a, b: a == b)
+
+    def __ne__(self, other):  # type: ignore[override]
+        if other is None:
+            return True
+        return self._cmp(other, lambda a, b: a != b)
+
+    def __lt__(self, other):
+        return self._cmp(other, lambda a, b: a < b)
+
+    def __le__(self, other):
+        return self._cmp(other, lambda a, b: a <= b)
+
+    def __gt__(self, other):
+        return self._cmp(other, lambda a, b: a > b)
+
+    def __ge__(self, other):
+        return self._cmp(other, lambda a, b: a >= b)
+
+    eq = __eq__
+    ne = __ne__
+    lt = __lt__
+    le = __le__
+    gt = __gt__
+    ge = __ge__
+    less = __lt__
+    greater = __gt__
+
+    def equal(self, other: "Tensor") -> bool:
+        return self.shape == other.shape and bool((self._data == other._data).all())
+
+    def allclose(self, other, rtol=1e-5, atol=1e-8, equal_nan=False) -> bool:
+        return bool(self._device.xp.allclose(self._data, _raw(other, self), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+    def isclose(self, other, rtol=1e-5, atol=1e-8, equal_nan=False) -> "Tensor":
+        return self._wrap(self._device.xp.isclose(self._data, _raw(other, self), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+    # ------------------------------------------------------------ in-place
+
+    def _inplace(self, result: "Tensor") -> "Tensor":
+        """Make ``self`` hold ``result`` (computed out of place, with its graph)."""
+        if self.grad_fn is None and self.requires_grad:
+            raise RuntimeError(
+                "a leaf Variable that requires grad is being used in an in-place operation."
+            )
+        if result._data.dtype != self._data.dtype:
+            raise RuntimeError(
+                f"result type {_dt.from_numpy_dtype(result._data.dtype)} can't be cast to the "
+                f"desired output type {self.dtype}"
+            )
+        self._data = result._data
+        self.grad_fn = result.grad_fn
+        self.requires_grad = result.requires_grad
+        return self
+
+    def _needs_graph(self, other=None) -> bool:
+        from . import autograd
+
+        return autograd._enabled and (
+            self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
+        )
+
+    def _binary_inplace(self, other, npop, method):
+        if self._needs_graph(other):
+            return self._inplace(method(self, other))
+        b = _raw(other, self)
+        if isinstance(b, (int, float, bool)) or b.dtype == self._data.dtype or b.dtype.kind <= self._data.dtype.kind or (
+            self._data.dtype.kind == "f"
+        ):
+            if self._data.dtype.kind in "iub" and (isinstance(b, float) or (not isinstance(b, (int, bool)) and b.dtype.kind == "f")):
+                raise RuntimeError(
+                    f"result type Float can't be cast to the desired output type {self.dtype}"
+                )
+            npop(self._data, b, out=self._data, casting="unsafe")
+            return self
+        raise RuntimeError(f"result type can't be cast to the desired output type {self.dtype}")
+
+    def __iadd__(self, other):
+        return self._binary_inplace(other, self._device.xp.add, Tensor.__add__)
+
+    def __isub__(self, other):
+        return self._binary_inplace(other, self._device.xp.subtract, Tensor.__sub__)
+
+    def __imul__(self, other):
+        return self._binary_inplace(other, self._device.xp.multiply, Tensor.__mul__)
+
+    def __itruediv__(self, other):
+        if self._data.dtype.kind != "f":
+            raise RuntimeError(f"result type Float can't be cast to the desired output type {self.dtype}")
+        return self._binary_inplace(other, self._device.xp.true_divide, Tensor.__truediv__)
+
+    def add_(self, other, alpha=None):
+        if alpha is not None:
+            other = other * alpha
+        return self.__iadd__(other)
+
+    def sub_(self, other, alpha=None):
+        if alpha is not None:
+            other = other * alpha
+        return self.__isub__(other)
+
+    def mul_(self, other):
+        return self.__imul__(other)
+
+    def div_(self, other):
+        return self.__itruediv__(other)
+
+    def pow_(self, other):
+        return self._unary_inplace(lambda t: t ** other)
+
+    def addcmul_(self, t1, t2, value=1):
+        return self.add_(t1 * t2 * value)
+
+    def addcdiv_(self, t1, t2, value=1):
+        return self.add_(t1 / t2 * value)
+
+    def lerp_(self, end, weight):
+        return self.add_((end - self) * weight)
+
+    def _unary_inplace(self, fn):
+        if self._needs_graph():
+            return self._inplace(fn(self))
+        out = fn(self.detach())
+        self._data[...] = out._data
+        return self
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def fill_(self, value):
+        if self._needs_graph(value):
+            return self._inplace(self * 0 + value)
+        self._data[...] = _raw(value, self)
+        return self
+
+    def copy_(self, src, non_blocking: bool = False):
+        """Copy ``src`` into this tensor (broadcasting, casting, across devices)."""
+        if not isinstance(src, Tensor):
+            from .creation import tensor
+
+            src = tensor(src)
+        if self._needs_graph(src):
+            moved = src.to(self._device).to(self.dtype)
+            return self._inplace(moved.expand(self.shape) + self * 0)
+        arr = move(src._data, self._device)
+        try:
+            self._data[...] = arr
+        except ValueError:
+            raise RuntimeError(
+                f"copy_: the size of the source {tuple(src.shape)} does not match the destination "
+                f"{tuple(self.shape)} and cannot be broadcast to it"
+            ) from None
+        return self
+
+    def clamp_(self, min=None, max=None):
+        return self._unary_inplace(lambda t: t.clamp(min, max))
+
+    clip_ = clamp_
+
+    def relu_(self):
+        return self._unary_inplace(lambda t: t.relu())
+
+    def exp_(self):
+        return self._unary_inplace(lambda t: t.exp())
+
+    def sqrt_(self):
+        return self._unary_inplace(lambda t: t.sqrt())
+
+    def neg_(self):
+        return self._unary_inplace(lambda t: -t)
+
+    def abs_(self):
+        return self._unary_inplace(lambda t: t.abs())
+
+    def masked_fill_(self, mask, value):
+        return self._unary_inplace(lambda t: t.masked_fill(mask, value))
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, generator=None):
+        from .random import _uniform
+
+        with _no_grad():
+            self._data[...] = _uniform(self.shape, a, b, self._data.dtype, self._device, generator)
+        return self
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, generator=None):
+        from .random import _normal
+
+        with _no_grad():
+            self._data[...] = _normal(self.shape, mean, std, self._data.dtype, self._device, generator)
+        return self
+
+    def bernoulli_(self, p: float = 0.5, generator=None):
+        from .random import _uniform
+
+        with _no_grad():
+            u = _uniform(self.shape, 0.0, 1.0, np.float32, self._device, generator)
+            self._data[...] = u < p
+        return self
+
+    def __setitem__(self, index, value):
+        idx, _ = _index(index, self._device)
+        if self._needs_graph(value):
+            v = value if isinstance(value, Tensor) else value
+            if isinstance(v, Tensor) and v._data.dtype != self._data.dtype:
+                v = v.to(dtype=self.dtype)
+            self._inplace(ops.SetItem.apply(self, v, index=idx))
+            return
+        v = _raw(value, self)
+        try:
+            self._data[idx] = v
+        except ValueError as e:
+            raise RuntimeError(f"setitem: {e} (tensor shape {tuple(self.shape)})") from None
+
+    # ------------------------------------------------------------ elementwise math
+
+    def exp(self):
+        return ops.Exp.apply(self._floating())
+
+    def log(self):
+        return ops.Log.apply(self._floating())
+
+    def log1p(self):
+        return ops.Log1p.apply(self._floating())
+
+    def log2(self):
+        return self.log() * (1.0 / np.log(2.0))
+
+    def log10(self):
+        return self.log() * (1.0 / np.log(10.0))
+
+    def expm1(self):
+        return self.exp() - 1
+
+    def sqrt(self):
+        return ops.Sqrt.apply(self._floating())
+
+    def rsqrt(self):
+        return 1 / self.sqrt()
+
+    def square(self):
+        return self * self
+
+    def reciprocal(self):
+        return 1 / self
+
+    def sin(self):
+        return ops.Sin.apply(self._floating())
+
+    def cos(self):
+        return ops.Cos.apply(self._floating())
+
+    def tan(self):
+        return self.sin() / self.cos()
+
+    def tanh(self):
+        return ops.Tanh.apply(self._floating())
+
+    def sigmoid(self):
+        return ops.Sigmoid.apply(self._floating())
+
+    def relu(self):
+        return ops.Relu.apply(self)
+
+    def softmax(self, dim: int, dtype=None):
+        from .nn import functional as F
+
+        return F.softmax(self, dim=dim, dtype=dtype)
+
+    def log_softmax(self, dim: int, dtype=None):
+        from .nn import functional as F
+
+        return F.log_softmax(self, dim=dim, dtype=dtype)
+
+    def sign(self):
+        return self._wrap(self._device.xp.sign(self._data))
+
+    def floor(self):
+        return self._wrap(self._device.xp.floor(self._data))
+
+    def ceil(self):
+        return self._wrap(self._device.xp.ceil(self._data))
+
+    def round(self, decimals: int = 0):
+        return self._wrap(self._device.xp.round(self._data, decimals))
+
+    def trunc(self):
+        return self._wrap(self._device.xp.trunc(self._data))
+
+    def clamp(self, min=None, max=None):
+        """Limit values to [min, max]; either bound may be a number, a tensor or None."""
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            out = self
+            if min is not None:
+                out = out.maximum(min if isinstance(min, Tensor) else self.new_tensor(min))
+            if max is not None:
+                out = out.minimum(max if isinstance(max, Tensor) else self.new_tensor(max))
+            return out
+        if min is None and max is None:
+            raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+        return ops.Clamp.apply(self, min=_as_scalar(min), max=_as_scalar(max))
+
+    clip = clamp
+
+    def maximum(self, other):
+        a, b = self._coerce(other if isinstance(other, Tensor) else self.new_tensor(other))
+        return ops.Maximum.apply(a, b)
+
+    def minimum(self, other):
+        a, b = self._coerce(other if isinstance(other, Tensor) else self.new_tensor(other))
+        return ops.Minimum.apply(a, b)
+
+    def where(self, condition, other):
+        from .functions import where
+
+        return where(condition, self, other)
+
+    def masked_fill(self, mask, value):
+        from .functions import where
+
+        return where(mask, value, self)
+
+    def isnan(self):
+        return self._wrap(self._device.xp.isnan(self._data))
+
+    def isinf(self):
+        return self._wrap(self._device.xp.isinf(self._data))
+
+    def isfinite(self):
+        return self._wrap(self._device.xp.isfinite(self._data))
+
+    def logical_not(self):
+        return self._wrap(self._device.xp.logical_not(self._data))
+
+    def logical_and(self, other):
+        return self._wrap(self._device.xp.logical_and(self._data, _raw(other, self)))
+
+    def logical_or(self, other):
+        return self._wrap(self._device.xp.logical_or(self._data, _raw(other, self)))
+
+    def _floating(self):
+        return self if self._data.dtype.kind == "f" else self.to(dtype=_dt.get_default_dtype())
+
+    # ------------------------------------------------------------ reductions
+
+    def sum(self, dim=None, keepdim: bool = False, dtype=None):
+        """Sum over ``dim`` (an int, a tuple, or all dims)."""
+        ax = _axis(dim, self.ndim)
+        if dtype is not None:
+            out_dt = _dt.to_dtype(dtype).np
+        elif self._data.dtype.kind in "iub":
+            out_dt = np.int64
+        else:
+            out_dt = None
+        return ops.Sum.apply(self, axis=ax, keepdims=keepdim, dtype=out_dt)
+
+    def mean(self, dim=None, keepdim: bool = False, dtype=None):
+        x = self if dtype is None else self.to(dtype=dtype)
+        if x._data.dtype.kind != "f":
+            raise RuntimeError(
+                "mean(): could not infer output dtype. Input dtype must be either a floating point "
+                f"or complex dtype. Got: {x.dtype}"
+            )
+        return ops.Mean.apply(x, axis=_axis(dim, self.ndim), keepdims=keepdim)
+
+    def var(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+        if correction is None:
+            correction = 1 if unbiased is None or unbiased else 0
+        if isinstance(dim, bool):  # var(unbiased) positional form
+            correction, dim = int(dim), None
+        return ops.Var.apply(self._floating(), axis=_axis(dim, self.ndim), keepdims=keepdim,
+                             correction=correction)
+
+    def std(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+
+    def prod(self, dim=None, keepdim: bool = False, dtype=None):
+        x = self if dtype is None else self.to(dtype=dtype)
+        return ops.Prod.apply(x, axis=_axis(dim, self.ndim) if dim is not None else None, keepdims=keepdim)
+
+    def amax(self, dim=None, keepdim: bool = False):
+        return ops.Amax.apply(self, axis=_axis(dim, self.ndim), keepdims=keepdim, op="max")
+
+    def amin(self, dim=None, keepdim: bool = False):
+        return ops.Amax.apply(self, axis=_axis(dim, self.ndim), keepdims=keepdim, op="min")
+
+    def _maxmin(self, op, dim, keepdim):
+        if isinstance(dim, Tensor):
+            return self.maximum(dim) if op == "max" else self.minimum(dim)
+        if dim is None:
+            if self._data.size == 0:
+                raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0")
+            return ops.Amax.apply(self, axis=None, keepdims=False, op=op)
+        ax = _one_axis(dim, self.ndim)
+        values = ops.MaxDim.apply(self, axis=ax, keepdims=keepdim, op=op)
+        arg = self._data.argmax(axis=ax) if op == "max" else self._data.argmin(axis=ax)
+        if keepdim:
+            arg = self._device.xp.expand_dims(arg, ax)
+        cls = MaxResult if op == "max" else MinResult
+        return cls(values, self._wrap(arg.astype(np.int64, copy=False)))
+
+    def max(self, dim=None, keepdim: bool = False):
+        """The largest value; with ``dim``, a ``(values, indices)`` pair; with a tensor, ``maximum``."""
+        return self._maxmin("max", dim, keepdim)
+
+    def min(self, dim=None, keepdim: bool = False):
+        return self._maxmin("min", dim, keepdim)
+
+    def argmax(self, dim=None, keepdim: bool = False):
+        xp = self._device.xp
+        if dim is None:
+            out = xp.asarray(self._data.argmax())
+            return self._wrap(out.reshape((1,) * self.ndim) if keepdim else out.astype(np.int64))
+        ax = _one_axis(dim, self.ndim)
+        out = self._data.argmax(axis=ax)
+        if keepdim:
+            out = xp.expand_dims(out, ax)
+        return self._wrap(out.astype(np.int64, copy=False))
+
+    def argmin(self, dim=None, keepdim: bool = False):
+        return (-self.detach() if self._data.dtype.kind != "b" else ~self).argmax(dim, keepdim)
+
+    def logsumexp(self, dim, keepdim: bool = False):
+        return ops.LogSumExp.apply(self._floating(), axis=_axis(dim, self.ndim), keepdims=keepdim)
+
+    def norm(self, p=2, dim=None, keepdim: bool = False):
+        if p == 2 or p == "fro":
+            return (self * self).sum(dim, keepdim).sqrt()
+        if p == 1:
+            return self.abs().sum(dim, keepdim)
+        if p == float("inf"):
+            return self.abs().amax(dim, keepdim)
+        return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+
+    def all(self, dim=None, keepdim: bool = False):
+        return self._wrap(self._device.xp.asarray(self._data.all(axis=_axis(dim, self.ndim), keepdims=keepdim)))
+
+    def any(self, dim=None, keepdim: bool = False):
+        return self._wrap(self._device.xp.asarray(self._data.any(axis=_axis(dim, self.ndim), keepdims=keepdim)))
+
+    def count_nonzero(self, dim=None):
+        return self._wrap(self._device.xp.asarray((self._data != 0).sum(axis=_axis(dim, self.ndim))).astype(np.int64))
+
+    def cumsum(self, dim: int):
+        from .functions import cumsum
+
+        return cumsum(self, dim)
+
+    def sort(self, dim: int = -1, descending: bool = False):
+        xp = self._device.xp
+        ax = _one_axis(dim, self.ndim)
+        key = -self._data if descending and self._data.dtype.kind != "b" else self._data
+        idx = xp.argsort(key, axis=ax, kind="stable")
+        return SortResult(self.gather(ax, self._wrap(idx)), self._wrap(idx.astype(np.int64)))
+
+    def argsort(self, dim: int = -1, descending: bool = False):
+        return self.sort(dim, descending).indices
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
+        s = self.sort(dim, descending=largest)
+        return TopkResult(s.values.narrow(dim, 0, k), s.indices.narrow(dim, 0, k))
+
+    def gather(self, dim: int, index: "Tensor"):
+        """Pick values along ``dim`` by ``index`` (differentiable in ``self``)."""
+        from .functions import gather
+
+        return gather(self, dim, index)
+
+    def nonzero(self, as_tuple: bool = False):
+        nz = self._device.xp.nonzero(self._data)
+        if as_tuple:
+            return tuple(self._wrap(n.astype(np.int64)) for n in nz)
+        return self._wrap(self._device.xp.stack(nz, axis=1).astype(np.int64))
+
+    def unique(self, sorted: bool = True, return_counts: bool = False):
+        xp = self._device.xp
+        if return_counts:
+            u, c = xp.unique(self._data, return_counts=True)
+            return self._wrap(u), self._wrap(c.astype(np.int64))
+        return self._wrap(xp.unique(self._data))
+
+    # ------------------------------------------------------------ shapes
+
+    def reshape(self, *shape):
+        shape = _size(shape)
+        if shape == self._data.shape:
+            return self
+        try:
+            return ops.Reshape.apply(self, shape=shape)
+        except RuntimeError:
+            raise RuntimeError(
+                f"shape '{list(shape)}' is invalid for input of size {self._data.size}"
+            ) from None
+
+    view = reshape
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        if self.ndim == 0:
+            return self.reshape(1)
+        s, e = _one_axis(start_dim, self.ndim), _one_axis(end_dim, self.ndim)
+        shp = self._data.shape
+        n = 1
+        for d in shp[s : e + 1]:
+            n *= d
+        return self.reshape(shp[:s] + (n,) + shp[e + 1 :])
+
+    def unflatten(self, dim: int, sizes):
+        d = _one_axis(dim, self.ndim)
+        shp = self._data.shape
+        return self.reshape(shp[:d] + tuple(sizes) + shp[d + 1 :])
+
+    def ravel(self):
+        return self.reshape(-1)
+
+    def squeeze(self, dim=None):
+        shp = self._data.shape
+        if dim is None:
+            new = tuple(s for s in shp if s != 1)
+        else:
+            dims = {_one_axis(d, self.ndim) for d in (dim if isinstance(dim, (tuple, list)) else (dim,))}
+            new = tuple(s for i, s in enumerate(shp) if not (i in dims and s == 1))
+        return self.reshape(new)
+
+    def unsqueeze(self, dim: int):
+        d = _one_axis(dim, self.ndim + 1)
+        shp = self._data.shape
+        return self.reshape(shp[:d] + (1,) + shp[d:])
+
+    def permute(self, *dims):
+        dims = tuple(_one_axis(d, self.ndim) for d in _size(dims))
+        if len(dims) != self.ndim or len(set(dims)) != self.ndim:
+            raise RuntimeError(
+                f"permute: dims {list(dims)} must be a permutation of the {self.ndim} dimensions"
+            )
+        return ops.Permute.apply(self, dims=dims)
+
+    def transpose(self, dim0: int, dim1: int):
+        n = self.ndim
+        if n < 2 and dim0 in (0, -1) and dim1 in (0, -1):
+            return self
+        perm = list(range(n))
+        a, b = _one_axis(dim0, n), _one_axis(dim1, n)
+        perm[a], perm[b] = perm[b], perm[a]
+        return ops.Permute.apply(self, dims=tuple(perm))
+
+    swapaxes = transpose
+
+    def t(self):
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+        return self.transpose(0, -1) if self.ndim == 2 else self
+
+    def expand(self, *sizes):
+        sizes = _size(sizes)
+        lead = len(sizes) - self.ndim
+        if lead < 0:
+            raise RuntimeError(
+                f"expand: the number of sizes provided ({len(sizes)}) must be greater or equal to "
+                f"the number of dimensions in the tensor ({self.ndim})"
+            )
+        shape = tuple(
+            (self._data.shape[i - lead] if s == -1 else s) for i, s in enumerate(sizes)
+        )
+        return ops.Expand.apply(self, shape=shape)
+
+    def repeat(self, *sizes):
+        return ops.Repeat.apply(self, reps=_size(sizes))
+
+    def flip(self, dims):
+        dims = (dims,) if isinstance(dims, int) else tuple(dims)
+        return ops.Flip.apply(self, axis=tuple(_one_axis(d, self.ndim) for d in dims))
+
+    def narrow(self, dim: int, start: int, length: int):
+        d = _one_axis(dim, self.ndim)
+        idx = [_py_slice(None)] * self.ndim
+        idx[d] = _py_slice(start, start + length)
+        return self[tuple(idx)]
+
+    def split(self, split_size_or_sections, dim: int = 0):
+        from .functions import split
+
+        return split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks: int, dim: int = 0):
+        from .functions import chunk
+
+        return chunk(self, chunks, dim)
+
+    def unbind(self, dim: int = 0):
+        d = _one_axis(dim, self.ndim)
+        return tuple(self.select(d, i) for i in range(self._data.shape[d]))
+
+    def select(self, dim: int, index: int):
+        d = _one_axis(dim, self.ndim)
+        idx = [_py_slice(None)] * self.ndim
+        idx[d] = index
+        return self[tuple(idx)]
+
+    def __getitem__(self, index):
+        idx, advanced = _index(index, self._device)
+        return ops.GetItem.apply(self, index=idx, advanced=advanced)
+
+    def index_select(self, dim: int, index: "Tensor"):
+        d = _one_axis(dim, self.ndim)
+        idx = [_py_slice(None)] * self.ndim
+        idx[d] = index
+        return self[tuple(idx)]
+
+
+from . import autograd as _autograd  # noqa: E402
+
+_autograd.Tensor = Tensor
+
+# ---------------------------------------------------------------- helpers
+
+
+class _ToDevice(ops.Function):
+    def forward(self, xp, x):
+        from .backend import device_of
+
+        self.source = device_of(x)
+        return move(x, self.target)
+
+    def backward(self, xp, g):
+        return move(g, self.source)
+
+    def run(self, inputs):
+        # the output lives on the target device, unlike every other op
+        (x,) = inputs
+        from . import autograd
+
+        out = Tensor._make(move(x._data, self.target), self.target)
+        self.source = x._device
+        if x.requires_grad and autograd._enabled:
+            self.parents = (x.grad_fn if x.grad_fn is not None else x,)
+            self.in_meta = ((x._data.shape, x._data.dtype),)
+            self.device = self.target
+            out.requires_grad = True
+            out.grad_fn = self
+        return out
+
+
+class _HookHandle:
+    def __init__(self, tensor, hook):
+        self.tensor, self.hook = tensor, hook
+
+    def remove(self) -> None:
+        t = self.tensor
+        if t.grad_fn is None and t._hooks:
+            t._hooks = [h for h in t._hooks if h is not self.hook]
+        elif t.grad_fn is not None:
+            t.grad_fn._hooks = [h for h in getattr(t.grad_fn, "_hooks", []) if h is not self.hook]
+
+
+def _no_grad():
+    from .autograd import no_grad
+
+    return no_grad()
+
+
+def _raw(x, like: Tensor):
+    """The array (or Python number) behind ``x``, checked to be on ``like``'s device."""
+    if isinstance(x, Tensor):
+        if x._device is not like._device:
+            raise RuntimeError(
+                f"expected all tensors on the same device, got {like._device} and {x._device}"
+            )
+        return x._data
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, (list, tuple)):
+        return like._device.xp.asarray(x)
+    if is_array(x):
+        return move(x, like._device)
+    return x
+
+
+def _nograd(a: Tensor, b, fn) -> Tensor:
+    return a._wrap(fn(a._data, _raw(b, a)))
+
+
+def _size(args) -> tuple:
+    """Sizes given as ints, a tuple/list, or a Size; returns a tuple of ints."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = args[0]
+    out = []
+    for a in args:
+        if isinstance(a, Tensor):
+            a = a.item()
+        if not isinstance(a, numbers.Integral):
+            raise TypeError(f"sizes must be integers, got {a!r} of type {type(a).__name__}")
+        out.append(int(a))
+    return tuple(out)
+
+
+def _index(index, dev) -> tuple[Any, bool]:
+    """Turn a Python index (with tensors, lists, masks) into one NumPy/CuPy understands."""
+    items = index if isinstance(index, tuple) else (index,)
+    out = []
+    advanced = False
+    for it in items:
+        if isinstance(it, Tensor):
+            if it._device is not dev:
+                raise RuntimeError(
+                    f"indices should be on the same device as the indexed tensor ({dev}), got {it._device}"
+                )
+            arr = it._data
+            if arr.dtype.kind not in "iub":
+                raise IndexError(
+                    f"tensors used as indices must be long, int, byte or bool tensors, got {it.dtype}"
+                )
+            it = arr
+        elif isinstance(it, (list, np.ndarray)) and not isinstance(it, tuple):
+            it = move(np.asarray(it), dev)
+        elif isinstance(it, np.generic):
+            it = it.item()
+        if is_array(it):
+            if it.dtype.kind == "b":
+                # a mask: scatter_add needs integer coordinates, and so does an empty mask
+                advanced = True
+                out.extend(it.nonzero())
+                continue
+            advanced = True
+        out.append(it)
+    return (tuple(out) if isinstance(index, tuple) or len(out) != 1 else out[0]), advanced
+
+
+def _rebuild(cls, arr, dev, requires_grad, state):
+    t = object.__new__(cls)
+    t._data = move(arr, device(dev))
+    t._device = device(dev)
+    t.requires_grad = requires_grad
+    t.grad = None
+    t.grad_fn = None
+    t._hooks = None
+    if state:
+        t.__dict__.update(state)
+    return t
