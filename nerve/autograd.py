@@ -289,3 +289,54 @@ def _accumulate(leaf, g, upstream) -> None:
 
 
 Tensor: Any = None  # set by nerve.tensor once the class exists (it is built on Function)
+
+
+def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, raise_exception: bool = True) -> bool:
+    """Compare backward's gradients with central finite differences (use float64 inputs).
+
+    Args:
+        fn: a function of the tensors in ``inputs`` returning a tensor.
+        inputs: tensors; those with ``requires_grad`` are checked.
+        eps: finite-difference step.
+        atol, rtol: tolerances of the comparison.
+
+    Returns:
+        True when every gradient matches; otherwise raises (or returns False).
+    """
+    import numpy as np
+
+    from .backend import to_numpy
+
+    inputs = tuple(inputs)
+    out = fn(*inputs)
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal(out.shape)  # a random projection makes the check scalar
+    w_t = Tensor._make(out._device.xp.asarray(w, dtype=out._data.dtype), out._device)
+    for t in inputs:
+        if isinstance(t, Tensor):
+            t.grad = None
+    (out * w_t).sum().backward()
+    for i, t in enumerate(inputs):
+        if not (isinstance(t, Tensor) and t.requires_grad):
+            continue
+        analytic = to_numpy(t.grad._data) if t.grad is not None else np.zeros(t.shape)
+        numeric = np.zeros(t.shape, dtype=np.float64)
+        flat = t._data.reshape(-1)
+        with no_grad():
+            for j in range(flat.size):
+                orig = flat[j].item()
+                flat[j] = orig + eps
+                fp = float((to_numpy(fn(*inputs)._data) * w).sum())
+                flat[j] = orig - eps
+                fm = float((to_numpy(fn(*inputs)._data) * w).sum())
+                flat[j] = orig
+                numeric.reshape(-1)[j] = (fp - fm) / (2 * eps)
+        if not np.allclose(analytic, numeric, atol=atol, rtol=rtol):
+            if raise_exception:
+                err = np.abs(analytic - numeric).max()
+                raise AssertionError(
+                    f"gradcheck: input {i} (shape {tuple(t.shape)}): backward and finite differences differ "
+                    f"by up to {err:.3g}\nanalytic:\n{analytic}\nnumeric:\n{numeric}"
+                )
+            return False
+    return True

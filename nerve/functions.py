@@ -36,7 +36,7 @@ def cat(tensors, dim: int = 0) -> Tensor:
     ts = [t for t in _same(tensors, "cat") if not (t.ndim == 1 and t.shape[0] == 0)] or _same(tensors, "cat")[:1]
     d = _one_axis(dim, ts[0].ndim)
     for t in ts[1:]:
-        if t.ndim != ts[0].ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, ts[0].shape)) if i != d):
+        if t.ndim != ts[0].ndim or builtins.any(a != b for i, (a, b) in enumerate(zip(t.shape, ts[0].shape)) if i != d):
             raise RuntimeError(
                 f"cat(): sizes of tensors must match except in dimension {d}; got "
                 + " and ".join(str(tuple(x.shape)) for x in ts)
@@ -80,7 +80,7 @@ def split(tensor: Tensor, split_size_or_sections, dim: int = 0):
         sizes = [builtins.min(s, n - i) for i in range(0, n, s)] or [0]
     else:
         sizes = list(split_size_or_sections)
-        if sum(sizes) != n:
+        if builtins.sum(sizes) != n:
             raise RuntimeError(
                 f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at "
                 f"dimension {d}), but got split_sizes={sizes}"

@@ -16,6 +16,7 @@ from .dtypes import dtype
 
 _py_slice = builtins.slice
 _SCALAR_TYPES = (int, float, bool)
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
 
 MaxResult = collections.namedtuple("max", ["values", "indices"])
 MinResult = collections.namedtuple("min", ["values", "indices"])
@@ -705,16 +706,19 @@ class Tensor:
         if self._needs_graph(other):
             return self._inplace(method(self, other))
         b = _raw(other, self)
-        if isinstance(b, (int, float, bool)) or b.dtype == self._data.dtype or b.dtype.kind <= self._data.dtype.kind or (
-            self._data.dtype.kind == "f"
-        ):
-            if self._data.dtype.kind in "iub" and (isinstance(b, float) or (not isinstance(b, (int, bool)) and b.dtype.kind == "f")):
-                raise RuntimeError(
-                    f"result type Float can't be cast to the desired output type {self.dtype}"
-                )
-            npop(self._data, b, out=self._data, casting="unsafe")
-            return self
-        raise RuntimeError(f"result type can't be cast to the desired output type {self.dtype}")
+        if isinstance(b, bool):
+            kind = "b"
+        elif isinstance(b, int):
+            kind = "i"
+        elif isinstance(b, float):
+            kind = "f"
+        else:
+            kind = b.dtype.kind
+        if _KIND_RANK[kind] > _KIND_RANK[self._data.dtype.kind]:
+            name = {"f": "Float", "i": "Long", "u": "Long"}.get(kind, "Bool")
+            raise RuntimeError(f"result type {name} can't be cast to the desired output type {self.dtype}")
+        npop(self._data, b, out=self._data, casting="unsafe")
+        return self
 
     def __iadd__(self, other):
         return self._binary_inplace(other, self._device.xp.add, Tensor.__add__)

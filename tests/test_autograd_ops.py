@@ -1,0 +1,263 @@
+"""Every differentiable op: a float64 numeric gradient check, and values and gradients against PyTorch."""
+
+import numpy as np
+import pytest
+
+import nerve
+from nerve.autograd import gradcheck
+
+torch = pytest.importorskip("torch")
+
+
+def _pos(a):
+    return np.abs(a) + 0.5
+
+
+# name -> (function of tensors (same code for nerve and torch), input shapes, input transform)
+UNARY = {
+    "neg": (lambda x: -x, None),
+    "exp": (lambda x: x.exp(), None),
+    "log": (lambda x: x.log(), _pos),
+    "log1p": (lambda x: x.log1p(), _pos),
+    "sqrt": (lambda x: x.sqrt(), _pos),
+    "rsqrt": (lambda x: x.rsqrt(), _pos),
+    "abs": (lambda x: x.abs(), None),
+    "sin": (lambda x: x.sin(), None),
+    "cos": (lambda x: x.cos(), None),
+    "tanh": (lambda x: x.tanh(), None),
+    "sigmoid": (lambda x: x.sigmoid(), None),
+    "relu": (lambda x: x.relu(), None),
+    "clamp": (lambda x: x.clamp(-0.5, 0.7), None),
+    "clamp_min": (lambda x: x.clamp(min=0.1), None),
+    "pow2": (lambda x: x ** 2, None),
+    "pow3.5": (lambda x: x ** 3.5, _pos),
+    "rpow": (lambda x: 2.0 ** x, None),
+    "square": (lambda x: x.square(), None),
+    "reciprocal": (lambda x: x.reciprocal(), _pos),
+    "scalar_ops": (lambda x: (3 - x) * 2.5 / 4 + 1, None),
+    "rdiv": (lambda x: 1.5 / x, _pos),
+    "sum": (lambda x: x.sum(), None),
+    "sum_dim": (lambda x: x.sum(dim=1), None),
+    "sum_dims_keep": (lambda x: x.sum(dim=(0, 2), keepdim=True), None),
+    "mean": (lambda x: x.mean(), None),
+    "mean_dim": (lambda x: x.mean(-1, keepdim=True), None),
+    "var": (lambda x: x.var(dim=1), None),
+    "var_biased": (lambda x: x.var(dim=1, unbiased=False), None),
+    "std": (lambda x: x.std(), None),
+    "prod": (lambda x: x.prod(dim=1), None),
+    "prod_all": (lambda x: x.prod(), None),
+    "amax": (lambda x: x.amax(dim=1), None),
+    "amin": (lambda x: x.amin(dim=(0, 1)), None),
+    "max_all": (lambda x: x.max(), None),
+    "max_dim": (lambda x: x.max(dim=2).values, None),
+    "min_dim_keep": (lambda x: x.min(dim=0, keepdim=True)[0], None),
+    "logsumexp": (lambda x: x.logsumexp(dim=1), None),
+    "reshape": (lambda x: x.reshape(4, -1) * 1.0, None),
+    "view": (lambda x: x.view(-1), None),
+    "flatten": (lambda x: x.flatten(1), None),
+    "permute": (lambda x: x.permute(2, 0, 1), None),
+    "transpose": (lambda x: x.transpose(0, 2), None),
+    "T2d": (lambda x: x.reshape(6, 4).T, None),
+    "squeeze_unsqueeze": (lambda x: x.unsqueeze(1).squeeze(1), None),
+    "expand": (lambda x: x[:, :1, :].expand(2, 5, 4), None),
+    "repeat": (lambda x: x.repeat(2, 1, 3), None),
+    "flip": (lambda x: x.flip(1), None),
+    "getitem_slice": (lambda x: x[1:, ::2, -1], None),
+    "getitem_int_list": (lambda x: x[:, [0, 2, 2]], None),
+    "getitem_ellipsis_none": (lambda x: x[..., None, 1], None),
+    "chunk": (lambda x: x.chunk(2, dim=2)[1], None),
+    "split_sizes": (lambda x: x.split([1, 2], dim=1)[1], None),
+    "norm": (lambda x: x.norm(), None),
+    "cumsum": (lambda x: x.cumsum(1), None),
+    "clone": (lambda x: x.clone() * 1.0, None),
+}
+
+SHAPE = (2, 3, 4)
+
+
+def _run(lib, fn, arrays, requires=True):
+    ts = [lib.tensor(a, requires_grad=requires) for a in arrays]
+    out = fn(*ts)
+    return ts, out
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_unary_matches_torch(name):
+    fn, tf = UNARY[name]
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal(SHAPE)
+    if tf is not None:
+        a = tf(a)
+    for dt in (np.float64, np.float32):
+        x = a.astype(dt)
+        (tn,), on = _run(nerve, fn, [x])
+        (tt,), ot = _run(torch, fn, [x])
+        tol = 1e-10 if dt == np.float64 else 1e-5
+        assert on.dtype.name == str(ot.dtype).split(".")[1]
+        np.testing.assert_allclose(on.detach().numpy(), ot.detach().numpy(), rtol=tol * 10, atol=tol)
+        g = rng.standard_normal(tuple(ot.shape)).astype(dt)
+        on.backward(nerve.tensor(g))
+        ot.backward(torch.tensor(g))
+        np.testing.assert_allclose(tn.grad.numpy(), tt.grad.numpy(), rtol=tol * 10, atol=tol)
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_unary_gradcheck(name, device):
+    fn, tf = UNARY[name]
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal(SHAPE)
+    if tf is not None:
+        a = tf(a)
+    x = nerve.tensor(a, dtype=nerve.float64, device=device, requires_grad=True)
+    assert gradcheck(fn, [x])
+
+
+BINARY = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+    "pow": lambda a, b: a.abs() ** b,
+    "maximum": lambda a, b: a.maximum(b),
+    "minimum": lambda a, b: a.minimum(b),
+    "where": lambda a, b: (a > 0).float().to(a.dtype).bool().logical_not().logical_not().__and__(a > 0) and None,
+}
+del BINARY["where"]
+
+BROADCAST_SHAPES = [((2, 3, 4), (2, 3, 4)), ((2, 3, 4), (4,)), ((3, 1), (1, 5)), ((2, 1, 4), (3, 1)), ((), (3, 2))]
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+@pytest.mark.parametrize("shapes", BROADCAST_SHAPES, ids=str)
+def test_binary_broadcast_matches_torch(name, shapes):
+    fn = BINARY[name]
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal(shapes[0])
+    b = rng.standard_normal(shapes[1])
+    if name == "div":
+        b = _pos(b)
+    (na, nb), on = _run(nerve, fn, [a, b])
+    (ta, tb), ot = _run(torch, fn, [a, b])
+    np.testing.assert_allclose(on.detach().numpy(), ot.detach().numpy(), rtol=1e-10, atol=1e-12)
+    on.sum().backward()
+    ot.sum().backward()
+    assert na.grad.shape == na.shape and nb.grad.shape == nb.shape
+    np.testing.assert_allclose(na.grad.numpy(), ta.grad.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(nb.grad.numpy(), tb.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_binary_gradcheck(name, device):
+    rng = np.random.default_rng(4)
+    a = nerve.tensor(rng.standard_normal((2, 1, 4)), device=device, requires_grad=True)
+    b = nerve.tensor(rng.standard_normal((3, 1)) + (3.0 if name == "div" else 0.0), device=device,
+                     requires_grad=True)
+    assert gradcheck(BINARY[name], [a, b])
+
+
+MATMUL_SHAPES = [((3, 4), (4, 5)), ((4,), (4,)), ((4,), (4, 5)), ((3, 4), (4,)), ((2, 3, 4), (4, 5)),
+                 ((2, 3, 4), (2, 4, 5)), ((1, 3, 4), (2, 4, 2)), ((4,), (2, 4, 3)), ((2, 3, 4), (4,))]
+
+
+@pytest.mark.parametrize("shapes", MATMUL_SHAPES, ids=str)
+def test_matmul_matches_torch_and_gradcheck(shapes):
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal(shapes[0]), rng.standard_normal(shapes[1])
+    (na, nb), on = _run(nerve, lambda x, y: x @ y, [a, b])
+    (ta, tb), ot = _run(torch, lambda x, y: x @ y, [a, b])
+    np.testing.assert_allclose(on.detach().numpy(), ot.detach().numpy(), rtol=1e-10)
+    g = rng.standard_normal(tuple(ot.shape))
+    on.backward(nerve.tensor(g))
+    ot.backward(torch.tensor(g))
+    np.testing.assert_allclose(na.grad.numpy(), ta.grad.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(nb.grad.numpy(), tb.grad.numpy(), rtol=1e-9, atol=1e-12)
+    assert gradcheck(lambda x, y: x @ y, [nerve.tensor(a, requires_grad=True), nerve.tensor(b, requires_grad=True)])
+
+
+def test_matmul_shape_error_names_op_and_shapes():
+    with pytest.raises(RuntimeError, match=r"matmul: shapes \(2, 3\) and \(4, 5\) cannot be multiplied \(3 != 4\)"):
+        nerve.zeros(2, 3) @ nerve.zeros(4, 5)
+
+
+def test_broadcast_error_names_op_and_shapes():
+    with pytest.raises(RuntimeError, match=r"add: shapes \(2, 3\) and \(4,\) cannot be broadcast"):
+        nerve.zeros(2, 3) + nerve.zeros(4)
+    with pytest.raises(RuntimeError, match=r"mul: shapes"):
+        nerve.zeros(2, 3) * nerve.zeros(2)
+
+
+def test_cat_stack_where_gather_match_torch(device):
+    rng = np.random.default_rng(6)
+    a, b = rng.standard_normal((2, 3)), rng.standard_normal((4, 3))
+    c = rng.standard_normal((2, 3))
+    idx = np.array([[0, 2, 1], [1, 1, 0]])
+
+    def prog(lib, a, b, c):
+        cat = lib.cat([a, b], dim=0)
+        st = lib.stack([a, c], dim=1)
+        w = lib.where(a > 0, a, c * 2)
+        g = a.gather(1, lib.tensor(idx, device=a.device))
+        return (cat.sum(0) * 2).sum() + (st ** 2).sum() + w.sum() + (g * 3).sum()
+
+    nt = [nerve.tensor(x, device=device, requires_grad=True) for x in (a, b, c)]
+    tt = [torch.tensor(x, requires_grad=True) for x in (a, b, c)]
+    on, ot = prog(nerve, *nt), prog(torch, *tt)
+    np.testing.assert_allclose(on.item(), ot.item(), rtol=1e-12)
+    on.backward()
+    ot.backward()
+    for x, y in zip(nt, tt):
+        np.testing.assert_allclose(x.grad.cpu().numpy(), y.grad.numpy(), rtol=1e-12)
+    assert gradcheck(lambda *xs: prog(nerve, *xs), nt)
+
+
+def test_indexing_with_tensors_and_masks_matches_torch():
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((5, 4))
+    rows = np.array([0, 3, 3, 1])
+    mask = a[:, 0] > 0
+
+    def prog(lib, x):
+        r = lib.tensor(rows)
+        m = lib.tensor(mask)
+        return (x[r] * 2).sum() + (x[m] ** 2).sum() + x[r, lib.tensor([1, 1, 2, 0])].sum() + x[x > 0.5].sum()
+
+    xn = nerve.tensor(a, requires_grad=True)
+    xt = torch.tensor(a, requires_grad=True)
+    on, ot = prog(nerve, xn), prog(torch, xt)
+    np.testing.assert_allclose(on.item(), ot.item(), rtol=1e-12)
+    on.backward()
+    ot.backward()
+    np.testing.assert_allclose(xn.grad.numpy(), xt.grad.numpy(), rtol=1e-12)
+
+
+def test_setitem_differentiable_matches_torch():
+    a = np.arange(12.0).reshape(3, 4)
+    v = np.array([10.0, 20.0, 30.0, 40.0])
+
+    def prog(lib):
+        x = lib.tensor(a, requires_grad=True)
+        val = lib.tensor(v, requires_grad=True)
+        y = x * 2
+        y[1] = val * 3
+        y[:, 0] = 0.0
+        (y ** 2).sum().backward()
+        return x.grad.numpy(), val.grad.numpy()
+
+    for gn, gt in zip(prog(nerve), prog(torch)):
+        np.testing.assert_allclose(gn, gt)
+
+
+def test_max_dim_returns_values_and_indices_and_first_index_on_ties():
+    x = nerve.tensor([[1.0, 3.0, 3.0], [2.0, 0.0, 2.0]], requires_grad=True)
+    v, i = x.max(dim=1)
+    assert v.tolist() == [3.0, 2.0] and i.tolist() == [1, 0]
+    v.sum().backward()
+    xt = torch.tensor([[1.0, 3.0, 3.0], [2.0, 0.0, 2.0]], requires_grad=True)
+    xt.max(dim=1).values.sum().backward()
+    assert x.grad.tolist() == xt.grad.tolist()
+    # amax shares the gradient between ties, as torch.amax
+    x.grad = None
+    x.amax(dim=1).sum().backward()
+    xt.grad = None
+    xt.amax(dim=1).sum().backward()
+    assert x.grad.tolist() == xt.grad.tolist()

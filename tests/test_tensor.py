@@ -1,0 +1,356 @@
+"""Tensor behaviour as PyTorch's: creation, dtypes and promotion, conversions, in-place ops, autograd rules."""
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import nerve
+
+torch = pytest.importorskip("torch")
+
+
+def _same_dtype(n, t):
+    assert n.dtype.name == str(t.dtype).removeprefix("torch."), (n.dtype, t.dtype)
+
+
+@pytest.mark.parametrize(
+    "data", [[1.0, 2.0], [1, 2], [True, False], 3.5, 7, [[1, 2], [3, 4]], np.array([1.0], np.float64),
+             np.array([1, 2], np.int32), np.array([1], np.uint8)],
+    ids=str,
+)
+def test_tensor_infers_dtype_as_torch(data):
+    n, t = nerve.tensor(data), torch.tensor(data)
+    _same_dtype(n, t)
+    assert n.tolist() == t.tolist()
+
+
+def test_factories_shapes_and_dtypes():
+    assert nerve.zeros(2, 3).shape == (2, 3) == nerve.zeros((2, 3)).shape
+    assert nerve.ones([4]).dtype is nerve.float32
+    assert nerve.full((2,), 7).dtype is nerve.int64
+    assert nerve.full((2,), 7.0).dtype is nerve.float32
+    assert nerve.full((2,), True).dtype is nerve.bool
+    assert nerve.arange(5).dtype is nerve.int64 and nerve.arange(0, 1, 0.25).tolist() == [0, 0.25, 0.5, 0.75]
+    assert nerve.linspace(0, 1, 5).tolist() == torch.linspace(0, 1, 5).tolist()
+    assert nerve.eye(3).tolist() == torch.eye(3).tolist()
+    assert nerve.empty(2, 2).shape == (2, 2)
+    assert nerve.randint(0, 10, (100,)).dtype is nerve.int64
+    r = nerve.randint(3, 5, (1000,))
+    assert r.min().item() == 3 and r.max().item() == 4
+    x = nerve.rand(3, 4, dtype=nerve.float64)
+    assert nerve.zeros_like(x).dtype is nerve.float64 and nerve.ones_like(x).shape == (3, 4)
+    assert nerve.full_like(x, 2.0).sum().item() == 24.0
+    assert nerve.randn_like(x).shape == (3, 4) and nerve.rand_like(x).dtype is nerve.float64
+    assert sorted(nerve.randperm(10).tolist()) == list(range(10))
+    a = np.arange(6.0)
+    f = nerve.from_numpy(a)
+    a[0] = 100
+    assert f[0].item() == 100 and f.dtype is nerve.float64
+    assert nerve.float is nerve.float32 and nerve.long is nerve.int64 and nerve.int is nerve.int32
+
+
+def test_manual_seed_and_generator_reproducible():
+    nerve.manual_seed(123)
+    a = nerve.randn(5)
+    nerve.manual_seed(123)
+    b = nerve.randn(5)
+    assert a.tolist() == b.tolist()
+    g1, g2 = nerve.Generator().manual_seed(7), nerve.Generator().manual_seed(7)
+    assert nerve.rand(3, generator=g1).tolist() == nerve.rand(3, generator=g2).tolist()
+    c = nerve.rand(1000)
+    assert 0.0 <= c.min().item() and c.max().item() < 1.0 and abs(c.mean().item() - 0.5) < 0.05
+
+
+PROMOTIONS = [
+    ("float32", "float64"), ("int64", "float32"), ("int32", "int64"), ("uint8", "int32"), ("bool", "int64"),
+    ("bool", "float32"), ("int64", "int64"),
+]
+
+
+@pytest.mark.parametrize("da,db", PROMOTIONS)
+def test_type_promotion_tensor_tensor(da, db):
+    a = np.ones((2, 2), dtype=np.dtype(da))
+    b = np.ones((2,), dtype=np.dtype(db))
+    for op in (lambda x, y: x + y, lambda x, y: x * y):
+        _same_dtype(op(nerve.tensor(a), nerve.tensor(b)), op(torch.tensor(a), torch.tensor(b)))
+
+
+@pytest.mark.parametrize("dt", ["float32", "float64", "int64", "int32", "uint8", "bool"])
+@pytest.mark.parametrize("scalar", [2, 2.5, True])
+def test_type_promotion_with_python_scalars(dt, scalar):
+    a = np.ones((3,), dtype=np.dtype(dt))
+    _same_dtype(nerve.tensor(a) * scalar, torch.tensor(a) * scalar)
+    if dt != "bool":
+        _same_dtype(nerve.tensor(a) + scalar, torch.tensor(a) + scalar)
+    _same_dtype(nerve.tensor(a) / 2, torch.tensor(a) / 2)
+
+
+def test_zero_dim_tensor_does_not_promote_dimensioned_tensor():
+    a = nerve.ones(3)
+    b = nerve.tensor(2.0, dtype=nerve.float64)
+    assert (a * b).dtype is nerve.float32
+    assert (nerve.ones(3, dtype=nerve.int64) * b).dtype is nerve.float64
+
+
+def test_attributes_and_conversions():
+    x = nerve.tensor([[1.5, 2.0], [3.0, 4.0]])
+    assert x.ndim == 2 and x.dim() == 2 and x.size() == (2, 2) and x.size(1) == 2 and x.size(-1) == 2
+    assert x.numel() == 4 and len(x) == 2 and repr(x.shape) == "nerve.Size([2, 2])"
+    assert x.device == "cpu" and x.device == nerve.device("cpu") and str(x.device) == "cpu"
+    assert x.long().dtype is nerve.int64 and x.long().tolist() == [[1, 2], [3, 4]]
+    assert x.int().dtype is nerve.int32 and x.double().dtype is nerve.float64 and x.bool().dtype is nerve.bool
+    assert x.to(nerve.float64).dtype is nerve.float64 and x.to("cpu") is x
+    assert x.type() == "nerve.FloatTensor" and x.type(nerve.long).dtype is nerve.int64
+    assert x.to(dtype=nerve.int64).float().dtype is nerve.float32
+    assert x[0, 0].item() == 1.5 and isinstance(x.sum().item(), float)
+    assert x.numpy().dtype == np.float32 and x.tolist() == [[1.5, 2.0], [3.0, 4.0]]
+    y = x.detach()
+    y[0, 0] = 9.0
+    assert x[0, 0].item() == 9.0  # detach shares storage
+    z = x.clone()
+    z[0, 0] = 0.0
+    assert x[0, 0].item() == 9.0
+    assert x.view_as(nerve.zeros(4)).shape == (4,) and nerve.ones(1, 2).expand_as(x).shape == (2, 2)
+    assert x.contiguous().is_contiguous() and x.T.contiguous().is_contiguous()
+    assert f"{x.sum():.2f}" == "18.00"
+    assert float(nerve.tensor(2.5)) == 2.5 and int(nerve.tensor(3)) == 3
+
+
+def test_repr_like_torch():
+    assert repr(nerve.tensor([1.0, 2.5])) == "tensor([1.0000, 2.5000])"
+    assert repr(nerve.tensor([1, 2])) == "tensor([1, 2])"
+    assert repr(nerve.tensor([1.0, 2.0], requires_grad=True)) == "tensor([1., 2.], requires_grad=True)"
+    assert repr(nerve.tensor([1.0], dtype=nerve.float64)) == "tensor([1.], dtype=nerve.float64)"
+
+
+def test_numpy_on_requires_grad_is_refused_with_hint():
+    x = nerve.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"detach\(\)\.numpy\(\)"):
+        x.numpy()
+
+
+def test_inplace_ops_and_leaf_rules():
+    x = nerve.ones(3)
+    x += 1
+    x.add_(2, alpha=2).mul_(0.5).sub_(nerve.ones(3)).div_(2)
+    assert x.tolist() == torch.ones(3).add_(1).add_(2, alpha=2).mul_(0.5).sub_(torch.ones(3)).div_(2).tolist()
+    x.zero_()
+    assert x.sum().item() == 0
+    x.fill_(3.0)
+    x.copy_(nerve.tensor([1.0, 2.0, 3.0]))
+    assert x.tolist() == [1.0, 2.0, 3.0]
+    w = nerve.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        w += 1
+    with nerve.no_grad():
+        w -= 0.5 * nerve.ones(3)  # a hand-written SGD step
+    assert w.tolist() == [0.5, 0.5, 0.5] and w.requires_grad and w.is_leaf
+    i = nerve.ones(3, dtype=nerve.int64)
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        i += 0.5
+
+
+def test_inplace_on_nonleaf_is_differentiable_like_torch():
+    def prog(lib):
+        a = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        b = a * 2
+        c = b + 1  # uses b before the in-place change
+        b.add_(1)
+        b.mul_(a)
+        (b.sum() + c.sum()).backward()
+        return a.grad.tolist()
+
+    assert prog(nerve) == prog(torch)
+
+
+def test_item_assignment_and_views():
+    x = nerve.zeros(3, 4)
+    x[1] = 5.0
+    x[:, 0] = nerve.tensor([1.0, 2.0, 3.0])
+    x[x > 4] = -1.0
+    t = torch.zeros(3, 4)
+    t[1] = 5.0
+    t[:, 0] = torch.tensor([1.0, 2.0, 3.0])
+    t[t > 4] = -1.0
+    assert x.tolist() == t.tolist()
+    row = x[2]
+    row.fill_(7.0)  # basic indexing gives a view, as in torch
+    assert x[2].tolist() == [7.0] * 4
+
+
+def test_comparisons_and_method_forms():
+    a, b = nerve.tensor([1, 2, 3]), nerve.tensor([3, 2, 1])
+    assert (a == b).tolist() == [False, True, False] and a.eq(b).tolist() == [False, True, False]
+    assert a.ne(b).tolist() == [True, False, True] and a.lt(b).tolist() == [True, False, False]
+    assert (a <= 2).tolist() == [True, True, False] and a.ge(b).tolist() == [False, True, True]
+    assert (a > b).dtype is nerve.bool and a.gt(1).sum().item() == 2
+    pred = nerve.tensor([[0.1, 0.9], [0.8, 0.2]]).argmax(1)
+    assert (pred == nerve.tensor([1, 0])).type(nerve.float).sum().item() == 2.0
+
+
+def test_backward_rules():
+    x = nerve.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3
+    with pytest.raises(RuntimeError, match=r"only for scalar outputs.*\(2,\)"):
+        y.backward()
+    y.backward(nerve.ones(2))
+    assert x.grad.tolist() == [3.0, 3.0]
+    (x * 3).sum().backward()  # gradients accumulate
+    assert x.grad.tolist() == [6.0, 6.0]
+    x.grad = None
+    z = (x * x).sum()
+    z.backward(retain_graph=True)
+    z.backward()
+    assert x.grad.tolist() == [4.0, 8.0]
+    w = (x * x).sum()
+    w.backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        w.backward()
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        nerve.ones(2).sum().backward()
+
+
+def test_no_grad_context_decorator_and_set_grad_enabled():
+    x = nerve.ones(2, requires_grad=True)
+    with nerve.no_grad():
+        assert not (x * 2).requires_grad
+        with nerve.enable_grad():
+            assert (x * 2).requires_grad
+
+    @nerve.no_grad()
+    def f(t):
+        return t * 2
+
+    assert not f(x).requires_grad and (x * 2).requires_grad
+    nerve.set_grad_enabled(False)
+    assert not (x * 2).requires_grad
+    nerve.set_grad_enabled(True)
+    with nerve.set_grad_enabled(False):
+        assert not nerve.is_grad_enabled()
+    assert nerve.is_grad_enabled()
+    d = (x * 2).detach()
+    assert not d.requires_grad and d.grad_fn is None
+    r = nerve.zeros(2).requires_grad_()
+    assert r.requires_grad and r.is_leaf
+
+
+def test_deep_graph_backward_is_iterative():
+    x = nerve.tensor(1.0, requires_grad=True)
+    y = x
+    for _ in range(5000):
+        y = y * 1.0001 + 0.0
+    y.backward()
+    np.testing.assert_allclose(x.grad.item(), 1.0001 ** 5000, rtol=1e-3)
+
+
+def test_hooks_and_retain_grad():
+    x = nerve.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: g * 10)
+    y = x * 2
+    y.retain_grad()
+    y.sum().backward()
+    assert x.grad.tolist() == [20.0, 20.0] and y.grad.tolist() == [1.0, 1.0]
+
+
+def test_devices_mixing_is_an_error(monkeypatch):
+    assert nerve.cuda.is_available() in (True, False)
+    if not nerve.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            nerve.zeros(2, device="cuda")
+        assert nerve.accelerator.current_accelerator() is None and not nerve.accelerator.is_available()
+        return
+    a, b = nerve.zeros(2), nerve.zeros(2, device="cuda")
+    with pytest.raises(RuntimeError, match="same device"):
+        a + b
+
+
+def test_cuda_roundtrip_and_grad(device):
+    x = nerve.tensor([1.0, 2.0, 3.0], device=device, requires_grad=True)
+    y = (x.cpu() * 2).to(device)
+    assert y.device == device
+    (y * y).sum().backward()
+    assert x.grad.device == device and x.grad.cpu().tolist() == [8.0, 16.0, 24.0]
+
+
+def test_reductions_int_and_bool_like_torch():
+    a = np.array([[1, 2, 3], [4, 5, 6]], dtype=np.int32)
+    n, t = nerve.tensor(a), torch.tensor(a)
+    _same_dtype(n.sum(), t.sum())
+    _same_dtype((n > 2).sum(), (t > 2).sum())
+    assert n.sum(1).tolist() == t.sum(1).tolist() and n.argmax().item() == t.argmax().item()
+    assert n.argmin(dim=1).tolist() == t.argmin(dim=1).tolist()
+    with pytest.raises(RuntimeError, match="mean\\(\\): could not infer output dtype"):
+        n.mean()
+    assert n.float().mean().item() == 3.5
+    assert n.max(dim=0).indices.tolist() == [1, 1, 1]
+
+
+def test_split_chunk_stack_cat_shapes():
+    x = nerve.arange(10).reshape(5, 2)
+    assert [p.shape[0] for p in x.split(2)] == [2, 2, 1]
+    assert [p.shape[0] for p in x.chunk(3)] == [2, 2, 1]
+    assert [p.shape[0] for p in nerve.split(x, [1, 4])] == [1, 4]
+    assert nerve.stack([x, x], dim=2).shape == (5, 2, 2)
+    assert nerve.cat([x, x], dim=1).shape == (5, 4)
+    with pytest.raises(RuntimeError, match="sizes of tensors must match except in dimension 0"):
+        nerve.cat([nerve.zeros(2, 3), nerve.zeros(2, 4)])
+
+
+# ---------------------------------------------------------------- property-based
+
+
+@settings(max_examples=60, deadline=None)
+@given(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=4, max_side=4))
+def test_broadcasting_matches_torch_property(shapes):
+    a_shape, b_shape = shapes.input_shapes
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(a_shape), rng.standard_normal(b_shape)
+    na, nb = nerve.tensor(a, requires_grad=True), nerve.tensor(b, requires_grad=True)
+    ta, tb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    (na * nb + na).sum().backward()
+    (ta * tb + ta).sum().backward()
+    np.testing.assert_allclose(na.grad.numpy(), ta.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(nb.grad.numpy(), tb.grad.numpy(), rtol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=4, max_side=5),
+               elements=st.floats(-10, 10)),
+    st.data(),
+)
+def test_reductions_match_torch_property(a, data):
+    dim = data.draw(st.integers(-a.ndim, a.ndim - 1))
+    keep = data.draw(st.booleans())
+    n, t = nerve.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    outs_n = [n.sum(dim, keep), n.mean(dim, keep), n.amax(dim, keep), n.logsumexp(dim, keep)]
+    outs_t = [t.sum(dim, keep), t.mean(dim, keep), t.amax(dim, keep), t.logsumexp(dim, keep)]
+    for on, ot in zip(outs_n, outs_t):
+        np.testing.assert_allclose(on.detach().numpy(), ot.detach().numpy(), rtol=1e-10, atol=1e-12)
+    sum(o.sum() for o in outs_n).backward()
+    sum(o.sum() for o in outs_t).backward()
+    np.testing.assert_allclose(n.grad.numpy(), t.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_indexing_matches_torch_property(data):
+    shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=5))
+    idx = data.draw(hnp.basic_indices(shape, allow_newaxis=True, allow_ellipsis=True))
+    parts = idx if isinstance(idx, tuple) else (idx,)
+    assume(not any(isinstance(p, slice) and p.step is not None and p.step < 0 for p in parts))  # torch has none
+    a = np.arange(np.prod(shape), dtype=np.float64).reshape(shape)
+    n, t = nerve.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    on, ot = n[idx], t[idx]
+    np.testing.assert_array_equal(on.detach().numpy(), ot.detach().numpy())
+    (on * 2).sum().backward()
+    (ot * 2).sum().backward()
+    np.testing.assert_array_equal(n.grad.numpy(), t.grad.numpy())
+    rows = data.draw(hnp.arrays(np.int64, st.integers(1, 6), elements=st.integers(-shape[0], shape[0] - 1)))
+    n.grad = None
+    t.grad = None
+    n[nerve.tensor(rows)].sum().backward()
+    t[torch.tensor(rows)].sum().backward()
+    np.testing.assert_array_equal(n.grad.numpy(), t.grad.numpy())
