@@ -20,9 +20,16 @@ class Generator:
         if seed < 0:
             seed &= (1 << 64) - 1
         self._seed = seed
-        self.np = np.random.Generator(np.random.PCG64(seed))
+        self._np = None  # made on first use: importing numpy.random costs start-up time
         self._cupy = None
         return self
+
+    @property
+    def np(self):
+        """The NumPy ``Generator`` behind this stream."""
+        if self._np is None:
+            self._np = np.random.Generator(np.random.PCG64(self._seed))
+        return self._np
 
     def seed(self) -> int:
         s = int.from_bytes(os.urandom(8), "little") >> 1

@@ -1,0 +1,108 @@
+"""nerve's benchmark suite: each benchmark times nerve and PyTorch side by side in one process.
+
+Run it with ``nerve bench`` or ``python -m nerve.bench [--quick] [--only NAME ...]``. Each module
+here has ``run(quick: bool) -> list[dict]`` returning rows ``{"name", "nerve_s", "torch_s",
+"ratio", "note"}``; ratio is nerve's time over PyTorch's (below 1 means nerve is faster).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+SUITES = ["engine", "nn", "data", "cnn", "keras"]
+
+
+def timeit(fn, repeat: int = 5, warmup: int = 1, sync=None) -> float:
+    """Median wall time of ``fn()`` over ``repeat`` runs after ``warmup`` runs (seconds)."""
+    for _ in range(warmup):
+        fn()
+        if sync:
+            sync()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        if sync:
+            sync()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def interleaved(fns: dict, repeat: int = 5, warmup: int = 1) -> dict:
+    """Median times of several functions run in turns, so machine noise hits them alike."""
+    for _ in range(warmup):
+        for f in fns.values():
+            f()
+    times: dict = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def row(name: str, nerve_s: float, torch_s: float | None, note: str = "") -> dict:
+    """One result row; ratio = nerve / torch."""
+    return {
+        "name": name,
+        "nerve_s": nerve_s,
+        "torch_s": torch_s,
+        "ratio": (nerve_s / torch_s) if torch_s else None,
+        "note": note,
+    }
+
+
+def torch_or_none():
+    """PyTorch if installed (benchmarks compare against it), else None."""
+    try:
+        import torch
+
+        return torch
+    except ImportError:
+        return None
+
+
+def machine() -> str:
+    """CPU, cores, Python, NumPy and BLAS: the line every figure is reported with."""
+    import os
+    import platform
+
+    import numpy as np
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    blas = "unknown BLAS"
+    try:
+        cfg = np.show_config(mode="dicts")
+        b = cfg["Build Dependencies"]["blas"]
+        blas = f"{b.get('name')} {b.get('version')}"
+    except Exception:
+        pass
+    torch = torch_or_none()
+    tv = f", torch {torch.__version__}" if torch else ""
+    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"NumPy {np.__version__} ({blas}){tv}")
+
+
+def format_table(rows: list[dict]) -> str:
+    """The rows as a Markdown table."""
+    out = ["| benchmark | nerve | PyTorch | nerve / PyTorch | note |", "|---|---|---|---|---|"]
+    for r in rows:
+        def fmt(s):
+            if s is None:
+                return "-"
+            if s < 1e-3:
+                return f"{s * 1e6:.1f} us"
+            return f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
+        ratio = f"{r['ratio']:.2f}x" if r.get("ratio") is not None else "-"
+        out.append(f"| {r['name']} | {fmt(r['nerve_s'])} | {fmt(r['torch_s'])} | {ratio} | {r.get('note', '')} |")
+    return "\n".join(out)

@@ -1,0 +1,161 @@
+"""Engine benchmarks: a raw-tensor-op MLP epoch, the overhead of one small op, and import time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+
+from . import interleaved, row, torch_or_none
+
+
+def _mlp_epoch(lib, x, y, steps, batch, dev=None, sync=None):
+    """One pass of a 784-128-10 MLP written with raw ops: x @ W1 + b1, relu, @ W2 + b2, log-softmax, NLL."""
+    gen = np.random.default_rng(0)
+    kw = {"device": dev} if dev else {}
+    w1 = lib.tensor(gen.standard_normal((784, 128)).astype(np.float32) * 0.05, requires_grad=True, **kw)
+    b1 = lib.zeros(128, requires_grad=True, **kw)
+    w2 = lib.tensor(gen.standard_normal((128, 10)).astype(np.float32) * 0.05, requires_grad=True, **kw)
+    b2 = lib.zeros(10, requires_grad=True, **kw)
+    params = [w1, b1, w2, b2]
+    rows = lib.arange(batch, **kw)
+
+    def epoch():
+        for i in range(steps):
+            xb = x[i * batch:(i + 1) * batch]
+            yb = y[i * batch:(i + 1) * batch]
+            h = (xb @ w1 + b1).relu()
+            z = h @ w2 + b2
+            logp = z - z.logsumexp(dim=1, keepdim=True)
+            loss = -logp[rows, yb].mean()
+            loss.backward()
+            with lib.no_grad():
+                for p in params:
+                    p -= 0.1 * p.grad
+                    p.grad = None
+        if sync:
+            sync()
+    return epoch
+
+
+def _numpy_epoch(x, y, steps, batch):
+    """The same work written by hand in NumPy (the floor the engine's overhead sits on)."""
+    gen = np.random.default_rng(0)
+    w1 = gen.standard_normal((784, 128)).astype(np.float32) * 0.05
+    b1 = np.zeros(128, np.float32)
+    w2 = gen.standard_normal((128, 10)).astype(np.float32) * 0.05
+    b2 = np.zeros(10, np.float32)
+    rows = np.arange(batch)
+
+    def epoch():
+        for i in range(steps):
+            xb = x[i * batch:(i + 1) * batch]
+            yb = y[i * batch:(i + 1) * batch]
+            a = xb @ w1 + b1
+            mask = a > 0
+            h = a * mask
+            z = h @ w2 + b2
+            m = z.max(1, keepdims=True)
+            e = np.exp(z - m)
+            s = e.sum(1, keepdims=True)
+            p = e / s
+            g = p
+            g[rows, yb] -= 1
+            g /= batch
+            gw2 = h.T @ g
+            gb2 = g.sum(0)
+            gh = (g @ w2.T) * mask
+            gw1 = xb.T @ gh
+            gb1 = gh.sum(0)
+            for w, gw in ((w1, gw1), (b1, gb1), (w2, gw2), (b2, gb2)):
+                w -= np.float32(0.1) * gw
+    return epoch
+
+
+def run(quick: bool = False) -> list[dict]:
+    import nerve
+
+    torch = torch_or_none()
+    batch = 64
+    n = 6400 if quick else 60000
+    steps = n // batch
+    rng = np.random.default_rng(1)
+    xs = rng.random((n, 784), dtype=np.float32)
+    ys = rng.integers(0, 10, n)
+    fns = {"nerve": _mlp_epoch(nerve, nerve.from_numpy(xs), nerve.from_numpy(ys), steps, batch),
+           "numpy": _numpy_epoch(xs, ys, steps, batch)}
+    if torch:
+        fns["torch"] = _mlp_epoch(torch, torch.from_numpy(xs), torch.from_numpy(ys), steps, batch)
+    t = interleaved(fns, repeat=3 if not quick else 2)
+    ts = t.get("torch")
+    rows = [
+        row(f"MLP 784-128-10 raw ops, 1 epoch ({n} ex, batch 64)", t["nerve"], ts, "goal <= 0.6x"),
+        row("  same work in hand-written NumPy", t["numpy"], ts, "the floor"),
+    ]
+
+    # overhead of one small op
+    a_np = rng.random((64, 128), dtype=np.float32)
+    na, nb = nerve.from_numpy(a_np), nerve.from_numpy(a_np.copy())
+    reps = 2000
+
+    def loop(a, b):
+        def f():
+            for _ in range(reps):
+                a + b
+        return f
+
+    small = {"nerve": loop(na, nb)}
+    if torch:
+        small["torch"] = loop(torch.from_numpy(a_np), torch.from_numpy(a_np.copy()))
+    small["numpy"] = loop(a_np, a_np.copy())
+    t2 = interleaved(small, repeat=5)
+    rows.append(row("one small op (64x128 add), per call", t2["nerve"] / reps,
+                    t2["torch"] / reps if torch else None, f"numpy {t2['numpy'] / reps * 1e6:.1f} us"))
+
+    # start-up: import time in fresh interpreters
+    rows.append(_import_row(torch is not None))
+    if nerve.cuda.is_available():
+        rows += _gpu_rows(nerve, torch, quick)
+    return rows
+
+
+def _import_time(module: str, repeat: int = 5) -> float:
+    import os
+
+    code = f"import time; t=time.perf_counter(); import {module}; print(time.perf_counter()-t)"
+    # as an installed package runs: with its bytecode cached (pip compiles it on install)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, check=True)
+    times = []
+    for _ in range(repeat):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+        times.append(float(out.stdout.strip()))
+    return sorted(times)[len(times) // 2]
+
+
+def _import_row(have_torch: bool) -> dict:
+    t_np = _import_time("numpy")
+    t_nerve = _import_time("nerve")
+    t_torch = _import_time("torch", 3) if have_torch else None
+    note = f"import numpy {t_np * 1e3:.0f} ms; nerve/numpy {t_nerve / t_np:.2f}x (goal <= 1.5x)"
+    return row("import time", t_nerve, t_torch, note)
+
+
+def _gpu_rows(nerve, torch, quick):
+    import time
+
+    batch, n = 64, (6400 if quick else 60000)
+    steps = n // batch
+    rng = np.random.default_rng(1)
+    xs = rng.random((n, 784), dtype=np.float32)
+    ys = rng.integers(0, 10, n)
+    fns = {}
+    xn, yn = nerve.tensor(xs, device="cuda"), nerve.tensor(ys, device="cuda")
+    fns["nerve"] = _mlp_epoch(nerve, xn, yn, steps, batch, dev="cuda", sync=nerve.cuda.synchronize)
+    if torch is not None and torch.cuda.is_available():
+        xt, yt = torch.tensor(xs, device="cuda"), torch.tensor(ys, device="cuda")
+        fns["torch"] = _mlp_epoch(torch, xt, yt, steps, batch, dev="cuda", sync=torch.cuda.synchronize)
+    t = interleaved(fns, repeat=3)
+    del time
+    return [row(f"GPU: MLP raw ops, 1 epoch ({n} ex, batch 64)", t["nerve"], t.get("torch"), "CuPy vs torch CUDA")]
