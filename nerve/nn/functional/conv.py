@@ -1,0 +1,269 @@
+"""Convolutions: ``conv1d`` and ``conv2d`` as one GEMM per group over an im2col matrix.
+
+Layout, chosen for speed on NumPy's BLAS: inside, activations are channel-major, (C, N, H, W)
+in memory, and a convolution hands back an (N, C, H, W) *view* of that memory. The next
+convolution finds its input already channel-major and copies nothing to get there, and
+elementwise ops in between (ReLU, its mask) keep that layout because NumPy and CuPy allocate
+results in the memory order of their inputs. With the channel-major layout
+
+* the weight is used as PyTorch stores it, (O, C*KH*KW), with no transpose;
+* the output of ``weight @ col`` is (O, N*OH*OW): already the channel-major result;
+* im2col and col2im are KH*KW block copies / adds, one per kernel offset. At stride 1 each
+  block is a shifted slice of the flattened (H*W) image ("wide" columns: outputs are
+  computed over the whole padded width and the extra columns dropped), so every copy and
+  add runs over long contiguous rows instead of element by element;
+* backward reuses the saved im2col matrix for the weight gradient.
+"""
+
+from __future__ import annotations
+
+from ...autograd import Function
+from ...tensor import Tensor
+
+
+def _ntuple(v, n: int, what: str) -> tuple:
+    if isinstance(v, bool):
+        raise TypeError(f"{what} must be an int or a tuple of {n} ints, got {v!r}")
+    if isinstance(v, int):
+        return (v,) * n
+    v = tuple(int(a) for a in v)
+    if len(v) == 1:
+        return v * n
+    if len(v) != n:
+        raise ValueError(f"{what} must be an int or a tuple of {n} ints, got {v}")
+    return v
+
+
+def _im2col(xp, xpad, col, kh, kw, oh, ow, stride, dilation, wide, add=False):
+    """Copy (or, with ``add``, scatter-add back) every kernel offset's block of the image.
+
+    ``xpad`` is (C, N, Hp, Wp) and ``col`` is (C, KH, KW, N, OH, OWc) with OWc = Wp when ``wide``.
+    """
+    sh, sw = stride
+    dh, dw = dilation
+    c, n, hp, wp = xpad.shape
+    if wide:
+        flat = xpad.reshape(c, n, hp * wp)
+        cols = col.reshape(c, kh, kw, n, oh * wp)
+        length = oh * wp
+        for i in range(kh):
+            for j in range(kw):
+                s = i * dh * wp + j * dw
+                ln = min(length, hp * wp - s)
+                if add:
+                    flat[:, :, s : s + ln] += cols[:, i, j, :, :ln]
+                else:
+                    cols[:, i, j, :, :ln] = flat[:, :, s : s + ln]
+                    if ln < length:  # the tail only feeds dropped columns
+                        cols[:, i, j, :, ln:] = 0
+        return
+    for i in range(kh):
+        for j in range(kw):
+            hs, ws = i * dh, j * dw
+            win = xpad[:, :, hs : hs + sh * (oh - 1) + 1 : sh, ws : ws + sw * (ow - 1) + 1 : sw]
+            if add:
+                win += col[:, i, j]
+            else:
+                col[:, i, j] = win
+
+
+class Conv2dFn(Function):
+    """2-D convolution (cross-correlation) of (N, C, H, W) with weight (O, C/groups, KH, KW)."""
+
+    name = "conv2d"
+
+    def forward(self, xp, x, w, b=None):
+        n, c, h, wd = x.shape
+        o, cg, kh, kw = w.shape
+        g = self.groups
+        sh, sw = self.stride
+        dh, dw = self.dilation
+        pt, pb, pl, pr = self.pads
+        hp, wp = h + pt + pb, wd + pl + pr
+        oh = (hp - dh * (kh - 1) - 1) // sh + 1
+        ow = (wp - dw * (kw - 1) - 1) // sw + 1
+        if oh < 1 or ow < 1:
+            raise ValueError(
+                f"Calculated padded input size per channel: ({hp} x {wp}). Kernel size: "
+                f"({dh * (kh - 1) + 1} x {dw * (kw - 1) + 1}). Kernel size can't be greater than actual input size"
+            )
+        xc = x.transpose(1, 0, 2, 3)  # channel-major view; free when x came from a conv
+        if pt or pb or pl or pr:
+            xpad = xp.zeros((c, n, hp, wp), dtype=x.dtype)
+            xpad[:, :, pt : pt + h, pl : pl + wd] = xc
+        else:
+            xpad = xp.ascontiguousarray(xc)
+        wide = sh == 1 and sw == 1
+        owc = wp if wide else ow
+        m = n * oh * owc
+        k = cg * kh * kw
+        col = xp.empty((c, kh, kw, n, oh, owc), dtype=x.dtype)
+        _im2col(xp, xpad, col, kh, kw, oh, ow, (sh, sw), (dh, dw), wide)
+        if g == 1:
+            out = xp.matmul(w.reshape(o, k), col.reshape(k, m))
+        else:
+            out = xp.matmul(w.reshape(g, o // g, k), col.reshape(g, k, m)).reshape(o, m)
+        if b is not None:
+            out += b.reshape(o, 1)
+        out = out.reshape(o, n, oh, owc)
+        if wide and owc != ow:
+            out = out[..., :ow]
+        self.col = col if self.keep_col else None
+        self.w = w
+        self.geom = (n, c, h, wd, hp, wp, oh, ow, owc, wide)
+        return out.transpose(1, 0, 2, 3)
+
+    def backward(self, xp, grad):
+        n, c, h, wd, hp, wp, oh, ow, owc, wide = self.geom
+        w = self.w
+        o, cg, kh, kw = w.shape
+        g = self.groups
+        k = cg * kh * kw
+        m = n * oh * owc
+        gc = grad.transpose(1, 0, 2, 3)
+        if owc != ow:  # wide columns: the dropped outputs get a zero gradient
+            gm = xp.zeros((o, n, oh, owc), dtype=grad.dtype)
+            gm[..., :ow] = gc
+        else:
+            gm = xp.ascontiguousarray(gc)
+        gm = gm.reshape(o, m)
+        gx = gw = gb = None
+        if len(self.parents) > 2 and self.parents[2] is not None:
+            gb = gm.sum(axis=1)
+        if self.parents[1] is not None:
+            if g == 1:
+                gw = xp.matmul(gm, self.col.reshape(k, m).T)
+            else:
+                gw = xp.matmul(gm.reshape(g, o // g, m), self.col.reshape(g, k, m).transpose(0, 2, 1))
+            gw = gw.reshape(w.shape)
+        self.col = None
+        if self.parents[0] is not None:
+            if g == 1:
+                dcol = xp.matmul(w.reshape(o, k).T, gm)
+            else:
+                dcol = xp.matmul(w.reshape(g, o // g, k).transpose(0, 2, 1), gm.reshape(g, o // g, m))
+            dcol = dcol.reshape(c, kh, kw, n, oh, owc)
+            dx = xp.zeros((c, n, hp, wp), dtype=grad.dtype)
+            _im2col(xp, dx, dcol, kh, kw, oh, ow, self.stride, self.dilation, wide, add=True)
+            pt, _, pl, _ = self.pads
+            if hp != h or wp != wd:
+                dx = dx[:, :, pt : pt + h, pl : pl + wd]
+            gx = dx.transpose(1, 0, 2, 3)
+        return gx, gw, gb
+
+
+def _pads(padding, kernel, dilation, stride, nd):
+    """Per-side padding (top, bottom, left, right) from an int, a tuple, 'valid' or 'same'."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding != "same":
+            raise ValueError(f"Invalid padding string {padding!r}, should be one of {{'valid', 'same'}}")
+        if any(s != 1 for s in stride):
+            raise ValueError("padding='same' is not supported for strided convolutions")
+        out = []
+        for k, d in zip(kernel, dilation):
+            total = d * (k - 1)
+            out += [total // 2, total - total // 2]
+        return tuple(out)
+    p = _ntuple(padding, nd, "padding")
+    if any(v < 0 for v in p):
+        raise ValueError(f"negative padding is not supported, got {p}")
+    if nd == 1:
+        return (0, 0, p[0], p[0])
+    return (p[0], p[0], p[1], p[1])
+
+
+def _check(name, input, weight, bias, groups, nd):
+    if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
+        raise TypeError(f"{name}(): input and weight must be Tensors")
+    if weight.ndim != nd + 2:
+        raise RuntimeError(f"{name}: expected a {nd + 2}D weight, got one of shape {list(weight.shape)}")
+    if input.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(
+            f"Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to {name}, "
+            f"but got input of size: {list(input.shape)}"
+        )
+    if groups < 1:
+        raise RuntimeError("non-positive groups is not supported")
+    c = input.shape[-nd - 1]
+    o, cg = weight.shape[0], weight.shape[1]
+    if o % groups:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but got weight of size {list(weight.shape)} instead")
+    if c != cg * groups:
+        raise RuntimeError(
+            f"Given groups={groups}, weight of size {list(weight.shape)}, expected input{list(input.shape)} "
+            f"to have {cg * groups} channels, but got {c} channels instead"
+        )
+    if bias is not None and tuple(bias.shape) != (o,):
+        raise RuntimeError(f"{name}: expected bias of shape [{o}], got {list(bias.shape)}")
+    if not input.is_floating_point():
+        raise RuntimeError(f"{name}: expected a floating-point input, got {input.dtype}")
+    if input.dtype != weight.dtype:
+        raise RuntimeError(
+            f"Input type ({input.dtype}) and weight type ({weight.dtype}) should be the same"
+        )
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    """2-D convolution over an (N, C, H, W) or (C, H, W) input, as ``torch.nn.functional.conv2d``.
+
+    Args:
+        input: (N, C_in, H, W) or unbatched (C_in, H, W).
+        weight: (C_out, C_in / groups, KH, KW).
+        bias: (C_out,) or None.
+        stride, dilation: int or (h, w).
+        padding: int, (h, w), ``'valid'`` or ``'same'`` (stride 1 only).
+        groups: split the channels into this many independent convolutions.
+
+    Returns:
+        (N, C_out, OH, OW), with OH = (H + 2*pad - dilation*(KH-1) - 1) // stride + 1.
+    """
+    _check("conv2d", input, weight, bias, groups, 2)
+    stride = _ntuple(stride, 2, "stride")
+    dilation = _ntuple(dilation, 2, "dilation")
+    if any(s < 1 for s in stride):
+        raise RuntimeError("non-positive stride is not supported")
+    if any(d < 1 for d in dilation):
+        raise RuntimeError("dilation should be greater than zero")
+    pads = _pads(padding, weight.shape[2:], dilation, stride, 2)
+    unbatched = input.ndim == 3
+    if unbatched:
+        input = input.unsqueeze(0)
+    args = (input, weight) if bias is None else (input, weight, bias)
+    out = Conv2dFn.apply(*args, stride=stride, dilation=dilation, pads=pads, groups=int(groups),
+                         keep_col=weight.requires_grad)
+    return out.squeeze(0) if unbatched else out
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    """1-D convolution over an (N, C, L) or (C, L) input, as ``torch.nn.functional.conv1d``.
+
+    Args:
+        input: (N, C_in, L) or unbatched (C_in, L).
+        weight: (C_out, C_in / groups, K).
+        bias: (C_out,) or None.
+        stride, dilation: int.
+        padding: int, ``'valid'`` or ``'same'`` (stride 1 only).
+        groups: split the channels into this many independent convolutions.
+
+    Returns:
+        (N, C_out, L_out), with L_out = (L + 2*pad - dilation*(K-1) - 1) // stride + 1.
+    """
+    _check("conv1d", input, weight, bias, groups, 1)
+    (s,) = _ntuple(stride, 1, "stride")
+    (d,) = _ntuple(dilation, 1, "dilation")
+    if s < 1:
+        raise RuntimeError("non-positive stride is not supported")
+    if d < 1:
+        raise RuntimeError("dilation should be greater than zero")
+    pads = _pads(padding, weight.shape[2:], (d,), (s,), 1)
+    unbatched = input.ndim == 2
+    if unbatched:
+        input = input.unsqueeze(0)
+    x = input.unsqueeze(2)
+    w = weight.unsqueeze(2)
+    args = (x, w) if bias is None else (x, w, bias)
+    out = Conv2dFn.apply(*args, stride=(1, s), dilation=(1, d), pads=pads, groups=int(groups),
+                         keep_col=weight.requires_grad).squeeze(2)
+    return out.squeeze(0) if unbatched else out
