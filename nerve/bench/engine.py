@@ -74,9 +74,13 @@ def _numpy_epoch(x, y, steps, batch):
 
 
 def run(quick: bool = False) -> list[dict]:
+    import os
+
     import nerve
 
     torch = torch_or_none()
+    if os.environ.get("NERVE_BENCH_DEVICE") == "cuda":  # the GPU check: GPU rows only
+        return _gpu_rows(nerve, torch, quick)
     batch = 64
     n = 6400 if quick else 60000
     steps = n // batch
@@ -157,5 +161,22 @@ def _gpu_rows(nerve, torch, quick):
         xt, yt = torch.tensor(xs, device="cuda"), torch.tensor(ys, device="cuda")
         fns["torch"] = _mlp_epoch(torch, xt, yt, steps, batch, dev="cuda", sync=torch.cuda.synchronize)
     t = interleaved(fns, repeat=3)
+    rows = [row(f"GPU: MLP raw ops, 1 epoch ({n} ex, batch 64)", t["nerve"], t.get("torch"), "CuPy vs torch CUDA")]
+    a = rng.random((64, 128), dtype=np.float32)
+    reps = 2000
+
+    def loop(x, y, sync):
+        def f():
+            for _ in range(reps):
+                x + y
+            sync()
+        return f
+
+    small = {"nerve": loop(nerve.tensor(a, device="cuda"), nerve.tensor(a, device="cuda"), nerve.cuda.synchronize)}
+    if torch is not None and torch.cuda.is_available():
+        small["torch"] = loop(torch.tensor(a, device="cuda"), torch.tensor(a, device="cuda"), torch.cuda.synchronize)
+    t2 = interleaved(small, repeat=5)
+    rows.append(row("GPU: one small op (64x128 add), per call", t2["nerve"] / reps,
+                    t2["torch"] / reps if "torch" in t2 else None, "launch overhead"))
     del time
-    return [row(f"GPU: MLP raw ops, 1 epoch ({n} ex, batch 64)", t["nerve"], t.get("torch"), "CuPy vs torch CUDA")]
+    return rows
