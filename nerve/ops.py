@@ -550,7 +550,9 @@ class Gather(Function):
 
     def backward(self, xp, g):
         gx = xp.zeros(self.shape, g.dtype)
-        grids = list(xp.indices(self.index.shape, sparse=True))
+        nd = self.index.ndim
+        grids = [xp.arange(n).reshape([n if i == d else 1 for i in range(nd)])
+                 for d, n in enumerate(self.index.shape)]
         grids[self.axis] = self.index
         scatter_add(xp, gx, tuple(grids), g)
         return gx, None

@@ -121,10 +121,15 @@ def _normal(shape, mean, std, npdtype, dev, generator=None):
 
 
 def _integers(low, high, shape, dev, generator=None):
-    rng = _rng(generator, dev)
-    return rng.integers(low, high, size=tuple(shape), dtype=np.int64)
+    # drawn on the host for every device: index-sized and the same stream everywhere
+    from .backend import CPU, move
+
+    rng = _rng(generator, CPU)
+    return move(rng.integers(low, high, size=tuple(shape), dtype=np.int64), dev)
 
 
 def _permutation(n, dev, generator=None):
-    rng = _rng(generator, dev)
-    return rng.permutation(n).astype(np.int64)
+    from .backend import CPU, move
+
+    rng = _rng(generator, CPU)
+    return move(rng.permutation(n).astype(np.int64), dev)
