@@ -1,0 +1,50 @@
+"""Adadelta: step sizes from running averages of squared gradients and squared updates."""
+
+from __future__ import annotations
+
+from .optimizer import Optimizer
+
+
+class Adadelta(Optimizer):
+    """``torch.optim.Adadelta`` (Zeiler).
+
+    Args:
+        params: parameters or param groups.
+        lr: scales the update (1.0 in the paper).
+        rho: decay rate of the running averages.
+        eps: added inside the square roots for numerical stability.
+        weight_decay: L2 penalty added to the gradient.
+        maximize: maximize the objective instead of minimizing it.
+    """
+
+    def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
+                 weight_decay: float = 0.0, *, maximize: bool = False):
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= rho <= 1.0:
+            raise ValueError(f"Invalid rho value: {rho}")
+        if eps < 0.0:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize))
+
+    def init_single(self, xp, p, group):
+        return {"step": 0, "square_avg": xp.zeros_like(p), "acc_delta": xp.zeros_like(p)}
+
+    def apply_single(self, xp, p, g, state, group):
+        lr, rho, eps = float(group["lr"]), float(group["rho"]), float(group["eps"])
+        state["step"] += 1
+        d = self.grad_with_decay(xp, p, g, group)
+        sq, acc = state["square_avg"], state["acc_delta"]
+        delta, tmp = self.scratch(p, 1), self.scratch(p, 2)
+        sq *= rho
+        sq += xp.multiply(xp.multiply(d, d, out=tmp), 1 - rho, out=tmp)
+        std = xp.sqrt(xp.add(sq, eps, out=tmp), out=tmp)
+        xp.sqrt(xp.add(acc, eps, out=delta), out=delta)
+        delta /= std
+        delta *= d
+        acc *= rho
+        acc += xp.multiply(xp.multiply(delta, delta, out=tmp), 1 - rho, out=tmp)
+        p -= xp.multiply(delta, lr, out=tmp)

@@ -1,0 +1,82 @@
+"""Adam and AdamW: moment estimates of the gradient and its square, with bias correction."""
+
+from __future__ import annotations
+
+from .optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    """``torch.optim.Adam`` (Kingma & Ba), with the AMSGrad variant and L2 weight decay.
+
+    Args:
+        params: parameters or param groups.
+        lr: learning rate.
+        betas: decay rates of the first and second moment estimates.
+        eps: added to the denominator for numerical stability.
+        weight_decay: L2 penalty added to the gradient (AdamW decouples it instead).
+        amsgrad: use the running maximum of the second moment (AMSGrad).
+        maximize: maximize the objective instead of minimizing it.
+    """
+
+    decoupled = False
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
+                 maximize: bool = False):
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if eps < 0.0:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        for i, beta in enumerate(betas):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad, maximize=maximize))
+
+    def init_single(self, xp, p, group):
+        state = {"step": 0, "exp_avg": xp.zeros_like(p), "exp_avg_sq": xp.zeros_like(p)}
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = xp.zeros_like(p)
+        return state
+
+    def apply_single(self, xp, p, g, state, group):
+        lr, eps, wd = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
+        beta1, beta2 = (float(b) for b in group["betas"])
+        step = state["step"] = state["step"] + 1
+        if self.decoupled:
+            if wd:
+                p *= 1 - lr * wd
+            d = self.grad_with_decay(xp, p, g, group, weight_decay=0.0)
+        else:
+            d = self.grad_with_decay(xp, p, g, group)
+        m, v, tmp = state["exp_avg"], state["exp_avg_sq"], self.scratch(p, 1)
+        diff = xp.subtract(d, m, out=tmp)  # m.lerp_(d, 1 - beta1), as PyTorch rounds it
+        if 1 - beta1 < 0.5:
+            m += xp.multiply(diff, 1 - beta1, out=tmp)
+        else:
+            xp.subtract(d, xp.multiply(diff, beta1, out=tmp), out=m)
+        v *= beta2
+        v += xp.multiply(xp.multiply(d, d, out=tmp), 1 - beta2, out=tmp)
+        if group["amsgrad"]:
+            v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+        step_size = lr / (1 - beta1**step)
+        denom = xp.sqrt(v, out=tmp)
+        denom /= (1 - beta2**step) ** 0.5
+        denom += eps
+        p -= xp.multiply(xp.divide(m, denom, out=tmp), step_size, out=tmp)
+
+
+class AdamW(Adam):
+    """``torch.optim.AdamW``: Adam with decoupled weight decay, ``p *= 1 - lr * weight_decay``.
+
+    Args: as :class:`Adam`, with ``weight_decay`` 1e-2 by default.
+    """
+
+    decoupled = True
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 maximize: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)

@@ -1,0 +1,340 @@
+"""``Optimizer``: the base class that owns the parameter loop, the param groups and the state.
+
+A concrete optimizer writes only two methods (as MLX's optimizers do):
+
+- ``init_single(xp, p, group) -> dict``: the state of one parameter before its first step
+  (arrays made with ``xp``, in ``p``'s dtype and on its device);
+- ``apply_single(xp, p, g, state, group)``: update the array ``p`` in place from its gradient
+  array ``g``, reading and updating ``state``.
+
+Both work on raw arrays (NumPy or CuPy). The base class walks the parameters, creates the state
+on first use, keeps ``optimizer.state`` as tensors, and saves and loads it in PyTorch's layout.
+It reads ``p.grad`` afresh on every step and never writes to it, so an all-reduce of the gradients
+between ``backward()`` and ``step()`` (data-parallel training) needs nothing from the optimizer.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import autograd
+from ..backend import device_of, is_array, move
+from ..tensor import Tensor
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _Required()
+
+
+def _as_number(x):
+    """A Python number from a number, NumPy scalar or 0-d tensor (so NumPy never promotes)."""
+    if isinstance(x, (bool, int, float)) or x is None:
+        return x
+    if isinstance(x, Tensor) or is_array(x) or isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+class Optimizer:
+    """Base class of all optimizers.
+
+    Args:
+        params: an iterable of tensors, of ``(name, tensor)`` pairs, or of dicts that each hold
+            ``'params'`` and the options for that group.
+        defaults: the default options of every group.
+    """
+
+    def __init__(self, params, defaults: dict[str, Any]):
+        self.defaults = dict(defaults)
+        self.state: dict[Tensor, dict[str, Any]] = {}
+        self.param_groups: list[dict[str, Any]] = []
+        self._scratch: dict = {}
+        if isinstance(params, Tensor):
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of Tensors or dicts, "
+                f"but got {type(params).__name__}"
+            )
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    # ------------------------------------------------------------ what subclasses write
+
+    def init_single(self, xp, p, group: dict) -> dict[str, Any]:
+        """The state of parameter array ``p`` before its first step (arrays or numbers)."""
+        return {}
+
+    def apply_single(self, xp, p, g, state: dict, group: dict) -> None:
+        """Update the parameter array ``p`` in place from its gradient array ``g``."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ helpers for subclasses
+
+    def scratch(self, p, slot: int = 0):
+        """A reusable work array shaped and typed as ``p`` (no allocation after the first step).
+
+        Buffers are shared between parameters of the same shape, dtype and device, so use one only
+        within a single ``apply_single`` call.
+        """
+        key = (p.shape, p.dtype.str, type(p), getattr(p, "device", None), slot)
+        buf = self._scratch.get(key)
+        if buf is None:
+            buf = self._scratch[key] = p.copy()
+        return buf
+
+    def grad_with_decay(self, xp, p, g, group: dict, weight_decay: float | None = None):
+        """The gradient with ``maximize`` and L2 weight decay applied: ``±g + weight_decay * p``.
+
+        Returns ``g`` itself when neither applies, else scratch slot 0 (``g`` is never written).
+        """
+        wd = _as_number(group.get("weight_decay", 0)) if weight_decay is None else weight_decay
+        maximize = group.get("maximize", False)
+        if not wd and not maximize:
+            return g
+        d = self.scratch(p, 0)
+        if not wd:
+            return xp.negative(g, out=d)
+        xp.multiply(p, wd, out=d)
+        return xp.subtract(d, g, out=d) if maximize else xp.add(d, g, out=d)
+
+    @staticmethod
+    def _tensor(array) -> Tensor:
+        return Tensor._make(array, device_of(array))
+
+    # ------------------------------------------------------------ param groups
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group of parameters with its own options (missing options take the defaults).
+
+        Args:
+            param_group: a dict with ``'params'`` (a tensor or an iterable of tensors, or of
+                ``(name, tensor)`` pairs) and any options to override.
+        """
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        group = dict(param_group)
+        params = group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, but the "
+                "ordering of tensors in sets will change between runs. Please use a list instead."
+            )
+        params = list(params)
+        if params and isinstance(params[0], tuple):
+            group["param_names"] = [name for name, _ in params]
+            params = [p for _, p in params]
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
+        group["params"] = params
+        for name, default in self.defaults.items():
+            if default is required and name not in group:
+                raise ValueError(f"parameter group didn't specify a value of required optimization parameter {name}")
+            group.setdefault(name, default)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError("optimizer contains a parameter group with duplicate parameters")
+        if any(id(p) in seen for p in params):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(group)
+
+    # ------------------------------------------------------------ the loop
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients of all parameters (to ``None`` by default, as PyTorch 2)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad.grad_fn = None
+                    p.grad.requires_grad = False
+                    p.grad._data[...] = 0
+
+    def step(self, closure: Callable[[], Any] | None = None):
+        """Update every parameter that has a gradient; return ``closure()``'s loss if given.
+
+        Args:
+            closure: re-evaluates the model and returns the loss (called with grad enabled).
+        """
+        loss = None
+        if closure is not None:
+            with autograd.enable_grad():
+                loss = closure()
+        with autograd.no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    grad = p.grad
+                    if grad is None:
+                        continue
+                    xp = p._device.xp
+                    g = grad._data
+                    if g.dtype != p._data.dtype or g.shape != p._data.shape:
+                        raise RuntimeError(
+                            f"gradient of shape {tuple(g.shape)} and dtype {g.dtype} does not match "
+                            f"its parameter of shape {tuple(p._data.shape)} and dtype {p._data.dtype}"
+                        )
+                    state = self.state.get(p)
+                    if state is None:
+                        state = self.state[p] = {
+                            k: self._tensor(v) if is_array(v) else v
+                            for k, v in self.init_single(xp, p._data, group).items()
+                        }
+                    self.apply_single(xp, p._data, g, _ArrayView(state), group)
+        return loss
+
+    # ------------------------------------------------------------ saving and loading
+
+    def state_dict(self) -> dict[str, Any]:
+        """The optimizer's state in PyTorch's layout.
+
+        Returns:
+            ``{'state': {index: {name: tensor or number}}, 'param_groups': [{..., 'params':
+            [index, ...]}]}``, where parameters are numbered in the order of the groups. The
+            tensors are the live state (as PyTorch's), so copy or save them.
+        """
+        index: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+            packed["params"] = [index[id(p)] for p in group["params"]]
+            groups.append(packed)
+        state = {index[id(p)]: dict(s) for p, s in self.state.items() if id(p) in index}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state saved by ``state_dict()`` (of nerve's optimizer or, converted, PyTorch's).
+
+        The tensors are copied onto each parameter's device (floating state in its dtype), so the
+        source dict is never updated by later steps. Group options come from the saved groups.
+
+        Raises:
+            ValueError: the number of groups or of parameters per group differs.
+        """
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(
+                f"loaded state dict has {len(saved_groups)} parameter groups but the optimizer has "
+                f"{len(self.param_groups)}"
+            )
+        for i, (ours, saved) in enumerate(zip(self.param_groups, saved_groups)):
+            if len(ours["params"]) != len(saved["params"]):
+                raise ValueError(
+                    f"loaded state dict contains a parameter group {i} of {len(saved['params'])} "
+                    f"parameters that doesn't match the size of optimizer's group ({len(ours['params'])})"
+                )
+        by_index = {
+            saved_i: p
+            for ours, saved in zip(self.param_groups, saved_groups)
+            for saved_i, p in zip(saved["params"], ours["params"])
+        }
+        new_state: dict[Tensor, dict[str, Any]] = {}
+        for key, values in state_dict["state"].items():
+            p = by_index.get(int(key))
+            if p is None:
+                continue
+            new_state[p] = {name: _cast_state(name, v, p) for name, v in values.items()}
+        new_groups = []
+        for ours, saved in zip(self.param_groups, saved_groups):
+            group = {k: copy.deepcopy(v) for k, v in saved.items() if k not in ("params", "param_names")}
+            for k, v in group.items():
+                if isinstance(v, list) and k in ("betas",):
+                    group[k] = tuple(v)
+            group["params"] = ours["params"]
+            if "param_names" in ours:
+                group["param_names"] = ours["param_names"]
+            new_groups.append(group)
+        self.state = new_state
+        self.param_groups = new_groups
+
+    def __repr__(self) -> str:
+        lines = [self.__class__.__name__ + " ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for key in sorted(group):
+                if key not in ("params", "param_names"):
+                    lines.append(f"    {key}: {group[key]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+    def __getstate__(self):
+        return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._scratch = {}
+
+
+class _ArrayView:
+    """The state of one parameter as ``apply_single`` sees it: arrays in place of tensors.
+
+    Reads unwrap tensors to their arrays; writes of arrays go back to the tensor dict wrapped, so
+    ``optimizer.state`` always holds tensors and numbers.
+    """
+
+    __slots__ = ("_state",)
+
+    def __init__(self, state: dict):
+        self._state = state
+
+    def __getitem__(self, key):
+        v = self._state[key]
+        return v._data if isinstance(v, Tensor) else v
+
+    def get(self, key, default=None):
+        return self[key] if key in self._state else default
+
+    def __contains__(self, key) -> bool:
+        return key in self._state
+
+    def __setitem__(self, key, value) -> None:
+        self._state[key] = Optimizer._tensor(value) if is_array(value) else value
+
+
+def _cast_state(name: str, value, p: Tensor):
+    """A loaded state value: a copy on ``p``'s device (in its dtype if floating); steps as numbers."""
+    if name == "step":
+        return _step_number(value)
+    if isinstance(value, Tensor):
+        arr = value._data
+    elif is_array(value):
+        arr = value
+    elif hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
+        arr = value.detach().cpu().numpy()
+    else:
+        return copy.deepcopy(value)
+    src = arr
+    if arr.dtype.kind == "f" and p._data.dtype.kind == "f":
+        arr = arr.astype(p._data.dtype, copy=False)
+    arr = move(arr, p._device)
+    if arr is src:
+        arr = arr.copy()
+    return Tensor._make(arr, p._device)
+
+
+def _step_number(value):
+    v = _as_number(value) if not hasattr(value, "item") else value.item()
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+

@@ -1,0 +1,67 @@
+"""RMSprop: divide the gradient by a running root mean square of recent gradients."""
+
+from __future__ import annotations
+
+from .optimizer import Optimizer
+
+
+class RMSprop(Optimizer):
+    """``torch.optim.RMSprop`` (Hinton), optionally centered and with momentum.
+
+    Args:
+        params: parameters or param groups.
+        lr: learning rate.
+        alpha: smoothing constant of the squared-gradient average.
+        eps: added to the denominator for numerical stability.
+        weight_decay: L2 penalty added to the gradient.
+        momentum: momentum factor.
+        centered: normalize by an estimate of the gradient's variance instead of its second moment.
+        maximize: maximize the objective instead of minimizing it.
+    """
+
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,
+                 maximize: bool = False):
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if eps < 0.0:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if alpha < 0.0:
+            raise ValueError(f"Invalid alpha value: {alpha}")
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered, maximize=maximize))
+
+    def init_single(self, xp, p, group):
+        state = {"step": 0, "square_avg": xp.zeros_like(p)}
+        if group["momentum"] > 0:
+            state["momentum_buffer"] = xp.zeros_like(p)
+        if group["centered"]:
+            state["grad_avg"] = xp.zeros_like(p)
+        return state
+
+    def apply_single(self, xp, p, g, state, group):
+        lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])
+        momentum = float(group["momentum"])
+        state["step"] += 1
+        d = self.grad_with_decay(xp, p, g, group)
+        sq, avg = state["square_avg"], self.scratch(p, 1)
+        sq *= alpha
+        sq += xp.multiply(xp.multiply(d, d, out=avg), 1 - alpha, out=avg)
+        if group["centered"]:
+            mean = state["grad_avg"]
+            mean += xp.multiply(xp.subtract(d, mean, out=avg), 1 - alpha, out=avg)
+            xp.sqrt(xp.subtract(sq, xp.multiply(mean, mean, out=avg), out=avg), out=avg)
+        else:
+            xp.sqrt(sq, out=avg)
+        avg += eps
+        if momentum > 0:
+            buf = state["momentum_buffer"]
+            buf *= momentum
+            buf += xp.divide(d, avg, out=avg)
+            p -= xp.multiply(buf, lr, out=avg)
+        else:
+            p -= xp.multiply(xp.divide(d, avg, out=avg), lr, out=avg)

@@ -1,0 +1,49 @@
+"""Stochastic gradient descent with momentum, dampening, Nesterov momentum and weight decay."""
+
+from __future__ import annotations
+
+from .optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    """``torch.optim.SGD``: ``buf = momentum * buf + (1 - dampening) * g``; ``p -= lr * buf``.
+
+    Args:
+        params: parameters or param groups.
+        lr: learning rate.
+        momentum: momentum factor (0 turns momentum off).
+        dampening: dampening of the momentum.
+        weight_decay: L2 penalty added to the gradient.
+        nesterov: use Nesterov momentum (needs momentum > 0 and no dampening).
+        maximize: maximize the objective instead of minimizing it.
+    """
+
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False):
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
+
+    def apply_single(self, xp, p, g, state, group):
+        lr, momentum, dampening = float(group["lr"]), float(group["momentum"]), float(group["dampening"])
+        d = self.grad_with_decay(xp, p, g, group)
+        tmp = self.scratch(p, 1)
+        if momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:  # the first step starts the buffer at the gradient, undamped
+                state["momentum_buffer"] = buf = d.copy()
+            else:
+                buf *= momentum
+                buf += d if dampening == 0 else xp.multiply(d, 1 - dampening, out=tmp)
+            if group["nesterov"]:
+                d = xp.add(d, xp.multiply(buf, momentum, out=tmp), out=tmp)
+            else:
+                d = buf
+        p -= xp.multiply(d, lr, out=tmp)
