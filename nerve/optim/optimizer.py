@@ -16,6 +16,7 @@ between ``backward()`` and ``step()`` (data-parallel training) needs nothing fro
 from __future__ import annotations
 
 import copy
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -54,7 +55,7 @@ class Optimizer:
 
     def __init__(self, params, defaults: dict[str, Any]):
         self.defaults = dict(defaults)
-        self.state: dict[Tensor, dict[str, Any]] = {}
+        self.state: dict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
         self._scratch: dict = {}
         if isinstance(params, Tensor):
@@ -192,12 +193,10 @@ class Optimizer:
                             f"gradient of shape {tuple(g.shape)} and dtype {g.dtype} does not match "
                             f"its parameter of shape {tuple(p._data.shape)} and dtype {p._data.dtype}"
                         )
-                    state = self.state.get(p)
-                    if state is None:
-                        state = self.state[p] = {
-                            k: self._tensor(v) if is_array(v) else v
-                            for k, v in self.init_single(xp, p._data, group).items()
-                        }
+                    state = self.state[p]
+                    if not state:  # first step (or a state someone emptied): start it as PyTorch does
+                        for k, v in self.init_single(xp, p._data, group).items():
+                            state[k] = self._tensor(v) if is_array(v) else v
                     self.apply_single(xp, p._data, g, _ArrayView(state), group)
         return loss
 
@@ -248,7 +247,7 @@ class Optimizer:
             for ours, saved in zip(self.param_groups, saved_groups)
             for saved_i, p in zip(saved["params"], ours["params"])
         }
-        new_state: dict[Tensor, dict[str, Any]] = {}
+        new_state: dict[Tensor, dict[str, Any]] = defaultdict(dict)
         for key, values in state_dict["state"].items():
             p = by_index.get(int(key))
             if p is None:
