@@ -1,0 +1,21 @@
+"""``nerve.nn``: ``Module``, ``Parameter``, containers, layers and losses, as ``torch.nn``."""
+# ruff: noqa: F401, I001
+
+from . import functional, init, utils
+from .modules.activation import (
+    CELU, ELU, GELU, SELU, SiLU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Mish, ReLU,
+    ReLU6, Sigmoid, Softmax, Softmin, Softplus, Softsign, Tanh, Tanhshrink, Threshold,
+)
+from .modules.containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
+from .modules.dropout import AlphaDropout, Dropout
+from .modules.flatten import Flatten, Unflatten
+from .modules.linear import Bilinear, Identity, Linear
+from .modules.loss import (
+    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
+)
+from .modules.module import Module
+from .modules.normalization import LayerNorm
+from .modules.sparse import Embedding
+from .parameter import Buffer, Parameter
+
+# ---- convolution, pooling and batch norm (owned by the conv work; add imports below this line) ----

@@ -1,0 +1,17 @@
+"""``nerve.nn.functional`` (``F``): stateless layers, activations and losses, as ``torch.nn.functional``."""
+# ruff: noqa: F401, I001
+
+from .activation import (
+    celu, elu, gelu, hardsigmoid, hardswish, hardtanh, leaky_relu, log_softmax, logsigmoid, mish, relu, relu6,
+    relu_, selu, sigmoid, silu, softmax, softmin, softplus, softsign, tanh, tanhshrink, threshold,
+)
+from .dropout import alpha_dropout, dropout
+from .layer_norm import layer_norm
+from .linear import bilinear, linear
+from .loss import (
+    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div, l1_loss, mse_loss,
+    nll_loss, smooth_l1_loss,
+)
+from .misc import embedding, one_hot, pad
+
+# ---- convolution, pooling and batch norm (owned by the conv work; add imports below this line) ----

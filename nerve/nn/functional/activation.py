@@ -1,0 +1,299 @@
+"""Activation functions: relu, gelu, softmax, log_softmax, ... (functions first; the layers call them).
+
+softmax and log_softmax are single numerically stable ops (the max is subtracted first);
+elementwise activations with a cheap closed-form derivative are one op each too.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+from ...autograd import Function
+from ...dtypes import to_dtype
+from ...tensor import Tensor
+from ._special import erf
+
+
+def _dim(dim, ndim: int) -> int:
+    if not -max(ndim, 1) <= dim < max(ndim, 1):
+        raise IndexError(
+            f"Dimension out of range (expected to be in range of [{-max(ndim, 1)}, {max(ndim, 1) - 1}], but got {dim})"
+        )
+    return dim % max(ndim, 1)
+
+
+def _get_softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
+    warnings.warn(
+        f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X as an argument.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def _floating(x: Tensor, dtype) -> Tensor:
+    if dtype is not None:
+        return x.to(dtype=to_dtype(dtype))
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(f"softmax: expected a floating point tensor, got {x.dtype}")
+    return x
+
+
+# ---------------------------------------------------------------- ops
+
+
+class Softmax(Function):
+    def forward(self, xp, x):
+        if x.ndim == 0:
+            self.y = xp.ones_like(x)
+            return self.y
+        e = x - x.max(axis=self.axis, keepdims=True)
+        xp.exp(e, out=e)
+        e /= e.sum(axis=self.axis, keepdims=True)
+        self.y = e
+        return e
+
+    def backward(self, xp, g):
+        y = self.y
+        gy = g * y
+        gy -= y * gy.sum(axis=self.axis, keepdims=True)
+        return gy
+
+
+class LogSoftmax(Function):
+    def forward(self, xp, x):
+        if x.ndim == 0:
+            self.y = xp.zeros_like(x)
+            return self.y
+        s = x - x.max(axis=self.axis, keepdims=True)
+        s -= xp.log(xp.exp(s).sum(axis=self.axis, keepdims=True))
+        self.y = s
+        return s
+
+    def backward(self, xp, g):
+        return g - xp.exp(self.y) * g.sum(axis=self.axis, keepdims=True)
+
+
+class LeakyRelu(Function):
+    def forward(self, xp, x):
+        self.pos = x > 0
+        return xp.where(self.pos, x, x * self.slope)
+
+    def backward(self, xp, g):
+        return xp.where(self.pos, g, g * self.slope)
+
+
+class Elu(Function):
+    def forward(self, xp, x):
+        self.pos = x > 0
+        neg = xp.expm1(xp.minimum(x, 0)) * self.alpha
+        self.neg = neg
+        y = xp.where(self.pos, x, neg)
+        return y * self.scale if self.scale != 1.0 else y
+
+    def backward(self, xp, g):
+        gs = g * self.scale if self.scale != 1.0 else g
+        return xp.where(self.pos, gs, gs * (self.neg + self.alpha))
+
+
+class Gelu(Function):
+    _C = math.sqrt(2.0 / math.pi)
+
+    def forward(self, xp, x):
+        self.x = x
+        if self.approximate == "tanh":
+            self.t = xp.tanh(self._C * (x + 0.044715 * x * x * x))
+            return 0.5 * x * (1 + self.t)
+        self.cdf = 0.5 * (1 + erf(xp, x * (1 / math.sqrt(2.0))))
+        return x * self.cdf
+
+    def backward(self, xp, g):
+        x = self.x
+        if self.approximate == "tanh":
+            t = self.t
+            dinner = self._C * (1 + 3 * 0.044715 * x * x)
+            return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * dinner)
+        pdf = xp.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
+        return g * (self.cdf + x * pdf)
+
+
+class Softplus(Function):
+    def forward(self, xp, x):
+        z = x * self.beta if self.beta != 1 else x
+        self.z = z
+        self.linear = z > self.threshold
+        y = xp.log1p(xp.exp(xp.minimum(z, self.threshold)))
+        if self.beta != 1:
+            y = y / self.beta
+        return xp.where(self.linear, x, y)
+
+    def backward(self, xp, g):
+        s = 0.5 * (xp.tanh(0.5 * self.z) + 1)  # sigmoid(beta * x)
+        return xp.where(self.linear, g, g * s)
+
+
+class Silu(Function):
+    def forward(self, xp, x):
+        self.x = x
+        self.s = 0.5 * (xp.tanh(0.5 * x) + 1)
+        return x * self.s
+
+    def backward(self, xp, g):
+        s = self.s
+        return g * (s * (1 + self.x * (1 - s)))
+
+
+class Hardtanh(Function):
+    def forward(self, xp, x):
+        self.mask = (x > self.lo) & (x < self.hi)
+        return xp.clip(x, self.lo, self.hi)
+
+    def backward(self, xp, g):
+        return g * self.mask
+
+
+class Threshold(Function):
+    def forward(self, xp, x):
+        self.mask = x > self.threshold
+        return xp.where(self.mask, x, xp.asarray(self.value, dtype=x.dtype))
+
+    def backward(self, xp, g):
+        return g * self.mask
+
+
+# ---------------------------------------------------------------- functions
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0)."""
+    return input.relu_() if inplace else input.relu()
+
+
+def relu_(input: Tensor) -> Tensor:
+    return input.relu_()
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x for x > 0, else negative_slope * x."""
+    out = LeakyRelu.apply(input, slope=float(negative_slope))
+    return input._inplace(out) if inplace else out
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, else alpha * (exp(x) - 1)."""
+    out = Elu.apply(input, alpha=float(alpha), scale=1.0)
+    return input._inplace(out) if inplace else out
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """scale * elu(x, alpha) with the self-normalising constants."""
+    out = Elu.apply(input, alpha=1.6732632423543772848170429916717, scale=1.0507009873554804934193349852946)
+    return input._inplace(out) if inplace else out
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
+    out = elu(input / alpha) * alpha
+    return input._inplace(out) if inplace else out
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """x * Phi(x), Phi the standard normal CDF; ``approximate='tanh'`` uses the tanh formula."""
+    if approximate not in ("none", "tanh"):
+        raise RuntimeError(f"approximate argument must be either none or tanh, got {approximate!r}")
+    return Gelu.apply(input, approximate=approximate)
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    """1 / (1 + exp(-x))."""
+    return input.sigmoid()
+
+
+def tanh(input: Tensor) -> Tensor:
+    return input.tanh()
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta * x)) / beta, linear where beta * x > threshold."""
+    return Softplus.apply(input, beta=beta, threshold=threshold)
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * sigmoid(x) (also called swish)."""
+    out = Silu.apply(input)
+    return input._inplace(out) if inplace else out
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * tanh(softplus(x))."""
+    out = input * softplus(input).tanh()
+    return input._inplace(out) if inplace else out
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    out = Hardtanh.apply(input, lo=min_val, hi=max_val)
+    return input._inplace(out) if inplace else out
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where x > threshold, else value."""
+    out = Threshold.apply(input, threshold=threshold, value=value)
+    return input._inplace(out) if inplace else out
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    """log(sigmoid(x)), computed stably as -softplus(-x)."""
+    return -softplus(-input)
+
+
+def softsign(input: Tensor) -> Tensor:
+    return input / (1 + input.abs())
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    return input - input.tanh()
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    out = hardtanh(input / 6 + 0.5, 0.0, 1.0)
+    return input._inplace(out) if inplace else out
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    out = input * hardsigmoid(input)
+    return input._inplace(out) if inplace else out
+
+
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim``, computed stably.
+
+    Args:
+        input: the tensor.
+        dim: the dimension that sums to 1. Omitting it is deprecated, as in PyTorch: it warns
+            and picks 0 for 0-, 1- and 3-D inputs, else 1.
+        dtype: cast the input to this dtype first.
+    """
+    x = _floating(input, dtype)
+    if dim is None:
+        dim = _get_softmax_dim("softmax", x.ndim, _stacklevel)
+    return Softmax.apply(x, axis=_dim(dim, x.ndim))
+
+
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    x = _floating(input, dtype)
+    if dim is None:
+        dim = _get_softmax_dim("softmin", x.ndim, _stacklevel)
+    return Softmax.apply(-x, axis=_dim(dim, x.ndim))
+
+
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """log(softmax(x)) along ``dim`` as one stable op: (x - max) - log(sum(exp(x - max)))."""
+    x = _floating(input, dtype)
+    if dim is None:
+        dim = _get_softmax_dim("log_softmax", x.ndim, _stacklevel)
+    return LogSoftmax.apply(x, axis=_dim(dim, x.ndim))

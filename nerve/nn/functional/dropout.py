@@ -1,0 +1,47 @@
+"""dropout: zero each element with probability p during training and scale the rest by 1/(1-p)."""
+
+from __future__ import annotations
+
+from ... import random as _random
+from ...autograd import Function
+from ...tensor import Tensor
+
+
+class Dropout(Function):
+    def forward(self, xp, x):
+        keep = _random._uniform(x.shape, 0.0, 1.0, x.dtype, self.dev, self.generator) >= self.p
+        self.mask = keep * x.dtype.type(1.0 / (1.0 - self.p)) if self.p < 1 else keep.astype(x.dtype)
+        return x * self.mask
+
+    def backward(self, xp, g):
+        return g * self.mask
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False, generator=None) -> Tensor:
+    """Randomly zero elements with probability ``p`` (only when ``training``), scaling the rest by 1/(1-p).
+
+    The mask comes from nerve's global generator, so ``nerve.manual_seed`` makes it reproducible.
+    """
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    out = Dropout.apply(input, p=float(p), dev=input._device, generator=generator)
+    return input._inplace(out) if inplace else out
+
+
+def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    """Dropout for SELU networks: keeps mean and variance by setting dropped values to -alpha'."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0
+    alpha_p = -1.7580993408473766
+    keep = (_random._uniform(input.shape, 0.0, 1.0, input._data.dtype, input._device) >= p)
+    a = (1 - p + alpha_p**2 * p * (1 - p)) ** -0.5
+    b = -a * alpha_p * p
+    keep_t = Tensor._make(keep.astype(input._data.dtype), input._device)
+    out = (input * keep_t + alpha_p * (1 - keep_t)) * a + b
+    return input._inplace(out) if inplace else out

@@ -1,0 +1,76 @@
+"""linear and bilinear: ``y = x @ W.T + b`` as one op whose backward computes only what is needed."""
+
+from __future__ import annotations
+
+from ...autograd import Function
+from ...tensor import Tensor
+
+
+class Linear(Function):
+    """y = x @ W.T (+ b) for x of shape (..., in); W (out, in); b (out,)."""
+
+    def forward(self, xp, x, w, b=None):
+        if x.ndim == 0 or w.ndim != 2 or x.shape[-1] != w.shape[1]:
+            rows = x.size // x.shape[-1] if x.ndim and x.shape[-1] else 1
+            raise ValueError(
+                f"mat1 and mat2 shapes cannot be multiplied ({rows}x{x.shape[-1] if x.ndim else 1} and "
+                f"{w.shape[1] if w.ndim == 2 else w.shape[0]}x{w.shape[0]})"
+            )
+        self.x, self.w = x, w
+        y = x @ w.T if x.ndim <= 2 else (x.reshape(-1, x.shape[-1]) @ w.T).reshape(x.shape[:-1] + (w.shape[0],))
+        if b is not None:
+            y += b
+        return y
+
+    def backward(self, xp, g):
+        x, w = self.x, self.w
+        p = self.parents
+        gx = gw = gb = None
+        if x.ndim == 1:
+            if p[0] is not None:
+                gx = g @ w
+            if p[1] is not None:
+                gw = xp.outer(g, x)
+            if len(p) > 2 and p[2] is not None:
+                gb = g
+            return gx, gw, gb
+        if x.ndim > 2:
+            x = x.reshape(-1, x.shape[-1])
+            g2 = g.reshape(-1, g.shape[-1])
+        else:
+            g2 = g
+        if p[0] is not None:
+            gx = (g2 @ w).reshape(self.x.shape)
+        if p[1] is not None:
+            gw = g2.T @ x
+        if len(p) > 2 and p[2] is not None:
+            gb = g2.sum(axis=0)
+        return gx, gw, gb
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """Apply ``input @ weight.T + bias``.
+
+    Args:
+        input: (..., in_features).
+        weight: (out_features, in_features).
+        bias: (out_features,) or None.
+    """
+    if input._data.dtype != weight._data.dtype:
+        raise RuntimeError(
+            f"mat1 and mat2 must have the same dtype, but got {input.dtype} and {weight.dtype}"
+        )
+    if bias is None:
+        return Linear.apply(input, weight)
+    return Linear.apply(input, weight, bias)
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y_k = x1 @ W_k @ x2 + b_k for weight (out, in1, in2)."""
+    from ...functions import einsum
+
+    lead = tuple(input1.shape[:-1])
+    x1 = input1.reshape(-1, input1.shape[-1])
+    x2 = input2.reshape(-1, input2.shape[-1])
+    y = einsum("ni,kij,nj->nk", x1, weight, x2).reshape(lead + (weight.shape[0],))
+    return y + bias if bias is not None else y

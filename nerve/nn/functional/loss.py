@@ -1,0 +1,480 @@
+"""Losses: cross_entropy (fused log-softmax + NLL), nll_loss, mse, l1, smooth l1, huber, BCE, KL.
+
+``cross_entropy`` with class indices is one op: forward computes the per-row log-sum-exp and
+picks the target logits; backward is ``softmax - onehot``, scaled, written straight into one
+array. It runs once per training step of every classifier, so it stays vectorised and keeps
+float32 in float32.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from ...autograd import Function
+from ...tensor import Tensor
+from .activation import log_softmax
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _legacy_reduction(size_average, reduce, reduction: str) -> str:
+    if size_average is None and reduce is None:
+        return reduction
+    warnings.warn("size_average and reduce args will be deprecated, please use reduction='{}' instead.".format(
+        _legacy(size_average, reduce)), UserWarning, stacklevel=3)
+    return _legacy(size_average, reduce)
+
+
+def _legacy(size_average, reduce) -> str:
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if size_average and reduce:
+        return "mean"
+    return "sum" if reduce else "none"
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _reduce(t: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return t.mean()
+    if reduction == "sum":
+        return t.sum()
+    if reduction == "none":
+        return t
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+# ---------------------------------------------------------------- class-index losses
+
+
+class CrossEntropy(Function):
+    """Fused log-softmax + NLL on (M, C) logits and (M,) class indices.
+
+    Attributes set by ``apply``: ignore_index, smoothing, reduction.
+    """
+
+    def forward(self, xp, x, t, w=None):
+        m, c = x.shape
+        rows = xp.arange(m)
+        valid = t != self.ignore_index
+        self.all_valid = all_valid = bool(valid.all())
+        tt = t if all_valid else xp.where(valid, t, 0)
+        sh = x - x.max(axis=1, keepdims=True)
+        picked = sh[rows, tt]
+        eps = self.smoothing
+        if eps:
+            row_dot = sh.sum(axis=1) if w is None else sh @ w
+        xp.exp(sh, out=sh)
+        s = sh.sum(axis=1)
+        lse = xp.log(s)
+        nll = lse - picked
+        # per-sample weight of the NLL term: w[t] on valid rows, 0 on ignored ones
+        cw = None
+        if w is not None:
+            cw = w[tt]
+        if not all_valid:
+            vmask = valid.astype(x.dtype)
+            cw = vmask if cw is None else cw * vmask
+        loss = nll if cw is None else nll * cw
+        if eps:
+            wsum = c if w is None else w.sum()
+            smooth = wsum * lse - row_dot
+            if not all_valid:
+                smooth = smooth * vmask
+            loss = (1 - eps) * loss + (eps / c) * smooth
+        if self.reduction == "mean":
+            denom = (m if all_valid else valid.sum()) if w is None else cw.sum()
+            out = loss.sum() / denom
+        elif self.reduction == "sum":
+            out = loss.sum()
+        else:
+            out = loss
+            denom = 1
+        self.e, self.s, self.tt, self.cw, self.w = sh, s, tt, cw, w
+        self.denom = denom if self.reduction == "mean" else 1
+        self.vmask = None if all_valid else vmask
+        return xp.asarray(out, dtype=x.dtype)
+
+    def backward(self, xp, g):
+        e, tt, cw = self.e, self.tt, self.cw
+        m, c = e.shape
+        rows = xp.arange(m)
+        scale = g / self.denom if self.reduction == "mean" else g  # () or (M,)
+        eps = self.smoothing
+        col = scale[:, None] if scale.ndim else scale
+        if not eps:
+            if cw is None:
+                k = col / self.s[:, None]
+                grad = e * k
+                grad[rows, tt] -= scale
+            else:
+                a = cw * scale
+                grad = e * (a / self.s)[:, None]
+                grad[rows, tt] -= a
+            return grad, None, None
+        wsum = c if self.w is None else self.w.sum()
+        nll_c = (1 - eps) * (cw if cw is not None else 1.0)
+        smooth_c = (eps / c) * (self.vmask if self.vmask is not None else 1.0)
+        a = (nll_c + smooth_c * wsum) * scale
+        a = xp.broadcast_to(xp.asarray(a, dtype=e.dtype), (m,))
+        grad = e * (a / self.s)[:, None]
+        grad[rows, tt] -= xp.broadcast_to(xp.asarray(nll_c * scale, dtype=e.dtype), (m,))
+        sc = xp.broadcast_to(xp.asarray(smooth_c * scale, dtype=e.dtype), (m,))
+        grad -= sc[:, None] * (self.w[None, :] if self.w is not None else 1.0)
+        return grad, None, None
+
+
+class NLL(Function):
+    """Negative log-likelihood on (M, C) log-probabilities and (M,) class indices."""
+
+    def forward(self, xp, x, t, w=None):
+        m = x.shape[0]
+        rows = xp.arange(m)
+        valid = t != self.ignore_index
+        all_valid = bool(valid.all())
+        tt = t if all_valid else xp.where(valid, t, 0)
+        cw = w[tt] if w is not None else None
+        if not all_valid:
+            vmask = valid.astype(x.dtype)
+            cw = vmask if cw is None else cw * vmask
+        loss = -x[rows, tt]
+        if cw is not None:
+            loss = loss * cw
+        if self.reduction == "mean":
+            self.denom = (m if all_valid else valid.sum()) if w is None else cw.sum()
+            out = loss.sum() / self.denom
+        else:
+            self.denom = 1
+            out = loss.sum() if self.reduction == "sum" else loss
+        self.shape, self.tt, self.cw = x.shape, tt, cw
+        return xp.asarray(out, dtype=x.dtype)
+
+    def backward(self, xp, g):
+        m = self.shape[0]
+        scale = g / self.denom if self.reduction == "mean" else g
+        a = scale if self.cw is None else self.cw * scale
+        grad = xp.zeros(self.shape, dtype=g.dtype)
+        grad[xp.arange(m), self.tt] = -xp.broadcast_to(a, (m,))
+        return grad, None, None
+
+
+def _class_layout(input: Tensor, target: Tensor, name: str):
+    """Bring (N, C, d1, ...) or (C,) inputs to (M, C) and the targets to (M,)."""
+    if input.ndim == 0:
+        raise ValueError(f"{name}: input must have at least 1 dimension (the classes)")
+    if input.ndim == 1:
+        if target.ndim != 0:
+            raise ValueError(f"Expected target to be a 0-D tensor for a 1-D input (one sample), got shape {list(target.shape)}")
+        return input.reshape(1, -1), target.reshape(1), ()
+    n, c = input.shape[0], input.shape[1]
+    if target.ndim >= 1 and target.shape[0] != n:
+        raise ValueError(f"Expected input batch_size ({n}) to match target batch_size ({target.shape[0]}).")
+    expect = (n,) + tuple(input.shape[2:])
+    if tuple(target.shape) != expect:
+        raise RuntimeError(f"Expected target size {list(expect)}, got {list(target.shape)}")
+    if input.ndim == 2:
+        return input, target, None
+    x = input.permute(0, *range(2, input.ndim), 1)
+    return x.reshape(-1, c), target.reshape(-1), expect
+
+
+def _check_targets(t: Tensor, c: int, ignore_index: int) -> None:
+    arr = t._data
+    if arr.dtype.kind not in "iu":
+        raise RuntimeError(f"expected a target of class indices with an integer dtype (int64), got {t.dtype}")
+    if not arr.size:
+        return
+    lo, hi = int(arr.min()), int(arr.max())
+    if lo >= 0 and hi < c:
+        return
+    bad = ((arr < 0) | (arr >= c)) & (arr != ignore_index)
+    if bad.any():
+        value = int(arr[bad].reshape(-1)[0])
+        raise IndexError(f"Target {value} is out of bounds for {c} classes (valid targets are 0 to {c - 1})")
+
+
+def _check_weight(weight, c: int, input: Tensor):
+    if weight is None:
+        return None
+    if tuple(weight.shape) != (c,):
+        raise RuntimeError(f"weight tensor should be defined either for all {c} classes or no classes "
+                           f"but got weight tensor of shape: {list(weight.shape)}")
+    if weight._data.dtype != input._data.dtype:
+        weight = weight.to(dtype=input.dtype)
+    return weight
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
+                  ignore_index: int = -100, reduce=None, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy between logits and targets (log-softmax and NLL in one stable op).
+
+    Args:
+        input: logits (N, C), (N, C, d1, ...) or (C,).
+        target: class indices (N,), (N, d1, ...) or (); or class probabilities of input's shape.
+        weight: per-class weights (C,).
+        ignore_index: targets equal to it add nothing (class indices only).
+        reduction: ``'mean'`` (weighted mean over non-ignored targets), ``'sum'`` or ``'none'``.
+        label_smoothing: mix the targets with the uniform distribution by this amount.
+
+    Raises:
+        IndexError: a class index outside [0, C) (naming it).
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(f"cross_entropy: expected floating point logits, got {input.dtype}")
+    c = input.shape[1] if input.ndim >= 2 else input.shape[0]
+    weight = _check_weight(weight, c, input)
+    if target._data.dtype.kind == "f":
+        return _cross_entropy_probs(input, target, weight, reduction, label_smoothing, c)
+    x, t, out_shape = _class_layout(input, target, "cross_entropy")
+    _check_targets(t, c, ignore_index)
+    args = (x, t) if weight is None else (x, t, weight)
+    loss = CrossEntropy.apply(*args, ignore_index=ignore_index, smoothing=float(label_smoothing),
+                              reduction=reduction)
+    if reduction == "none" and out_shape is not None:
+        loss = loss.reshape(out_shape)
+    return loss
+
+
+def _cross_entropy_probs(input, target, weight, reduction, eps, c):
+    if tuple(target.shape) != tuple(input.shape):
+        raise RuntimeError(f"Expected target size {list(input.shape)}, got {list(target.shape)} "
+                           "(class-probability targets have the input's shape)")
+    dim = 1 if input.ndim >= 2 else 0
+    logp = log_softmax(input, dim=dim)
+    if target._data.dtype != input._data.dtype:
+        target = target.to(dtype=input.dtype)
+    if eps:
+        target = target * (1 - eps) + eps / c
+    prod = logp * target
+    if weight is not None:
+        shape = [1] * input.ndim
+        shape[dim] = c
+        prod = prod * weight.reshape(shape)
+    loss = -prod.sum(dim)
+    if reduction == "mean":
+        return loss.sum() / max(input.numel() // c, 1) if input.ndim >= 1 else loss
+    return _reduce(loss, reduction)
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
+             ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of class indices under log-probabilities ``input`` (N, C, ...)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    c = input.shape[1] if input.ndim >= 2 else input.shape[0]
+    weight = _check_weight(weight, c, input)
+    x, t, out_shape = _class_layout(input, target, "nll_loss")
+    _check_targets(t, c, ignore_index)
+    args = (x, t) if weight is None else (x, t, weight)
+    loss = NLL.apply(*args, ignore_index=ignore_index, reduction=reduction)
+    if reduction == "none" and out_shape is not None:
+        loss = loss.reshape(out_shape)
+    return loss
+
+
+# ---------------------------------------------------------------- regression losses
+
+
+def _warn_size(input: Tensor, target: Tensor) -> None:
+    if tuple(target.shape) != tuple(input.shape):
+        warnings.warn(
+            f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
+            "This will likely lead to incorrect results due to broadcasting. Please ensure they have the same size.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
+             weight: Tensor | None = None) -> Tensor:
+    """Mean squared error: mean((input - target)^2)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    _warn_size(input, target)
+    d = input - target
+    sq = d * d
+    if weight is not None:
+        sq = sq * weight
+    return _reduce(sq, reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
+            weight: Tensor | None = None) -> Tensor:
+    """Mean absolute error: mean(|input - target|)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    _warn_size(input, target)
+    a = (input - target).abs()
+    if weight is not None:
+        a = a * weight
+    return _reduce(a, reduction)
+
+
+class SmoothL1(Function):
+    """Elementwise smooth L1 (``huber=False``, divided by beta) or Huber loss (``huber=True``)."""
+
+    def forward(self, xp, x, y):
+        d = x - y
+        ad = xp.abs(d)
+        b = self.beta
+        self.d, self.ad = d, ad
+        if b == 0:
+            return ad
+        quad = 0.5 * d * d
+        if self.huber:
+            return xp.where(ad < b, quad, b * (ad - 0.5 * b))
+        return xp.where(ad < b, quad / b, ad - 0.5 * b)
+
+    def backward(self, xp, g):
+        b, d = self.beta, self.d
+        if b == 0:
+            gd = g * xp.sign(d)
+        elif self.huber:
+            gd = g * xp.where(self.ad < b, d, b * xp.sign(d))
+        else:
+            gd = g * xp.where(self.ad < b, d / b, xp.sign(d))
+        return gd, -gd if self.parents[1] is not None else None
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
+                   beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    _warn_size(input, target)
+    a, b = input._coerce(target) if isinstance(target, Tensor) else (input, target)
+    return _reduce(SmoothL1.apply(a, b, beta=float(beta), huber=False), reduction)
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
+               weight: Tensor | None = None) -> Tensor:
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta)."""
+    _check_reduction(reduction)
+    _warn_size(input, target)
+    a, b = input._coerce(target) if isinstance(target, Tensor) else (input, target)
+    out = SmoothL1.apply(a, b, beta=float(delta), huber=True)
+    if weight is not None:
+        out = out * weight
+    return _reduce(out, reduction)
+
+
+# ---------------------------------------------------------------- binary losses
+
+
+class BCE(Function):
+    """Elementwise -(t log x + (1 - t) log(1 - x)), logs clamped at -100 as PyTorch's."""
+
+    def forward(self, xp, x, t):
+        self.x, self.t = x, t
+        self.logx = xp.maximum(xp.log(x), -100)
+        self.log1mx = xp.maximum(xp.log1p(-x), -100)
+        return -(t * self.logx + (1 - t) * self.log1mx)
+
+    def backward(self, xp, g):
+        x, t = self.x, self.t
+        gx = gt = None
+        if self.parents[0] is not None:
+            gx = g * (x - t) / xp.maximum((1 - x) * x, 1e-12)
+        if self.parents[1] is not None:
+            gt = g * (self.log1mx - self.logx)
+        return gx, gt
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
+                         reduce=None, reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy between probabilities ``input`` (in [0, 1]) and ``target`` of the same shape."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(
+            f"Using a target size ({target.shape}) that is different to the input size ({input.shape}) is "
+            "deprecated. Please ensure they have the same size."
+        )
+    arr = input._data
+    if arr.size and (bool((arr < 0).any()) or bool((arr > 1).any())):
+        raise RuntimeError("all elements of input should be between 0 and 1")
+    if target._data.dtype != arr.dtype:
+        target = target.to(dtype=input.dtype)
+    loss = BCE.apply(input, target)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+class BCEWithLogits(Function):
+    """Elementwise (1 - t) x + L (log(1 + exp(-|x|)) + max(-x, 0)), L = 1 + (pos_weight - 1) t."""
+
+    def forward(self, xp, x, t, pw=None):
+        self.x, self.t, self.pw = x, t, pw
+        sp = xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(-x, 0)  # softplus(-x), stably
+        self.sp = sp
+        if pw is None:
+            return (1 - t) * x + sp
+        lw = 1 + (pw - 1) * t
+        return (1 - t) * x + lw * sp
+
+    def backward(self, xp, g):
+        x, t, pw = self.x, self.t, self.pw
+        s = 0.5 * (xp.tanh(0.5 * x) + 1)
+        gx = gt = None
+        if self.parents[0] is not None:
+            gx = g * (s - t) if pw is None else g * ((1 - t) + (1 + (pw - 1) * t) * (s - 1))
+        if self.parents[1] is not None:
+            gt = -g * x if pw is None else g * (-x + (pw - 1) * self.sp)
+        return gx, gt, None
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                                     size_average=None, reduce=None, reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """Sigmoid + binary cross-entropy in one stable op.
+
+    Args:
+        input: logits.
+        target: probabilities of the same shape.
+        weight: rescales each element's loss (broadcast).
+        pos_weight: weight of the positive term, per class (broadcast along the last dim).
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
+    if target._data.dtype != input._data.dtype:
+        target = target.to(dtype=input.dtype)
+    if pos_weight is not None:
+        if pos_weight._data.dtype != input._data.dtype:
+            pos_weight = pos_weight.to(dtype=input.dtype)
+        loss = BCEWithLogits.apply(input, target, pos_weight)
+    else:
+        loss = BCEWithLogits.apply(input, target)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
+           log_target: bool = False) -> Tensor:
+    """KL divergence with ``input`` as log-probabilities: target * (log target - input)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if reduction not in _REDUCTIONS + ("batchmean",):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        safe = target.clamp(min=1e-45) if target._data.dtype.kind == "f" else target
+        loss = target * (safe.log() - input)
+        loss = loss.masked_fill(target == 0, 0.0) if hasattr(loss, "masked_fill") else loss
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction)

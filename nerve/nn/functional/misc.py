@@ -1,0 +1,164 @@
+"""one_hot, pad and embedding."""
+
+from __future__ import annotations
+
+from ...autograd import Function
+from ...backend import scatter_add
+from ...tensor import Tensor
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 one-hot encoding: shape (..., num_classes); ``num_classes=-1`` uses max + 1."""
+    arr = tensor._data
+    if arr.dtype.kind not in "iu":
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    xp = tensor._device.xp
+    if arr.size and int(arr.min()) < 0:
+        raise RuntimeError("Class values must be non-negative.")
+    if num_classes == -1:
+        num_classes = int(arr.max()) + 1 if arr.size else 0
+    elif arr.size and int(arr.max()) >= num_classes:
+        raise RuntimeError("Class values must be smaller than num_classes.")
+    out = (arr[..., None] == xp.arange(num_classes)).astype(xp.int64)
+    return Tensor._make(out, tensor._device)
+
+
+# ---------------------------------------------------------------- pad
+
+
+class ConstantPad(Function):
+    """Pad with a constant; negative amounts crop."""
+
+    def forward(self, xp, x):
+        self.in_shape = x.shape
+        self.grow = [(max(lo, 0), max(hi, 0)) for lo, hi in self.pairs]
+        if any(g != (0, 0) for g in self.grow):
+            y = xp.pad(x, self.grow, mode="constant", constant_values=self.value)
+        else:
+            y = x.copy()
+        # negative amounts crop
+        self.sl = tuple(slice(max(-lo, 0), y.shape[i] - max(-hi, 0)) for i, (lo, hi) in enumerate(self.pairs))
+        if any(lo < 0 or hi < 0 for lo, hi in self.pairs):
+            y = y[self.sl]
+        return y
+
+    def backward(self, xp, g):
+        # undo the crop: zero-pad the gradient back, then cut out the input's region
+        full_shape = tuple(x + a + b for x, (a, b) in zip(self.in_shape, self.grow))
+        if full_shape != g.shape:
+            gf = xp.zeros(full_shape, g.dtype)
+            gf[self.sl] = g
+        else:
+            gf = g
+        src = tuple(slice(a, a + n) for (a, _), n in zip(self.grow, self.in_shape))
+        return gf[src]
+
+
+class TakeAxis(Function):
+    """``take(x, idx, axis)``: the reflect, replicate and circular pads, one dim at a time."""
+
+    def forward(self, xp, x):
+        self.in_shape = x.shape
+        return xp.take(x, self.idx, axis=self.axis)
+
+    def backward(self, xp, g):
+        gx = xp.zeros(self.in_shape, g.dtype)
+        scatter_add(xp, xp.moveaxis(gx, self.axis, 0), self.idx, xp.moveaxis(g, self.axis, 0))
+        return gx
+
+
+def _pad_index(xp, n: int, lo: int, hi: int, mode: str):
+    i = xp.arange(-lo, n + hi)
+    if mode == "reflect":
+        if lo >= n or hi >= n:
+            raise RuntimeError(
+                f"Argument #4: Padding size should be less than the corresponding input dimension, "
+                f"but got: padding ({lo}, {hi}) at dimension of size {n}"
+            )
+        period = 2 * (n - 1) if n > 1 else 1
+        i = xp.abs(i) % period
+        return xp.where(i >= n, period - i, i)
+    if mode == "replicate":
+        return xp.clip(i, 0, n - 1)
+    if mode == "circular":
+        if lo > n or hi > n:
+            raise RuntimeError("Padding value causes wrapping around more than once.")
+        return i % n
+    raise NotImplementedError(f"pad mode {mode!r}: expected 'constant', 'reflect', 'replicate' or 'circular'")
+
+
+def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
+    """Pad the last ``len(pad) // 2`` dims: ``pad = (left, right, top, bottom, ...)``, last dim first.
+
+    Args:
+        input: the tensor.
+        pad: pairs of amounts, starting from the last dim; negative amounts crop (constant mode).
+        mode: ``'constant'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
+        value: fill value for ``'constant'`` (0 by default).
+    """
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2:
+        raise RuntimeError("Padding length must be divisible by 2")
+    k = len(pad) // 2
+    if k > input.ndim:
+        raise RuntimeError("Padding length should be less than or equal to two times the input dimension "
+                           f"but got padding length {len(pad)} and input of dimension {input.ndim}")
+    pairs = [(0, 0)] * (input.ndim - k) + [(pad[2 * j], pad[2 * j + 1]) for j in reversed(range(k))]
+    if mode == "constant":
+        return ConstantPad.apply(input, pairs=pairs, value=0 if value is None else value)
+    if value not in (None, 0):
+        raise RuntimeError(f"Padding mode \"{mode}\" doesn't take in value argument")
+    xp = input._device.xp
+    out = input
+    for axis in range(input.ndim - k, input.ndim):
+        lo, hi = pairs[axis]
+        if lo or hi:
+            out = TakeAxis.apply(out, idx=_pad_index(xp, out.shape[axis], lo, hi, mode), axis=axis)
+    return out
+
+
+# ---------------------------------------------------------------- embedding
+
+
+class Embedding(Function):
+    def forward(self, xp, w, idx):
+        self.idx, self.w_shape = idx, w.shape
+        return w[idx]
+
+    def backward(self, xp, g):
+        gw = xp.zeros(self.w_shape, g.dtype)
+        flat = self.idx.reshape(-1)
+        scatter_add(xp, gw, flat, g.reshape(-1, self.w_shape[1]))
+        if self.padding_idx is not None:
+            gw[self.padding_idx] = 0
+        return gw, None
+
+
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,
+              norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
+    """Rows of ``weight`` picked by the integer tensor ``input``: shape ``input.shape + (dim,)``.
+
+    Args:
+        padding_idx: a row whose gradient stays zero.
+        max_norm: rows picked are first renormalised in place to at most this norm.
+    """
+    idx = input._data
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError(
+            f"Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, Int; "
+            f"but got {input.dtype} instead (while checking arguments for embedding)"
+        )
+    n = weight.shape[0]
+    if idx.size and (int(idx.min()) < -n or int(idx.max()) >= n):
+        bad = int(idx.max()) if int(idx.max()) >= n else int(idx.min())
+        raise IndexError(f"index {bad} is out of range for an embedding with {n} rows")
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += n
+    if max_norm is not None:
+        xp = weight._device.xp
+        rows = xp.unique(idx.reshape(-1) % n)
+        w = weight._data
+        norms = (xp.abs(w[rows]) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
+        scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
+        w[rows] *= scale[:, None]
+    return Embedding.apply(weight, input, padding_idx=padding_idx)

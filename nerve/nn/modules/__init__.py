@@ -1,0 +1,1 @@
+"""The layers of ``nerve.nn``, one file per kind."""

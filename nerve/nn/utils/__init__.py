@@ -1,0 +1,5 @@
+"""``nerve.nn.utils``: gradient clipping and flattening parameters into one vector."""
+# ruff: noqa: F401, I001
+
+from .clip_grad import clip_grad_norm, clip_grad_norm_, clip_grad_value_, clip_grads_with_norm_, get_total_norm
+from .convert_parameters import parameters_to_vector, vector_to_parameters
