@@ -17,6 +17,8 @@ results in the memory order of their inputs. With the channel-major layout
 
 from __future__ import annotations
 
+import numpy as np
+
 from ...autograd import Function
 from ...tensor import Tensor
 
@@ -34,16 +36,16 @@ def _ntuple(v, n: int, what: str) -> tuple:
     return v
 
 
-def _im2col(xp, xpad, col, kh, kw, oh, ow, stride, dilation, wide, add=False):
-    """Copy (or, with ``add``, scatter-add back) every kernel offset's block of the image.
+def _im2col(xp, img, col, kh, kw, oh, ow, stride, dilation, wide, add=False):
+    """Copy (or, with ``add``, scatter-add back) every kernel offset's block of the images.
 
-    ``xpad`` is (C, N, Hp, Wp) and ``col`` is (C, KH, KW, N, OH, OWc) with OWc = Wp when ``wide``.
+    ``img`` is (C, n, Hp, Wp) and ``col`` is (C, KH, KW, n, OH, OWc), OWc = Wp when ``wide``.
     """
     sh, sw = stride
     dh, dw = dilation
-    c, n, hp, wp = xpad.shape
+    c, n, hp, wp = img.shape
     if wide:
-        flat = xpad.reshape(c, n, hp * wp)
+        flat = img.reshape(c, n, hp * wp)
         cols = col.reshape(c, kh, kw, n, oh * wp)
         length = oh * wp
         for i in range(kh):
@@ -60,11 +62,21 @@ def _im2col(xp, xpad, col, kh, kw, oh, ow, stride, dilation, wide, add=False):
     for i in range(kh):
         for j in range(kw):
             hs, ws = i * dh, j * dw
-            win = xpad[:, :, hs : hs + sh * (oh - 1) + 1 : sh, ws : ws + sw * (ow - 1) + 1 : sw]
+            win = img[:, :, hs : hs + sh * (oh - 1) + 1 : sh, ws : ws + sw * (ow - 1) + 1 : sw]
             if add:
                 win += col[:, i, j]
             else:
                 col[:, i, j] = win
+
+
+# On the CPU the im2col matrix is built and multiplied a few images at a time, so each block
+# is still in cache when the GEMM reads it (or, in backward, when col2im adds it back).
+_CHUNK_BYTES = 4 << 20
+
+
+def _chunks(xp, n, per_image_bytes):
+    step = n if xp is not np else max(1, min(n, _CHUNK_BYTES // max(1, per_image_bytes)))
+    return [(i, min(n, i + step)) for i in range(0, n, step)]
 
 
 class Conv2dFn(Function):
@@ -95,17 +107,23 @@ class Conv2dFn(Function):
             xpad = xp.ascontiguousarray(xc)
         wide = sh == 1 and sw == 1
         owc = wp if wide else ow
-        m = n * oh * owc
+        ln = oh * owc
         k = cg * kh * kw
         col = xp.empty((c, kh, kw, n, oh, owc), dtype=x.dtype)
-        _im2col(xp, xpad, col, kh, kw, oh, ow, (sh, sw), (dh, dw), wide)
-        if g == 1:
-            out = xp.matmul(w.reshape(o, k), col.reshape(k, m))
-        else:
-            out = xp.matmul(w.reshape(g, o // g, k), col.reshape(g, k, m)).reshape(o, m)
-        if b is not None:
-            out += b.reshape(o, 1)
-        out = out.reshape(o, n, oh, owc)
+        out = xp.empty((o, n, oh, owc), dtype=x.dtype)
+        wm = w.reshape(g, o // g, k)
+        colm = col.reshape(g, k, n, ln)
+        outm = out.reshape(g, o // g, n, ln)
+        for n0, n1 in _chunks(xp, n, c * kh * kw * ln * x.itemsize):
+            _im2col(xp, xpad[:, n0:n1], col[:, :, :, n0:n1], kh, kw, oh, ow, (sh, sw), (dh, dw), wide)
+            dst = outm[:, :, n0:n1].reshape(g, o // g, (n1 - n0) * ln)
+            src = colm[:, :, n0:n1].reshape(g, k, (n1 - n0) * ln)
+            if g == 1:
+                xp.matmul(wm[0], src[0], out=dst[0])
+            else:
+                xp.matmul(wm, src, out=dst)
+            if b is not None:
+                dst += b.reshape(g, o // g, 1)
         if wide and owc != ow:
             out = out[..., :ow]
         self.col = col if self.keep_col else None
@@ -119,32 +137,40 @@ class Conv2dFn(Function):
         o, cg, kh, kw = w.shape
         g = self.groups
         k = cg * kh * kw
-        m = n * oh * owc
+        ln = oh * owc
+        m = n * ln
         gc = grad.transpose(1, 0, 2, 3)
         if owc != ow:  # wide columns: the dropped outputs get a zero gradient
             gm = xp.zeros((o, n, oh, owc), dtype=grad.dtype)
             gm[..., :ow] = gc
         else:
             gm = xp.ascontiguousarray(gc)
-        gm = gm.reshape(o, m)
         gx = gw = gb = None
         if len(self.parents) > 2 and self.parents[2] is not None:
-            gb = gm.sum(axis=1)
+            gb = gm.reshape(o, m).sum(axis=1)
         if self.parents[1] is not None:
             if g == 1:
-                gw = xp.matmul(gm, self.col.reshape(k, m).T)
+                gw = xp.matmul(gm.reshape(o, m), self.col.reshape(k, m).T)
             else:
                 gw = xp.matmul(gm.reshape(g, o // g, m), self.col.reshape(g, k, m).transpose(0, 2, 1))
             gw = gw.reshape(w.shape)
         self.col = None
         if self.parents[0] is not None:
-            if g == 1:
-                dcol = xp.matmul(w.reshape(o, k).T, gm)
-            else:
-                dcol = xp.matmul(w.reshape(g, o // g, k).transpose(0, 2, 1), gm.reshape(g, o // g, m))
-            dcol = dcol.reshape(c, kh, kw, n, oh, owc)
+            wt = xp.ascontiguousarray(w.reshape(g, o // g, k).transpose(0, 2, 1))
+            gmm = gm.reshape(g, o // g, n, ln)
             dx = xp.zeros((c, n, hp, wp), dtype=grad.dtype)
-            _im2col(xp, dx, dcol, kh, kw, oh, ow, self.stride, self.dilation, wide, add=True)
+            chunks = _chunks(xp, n, c * kh * kw * ln * grad.itemsize)
+            buf = xp.empty(g * k * (chunks[0][1] - chunks[0][0]) * ln, dtype=grad.dtype)
+            for n0, n1 in chunks:
+                nb = n1 - n0
+                dcol = buf[: g * k * nb * ln].reshape(g, k, nb * ln)
+                src = gmm[:, :, n0:n1].reshape(g, o // g, nb * ln)
+                if g == 1:
+                    xp.matmul(wt[0], src[0], out=dcol[0])
+                else:
+                    xp.matmul(wt, src, out=dcol)
+                _im2col(xp, dx[:, n0:n1], dcol.reshape(c, kh, kw, nb, oh, owc), kh, kw, oh, ow,
+                        self.stride, self.dilation, wide, add=True)
             pt, _, pl, _ = self.pads
             if hp != h or wp != wd:
                 dx = dx[:, :, pt : pt + h, pl : pl + wd]

@@ -54,63 +54,107 @@ def _window(a, i, j, oh, ow, stride, dilation):
     return a[:, :, hs : hs + sh * (oh - 1) + 1 : sh, ws : ws + sw * (ow - 1) + 1 : sw]
 
 
+def _lanes(a, axis, k, s, d, n):
+    """The k strided views along ``axis`` (2 or 3) that a window of size k meets, n outputs each."""
+    out = []
+    for i in range(k):
+        sl = [slice(None)] * 4
+        sl[axis] = slice(i * d, i * d + s * (n - 1) + 1, s)
+        out.append(a[tuple(sl)])
+    return out
+
+
+def _max_lanes(xp, lanes):
+    """Running max over ``lanes``; take[j] marks where lane j beat every lane before it."""
+    best = xp.maximum(lanes[0], lanes[1]) if len(lanes) > 1 else lanes[0].copy()
+    takes = [None]
+    if len(lanes) > 1:
+        takes.append(~(lanes[1] <= lanes[0]))  # strictly greater, or NaN
+    for v in lanes[2:]:
+        takes.append(~(v <= best))
+        xp.maximum(best, v, out=best)
+    return best, takes
+
+
+def _winner(takes, j):
+    """Where lane j holds the first maximum: it beat the earlier lanes and no later lane beat it."""
+    sel = takes[j]
+    for t in takes[j + 1 :]:
+        sel = ~t if sel is None else sel & ~t
+    return sel
+
+
+def _lane_index(xp, takes, shape):
+    idx = xp.zeros(shape, dtype=xp.int64)
+    for j, t in enumerate(takes[1:], 1):
+        idx[t] = j
+    return idx
+
+
 class MaxPool2dFn(Function):
-    """Max over each window; the gradient goes to the first maximum (row-major), as PyTorch's."""
+    """Max over each window; the gradient goes to the first maximum (row-major), as PyTorch's.
+
+    Separable: first the max along W for every row (KW lanes), then along H (KH lanes). Ties
+    keep the earlier lane at both stages, which is the first maximum in row-major order.
+    """
 
     name = "max_pool2d"
 
     def forward(self, xp, x):
         (kh, kw), st, (ph, pw), dl = self.kernel, self.stride, self.padding, self.dilation
         a, self.swapped = _work(x)
-        h, w = x.shape[2:]
         oh, ow = self.out_hw
         hn = (oh - 1) * st[0] + dl[0] * (kh - 1) + 1
         wn = (ow - 1) * st[1] + dl[1] * (kw - 1) + 1
         fill = -math.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
-        ap = _padded(xp, a, ph, pw, hn, wn, fill)
-        idx = xp.zeros(a.shape[:2] + (oh, ow), dtype=xp.uint8 if kh * kw < 256 else xp.int32)
-        best = None
-        for o in range(kh * kw):
-            v = _window(ap, o // kw, o % kw, oh, ow, st, dl)
-            if best is None:
-                best = v.copy()
-                continue
-            take = v > best
-            if x.dtype.kind == "f":
-                take |= v != v  # NaN wins, as in PyTorch
-            xp.copyto(best, v, where=take)
-            xp.copyto(idx, o, where=take)
-        self.idx = idx
-        self.geom = (a.shape, ap.shape)
+        ap = _padded(xp, a, ph, pw, hn, wn, fill)[:, :, :hn, :wn]
+        rows, self.take_w = _max_lanes(xp, _lanes(ap, 3, kw, st[1], dl[1], ow))
+        best, self.take_h = _max_lanes(xp, _lanes(rows, 2, kh, st[0], dl[0], oh))
+        self.geom = (a.shape, ap.shape, rows.shape)
         return best.transpose(1, 0, 2, 3) if self.swapped else best
 
     def indices(self, xp):
         """Flat (h * W + w) positions of the maxima in each input plane, as PyTorch returns them."""
-        kw, st, (ph, pw), dl = self.kernel[1], self.stride, self.padding, self.dilation
+        st, (ph, pw), dl = self.stride, self.padding, self.dilation
         oh, ow = self.out_hw
-        w = self.geom[0][3]
-        idx = self.idx.astype(xp.int64)
-        hi = (xp.arange(oh, dtype=xp.int64) * st[0] - ph)[:, None] + (idx // kw) * dl[0]
-        wi = (xp.arange(ow, dtype=xp.int64) * st[1] - pw) + (idx % kw) * dl[1]
-        flat = hi * w + wi
+        shape, _, rshape = self.geom
+        ih = _lane_index(xp, self.take_h, shape[:2] + (oh, ow))
+        r = xp.arange(oh, dtype=xp.int64)[:, None] * st[0] + ih * dl[0]  # padded row of each max
+        iw = xp.take_along_axis(_lane_index(xp, self.take_w, rshape), r, axis=2)
+        c = xp.arange(ow, dtype=xp.int64) * st[1] + iw * dl[1]
+        flat = (r - ph) * shape[3] + (c - pw)
         return flat.transpose(1, 0, 2, 3) if self.swapped else flat
 
     def backward(self, xp, grad):
         (kh, kw), st, (ph, pw), dl = self.kernel, self.stride, self.padding, self.dilation
         oh, ow = self.out_hw
-        shape, pshape = self.geom
+        shape, pshape, rshape = self.geom
         g = grad.transpose(1, 0, 2, 3) if self.swapped else grad
+        drows = xp.zeros(rshape, dtype=grad.dtype)
+        _route(xp, g, drows, 2, self.take_h, kh, st[0], dl[0], oh)
         dx = xp.zeros(pshape, dtype=grad.dtype)
-        disjoint = st[0] >= dl[0] * (kh - 1) + 1 and st[1] >= dl[1] * (kw - 1) + 1
-        zero = xp.zeros((), dtype=grad.dtype)
-        for o in range(kh * kw):
-            view = _window(dx, o // kw, o % kw, oh, ow, st, dl)
-            if disjoint:
-                xp.copyto(view, xp.where(self.idx == o, g, zero))
-            else:
-                view += xp.where(self.idx == o, g, zero)
-        dx = dx[:, :, ph : ph + shape[2], pw : pw + shape[3]]
+        _route(xp, drows, dx, 3, self.take_w, kw, st[1], dl[1], ow)
+        if pshape[2:] != shape[2:] or ph or pw:
+            full = xp.zeros(shape, dtype=grad.dtype)
+            h, w = min(shape[2], pshape[2] - ph), min(shape[3], pshape[3] - pw)
+            full[:, :, :h, :w] = dx[:, :, ph : ph + h, pw : pw + w]
+            dx = full
         return dx.transpose(1, 0, 2, 3) if self.swapped else dx
+
+
+def _route(xp, g, dst, axis, takes, k, s, d, n):
+    """Send ``g`` back along ``axis`` of ``dst`` to the lane that held each first maximum."""
+    disjoint = s >= d * (k - 1) + 1
+    for j, lane in enumerate(_lanes(dst, axis, k, s, d, n)):
+        sel = _winner(takes, j)
+        if sel is None:
+            part = g
+        else:
+            part = g * sel
+        if disjoint:
+            lane[...] = part
+        else:
+            lane += part
 
 
 class AvgPool2dFn(Function):
