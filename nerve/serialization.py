@@ -164,7 +164,7 @@ class _Encoder:
         host = np.asarray(move(array, CPU))
         if host.dtype.name not in _NP_TO_ST:
             raise TypeError(f"nerve.save cannot store dtype {host.dtype} (at {where or 'the top level'})")
-        host = np.ascontiguousarray(host, dtype=host.dtype.newbyteorder("<"))
+        host = host.astype(host.dtype.newbyteorder("<"), order="C", copy=False)  # keeps 0-d shapes
         name = where or "tensor"
         if name in self._taken:
             n = 1
