@@ -1,0 +1,19 @@
+"""Datasets, as ``torchvision.datasets``: ``MNIST``, ``FashionMNIST``, ``KMNIST``, ``ImageFolder``, ``DatasetFolder``.
+
+Also the pieces behind Keras's ``image_dataset_from_directory`` and ``keras.datasets``
+(``image_dataset``, ``keras_datasets``), the IDX reader (``idx``) and downloads (``download``).
+"""
+
+from .download import DownloadError
+from .folder import IMG_EXTENSIONS, DatasetFolder, ImageFolder, default_loader, find_classes, make_dataset
+from .idx import IDXError, read_idx, write_idx
+from .image_dataset import image_dataset_from_directory
+from .keras_datasets import load_fashion_mnist, load_mnist
+from .mnist import KMNIST, MNIST, FashionMNIST
+from .vision import VisionDataset
+
+__all__ = [
+    "IMG_EXTENSIONS", "DatasetFolder", "DownloadError", "FashionMNIST", "IDXError", "ImageFolder", "KMNIST",
+    "MNIST", "VisionDataset", "default_loader", "find_classes", "image_dataset_from_directory",
+    "load_fashion_mnist", "load_mnist", "make_dataset", "read_idx", "write_idx",
+]

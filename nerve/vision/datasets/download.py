@@ -1,0 +1,162 @@
+"""Getting dataset files: a local copy first, else the public mirrors, with checksums.
+
+``fetch_file`` looks for the file in ``dest_dir``, then in known local copies (Debian's
+``dataset-fashion-mnist`` package, torchvision-style roots, the Keras cache), and only then
+downloads it, trying each mirror in turn. Downloads go to a temporary file that is renamed into
+place once its checksum matches, so no partial or corrupt file is ever left behind. When
+nothing works, one ``DownloadError`` says where it looked, what each mirror answered and how to
+get the files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import shutil
+import sys
+import urllib.error
+import urllib.request
+from typing import Callable, Sequence
+
+from ..._atomic import atomic_write
+
+__all__ = ["DownloadError", "check_integrity", "download_url", "fetch_file", "file_digest", "keras_cache_dir"]
+
+DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+
+
+class DownloadError(RuntimeError):
+    """No local copy and no mirror gave a valid file."""
+
+
+class _ChecksumMismatch(Exception):
+    pass
+
+
+def file_digest(path, algorithm: str = "md5", chunk: int = 1 << 20) -> str:
+    """Hex digest of a file (``md5`` or ``sha256``)."""
+    h = hashlib.new(algorithm, usedforsecurity=False) if algorithm == "md5" else hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_integrity(path, md5: str | None = None, sha256: str | None = None) -> bool:
+    """True when ``path`` exists and matches the checksums given (any file matches none)."""
+    if not os.path.isfile(path):
+        return False
+    if md5 is not None and file_digest(path, "md5") != md5.lower():
+        return False
+    if sha256 is not None and file_digest(path, "sha256") != sha256.lower():
+        return False
+    return True
+
+
+def keras_cache_dir() -> str:
+    """Keras's cache folder: ``$KERAS_HOME`` or ``~/.keras`` (``/tmp/.keras`` when not writable)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    if not os.access(home if os.path.isdir(home) else os.path.dirname(home) or ".", os.W_OK):
+        home = os.path.join("/tmp", ".keras")
+    return home
+
+
+def _hashers(md5, sha256):
+    hs = {}
+    if md5 is not None:
+        hs["md5"] = (hashlib.new("md5", usedforsecurity=False), md5.lower())
+    if sha256 is not None:
+        hs["sha256"] = (hashlib.sha256(), sha256.lower())
+    return hs
+
+
+def download_url(url: str, path, md5: str | None = None, sha256: str | None = None, timeout: float = 60) -> str:
+    """Download ``url`` to ``path`` through a temporary file; checksum-checked before the rename.
+
+    Raises:
+        OSError / urllib errors on network failure, ValueError on a checksum mismatch; in every
+        case nothing is left at ``path`` (nor any temporary file).
+    """
+    req = urllib.request.Request(url, headers={"User-Agent": "nerve"})
+    hs = _hashers(md5, sha256)
+    with atomic_write(path, "wb") as f:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            while block := r.read(1 << 20):
+                f.write(block)
+                for h, _ in hs.values():
+                    h.update(block)
+        for name, (h, want) in hs.items():
+            got = h.hexdigest()
+            if got != want:
+                raise _ChecksumMismatch(f"{name} checksum mismatch: expected {want}, got {got}")
+    return os.fspath(path)
+
+
+def _valid(path, md5, sha256, validate) -> bool:
+    if not os.path.isfile(path):
+        return False
+    if (md5 or sha256) and check_integrity(path, md5, sha256):
+        return True
+    if validate is not None:
+        try:
+            return bool(validate(path))
+        except Exception:
+            return False
+    return not (md5 or sha256)
+
+
+def fetch_file(filename: str, dest_dir, *, md5: str | None = None, sha256: str | None = None,
+               mirrors: Sequence[str] = (), local_dirs: Sequence[str] = (),
+               validate: Callable[[str], bool] | None = None, dataset: str = "",
+               hint: str = "", timeout: float = 60, copy_local: bool = True) -> str:
+    """The path of a valid ``filename``: already in ``dest_dir``, copied from a local copy, or downloaded.
+
+    Args:
+        filename: the file's name (on the mirrors too).
+        dest_dir: where it should end up.
+        md5, sha256: checksums of the published file.
+        mirrors: base URLs, tried in order.
+        local_dirs: folders that may hold a copy (checked before any download).
+        validate: accepts a local file whose checksum differs (e.g. recompressed by a distribution)
+            when it returns True for it, by checking its content instead.
+        dataset: the dataset's name, for messages.
+        hint: how to get the files by hand, appended to the error.
+        copy_local: copy a local copy into ``dest_dir``; False returns the local copy's own path.
+
+    Raises:
+        DownloadError: nothing valid anywhere; says where it looked and what each mirror answered.
+    """
+    dest = os.path.join(os.fspath(dest_dir), filename)
+    if _valid(dest, md5, sha256, validate):
+        return dest
+    looked = []
+    for d in local_dirs:
+        cand = os.path.join(os.path.expanduser(os.fspath(d)), filename)
+        looked.append(os.path.expanduser(os.fspath(d)))
+        if os.path.abspath(cand) == os.path.abspath(dest):
+            continue
+        if _valid(cand, md5, sha256, validate):
+            if not copy_local:
+                return cand
+            with open(cand, "rb") as src, atomic_write(dest, "wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+            return dest
+    errors = []
+    for base in mirrors:
+        url = base.rstrip("/") + "/" + filename
+        print(f"Downloading {url} to {dest}", file=sys.stderr)
+        try:
+            return download_url(url, dest, md5, sha256, timeout)
+        except (OSError, urllib.error.URLError, http.client.HTTPException, ValueError, _ChecksumMismatch) as e:
+            errors.append(f"  {url}: {e}")
+            print(f"Failed to download (trying next): {e}", file=sys.stderr)
+    name = f"{dataset}: " if dataset else ""
+    lines = [f"{name}could not get {filename}: no local copy, and no mirror gave a valid file.",
+             "Looked for a local copy in:"]
+    lines += [f"  {p}" for p in [os.path.dirname(dest)] + looked]
+    lines.append("Tried to download it from:" if errors else "No download mirrors are known for it.")
+    lines += errors
+    how = hint or (f"download {filename} from one of the mirrors above" if mirrors else f"get {filename}")
+    lines.append(f"To get the files: {how}, and put them in {os.path.dirname(dest)}.")
+    raise DownloadError("\n".join(lines))

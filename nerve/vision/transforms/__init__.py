@@ -1,0 +1,31 @@
+"""Image transforms, as ``torchvision.transforms`` (``functional`` holds the function forms)."""
+
+from . import functional
+from .functional import InterpolationMode
+from .transforms import (
+    CenterCrop,
+    Compose,
+    ConvertImageDtype,
+    Grayscale,
+    Lambda,
+    Normalize,
+    Pad,
+    PILToTensor,
+    RandomCrop,
+    RandomHorizontalFlip,
+    RandomResizedCrop,
+    RandomRotation,
+    RandomVerticalFlip,
+    Resize,
+    ToPILImage,
+    ToTensor,
+    Transform,
+    is_batchable,
+)
+
+__all__ = [
+    "CenterCrop", "Compose", "ConvertImageDtype", "Grayscale", "InterpolationMode", "Lambda",
+    "Normalize", "PILToTensor", "Pad", "RandomCrop", "RandomHorizontalFlip", "RandomResizedCrop",
+    "RandomRotation", "RandomVerticalFlip", "Resize", "ToPILImage", "ToTensor", "Transform",
+    "functional", "is_batchable",
+]

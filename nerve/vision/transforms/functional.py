@@ -1,0 +1,589 @@
+"""Image transforms as functions, as ``torchvision.transforms.functional``.
+
+Every function takes a PIL image, an HWC (or HW) NumPy array, or a CHW nerve tensor (with any
+leading batch dimensions), and returns the same kind. Sizes and rounding follow torchvision's
+documentation: ``resize`` with an int matches the shorter side (the longer one is
+``int(size * long / short)``), ``center_crop`` starts at ``round((h - th) / 2)`` and pads with
+zeros when the crop is larger than the image. Resampling is Pillow's (torchvision's PIL path,
+which its antialiased tensor path is built to match).
+"""
+
+from __future__ import annotations
+
+import numbers
+from enum import Enum
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from ...backend import CPU, move
+from ...tensor import Tensor
+
+__all__ = [
+    "InterpolationMode", "adjust_brightness", "center_crop", "convert_image_dtype", "crop",
+    "get_dimensions", "get_image_num_channels", "get_image_size", "hflip", "normalize", "pad",
+    "pil_to_tensor", "resize", "resized_crop", "rgb_to_grayscale", "rotate", "to_grayscale",
+    "to_pil_image", "to_tensor", "vflip",
+]
+
+
+class InterpolationMode(Enum):
+    """How to resample, as ``torchvision.transforms.InterpolationMode``."""
+
+    NEAREST = "nearest"
+    NEAREST_EXACT = "nearest-exact"
+    BILINEAR = "bilinear"
+    BICUBIC = "bicubic"
+    BOX = "box"
+    HAMMING = "hamming"
+    LANCZOS = "lanczos"
+
+
+_PIL_RESAMPLE = {
+    InterpolationMode.NEAREST: Image.Resampling.NEAREST,
+    InterpolationMode.NEAREST_EXACT: Image.Resampling.NEAREST,
+    InterpolationMode.BILINEAR: Image.Resampling.BILINEAR,
+    InterpolationMode.BICUBIC: Image.Resampling.BICUBIC,
+    InterpolationMode.BOX: Image.Resampling.BOX,
+    InterpolationMode.HAMMING: Image.Resampling.HAMMING,
+    InterpolationMode.LANCZOS: Image.Resampling.LANCZOS,
+}
+_FROM_PIL_INT = {int(v): k for k, v in _PIL_RESAMPLE.items() if k is not InterpolationMode.NEAREST_EXACT}
+
+
+def _interp(mode) -> InterpolationMode:
+    if isinstance(mode, InterpolationMode):
+        return mode
+    if isinstance(mode, str):
+        return InterpolationMode(mode.lower())
+    if isinstance(mode, int) and mode in _FROM_PIL_INT:
+        return _FROM_PIL_INT[mode]
+    raise TypeError(f"interpolation should be an InterpolationMode, got {mode!r}")
+
+
+# ---------------------------------------------------------------- kinds of images
+
+
+def _is_pil(img) -> bool:
+    return isinstance(img, Image.Image)
+
+
+def _check(img) -> None:
+    if _is_pil(img) or isinstance(img, Tensor):
+        return
+    if isinstance(img, np.ndarray):
+        if img.ndim not in (2, 3):
+            raise ValueError(f"an image array should be HW or HWC, got {img.ndim} dimensions")
+        return
+    raise TypeError(f"img should be a PIL Image, an HWC NumPy array or a CHW Tensor. Got {type(img)}")
+
+
+def get_dimensions(img) -> list[int]:
+    """``[channels, height, width]`` of an image."""
+    _check(img)
+    if _is_pil(img):
+        return [len(img.getbands()), img.height, img.width]
+    if isinstance(img, Tensor):
+        s = img.shape
+        return [1 if len(s) == 2 else s[-3], s[-2], s[-1]]
+    s = img.shape
+    return [1 if img.ndim == 2 else s[2], s[0], s[1]]
+
+
+def get_image_size(img) -> list[int]:
+    """``[width, height]`` of an image."""
+    _, h, w = get_dimensions(img)
+    return [w, h]
+
+
+def get_image_num_channels(img) -> int:
+    return get_dimensions(img)[0]
+
+
+def _hw(arr_ndim: int, is_tensor: bool) -> tuple[int, int]:
+    """The axes of height and width: the last two in a tensor, the first two in an HWC array."""
+    return (arr_ndim - 2, arr_ndim - 1) if is_tensor else (0, 1)
+
+
+def _host(img):
+    """(numpy array, is_tensor, device) for an array or tensor image."""
+    if isinstance(img, Tensor):
+        return move(img._data, CPU), True, img._device
+    return img, False, None
+
+
+def _back(arr, is_tensor, dev):
+    if is_tensor:
+        return Tensor._make(move(np.ascontiguousarray(arr), dev), dev)
+    return arr
+
+
+# ---------------------------------------------------------------- conversions
+
+
+def to_tensor(pic) -> Tensor:
+    """A PIL image or HWC array as a CHW float32 tensor, uint8 scaled to [0, 1] (``ToTensor``).
+
+    Other dtypes (PIL modes ``I``, ``I;16``, ``F``; non-uint8 arrays) keep their values.
+    """
+    if isinstance(pic, np.ndarray):
+        if pic.ndim not in (2, 3):
+            raise ValueError(f"pic should be 2/3 dimensional. Got {pic.ndim} dimensions.")
+        arr = pic[:, :, None] if pic.ndim == 2 else pic
+    elif _is_pil(pic):
+        if pic.mode == "I;16":
+            arr = np.array(pic, dtype=np.int16)
+        elif pic.mode in ("I", "F"):
+            arr = np.array(pic, dtype=np.int32 if pic.mode == "I" else np.float32)
+        else:
+            arr = np.asarray(pic, dtype=np.uint8)
+            if pic.mode == "1":
+                arr = arr * np.uint8(255)
+        arr = arr.reshape(pic.height, pic.width, len(pic.getbands()))
+    else:
+        raise TypeError(f"pic should be PIL Image or ndarray. Got {type(pic)}")
+    chw = arr.transpose(2, 0, 1)
+    if chw.dtype == np.uint8:
+        out = np.empty(chw.shape, dtype=np.float32)
+        np.divide(chw, np.float32(255), out=out, dtype=np.float32)
+        return Tensor._make(out, CPU)
+    return Tensor._make(np.ascontiguousarray(chw), CPU)
+
+
+def _batch_to_tensor(batch: np.ndarray, scale: bool) -> Tensor:
+    """(N, H, W) or (N, H, W, C) arrays as one (N, C, H, W) tensor, in one NumPy operation."""
+    nchw = batch[:, None] if batch.ndim == 3 else batch.transpose(0, 3, 1, 2)
+    if scale and nchw.dtype == np.uint8:
+        out = np.empty(nchw.shape, dtype=np.float32)
+        np.divide(nchw, np.float32(255), out=out, dtype=np.float32)
+        return Tensor._make(out, CPU)
+    return Tensor._make(np.ascontiguousarray(nchw), CPU)
+
+
+def pil_to_tensor(pic) -> Tensor:
+    """A PIL image as a CHW tensor of its own dtype (no scaling), as ``PILToTensor``."""
+    if isinstance(pic, np.ndarray):
+        arr = pic[:, :, None] if pic.ndim == 2 else pic
+        return Tensor._make(np.ascontiguousarray(arr.transpose(2, 0, 1)), CPU)
+    if not _is_pil(pic):
+        raise TypeError(f"pic should be PIL Image. Got {type(pic)}")
+    arr = np.array(pic, dtype=np.int32 if pic.mode == "I" else (np.float32 if pic.mode == "F" else None))
+    if pic.mode == "1":
+        arr = arr.astype(np.uint8)
+    arr = arr.reshape(pic.height, pic.width, len(pic.getbands()))
+    return Tensor._make(np.ascontiguousarray(arr.transpose(2, 0, 1)), CPU)
+
+
+def to_pil_image(pic, mode: str | None = None) -> Image.Image:
+    """A CHW tensor or HWC array as a PIL image (floats are scaled by 255, as torchvision)."""
+    if isinstance(pic, Tensor):
+        arr = move(pic._data, CPU)
+        if arr.ndim == 2:
+            arr = arr[None]
+        if arr.ndim != 3:
+            raise ValueError(f"pic should be 2/3 dimensional. Got {arr.ndim} dimensions.")
+        if arr.dtype.kind == "f" and mode != "F":
+            arr = (arr * 255).astype(np.uint8)
+        arr = arr.transpose(1, 2, 0)
+    elif isinstance(pic, np.ndarray):
+        arr = pic[:, :, None] if pic.ndim == 2 else pic
+        if arr.ndim != 3:
+            raise ValueError(f"pic should be 2/3 dimensional. Got {pic.ndim} dimensions.")
+    else:
+        raise TypeError(f"pic should be Tensor or ndarray. Got {type(pic)}.")
+    c = arr.shape[2]
+    if c == 1:
+        a = arr[:, :, 0]
+        if mode is None:
+            mode = {np.dtype(np.uint8): "L", np.dtype(np.int16): "I;16", np.dtype(np.int32): "I",
+                    np.dtype(np.float32): "F"}.get(a.dtype)
+            if mode is None:
+                raise TypeError(f"Input type {a.dtype} is not supported")
+        if mode == "F":
+            a = a.astype(np.float32)
+        elif mode == "I":
+            a = a.astype(np.int32)
+        return Image.fromarray(a, mode=mode) if mode in ("L", "F", "I") else Image.fromarray(a).convert(mode)
+    if arr.dtype != np.uint8:
+        raise TypeError(f"Input type {arr.dtype} is not supported for {c} channels")
+    default = {2: "LA", 3: "RGB", 4: "RGBA"}.get(c)
+    if default is None:
+        raise ValueError(f"pic has {c} channels: PIL images have 1 to 4")
+    img = Image.fromarray(np.ascontiguousarray(arr), mode=default)
+    return img if mode is None or mode == default else img.convert(mode)
+
+
+def _max_value(dtype: np.dtype) -> float:
+    return float(np.iinfo(dtype).max) if dtype.kind in "iu" else 1.0
+
+
+def convert_image_dtype(image: Tensor, dtype=None) -> Tensor:
+    """Convert a tensor image to ``dtype``, rescaling values (ints 0..max <-> floats 0..1)."""
+    from ... import dtypes as _dt
+
+    if not isinstance(image, Tensor):
+        raise TypeError("Input img should be Tensor Image")
+    target = np.dtype(_dt.to_dtype(dtype if dtype is not None else _dt.float32).np)
+    arr = image._data
+    src = arr.dtype
+    if src == target:
+        return image
+    xp = image._device.xp
+    if src.kind == "f":
+        if target.kind == "f":
+            out = arr.astype(target)
+        else:
+            if (src == np.float32 and target in (np.int32, np.int64)) or (src == np.float64 and target == np.int64):
+                raise RuntimeError(f"The cast from {image.dtype} to {_dt.from_numpy_dtype(target)} cannot be performed safely.")
+            out = (arr * src.type(_max_value(target) + 1.0 - 1e-3)).astype(target)
+    else:
+        in_max = _max_value(src)
+        if target.kind == "f":
+            out = arr.astype(target) / target.type(in_max)
+        else:
+            out_max = _max_value(target)
+            if in_max > out_max:
+                out = xp.floor_divide(arr, int((in_max + 1) // (out_max + 1))).astype(target)
+            else:
+                out = arr.astype(target) * int((out_max + 1) // (in_max + 1))
+    return Tensor._make(out, image._device)
+
+
+def normalize(tensor: Tensor, mean: Sequence[float], std: Sequence[float], inplace: bool = False) -> Tensor:
+    """``(tensor - mean) / std`` channel by channel, on a float tensor of shape (..., C, H, W)."""
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"img should be Tensor Image. Got {type(tensor)}")
+    if not tensor.is_floating_point():
+        raise TypeError(f"Input tensor should be a float tensor. Got {tensor.dtype}.")
+    if tensor.ndim < 3:
+        raise ValueError(
+            f"Expected tensor to be a tensor image of size (..., C, H, W). Got tensor.size() = {tensor.size()}"
+        )
+    arr = tensor._data
+    xp = tensor._device.xp
+    m = xp.asarray(np.asarray(mean, dtype=arr.dtype))
+    s = xp.asarray(np.asarray(std, dtype=arr.dtype))
+    if bool((s == 0).any()):
+        raise ValueError(f"std evaluated to zero after conversion to {tensor.dtype}, leading to division by zero.")
+    if m.ndim == 1:
+        m = m.reshape(-1, 1, 1)
+    if s.ndim == 1:
+        s = s.reshape(-1, 1, 1)
+    if inplace:
+        arr -= m
+        arr /= s
+        return tensor
+    return Tensor._make((arr - m) / s, tensor._device)
+
+
+# ---------------------------------------------------------------- geometry
+
+
+def _resized_size(h: int, w: int, size, max_size) -> tuple[int, int]:
+    """torchvision's ``_compute_resized_output_size``: (new_h, new_w)."""
+    if isinstance(size, numbers.Number):
+        size = [int(size)]
+    size = list(size) if size is not None else None
+    if size is None or len(size) == 1:
+        short, long = (w, h) if w <= h else (h, w)
+        if size is None:
+            if max_size is None:
+                raise ValueError("size can only be None if max_size is set")
+            new_long = max_size
+            new_short = int(max_size * short / long)
+        else:
+            requested = size[0]
+            new_short, new_long = requested, int(requested * long / short)
+            if max_size is not None:
+                if max_size <= requested:
+                    raise ValueError(
+                        f"max_size = {max_size} must be strictly greater than the requested "
+                        f"size for the smaller edge size = {size}"
+                    )
+                if new_long > max_size:
+                    new_short, new_long = int(max_size * new_short / new_long), max_size
+        return (new_long, new_short) if w <= h else (new_short, new_long)
+    if len(size) != 2:
+        raise ValueError(f"size should be an int or a sequence of 1 or 2 ints, got {size}")
+    if max_size is not None:
+        raise ValueError("max_size should only be passed if size specifies the length of the smaller edge, "
+                         "i.e. size should be an int or a sequence of length 1 in torchscript mode.")
+    return int(size[0]), int(size[1])
+
+
+def _pil_resize_planes(arr: np.ndarray, hw, out_hw, resample) -> np.ndarray:
+    """Resize an array along its axes ``hw`` with Pillow, plane by plane (exact PIL resampling)."""
+    h_ax, w_ax = hw
+    a = np.moveaxis(arr, (h_ax, w_ax), (-2, -1))
+    lead = a.shape[:-2]
+    planes = a.reshape((-1,) + a.shape[-2:])
+    oh, ow = out_hw
+    out = np.empty((planes.shape[0], oh, ow), dtype=arr.dtype)
+    for k, p in enumerate(planes):
+        if p.dtype == np.uint8:
+            out[k] = np.asarray(Image.fromarray(p, mode="L").resize((ow, oh), resample))
+        else:
+            r = np.asarray(Image.fromarray(p.astype(np.float32), mode="F").resize((ow, oh), resample))
+            if arr.dtype.kind in "iu":
+                info = np.iinfo(arr.dtype)
+                r = np.clip(np.round(r), info.min, info.max)
+            out[k] = r
+    return np.moveaxis(out.reshape(lead + (oh, ow)), (-2, -1), (h_ax, w_ax))
+
+
+def _bilinear_planes(arr: np.ndarray, hw, out_hw) -> np.ndarray:
+    """Bilinear resize without antialiasing, half-pixel centres (``align_corners=False``), in NumPy."""
+    h_ax, w_ax = hw
+    a = np.moveaxis(arr, (h_ax, w_ax), (-2, -1)).astype(np.float32 if arr.dtype != np.float64 else np.float64)
+    ih, iw = a.shape[-2:]
+    oh, ow = out_hw
+
+    def coords(n_in, n_out):
+        src = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
+        src = np.clip(src, 0, None)
+        lo = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+        hi = np.minimum(lo + 1, n_in - 1)
+        return lo, hi, (src - lo).astype(a.dtype)
+
+    y0, y1, fy = coords(ih, oh)
+    x0, x1, fx = coords(iw, ow)
+    top = a[..., y0, :] * (1 - fy)[:, None] + a[..., y1, :] * fy[:, None]
+    out = top[..., x0] * (1 - fx) + top[..., x1] * fx
+    if arr.dtype.kind in "iu":
+        info = np.iinfo(arr.dtype)
+        out = np.clip(np.round(out), info.min, info.max).astype(arr.dtype)
+    return np.moveaxis(out, (-2, -1), (h_ax, w_ax))
+
+
+def resize(img, size, interpolation=InterpolationMode.BILINEAR, max_size: int | None = None, antialias: bool | None = True):
+    """Resize to ``size``: ``(h, w)``, or an int that the shorter side becomes (as torchvision).
+
+    Args:
+        img: PIL image, HWC array or (..., C, H, W) tensor.
+        size: ``(h, w)`` or an int (shorter side; the longer is ``int(size * long / short)``).
+        interpolation: an ``InterpolationMode`` (or its string, or a PIL constant).
+        max_size: cap on the longer side when ``size`` is an int.
+        antialias: for arrays and tensors with bilinear/bicubic; False gives plain bilinear
+            interpolation (PIL images are always antialiased, as in torchvision).
+    """
+    mode = _interp(interpolation)
+    _, h, w = get_dimensions(img)
+    oh, ow = _resized_size(h, w, size, max_size)
+    if (oh, ow) == (h, w):
+        return img
+    resample = _PIL_RESAMPLE[mode]
+    if _is_pil(img):
+        return img.resize((ow, oh), resample)
+    arr, is_t, dev = _host(img)
+    hw = _hw(arr.ndim, is_t)
+    if antialias is False and mode is InterpolationMode.BILINEAR:
+        out = _bilinear_planes(arr, hw, (oh, ow))
+    elif not is_t and arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[2] in (3, 4):
+        m = "RGB" if arr.shape[2] == 3 else "RGBA"
+        out = np.asarray(Image.fromarray(np.ascontiguousarray(arr), mode=m).resize((ow, oh), resample))
+    else:
+        out = _pil_resize_planes(arr, hw, (oh, ow), resample)
+    return _back(out, is_t, dev)
+
+
+def crop(img, top: int, left: int, height: int, width: int):
+    """The ``height`` x ``width`` window at (top, left); outside the image is zeros (as torchvision)."""
+    _check(img)
+    if _is_pil(img):
+        return img.crop((left, top, left + width, top + height))
+    arr, is_t, dev = _host(img)
+    h_ax, w_ax = _hw(arr.ndim, is_t)
+    H, W = arr.shape[h_ax], arr.shape[w_ax]
+    t0, l0 = max(top, 0), max(left, 0)
+    b0, r0 = min(top + height, H), min(left + width, W)
+    sl = [slice(None)] * arr.ndim
+    sl[h_ax], sl[w_ax] = slice(t0, max(b0, t0)), slice(l0, max(r0, l0))
+    out = arr[tuple(sl)]
+    if t0 != top or l0 != left or b0 != top + height or r0 != left + width:
+        pads = [(0, 0)] * arr.ndim
+        pads[h_ax] = (t0 - top, top + height - max(b0, t0))
+        pads[w_ax] = (l0 - left, left + width - max(r0, l0))
+        out = np.pad(out, pads)
+    return _back(out, is_t, dev)
+
+
+def _crop_size(output_size) -> tuple[int, int]:
+    if isinstance(output_size, numbers.Number):
+        return int(output_size), int(output_size)
+    if isinstance(output_size, (tuple, list)) and len(output_size) == 1:
+        return int(output_size[0]), int(output_size[0])
+    if len(output_size) != 2:
+        raise ValueError("Please provide only two dimensions (h, w) for size.")
+    return int(output_size[0]), int(output_size[1])
+
+
+def center_crop(img, output_size):
+    """The centred ``output_size`` window: top ``round((h - th) / 2)``, zero-padded when larger."""
+    th, tw = _crop_size(output_size)
+    _, h, w = get_dimensions(img)
+    if tw > w or th > h:
+        padding = [(tw - w) // 2 if tw > w else 0, (th - h) // 2 if th > h else 0,
+                   (tw - w + 1) // 2 if tw > w else 0, (th - h + 1) // 2 if th > h else 0]
+        img = pad(img, padding, fill=0)
+        _, h, w = get_dimensions(img)
+        if tw == w and th == h:
+            return img
+    return crop(img, int(round((h - th) / 2.0)), int(round((w - tw) / 2.0)), th, tw)
+
+
+def resized_crop(img, top: int, left: int, height: int, width: int, size,
+                 interpolation=InterpolationMode.BILINEAR, antialias: bool | None = True):
+    """``crop`` then ``resize``."""
+    return resize(crop(img, top, left, height, width), size, interpolation, antialias=antialias)
+
+
+def _padding_ltrb(padding) -> tuple[int, int, int, int]:
+    if isinstance(padding, numbers.Number):
+        p = int(padding)
+        return p, p, p, p
+    padding = list(padding)
+    if len(padding) == 1:
+        return (int(padding[0]),) * 4
+    if len(padding) == 2:
+        return int(padding[0]), int(padding[1]), int(padding[0]), int(padding[1])
+    if len(padding) == 4:
+        return tuple(int(p) for p in padding)
+    raise ValueError(f"Padding must be an int or a 1, 2, or 4 element tuple, not a {len(padding)} element tuple")
+
+
+def _pad_array(arr, hw, ltrb, fill, padding_mode):
+    l, t, r, b = ltrb
+    h_ax, w_ax = hw
+    if min(ltrb) < 0:  # negative padding crops, as in torchvision
+        sl = [slice(None)] * arr.ndim
+        sl[h_ax] = slice(max(-t, 0), arr.shape[h_ax] - max(-b, 0))
+        sl[w_ax] = slice(max(-l, 0), arr.shape[w_ax] - max(-r, 0))
+        arr = arr[tuple(sl)]
+        l, t, r, b = (max(v, 0) for v in (l, t, r, b))
+    pads = [(0, 0)] * arr.ndim
+    pads[h_ax], pads[w_ax] = (t, b), (l, r)
+    if padding_mode == "constant":
+        if isinstance(fill, (tuple, list)) and len(fill) > 1:
+            c_ax = 2 if h_ax == 0 else arr.ndim - 3
+            planes = [np.pad(np.take(arr, [k], axis=c_ax), pads, constant_values=np.asarray(fill[k]).astype(arr.dtype))
+                      for k in range(arr.shape[c_ax])]
+            return np.concatenate(planes, axis=c_ax)
+        f = fill[0] if isinstance(fill, (tuple, list)) else (0 if fill is None else fill)
+        return np.pad(arr, pads, constant_values=np.asarray(f).astype(arr.dtype))
+    return np.pad(arr, pads, mode=padding_mode)
+
+
+def pad(img, padding, fill=0, padding_mode: str = "constant"):
+    """Pad the borders: an int (all sides), (left/right, top/bottom) or (left, top, right, bottom).
+
+    ``padding_mode`` is ``constant`` (with ``fill``: a number, or one per channel), ``edge``,
+    ``reflect`` or ``symmetric``.
+    """
+    if padding_mode not in ("constant", "edge", "reflect", "symmetric"):
+        raise ValueError("Padding mode should be either constant, edge, reflect or symmetric")
+    ltrb = _padding_ltrb(padding)
+    if _is_pil(img):
+        arr = np.asarray(img)
+        out = _pad_array(arr, (0, 1), ltrb, fill, padding_mode)
+        res = Image.fromarray(np.ascontiguousarray(out))
+        if img.mode == "P":
+            res.putpalette(img.getpalette())
+        elif res.mode != img.mode:
+            res = res.convert(img.mode)
+        return res
+    arr, is_t, dev = _host(img)
+    return _back(_pad_array(arr, _hw(arr.ndim, is_t), ltrb, fill, padding_mode), is_t, dev)
+
+
+def hflip(img):
+    """Mirror left to right."""
+    _check(img)
+    if _is_pil(img):
+        return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    arr, is_t, dev = _host(img)
+    w_ax = _hw(arr.ndim, is_t)[1]
+    return _back(np.flip(arr, axis=w_ax), is_t, dev)
+
+
+def vflip(img):
+    """Mirror top to bottom."""
+    _check(img)
+    if _is_pil(img):
+        return img.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+    arr, is_t, dev = _host(img)
+    h_ax = _hw(arr.ndim, is_t)[0]
+    return _back(np.flip(arr, axis=h_ax), is_t, dev)
+
+
+def rotate(img, angle: float, interpolation=InterpolationMode.NEAREST, expand: bool = False,
+           center=None, fill=None):
+    """Rotate by ``angle`` degrees counter-clockwise (Pillow's rotation; arrays and tensors plane by plane)."""
+    resample = _PIL_RESAMPLE[_interp(interpolation)]
+    if _is_pil(img):
+        bands = len(img.getbands())
+        f = 0 if fill is None else fill
+        if isinstance(f, (tuple, list)):
+            f = tuple(f) if bands > 1 else f[0]
+        elif bands > 1:
+            f = (f,) * bands
+        return img.rotate(angle, resample, expand=expand, center=center, fillcolor=f)
+    arr, is_t, dev = _host(img)
+    hw = _hw(arr.ndim, is_t)
+    a = np.moveaxis(arr, hw, (-2, -1))
+    lead = a.shape[:-2]
+    planes = a.reshape((-1,) + a.shape[-2:])
+    fills = fill if isinstance(fill, (tuple, list)) else [0 if fill is None else fill]
+    n_ch = 1 if (not is_t and arr.ndim == 2) else (arr.shape[2] if not is_t else (arr.shape[-3] if arr.ndim >= 3 else 1))
+    out = []
+    for k, p in enumerate(planes):
+        fv = fills[(k % n_ch) % len(fills)]
+        pim = Image.fromarray(p, mode="L") if p.dtype == np.uint8 else Image.fromarray(p.astype(np.float32), mode="F")
+        r = np.asarray(pim.rotate(angle, resample, expand=expand, center=center, fillcolor=fv))
+        out.append(r.astype(arr.dtype) if arr.dtype.kind == "f" else np.round(r).astype(arr.dtype))
+    res = np.stack(out).reshape(lead + out[0].shape)
+    return _back(np.moveaxis(res, (-2, -1), hw), is_t, dev)
+
+
+def rgb_to_grayscale(img, num_output_channels: int = 1):
+    """Luma ``0.2989 R + 0.587 G + 0.114 B`` (PIL images: Pillow's ``convert('L')``)."""
+    if num_output_channels not in (1, 3):
+        raise ValueError("num_output_channels should be either 1 or 3")
+    if _is_pil(img):
+        g = img.convert("L")
+        if num_output_channels == 3:
+            a = np.asarray(g)
+            g = Image.fromarray(np.dstack([a, a, a]), mode="RGB")
+        return g
+    arr, is_t, dev = _host(img)
+    c_ax = arr.ndim - 3 if is_t else 2
+    if not is_t and arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.shape[c_ax] not in (1, 3):
+        raise TypeError(f"Input image tensor permitted channel values are 1 or 3, but found {arr.shape[c_ax]}")
+    if arr.shape[c_ax] == 3:
+        r, g, b = (np.take(arr, k, axis=c_ax) for k in range(3))
+        lum = (0.2989 * r + 0.587 * g + 0.114 * b).astype(arr.dtype)
+        lum = np.expand_dims(lum, c_ax)
+    else:
+        lum = arr
+    if num_output_channels == 3:
+        lum = np.concatenate([lum] * 3, axis=c_ax) if lum.shape[c_ax] == 1 else lum
+    return _back(np.ascontiguousarray(lum), is_t, dev)
+
+
+to_grayscale = rgb_to_grayscale
+
+
+def adjust_brightness(img, brightness_factor: float):
+    """Multiply by ``brightness_factor`` (clamped to the image's range)."""
+    if brightness_factor < 0:
+        raise ValueError(f"brightness_factor ({brightness_factor}) is not non-negative.")
+    if _is_pil(img):
+        from PIL import ImageEnhance
+
+        return ImageEnhance.Brightness(img).enhance(brightness_factor)
+    arr, is_t, dev = _host(img)
+    bound = 1.0 if arr.dtype.kind == "f" else 255
+    out = np.clip(arr * brightness_factor, 0, bound).astype(arr.dtype)
+    return _back(out, is_t, dev)

@@ -1,0 +1,403 @@
+"""Transform classes, as ``torchvision.transforms``: ``Compose([Resize(255), CenterCrop(224), ToTensor()])``.
+
+Each takes a PIL image, an HWC NumPy array or a CHW tensor (see ``functional``). Random ones draw
+from nerve's global generator, so ``nerve.manual_seed`` makes them reproducible.
+
+Batches: a transform whose ``batchable`` is True also has ``batch(images)``, which transforms a
+whole batch at once: an (N, H, W) / (N, H, W, C) uint8 array as a dataset stores it, or an
+(N, C, H, W) tensor. Datasets held in arrays (``MNIST``) use it to serve a batch in a few NumPy
+operations; ``batch(x)`` equals stacking the per-image results.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ...backend import CPU
+from ...random import _integers, _uniform
+from ...tensor import Tensor
+from . import functional as F
+from .functional import InterpolationMode
+
+__all__ = [
+    "CenterCrop", "Compose", "ConvertImageDtype", "Grayscale", "Lambda", "Normalize", "Pad",
+    "PILToTensor", "RandomCrop", "RandomHorizontalFlip", "RandomResizedCrop", "RandomRotation",
+    "RandomVerticalFlip", "Resize", "ToPILImage", "ToTensor", "is_batchable",
+]
+
+
+def _rand() -> float:
+    return float(_uniform((1,), 0.0, 1.0, np.float64, CPU)[0])
+
+
+def _randint(low: int, high: int) -> int:
+    return int(_integers(low, high, (1,), CPU)[0])
+
+
+def is_batchable(transform) -> bool:
+    """True when ``transform`` can run on a whole batch through ``transform.batch(x)``."""
+    return bool(getattr(transform, "batchable", False))
+
+
+class Transform:
+    """Base class: subclasses define ``__call__``; batchable ones also ``batch``."""
+
+    batchable = False
+
+    def batch(self, images):
+        raise NotImplementedError(f"{type(self).__name__} does not transform whole batches")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Compose(Transform):
+    """Apply ``transforms`` one after another."""
+
+    def __init__(self, transforms: Sequence[Callable]):
+        self.transforms = list(transforms)
+
+    def __call__(self, img):
+        for t in self.transforms:
+            img = t(img)
+        return img
+
+    @property
+    def batchable(self) -> bool:  # type: ignore[override]
+        return all(is_batchable(t) for t in self.transforms)
+
+    def batch(self, images):
+        for t in self.transforms:
+            images = t.batch(images)
+        return images
+
+    def __repr__(self) -> str:
+        body = "".join(f"\n    {t}" for t in self.transforms)
+        return f"{type(self).__name__}({body}\n)"
+
+
+class ToTensor(Transform):
+    """PIL image or HWC uint8 array -> CHW float32 tensor in [0, 1] (other dtypes keep their values)."""
+
+    batchable = True
+
+    def __call__(self, pic):
+        return F.to_tensor(pic)
+
+    def batch(self, images):
+        if isinstance(images, Tensor):
+            raise TypeError(f"pic should be PIL Image or ndarray. Got {type(images)}")
+        return F._batch_to_tensor(images, scale=True)
+
+
+class PILToTensor(Transform):
+    """PIL image -> CHW tensor of the same dtype (no scaling)."""
+
+    batchable = True
+
+    def __call__(self, pic):
+        return F.pil_to_tensor(pic)
+
+    def batch(self, images):
+        return F._batch_to_tensor(images, scale=False)
+
+
+class ToPILImage(Transform):
+    """CHW tensor or HWC array -> PIL image."""
+
+    def __init__(self, mode: str | None = None):
+        self.mode = mode
+
+    def __call__(self, pic):
+        return F.to_pil_image(pic, self.mode)
+
+
+class ConvertImageDtype(Transform):
+    """Convert a tensor image to ``dtype``, rescaling (uint8 0..255 <-> float 0..1)."""
+
+    batchable = True
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def __call__(self, image):
+        return F.convert_image_dtype(image, self.dtype)
+
+    batch = __call__
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(dtype={self.dtype})"
+
+
+class Normalize(Transform):
+    """``(x - mean) / std`` per channel, on a float tensor (..., C, H, W).
+
+    Args:
+        mean: one per channel (or one for all).
+        std: one per channel (or one for all).
+        inplace: change the tensor's data in place.
+    """
+
+    batchable = True
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float], inplace: bool = False):
+        self.mean = mean
+        self.std = std
+        self.inplace = inplace
+
+    def __call__(self, tensor):
+        return F.normalize(tensor, self.mean, self.std, self.inplace)
+
+    batch = __call__
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(mean={self.mean}, std={self.std})"
+
+
+def _size_arg(size, name="size"):
+    if isinstance(size, numbers.Number):
+        return int(size)
+    if isinstance(size, (list, tuple)) and len(size) in (1, 2):
+        return list(size)
+    if size is None:
+        return None
+    raise TypeError(f"{name} should be int or sequence of length 1 or 2. Got {size!r}")
+
+
+class Resize(Transform):
+    """Resize: ``(h, w)``, or an int the shorter side becomes (longer: ``int(size * long / short)``).
+
+    Args:
+        size: int or (h, w).
+        interpolation: an ``InterpolationMode`` (default bilinear).
+        max_size: cap on the longer side when ``size`` is an int.
+        antialias: antialias arrays/tensors (PIL images always are).
+    """
+
+    def __init__(self, size, interpolation=InterpolationMode.BILINEAR, max_size=None, antialias=True):
+        self.size = _size_arg(size)
+        self.interpolation = F._interp(interpolation)
+        self.max_size = max_size
+        self.antialias = antialias
+
+    def __call__(self, img):
+        return F.resize(img, self.size, self.interpolation, self.max_size, self.antialias)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(size={self.size}, interpolation={self.interpolation.value}, "
+                f"max_size={self.max_size}, antialias={self.antialias})")
+
+
+class CenterCrop(Transform):
+    """The centred ``size`` window (top ``round((h - th) / 2)``), zero-padded if the image is smaller."""
+
+    batchable = True
+
+    def __init__(self, size):
+        self.size = F._crop_size(size)
+
+    def __call__(self, img):
+        return F.center_crop(img, self.size)
+
+    def batch(self, images):
+        if isinstance(images, Tensor):  # (N, C, H, W): the tensor path already works on the last two axes
+            return F.center_crop(images, self.size)
+        # (N, H, W[, C]) array: crop each image's HW axes with one slice
+        th, tw = self.size
+        h, w = images.shape[1], images.shape[2]
+        if th > h or tw > w:
+            return np.stack([np.asarray(F.center_crop(im, self.size)) for im in images])
+        top, left = int(round((h - th) / 2.0)), int(round((w - tw) / 2.0))
+        return images[:, top:top + th, left:left + tw]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(size={self.size})"
+
+
+class Pad(Transform):
+    """Pad the borders (see ``functional.pad``)."""
+
+    def __init__(self, padding, fill=0, padding_mode: str = "constant"):
+        if padding_mode not in ("constant", "edge", "reflect", "symmetric"):
+            raise ValueError("Padding mode should be either constant, edge, reflect or symmetric")
+        F._padding_ltrb(padding)
+        self.padding = padding
+        self.fill = fill
+        self.padding_mode = padding_mode
+
+    def __call__(self, img):
+        return F.pad(img, self.padding, self.fill, self.padding_mode)
+
+
+class RandomCrop(Transform):
+    """A random ``size`` window, after optional ``padding``; ``pad_if_needed`` pads small images.
+
+    Args:
+        size: int or (h, w).
+        padding: border added first (see ``Pad``).
+        pad_if_needed: pad an image smaller than ``size`` on both sides.
+        fill: constant fill value.
+        padding_mode: constant, edge, reflect or symmetric.
+    """
+
+    def __init__(self, size, padding=None, pad_if_needed: bool = False, fill=0, padding_mode: str = "constant"):
+        self.size = F._crop_size(size)
+        self.padding = padding
+        self.pad_if_needed = pad_if_needed
+        self.fill = fill
+        self.padding_mode = padding_mode
+
+    @staticmethod
+    def get_params(img, output_size):
+        """(top, left, h, w) of a random crop of ``output_size``."""
+        _, h, w = F.get_dimensions(img)
+        th, tw = output_size
+        if h < th or w < tw:
+            raise ValueError(f"Required crop size {(th, tw)} is larger than input image size {(h, w)}")
+        if w == tw and h == th:
+            return 0, 0, h, w
+        return _randint(0, h - th + 1), _randint(0, w - tw + 1), th, tw
+
+    def __call__(self, img):
+        if self.padding is not None:
+            img = F.pad(img, self.padding, self.fill, self.padding_mode)
+        _, height, width = F.get_dimensions(img)
+        if self.pad_if_needed and width < self.size[1]:
+            img = F.pad(img, [self.size[1] - width, 0], self.fill, self.padding_mode)
+        if self.pad_if_needed and height < self.size[0]:
+            img = F.pad(img, [0, self.size[0] - height], self.fill, self.padding_mode)
+        i, j, h, w = self.get_params(img, self.size)
+        return F.crop(img, i, j, h, w)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(size={self.size}, padding={self.padding})"
+
+
+class RandomHorizontalFlip(Transform):
+    """Mirror left to right with probability ``p``."""
+
+    def __init__(self, p: float = 0.5):
+        self.p = p
+
+    def __call__(self, img):
+        return F.hflip(img) if _rand() < self.p else img
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(p={self.p})"
+
+
+class RandomVerticalFlip(Transform):
+    """Mirror top to bottom with probability ``p``."""
+
+    def __init__(self, p: float = 0.5):
+        self.p = p
+
+    def __call__(self, img):
+        return F.vflip(img) if _rand() < self.p else img
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(p={self.p})"
+
+
+class RandomResizedCrop(Transform):
+    """A random crop of random area ``scale`` and aspect ``ratio``, resized to ``size`` (torchvision's recipe)."""
+
+    def __init__(self, size, scale=(0.08, 1.0), ratio=(3.0 / 4.0, 4.0 / 3.0),
+                 interpolation=InterpolationMode.BILINEAR, antialias: bool | None = True):
+        self.size = F._crop_size(size)
+        if scale[0] > scale[1] or ratio[0] > ratio[1]:
+            import warnings
+
+            warnings.warn("Scale and ratio should be of kind (min, max)")
+        self.scale = scale
+        self.ratio = ratio
+        self.interpolation = F._interp(interpolation)
+        self.antialias = antialias
+
+    @staticmethod
+    def get_params(img, scale, ratio):
+        """(top, left, h, w): up to 10 random tries, then a central crop (as torchvision)."""
+        _, height, width = F.get_dimensions(img)
+        area = height * width
+        log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+        for _ in range(10):
+            target_area = area * float(_uniform((1,), scale[0], scale[1], np.float64, CPU)[0])
+            aspect = math.exp(float(_uniform((1,), log_ratio[0], log_ratio[1], np.float64, CPU)[0]))
+            w = int(round(math.sqrt(target_area * aspect)))
+            h = int(round(math.sqrt(target_area / aspect)))
+            if 0 < w <= width and 0 < h <= height:
+                return _randint(0, height - h + 1), _randint(0, width - w + 1), h, w
+        in_ratio = float(width) / float(height)
+        if in_ratio < min(ratio):
+            w = width
+            h = int(round(w / min(ratio)))
+        elif in_ratio > max(ratio):
+            h = height
+            w = int(round(h * max(ratio)))
+        else:
+            w, h = width, height
+        return (height - h) // 2, (width - w) // 2, h, w
+
+    def __call__(self, img):
+        i, j, h, w = self.get_params(img, self.scale, self.ratio)
+        return F.resized_crop(img, i, j, h, w, self.size, self.interpolation, antialias=self.antialias)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(size={self.size}, scale={self.scale}, ratio={self.ratio})"
+
+
+class RandomRotation(Transform):
+    """Rotate by an angle drawn uniformly from ``degrees`` (a number d means (-d, d))."""
+
+    def __init__(self, degrees, interpolation=InterpolationMode.NEAREST, expand: bool = False, center=None, fill=0):
+        if isinstance(degrees, numbers.Number):
+            if degrees < 0:
+                raise ValueError("If degrees is a single number, it must be positive.")
+            degrees = [-float(degrees), float(degrees)]
+        elif len(degrees) != 2:
+            raise ValueError("If degrees is a sequence, it must be of len 2.")
+        self.degrees = [float(d) for d in degrees]
+        self.interpolation = F._interp(interpolation)
+        self.expand = expand
+        self.center = center
+        self.fill = fill
+
+    @staticmethod
+    def get_params(degrees) -> float:
+        return float(_uniform((1,), float(degrees[0]), float(degrees[1]), np.float64, CPU)[0])
+
+    def __call__(self, img):
+        angle = self.get_params(self.degrees)
+        return F.rotate(img, angle, self.interpolation, self.expand, self.center, self.fill)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(degrees={self.degrees})"
+
+
+class Grayscale(Transform):
+    """To grayscale with 1 or 3 output channels."""
+
+    def __init__(self, num_output_channels: int = 1):
+        self.num_output_channels = num_output_channels
+
+    def __call__(self, img):
+        return F.rgb_to_grayscale(img, self.num_output_channels)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(num_output_channels={self.num_output_channels})"
+
+
+class Lambda(Transform):
+    """Apply a user function."""
+
+    def __init__(self, lambd: Callable):
+        if not callable(lambd):
+            raise TypeError(f"Argument lambd should be callable, got {repr(type(lambd).__name__)}")
+        self.lambd = lambd
+
+    def __call__(self, img):
+        return self.lambd(img)
