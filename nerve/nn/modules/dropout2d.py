@@ -1,0 +1,13 @@
+"""Dropout2d: zero whole channels while training."""
+
+from __future__ import annotations
+
+from ..functional.dropout2d import dropout2d
+from .dropout import _DropoutNd
+
+
+class Dropout2d(_DropoutNd):
+    """Zero each channel of (N, C, H, W) inputs with probability ``p`` while training, scaling the rest by 1/(1-p)."""
+
+    def forward(self, input):
+        return dropout2d(input, self.p, self.training, self.inplace)
