@@ -89,7 +89,7 @@ class Optimizer:
         Buffers are shared between parameters of the same shape, dtype and device, so use one only
         within a single ``apply_single`` call.
         """
-        key = (p.shape, p.dtype.str, type(p), getattr(p, "device", None), slot)
+        key = (p.shape, p.dtype.str, type(p), getattr(getattr(p, "device", None), "id", None), slot)
         buf = self._scratch.get(key)
         if buf is None:
             buf = self._scratch[key] = p.copy()
