@@ -31,7 +31,7 @@ __all__ = [
 
 
 def _rand() -> float:
-    return float(_uniform((1,), 0.0, 1.0, np.float64, CPU)[0])
+    return float(_uniform((1,), 0.0, 1.0, np.float32, CPU)[0])  # as torch.rand(1): one float32
 
 
 def _randint(low: int, high: int) -> int:
