@@ -1,0 +1,137 @@
+"""Keras's activation functions by name, each one call of nerve's functional ops.
+
+``softmax`` also remembers its input for its output, so that a categorical cross-entropy on
+a softmax output can use the logits (fused log-softmax + NLL, as Keras's TensorFlow backend
+does) instead of taking the log of rounded probabilities.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import nerve
+
+_logits: dict = {}
+
+
+def _F():
+    import nerve.nn.functional as F
+
+    return F
+
+
+def logits_of(y):
+    """The input of the ``softmax`` that produced ``y``, or None."""
+    hit = _logits.get(id(y))
+    if hit is not None and hit[0]() is y:
+        return hit[1]
+    return None
+
+
+def softmax(x, axis=-1):
+    y = _F().softmax(x, dim=axis)
+    if axis in (-1, x.ndim - 1) and nerve.is_grad_enabled():
+        if len(_logits) > 64:
+            _logits.clear()
+        _logits[id(y)] = (weakref.ref(y), x)
+    return y
+
+
+def log_softmax(x, axis=-1):
+    return _F().log_softmax(x, dim=axis)
+
+
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    F = _F()
+    if negative_slope == 0.0 and max_value is None and threshold == 0.0:
+        return F.relu(x)
+    if threshold != 0.0:
+        raise NotImplementedError("relu with a threshold is not supported")
+    y = F.leaky_relu(x, negative_slope) if negative_slope else F.relu(x)
+    return y.clamp(max=max_value) if max_value is not None else y
+
+
+def linear(x):
+    return x
+
+
+def sigmoid(x):
+    return _F().sigmoid(x)
+
+
+def tanh(x):
+    return _F().tanh(x)
+
+
+def elu(x, alpha=1.0):
+    return _F().elu(x, alpha)
+
+
+def selu(x):
+    return _F().selu(x)
+
+
+def gelu(x, approximate=False):
+    return _F().gelu(x, approximate="tanh" if approximate else "none")
+
+
+def silu(x):
+    return _F().silu(x)
+
+
+swish = silu
+
+
+def softplus(x):
+    return _F().softplus(x)
+
+
+def softsign(x):
+    return _F().softsign(x)
+
+
+def leaky_relu(x, negative_slope=0.2):
+    return _F().leaky_relu(x, negative_slope)
+
+
+def relu6(x):
+    return _F().relu6(x)
+
+
+def exponential(x):
+    return x.exp()
+
+
+def hard_sigmoid(x):
+    return _F().hardsigmoid(x)
+
+
+_BY_NAME = {f.__name__: f for f in (
+    softmax, log_softmax, relu, linear, sigmoid, tanh, elu, selu, gelu, silu, softplus,
+    softsign, leaky_relu, relu6, exponential, hard_sigmoid)}
+_BY_NAME["swish"] = silu
+
+
+def get(identifier):
+    """An activation function from a name (``'relu'``), a function, or None (linear)."""
+    if identifier is None:
+        return linear
+    if isinstance(identifier, str):
+        if identifier not in _BY_NAME:
+            raise ValueError(f"Could not interpret activation function identifier: {identifier!r}. "
+                             f"Known: {', '.join(sorted(_BY_NAME))}")
+        return _BY_NAME[identifier]
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"Could not interpret activation function identifier: {identifier!r}")
+
+
+def serialize(fn) -> str:
+    """The name a saved model stores for an activation."""
+    for name, f in _BY_NAME.items():
+        if f is fn:
+            return name
+    name = getattr(fn, "__name__", None)
+    if name in _BY_NAME:
+        return name
+    raise TypeError(f"cannot save the custom activation {fn!r}: save_weights still works")

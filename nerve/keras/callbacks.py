@@ -1,0 +1,458 @@
+"""Keras's callbacks: ``History``, ``EarlyStopping``, ``ModelCheckpoint``, ``LearningRateScheduler``,
+``ReduceLROnPlateau``, ``CSVLogger``, ``TerminateOnNaN``, ``ProgbarLogger``, ``LambdaCallback``.
+
+``fit`` calls them at the same points and with the same ``logs`` dicts as Keras 3 does.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import warnings
+
+import numpy as np
+
+from .utils.progbar import Progbar
+
+
+class Callback:
+    """Base class: override the ``on_*`` hooks; ``self.model`` and ``self.params`` are set by fit."""
+
+    def __init__(self):
+        self.model = None
+        self.params = {}
+
+    def set_model(self, model) -> None:
+        self.model = model
+
+    def set_params(self, params) -> None:
+        self.params = params
+
+    def on_train_begin(self, logs=None): ...
+    def on_train_end(self, logs=None): ...
+    def on_epoch_begin(self, epoch, logs=None): ...
+    def on_epoch_end(self, epoch, logs=None): ...
+    def on_train_batch_begin(self, batch, logs=None): ...
+    def on_train_batch_end(self, batch, logs=None): ...
+    def on_test_begin(self, logs=None): ...
+    def on_test_end(self, logs=None): ...
+    def on_test_batch_begin(self, batch, logs=None): ...
+    def on_test_batch_end(self, batch, logs=None): ...
+    def on_predict_begin(self, logs=None): ...
+    def on_predict_end(self, logs=None): ...
+    def on_predict_batch_begin(self, batch, logs=None): ...
+    def on_predict_batch_end(self, batch, logs=None): ...
+
+    def on_batch_begin(self, batch, logs=None): ...
+    def on_batch_end(self, batch, logs=None): ...
+
+
+class CallbackList(Callback):
+    """Calls each callback's hook in turn (fit, evaluate and predict talk to one of these)."""
+
+    def __init__(self, callbacks=None, model=None, add_history=False, add_progbar=False, **params):
+        super().__init__()
+        self.callbacks = list(callbacks or [])
+        if add_history and not any(isinstance(c, History) for c in self.callbacks):
+            self.callbacks.append(History())
+        if add_progbar and not any(isinstance(c, ProgbarLogger) for c in self.callbacks):
+            self.callbacks.append(ProgbarLogger())
+        # Keras runs the history and the progress bar first so the others see finished logs.
+        self.callbacks.sort(key=lambda c: 0 if isinstance(c, (History, ProgbarLogger)) else 1)
+        if model is not None:
+            self.set_model(model)
+        if params:
+            self.set_params(params)
+
+    @property
+    def history(self):
+        return next((c for c in self.callbacks if isinstance(c, History)), None)
+
+    def set_model(self, model):
+        self.model = model
+        for c in self.callbacks:
+            c.set_model(model)
+
+    def set_params(self, params):
+        self.params = params
+        for c in self.callbacks:
+            c.set_params(params)
+
+    def _each(self, name, *args):
+        for c in self.callbacks:
+            getattr(c, name)(*args)
+
+    def on_train_begin(self, logs=None): self._each("on_train_begin", logs)
+    def on_train_end(self, logs=None): self._each("on_train_end", logs)
+    def on_epoch_begin(self, epoch, logs=None): self._each("on_epoch_begin", epoch, logs)
+    def on_epoch_end(self, epoch, logs=None): self._each("on_epoch_end", epoch, logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        for c in self.callbacks:
+            c.on_train_batch_begin(batch, logs)
+            c.on_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        for c in self.callbacks:
+            c.on_train_batch_end(batch, logs)
+            c.on_batch_end(batch, logs)
+
+    def on_test_begin(self, logs=None): self._each("on_test_begin", logs)
+    def on_test_end(self, logs=None): self._each("on_test_end", logs)
+    def on_test_batch_begin(self, batch, logs=None): self._each("on_test_batch_begin", batch, logs)
+    def on_test_batch_end(self, batch, logs=None): self._each("on_test_batch_end", batch, logs)
+    def on_predict_begin(self, logs=None): self._each("on_predict_begin", logs)
+    def on_predict_end(self, logs=None): self._each("on_predict_end", logs)
+    def on_predict_batch_begin(self, batch, logs=None): self._each("on_predict_batch_begin", batch, logs)
+    def on_predict_batch_end(self, batch, logs=None): self._each("on_predict_batch_end", batch, logs)
+
+
+class History(Callback):
+    """Records each epoch's logs: ``history.history['loss']``, ``['val_accuracy']``, ..."""
+
+    def __init__(self):
+        super().__init__()
+        self.history: dict = {}
+        self.epoch: list = []
+
+    def on_train_begin(self, logs=None):
+        self.epoch = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(v)
+        if self.model is not None:
+            self.model.history = self
+
+
+class ProgbarLogger(Callback):
+    """Prints the progress bar (``verbose=1``) or one line per epoch (``verbose=2``)."""
+
+    def __init__(self, count_mode=None):
+        super().__init__()
+        self.progbar = None
+        self.seen = 0
+        self.target = None
+        self.verbose = 1
+        self.epochs = 1
+        self._in_fit = False
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.verbose = params.get("verbose", 1)
+        self.epochs = params.get("epochs", 1)
+        self.target = params.get("steps")
+
+    def _new_bar(self, target=None):
+        self.seen = 0
+        self.progbar = Progbar(target=target, verbose=self.verbose, unit_name="step")
+
+    def on_train_begin(self, logs=None):
+        self._in_fit = True
+
+    def on_train_end(self, logs=None):
+        self._in_fit = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._new_bar(self.target)
+        if self.verbose and self.epochs > 1:
+            print(f"Epoch {epoch + 1}/{self.epochs}", flush=True)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen = batch + 1
+        self.progbar.update(self.seen, list((logs or {}).items()), finalize=False)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.target is None:
+            self.target = self.seen
+            self.progbar.target = self.seen
+        self.progbar.update(self.target, list((logs or {}).items()), finalize=True)
+
+    def on_test_begin(self, logs=None):
+        if not self._in_fit:
+            self._new_bar(self.params.get("test_steps", self.params.get("steps")))
+
+    def on_test_batch_end(self, batch, logs=None):
+        if not self._in_fit:
+            self.seen = batch + 1
+            self.progbar.update(self.seen, list((logs or {}).items()), finalize=False)
+
+    def on_test_end(self, logs=None):
+        if not self._in_fit:
+            self.progbar.target = self.progbar.target or self.seen
+            self.progbar.update(self.progbar.target, list((logs or {}).items()), finalize=True)
+
+    def on_predict_begin(self, logs=None):
+        self._new_bar(self.params.get("steps"))
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self.seen = batch + 1
+        self.progbar.update(self.seen, finalize=False)
+
+    def on_predict_end(self, logs=None):
+        self.progbar.target = self.progbar.target or self.seen
+        self.progbar.update(self.progbar.target, finalize=True)
+
+
+def _mode_is_max(mode, monitor):
+    if mode not in ("auto", "min", "max"):
+        warnings.warn(f"mode {mode!r} is unknown, fallback to auto mode.", stacklevel=3)
+        mode = "auto"
+    if mode == "auto":
+        return monitor.endswith(("acc", "accuracy", "auc")) or "accuracy" in monitor
+    return mode == "max"
+
+
+class EarlyStopping(Callback):
+    """Stop training when ``monitor`` has not improved for ``patience`` epochs.
+
+    Args:
+        monitor: the logged value to watch (``'val_loss'``).
+        min_delta: smaller changes do not count as improvement.
+        patience: epochs without improvement before stopping.
+        mode: ``'min'``, ``'max'`` or ``'auto'`` (max for accuracies).
+        baseline: training stops unless the value beats this.
+        restore_best_weights: put back the weights of the best epoch at the end.
+        start_from_epoch: epochs to wait before watching.
+    """
+
+    def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto", baseline=None,
+                 restore_best_weights=False, start_from_epoch=0):
+        super().__init__()
+        self.monitor, self.patience, self.verbose = monitor, patience, verbose
+        self.baseline, self.restore_best_weights = baseline, restore_best_weights
+        self.start_from_epoch = start_from_epoch
+        self._max = _mode_is_max(mode, monitor)
+        self.min_delta = abs(min_delta) * (1 if self._max else -1)
+
+    def _better(self, value, reference):
+        if reference is None:
+            return True
+        return value - self.min_delta > reference if self._max else value - self.min_delta < reference
+
+    def on_train_begin(self, logs=None):
+        self.wait, self.stopped_epoch, self.best, self.best_weights, self.best_epoch = 0, 0, None, None, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = (logs or {}).get(self.monitor)
+        if current is None:
+            warnings.warn(f"Early stopping conditioned on metric `{self.monitor}` which is not available. "
+                          f"Available metrics are: {','.join(logs or {})}", stacklevel=2)
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = self.model.get_weights()
+        if epoch < self.start_from_epoch:
+            return
+        self.wait += 1
+        if self._better(current, self.best):
+            self.best, self.best_epoch = current, epoch
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._better(current, self.baseline):
+                self.wait = 0
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch > 0 and self.verbose > 0:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose > 0:
+                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+            self.model.set_weights(self.best_weights)
+
+
+class ModelCheckpoint(Callback):
+    """Save the model (or its weights) after each epoch, or only when ``monitor`` improves.
+
+    Args:
+        filepath: may hold ``{epoch:02d}`` and logged values such as ``{val_loss:.2f}``; must end
+            in ``.keras`` (whole model) or ``.weights.h5`` (``save_weights_only=True``).
+        monitor, mode: what "best" means (``'val_loss'``, auto).
+        save_best_only: save only when the monitored value improves.
+        save_weights_only: save only the weights.
+        initial_value_threshold: a value the first save must beat.
+    """
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
+                 mode="auto", save_freq="epoch", initial_value_threshold=None):
+        super().__init__()
+        self.filepath = os.fspath(filepath)
+        self.monitor, self.verbose = monitor, verbose
+        self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
+        if save_freq != "epoch":
+            raise NotImplementedError("ModelCheckpoint supports save_freq='epoch' only")
+        if save_weights_only and not self.filepath.endswith(".weights.h5"):
+            raise ValueError("When using `save_weights_only=True` in `ModelCheckpoint`, the filepath provided "
+                             f"must end in `.weights.h5` (Keras weights format). Received: filepath={self.filepath}")
+        if not save_weights_only and not self.filepath.endswith(".keras"):
+            raise ValueError("The filepath provided must end in `.keras` (Keras model format). "
+                             f"Received: filepath={self.filepath}")
+        self._max = _mode_is_max(mode, monitor)
+        self.best = initial_value_threshold
+
+    def _path(self, epoch, logs):
+        try:
+            return self.filepath.format(epoch=epoch + 1, **(logs or {}))
+        except KeyError as e:
+            raise KeyError(f'Failed to format this callback filepath: "{self.filepath}". Reason: {e}') from e
+
+    def _save(self, path):
+        if self.save_weights_only:
+            self.model.save_weights(path, overwrite=True)
+        else:
+            self.model.save(path, overwrite=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        path = self._path(epoch, logs)
+        if not self.save_best_only:
+            if self.verbose > 0:
+                print(f"\nEpoch {epoch + 1}: saving model to {path}")
+            self._save(path)
+            return
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(f"Can save best model only with {self.monitor} available, skipping.", stacklevel=2)
+            return
+        better = self.best is None or (current > self.best if self._max else current < self.best)
+        if better:
+            if self.verbose > 0:
+                prev = "inf" if self.best is None else f"{self.best:.5f}"
+                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {prev} to {current:.5f}, "
+                      f"saving model to {path}")
+            self.best = current
+            self._save(path)
+        elif self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
+
+
+class LearningRateScheduler(Callback):
+    """Set the learning rate at each epoch's start to ``schedule(epoch, lr)`` (or ``schedule(epoch)``)."""
+
+    def __init__(self, schedule, verbose=0):
+        super().__init__()
+        self.schedule, self.verbose = schedule, verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        lr = float(self.model.optimizer.learning_rate)
+        try:
+            lr = self.schedule(epoch, lr)
+        except TypeError:
+            lr = self.schedule(epoch)
+        if not isinstance(lr, (float, int, np.floating, np.integer)):
+            raise ValueError(f"The output of the `schedule` function should be a float. Got: {lr}")
+        self.model.optimizer.learning_rate = float(lr)
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(lr)}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the learning rate by ``factor`` when ``monitor`` stalls for ``patience`` epochs."""
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
+                 cooldown=0, min_lr=0.0, **kwargs):
+        super().__init__()
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau does not support a factor >= 1.0. Received factor={factor}")
+        self.monitor, self.factor, self.patience, self.verbose = monitor, factor, patience, verbose
+        self.min_delta, self.cooldown, self.min_lr = min_delta, cooldown, min_lr
+        self._max = _mode_is_max(mode, monitor)
+
+    def on_train_begin(self, logs=None):
+        self.best = -np.inf if self._max else np.inf
+        self.cooldown_counter, self.wait = 0, 0
+
+    def _improved(self, current):
+        return current > self.best + self.min_delta if self._max else current < self.best - self.min_delta
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(f"Learning rate reduction is conditioned on metric `{self.monitor}` which is not "
+                          f"available. Available metrics are: {','.join(logs)}.", stacklevel=2)
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._improved(current):
+            self.best, self.wait = current, 0
+        elif self.cooldown_counter <= 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                old = float(self.model.optimizer.learning_rate)
+                if old > np.float32(self.min_lr):
+                    new = max(old * self.factor, self.min_lr)
+                    self.model.optimizer.learning_rate = new
+                    if self.verbose > 0:
+                        print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}.")
+                    self.cooldown_counter, self.wait = self.cooldown, 0
+
+
+class CSVLogger(Callback):
+    """Write each epoch's logs as a row of a CSV file (``epoch`` first, then sorted keys)."""
+
+    def __init__(self, filename, separator=",", append=False):
+        super().__init__()
+        self.filename, self.sep, self.append = os.fspath(filename), separator, append
+        self.keys = None
+        self._file = None
+        self._writer = None
+
+    def on_train_begin(self, logs=None):
+        exists = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
+        self._file = open(self.filename, "a" if self.append else "w", newline="")
+        self._append_header = not exists
+        self.keys = None
+        self._writer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.keys is None:
+            self.keys = sorted(logs)
+        if self._writer is None:
+            self._writer = csv.DictWriter(self._file, fieldnames=["epoch"] + self.keys, delimiter=self.sep)
+            if self._append_header:
+                self._writer.writeheader()
+        row = {"epoch": epoch}
+        row.update((k, logs.get(k, "NA")) for k in self.keys)
+        self._writer.writerow(row)
+        self._file.flush()
+
+    def on_train_end(self, logs=None):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class TerminateOnNaN(Callback):
+    """Stop training as soon as a batch's loss is NaN or infinite."""
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and (math.isnan(loss) or math.isinf(loss)):
+            print(f"Batch {batch}: Invalid loss, terminating training")
+            self.model.stop_training = True
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions: ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...)``."""
+
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None, on_train_end=None,
+                 on_train_batch_begin=None, on_train_batch_end=None, **kwargs):
+        super().__init__()
+        for name, fn in dict(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end, on_train_begin=on_train_begin,
+                             on_train_end=on_train_end, on_train_batch_begin=on_train_batch_begin,
+                             on_train_batch_end=on_train_batch_end, **kwargs).items():
+            if fn is not None:
+                setattr(self, name, fn)

@@ -1,0 +1,26 @@
+"""``keras.layers``: the layers nerve's Keras front end provides (channels-last images)."""
+
+from .conv import (
+    AveragePooling2D,
+    AvgPool2D,
+    Conv2D,
+    Convolution2D,
+    GlobalAveragePooling2D,
+    GlobalAvgPool2D,
+    GlobalMaxPool2D,
+    GlobalMaxPooling2D,
+    MaxPool2D,
+    MaxPooling2D,
+)
+from .core import Activation, Dense, Dropout, Embedding, Flatten, Identity, LeakyReLU, ReLU, Rescaling, Reshape, Softmax
+from .layer import Input, InputLayer, KerasTensor, Layer
+from .merging import Add, Average, Concatenate, Multiply, Subtract, add, concatenate
+from .normalization import BatchNormalization, LayerNormalization
+
+__all__ = [
+    "Activation", "Add", "Average", "AveragePooling2D", "AvgPool2D", "BatchNormalization", "Concatenate",
+    "Conv2D", "Convolution2D", "Dense", "Dropout", "Embedding", "Flatten", "GlobalAveragePooling2D",
+    "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalMaxPooling2D", "Identity", "Input", "InputLayer",
+    "KerasTensor", "Layer", "LayerNormalization", "LeakyReLU", "MaxPool2D", "MaxPooling2D", "Multiply",
+    "ReLU", "Rescaling", "Reshape", "Softmax", "Subtract", "add", "concatenate",
+]

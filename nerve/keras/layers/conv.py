@@ -1,0 +1,156 @@
+"""``Conv2D``: channels-last images and (kh, kw, in, out) kernels, on the core's NCHW conv.
+
+Cost of the layout: each call permutes the input to NCHW and the output back to NHWC, and the
+kernel to (out, in, kh, kw). Permutes are views (no copy); the core's im2col copies the data
+once as it would anyway, so the price is a strided read, not an extra pass.
+"""
+
+from __future__ import annotations
+
+from .. import activations
+from .layer import Layer
+
+
+def _F():
+    import nerve.nn.functional as F
+
+    return F
+
+
+def _pair(v, what):
+    if isinstance(v, int):
+        return (v, v)
+    v = tuple(int(a) for a in v)
+    if len(v) != 2:
+        raise ValueError(f"The `{what}` argument must be a tuple of 2 integers. Received: {what}={v}")
+    return v
+
+
+def same_pads(size, k, s, d=1):
+    """TensorFlow's 'same' padding (before, after) for one spatial axis."""
+    out = -(-size // s)
+    total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+class Conv2D(Layer):
+    """2-D convolution of (N, H, W, C) images, Keras's arguments and defaults.
+
+    Args:
+        filters: output channels.
+        kernel_size: int or (kh, kw).
+        strides: int or (sh, sw).
+        padding: ``'valid'`` (none) or ``'same'`` (output size ceil(in / stride)).
+        dilation_rate, groups: as Keras.
+        activation, use_bias, kernel_initializer, bias_initializer: as Dense.
+    """
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
+                 dilation_rate=(1, 1), groups=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        if data_format not in (None, "channels_last"):
+            raise ValueError("nerve.keras Conv2D supports data_format='channels_last' only")
+        padding = padding.lower()
+        if padding not in ("valid", "same"):
+            raise ValueError(f"The `padding` argument must be one of 'valid', 'same'. Received: {padding}")
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.strides = _pair(strides, "strides")
+        self.padding = padding
+        self.dilation_rate = _pair(dilation_rate, "dilation_rate")
+        self.groups = int(groups)
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+        self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
+                             f"ndim=4, found ndim={len(input_shape)}. Full shape received: {tuple(input_shape)}")
+        channels = input_shape[-1]
+        shape = self.kernel_size + (channels // self.groups, self.filters)
+        self.kernel = self.add_weight(shape, self.kernel_initializer, name="kernel", regularizer=self.kernel_regularizer)
+        self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias",
+                                    regularizer=self.bias_regularizer) if self.use_bias else None
+
+    def call(self, inputs):
+        F = _F()
+        x = inputs.permute(0, 3, 1, 2)
+        padding = self.padding
+        if padding == "same" and self.strides != (1, 1):
+            (t, b), (left, r) = (same_pads(x.shape[2 + i], self.kernel_size[i], self.strides[i], self.dilation_rate[i])
+                                 for i in range(2))
+            x = F.pad(x, (left, r, t, b))
+            padding = "valid"
+        w = self.kernel.value.permute(3, 2, 0, 1)
+        y = F.conv2d(x, w, self.bias.value if self.bias is not None else None, stride=self.strides,
+                     padding=padding, dilation=self.dilation_rate, groups=self.groups)
+        return self.activation(y.permute(0, 2, 3, 1))
+
+
+class _Pooling2D(Layer):
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size = _pair(pool_size, "pool_size")
+        self.strides = _pair(strides, "strides") if strides is not None else self.pool_size
+        self.padding = padding.lower()
+        if self.padding not in ("valid", "same"):
+            raise ValueError(f"The `padding` argument must be one of 'valid', 'same'. Received: {padding}")
+
+    def _pool(self, F, x, kernel, stride, **kw):
+        raise NotImplementedError
+
+    def call(self, inputs):
+        F = _F()
+        x = inputs.permute(0, 3, 1, 2)
+        ceil = False
+        if self.padding == "same":
+            pads = [same_pads(x.shape[2 + i], self.pool_size[i], self.strides[i]) for i in range(2)]
+            if any(before for before, _ in pads):
+                raise NotImplementedError("padding='same' pooling that pads before the first row is not supported")
+            # Only the last window runs past the edge: a ceil-mode pool covers it with the valid part.
+            ceil = any(after for _, after in pads)
+        y = self._pool(F, x, self.pool_size, self.strides, ceil_mode=ceil)
+        return y.permute(0, 2, 3, 1)
+
+
+class MaxPooling2D(_Pooling2D):
+    """Max over ``pool_size`` windows of (N, H, W, C) images; strides default to pool_size."""
+
+    def _pool(self, F, x, kernel, stride, **kw):
+        return F.max_pool2d(x, kernel, stride, **kw)
+
+
+class AveragePooling2D(_Pooling2D):
+    """Mean over ``pool_size`` windows of (N, H, W, C) images; strides default to pool_size."""
+
+    def _pool(self, F, x, kernel, stride, **kw):
+        return F.avg_pool2d(x, kernel, stride, **kw)
+
+
+class GlobalAveragePooling2D(Layer):
+    """Mean over height and width: (N, H, W, C) -> (N, C) (``keepdims`` keeps (N, 1, 1, C))."""
+
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        self.keepdims = keepdims
+
+    def call(self, inputs):
+        return inputs.mean(dim=(1, 2), keepdim=self.keepdims)
+
+
+class GlobalMaxPooling2D(Layer):
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        self.keepdims = keepdims
+
+    def call(self, inputs):
+        return inputs.amax(dim=(1, 2), keepdim=self.keepdims)
+
+
+MaxPool2D, AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D = MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D
+Convolution2D = Conv2D

@@ -1,0 +1,493 @@
+"""``Layer``, the symbolic ``KerasTensor`` and ``Node``, and ``InputLayer`` / ``Input``.
+
+A layer creates its weights in ``build(input_shape)`` the first time it is called, then
+``call()`` maps its inputs with nerve's functional ops. Called on a ``KerasTensor`` (the
+functional API), a layer builds itself from the symbolic shape, runs ``call`` once on a
+one-example batch of zeros to learn its output shape, and records a ``Node`` so that a
+``keras.Model(inputs, outputs)`` can replay the graph.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+
+import numpy as np
+
+import nerve
+from nerve.dtypes import to_dtype
+from nerve.tensor import Tensor
+
+from .. import backend
+from ..variables import Variable
+
+_training_stack = [False]
+_UNTRACKED = {"_layers", "_parent_model", "_input_layer", "_graph_input", "_auto_input"}
+
+
+class training_mode:
+    """Context manager that sets the ``training`` flag layers see when none is passed."""
+
+    def __init__(self, training: bool):
+        self.training = bool(training)
+
+    def __enter__(self):
+        _training_stack.append(self.training)
+
+    def __exit__(self, *exc):
+        _training_stack.pop()
+
+
+def in_training() -> bool:
+    return _training_stack[-1]
+
+
+class KerasTensor:
+    """A symbolic tensor of the functional API: a shape (batch dim ``None``) and a dtype."""
+
+    def __init__(self, shape, dtype="float32", name=None):
+        self.shape = tuple(None if d is None else int(d) for d in shape)
+        self.dtype = backend.standardize_dtype(dtype)
+        self.name = name
+        self._keras_history = None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
+
+
+def flatten(structure) -> list:
+    """The leaves of a nested list / tuple / dict, in order (dicts by key)."""
+    if isinstance(structure, (list, tuple)):
+        return [leaf for item in structure for leaf in flatten(item)]
+    if isinstance(structure, dict):
+        return [leaf for key in sorted(structure) for leaf in flatten(structure[key])]
+    return [structure]
+
+
+def map_structure(fn, structure):
+    if isinstance(structure, (list, tuple)):
+        return type(structure)(map_structure(fn, s) for s in structure)
+    if isinstance(structure, dict):
+        return {k: map_structure(fn, v) for k, v in structure.items()}
+    return fn(structure)
+
+
+def pack_as(structure, flat: list):
+    """Rebuild ``structure``'s nesting from the flat list of leaves."""
+    it = iter(flat)
+    return map_structure(lambda _: next(it), structure)
+
+
+class Node:
+    """One call of a layer in a functional graph: its input and output KerasTensors."""
+
+    def __init__(self, layer, call_inputs, outputs, call_kwargs=None):
+        self.layer = layer
+        self.call_inputs = call_inputs
+        self.input_tensors = [t for t in flatten(call_inputs) if isinstance(t, KerasTensor)]
+        self.outputs = outputs
+        self.output_tensors = flatten(outputs)
+        self.call_kwargs = call_kwargs or {}
+        layer._inbound_nodes.append(self)
+        index = len(layer._inbound_nodes) - 1
+        for i, t in enumerate(self.output_tensors):
+            t._keras_history = (layer, index, i)
+
+    @property
+    def parent_nodes(self) -> list:
+        out = []
+        for t in self.input_tensors:
+            layer, index, _ = t._keras_history
+            out.append(layer._inbound_nodes[index])
+        return out
+
+
+def _jsonable(value):
+    from .. import activations, initializers, regularizers
+
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, initializers.Initializer):
+        return initializers.serialize(value)
+    if isinstance(value, regularizers.Regularizer):
+        return regularizers.serialize(value)
+    if callable(value):
+        return activations.serialize(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot save the layer argument {value!r}")
+
+
+class Layer:
+    """Base class of Keras layers: lazily built weights, ``call()``, ``trainable``, configs.
+
+    Args:
+        trainable: whether fit updates this layer's weights.
+        name: a unique name; ``dense``, ``dense_1``, ... by default.
+        dtype: the weights' dtype (``float32``).
+        input_shape: the shape of one example (no batch dim); lets a Sequential build at once.
+    """
+
+    _int_inputs = False  # Embedding takes integer ids; every other layer gets floats
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._call_has_training = "training" in inspect.signature(cls.call).parameters
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+        sig = inspect.signature(init)
+
+        @functools.wraps(init)
+        def wrapped(self, *args, **kw):
+            if "_init_args" not in self.__dict__:
+                # Remember the outermost constructor's arguments: they are the layer's config.
+                object.__setattr__(self, "_init_args", None)
+                try:
+                    bound = sig.bind(self, *args, **kw)
+                    params = dict(bound.arguments)
+                    params.pop(next(iter(sig.parameters)))
+                    for p in sig.parameters.values():
+                        if p.kind is inspect.Parameter.VAR_KEYWORD and p.name in params:
+                            params.update(params.pop(p.name))
+                        elif p.kind is inspect.Parameter.VAR_POSITIONAL:
+                            params.pop(p.name, None)
+                    object.__setattr__(self, "_init_args", params)
+                except TypeError:
+                    pass
+            init(self, *args, **kw)
+
+        cls.__init__ = wrapped
+
+    def __init__(self, *, trainable=True, name=None, dtype=None, input_shape=None, input_dim=None,
+                 batch_input_shape=None, batch_size=None, autocast=True, **kwargs):
+        if kwargs:
+            raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
+        self.__dict__.setdefault("_layers", [])
+        self.name = name or backend.unique_name(backend.snake_case(type(self).__name__))
+        self._trainable = bool(trainable)
+        self.built = False
+        self._trainable_variables: list = []
+        self._non_trainable_variables: list = []
+        self._inbound_nodes: list = []
+        self._regularizers: list = []
+        self.dtype = backend.standardize_dtype(dtype)
+        if input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        if batch_input_shape is not None:
+            self._batch_input_shape = tuple(batch_input_shape)
+        elif input_shape is not None:
+            self._batch_input_shape = (batch_size,) + tuple(input_shape)
+        else:
+            self._batch_input_shape = None
+        self._build_shape = None
+
+    # -- tracking of sublayers and variables (as Keras does on attribute assignment) --
+    def __setattr__(self, name, value):
+        if not name.startswith("__"):
+            layers = self.__dict__.setdefault("_layers", [])
+            items = value if isinstance(value, (list, tuple)) else [value]
+            for item in items:
+                if isinstance(item, Layer) and item is not self and all(item is not x for x in layers):
+                    if name not in _UNTRACKED:
+                        layers.append(item)
+        object.__setattr__(self, name, value)
+
+    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, name=None,
+                   regularizer=None, constraint=None, **kwargs) -> Variable:
+        """Create a weight of this layer (``glorot_uniform`` unless told; zeros for ints)."""
+        dtype = backend.standardize_dtype(dtype or self.dtype)
+        if initializer is None:
+            initializer = "glorot_uniform" if backend.is_float_dtype(dtype) else "zeros"
+        shape = () if shape is None else tuple(int(d) for d in shape)
+        var = Variable(initializer, shape, dtype, trainable=trainable and self._trainable,
+                       name=name or "variable")
+        var._trainable = trainable
+        var.value.requires_grad = trainable and self._trainable and backend.is_float_dtype(dtype)
+        var.path = f"{self.name}/{var.name}"
+        (self._trainable_variables if trainable else self._non_trainable_variables).append(var)
+        if regularizer is not None:
+            from .. import regularizers
+
+            self._regularizers.append((var, regularizers.get(regularizer)))
+        return var
+
+    # -- weights --
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
+        for v in self._trainable_variables:
+            v.value.requires_grad = self._trainable
+        for layer in self._layers:
+            layer.trainable = value
+
+    @property
+    def layers(self) -> list:
+        return list(self._layers)
+
+    def _flatten_layers(self):
+        seen, out = set(), []
+        stack = list(self._layers)
+        while stack:
+            layer = stack.pop(0)
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                out.append(layer)
+        return out
+
+    @property
+    def weights(self) -> list:
+        out = self._trainable_variables + self._non_trainable_variables
+        for layer in self._layers:
+            out += layer.weights
+        return _unique(out)
+
+    variables = weights
+
+    @property
+    def trainable_weights(self) -> list:
+        if not self._trainable:
+            return []
+        out = list(self._trainable_variables)
+        for layer in self._layers:
+            out += layer.trainable_weights
+        return _unique(out)
+
+    trainable_variables = trainable_weights
+
+    @property
+    def non_trainable_weights(self) -> list:
+        if not self._trainable:
+            return self.weights
+        out = list(self._non_trainable_variables)
+        for layer in self._layers:
+            out += layer.non_trainable_weights
+        return _unique(out)
+
+    non_trainable_variables = non_trainable_weights
+
+    def parameters(self):
+        """The trainable weights as nerve parameters, for a hand-written nerve.optim loop."""
+        return [v.value for v in self.trainable_weights]
+
+    @property
+    def losses(self) -> list:
+        """Regularization penalties of this layer and its sublayers (nerve scalars)."""
+        out = [reg(var.value) for var, reg in self._regularizers]
+        for layer in self._layers:
+            out += layer.losses
+        return out
+
+    def get_weights(self) -> list:
+        """The weights as NumPy arrays, in Keras's layouts (a Conv2D kernel is (kh, kw, in, out))."""
+        return [v.numpy() for v in self.weights]
+
+    def set_weights(self, weights) -> None:
+        """Load NumPy arrays (as ``get_weights`` returns them) into the weights, in place."""
+        params = self.weights
+        if len(params) != len(weights):
+            raise ValueError(
+                f"You called `set_weights(weights)` on layer '{self.name}' with a weight list of "
+                f"length {len(weights)}, but the layer was expecting {len(params)} weights."
+            )
+        for var, w in zip(params, weights):
+            w = np.asarray(w)
+            if tuple(w.shape) != var.shape:
+                raise ValueError(
+                    f"Layer {self.name} weight shape {var.shape} is not compatible with provided "
+                    f"weight shape {tuple(w.shape)}."
+                )
+        for var, w in zip(params, weights):
+            var.assign(w)
+
+    def count_params(self) -> int:
+        """The number of scalars in the weights; the layer must be built."""
+        if not self.built:
+            raise ValueError(
+                f"You tried to call `count_params` on layer '{self.name}', but the layer isn't "
+                "built. You can build it manually via: `layer.build(input_shape)`."
+            )
+        return int(sum(math.prod(v.shape) for v in self.weights))
+
+    # -- building and calling --
+    def build(self, input_shape) -> None:
+        """Create the weights for inputs of ``input_shape`` (batch dim included)."""
+        self.built = True
+
+    def call(self, inputs, *args, **kwargs):
+        raise NotImplementedError(f"Layer {type(self).__name__} does not have a `call()` method implemented.")
+
+    def _maybe_build(self, shapes) -> None:
+        if not self.built:
+            self._build_shape = shapes
+            self.build(shapes)
+            self.built = True
+
+    def _convert(self, x):
+        """Inputs as nerve tensors of the dtype this layer computes in (float32, or int ids)."""
+        if isinstance(x, Tensor):
+            t = x
+        elif isinstance(x, Variable):
+            return x.value
+        else:
+            arr = np.asarray(x)
+            t = Tensor._make(nerve.backend.move(arr, backend.device()), backend.device())
+        dt = t.dtype
+        if self._int_inputs:
+            return t if not dt.is_floating_point else t.long()
+        if dt is not nerve.float32 and (not dt.is_floating_point or self.dtype == "float32"):
+            return t.to(to_dtype(self.dtype))
+        return t
+
+    def __call__(self, *args, **kwargs):
+        if args:
+            inputs, args = args[0], args[1:]
+        else:
+            inputs = kwargs.pop("inputs")
+        leaves = flatten(inputs)
+        if any(isinstance(t, KerasTensor) for t in leaves):
+            return self._symbolic_call(inputs, args, kwargs)
+        inputs = map_structure(lambda t: self._convert(t) if t is not None else None, inputs)
+        if not self.built:
+            self._maybe_build(map_structure(lambda t: tuple(t.shape), inputs))
+        if self._call_has_training and kwargs.get("training") is None:
+            kwargs["training"] = _training_stack[-1]
+        elif not self._call_has_training:
+            kwargs.pop("training", None)
+        return self.call(inputs, *args, **kwargs)
+
+    def compute_output_shape(self, input_shape):
+        """Output shape(s) for ``input_shape``: by default, ``call`` runs once on zeros."""
+        def zeros(shape, dtype):
+            dims = tuple(1 if d is None else d for d in shape)
+            arr = np.zeros(dims, dtype=np.dtype(dtype))
+            return Tensor._make(nerve.backend.move(arr, backend.device()), backend.device())
+
+        return self._dummy_shapes(map_structure(lambda s: zeros(s, self.dtype), input_shape))
+
+    def _dummy_shapes(self, dummy):
+        kwargs = {"training": False} if self._call_has_training else {}
+        with nerve.no_grad():
+            out = self.call(dummy, **kwargs)
+        return map_structure(lambda t: (None,) + tuple(t.shape[1:]), out)
+
+    def _symbolic_call(self, inputs, args, kwargs):
+        def dummy(kt):
+            if not isinstance(kt, KerasTensor):
+                return kt
+            dims = tuple(1 if d is None else d for d in kt.shape)
+            arr = np.zeros(dims, dtype=np.dtype(kt.dtype))
+            return self._convert(Tensor._make(nerve.backend.move(arr, backend.device()), backend.device()))
+
+        self._maybe_build(map_structure(lambda kt: kt.shape if isinstance(kt, KerasTensor) else kt, inputs))
+        call_kwargs = dict(kwargs)
+        if self._call_has_training:
+            call_kwargs["training"] = False
+        else:
+            call_kwargs.pop("training", None)
+        with nerve.no_grad(), training_mode(False):
+            out = self.call(map_structure(dummy, inputs), *args, **call_kwargs)
+        leaves = flatten(inputs)
+        batch_unknown = any(isinstance(t, KerasTensor) and t.shape and t.shape[0] is None for t in leaves)
+
+        def spec(t):
+            shape = tuple(t.shape)
+            if batch_unknown and shape:
+                shape = (None,) + shape[1:]
+            return KerasTensor(shape, backend.standardize_dtype(t.dtype))
+
+        outputs = map_structure(spec, out)
+        kwargs = {k: v for k, v in kwargs.items() if k != "training"}
+        Node(self, inputs, outputs, kwargs)
+        return outputs
+
+    # -- the graph-facing properties --
+    @property
+    def input(self):
+        if not self._inbound_nodes:
+            raise AttributeError(f"Layer {self.name} has never been called and thus has no defined input.")
+        return self._inbound_nodes[0].call_inputs
+
+    @property
+    def output(self):
+        if not self._inbound_nodes:
+            raise AttributeError(f"Layer {self.name} has never been called and thus has no defined output.")
+        return self._inbound_nodes[0].outputs
+
+    @property
+    def output_shape(self):
+        return map_structure(lambda t: t.shape, self.output)
+
+    # -- configs (saving) --
+    def get_config(self) -> dict:
+        """The constructor arguments, JSON-ready, so ``from_config`` rebuilds the layer."""
+        config = dict(self.__dict__.get("_init_args") or {})
+        config["name"] = self.name
+        config["trainable"] = self.trainable
+        if self._batch_input_shape is not None:
+            config.pop("input_shape", None)
+            config.pop("input_dim", None)
+            config["batch_input_shape"] = list(self._batch_input_shape)
+        return {k: _jsonable(v) for k, v in config.items()}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _unique(items: list) -> list:
+    seen, out = set(), []
+    for v in items:
+        if id(v) not in seen:
+            seen.add(id(v))
+            out.append(v)
+    return out
+
+
+Layer._call_has_training = False
+
+
+class InputLayer(Layer):
+    """The entry of a functional model: holds the symbolic input tensor ``output``."""
+
+    def __init__(self, shape=None, batch_size=None, dtype=None, batch_shape=None, name=None,
+                 sparse=None, input_tensor=None, optional=False, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        if batch_shape is None:
+            if shape is None:
+                raise ValueError("You must pass a `shape` argument.")
+            batch_shape = (batch_size,) + tuple(shape)
+        self.batch_shape = tuple(batch_shape)
+        self.built = True
+        kt = KerasTensor(self.batch_shape, self.dtype, name=self.name)
+        Node(self, [], kt)
+        self._output_tensor = kt
+
+    def get_config(self) -> dict:
+        return {"batch_shape": list(self.batch_shape), "dtype": self.dtype, "name": self.name}
+
+    def call(self, inputs):
+        return inputs
+
+
+def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None, tensor=None,
+          optional=False):
+    """A symbolic input of one example's ``shape`` (batch dim left out): ``keras.Input((28, 28))``."""
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, batch_shape=batch_shape, name=name)
+    return layer._output_tensor

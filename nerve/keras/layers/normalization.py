@@ -1,0 +1,87 @@
+"""``BatchNormalization`` and ``LayerNormalization`` on nerve's ``batch_norm`` / ``layer_norm``.
+
+Keras's defaults: momentum 0.99 (the moving averages keep 99% of their value each step, i.e.
+PyTorch's momentum 0.01) and epsilon 1e-3. One difference remains: the core, like PyTorch,
+updates the moving variance with the unbiased batch variance where Keras uses the biased one
+(a factor n/(n-1), 1.03 at batch 32).
+"""
+
+from __future__ import annotations
+
+from .layer import Layer
+
+
+def _F():
+    import nerve.nn.functional as F
+
+    return F
+
+
+class BatchNormalization(Layer):
+    """Normalize the channel axis (the last one) with batch statistics while training.
+
+    Args:
+        axis: the channel axis (-1, channels-last).
+        momentum: weight of the old moving average (0.99).
+        epsilon: added to the variance (1e-3).
+        center, scale: learn ``beta`` / ``gamma``.
+    """
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
+                 moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
+                 beta_constraint=None, gamma_constraint=None, synchronized=False, **kwargs):
+        super().__init__(**kwargs)
+        self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
+        self.center, self.scale = center, scale
+        self._inits = (gamma_initializer, beta_initializer, moving_mean_initializer, moving_variance_initializer)
+
+    def build(self, input_shape):
+        axis = self.axis % len(input_shape)
+        if axis not in (1, len(input_shape) - 1):
+            raise NotImplementedError("BatchNormalization supports the channel axis 1 or -1 only")
+        self._axis = axis
+        c = (input_shape[axis],)
+        g, b, mm, mv = self._inits
+        self.gamma = self.add_weight(c, g, name="gamma") if self.scale else None
+        self.beta = self.add_weight(c, b, name="beta") if self.center else None
+        self.moving_mean = self.add_weight(c, mm, name="moving_mean", trainable=False)
+        self.moving_variance = self.add_weight(c, mv, name="moving_variance", trainable=False)
+
+    def call(self, inputs, training=None):
+        training = bool(training) and self.trainable
+        x = inputs
+        last = self._axis == inputs.ndim - 1 and inputs.ndim > 2
+        if last:  # the core normalizes axis 1 (NCHW); channels-last goes there and back as views
+            x = x.movedim(-1, 1) if hasattr(x, "movedim") else x.permute(0, x.ndim - 1, *range(1, x.ndim - 1))
+        y = _F().batch_norm(
+            x, self.moving_mean.value, self.moving_variance.value,
+            self.gamma.value if self.gamma is not None else None,
+            self.beta.value if self.beta is not None else None,
+            training=training, momentum=1.0 - self.momentum, eps=self.epsilon,
+        )
+        if last:
+            y = y.permute(0, *range(2, y.ndim), 1)
+        return y
+
+
+class LayerNormalization(Layer):
+    """Normalize each example over the last axis, then scale by ``gamma`` and shift by ``beta``."""
+
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", **kwargs):
+        super().__init__(**kwargs)
+        self.axis, self.epsilon, self.center, self.scale = axis, float(epsilon), center, scale
+        self._inits = (gamma_initializer, beta_initializer)
+
+    def build(self, input_shape):
+        if self.axis not in (-1, len(input_shape) - 1):
+            raise NotImplementedError("LayerNormalization supports axis=-1 only")
+        c = (input_shape[-1],)
+        self.gamma = self.add_weight(c, self._inits[0], name="gamma") if self.scale else None
+        self.beta = self.add_weight(c, self._inits[1], name="beta") if self.center else None
+
+    def call(self, inputs):
+        return _F().layer_norm(inputs, (inputs.shape[-1],),
+                               self.gamma.value if self.gamma is not None else None,
+                               self.beta.value if self.beta is not None else None, eps=self.epsilon)

@@ -1,0 +1,237 @@
+"""Keras's losses by name and as classes, each a call of nerve's functional losses.
+
+A loss object returns the batch mean (Keras's ``sum_over_batch_size``); the lower-case
+functions (``keras.losses.categorical_crossentropy``) return one value per example, as in Keras.
+Probabilities are clipped to [1e-7, 1 - 1e-7] as Keras does; when a categorical cross-entropy
+sees the output of a softmax it uses that softmax's input instead (fused log-softmax + NLL).
+"""
+
+from __future__ import annotations
+
+import nerve
+
+from . import activations, backend
+
+EPS = 1e-7
+
+
+def _F():
+    import nerve.nn.functional as F
+
+    return F
+
+
+def _as_tensor(y, like):
+    if isinstance(y, nerve.Tensor):
+        return y
+    import numpy as np
+
+    from nerve.backend import move
+
+    return nerve.Tensor._make(move(np.asarray(y), like.device), like.device)
+
+
+def _logits(y_pred, from_logits):
+    if from_logits:
+        return y_pred
+    return activations.logits_of(y_pred)
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Per-example ``-sum(y_true * log(y_pred))`` over the class axis (one-hot ``y_true``)."""
+    y_true = _as_tensor(y_true, y_pred)
+    if not y_true.is_floating_point():
+        y_true = y_true.to(y_pred.dtype)
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / y_pred.shape[-1]
+    logits = _logits(y_pred, from_logits)
+    if logits is not None:
+        logp = _F().log_softmax(logits, dim=axis)
+    else:
+        p = y_pred / y_pred.sum(dim=axis, keepdim=True)
+        logp = p.clamp(EPS, 1.0 - EPS).log()
+    return -(y_true * logp).sum(dim=axis)
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
+    """Per-example cross-entropy with integer class ids ``y_true``."""
+    y_true = _as_tensor(y_true, y_pred)
+    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
+        y_true = y_true.squeeze(-1)
+    y_true = y_true.long()
+    logits = _logits(y_pred, from_logits)
+    F = _F()
+    if logits is not None:
+        if logits.ndim > 2:  # the core wants classes on axis 1
+            logits = logits.movedim(-1, 1) if hasattr(logits, "movedim") else logits.permute(0, logits.ndim - 1, *range(1, logits.ndim - 1))
+        return F.cross_entropy(logits, y_true, reduction="none")
+    logp = y_pred.clamp(EPS, 1.0 - EPS).log()
+    if logp.ndim > 2:
+        logp = logp.permute(0, logp.ndim - 1, *range(1, logp.ndim - 1))
+    return F.nll_loss(logp, y_true, reduction="none")
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Per-example binary cross-entropy, averaged over the last axis."""
+    y_true = _as_tensor(y_true, y_pred)
+    if y_true.ndim == y_pred.ndim - 1:
+        y_true = y_true.unsqueeze(-1)
+    y_true = y_true.to(y_pred.dtype)
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    F = _F()
+    if from_logits:
+        out = F.binary_cross_entropy_with_logits(y_pred, y_true, reduction="none")
+    else:
+        out = F.binary_cross_entropy(y_pred.clamp(EPS, 1.0 - EPS), y_true, reduction="none")
+    return out.mean(dim=-1)
+
+
+def _match(y_true, y_pred):
+    y_true = _as_tensor(y_true, y_pred)
+    if y_true.ndim == y_pred.ndim - 1:
+        y_true = y_true.unsqueeze(-1)
+    return y_true.to(y_pred.dtype)
+
+
+def mean_squared_error(y_true, y_pred):
+    """Per-example mean of squared errors over the last axis."""
+    return _F().mse_loss(y_pred, _match(y_true, y_pred), reduction="none").mean(dim=-1)
+
+
+def mean_absolute_error(y_true, y_pred):
+    """Per-example mean of absolute errors over the last axis."""
+    return _F().l1_loss(y_pred, _match(y_true, y_pred), reduction="none").mean(dim=-1)
+
+
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+
+
+class Loss:
+    """A loss object: ``loss(y_true, y_pred)`` is the batch mean of the per-example losses."""
+
+    fn = None
+
+    def __init__(self, name=None, reduction="sum_over_batch_size", **kwargs):
+        self.name = name or _SNAKE.get(type(self).__name__) or backend.snake_case(type(self).__name__)
+        self.reduction = reduction
+        self.kwargs = kwargs
+
+    def call(self, y_true, y_pred):
+        return type(self).fn(y_true, y_pred, **self.kwargs)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        out = self.call(y_true, y_pred)
+        if sample_weight is not None:
+            out = out * _as_tensor(sample_weight, out).to(out.dtype)
+        if self.reduction == "none" or self.reduction is None:
+            return out
+        if self.reduction == "sum":
+            return out.sum()
+        return out.mean()
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "reduction": self.reduction, **self.kwargs}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class CategoricalCrossentropy(Loss):
+    fn = staticmethod(categorical_crossentropy)
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name="categorical_crossentropy"):
+        super().__init__(name, reduction, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+
+
+class SparseCategoricalCrossentropy(Loss):
+    fn = staticmethod(sparse_categorical_crossentropy)
+
+    def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
+                 name="sparse_categorical_crossentropy"):
+        super().__init__(name, reduction, from_logits=from_logits)
+
+
+class BinaryCrossentropy(Loss):
+    fn = staticmethod(binary_crossentropy)
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name="binary_crossentropy"):
+        super().__init__(name, reduction, from_logits=from_logits, label_smoothing=label_smoothing)
+
+
+class MeanSquaredError(Loss):
+    fn = staticmethod(mean_squared_error)
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error"):
+        super().__init__(name, reduction)
+
+
+class MeanAbsoluteError(Loss):
+    fn = staticmethod(mean_absolute_error)
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_error"):
+        super().__init__(name, reduction)
+
+
+class LossFunctionWrapper(Loss):
+    """A loss object around a function ``fn(y_true, y_pred)`` returning per-example values."""
+
+    def __init__(self, fn, name=None, reduction="sum_over_batch_size", **kwargs):
+        self._fn = fn
+        super().__init__(name or getattr(fn, "__name__", "loss"), reduction, **kwargs)
+
+    def call(self, y_true, y_pred):
+        return self._fn(y_true, y_pred, **self.kwargs)
+
+
+_SNAKE = {
+    "Loss": "loss", "LossFunctionWrapper": "loss", "CategoricalCrossentropy": "categorical_crossentropy",
+    "SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
+    "BinaryCrossentropy": "binary_crossentropy", "MeanSquaredError": "mean_squared_error",
+    "MeanAbsoluteError": "mean_absolute_error",
+}
+
+_BY_NAME = {
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+    "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
+}
+_CLASSES = {c.__name__: c for c in set(_BY_NAME.values())}
+
+
+def get(identifier):
+    """A loss object from a name (``'categorical_crossentropy'``), a Loss, a class or a function."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, str):
+        cls = _BY_NAME.get(identifier) or _CLASSES.get(identifier)
+        if cls is None:
+            raise ValueError(
+                f"Could not interpret loss identifier: {identifier!r}. Known losses: "
+                f"{', '.join(sorted(_BY_NAME))}"
+            )
+        return cls()
+    if isinstance(identifier, dict):
+        return _CLASSES[identifier["class_name"]].from_config(identifier.get("config", {}))
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()
+    if callable(identifier):
+        for name, cls in _BY_NAME.items():
+            if cls.fn is identifier or globals().get(name) is identifier:
+                return cls()
+        return LossFunctionWrapper(identifier)
+    raise ValueError(f"Could not interpret loss identifier: {identifier!r}")
+
+
+def serialize(loss) -> dict:
+    if isinstance(loss, LossFunctionWrapper) or type(loss).__name__ not in _CLASSES:
+        raise TypeError(f"cannot save the custom loss {loss!r}")
+    return {"class_name": type(loss).__name__, "config": loss.get_config()}

@@ -1,0 +1,25 @@
+"""``keras.models``: ``Model``, ``Sequential``, ``load_model``, ``clone_model``."""
+
+from ..saving import load_model
+from .functional import Functional
+from .model import Model
+from .sequential import Sequential
+
+
+def clone_model(model, input_tensors=None, clone_function=None):
+    """A new model with the same architecture and freshly initialized weights."""
+    from ..saving import _class_name, deserialize
+
+    return deserialize(_class_name(model), model.get_config())
+
+
+def model_from_json(json_string, custom_objects=None):
+    import json
+
+    from ..saving import deserialize
+
+    spec = json.loads(json_string)
+    return deserialize(spec["class_name"], spec["config"], custom_objects)
+
+
+__all__ = ["Functional", "Model", "Sequential", "clone_model", "load_model", "model_from_json"]

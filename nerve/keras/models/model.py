@@ -1,0 +1,506 @@
+"""``keras.Model``: layers plus training (``compile`` / ``fit`` / ``evaluate`` / ``predict``).
+
+``keras.Model(inputs, outputs)`` makes a functional model (see ``functional.py``); subclassing
+``keras.Model`` and writing ``call()`` makes a subclassed one; ``Sequential`` is in
+``sequential.py``. ``fit`` runs, per batch, exactly the step a user writes by hand with
+nerve.optim: ``optimizer.zero_grad()``, ``y = model(x)``, ``loss = loss_fn(y_true, y)``,
+``loss.backward()``, ``optimizer.step()``; the rest is bookkeeping (metrics, callbacks, the
+progress bar).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import nerve
+
+from .. import backend
+from .. import callbacks as callbacks_module
+from .. import losses as losses_module
+from .. import metrics as metrics_module
+from .. import optimizers as optimizers_module
+from ..layers.layer import Layer, flatten, map_structure, training_mode
+from . import data as data_module
+
+
+def _verbose(verbose) -> int:
+    return 1 if verbose == "auto" else int(verbose)
+
+
+class Model(Layer):
+    """A model: a layer that also trains. ``keras.Model(inputs, outputs)`` builds a functional one.
+
+    Subclass it and write ``call(self, inputs, training=None)`` for a subclassed model.
+    """
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+            from .functional import Functional
+
+            return Layer.__new__(Functional)
+        return Layer.__new__(cls)
+
+    def __init__(self, *args, trainable=True, name=None, dtype=None, **kwargs):
+        if args or "inputs" in kwargs:
+            raise TypeError("keras.Model(inputs, outputs) builds a functional model")
+        super().__init__(trainable=trainable, name=name or backend.unique_name(backend.snake_case(type(self).__name__)),
+                         dtype=dtype, **kwargs)
+        self._reset_compile()
+
+    def _reset_compile(self) -> None:
+        self.optimizer = None
+        self.loss = None
+        self.compiled = False
+        self.stop_training = False
+        self.history = None
+        self._loss_fns = None
+        self._loss_weights = None
+        self._metric_specs = None
+        self._metrics = None
+        self._loss_tracker = metrics_module.Mean(name="loss")
+        self._output_loss_trackers = []
+
+    # ----------------------------------------------------------------- structure
+    def _convert(self, x):
+        # A model hands its inputs to its first layers as they are (as tensors); each layer
+        # casts what it needs (float32, or integer ids for Embedding).
+        if isinstance(x, nerve.Tensor):
+            return x if x.dtype is not nerve.float64 else x.float()
+        return data_module.to_device(x, backend.device())
+
+    @property
+    def output_names(self) -> list:
+        outputs = getattr(self, "outputs", None)
+        if outputs:
+            return [t._keras_history[0].name for t in outputs]
+        return ["output"]
+
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
+                layer_range=None):
+        """Print Keras 3's summary table (layers, output shapes, parameter counts and sizes)."""
+        from .summary import summary_text
+
+        text = summary_text(self, line_length, positions, show_trainable)
+        if print_fn is None:
+            print(text, end="")
+        else:
+            print_fn(text)
+
+    def get_layer(self, name=None, index=None):
+        if index is not None:
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name}. Existing layers are: {[layer.name for layer in self.layers]}.")
+
+    def build(self, input_shape) -> None:
+        """Create the weights of a subclassed model by calling it once on zeros of ``input_shape``."""
+        if self.built:
+            return
+        def zeros(shape):
+            return nerve.zeros(*(1 if d is None else d for d in shape), device=backend.device())
+
+        dummy = map_structure(zeros, input_shape) if isinstance(input_shape, (list, dict)) else zeros(input_shape)
+        with nerve.no_grad(), training_mode(False):
+            self.call(dummy)
+        self.built = True
+
+    def _build_from_data(self, x) -> None:
+        if not self.built:
+            with nerve.no_grad(), training_mode(False):
+                self(data_module.to_device(x, backend.device()))
+            self.built = True
+
+    # ----------------------------------------------------------------- compile
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
+        """Choose the optimizer, loss and metrics by name or object.
+
+        Args:
+            optimizer: ``'sgd'``, ``'adam'``, ``'adamw'``, ``'rmsprop'``, ``'adagrad'``, ``'adadelta'``
+                (Keras's defaults) or a ``keras.optimizers`` object.
+            loss: a name (``'categorical_crossentropy'``, ``'sparse_categorical_crossentropy'``,
+                ``'binary_crossentropy'``, ``'mse'``, ``'mae'``), a Loss, a function, or one per
+                output (list or dict by output name).
+            loss_weights: weights of the outputs' losses.
+            metrics: names (``'accuracy'``, ...) or Metric objects; one list per output, or a dict.
+        """
+        self._reset_compile()
+        self.optimizer = optimizers_module.get(optimizer)
+        self.loss = loss
+        self._loss_spec = loss
+        self._loss_weights = loss_weights
+        self._metric_specs = metrics
+        for m in flatten(metrics or []):
+            metrics_module.check(m)
+        self._loss_fns = map_structure(losses_module.get, loss) if isinstance(loss, (list, dict)) else losses_module.get(loss)
+        self.compiled = True
+
+    def _assert_compiled(self) -> None:
+        if not self.compiled or self._loss_fns is None:
+            raise RuntimeError("You must call `compile()` before using the model (with a loss, to train or evaluate).")
+
+    @property
+    def metrics(self) -> list:
+        return [self._loss_tracker] + [m for _, m in (self._metrics or [])]
+
+    @property
+    def metrics_names(self) -> list:
+        return [m.name for m in self.metrics]
+
+    def reset_metrics(self) -> None:
+        for m in self.metrics + self._output_loss_trackers:
+            m.reset_state()
+
+    # ----------------------------------------------------------------- one step
+    def _per_output(self, y_true, y_pred):
+        """Pairs (name, y_true, y_pred) per output, matching lists or dicts of targets."""
+        names = self.output_names
+        if isinstance(y_pred, (list, tuple)):
+            if isinstance(y_true, dict):
+                y_true = [y_true[n] for n in names]
+            if not isinstance(y_true, (list, tuple)) or len(y_true) != len(y_pred):
+                raise ValueError(f"The model has {len(y_pred)} outputs, so `y` must be a list of {len(y_pred)} "
+                                 f"arrays (or a dict by output name {names}).")
+            return [(names[i] if i < len(names) else f"output_{i}", y_true[i], y_pred[i]) for i in range(len(y_pred))]
+        if isinstance(y_pred, dict):
+            return [(k, y_true[k], y_pred[k]) for k in y_pred]
+        return [(names[0] if names else "output", y_true, y_pred)]
+
+    def _setup_metrics(self, pairs) -> None:
+        specs = self._metric_specs or []
+        multi = len(pairs) > 1
+        out = []
+        for i, (name, yt, yp) in enumerate(pairs):
+            if isinstance(specs, dict):
+                mine = specs.get(name, [])
+            elif multi and specs and isinstance(specs[0], (list, tuple)):
+                mine = specs[i] if i < len(specs) else []
+            else:
+                mine = specs
+            for spec in mine if isinstance(mine, (list, tuple)) else [mine]:
+                m = metrics_module.get(spec, yt, yp)
+                if multi:
+                    m.name = f"{name}_{m.name}"
+                out.append((i, m))
+        self._metrics = out
+        self._output_loss_trackers = [metrics_module.Mean(name=f"{n}_loss") for n, _, _ in pairs] if multi else []
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The compiled loss (summed over outputs, weighted) plus the layers' regularization."""
+        pairs = self._per_output(y, y_pred)
+        fns = self._loss_fns
+        total, parts = None, []
+        for i, (name, yt, yp) in enumerate(pairs):
+            if isinstance(fns, dict):
+                fn = fns.get(name)
+            elif isinstance(fns, (list, tuple)):
+                fn = fns[i]
+            else:
+                fn = fns
+            if fn is None:
+                continue
+            value = fn(yt, yp, sample_weight) if sample_weight is not None else fn(yt, yp)
+            parts.append(value)
+            w = self._loss_weights
+            if w is not None:
+                value = value * (w[name] if isinstance(w, dict) else w[i])
+            total = value if total is None else total + value
+        if self._has_regularizers:
+            for penalty in self.losses:
+                total = total + penalty
+        return total, parts
+
+    @property
+    def _has_regularizers(self) -> bool:
+        return any(layer._regularizers for layer in self._all_layers())
+
+    def _all_layers(self):
+        out, stack, seen = [], [self], set()
+        while stack:
+            layer = stack.pop()
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            out.append(layer)
+            stack.extend(layer._layers)
+        return out
+
+    def _update_metrics(self, y, y_pred, loss_value, parts, n, sample_weight=None) -> dict:
+        pairs = self._per_output(y, y_pred)
+        if self._metrics is None:
+            self._setup_metrics(pairs)
+        self._loss_tracker.update_state(loss_value, sample_weight=np.full(1, n))
+        for tracker, part in zip(self._output_loss_trackers, parts):
+            tracker.update_state(float(part.item()), sample_weight=np.full(1, n))
+        for i, m in self._metrics:
+            _, yt, yp = pairs[i]
+            m.update_state(yt, yp, sample_weight)
+        return self._logs()
+
+    def _logs(self) -> dict:
+        values = {m.name: m.result() for m in self.metrics + self._output_loss_trackers}
+        return {k: values[k] for k in sorted(values)}
+
+    def train_step(self, x, y, sample_weight=None) -> dict:
+        """One training step on a batch; returns the running logs (loss and metrics)."""
+        opt = self.optimizer
+        opt.zero_grad()
+        y_pred = self(x, training=True)
+        loss, parts = self.compute_loss(x, y, y_pred, sample_weight)
+        loss.backward()
+        opt.step()
+        with nerve.no_grad():
+            return self._update_metrics(y, y_pred, loss.item(), parts, _batch_len(x), sample_weight)
+
+    def test_step(self, x, y, sample_weight=None) -> dict:
+        with nerve.no_grad():
+            y_pred = self(x, training=False)
+            loss, parts = self.compute_loss(x, y, y_pred, sample_weight, training=False)
+            return self._update_metrics(y, y_pred, loss.item(), parts, _batch_len(x), sample_weight)
+
+    # ----------------------------------------------------------------- fit / evaluate / predict
+    def _prepare_train(self, first_x) -> None:
+        self._assert_compiled()
+        if not self.built:
+            self._build_from_data(first_x)
+        self.optimizer.build(self.trainable_weights)
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
+        """Train for ``epochs`` epochs; returns a ``History`` (loss, metrics, val_ ones per epoch).
+
+        Args:
+            x, y: NumPy arrays or nerve tensors (lists / dicts of them for several inputs or
+                outputs), or ``x`` a dataset / DataLoader yielding ``(x, y)`` batches.
+            batch_size: examples per step (32).
+            epochs: the epoch to stop at (counting from 0, so with ``initial_epoch`` it is an end).
+            verbose: ``'auto'`` / 1 progress bar, 2 one line per epoch, 0 silent.
+            callbacks: ``keras.callbacks`` objects.
+            validation_split: fraction of the arrays, taken from the END before shuffling, to
+                validate on.
+            validation_data: ``(x_val, y_val)`` or a dataset.
+            shuffle: reshuffle the arrays each epoch.
+            initial_epoch: epoch to start from (for resuming).
+            steps_per_epoch: stop each epoch after this many batches.
+        """
+        self._assert_compiled()
+        if class_weight is not None:
+            raise NotImplementedError("class_weight is not supported yet; pass sample_weight")
+        if validation_split and validation_data is None:
+            if not data_module._is_arrays(x):
+                raise ValueError("`validation_split` is only supported for Tensors or NumPy arrays, "
+                                 f"found following types in the input: {[type(x)]}")
+            (x, y, sample_weight), validation_data = data_module.train_validation_split(
+                (x, y, sample_weight), validation_split)
+        train = data_module.make(x, y, sample_weight, batch_size, shuffle, steps_per_epoch)
+        val = None
+        if validation_data is not None:
+            if isinstance(validation_data, (list, tuple)) and len(validation_data) in (2, 3) \
+                    and data_module._is_arrays(validation_data[0]):
+                vx, vy = validation_data[0], validation_data[1]
+                vsw = validation_data[2] if len(validation_data) == 3 else None
+                val = data_module.make(vx, vy, vsw, validation_batch_size or batch_size, False, validation_steps)
+            else:
+                val = data_module.make(validation_data, steps=validation_steps)
+        self._prepare_train(train.first_x())
+        self._check_input_shapes(train)
+        verbose = _verbose(verbose)
+        cbs = callbacks_module.CallbackList(callbacks, model=self, add_history=True, add_progbar=verbose != 0,
+                                            verbose=verbose, epochs=epochs, steps=train.steps)
+        self.stop_training = False
+        dev = backend.device()
+        cbs.on_train_begin()
+        logs = {}
+        for epoch in range(initial_epoch, epochs):
+            self.reset_metrics()
+            cbs.on_epoch_begin(epoch)
+            with training_mode(True):
+                for step, (xb, yb, swb) in enumerate(train):
+                    cbs.on_train_batch_begin(step)
+                    xb = data_module.to_device(xb, dev)
+                    yb = data_module.to_device(yb, dev)
+                    logs = self.train_step(xb, yb, swb)
+                    cbs.on_train_batch_end(step, logs)
+                    if self.stop_training:
+                        break
+            epoch_logs = dict(logs)
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self._run_test(val, cbs)
+                epoch_logs.update({"val_" + k: v for k, v in val_logs.items()})
+            cbs.on_epoch_end(epoch, epoch_logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end(logs)
+        return cbs.history
+
+    def _check_input_shapes(self, data) -> None:
+        spec = getattr(self, "_input_spec_shapes", None)
+        if spec is None or not isinstance(data, data_module.ArrayData):
+            return
+        given = flatten(data.x)
+        for i, (want, arr) in enumerate(zip(spec, given)):
+            self._check_shape(i, want, tuple(arr.shape))
+
+    def _check_shape(self, i, want, got) -> None:
+        if want is None:
+            return
+        ok = len(want) == len(got) and all(w is None or w == g for w, g in zip(want, got))
+        if not ok:
+            raise ValueError(
+                f'Input {i} of layer "{self.name}" is incompatible with the layer: expected '
+                f"shape={tuple(want)}, found shape={tuple(got)}"
+            )
+
+    def _run_test(self, data, cbs) -> dict:
+        self.reset_metrics()
+        cbs.on_test_begin()
+        dev = backend.device()
+        logs = {}
+        for step, (xb, yb, swb) in enumerate(data):
+            cbs.on_test_batch_begin(step)
+            logs = self.test_step(data_module.to_device(xb, dev), data_module.to_device(yb, dev), swb)
+            cbs.on_test_batch_end(step, logs)
+        cbs.on_test_end(logs)
+        return logs
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False, **kwargs):
+        """Loss and metrics over the data: a list (loss first), a scalar, or a dict with ``return_dict``."""
+        self._assert_compiled()
+        data = data_module.make(x, y, sample_weight, batch_size, False, steps)
+        if not self.built:
+            self._build_from_data(data.first_x())
+        self._check_input_shapes(data)
+        verbose = _verbose(verbose)
+        cbs = callbacks_module.CallbackList(callbacks, model=self, add_progbar=verbose != 0, verbose=verbose,
+                                            epochs=1, steps=data.steps)
+        logs = self._run_test(data, cbs)
+        if not logs:
+            raise ValueError("Expected at least one batch of data to evaluate on.")
+        return logs if return_dict else self._ordered(logs)
+
+    def _ordered(self, logs):
+        names = [m.name for m in self.metrics]
+        out = [logs[n] for n in names if n in logs] + [logs[k] for k in sorted(logs) if k not in names]
+        return out[0] if len(out) == 1 else out
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """The model's outputs for ``x`` as NumPy arrays, computed batch by batch (inference mode)."""
+        data = data_module.make(x, None, None, batch_size, False, steps)
+        verbose = _verbose(verbose)
+        cbs = callbacks_module.CallbackList(callbacks, model=self, add_progbar=verbose != 0, verbose=verbose,
+                                            epochs=1, steps=data.steps)
+        dev = backend.device()
+        if not self.built:
+            self._build_from_data(data.first_x())
+        self._check_input_shapes(data)
+        outs = []
+        cbs.on_predict_begin()
+        with nerve.no_grad(), training_mode(False):
+            for step, (xb, _, _) in enumerate(data):
+                cbs.on_predict_batch_begin(step)
+                y = self(data_module.to_device(xb, dev), training=False)
+                outs.append(map_structure(lambda t: t.detach().numpy(), y))
+                cbs.on_predict_batch_end(step, {"outputs": y})
+        cbs.on_predict_end()
+        if not outs:
+            raise ValueError("Expected at least one batch of data to predict on.")
+        first = outs[0]
+        if isinstance(first, (list, tuple)):
+            return [np.concatenate([o[i] for o in outs]) for i in range(len(first))]
+        if isinstance(first, dict):
+            return {k: np.concatenate([o[k] for o in outs]) for k in first}
+        return np.concatenate(outs)
+
+    def _one_batch(self, x, y, sample_weight):
+        dev = backend.device()
+        xb = data_module.to_device(map_structure(data_module._raw, x), dev)
+        yb = None if y is None else data_module.to_device(map_structure(data_module._raw, y), dev)
+        return xb, yb, sample_weight
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One optimizer step on this batch; returns the loss and metrics on it."""
+        self._prepare_train(x)
+        xb, yb, sw = self._one_batch(x, y, sample_weight)
+        self.reset_metrics()
+        with training_mode(True):
+            logs = self.train_step(xb, yb, sw)
+        return logs if return_dict else self._ordered(logs)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """Loss and metrics on this batch, without training."""
+        self._assert_compiled()
+        if not self.built:
+            self._build_from_data(x)
+        xb, yb, sw = self._one_batch(x, y, sample_weight)
+        self.reset_metrics()
+        logs = self.test_step(xb, yb, sw)
+        return logs if return_dict else self._ordered(logs)
+
+    def predict_on_batch(self, x):
+        """The outputs for this one batch, as NumPy."""
+        xb, _, _ = self._one_batch(x, None, None)
+        with nerve.no_grad(), training_mode(False):
+            y = self(xb, training=False)
+        return map_structure(lambda t: t.detach().numpy(), y)
+
+    # ----------------------------------------------------------------- saving
+    def save(self, filepath, overwrite=True, zipped=None, **kwargs) -> None:
+        """Save architecture, weights and compile settings to ``model.keras`` (a safe nerve file)."""
+        from .. import saving
+
+        saving.save_model(self, filepath, overwrite=overwrite)
+
+    def save_weights(self, filepath, overwrite=True) -> None:
+        """Save the weights (``.weights.h5`` names are accepted; the content is nerve's safetensors)."""
+        from .. import saving
+
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath, skip_mismatch=False, **kwargs) -> None:
+        from .. import saving
+
+        saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
+
+    def get_compile_config(self) -> dict | None:
+        if not self.compiled:
+            return None
+        loss = self._loss_fns
+        return {
+            "optimizer": optimizers_module.serialize(self.optimizer),
+            "loss": map_structure(losses_module.serialize, loss) if loss is not None else None,
+            "loss_weights": self._loss_weights,
+            "metrics": map_structure(_metric_config, self._metric_specs) if self._metric_specs else None,
+        }
+
+    def compile_from_config(self, config) -> None:
+        loss = config.get("loss")
+        self.compile(
+            optimizer=optimizers_module.get(config["optimizer"]),
+            loss=map_structure(losses_module.get, loss) if isinstance(loss, list) else
+            ({k: losses_module.get(v) for k, v in loss.items()} if isinstance(loss, dict) and "class_name" not in loss
+             else losses_module.get(loss)),
+            loss_weights=config.get("loss_weights"),
+            metrics=config.get("metrics"),
+        )
+
+    def get_config(self) -> dict:
+        config = dict(self.__dict__.get("_init_args") or {})
+        config.update(name=self.name, trainable=self.trainable)
+        return config
+
+
+def _metric_config(spec):
+    if isinstance(spec, str):
+        return spec
+    if isinstance(spec, metrics_module.Metric):
+        return {"class_name": type(spec).__name__, "config": spec.get_config()}
+    raise TypeError(f"cannot save the custom metric {spec!r}")
+
+
+def _batch_len(x) -> int:
+    leaf = flatten(x)[0]
+    return int(leaf.shape[0])

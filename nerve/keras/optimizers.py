@@ -1,0 +1,330 @@
+"""Keras's optimizers with Keras's defaults, each driving the matching ``nerve.optim`` optimizer.
+
+``fit`` runs the same step as a hand-written loop: ``zero_grad()``, forward, loss,
+``backward()``, ``step()``; these classes only translate Keras's argument names (``rho``,
+``beta_1``, ``epsilon``) and defaults into nerve.optim's, and add Keras's extras
+(``clipnorm`` / ``clipvalue``, learning-rate schedules, ``iterations``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+class _LearningRate(float):
+    """The current learning rate as a float, with Keras's Variable methods ``numpy``/``assign``."""
+
+    def numpy(self):
+        return np.float32(self)
+
+    def assign(self, value):
+        self._owner.learning_rate = float(value)
+        return self
+
+
+class Optimizer:
+    """Base of the Keras optimizers; builds its nerve.optim optimizer on the model's variables.
+
+    Args:
+        learning_rate: a float or a ``keras.optimizers.schedules`` schedule.
+        weight_decay: decoupled weight decay (as Keras: ``w -= lr * weight_decay * w``).
+        clipnorm, clipvalue, global_clipnorm: gradient clipping before each step.
+    """
+
+    _nerve_name = ""
+
+    def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None, use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None,
+                 loss_scale_factor=None, gradient_accumulation_steps=None, name=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
+        self.name = name or _snake(type(self).__name__)
+        self._learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
+        self.iterations = 0
+        self._opt = None
+        self._params: list = []
+
+    # -- the nerve optimizer --
+    def _nerve_kwargs(self) -> dict:
+        raise NotImplementedError
+
+    def build(self, var_list) -> None:
+        """Create the nerve optimizer over ``var_list`` (Keras Variables or nerve tensors)."""
+        import nerve.optim
+
+        params = [getattr(v, "value", v) for v in var_list]
+        params = [p for p in params if p.requires_grad]
+        if self._opt is not None and len(params) == len(self._params) and all(a is b for a, b in zip(params, self._params)):
+            return
+        name, kwargs = self._nerve_kwargs()
+        self._params = params
+        self._opt = getattr(nerve.optim, name)(params, lr=self._current_lr(), **kwargs) if params else None
+
+    @property
+    def built(self) -> bool:
+        return self._opt is not None
+
+    @property
+    def variables(self) -> list:
+        return []
+
+    def _current_lr(self) -> float:
+        lr = self._learning_rate
+        if isinstance(lr, schedules.LearningRateSchedule):
+            return float(lr(self.iterations))
+        return float(lr)
+
+    @property
+    def learning_rate(self) -> _LearningRate:
+        out = _LearningRate(self._current_lr())
+        out._owner = self
+        return out
+
+    @learning_rate.setter
+    def learning_rate(self, value) -> None:
+        if isinstance(value, schedules.LearningRateSchedule):
+            self._learning_rate = value
+        else:
+            self._learning_rate = float(value)
+        self._set_lr()
+
+    lr = learning_rate
+
+    def _set_lr(self) -> None:
+        if self._opt is not None:
+            lr = self._current_lr()
+            for group in self._opt.param_groups:
+                group["lr"] = lr
+
+    def zero_grad(self) -> None:
+        if self._opt is not None:
+            self._opt.zero_grad()
+
+    def step(self) -> None:
+        """One update from the gradients in ``.grad`` (clipping first if asked)."""
+        if self._opt is None:
+            return
+        if self.clipvalue is not None or self.clipnorm is not None or self.global_clipnorm is not None:
+            from nerve.nn.utils import clip_grad_norm_, clip_grad_value_
+
+            if self.clipvalue is not None:
+                clip_grad_value_(self._params, self.clipvalue)
+            if self.global_clipnorm is not None:
+                clip_grad_norm_(self._params, self.global_clipnorm)
+            if self.clipnorm is not None:
+                for p in self._params:
+                    clip_grad_norm_([p], self.clipnorm)
+        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
+            self._set_lr()
+        self._opt.step()
+        self.iterations += 1
+
+    def apply_gradients(self, grads_and_vars) -> None:
+        """Keras's API: apply ``[(gradient, variable), ...]``."""
+        grads_and_vars = list(grads_and_vars)
+        self.apply([g for g, _ in grads_and_vars], [v for _, v in grads_and_vars])
+
+    def apply(self, grads, trainable_variables=None) -> None:
+        import nerve
+
+        if trainable_variables is not None:
+            self.build(trainable_variables)
+        for p, g in zip(self._params, grads):
+            p.grad = g if isinstance(g, nerve.Tensor) or g is None else nerve.tensor(np.asarray(g))
+        self.step()
+
+    def get_config(self) -> dict:
+        lr = self._learning_rate
+        config = {"name": self.name, "learning_rate": lr if not isinstance(lr, schedules.LearningRateSchedule)
+                  else {"class_name": type(lr).__name__, "config": lr.get_config()},
+                  "weight_decay": self.weight_decay, "clipnorm": self.clipnorm, "clipvalue": self.clipvalue,
+                  "global_clipnorm": self.global_clipnorm}
+        config.update(self._extra_config())
+        return config
+
+    def _extra_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        lr = config.get("learning_rate")
+        if isinstance(lr, dict):
+            config["learning_rate"] = getattr(schedules, lr["class_name"])(**lr["config"])
+        return cls(**config)
+
+
+def _snake(name):
+    from .backend import snake_case
+
+    return snake_case(name)
+
+
+class SGD(Optimizer):
+    """Gradient descent: ``learning_rate=0.01``, optional ``momentum`` and ``nesterov``."""
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        if not 0 <= momentum <= 1:
+            raise ValueError("`momentum` must be a float between [0, 1].")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+
+    def _nerve_kwargs(self):
+        return "SGD", {"momentum": self.momentum, "nesterov": self.nesterov, "weight_decay": self.weight_decay or 0.0}
+
+    def _extra_config(self):
+        return {"momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class Adam(Optimizer):
+    """Adam: ``learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7``."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
+
+    def _nerve_kwargs(self):
+        kw = {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon, "amsgrad": self.amsgrad}
+        if self.weight_decay:  # Keras's weight decay is decoupled: AdamW's
+            return "AdamW", {**kw, "weight_decay": self.weight_decay}
+        return "Adam", kw
+
+    def _extra_config(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: ``weight_decay=0.004`` as Keras."""
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, **kwargs):
+        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+                         amsgrad=amsgrad, weight_decay=weight_decay, **kwargs)
+
+    def _nerve_kwargs(self):
+        return "AdamW", {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon, "amsgrad": self.amsgrad,
+                         "weight_decay": self.weight_decay or 0.0}
+
+
+class RMSprop(Optimizer):
+    """RMSprop: ``learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False``."""
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, centered
+
+    def _nerve_kwargs(self):
+        return "RMSprop", {"alpha": self.rho, "eps": self.epsilon, "momentum": self.momentum,
+                           "centered": self.centered, "weight_decay": self.weight_decay or 0.0}
+
+    def _extra_config(self):
+        return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon, "centered": self.centered}
+
+
+class Adagrad(Optimizer):
+    """Adagrad: ``learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7``."""
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
+
+    def _nerve_kwargs(self):
+        return "Adagrad", {"initial_accumulator_value": self.initial_accumulator_value, "eps": self.epsilon,
+                           "weight_decay": self.weight_decay or 0.0}
+
+    def _extra_config(self):
+        return {"initial_accumulator_value": self.initial_accumulator_value, "epsilon": self.epsilon}
+
+
+class Adadelta(Optimizer):
+    """Adadelta: ``learning_rate=0.001, rho=0.95, epsilon=1e-7``."""
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.rho, self.epsilon = rho, epsilon
+
+    def _nerve_kwargs(self):
+        return "Adadelta", {"rho": self.rho, "eps": self.epsilon, "weight_decay": self.weight_decay or 0.0}
+
+    def _extra_config(self):
+        return {"rho": self.rho, "epsilon": self.epsilon}
+
+
+class schedules:  # noqa: N801  (keras.optimizers.schedules is a module in Keras)
+    """Learning-rate schedules: callables of the step number."""
+
+    class LearningRateSchedule:
+        def __call__(self, step):
+            raise NotImplementedError
+
+        def get_config(self) -> dict:
+            return dict(vars(self))
+
+    class ExponentialDecay(LearningRateSchedule):
+        def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
+            self.initial_learning_rate, self.decay_steps = initial_learning_rate, decay_steps
+            self.decay_rate, self.staircase = decay_rate, staircase
+
+        def __call__(self, step):
+            p = step / self.decay_steps
+            return self.initial_learning_rate * self.decay_rate ** (math.floor(p) if self.staircase else p)
+
+    class InverseTimeDecay(LearningRateSchedule):
+        def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
+            self.initial_learning_rate, self.decay_steps = initial_learning_rate, decay_steps
+            self.decay_rate, self.staircase = decay_rate, staircase
+
+        def __call__(self, step):
+            p = step / self.decay_steps
+            return self.initial_learning_rate / (1 + self.decay_rate * (math.floor(p) if self.staircase else p))
+
+    class PiecewiseConstantDecay(LearningRateSchedule):
+        def __init__(self, boundaries, values, name=None):
+            self.boundaries, self.values = list(boundaries), list(values)
+
+        def __call__(self, step):
+            for b, v in zip(self.boundaries, self.values):
+                if step <= b:
+                    return v
+            return self.values[-1]
+
+    class CosineDecay(LearningRateSchedule):
+        def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name=None, warmup_target=None,
+                     warmup_steps=0):
+            self.initial_learning_rate, self.decay_steps, self.alpha = initial_learning_rate, decay_steps, alpha
+
+        def __call__(self, step):
+            frac = min(step, self.decay_steps) / self.decay_steps
+            cos = 0.5 * (1 + math.cos(math.pi * frac))
+            return self.initial_learning_rate * ((1 - self.alpha) * cos + self.alpha)
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adadelta}
+
+
+def get(identifier) -> Optimizer:
+    """An optimizer from a name (``'sgd'``, ``'adam'``, ...) with Keras's defaults, or an object."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str):
+        cls = _BY_NAME.get(identifier.lower())
+        if cls is None:
+            raise ValueError(
+                f"Could not interpret optimizer identifier: {identifier!r}. Known optimizers: "
+                f"{', '.join(sorted(_BY_NAME))}"
+            )
+        return cls()
+    if isinstance(identifier, dict):
+        cls = {c.__name__: c for c in _BY_NAME.values()}[identifier["class_name"]]
+        return cls.from_config(identifier.get("config", {}))
+    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
+        return identifier()
+    raise ValueError(f"Could not interpret optimizer identifier: {identifier!r}")
+
+
+def serialize(opt: Optimizer) -> dict:
+    return {"class_name": type(opt).__name__, "config": opt.get_config()}

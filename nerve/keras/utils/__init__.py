@@ -1,0 +1,69 @@
+"""``keras.utils``: ``to_categorical``, ``set_random_seed``, ``image_dataset_from_directory``,
+``plot_history``, ``Progbar``, ``normalize``, ``split_dataset``-free basics."""
+
+from __future__ import annotations
+
+import random as _random
+
+import numpy as np
+
+from .plotting import plot_history
+from .progbar import Progbar
+
+
+def to_categorical(x, num_classes=None):
+    """One-hot encode integer labels: shape (n,) -> (n, num_classes), float32."""
+    x = np.asarray(x.numpy() if hasattr(x, "numpy") else x, dtype="int64")
+    shape = x.shape
+    if shape and shape[-1] == 1 and len(shape) > 1:
+        shape = shape[:-1]
+    x = x.reshape(-1)
+    if num_classes is None:
+        num_classes = int(x.max()) + 1
+    out = np.zeros((x.shape[0], num_classes), dtype="float32")
+    out[np.arange(x.shape[0]), x] = 1
+    return out.reshape(shape + (num_classes,))
+
+
+def normalize(x, axis=-1, order=2):
+    """Scale ``x`` to unit ``order``-norm along ``axis``."""
+    x = np.asarray(x, dtype="float32")
+    norm = np.linalg.norm(x, ord=order, axis=axis, keepdims=True)
+    norm[norm == 0] = 1
+    return x / norm
+
+
+def set_random_seed(seed: int) -> None:
+    """Seed Python's, NumPy's and nerve's generators (weights, shuffling, dropout)."""
+    import nerve
+
+    _random.seed(seed)
+    np.random.seed(seed)
+    nerve.manual_seed(seed)
+
+
+def image_dataset_from_directory(directory, labels="inferred", label_mode="int", class_names=None, color_mode="rgb",
+                                 batch_size=32, image_size=(256, 256), shuffle=True, seed=None,
+                                 validation_split=None, subset=None, interpolation="bilinear", follow_links=False,
+                                 crop_to_aspect_ratio=False, pad_to_aspect_ratio=False, data_format=None,
+                                 verbose=True):
+    """Batches of (float32 NHWC images in 0-255, int32 labels) from one subfolder per class."""
+    from nerve.vision.datasets import image_dataset_from_directory as engine
+
+    kwargs = dict(labels=labels, label_mode=label_mode, class_names=class_names, color_mode=color_mode,
+                  batch_size=batch_size, image_size=image_size, shuffle=shuffle, seed=seed,
+                  validation_split=validation_split, subset=subset, interpolation=interpolation,
+                  follow_links=follow_links, crop_to_aspect_ratio=crop_to_aspect_ratio)
+    if pad_to_aspect_ratio:
+        kwargs["pad_to_aspect_ratio"] = pad_to_aspect_ratio
+    if verbose is not True:
+        kwargs["verbose"] = verbose
+    return engine(directory, **kwargs)
+
+
+def get_file(*args, **kwargs):
+    raise NotImplementedError("keras.utils.get_file is not provided by nerve; download the file yourself")
+
+
+__all__ = ["Progbar", "image_dataset_from_directory", "normalize", "plot_history", "set_random_seed",
+           "to_categorical"]

@@ -1,0 +1,88 @@
+"""``Variable``: a named weight of a Keras layer, holding a nerve ``Parameter``.
+
+The parameter (``variable.value``) is what nerve's functional ops and optimizers see; the
+Variable adds what Keras users reach for: ``name``, ``path``, ``trainable``, ``numpy()``,
+``assign()``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import nerve
+from nerve.backend import move
+from nerve.nn.parameter import Parameter
+
+from . import backend
+
+
+class Variable:
+    """A layer weight: ``shape``, ``dtype``, ``trainable``, ``value`` (the nerve Parameter).
+
+    Args:
+        initializer: an array of the right shape, or an initializer (name, object or callable
+            taking ``(shape, dtype)``).
+        shape: the weight's shape (taken from the array when one is given).
+        dtype: ``'float32'`` unless told.
+        trainable: whether fit's optimizer updates it.
+        name: the weight's name (``kernel``, ``bias``, ...).
+    """
+
+    def __init__(self, initializer, shape=None, dtype=None, trainable: bool = True, name: str = "variable"):
+        from . import initializers
+
+        dtype = backend.standardize_dtype(dtype)
+        if callable(initializer) or isinstance(initializer, str):
+            init = initializers.get(initializer)
+            arr = np.asarray(init(tuple(shape), dtype=dtype), dtype=dtype)
+        else:
+            arr = np.asarray(initializer.numpy() if hasattr(initializer, "numpy") else initializer, dtype=dtype)
+        self.name = name
+        self.path = name
+        self._trainable = bool(trainable)
+        floating = arr.dtype.kind == "f"
+        self.value = Parameter(move(arr, backend.device()), requires_grad=self._trainable and floating)
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
+        self.value.requires_grad = self._trainable and self.value.is_floating_point()
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.value.shape)
+
+    @property
+    def dtype(self) -> str:
+        return backend.standardize_dtype(self.value.dtype)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def numpy(self) -> np.ndarray:
+        """A NumPy copy of the current value."""
+        return np.array(self.value.detach().numpy(), copy=True)
+
+    def assign(self, value) -> "Variable":
+        """Overwrite the value in place (same shape), keeping the parameter the optimizer holds."""
+        arr = value.detach().numpy() if isinstance(value, nerve.Tensor) else np.asarray(value)
+        if tuple(arr.shape) != self.shape:
+            raise ValueError(
+                f"The shape of the target variable and the shape of the target value in "
+                f"`variable.assign(value)` must match. variable.shape={self.shape}, "
+                f"Received: value.shape={tuple(arr.shape)}. Target variable: {self!r}"
+            )
+        self.value._data[...] = move(arr.astype(self.value._data.dtype, copy=False), self.value.device)
+        return self
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self.numpy()
+        return arr if dtype is None else arr.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}, value={self.numpy()}>"
