@@ -191,7 +191,7 @@ def _pads(padding, kernel, dilation, stride, nd):
         for k, d in zip(kernel, dilation):
             total = d * (k - 1)
             out += [total // 2, total - total // 2]
-        return tuple(out)
+        return tuple(out) if nd == 2 else (0, 0) + tuple(out)
     p = _ntuple(padding, nd, "padding")
     if any(v < 0 for v in p):
         raise ValueError(f"negative padding is not supported, got {p}")
