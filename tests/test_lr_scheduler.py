@@ -136,6 +136,7 @@ def test_one_cycle_lr_errors():
     nopt, _ = _optimizers()
     sched = nsched.OneCycleLR(nopt, max_lr=0.1, total_steps=3)
     for _ in range(3):
+        nopt.step()
         sched.step()
     with pytest.raises(ValueError, match="Tried to step 4 times. The specified number of total steps is 3"):
         sched.step()
@@ -182,6 +183,8 @@ def test_state_dict_round_trip_through_a_file(make, metric, tmp_path):
 def test_step_with_an_epoch_uses_the_closed_form():
     nopt, topt = _optimizers()
     ns, ts = nsched.StepLR(nopt, 4, 0.5), tsched.StepLR(topt, 4, 0.5)
+    nopt.step()
+    topt.step()
     with pytest.warns(UserWarning, match="deprecated"):
         ns.step(9)
     with warnings.catch_warnings():
@@ -200,3 +203,94 @@ def test_resuming_needs_initial_lr():
     assert sched.last_epoch == 6 and sched.get_last_lr() == pytest.approx([0.01, 0.002])
     with pytest.raises(TypeError, match="is not an Optimizer"):
         nsched.StepLR(object(), 3)
+
+
+# ---------------------------------------------------------------- the other torch schedulers
+
+
+def test_multiplicative_lr():
+    _compare(lambda s, o: s.MultiplicativeLR(o, lambda e: 0.9 if e % 2 else 1.0))
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(factor=0.5, total_iters=8)])
+def test_constant_lr(kw):
+    _compare(lambda s, o: s.ConstantLR(o, **kw))
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(start_factor=0.1, end_factor=0.5, total_iters=12)])
+def test_linear_lr(kw):
+    _compare(lambda s, o: s.LinearLR(o, **kw))
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(total_iters=30, power=2.0)])
+def test_polynomial_lr(kw):
+    _compare(lambda s, o: s.PolynomialLR(o, **kw))
+
+
+@pytest.mark.parametrize("kw", [dict(T_0=7), dict(T_0=3, T_mult=2, eta_min=0.001)])
+def test_cosine_annealing_warm_restarts(kw):
+    _compare(lambda s, o: s.CosineAnnealingWarmRestarts(o, **kw))
+
+
+def test_cosine_annealing_warm_restarts_with_fractional_epochs():
+    nopt, topt = _optimizers()
+    ns = nsched.CosineAnnealingWarmRestarts(nopt, T_0=3, T_mult=2)
+    ts = tsched.CosineAnnealingWarmRestarts(topt, T_0=3, T_mult=2)
+    for epoch in np.arange(0, 12, 0.25):
+        ns.step(float(epoch))
+        ts.step(float(epoch))
+        assert ns.get_last_lr() == pytest.approx(ts.get_last_lr(), rel=1e-12)
+
+
+def test_sequential_lr_warmup_then_cosine():
+    def make(s, o):
+        return s.SequentialLR(o, [s.LinearLR(o, start_factor=0.1, total_iters=5), s.CosineAnnealingLR(o, T_max=20),
+                                  s.ExponentialLR(o, gamma=0.9)], milestones=[5, 25])
+    _compare(make)
+
+
+def test_chained_scheduler():
+    def make(s, o):
+        return s.ChainedScheduler([s.ConstantLR(o, factor=0.5, total_iters=4), s.ExponentialLR(o, gamma=0.9)])
+    _compare(make)
+
+
+def test_composite_state_dict_round_trip(tmp_path):
+    def make(o):
+        return nsched.SequentialLR(o, [nsched.LinearLR(o, total_iters=4), nsched.StepLR(o, 3)], milestones=[4])
+
+    opt, _ = _optimizers()
+    sched = make(opt)
+    for _ in range(6):
+        opt.step()
+        sched.step()
+    nerve.save({"sched": sched.state_dict(), "opt": opt.state_dict()}, tmp_path / "seq.nrv")
+    want = []
+    for _ in range(5):
+        opt.step()
+        sched.step()
+        want.append(sched.get_last_lr())
+    opt2, _ = _optimizers()
+    sched2 = make(opt2)
+    ckpt = nerve.load(tmp_path / "seq.nrv")
+    opt2.load_state_dict(ckpt["opt"])
+    sched2.load_state_dict(ckpt["sched"])
+    got = []
+    for _ in range(5):
+        opt2.step()
+        sched2.step()
+        got.append(sched2.get_last_lr())
+    assert got == want
+
+
+def test_warns_when_stepped_before_the_optimizer():
+    nopt, _ = _optimizers()
+    sched = nsched.StepLR(nopt, 3)
+    with pytest.warns(UserWarning, match=r"lr_scheduler.step\(\)` before `optimizer.step\(\)"):
+        sched.step()
+    nopt, _ = _optimizers()
+    sched = nsched.StepLR(nopt, 3)
+    nopt.step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sched.step()

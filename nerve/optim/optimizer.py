@@ -176,6 +176,7 @@ class Optimizer:
         Args:
             closure: re-evaluates the model and returns the loss (called with grad enabled).
         """
+        self._opt_called = True  # lets a scheduler warn when it is stepped before the optimizer
         loss = None
         if closure is not None:
             with autograd.enable_grad():
