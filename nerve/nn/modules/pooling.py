@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import functional as F
+from ..functional.conv import _ntuple
 from .module import Module
 
 
@@ -62,9 +63,9 @@ class AvgPool1d(Module):
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True):
         super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
+        self.kernel_size = _ntuple(kernel_size, 1, "kernel_size")
+        self.stride = _ntuple(stride if stride is not None else kernel_size, 1, "stride")
+        self.padding = _ntuple(padding, 1, "padding")
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
 
