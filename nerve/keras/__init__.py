@@ -26,13 +26,13 @@ from . import (
 from .layers import Input, InputLayer, KerasTensor, Layer
 from .models import Model, Sequential
 from .models.functional import Functional
+from . import saving
 from .saving import load_model
 from .variables import Variable
 
 __version__ = "3.0.0-nerve"
 
 config = backend
-saving = models
 
 __all__ = [
     "Functional", "Input", "InputLayer", "KerasTensor", "Layer", "Model", "Sequential", "Variable", "activations",

@@ -25,7 +25,11 @@ def _topological_nodes(outputs) -> list:
     for t in outputs:
         layer, index, _ = t._keras_history
         visit(layer._inbound_nodes[index])
-    return order
+    # As Keras: by depth from the inputs (inputs first), ties in discovery order.
+    depth = {}
+    for node in order:
+        depth[id(node)] = max([depth[id(p)] + 1 for p in node.parent_nodes] or [0])
+    return sorted(order, key=lambda n: depth[id(n)])
 
 
 class Functional(Model):
