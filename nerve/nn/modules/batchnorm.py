@@ -13,7 +13,7 @@ from .module import Module
 
 class _BatchNorm(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, device=None, dtype=None):
+                 track_running_stats: bool = True, device=None, dtype=None, *, bias: bool = True):
         super().__init__()
         self.num_features = num_features
         self.eps = eps
@@ -22,7 +22,10 @@ class _BatchNorm(Module):
         self.track_running_stats = track_running_stats
         if affine:
             self.weight = Parameter(creation.empty(num_features, device=device, dtype=dtype))
-            self.bias = Parameter(creation.empty(num_features, device=device, dtype=dtype))
+            if bias:
+                self.bias = Parameter(creation.empty(num_features, device=device, dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -48,7 +51,8 @@ class _BatchNorm(Module):
         self.reset_running_stats()
         if self.affine:
             init.ones_(self.weight)
-            init.zeros_(self.bias)
+            if self.bias is not None:
+                init.zeros_(self.bias)
 
     def _check_input_dim(self, input) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -71,7 +75,7 @@ class _BatchNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -83,6 +87,7 @@ class BatchNorm1d(_BatchNorm):
         momentum: weight of each new batch in the running averages; None for a cumulative average.
         affine: learn a per-channel scale (weight) and shift (bias).
         track_running_stats: keep running statistics for evaluation mode.
+        bias: with ``affine``, learn the shift too.
     """
 
     def _check_input_dim(self, input) -> None:
@@ -99,6 +104,7 @@ class BatchNorm2d(_BatchNorm):
         momentum: weight of each new batch in the running averages; None for a cumulative average.
         affine: learn a per-channel scale (weight) and shift (bias).
         track_running_stats: keep running statistics for evaluation mode.
+        bias: with ``affine``, learn the shift too.
     """
 
     def _check_input_dim(self, input) -> None:
