@@ -58,8 +58,7 @@ class CallbackList(Callback):
             self.callbacks.append(History())
         if add_progbar and not any(isinstance(c, ProgbarLogger) for c in self.callbacks):
             self.callbacks.append(ProgbarLogger())
-        # Keras runs the history and the progress bar first so the others see finished logs.
-        self.callbacks.sort(key=lambda c: 0 if isinstance(c, (History, ProgbarLogger)) else 1)
+        # As Keras: the history and the progress bar come last, so they see what the others add.
         if model is not None:
             self.set_model(model)
         if params:
