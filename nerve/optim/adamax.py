@@ -1,0 +1,39 @@
+"""Adamax: Adam with the infinity norm in place of the second moment."""
+
+from __future__ import annotations
+
+from .adam import _check_adam_args
+from .optimizer import Optimizer
+
+
+class Adamax(Optimizer):
+    """``torch.optim.Adamax`` (Kingma & Ba, section 7).
+
+    Args:
+        params: parameters or param groups.
+        lr: learning rate.
+        betas: decay rates of the first moment and of the infinity norm.
+        eps: added to the norm for numerical stability.
+        weight_decay: L2 penalty added to the gradient.
+        maximize: maximize the objective instead of minimizing it.
+    """
+
+    def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, *, maximize: bool = False):
+        _check_adam_args(lr, betas, eps, weight_decay)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize))
+
+    def init_single(self, xp, p, group):
+        return {"step": 0, "exp_avg": xp.zeros_like(p), "exp_inf": xp.zeros_like(p)}
+
+    def apply_single(self, xp, p, g, state, group):
+        lr, eps = float(group["lr"]), float(group["eps"])
+        beta1, beta2 = (float(b) for b in group["betas"])
+        step = state["step"] = state["step"] + 1
+        d = self.grad_with_decay(xp, p, g, group)
+        m, u, tmp = state["exp_avg"], state["exp_inf"], self.scratch(p, 1)
+        m += xp.multiply(xp.subtract(d, m, out=tmp), 1 - beta1, out=tmp)
+        u *= beta2
+        xp.maximum(u, xp.add(xp.abs(d, out=tmp), eps, out=tmp), out=u)
+        p -= xp.multiply(xp.divide(m, u, out=tmp), lr / (1 - beta1**step), out=tmp)
