@@ -143,9 +143,12 @@ class _Encoder:
             return {"dtype": obj.name}
         if isinstance(obj, device):
             return {"device": str(obj)}
+        hint = ("; save its state_dict() instead (nerve.save(obj.state_dict(), path)), since nerve never "
+                "pickles code") if hasattr(obj, "state_dict") else ""
         raise TypeError(
             f"nerve.save cannot store an object of type {type(obj).__name__} (at {where or 'the top level'}): "
             "it stores tensors, arrays, numbers, strings, booleans, None, and dicts, lists and tuples of them"
+            + hint
         )
 
     def _key(self, k, where: str):

@@ -255,6 +255,8 @@ def test_unsavable_objects_are_named(tmp_path):
         nerve.save({"model": {"hook": lambda: 0}}, tmp_path / "x.nrv")
     with pytest.raises(TypeError, match="type set"):
         nerve.save([{1, 2}], tmp_path / "x.nrv")
+    with pytest.raises(TypeError, match=r"type SGD \(at the top level\).*save its state_dict\(\) instead"):
+        nerve.save(optim.SGD([nerve.zeros(1, requires_grad=True)]), tmp_path / "x.nrv")
     assert not os.path.exists(tmp_path / "x.nrv") and os.listdir(tmp_path) == []
 
 
