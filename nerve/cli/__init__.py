@@ -46,11 +46,18 @@ def _fraction(text: str) -> float:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line (and exit status 2, as argparse)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``nerve`` command and its subcommands."""
     from nerve import __version__
 
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="nerve",
         description="nerve: neural networks with PyTorch's and Keras's APIs on NumPy (CPU) and CuPy (GPU).",
         epilog="Run 'nerve COMMAND --help' for a command's options.",

@@ -7,7 +7,11 @@ model, so that ``nerve predict`` converts a new image exactly as the training im
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import re
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,6 +65,8 @@ def load_dataset(name: str, *, data_dir: str, image_size: int | None, val_split:
     elif os.path.exists(name):
         raise CLIError(f"--dataset {name}: not a folder (give mnist, fashion-mnist, or a folder of images "
                        "with one subfolder per class)")
+    elif os.sep in name or name.startswith("."):
+        raise CLIError(f"--dataset {name}: no such folder")
     else:
         raise CLIError(f"unknown dataset {name!r}: use mnist, fashion-mnist, or a folder of images "
                        "with one subfolder per class")
@@ -75,21 +81,25 @@ def _load_idx_dataset(name: str, data_dir: str) -> Data:
     from nerve.vision import datasets
 
     cls = datasets.FashionMNIST if name == "fashion-mnist" else datasets.MNIST
+    log = io.StringIO()  # the downloader's progress lines: shown on success, replaced by one line on failure
     try:
-        train = cls(root=data_dir, train=True, download=True)
-        test = cls(root=data_dir, train=False, download=True)
+        with contextlib.redirect_stderr(log):
+            train = cls(root=data_dir, train=True, download=True)
+            test = cls(root=data_dir, train=False, download=True)
     except KeyboardInterrupt:
         raise
     except Exception as e:
+        raw = os.path.join(data_dir, "FashionMNIST" if name == "fashion-mnist" else "MNIST", "raw")
         if name == "fashion-mnist":
-            hint = (f"Fashion-MNIST could not be found or downloaded ({one_line(e)}). Without a network, install "
-                    f"Debian's copy (sudo apt-get install dataset-fashion-mnist, into {DEBIAN_FASHION}/) "
-                    f"or put the four IDX files in {os.path.join(data_dir, 'FashionMNIST', 'raw')}/")
+            hint = (f"Fashion-MNIST is not here and could not be downloaded ({_reason(e)}); without a network, "
+                    f"install Debian's copy: sudo apt-get install dataset-fashion-mnist (it goes to {DEBIAN_FASHION}/), "
+                    f"or put the four IDX files in {raw}/")
         else:
-            hint = (f"MNIST could not be found or downloaded ({one_line(e)}). MNIST is not packaged for Debian: "
-                    f"connect to the network, put the four IDX files in {os.path.join(data_dir, 'MNIST', 'raw')}/, "
-                    "or use --dataset fashion-mnist (sudo apt-get install dataset-fashion-mnist)")
+            hint = (f"MNIST is not here and could not be downloaded ({_reason(e)}); it is not packaged for Debian, "
+                    f"so connect to the network or put the four IDX files in {raw}/ "
+                    "(offline, --dataset fashion-mnist works from Debian's dataset-fashion-mnist package)")
         raise CLIError(hint) from None
+    sys.stderr.write(log.getvalue())
 
     def arrays(ds):
         x = np.asarray(ds.data.numpy() if hasattr(ds.data, "numpy") else ds.data, dtype=np.uint8)
@@ -102,6 +112,15 @@ def _load_idx_dataset(name: str, data_dir: str) -> Data:
     pre = {"color": "L", "size": [int(h), int(w)], "resize": "stretch"}
     label = "Fashion-MNIST" if name == "fashion-mnist" else "MNIST"
     return Data(x_train, y_train, x_test, y_test, list(train.classes), pre, source=f"{label} in {train.root}")
+
+
+def _reason(e: BaseException) -> str:
+    """A short reason from a download error: the first network error it mentions, else its start."""
+    text = one_line(e)
+    m = re.search(r"<urlopen error ([^>]*)>", text)
+    if m:
+        return "no network: " + m.group(1) if "Name or service" in m.group(1) or "resolution" in m.group(1) else m.group(1)
+    return text if len(text) < 160 else text[:157] + "..."
 
 
 def image_files(folder: str) -> list[str]:
@@ -205,7 +224,7 @@ def _load_folder(folder: str, *, image_size: int | None, val_split: float, seed:
     perm = np.random.default_rng(seed).permutation(len(x))
     val, tr = perm[:n_val], perm[n_val:]
     return Data(x[tr], y[tr], x[val], y[val], list(ds.classes), pre,
-                source=f"{folder} ({len(x)} images, {len(ds.classes)} classes, {n_val} held out)",
+                source=f"images in {folder}",
                 test_name="validation")
 
 

@@ -53,7 +53,8 @@ def _config(args) -> tuple[dict, dict | None]:
         if os.path.isdir(path):
             path = os.path.join(path, CHECKPOINT_FILE)
         if not os.path.exists(path):
-            raise CLIError(f"--resume {args.resume}: no checkpoint found (expected {path})")
+            raise CLIError(f"--resume {args.resume}: no such run folder or checkpoint file" if path == args.resume
+                           else f"--resume {args.resume}: no checkpoint in that folder (expected {path})")
         checkpoint = _load_file(path, want_checkpoint=True)
         cfg = dict(checkpoint["config"])
         fixed = ("dataset", "model", "api", "image_size", "val_split", "limit", "seed")
@@ -147,40 +148,19 @@ def _write_history(out: str, history: dict) -> None:
         f.write(buf.getvalue())
 
 
-def _plot(out: str, history: dict, title: str, test_name: str = "test") -> str | None:
+def _plot(out: str, history: dict, title: str) -> str | None:
     """Write curves.png; None (and a note) when matplotlib is missing or there is nothing to plot."""
     if not history["epoch"]:
         return None
     try:
-        import matplotlib
+        import matplotlib  # noqa: F401
     except ImportError:
         print("note: matplotlib is not installed, so no plot was written (pip install matplotlib)")
         return None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from nerve.keras.utils.plotting import plot_history
 
-    path = os.path.join(out, "curves.png")
-    epochs = history["epoch"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key, label in ((axes[0], "loss", "loss"), (axes[1], "accuracy", "accuracy")):
-        for prefix, name, style in (("", "train", "o-"), ("val_", test_name, "s-")):
-            values = [v if v is not None else float("nan") for v in history[prefix + key]]
-            ax.plot(epochs, values, style, label=f"{name} {label}")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(label)
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-        if len(epochs) < 12:
-            ax.set_xticks(epochs)
-    axes[1].yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
-    fig.suptitle(title)
-    fig.tight_layout()
-    from nerve._atomic import atomic_write
-
-    with atomic_write(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=100)
-    plt.close(fig)
-    return path
+    curves = {k: [float("nan") if v is None else v for v in history[k]] for k in HISTORY_KEYS}
+    return plot_history(curves, os.path.join(out, "curves.png"), title=title)
 
 
 # ---------------------------------------------------------------- progress
@@ -404,8 +384,8 @@ def train_command(args) -> int:
             raise CLIError("--resume: the dataset's classes or image size differ from the run's")
         data.preprocess = dict(saved["preprocess"])  # keep the statistics the model was trained with
     if checkpoint is not None and checkpoint["epoch"] >= cfg["epochs"]:
-        raise CLIError(f"--resume: the run already has {checkpoint['epoch']} epochs; pass --epochs N with N above "
-                       f"{checkpoint['epoch']} to train more")
+        raise CLIError(f"--resume: the run has already completed {checkpoint['epoch']} of {cfg['epochs']} epochs; "
+                       f"pass --epochs N with N above {checkpoint['epoch']} to train more")
     out = cfg["out"] or _new_run_dir(cfg)
     created = not os.path.exists(out)
     try:
@@ -443,8 +423,9 @@ def train_command(args) -> int:
     plot = None
     if not cfg["no_plot"] and run.history["epoch"]:
         try:
-            plot = _plot(out, run.history, f"nerve train: {cfg['model']} on {os.path.basename(cfg['dataset'])}",
-                         data.test_name)
+            name = os.path.basename(os.path.normpath(cfg["dataset"]))
+            plot = _plot(out, run.history, f"nerve train --model {cfg['model']} --dataset {name} "
+                         f"(best {data.test_name} accuracy {run.best['val_accuracy']:.2%})")
         except KeyboardInterrupt:
             plot = None
     _report(run, plot, seconds, status)
@@ -463,7 +444,7 @@ def _report(run: _Run, plot: str | None, seconds: float, status: int) -> None:
           f"(epoch {b['epoch']})")
     print(f"  model:       {os.path.join(out, MODEL_FILE)}")
     print(f"  checkpoint:  {os.path.join(out, CHECKPOINT_FILE)}" +
-          (f"  (continue with: nerve train --resume {out} --epochs N)" if status else ""))
+          (f"  (continue with: nerve train --resume {out})" if status else ""))
     print(f"  history:     {os.path.join(out, 'history.json')}, {os.path.join(out, 'history.csv')}")
     if plot:
         print(f"  curves:      {plot}")
