@@ -386,3 +386,26 @@ def test_repr():
     a = nerve.tensor([1.0], requires_grad=True)
     text = repr(optim.Adam([a], lr=0.01))
     assert text.startswith("Adam (") and "lr: 0.01" in text and "betas: (0.9, 0.999)" in text
+
+
+def test_steps_allocate_no_arrays():
+    """After the first step, a step allocates no array (NumPy reports its buffers to tracemalloc)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(10)
+    for name, kw in CASES:
+        p = nerve.tensor(rng.standard_normal((128, 128)), requires_grad=True)
+        p.grad = nerve.tensor(rng.standard_normal((128, 128)))
+        opt = getattr(optim, name)([p], **kw)
+        opt.step()
+        opt.step()
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            for _ in range(3):
+                opt.step()
+            extra = tracemalloc.get_traced_memory()[1] - base
+        finally:
+            tracemalloc.stop()
+        limit = p._data.nbytes // 4 if name == "Rprop" else 4096  # Rprop: two boolean masks
+        assert extra < limit, (name, kw, extra)
