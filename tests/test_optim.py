@@ -407,5 +407,5 @@ def test_steps_allocate_no_arrays():
             extra = tracemalloc.get_traced_memory()[1] - base
         finally:
             tracemalloc.stop()
-        limit = p._data.nbytes // 4 if name == "Rprop" else 4096  # Rprop: two boolean masks
+        limit = p._data.nbytes // 2 if name == "Rprop" else 4096  # Rprop: boolean masks only
         assert extra < limit, (name, kw, extra)
