@@ -21,12 +21,12 @@ from . import (
     optimizers,
     random,
     regularizers,
+    saving,
     utils,
 )
 from .layers import Input, InputLayer, KerasTensor, Layer
 from .models import Model, Sequential
 from .models.functional import Functional
-from . import saving
 from .saving import load_model
 from .variables import Variable
 
@@ -37,5 +37,5 @@ config = backend
 __all__ = [
     "Functional", "Input", "InputLayer", "KerasTensor", "Layer", "Model", "Sequential", "Variable", "activations",
     "backend", "callbacks", "datasets", "initializers", "layers", "load_model", "losses", "metrics", "models",
-    "ops", "optimizers", "random", "regularizers", "utils",
+    "ops", "optimizers", "random", "regularizers", "saving", "utils",
 ]

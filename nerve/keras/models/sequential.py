@@ -77,6 +77,7 @@ class Sequential(Model):
             if input_shape is None:
                 raise ValueError("You must provide an `input_shape` argument.")
         input_shape = tuple(input_shape)
+        backend.get_uid("functional")  # Keras 3 builds a Sequential through a Functional: keep its numbering
         if self._input_layer is None or tuple(self._input_layer.batch_shape) != input_shape:
             inp = InputLayer(batch_shape=input_shape, dtype=dtype)
             if self._input_layer is None and not (self._layers and self._layers[0]._batch_input_shape is not None):
