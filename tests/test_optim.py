@@ -409,3 +409,22 @@ def test_steps_allocate_no_arrays():
             tracemalloc.stop()
         limit = p._data.nbytes // 2 if name == "Rprop" else 4096  # Rprop: boolean masks only
         assert extra < limit, (name, kw, extra)
+
+
+def test_work_buffers_stay_the_size_of_the_largest_parameter():
+    rng = np.random.default_rng(11)
+    ps = [nerve.tensor(rng.standard_normal((n, n + 1)), requires_grad=True) for n in range(1, 40)]
+    for p in ps:
+        p.grad = nerve.tensor(rng.standard_normal(p.shape))
+    opt = optim.Adam(ps, weight_decay=0.1)
+    opt.step()
+    largest = max(p._data.nbytes for p in ps)
+    assert sum(b.nbytes for b in opt._scratch.values()) <= 3 * largest
+
+
+def test_mismatched_gradients_are_errors():
+    p = nerve.zeros(3, requires_grad=True)
+    opt = optim.SGD([p], lr=0.1)
+    p.grad = nerve.zeros(4)
+    with pytest.raises(RuntimeError, match=r"gradient of shape \(4,\).*parameter of shape \(3,\)"):
+        opt.step()

@@ -84,16 +84,17 @@ class Optimizer:
     # ------------------------------------------------------------ helpers for subclasses
 
     def scratch(self, p, slot: int = 0):
-        """A reusable work array shaped and typed as ``p`` (no allocation after the first step).
+        """A work array shaped and typed as ``p``, reused from step to step (no allocation).
 
-        Buffers are shared between parameters of the same shape, dtype and device, so use one only
-        within a single ``apply_single`` call.
+        Each slot is one flat buffer per dtype and device, as large as the largest parameter, so
+        the extra memory is a few parameters' worth, not the model's. Parameters share it: use a
+        scratch array only within one ``apply_single`` call.
         """
-        key = (p.shape, p.dtype.str, type(p), getattr(getattr(p, "device", None), "id", None), slot)
+        key = (p.dtype.str, type(p), getattr(getattr(p, "device", None), "id", None), slot)
         buf = self._scratch.get(key)
-        if buf is None:
-            buf = self._scratch[key] = p.copy()
-        return buf
+        if buf is None or buf.size < p.size:
+            buf = self._scratch[key] = p.copy().reshape(-1)  # works alike for NumPy and CuPy
+        return buf[: p.size].reshape(p.shape)
 
     def grad_with_decay(self, xp, p, g, group: dict, weight_decay: float | None = None):
         """The gradient with ``maximize`` and L2 weight decay applied: ``±g + weight_decay * p``.
@@ -187,6 +188,8 @@ class Optimizer:
                     grad = p.grad
                     if grad is None:
                         continue
+                    if grad._device is not p._device:
+                        raise RuntimeError(f"a parameter on {p._device} has its gradient on {grad._device}")
                     xp = p._device.xp
                     g = grad._data
                     if g.dtype != p._data.dtype or g.shape != p._data.shape:
