@@ -237,7 +237,7 @@ def _load_from(f, name: str, map_location, size: int):
         raise ValueError(f"'{name}' is not a nerve or safetensors file: it is truncated ({size} bytes, "
                          "too short for a header)")
     n = int.from_bytes(head, "little")
-    first = f.read(1) if 8 + n <= size and n <= _MAX_HEADER else b""
+    first = f.read(1) if 2 <= n <= _MAX_HEADER and 8 + n <= size else b""
     if first != b"{":
         if head.startswith(b"PK\x03\x04") or (head[0] == 0x80 and 2 <= head[1] <= 5):
             raise ValueError(

@@ -319,6 +319,8 @@ def test_corrupt_headers_name_the_file(tmp_path):
         raw[:8] + raw[8:20] + b"\xff\xfe" + raw[22:],  # broken JSON
         (10**12).to_bytes(8, "little") + raw[8:],  # absurd header length
         b"hello world, not a checkpoint",
+        (0).to_bytes(8, "little") + b"{}" + raw[8:],  # zero header length
+        (1).to_bytes(8, "little") + b"{}",
     ]
     bad_offsets = json.loads(raw[8:8 + n])
     bad_offsets["w"]["data_offsets"] = [0, 12]

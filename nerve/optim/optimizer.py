@@ -261,7 +261,7 @@ class Optimizer:
         for ours, saved in zip(self.param_groups, saved_groups):
             group = {k: copy.deepcopy(v) for k, v in saved.items() if k not in ("params", "param_names")}
             for k, v in group.items():
-                if isinstance(v, list) and k in ("betas",):
+                if isinstance(v, list) and isinstance(self.defaults.get(k), tuple):  # betas from JSON
                     group[k] = tuple(v)
             group["params"] = ours["params"]
             if "param_names" in ours:
