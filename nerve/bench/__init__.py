@@ -100,6 +100,8 @@ def format_table(rows: list[dict]) -> str:
         def fmt(s):
             if s is None:
                 return "-"
+            if r.get("unit"):  # rows that measure something other than time (memory: "MB")
+                return f"{s:.0f} {r['unit']}"
             if s < 1e-3:
                 return f"{s * 1e6:.1f} us"
             return f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
