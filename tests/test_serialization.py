@@ -372,3 +372,23 @@ def test_tensors_on_the_device_round_trip(tmp_path, device):
     assert on_cpu.device == nerve.device("cpu")
     moved = nerve.load(tmp_path / "d.nrv", map_location=device)["t"]
     assert moved.device == nerve.device(device)
+
+
+def test_random_damage_gives_clear_errors_only():
+    """Flipped bytes and cut files either load or raise ValueError naming the file; nothing else."""
+    buf = io.BytesIO()
+    nerve.save({"a": nerve.randn(3, 4), "b": [1, 2.5, "x", (nerve.arange(3),)], 0: {"s": None}}, buf)
+    raw = buf.getvalue()
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        damaged = bytearray(raw)
+        for _ in range(rng.integers(1, 4)):
+            damaged[rng.integers(0, len(damaged))] = rng.integers(0, 256)
+        if rng.random() < 0.3:
+            damaged = damaged[: rng.integers(0, len(damaged))]
+        f = io.BytesIO(bytes(damaged))
+        f.name = "damaged.nrv"
+        try:
+            nerve.load(f)
+        except ValueError as e:
+            assert "damaged.nrv" in str(e)
