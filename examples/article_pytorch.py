@@ -15,6 +15,7 @@ article's program, not a tuned one.
 """
 
 import argparse
+import os
 
 import nerve as torch
 from nerve.nn import CrossEntropyLoss, Flatten, Linear, Sequential, Softmax
@@ -24,8 +25,8 @@ from nerve.vision.datasets import FashionMNIST
 from nerve.vision.transforms import ToTensor
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--epochs", type=int, default=10, help="passes over the training set (the article: 10)")
-parser.add_argument("--limit", type=int, default=None, help="use only the first N training and test images")
+parser.add_argument("--epochs", type=int, default=int(os.environ.get("NERVE_EPOCHS", 10)), help="passes over the training set (the article: 10)")
+parser.add_argument("--limit", type=int, default=os.environ.get("NERVE_LIMIT"), help="use only the first N training and test images")
 parser.add_argument("--data", default="data", help="where the dataset files are kept")
 args = parser.parse_args()
 torch.manual_seed(0)

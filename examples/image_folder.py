@@ -57,8 +57,8 @@ class SmallCNN(nn.Module):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("path", nargs="?", help="a folder with one subfolder of images per class")
-    parser.add_argument("--per-class", type=int, default=100, help="demo folder: images per class")
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--per-class", type=int, default=int(os.environ.get("NERVE_LIMIT", 1000)) // 10, help="demo folder: images per class")
+    parser.add_argument("--epochs", type=int, default=int(os.environ.get("NERVE_EPOCHS", 5)))
     parser.add_argument("--lr", type=float, default=1e-3)
     args = parser.parse_args()
     torch.manual_seed(0)

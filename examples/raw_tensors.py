@@ -10,16 +10,17 @@ under ``no_grad``. It prints the test accuracy after each epoch.
 """
 
 import argparse
+import os
 import time
 
 import nerve
 from nerve.vision.datasets import FashionMNIST
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--epochs", type=int, default=3)
+parser.add_argument("--epochs", type=int, default=int(os.environ.get("NERVE_EPOCHS", 3)))
 parser.add_argument("--lr", type=float, default=0.1)
 parser.add_argument("--batch-size", type=int, default=64)
-parser.add_argument("--limit", type=int, default=None, help="use only the first N training and test images")
+parser.add_argument("--limit", type=int, default=os.environ.get("NERVE_LIMIT"), help="use only the first N training and test images")
 parser.add_argument("--device", default="cuda" if nerve.cuda.is_available() else "cpu")
 parser.add_argument("--data", default="data", help="where the dataset files are kept")
 args = parser.parse_args()
