@@ -294,3 +294,37 @@ def test_warns_when_stepped_before_the_optimizer():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         sched.step()
+
+
+@pytest.mark.parametrize("kind, kw", [
+    ("SGD", dict(base_lr=0.01, max_lr=0.1, step_size_up=4)),
+    ("SGD", dict(base_lr=[0.01, 0.02], max_lr=0.1, step_size_up=3, step_size_down=5, mode="triangular2")),
+    ("SGD", dict(base_lr=0.01, max_lr=0.1, step_size_up=4, mode="exp_range", gamma=0.97)),
+    ("SGD", dict(base_lr=0.01, max_lr=0.1, step_size_up=4, scale_fn=lambda x: 1 / x, scale_mode="cycle")),
+    ("Adam", dict(base_lr=0.001, max_lr=0.01, step_size_up=6, base_momentum=0.85, max_momentum=0.95)),
+    ("SGD", dict(base_lr=0.01, max_lr=0.1, step_size_up=4, cycle_momentum=False)),
+])
+def test_cyclic_lr(kind, kw):
+    opt_kw = {"momentum": 0.9} if kind == "SGD" else {}
+    extra = () if not kw.get("cycle_momentum", True) else ("momentum",) if kind == "SGD" else ("betas",)
+    _compare(lambda s, o: s.CyclicLR(o, **kw), kind=kind, opt_kw=opt_kw, extra=extra)
+
+
+def test_cyclic_lr_state_dict_round_trip(tmp_path):
+    opt, _ = _optimizers(momentum=0.9)
+    sched = nsched.CyclicLR(opt, 0.01, 0.1, step_size_up=3, mode="triangular2")
+    for _ in range(7):
+        opt.step()
+        sched.step()
+    nerve.save({"s": sched.state_dict(), "o": opt.state_dict()}, tmp_path / "c.nrv")
+    opt2, _ = _optimizers(momentum=0.9)
+    sched2 = nsched.CyclicLR(opt2, 0.01, 0.1, step_size_up=3, mode="triangular2")
+    ckpt = nerve.load(tmp_path / "c.nrv")
+    opt2.load_state_dict(ckpt["o"])
+    sched2.load_state_dict(ckpt["s"])
+    for _ in range(10):
+        for o, s in ((opt, sched), (opt2, sched2)):
+            o.step()
+            s.step()
+        assert sched.get_last_lr() == sched2.get_last_lr()
+        assert opt.param_groups[0]["momentum"] == opt2.param_groups[0]["momentum"]
