@@ -274,10 +274,13 @@ class Slow(Dataset):
 def test_workers_give_the_same_batches_in_order():
     a = [(x.numpy().copy(), y.tolist()) for x, y in DataLoader(Slow(), batch_size=5)]
     b = [(x.numpy().copy(), y.tolist()) for x, y in DataLoader(Slow(), batch_size=5, num_workers=2)]
-    assert len(a) == len(b) == 8
-    for (xa, ya), (xb, yb) in zip(a, b):
+    t = [(x.numpy().copy(), y.tolist()) for x, y in DataLoader(Slow(), batch_size=5, num_workers=2,
+                                                               multiprocessing_context="thread")]
+    assert len(a) == len(b) == len(t) == 8
+    for (xa, ya), (xb, yb), (xt, yt) in zip(a, b, t):
         np.testing.assert_array_equal(xa, xb)
-        assert ya == yb
+        np.testing.assert_array_equal(xa, xt)
+        assert ya == yb == yt
     nerve.manual_seed(4)
     c = [y.tolist() for _, y in DataLoader(Slow(), batch_size=5, shuffle=True, num_workers=2, persistent_workers=True)]
     nerve.manual_seed(4)
@@ -285,21 +288,40 @@ def test_workers_give_the_same_batches_in_order():
     assert c == d
 
 
-def test_worker_init_fn_and_info():
-    ids, infos = [], []
+_INIT = {}
 
-    class Probe(Dataset):
-        def __len__(self):
-            return 8
 
-        def __getitem__(self, i):
-            infos.append(get_worker_info())
-            return i
+def _record_init(wid):
+    _INIT["id"] = wid
 
-    list(DataLoader(Probe(), batch_size=2, num_workers=2, worker_init_fn=ids.append))
-    assert sorted(ids) == [0, 1]
-    assert all(info is not None and info.num_workers == 2 for info in infos)
+
+class Probe(Dataset):
+    """Each item says which worker made it and whether worker_init_fn ran there."""
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        info = get_worker_info()
+        return info.id, info.num_workers, _INIT.get("id", -1), nerve.rand(1).item()
+
+
+@pytest.mark.parametrize("context", [None, "thread"])
+def test_worker_init_fn_and_info(context):
+    _INIT.clear()
+    out = list(DataLoader(Probe(), batch_size=2, num_workers=2, worker_init_fn=_record_init,
+                          multiprocessing_context=context))
+    ids, nums, inits, _ = (sum((b[k].tolist() for b in out), []) for k in range(4))
+    assert set(ids) <= {0, 1} and nums == [2] * 8
+    if context is None:  # processes: each worker's own init ran in it
+        assert inits == ids
     assert get_worker_info() is None
+
+
+def test_worker_processes_are_seeded_per_epoch():
+    nerve.manual_seed(0)
+    a = sum((b[3].tolist() for b in DataLoader(Probe(), batch_size=2, num_workers=2)), [])
+    assert len(set(a)) == 8  # the two workers do not repeat each other's random streams
 
 
 def test_worker_errors_propagate():

@@ -1,0 +1,427 @@
+"""``DataLoader``: batches from a dataset, as ``torch.utils.data.DataLoader``.
+
+Two things differ from PyTorch inside (never in what comes out):
+
+- A dataset with ``__getitems__`` gets the whole batch's indices at once. When it returns a
+  ``CollatedBatch`` (a batch it already built with one fancy index, e.g. ``TensorDataset``,
+  ``MNIST``) and the loader uses ``default_collate``, that batch is used as it is: no
+  per-example Python. A custom ``collate_fn`` still receives a sequence of samples.
+- ``num_workers > 0`` loads batches in worker processes started with ``fork`` (where the platform
+  has it; PyTorch's default on Linux), so the dataset is inherited, not pickled. Passing
+  ``multiprocessing_context="thread"`` (or a platform without ``fork``) uses a pool of threads
+  instead. Batches come back in sampler order, so with deterministic transforms they equal
+  those of ``num_workers=0``; each worker seeds nerve's generator with ``base_seed + worker_id``,
+  where ``base_seed`` is drawn from the loader's generator at each epoch's start, as in PyTorch.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import multiprocessing
+import random as _pyrandom
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as _FutureTimeout
+from typing import Callable
+
+from ...backend import CPU
+from ...random import _integers, manual_seed
+from .collate import CollatedBatch, default_collate, default_convert
+from .dataset import IterableDataset
+from .sampler import BatchSampler, RandomSampler, SequentialSampler, _has_epoch_indices
+
+__all__ = ["DataLoader", "get_worker_info"]
+
+WorkerInfo = collections.namedtuple("WorkerInfo", ["id", "num_workers", "seed", "dataset"])
+_worker = threading.local()
+
+
+def get_worker_info():
+    """In a loader worker: ``WorkerInfo(id, num_workers, seed, dataset)``; elsewhere None."""
+    return getattr(_worker, "info", None)
+
+
+def _fetch(dataset, collate_fn, auto_collation: bool, indices):
+    """One batch (or one example, without auto-batching) for ``indices``."""
+    if not auto_collation:
+        return collate_fn(dataset[indices])
+    if not isinstance(indices, list):
+        indices = indices.tolist()
+    getitems = getattr(dataset, "__getitems__", None)
+    if getitems is not None:
+        data = getitems(indices)
+    else:
+        data = [dataset[i] for i in indices]
+    if isinstance(data, CollatedBatch) and collate_fn is default_collate:
+        return data.batch
+    return collate_fn(data)
+
+
+_state: dict = {}
+
+
+def _init_worker(wid, dataset, collate_fn, auto_collation, worker_init_fn, num_workers, base_seed, seed_rngs):
+    """Runs first in each worker (process or thread): WorkerInfo, seeds, then worker_init_fn."""
+    seed = base_seed + wid
+    _worker.info = WorkerInfo(wid, num_workers, seed, dataset)
+    if seed_rngs:  # a worker process owns its generators: seed them as PyTorch does
+        import numpy as np
+
+        manual_seed(seed)
+        _pyrandom.seed(seed)
+        np.random.seed(seed % 2**32)
+    _state["job"] = (dataset, collate_fn, auto_collation)
+    if worker_init_fn is not None:
+        worker_init_fn(wid)
+
+
+def _widen(conn) -> None:
+    """Let a result pipe hold a whole batch, so that sending one takes one write, not many round trips."""
+    try:
+        import fcntl
+
+        with open("/proc/sys/fs/pipe-max-size") as f:
+            size = min(int(f.read()), 16 << 20)
+        fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, size)
+    except (ImportError, OSError, AttributeError, ValueError):
+        pass
+
+
+def _process_loop(tasks, conn, init_args):
+    """A worker process: receive index lists, send back ``(ok, batch or exception)``, in order."""
+    try:
+        _init_worker(*init_args)
+        dataset, collate_fn, auto_collation = _state["job"]
+        while True:
+            indices = tasks.recv()
+            if indices is None:
+                return
+            try:
+                out = (True, _fetch(dataset, collate_fn, auto_collation, indices))
+            except Exception as e:  # handed to the main process, raised there
+                out = (False, _picklable(e, init_args[0]))
+            conn.send(out)
+    except (EOFError, BrokenPipeError, KeyboardInterrupt):
+        return
+
+
+def _picklable(e, wid):
+    import pickle
+    import traceback
+
+    try:
+        pickle.loads(pickle.dumps(e))
+        return e
+    except Exception:
+        tb = "".join(traceback.format_exception(e))
+        return RuntimeError(f"Caught {type(e).__name__} in DataLoader worker process {wid}.\nOriginal {tb}")
+
+
+class _ProcessWorkers:
+    """``num_workers`` processes; batch j goes to worker j % num_workers, so results come back in order."""
+
+    def __init__(self, ctx, num_workers, make_args):
+        self.procs, self.conns, self.tasks = [], [], []
+        for wid in range(num_workers):
+            task_r, task_w = ctx.Pipe(duplex=False)
+            result_r, result_w = ctx.Pipe(duplex=False)
+            _widen(result_w)
+            p = ctx.Process(target=_process_loop, args=(task_r, result_w, make_args(wid)), daemon=True)
+            p.start()
+            task_r.close()
+            result_w.close()
+            self.procs.append(p)
+            self.conns.append(result_r)
+            self.tasks.append(task_w)
+        self.outstanding = [0] * num_workers
+
+    def submit(self, j, indices):
+        w = j % len(self.conns)
+        self.tasks[w].send(indices)
+        self.outstanding[w] += 1
+
+    def get(self, j, timeout):
+        w = j % len(self.conns)
+        conn = self.conns[w]
+        if timeout and not conn.poll(timeout):
+            raise RuntimeError(f"DataLoader timed out after {timeout} seconds")
+        try:
+            ok, value = conn.recv()
+        except EOFError:
+            raise RuntimeError(f"DataLoader worker (pid {self.procs[w].pid}) exited unexpectedly") from None
+        self.outstanding[w] -= 1
+        if not ok:
+            raise value
+        return value
+
+    def drain(self):
+        """Read and drop results still on their way (an epoch left early), so the next one starts clean."""
+        for w, n in enumerate(self.outstanding):
+            for _ in range(n):
+                try:
+                    self.conns[w].recv()
+                except (EOFError, OSError):
+                    break
+            self.outstanding[w] = 0
+
+    def shutdown(self):
+        for task in self.tasks:
+            try:
+                task.send(None)
+            except OSError:
+                pass
+            task.close()
+        for conn in self.conns:
+            conn.close()
+        for p in self.procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.terminate()
+                p.join()
+
+
+class _ThreadWorkers:
+    """The same interface on a pool of threads (``multiprocessing_context="thread"``)."""
+
+    def __init__(self, num_workers, make_args, fetch):
+        counter = itertools.count()
+        lock = threading.Lock()
+
+        def init():
+            with lock:
+                wid = next(counter)
+            _init_worker(*make_args(wid))
+
+        self.pool = ThreadPoolExecutor(num_workers, thread_name_prefix="nerve-loader", initializer=init)
+        self.fetch = fetch
+        self.futures = {}
+
+    def submit(self, j, indices):
+        self.futures[j] = self.pool.submit(self.fetch, indices)
+
+    def get(self, j, timeout):
+        try:
+            return self.futures.pop(j).result(timeout=timeout or None)
+        except _FutureTimeout:
+            raise RuntimeError(f"DataLoader timed out after {timeout} seconds") from None
+
+    def drain(self):
+        for f in self.futures.values():
+            f.cancel()
+        for f in self.futures.values():
+            if not f.cancelled():
+                try:
+                    f.result()
+                except Exception:
+                    pass
+        self.futures.clear()
+
+    def shutdown(self):
+        self.drain()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DataLoader:
+    """Iterate over ``dataset`` in batches.
+
+    Args:
+        dataset: a map-style ``Dataset`` (``__getitem__``, ``__len__``) or an ``IterableDataset``.
+        batch_size: examples per batch; None turns automatic batching off.
+        shuffle: a new random order each epoch (from ``generator``, or the global generator that
+            ``nerve.manual_seed`` seeds).
+        sampler: the order of indices (exclusive with ``shuffle``).
+        batch_sampler: yields lists of indices (exclusive with batch_size, shuffle, sampler, drop_last).
+        num_workers: worker processes (or threads) that load batches in parallel (0: in the calling thread).
+        collate_fn: merges a list of samples into a batch (``default_collate``).
+        pin_memory: accepted for compatibility (no effect: host memory needs no pinning here).
+        drop_last: drop the last, short batch.
+        timeout: seconds to wait for a worker's batch (0: forever).
+        worker_init_fn: called as ``worker_init_fn(worker_id)`` in each worker as it starts.
+        multiprocessing_context: ``None`` (fork where available, else threads), a start method name
+            or context, or ``"thread"`` for a thread pool.
+        generator: a ``nerve.Generator`` for shuffling.
+        prefetch_factor: batches loaded ahead per worker (default 2 with workers).
+        persistent_workers: keep the worker threads between epochs.
+    """
+
+    def __init__(self, dataset, batch_size: int | None = 1, shuffle: bool | None = None, sampler=None,
+                 batch_sampler=None, num_workers: int = 0, collate_fn: Callable | None = None,
+                 pin_memory: bool = False, drop_last: bool = False, timeout: float = 0,
+                 worker_init_fn: Callable | None = None, multiprocessing_context=None, generator=None,
+                 *, prefetch_factor: int | None = None, persistent_workers: bool = False,
+                 pin_memory_device: str = "", in_order: bool = True):
+        if num_workers < 0:
+            raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable multiprocessing.")
+        if timeout < 0:
+            raise ValueError("timeout option should be non-negative")
+        if num_workers == 0 and prefetch_factor is not None:
+            raise ValueError(
+                "prefetch_factor option could only be specified in multiprocessing."
+                "let num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor to None."
+            )
+        if num_workers > 0 and prefetch_factor is None:
+            prefetch_factor = 2
+        if prefetch_factor is not None and prefetch_factor < 0:
+            raise ValueError("prefetch_factor option should be non-negative")
+        if persistent_workers and num_workers == 0:
+            raise ValueError("persistent_workers option needs num_workers > 0")
+
+        self.dataset = dataset
+        self.num_workers = num_workers
+        self.prefetch_factor = prefetch_factor
+        self.pin_memory = pin_memory
+        self.pin_memory_device = pin_memory_device
+        self.timeout = timeout
+        self.worker_init_fn = worker_init_fn
+        self.multiprocessing_context = multiprocessing_context
+        self.persistent_workers = persistent_workers
+        self.in_order = in_order
+        self.generator = generator
+
+        self._iterable = isinstance(dataset, IterableDataset)
+        if self._iterable:
+            if shuffle not in (None, False):
+                raise ValueError(f"DataLoader with IterableDataset: expected unspecified shuffle option, but got shuffle={shuffle}")
+            if sampler is not None:
+                raise ValueError(f"DataLoader with IterableDataset: expected unspecified sampler option, but got sampler={sampler}")
+            if batch_sampler is not None:
+                raise ValueError(f"DataLoader with IterableDataset: expected unspecified batch_sampler option, but got batch_sampler={batch_sampler}")
+        else:
+            shuffle = bool(shuffle)
+        if sampler is not None and shuffle:
+            raise ValueError("sampler option is mutually exclusive with shuffle")
+        if batch_sampler is not None:
+            if batch_size != 1 or shuffle or sampler is not None or drop_last:
+                raise ValueError("batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, and drop_last")
+            batch_size = None
+            drop_last = False
+        elif batch_size is None and drop_last:
+            raise ValueError("batch_size=None option disables auto-batching and is mutually exclusive with drop_last")
+
+        if sampler is None and not self._iterable:
+            sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+        if batch_size is not None and batch_sampler is None and not self._iterable:
+            batch_sampler = BatchSampler(sampler, batch_size, drop_last)
+        elif batch_size is not None and self._iterable:
+            if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
+                raise ValueError(f"batch_size should be a positive integer value, but got batch_size={batch_size}")
+
+        self.batch_size = batch_size
+        self.drop_last = drop_last
+        self.sampler = sampler
+        self.batch_sampler = batch_sampler
+        if collate_fn is None:
+            collate_fn = default_collate if self._auto_collation else default_convert
+        self.collate_fn = collate_fn
+        self._pool = None
+
+    @property
+    def _auto_collation(self) -> bool:
+        return self.batch_sampler is not None or (self._iterable and self.batch_size is not None)
+
+    @property
+    def _index_sampler(self):
+        return self.batch_sampler if self._auto_collation else self.sampler
+
+    def __len__(self) -> int:
+        if self._iterable:
+            n = len(self.dataset)
+            if self.batch_size is not None:
+                n = n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+            return n
+        return len(self._index_sampler)
+
+    # ------------------------------------------------------------ fetching
+
+    def _fetch(self, indices):
+        return _fetch(self.dataset, self.collate_fn, self._auto_collation, indices)
+
+    def _index_stream(self):
+        if self._auto_collation and isinstance(self.batch_sampler, BatchSampler) and _has_epoch_indices(
+                self.batch_sampler.sampler):
+            return self.batch_sampler._iter_arrays()
+        return iter(self._index_sampler)
+
+    def _iter_iterable(self):
+        it = iter(self.dataset)
+        if self.batch_size is None:
+            for x in it:
+                yield self.collate_fn(x)
+            return
+        while True:
+            chunk = list(itertools.islice(it, self.batch_size))
+            if not chunk or (self.drop_last and len(chunk) < self.batch_size):
+                return
+            yield self.collate_fn(chunk)
+
+    def _use_processes(self) -> bool:
+        ctx = self.multiprocessing_context
+        if isinstance(ctx, str) and ctx.lower() in ("thread", "threads", "threading"):
+            return False
+        if ctx is None:
+            return "fork" in multiprocessing.get_all_start_methods()
+        return True
+
+    def _make_workers(self, base_seed: int):
+        def make_args(wid):
+            return (wid, self.dataset, self.collate_fn, self._auto_collation, self.worker_init_fn,
+                    self.num_workers, base_seed, processes)
+
+        processes = self._use_processes()
+        if not processes:
+            return _ThreadWorkers(self.num_workers, make_args, self._fetch)
+        ctx = self.multiprocessing_context
+        if ctx is None or isinstance(ctx, str):
+            ctx = multiprocessing.get_context(ctx or "fork")
+        return _ProcessWorkers(ctx, self.num_workers, make_args)
+
+    def _iter_workers(self):
+        base_seed = int(_integers(0, 2**62, (), CPU, self.generator))  # drawn first, as PyTorch
+        stream = self._index_stream()
+        workers = self._pool if self.persistent_workers else None
+        if workers is None:
+            workers = self._make_workers(base_seed)
+            if self.persistent_workers:
+                self._pool = workers
+        ahead = max(1, self.num_workers * self.prefetch_factor)
+        sent = received = 0
+        try:
+            for indices in itertools.islice(stream, ahead):
+                workers.submit(sent, indices)
+                sent += 1
+            while received < sent:
+                batch = workers.get(received, self.timeout)
+                received += 1
+                for indices in itertools.islice(stream, 1):
+                    workers.submit(sent, indices)
+                    sent += 1
+                yield batch
+        finally:
+            if self.persistent_workers:
+                workers.drain()
+            else:
+                workers.shutdown()
+
+    def _iter_single(self):
+        _integers(0, 2**62, (), CPU, self.generator)  # the base seed PyTorch draws: same stream as with workers
+        for indices in self._index_stream():
+            yield self._fetch(indices)
+
+    def __iter__(self):
+        if self._iterable:
+            return self._iter_iterable()
+        if self.num_workers > 0:
+            return self._iter_workers()
+        return self._iter_single()
+
+    def __del__(self):
+        workers = getattr(self, "_pool", None)
+        if workers is not None:
+            try:
+                workers.shutdown()
+            except Exception:
+                pass
+
+    def __repr__(self) -> str:
+        return f"<nerve.utils.data.DataLoader batch_size={self.batch_size} num_workers={self.num_workers}>"
