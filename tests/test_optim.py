@@ -428,3 +428,16 @@ def test_mismatched_gradients_are_errors():
     p.grad = nerve.zeros(4)
     with pytest.raises(RuntimeError, match=r"gradient of shape \(4,\).*parameter of shape \(3,\)"):
         opt.step()
+
+
+def test_step_hooks():
+    p = nerve.tensor([1.0], requires_grad=True)
+    opt = optim.SGD([p], lr=0.5)
+    calls = []
+    pre = opt.register_step_pre_hook(lambda o, args, kwargs: calls.append(("pre", float(p.detach()))))
+    opt.register_step_post_hook(lambda o, args, kwargs: calls.append(("post", float(p.detach()))))
+    p.grad = nerve.tensor([1.0])
+    opt.step()
+    pre.remove()
+    opt.step()
+    assert calls == [("pre", 1.0), ("post", 0.5), ("post", 0.0)]

@@ -16,6 +16,7 @@ between ``backward()`` and ``step()`` (data-parallel training) needs nothing fro
 from __future__ import annotations
 
 import copy
+import itertools
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -58,6 +59,8 @@ class Optimizer:
         self.state: dict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
         self._scratch: dict = {}
+        self._step_pre_hooks: dict[int, Callable] = {}
+        self._step_post_hooks: dict[int, Callable] = {}
         if isinstance(params, Tensor):
             raise TypeError(
                 "params argument given to the optimizer should be an iterable of Tensors or dicts, "
@@ -178,6 +181,10 @@ class Optimizer:
             closure: re-evaluates the model and returns the loss (called with grad enabled).
         """
         self._opt_called = True  # lets a scheduler warn when it is stepped before the optimizer
+        for hook in list(self._step_pre_hooks.values()):
+            changed = hook(self, (closure,), {})
+            if changed is not None:
+                (closure,), _ = changed
         loss = None
         if closure is not None:
             with autograd.enable_grad():
@@ -202,7 +209,25 @@ class Optimizer:
                         for k, v in self.init_single(xp, p._data, group).items():
                             state[k] = self._tensor(v) if is_array(v) else v
                     self.apply_single(xp, p._data, g, _ArrayView(state), group)
+        for hook in list(self._step_post_hooks.values()):
+            hook(self, (closure,), {})
         return loss
+
+    def register_step_pre_hook(self, hook: Callable) -> _HookHandle:
+        """Call ``hook(optimizer, args, kwargs)`` before each step; it may return new (args, kwargs).
+
+        Returns:
+            a handle whose ``remove()`` unregisters the hook.
+        """
+        return _HookHandle(self._step_pre_hooks, hook)
+
+    def register_step_post_hook(self, hook: Callable) -> _HookHandle:
+        """Call ``hook(optimizer, args, kwargs)`` after each step.
+
+        Returns:
+            a handle whose ``remove()`` unregisters the hook.
+        """
+        return _HookHandle(self._step_post_hooks, hook)
 
     # ------------------------------------------------------------ saving and loading
 
@@ -286,6 +311,27 @@ class Optimizer:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._scratch = {}
+        self._step_pre_hooks, self._step_post_hooks = {}, {}
+
+
+class _HookHandle:
+    """``handle.remove()`` unregisters the hook it was returned for."""
+
+    _ids = itertools.count()
+
+    def __init__(self, hooks: dict, hook: Callable):
+        self.id = next(_HookHandle._ids)
+        self._hooks = hooks
+        hooks[self.id] = hook
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
 
 
 class _ArrayView:
