@@ -61,6 +61,8 @@ def save(obj: Any, f, *, metadata: dict[str, str] | None = None) -> None:
     Args:
         obj: a tensor, a NumPy array, or dicts / lists / tuples nesting tensors, arrays, numbers,
             strings, booleans and None (dict keys: strings, numbers, booleans, None or tuples).
+            PyTorch tensors are accepted too and load back as nerve tensors (bfloat16 as float32),
+            so ``nerve.save(torch_model.state_dict(), path)`` converts a PyTorch checkpoint.
         f: a path (``str`` or ``os.PathLike``) or a binary file object open for writing.
         metadata: extra string pairs to store in the header's ``__metadata__``.
 
@@ -130,6 +132,13 @@ class _Encoder:
             return entry
         if is_array(obj):
             return {"ndarray": self._add(obj, obj, where)}
+        if _is_torch_tensor(obj):  # so a PyTorch checkpoint converts with nerve.save(torch.load(...), path)
+            t = obj.detach().cpu()
+            host = (t.float() if str(t.dtype) == "torch.bfloat16" else t).numpy()
+            entry = {"tensor": self._add(obj, host, where)}
+            if obj.requires_grad:
+                entry["requires_grad"] = True
+            return entry
         if isinstance(obj, np.generic):
             return self.encode(obj.item(), where)
         if isinstance(obj, dict):
@@ -180,6 +189,10 @@ class _Encoder:
         self.names.append(name)
         self.arrays.append(host)
         return name
+
+
+def _is_torch_tensor(obj) -> bool:
+    return type(obj).__module__.split(".")[0] == "torch" and hasattr(obj, "detach") and hasattr(obj, "numpy")
 
 
 def _join(where: str, key) -> str:

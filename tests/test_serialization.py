@@ -392,3 +392,15 @@ def test_random_damage_gives_clear_errors_only():
             nerve.load(f)
         except ValueError as e:
             assert "damaged.nrv" in str(e)
+
+
+def test_torch_tensors_are_saved_as_nerve_tensors(tmp_path):
+    torch = pytest.importorskip("torch")
+    lin = torch.nn.Linear(3, 2)
+    ckpt = {"model": lin.state_dict(), "param": lin.weight, "bf16": torch.ones(2, dtype=torch.bfloat16) / 3}
+    nerve.save(ckpt, tmp_path / "from_torch.nrv")
+    back = nerve.load(tmp_path / "from_torch.nrv")
+    np.testing.assert_array_equal(_np(back["model"]["weight"]), lin.weight.detach().numpy())
+    assert back["param"].requires_grad and not back["model"]["bias"].requires_grad
+    assert back["bf16"].dtype == nerve.float32
+    np.testing.assert_array_equal(_np(back["bf16"]), (torch.ones(2, dtype=torch.bfloat16) / 3).float().numpy())
