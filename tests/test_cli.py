@@ -340,3 +340,28 @@ def test_python_dash_m_nerve_and_help():
     r = subprocess.run([sys.executable, "-m", "nerve", "predict", "x.safetensors", "y.png"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 1 and r.stderr.startswith("nerve predict: error:") and "Traceback" not in r.stderr
+
+
+@pytest.mark.skipif(not nerve.cuda.is_available(), reason="needs a CUDA GPU")
+@needs_fashion
+def test_train_and_predict_on_the_gpu(capsys, tmp_path, data_dir):
+    out = tmp_path / "gpu"
+    code, stdout, _ = run(capsys, "train", "--device", "cuda", "--model", "cnn", "--limit", 2000, "--epochs", 2,
+                          "--data-dir", data_dir, "--out", out, "--no-plot")
+    assert code == 0 and "on cuda" in stdout
+    assert history(out)["val_accuracy"][-1] > 0.6
+    img = tmp_path / "x.png"
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(img)
+    for device in ("cuda", "cpu"):  # a model trained on the GPU predicts on either
+        code, stdout, _ = run(capsys, "predict", out, img, "--device", device)
+        assert code == 0 and stdout.count("%") == 3
+
+
+def test_out_never_overwrites_a_run(capsys, tmp_path):
+    _stripes(str(tmp_path / "d"), n=4)
+    args = ["train", "--dataset", tmp_path / "d", "--epochs", 1, "--out", tmp_path / "run", "--no-plot"]
+    assert run(capsys, *args)[0] == 0
+    before = (tmp_path / "run" / "model.safetensors").read_bytes()
+    code, _, err = run(capsys, *args)
+    assert_one_line_error(code, err, "already holds a run", "--resume")
+    assert (tmp_path / "run" / "model.safetensors").read_bytes() == before

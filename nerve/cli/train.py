@@ -387,6 +387,8 @@ def train_command(args) -> int:
         raise CLIError(f"--resume: the run has already completed {checkpoint['epoch']} of {cfg['epochs']} epochs; "
                        f"pass --epochs N with N above {checkpoint['epoch']} to train more")
     out = cfg["out"] or _new_run_dir(cfg)
+    if checkpoint is None and os.path.exists(os.path.join(out, CHECKPOINT_FILE)):
+        raise CLIError(f"--out {out} already holds a run: continue it with --resume {out}, or choose another --out")
     created = not os.path.exists(out)
     try:
         os.makedirs(out, exist_ok=True)
