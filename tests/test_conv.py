@@ -322,3 +322,17 @@ def test_mnist_network_step_matches_torch(device):
             o.step()
     for (name, p), q in zip(net.named_parameters(), ref.parameters()):
         np.testing.assert_allclose(to_np(p), q.detach().numpy(), rtol=1e-3, atol=2e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 1 << 30])
+def test_conv2d_without_grad_matches(chunk_bytes, device, monkeypatch):
+    # under no_grad only one chunk of the im2col matrix is allocated and reused
+    monkeypatch.setattr(conv_mod, "_CHUNK_BYTES", chunk_bytes)
+    rng = np.random.default_rng(13)
+    x, w, b = (nerve.tensor(a, device=device) for a in (rng.standard_normal((5, 3, 8, 7)),
+                                                        rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)))
+    w.requires_grad_()
+    with nerve.no_grad():
+        y = F.conv2d(x, w, b, padding=1)
+    ref = TF.conv2d(*(torch.tensor(to_np(t)) for t in (x, w, b)), padding=1)
+    np.testing.assert_allclose(to_np(y), ref.numpy(), rtol=1e-10, atol=1e-12)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...autograd import Function
+from ...autograd import Function, is_grad_enabled
 from ...tensor import Tensor
 
 
@@ -109,15 +109,25 @@ class Conv2dFn(Function):
         owc = wp if wide else ow
         ln = oh * owc
         k = cg * kh * kw
-        col = xp.empty((c, kh, kw, n, oh, owc), dtype=x.dtype)
+        chunks = _chunks(xp, n, c * kh * kw * ln * x.itemsize)
+        if self.keep_col:  # the whole matrix, kept for the weight gradient
+            col = xp.empty((c, kh, kw, n, oh, owc), dtype=x.dtype)
+            colm = col.reshape(g, k, n, ln)
+        else:  # one chunk's worth, reused
+            col = None
+            buf = xp.empty(c * kh * kw * (chunks[0][1] - chunks[0][0]) * ln, dtype=x.dtype)
         out = xp.empty((o, n, oh, owc), dtype=x.dtype)
         wm = w.reshape(g, o // g, k)
-        colm = col.reshape(g, k, n, ln)
         outm = out.reshape(g, o // g, n, ln)
-        for n0, n1 in _chunks(xp, n, c * kh * kw * ln * x.itemsize):
-            _im2col(xp, xpad[:, n0:n1], col[:, :, :, n0:n1], kh, kw, oh, ow, (sh, sw), (dh, dw), wide)
-            dst = outm[:, :, n0:n1].reshape(g, o // g, (n1 - n0) * ln)
-            src = colm[:, :, n0:n1].reshape(g, k, (n1 - n0) * ln)
+        for n0, n1 in chunks:
+            nb = n1 - n0
+            if col is not None:
+                blk, src = col[:, :, :, n0:n1], colm[:, :, n0:n1].reshape(g, k, nb * ln)
+            else:
+                blk = buf[: c * kh * kw * nb * ln].reshape(c, kh, kw, nb, oh, owc)
+                src = blk.reshape(g, k, nb * ln)
+            _im2col(xp, xpad[:, n0:n1], blk, kh, kw, oh, ow, (sh, sw), (dh, dw), wide)
+            dst = outm[:, :, n0:n1].reshape(g, o // g, nb * ln)
             if g == 1:
                 xp.matmul(wm[0], src[0], out=dst[0])
             else:
@@ -126,7 +136,7 @@ class Conv2dFn(Function):
                 dst += b.reshape(g, o // g, 1)
         if wide and owc != ow:
             out = out[..., :ow]
-        self.col = col if self.keep_col else None
+        self.col = col
         self.w = w
         self.geom = (n, c, h, wd, hp, wp, oh, ow, owc, wide)
         return out.transpose(1, 0, 2, 3)
@@ -258,7 +268,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
         input = input.unsqueeze(0)
     args = (input, weight) if bias is None else (input, weight, bias)
     out = Conv2dFn.apply(*args, stride=stride, dilation=dilation, pads=pads, groups=int(groups),
-                         keep_col=weight.requires_grad)
+                         keep_col=weight.requires_grad and is_grad_enabled())
     return out.squeeze(0) if unbatched else out
 
 
@@ -291,5 +301,5 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     w = weight.unsqueeze(2)
     args = (x, w) if bias is None else (x, w, bias)
     out = Conv2dFn.apply(*args, stride=(1, s), dilation=(1, d), pads=pads, groups=int(groups),
-                         keep_col=weight.requires_grad).squeeze(2)
+                         keep_col=weight.requires_grad and is_grad_enabled()).squeeze(2)
     return out.squeeze(0) if unbatched else out
