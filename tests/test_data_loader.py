@@ -322,6 +322,25 @@ def test_worker_processes_are_seeded_per_epoch():
     nerve.manual_seed(0)
     a = sum((b[3].tolist() for b in DataLoader(Probe(), batch_size=2, num_workers=2)), [])
     assert len(set(a)) == 8  # the two workers do not repeat each other's random streams
+    nerve.manual_seed(0)
+    b = sum((b[3].tolist() for b in DataLoader(Probe(), batch_size=2, num_workers=2)), [])
+    assert a == b  # batch j always goes to worker j % num_workers, seeded base_seed + worker_id
+
+
+def test_loader_on_device(device):
+    x = nerve.randn(10, 3, device=device)
+    y = nerve.arange(10, device=device)
+    xb, yb = next(iter(DataLoader(TensorDataset(x, y), batch_size=4, shuffle=True)))
+    assert xb.device == x.device and yb.device == y.device and xb.shape == (4, 3)
+    stacked = default_collate([x[0], x[1]])
+    assert stacked.device == x.device and stacked.shape == (2, 3)
+    from nerve.vision import transforms as T
+
+    img = nerve.rand(3, 8, 8, device=device)
+    out = T.Compose([T.CenterCrop(4), T.Normalize([0.5] * 3, [0.25] * 3), T.RandomHorizontalFlip(1.0)])(img)
+    assert out.device == img.device and out.shape == (3, 4, 4)
+    want = (img.cpu().numpy()[:, 2:6, 2:6][:, :, ::-1] - 0.5) / 0.25
+    np.testing.assert_allclose(out.cpu().numpy(), want, rtol=1e-6)
 
 
 def test_worker_errors_propagate():

@@ -448,3 +448,28 @@ def test_image_dataset_broken_file_and_crop(image_tree):
     ds = image_dataset_from_directory(root, image_size=(10, 10), shuffle=False, verbose=False)
     with pytest.raises(OSError, match="zz.png"):
         list(ds)
+
+
+def test_keras_get_file(server, tmp_path):
+    www, url = server
+    (www / "blob.bin").write_bytes(b"x" * 1000)
+    digest = hashlib.sha256(b"x" * 1000).hexdigest()
+    path = dl.get_file("blob.bin", url + "/blob.bin", file_hash=digest, cache_dir=str(tmp_path / "k"))
+    assert path == str(tmp_path / "k" / "datasets" / "blob.bin") and open(path, "rb").read() == b"x" * 1000
+    (www / "blob.bin").unlink()  # cached now: no download needed
+    assert dl.get_file("blob.bin", url + "/blob.bin", file_hash=digest, cache_dir=str(tmp_path / "k")) == path
+    with pytest.raises(dl.DownloadError, match="sha256 checksum mismatch"):
+        (www / "other.bin").write_bytes(b"y")
+        dl.get_file("other.bin", url + "/other.bin", file_hash="0" * 64, cache_dir=str(tmp_path / "k"))
+    assert not (tmp_path / "k" / "datasets" / "other.bin").exists()
+
+
+def test_image_dataset_tf_style_pipeline(image_tree):
+    root, _ = image_tree
+    ds = image_dataset_from_directory(root, image_size=(8, 8), batch_size=2, seed=1, verbose=False)
+    piped = ds.cache().shuffle(10, seed=3).prefetch(buffer_size=-1).map(lambda x, y: (x / 255.0, y))
+    batches = list(piped)
+    assert len(batches) == len(ds) == 5 and all(b[0].max() <= 1.0 for b in batches)
+    assert sum(len(b[1]) for b in batches) == 9
+    first = list(ds.take(1))
+    assert len(first) == 1 and first[0][0].shape == (2, 8, 8, 3)

@@ -16,12 +16,13 @@ import os
 import shutil
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Callable, Sequence
 
 from ..._atomic import atomic_write
 
-__all__ = ["DownloadError", "check_integrity", "download_url", "fetch_file", "file_digest", "keras_cache_dir"]
+__all__ = ["DownloadError", "check_integrity", "download_url", "fetch_file", "file_digest", "get_file", "keras_cache_dir"]
 
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 
@@ -160,3 +161,53 @@ def fetch_file(filename: str, dest_dir, *, md5: str | None = None, sha256: str |
     how = hint or (f"download {filename} from one of the mirrors above" if mirrors else f"get {filename}")
     lines.append(f"To get the files: {how}, and put them in {os.path.dirname(dest)}.")
     raise DownloadError("\n".join(lines))
+
+
+def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None, cache_subdir="datasets",
+             hash_algorithm="auto", extract=False, archive_format="auto", cache_dir=None, force_download=False):
+    """Keras's ``keras.utils.get_file``: download ``origin`` into the Keras cache unless a valid copy is there.
+
+    Args:
+        fname: the file's name in the cache (default: the last part of ``origin``).
+        origin: the URL.
+        md5_hash, file_hash: the expected checksum (``file_hash``: sha256 or md5, by length or ``hash_algorithm``).
+        cache_subdir: folder under the cache (``datasets``); an absolute path is used as it is.
+        extract, untar: unpack an archive next to it (returns the unpacked folder).
+        cache_dir: the cache (default ``$KERAS_HOME`` or ``~/.keras``).
+        force_download: download even when a valid copy is cached.
+
+    Returns:
+        the path of the file (or of the unpacked folder).
+    """
+    if origin is None:
+        raise ValueError('Please specify the "origin" argument (URL of the file to download).')
+    if fname is None:
+        fname = os.path.basename(urllib.parse.urlsplit(origin).path)
+        if not fname:
+            raise ValueError(f"Can't parse the file name from the origin provided: '{origin}'. "
+                             "Please specify the `fname` argument.")
+    folder = os.path.join(os.path.expanduser(cache_dir) if cache_dir else keras_cache_dir(), cache_subdir)
+    digest = file_hash or md5_hash
+    algo = hash_algorithm
+    if digest is not None and algo == "auto":
+        algo = "sha256" if len(digest) == 64 else "md5"
+    md5 = digest if (digest and algo == "md5") else None
+    sha = digest if (digest and algo == "sha256") else None
+    path = os.path.join(folder, fname)
+    if force_download and os.path.exists(path):
+        os.unlink(path)
+    base = origin.rsplit("/", 1)[0] if fname == os.path.basename(origin) else None
+    if base is not None:
+        path = fetch_file(fname, folder, md5=md5, sha256=sha, mirrors=[base], dataset="get_file")
+    elif not (os.path.isfile(path) and check_integrity(path, md5, sha)):
+        print(f"Downloading data from {origin}", file=sys.stderr)
+        try:
+            download_url(origin, path, md5, sha)
+        except (OSError, ValueError, _ChecksumMismatch, http.client.HTTPException) as e:
+            raise DownloadError(f"could not download {origin} to {path}: {e}") from e
+    if extract or untar:
+        out = os.path.join(folder, fname.split(".")[0] if untar else os.path.splitext(fname)[0] + "_extracted")
+        if not os.path.isdir(out):
+            shutil.unpack_archive(path, out, None if archive_format == "auto" else archive_format)
+        return out
+    return path

@@ -187,7 +187,7 @@ class ImageDirectoryDataset:
         self.crop_to_aspect_ratio = crop_to_aspect_ratio
         self.pad_to_aspect_ratio = pad_to_aspect_ratio
         self.data_format = data_format
-        self.shuffle = shuffle
+        self.shuffle_files = shuffle
         self._rng = np.random.default_rng(seed)
         self._labels = self._encode(labels)
 
@@ -213,7 +213,7 @@ class ImageDirectoryDataset:
 
     def __iter__(self):
         n = len(self.file_paths)
-        order = self._rng.permutation(n) if self.shuffle else np.arange(n)
+        order = self._rng.permutation(n) if self.shuffle_files else np.arange(n)
         step = self.batch_size or 1
         workers = min(4, os.cpu_count() or 1)
         with ThreadPoolExecutor(workers, thread_name_prefix="nerve-images") as pool:
@@ -233,6 +233,10 @@ class ImageDirectoryDataset:
     def map(self, fn):
         """Apply ``fn`` to each element (to ``*element`` when it is a tuple), as ``tf.data.Dataset.map``."""
         return _Map(self, fn)
+
+    def shuffle(self, buffer_size: int, seed=None, reshuffle_each_iteration: bool = True):
+        """Shuffle elements through a buffer of ``buffer_size``, as ``tf.data.Dataset.shuffle``."""
+        return _Shuffle(self, buffer_size, seed, reshuffle_each_iteration)
 
     def prefetch(self, buffer_size=None):
         """Accepted for compatibility with tf.data pipelines; returns the dataset itself."""
@@ -263,6 +267,7 @@ class _Take:
 
     take = ImageDirectoryDataset.take
     map = ImageDirectoryDataset.map
+    shuffle = ImageDirectoryDataset.shuffle
     prefetch = ImageDirectoryDataset.prefetch
     cache = ImageDirectoryDataset.cache
 
@@ -275,6 +280,30 @@ class _Map(_Take):
     def __iter__(self):
         for x in self.ds:
             yield self.fn(*x) if isinstance(x, tuple) else self.fn(x)
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+
+class _Shuffle(_Take):
+    def __init__(self, ds, buffer_size, seed, reshuffle):
+        self.ds, self.buffer_size = ds, max(1, int(buffer_size))
+        self.class_names = getattr(ds, "class_names", None)
+        self.seed, self.reshuffle = seed, reshuffle
+        self._rng = np.random.default_rng(seed)
+
+    def __iter__(self):
+        rng = self._rng if self.reshuffle else np.random.default_rng(self.seed)
+        buf = []
+        for x in self.ds:
+            if len(buf) < self.buffer_size:
+                buf.append(x)
+                continue
+            k = int(rng.integers(len(buf)))
+            yield buf[k]
+            buf[k] = x
+        while buf:
+            yield buf.pop(int(rng.integers(len(buf))))
 
     def __len__(self) -> int:
         return len(self.ds)
