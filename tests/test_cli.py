@@ -355,6 +355,12 @@ def test_train_and_predict_on_the_gpu(capsys, tmp_path, data_dir):
     for device in ("cuda", "cpu"):  # a model trained on the GPU predicts on either
         code, stdout, _ = run(capsys, "predict", out, img, "--device", device)
         assert code == 0 and stdout.count("%") == 3
+    code, stdout, _ = run(capsys, "train", "--device", "cuda", "--api", "keras", "--limit", 1000, "--epochs", 1,
+                          "--data-dir", data_dir, "--out", tmp_path / "keras", "--no-plot")
+    assert code == 0 and "(keras API) on cuda" in stdout
+    assert history(tmp_path / "keras")["val_accuracy"][-1] > 0.6
+    code, stdout, _ = run(capsys, "predict", tmp_path / "keras", img, "--device", "cuda")
+    assert code == 0 and stdout.count("%") == 3
 
 
 def test_out_never_overwrites_a_run(capsys, tmp_path):

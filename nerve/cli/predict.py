@@ -40,6 +40,9 @@ class Predictor:
         self.api = meta.get("api", "torch")
         try:
             if self.api == "keras":
+                from nerve import keras
+
+                keras.backend.set_device(device)
                 self.model = build_keras(meta["architecture"], (h, w, c), len(self.classes))
                 self.model.set_weights([np.asarray(v.numpy() if hasattr(v, "numpy") else v) for v in saved["weights"]])
             else:

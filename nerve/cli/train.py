@@ -57,7 +57,9 @@ def _config(args) -> tuple[dict, dict | None]:
                            else f"--resume {args.resume}: no checkpoint in that folder (expected {path})")
         checkpoint = _load_file(path, want_checkpoint=True)
         cfg = dict(checkpoint["config"])
-        fixed = ("dataset", "model", "api", "image_size", "val_split", "limit", "seed")
+        if "dataset" in given and os.path.isdir(given["dataset"]):
+            given["dataset"] = os.path.abspath(given["dataset"])
+        fixed = ("dataset", "model", "api", "optimizer", "image_size", "val_split", "limit", "seed")
         clash = [k for k in fixed if k in given and given[k] != cfg.get(k)]
         if clash:
             raise CLIError(f"--resume: cannot change {', '.join('--' + k.replace('_', '-') for k in clash)} "
@@ -66,6 +68,8 @@ def _config(args) -> tuple[dict, dict | None]:
         cfg["out"] = os.path.dirname(os.path.abspath(path)) if args.out is None else args.out
     else:
         cfg = {**DEFAULTS, **given}
+        if os.path.isdir(cfg["dataset"]):  # so that --resume works from any folder
+            cfg["dataset"] = os.path.abspath(cfg["dataset"])
         cfg["out"] = args.out
     if cfg["optimizer"] is None:
         cfg["optimizer"] = "sgd" if cfg["model"] == "linear" else "adam"
@@ -313,7 +317,7 @@ def _keras_optimizer(cfg):
         learning_rate=lr)
 
 
-def _train_keras(run: _Run, checkpoint) -> None:
+def _train_keras(run: _Run, device, checkpoint) -> None:
     """The Keras way: compile, then fit with validation data; a callback keeps the run's files."""
     from nerve import keras
 
@@ -321,6 +325,7 @@ def _train_keras(run: _Run, checkpoint) -> None:
     from .models import build_keras
 
     cfg, data = run.cfg, run.data
+    keras.backend.set_device(device)
     keras.utils.set_random_seed(cfg["seed"])
     n, h, w, c = data.x_train.shape
     model = build_keras(cfg["model"], (h, w, c), len(data.classes))
@@ -374,8 +379,6 @@ def train_command(args) -> int:
 
     cfg, checkpoint = _config(args)
     device = _device(cfg["device"])
-    if cfg["api"] == "keras" and device.type != "cpu":
-        print("note: --api keras runs on the CPU here", file=sys.stderr)
     data = load_dataset(cfg["dataset"], data_dir=cfg["data_dir"], image_size=cfg["image_size"],
                         val_split=cfg["val_split"], seed=cfg["seed"], limit=cfg["limit"])
     if checkpoint is not None:
@@ -414,7 +417,7 @@ def train_command(args) -> int:
     status = 0
     try:
         if cfg["api"] == "keras":
-            _train_keras(run, checkpoint)
+            _train_keras(run, device, checkpoint)
         else:
             _train_torch(run, device, checkpoint)
     except KeyboardInterrupt:
