@@ -351,8 +351,9 @@ def test_worker_errors_propagate():
         def __getitem__(self, i):
             raise KeyError(f"bad item {i}")
 
-    with pytest.raises(KeyError, match="bad item"):
+    with pytest.raises(KeyError, match="bad item") as e:
         list(DataLoader(Bad(), batch_size=2, num_workers=2))
+    assert "in DataLoader worker process" in "".join(getattr(e.value, "__notes__", ["in DataLoader worker process"]))
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -251,5 +251,21 @@ def test_batched_equals_per_item():
     np.testing.assert_array_equal(crop.batch(imgs).numpy(), np.stack([crop(im).numpy() for im in imgs]))
     rgbs = np.random.default_rng(2).integers(0, 256, size=(3, 8, 9, 3), dtype=np.uint8)
     np.testing.assert_array_equal(T.ToTensor().batch(rgbs).numpy(), np.stack([T.ToTensor()(im).numpy() for im in rgbs]))
-    assert not T.is_batchable(T.Compose([T.ToTensor(), T.RandomHorizontalFlip()]))
+    assert not T.is_batchable(T.Compose([T.ToTensor(), T.RandomRotation(10)]))
     assert not T.is_batchable(T.Compose([T.Lambda(lambda v: v)]))
+
+
+@pytest.mark.parametrize("flip", [T.RandomHorizontalFlip(), T.RandomVerticalFlip(0.3)])
+def test_random_flip_batch_draws_as_per_item(flip):
+    imgs = np.random.default_rng(3).integers(0, 256, size=(16, 5, 7), dtype=np.uint8)
+    tf = T.Compose([flip, T.ToTensor()])
+    assert T.is_batchable(tf)
+    nerve.manual_seed(9)
+    batch = tf.batch(imgs).numpy()
+    nerve.manual_seed(9)
+    items = np.stack([tf(Image.fromarray(im)).numpy() for im in imgs])
+    np.testing.assert_array_equal(batch, items)
+    assert 0 < sum((batch[k] != imgs[k] / np.float32(255)).any() for k in range(16)) < 16
+    nerve.manual_seed(9)
+    on_tensors = flip.batch(nerve.tensor(imgs[:, None]))
+    np.testing.assert_array_equal(on_tensors.numpy()[:, 0], (batch * 255).round().astype(np.uint8)[:, 0])

@@ -107,14 +107,18 @@ def _process_loop(tasks, conn, init_args):
 
 
 def _picklable(e, wid):
+    """The exception to re-raise in the main process: the original (with the worker's traceback as a
+    note) when it pickles, else a RuntimeError carrying its traceback."""
     import pickle
     import traceback
 
+    tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
     try:
+        if hasattr(e, "add_note"):
+            e.add_note(f"Caught {type(e).__name__} in DataLoader worker process {wid}.\nOriginal {tb}")
         pickle.loads(pickle.dumps(e))
         return e
     except Exception:
-        tb = "".join(traceback.format_exception(e))
         return RuntimeError(f"Caught {type(e).__name__} in DataLoader worker process {wid}.\nOriginal {tb}")
 
 

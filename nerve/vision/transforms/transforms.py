@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ...backend import CPU
+from ...backend import CPU, move
 from ...random import _integers, _uniform
 from ...tensor import Tensor
 from . import functional as F
@@ -36,6 +36,20 @@ def _rand() -> float:
 
 def _randint(low: int, high: int) -> int:
     return int(_integers(low, high, (1,), CPU)[0])
+
+
+def _flip_some(images, p: float, np_axis: int, tensor_axis: int):
+    """Flip the images of a batch whose uniform draw is below ``p`` (N, H, W[, C] arrays or N, C, H, W tensors)."""
+    chosen = np.nonzero(_uniform((len(images),), 0.0, 1.0, np.float32, CPU) < p)[0]
+    if isinstance(images, Tensor):
+        arr, dev = images._data, images._device
+        idx = move(chosen, dev)
+        out = arr.copy()
+        out[idx] = dev.xp.flip(arr[idx], axis=tensor_axis)
+        return Tensor._make(out, dev)
+    out = images.copy()
+    out[chosen] = np.flip(images[chosen], axis=np_axis)
+    return out
 
 
 def is_batchable(transform) -> bool:
@@ -278,7 +292,13 @@ class RandomCrop(Transform):
 
 
 class RandomHorizontalFlip(Transform):
-    """Mirror left to right with probability ``p``."""
+    """Mirror left to right with probability ``p``.
+
+    ``batch`` draws one number per image, in one call that gives the same stream as the per-image
+    draws: alone in a pipeline, it flips exactly the images the per-image path would.
+    """
+
+    batchable = True
 
     def __init__(self, p: float = 0.5):
         self.p = p
@@ -286,18 +306,30 @@ class RandomHorizontalFlip(Transform):
     def __call__(self, img):
         return F.hflip(img) if _rand() < self.p else img
 
+    def batch(self, images):
+        return _flip_some(images, self.p, 2, -1)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(p={self.p})"
 
 
 class RandomVerticalFlip(Transform):
-    """Mirror top to bottom with probability ``p``."""
+    """Mirror top to bottom with probability ``p``.
+
+    ``batch`` draws one number per image, in one call that gives the same stream as the per-image
+    draws: alone in a pipeline, it flips exactly the images the per-image path would.
+    """
+
+    batchable = True
 
     def __init__(self, p: float = 0.5):
         self.p = p
 
     def __call__(self, img):
         return F.vflip(img) if _rand() < self.p else img
+
+    def batch(self, images):
+        return _flip_some(images, self.p, 1, -2)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(p={self.p})"
