@@ -131,6 +131,10 @@ def test_module_state_dict(tmp_path):
     for (k, a), (k2, b) in zip(model.state_dict().items(), model2.state_dict().items()):
         assert k == k2
         np.testing.assert_array_equal(_np(a), _np(b))
+    nerve.save({"p": model[0].weight}, tmp_path / "param.nrv")
+    p = nerve.load(tmp_path / "param.nrv")["p"]
+    assert isinstance(p, nn.Parameter) and p.requires_grad
+    np.testing.assert_array_equal(_np(p), _np(model[0].weight))
 
 
 # ---------------------------------------------------------------- the file format
