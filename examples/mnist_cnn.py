@@ -5,6 +5,7 @@ Only the imports differ from the original, and MNIST is Fashion-MNIST (in ./data
     python examples/mnist_cnn.py --epochs 2
     python examples/mnist_cnn.py --dry-run          # one batch per epoch, a smoke test
 """
+# ruff: noqa: I001  (the imports keep the original's order)
 import argparse
 
 import nerve as torch

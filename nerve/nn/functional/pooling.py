@@ -223,7 +223,7 @@ class AdaptiveMaxPool2dFn(Function):
                 k = xp.argmax(win, axis=2)
                 if x.dtype.kind == "f":  # a NaN wins, as in PyTorch
                     nan = xp.isnan(win)
-                    k = xp.where(nan.any(axis=2), xp.argmax(nan, axis=2), k)
+                    k = xp.where(nan.any(axis=2), xp.argmax(nan.astype(xp.int8), axis=2), k)
                 out[:, :, i, j] = xp.take_along_axis(win, k[..., None], axis=2)[..., 0]
                 idx[:, :, i, j] = (hs + k // (we - ws)) * w + ws + k % (we - ws)
         self.idx, self.shape = idx, x.shape
