@@ -312,3 +312,25 @@ def test_all_ignored_mean_is_nan_like_torch():
         n = NF.cross_entropy(nerve.tensor(x), nerve.tensor(t)).item()
     tv = TF.cross_entropy(torch.tensor(x), torch.tensor(t)).item()
     assert np.isnan(n) and np.isnan(tv)
+
+
+@pytest.mark.parametrize("opts", CE_OPTIONS[:6] + CE_OPTIONS[8:11], ids=lambda o: ",".join(map(str, o)) or "default")
+def test_losses_same_on_every_device(opts, device):
+    opts = dict(opts)
+    rng = np.random.default_rng(4)
+    ignored = opts.pop("ignored", False)
+    x, t = _ce_inputs((6, 5, 2), 5, rng, ignore=opts.get("ignore_index", -100) if ignored else None)
+    w = rng.uniform(0.2, 2.0, size=5)
+    results = []
+    for dev in ("cpu", device):
+        nx = nerve.tensor(x, device=dev, requires_grad=True)
+        kw = dict(opts)
+        if kw.pop("weight", None):
+            kw["weight"] = nerve.tensor(w, device=dev)
+        loss = NF.cross_entropy(nx, nerve.tensor(t, device=dev), **kw)
+        other = (NF.binary_cross_entropy_with_logits(nx, (nx > 0).float().detach())
+                 + NF.mse_loss(nx, nx.detach() * 0.5) + NF.smooth_l1_loss(nx, nx.detach() * 0))
+        (loss.sum() + other).backward()
+        results.append((loss.detach().cpu().numpy(), nx.grad.cpu().numpy()))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

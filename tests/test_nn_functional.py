@@ -259,3 +259,31 @@ def test_gelu_exact_erf():
     out = NF.gelu(nerve.tensor(x)).numpy()
     ref = np.array([v * 0.5 * (1 + math.erf(v / math.sqrt(2))) for v in x])
     np.testing.assert_allclose(out, ref, rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_same_on_every_device(name, device):
+    """Each op on each device (CPU, and the GPU when there is one) gives the CPU's values and gradients."""
+    fn, makers, needs = CASES[name]
+    rng = np.random.default_rng(3)
+    arrays = [m(rng) for m in makers]
+    results = []
+    for dev in ("cpu", device):
+        ts = [nerve.tensor(a, dtype="float64" if a.dtype.kind == "f" else "int64", device=dev, requires_grad=n)
+              for a, n in zip(arrays, needs)]
+        out = fn(NF, *ts)
+        out.backward(nerve.ones(*out.shape, dtype=out.dtype, device=dev))
+        assert out.device.type == dev
+        results.append([out.detach().cpu().numpy()] + [t.grad.cpu().numpy() for t, n in zip(ts, needs) if n])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_dropout_and_one_hot_on_device(device):
+    x = nerve.ones(50, 40, device=device, requires_grad=True)
+    y = NF.dropout(x, 0.25)
+    y.sum().backward()
+    assert y.device.type == device and x.grad.device.type == device
+    assert 0.15 < float((y == 0).float().mean()) < 0.35
+    oh = NF.one_hot(nerve.tensor([2, 0], device=device), 3)
+    np.testing.assert_array_equal(oh.cpu().numpy(), [[0, 0, 1], [1, 0, 0]])

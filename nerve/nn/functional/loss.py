@@ -60,8 +60,11 @@ class CrossEntropy(Function):
     def forward(self, xp, x, t, w=None):
         m, c = x.shape
         rows = xp.arange(m)
-        valid = t != self.ignore_index
-        self.all_valid = all_valid = bool(valid.all())
+        # the caller's range check already knows when no target can equal ignore_index
+        all_valid = self.no_ignored
+        if not all_valid:
+            valid = t != self.ignore_index
+            all_valid = bool(valid.all())
         tt = t if all_valid else xp.where(valid, t, 0)
         sh = x - x.max(axis=1, keepdims=True)
         picked = sh[rows, tt]
@@ -134,8 +137,10 @@ class NLL(Function):
     def forward(self, xp, x, t, w=None):
         m = x.shape[0]
         rows = xp.arange(m)
-        valid = t != self.ignore_index
-        all_valid = bool(valid.all())
+        all_valid = self.no_ignored
+        if not all_valid:
+            valid = t != self.ignore_index
+            all_valid = bool(valid.all())
         tt = t if all_valid else xp.where(valid, t, 0)
         cw = w[tt] if w is not None else None
         if not all_valid:
@@ -182,19 +187,24 @@ def _class_layout(input: Tensor, target: Tensor, name: str):
     return x.reshape(-1, c), target.reshape(-1), expect
 
 
-def _check_targets(t: Tensor, c: int, ignore_index: int) -> None:
+def _check_targets(t: Tensor, c: int, ignore_index: int) -> bool:
+    """Raise on a class index outside [0, c) other than ``ignore_index``; True when none is ignored."""
     arr = t._data
     if arr.dtype.kind not in "iu":
         raise RuntimeError(f"expected a target of class indices with an integer dtype (int64), got {t.dtype}")
     if not arr.size:
-        return
-    lo, hi = int(arr.min()), int(arr.max())
+        return True
+    if t._device.type == "cpu":
+        lo, hi = int(arr.min()), int(arr.max())
+    else:  # one transfer (one synchronisation) instead of two
+        lo, hi = (int(v) for v in t._device.xp.stack([arr.min(), arr.max()]).tolist())
     if lo >= 0 and hi < c:
-        return
+        return not lo <= ignore_index <= hi
     bad = ((arr < 0) | (arr >= c)) & (arr != ignore_index)
     if bad.any():
         value = int(arr[bad].reshape(-1)[0])
         raise IndexError(f"Target {value} is out of bounds for {c} classes (valid targets are 0 to {c - 1})")
+    return False
 
 
 def _check_weight(weight, c: int, input: Tensor):
@@ -235,10 +245,10 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     if target._data.dtype.kind == "f":
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing, c)
     x, t, out_shape = _class_layout(input, target, "cross_entropy")
-    _check_targets(t, c, ignore_index)
+    no_ignored = _check_targets(t, c, ignore_index)
     args = (x, t) if weight is None else (x, t, weight)
     loss = CrossEntropy.apply(*args, ignore_index=ignore_index, smoothing=float(label_smoothing),
-                              reduction=reduction)
+                              reduction=reduction, no_ignored=no_ignored)
     if reduction == "none" and out_shape is not None:
         loss = loss.reshape(out_shape)
     return loss
@@ -273,9 +283,9 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     c = input.shape[1] if input.ndim >= 2 else input.shape[0]
     weight = _check_weight(weight, c, input)
     x, t, out_shape = _class_layout(input, target, "nll_loss")
-    _check_targets(t, c, ignore_index)
+    no_ignored = _check_targets(t, c, ignore_index)
     args = (x, t) if weight is None else (x, t, weight)
-    loss = NLL.apply(*args, ignore_index=ignore_index, reduction=reduction)
+    loss = NLL.apply(*args, ignore_index=ignore_index, reduction=reduction, no_ignored=no_ignored)
     if reduction == "none" and out_shape is not None:
         loss = loss.reshape(out_shape)
     return loss
