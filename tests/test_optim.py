@@ -441,3 +441,33 @@ def test_step_hooks():
     pre.remove()
     opt.step()
     assert calls == [("pre", 1.0), ("post", 0.5), ("post", 0.0)]
+
+
+@pytest.mark.parametrize("name, kw", [("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)), ("AdamW", dict(lr=0.01))])
+def test_training_an_mlp_matches_torch_step_by_step(name, kw):
+    """The same script on both libraries: model, loss, optimizer and scheduler; same losses."""
+    nn = pytest.importorskip("nerve.nn")
+    rng = np.random.default_rng(12)
+    x, y = rng.standard_normal((32, 5)), rng.standard_normal((32, 2))
+
+    def train(lib, model):
+        opt = getattr(lib.optim, name)(model.parameters(), **kw)
+        sched = lib.optim.lr_scheduler.OneCycleLR(opt, max_lr=kw["lr"], total_steps=25)
+        xb, yb = lib.tensor(x), lib.tensor(y)
+        losses = []
+        for _ in range(25):
+            opt.zero_grad()
+            loss = lib.nn.functional.mse_loss(model(xb), yb)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(float(loss))
+        return losses
+
+    torch.manual_seed(0)
+    tmodel = torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2)).double()
+    nmodel = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 2)).double()
+    nmodel.load_state_dict({k: nerve.tensor(v.numpy()) for k, v in tmodel.state_dict().items()})
+    want, got = train(torch, tmodel), train(nerve, nmodel)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9)
+    assert got[-1] < 0.75 * got[0]
