@@ -269,3 +269,16 @@ def test_random_flip_batch_draws_as_per_item(flip):
     nerve.manual_seed(9)
     on_tensors = flip.batch(nerve.tensor(imgs[:, None]))
     np.testing.assert_array_equal(on_tensors.numpy()[:, 0], (batch * 255).round().astype(np.uint8)[:, 0])
+
+
+def test_random_apply_choice_order_and_grayscale_arrays():
+    a = rgb(4, 4)
+    np.testing.assert_array_equal(T.RandomApply([T.RandomHorizontalFlip(1.0)], p=1.0)(a), a[:, ::-1])
+    np.testing.assert_array_equal(T.RandomApply([T.RandomHorizontalFlip(1.0)], p=0.0)(a), a)
+    picks = {T.RandomChoice([T.Lambda(lambda v: 1), T.Lambda(lambda v: 2)])(a) for _ in range(30)}
+    assert picks == {1, 2}
+    assert T.RandomChoice([T.Lambda(lambda v: 1), T.Lambda(lambda v: 2)], p=[0.0, 1.0])(a) == 2
+    seen = [T.RandomOrder([T.Lambda(lambda v: v + "a"), T.Lambda(lambda v: v + "b")])("") for _ in range(30)]
+    assert set(seen) == {"ab", "ba"}
+    g = T.Grayscale()(a)  # an HWC array gives what the PIL path gives
+    np.testing.assert_array_equal(g[:, :, 0], np.asarray(Image.fromarray(a).convert("L")))

@@ -11,8 +11,11 @@ from .transforms import (
     Normalize,
     Pad,
     PILToTensor,
+    RandomApply,
+    RandomChoice,
     RandomCrop,
     RandomHorizontalFlip,
+    RandomOrder,
     RandomResizedCrop,
     RandomRotation,
     RandomVerticalFlip,
@@ -25,7 +28,7 @@ from .transforms import (
 
 __all__ = [
     "CenterCrop", "Compose", "ConvertImageDtype", "Grayscale", "InterpolationMode", "Lambda",
-    "Normalize", "PILToTensor", "Pad", "RandomCrop", "RandomHorizontalFlip", "RandomResizedCrop",
-    "RandomRotation", "RandomVerticalFlip", "Resize", "ToPILImage", "ToTensor", "Transform",
+    "Normalize", "PILToTensor", "Pad", "RandomApply", "RandomChoice", "RandomCrop", "RandomHorizontalFlip",
+    "RandomOrder", "RandomResizedCrop", "RandomRotation", "RandomVerticalFlip", "Resize", "ToPILImage", "ToTensor", "Transform",
     "functional", "is_batchable",
 ]

@@ -555,6 +555,9 @@ def rgb_to_grayscale(img, num_output_channels: int = 1):
             a = np.asarray(g)
             g = Image.fromarray(np.dstack([a, a, a]), mode="RGB")
         return g
+    if isinstance(img, np.ndarray) and img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3:
+        g = np.asarray(Image.fromarray(img).convert("L"))  # as the PIL path: Pillow's integer luma
+        return np.stack([g] * num_output_channels, axis=2)
     arr, is_t, dev = _host(img)
     c_ax = arr.ndim - 3 if is_t else 2
     if not is_t and arr.ndim == 2:

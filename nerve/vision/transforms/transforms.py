@@ -25,8 +25,9 @@ from .functional import InterpolationMode
 
 __all__ = [
     "CenterCrop", "Compose", "ConvertImageDtype", "Grayscale", "Lambda", "Normalize", "Pad",
-    "PILToTensor", "RandomCrop", "RandomHorizontalFlip", "RandomResizedCrop", "RandomRotation",
-    "RandomVerticalFlip", "Resize", "ToPILImage", "ToTensor", "is_batchable",
+    "PILToTensor", "RandomApply", "RandomChoice", "RandomCrop", "RandomHorizontalFlip", "RandomOrder",
+    "RandomResizedCrop", "RandomRotation", "RandomVerticalFlip", "Resize", "ToPILImage", "ToTensor",
+    "is_batchable",
 ]
 
 
@@ -421,6 +422,54 @@ class Grayscale(Transform):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(num_output_channels={self.num_output_channels})"
+
+
+class RandomApply(Transform):
+    """Apply the list of ``transforms`` with probability ``p`` (one draw for all)."""
+
+    def __init__(self, transforms: Sequence[Callable], p: float = 0.5):
+        self.transforms = list(transforms)
+        self.p = p
+
+    def __call__(self, img):
+        if self.p < _rand():
+            return img
+        for t in self.transforms:
+            img = t(img)
+        return img
+
+
+class RandomChoice(Transform):
+    """Apply one of ``transforms``, picked at random (weighted by ``p`` when given)."""
+
+    def __init__(self, transforms: Sequence[Callable], p: Sequence[float] | None = None):
+        if p is not None and len(p) != len(transforms):
+            raise ValueError(f"Length of p doesn't match the number of transforms: {len(p)} != {len(transforms)}")
+        self.transforms = list(transforms)
+        self.p = p
+
+    def __call__(self, img):
+        if self.p is None:
+            k = _randint(0, len(self.transforms))
+        else:
+            w = np.cumsum(np.asarray(self.p, dtype=np.float64))
+            k = int(np.searchsorted(w, _rand() * w[-1], side="right"))
+            k = min(k, len(self.transforms) - 1)
+        return self.transforms[k](img)
+
+
+class RandomOrder(Transform):
+    """Apply ``transforms`` in a random order."""
+
+    def __init__(self, transforms: Sequence[Callable]):
+        self.transforms = list(transforms)
+
+    def __call__(self, img):
+        from ...random import _permutation
+
+        for k in _permutation(len(self.transforms), CPU).tolist():
+            img = self.transforms[k](img)
+        return img
 
 
 class Lambda(Transform):
