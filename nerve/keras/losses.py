@@ -139,12 +139,35 @@ class Loss:
         return cls(**config)
 
 
+def _one_hot_ids(y_true):
+    """Class ids when ``y_true`` is exactly one-hot (then the fused class-id path is the same math)."""
+    arr = y_true._data if isinstance(y_true, nerve.Tensor) else y_true
+    if getattr(arr, "ndim", 0) != 2 or not arr.shape[0]:
+        return None
+    # exactly one nonzero per row (n nonzeros, and every row's max is 1) means one-hot
+    xp = nerve.backend.device_of(arr).xp
+    if int(xp.count_nonzero(arr)) != arr.shape[0] or float(arr.max(axis=1).min()) != 1.0:
+        return None
+    return arr.argmax(axis=1)
+
+
 class CategoricalCrossentropy(Loss):
     fn = staticmethod(categorical_crossentropy)
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
                  name="categorical_crossentropy"):
         super().__init__(name, reduction, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        kw = self.kwargs
+        if (sample_weight is None and self.reduction == "sum_over_batch_size" and not kw["label_smoothing"]
+                and kw["axis"] in (-1, 1) and y_pred.ndim == 2):
+            logits = _logits(y_pred, kw["from_logits"])
+            if logits is not None:
+                ids = _one_hot_ids(_as_tensor(y_true, y_pred))
+                if ids is not None:  # one fused log-softmax + NLL op instead of six
+                    return _F().cross_entropy(logits, nerve.Tensor._make(ids, logits.device))
+        return super().__call__(y_true, y_pred, sample_weight)
 
 
 class SparseCategoricalCrossentropy(Loss):
@@ -153,6 +176,18 @@ class SparseCategoricalCrossentropy(Loss):
     def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
                  name="sparse_categorical_crossentropy"):
         super().__init__(name, reduction, from_logits=from_logits)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if sample_weight is None and self.reduction == "sum_over_batch_size" and y_pred.ndim == 2:
+            logits = _logits(y_pred, self.kwargs["from_logits"])
+            if logits is not None:
+                t = _as_tensor(y_true, y_pred)
+                if t.ndim == 2 and t.shape[-1] == 1:
+                    t = t.reshape(-1)
+                if t.dtype is not nerve.int64:
+                    t = t.long()
+                return _F().cross_entropy(logits, t)
+        return super().__call__(y_true, y_pred, sample_weight)
 
 
 class BinaryCrossentropy(Loss):

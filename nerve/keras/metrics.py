@@ -74,6 +74,11 @@ class Metric:
 class Mean(Metric):
     """The (weighted) mean of the values given to ``update_state(values)``."""
 
+    def add_scalar(self, value: float, weight: float = 1.0) -> None:
+        """Add one value with a weight (the loss of a batch of ``weight`` examples)."""
+        self.total += float(value) * weight
+        self.count += weight
+
     def update_state(self, values, sample_weight=None) -> None:
         arr = _array(values)
         self._add(_xp(arr).asarray(arr, dtype="float64").reshape(-1) if np.ndim(arr) else np.asarray([float(arr)]),
@@ -114,7 +119,12 @@ class CategoricalAccuracy(Metric):
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         p = _array(y_pred)
         t = _array(y_true, _xp(p))
-        self._add((p.argmax(axis=-1) == t.argmax(axis=-1)).astype("float32"), sample_weight)
+        hit = p.argmax(axis=-1) == t.argmax(axis=-1)
+        if sample_weight is None:
+            self.total += int(hit.sum())
+            self.count += hit.size
+        else:
+            self._add(hit.astype("float32"), sample_weight)
 
 
 class SparseCategoricalAccuracy(Metric):
@@ -128,7 +138,12 @@ class SparseCategoricalAccuracy(Metric):
         t = _array(y_true, _xp(p))
         if t.ndim == p.ndim and t.shape[-1] == 1:
             t = t.reshape(t.shape[:-1])
-        self._add((p.argmax(axis=-1) == t.astype("int64")).astype("float32"), sample_weight)
+        hit = p.argmax(axis=-1) == t
+        if sample_weight is None:
+            self.total += int(hit.sum())
+            self.count += hit.size
+        else:
+            self._add(hit.astype("float32"), sample_weight)
 
 
 def _in_top_k(p, labels, k):

@@ -47,14 +47,15 @@ class Dense(Layer):
                                     regularizer=self.bias_regularizer) if self.use_bias else None
 
     def call(self, inputs):
-        if inputs.shape[-1] != self.kernel.shape[0]:
+        kernel = self.kernel.value
+        if inputs._data.shape[-1] != kernel._data.shape[0]:
             raise ValueError(
                 f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis -1 of '
                 f"input shape to have value {self.kernel.shape[0]}, but received input with shape "
                 f"{tuple(inputs.shape)}"
             )
         # F.linear takes a (out, in) weight; the (in, out) kernel's transpose is a view.
-        y = _F().linear(inputs, self.kernel.value.T, self.bias.value if self.bias is not None else None)
+        y = _F().linear(inputs, kernel.T, self.bias.value if self.bias is not None else None)
         return self.activation(y)
 
 

@@ -357,6 +357,16 @@ class Layer:
             inputs, args = args[0], args[1:]
         else:
             inputs = kwargs.pop("inputs")
+        if type(inputs) is Tensor and self.built:
+            # The hot path (every layer of every training step): one tensor in, weights built.
+            if inputs._data.dtype != np.float32 or self._int_inputs:
+                inputs = self._convert(inputs)
+            if self._call_has_training:
+                if kwargs.get("training") is None:
+                    kwargs["training"] = _training_stack[-1]
+            elif "training" in kwargs:
+                del kwargs["training"]
+            return self.call(inputs, *args, **kwargs)
         leaves = flatten(inputs)
         if any(isinstance(t, KerasTensor) for t in leaves):
             return self._symbolic_call(inputs, args, kwargs)

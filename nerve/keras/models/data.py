@@ -157,6 +157,10 @@ def make(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=No
 
 def to_device(structure, dev):
     """Put every array of a batch on ``dev`` as nerve tensors (a no-op for tensors already there)."""
+    if type(structure) is np.ndarray and dev.type == "cpu":  # the common case, without the walk
+        arr = structure.astype(np.float32) if structure.dtype == np.float64 else structure
+        return nerve.Tensor._make(arr, dev)
+
     def conv(a):
         if a is None or isinstance(a, (str, bytes)):
             return a

@@ -185,10 +185,19 @@ class Model(Layer):
                     m.name = f"{name}_{m.name}"
                 out.append((i, m))
         self._metrics = out
+        self.__dict__["_log_order"] = None
         self._output_loss_trackers = [metrics_module.Mean(name=f"{n}_loss") for n, _, _ in pairs] if multi else []
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The compiled loss (summed over outputs, weighted) plus the layers' regularization."""
+        fns = self._loss_fns
+        if isinstance(y_pred, nerve.Tensor) and isinstance(fns, losses_module.Loss) and self._loss_weights is None:
+            total = fns(y, y_pred, sample_weight) if sample_weight is not None else fns(y, y_pred)
+            parts = [total]
+            if self._has_regularizers:
+                for penalty in self.losses:
+                    total = total + penalty
+            return total, parts
         pairs = self._per_output(y, y_pred)
         fns = self._loss_fns
         total, parts = None, []
@@ -214,7 +223,9 @@ class Model(Layer):
 
     @property
     def _has_regularizers(self) -> bool:
-        return any(layer._regularizers for layer in self._all_layers())
+        # fit sets _reg_flag once (walking every layer each step would cost); else walk.
+        flag = self.__dict__.get("_reg_flag")
+        return flag if flag is not None else any(layer._regularizers for layer in self._all_layers())
 
     def _all_layers(self):
         out, stack, seen = [], [self], set()
@@ -228,20 +239,25 @@ class Model(Layer):
         return out
 
     def _update_metrics(self, y, y_pred, loss_value, parts, n, sample_weight=None) -> dict:
-        pairs = self._per_output(y, y_pred)
+        pairs = [(None, y, y_pred)] if self._metrics is not None and isinstance(y_pred, nerve.Tensor) \
+            else self._per_output(y, y_pred)
         if self._metrics is None:
             self._setup_metrics(pairs)
-        self._loss_tracker.update_state(loss_value, sample_weight=np.full(1, n))
+        self._loss_tracker.add_scalar(loss_value, n)
         for tracker, part in zip(self._output_loss_trackers, parts):
-            tracker.update_state(float(part.item()), sample_weight=np.full(1, n))
+            tracker.add_scalar(part.item(), n)
         for i, m in self._metrics:
             _, yt, yp = pairs[i]
             m.update_state(yt, yp, sample_weight)
         return self._logs()
 
     def _logs(self) -> dict:
-        values = {m.name: m.result() for m in self.metrics + self._output_loss_trackers}
-        return {k: values[k] for k in sorted(values)}
+        # Keras's logs list the metrics by name: accuracy, loss, ... (History keeps that order).
+        ms = self.__dict__.get("_log_order")
+        if ms is None or len(ms) != 1 + len(self._metrics or []) + len(self._output_loss_trackers):
+            ms = sorted(self.metrics + self._output_loss_trackers, key=lambda m: m.name)
+            self.__dict__["_log_order"] = ms
+        return {m.name: m.result() for m in ms}
 
     def train_step(self, x, y, sample_weight=None) -> dict:
         """One training step on a batch; returns the running logs (loss and metrics)."""
@@ -265,6 +281,8 @@ class Model(Layer):
         self._assert_compiled()
         if not self.built:
             self._build_from_data(first_x)
+        self.__dict__["_reg_flag"] = None
+        self.__dict__["_reg_flag"] = self._has_regularizers
         self.optimizer.build(self.trainable_weights)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
@@ -502,5 +520,5 @@ def _metric_config(spec):
 
 
 def _batch_len(x) -> int:
-    leaf = flatten(x)[0]
+    leaf = x if isinstance(x, nerve.Tensor) else flatten(x)[0]
     return int(leaf.shape[0])

@@ -117,8 +117,11 @@ class Sequential(Model):
         return self._graph_output.shape if self.built else None
 
     def call(self, inputs, training=None):
-        if self._input_spec_shapes is not None and hasattr(inputs, "shape"):
-            self._check_shape(0, self._input_spec_shapes[0], tuple(inputs.shape))
+        spec = self._input_spec_shapes
+        if spec is not None and hasattr(inputs, "shape"):
+            shape = inputs.shape
+            if len(shape) != len(spec[0]) or shape[1:] != spec[0][1:]:
+                self._check_shape(0, spec[0], tuple(shape))
         x = inputs
         for layer in self._layers:
             x = layer(x, training=training)
