@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...tensor import Tensor
 from .module import Module
 
 
@@ -14,7 +15,14 @@ class Flatten(Module):
         self.end_dim = end_dim
 
     def forward(self, input):
-        return input.flatten(self.start_dim, self.end_dim)
+        if input.requires_grad or input.ndim < 2 or self.start_dim != 1 or self.end_dim != -1:
+            return input.flatten(self.start_dim, self.end_dim)
+        # the usual case, a batch of data straight from the loader: a view, no graph to record
+        arr = input._data
+        n = 1
+        for d in arr.shape[1:]:
+            n *= d
+        return Tensor._make(arr.reshape(arr.shape[0], n), input._device)
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -408,8 +408,9 @@ class Module:
         """Set training mode (dropout active, batch norm using batch statistics) on the whole tree."""
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
-        for m in self.modules():
-            m.__dict__["training"] = mode
+        self.training = mode
+        for m in self.children():  # through train(), so a subclass that overrides it is honoured
+            m.train(mode)
         return self
 
     def eval(self) -> "Module":
