@@ -38,9 +38,11 @@ def _expected(filename):
     return (n, 28, 28) if "images" in filename else (n,)
 
 
-def _shape_check(filename):
+def _shape_check(filename, seen=None):
     def ok(path):
         a = read_idx(path)
+        if seen is not None:
+            seen[path] = a  # read once: the check's array is the one returned
         return a.shape == _expected(filename) and a.dtype == np.uint8
     return ok
 
@@ -91,13 +93,13 @@ def load_fashion_mnist():
     """Fashion-MNIST as ``((x_train, y_train), (x_test, y_test))``: uint8 arrays (60000, 28, 28), (60000,), ..."""
     cache = os.path.join(keras_cache_dir(), "datasets", "fashion-mnist")
     local = [DEBIAN_FASHION_MNIST] + _torchvision_dirs("FashionMNIST")
-    paths = {}
+    paths, seen = {}, {}
     for base in _IDX_FILES:
         fname = base + ".gz"
         paths[base] = fetch_file(fname, cache, md5=_FASHION_MD5[fname],
                                  mirrors=[KERAS_ORIGIN, "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
-                                 local_dirs=local, validate=_shape_check(fname), dataset="keras.datasets.fashion_mnist",
+                                 local_dirs=local, validate=_shape_check(fname, seen), dataset="keras.datasets.fashion_mnist",
                                  hint="on Debian or Ubuntu install the dataset-fashion-mnist package, or download "
                                       f"the four files from {KERAS_ORIGIN}", copy_local=False)
-    x_train, y_train, x_test, y_test = (read_idx(paths[b]) for b in _IDX_FILES)
+    x_train, y_train, x_test, y_test = (seen[paths[b]] if paths[b] in seen else read_idx(paths[b]) for b in _IDX_FILES)
     return (x_train, y_train), (x_test, y_test)
