@@ -461,7 +461,7 @@ def test_training_an_mlp_matches_torch_step_by_step(name, kw):
             loss.backward()
             opt.step()
             sched.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
         return losses
 
     torch.manual_seed(0)
