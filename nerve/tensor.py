@@ -11,7 +11,7 @@ import numpy as np
 
 from . import dtypes as _dt
 from . import ops
-from .backend import CPU, device, is_array, move
+from .backend import CPU, device, device_of, is_array, move
 from .dtypes import dtype
 
 _py_slice = builtins.slice
@@ -82,7 +82,7 @@ class Tensor:
                 arr = data._data
                 dev = data._device
             else:
-                dev = CPU
+                dev = device_of(data) if is_array(data) else CPU  # a CuPy array stays on its GPU
                 arr = data if is_array(data) else np.asarray(data)
                 if not is_array(data) or arr.dtype.kind in "iub" or arr.dtype == np.float64:
                     arr = arr.astype(_dt.get_default_dtype().np)
