@@ -69,6 +69,35 @@ def _make_jpegs(root: str, n: int, size: int = 64, classes: int = 4) -> None:
         Image.fromarray(img).save(os.path.join(folder, f"{i:05d}.jpg"), quality=90)
 
 
+def _spin(n: int = 2_000_000) -> int:
+    s = 0
+    for k in range(n):
+        s += k
+    return s
+
+
+def _parallel_ceiling() -> float:
+    """How much faster two processes finish two units of pure-Python work than one process does, here
+    and now: the most any 2-worker loader can gain on this machine (about 2 on two idle cores)."""
+    import multiprocessing
+    import time
+
+    ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+    if ctx is None:
+        return float("nan")
+    t0 = time.perf_counter()
+    _spin()
+    _spin()
+    serial = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    procs = [ctx.Process(target=_spin) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    return serial / (time.perf_counter() - t0)
+
+
 def _folder_rows(quick: bool) -> list[dict]:
     from ..utils.data import DataLoader
     from ..vision import datasets, transforms
@@ -86,11 +115,14 @@ def _folder_rows(quick: bool) -> list[dict]:
                     pass
             return run
 
+        ceiling_before = _parallel_ceiling()
         t = interleaved({"w0": epoch(0), "w2": epoch(2)}, repeat=3, warmup=1)
+        ceiling = (ceiling_before + _parallel_ceiling()) / 2
         speed = t["w0"] / t["w2"]
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         return [row(f"data: ImageFolder {n} JPEGs 64x64, Resize+CenterCrop+ToTensor, num_workers=2", t["w2"], None,
                     f"num_workers=0: {t['w0']:.3f} s; workers speed-up {speed:.2f}x (goal >= 1.3x); "
-                    f"{os.cpu_count()} cores")]
+                    f"this machine's 2-process ceiling now: {ceiling:.2f}x ({os.cpu_count()} cores, load {load:.1f})")]
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
