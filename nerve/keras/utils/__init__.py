@@ -50,15 +50,11 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
     """Batches of (float32 NHWC images in 0-255, int32 labels) from one subfolder per class."""
     from nerve.vision.datasets import image_dataset_from_directory as engine
 
-    kwargs = dict(labels=labels, label_mode=label_mode, class_names=class_names, color_mode=color_mode,
+    return engine(directory, labels=labels, label_mode=label_mode, class_names=class_names, color_mode=color_mode,
                   batch_size=batch_size, image_size=image_size, shuffle=shuffle, seed=seed,
                   validation_split=validation_split, subset=subset, interpolation=interpolation,
-                  follow_links=follow_links, crop_to_aspect_ratio=crop_to_aspect_ratio)
-    if pad_to_aspect_ratio:
-        kwargs["pad_to_aspect_ratio"] = pad_to_aspect_ratio
-    if verbose is not True:
-        kwargs["verbose"] = verbose
-    return engine(directory, **kwargs)
+                  follow_links=follow_links, crop_to_aspect_ratio=crop_to_aspect_ratio,
+                  pad_to_aspect_ratio=pad_to_aspect_ratio, data_format=data_format, verbose=verbose)
 
 
 def get_file(*args, **kwargs):
