@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (keras.io lays the example out as text cells between the imports)
 """
 Title: Simple MNIST convnet
 Author: [fchollet](https://twitter.com/fchollet)
