@@ -375,3 +375,12 @@ def test_loader_argument_errors(kwargs, message):
 def test_pin_memory_accepted():
     b = next(iter(DataLoader(TensorDataset(nerve.arange(4)), batch_size=2, pin_memory=True)))
     assert b[0].tolist() == [0, 1]
+
+
+def test_in_memory_datasets_need_no_workers():
+    ds = TensorDataset(nerve.arange(20).float(), nerve.arange(20))
+    fast = DataLoader(ds, batch_size=4, num_workers=2)
+    assert fast._served_from_memory() and Subset(ds, [1, 2])._batches_from_memory()
+    assert [b[1].tolist() for b in fast] == [b[1].tolist() for b in DataLoader(ds, batch_size=4)]
+    assert not DataLoader(ds, batch_size=4, num_workers=2, worker_init_fn=print)._served_from_memory()
+    assert not DataLoader(ds, batch_size=4, num_workers=2, collate_fn=lambda s: s)._served_from_memory()

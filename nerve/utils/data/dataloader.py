@@ -12,6 +12,9 @@ Two things differ from PyTorch inside (never in what comes out):
   instead. Batches come back in sampler order, so with deterministic transforms they equal
   those of ``num_workers=0``; each worker seeds nerve's generator with ``base_seed + worker_id``,
   where ``base_seed`` is drawn from the loader's generator at each epoch's start, as in PyTorch.
+  A dataset that builds whole batches from arrays in memory (``TensorDataset``, ``MNIST`` with a
+  batchable transform) is served in the calling thread even then (unless ``worker_init_fn`` is
+  given): a worker would only add copying.
 """
 
 from __future__ import annotations
@@ -439,9 +442,17 @@ class DataLoader:
     def __iter__(self):
         if self._iterable:
             return self._iter_iterable()
-        if self.num_workers > 0:
+        if self.num_workers > 0 and not self._served_from_memory():
             return self._iter_workers()
         return self._iter_single()
+
+    def _served_from_memory(self) -> bool:
+        """True when the dataset builds whole batches from arrays in memory (one fancy index each):
+        then workers would only add copying, so batches are made in the calling thread."""
+        if self.worker_init_fn is not None or not self._auto_collation or self.collate_fn is not default_collate:
+            return False
+        probe = getattr(self.dataset, "_batches_from_memory", None)
+        return bool(probe()) if callable(probe) else False
 
     def __del__(self):
         workers = getattr(self, "_pool", None)

@@ -93,6 +93,9 @@ class TensorDataset(Dataset):
                 out.append(Tensor._make(t._data[move(idx, t._device)], t._device))
         return CollatedBatch(out, len(idx))
 
+    def _batches_from_memory(self) -> bool:
+        return True
+
     def __len__(self) -> int:
         return self.tensors[0].size(0)
 
@@ -190,6 +193,10 @@ class Subset(Dataset):
                 self._idx_array = _indices_array(self.indices)
             return getitems(self._idx_array[_indices_array(indices)].tolist())
         return [self.dataset[self.indices[i]] for i in indices]
+
+    def _batches_from_memory(self) -> bool:
+        probe = getattr(self.dataset, "_batches_from_memory", None)
+        return bool(probe()) if callable(probe) else False
 
     def __len__(self) -> int:
         return len(self.indices)

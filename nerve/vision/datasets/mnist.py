@@ -208,6 +208,11 @@ class MNIST(VisionDataset):
         images = self.transform.batch(self._images[idx])
         return CollatedBatch([images, Tensor._make(self._labels[idx], CPU)], len(idx))
 
+    def _batches_from_memory(self) -> bool:
+        """True when ``__getitems__`` builds batches in a few array operations (the DataLoader then
+        needs no workers)."""
+        return self.transform is not None and self.target_transform is None and is_batchable(self.transform)
+
     def extra_repr(self) -> str:
         return f"Split: {'Train' if self.train is True else 'Test'}"
 
