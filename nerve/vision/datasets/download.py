@@ -156,6 +156,8 @@ def fetch_file(filename: str, dest_dir, *, md5: str | None = None, sha256: str |
     lines = [f"{name}could not get {filename}: no local copy, and no mirror gave a valid file.",
              "Looked for a local copy in:"]
     lines += [f"  {p}" for p in [os.path.dirname(dest)] + looked]
+    if os.path.exists(dest):
+        lines.append(f"({dest} exists but fails its checksum or content check; it was left as it was.)")
     lines.append("Tried to download it from:" if errors else "No download mirrors are known for it.")
     lines += errors
     how = hint or (f"download {filename} from one of the mirrors above" if mirrors else f"get {filename}")
