@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 from ...autograd import Function
 from ...tensor import Tensor
 from .activation import log_softmax
@@ -50,6 +52,35 @@ def _reduce(t: Tensor, reduction: str) -> Tensor:
 
 # ---------------------------------------------------------------- class-index losses
 
+_ARANGES: dict = {}
+
+
+def _arange(xp, n: int, like):
+    """``xp.arange(n)``, kept: on the GPU making one costs more than the loss's own kernels."""
+    key = (n, str(getattr(like, "device", "cpu")))
+    r = _ARANGES.get(key)
+    if r is None:
+        if len(_ARANGES) > 64:
+            _ARANGES.clear()
+        r = _ARANGES[key] = xp.arange(n)
+    return r
+
+
+def _pick(xp, a, tt, hot):
+    """``a[i, tt[i]]`` for every row i: fancy indexing on NumPy, a one-hot mask on the GPU (one kernel
+    instead of CuPy's many for advanced indexing)."""
+    if hot is None:
+        return a[_arange(xp, a.shape[0], a), tt]
+    return xp.where(hot, a, 0).sum(axis=1)
+
+
+def _sub_at(xp, grad, tt, hot, v) -> None:
+    """``grad[i, tt[i]] -= v[i]`` in place (``v`` a scalar or one value per row)."""
+    if hot is None:
+        grad[_arange(xp, grad.shape[0], grad), tt] -= v
+    else:
+        grad -= hot * (v[:, None] if getattr(v, "ndim", 0) else v)
+
 
 class CrossEntropy(Function):
     """Fused log-softmax + NLL on (M, C) logits and (M,) class indices.
@@ -59,15 +90,15 @@ class CrossEntropy(Function):
 
     def forward(self, xp, x, t, w=None):
         m, c = x.shape
-        rows = xp.arange(m)
         # the caller's range check already knows when no target can equal ignore_index
         all_valid = self.no_ignored
         if not all_valid:
             valid = t != self.ignore_index
             all_valid = bool(valid.all())
         tt = t if all_valid else xp.where(valid, t, 0)
+        self.hot = None if xp is np else tt[:, None] == _arange(xp, c, x)
         sh = x - x.max(axis=1, keepdims=True)
-        picked = sh[rows, tt]
+        picked = _pick(xp, sh, tt, self.hot)
         eps = self.smoothing
         if eps:
             row_dot = sh.sum(axis=1) if w is None else sh @ w
@@ -103,9 +134,8 @@ class CrossEntropy(Function):
         return xp.asarray(out, dtype=x.dtype)
 
     def backward(self, xp, g):
-        e, tt, cw = self.e, self.tt, self.cw
+        e, tt, cw, hot = self.e, self.tt, self.cw, self.hot
         m, c = e.shape
-        rows = xp.arange(m)
         scale = g / self.denom if self.reduction == "mean" else g  # () or (M,)
         eps = self.smoothing
         col = scale[:, None] if scale.ndim else scale
@@ -113,11 +143,11 @@ class CrossEntropy(Function):
             if cw is None:
                 k = col / self.s[:, None]
                 grad = e * k
-                grad[rows, tt] -= scale
+                _sub_at(xp, grad, tt, hot, scale)
             else:
                 a = cw * scale
                 grad = e * (a / self.s)[:, None]
-                grad[rows, tt] -= a
+                _sub_at(xp, grad, tt, hot, a)
             return grad, None, None
         wsum = c if self.w is None else self.w.sum()
         nll_c = (1 - eps) * (cw if cw is not None else 1.0)
@@ -125,7 +155,7 @@ class CrossEntropy(Function):
         a = (nll_c + smooth_c * wsum) * scale
         a = xp.broadcast_to(xp.asarray(a, dtype=e.dtype), (m,))
         grad = e * (a / self.s)[:, None]
-        grad[rows, tt] -= xp.broadcast_to(xp.asarray(nll_c * scale, dtype=e.dtype), (m,))
+        _sub_at(xp, grad, tt, hot, xp.broadcast_to(xp.asarray(nll_c * scale, dtype=e.dtype), (m,)))
         sc = xp.broadcast_to(xp.asarray(smooth_c * scale, dtype=e.dtype), (m,))
         grad -= sc[:, None] * (self.w[None, :] if self.w is not None else 1.0)
         return grad, None, None
