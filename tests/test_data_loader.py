@@ -384,3 +384,16 @@ def test_in_memory_datasets_need_no_workers():
     assert [b[1].tolist() for b in fast] == [b[1].tolist() for b in DataLoader(ds, batch_size=4)]
     assert not DataLoader(ds, batch_size=4, num_workers=2, worker_init_fn=print)._served_from_memory()
     assert not DataLoader(ds, batch_size=4, num_workers=2, collate_fn=lambda s: s)._served_from_memory()
+
+
+class Unpicklable(Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return {"f": (lambda: i)}
+
+
+def test_unpicklable_batch_from_a_worker_is_a_clear_error():
+    with pytest.raises(RuntimeError, match="could not send its batch"):
+        list(DataLoader(Unpicklable(), batch_size=2, num_workers=2, collate_fn=lambda s: s))

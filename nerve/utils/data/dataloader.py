@@ -105,7 +105,12 @@ def _process_loop(tasks, conn, init_args):
                 out = (True, _fetch(dataset, collate_fn, auto_collation, indices))
             except Exception as e:  # handed to the main process, raised there
                 out = (False, _picklable(e, init_args[0]))
-            _send(conn, out)
+            try:
+                _send(conn, out)
+            except (pickle.PicklingError, TypeError, AttributeError) as e:  # nothing was sent yet
+                _send(conn, (False, RuntimeError(
+                    f"DataLoader worker process {init_args[0]} could not send its batch to the main process "
+                    f"(it does not pickle): {e}")))
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         return
 
