@@ -282,3 +282,31 @@ def test_random_apply_choice_order_and_grayscale_arrays():
     assert set(seen) == {"ab", "ba"}
     g = T.Grayscale()(a)  # an HWC array gives what the PIL path gives
     np.testing.assert_array_equal(g[:, :, 0], np.asarray(Image.fromarray(a).convert("L")))
+
+
+def test_to_pil_image_round_trips():
+    a = rgb(4, 6)
+    img = T.ToPILImage()(as_chw(a))
+    assert img.mode == "RGB" and img.size == (6, 4)
+    np.testing.assert_array_equal(np.asarray(img), a)
+    f = T.ToPILImage()(T.ToTensor()(a))  # floats are scaled by 255 and truncated, as torchvision
+    assert np.abs(np.asarray(f).astype(int) - a).max() <= 1
+    g = F.to_pil_image(a[:, :, :1])
+    assert g.mode == "L"
+
+
+def test_read_and_decode_image(tmp_path):
+    from nerve.vision import decode_image, read_image
+    from nerve.vision.io import ImageReadMode
+
+    a = rgb(5, 7)
+    Image.fromarray(a).save(tmp_path / "x.png")
+    t = read_image(tmp_path / "x.png")
+    assert t.dtype == nerve.uint8 and t.shape == (3, 5, 7)
+    np.testing.assert_array_equal(t.numpy(), a.transpose(2, 0, 1))
+    assert read_image(tmp_path / "x.png", ImageReadMode.GRAY).shape == (1, 5, 7)
+    raw = (tmp_path / "x.png").read_bytes()
+    np.testing.assert_array_equal(decode_image(nerve.tensor(np.frombuffer(raw, np.uint8).copy())).numpy(), t.numpy())
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    with pytest.raises(OSError, match="bad.png"):
+        read_image(tmp_path / "bad.png")
