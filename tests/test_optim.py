@@ -471,3 +471,13 @@ def test_training_an_mlp_matches_torch_step_by_step(name, kw):
     want, got = train(torch, tmodel), train(nerve, nmodel)
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9)
     assert got[-1] < 0.75 * got[0]
+
+
+def test_pytorch_implementation_hints_are_accepted():
+    a = nerve.tensor([1.0], requires_grad=True)
+    optim.AdamW([a], lr=0.1, fused=True, foreach=False, capturable=False)
+    optim.SGD([a], lr=0.1, foreach=True)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'moment'"):
+        optim.SGD([a], lr=0.1, moment=0.9)
+    with pytest.raises(NotImplementedError, match="not differentiable"):
+        optim.Adam([a], differentiable=True)

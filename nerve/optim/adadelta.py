@@ -15,10 +15,11 @@ class Adadelta(Optimizer):
         eps: added inside the square roots for numerical stability.
         weight_decay: L2 penalty added to the gradient.
         maximize: maximize the objective instead of minimizing it.
+        foreach, fused, capturable: PyTorch's implementation hints, accepted and ignored.
     """
 
     def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
-                 weight_decay: float = 0.0, *, maximize: bool = False):
+                 weight_decay: float = 0.0, *, maximize: bool = False, **hints):
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
         if not 0.0 <= rho <= 1.0:
@@ -28,7 +29,7 @@ class Adadelta(Optimizer):
         if weight_decay < 0.0:
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
-                                      maximize=maximize))
+                                      maximize=maximize), **hints)
 
     def init_single(self, xp, p, group):
         return {"step": 0, "square_avg": xp.zeros_like(p), "acc_delta": xp.zeros_like(p)}

@@ -16,11 +16,12 @@ class Adagrad(Optimizer):
         initial_accumulator_value: starting value of the sum of squared gradients.
         eps: added to the denominator for numerical stability.
         maximize: maximize the objective instead of minimizing it.
+        foreach, fused, capturable: PyTorch's implementation hints, accepted and ignored.
     """
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10, *,
-                 maximize: bool = False):
+                 maximize: bool = False, **hints):
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
         if lr_decay < 0.0:
@@ -33,7 +34,7 @@ class Adagrad(Optimizer):
             raise ValueError(f"Invalid epsilon value: {eps}")
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, eps=eps,
-                                      maximize=maximize))
+                                      maximize=maximize), **hints)
 
     def init_single(self, xp, p, group):
         return {"step": 0, "sum": xp.full_like(p, group["initial_accumulator_value"])}

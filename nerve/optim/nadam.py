@@ -18,17 +18,18 @@ class NAdam(Optimizer):
         momentum_decay: how fast the momentum schedule ``mu_t`` approaches ``beta1``.
         decoupled_weight_decay: decay the weights directly (NAdamW) instead of the gradient.
         maximize: maximize the objective instead of minimizing it.
+        foreach, fused, capturable: PyTorch's implementation hints, accepted and ignored.
     """
 
     def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False,
-                 *, maximize: bool = False):
+                 *, maximize: bool = False, **hints):
         _check_adam_args(lr, betas, eps, weight_decay)
         if momentum_decay < 0.0:
             raise ValueError(f"Invalid momentum_decay value: {momentum_decay}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                                       momentum_decay=momentum_decay,
-                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize))
+                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize), **hints)
 
     def init_single(self, xp, p, group):
         return {"step": 0, "mu_product": 1.0, "exp_avg": xp.zeros_like(p), "exp_avg_sq": xp.zeros_like(p)}

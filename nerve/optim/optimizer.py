@@ -45,6 +45,11 @@ def _as_number(x):
     return x
 
 
+# PyTorch's implementation choices (multi-tensor, fused kernels, CUDA graphs): nerve has one
+# implementation, so these are accepted for compatibility and change nothing.
+_IGNORED_HINTS = ("foreach", "fused", "capturable", "differentiable")
+
+
 class Optimizer:
     """Base class of all optimizers.
 
@@ -54,7 +59,12 @@ class Optimizer:
         defaults: the default options of every group.
     """
 
-    def __init__(self, params, defaults: dict[str, Any]):
+    def __init__(self, params, defaults: dict[str, Any], **hints):
+        for name, value in hints.items():
+            if name == "differentiable" and value:
+                raise NotImplementedError("nerve's optimizers are not differentiable (differentiable=True)")
+            if name not in _IGNORED_HINTS:
+                raise TypeError(f"{type(self).__name__}.__init__() got an unexpected keyword argument '{name}'")
         self.defaults = dict(defaults)
         self.state: dict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []

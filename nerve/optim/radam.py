@@ -17,13 +17,14 @@ class RAdam(Optimizer):
         weight_decay: weight decay (L2, or decoupled as AdamW with ``decoupled_weight_decay``).
         decoupled_weight_decay: decay the weights directly instead of the gradient.
         maximize: maximize the objective instead of minimizing it.
+        foreach, fused, capturable: PyTorch's implementation hints, accepted and ignored.
     """
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *, maximize: bool = False):
+                 weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *, maximize: bool = False, **hints):
         _check_adam_args(lr, betas, eps, weight_decay)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize))
+                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize), **hints)
 
     def init_single(self, xp, p, group):
         return {"step": 0, "exp_avg": xp.zeros_like(p), "exp_avg_sq": xp.zeros_like(p)}

@@ -17,11 +17,12 @@ class RMSprop(Optimizer):
         momentum: momentum factor.
         centered: normalize by an estimate of the gradient's variance instead of its second moment.
         maximize: maximize the objective instead of minimizing it.
+        foreach, fused, capturable: PyTorch's implementation hints, accepted and ignored.
     """
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,
-                 maximize: bool = False):
+                 maximize: bool = False, **hints):
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
         if eps < 0.0:
@@ -33,7 +34,7 @@ class RMSprop(Optimizer):
         if alpha < 0.0:
             raise ValueError(f"Invalid alpha value: {alpha}")
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered, maximize=maximize))
+                                      momentum=momentum, centered=centered, maximize=maximize), **hints)
 
     def init_single(self, xp, p, group):
         state = {"step": 0, "square_avg": xp.zeros_like(p)}

@@ -14,15 +14,16 @@ class Rprop(Optimizer):
         etas: (shrink, grow) factors of the step size.
         step_sizes: (smallest, largest) step size.
         maximize: maximize the objective instead of minimizing it.
+        foreach, fused, capturable: PyTorch's implementation hints, accepted and ignored.
     """
 
     def __init__(self, params, lr: float = 1e-2, etas: tuple[float, float] = (0.5, 1.2),
-                 step_sizes: tuple[float, float] = (1e-6, 50), *, maximize: bool = False):
+                 step_sizes: tuple[float, float] = (1e-6, 50), *, maximize: bool = False, **hints):
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
         if not 0.0 < etas[0] < 1.0 < etas[1]:
             raise ValueError(f"Invalid eta values: {etas[0]}, {etas[1]}")
-        super().__init__(params, dict(lr=lr, etas=tuple(etas), step_sizes=tuple(step_sizes), maximize=maximize))
+        super().__init__(params, dict(lr=lr, etas=tuple(etas), step_sizes=tuple(step_sizes), maximize=maximize), **hints)
 
     def init_single(self, xp, p, group):
         return {"step": 0, "prev": xp.zeros_like(p), "step_size": xp.full_like(p, float(group["lr"]))}
