@@ -68,6 +68,11 @@ CASES = {
     "pad_replicate": (lambda F, x: F.pad(x, (3, 1, 0, 2), mode="replicate"), [_normal(1, 2, 4, 5)], [True]),
     "pad_circular": (lambda F, x: F.pad(x, (2, 1, 1, 3), mode="circular"), [_normal(1, 2, 4, 5)], [True]),
     "embedding": (lambda F, i, w: F.embedding(i, w), [_int(6, 3, 4), _normal(6, 3)], [False, True]),
+    "prelu": (lambda F, x, w: F.prelu(x, w), [_normal(4, 3, 2), _normal(3)], [True, True]),
+    "prelu_single": (lambda F, x, w: F.prelu(x, w), [_normal(4, 3), _normal(1)], [True, True]),
+    "normalize": (lambda F, x: F.normalize(x, dim=-1), [_normal(4, 3)], [True]),
+    "normalize_p1": (lambda F, x: F.normalize(x, p=1.0, dim=0), [_normal(4, 3)], [True]),
+    "cosine_similarity": (lambda F, a, b: F.cosine_similarity(a, b), [_normal(4, 3, 2), _normal(4, 3, 2)], [True, True]),
     "embedding_padding": (lambda F, i, w: F.embedding(i, w, padding_idx=2), [_int(6, 5, 4), _normal(6, 3)],
                           [False, True]),
 }

@@ -70,6 +70,7 @@ LAYERS = {
     "softplus": (lambda m: m.Softplus(beta=2), (4, 5)),
     "silu": (lambda m: m.SiLU(), (4, 5)),
     "mish": (lambda m: m.Mish(), (4, 5)),
+    "prelu": (lambda m: m.PReLU(3, init=0.1), (4, 3, 2)),
     "dropout_eval": (lambda m: m.Dropout(0.4).eval(), (4, 5)),
     "layer_norm": (lambda m: m.LayerNorm(5), (3, 4, 5)),
     "layer_norm_2d": (lambda m: m.LayerNorm([4, 5], eps=1e-3), (3, 4, 5)),

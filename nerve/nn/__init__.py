@@ -3,8 +3,8 @@
 
 from . import functional, init, utils
 from .modules.activation import (
-    CELU, ELU, GELU, SELU, SiLU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Mish, ReLU,
-    ReLU6, Sigmoid, Softmax, Softmin, Softplus, Softsign, Tanh, Tanhshrink, Threshold,
+    CELU, ELU, GELU, SELU, SiLU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Mish, PReLU,
+    ReLU, ReLU6, Sigmoid, Softmax, Softmin, Softplus, Softsign, Tanh, Tanhshrink, Threshold,
 )
 from .modules.containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .modules.dropout import AlphaDropout, Dropout

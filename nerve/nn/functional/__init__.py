@@ -2,8 +2,8 @@
 # ruff: noqa: F401, I001
 
 from .activation import (
-    celu, elu, gelu, hardsigmoid, hardswish, hardtanh, leaky_relu, log_softmax, logsigmoid, mish, relu, relu6,
-    relu_, selu, sigmoid, silu, softmax, softmin, softplus, softsign, tanh, tanhshrink, threshold,
+    celu, elu, gelu, hardsigmoid, hardswish, hardtanh, leaky_relu, log_softmax, logsigmoid, mish, prelu, relu,
+    relu6, relu_, selu, sigmoid, silu, softmax, softmin, softplus, softsign, tanh, tanhshrink, threshold,
 )
 from .dropout import alpha_dropout, dropout
 from .layer_norm import layer_norm
@@ -12,7 +12,7 @@ from .loss import (
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div, l1_loss, mse_loss,
     nll_loss, smooth_l1_loss,
 )
-from .misc import embedding, one_hot, pad
+from .misc import cosine_similarity, embedding, normalize, one_hot, pad
 
 # ---- convolution, pooling and batch norm (owned by the conv work; add imports below this line) ----
 from .conv import conv1d, conv2d

@@ -297,3 +297,16 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dty
     if dim is None:
         dim = _get_softmax_dim("log_softmax", x.ndim, _stacklevel)
     return LogSoftmax.apply(x, axis=_dim(dim, x.ndim))
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """x for x > 0, else weight * x; ``weight`` has one value or one per channel (dim 1)."""
+    w = weight
+    if weight.numel() > 1:
+        if input.ndim < 2 or input.shape[1] != weight.numel():
+            raise RuntimeError(
+                f"Mismatch of parameter numbers and input channel size. Found parameter numbers = {weight.numel()} "
+                f"and channel size = {input.shape[1] if input.ndim >= 2 else 1}."
+            )
+        w = weight.reshape((1, -1) + (1,) * (input.ndim - 2))
+    return input.relu() - w * (-input).relu()

@@ -91,6 +91,28 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
+class PReLU(Module):
+    """x for x > 0, else a * x with a learnt slope (one, or one per channel); a starts at ``init``."""
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None, dtype=None):
+        super().__init__()
+        from ... import creation
+        from ..parameter import Parameter
+
+        self.num_parameters = num_parameters
+        self.init = init
+        self.weight = Parameter(creation.full((num_parameters,), init, device=device, dtype=dtype))
+
+    def reset_parameters(self) -> None:
+        self.weight._data[...] = self.init
+
+    def forward(self, input):
+        return F.prelu(input, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"
+
+
 class Sigmoid(Module):
     def forward(self, input):
         return input.sigmoid()
