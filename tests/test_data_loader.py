@@ -341,6 +341,12 @@ def test_loader_on_device(device):
     assert out.device == img.device and out.shape == (3, 4, 4)
     want = (img.cpu().numpy()[:, 2:6, 2:6][:, :, ::-1] - 0.5) / 0.25
     np.testing.assert_allclose(out.cpu().numpy(), want, rtol=1e-6)
+    batch = nerve.rand(6, 1, 4, 4, device=device)
+    flipped = T.RandomHorizontalFlip(1.0).batch(batch)
+    assert flipped.device == batch.device
+    np.testing.assert_array_equal(flipped.cpu().numpy(), batch.cpu().numpy()[..., ::-1])
+    up = T.Resize((8, 8))(img)
+    assert up.device == img.device and up.shape == (3, 8, 8)
 
 
 def test_worker_errors_propagate():
