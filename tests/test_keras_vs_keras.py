@@ -81,6 +81,16 @@ def test_summary_text_matches_keras(build):
     assert ours.count_params() == theirs.count_params()
 
 
+@pytest.mark.parametrize("opt", ["sgd", "adam", "rmsprop", "adagrad", "adadelta"])
+def test_summary_after_training_counts_optimizer_params_like_keras(opt):
+    theirs, ours = both(bn_model)
+    x, y = np.zeros((4, 8), "float32"), np.zeros((4, 2), "float32")
+    for m in (theirs, ours):
+        m.compile(opt, "mse")
+        m.train_on_batch(x, y)
+    assert summary_of(ours) == summary_of(theirs)
+
+
 def test_get_weights_shapes_match_keras():
     def mixed(k, L):
         return k.Sequential([k.Input((10,)), L.Embedding(50, 6), L.LayerNormalization(), L.Flatten(),

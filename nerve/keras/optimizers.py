@@ -72,6 +72,15 @@ class Optimizer:
     def variables(self) -> list:
         return []
 
+    _slots = 0  # per-weight state tensors Keras keeps (Adam: momentum and velocity)
+
+    def _slot_count(self) -> int:
+        return type(self)._slots
+
+    def count_params(self) -> int:
+        """What Keras's summary counts as optimizer params: iteration, learning rate, per-weight slots."""
+        return 2 + self._slot_count() * sum(int(p.numel()) for p in self._params)
+
     def _current_lr(self) -> float:
         lr = self._learning_rate
         if isinstance(lr, schedules.LearningRateSchedule):
@@ -173,6 +182,9 @@ class SGD(Optimizer):
             raise ValueError("`momentum` must be a float between [0, 1].")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
 
+    def _slot_count(self) -> int:
+        return 1 if self.momentum else 0
+
     def _nerve_kwargs(self):
         return "SGD", {"momentum": self.momentum, "nesterov": self.nesterov, "weight_decay": self.weight_decay or 0.0}
 
@@ -186,6 +198,9 @@ class Adam(Optimizer):
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
+
+    def _slot_count(self) -> int:
+        return 3 if self.amsgrad else 2
 
     def _nerve_kwargs(self):
         kw = {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon, "amsgrad": self.amsgrad}
@@ -217,6 +232,9 @@ class RMSprop(Optimizer):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, centered
 
+    def _slot_count(self) -> int:
+        return 1 + bool(self.momentum) + bool(self.centered)
+
     def _nerve_kwargs(self):
         return "RMSprop", {"alpha": self.rho, "eps": self.epsilon, "momentum": self.momentum,
                            "centered": self.centered, "weight_decay": self.weight_decay or 0.0}
@@ -232,6 +250,8 @@ class Adagrad(Optimizer):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.initial_accumulator_value, self.epsilon = initial_accumulator_value, epsilon
 
+    _slots = 1
+
     def _nerve_kwargs(self):
         return "Adagrad", {"initial_accumulator_value": self.initial_accumulator_value, "eps": self.epsilon,
                            "weight_decay": self.weight_decay or 0.0}
@@ -246,6 +266,8 @@ class Adadelta(Optimizer):
     def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, **kwargs):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.rho, self.epsilon = rho, epsilon
+
+    _slots = 2
 
     def _nerve_kwargs(self):
         return "Adadelta", {"rho": self.rho, "eps": self.epsilon, "weight_decay": self.weight_decay or 0.0}

@@ -175,9 +175,14 @@ def summary_text(model, line_length=None, positions=None, show_trainable=False) 
     trainable, non_trainable = model.trainable_weights, model.non_trainable_weights
     t_count, n_count = _count(trainable), _count(non_trainable)
     t_bytes, n_bytes = _nbytes(trainable), _nbytes(non_trainable)
+    opt = getattr(model, "optimizer", None)
+    o_count = opt.count_params() if getattr(model, "compiled", False) and opt is not None and opt.built else 0
+    o_bytes = 4 * o_count
     lines = [f'Model: "{model.name}"']
     lines += _table(header, rows, widths, align)
-    lines.append(f" Total params: {t_count + n_count:,} ({readable_size(t_bytes + n_bytes)})")
+    lines.append(f" Total params: {t_count + n_count + o_count:,} ({readable_size(t_bytes + n_bytes + o_bytes)})")
     lines.append(f" Trainable params: {t_count:,} ({readable_size(t_bytes)})")
     lines.append(f" Non-trainable params: {n_count:,} ({readable_size(n_bytes)})")
+    if o_count:
+        lines.append(f" Optimizer params: {o_count:,} ({readable_size(o_bytes)})")
     return "\n".join(lines) + "\n"
