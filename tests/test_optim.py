@@ -481,3 +481,72 @@ def test_pytorch_implementation_hints_are_accepted():
         optim.SGD([a], lr=0.1, moment=0.9)
     with pytest.raises(NotImplementedError, match="not differentiable"):
         optim.Adam([a], differentiable=True)
+
+
+@pytest.mark.parametrize("kw", [
+    dict(lr=1, max_iter=5),
+    dict(lr=0.5, max_iter=4, history_size=2),
+    dict(lr=1, max_iter=6, line_search_fn="strong_wolfe"),
+    dict(lr=1, max_iter=10, history_size=3, line_search_fn="strong_wolfe"),
+])
+def test_lbfgs_matches_torch(kw):
+    rng = np.random.default_rng(13)
+    A, b = rng.standard_normal((12, 6)), rng.standard_normal(12)
+    w0, v0 = rng.standard_normal(6) * 0.5, rng.standard_normal(1)
+
+    def run(lib, param):
+        w, v = param(w0), param(v0)
+        A_, b_ = lib.tensor(A), lib.tensor(b)
+        opt = lib.optim.LBFGS([w, v], **kw)
+
+        def closure():
+            opt.zero_grad()
+            r = A_ @ w + v - b_
+            loss = (r * r).sum() + 0.1 * (w**4).sum()
+            loss.backward()
+            return loss
+
+        losses = [opt.step(closure).item() for _ in range(3)]
+        return losses, w.detach().numpy(), v.detach().numpy(), opt.state[w]["func_evals"]
+
+    got = run(nerve, lambda a: nerve.tensor(a, requires_grad=True))
+    want = run(torch, lambda a: torch.tensor(a, requires_grad=True))
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-9)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(got[2], want[2], rtol=1e-7, atol=1e-9)
+    assert got[3] == want[3]
+    assert got[0][-1] < got[0][0]
+
+
+def test_lbfgs_state_dict_round_trip(tmp_path):
+    rng = np.random.default_rng(14)
+    A, b = nerve.tensor(rng.standard_normal((8, 4))), nerve.tensor(rng.standard_normal(8))
+    w0 = rng.standard_normal(4)
+
+    def make(w):
+        opt = optim.LBFGS([w], max_iter=3, history_size=4, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = (((A @ w - b) ** 2).sum() + (w**4).sum())
+            loss.backward()
+            return loss
+        return opt, closure
+
+    w = nerve.tensor(w0, requires_grad=True)
+    opt, closure = make(w)
+    for _ in range(4):
+        opt.step(closure)
+
+    w2 = nerve.tensor(w0, requires_grad=True)
+    opt2, closure2 = make(w2)
+    for _ in range(2):
+        opt2.step(closure2)
+    nerve.save({"opt": opt2.state_dict(), "w": w2.detach()}, tmp_path / "lbfgs.nrv")
+    ckpt = nerve.load(tmp_path / "lbfgs.nrv")
+    w3 = nerve.tensor(ckpt["w"].numpy(), requires_grad=True)
+    opt3, closure3 = make(w3)
+    opt3.load_state_dict(ckpt["opt"])
+    for _ in range(2):
+        opt3.step(closure3)
+    np.testing.assert_array_equal(w3.detach().numpy(), w.detach().numpy())
