@@ -473,3 +473,10 @@ def test_image_dataset_tf_style_pipeline(image_tree):
     assert sum(len(b[1]) for b in batches) == 9
     first = list(ds.take(1))
     assert len(first) == 1 and first[0][0].shape == (2, 8, 8, 3)
+
+
+def test_written_files_get_the_usual_mode(tmp_path):
+    write_idx(tmp_path / "a.idx", np.zeros(3, np.uint8))
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert os.stat(tmp_path / "a.idx").st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
