@@ -106,8 +106,7 @@ class Functional(Model):
             layers.append({
                 "class_name": type(layer).__name__,
                 "name": layer.name,
-                "config": layer.get_config() if not isinstance(layer, Model) or hasattr(layer, "_nodes")
-                or hasattr(layer, "_layer_list") else layer.get_config(),
+                "config": layer.get_config(),
                 "inbound_nodes": [{"index": layer._inbound_nodes.index(n),
                                    "args": map_structure(lambda t: ref(t) if isinstance(t, KerasTensor) else t,
                                                          n.call_inputs),
