@@ -63,7 +63,8 @@ def save(obj: Any, f, *, metadata: dict[str, str] | None = None) -> None:
             strings, booleans and None (dict keys: strings, numbers, booleans, None or tuples).
             PyTorch tensors are accepted too and load back as nerve tensors (bfloat16 as float32),
             so ``nerve.save(torch_model.state_dict(), path)`` converts a PyTorch checkpoint.
-        f: a path (``str`` or ``os.PathLike``) or a binary file object open for writing.
+        f: a path (``str`` or ``os.PathLike``), written atomically, or a binary file object open
+            for writing (written in place).
         metadata: extra string pairs to store in the header's ``__metadata__``.
 
     Raises:

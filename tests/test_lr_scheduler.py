@@ -328,3 +328,23 @@ def test_cyclic_lr_state_dict_round_trip(tmp_path):
             s.step()
         assert sched.get_last_lr() == sched2.get_last_lr()
         assert opt.param_groups[0]["momentum"] == opt2.param_groups[0]["momentum"]
+
+
+@pytest.mark.parametrize("make", [
+    lambda s, o: s.StepLR(o, 3, 0.5, last_epoch=7),
+    lambda s, o: s.ExponentialLR(o, 0.9, last_epoch=7),
+    lambda s, o: s.CosineAnnealingLR(o, 10, 0.001, last_epoch=7),
+    lambda s, o: s.LinearLR(o, 0.2, total_iters=10, last_epoch=7),
+    lambda s, o: s.PolynomialLR(o, total_iters=20, power=2.0, last_epoch=7),
+    lambda s, o: s.LambdaLR(o, lambda e: 1 / (e + 1), last_epoch=7),
+], ids=["step", "exponential", "cosine", "linear", "polynomial", "lambda"])
+def test_resuming_with_last_epoch_matches_torch(make):
+    nopt, topt = _optimizers()
+    for opt in (nopt, topt):
+        for g in opt.param_groups:
+            g["initial_lr"] = g["lr"] * 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = _sequence(nopt, make(nsched, nopt), 15)
+        want = _sequence(topt, make(tsched, topt), 15)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
