@@ -310,3 +310,47 @@ def test_read_and_decode_image(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"nope")
     with pytest.raises(OSError, match="bad.png"):
         read_image(tmp_path / "bad.png")
+
+
+def test_color_adjustments():
+    import colorsys
+
+    from PIL import ImageEnhance
+
+    a = rgb(6, 5)
+    pil = Image.fromarray(a)
+    for fn, kind in ((F.adjust_brightness, "Brightness"), (F.adjust_contrast, "Contrast"), (F.adjust_saturation, "Color")):
+        np.testing.assert_array_equal(np.asarray(fn(pil, 0.6)), np.asarray(getattr(ImageEnhance, kind)(pil).enhance(0.6)))
+    x = as_chw(a).float() / 255
+    np.testing.assert_allclose(F.adjust_brightness(x, 1.5).numpy(), np.clip(x.numpy() * 1.5, 0, 1), rtol=1e-6)
+    gray = 0.2989 * x.numpy()[0] + 0.587 * x.numpy()[1] + 0.114 * x.numpy()[2]
+    want = np.clip(0.3 * x.numpy() + 0.7 * gray.mean(), 0, 1)
+    np.testing.assert_allclose(F.adjust_contrast(x, 0.3).numpy(), want, rtol=1e-5)
+    np.testing.assert_allclose(F.adjust_saturation(x, 0.0).numpy(), np.stack([gray] * 3), rtol=1e-5, atol=1e-6)
+    shifted = F.adjust_hue(x, 0.25).numpy()
+    for i, j in ((0, 0), (3, 2), (5, 4)):
+        h, s, v = colorsys.rgb_to_hsv(*x.numpy()[:, i, j])
+        np.testing.assert_allclose(shifted[:, i, j], colorsys.hsv_to_rgb((h + 0.25) % 1.0, s, v), atol=1e-5)
+    np.testing.assert_allclose(F.adjust_hue(x, 0.0).numpy(), x.numpy(), atol=1e-6)
+    red = Image.new("RGB", (2, 2), (255, 0, 0))
+    assert np.asarray(F.adjust_hue(red, 0.5))[0, 0].tolist()[0] < 10  # red turned cyan
+    with pytest.raises(ValueError, match="hue_factor"):
+        F.adjust_hue(x, 0.7)
+
+
+def test_color_jitter():
+    a = rgb(8, 8)
+    cj = T.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)
+    nerve.manual_seed(1)
+    one = np.asarray(cj(Image.fromarray(a)))
+    nerve.manual_seed(1)
+    two = np.asarray(cj(Image.fromarray(a)))
+    np.testing.assert_array_equal(one, two)
+    assert not (one == a).all()
+    assert T.ColorJitter(brightness=0.5).brightness == (0.5, 1.5) and T.ColorJitter().hue is None
+    out = T.ColorJitter(brightness=(0.5, 0.5))(as_chw(a).float() / 255)
+    np.testing.assert_allclose(out.numpy(), (as_chw(a).float() / 255).numpy() * 0.5, rtol=1e-6)
+    with pytest.raises(ValueError, match="hue values should be between"):
+        T.ColorJitter(hue=0.6)
+    with pytest.raises(ValueError, match="must be non negative"):
+        T.ColorJitter(brightness=-1)

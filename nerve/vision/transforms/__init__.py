@@ -4,6 +4,7 @@ from . import functional
 from .functional import InterpolationMode
 from .transforms import (
     CenterCrop,
+    ColorJitter,
     Compose,
     ConvertImageDtype,
     Grayscale,
@@ -27,7 +28,7 @@ from .transforms import (
 )
 
 __all__ = [
-    "CenterCrop", "Compose", "ConvertImageDtype", "Grayscale", "InterpolationMode", "Lambda",
+    "CenterCrop", "ColorJitter", "Compose", "ConvertImageDtype", "Grayscale", "InterpolationMode", "Lambda",
     "Normalize", "PILToTensor", "Pad", "RandomApply", "RandomChoice", "RandomCrop", "RandomHorizontalFlip",
     "RandomOrder", "RandomResizedCrop", "RandomRotation", "RandomVerticalFlip", "Resize", "ToPILImage", "ToTensor", "Transform",
     "functional", "is_batchable",

@@ -21,7 +21,7 @@ from ...backend import CPU, move
 from ...tensor import Tensor
 
 __all__ = [
-    "InterpolationMode", "adjust_brightness", "center_crop", "convert_image_dtype", "crop",
+    "InterpolationMode", "adjust_brightness", "adjust_contrast", "adjust_hue", "adjust_saturation", "center_crop", "convert_image_dtype", "crop",
     "get_dimensions", "get_image_num_channels", "get_image_size", "hflip", "normalize", "pad",
     "pil_to_tensor", "resize", "resized_crop", "rgb_to_grayscale", "rotate", "to_grayscale",
     "to_pil_image", "to_tensor", "vflip",
@@ -578,15 +578,120 @@ def rgb_to_grayscale(img, num_output_channels: int = 1):
 to_grayscale = rgb_to_grayscale
 
 
+def _channels_first(img):
+    """(array with channels on axis -3, is_tensor, device, was_hwc) for the colour functions."""
+    arr, is_t, dev = _host(img)
+    hwc = not is_t
+    if hwc:
+        arr = arr[None] if arr.ndim == 2 else np.moveaxis(arr, 2, 0)
+    return arr, is_t, dev, hwc
+
+
+def _colour_back(out, is_t, dev, hwc, squeeze):
+    if hwc:
+        out = out[0] if squeeze else np.moveaxis(out, 0, 2)
+    return _back(np.ascontiguousarray(out), is_t, dev)
+
+
+def _blend(a, b, ratio, dtype):
+    bound = 1.0 if np.dtype(dtype).kind == "f" else 255.0
+    return np.clip(ratio * a + (1.0 - ratio) * b, 0, bound).astype(dtype)
+
+
+def _gray(arr):
+    if arr.shape[-3] == 1:
+        return arr.astype(np.float32)
+    r, g, b = arr[..., 0, :, :], arr[..., 1, :, :], arr[..., 2, :, :]
+    return (0.2989 * r + 0.587 * g + 0.114 * b).astype(arr.dtype).astype(np.float32)[..., None, :, :]
+
+
+def _pil_enhance(img, kind: str, factor: float):
+    from PIL import ImageEnhance
+
+    return getattr(ImageEnhance, kind)(img).enhance(factor)
+
+
 def adjust_brightness(img, brightness_factor: float):
-    """Multiply by ``brightness_factor`` (clamped to the image's range)."""
+    """Scale the intensities by ``brightness_factor`` (0: black, 1: unchanged), clamped to the range."""
     if brightness_factor < 0:
         raise ValueError(f"brightness_factor ({brightness_factor}) is not non-negative.")
     if _is_pil(img):
-        from PIL import ImageEnhance
+        return _pil_enhance(img, "Brightness", brightness_factor)
+    arr, is_t, dev, hwc = _channels_first(img)
+    out = _blend(arr.astype(np.float32), 0.0, brightness_factor, arr.dtype)
+    return _colour_back(out, is_t, dev, hwc, not is_t and img.ndim == 2)
 
-        return ImageEnhance.Brightness(img).enhance(brightness_factor)
-    arr, is_t, dev = _host(img)
-    bound = 1.0 if arr.dtype.kind == "f" else 255
-    out = np.clip(arr * brightness_factor, 0, bound).astype(arr.dtype)
-    return _back(out, is_t, dev)
+
+def adjust_contrast(img, contrast_factor: float):
+    """Blend with the mean grey level (0: solid grey, 1: unchanged)."""
+    if contrast_factor < 0:
+        raise ValueError(f"contrast_factor ({contrast_factor}) is not non-negative.")
+    if _is_pil(img):
+        return _pil_enhance(img, "Contrast", contrast_factor)
+    arr, is_t, dev, hwc = _channels_first(img)
+    mean = _gray(arr).mean(axis=(-3, -2, -1), keepdims=True)
+    out = _blend(arr.astype(np.float32), mean, contrast_factor, arr.dtype)
+    return _colour_back(out, is_t, dev, hwc, not is_t and img.ndim == 2)
+
+
+def adjust_saturation(img, saturation_factor: float):
+    """Blend with the grayscale image (0: grey, 1: unchanged, 2: twice as saturated)."""
+    if saturation_factor < 0:
+        raise ValueError(f"saturation_factor ({saturation_factor}) is not non-negative.")
+    if _is_pil(img):
+        return _pil_enhance(img, "Color", saturation_factor)
+    arr, is_t, dev, hwc = _channels_first(img)
+    if arr.shape[-3] == 1:
+        return img
+    out = _blend(arr.astype(np.float32), _gray(arr), saturation_factor, arr.dtype)
+    return _colour_back(out, is_t, dev, hwc, False)
+
+
+def _rgb2hsv(img):
+    r, g, b = img[..., 0, :, :], img[..., 1, :, :], img[..., 2, :, :]
+    maxc, minc = img.max(axis=-3), img.min(axis=-3)
+    eqc = maxc == minc
+    cr = maxc - minc
+    s = cr / np.where(eqc, 1.0, maxc)
+    div = np.where(eqc, 1.0, cr)
+    rc, gc, bc = (maxc - r) / div, (maxc - g) / div, (maxc - b) / div
+    hr = (maxc == r) * (bc - gc)
+    hg = ((maxc == g) & (maxc != r)) * (2.0 + rc - bc)
+    hb = ((maxc != g) & (maxc != r)) * (4.0 + gc - rc)
+    h = np.fmod((hr + hg + hb) / 6.0 + 1.0, 1.0)
+    return h, s, maxc
+
+
+def _hsv2rgb(h, s, v):
+    i = np.floor(h * 6.0)
+    f = h * 6.0 - i
+    i = i.astype(np.int64) % 6
+    p = np.clip(v * (1.0 - s), 0.0, 1.0)
+    q = np.clip(v * (1.0 - s * f), 0.0, 1.0)
+    t = np.clip(v * (1.0 - s * (1.0 - f)), 0.0, 1.0)
+    r = np.choose(i, [v, q, p, p, t, v])
+    g = np.choose(i, [t, v, v, q, p, p])
+    b = np.choose(i, [p, p, t, v, v, q])
+    return np.stack([r, g, b], axis=-3)
+
+
+def adjust_hue(img, hue_factor: float):
+    """Rotate the hue by ``hue_factor`` of a turn (in [-0.5, 0.5]); grayscale images are unchanged."""
+    if not (-0.5 <= hue_factor <= 0.5):
+        raise ValueError(f"hue_factor ({hue_factor}) is not in [-0.5, 0.5].")
+    if _is_pil(img):
+        if img.mode in {"L", "1", "I", "F"}:
+            return img
+        mode = img.mode
+        h, sat, val = img.convert("HSV").split()
+        np_h = np.array(h, dtype=np.uint8)
+        np_h += np.array(hue_factor * 255).astype(np.uint8)  # wraps around, as intended
+        return Image.merge("HSV", (Image.fromarray(np_h, "L"), sat, val)).convert(mode)
+    arr, is_t, dev, hwc = _channels_first(img)
+    if arr.shape[-3] == 1:
+        return img
+    x = arr.astype(np.float32) / 255.0 if arr.dtype == np.uint8 else arr.astype(np.float32)
+    h, sat, val = _rgb2hsv(x)
+    out = _hsv2rgb((h + hue_factor) % 1.0, sat, val)
+    out = (out * 255.0).astype(np.uint8) if arr.dtype == np.uint8 else out.astype(arr.dtype)
+    return _colour_back(out, is_t, dev, hwc, False)

@@ -24,7 +24,7 @@ from . import functional as F
 from .functional import InterpolationMode
 
 __all__ = [
-    "CenterCrop", "Compose", "ConvertImageDtype", "Grayscale", "Lambda", "Normalize", "Pad",
+    "CenterCrop", "ColorJitter", "Compose", "ConvertImageDtype", "Grayscale", "Lambda", "Normalize", "Pad",
     "PILToTensor", "RandomApply", "RandomChoice", "RandomCrop", "RandomHorizontalFlip", "RandomOrder",
     "RandomResizedCrop", "RandomRotation", "RandomVerticalFlip", "Resize", "ToPILImage", "ToTensor",
     "is_batchable",
@@ -422,6 +422,68 @@ class Grayscale(Transform):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(num_output_channels={self.num_output_channels})"
+
+
+class ColorJitter(Transform):
+    """Random brightness, contrast, saturation and hue, applied in a random order (as torchvision).
+
+    Args:
+        brightness, contrast, saturation: a number v (factor drawn from [max(0, 1 - v), 1 + v]) or (min, max).
+        hue: a number v in [0, 0.5] (shift drawn from [-v, v]) or (min, max) within [-0.5, 0.5].
+    """
+
+    def __init__(self, brightness=0, contrast=0, saturation=0, hue=0):
+        self.brightness = self._check_input(brightness, "brightness")
+        self.contrast = self._check_input(contrast, "contrast")
+        self.saturation = self._check_input(saturation, "saturation")
+        self.hue = self._check_input(hue, "hue", center=0, bound=(-0.5, 0.5), clip_first_on_zero=False)
+
+    @staticmethod
+    def _check_input(value, name, center=1.0, bound=(0.0, float("inf")), clip_first_on_zero=True):
+        if isinstance(value, numbers.Number):
+            if value < 0:
+                raise ValueError(f"If {name} is a single number, it must be non negative.")
+            value = [center - float(value), center + float(value)]
+            if clip_first_on_zero:
+                value[0] = max(value[0], 0.0)
+        elif isinstance(value, (tuple, list)) and len(value) == 2:
+            value = [float(value[0]), float(value[1])]
+        else:
+            raise TypeError(f"{name} should be a single number or a list/tuple with length 2.")
+        if not bound[0] <= value[0] <= value[1] <= bound[1]:
+            raise ValueError(f"{name} values should be between {bound}, but got {value}.")
+        if value[0] == value[1] == center:
+            return None
+        return tuple(value)
+
+    @staticmethod
+    def get_params(brightness, contrast, saturation, hue):
+        """(order of the four adjustments, and each factor or None)."""
+        from ...random import _permutation
+
+        order = _permutation(4, CPU).tolist()
+
+        def draw(r):
+            return None if r is None else float(_uniform((1,), r[0], r[1], np.float32, CPU)[0])
+
+        return order, draw(brightness), draw(contrast), draw(saturation), draw(hue)
+
+    def __call__(self, img):
+        order, b, c, s, h = self.get_params(self.brightness, self.contrast, self.saturation, self.hue)
+        for k in order:
+            if k == 0 and b is not None:
+                img = F.adjust_brightness(img, b)
+            elif k == 1 and c is not None:
+                img = F.adjust_contrast(img, c)
+            elif k == 2 and s is not None:
+                img = F.adjust_saturation(img, s)
+            elif k == 3 and h is not None:
+                img = F.adjust_hue(img, h)
+        return img
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(brightness={self.brightness}, contrast={self.contrast}, "
+                f"saturation={self.saturation}, hue={self.hue})")
 
 
 class RandomApply(Transform):
