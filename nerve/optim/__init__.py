@@ -15,3 +15,11 @@ from .sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam",
            "Rprop", "LBFGS", "lr_scheduler"]
+
+
+def __getattr__(name):
+    if name == "swa_utils":  # loaded on first use: it builds on nerve.nn
+        import importlib
+
+        return importlib.import_module("nerve.optim.swa_utils")
+    raise AttributeError(f"module 'nerve.optim' has no attribute {name!r}")
