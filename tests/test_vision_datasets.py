@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import http.server
 import os
+import pickle
 import struct
 import threading
 
@@ -480,3 +481,75 @@ def test_written_files_get_the_usual_mode(tmp_path):
     mask = os.umask(0o022)
     os.umask(mask)
     assert os.stat(tmp_path / "a.idx").st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
+
+
+# ---------------------------------------------------------------- CIFAR
+
+
+def make_cifar_archive(folder, n_per_batch=4, seed=0):
+    """A small cifar-10-python.tar.gz with the real layout; returns (md5s of the members, tgz md5, arrays)."""
+    import tarfile
+
+    rng = np.random.default_rng(seed)
+    src = folder / "src" / "cifar-10-batches-py"
+    src.mkdir(parents=True)
+    arrays = {}
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        data = rng.integers(0, 256, (n_per_batch, 3072), dtype=np.uint8)
+        labels = rng.integers(0, 10, n_per_batch).tolist()
+        arrays[name] = (data, labels)
+        with open(src / name, "wb") as f:
+            pickle.dump({"batch_label": name, "data": data, "labels": labels}, f, protocol=2)
+    with open(src / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                                     "ship", "truck"], "num_vis": 3072}, f, protocol=2)
+    md5 = {n: hashlib.md5((src / n).read_bytes()).hexdigest() for n in names + ["batches.meta"]}
+    tgz = folder / "cifar-10-python.tar.gz"
+    with tarfile.open(tgz, "w:gz") as tar:
+        tar.add(src, arcname="cifar-10-batches-py")
+    return md5, hashlib.md5(tgz.read_bytes()).hexdigest(), arrays
+
+
+def tiny_cifar(md5, tgz_md5, mirrors, local_dirs=()):
+    return type("CIFAR10", (datasets.CIFAR10,), {
+        "train_list": [[f"data_batch_{i}", md5[f"data_batch_{i}"]] for i in range(1, 6)],
+        "test_list": [["test_batch", md5["test_batch"]]],
+        "meta": {"filename": "batches.meta", "key": "label_names", "md5": md5["batches.meta"]},
+        "tgz_md5": tgz_md5, "mirrors": mirrors, "local_dirs": list(local_dirs),
+    })
+
+
+def test_cifar10_download_and_items(server, tmp_path):
+    www, url = server
+    md5, tgz_md5, arrays = make_cifar_archive(www)
+    C = tiny_cifar(md5, tgz_md5, [url + "/"])
+    with pytest.raises(RuntimeError, match="You can use download=True"):
+        C(tmp_path / "root")
+    train = C(tmp_path / "root", train=True, download=True, transform=transforms.ToTensor())
+    test = C(tmp_path / "root", train=False)
+    assert train.data.shape == (20, 32, 32, 3) and train.data.dtype == np.uint8 and len(test) == 4
+    want = arrays["data_batch_1"][0].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    np.testing.assert_array_equal(train.data[:4], want)
+    assert train.targets[:4] == arrays["data_batch_1"][1] and train.classes[3] == "cat"
+    img, label = test[0]
+    assert isinstance(img, Image.Image) and img.size == (32, 32) and img.mode == "RGB" and isinstance(label, int)
+    x, y = next(iter(DataLoader(train, batch_size=8)))
+    assert x.shape == (8, 3, 32, 32) and x.dtype == nerve.float32 and y.tolist() == train.targets[:8]
+    np.testing.assert_array_equal(x.numpy()[0], transforms.ToTensor()(want[0]).numpy())
+    # a second root takes the extracted folder as a local copy, without the network
+    C2 = tiny_cifar(md5, tgz_md5, [], local_dirs=[tmp_path / "root"])
+    assert len(C2(tmp_path / "other", download=True)) == 20
+
+
+def test_cifar_pickles_cannot_run_code(tmp_path):
+    from nerve.vision.datasets.cifar import load_batch
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    (tmp_path / "evil").write_bytes(pickle.dumps({"data": Evil()}, protocol=2))
+    with pytest.raises(ValueError, match="evil.*refused to load"):
+        load_batch(tmp_path / "evil")
+    assert not (tmp_path / "pwned").exists()

@@ -1,9 +1,11 @@
-"""Datasets, as ``torchvision.datasets``: ``MNIST``, ``FashionMNIST``, ``KMNIST``, ``ImageFolder``, ``DatasetFolder``.
+"""Datasets, as ``torchvision.datasets``: ``MNIST``, ``FashionMNIST``, ``KMNIST``, ``CIFAR10``, ``CIFAR100``,
+``ImageFolder``, ``DatasetFolder``.
 
 Also the pieces behind Keras's ``image_dataset_from_directory`` and ``keras.datasets``
 (``image_dataset``, ``keras_datasets``), the IDX reader (``idx``) and downloads (``download``).
 """
 
+from .cifar import CIFAR10, CIFAR100, load_cifar10
 from .download import DownloadError
 from .folder import IMG_EXTENSIONS, DatasetFolder, ImageFolder, default_loader, find_classes, make_dataset
 from .idx import IDXError, read_idx, write_idx
@@ -13,7 +15,7 @@ from .mnist import KMNIST, MNIST, FashionMNIST
 from .vision import VisionDataset
 
 __all__ = [
-    "IMG_EXTENSIONS", "DatasetFolder", "DownloadError", "FashionMNIST", "IDXError", "ImageFolder", "KMNIST",
+    "CIFAR10", "CIFAR100", "IMG_EXTENSIONS", "DatasetFolder", "DownloadError", "FashionMNIST", "IDXError", "ImageFolder", "KMNIST",
     "MNIST", "VisionDataset", "default_loader", "find_classes", "image_dataset_from_directory",
-    "load_fashion_mnist", "load_mnist", "make_dataset", "read_idx", "write_idx",
+    "load_cifar10", "load_fashion_mnist", "load_mnist", "make_dataset", "read_idx", "write_idx",
 ]
