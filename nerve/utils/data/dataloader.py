@@ -25,6 +25,7 @@ import multiprocessing
 import pickle
 import random as _pyrandom
 import threading
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as _FutureTimeout
 from typing import Callable
@@ -142,8 +143,6 @@ def _recv(conn):
 def _picklable(e, wid):
     """The exception to re-raise in the main process: the original (with the worker's traceback as a
     note) when it pickles, else a RuntimeError carrying its traceback."""
-    import traceback
-
     tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
     try:
         if hasattr(e, "add_note"):
