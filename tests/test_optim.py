@@ -376,7 +376,12 @@ def test_errors():
         optim.Adam([a], betas=(0.9, 1.0))
     with pytest.raises(ValueError, match="non-leaf"):
         optim.SGD([a * 2], lr=0.1)
-    opt = optim.SGD([a], lr=0.1)
+    opt = optim.SGD([a], lr=0.1, momentum=0.9)
+    a.grad = nerve.tensor([1.0])
+    opt.step()
+    b = nerve.zeros(2, 2, requires_grad=True)
+    with pytest.raises(ValueError, match=r"'momentum_buffer' of parameter 0 has shape \(1,\) but the parameter has shape \(2, 2\)"):
+        optim.SGD([b], lr=0.1, momentum=0.9).load_state_dict(opt.state_dict())
     with pytest.raises(ValueError, match="1 parameter groups but the optimizer has 2"):
         opt2 = optim.SGD([{"params": [a]}, {"params": [nerve.tensor([2.0], requires_grad=True)]}], lr=0.1)
         opt2.load_state_dict(opt.state_dict())

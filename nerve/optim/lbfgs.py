@@ -111,6 +111,8 @@ class LBFGS(Optimizer):
         line_search_fn: ``None`` or ``'strong_wolfe'``.
     """
 
+    state_like_params = False  # its state holds vectors of all the parameters, under the first one
+
     def __init__(self, params, lr: float = 1, max_iter: int = 20, max_eval: int | None = None,
                  tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9, history_size: int = 100,
                  line_search_fn: str | None = None):

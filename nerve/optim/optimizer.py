@@ -53,11 +53,15 @@ _IGNORED_HINTS = ("foreach", "fused", "capturable", "differentiable")
 class Optimizer:
     """Base class of all optimizers.
 
+    Subclasses write ``init_single`` and ``apply_single`` (see the module docstring).
+
     Args:
         params: an iterable of tensors, of ``(name, tensor)`` pairs, or of dicts that each hold
             ``'params'`` and the options for that group.
         defaults: the default options of every group.
     """
+
+    state_like_params = True  # every array in a parameter's state has the parameter's shape
 
     def __init__(self, params, defaults: dict[str, Any], **hints):
         for name, value in hints.items():
@@ -292,6 +296,13 @@ class Optimizer:
             if p is None:
                 continue
             new_state[p] = {name: _cast_state(name, v, p) for name, v in values.items()}
+            if self.state_like_params:
+                for name, v in new_state[p].items():
+                    if isinstance(v, Tensor) and v.ndim and v.shape != p.shape:
+                        raise ValueError(
+                            f"loaded state '{name}' of parameter {key} has shape {tuple(v.shape)} but the "
+                            f"parameter has shape {tuple(p.shape)}: was the state saved for another model?"
+                        )
         new_groups = []
         for ours, saved in zip(self.param_groups, saved_groups):
             group = {k: copy.deepcopy(v) for k, v in saved.items() if k not in ("params", "param_names")}
