@@ -380,8 +380,12 @@ def test_errors():
     a.grad = nerve.tensor([1.0])
     opt.step()
     b = nerve.zeros(2, 2, requires_grad=True)
+    other = optim.SGD([b], lr=0.5, momentum=0.9)
+    sd = opt.state_dict()
+    sd["param_groups"][0]["lr"] = 0.01
     with pytest.raises(ValueError, match=r"'momentum_buffer' of parameter 0 has shape \(1,\) but the parameter has shape \(2, 2\)"):
-        optim.SGD([b], lr=0.1, momentum=0.9).load_state_dict(opt.state_dict())
+        other.load_state_dict(sd)
+    assert other.param_groups[0]["lr"] == 0.5 and not other.state  # a failed load changes nothing
     with pytest.raises(ValueError, match="1 parameter groups but the optimizer has 2"):
         opt2 = optim.SGD([{"params": [a]}, {"params": [nerve.tensor([2.0], requires_grad=True)]}], lr=0.1)
         opt2.load_state_dict(opt.state_dict())
