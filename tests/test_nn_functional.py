@@ -292,3 +292,36 @@ def test_dropout_and_one_hot_on_device(device):
     assert 0.15 < float((y == 0).float().mean()) < 0.35
     oh = NF.one_hot(nerve.tensor([2, 0], device=device), 3)
     np.testing.assert_array_equal(oh.cpu().numpy(), [[0, 0, 1], [1, 0, 0]])
+
+
+EXTREME = [
+    [[1000.0, 0.0, -1000.0], [-3.0, 2.0, 1.0]],  # rows far apart: the shift must be per row
+    [[0.0, -200.0, -150.0], [-190.0, -180.0, -170.0]],
+    [[0.0, float("-inf"), 1.0], [2.0, 3.0, 4.0]],  # masked logits
+    [[1e-3, 2e-3, 3e-3], [5.0, 5.0, 5.0]],
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("case", range(len(EXTREME)))
+def test_softmax_family_on_extreme_logits(case, dtype):
+    x = np.array(EXTREME[case])
+    for dim in (0, 1):
+        for name in ("softmax", "log_softmax"):
+            nx = nerve.tensor(x, dtype=dtype, requires_grad=True)
+            tx = torch.tensor(x, dtype=getattr(torch, dtype), requires_grad=True)
+            n_out, t_out = getattr(NF, name)(nx, dim=dim), getattr(TF, name)(tx, dim=dim)
+            np.testing.assert_allclose(n_out.detach().numpy(), t_out.detach().numpy(), rtol=1e-5, atol=1e-30)
+            g = np.arange(6.0).reshape(2, 3)
+            n_out.backward(nerve.tensor(g, dtype=dtype))
+            t_out.backward(torch.tensor(g, dtype=getattr(torch, dtype)))
+            np.testing.assert_allclose(nx.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-6)
+    if np.isfinite(x).all():
+        t = np.array([2, 0])
+        nx = nerve.tensor(x, dtype=dtype, requires_grad=True)
+        tx = torch.tensor(x, dtype=getattr(torch, dtype), requires_grad=True)
+        n_loss, t_loss = NF.cross_entropy(nx, nerve.tensor(t)), TF.cross_entropy(tx, torch.tensor(t))
+        np.testing.assert_allclose(n_loss.item(), t_loss.item(), rtol=1e-5)
+        n_loss.backward()
+        t_loss.backward()
+        np.testing.assert_allclose(nx.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-7)

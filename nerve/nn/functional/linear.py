@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ...autograd import Function
 from ...tensor import Tensor
+from .activation import sum_along
 
 
 class Linear(Function):
@@ -44,7 +45,7 @@ class Linear(Function):
         if p[1] is not None:
             gw = g2.T @ x
         if len(p) > 2 and p[2] is not None:
-            gb = g2.sum(axis=0)
+            gb = sum_along(xp, g2.T, 1)[:, 0]  # a BLAS product on NumPy, faster than sum(axis=0)
         return gx, gw, gb
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from ...autograd import Function
 from ...tensor import Tensor
-from .activation import log_softmax
+from .activation import exp_shifted, log_softmax, sum_along
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -97,13 +97,12 @@ class CrossEntropy(Function):
             all_valid = bool(valid.all())
         tt = t if all_valid else xp.where(valid, t, 0)
         self.hot = None if xp is np else tt[:, None] == _arange(xp, c, x)
-        sh = x - x.max(axis=1, keepdims=True)
+        sh, e, s = exp_shifted(xp, x, 1)
         picked = _pick(xp, sh, tt, self.hot)
         eps = self.smoothing
         if eps:
-            row_dot = sh.sum(axis=1) if w is None else sh @ w
-        xp.exp(sh, out=sh)
-        s = sh.sum(axis=1)
+            row_dot = sum_along(xp, sh, 1)[:, 0] if w is None else sh @ w
+        s = s[:, 0]
         lse = xp.log(s)
         nll = lse - picked
         # per-sample weight of the NLL term: w[t] on valid rows, 0 on ignored ones
@@ -128,7 +127,7 @@ class CrossEntropy(Function):
         else:
             out = loss
             denom = 1
-        self.e, self.s, self.tt, self.cw, self.w = sh, s, tt, cw, w
+        self.e, self.s, self.tt, self.cw, self.w = e, s, tt, cw, w
         self.denom = denom if self.reduction == "mean" else 1
         self.vmask = None if all_valid else vmask
         return xp.asarray(out, dtype=x.dtype)
