@@ -18,7 +18,7 @@ from . import backend, losses
 
 def _array(x, xp=None):
     if isinstance(x, nerve.Tensor):
-        return x.detach()._data
+        return x._data
     if hasattr(x, "value") and isinstance(getattr(x, "value"), nerve.Tensor):
         return x.value._data
     arr = np.asarray(x)

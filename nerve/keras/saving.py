@@ -29,7 +29,8 @@ def _check_overwrite(path, overwrite):
 
 def _weights_payload(model) -> dict:
     weights = model.weights
-    return {"names": [w.path for w in weights], "weights": [w.value.detach() for w in weights]}
+    # Keras's layouts (as get_weights returns them), whatever layout the core keeps
+    return {"names": [w.path for w in weights], "weights": [nerve.from_numpy(w.numpy()) for w in weights]}
 
 
 def save_model(model, filepath, overwrite=True) -> None:

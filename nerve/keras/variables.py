@@ -3,6 +3,12 @@
 The parameter (``variable.value``) is what nerve's functional ops and optimizers see; the
 Variable adds what Keras users reach for: ``name``, ``path``, ``trainable``, ``numpy()``,
 ``assign()``.
+
+A weight may be stored in the core's layout rather than Keras's (``perm``): a Dense kernel is
+(in, out) to Keras but kept as the (out, in) weight ``F.linear`` takes, a Conv2D kernel
+(kh, kw, in, out) kept as (out, in, kh, kw). ``shape``, ``numpy()``, ``assign()`` and so
+``get_weights`` / ``set_weights`` and saved files all speak Keras's layout; only ``value`` (the
+core's parameter) is permuted, so no layer transposes a weight on each call.
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ class Variable:
         name: the weight's name (``kernel``, ``bias``, ...).
     """
 
-    def __init__(self, initializer, shape=None, dtype=None, trainable: bool = True, name: str = "variable"):
+    def __init__(self, initializer, shape=None, dtype=None, trainable: bool = True, name: str = "variable",
+                 perm=None):
         from . import initializers
 
         dtype = backend.standardize_dtype(dtype)
@@ -40,6 +47,11 @@ class Variable:
         self.name = name
         self.path = name
         self._trainable = bool(trainable)
+        self._shape = tuple(arr.shape)
+        self._perm = tuple(perm) if perm is not None else None
+        self._inv = tuple(np.argsort(self._perm)) if perm is not None else None
+        if perm is not None:
+            arr = np.ascontiguousarray(arr.transpose(self._perm))
         floating = arr.dtype.kind == "f"
         self.value = Parameter(move(arr, backend.device()), requires_grad=self._trainable and floating)
 
@@ -54,7 +66,7 @@ class Variable:
 
     @property
     def shape(self) -> tuple:
-        return tuple(self.value.shape)
+        return self._shape
 
     @property
     def dtype(self) -> str:
@@ -65,8 +77,11 @@ class Variable:
         return len(self.shape)
 
     def numpy(self) -> np.ndarray:
-        """A NumPy copy of the current value."""
-        return np.array(self.value.detach().numpy(), copy=True)
+        """A NumPy copy of the current value, in Keras's layout."""
+        arr = self.value.detach().numpy()
+        if self._inv is not None:
+            return np.ascontiguousarray(arr.transpose(self._inv))
+        return np.array(arr, copy=True)
 
     def assign(self, value) -> "Variable":
         """Overwrite the value in place (same shape), keeping the parameter the optimizer holds."""
@@ -77,6 +92,8 @@ class Variable:
                 f"`variable.assign(value)` must match. variable.shape={self.shape}, "
                 f"Received: value.shape={tuple(arr.shape)}. Target variable: {self!r}"
             )
+        if self._perm is not None:
+            arr = arr.transpose(self._perm)
         self.value._data[...] = move(arr.astype(self.value._data.dtype, copy=False), self.value.device)
         return self
 

@@ -1,8 +1,9 @@
 """``Conv2D``: channels-last images and (kh, kw, in, out) kernels, on the core's NCHW conv.
 
-Cost of the layout: each call permutes the input to NCHW and the output back to NHWC, and the
-kernel to (out, in, kh, kw). Permutes are views (no copy); the core's im2col copies the data
-once as it would anyway, so the price is a strided read, not an extra pass.
+Cost of the layout: each call permutes the input to NCHW and the output back to NHWC. Permutes
+are views (no copy); the core's im2col copies the data once as it would anyway, so the price is
+a strided read, not an extra pass. The kernel is kept in the core's (out, in, kh, kw) layout and
+only shown to Keras (get_weights, set_weights, files) as (kh, kw, in, out): no per-call transpose.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ class Conv2D(Layer):
                              f"ndim=4, found ndim={len(input_shape)}. Full shape received: {tuple(input_shape)}")
         channels = input_shape[-1]
         shape = self.kernel_size + (channels // self.groups, self.filters)
-        self.kernel = self.add_weight(shape, self.kernel_initializer, name="kernel", regularizer=self.kernel_regularizer)
+        self.kernel = self.add_weight(shape, self.kernel_initializer, name="kernel", regularizer=self.kernel_regularizer,
+                                      perm=(3, 2, 0, 1))
         self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias",
                                     regularizer=self.bias_regularizer) if self.use_bias else None
 
@@ -86,8 +88,7 @@ class Conv2D(Layer):
                                  for i in range(2))
             x = F.pad(x, (left, r, t, b))
             padding = "valid"
-        w = self.kernel.value.permute(3, 2, 0, 1)
-        y = F.conv2d(x, w, self.bias.value if self.bias is not None else None, stride=self.strides,
+        y = F.conv2d(x, self.kernel.value, self.bias.value if self.bias is not None else None, stride=self.strides,
                      padding=padding, dilation=self.dilation_rate, groups=self.groups)
         return self.activation(y.permute(0, 2, 3, 1))
 

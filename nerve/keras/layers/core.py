@@ -41,21 +41,21 @@ class Dense(Layer):
         self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
 
     def build(self, input_shape):
+        # Keras's (in, out) kernel, kept as the (out, in) weight F.linear takes (see Variable).
         self.kernel = self.add_weight((input_shape[-1], self.units), self.kernel_initializer, name="kernel",
-                                      regularizer=self.kernel_regularizer)
+                                      regularizer=self.kernel_regularizer, perm=(1, 0))
         self.bias = self.add_weight((self.units,), self.bias_initializer, name="bias",
                                     regularizer=self.bias_regularizer) if self.use_bias else None
 
     def call(self, inputs):
         kernel = self.kernel.value
-        if inputs._data.shape[-1] != kernel._data.shape[0]:
+        if inputs._data.shape[-1] != kernel._data.shape[1]:
             raise ValueError(
                 f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis -1 of '
                 f"input shape to have value {self.kernel.shape[0]}, but received input with shape "
                 f"{tuple(inputs.shape)}"
             )
-        # F.linear takes a (out, in) weight; the (in, out) kernel's transpose is a view.
-        y = _F().linear(inputs, kernel.T, self.bias.value if self.bias is not None else None)
+        y = _F().linear(inputs, kernel, self.bias.value if self.bias is not None else None)
         return self.activation(y)
 
 

@@ -203,14 +203,18 @@ class Layer:
         object.__setattr__(self, name, value)
 
     def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, name=None,
-                   regularizer=None, constraint=None, **kwargs) -> Variable:
-        """Create a weight of this layer (``glorot_uniform`` unless told; zeros for ints)."""
+                   regularizer=None, constraint=None, perm=None, **kwargs) -> Variable:
+        """Create a weight of this layer (``glorot_uniform`` unless told; zeros for ints).
+
+        ``perm`` (nerve's addition) stores the parameter as ``value.transpose(perm)``, the layout
+        the core's op takes, while the Variable keeps speaking Keras's ``shape``.
+        """
         dtype = backend.standardize_dtype(dtype or self.dtype)
         if initializer is None:
             initializer = "glorot_uniform" if backend.is_float_dtype(dtype) else "zeros"
         shape = () if shape is None else tuple(int(d) for d in shape)
         var = Variable(initializer, shape, dtype, trainable=trainable and self._trainable,
-                       name=name or "variable")
+                       name=name or "variable", perm=perm)
         var._trainable = trainable
         var.value.requires_grad = trainable and self._trainable and backend.is_float_dtype(dtype)
         var.path = f"{self.name}/{var.name}"
