@@ -403,3 +403,28 @@ class Unpicklable(Dataset):
 def test_unpicklable_batch_from_a_worker_is_a_clear_error():
     with pytest.raises(RuntimeError, match="could not send its batch"):
         list(DataLoader(Unpicklable(), batch_size=2, num_workers=2, collate_fn=lambda s: s))
+
+
+def test_distributed_sampler_splits_like_pytorch():
+    from nerve.utils.data import DistributedSampler
+
+    ds = list(range(10))
+    parts = [list(DistributedSampler(ds, num_replicas=3, rank=r, shuffle=False)) for r in range(3)]
+    assert parts == [[0, 3, 6, 9], [1, 4, 7, 0], [2, 5, 8, 1]]  # padded with the start, as PyTorch
+    cut = [list(DistributedSampler(ds, num_replicas=3, rank=r, shuffle=False, drop_last=True)) for r in range(3)]
+    assert cut == [[0, 3, 6], [1, 4, 7], [2, 5, 8]] and len(DistributedSampler(ds, 3, 0, drop_last=True)) == 3
+    s0, s1 = DistributedSampler(ds, 2, 0, seed=5), DistributedSampler(ds, 2, 1, seed=5)
+    first = sorted(list(s0) + list(s1))
+    assert first == list(range(10))
+    e0 = list(s0)
+    s0.set_epoch(1)
+    assert list(s0) != e0
+    with pytest.raises(ValueError, match="Invalid rank 3"):
+        DistributedSampler(ds, num_replicas=2, rank=3)
+    torch = pytest.importorskip("torch")
+    for n, reps, drop in ((10, 3, False), (10, 3, True), (7, 4, False)):
+        for r in range(reps):
+            theirs = torch.utils.data.distributed.DistributedSampler(list(range(n)), reps, r, shuffle=False, drop_last=drop)
+            assert list(DistributedSampler(list(range(n)), reps, r, shuffle=False, drop_last=drop)) == list(theirs)
+    loader = DataLoader(TensorDataset(nerve.arange(10)), batch_size=2, sampler=DistributedSampler(ds, 2, 1, shuffle=False))
+    assert [b[0].tolist() for b in loader] == [[1, 3], [5, 7], [9]]

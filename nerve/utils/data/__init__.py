@@ -5,6 +5,7 @@ Light on purpose: importing it pulls in NumPy and nerve's core only (no PIL, no 
 
 from .collate import CollatedBatch, default_collate, default_convert
 from .dataloader import DataLoader, get_worker_info
+from .distributed import DistributedSampler
 from .dataset import (
     ChainDataset, ConcatDataset, Dataset, IterableDataset, StackDataset, Subset, TensorDataset,
     random_split,
@@ -15,7 +16,7 @@ from .sampler import (
 )
 
 __all__ = [
-    "BatchSampler", "ChainDataset", "CollatedBatch", "ConcatDataset", "DataLoader", "Dataset",
+    "BatchSampler", "ChainDataset", "CollatedBatch", "ConcatDataset", "DataLoader", "Dataset", "DistributedSampler",
     "IterableDataset", "RandomSampler", "Sampler", "SequentialSampler", "StackDataset", "Subset",
     "SubsetRandomSampler", "TensorDataset", "WeightedRandomSampler", "default_collate",
     "default_convert", "get_worker_info", "random_split",
