@@ -474,6 +474,9 @@ def test_image_dataset_tf_style_pipeline(image_tree):
     assert sum(len(b[1]) for b in batches) == 9
     first = list(ds.take(1))
     assert len(first) == 1 and first[0][0].shape == (2, 8, 8, 3)
+    images, labels = first[0]  # as tf tensors: .numpy() works, so Keras tutorials' plotting code runs
+    assert images[0].numpy().astype("uint8").shape == (8, 8, 3) and type(images.numpy()) is np.ndarray
+    assert int(labels[0]) in (0, 1, 2) and labels.numpy().dtype == np.int32
 
 
 def test_written_files_get_the_usual_mode(tmp_path):

@@ -21,7 +21,7 @@ from PIL import Image
 from ..io import load_image
 from ..transforms.functional import _bilinear_planes
 
-__all__ = ["ALLOWLIST_FORMATS", "ImageDirectoryDataset", "image_dataset_from_directory", "index_directory",
+__all__ = ["ALLOWLIST_FORMATS", "EagerArray", "ImageDirectoryDataset", "image_dataset_from_directory", "index_directory",
            "load_and_resize", "paths_and_labels"]
 
 ALLOWLIST_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -32,6 +32,18 @@ _INTERPOLATIONS = {
     "lanczos3": Image.Resampling.LANCZOS, "lanczos5": Image.Resampling.LANCZOS,
     "gaussian": Image.Resampling.BICUBIC, "mitchellcubic": Image.Resampling.BICUBIC,
 }
+
+
+class EagerArray(np.ndarray):
+    """A NumPy array that also answers ``.numpy()``, as the eager tensors a tf.data dataset yields do
+    (so ``images[i].numpy().astype("uint8")`` from Keras tutorials works)."""
+
+    def numpy(self) -> np.ndarray:
+        return self.view(np.ndarray)
+
+
+def _eager(a: np.ndarray) -> EagerArray:
+    return a.view(EagerArray)
 
 
 def _iter_valid_files(directory, follow_links, formats):
@@ -224,7 +236,8 @@ class ImageDirectoryDataset:
                 if self.batch_size is None:
                     images = images[0]
                     labels = labels[0] if labels is not None else None
-                yield images if labels is None else (images, labels)
+                images = _eager(images)
+                yield images if labels is None else (images, _eager(np.asarray(labels)))
 
     def take(self, count: int):
         """The first ``count`` batches (all when ``count`` is -1), as ``tf.data.Dataset.take``."""
