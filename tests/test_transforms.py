@@ -354,3 +354,26 @@ def test_color_jitter():
         T.ColorJitter(hue=0.6)
     with pytest.raises(ValueError, match="must be non negative"):
         T.ColorJitter(brightness=-1)
+
+
+def test_keras_image_helpers(tmp_path):
+    from nerve.vision.io import array_to_img, img_to_array, load_img, save_img
+
+    a = rgb(20, 30)
+    Image.fromarray(a).save(tmp_path / "x.png")
+    img = load_img(tmp_path / "x.png", target_size=(10, 15))
+    assert img.size == (15, 10) and img.mode == "RGB"
+    np.testing.assert_array_equal(np.asarray(img), np.asarray(Image.fromarray(a).resize((15, 10), Image.Resampling.NEAREST)))
+    assert load_img(tmp_path / "x.png", color_mode="grayscale").mode == "L"
+    sq = load_img(tmp_path / "x.png", target_size=(8, 8), keep_aspect_ratio=True, interpolation="bilinear")
+    want = Image.fromarray(a).resize((8, 8), Image.Resampling.BILINEAR, box=(5, 0, 25, 20))
+    np.testing.assert_array_equal(np.asarray(sq), np.asarray(want))
+    arr = img_to_array(Image.fromarray(a))
+    assert arr.dtype == np.float32 and arr.shape == (20, 30, 3)
+    assert img_to_array(Image.fromarray(a[:, :, 0]), data_format="channels_first").shape == (1, 20, 30)
+    back = array_to_img(arr, scale=False)
+    np.testing.assert_array_equal(np.asarray(back), a)
+    scaled = np.asarray(array_to_img(arr / 255.0))
+    assert scaled.max() == 255 and scaled.min() == 0
+    save_img(tmp_path / "y.png", arr, scale=False)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "y.png")), a)
