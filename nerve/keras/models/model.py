@@ -325,9 +325,9 @@ class Model(Layer):
                 val = data_module.make(validation_data, steps=validation_steps)
         self._prepare_train(train.first_x())
         self._check_input_shapes(train)
-        verbose = _verbose(verbose)
-        cbs = callbacks_module.CallbackList(callbacks, model=self, add_history=True, add_progbar=verbose != 0,
-                                            verbose=verbose, epochs=epochs, steps=train.steps)
+        cbs = callbacks_module.CallbackList(callbacks, model=self, add_history=True,
+                                            add_progbar=_verbose(verbose) != 0, verbose=verbose, epochs=epochs,
+                                            steps=train.steps)
         self.stop_training = False
         dev = backend.device()
         cbs.on_train_begin()
