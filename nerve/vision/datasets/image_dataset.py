@@ -41,6 +41,10 @@ class EagerArray(np.ndarray):
     def numpy(self) -> np.ndarray:
         return self.view(np.ndarray)
 
+    def copy(self, order="C") -> np.ndarray:
+        # a copy is a plain array, so that tensors made from a batch hold plain NumPy arrays
+        return np.ndarray.copy(self, order).view(np.ndarray)
+
 
 def _eager(a: np.ndarray) -> EagerArray:
     return a.view(EagerArray)
