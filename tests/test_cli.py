@@ -119,7 +119,8 @@ def test_resume_continues_exactly_where_the_run_stopped(capsys, tmp_path, data_d
 
 
 @needs_fashion
-def test_ctrl_c_keeps_the_best_model_and_resume_goes_on(capsys, tmp_path, data_dir, monkeypatch):
+@pytest.mark.parametrize("api", ["torch", "keras"])
+def test_ctrl_c_keeps_the_best_model_and_resume_goes_on(capsys, tmp_path, data_dir, monkeypatch, api):
     from nerve.cli import train
 
     real = train._seed_epoch
@@ -132,7 +133,7 @@ def test_ctrl_c_keeps_the_best_model_and_resume_goes_on(capsys, tmp_path, data_d
     monkeypatch.setattr(train, "_seed_epoch", interrupt_in_epoch_2)
     out = tmp_path / "run"
     code, stdout, _ = run(capsys, "train", "--limit", 500, "--data-dir", data_dir, "--epochs", 3, "--out", out,
-                          "--no-plot")
+                          "--no-plot", "--api", api)
     assert code == 130
     assert "interrupted during epoch 2" in stdout and f"nerve train --resume {out}" in stdout
     assert history(out)["epoch"] == [1]
