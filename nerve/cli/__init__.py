@@ -67,16 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser(
         "train", help="train a classifier on MNIST, Fashion-MNIST or a folder of images",
-        description="Train an image classifier, show progress and test accuracy after each epoch, and save "
-        "the model, its history (JSON, CSV) and a plot of the training curves.",
+        description="Train an image classifier, show progress and test accuracy after each epoch, and save\n"
+        "the model, its history (JSON, CSV) and a plot of the training curves. Ctrl-C stops cleanly\n"
+        "and keeps the best model so far; --resume goes on from the last completed epoch.",
+        epilog="examples:\n  nerve train --dataset fashion-mnist --model cnn --epochs 3\n"
+        "  nerve train --dataset photos/ --model cnn --image-size 64 --epochs 10\n"
+        "  nerve train --api keras --model mlp --epochs 2\n  nerve train --resume runs/RUN --epochs 6",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     t.add_argument("--dataset", default="fashion-mnist", metavar="NAME|FOLDER",
                    help="mnist, fashion-mnist (default), or a folder of images with one subfolder per class")
     t.add_argument("--model", choices=MODELS, default=None,
                    help="linear: the article's network (Flatten, Linear); mlp: two hidden layers; "
                         "cnn: two conv/pool blocks (default: mlp)")
-    t.add_argument("--epochs", type=_positive_int, default=None, help="passes over the training set (default: 5)")
-    t.add_argument("--batch-size", type=_positive_int, default=None, help="examples per step (default: 64)")
+    t.add_argument("--epochs", type=_positive_int, default=None, metavar="N", help="passes over the training set (default: 5)")
+    t.add_argument("--batch-size", type=_positive_int, default=None, metavar="N", help="examples per step (default: 64)")
     t.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="default: adam (sgd for --model linear)")
     t.add_argument("--lr", type=_positive_float, default=None,
                    help="learning rate (default: 0.001 for adam/adamw/rmsprop, 0.1 for sgd, 0.01 adagrad, 1.0 adadelta)")
@@ -88,13 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, metavar="FOLDER",
                    help="where to write the results (default: a new folder under runs/)")
     t.add_argument("--resume", default=None, metavar="RUN",
-                   help="continue a run (its folder or its last.nerve checkpoint) from its last completed epoch")
+                   help="continue a run (its folder, or its checkpoint.safetensors) after its last completed epoch")
     t.add_argument("--data-dir", default=None, metavar="FOLDER",
                    help="where MNIST/Fashion-MNIST files are kept (default: data)")
-    t.add_argument("--image-size", type=_positive_int, default=None,
+    t.add_argument("--image-size", type=_positive_int, default=None, metavar="PIXELS",
                    help="folder datasets: images are resized and centre-cropped to this size "
                         "(default: 28 for grayscale, 32 for colour)")
-    t.add_argument("--val-split", type=_fraction, default=None,
+    t.add_argument("--val-split", type=_fraction, default=None, metavar="FRACTION",
                    help="folder datasets: fraction held out for validation (default: 0.2)")
     t.add_argument("--limit", type=_positive_int, default=None, metavar="N",
                    help="use only the first N training and N test examples (a quick try)")
@@ -105,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the most likely classes, with probabilities, for each image (PNG, JPEG, ...) or "
         "every image in a folder. Images are converted to what the model was trained on.",
     )
-    pr.add_argument("model", metavar="MODEL", help="a model written by 'nerve train' (a run folder or a .nerve file)")
+    pr.add_argument("model", metavar="MODEL", help="a model written by 'nerve train' (a run folder or its model.safetensors)")
     pr.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders of images")
     pr.add_argument("--top", type=_positive_int, default=3, help="how many classes to show per image (default: 3)")
     pr.add_argument("--device", default="cpu", help="cpu (default) or cuda")
