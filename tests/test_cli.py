@@ -246,6 +246,14 @@ def test_bad_datasets(capsys, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_cnn_on_too_small_images(capsys, tmp_path):
+    _stripes(str(tmp_path / "d"), n=3)
+    code, _, err = run(capsys, "train", "--dataset", tmp_path / "d", "--model", "cnn", "--image-size", 8,
+                       "--out", tmp_path / "o")
+    assert_one_line_error(code, err, "at least 10x10", "--image-size")
+    assert not (tmp_path / "o").exists()
+
+
 def test_offline_mnist_is_one_clear_line(capsys, monkeypatch, tmp_path):
     import nerve.vision.datasets as ds
 

@@ -17,11 +17,22 @@ ARCHITECTURES = {
 
 def _cnn_flat_size(h: int, w: int) -> int:
     """Features after two (valid 3x3 conv, 2x2 max-pool) blocks."""
+    h0, w0 = h, w
     for _ in range(2):
         h, w = (h - 2) // 2, (w - 2) // 2
     if h < 1 or w < 1:
-        raise ValueError("the cnn needs images of at least 10x10 pixels")
+        raise ValueError(f"the cnn needs images of at least 10x10 pixels, not {h0}x{w0}")
     return 64 * h * w
+
+
+def check_input(arch: str, input_shape: tuple[int, int, int]) -> str | None:
+    """Why ``arch`` cannot take images of ``input_shape`` (channels, height, width), or None."""
+    if arch == "cnn":
+        try:
+            _cnn_flat_size(input_shape[1], input_shape[2])
+        except ValueError as e:
+            return str(e)
+    return None
 
 
 def build_torch(arch: str, input_shape: tuple[int, int, int], num_classes: int):

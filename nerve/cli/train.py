@@ -386,6 +386,11 @@ def train_command(args) -> int:
         if list(saved["classes"]) != data.classes or list(saved["input_shape"]) != list(data.input_shape):
             raise CLIError("--resume: the dataset's classes or image size differ from the run's")
         data.preprocess = dict(saved["preprocess"])  # keep the statistics the model was trained with
+    from .models import check_input
+
+    problem = check_input(cfg["model"], data.input_shape)
+    if problem:
+        raise CLIError(f"--model {cfg['model']}: {problem} (use --image-size, or --model mlp)")
     if checkpoint is not None and checkpoint["epoch"] >= cfg["epochs"]:
         raise CLIError(f"--resume: the run has already completed {checkpoint['epoch']} of {cfg['epochs']} epochs; "
                        f"pass --epochs N with N above {checkpoint['epoch']} to train more")
