@@ -134,7 +134,10 @@ def load_model_file(path: str) -> dict:
 def _save(path: str, obj: dict) -> None:
     import nerve
 
-    nerve.save(obj, path)
+    try:
+        nerve.save(obj, path)
+    except OSError as e:
+        raise CLIError(f"cannot write {path}: {one_line(e)}") from None
 
 
 def _write_history(out: str, history: dict) -> None:
@@ -220,7 +223,10 @@ class _Run:
             _save(os.path.join(self.out, MODEL_FILE), model)
         _save(os.path.join(self.out, CHECKPOINT_FILE),
               {**model, "config": self.cfg, "optimizer": optimizer_state, "history": self.history, "best": self.best})
-        _write_history(self.out, self.history)
+        try:
+            _write_history(self.out, self.history)
+        except OSError as e:
+            raise CLIError(f"cannot write the history in {self.out}: {one_line(e)}") from None
 
 
 def _seed_epoch(cfg, epoch: int) -> None:
