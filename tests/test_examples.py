@@ -28,7 +28,7 @@ EXPECT = {
     "raw_tensors.py": (r"final test accuracy: ([\d.]+)%", 50, 1000),
     "image_folder.py": (r"final validation accuracy: ([\d.]+)%", 15, 300),
 }
-GENERIC = r"accuracy[^\d\n]*([\d.]+)(%?)"
+GENERIC = r"accuracy[^\d\n]*([\d.]+)"
 
 
 @pytest.fixture(scope="module")
