@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import warnings
 
 import numpy as np
 from PIL import Image
@@ -182,6 +183,26 @@ class MNIST(VisionDataset):
     @targets.setter
     def targets(self, value) -> None:
         self._labels = np.asarray(value.numpy() if isinstance(value, Tensor) else value).astype(np.int64)
+
+    @property
+    def train_labels(self) -> Tensor:
+        warnings.warn("train_labels has been renamed targets")
+        return self.targets
+
+    @property
+    def test_labels(self) -> Tensor:
+        warnings.warn("test_labels has been renamed targets")
+        return self.targets
+
+    @property
+    def train_data(self) -> Tensor:
+        warnings.warn("train_data has been renamed data")
+        return self.data
+
+    @property
+    def test_data(self) -> Tensor:
+        warnings.warn("test_data has been renamed data")
+        return self.data
 
     def __len__(self) -> int:
         return len(self._images)
