@@ -3,6 +3,8 @@ statistics for matrices), so the state costs O(m + n) instead of O(m n)."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from .optimizer import Optimizer
 
 
@@ -56,8 +58,6 @@ class Adafactor(Optimizer):
         return {"step": 0, "variance": xp.zeros_like(p)}
 
     def apply_single(self, xp, p, g, state, group):
-        import numpy as np
-
         lr, wd, clip = float(group["lr"]), float(group["weight_decay"]), float(group["d"])
         eps1, eps2 = group["eps"]
         eps1 = float(np.finfo(p.dtype).eps) if eps1 is None else float(eps1)
