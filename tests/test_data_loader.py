@@ -428,3 +428,17 @@ def test_distributed_sampler_splits_like_pytorch():
             assert list(DistributedSampler(list(range(n)), reps, r, shuffle=False, drop_last=drop)) == list(theirs)
     loader = DataLoader(TensorDataset(nerve.arange(10)), batch_size=2, sampler=DistributedSampler(ds, 2, 1, shuffle=False))
     assert [b[0].tolist() for b in loader] == [[1, 3], [5, 7], [9]]
+
+
+def test_stack_and_chain_datasets():
+    from nerve.utils.data import ChainDataset, StackDataset
+
+    s = StackDataset(range(3), [10, 11, 12])
+    assert len(s) == 3 and s[1] == (1, 11)
+    d = StackDataset(a=range(3), b=[10, 11, 12])
+    assert d[2] == {"a": 2, "b": 12}
+    with pytest.raises(ValueError, match="Size mismatch between datasets"):
+        StackDataset(range(3), range(4))
+    chain = Stream(2) + Stream(3)
+    assert isinstance(chain, ChainDataset) and list(chain) == [0, 1, 0, 1, 2] and len(chain) == 5
+    assert [b.tolist() for b in DataLoader(chain, batch_size=2)] == [[0, 1], [0, 1], [2]]
