@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import CPU, is_array
+from ..backend import CPU, device_of, is_array
 from ..dtypes import get_default_dtype
 from ..tensor import Tensor
 
@@ -24,7 +24,7 @@ class Parameter(Tensor):
             arr, dev = data._data, data._device
         else:
             arr = data if is_array(data) else np.asarray(data, dtype=get_default_dtype().np)
-            dev = CPU if isinstance(arr, np.ndarray) else Tensor(arr).device
+            dev = device_of(arr)
         if requires_grad and arr.dtype.kind != "f":
             raise RuntimeError(
                 f"Only Tensors of floating point dtype can require gradients (got {arr.dtype})"

@@ -71,7 +71,7 @@ def _pick(xp, a, tt, hot):
     instead of CuPy's many for advanced indexing)."""
     if hot is None:
         return a[_arange(xp, a.shape[0], a), tt]
-    return xp.where(hot, a, 0).sum(axis=1)
+    return xp.where(hot, a, xp.zeros((), dtype=a.dtype)).sum(axis=1)
 
 
 def _sub_at(xp, grad, tt, hot, v) -> None:
