@@ -1,6 +1,6 @@
 """Losses: cross_entropy (fused log-softmax + NLL), nll_loss, mse, l1, smooth l1, huber, BCE, KL.
 
-``cross_entropy`` with class indices is one op: forward computes the per-row log-sum-exp and
+``cross_entropy`` with class indices is one op: forward computes each row's log-sum-exp and
 picks the target logits; backward is ``softmax - onehot``, scaled, written straight into one
 array. It runs once per training step of every classifier, so it stays vectorised and keeps
 float32 in float32.
@@ -85,7 +85,8 @@ def _sub_at(xp, grad, tt, hot, v) -> None:
 class CrossEntropy(Function):
     """Fused log-softmax + NLL on (M, C) logits and (M,) class indices.
 
-    Attributes set by ``apply``: ignore_index, smoothing, reduction.
+    Attributes set by ``apply``: ignore_index, smoothing, reduction, and no_ignored (the caller's
+    range check proved that no target equals ignore_index, so no mask is needed).
     """
 
     def forward(self, xp, x, t, w=None):
@@ -120,7 +121,7 @@ class CrossEntropy(Function):
                 smooth = smooth * vmask
             loss = (1 - eps) * loss + (eps / c) * smooth
         if self.reduction == "mean":
-            denom = (m if all_valid else valid.sum()) if w is None else cw.sum()
+            denom = (m if all_valid else valid.sum().astype(x.dtype)) if w is None else cw.sum()
             out = loss.sum() / denom
         elif self.reduction == "sum":
             out = loss.sum()
@@ -179,7 +180,7 @@ class NLL(Function):
         if cw is not None:
             loss = loss * cw
         if self.reduction == "mean":
-            self.denom = (m if all_valid else valid.sum()) if w is None else cw.sum()
+            self.denom = (m if all_valid else valid.sum().astype(x.dtype)) if w is None else cw.sum()
             out = loss.sum() / self.denom
         else:
             self.denom = 1
