@@ -217,3 +217,25 @@ def test_defaults_match_keras():
     ct, co = K.layers.Conv2D(3, 3), layers.Conv2D(3, 3)
     assert (co.padding, co.strides) == (ct.padding, tuple(ct.strides))
     assert K.layers.MaxPooling2D().strides == layers.MaxPooling2D().strides
+
+
+def test_printed_fit_output_has_keras_layout(capsys):
+    import re
+    import warnings
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(64, 28, 28)).astype("float32")
+    y = np.eye(10, dtype="float32")[rng.integers(0, 10, 64)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs, ours = both(article)
+    outs = []
+    for m in (theirs, ours):
+        m.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy"])
+        capsys.readouterr()
+        m.fit(x, y, epochs=2, batch_size=16, validation_split=0.25, verbose=2, shuffle=False)
+        text = capsys.readouterr().out
+        text = re.sub(r"\d+(ms|us|s)/step", "T/step", text)  # speeds differ, not the layout
+        outs.append(re.sub(r"\d+(\.\d+)?(e[-+]\d+)?", "N", text))
+    assert outs[1] == outs[0]
+    assert "Epoch N/N\nN/N - Ns - T/step - accuracy: N - loss: N - val_accuracy: N - val_loss: N\n" in outs[1]
