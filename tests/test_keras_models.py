@@ -256,3 +256,15 @@ def test_progress_bar_output(capsys):
     assert lines[0] == "Epoch 1/2" and lines[1].startswith("4/4 - 0s - ") and "- accuracy:" in lines[1]
     model.fit(x, y, batch_size=16, epochs=1, verbose=0)
     assert capsys.readouterr().out == ""
+
+
+def test_sample_and_class_weights():
+    x, y = separable(n=90)
+    model = keras.Sequential([keras.Input((8,)), layers.Dense(3, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    w = np.where(y == 0, 2.0, 0.5).astype("float32")
+    ev = model.evaluate(x, y, sample_weight=w, batch_size=90, verbose=0, return_dict=True)
+    per = keras.ops.convert_to_numpy(keras.losses.sparse_categorical_crossentropy(y, model(x)))
+    assert ev["loss"] == pytest.approx(float((per * w).mean()), rel=1e-5)
+    h1 = model.fit(x, y, class_weight={0: 2.0, 1: 0.5, 2: 0.5}, batch_size=90, epochs=1, shuffle=False, verbose=0)
+    assert h1.history["loss"][0] == pytest.approx(ev["loss"], rel=1e-5)

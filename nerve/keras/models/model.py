@@ -306,7 +306,7 @@ class Model(Layer):
         """
         self._assert_compiled()
         if class_weight is not None:
-            raise NotImplementedError("class_weight is not supported yet; pass sample_weight")
+            sample_weight = _class_weights(class_weight, y, sample_weight)
         if validation_split and validation_data is None:
             if not data_module._is_arrays(x):
                 raise ValueError("`validation_split` is only supported for Tensors or NumPy arrays, "
@@ -517,6 +517,21 @@ def _metric_config(spec):
     if isinstance(spec, metrics_module.Metric):
         return {"class_name": type(spec).__name__, "config": spec.get_config()}
     raise TypeError(f"cannot save the custom metric {spec!r}")
+
+
+def _class_weights(class_weight, y, sample_weight):
+    """Per-example weights from ``{class: weight}`` (integer or one-hot labels, one output)."""
+    if y is None or isinstance(y, (list, tuple, dict)) or not data_module.is_array(y):
+        raise ValueError("`class_weight` is only supported for a single output given as an array `y`.")
+    labels = np.asarray(data_module._raw(y) if not isinstance(y, nerve.Tensor) else y.numpy())
+    if labels.ndim == 2 and labels.shape[1] > 1:
+        labels = labels.argmax(axis=1)
+    labels = labels.reshape(-1).astype("int64")
+    table = np.ones(int(max(max(class_weight), labels.max())) + 1, dtype="float32")
+    for k, v in class_weight.items():
+        table[int(k)] = v
+    weights = table[labels]
+    return weights if sample_weight is None else weights * np.asarray(sample_weight, dtype="float32")
 
 
 def _batch_len(x) -> int:
