@@ -151,8 +151,9 @@ class Conv2dFn(Function):
         m = n * ln
         gc = grad.transpose(1, 0, 2, 3)
         if owc != ow:  # wide columns: the dropped outputs get a zero gradient
-            gm = xp.zeros((o, n, oh, owc), dtype=grad.dtype)
+            gm = xp.empty((o, n, oh, owc), dtype=grad.dtype)
             gm[..., :ow] = gc
+            gm[..., ow:] = 0
         else:
             gm = xp.ascontiguousarray(gc)
         gx = gw = gb = None

@@ -130,9 +130,10 @@ class MaxPool2dFn(Function):
         oh, ow = self.out_hw
         shape, pshape, rshape = self.geom
         g = grad.transpose(1, 0, 2, 3) if self.swapped else grad
-        drows = xp.zeros(rshape, dtype=grad.dtype)
+        # windows that tile an axis (stride == kernel, no dilation) write every element: no zero fill
+        drows = (xp.empty if st[0] == kh and dl[0] == 1 else xp.zeros)(rshape, dtype=grad.dtype)
         _route(xp, g, drows, 2, self.take_h, kh, st[0], dl[0], oh)
-        dx = xp.zeros(pshape, dtype=grad.dtype)
+        dx = (xp.empty if st[1] == kw and dl[1] == 1 else xp.zeros)(pshape, dtype=grad.dtype)
         _route(xp, drows, dx, 3, self.take_w, kw, st[1], dl[1], ow)
         if pshape[2:] != shape[2:] or ph or pw:
             full = xp.zeros(shape, dtype=grad.dtype)
@@ -144,17 +145,21 @@ class MaxPool2dFn(Function):
 
 def _route(xp, g, dst, axis, takes, k, s, d, n):
     """Send ``g`` back along ``axis`` of ``dst`` to the lane that held each first maximum."""
+    lanes = _lanes(dst, axis, k, s, d, n)
     disjoint = s >= d * (k - 1) + 1
-    for j, lane in enumerate(_lanes(dst, axis, k, s, d, n)):
+    if disjoint and k == 2:  # the common 2-wide window: two passes, no temporaries
+        xp.multiply(g, takes[1], out=lanes[1])
+        xp.subtract(g, lanes[1], out=lanes[0])
+        return
+    for j, lane in enumerate(lanes):
         sel = _winner(takes, j)
-        if sel is None:
-            part = g
-        else:
-            part = g * sel
         if disjoint:
-            lane[...] = part
+            if sel is None:
+                lane[...] = g
+            else:
+                xp.multiply(g, sel, out=lane)
         else:
-            lane += part
+            lane += g if sel is None else g * sel
 
 
 class AvgPool2dFn(Function):
