@@ -336,3 +336,13 @@ def test_conv2d_without_grad_matches(chunk_bytes, device, monkeypatch):
         y = F.conv2d(x, w, b, padding=1)
     ref = TF.conv2d(*(torch.tensor(to_np(t)) for t in (x, w, b)), padding=1)
     np.testing.assert_allclose(to_np(y), ref.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_conv_backward_twice_with_retain_graph(device):
+    x = nerve.randn(2, 3, 6, 6, device=device, requires_grad=True)
+    conv = nn.Conv2d(3, 4, 3).to(device)
+    y = F.max_pool2d(F.relu(conv(x)), 2).sum()
+    y.backward(retain_graph=True)
+    g1 = to_np(conv.weight.grad).copy()
+    y.backward()
+    np.testing.assert_allclose(to_np(conv.weight.grad), 2 * g1, rtol=1e-5)

@@ -165,7 +165,6 @@ class Conv2dFn(Function):
             else:
                 gw = xp.matmul(gm.reshape(g, o // g, m), self.col.reshape(g, k, m).transpose(0, 2, 1))
             gw = gw.reshape(w.shape)
-        self.col = None
         if self.parents[0] is not None:
             wt = xp.ascontiguousarray(w.reshape(g, o // g, k).transpose(0, 2, 1))
             gmm = gm.reshape(g, o // g, n, ln)
