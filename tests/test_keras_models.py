@@ -268,3 +268,20 @@ def test_sample_and_class_weights():
     assert ev["loss"] == pytest.approx(float((per * w).mean()), rel=1e-5)
     h1 = model.fit(x, y, class_weight={0: 2.0, 1: 0.5, 2: 0.5}, batch_size=90, epochs=1, shuffle=False, verbose=0)
     assert h1.history["loss"][0] == pytest.approx(ev["loss"], rel=1e-5)
+
+
+def test_custom_train_step_as_in_keras3():
+    """A subclass overriding train_step(data), the Keras 3 way, drives fit."""
+    seen = []
+
+    class Custom(keras.Sequential):
+        def train_step(self, data):
+            x, y = data
+            seen.append(tuple(x.shape))
+            return super().train_step(data)
+
+    x, y = separable(n=40)
+    m = Custom([keras.Input((8,)), layers.Dense(3, activation="softmax")])
+    m.compile("sgd", "sparse_categorical_crossentropy")
+    m.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert seen == [(16, 8), (16, 8), (8, 8)]

@@ -10,14 +10,13 @@ from __future__ import annotations
 import weakref
 
 import nerve
+import nerve.nn.functional as _functional
 
 _logits: dict = {}
 
 
 def _F():
-    import nerve.nn.functional as F
-
-    return F
+    return _functional
 
 
 def logits_of(y):

@@ -9,6 +9,7 @@ sees the output of a softmax it uses that softmax's input instead (fused log-sof
 from __future__ import annotations
 
 import nerve
+import nerve.nn.functional as _functional
 
 from . import activations, backend
 
@@ -16,9 +17,7 @@ EPS = 1e-7
 
 
 def _F():
-    import nerve.nn.functional as F
-
-    return F
+    return _functional
 
 
 def _as_tensor(y, like):

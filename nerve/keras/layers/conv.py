@@ -8,14 +8,14 @@ only shown to Keras (get_weights, set_weights, files) as (kh, kw, in, out): no p
 
 from __future__ import annotations
 
+import nerve.nn.functional as _functional
+
 from .. import activations
 from .layer import Layer
 
 
 def _F():
-    import nerve.nn.functional as F
-
-    return F
+    return _functional
 
 
 def _pair(v, what):

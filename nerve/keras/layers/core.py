@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 
+import nerve.nn.functional as _functional
+
 from .. import activations
 from .layer import Layer
 
 
 def _F():
-    import nerve.nn.functional as F
-
-    return F
+    return _functional
 
 
 class Dense(Layer):

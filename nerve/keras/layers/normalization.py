@@ -8,13 +8,13 @@ updates the moving variance with the unbiased batch variance where Keras uses th
 
 from __future__ import annotations
 
+import nerve.nn.functional as _functional
+
 from .layer import Layer
 
 
 def _F():
-    import nerve.nn.functional as F
-
-    return F
+    return _functional
 
 
 class BatchNormalization(Layer):

@@ -259,8 +259,12 @@ class Model(Layer):
             self.__dict__["_log_order"] = ms
         return {m.name: m.result() for m in ms}
 
-    def train_step(self, x, y, sample_weight=None) -> dict:
-        """One training step on a batch; returns the running logs (loss and metrics)."""
+    def train_step(self, data) -> dict:
+        """One training step on a batch ``data = (x, y, sample_weight)``; returns the running logs.
+
+        Override it (as in Keras 3) to customise training; ``fit`` calls it once per batch.
+        """
+        x, y, sample_weight = _unpack(data)
         opt = self.optimizer
         opt.zero_grad()
         y_pred = self(x, training=True)
@@ -270,7 +274,9 @@ class Model(Layer):
         with nerve.no_grad():
             return self._update_metrics(y, y_pred, loss.item(), parts, _batch_len(x), sample_weight)
 
-    def test_step(self, x, y, sample_weight=None) -> dict:
+    def test_step(self, data) -> dict:
+        """Loss and metrics on a batch ``data = (x, y, sample_weight)``, no training."""
+        x, y, sample_weight = _unpack(data)
         with nerve.no_grad():
             y_pred = self(x, training=False)
             loss, parts = self.compute_loss(x, y, y_pred, sample_weight, training=False)
@@ -340,7 +346,7 @@ class Model(Layer):
                     cbs.on_train_batch_begin(step)
                     xb = data_module.to_device(xb, dev)
                     yb = data_module.to_device(yb, dev)
-                    logs = self.train_step(xb, yb, swb)
+                    logs = self.train_step((xb, yb) if swb is None else (xb, yb, swb))
                     cbs.on_train_batch_end(step, logs)
                     if self.stop_training:
                         break
@@ -379,7 +385,8 @@ class Model(Layer):
         logs = {}
         for step, (xb, yb, swb) in enumerate(data):
             cbs.on_test_batch_begin(step)
-            logs = self.test_step(data_module.to_device(xb, dev), data_module.to_device(yb, dev), swb)
+            xb, yb = data_module.to_device(xb, dev), data_module.to_device(yb, dev)
+            logs = self.test_step((xb, yb) if swb is None else (xb, yb, swb))
             cbs.on_test_batch_end(step, logs)
         cbs.on_test_end(logs)
         return logs
@@ -445,7 +452,7 @@ class Model(Layer):
         xb, yb, sw = self._one_batch(x, y, sample_weight)
         self.reset_metrics()
         with training_mode(True):
-            logs = self.train_step(xb, yb, sw)
+            logs = self.train_step((xb, yb) if sw is None else (xb, yb, sw))
         return logs if return_dict else self._ordered(logs)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
@@ -455,7 +462,7 @@ class Model(Layer):
             self._build_from_data(x)
         xb, yb, sw = self._one_batch(x, y, sample_weight)
         self.reset_metrics()
-        logs = self.test_step(xb, yb, sw)
+        logs = self.test_step((xb, yb) if sw is None else (xb, yb, sw))
         return logs if return_dict else self._ordered(logs)
 
     def predict_on_batch(self, x):
@@ -517,6 +524,15 @@ def _metric_config(spec):
     if isinstance(spec, metrics_module.Metric):
         return {"class_name": type(spec).__name__, "config": spec.get_config()}
     raise TypeError(f"cannot save the custom metric {spec!r}")
+
+
+def _unpack(data):
+    if isinstance(data, (list, tuple)):
+        if len(data) == 3:
+            return data[0], data[1], data[2]
+        if len(data) == 2:
+            return data[0], data[1], None
+    return data, None, None
 
 
 def _class_weights(class_weight, y, sample_weight):
