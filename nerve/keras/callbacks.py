@@ -87,15 +87,28 @@ class CallbackList(Callback):
     def on_epoch_begin(self, epoch, logs=None): self._each("on_epoch_begin", epoch, logs)
     def on_epoch_end(self, epoch, logs=None): self._each("on_epoch_end", epoch, logs)
 
-    def on_train_batch_begin(self, batch, logs=None):
+    def _batch_hooks(self, names):
+        # Only the hooks a callback overrides are called: most do nothing per batch.
+        out = []
         for c in self.callbacks:
-            c.on_train_batch_begin(batch, logs)
-            c.on_batch_begin(batch, logs)
+            for name in names:
+                if getattr(type(c), name, None) is not getattr(Callback, name) or name in vars(c):
+                    out.append(getattr(c, name))
+        return out
+
+    def on_train_batch_begin(self, batch, logs=None):
+        hooks = self.__dict__.get("_begin_hooks")
+        if hooks is None:
+            hooks = self._begin_hooks = self._batch_hooks(("on_train_batch_begin", "on_batch_begin"))
+        for hook in hooks:
+            hook(batch, logs)
 
     def on_train_batch_end(self, batch, logs=None):
-        for c in self.callbacks:
-            c.on_train_batch_end(batch, logs)
-            c.on_batch_end(batch, logs)
+        hooks = self.__dict__.get("_end_hooks")
+        if hooks is None:
+            hooks = self._end_hooks = self._batch_hooks(("on_train_batch_end", "on_batch_end"))
+        for hook in hooks:
+            hook(batch, logs)
 
     def on_test_begin(self, logs=None): self._each("on_test_begin", logs)
     def on_test_end(self, logs=None): self._each("on_test_end", logs)

@@ -162,8 +162,10 @@ class CategoricalCrossentropy(Loss):
         if (sample_weight is None and self.reduction == "sum_over_batch_size" and not kw["label_smoothing"]
                 and kw["axis"] in (-1, 1) and y_pred.ndim == 2):
             logits = _logits(y_pred, kw["from_logits"])
-            if logits is not None:
-                ids = _one_hot_ids(_as_tensor(y_true, y_pred))
+            known = self.__dict__.get("one_hot_known")  # fit checks the whole target array once
+            if logits is not None and known is not False:
+                t = _as_tensor(y_true, y_pred)
+                ids = t._data.argmax(axis=1) if known else _one_hot_ids(t)
                 if ids is not None:  # one fused log-softmax + NLL op instead of six
                     return _F().cross_entropy(logits, nerve.Tensor._make(ids, logits.device))
         return super().__call__(y_true, y_pred, sample_weight)

@@ -95,6 +95,12 @@ class ArrayData:
     def __iter__(self):
         n, bs = self.num_samples, self.batch_size
         order = _permutation(n, _CPU) if self.shuffle else None
+        x, y, sw = self.x, self.y, self.sw
+        if order is not None and type(x) is np.ndarray and (y is None or type(y) is np.ndarray) and sw is None:
+            for step in range(self.steps):  # the common case: one input, one target, in memory
+                idx = order[step * bs:(step + 1) * bs]
+                yield x[idx], None if y is None else y[idx], None
+            return
         for step in range(self.steps):
             lo, hi = step * bs, min((step + 1) * bs, n)
             if order is None:

@@ -336,29 +336,48 @@ class Model(Layer):
                                             steps=train.steps)
         self.stop_training = False
         dev = backend.device()
+        one_hot = self._one_hot_hint(train)
         cbs.on_train_begin()
         logs = {}
-        for epoch in range(initial_epoch, epochs):
-            self.reset_metrics()
-            cbs.on_epoch_begin(epoch)
-            with training_mode(True):
-                for step, (xb, yb, swb) in enumerate(train):
-                    cbs.on_train_batch_begin(step)
-                    xb = data_module.to_device(xb, dev)
-                    yb = data_module.to_device(yb, dev)
-                    logs = self.train_step((xb, yb) if swb is None else (xb, yb, swb))
-                    cbs.on_train_batch_end(step, logs)
-                    if self.stop_training:
-                        break
-            epoch_logs = dict(logs)
-            if val is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = self._run_test(val, cbs)
-                epoch_logs.update({"val_" + k: v for k, v in val_logs.items()})
-            cbs.on_epoch_end(epoch, epoch_logs)
-            if self.stop_training:
-                break
+        try:
+            for epoch in range(initial_epoch, epochs):
+                self.reset_metrics()
+                cbs.on_epoch_begin(epoch)
+                if one_hot is not None:
+                    self._loss_fns.one_hot_known = one_hot
+                with training_mode(True):
+                    for step, (xb, yb, swb) in enumerate(train):
+                        cbs.on_train_batch_begin(step)
+                        xb = data_module.to_device(xb, dev)
+                        yb = data_module.to_device(yb, dev)
+                        logs = self.train_step((xb, yb) if swb is None else (xb, yb, swb))
+                        cbs.on_train_batch_end(step, logs)
+                        if self.stop_training:
+                            break
+                epoch_logs = dict(logs)
+                if one_hot is not None:
+                    self._loss_fns.one_hot_known = None
+                if val is not None and (epoch + 1) % validation_freq == 0:
+                    val_logs = self._run_test(val, cbs)
+                    epoch_logs.update({"val_" + k: v for k, v in val_logs.items()})
+                cbs.on_epoch_end(epoch, epoch_logs)
+                if self.stop_training:
+                    break
+        finally:
+            if one_hot is not None:
+                self._loss_fns.one_hot_known = None
         cbs.on_train_end(logs)
         return cbs.history
+
+    def _one_hot_hint(self, train):
+        """Whether the whole target array is one-hot (checked once, not per batch), or None."""
+        fn = self._loss_fns
+        if not isinstance(fn, losses_module.CategoricalCrossentropy) or not isinstance(train, data_module.ArrayData):
+            return None
+        y = train.y
+        if not (isinstance(y, np.ndarray) or nerve.backend.is_array(y)) or y.ndim != 2:
+            return None
+        return losses_module._one_hot_ids(y) is not None
 
     def _check_input_shapes(self, data) -> None:
         spec = getattr(self, "_input_spec_shapes", None)
