@@ -4,7 +4,7 @@ Only the imports differ from the tutorial. For a quick try, two environment vari
 tutorial) shorten it: NERVE_LIMIT=N keeps the first N images of each set, NERVE_EPOCHS=E sets the
 number of epochs (the tutorial's 5 by default):
 
-    python examples/pytorch_quickstart.py
+    python examples/pytorch_quickstart.py           # 5 epochs: 64.3% (the tutorial shows about 64%)
     NERVE_LIMIT=2000 NERVE_EPOCHS=1 python examples/pytorch_quickstart.py
 """
 
