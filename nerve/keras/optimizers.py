@@ -41,7 +41,8 @@ class Optimizer:
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
         self.name = name or _snake(type(self).__name__)
-        self._learning_rate = learning_rate
+        self._learning_rate = learning_rate if isinstance(learning_rate, schedules.LearningRateSchedule) \
+            else float(learning_rate)
         self.weight_decay = weight_decay
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self.iterations = 0
@@ -116,6 +117,11 @@ class Optimizer:
     def step(self) -> None:
         """One update from the gradients in ``.grad`` (clipping first if asked)."""
         if self._opt is None:
+            return
+        if self.clipvalue is None and self.clipnorm is None and self.global_clipnorm is None \
+                and type(self._learning_rate) is float:
+            self._opt.step()  # the common case
+            self.iterations += 1
             return
         if self.clipvalue is not None or self.clipnorm is not None or self.global_clipnorm is not None:
             from nerve.nn.utils import clip_grad_norm_, clip_grad_value_

@@ -271,8 +271,8 @@ class Model(Layer):
         loss, parts = self.compute_loss(x, y, y_pred, sample_weight)
         loss.backward()
         opt.step()
-        with nerve.no_grad():
-            return self._update_metrics(y, y_pred, loss.item(), parts, _batch_len(x), sample_weight)
+        # metrics count on the arrays of y_pred: no graph is built, no no_grad() needed
+        return self._update_metrics(y, y_pred, loss.item(), parts, _batch_len(x), sample_weight)
 
     def test_step(self, data) -> dict:
         """Loss and metrics on a batch ``data = (x, y, sample_weight)``, no training."""
