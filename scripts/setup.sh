@@ -9,6 +9,10 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null
 fi
 PY=${PYTHON:-python3}
+# Debian's python3 makes virtualenvs only with its python3-venv package
+if ! "$PY" -c "import ensurepip, venv" 2>/dev/null; then
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3-venv >/dev/null
+fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v -i warning || true
 .venv/bin/python -m pip install -q -e ".[${EXTRAS:-test}]" 2>&1 | grep -v -i warning || true
