@@ -5,6 +5,20 @@ with channels-last images, ``compile`` / ``fit`` / ``evaluate`` / ``predict``, c
 progress bar, saving, ``keras.ops`` and ``keras.random``. It holds no math of its own: layers
 call nerve's functional ops and ``fit`` runs nerve.optim's optimizers, the same train step a
 user writes by hand.
+
+Where it knowingly differs from Keras 3:
+
+* files: ``model.save('m.keras')`` and ``save_weights('w.weights.h5')`` keep Keras's names but
+  write nerve's own safe format (safetensors layout, architecture as JSON); Keras's zip / HDF5
+  files are not read. Optimizer state is not saved in ``.keras`` files.
+* optimizers are nerve.optim's (PyTorch's update rules): RMSprop and Adagrad divide by
+  ``sqrt(v) + eps`` where Keras uses ``sqrt(v + eps)``, and Adam adds eps after the bias
+  correction; the steps differ only where ``v`` is near eps (1e-7).
+* BatchNormalization updates its moving variance with the unbiased batch variance (as PyTorch)
+  where Keras uses the biased one.
+* a Dense or Conv2D kernel's ``variable.value`` is the core's parameter in the core's layout
+  ((out, in) and (out, in, kh, kw)); ``shape``, ``numpy()``, ``assign``, ``get_weights`` and
+  files use Keras's.
 """
 
 from . import (
