@@ -285,3 +285,21 @@ def test_custom_train_step_as_in_keras3():
     m.compile("sgd", "sparse_categorical_crossentropy")
     m.fit(x, y, batch_size=16, epochs=1, verbose=0)
     assert seen == [(16, 8), (16, 8), (8, 8)]
+
+
+def test_functional_subclass_and_inputs_by_name():
+    class Wrapped(keras.Model):
+        def __init__(self, **kwargs):
+            a, b = keras.Input((2,), name="left"), keras.Input((3,), name="right")
+            out = layers.Dense(1)(layers.Concatenate()([a, b]))
+            super().__init__(inputs=[a, b], outputs=out, **kwargs)
+
+        def describe(self):
+            return f"{len(self.layers)} layers"
+
+    m = Wrapped()
+    assert isinstance(m, Wrapped) and m.describe() == "4 layers" and m.name == "wrapped"
+    xa, xb = np.ones((4, 2), "float32"), np.ones((4, 3), "float32")
+    np.testing.assert_array_equal(m.predict({"left": xa, "right": xb}, verbose=0), m.predict([xa, xb], verbose=0))
+    m.compile("sgd", "mse")
+    m.fit({"left": xa, "right": xb}, np.zeros((4, 1), "float32"), epochs=1, verbose=0)

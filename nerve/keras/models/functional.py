@@ -76,6 +76,11 @@ class Functional(Model):
     def call(self, inputs, training=None):
         if isinstance(self._inputs_struct, dict) and isinstance(inputs, dict):
             flat = [inputs[k] for k in sorted(self._inputs_struct)]
+        elif isinstance(inputs, dict):  # inputs given by the names of the Input layers
+            missing = [n for n in self.input_names if n not in inputs]
+            if missing:
+                raise ValueError(f"Missing data for input(s) {missing}; the model's inputs are {self.input_names}.")
+            flat = [inputs[n] for n in self.input_names]
         else:
             flat = flatten(inputs)
         if len(flat) != len(self.inputs):

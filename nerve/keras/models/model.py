@@ -42,7 +42,18 @@ class Model(Layer):
 
     def __init__(self, *args, trainable=True, name=None, dtype=None, **kwargs):
         if args or "inputs" in kwargs:
-            raise TypeError("keras.Model(inputs, outputs) builds a functional model")
+            # A subclass calling super().__init__(inputs, outputs): a functional model with the
+            # subclass's methods (Keras 3 allows it), so mix Functional in.
+            from .functional import Functional
+
+            cls = type(self)
+            if not isinstance(self, Functional):
+                self.__class__ = type(cls.__name__, (Functional, cls), {"__module__": cls.__module__})
+            inputs = args[0] if args else kwargs.pop("inputs")
+            outputs = args[1] if len(args) > 1 else kwargs.pop("outputs")
+            name = name or backend.unique_name(backend.snake_case(cls.__name__))
+            Functional.__init__(self, inputs, outputs, name=name, trainable=trainable, **kwargs)
+            return
         super().__init__(trainable=trainable, name=name or backend.unique_name(backend.snake_case(type(self).__name__)),
                          dtype=dtype, **kwargs)
         self._reset_compile()
