@@ -45,7 +45,7 @@ def convert_to_tensor(x, dtype=None, sparse=None, ragged=None):
 def convert_to_numpy(x):
     """A NumPy array of a tensor (copied from the GPU if needed)."""
     if isinstance(x, nerve.Tensor):
-        return x.detach().numpy()
+        return nerve.backend.to_numpy(x._data)
     if hasattr(x, "numpy"):
         return np.asarray(x.numpy())
     return np.asarray(x)

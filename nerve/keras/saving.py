@@ -100,7 +100,7 @@ def _assign(model, data, skip_mismatch=False) -> None:
                 continue
             raise ValueError(f"Weight {name} has shape {tuple(arr.shape)} in the file but {var.shape} in the model "
                              f"({var.path}).")
-        var.assign(arr.numpy())
+        var.assign(arr)
 
 
 def load_weights(model, filepath, skip_mismatch=False) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 import nerve
-from nerve.backend import move
+from nerve.backend import move, to_numpy
 from nerve.nn.parameter import Parameter
 
 from . import backend
@@ -43,7 +43,12 @@ class Variable:
             init = initializers.get(initializer)
             arr = np.asarray(init(tuple(shape), dtype=dtype), dtype=dtype)
         else:
-            arr = np.asarray(initializer.numpy() if hasattr(initializer, "numpy") else initializer, dtype=dtype)
+            src = initializer
+            if isinstance(src, nerve.Tensor):
+                src = to_numpy(src._data)
+            elif hasattr(src, "numpy"):
+                src = src.numpy()
+            arr = np.asarray(src, dtype=dtype)
         self.name = name
         self.path = name
         self._trainable = bool(trainable)
@@ -78,14 +83,14 @@ class Variable:
 
     def numpy(self) -> np.ndarray:
         """A NumPy copy of the current value, in Keras's layout."""
-        arr = self.value.detach().numpy()
+        arr = to_numpy(self.value._data)  # a host copy also for weights on the GPU
         if self._inv is not None:
             return np.ascontiguousarray(arr.transpose(self._inv))
         return np.array(arr, copy=True)
 
     def assign(self, value) -> "Variable":
         """Overwrite the value in place (same shape), keeping the parameter the optimizer holds."""
-        arr = value.detach().numpy() if isinstance(value, nerve.Tensor) else np.asarray(value)
+        arr = to_numpy(value._data) if isinstance(value, nerve.Tensor) else np.asarray(value)
         if tuple(arr.shape) != self.shape:
             raise ValueError(
                 f"The shape of the target variable and the shape of the target value in "

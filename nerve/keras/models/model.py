@@ -458,7 +458,7 @@ class Model(Layer):
             for step, (xb, _, _) in enumerate(data):
                 cbs.on_predict_batch_begin(step)
                 y = self(data_module.to_device(xb, dev), training=False)
-                outs.append(map_structure(lambda t: t.detach().numpy(), y))
+                outs.append(map_structure(_host, y))
                 cbs.on_predict_batch_end(step, {"outputs": y})
         cbs.on_predict_end()
         if not outs:
@@ -500,7 +500,7 @@ class Model(Layer):
         xb, _, _ = self._one_batch(x, None, None)
         with nerve.no_grad(), training_mode(False):
             y = self(xb, training=False)
-        return map_structure(lambda t: t.detach().numpy(), y)
+        return map_structure(_host, y)
 
     # ----------------------------------------------------------------- saving
     def save(self, filepath, overwrite=True, zipped=None, **kwargs) -> None:
@@ -556,6 +556,11 @@ def _metric_config(spec):
     raise TypeError(f"cannot save the custom metric {spec!r}")
 
 
+def _host(t) -> np.ndarray:
+    """A NumPy array of a tensor's values, copied from the GPU when it lives there."""
+    return nerve.backend.to_numpy(t._data)
+
+
 def _unpack(data):
     if isinstance(data, (list, tuple)):
         if len(data) == 3:
@@ -569,7 +574,7 @@ def _class_weights(class_weight, y, sample_weight):
     """Per-example weights from ``{class: weight}`` (integer or one-hot labels, one output)."""
     if y is None or isinstance(y, (list, tuple, dict)) or not data_module.is_array(y):
         raise ValueError("`class_weight` is only supported for a single output given as an array `y`.")
-    labels = np.asarray(data_module._raw(y) if not isinstance(y, nerve.Tensor) else y.numpy())
+    labels = _host(y) if isinstance(y, nerve.Tensor) else np.asarray(nerve.backend.to_numpy(data_module._raw(y)))
     if labels.ndim == 2 and labels.shape[1] > 1:
         labels = labels.argmax(axis=1)
     labels = labels.reshape(-1).astype("int64")

@@ -13,7 +13,11 @@ from .progbar import Progbar
 
 def to_categorical(x, num_classes=None):
     """One-hot encode integer labels: shape (n,) -> (n, num_classes), float32."""
-    x = np.asarray(x.numpy() if hasattr(x, "numpy") else x, dtype="int64")
+    import nerve
+
+    if isinstance(x, nerve.Tensor):
+        x = nerve.backend.to_numpy(x._data)
+    x = np.asarray(x, dtype="int64")
     shape = x.shape
     if shape and shape[-1] == 1 and len(shape) > 1:
         shape = shape[:-1]
