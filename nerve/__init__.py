@@ -55,10 +55,14 @@ def is_floating_point(t: Tensor) -> bool:
 
 
 def set_num_threads(n: int) -> None:
-    """Accepted for compatibility; NumPy's BLAS threads are set by its environment variables."""
+    """Set the threads of NumPy's BLAS (matrix products), as ``torch.set_num_threads``."""
+    from ._threads import set_num_threads as _set
+
+    _set(n)
 
 
 def get_num_threads() -> int:
-    import os
+    """The threads NumPy's BLAS uses."""
+    from ._threads import get_num_threads as _get
 
-    return os.cpu_count() or 1
+    return _get()

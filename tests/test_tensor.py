@@ -354,3 +354,15 @@ def test_indexing_matches_torch_property(data):
     n[nerve.tensor(rows)].sum().backward()
     t[torch.tensor(rows)].sum().backward()
     np.testing.assert_array_equal(n.grad.numpy(), t.grad.numpy())
+
+
+def test_set_num_threads_reaches_numpys_blas():
+    before = nerve.get_num_threads()
+    try:
+        nerve.set_num_threads(1)
+        assert nerve.get_num_threads() == 1
+    finally:
+        nerve.set_num_threads(before)
+    assert nerve.get_num_threads() == before
+    with pytest.raises(ValueError, match="positive"):
+        nerve.set_num_threads(0)
