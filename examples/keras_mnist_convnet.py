@@ -17,6 +17,8 @@ about 90% rather than 99%.
 ## Setup
 """
 
+import os
+
 import numpy as np
 
 from nerve import keras
@@ -32,6 +34,9 @@ input_shape = (28, 28, 1)
 
 # Load the data and split it between train and test sets
 (x_train, y_train), (x_test, y_test) = keras.datasets.fashion_mnist.load_data()
+if os.environ.get("NERVE_LIMIT"):  # not in keras.io's example: a short run on the first N images of each set
+    n = int(os.environ["NERVE_LIMIT"])
+    (x_train, y_train), (x_test, y_test) = (x_train[:n], y_train[:n]), (x_test[:n], y_test[:n])
 
 # Scale images to the [0, 1] range
 x_train = x_train.astype("float32") / 255
@@ -72,7 +77,7 @@ model.summary()
 """
 
 batch_size = 128
-epochs = 15
+epochs = int(os.environ.get("NERVE_EPOCHS", 15))
 
 model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
 

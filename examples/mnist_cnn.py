@@ -11,6 +11,7 @@ OPENBLAS_NUM_THREADS=1; 304 s of CPU), peak RSS 518 MB (the 1000-image test batc
 """
 # ruff: noqa: I001  (the imports keep the original's order)
 import argparse
+import os
 
 import nerve as torch
 import nerve.nn as nn
@@ -134,6 +135,11 @@ def main():
                                      transform=transform)
     dataset2 = datasets.FashionMNIST('data', train=False,
                                      transform=transform)
+    if os.environ.get("NERVE_LIMIT"):  # not in the original: a short run on the first N images of each set
+        n = int(os.environ["NERVE_LIMIT"])
+        dataset1 = torch.utils.data.Subset(dataset1, range(n))
+        dataset2 = torch.utils.data.Subset(dataset2, range(n))
+        args.epochs = int(os.environ.get("NERVE_EPOCHS", args.epochs))
     train_loader = torch.utils.data.DataLoader(dataset1, **train_kwargs)
     test_loader = torch.utils.data.DataLoader(dataset2, **test_kwargs)
 

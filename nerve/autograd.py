@@ -101,6 +101,8 @@ class Function:
 
     _is_fn = True
     parents: tuple = ()
+    _hooks = None  # gradient hooks of the output (Tensor.register_hook on a non-leaf)
+    _retain = None  # weak reference to the output when it called retain_grad()
 
     @classmethod
     def apply(cls, *inputs, **attrs):
@@ -127,32 +129,37 @@ class Function:
         record = False
         for x in inputs:
             if isinstance(x, Tensor):
+                d = x._device
                 if dev is None:
-                    dev = x._device
-                elif x._device is not dev:
+                    dev = d
+                elif d is not dev:
                     raise RuntimeError(
                         f"{self.name}: expected all tensors on the same device, got "
                         + " and ".join(str(t._device) for t in inputs if isinstance(t, Tensor))
                         + "; move them with .to(device)"
                     )
                 arrays.append(x._data)
-                record = record or x.requires_grad
+                if x.requires_grad:
+                    record = True
             else:
                 arrays.append(x)
-        xp = dev.xp
         try:
-            out = self.forward(xp, *arrays)
+            out = self.forward(dev.xp, *arrays)
         except (ValueError, IndexError) as e:
             raise RuntimeError(self.describe_error(inputs, e)) from None
         t = Tensor._make(out, dev)
         if record and _enabled:
-            self.parents = tuple(
-                (x.grad_fn if x.grad_fn is not None else x) if isinstance(x, Tensor) and x.requires_grad else None
-                for x in inputs
-            )
-            self.in_meta = tuple(
-                (x._data.shape, x._data.dtype) if isinstance(x, Tensor) else None for x in inputs
-            )
+            parents = []
+            meta = []
+            for x in inputs:
+                if isinstance(x, Tensor):
+                    meta.append((x._data.shape, x._data.dtype))
+                    parents.append((x.grad_fn or x) if x.requires_grad else None)
+                else:
+                    meta.append(None)
+                    parents.append(None)
+            self.parents = parents
+            self.in_meta = meta
             self.device = dev
             t.requires_grad = True
             t.grad_fn = self
@@ -229,10 +236,9 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
             parents = fn.parents
             if parents is None:
                 raise RuntimeError(_FREED)
-            hooks = getattr(fn, "_hooks", None)
-            if hooks:
-                g = _run_hooks(hooks, g, fn.device)
-            ref = getattr(fn, "_retain", None)
+            if fn._hooks:
+                g = _run_hooks(fn._hooks, g, fn.device)
+            ref = fn._retain
             if ref is not None and ref() is not None:
                 ref().grad = Tensor._make(g.copy(), fn.device)
             xp = fn.device.xp

@@ -8,6 +8,8 @@ and need no backward of their own.
 
 from __future__ import annotations
 
+import numpy as _np
+
 from .autograd import Function
 from .backend import scatter_add
 
@@ -176,11 +178,11 @@ class Sigmoid(Function):
 
 class Relu(Function):
     def forward(self, xp, x):
-        self.mask = x > 0
-        return x * self.mask
+        self.y = xp.maximum(x, 0)  # one pass; NaN propagates as in torch
+        return self.y
 
     def backward(self, xp, g):
-        return g * self.mask
+        return g * (self.y > 0)
 
 
 class Clamp(Function):
@@ -302,8 +304,9 @@ class Sum(Function):
 class Mean(Function):
     def forward(self, xp, x):
         self.shape = x.shape
-        y = x.mean(axis=self.axis, keepdims=self.keepdims)
+        y = x.sum(axis=self.axis, keepdims=self.keepdims)  # sum / n: cheaper than ndarray.mean
         self.n = x.size // max(y.size, 1) if x.size else 0
+        y = xp.asarray(y) / (self.n or float("nan"))
         return y.astype(x.dtype, copy=False)
 
     def backward(self, xp, g):
@@ -407,16 +410,18 @@ class MaxDim(Function):
 class LogSumExp(Function):
     def forward(self, xp, x):
         m = x.max(axis=self.axis, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, 0)
+        if xp is not _np or not _np.isfinite(m).all():  # rows of -inf/inf: shift by 0 instead
+            m = xp.where(xp.isfinite(m), m, 0)
         e = xp.exp(x - m)
         s = e.sum(axis=self.axis, keepdims=True)
-        self.p = e / s
-        y = xp.log(s) + m
+        self.e, self.s = e, s
+        y = xp.log(s)
+        y += m
         return y if self.keepdims else y.reshape(_reduced_shape(x.shape, self.axis))
 
     def backward(self, xp, g):
-        g = _expand_reduced(xp, g, self.p.shape, self.axis, self.keepdims)
-        return g * self.p
+        g = _expand_reduced(xp, g, self.e.shape, self.axis, self.keepdims)
+        return self.e * (g / self.s)
 
 
 # ---------------------------------------------------------------- shapes

@@ -403,7 +403,7 @@ class Tensor:
             self._hooks = (self._hooks or []) + [hook]
         else:
             fn = self.grad_fn
-            fn._hooks = getattr(fn, "_hooks", []) + [hook]
+            fn._hooks = (fn._hooks or []) + [hook]
         return _HookHandle(self, hook)
 
     def backward(self, gradient=None, retain_graph: bool | None = None, create_graph: bool = False,
@@ -1293,7 +1293,7 @@ class _HookHandle:
         if t.grad_fn is None and t._hooks:
             t._hooks = [h for h in t._hooks if h is not self.hook]
         elif t.grad_fn is not None:
-            t.grad_fn._hooks = [h for h in getattr(t.grad_fn, "_hooks", []) if h is not self.hook]
+            t.grad_fn._hooks = [h for h in (t.grad_fn._hooks or []) if h is not self.hook]
 
 
 def _no_grad():
