@@ -14,6 +14,8 @@ if ! "$PY" -c "import ensurepip, venv" 2>/dev/null; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3-venv >/dev/null
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v -i warning || true
-.venv/bin/python -m pip install -q -e ".[${EXTRAS:-test}]" 2>&1 | grep -v -i warning || true
+LOG=.venv/setup.log
+if ! .venv/bin/python -m pip install -q -e ".[${EXTRAS:-test}]" >"$LOG" 2>&1; then
+  cat "$LOG"; echo "setup: pip install failed (log above, also in $LOG)" >&2; exit 1
+fi
 .venv/bin/python -c "import nerve, numpy; print('nerve', nerve.__version__, 'numpy', numpy.__version__)"

@@ -64,12 +64,13 @@ def info_lines() -> list[tuple[str, str]]:
             devices.append(f"cuda:{i} {nerve.cuda.get_device_name(i)}")
     rows.append(("cuda available", str(nerve.cuda.is_available())))
     rows.append(("devices", "; ".join(devices)))
-    for name in ("torch", "keras", "matplotlib", "PIL"):
+    from importlib import metadata
+
+    for name in ("torch", "keras", "matplotlib", "pillow"):  # versions only: importing torch takes seconds
         try:
-            mod = __import__(name)
-            rows.append((name if name != "PIL" else "pillow", getattr(mod, "__version__", "installed")))
-        except Exception:
-            rows.append((name if name != "PIL" else "pillow", "not installed"))
+            rows.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            rows.append((name, "not installed"))
     return rows
 
 
