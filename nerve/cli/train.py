@@ -155,7 +155,7 @@ def _write_history(out: str, history: dict) -> None:
         f.write(buf.getvalue())
 
 
-def _plot(out: str, history: dict, title: str) -> str | None:
+def _plot(out: str, history: dict, title: str, val_label: str = "validation") -> str | None:
     """Write curves.png; None (and a note) when matplotlib is missing or there is nothing to plot."""
     if not history["epoch"]:
         return None
@@ -167,7 +167,7 @@ def _plot(out: str, history: dict, title: str) -> str | None:
     from nerve.keras.utils.plotting import plot_history
 
     curves = {k: [float("nan") if v is None else v for v in history[k]] for k in HISTORY_KEYS}
-    return plot_history(curves, os.path.join(out, "curves.png"), title=title)
+    return plot_history(curves, os.path.join(out, "curves.png"), title=title, val_label=val_label)
 
 
 # ---------------------------------------------------------------- progress
@@ -441,7 +441,8 @@ def train_command(args) -> int:
         try:
             name = os.path.basename(os.path.normpath(cfg["dataset"]))
             plot = _plot(out, run.history, f"nerve train --model {cfg['model']} --dataset {name} "
-                         f"(best {data.test_name} accuracy {run.best['val_accuracy']:.2%})")
+                         f"(best {data.test_name} accuracy {run.best['val_accuracy']:.2%})",
+                         val_label=data.test_name)
         except KeyboardInterrupt:
             plot = None
     _report(run, plot, seconds, status)

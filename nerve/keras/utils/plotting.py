@@ -9,18 +9,20 @@ from __future__ import annotations
 import os
 
 
-def plot_history(history, path="history.png", title=None) -> str:
+def plot_history(history, path="history.png", title=None, val_label="validation") -> str:
     """Draw accuracy and loss curves per epoch, training and validation, and save them.
 
     Args:
         history: a ``History`` (from ``fit``) or its ``.history`` dict of lists.
         path: the PNG to write.
         title: a title over both panels.
+        val_label: what the ``val_`` curves are called (``"test"`` when they come from the test set).
 
     Returns:
         the path written.
     """
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
@@ -35,8 +37,9 @@ def plot_history(history, path="history.png", title=None) -> str:
         epochs = range(1, len(values) + 1)
         ax.plot(epochs, values, "o-", label=f"training {key}")
         if "val_" + key in logs:
-            ax.plot(range(1, len(logs["val_" + key]) + 1), logs["val_" + key], "s--", label=f"validation {key}")
+            ax.plot(range(1, len(logs["val_" + key]) + 1), logs["val_" + key], "s--", label=f"{val_label} {key}")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_ylabel(key)
         ax.set_title(key)
         ax.grid(True, alpha=0.3)
