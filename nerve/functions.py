@@ -192,9 +192,13 @@ def outer(a: Tensor, b: Tensor) -> Tensor:
 
 
 def einsum(equation: str, *operands) -> Tensor:
-    """Einstein summation for the two-operand contractions composed from matmul-friendly ops."""
+    """Einstein summation, e.g. ``einsum("bij,bjk->bik", a, b)``."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
+    equation = equation.replace(" ", "")
+    if "->" not in equation:  # implicit output, as NumPy and PyTorch: the letters seen once, sorted
+        letters = equation.replace(",", "")
+        equation += "->" + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
     return ops.Einsum.apply(*operands, equation=equation)
 
 

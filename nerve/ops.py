@@ -572,6 +572,8 @@ class CumSum(Function):
 
 
 class Einsum(Function):
+    """``einsum`` with an explicit ``->`` output; a letter may appear once per operand."""
+
     def forward(self, xp, *xs):
         self.xs = xs
         return xp.einsum(self.equation, *xs)
@@ -586,15 +588,13 @@ class Einsum(Function):
                 continue
             others = [t for j, t in enumerate(terms) if j != i]
             arrays = [x for j, x in enumerate(self.xs) if j != i]
-            # letters summed away in term i (absent from every other operand and the output)
+            # the gradient contracts g with the other operands; letters summed away in term i alone
+            # (absent from the output and every other operand) come back by broadcasting
             present = set(out).union(*others)
             eq = ",".join([out] + others) + "->" + "".join(c for c in term if c in present)
             gi = xp.einsum(eq, g, *arrays)
-            missing = [c for c in term if c not in present]
+            missing = tuple(k for k, c in enumerate(term) if c not in present)
             if missing:
-                shape = [self.xs[i].shape[term.index(c)] if c in missing else 1 for c in term]
-                gi = xp.broadcast_to(xp.expand_dims(gi, tuple(k for k, c in enumerate(term) if c in missing)),
-                                     self.xs[i].shape) if gi.ndim < len(term) else gi
-                del shape
+                gi = xp.broadcast_to(xp.expand_dims(gi, missing), self.xs[i].shape)
             grads.append(gi)
         return tuple(grads)

@@ -261,3 +261,34 @@ def test_max_dim_returns_values_and_indices_and_first_index_on_ties():
     xt.grad = None
     xt.amax(dim=1).sum().backward()
     assert x.grad.tolist() == xt.grad.tolist()
+
+
+@pytest.mark.parametrize("equation,shapes", [
+    ("ij,jk->ik", [(3, 4), (4, 5)]),
+    ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),
+    ("i,j->ij", [(3,), (4,)]),
+    ("ij,j->i", [(3, 4), (4,)]),
+    ("ijk->ik", [(2, 3, 4)]),
+    ("ij,kl->ik", [(2, 3), (4, 5)]),
+], ids=str)
+def test_einsum_matches_torch_and_gradcheck(equation, shapes):
+    rng = np.random.default_rng(8)
+    arrays = [rng.standard_normal(s) for s in shapes]
+    nt = [nerve.tensor(a, requires_grad=True) for a in arrays]
+    tt = [torch.tensor(a, requires_grad=True) for a in arrays]
+    on, ot = nerve.einsum(equation, *nt), torch.einsum(equation, *tt)
+    np.testing.assert_allclose(on.detach().numpy(), ot.detach().numpy(), rtol=1e-10)
+    g = rng.standard_normal(tuple(ot.shape))
+    on.backward(nerve.tensor(g))
+    ot.backward(torch.tensor(g))
+    for x, y in zip(nt, tt):
+        np.testing.assert_allclose(x.grad.numpy(), y.grad.numpy(), rtol=1e-9, atol=1e-12)
+    assert gradcheck(lambda *xs: nerve.einsum(equation, *xs), [nerve.tensor(a, requires_grad=True) for a in arrays])
+
+
+def test_einsum_implicit_output_like_torch():
+    a, b = np.random.default_rng(9).standard_normal((2, 3, 4))[0], np.arange(12.0).reshape(4, 3)
+    n = nerve.einsum("ij,jk", nerve.tensor(a, requires_grad=True), nerve.tensor(b))
+    t = torch.einsum("ij,jk", torch.tensor(a), torch.tensor(b))
+    np.testing.assert_allclose(n.detach().numpy(), t.numpy(), rtol=1e-12)
+    n.sum().backward()

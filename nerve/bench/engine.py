@@ -147,8 +147,6 @@ def _import_row(have_torch: bool) -> dict:
 
 
 def _gpu_rows(nerve, torch, quick):
-    import time
-
     batch, n = 64, (6400 if quick else 60000)
     steps = n // batch
     rng = np.random.default_rng(1)
@@ -178,5 +176,4 @@ def _gpu_rows(nerve, torch, quick):
     t2 = interleaved(small, repeat=5)
     rows.append(row("GPU: one small op (64x128 add), per call", t2["nerve"] / reps,
                     t2["torch"] / reps if "torch" in t2 else None, "launch overhead"))
-    del time
     return rows
