@@ -249,31 +249,11 @@ class Tensor:
 
     def to(self, *args, **kwargs) -> "Tensor":
         """Move and/or cast: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other)``."""
-        dev, dt = kwargs.pop("device", None), kwargs.pop("dtype", None)
-        copy = kwargs.pop("copy", False)
-        kwargs.pop("non_blocking", None)
-        kwargs.pop("memory_format", None)
-        if kwargs:
-            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
-        for a in args:
-            if isinstance(a, Tensor):
-                dev, dt = a._device, a.dtype
-            elif isinstance(a, (dtype, type)) or (isinstance(a, np.dtype)):
-                dt = a
-            elif isinstance(a, (str, device, int)):
-                if isinstance(a, str) and a.removeprefix("nerve.").removeprefix("torch.") in _dt._BY_NAME:
-                    dt = a
-                else:
-                    dev = a
-            elif a is not None:
-                raise TypeError(f"to() got an unexpected argument {a!r}")
+        dev, dt, copy = parse_to_args(args, kwargs)
         out = self
-        if dt is not None:
-            dt = _dt.to_dtype(dt)
-            if dt.np != self._data.dtype:
-                out = ops.Cast.apply(out, dtype=dt.np)
+        if dt is not None and dt.np != self._data.dtype:
+            out = ops.Cast.apply(out, dtype=dt.np)
         if dev is not None:
-            dev = device(dev)
             if dev is not out._device:
                 out = _ToDevice.apply(out, target=dev)
         if copy and out is self:
@@ -1294,6 +1274,33 @@ class _HookHandle:
             t._hooks = [h for h in t._hooks if h is not self.hook]
         elif t.grad_fn is not None:
             t.grad_fn._hooks = [h for h in (t.grad_fn._hooks or []) if h is not self.hook]
+
+
+def parse_to_args(args, kwargs, allow_copy: bool = True):
+    """What a ``to(...)`` call asks for: ``(device or None, dtype or None, copy)``.
+
+    Accepts ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other_tensor)`` and the
+    ``device=``, ``dtype=``, ``non_blocking=``, ``memory_format=`` (and ``copy=``) keywords, as
+    ``Tensor.to`` and ``Module.to`` in PyTorch.
+    """
+    dev, dt = kwargs.pop("device", None), kwargs.pop("dtype", None)
+    copy = kwargs.pop("copy", False) if allow_copy else False
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("memory_format", None)
+    if kwargs:
+        raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+    for a in args:
+        if isinstance(a, Tensor):
+            dev, dt = a._device, a.dtype
+        elif isinstance(a, (dtype, type, np.dtype)):
+            dt = a
+        elif isinstance(a, str) and a.removeprefix("nerve.").removeprefix("torch.") in _dt._BY_NAME:
+            dt = a
+        elif isinstance(a, (str, device, int)):
+            dev = a
+        elif a is not None:
+            raise TypeError(f"to() got an unexpected argument {a!r}")
+    return (None if dev is None else device(dev)), (None if dt is None else _dt.to_dtype(dt)), copy
 
 
 def _no_grad():

@@ -19,7 +19,7 @@ import numpy as np
 from ... import dtypes as _dt
 from ...backend import device as _device
 from ...backend import is_array, move
-from ...tensor import Tensor
+from ...tensor import Tensor, parse_to_args
 from ..parameter import Buffer, Parameter
 
 
@@ -456,29 +456,12 @@ class Module:
 
         Only floating-point parameters and buffers change dtype (integer buffers keep theirs).
         """
-        dev, dt = kwargs.pop("device", None), kwargs.pop("dtype", None)
-        kwargs.pop("non_blocking", None)
-        kwargs.pop("memory_format", None)
-        if kwargs:
-            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
-        for a in args:
-            if isinstance(a, Tensor):
-                dev, dt = a._device, a.dtype
-            elif isinstance(a, (_dt.dtype, np.dtype, type)):
-                dt = a
-            elif isinstance(a, str) and a.removeprefix("nerve.").removeprefix("torch.") in _dt._BY_NAME:
-                dt = a
-            elif isinstance(a, (str, _device, int)):
-                dev = a
-            elif a is not None:
-                raise TypeError(f"to() got an unexpected argument {a!r}")
+        target, d, _ = parse_to_args(args, kwargs, allow_copy=False)
         npdt = None
-        if dt is not None:
-            d = _dt.to_dtype(dt)
+        if d is not None:
             if d.np.kind != "f":
                 raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired dtype={d}")
             npdt = d.np
-        target = _device(dev) if dev is not None else None
 
         def convert(t):
             arr, where = t._data, t._device
