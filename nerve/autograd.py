@@ -280,6 +280,22 @@ def _run_hooks(hooks, g, dev):
     return g
 
 
+def zero_grads(params, set_to_none: bool = True) -> None:
+    """Reset the ``.grad`` of every tensor in ``params``: to None, or to zeros in place.
+
+    ``Module.zero_grad`` and ``Optimizer.zero_grad`` both come here.
+    """
+    for p in params:
+        if p.grad is None:
+            continue
+        if set_to_none:
+            p.grad = None
+        else:
+            p.grad.grad_fn = None
+            p.grad.requires_grad = False
+            p.grad._data[...] = 0
+
+
 def _accumulate(leaf, g, upstream) -> None:
     hooks = leaf._hooks
     if hooks:

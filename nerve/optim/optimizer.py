@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .. import autograd
+from ..autograd import zero_grads
 from ..backend import device_of, is_array, move
 from ..tensor import Tensor
 
@@ -177,16 +178,7 @@ class Optimizer:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of all parameters (to ``None`` by default, as PyTorch 2)."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    p.grad.grad_fn = None
-                    p.grad.requires_grad = False
-                    p.grad._data[...] = 0
+        zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
 
     def step(self, closure: Callable[[], Any] | None = None):
         """Update every parameter that has a gradient; return ``closure()``'s loss if given.

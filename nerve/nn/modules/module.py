@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ... import dtypes as _dt
+from ...autograd import zero_grads
 from ...backend import device as _device
 from ...backend import is_array, move
 from ...tensor import Tensor, parse_to_args
@@ -425,15 +426,7 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradient of every parameter: to None (default) or to zeros."""
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                p.grad.requires_grad = False
-                p.grad.grad_fn = None
-                p.grad._data[...] = 0
+        zero_grads(self.parameters(), set_to_none)
 
     # ------------------------------------------------------------ devices and dtypes
 
