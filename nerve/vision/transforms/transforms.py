@@ -292,48 +292,48 @@ class RandomCrop(Transform):
         return f"{type(self).__name__}(size={self.size}, padding={self.padding})"
 
 
-class RandomHorizontalFlip(Transform):
-    """Mirror left to right with probability ``p``.
+class _RandomFlip(Transform):
+    """Flip with probability ``p``; subclasses name the flip and its axes.
 
     ``batch`` draws one number per image, in one call that gives the same stream as the per-image
     draws: alone in a pipeline, it flips exactly the images the per-image path would.
     """
 
     batchable = True
+    _axes: tuple  # (axis of an N, H, W[, C] array batch, axis of an N, C, H, W tensor batch)
 
     def __init__(self, p: float = 0.5):
         self.p = p
 
+    def _flip(self, img):
+        raise NotImplementedError
+
     def __call__(self, img):
-        return F.hflip(img) if _rand() < self.p else img
+        return self._flip(img) if _rand() < self.p else img
 
     def batch(self, images):
-        return _flip_some(images, self.p, 2, -1)
+        return _flip_some(images, self.p, *self._axes)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(p={self.p})"
 
 
-class RandomVerticalFlip(Transform):
-    """Mirror top to bottom with probability ``p``.
+class RandomHorizontalFlip(_RandomFlip):
+    """Mirror left to right with probability ``p`` (whole batches too, see ``_RandomFlip``)."""
 
-    ``batch`` draws one number per image, in one call that gives the same stream as the per-image
-    draws: alone in a pipeline, it flips exactly the images the per-image path would.
-    """
+    _axes = (2, -1)
 
-    batchable = True
+    def _flip(self, img):
+        return F.hflip(img)
 
-    def __init__(self, p: float = 0.5):
-        self.p = p
 
-    def __call__(self, img):
-        return F.vflip(img) if _rand() < self.p else img
+class RandomVerticalFlip(_RandomFlip):
+    """Mirror top to bottom with probability ``p`` (whole batches too, see ``_RandomFlip``)."""
 
-    def batch(self, images):
-        return _flip_some(images, self.p, 1, -2)
+    _axes = (1, -2)
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(p={self.p})"
+    def _flip(self, img):
+        return F.vflip(img)
 
 
 class RandomResizedCrop(Transform):
