@@ -91,13 +91,6 @@ def _tensors_to_lists(xs):
 as_tensor = tensor
 
 
-def as_tensor_nocopy(data, dtype=None, device=None) -> Tensor:
-    """Like ``as_tensor``: reuse a NumPy array's memory when dtype and device allow."""
-    if isinstance(data, np.ndarray) and (dtype is None or _dt.to_dtype(dtype).np == data.dtype) and device in (None, "cpu", CPU):
-        return from_numpy(data)
-    return tensor(data, dtype=dtype, device=device)
-
-
 def from_numpy(array: np.ndarray) -> Tensor:
     """A tensor sharing memory with a NumPy array (dtype kept)."""
     if not isinstance(array, np.ndarray):

@@ -825,7 +825,7 @@ class Tensor:
     def __setitem__(self, index, value):
         idx, _ = _index(index, self._device)
         if self._needs_graph(value):
-            v = value if isinstance(value, Tensor) else value
+            v = value
             if isinstance(v, Tensor) and v._data.dtype != self._data.dtype:
                 v = v.to(dtype=self.dtype)
             self._inplace(ops.SetItem.apply(self, v, index=idx))
@@ -1030,19 +1030,25 @@ class Tensor:
     def min(self, dim=None, keepdim: bool = False):
         return self._maxmin("min", dim, keepdim)
 
-    def argmax(self, dim=None, keepdim: bool = False):
+    def _arg(self, op: str, dim, keepdim: bool):
+        """Index of the max/min (first one on ties), over everything or along ``dim`` (int64)."""
         xp = self._device.xp
         if dim is None:
-            out = xp.asarray(self._data.argmax())
-            return self._wrap(out.reshape((1,) * self.ndim) if keepdim else out.astype(np.int64))
-        ax = _one_axis(dim, self.ndim)
-        out = self._data.argmax(axis=ax)
-        if keepdim:
-            out = xp.expand_dims(out, ax)
+            out = xp.asarray(getattr(self._data, op)())
+            if keepdim:
+                out = out.reshape((1,) * self.ndim)
+        else:
+            ax = _one_axis(dim, self.ndim)
+            out = getattr(self._data, op)(axis=ax)
+            if keepdim:
+                out = xp.expand_dims(out, ax)
         return self._wrap(out.astype(np.int64, copy=False))
 
+    def argmax(self, dim=None, keepdim: bool = False):
+        return self._arg("argmax", dim, keepdim)
+
     def argmin(self, dim=None, keepdim: bool = False):
-        return (-self.detach() if self._data.dtype.kind != "b" else ~self).argmax(dim, keepdim)
+        return self._arg("argmin", dim, keepdim)
 
     def logsumexp(self, dim, keepdim: bool = False):
         return ops.LogSumExp.apply(self._floating(), axis=_axis(dim, self.ndim), keepdims=keepdim)

@@ -366,3 +366,15 @@ def test_set_num_threads_reaches_numpys_blas():
     assert nerve.get_num_threads() == before
     with pytest.raises(ValueError, match="positive"):
         nerve.set_num_threads(0)
+
+
+@pytest.mark.parametrize("dt", ["uint8", "int64", "float32"])
+def test_argmax_argmin_match_torch(dt):
+    a = np.array([[3, 0, 7, 0], [200, 5, 5, 1]]).astype(dt)
+    n, t = nerve.tensor(a), torch.tensor(a)
+    for dim in (None, 0, 1):
+        for keep in (False, True):
+            if dim is None and keep:
+                continue
+            assert n.argmax(dim, keep).tolist() == t.argmax(dim, keep).tolist()
+            assert n.argmin(dim, keep).tolist() == t.argmin(dim, keep).tolist()
