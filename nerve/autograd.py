@@ -145,8 +145,10 @@ class Function:
                 arrays.append(x)
         try:
             out = self.forward(dev.xp, *arrays)
-        except (ValueError, IndexError) as e:
+        except ValueError as e:  # shapes that do not fit: RuntimeError, as PyTorch raises
             raise RuntimeError(self.describe_error(inputs, e)) from None
+        except IndexError as e:  # an index out of range stays an IndexError, as in PyTorch
+            raise IndexError(self.describe_error(inputs, e)) from None
         t = Tensor._make(out, dev)
         if record and _enabled:
             parents = []

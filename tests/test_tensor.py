@@ -378,3 +378,10 @@ def test_argmax_argmin_match_torch(dt):
                 continue
             assert n.argmax(dim, keep).tolist() == t.argmax(dim, keep).tolist()
             assert n.argmin(dim, keep).tolist() == t.argmin(dim, keep).tolist()
+
+
+def test_index_out_of_range_is_an_index_error_like_torch():
+    with pytest.raises(IndexError, match="index 5 is out of bounds"):
+        nerve.zeros(3)[5]
+    with pytest.raises(IndexError):
+        torch.zeros(3)[5]
