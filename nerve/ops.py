@@ -8,6 +8,9 @@ and need no backward of their own.
 
 from __future__ import annotations
 
+import contextlib
+import math
+
 import numpy as _np
 
 from .autograd import Function
@@ -89,8 +92,6 @@ class Pow(Function):
 
 
 def _pylog(x):
-    import math
-
     return math.log(x) if x > 0 else float("nan")
 
 
@@ -330,11 +331,7 @@ class Var(Function):
 
 
 def _errstate(xp):
-    import contextlib
-
-    import numpy as np
-
-    return np.errstate(divide="ignore", invalid="ignore") if xp is np else contextlib.nullcontext()
+    return _np.errstate(divide="ignore", invalid="ignore") if xp is _np else contextlib.nullcontext()
 
 
 class Prod(Function):
