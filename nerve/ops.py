@@ -48,7 +48,7 @@ class Sub(Function):
         return a - b
 
     def backward(self, xp, g):
-        return g, -g
+        return g, (-g if self.parents[1] is not None else None)
 
 
 class Mul(Function):
@@ -57,7 +57,8 @@ class Mul(Function):
         return a * b
 
     def backward(self, xp, g):
-        return g * self.b, g * self.a
+        pa, pb = self.parents
+        return (g * self.b if pa is not None else None), (g * self.a if pb is not None else None)
 
 
 class Div(Function):
@@ -66,10 +67,10 @@ class Div(Function):
         return a / b
 
     def backward(self, xp, g):
-        gb = None
-        if self.parents[1] is not None:
-            gb = -g * self.a / (self.b * self.b)
-        return g / self.b, gb
+        pa, pb = self.parents
+        ga = g / self.b if pa is not None else None
+        gb = -g * self.a / (self.b * self.b) if pb is not None else None
+        return ga, gb
 
 
 class Pow(Function):
@@ -177,9 +178,40 @@ class Sigmoid(Function):
         return g * self.y * (1 - self.y)
 
 
+_ZERO_ROWS: dict = {}
+
+
+def _relu_numpy(x):
+    """``maximum(x, 0)`` against a row of zeros: NumPy's vector loop for two arrays runs 2-3x
+    faster than its loop for an array and a scalar. ``x`` is viewed in its memory order, so a
+    channel-major activation needs no copy; the result keeps that layout."""
+    n = x.size
+    if x.dtype.kind != "f" or n < 1024 or x.ndim == 0:
+        return _np.maximum(x, 0)
+    perm = None
+    xm = x
+    if not x.flags.c_contiguous:
+        perm = sorted(range(x.ndim), key=lambda i: x.strides[i], reverse=True)
+        xm = x.transpose(perm)
+        if not xm.flags.c_contiguous:
+            return _np.maximum(x, 0)
+    k = 1024 if n % 1024 == 0 else xm.shape[-1]
+    if k < 16:
+        return _np.maximum(x, 0)
+    key = (k, x.dtype)
+    zeros = _ZERO_ROWS.get(key)
+    if zeros is None:
+        zeros = _ZERO_ROWS[key] = _np.zeros(k, x.dtype)
+    y = _np.maximum(xm.reshape(-1, k), zeros).reshape(xm.shape)
+    if perm is not None:
+        y = y.transpose(_np.argsort(perm))
+    return y
+
+
 class Relu(Function):
     def forward(self, xp, x):
-        self.y = xp.maximum(x, 0)  # one pass; NaN propagates as in torch
+        # one pass; NaN propagates as in torch
+        self.y = _relu_numpy(x) if xp is _np else xp.maximum(x, 0)
         return self.y
 
     def backward(self, xp, g):
@@ -305,14 +337,20 @@ class Sum(Function):
 class Mean(Function):
     def forward(self, xp, x):
         self.shape = x.shape
-        y = x.sum(axis=self.axis, keepdims=self.keepdims)  # sum / n: cheaper than ndarray.mean
+        # sum / n: cheaper than ndarray.mean; keepdims so the sum is always an array
+        y = x.sum(axis=self.axis, keepdims=True)
         self.n = x.size // max(y.size, 1) if x.size else 0
-        y = xp.asarray(y) / (self.n or float("nan"))
-        return y.astype(x.dtype, copy=False)
+        if self.n and y.dtype == x.dtype:
+            y /= self.n
+        else:
+            y = (y / (self.n or float("nan"))).astype(x.dtype, copy=False)
+        return y if self.keepdims else y.reshape(_reduced_shape(x.shape, self.axis))
 
     def backward(self, xp, g):
         g = _expand_reduced(xp, g, self.shape, self.axis, self.keepdims)
-        return xp.broadcast_to(g / self.n, self.shape)
+        out = xp.empty(self.shape, dtype=g.dtype)  # as torch: the expanded gradient, divided
+        xp.divide(g, self.n, out=out)
+        return out
 
 
 class Var(Function):
