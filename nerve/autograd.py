@@ -13,6 +13,7 @@ import functools
 from typing import Any
 
 _enabled = True
+_new = object.__new__
 
 
 def is_grad_enabled() -> bool:
@@ -130,41 +131,47 @@ class Function:
         for x in inputs:
             if isinstance(x, Tensor):
                 d = x._device
-                if dev is None:
+                if d is not dev:
+                    if dev is not None:
+                        raise RuntimeError(
+                            f"{self.name}: expected all tensors on the same device, got "
+                            + " and ".join(str(t._device) for t in inputs if isinstance(t, Tensor))
+                            + "; move them with .to(device)"
+                        )
                     dev = d
-                elif d is not dev:
-                    raise RuntimeError(
-                        f"{self.name}: expected all tensors on the same device, got "
-                        + " and ".join(str(t._device) for t in inputs if isinstance(t, Tensor))
-                        + "; move them with .to(device)"
-                    )
                 arrays.append(x._data)
                 if x.requires_grad:
                     record = True
             else:
                 arrays.append(x)
         try:
-            out = self.forward(dev.xp, *arrays)
+            out = self.forward(dev._xp or dev.xp, *arrays)
         except ValueError as e:  # shapes that do not fit: RuntimeError, as PyTorch raises
             raise RuntimeError(self.describe_error(inputs, e)) from None
         except IndexError as e:  # an index out of range stays an IndexError, as in PyTorch
             raise IndexError(self.describe_error(inputs, e)) from None
-        t = Tensor._make(out, dev)
+        t = _new(Tensor)
+        t._data = out
+        t._device = dev
+        t.grad = t.grad_fn = t._hooks = None
         if record and _enabled:
             parents = []
             meta = []
             for x in inputs:
-                if isinstance(x, Tensor):
-                    meta.append((x._data.shape, x._data.dtype))
-                    parents.append((x.grad_fn or x) if x.requires_grad else None)
+                if isinstance(x, Tensor) and x.requires_grad:
+                    parents.append(x.grad_fn or x)
+                    a = x._data
+                    meta.append((a.shape, a.dtype))
                 else:
-                    meta.append(None)
                     parents.append(None)
+                    meta.append(None)
             self.parents = parents
             self.in_meta = meta
             self.device = dev
             t.requires_grad = True
             t.grad_fn = self
+        else:
+            t.requires_grad = False
         return t
 
     def describe_error(self, inputs, err) -> str:
@@ -243,7 +250,8 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
             ref = fn._retain
             if ref is not None and ref() is not None:
                 ref().grad = Tensor._make(g.copy(), fn.device)
-            xp = fn.device.xp
+            dev = fn.device
+            xp = dev._xp or dev.xp
             in_grads = fn.backward(xp, g)
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)

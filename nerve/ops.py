@@ -445,7 +445,7 @@ class MaxDim(Function):
 class LogSumExp(Function):
     def forward(self, xp, x):
         m = x.max(axis=self.axis, keepdims=True)
-        if xp is not _np or not _np.isfinite(m).all():  # rows of -inf/inf: shift by 0 instead
+        if xp is not _np or not math.isfinite(m.sum()):  # rows of -inf/inf: shift by 0 instead
             m = xp.where(xp.isfinite(m), m, 0)
         e = xp.exp(x - m)
         s = e.sum(axis=self.axis, keepdims=True)

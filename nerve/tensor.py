@@ -16,6 +16,7 @@ from .dtypes import dtype
 
 _py_slice = builtins.slice
 _SCALAR_TYPES = (int, float, bool)
+_FAST_SCALARS = frozenset((int, float))  # exact types: bool and NumPy scalars take the full path
 _KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
 
 MaxResult = collections.namedtuple("max", ["values", "indices"])
@@ -499,26 +500,50 @@ class Tensor:
         raise TypeError(f"unsupported operand type for a tensor op: {type(other).__name__}")
 
     def __add__(self, other):
+        if other.__class__ in _FAST_SCALARS and self._data.dtype.kind == "f" and not (
+            self.requires_grad and _autograd._enabled
+        ):  # no graph to record and no promotion: the array op alone
+            return Tensor._make(self._data + other, self._device)
         a, b = self._coerce(other)
         return ops.Add.apply(a, b)
 
     def __radd__(self, other):
+        if other.__class__ in _FAST_SCALARS and self._data.dtype.kind == "f" and not (
+            self.requires_grad and _autograd._enabled
+        ):  # no graph to record and no promotion: the array op alone
+            return Tensor._make(other + self._data, self._device)
         a, b = self._coerce(other)
         return ops.Add.apply(b, a)
 
     def __sub__(self, other):
+        if other.__class__ in _FAST_SCALARS and self._data.dtype.kind == "f" and not (
+            self.requires_grad and _autograd._enabled
+        ):  # no graph to record and no promotion: the array op alone
+            return Tensor._make(self._data - other, self._device)
         a, b = self._coerce(other)
         return ops.Sub.apply(a, b)
 
     def __rsub__(self, other):
+        if other.__class__ in _FAST_SCALARS and self._data.dtype.kind == "f" and not (
+            self.requires_grad and _autograd._enabled
+        ):  # no graph to record and no promotion: the array op alone
+            return Tensor._make(other - self._data, self._device)
         a, b = self._coerce(other)
         return ops.Sub.apply(b, a)
 
     def __mul__(self, other):
+        if other.__class__ in _FAST_SCALARS and self._data.dtype.kind == "f" and not (
+            self.requires_grad and _autograd._enabled
+        ):  # no graph to record and no promotion: the array op alone
+            return Tensor._make(self._data * other, self._device)
         a, b = self._coerce(other)
         return ops.Mul.apply(a, b)
 
     def __rmul__(self, other):
+        if other.__class__ in _FAST_SCALARS and self._data.dtype.kind == "f" and not (
+            self.requires_grad and _autograd._enabled
+        ):  # no graph to record and no promotion: the array op alone
+            return Tensor._make(other * self._data, self._device)
         a, b = self._coerce(other)
         return ops.Mul.apply(b, a)
 
@@ -676,9 +701,7 @@ class Tensor:
         return self
 
     def _needs_graph(self, other=None) -> bool:
-        from . import autograd
-
-        return autograd._enabled and (
+        return _autograd._enabled and (
             self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
         )
 
@@ -1227,6 +1250,9 @@ class Tensor:
         return self[tuple(idx)]
 
     def __getitem__(self, index):
+        if index.__class__ is _py_slice and not (self.requires_grad and _autograd._enabled):
+            # a basic slice of a tensor outside the graph (a minibatch of a dataset): a view
+            return Tensor._make(self._data[index], self._device)
         idx, advanced = _index(index, self._device)
         return ops.GetItem.apply(self, index=idx, advanced=advanced)
 

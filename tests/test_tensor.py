@@ -82,8 +82,13 @@ def test_type_promotion_tensor_tensor(da, db):
 def test_type_promotion_with_python_scalars(dt, scalar):
     a = np.ones((3,), dtype=np.dtype(dt))
     _same_dtype(nerve.tensor(a) * scalar, torch.tensor(a) * scalar)
+    _same_dtype(scalar * nerve.tensor(a), scalar * torch.tensor(a))
     if dt != "bool":
         _same_dtype(nerve.tensor(a) + scalar, torch.tensor(a) + scalar)
+        _same_dtype(scalar + nerve.tensor(a), scalar + torch.tensor(a))
+    if dt != "bool" and not isinstance(scalar, bool):  # torch refuses subtracting a bool
+        _same_dtype(nerve.tensor(a) - scalar, torch.tensor(a) - scalar)
+        _same_dtype(scalar - nerve.tensor(a), scalar - torch.tensor(a))
     _same_dtype(nerve.tensor(a) / 2, torch.tensor(a) / 2)
 
 

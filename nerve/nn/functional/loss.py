@@ -205,13 +205,14 @@ def _class_layout(input: Tensor, target: Tensor, name: str):
         if target.ndim != 0:
             raise ValueError(f"Expected target to be a 0-D tensor for a 1-D input (one sample), got shape {list(target.shape)}")
         return input.reshape(1, -1), target.reshape(1), ()
-    n, c = input.shape[0], input.shape[1]
-    if target.ndim >= 1 and target.shape[0] != n:
-        raise ValueError(f"Expected input batch_size ({n}) to match target batch_size ({target.shape[0]}).")
-    expect = (n,) + tuple(input.shape[2:])
-    if tuple(target.shape) != expect:
-        raise RuntimeError(f"Expected target size {list(expect)}, got {list(target.shape)}")
-    if input.ndim == 2:
+    shape, tshape = input._data.shape, target._data.shape
+    n, c = shape[0], shape[1]
+    if tshape and tshape[0] != n:
+        raise ValueError(f"Expected input batch_size ({n}) to match target batch_size ({tshape[0]}).")
+    expect = (n,) + shape[2:]
+    if tshape != expect:
+        raise RuntimeError(f"Expected target size {list(expect)}, got {list(tshape)}")
+    if len(shape) == 2:
         return input, target, None
     x = input.permute(0, *range(2, input.ndim), 1)
     return x.reshape(-1, c), target.reshape(-1), expect
@@ -225,6 +226,9 @@ def _check_targets(t: Tensor, c: int, ignore_index: int) -> bool:
     if not arr.size:
         return True
     if t._device.type == "cpu":
+        # one reduction: seen as unsigned, a negative index is larger than any class count
+        if arr.dtype.kind == "i" and int(arr.view(arr.dtype.str.replace("i", "u")).max()) < c:
+            return not 0 <= ignore_index < c
         lo, hi = int(arr.min()), int(arr.max())
     else:  # one transfer (one synchronisation) instead of two
         lo, hi = (int(v) for v in t._device.xp.stack([arr.min(), arr.max()]).tolist())
@@ -270,7 +274,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     if input._data.dtype.kind != "f":
         raise RuntimeError(f"cross_entropy: expected floating point logits, got {input.dtype}")
-    c = input.shape[1] if input.ndim >= 2 else input.shape[0]
+    shape = input._data.shape
+    c = shape[1] if len(shape) >= 2 else shape[0]
     weight = _check_weight(weight, c, input)
     if target._data.dtype.kind == "f":
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing, c)
