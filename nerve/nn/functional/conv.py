@@ -40,6 +40,7 @@ def _im2col(xp, img, col, kh, kw, oh, ow, stride, dilation, wide, add=False):
     """Copy (or, with ``add``, scatter-add back) every kernel offset's block of the images.
 
     ``img`` is (C, n, Hp, Wp) and ``col`` is (C, KH, KW, n, OH, OWc), OWc = Wp when ``wide``.
+    A wide scatter-add overwrites ``img`` at the first offset, so ``img`` may start uninitialised.
     """
     sh, sw = stride
     dh, dw = dilation
@@ -52,7 +53,10 @@ def _im2col(xp, img, col, kh, kw, oh, ow, stride, dilation, wide, add=False):
             for j in range(kw):
                 s = i * dh * wp + j * dw
                 ln = min(length, hp * wp - s)
-                if add:
+                if add and s == 0:  # the first offset covers [0, length): assign, zero the tail
+                    flat[:, :, :ln] = cols[:, i, j, :, :ln]
+                    flat[:, :, ln:] = 0
+                elif add:
                     flat[:, :, s : s + ln] += cols[:, i, j, :, :ln]
                 else:
                     cols[:, i, j, :, :ln] = flat[:, :, s : s + ln]
@@ -110,33 +114,44 @@ class Conv2dFn(Function):
         ln = oh * owc
         k = cg * kh * kw
         chunks = _chunks(xp, n, c * kh * kw * ln * x.itemsize)
+        # with one group the bias rides in the GEMM: a row of ones under the im2col matrix and
+        # the bias as an extra weight column (no pass over the output; its gradient comes
+        # with the weight's)
+        fold = g == 1 and b is not None
+        kr = k + 1 if fold else k  # rows of the matrix per group
         if self.keep_col:  # the whole matrix, kept for the weight gradient
-            col = xp.empty((c, kh, kw, n, oh, owc), dtype=x.dtype)
-            colm = col.reshape(g, k, n, ln)
+            store = xp.empty(g * kr * n * ln, dtype=x.dtype)
+            if fold:
+                store[k * n * ln :] = 1
         else:  # one chunk's worth, reused
-            col = None
-            buf = xp.empty(c * kh * kw * (chunks[0][1] - chunks[0][0]) * ln, dtype=x.dtype)
+            store = xp.empty(g * kr * (chunks[0][1] - chunks[0][0]) * ln, dtype=x.dtype)
         out = xp.empty((o, n, oh, owc), dtype=x.dtype)
         wm = w.reshape(g, o // g, k)
+        if fold:
+            wm = xp.concatenate([wm[0], b.reshape(o, 1)], axis=1)[None]
         outm = out.reshape(g, o // g, n, ln)
         for n0, n1 in chunks:
             nb = n1 - n0
-            if col is not None:
-                blk, src = col[:, :, :, n0:n1], colm[:, :, n0:n1].reshape(g, k, nb * ln)
+            if self.keep_col:
+                blk = store[: c * kh * kw * n * ln].reshape(c, kh, kw, n, oh, owc)[:, :, :, n0:n1]
+                src = store.reshape(g, kr, n, ln)[:, :, n0:n1].reshape(g, kr, nb * ln)
             else:
-                blk = buf[: c * kh * kw * nb * ln].reshape(c, kh, kw, nb, oh, owc)
-                src = blk.reshape(g, k, nb * ln)
+                blk = store[: c * kh * kw * nb * ln].reshape(c, kh, kw, nb, oh, owc)
+                src = store[: g * kr * nb * ln].reshape(g, kr, nb * ln)
+                if fold:
+                    src[0, k] = 1
             _im2col(xp, xpad[:, n0:n1], blk, kh, kw, oh, ow, (sh, sw), (dh, dw), wide)
             dst = outm[:, :, n0:n1].reshape(g, o // g, nb * ln)
             if g == 1:
                 xp.matmul(wm[0], src[0], out=dst[0])
             else:
                 xp.matmul(wm, src, out=dst)
-            if b is not None:
+            if b is not None and not fold:
                 dst += b.reshape(g, o // g, 1)
         if wide and owc != ow:
             out = out[..., :ow]
-        self.col = col
+        self.col = store.reshape(g, kr, n * ln) if self.keep_col else None
+        self.fold = fold
         self.w = w
         self.geom = (n, c, h, wd, hp, wp, oh, ow, owc, wide)
         return out.transpose(1, 0, 2, 3)
@@ -157,18 +172,22 @@ class Conv2dFn(Function):
         else:
             gm = xp.ascontiguousarray(gc)
         gx = gw = gb = None
-        if len(self.parents) > 2 and self.parents[2] is not None:
-            gb = gm.reshape(o, m).sum(axis=1)
+        want_b = len(self.parents) > 2 and self.parents[2] is not None
         if self.parents[1] is not None:
-            if g == 1:
-                gw = xp.matmul(gm.reshape(o, m), self.col.reshape(k, m).T)
+            if g == 1:  # with the bias folded in, its gradient is the last column
+                gw = xp.matmul(gm.reshape(o, m), self.col[0].T)
+                if self.fold:
+                    gb = gw[:, k].copy() if want_b else None
+                    gw = gw[:, :k]
             else:
-                gw = xp.matmul(gm.reshape(g, o // g, m), self.col.reshape(g, k, m).transpose(0, 2, 1))
+                gw = xp.matmul(gm.reshape(g, o // g, m), self.col.transpose(0, 2, 1))
             gw = gw.reshape(w.shape)
+        if want_b and gb is None:
+            gb = gm.reshape(o, m).sum(axis=1)
         if self.parents[0] is not None:
             wt = xp.ascontiguousarray(w.reshape(g, o // g, k).transpose(0, 2, 1))
             gmm = gm.reshape(g, o // g, n, ln)
-            dx = xp.zeros((c, n, hp, wp), dtype=grad.dtype)
+            dx = (xp.empty if wide else xp.zeros)((c, n, hp, wp), dtype=grad.dtype)
             chunks = _chunks(xp, n, c * kh * kw * ln * grad.itemsize)
             buf = xp.empty(g * k * (chunks[0][1] - chunks[0][0]) * ln, dtype=grad.dtype)
             for n0, n1 in chunks:
