@@ -346,3 +346,42 @@ def test_conv_backward_twice_with_retain_graph(device):
     g1 = to_np(conv.weight.grad).copy()
     y.backward()
     np.testing.assert_allclose(to_np(conv.weight.grad), 2 * g1, rtol=1e-5)
+
+
+def _weight_grad_vs_torch(x, w, b):
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    TF.conv2d(tx, tw, tb, padding=1).square().sum().backward()
+    return tw.grad.numpy(), tb.grad.numpy()
+
+
+def test_im2col_buffer_reused_only_when_its_backward_is_done(monkeypatch):
+    # on the CPU a finished im2col matrix goes to the next convolution of the same size
+    monkeypatch.setattr(conv_mod, "_POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(conv_mod, "_pool", [])
+    rng = np.random.default_rng(14)
+    xs = [rng.standard_normal((3, 2, 6, 5)) for _ in range(3)]
+    w0, b0 = rng.standard_normal((4, 2, 3, 3)), rng.standard_normal(4)
+
+    def loss(x, w, b):
+        return F.conv2d(nerve.tensor(x), w, b, padding=1).square().sum()
+
+    w, b = nerve.tensor(w0, requires_grad=True), nerve.tensor(b0, requires_grad=True)
+    for x in xs:  # training steps: one buffer serves them all
+        w.grad = b.grad = None
+        loss(x, w, b).backward()
+        gw, gb = _weight_grad_vs_torch(x, w0, b0)
+        np.testing.assert_allclose(to_np(w.grad), gw, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(to_np(b.grad), gb, rtol=1e-10, atol=1e-10)
+    assert len(conv_mod._pool) == 1
+    # two graphs alive before either backward (and one kept with retain_graph) need two buffers
+    w.grad = b.grad = None
+    l1, l2 = loss(xs[0], w, b), loss(xs[1], w, b)
+    l1.backward(retain_graph=True)
+    l3 = loss(xs[2], w, b)
+    l2.backward()
+    l1.backward()
+    l3.backward()
+    gws, gbs = zip(*(_weight_grad_vs_torch(x, w0, b0) for x in (xs[0], xs[1], xs[0], xs[2])))
+    np.testing.assert_allclose(to_np(w.grad), sum(gws), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(to_np(b.grad), sum(gbs), rtol=1e-10, atol=1e-10)
+    assert len(conv_mod._pool) == 3

@@ -17,6 +17,8 @@ results in the memory order of their inputs. With the channel-major layout
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from ...autograd import Function, is_grad_enabled
@@ -78,6 +80,37 @@ def _im2col(xp, img, col, kh, kw, oh, ow, stride, dilation, wide, add=False):
 _CHUNK_BYTES = 4 << 20
 
 
+# The im2col matrix kept for the weight gradient is large (46 MB for the MNIST net's second
+# convolution at batch 64): allocated afresh every step it comes as new pages from the OS, and
+# the page faults cost about as much as filling it. On the CPU a finished matrix (its op's
+# backward has run, or the op is gone) is handed to the next convolution that asks for one of
+# the same size, as a caching allocator would. At most _POOL_FREE unclaimed ones are kept.
+_POOL_MIN_BYTES = 4 << 20
+_POOL_FREE = 4
+_pool: list = []  # [weak reference to the op holding the buffer, buffer]
+
+
+def _col_buffer(xp, size, dtype, fn):
+    if xp is not np or size * np.dtype(dtype).itemsize < _POOL_MIN_BYTES:
+        return xp.empty(size, dtype=dtype)
+    free = []
+    for entry in _pool:
+        holder = entry[0]()
+        if holder is None or holder.parents is None:  # gone, or its backward has run
+            buf = entry[1]
+            if buf.size == size and buf.dtype == dtype:
+                if holder is not None:
+                    holder.col = None
+                entry[0] = weakref.ref(fn)
+                return buf
+            free.append(entry)
+    for entry in free[: max(0, len(free) - _POOL_FREE + 1)]:
+        _pool.remove(entry)
+    buf = np.empty(size, dtype=dtype)
+    _pool.append([weakref.ref(fn), buf])
+    return buf
+
+
 def _chunks(xp, n, per_image_bytes):
     step = n if xp is not np else max(1, min(n, _CHUNK_BYTES // max(1, per_image_bytes)))
     return [(i, min(n, i + step)) for i in range(0, n, step)]
@@ -120,7 +153,7 @@ class Conv2dFn(Function):
         fold = g == 1 and b is not None
         kr = k + 1 if fold else k  # rows of the matrix per group
         if self.keep_col:  # the whole matrix, kept for the weight gradient
-            store = xp.empty(g * kr * n * ln, dtype=x.dtype)
+            store = _col_buffer(xp, g * kr * n * ln, x.dtype, self)
             if fold:
                 store[k * n * ln :] = 1
         else:  # one chunk's worth, reused
