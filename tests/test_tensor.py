@@ -390,3 +390,19 @@ def test_index_out_of_range_is_an_index_error_like_torch():
         nerve.zeros(3)[5]
     with pytest.raises(IndexError):
         torch.zeros(3)[5]
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_logsumexp_rows_far_apart_and_infinite(dim):
+    # a global shift would underflow the low rows and overflow nothing: each slice must still be exact
+    a = np.array([[1000.0, 999.0, 998.0], [-1000.0, -1001.0, -1002.0], [0.0, -np.inf, 1.0],
+                  [-np.inf, -np.inf, -np.inf], [np.inf, 0.0, 1.0]], dtype=np.float32)
+    n = nerve.tensor(a, requires_grad=True)
+    t = torch.tensor(a, requires_grad=True)
+    yn, yt = n.logsumexp(dim), t.logsumexp(dim)
+    np.testing.assert_allclose(yn.detach().numpy(), yt.detach().numpy(), rtol=1e-6)
+    finite = np.isfinite(yt.detach().numpy())
+    w = np.where(finite, 1.0, 0.0).astype(np.float32)
+    (yn * nerve.tensor(w)).sum().backward()
+    (yt * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(n.grad.numpy(), t.grad.numpy(), rtol=2e-5, atol=1e-6)

@@ -9,8 +9,6 @@ from __future__ import annotations
 import math
 import warnings
 
-import numpy as np
-
 from ...autograd import Function
 from ...dtypes import to_dtype
 from ...tensor import Tensor
@@ -42,46 +40,8 @@ def _floating(x: Tensor, dtype) -> Tensor:
     return x
 
 
-# ---------------------------------------------------------------- stable exponentials
-
-_ONES: dict = {}
-_SAFE: dict = {}
-
-
-def sum_along(xp, a, axis: int):
-    """``a.sum(axis, keepdims=True)``; along the last axis on NumPy a BLAS matrix-vector product,
-    several times faster than NumPy's reduction on the small rows of a classifier's logits."""
-    if xp is np and axis == a.ndim - 1 and a.dtype.kind == "f":
-        key = (a.shape[-1], a.dtype)
-        ones = _ONES.get(key)
-        if ones is None:
-            ones = _ONES[key] = np.ones(a.shape[-1], dtype=a.dtype)
-        return (a @ ones)[..., None]
-    return a.sum(axis=axis, keepdims=True)
-
-
-def exp_shifted(xp, x, axis: int, keep_shifted: bool = True):
-    """``(shifted, e, s)``: shifted = x - c, e = exp(shifted), s = e summed along ``axis`` (kept).
-
-    ``c`` is the max along ``axis``, which no exponential can overflow past. On NumPy one global
-    max (one cheap reduction instead of a slow per-row one) is used instead whenever every
-    slice still keeps a sum far from underflow; otherwise (logits of rows far apart, inf, nan)
-    the per-row max is used. On the GPU the per-row max is always used: the check would wait
-    for the device. With ``keep_shifted=False``, ``shifted`` is overwritten by ``e``.
-    """
-    if xp is np and x.size:
-        sh = x - x.max()
-        e = np.exp(sh, out=None if keep_shifted else sh)
-        s = sum_along(xp, e, axis)
-        safe = _SAFE.get(x.dtype)
-        if safe is None:
-            safe = _SAFE[x.dtype] = float(np.sqrt(np.finfo(x.dtype).tiny))
-        if s.min() >= safe:
-            return sh, e, s
-    sh = x - x.max(axis=axis, keepdims=True)
-    e = xp.exp(sh, out=None if keep_shifted else sh)
-    return sh, e, sum_along(xp, e, axis)
-
+# the stable exponentials live in the engine (logsumexp uses them too)
+from ...ops import exp_shifted, sum_along  # noqa: E402,F401
 
 # ---------------------------------------------------------------- ops
 
