@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import numpy as _np
+
 _enabled = True
 _new = object.__new__
 
@@ -194,7 +196,8 @@ def sum_to(xp, g, shape):
         i + lead for i, s in enumerate(shape) if s == 1 and g.shape[i + lead] != 1
     )
     if axes:
-        g = g.sum(axis=axes, keepdims=True)
+        # ufunc.reduce directly: ndarray.sum goes through a Python wrapper first
+        g = _np.add.reduce(g, axis=axes, keepdims=True) if xp is _np else g.sum(axis=axes, keepdims=True)
     if lead:
         g = g.reshape(shape)
     if g.shape != shape:  # e.g. a gradient that is a scalar for a broadcast input

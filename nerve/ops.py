@@ -304,11 +304,11 @@ class MatMul(Function):
                 ga = g[..., :, None] * b
             if need_b:
                 gb = xp.matmul(xp.swapaxes(a, -1, -2), g[..., :, None])[..., 0]
-        else:
+        else:  # the ndarray method: NumPy's module function adds two Python frames
             if need_a:
-                ga = xp.matmul(g, xp.swapaxes(b, -1, -2))
+                ga = xp.matmul(g, b.swapaxes(-1, -2))
             if need_b:
-                gb = xp.matmul(xp.swapaxes(a, -1, -2), g)
+                gb = xp.matmul(a.swapaxes(-1, -2), g)
         return ga, gb
 
 
