@@ -411,9 +411,7 @@ class Tensor:
                     f"backward: gradient has shape {tuple(g.shape)} but the tensor has shape {tuple(self.shape)}"
                 )
             g = g.astype(self._data.dtype, copy=False)
-        from .autograd import run_backward
-
-        run_backward(self, g, bool(retain_graph))
+        _autograd.run_backward(self, g, bool(retain_graph))
 
     # ------------------------------------------------------------ printing
 
