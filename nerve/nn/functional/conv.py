@@ -75,24 +75,46 @@ def _im2col(xp, img, col, kh, kw, oh, ow, stride, dilation, wide, add=False):
                 col[:, i, j] = win
 
 
-# On the CPU the im2col matrix is built and multiplied a few images at a time, so each block
-# is still in cache when the GEMM reads it (or, in backward, when col2im adds it back).
-_CHUNK_BYTES = 4 << 20
+# On the CPU the im2col matrix is built and multiplied several images at a time, so each block
+# is still in cache when the GEMM reads it (or, in backward, when col2im adds it back). Chunks
+# are large (3 for the MNIST net's second convolution): each GEMM call with several BLAS
+# threads is a hand-off between them, and on a loaded machine every hand-off can wait for a
+# descheduled thread, while on one thread 4 MB and 16 MB chunks take the same time.
+_CHUNK_BYTES = 16 << 20
 
 
 # The im2col matrix kept for the weight gradient is large (46 MB for the MNIST net's second
 # convolution at batch 64): allocated afresh every step it comes as new pages from the OS, and
 # the page faults cost about as much as filling it. On the CPU a finished matrix (its op's
 # backward has run, or the op is gone) is handed to the next convolution that asks for one of
-# the same size, as a caching allocator would. At most _POOL_FREE unclaimed ones are kept.
+# the same size, as a caching allocator would; so are the per-chunk scratch buffers once
+# released. At most _POOL_FREE unclaimed ones are kept.
 _POOL_MIN_BYTES = 4 << 20
 _POOL_FREE = 4
-_pool: list = []  # [weak reference to the op holding the buffer, buffer]
+_pool: list = []  # [weak reference to the op holding the buffer (or a stand-in), buffer]
 
 
-def _col_buffer(xp, size, dtype, fn):
+class _InUse:
+    parents = ()  # a holder whose backward has not run
+
+
+def _in_use():
+    return _InUse
+
+
+def _released():
+    return None
+
+
+def _col_buffer(xp, size, dtype, fn=None):
+    """An uninitialised buffer of ``size`` elements.
+
+    ``fn`` is the op that keeps it: the buffer is free again once ``fn``'s backward has run or
+    ``fn`` is gone. Without ``fn`` it is scratch, free again after ``_release(buf)``.
+    """
     if xp is not np or size * np.dtype(dtype).itemsize < _POOL_MIN_BYTES:
         return xp.empty(size, dtype=dtype)
+    holder_ref = _in_use if fn is None else weakref.ref(fn)
     free = []
     for entry in _pool:
         holder = entry[0]()
@@ -101,14 +123,22 @@ def _col_buffer(xp, size, dtype, fn):
             if buf.size == size and buf.dtype == dtype:
                 if holder is not None:
                     holder.col = None
-                entry[0] = weakref.ref(fn)
+                entry[0] = holder_ref
                 return buf
             free.append(entry)
     for entry in free[: max(0, len(free) - _POOL_FREE + 1)]:
         _pool.remove(entry)
     buf = np.empty(size, dtype=dtype)
-    _pool.append([weakref.ref(fn), buf])
+    _pool.append([holder_ref, buf])
     return buf
+
+
+def _release(buf):
+    """Hand a scratch buffer from ``_col_buffer`` back."""
+    for entry in _pool:
+        if entry[1] is buf:
+            entry[0] = _released
+            return
 
 
 def _chunks(xp, n, per_image_bytes):
@@ -157,30 +187,34 @@ class Conv2dFn(Function):
             if fold:
                 store[k * n * ln :] = 1
         else:  # one chunk's worth, reused
-            store = xp.empty(g * kr * (chunks[0][1] - chunks[0][0]) * ln, dtype=x.dtype)
+            store = _col_buffer(xp, g * kr * (chunks[0][1] - chunks[0][0]) * ln, x.dtype)
         out = xp.empty((o, n, oh, owc), dtype=x.dtype)
         wm = w.reshape(g, o // g, k)
         if fold:
             wm = xp.concatenate([wm[0], b.reshape(o, 1)], axis=1)[None]
         outm = out.reshape(g, o // g, n, ln)
-        for n0, n1 in chunks:
-            nb = n1 - n0
-            if self.keep_col:
-                blk = store[: c * kh * kw * n * ln].reshape(c, kh, kw, n, oh, owc)[:, :, :, n0:n1]
-                src = store.reshape(g, kr, n, ln)[:, :, n0:n1].reshape(g, kr, nb * ln)
-            else:
-                blk = store[: c * kh * kw * nb * ln].reshape(c, kh, kw, nb, oh, owc)
-                src = store[: g * kr * nb * ln].reshape(g, kr, nb * ln)
-                if fold:
-                    src[0, k] = 1
-            _im2col(xp, xpad[:, n0:n1], blk, kh, kw, oh, ow, (sh, sw), (dh, dw), wide)
-            dst = outm[:, :, n0:n1].reshape(g, o // g, nb * ln)
-            if g == 1:
-                xp.matmul(wm[0], src[0], out=dst[0])
-            else:
-                xp.matmul(wm, src, out=dst)
-            if b is not None and not fold:
-                dst += b.reshape(g, o // g, 1)
+        try:
+            for n0, n1 in chunks:
+                nb = n1 - n0
+                if self.keep_col:
+                    blk = store[: c * kh * kw * n * ln].reshape(c, kh, kw, n, oh, owc)[:, :, :, n0:n1]
+                    src = store.reshape(g, kr, n, ln)[:, :, n0:n1].reshape(g, kr, nb * ln)
+                else:
+                    blk = store[: c * kh * kw * nb * ln].reshape(c, kh, kw, nb, oh, owc)
+                    src = store[: g * kr * nb * ln].reshape(g, kr, nb * ln)
+                    if fold:
+                        src[0, k] = 1
+                _im2col(xp, xpad[:, n0:n1], blk, kh, kw, oh, ow, (sh, sw), (dh, dw), wide)
+                dst = outm[:, :, n0:n1].reshape(g, o // g, nb * ln)
+                if g == 1:
+                    xp.matmul(wm[0], src[0], out=dst[0])
+                else:
+                    xp.matmul(wm, src, out=dst)
+                if b is not None and not fold:
+                    dst += b.reshape(g, o // g, 1)
+        finally:
+            if not self.keep_col:
+                _release(store)
         if wide and owc != ow:
             out = out[..., :ow]
         self.col = store.reshape(g, kr, n * ln) if self.keep_col else None
@@ -222,17 +256,20 @@ class Conv2dFn(Function):
             gmm = gm.reshape(g, o // g, n, ln)
             dx = (xp.empty if wide else xp.zeros)((c, n, hp, wp), dtype=grad.dtype)
             chunks = _chunks(xp, n, c * kh * kw * ln * grad.itemsize)
-            buf = xp.empty(g * k * (chunks[0][1] - chunks[0][0]) * ln, dtype=grad.dtype)
-            for n0, n1 in chunks:
-                nb = n1 - n0
-                dcol = buf[: g * k * nb * ln].reshape(g, k, nb * ln)
-                src = gmm[:, :, n0:n1].reshape(g, o // g, nb * ln)
-                if g == 1:
-                    xp.matmul(wt[0], src[0], out=dcol[0])
-                else:
-                    xp.matmul(wt, src, out=dcol)
-                _im2col(xp, dx[:, n0:n1], dcol.reshape(c, kh, kw, nb, oh, owc), kh, kw, oh, ow,
-                        self.stride, self.dilation, wide, add=True)
+            buf = _col_buffer(xp, g * k * (chunks[0][1] - chunks[0][0]) * ln, grad.dtype)
+            try:
+                for n0, n1 in chunks:
+                    nb = n1 - n0
+                    dcol = buf[: g * k * nb * ln].reshape(g, k, nb * ln)
+                    src = gmm[:, :, n0:n1].reshape(g, o // g, nb * ln)
+                    if g == 1:
+                        xp.matmul(wt[0], src[0], out=dcol[0])
+                    else:
+                        xp.matmul(wt, src, out=dcol)
+                    _im2col(xp, dx[:, n0:n1], dcol.reshape(c, kh, kw, nb, oh, owc), kh, kw, oh, ow,
+                            self.stride, self.dilation, wide, add=True)
+            finally:
+                _release(buf)
             pt, _, pl, _ = self.pads
             if hp != h or wp != wd:
                 dx = dx[:, :, pt : pt + h, pl : pl + wd]
