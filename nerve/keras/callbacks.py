@@ -96,6 +96,13 @@ class CallbackList(Callback):
                     out.append(getattr(c, name))
         return out
 
+    def wants_train_batch_logs(self) -> bool:
+        """Whether some callback reads the logs after each training step."""
+        hooks = self.__dict__.get("_end_hooks")
+        if hooks is None:
+            hooks = self._end_hooks = self._batch_hooks(("on_train_batch_end", "on_batch_end"))
+        return bool(hooks)
+
     def on_train_batch_begin(self, batch, logs=None):
         hooks = self.__dict__.get("_begin_hooks")
         if hooks is None:

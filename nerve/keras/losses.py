@@ -150,6 +150,17 @@ def _one_hot_ids(y_true):
     return arr.argmax(axis=1)
 
 
+def _is_one_hot(arr) -> bool:
+    """Whether a whole (n, k) target array is exactly one-hot (fit checks it once, not per batch)."""
+    if getattr(arr, "ndim", 0) != 2 or not arr.shape[0]:
+        return False
+    xp = nerve.backend.device_of(arr).xp
+    n = arr.shape[0]
+    if int(xp.count_nonzero(arr)) != n:  # n nonzeros, and each row's largest is a 1: one per row
+        return False
+    return bool((arr[xp.arange(n), arr.argmax(axis=1)] == 1).all())
+
+
 class CategoricalCrossentropy(Loss):
     fn = staticmethod(categorical_crossentropy)
 

@@ -1,7 +1,8 @@
 """Keras's metrics: running values over an epoch (``update_state`` / ``result`` / ``reset_state``).
 
 Metrics count on the arrays of the batch's predictions (no graph, no gradient); the one sum
-per batch is the only value that leaves the device. ``'accuracy'`` is resolved as Keras does
+per batch is the only value that leaves the device (the accuracies' counts do not even leave
+it: they stay device scalars until ``result()`` reads them). ``'accuracy'`` is resolved as Keras does
 it, from the shapes of the first batch: binary when the model has one output unit, sparse
 when the labels have one axis fewer (or a last axis of 1), else categorical.
 """
@@ -29,6 +30,11 @@ def _xp(a):
     return np if isinstance(a, np.ndarray) else nerve.backend.device_of(a).xp
 
 
+def _hits(hit):
+    """How many entries of a boolean array are true: an int, or a device scalar left unread on a GPU."""
+    return np.count_nonzero(hit) if type(hit) is np.ndarray else hit.sum()
+
+
 class Metric:
     """Base class: subclasses implement ``update_state``; ``result()`` gives the running value."""
 
@@ -54,7 +60,8 @@ class Metric:
         raise NotImplementedError
 
     def result(self) -> float:
-        return self.total / self.count if self.count else 0.0
+        # total may be a device scalar (counts stay on the GPU until read): float() reads it
+        return float(self.total) / self.count if self.count else 0.0
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         self.update_state(y_true, y_pred, sample_weight)
@@ -117,11 +124,11 @@ class CategoricalAccuracy(Metric):
         super().__init__(name, dtype)
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
-        p = _array(y_pred)
-        t = _array(y_true, _xp(p))
+        p = y_pred._data if type(y_pred) is nerve.Tensor else _array(y_pred)
+        t = y_true._data if type(y_true) is nerve.Tensor else _array(y_true, _xp(p))
         hit = p.argmax(axis=-1) == t.argmax(axis=-1)
         if sample_weight is None:
-            self.total += int(hit.sum())
+            self.total += _hits(hit)
             self.count += hit.size
         else:
             self._add(hit.astype("float32"), sample_weight)
@@ -140,7 +147,7 @@ class SparseCategoricalAccuracy(Metric):
             t = t.reshape(t.shape[:-1])
         hit = p.argmax(axis=-1) == t
         if sample_weight is None:
-            self.total += int(hit.sum())
+            self.total += _hits(hit)
             self.count += hit.size
         else:
             self._add(hit.astype("float32"), sample_weight)

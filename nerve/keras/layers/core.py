@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import nerve.nn.functional as _functional
+from nerve.tensor import Tensor
 
 from .. import activations
 from .layer import Layer
@@ -77,7 +78,11 @@ class Flatten(Layer):
         super().__init__(**kwargs)
 
     def call(self, inputs):
-        return inputs.reshape(inputs.shape[0], -1)
+        arr = inputs._data
+        if inputs.requires_grad or arr.ndim < 2:
+            return inputs.reshape(arr.shape[0], -1)
+        # the usual case, a batch straight from the data: a view, no graph to record
+        return Tensor._make(arr.reshape(arr.shape[0], -1), inputs._device)
 
 
 class Reshape(Layer):

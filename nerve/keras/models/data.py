@@ -1,7 +1,7 @@
 """Turning what ``fit`` / ``evaluate`` / ``predict`` are given into batches.
 
 NumPy arrays and nerve tensors (or lists / dicts of them, for several inputs) are cut into
-batches by indexing with a shuffled permutation once per epoch: one fancy-index copy per batch,
+batches by indexing with a shuffled permutation once per epoch: one gather (``take``) per batch,
 moved to the device once. Anything else iterable (a nerve ``DataLoader``, a dataset from
 ``image_dataset_from_directory``) is taken as a stream of ready batches ``(x, y)`` or
 ``(x, y, sample_weight)``.
@@ -97,9 +97,11 @@ class ArrayData:
         order = _permutation(n, _CPU) if self.shuffle else None
         x, y, sw = self.x, self.y, self.sw
         if order is not None and type(x) is np.ndarray and (y is None or type(y) is np.ndarray) and sw is None:
-            for step in range(self.steps):  # the common case: one input, one target, in memory
+            # the common case: one input, one target, in memory. take() is NumPy's fast gather of
+            # whole rows (x[idx] goes through the general fancy-indexing path: twice the work)
+            for step in range(self.steps):
                 idx = order[step * bs:(step + 1) * bs]
-                yield x[idx], None if y is None else y[idx], None
+                yield x.take(idx, axis=0), None if y is None else y.take(idx, axis=0), None
             return
         for step in range(self.steps):
             lo, hi = step * bs, min((step + 1) * bs, n)
@@ -107,7 +109,7 @@ class ArrayData:
                 take = lambda a, lo=lo, hi=hi: a[lo:hi]  # noqa: E731  (a view, no copy)
             else:
                 idx = order[lo:hi]
-                take = lambda a, idx=idx: a[idx] if isinstance(a, np.ndarray) else a[move(idx, nerve.backend.device_of(a))]  # noqa: E731
+                take = lambda a, idx=idx: a.take(idx, axis=0) if isinstance(a, np.ndarray) else a[move(idx, nerve.backend.device_of(a))]  # noqa: E731
             yield (map_structure(take, self.x), None if self.y is None else map_structure(take, self.y),
                    None if self.sw is None else take(self.sw))
 

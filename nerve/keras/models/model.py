@@ -249,8 +249,17 @@ class Model(Layer):
             stack.extend(layer._layers)
         return out
 
-    def _update_metrics(self, y, y_pred, loss_value, parts, n, sample_weight=None) -> dict:
-        pairs = [(None, y, y_pred)] if self._metrics is not None and isinstance(y_pred, nerve.Tensor) \
+    def _update_metrics(self, y, y_pred, loss_value, parts, n, sample_weight=None) -> dict | None:
+        metrics = self._metrics
+        if metrics is not None and type(y_pred) is nerve.Tensor:
+            # one output (every step after the first): no pairs to build
+            tracker = self._loss_tracker
+            tracker.total += loss_value * n
+            tracker.count += n
+            for _, m in metrics:
+                m.update_state(y, y_pred, sample_weight)
+            return None if self.__dict__.get("_defer_logs") else self._logs()
+        pairs = [(None, y, y_pred)] if metrics is not None and isinstance(y_pred, nerve.Tensor) \
             else self._per_output(y, y_pred)
         if self._metrics is None:
             self._setup_metrics(pairs)
@@ -260,7 +269,7 @@ class Model(Layer):
         for i, m in self._metrics:
             _, yt, yp = pairs[i]
             m.update_state(yt, yp, sample_weight)
-        return self._logs()
+        return None if self.__dict__.get("_defer_logs") else self._logs()
 
     def _logs(self) -> dict:
         # Keras's logs list the metrics by name: accuracy, loss, ... (History keeps that order).
@@ -274,6 +283,8 @@ class Model(Layer):
         """One training step on a batch ``data = (x, y, sample_weight)``; returns the running logs.
 
         Override it (as in Keras 3) to customise training; ``fit`` calls it once per batch.
+        (Inside ``fit``, when no callback reads a step's logs, this one returns None and fit
+        reads the metrics once at the end of the epoch.)
         """
         x, y, sample_weight = _unpack(data)
         opt = self.optimizer
@@ -348,6 +359,9 @@ class Model(Layer):
         self.stop_training = False
         dev = backend.device()
         one_hot = self._one_hot_hint(train)
+        # Nobody reads a step's logs (no per-batch callback, train_step not overridden): the
+        # metrics only accumulate per step, and the logs are read once at the end of the epoch.
+        defer = type(self).train_step is Model.train_step and not cbs.wants_train_batch_logs()
         cbs.on_train_begin()
         logs = {}
         try:
@@ -356,6 +370,8 @@ class Model(Layer):
                 cbs.on_epoch_begin(epoch)
                 if one_hot is not None:
                     self._loss_fns.one_hot_known = one_hot
+                self.__dict__["_defer_logs"] = defer
+                step = -1
                 with training_mode(True):
                     for step, (xb, yb, swb) in enumerate(train):
                         cbs.on_train_batch_begin(step)
@@ -365,6 +381,9 @@ class Model(Layer):
                         cbs.on_train_batch_end(step, logs)
                         if self.stop_training:
                             break
+                self.__dict__["_defer_logs"] = False
+                if defer and step >= 0:
+                    logs = self._logs()
                 epoch_logs = dict(logs)
                 if one_hot is not None:
                     self._loss_fns.one_hot_known = None
@@ -375,6 +394,7 @@ class Model(Layer):
                 if self.stop_training:
                     break
         finally:
+            self.__dict__["_defer_logs"] = False
             if one_hot is not None:
                 self._loss_fns.one_hot_known = None
         cbs.on_train_end(logs)
@@ -388,7 +408,7 @@ class Model(Layer):
         y = train.y
         if not (isinstance(y, np.ndarray) or nerve.backend.is_array(y)) or y.ndim != 2:
             return None
-        return losses_module._one_hot_ids(y) is not None
+        return losses_module._is_one_hot(y)
 
     def _check_input_shapes(self, data) -> None:
         spec = getattr(self, "_input_spec_shapes", None)
@@ -562,6 +582,8 @@ def _host(t) -> np.ndarray:
 
 
 def _unpack(data):
+    if type(data) is tuple and len(data) == 2:  # what fit passes
+        return data[0], data[1], None
     if isinstance(data, (list, tuple)):
         if len(data) == 3:
             return data[0], data[1], data[2]
@@ -586,5 +608,7 @@ def _class_weights(class_weight, y, sample_weight):
 
 
 def _batch_len(x) -> int:
+    if type(x) is nerve.Tensor:
+        return x._data.shape[0]
     leaf = x if isinstance(x, nerve.Tensor) else flatten(x)[0]
     return int(leaf.shape[0])
