@@ -127,6 +127,34 @@ def test_terminate_on_nan_stops_at_once():
     assert batches == [0, 1, 2, 3, 4, 5] and h.epoch == [0] and m.stop_training
 
 
+def test_step_logs_only_when_read_and_same_epoch_logs():
+    # With no per-batch callback fit reads the metrics once per epoch; with one, every step's
+    # running logs are there. The epoch's logs are the same either way.
+    x, y = data()
+    quiet = small_model().fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0).history
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    steps = []
+    cb = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: steps.append(dict(logs)))
+    heard = small_model().fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[cb]).history
+    assert quiet == heard and all(type(v) is float for v in quiet["accuracy"] + quiet["loss"])
+    assert len(steps) == 16 and all(set(s) == {"accuracy", "loss"} for s in steps)
+    assert steps[-1]["loss"] == pytest.approx(heard["loss"][-1])
+    assert steps[-1]["accuracy"] == pytest.approx(heard["accuracy"][-1])
+    assert all(type(v) is float for s in steps for v in s.values())
+
+    class Mine(keras.Sequential):  # an overriding train_step still gets the logs from super()
+        def train_step(self, data):
+            logs = super().train_step(data)
+            return {**logs, "twice": 2 * logs["loss"]}
+
+    m = Mine([keras.Input((4,)), layers.Dense(2, activation="softmax")])
+    m.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    h = m.fit(x, y, batch_size=8, verbose=0).history
+    assert h["twice"][0] == pytest.approx(2 * h["loss"][0])
+    assert type(h["accuracy"][0]) is float
+
+
 def test_plot_history_png(tmp_path):
     pytest.importorskip("matplotlib")
     x, y = data()
