@@ -385,3 +385,28 @@ def test_im2col_buffer_reused_only_when_its_backward_is_done(monkeypatch):
     np.testing.assert_allclose(to_np(w.grad), sum(gws), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(to_np(b.grad), sum(gbs), rtol=1e-10, atol=1e-10)
     assert len(conv_mod._pool) == 3
+
+
+@pytest.mark.parametrize("case", CONV2D[:8], ids=_ids(CONV2D[:8]))
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_conv2d_on_threads_matches_torch(case, workers, monkeypatch):
+    # on the CPU the chunks run on as many threads as BLAS would use; force 1, 2 and 3 of them
+    import nerve._threads as threads
+
+    before = threads.get_num_threads()
+    monkeypatch.setattr(conv_mod, "_workers", lambda xp: workers)
+    monkeypatch.setattr(conv_mod, "_CHUNK_BYTES", 1)
+    test_conv2d_matches_torch(case, "float64", "cpu")
+    assert threads.get_num_threads() == before  # BLAS's own thread count is put back
+
+
+def test_conv2d_threads_share_the_buffer_pool(monkeypatch):
+    # scratch buffers come from the pool from several threads at once
+    monkeypatch.setattr(conv_mod, "_workers", lambda xp: 2)
+    monkeypatch.setattr(conv_mod, "_CHUNK_BYTES", 1)
+    monkeypatch.setattr(conv_mod, "_POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(conv_mod, "_pool", [])
+    test_conv2d_without_grad_matches(1, "cpu", monkeypatch)
+    test_conv2d_matches_torch(CONV2D[1], "float64", "cpu")
+    test_conv2d_matches_torch(CONV2D[2], "float64", "cpu")
+    assert all(entry[0]() is None or entry[0]().parents is None for entry in conv_mod._pool)  # all handed back

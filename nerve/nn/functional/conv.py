@@ -17,7 +17,11 @@ results in the memory order of their inputs. With the channel-major layout
 
 from __future__ import annotations
 
+import ctypes
+import os
+import threading
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -92,6 +96,7 @@ _CHUNK_BYTES = 16 << 20
 _POOL_MIN_BYTES = 4 << 20
 _POOL_FREE = 4
 _pool: list = []  # [weak reference to the op holding the buffer (or a stand-in), buffer]
+_pool_lock = threading.Lock()
 
 
 class _InUse:
@@ -114,7 +119,11 @@ def _col_buffer(xp, size, dtype, fn=None):
     """
     if xp is not np or size * np.dtype(dtype).itemsize < _POOL_MIN_BYTES:
         return xp.empty(size, dtype=dtype)
-    holder_ref = _in_use if fn is None else weakref.ref(fn)
+    with _pool_lock:
+        return _claim(size, dtype, _in_use if fn is None else weakref.ref(fn))
+
+
+def _claim(size, dtype, holder_ref):
     free = []
     for entry in _pool:
         holder = entry[0]()
@@ -135,15 +144,77 @@ def _col_buffer(xp, size, dtype, fn=None):
 
 def _release(buf):
     """Hand a scratch buffer from ``_col_buffer`` back."""
-    for entry in _pool:
-        if entry[1] is buf:
-            entry[0] = _released
-            return
+    with _pool_lock:
+        for entry in _pool:
+            if entry[1] is buf:
+                entry[0] = _released
+                return
 
 
-def _chunks(xp, n, per_image_bytes):
-    step = n if xp is not np else max(1, min(n, _CHUNK_BYTES // max(1, per_image_bytes)))
+def _chunks(xp, n, per_image_bytes, workers=1):
+    """Image ranges of about _CHUNK_BYTES of im2col matrix each, a multiple of ``workers`` of them."""
+    if xp is not np:
+        return [(0, n)]
+    count = max(workers, -(-n * per_image_bytes // _CHUNK_BYTES))
+    count = min(n, -(-count // workers) * workers)
+    step = -(-n // count)
     return [(i, min(n, i + step)) for i in range(0, n, step)]
+
+
+# Threads. With several BLAS threads, OpenBLAS splits every GEMM call between them; its idle
+# threads spin between calls, and on a loaded machine a call waits for a descheduled thread
+# (measured on the shared 2-core VM: a conv forward+backward took 1.6 s with 2 BLAS threads
+# against 0.12 s with one). Instead, on the CPU the chunks run on as many Python threads as
+# BLAS would use, each with one BLAS thread: NumPy releases the GIL in its copies and GEMMs,
+# so the im2col/col2im copies run in parallel too, and threads that wait sleep.
+_blas_fns = None  # (get, set) of the BLAS thread count, found once
+_executor = None  # (pid, threads, ThreadPoolExecutor)
+_lock = threading.Lock()
+
+
+def _blas():
+    global _blas_fns
+    if _blas_fns is None:
+        from ..._threads import _GETTERS, _SETTERS, _blas_libraries, _find
+
+        fns = (None, None)
+        for lib in _blas_libraries():
+            get, put = _find(lib, _GETTERS), _find(lib, _SETTERS)
+            if get is not None and put is not None:
+                get.restype = ctypes.c_int
+                fns = (get, put)
+                break
+        _blas_fns = fns
+    return _blas_fns
+
+
+def _workers(xp) -> int:
+    """How many threads the CPU chunks run on: BLAS's thread count (1 on the GPU)."""
+    if xp is not np:
+        return 1
+    get = _blas()[0]
+    return max(1, int(get())) if get is not None else 1
+
+
+def _run(xp, workers, fn, chunks):
+    """``[fn(n0, n1) for n0, n1 in chunks]``, on ``workers`` threads of one BLAS thread each."""
+    if workers < 2 or len(chunks) < 2 or threading.current_thread().name.startswith("nerve-conv"):
+        return [fn(n0, n1) for n0, n1 in chunks]
+    global _executor
+    with _lock:
+        if _executor is None or _executor[:2] != (os.getpid(), workers):  # new after a fork
+            _executor = (os.getpid(), workers,
+                         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nerve-conv"))
+        pool = _executor[2]
+    get, put = _blas()
+    if put is None:
+        return list(pool.map(lambda r: fn(*r), chunks))
+    before = int(get())
+    put(ctypes.c_int(1))
+    try:
+        return list(pool.map(lambda r: fn(*r), chunks))
+    finally:
+        put(ctypes.c_int(before))
 
 
 class Conv2dFn(Function):
@@ -176,34 +247,37 @@ class Conv2dFn(Function):
         owc = wp if wide else ow
         ln = oh * owc
         k = cg * kh * kw
-        chunks = _chunks(xp, n, c * kh * kw * ln * x.itemsize)
+        workers = _workers(xp)
+        chunks = _chunks(xp, n, c * kh * kw * ln * x.itemsize, workers)
         # with one group the bias rides in the GEMM: a row of ones under the im2col matrix and
         # the bias as an extra weight column (no pass over the output; its gradient comes
         # with the weight's)
         fold = g == 1 and b is not None
         kr = k + 1 if fold else k  # rows of the matrix per group
-        if self.keep_col:  # the whole matrix, kept for the weight gradient
+        keep = self.keep_col
+        if keep:  # the whole matrix, kept for the weight gradient
             store = _col_buffer(xp, g * kr * n * ln, x.dtype, self)
             if fold:
                 store[k * n * ln :] = 1
-        else:  # one chunk's worth, reused
-            store = _col_buffer(xp, g * kr * (chunks[0][1] - chunks[0][0]) * ln, x.dtype)
         out = xp.empty((o, n, oh, owc), dtype=x.dtype)
         wm = w.reshape(g, o // g, k)
         if fold:
             wm = xp.concatenate([wm[0], b.reshape(o, 1)], axis=1)[None]
         outm = out.reshape(g, o // g, n, ln)
-        try:
-            for n0, n1 in chunks:
-                nb = n1 - n0
-                if self.keep_col:
-                    blk = store[: c * kh * kw * n * ln].reshape(c, kh, kw, n, oh, owc)[:, :, :, n0:n1]
-                    src = store.reshape(g, kr, n, ln)[:, :, n0:n1].reshape(g, kr, nb * ln)
-                else:
-                    blk = store[: c * kh * kw * nb * ln].reshape(c, kh, kw, nb, oh, owc)
-                    src = store[: g * kr * nb * ln].reshape(g, kr, nb * ln)
-                    if fold:
-                        src[0, k] = 1
+        size = g * kr * max(n1 - n0 for n0, n1 in chunks) * ln
+
+        def chunk(n0, n1):
+            nb = n1 - n0
+            if keep:
+                blk = store[: c * kh * kw * n * ln].reshape(c, kh, kw, n, oh, owc)[:, :, :, n0:n1]
+                src = store.reshape(g, kr, n, ln)[:, :, n0:n1].reshape(g, kr, nb * ln)
+            else:  # one chunk's worth of scratch
+                buf = _col_buffer(xp, size, x.dtype)
+                blk = buf[: c * kh * kw * nb * ln].reshape(c, kh, kw, nb, oh, owc)
+                src = buf[: g * kr * nb * ln].reshape(g, kr, nb * ln)
+                if fold:
+                    src[0, k] = 1
+            try:
                 _im2col(xp, xpad[:, n0:n1], blk, kh, kw, oh, ow, (sh, sw), (dh, dw), wide)
                 dst = outm[:, :, n0:n1].reshape(g, o // g, nb * ln)
                 if g == 1:
@@ -212,12 +286,14 @@ class Conv2dFn(Function):
                     xp.matmul(wm, src, out=dst)
                 if b is not None and not fold:
                     dst += b.reshape(g, o // g, 1)
-        finally:
-            if not self.keep_col:
-                _release(store)
+            finally:
+                if not keep:
+                    _release(buf)
+
+        _run(xp, workers, chunk, chunks)
         if wide and owc != ow:
             out = out[..., :ow]
-        self.col = store.reshape(g, kr, n * ln) if self.keep_col else None
+        self.col = store.reshape(g, kr, n, ln) if keep else None
         self.fold = fold
         self.w = w
         self.geom = (n, c, h, wd, hp, wp, oh, ow, owc, wide)
@@ -230,46 +306,58 @@ class Conv2dFn(Function):
         g = self.groups
         k = cg * kh * kw
         ln = oh * owc
-        m = n * ln
         gc = grad.transpose(1, 0, 2, 3)
-        if owc != ow:  # wide columns: the dropped outputs get a zero gradient
-            gm = xp.empty((o, n, oh, owc), dtype=grad.dtype)
-            gm[..., :ow] = gc
-            gm[..., ow:] = 0
-        else:
-            gm = xp.ascontiguousarray(gc)
-        gx = gw = gb = None
+        pad_grad = owc != ow  # wide columns: the dropped outputs get a zero gradient
+        gm = xp.empty((o, n, oh, owc), dtype=grad.dtype) if pad_grad else xp.ascontiguousarray(gc)
+        gmm = gm.reshape(g, o // g, n, ln)
+        want_x = self.parents[0] is not None
+        want_w = self.parents[1] is not None
         want_b = len(self.parents) > 2 and self.parents[2] is not None
-        if self.parents[1] is not None:
-            if g == 1:  # with the bias folded in, its gradient is the last column
-                gw = xp.matmul(gm.reshape(o, m), self.col[0].T)
-                if self.fold:
-                    gb = gw[:, k].copy() if want_b else None
-                    gw = gw[:, :k]
-            else:
-                gw = xp.matmul(gm.reshape(g, o // g, m), self.col.transpose(0, 2, 1))
-            gw = gw.reshape(w.shape)
-        if want_b and gb is None:
-            gb = gm.reshape(o, m).sum(axis=1)
-        if self.parents[0] is not None:
+        col = self.col
+        if want_x:
             wt = xp.ascontiguousarray(w.reshape(g, o // g, k).transpose(0, 2, 1))
-            gmm = gm.reshape(g, o // g, n, ln)
             dx = (xp.empty if wide else xp.zeros)((c, n, hp, wp), dtype=grad.dtype)
-            chunks = _chunks(xp, n, c * kh * kw * ln * grad.itemsize)
-            buf = _col_buffer(xp, g * k * (chunks[0][1] - chunks[0][0]) * ln, grad.dtype)
-            try:
-                for n0, n1 in chunks:
-                    nb = n1 - n0
+        workers = _workers(xp)
+        chunks = _chunks(xp, n, c * kh * kw * ln * grad.itemsize, workers)
+        size = g * k * max(n1 - n0 for n0, n1 in chunks) * ln
+
+        def chunk(n0, n1):  # returns this chunk's share of the weight gradient
+            nb = n1 - n0
+            if pad_grad:
+                gm[:, n0:n1, :, :ow] = gc[:, n0:n1]
+                gm[:, n0:n1, :, ow:] = 0
+            src = gmm[:, :, n0:n1].reshape(g, o // g, nb * ln)
+            part = None
+            if want_w:
+                cols = col[:, :, n0:n1].reshape(g, -1, nb * ln)
+                part = xp.matmul(src, cols.transpose(0, 2, 1))
+            if want_x:
+                buf = _col_buffer(xp, size, grad.dtype)
+                try:
                     dcol = buf[: g * k * nb * ln].reshape(g, k, nb * ln)
-                    src = gmm[:, :, n0:n1].reshape(g, o // g, nb * ln)
                     if g == 1:
                         xp.matmul(wt[0], src[0], out=dcol[0])
                     else:
                         xp.matmul(wt, src, out=dcol)
                     _im2col(xp, dx[:, n0:n1], dcol.reshape(c, kh, kw, nb, oh, owc), kh, kw, oh, ow,
                             self.stride, self.dilation, wide, add=True)
-            finally:
-                _release(buf)
+                finally:
+                    _release(buf)
+            return part
+
+        parts = _run(xp, workers, chunk, chunks)
+        gx = gw = gb = None
+        if want_w:
+            gw = parts[0]
+            for p in parts[1:]:
+                gw += p
+            if self.fold:  # with the bias folded in, its gradient is the last column
+                gb = gw[0, :, k].copy() if want_b else None
+                gw = gw[:, :, :k]
+            gw = gw.reshape(w.shape)
+        if want_b and gb is None:
+            gb = gm.reshape(o, n * ln).sum(axis=1)
+        if want_x:
             pt, _, pl, _ = self.pads
             if hp != h or wp != wd:
                 dx = dx[:, :, pt : pt + h, pl : pl + wd]
