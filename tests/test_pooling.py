@@ -165,3 +165,15 @@ def test_pooling_errors():
         F.avg_pool2d(nerve.randn(1, 1, 2, 2), 3)
     with pytest.raises(RuntimeError, match="divisor must be not zero"):
         F.avg_pool2d(x, 2, divisor_override=0)
+
+
+@pytest.mark.parametrize("case", MAXPOOL, ids=_ids(MAXPOOL))
+@pytest.mark.parametrize("workers", [2, 3])
+def test_max_pool2d_on_threads_matches_torch(case, workers, monkeypatch):
+    # big inputs are pooled on the convolutions' threads, split along the leading axis
+    from nerve.nn.functional import pooling
+
+    monkeypatch.setattr(pooling, "_PARALLEL_MIN", 0)
+    monkeypatch.setattr(pooling, "_workers", lambda xp: workers)
+    test_max_pool2d_matches_torch(case, True, "cpu")
+    test_max_pool2d_on_a_convolution_output("cpu")

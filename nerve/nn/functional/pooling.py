@@ -12,7 +12,7 @@ import math
 
 from ...autograd import Function
 from ...tensor import Tensor
-from .conv import _ntuple
+from .conv import _ntuple, _run, _workers
 
 
 def _work(x):
@@ -64,31 +64,45 @@ def _lanes(a, axis, k, s, d, n):
     return out
 
 
-def _max_lanes(xp, lanes):
-    """Running max over ``lanes``; take[j] marks where lane j beat every lane before it."""
-    best = xp.maximum(lanes[0], lanes[1]) if len(lanes) > 1 else lanes[0].copy()
-    takes = [None]
-    if len(lanes) > 1:
-        takes.append(~(lanes[1] <= lanes[0]))  # strictly greater, or NaN
-    for v in lanes[2:]:
-        takes.append(~(v <= best))
+def _max_lanes(xp, lanes, best, keeps):
+    """Running max over ``lanes`` into ``best``; ``keeps[j]`` (j >= 1, preallocated) is False
+    where lane j beat every lane before it (strictly greater, or NaN)."""
+    if len(lanes) == 1:
+        best[...] = lanes[0]
+        return
+    xp.less_equal(lanes[1], lanes[0], out=keeps[1])
+    xp.maximum(lanes[0], lanes[1], out=best)
+    for v, keep in zip(lanes[2:], keeps[2:]):
+        xp.less_equal(v, best, out=keep)
         xp.maximum(best, v, out=best)
-    return best, takes
 
 
-def _winner(takes, j):
+def _winner(keeps, j):
     """Where lane j holds the first maximum: it beat the earlier lanes and no later lane beat it."""
-    sel = takes[j]
-    for t in takes[j + 1 :]:
-        sel = ~t if sel is None else sel & ~t
+    sel = None if j == 0 else ~keeps[j]
+    for keep in keeps[j + 1 :]:
+        sel = keep if sel is None else sel & keep
     return sel
 
 
-def _lane_index(xp, takes, shape):
+def _lane_index(xp, keeps, shape):
     idx = xp.zeros(shape, dtype=xp.int64)
-    for j, t in enumerate(takes[1:], 1):
-        idx[t] = j
+    for j, keep in enumerate(keeps[1:], 1):
+        idx[~keep] = j
     return idx
+
+
+# Pooling big inputs on the CPU splits the leading axis between the threads the convolutions
+# use (elementwise NumPy work releases the GIL).
+_PARALLEL_MIN = 1 << 18
+
+
+def _parts(xp, a, fn):
+    """``_run``'s arguments to apply ``fn(i0, i1)`` to slices of ``a``'s leading axis."""
+    workers = _workers(xp) if a.size >= _PARALLEL_MIN else 1
+    n = a.shape[0]
+    step = -(-n // max(1, min(workers, n)))
+    return workers, fn, [(i, min(n, i + step)) for i in range(0, n, step)]
 
 
 class MaxPool2dFn(Function):
@@ -108,9 +122,21 @@ class MaxPool2dFn(Function):
         wn = (ow - 1) * st[1] + dl[1] * (kw - 1) + 1
         fill = -math.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
         ap = _padded(xp, a, ph, pw, hn, wn, fill)[:, :, :hn, :wn]
-        rows, self.take_w = _max_lanes(xp, _lanes(ap, 3, kw, st[1], dl[1], ow))
-        best, self.take_h = _max_lanes(xp, _lanes(rows, 2, kh, st[0], dl[0], oh))
-        self.geom = (a.shape, ap.shape, rows.shape)
+        rshape = ap.shape[:3] + (ow,)
+        bshape = ap.shape[:2] + (oh, ow)
+        rows = xp.empty(rshape, dtype=x.dtype)
+        best = xp.empty(bshape, dtype=x.dtype)
+        self.keep_w = [None] + [xp.empty(rshape, dtype=bool) for _ in range(kw - 1)]
+        self.keep_h = [None] + [xp.empty(bshape, dtype=bool) for _ in range(kh - 1)]
+
+        def part(i0, i1):
+            _max_lanes(xp, [v[i0:i1] for v in _lanes(ap, 3, kw, st[1], dl[1], ow)], rows[i0:i1],
+                       [None] + [t[i0:i1] for t in self.keep_w[1:]])
+            _max_lanes(xp, _lanes(rows[i0:i1], 2, kh, st[0], dl[0], oh), best[i0:i1],
+                       [None] + [t[i0:i1] for t in self.keep_h[1:]])
+
+        _run(xp, *_parts(xp, ap, part))
+        self.geom = (a.shape, ap.shape, rshape)
         return best.transpose(1, 0, 2, 3) if self.swapped else best
 
     def indices(self, xp):
@@ -118,9 +144,9 @@ class MaxPool2dFn(Function):
         st, (ph, pw), dl = self.stride, self.padding, self.dilation
         oh, ow = self.out_hw
         shape, _, rshape = self.geom
-        ih = _lane_index(xp, self.take_h, shape[:2] + (oh, ow))
+        ih = _lane_index(xp, self.keep_h, shape[:2] + (oh, ow))
         r = xp.arange(oh, dtype=xp.int64)[:, None] * st[0] + ih * dl[0]  # padded row of each max
-        iw = xp.take_along_axis(_lane_index(xp, self.take_w, rshape), r, axis=2)
+        iw = xp.take_along_axis(_lane_index(xp, self.keep_w, rshape), r, axis=2)
         c = xp.arange(ow, dtype=xp.int64) * st[1] + iw * dl[1]
         flat = (r - ph) * shape[3] + (c - pw)
         return flat.transpose(1, 0, 2, 3) if self.swapped else flat
@@ -132,9 +158,15 @@ class MaxPool2dFn(Function):
         g = grad.transpose(1, 0, 2, 3) if self.swapped else grad
         # windows that tile an axis (stride == kernel, no dilation) write every element: no zero fill
         drows = (xp.empty if st[0] == kh and dl[0] == 1 else xp.zeros)(rshape, dtype=grad.dtype)
-        _route(xp, g, drows, 2, self.take_h, kh, st[0], dl[0], oh)
         dx = (xp.empty if st[1] == kw and dl[1] == 1 else xp.zeros)(pshape, dtype=grad.dtype)
-        _route(xp, drows, dx, 3, self.take_w, kw, st[1], dl[1], ow)
+
+        def part(i0, i1):
+            _route(xp, g[i0:i1], drows[i0:i1], 2, [None] + [t[i0:i1] for t in self.keep_h[1:]],
+                   kh, st[0], dl[0], oh)
+            _route(xp, drows[i0:i1], dx[i0:i1], 3, [None] + [t[i0:i1] for t in self.keep_w[1:]],
+                   kw, st[1], dl[1], ow)
+
+        _run(xp, *_parts(xp, dx, part))
         if pshape[2:] != shape[2:] or ph or pw:
             full = xp.zeros(shape, dtype=grad.dtype)
             h, w = min(shape[2], pshape[2] - ph), min(shape[3], pshape[3] - pw)
@@ -143,16 +175,16 @@ class MaxPool2dFn(Function):
         return dx.transpose(1, 0, 2, 3) if self.swapped else dx
 
 
-def _route(xp, g, dst, axis, takes, k, s, d, n):
+def _route(xp, g, dst, axis, keeps, k, s, d, n):
     """Send ``g`` back along ``axis`` of ``dst`` to the lane that held each first maximum."""
     lanes = _lanes(dst, axis, k, s, d, n)
     disjoint = s >= d * (k - 1) + 1
     if disjoint and k == 2:  # the common 2-wide window: two passes, no temporaries
-        xp.multiply(g, takes[1], out=lanes[1])
-        xp.subtract(g, lanes[1], out=lanes[0])
+        xp.multiply(g, keeps[1], out=lanes[0])
+        xp.subtract(g, lanes[0], out=lanes[1])
         return
     for j, lane in enumerate(lanes):
-        sel = _winner(takes, j)
+        sel = _winner(keeps, j)
         if disjoint:
             if sel is None:
                 lane[...] = g
