@@ -12,11 +12,25 @@ import weakref
 import nerve
 import nerve.nn.functional as _functional
 
-_logits: dict = {}
+_logits: dict = {}  # id(softmax output) -> (weak reference to the output, its input)
 
 
 def _F():
     return _functional
+
+
+class _Ref(weakref.ref):
+    """A weak reference to a softmax output that drops its entry (and so the logits) when the
+    output dies: the logits, and the graph and batch behind them, live no longer than the
+    output does (keeping them longer made every step allocate fresh, cold memory)."""
+
+    __slots__ = ("key",)
+
+
+def _drop(ref) -> None:
+    hit = _logits.get(ref.key)
+    if hit is not None and hit[0] is ref:
+        del _logits[ref.key]
 
 
 def logits_of(y):
@@ -30,9 +44,9 @@ def logits_of(y):
 def softmax(x, axis=-1):
     y = _F().softmax(x, dim=axis)
     if axis in (-1, x.ndim - 1) and nerve.is_grad_enabled():
-        if len(_logits) > 64:
-            _logits.clear()
-        _logits[id(y)] = (weakref.ref(y), x)
+        ref = _Ref(y, _drop)
+        ref.key = key = id(y)
+        _logits[key] = (ref, x)
     return y
 
 
