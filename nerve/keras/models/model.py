@@ -293,8 +293,10 @@ class Model(Layer):
         loss, parts = self.compute_loss(x, y, y_pred, sample_weight)
         loss.backward()
         opt.step()
-        # metrics count on the arrays of y_pred: no graph is built, no no_grad() needed
-        return self._update_metrics(y, y_pred, loss.item(), parts, _batch_len(x), sample_weight)
+        # metrics count on the arrays of y_pred: no graph is built, no no_grad() needed. On a GPU
+        # the loss stays a device scalar (no sync per step) until the logs are read.
+        value = loss.item() if loss._device.type == "cpu" else loss._data.astype("float64")
+        return self._update_metrics(y, y_pred, value, parts, _batch_len(x), sample_weight)
 
     def test_step(self, data) -> dict:
         """Loss and metrics on a batch ``data = (x, y, sample_weight)``, no training."""
