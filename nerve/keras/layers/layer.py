@@ -23,6 +23,7 @@ from .. import backend
 from ..variables import Variable
 
 _training_stack = [False]
+_F32 = np.dtype(np.float32)
 _UNTRACKED = {"_layers", "_parent_model", "_input_layer", "_graph_input", "_auto_input"}
 
 
@@ -363,7 +364,8 @@ class Layer:
             inputs = kwargs.pop("inputs")
         if type(inputs) is Tensor and self.built:
             # The hot path (every layer of every training step): one tensor in, weights built.
-            if inputs._data.dtype != np.float32 or self._int_inputs:
+            dt = inputs._data.dtype
+            if (dt is not _F32 and dt != _F32) or self._int_inputs:
                 inputs = self._convert(inputs)
             if self._call_has_training:
                 if kwargs.get("training") is None:

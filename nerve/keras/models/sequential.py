@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from nerve.tensor import Tensor
+
 from .. import backend
 from ..layers.layer import InputLayer, KerasTensor, Layer
 from .model import Model
@@ -118,9 +120,9 @@ class Sequential(Model):
 
     def call(self, inputs, training=None):
         spec = self._input_spec_shapes
-        if spec is not None and hasattr(inputs, "shape"):
-            shape = inputs.shape
-            if len(shape) != len(spec[0]) or shape[1:] != spec[0][1:]:
+        if spec is not None:
+            shape = inputs._data.shape if type(inputs) is Tensor else getattr(inputs, "shape", None)
+            if shape is not None and (len(shape) != len(spec[0]) or tuple(shape[1:]) != tuple(spec[0][1:])):
                 self._check_shape(0, spec[0], tuple(shape))
         x = inputs
         for layer in self._layers:
