@@ -264,7 +264,7 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
                 shape, dt = meta
                 if gi.shape != shape:
                     gi = sum_to(xp, gi, shape)
-                if gi.dtype != dt:
+                if gi.dtype is not dt and gi.dtype != dt:
                     gi = gi.astype(dt)
                 if p._is_fn:
                     k = id(p)

@@ -403,7 +403,7 @@ class Tensor:
                     f"grad can be implicitly created only for scalar outputs; this tensor has shape "
                     f"{tuple(self.shape)}: pass backward(gradient=...) with a tensor of that shape"
                 )
-            g = self._device.xp.ones(self._data.shape, dtype=self._data.dtype)
+            g = _ones_like(self._data, self._device)
         else:
             g = gradient._data if isinstance(gradient, Tensor) else self._device.xp.asarray(gradient)
             if g.shape != self._data.shape:
@@ -1331,6 +1331,20 @@ def parse_to_args(args, kwargs, allow_copy: bool = True):
         elif a is not None:
             raise TypeError(f"to() got an unexpected argument {a!r}")
     return (None if dev is None else device(dev)), (None if dt is None else _dt.to_dtype(dt)), copy
+
+
+_ONES: dict = {}
+
+
+def _ones_like(a, dev):
+    """A fresh array of ones shaped as ``a`` (the seed of backward): a copy of a kept one on NumPy."""
+    if dev.type != "cpu" or a.size != 1:
+        return dev.xp.ones(a.shape, dtype=a.dtype)
+    key = (a.shape, a.dtype)
+    one = _ONES.get(key)
+    if one is None:
+        one = _ONES[key] = np.ones(a.shape, dtype=a.dtype)
+    return one.copy()
 
 
 def _no_grad():
