@@ -30,15 +30,22 @@ def timeit(fn, repeat: int = 5, warmup: int = 1, sync=None) -> float:
 
 
 def interleaved(fns: dict, repeat: int = 5, warmup: int = 1) -> dict:
-    """Median times of several functions run in turns, so machine noise hits them alike."""
+    """Median times of several functions run in turns, so machine noise hits them alike.
+
+    The order turns by one every round (A B C, B C A, C A B, ...), so no function always runs
+    right after the same other one (one library's idle threads or cache state would otherwise
+    always fall on the same neighbour).
+    """
     for _ in range(warmup):
         for f in fns.values():
             f()
+    names = list(fns)
     times: dict = {k: [] for k in fns}
-    for _ in range(repeat):
-        for k, f in fns.items():
+    for r in range(repeat):
+        s = r % len(names)
+        for k in names[s:] + names[:s]:
             t0 = time.perf_counter()
-            f()
+            fns[k]()
             times[k].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in times.items()}
 

@@ -91,7 +91,7 @@ def run(quick: bool = False) -> list[dict]:
            "numpy": _numpy_epoch(xs, ys, steps, batch)}
     if torch:
         fns["torch"] = _mlp_epoch(torch, torch.from_numpy(xs), torch.from_numpy(ys), steps, batch)
-    t = interleaved(fns, repeat=3 if not quick else 2)
+    t = interleaved(fns, repeat=6 if not quick else 2)
     ts = t.get("torch")
     rows = [
         row(f"MLP 784-128-10 raw ops, 1 epoch ({n} ex, batch 64)", t["nerve"], ts, "goal <= 0.6x"),

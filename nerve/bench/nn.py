@@ -53,6 +53,6 @@ def run(quick: bool = False) -> list[dict]:
         fns = {"nerve": _epoch(nerve, model_fn, opt_fn, nerve.from_numpy(xs), nerve.from_numpy(ys), steps, batch)}
         if torch:
             fns["torch"] = _epoch(torch, model_fn, opt_fn, torch.from_numpy(xs), torch.from_numpy(ys), steps, batch)
-        t = interleaved(fns, repeat=2 if quick else 3)
+        t = interleaved(fns, repeat=2 if quick else 6)
         rows.append(row(f"{name}, 1 epoch ({n} ex, batch 64)", t["nerve"], t.get("torch"), goal))
     return rows
