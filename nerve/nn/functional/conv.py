@@ -167,6 +167,10 @@ def _chunks(xp, n, per_image_bytes, workers=1):
 # against 0.12 s with one). Instead, on the CPU the chunks run on as many Python threads as
 # BLAS would use, each with one BLAS thread: NumPy releases the GIL in its copies and GEMMs,
 # so the im2col/col2im copies run in parallel too, and threads that wait sleep.
+# Caveat: OpenBLAS's own threads keep spinning ~0.1 s after any multithreaded GEMM elsewhere (a
+# Linear layer's), and while they spin they compete with these threads for the cores. Set
+# _THREADS = False to leave all parallelism to BLAS (one thread here, as before).
+_THREADS = True
 _blas_fns = None  # (get, set) of the BLAS thread count, found once
 _executor = None  # (pid, threads, ThreadPoolExecutor)
 _lock = threading.Lock()
@@ -190,7 +194,7 @@ def _blas():
 
 def _workers(xp) -> int:
     """How many threads the CPU chunks run on: BLAS's thread count (1 on the GPU)."""
-    if xp is not np:
+    if xp is not np or not _THREADS:
         return 1
     get = _blas()[0]
     return max(1, int(get())) if get is not None else 1
