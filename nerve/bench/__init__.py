@@ -50,6 +50,35 @@ def interleaved(fns: dict, repeat: int = 5, warmup: int = 1) -> dict:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def fashion_arrays(n: int):
+    """``(x, y, source)``: the first ``n`` Fashion-MNIST training images as float32 in [0, 1],
+    shape (n, 1, 28, 28), and their int64 labels, read from Debian's ``dataset-fashion-mnist``.
+
+    Without that package, a learnable stand-in of the same shapes: uniform pixels labelled by a
+    fixed random linear teacher. (Random labels would make the training steps diverge, which
+    changes what the steps cost and is no training anyone runs.)
+    """
+    import os
+
+    import numpy as np
+
+    from ..vision.datasets.download import DEBIAN_FASHION_MNIST
+    from ..vision.datasets.idx import read_idx
+
+    images = os.path.join(DEBIAN_FASHION_MNIST, "train-images-idx3-ubyte.gz")
+    labels = os.path.join(DEBIAN_FASHION_MNIST, "train-labels-idx1-ubyte.gz")
+    if os.path.exists(images) and os.path.exists(labels):
+        x = read_idx(images)[:n].astype(np.float32) / 255.0
+        y = read_idx(labels)[:n].astype(np.int64)
+        if len(x) == n:
+            return x.reshape(n, 1, 28, 28), y, "Fashion-MNIST"
+    rng = np.random.default_rng(1)
+    x = rng.random((n, 1, 28, 28), dtype=np.float32)
+    teacher = rng.standard_normal((784, 10)).astype(np.float32)
+    y = (x.reshape(n, 784) @ teacher).argmax(1).astype(np.int64)
+    return x, y, "synthetic (no Fashion-MNIST found)"
+
+
 def row(name: str, nerve_s: float, torch_s: float | None, note: str = "") -> dict:
     """One result row; ratio = nerve / torch."""
     return {

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from . import interleaved, row, torch_or_none
+from . import fashion_arrays, interleaved, row, torch_or_none
 
 
 def _epoch(lib, model_fn, opt_fn, x, y, steps, batch):
@@ -41,9 +39,7 @@ def run(quick: bool = False) -> list[dict]:
     batch = 64
     n = 6400 if quick else 60000
     steps = n // batch
-    rng = np.random.default_rng(1)
-    xs = rng.random((n, 1, 28, 28), dtype=np.float32)
-    ys = rng.integers(0, 10, n)
+    xs, ys, source = fashion_arrays(n)
     cases = [
         ("article model (Flatten, Linear 784-10), SGD", _article, lambda optim, p: optim.SGD(p, lr=0.5), "goal <= 0.5x"),
         ("MLP 784-128-10, SGD momentum 0.9", _mlp, lambda optim, p: optim.SGD(p, lr=0.05, momentum=0.9), "goal <= 0.6x"),
@@ -54,5 +50,5 @@ def run(quick: bool = False) -> list[dict]:
         if torch:
             fns["torch"] = _epoch(torch, model_fn, opt_fn, torch.from_numpy(xs), torch.from_numpy(ys), steps, batch)
         t = interleaved(fns, repeat=2 if quick else 6)
-        rows.append(row(f"{name}, 1 epoch ({n} ex, batch 64)", t["nerve"], t.get("torch"), goal))
+        rows.append(row(f"{name}, 1 epoch ({n} ex, batch 64)", t["nerve"], t.get("torch"), f"{goal}; {source}"))
     return rows
