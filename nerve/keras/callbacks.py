@@ -101,7 +101,7 @@ class CallbackList(Callback):
         hooks = self.__dict__.get("_end_hooks")
         if hooks is None:
             hooks = self._end_hooks = self._batch_hooks(("on_train_batch_end", "on_batch_end"))
-        return bool(hooks)
+        return any(getattr(getattr(hook, "__self__", None), "reads_batch_logs", True) for hook in hooks)
 
     def on_train_batch_begin(self, batch, logs=None):
         hooks = self.__dict__.get("_begin_hooks")
@@ -180,9 +180,17 @@ class ProgbarLogger(Callback):
         if self.verbose and self.epochs > 1:
             print(f"Epoch {epoch + 1}/{self.epochs}", flush=True)
 
+    @property
+    def reads_batch_logs(self) -> bool:
+        # verbose=2 prints one line per epoch from the epoch's logs: a step's logs never show
+        return self.verbose == 1
+
     def on_train_batch_end(self, batch, logs=None):
         self.seen = batch + 1
-        self.progbar.update(self.seen, list((logs or {}).items()), finalize=False)
+        if self.verbose == 1:
+            self.progbar.update(self.seen, list((logs or {}).items()), finalize=False)
+        elif self.seen == 1:
+            self.progbar.update(1, None, finalize=False)  # starts the per-step timing after step 1, as Keras
 
     def on_epoch_end(self, epoch, logs=None):
         if self.target is None:

@@ -63,15 +63,19 @@ class Progbar:
         """Show progress at step ``current`` with ``values`` = [(name, value), ...]."""
         if finalize is None:
             finalize = self.target is not None and current >= self.target
-        for k, v in values or []:
-            if k not in self._order:
-                self._order.append(k)
-            if k in self.stateful_metrics or finalize:
-                self._values[k] = [float(v), 1]
-            else:
-                base = max(current - self._seen, 1)
-                old = self._values.get(k, [0.0, 0])
-                self._values[k] = [old[0] + float(v) * base, old[1] + base]
+        if values:
+            acc, base = self._values, max(current - self._seen, 1)
+            for k, v in values:
+                old = acc.get(k)
+                if old is None:
+                    self._order.append(k)
+                if finalize or k in self.stateful_metrics:
+                    acc[k] = [float(v), 1]
+                elif old is None:
+                    acc[k] = [float(v) * base, base]
+                else:
+                    old[0] += float(v) * base
+                    old[1] += base
         self._seen = current
         now = time.time()
         per_unit = self._per_unit(current, now)
