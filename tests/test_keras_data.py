@@ -70,3 +70,16 @@ def test_fit_on_gpu():
         assert isinstance(model.predict(x, verbose=0), np.ndarray)
     finally:
         keras.backend.set_device("cpu")
+
+
+def test_fit_on_a_generator_uses_every_batch():
+    # fit looks at the first batch to build the model; a one-shot generator must not lose it
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(24, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    model = keras.Sequential([keras.layers.Dense(2, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    sizes = []
+    cb = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: sizes.append(b))
+    model.fit((b for b in [(x[:8], y[:8]), (x[8:16], y[8:16]), (x[16:], y[16:])]), verbose=0, callbacks=[cb])
+    assert sizes == [0, 1, 2]

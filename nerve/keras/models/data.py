@@ -9,6 +9,7 @@ moved to the device once. Anything else iterable (a nerve ``DataLoader``, a data
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -141,11 +142,19 @@ class IterableData:
 
     def first_x(self):
         if self._first is None:
-            self._first = _split_item(next(iter(self.data)))[0]
+            it = iter(self.data)
+            item = next(it)
+            if it is self.data:  # a one-shot iterator (a generator): keep the batch looked at
+                self._peeked = [item]
+            self._first = _split_item(item)[0]
         return self._first
 
     def __iter__(self):
-        for step, item in enumerate(self.data):
+        source = self.data
+        peeked = self.__dict__.pop("_peeked", None)
+        if peeked is not None:
+            source = itertools.chain(peeked, source)
+        for step, item in enumerate(source):
             if self.steps is not None and step >= self.steps:
                 break
             yield _split_item(item)
