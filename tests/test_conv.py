@@ -410,3 +410,14 @@ def test_conv2d_threads_share_the_buffer_pool(monkeypatch):
     test_conv2d_matches_torch(CONV2D[1], "float64", "cpu")
     test_conv2d_matches_torch(CONV2D[2], "float64", "cpu")
     assert all(entry[0]() is None or entry[0]().parents is None for entry in conv_mod._pool)  # all handed back
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_setting_overrides_blas_count(workers, monkeypatch):
+    # _WORKERS fixes the CPU chunks' thread count whatever BLAS's own count (None follows BLAS)
+    monkeypatch.setattr(conv_mod, "_WORKERS", workers)
+    monkeypatch.setattr(conv_mod, "_CHUNK_BYTES", 1)
+    assert conv_mod._workers(np) == workers
+    test_conv2d_matches_torch(CONV2D[0], "float64", "cpu")
+    monkeypatch.setattr(conv_mod, "_WORKERS", None)
+    assert conv_mod._workers(np) == nerve.get_num_threads()

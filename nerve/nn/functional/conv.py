@@ -168,9 +168,10 @@ def _chunks(xp, n, per_image_bytes, workers=1):
 # BLAS would use, each with one BLAS thread: NumPy releases the GIL in its copies and GEMMs,
 # so the im2col/col2im copies run in parallel too, and threads that wait sleep.
 # Caveat: OpenBLAS's own threads keep spinning ~0.1 s after any multithreaded GEMM elsewhere (a
-# Linear layer's), and while they spin they compete with these threads for the cores. Set
-# _THREADS = False to leave all parallelism to BLAS (one thread here, as before).
-_THREADS = True
+# Linear layer's), and while they spin they compete with these threads for the cores. The MNIST
+# step was fastest everywhere with BLAS at one thread and _WORKERS = 2 (idle VM: 104 ms vs
+# torch 107; loaded: 0.4x torch). _WORKERS = 1 leaves all parallelism to BLAS, as before.
+_WORKERS: int | None = None  # threads for the CPU chunks; None: as many as BLAS uses
 _blas_fns = None  # (get, set) of the BLAS thread count, found once
 _executor = None  # (pid, threads, ThreadPoolExecutor)
 _lock = threading.Lock()
@@ -193,9 +194,11 @@ def _blas():
 
 
 def _workers(xp) -> int:
-    """How many threads the CPU chunks run on: BLAS's thread count (1 on the GPU)."""
-    if xp is not np or not _THREADS:
+    """How many threads the CPU chunks run on: _WORKERS, else BLAS's thread count (1 on the GPU)."""
+    if xp is not np:
         return 1
+    if _WORKERS is not None:
+        return max(1, int(_WORKERS))
     get = _blas()[0]
     return max(1, int(get())) if get is not None else 1
 
