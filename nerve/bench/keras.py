@@ -12,42 +12,30 @@
   validation_split 0.1) for one epoch, nerve.keras against Keras 3 itself on torch (CPU), when
   Keras 3 is installed. The "PyTorch" column holds Keras 3 on torch (goal <= 0.8x).
 
-Data are random arrays of MNIST's shapes (timing does not depend on the pixels). ``quick``
-uses fewer examples; both runs are interleaved, in alternating order, median of several repeats.
+Data: the first Fashion-MNIST training images when Debian's copy is there, else a learnable
+stand-in of the same shapes (``bench.fashion_arrays``). ``quick`` uses fewer examples; both runs
+are interleaved, in alternating order, median of several repeats.
 """
 
 from __future__ import annotations
 
 import os
-import statistics
-import time
 import warnings
 
 import numpy as np
 
-from . import row
+from . import fashion_arrays, interleaved, row
 
 
-def _alternating(fns: dict, repeat: int) -> dict:
-    """Median times of functions run in turns, the order reversed every other round (so neither
-    always runs right after the other), after one warm-up round."""
-    for f in fns.values():
-        f()
-    times: dict = {k: [] for k in fns}
-    names = list(fns)
-    for r in range(repeat):
-        for k in (names if r % 2 == 0 else names[::-1]):
-            t0 = time.perf_counter()
-            fns[k]()
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+def _data(n):
+    """(x of shape (n, 28, 28, 1) in [0, 1], one-hot y, source): Fashion-MNIST when present."""
+    x, labels, source = fashion_arrays(n)
+    return np.ascontiguousarray(x.reshape(n, 28, 28, 1)), np.eye(10, dtype=np.float32)[labels], source
 
 
 def _article_data(n):
-    rng = np.random.default_rng(0)
-    x = rng.random((n, 28, 28), dtype=np.float32)
-    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]
-    return x, y
+    x, y, source = _data(n)
+    return x.reshape(n, 28, 28), y, source
 
 
 def article_fit_vs_loop(n: int, repeat: int) -> dict:
@@ -56,7 +44,7 @@ def article_fit_vs_loop(n: int, repeat: int) -> dict:
     import nerve.nn.functional as F
     from nerve import keras
 
-    x, y = _article_data(n)
+    x, y, source = _article_data(n)
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.layers.Flatten(input_shape=(28, 28)), keras.layers.Dense(10, activation="softmax")])
     model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy"])
@@ -86,9 +74,9 @@ def article_fit_vs_loop(n: int, repeat: int) -> dict:
     def fit():
         model.fit(x, y, batch_size=32, epochs=1, verbose=0)
 
-    t = _alternating({"fit": fit, "loop": loop}, repeat=repeat)
+    t = interleaved({"fit": fit, "loop": loop}, repeat=repeat)
     return row("keras fit, article model (1 epoch)", t["fit"], t["loop"],
-               f"{n} examples, batch 32; reference = the same epoch as a nerve PyTorch-style loop")
+               f"{n} {source} examples, batch 32; reference = the same epoch as a nerve PyTorch-style loop")
 
 
 def _convnet(k, L):
@@ -107,9 +95,7 @@ def _convnet(k, L):
 def convnet_vs_keras(n: int, repeat: int) -> dict:
     from nerve import keras
 
-    rng = np.random.default_rng(0)
-    x = rng.random((n, 28, 28, 1), dtype=np.float32)
-    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]
+    x, y, source = _data(n)
     ours = _convnet(keras, keras.layers)
     ours.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     try:
@@ -120,17 +106,17 @@ def convnet_vs_keras(n: int, repeat: int) -> dict:
         if K.backend.backend() != "torch":
             raise ImportError(f"Keras runs on {K.backend.backend()}, not torch")
     except ImportError as e:
-        t = _alternating({"ours": lambda: ours.fit(x, y, batch_size=128, epochs=1, validation_split=0.1, verbose=0)},
+        t = interleaved({"ours": lambda: ours.fit(x, y, batch_size=128, epochs=1, validation_split=0.1, verbose=0)},
                         repeat=repeat)
-        return row("keras fit, keras.io convnet (1 epoch)", t["ours"], None, f"{n} examples; Keras 3 missing: {e}")
+        return row("keras fit, keras.io convnet (1 epoch)", t["ours"], None, f"{n} {source} examples; Keras 3 missing: {e}")
     theirs = _convnet(K, K.layers)
     theirs.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
-    t = _alternating({
+    t = interleaved({
         "ours": lambda: ours.fit(x, y, batch_size=128, epochs=1, validation_split=0.1, verbose=0),
         "theirs": lambda: theirs.fit(x, y, batch_size=128, epochs=1, validation_split=0.1, verbose=0),
     }, repeat=repeat)
     return row("keras fit, keras.io convnet (1 epoch)", t["ours"], t["theirs"],
-               f"{n} examples, batch 128, validation_split 0.1; reference = Keras {K.__version__} on torch CPU")
+               f"{n} {source} examples, batch 128, validation_split 0.1; reference = Keras {K.__version__} on torch CPU")
 
 
 def run(quick: bool) -> list[dict]:
