@@ -13,6 +13,7 @@ import math
 
 import numpy as _np
 
+from ._threads import gemm
 from .autograd import Function
 from .backend import scatter_add
 
@@ -286,6 +287,8 @@ class MatMul(Function):
                 f"shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied ({ka} != {kb})"
             )
         self.a, self.b = a, b
+        if xp is _np and a.ndim == 2 and b.ndim == 2:
+            return gemm(a, b)
         return xp.matmul(a, b)
 
     def backward(self, xp, g):
@@ -305,10 +308,11 @@ class MatMul(Function):
             if need_b:
                 gb = xp.matmul(xp.swapaxes(a, -1, -2), g[..., :, None])[..., 0]
         else:  # the ndarray method: NumPy's module function adds two Python frames
+            mm = gemm if xp is _np and a.ndim == 2 and b.ndim == 2 and g.ndim == 2 else xp.matmul
             if need_a:
-                ga = xp.matmul(g, b.swapaxes(-1, -2))
+                ga = mm(g, b.swapaxes(-1, -2))
             if need_b:
-                gb = xp.matmul(a.swapaxes(-1, -2), g)
+                gb = mm(a.swapaxes(-1, -2), g)
         return ga, gb
 
 

@@ -406,3 +406,28 @@ def test_logsumexp_rows_far_apart_and_infinite(dim):
     (yn * nerve.tensor(w)).sum().backward()
     (yt * torch.tensor(w)).sum().backward()
     np.testing.assert_allclose(n.grad.numpy(), t.grad.numpy(), rtol=2e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 4), (64, 784, 128), (300, 64, 200), (17, 4000, 40)])
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_gemm_on_nerves_threads_equals_numpy_and_leaves_blas_alone(monkeypatch, shape, workers):
+    from nerve import _threads
+
+    monkeypatch.setattr(_threads, "WORKERS", workers)
+    m, k, n = shape
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    before = nerve.get_num_threads()
+    for x, y in ((a, b), (np.asfortranarray(a), np.asfortranarray(b))):  # row-major and transposed views
+        got = _threads.gemm(x, y)
+        np.testing.assert_allclose(got, x @ y, rtol=1e-5, atol=1e-4)
+        assert got.shape == (m, n) and got.dtype == np.float32
+    assert nerve.get_num_threads() == before  # BLAS's own setting is put back
+    # the ops that use it: matmul and linear, forward and backward, against torch
+    an, bn = nerve.tensor(a, requires_grad=True), nerve.tensor(b, requires_grad=True)
+    at, bt = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    (an @ bn).sum().backward()
+    (at @ bt).sum().backward()
+    np.testing.assert_allclose(an.grad.numpy(), at.grad.numpy(), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(bn.grad.numpy(), bt.grad.numpy(), rtol=1e-4, atol=1e-3)

@@ -17,14 +17,12 @@ results in the memory order of their inputs. With the channel-major layout
 
 from __future__ import annotations
 
-import ctypes
-import os
 import threading
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ... import _threads
 from ...autograd import Function, is_grad_enabled
 from ...tensor import Tensor
 
@@ -171,57 +169,21 @@ def _chunks(xp, n, per_image_bytes, workers=1):
 # Linear layer's), and while they spin they compete with these threads for the cores. The MNIST
 # step was fastest everywhere with BLAS at one thread and _WORKERS = 2 (idle VM: 104 ms vs
 # torch 107; loaded: 0.4x torch). _WORKERS = 1 leaves all parallelism to BLAS, as before.
-_WORKERS: int | None = None  # threads for the CPU chunks; None: as many as BLAS uses
-_blas_fns = None  # (get, set) of the BLAS thread count, found once
-_executor = None  # (pid, threads, ThreadPoolExecutor)
-_lock = threading.Lock()
-
-
-def _blas():
-    global _blas_fns
-    if _blas_fns is None:
-        from ..._threads import _GETTERS, _SETTERS, _blas_libraries, _find
-
-        fns = (None, None)
-        for lib in _blas_libraries():
-            get, put = _find(lib, _GETTERS), _find(lib, _SETTERS)
-            if get is not None and put is not None:
-                get.restype = ctypes.c_int
-                fns = (get, put)
-                break
-        _blas_fns = fns
-    return _blas_fns
+_WORKERS: int | None = None  # threads for the CPU chunks; None: nerve's worker count
 
 
 def _workers(xp) -> int:
-    """How many threads the CPU chunks run on: _WORKERS, else BLAS's thread count (1 on the GPU)."""
+    """How many threads the CPU chunks run on: _WORKERS, else nerve's worker count (1 on the GPU)."""
     if xp is not np:
         return 1
     if _WORKERS is not None:
         return max(1, int(_WORKERS))
-    get = _blas()[0]
-    return max(1, int(get())) if get is not None else 1
+    return _threads.workers()
 
 
 def _run(xp, workers, fn, chunks):
     """``[fn(n0, n1) for n0, n1 in chunks]``, on ``workers`` threads of one BLAS thread each."""
-    if workers < 2 or len(chunks) < 2 or threading.current_thread().name.startswith("nerve-conv"):
-        return [fn(n0, n1) for n0, n1 in chunks]
-    global _executor
-    with _lock:
-        if _executor is None or _executor[:2] != (os.getpid(), workers):  # new after a fork
-            _executor = (os.getpid(), workers,
-                         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nerve-conv"))
-        pool = _executor[2]
-    get, put = _blas()
-    if put is None:
-        return list(pool.map(lambda r: fn(*r), chunks))
-    before = int(get())
-    put(ctypes.c_int(1))
-    try:
-        return list(pool.map(lambda r: fn(*r), chunks))
-    finally:
-        put(ctypes.c_int(before))
+    return _threads.run_chunks(workers, fn, chunks)
 
 
 class Conv2dFn(Function):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from ..._threads import gemm
 from ...autograd import Function
 from ...tensor import Tensor
 from .activation import sum_along
@@ -18,7 +21,8 @@ class Linear(Function):
                 f"{w.shape[1] if w.ndim == 2 else w.shape[0]}x{w.shape[0]})"
             )
         self.x, self.w = x, w
-        y = x @ w.T if x.ndim <= 2 else (x.reshape(-1, x.shape[-1]) @ w.T).reshape(x.shape[:-1] + (w.shape[0],))
+        mm = gemm if xp is np and x.ndim >= 2 else xp.matmul
+        y = mm(x, w.T) if x.ndim <= 2 else mm(x.reshape(-1, x.shape[-1]), w.T).reshape(x.shape[:-1] + (w.shape[0],))
         if b is not None:
             y += b
         return y
@@ -40,10 +44,11 @@ class Linear(Function):
             g2 = g.reshape(-1, g.shape[-1])
         else:
             g2 = g
+        mm = gemm if xp is np else xp.matmul
         if p[0] is not None:
-            gx = (g2 @ w).reshape(self.x.shape)
+            gx = mm(g2, w).reshape(self.x.shape)
         if p[1] is not None:
-            gw = g2.T @ x
+            gw = mm(g2.T, x)
         if len(p) > 2 and p[2] is not None:
             gb = sum_along(xp, g2.T, 1)[:, 0]  # a BLAS product on NumPy, faster than sum(axis=0)
         return gx, gw, gb
