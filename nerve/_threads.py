@@ -3,9 +3,8 @@
 NumPy's matrix products run on the BLAS library its wheel bundles (OpenBLAS); that library
 has its own thread pool. We find it among the loaded shared libraries and call its setter.
 
-Inside nerve's CPU ops BLAS runs on one thread, and nerve splits the big work itself (GEMMs by
-rows, convolutions and pooling by images) over a pool of its own threads, as many as BLAS would
-use. OpenBLAS's idle threads spin for about 0.1 s after every multithreaded call, and on a busy
+nerve splits its big CPU work itself (convolutions and pooling by images, the largest GEMMs by
+rows) over a pool of its own threads, as many as BLAS would use, with BLAS on one thread meanwhile. OpenBLAS's idle threads spin for about 0.1 s after every multithreaded call, and on a busy
 machine a call waits for a descheduled thread: measured on the shared 2-core VM, a convolution's
 forward + backward took 1.6 s with 2 BLAS threads against 0.12 s with one. Python threads that
 wait sleep, and NumPy releases the GIL in its GEMMs and copies. BLAS's own setting is put back
@@ -136,35 +135,48 @@ def run_chunks(n_workers: int, fn, chunks) -> list:
         put(ctypes.c_int(before))
 
 
-# a product smaller than this (in multiply-adds) runs whole on the calling thread
-_SPLIT_MACS = 2_000_000
+# A product of at least this many multiply-adds is split over nerve's threads; a smaller one is
+# left to BLAS as it is set. Measured on the 2-core VM: a (64, 9216) @ (9216, 128) product took
+# 1.6 ms split against 2.3 ms on BLAS's 2 threads, while for (64, 784) @ (784, 128) handing work
+# to a thread cost more than it saved (0.35 ms split, 0.18 ms on BLAS's threads).
+_SPLIT_MACS = 50_000_000
+# A product smaller than this runs on one BLAS thread: BLAS's threads gain little there, and on
+# a busy machine a call that waits for a descheduled BLAS thread stalls (a (128, 1600) @ (1600, 10)
+# product in the keras convnet took 32 ms with 2 BLAS threads against 0.3 ms with one).
+_SINGLE_MACS = 4_000_000
 
 
 def gemm(a, b):
-    """``a @ b`` for 2-D NumPy arrays: BLAS on one thread; a big product split by rows of ``a``
-    over nerve's threads (each row block is one BLAS call writing its slice of the result)."""
-    get, put = blas()
-    if put is None:
-        return a @ b
+    """``a @ b`` for 2-D NumPy arrays: a small product on one BLAS thread, a middle one on BLAS
+    as it is set, a big one split by rows of ``a`` over nerve's threads (each row block one
+    single-threaded BLAS call writing its slice of the result)."""
     m, k = a.shape
     n = b.shape[1]
-    w = workers() if m * k * n >= _SPLIT_MACS and m >= 16 else 1
-    if w >= 2 and not in_worker():
-        import numpy as np
-
-        out = np.empty((m, n), dtype=np.result_type(a, b))
-        step = -(-m // w)
-
-        def part(i0, i1):
-            np.matmul(a[i0:i1], b, out=out[i0:i1])
-
-        run_chunks(w, part, [(i, min(m, i + step)) for i in range(0, m, step)])
-        return out
-    before = int(get())
-    if before == 1:
+    macs = m * k * n
+    if macs < _SINGLE_MACS:
+        get, put = blas()
+        if put is None or in_worker():
+            return a @ b
+        before = int(get())
+        if before == 1:
+            return a @ b
+        put(ctypes.c_int(1))
+        try:
+            return a @ b
+        finally:
+            put(ctypes.c_int(before))
+    if macs < _SPLIT_MACS or m < 16 or in_worker():
         return a @ b
-    put(ctypes.c_int(1))
-    try:
+    w = workers()
+    if w < 2:
         return a @ b
-    finally:
-        put(ctypes.c_int(before))
+    import numpy as np
+
+    out = np.empty((m, n), dtype=np.result_type(a, b))
+    step = -(-m // w)
+
+    def part(i0, i1):
+        np.matmul(a[i0:i1], b, out=out[i0:i1])
+
+    run_chunks(w, part, [(i, min(m, i + step)) for i in range(0, m, step)])
+    return out

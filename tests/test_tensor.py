@@ -414,6 +414,7 @@ def test_gemm_on_nerves_threads_equals_numpy_and_leaves_blas_alone(monkeypatch, 
     from nerve import _threads
 
     monkeypatch.setattr(_threads, "WORKERS", workers)
+    monkeypatch.setattr(_threads, "_SPLIT_MACS", 1000)  # split all but the smallest here
     m, k, n = shape
     rng = np.random.default_rng(0)
     a = rng.standard_normal((m, k)).astype(np.float32)
