@@ -132,4 +132,4 @@ def _permutation(n, dev, generator=None):
     from .backend import CPU, move
 
     rng = _rng(generator, CPU)
-    return move(rng.permutation(n).astype(np.int64), dev)
+    return move(rng.permutation(n).astype(np.int64, copy=False), dev)
