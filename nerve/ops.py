@@ -13,6 +13,7 @@ import math
 
 import numpy as _np
 
+from . import _threads
 from ._threads import gemm
 from .autograd import Function
 from .backend import scatter_add
@@ -180,6 +181,7 @@ class Sigmoid(Function):
 
 
 _ZERO_ROWS: dict = {}
+_PARALLEL_MIN = 1 << 20  # elements from which ReLU splits its work over nerve's threads
 
 
 def _relu_numpy(x):
@@ -203,7 +205,16 @@ def _relu_numpy(x):
     zeros = _ZERO_ROWS.get(key)
     if zeros is None:
         zeros = _ZERO_ROWS[key] = _np.zeros(k, x.dtype)
-    y = _np.maximum(xm.reshape(-1, k), zeros).reshape(xm.shape)
+    rows = xm.reshape(-1, k)
+    w = _threads.workers() if n >= _PARALLEL_MIN else 1
+    if w >= 2 and not _threads.in_worker():  # a big activation: row blocks on nerve's threads
+        out = _np.empty_like(rows)
+        step = -(-rows.shape[0] // w)
+        _threads.run_chunks(w, lambda a, b: _np.maximum(rows[a:b], zeros, out=out[a:b]),
+                            [(i, min(rows.shape[0], i + step)) for i in range(0, rows.shape[0], step)])
+        y = out.reshape(xm.shape)
+    else:
+        y = _np.maximum(rows, zeros).reshape(xm.shape)
     if perm is not None:
         y = y.transpose(_np.argsort(perm))
     return y
@@ -216,7 +227,23 @@ class Relu(Function):
         return self.y
 
     def backward(self, xp, g):
-        return g * (self.y > 0)
+        y = self.y
+        if xp is _np and y.size >= _PARALLEL_MIN and g.shape == y.shape:
+            w = _threads.workers()
+            if w >= 2 and not _threads.in_worker():
+                # blocks along the outermost axis in memory, on nerve's threads
+                ax = max(range(y.ndim), key=lambda i: abs(y.strides[i]))
+                out = _np.empty_like(y)
+                step = -(-y.shape[ax] // w)
+                lead = (slice(None),) * ax
+
+                def part(a, b):
+                    sl = lead + (slice(a, b),)
+                    _np.multiply(g[sl], y[sl] > 0, out=out[sl])
+
+                _threads.run_chunks(w, part, [(i, min(y.shape[ax], i + step)) for i in range(0, y.shape[ax], step)])
+                return out
+        return g * (y > 0)
 
 
 class Clamp(Function):
