@@ -239,11 +239,13 @@ class Relu(Function):
 
                 def part(a, b):
                     sl = lead + (slice(a, b),)
-                    _np.multiply(g[sl], y[sl] > 0, out=out[sl])
+                    _np.multiply(g[sl], y[sl] != 0, out=out[sl])
 
                 _threads.run_chunks(w, part, [(i, min(y.shape[ax], i + step)) for i in range(0, y.shape[ax], step)])
                 return out
-        return g * (y > 0)
+        # y = max(x, 0) is 0 or positive or NaN, so "y != 0" is torch's "not y <= 0": the
+        # gradient passes where the output is positive or NaN, in one comparison
+        return g * (y != 0)
 
 
 class Clamp(Function):
