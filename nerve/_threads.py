@@ -3,12 +3,13 @@
 NumPy's matrix products run on the BLAS library its wheel bundles (OpenBLAS); that library
 has its own thread pool. We find it among the loaded shared libraries and call its setter.
 
-nerve splits its big CPU work itself (convolutions and pooling by images, the largest GEMMs by
-rows) over a pool of its own threads, as many as BLAS would use, with BLAS on one thread meanwhile. OpenBLAS's idle threads spin for about 0.1 s after every multithreaded call, and on a busy
-machine a call waits for a descheduled thread: measured on the shared 2-core VM, a convolution's
-forward + backward took 1.6 s with 2 BLAS threads against 0.12 s with one. Python threads that
-wait sleep, and NumPy releases the GIL in its GEMMs and copies. BLAS's own setting is put back
-after every op, so the user's NumPy code is untouched.
+nerve splits its big CPU work itself (convolutions and pooling by images, big ReLUs, the largest
+GEMMs by rows) over a pool of its own threads, as many as BLAS would use, with BLAS on one thread
+meanwhile. OpenBLAS's idle threads spin for about 0.1 s after every multithreaded call, and on a
+busy machine a call waits for a descheduled thread: measured on the shared 2-core VM, a
+convolution's forward + backward took 1.6 s with 2 BLAS threads against 0.12 s with one. Python
+threads that wait sleep, and NumPy releases the GIL in its GEMMs and copies. BLAS's own setting
+is put back after every op, so the user's NumPy code is untouched.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 _SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
             "openblas_set_num_threads64_", "openblas_set_num_threads", "MKL_Set_Num_Threads")
 _GETTERS = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads",
@@ -25,9 +28,7 @@ _GETTERS = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads
 
 
 def _blas_libraries() -> list:
-    import numpy  # noqa: F401  (loads the BLAS)
-
-    paths = []
+    paths = []  # NumPy, imported above, has loaded its BLAS
     try:
         with open("/proc/self/maps") as f:
             for line in f:
@@ -70,12 +71,8 @@ def set_num_threads(n: int) -> None:
 
 def get_num_threads() -> int:
     """How many threads NumPy's BLAS uses (the CPU count when it cannot be asked)."""
-    for lib in _blas_libraries():
-        fn = _find(lib, _GETTERS)
-        if fn is not None:
-            fn.restype = ctypes.c_int
-            return int(fn())
-    return os.cpu_count() or 1
+    get = blas()[0]
+    return int(get()) if get is not None else os.cpu_count() or 1
 
 
 # ---------------------------------------------------------------- nerve's worker pool
@@ -114,6 +111,27 @@ def in_worker() -> bool:
     return threading.current_thread().name.startswith(_POOL_PREFIX)
 
 
+def blocks(n: int, parts: int) -> list:
+    """At most ``parts`` contiguous ranges ``(start, stop)`` of equal length covering ``range(n)``."""
+    step = max(1, -(-n // max(1, min(parts, n))))
+    return [(i, min(n, i + step)) for i in range(0, n, step)]
+
+
+def _on_one_blas_thread(call):
+    """``call()`` with BLAS on one thread, its own setting put back afterwards."""
+    get, put = blas()
+    if put is None:
+        return call()
+    before = int(get())
+    if before == 1:
+        return call()
+    put(ctypes.c_int(1))
+    try:
+        return call()
+    finally:
+        put(ctypes.c_int(before))
+
+
 def run_chunks(n_workers: int, fn, chunks) -> list:
     """``[fn(a, b) for a, b in chunks]``, on ``n_workers`` threads of one BLAS thread each."""
     if n_workers < 2 or len(chunks) < 2 or in_worker():
@@ -124,15 +142,7 @@ def run_chunks(n_workers: int, fn, chunks) -> list:
             _executor = (os.getpid(), n_workers,
                          ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix=_POOL_PREFIX))
         pool = _executor[2]
-    get, put = blas()
-    if put is None:
-        return list(pool.map(lambda r: fn(*r), chunks))
-    before = int(get())
-    put(ctypes.c_int(1))
-    try:
-        return list(pool.map(lambda r: fn(*r), chunks))
-    finally:
-        put(ctypes.c_int(before))
+    return _on_one_blas_thread(lambda: list(pool.map(lambda r: fn(*r), chunks)))
 
 
 # A product of at least this many multiply-adds is split over nerve's threads; a smaller one is
@@ -154,29 +164,16 @@ def gemm(a, b):
     n = b.shape[1]
     macs = m * k * n
     if macs < _SINGLE_MACS:
-        get, put = blas()
-        if put is None or in_worker():
-            return a @ b
-        before = int(get())
-        if before == 1:
-            return a @ b
-        put(ctypes.c_int(1))
-        try:
-            return a @ b
-        finally:
-            put(ctypes.c_int(before))
+        return _on_one_blas_thread(lambda: a @ b)
     if macs < _SPLIT_MACS or m < 16 or in_worker():
         return a @ b
     w = workers()
     if w < 2:
         return a @ b
-    import numpy as np
-
     out = np.empty((m, n), dtype=np.result_type(a, b))
-    step = -(-m // w)
 
     def part(i0, i1):
         np.matmul(a[i0:i1], b, out=out[i0:i1])
 
-    run_chunks(w, part, [(i, min(m, i + step)) for i in range(0, m, step)])
+    run_chunks(w, part, blocks(m, w))
     return out

@@ -154,21 +154,11 @@ def _chunks(xp, n, per_image_bytes, workers=1):
     if xp is not np:
         return [(0, n)]
     count = max(workers, -(-n * per_image_bytes // _CHUNK_BYTES))
-    count = min(n, -(-count // workers) * workers)
-    step = -(-n // count)
-    return [(i, min(n, i + step)) for i in range(0, n, step)]
+    return _threads.blocks(n, -(-count // workers) * workers)
 
 
-# Threads. With several BLAS threads, OpenBLAS splits every GEMM call between them; its idle
-# threads spin between calls, and on a loaded machine a call waits for a descheduled thread
-# (measured on the shared 2-core VM: a conv forward+backward took 1.6 s with 2 BLAS threads
-# against 0.12 s with one). Instead, on the CPU the chunks run on as many Python threads as
-# BLAS would use, each with one BLAS thread: NumPy releases the GIL in its copies and GEMMs,
-# so the im2col/col2im copies run in parallel too, and threads that wait sleep.
-# Caveat: OpenBLAS's own threads keep spinning ~0.1 s after any multithreaded GEMM elsewhere (a
-# Linear layer's), and while they spin they compete with these threads for the cores. The MNIST
-# step was fastest everywhere with BLAS at one thread and _WORKERS = 2 (idle VM: 104 ms vs
-# torch 107; loaded: 0.4x torch). _WORKERS = 1 leaves all parallelism to BLAS, as before.
+# Threads: the chunks run on nerve's worker pool, each with one BLAS thread (see nerve/_threads.py
+# for why). _WORKERS = 1 runs them one after the other and leaves all parallelism to BLAS.
 _WORKERS: int | None = None  # threads for the CPU chunks; None: nerve's worker count
 
 
@@ -179,11 +169,6 @@ def _workers(xp) -> int:
     if _WORKERS is not None:
         return max(1, int(_WORKERS))
     return _threads.workers()
-
-
-def _run(xp, workers, fn, chunks):
-    """``[fn(n0, n1) for n0, n1 in chunks]``, on ``workers`` threads of one BLAS thread each."""
-    return _threads.run_chunks(workers, fn, chunks)
 
 
 class Conv2dFn(Function):
@@ -259,7 +244,7 @@ class Conv2dFn(Function):
                 if not keep:
                     _release(buf)
 
-        _run(xp, workers, chunk, chunks)
+        _threads.run_chunks(workers, chunk, chunks)
         if wide and owc != ow:
             out = out[..., :ow]
         self.col = store.reshape(g, kr, n, ln) if keep else None
@@ -314,7 +299,7 @@ class Conv2dFn(Function):
                     _release(buf)
             return part
 
-        parts = _run(xp, workers, chunk, chunks)
+        parts = _threads.run_chunks(workers, chunk, chunks)
         gx = gw = gb = None
         if want_w:
             gw = parts[0]

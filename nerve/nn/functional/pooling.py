@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 
+from ... import _threads
 from ...autograd import Function
 from ...tensor import Tensor
-from .conv import _ntuple, _run, _workers
+from .conv import _ntuple, _workers
 
 
 def _work(x):
@@ -98,11 +99,9 @@ _PARALLEL_MIN = 1 << 18
 
 
 def _parts(xp, a, fn):
-    """``_run``'s arguments to apply ``fn(i0, i1)`` to slices of ``a``'s leading axis."""
+    """``run_chunks``'s arguments to apply ``fn(i0, i1)`` to slices of ``a``'s leading axis."""
     workers = _workers(xp) if a.size >= _PARALLEL_MIN else 1
-    n = a.shape[0]
-    step = -(-n // max(1, min(workers, n)))
-    return workers, fn, [(i, min(n, i + step)) for i in range(0, n, step)]
+    return workers, fn, _threads.blocks(a.shape[0], workers)
 
 
 class MaxPool2dFn(Function):
@@ -135,7 +134,7 @@ class MaxPool2dFn(Function):
             _max_lanes(xp, _lanes(rows[i0:i1], 2, kh, st[0], dl[0], oh), best[i0:i1],
                        [None] + [t[i0:i1] for t in self.keep_h[1:]])
 
-        _run(xp, *_parts(xp, ap, part))
+        _threads.run_chunks(*_parts(xp, ap, part))
         self.geom = (a.shape, ap.shape, rshape)
         return best.transpose(1, 0, 2, 3) if self.swapped else best
 
@@ -166,7 +165,7 @@ class MaxPool2dFn(Function):
             _route(xp, drows[i0:i1], dx[i0:i1], 3, [None] + [t[i0:i1] for t in self.keep_w[1:]],
                    kw, st[1], dl[1], ow)
 
-        _run(xp, *_parts(xp, dx, part))
+        _threads.run_chunks(*_parts(xp, dx, part))
         if pshape[2:] != shape[2:] or ph or pw:
             full = xp.zeros(shape, dtype=grad.dtype)
             h, w = min(shape[2], pshape[2] - ph), min(shape[3], pshape[3] - pw)
