@@ -206,12 +206,11 @@ def _relu_numpy(x):
     if zeros is None:
         zeros = _ZERO_ROWS[key] = _np.zeros(k, x.dtype)
     rows = xm.reshape(-1, k)
-    w = _threads.workers() if n >= _PARALLEL_MIN else 1
-    if w >= 2 and not _threads.in_worker():  # a big activation: row blocks on nerve's threads
+    if n >= _PARALLEL_MIN:  # a big activation: row blocks on nerve's threads
         out = _np.empty_like(rows)
-        step = -(-rows.shape[0] // w)
+        w = _threads.workers()
         _threads.run_chunks(w, lambda a, b: _np.maximum(rows[a:b], zeros, out=out[a:b]),
-                            [(i, min(rows.shape[0], i + step)) for i in range(0, rows.shape[0], step)])
+                            _threads.blocks(rows.shape[0], w))
         y = out.reshape(xm.shape)
     else:
         y = _np.maximum(rows, zeros).reshape(xm.shape)
@@ -227,24 +226,22 @@ class Relu(Function):
         return self.y
 
     def backward(self, xp, g):
-        y = self.y
-        if xp is _np and y.size >= _PARALLEL_MIN and g.shape == y.shape:
-            w = _threads.workers()
-            if w >= 2 and not _threads.in_worker():
-                # blocks along the outermost axis in memory, on nerve's threads
-                ax = max(range(y.ndim), key=lambda i: abs(y.strides[i]))
-                out = _np.empty_like(y)
-                step = -(-y.shape[ax] // w)
-                lead = (slice(None),) * ax
-
-                def part(a, b):
-                    sl = lead + (slice(a, b),)
-                    _np.multiply(g[sl], y[sl] != 0, out=out[sl])
-
-                _threads.run_chunks(w, part, [(i, min(y.shape[ax], i + step)) for i in range(0, y.shape[ax], step)])
-                return out
         # y = max(x, 0) is 0 or positive or NaN, so "y != 0" is torch's "not y <= 0": the
         # gradient passes where the output is positive or NaN, in one comparison
+        y = self.y
+        if xp is _np and y.size >= _PARALLEL_MIN and g.shape == y.shape:
+            # blocks along the outermost axis in memory, on nerve's threads
+            ax = max(range(y.ndim), key=lambda i: abs(y.strides[i]))
+            out = _np.empty_like(y)
+            lead = (slice(None),) * ax
+
+            def part(a, b):
+                sl = lead + (slice(a, b),)
+                _np.multiply(g[sl], y[sl] != 0, out=out[sl])
+
+            w = _threads.workers()
+            _threads.run_chunks(w, part, _threads.blocks(y.shape[ax], w))
+            return out
         return g * (y != 0)
 
 
@@ -494,12 +491,9 @@ class MaxDim(Function):
 class LogSumExp(Function):
     def forward(self, xp, x):
         if xp is _np and isinstance(self.axis, int) and x.size:
-            # one global shift, kept when every slice's sum stays far from underflow
-            c = x.max()
-            e = x - c
-            _np.exp(e, out=e)
-            s = sum_along(xp, e, self.axis)
-            if s.min() >= _safe_sum(x.dtype):
+            shifted = _global_shift(x, self.axis, keep_shifted=False)
+            if shifted is not None:
+                c, _, e, s = shifted
                 self.e, self.s = e, s
                 y = _np.log(s)
                 y += c
@@ -546,6 +540,16 @@ def sum_along(xp, a, axis: int):
     return a.sum(axis=axis, keepdims=True)
 
 
+def _global_shift(x, axis: int, keep_shifted: bool):
+    """NumPy: ``(c, shifted, e, s)`` with one global shift ``c = x.max()``, or None when some
+    slice's sum of exponentials comes near underflow (logits of rows far apart, inf, nan)."""
+    c = x.max()
+    sh = x - c
+    e = _np.exp(sh, out=None if keep_shifted else sh)
+    s = sum_along(_np, e, axis)
+    return (c, sh, e, s) if s.min() >= _safe_sum(x.dtype) else None
+
+
 def exp_shifted(xp, x, axis: int, keep_shifted: bool = True):
     """``(shifted, e, s)``: shifted = x - c, e = exp(shifted), s = e summed along ``axis`` (kept).
 
@@ -556,11 +560,9 @@ def exp_shifted(xp, x, axis: int, keep_shifted: bool = True):
     for the device. With ``keep_shifted=False``, ``shifted`` is overwritten by ``e``.
     """
     if xp is _np and x.size:
-        sh = x - x.max()
-        e = _np.exp(sh, out=None if keep_shifted else sh)
-        s = sum_along(xp, e, axis)
-        if s.min() >= _safe_sum(x.dtype):
-            return sh, e, s
+        shifted = _global_shift(x, axis, keep_shifted)
+        if shifted is not None:
+            return shifted[1:]
     sh = x - x.max(axis=axis, keepdims=True)
     e = xp.exp(sh, out=None if keep_shifted else sh)
     return sh, e, sum_along(xp, e, axis)
