@@ -497,50 +497,45 @@ class Tensor:
             return a._coerce(tensor(other, device=a._device))
         raise TypeError(f"unsupported operand type for a tensor op: {type(other).__name__}")
 
-    def __add__(self, other):
-        if other.__class__ in _FAST_SCALARS and self._data.dtype.kind == "f" and not (
+    def _plain_scalar(self, other) -> bool:
+        """True when ``other`` is a Python int or float and this float tensor records no graph:
+        the op needs no promotion and no ``Function``, only the array op."""
+        return other.__class__ in _FAST_SCALARS and self._data.dtype.kind == "f" and not (
             self.requires_grad and _autograd._enabled
-        ):  # no graph to record and no promotion: the array op alone
+        )
+
+    def __add__(self, other):
+        if self._plain_scalar(other):
             return Tensor._make(self._data + other, self._device)
         a, b = self._coerce(other)
         return ops.Add.apply(a, b)
 
     def __radd__(self, other):
-        if other.__class__ in _FAST_SCALARS and self._data.dtype.kind == "f" and not (
-            self.requires_grad and _autograd._enabled
-        ):  # no graph to record and no promotion: the array op alone
+        if self._plain_scalar(other):
             return Tensor._make(other + self._data, self._device)
         a, b = self._coerce(other)
         return ops.Add.apply(b, a)
 
     def __sub__(self, other):
-        if other.__class__ in _FAST_SCALARS and self._data.dtype.kind == "f" and not (
-            self.requires_grad and _autograd._enabled
-        ):  # no graph to record and no promotion: the array op alone
+        if self._plain_scalar(other):
             return Tensor._make(self._data - other, self._device)
         a, b = self._coerce(other)
         return ops.Sub.apply(a, b)
 
     def __rsub__(self, other):
-        if other.__class__ in _FAST_SCALARS and self._data.dtype.kind == "f" and not (
-            self.requires_grad and _autograd._enabled
-        ):  # no graph to record and no promotion: the array op alone
+        if self._plain_scalar(other):
             return Tensor._make(other - self._data, self._device)
         a, b = self._coerce(other)
         return ops.Sub.apply(b, a)
 
     def __mul__(self, other):
-        if other.__class__ in _FAST_SCALARS and self._data.dtype.kind == "f" and not (
-            self.requires_grad and _autograd._enabled
-        ):  # no graph to record and no promotion: the array op alone
+        if self._plain_scalar(other):
             return Tensor._make(self._data * other, self._device)
         a, b = self._coerce(other)
         return ops.Mul.apply(a, b)
 
     def __rmul__(self, other):
-        if other.__class__ in _FAST_SCALARS and self._data.dtype.kind == "f" and not (
-            self.requires_grad and _autograd._enabled
-        ):  # no graph to record and no promotion: the array op alone
+        if self._plain_scalar(other):
             return Tensor._make(other * self._data, self._device)
         a, b = self._coerce(other)
         return ops.Mul.apply(b, a)
