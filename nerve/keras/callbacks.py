@@ -96,25 +96,26 @@ class CallbackList(Callback):
                     out.append(getattr(c, name))
         return out
 
+    def _train_hooks(self, when: str) -> list:
+        """The overridden ``on_train_batch_<when>`` / ``on_batch_<when>`` hooks, found once."""
+        key = f"_{when}_hooks"
+        hooks = self.__dict__.get(key)
+        if hooks is None:
+            hooks = self._batch_hooks((f"on_train_batch_{when}", f"on_batch_{when}"))
+            setattr(self, key, hooks)
+        return hooks
+
     def wants_train_batch_logs(self) -> bool:
         """Whether some callback reads the logs after each training step."""
-        hooks = self.__dict__.get("_end_hooks")
-        if hooks is None:
-            hooks = self._end_hooks = self._batch_hooks(("on_train_batch_end", "on_batch_end"))
-        return any(getattr(getattr(hook, "__self__", None), "reads_batch_logs", True) for hook in hooks)
+        return any(getattr(getattr(hook, "__self__", None), "reads_batch_logs", True)
+                   for hook in self._train_hooks("end"))
 
     def on_train_batch_begin(self, batch, logs=None):
-        hooks = self.__dict__.get("_begin_hooks")
-        if hooks is None:
-            hooks = self._begin_hooks = self._batch_hooks(("on_train_batch_begin", "on_batch_begin"))
-        for hook in hooks:
+        for hook in self._train_hooks("begin"):
             hook(batch, logs)
 
     def on_train_batch_end(self, batch, logs=None):
-        hooks = self.__dict__.get("_end_hooks")
-        if hooks is None:
-            hooks = self._end_hooks = self._batch_hooks(("on_train_batch_end", "on_batch_end"))
-        for hook in hooks:
+        for hook in self._train_hooks("end"):
             hook(batch, logs)
 
     def on_test_begin(self, logs=None): self._each("on_test_begin", logs)
