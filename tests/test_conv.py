@@ -348,6 +348,18 @@ def test_conv_backward_twice_with_retain_graph(device):
     np.testing.assert_allclose(to_np(conv.weight.grad), 2 * g1, rtol=1e-5)
 
 
+def test_conv2d_output_is_compact_channel_major():
+    # the wide columns (outputs over the padded width) are dropped inside the op: the result is
+    # an (N, C, H, W) view of compact (C, N, H, W) memory, so the ReLU and pooling after it run
+    # over contiguous memory
+    x = nerve.randn(4, 3, 10, 9)
+    out = F.conv2d(x, nerve.randn(5, 3, 3, 3), nerve.randn(5), padding=1)
+    assert out.shape == (4, 5, 10, 9)
+    assert out.numpy().transpose(1, 0, 2, 3).flags.c_contiguous
+    y = F.conv2d(out, nerve.randn(2, 5, 3, 3))  # and the next convolution takes it as it is
+    assert y.numpy().transpose(1, 0, 2, 3).flags.c_contiguous
+
+
 def _weight_grad_vs_torch(x, w, b):
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
     TF.conv2d(tx, tw, tb, padding=1).square().sum().backward()
@@ -365,14 +377,22 @@ def test_im2col_buffer_reused_only_when_its_backward_is_done(monkeypatch):
     def loss(x, w, b):
         return F.conv2d(nerve.tensor(x), w, b, padding=1).square().sum()
 
+    col_size = (2 * 9 + 1) * 3 * 6 * 7  # (C*KH*KW + a row of ones for the bias) x N*OH*OWc
+
+    def cols():  # pooled buffers of the im2col matrix's size (the rest is per-chunk scratch)
+        return sum(entry[1].size == col_size for entry in conv_mod._pool)
+
     w, b = nerve.tensor(w0, requires_grad=True), nerve.tensor(b0, requires_grad=True)
+    sizes = []
     for x in xs:  # training steps: one buffer serves them all
         w.grad = b.grad = None
         loss(x, w, b).backward()
         gw, gb = _weight_grad_vs_torch(x, w0, b0)
         np.testing.assert_allclose(to_np(w.grad), gw, rtol=1e-10, atol=1e-10)
         np.testing.assert_allclose(to_np(b.grad), gb, rtol=1e-10, atol=1e-10)
-    assert len(conv_mod._pool) == 1
+        sizes.append(len(conv_mod._pool))
+    assert cols() == 1
+    assert sizes[0] == sizes[-1]  # the scratch buffers are reused too
     # two graphs alive before either backward (and one kept with retain_graph) need two buffers
     w.grad = b.grad = None
     l1, l2 = loss(xs[0], w, b), loss(xs[1], w, b)
@@ -384,7 +404,7 @@ def test_im2col_buffer_reused_only_when_its_backward_is_done(monkeypatch):
     gws, gbs = zip(*(_weight_grad_vs_torch(x, w0, b0) for x in (xs[0], xs[1], xs[0], xs[2])))
     np.testing.assert_allclose(to_np(w.grad), sum(gws), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(to_np(b.grad), sum(gbs), rtol=1e-10, atol=1e-10)
-    assert len(conv_mod._pool) == 3
+    assert cols() == 3
 
 
 @pytest.mark.parametrize("case", CONV2D[:8], ids=_ids(CONV2D[:8]))

@@ -10,8 +10,9 @@ results in the memory order of their inputs. With the channel-major layout
 * the output of ``weight @ col`` is (O, N*OH*OW): already the channel-major result;
 * im2col and col2im are KH*KW block copies / adds, one per kernel offset. At stride 1 each
   block is a shifted slice of the flattened (H*W) image ("wide" columns: outputs are
-  computed over the whole padded width and the extra columns dropped), so every copy and
-  add runs over long contiguous rows instead of element by element;
+  computed over the whole padded width and the extra columns dropped chunk by chunk, so the
+  output is compact), so every copy and add runs over long contiguous rows instead of element
+  by element;
 * backward reuses the saved im2col matrix for the weight gradient.
 """
 
@@ -213,11 +214,15 @@ class Conv2dFn(Function):
             store = _col_buffer(xp, g * kr * n * ln, x.dtype, self)
             if fold:
                 store[k * n * ln :] = 1
-        out = xp.empty((o, n, oh, owc), dtype=x.dtype)
+        # wide columns are dropped chunk by chunk, while the GEMM's result is still in cache:
+        # the output is compact, so the elementwise ops after it (ReLU, its mask, pooling)
+        # run over contiguous memory
+        compact = owc != ow
+        out = xp.empty((o, n, oh, ow if compact else owc), dtype=x.dtype)
         wm = w.reshape(g, o // g, k)
         if fold:
             wm = xp.concatenate([wm[0], b.reshape(o, 1)], axis=1)[None]
-        outm = out.reshape(g, o // g, n, ln)
+        outm = None if compact else out.reshape(g, o // g, n, ln)
         size = g * kr * max(n1 - n0 for n0, n1 in chunks) * ln
 
         def chunk(n0, n1):
@@ -233,19 +238,26 @@ class Conv2dFn(Function):
                     src[0, k] = 1
             try:
                 _im2col(xp, xpad[:, n0:n1], blk, kh, kw, oh, ow, (sh, sw), (dh, dw), wide)
-                dst = outm[:, :, n0:n1].reshape(g, o // g, nb * ln)
+                if compact:
+                    wbuf = _col_buffer(xp, o * nb * ln, x.dtype)
+                    dst = wbuf.reshape(g, o // g, nb * ln)
+                else:
+                    dst = outm[:, :, n0:n1].reshape(g, o // g, nb * ln)
                 if g == 1:
                     xp.matmul(wm[0], src[0], out=dst[0])
                 else:
                     xp.matmul(wm, src, out=dst)
                 if b is not None and not fold:
                     dst += b.reshape(g, o // g, 1)
+                if compact:
+                    out[:, n0:n1] = dst.reshape(o, nb, oh, owc)[..., :ow]
+                    _release(wbuf)
             finally:
                 if not keep:
                     _release(buf)
 
         _threads.run_chunks(workers, chunk, chunks)
-        if wide and owc != ow:
+        if out.shape[3] != ow:
             out = out[..., :ow]
         self.col = store.reshape(g, kr, n, ln) if keep else None
         self.fold = fold
