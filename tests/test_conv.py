@@ -47,7 +47,14 @@ def _conv_arrays(rng, shape, out, k, groups, bias):
 
 @pytest.mark.parametrize("case", CONV2D, ids=_ids(CONV2D))
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_conv2d_matches_torch(case, dtype, device):
+@pytest.mark.parametrize("wide_below", [0, 1000], ids=["narrow", "wide"])
+def test_conv2d_matches_torch(case, dtype, wide_below, device, monkeypatch):
+    # stride-1 convolutions take wide columns (short rows) or narrow ones: check both
+    monkeypatch.setattr(conv_mod, "_WIDE_BELOW", wide_below)
+    _conv2d_vs_torch(case, dtype, device)
+
+
+def _conv2d_vs_torch(case, dtype, device):
     shape, out, k, s, p, d, g, bias = case
     arrays = _conv_arrays(np.random.default_rng(1), shape, out, k, g, bias)
     compare(torch, lambda *t: F.conv2d(*t[:2], *(t[2:] or [None]), s, p, d, g),
@@ -59,7 +66,7 @@ def test_conv2d_matches_torch(case, dtype, device):
 def test_conv2d_in_small_chunks(case, device, monkeypatch):
     # the CPU path multiplies a few images at a time; force one image per chunk
     monkeypatch.setattr(conv_mod, "_CHUNK_BYTES", 1)
-    test_conv2d_matches_torch(case, "float64", device)
+    _conv2d_vs_torch(case, "float64", device)
 
 
 @pytest.mark.parametrize("grads", [[False, True, True], [True, False, False], [False, False, True]])
@@ -416,7 +423,7 @@ def test_conv2d_on_threads_matches_torch(case, workers, monkeypatch):
     before = threads.get_num_threads()
     monkeypatch.setattr(conv_mod, "_workers", lambda xp: workers)
     monkeypatch.setattr(conv_mod, "_CHUNK_BYTES", 1)
-    test_conv2d_matches_torch(case, "float64", "cpu")
+    _conv2d_vs_torch(case, "float64", "cpu")
     assert threads.get_num_threads() == before  # BLAS's own thread count is put back
 
 
@@ -427,8 +434,8 @@ def test_conv2d_threads_share_the_buffer_pool(monkeypatch):
     monkeypatch.setattr(conv_mod, "_POOL_MIN_BYTES", 0)
     monkeypatch.setattr(conv_mod, "_pool", [])
     test_conv2d_without_grad_matches(1, "cpu", monkeypatch)
-    test_conv2d_matches_torch(CONV2D[1], "float64", "cpu")
-    test_conv2d_matches_torch(CONV2D[2], "float64", "cpu")
+    _conv2d_vs_torch(CONV2D[1], "float64", "cpu")
+    _conv2d_vs_torch(CONV2D[2], "float64", "cpu")
     assert all(entry[0]() is None or entry[0]().parents is None for entry in conv_mod._pool)  # all handed back
 
 
@@ -438,6 +445,6 @@ def test_workers_setting_overrides_blas_count(workers, monkeypatch):
     monkeypatch.setattr(conv_mod, "_WORKERS", workers)
     monkeypatch.setattr(conv_mod, "_CHUNK_BYTES", 1)
     assert conv_mod._workers(np) == workers
-    test_conv2d_matches_torch(CONV2D[0], "float64", "cpu")
+    _conv2d_vs_torch(CONV2D[0], "float64", "cpu")
     monkeypatch.setattr(conv_mod, "_WORKERS", None)
     assert conv_mod._workers(np) == nerve.get_num_threads()

@@ -8,11 +8,11 @@ results in the memory order of their inputs. With the channel-major layout
 
 * the weight is used as PyTorch stores it, (O, C*KH*KW), with no transpose;
 * the output of ``weight @ col`` is (O, N*OH*OW): already the channel-major result;
-* im2col and col2im are KH*KW block copies / adds, one per kernel offset. At stride 1 each
-  block is a shifted slice of the flattened (H*W) image ("wide" columns: outputs are
-  computed over the whole padded width and the extra columns dropped chunk by chunk, so the
-  output is compact), so every copy and add runs over long contiguous rows instead of element
-  by element;
+* im2col and col2im are KH*KW block copies / adds, one per kernel offset. At stride 1 with
+  short output rows each block is a shifted slice of the flattened (H*W) image ("wide"
+  columns: outputs are computed over the whole padded width and the extra columns dropped
+  chunk by chunk, so the output is compact), so every copy and add runs over long contiguous
+  rows instead of a few elements at a time;
 * backward reuses the saved im2col matrix for the weight gradient.
 """
 
@@ -161,6 +161,12 @@ def _chunks(xp, n, per_image_bytes, workers=1):
 # Threads: the chunks run on nerve's worker pool, each with one BLAS thread (see nerve/_threads.py
 # for why). _WORKERS = 1 runs them one after the other and leaves all parallelism to BLAS.
 _WORKERS: int | None = None  # threads for the CPU chunks; None: nerve's worker count
+# Stride-1 convolutions whose output rows are shorter than this use wide columns: NumPy's
+# copies over rows that short cost more than the extra columns. Measured on the 2-core VM
+# (forward + backward, batch 64): 7x7 outputs 12.6 ms wide against 14.5 ms narrow; 14x14 and
+# up, narrow was as fast or faster (the MNIST net's 26x26 -> 24x24: 61 ms against 64 ms, its
+# 28x28 -> 26x26 first layer 4.3 ms against 5.8 ms), with no extra columns to multiply.
+_WIDE_BELOW = 10
 
 
 def _workers(xp) -> int:
@@ -198,7 +204,7 @@ class Conv2dFn(Function):
             xpad[:, :, pt : pt + h, pl : pl + wd] = xc
         else:
             xpad = xp.ascontiguousarray(xc)
-        wide = sh == 1 and sw == 1
+        wide = sh == 1 and sw == 1 and ow < _WIDE_BELOW
         owc = wp if wide else ow
         ln = oh * owc
         k = cg * kh * kw
