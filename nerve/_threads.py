@@ -154,6 +154,9 @@ _SPLIT_MACS = 50_000_000
 # a busy machine a call that waits for a descheduled BLAS thread stalls (a (128, 1600) @ (1600, 10)
 # product in the keras convnet took 32 ms with 2 BLAS threads against 0.3 ms with one).
 _SINGLE_MACS = 4_000_000
+# Below this OpenBLAS itself runs one thread (it gives a product one thread per 262,144
+# multiply-adds): asking it for one thread would only cost the two calls that set it.
+_BLAS_SINGLE_MACS = 524_288
 
 
 def gemm(a, b):
@@ -163,6 +166,8 @@ def gemm(a, b):
     m, k = a.shape
     n = b.shape[1]
     macs = m * k * n
+    if macs < _BLAS_SINGLE_MACS:
+        return a @ b
     if macs < _SINGLE_MACS:
         return _on_one_blas_thread(lambda: a @ b)
     if macs < _SPLIT_MACS or m < 16 or in_worker():
