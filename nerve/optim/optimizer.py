@@ -74,6 +74,7 @@ class Optimizer:
         self.state: dict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
         self._scratch: dict = {}
+        self._scratch_views: dict = {}
         self._step_pre_hooks: dict[int, Callable] = {}
         self._step_post_hooks: dict[int, Callable] = {}
         if isinstance(params, Tensor):
@@ -108,11 +109,20 @@ class Optimizer:
         the extra memory is a few parameters' worth, not the model's. Parameters share it: use a
         scratch array only within one ``apply_single`` call.
         """
+        views = self._scratch_views  # the view for a shape, found in one lookup on NumPy
+        vkey = (p.shape, p.dtype, slot) if type(p) is np.ndarray else None
+        if vkey is not None:
+            view = views.get(vkey)
+            if view is not None:
+                return view
         key = (p.dtype.str, type(p), getattr(getattr(p, "device", None), "id", None), slot)
         buf = self._scratch.get(key)
         if buf is None or buf.size < p.size:
             buf = self._scratch[key] = p.copy().reshape(-1)  # works alike for NumPy and CuPy
-        return buf[: p.size].reshape(p.shape)
+        view = buf[: p.size].reshape(p.shape)
+        if vkey is not None:
+            views[vkey] = view  # a view of an outgrown buffer stays a valid work array
+        return view
 
     def grad_with_decay(self, xp, p, g, group: dict, weight_decay: float | None = None):
         """The gradient with ``maximize`` and L2 weight decay applied: ``±g + weight_decay * p``.
@@ -324,6 +334,7 @@ class Optimizer:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._scratch = {}
+        self._scratch_views = {}
         self._step_pre_hooks, self._step_post_hooks = {}, {}
 
 
