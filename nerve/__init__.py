@@ -31,6 +31,10 @@ from .tensor import Size, Tensor
 
 __version__ = "0.1.0"
 
+from . import _malloc  # noqa: E402
+
+_malloc.tune()  # keep freed CPU memory for reuse (see nerve/_malloc.py; NERVE_MALLOC_TUNING=0 skips it)
+
 float = float32  # noqa: A001  (PyTorch's aliases)
 double = float64
 half = float16
