@@ -58,25 +58,12 @@ _ARANGES: dict = {}
 
 def _arange(xp, n: int, like):
     """``xp.arange(n)``, kept: on the GPU making one costs more than the loss's own kernels."""
-    key = (n, str(getattr(like, "device", "cpu")))
+    key = n if xp is np else (n, str(like.device))  # one per size and GPU
     r = _ARANGES.get(key)
     if r is None:
         if len(_ARANGES) > 64:
             _ARANGES.clear()
         r = _ARANGES[key] = xp.arange(n)
-    return r
-
-
-_ROWS: dict = {}
-
-
-def _rows(m: int):
-    """``numpy.arange(m)``, kept."""
-    r = _ROWS.get(m)
-    if r is None:
-        if len(_ROWS) > 64:
-            _ROWS.clear()
-        r = _ROWS[m] = np.arange(m)
     return r
 
 
@@ -157,7 +144,7 @@ class CrossEntropy(Function):
         None when some row's sum of exponentials comes near underflow (or the logits hold an
         inf or a NaN): the general path then shifts row by row."""
         e = x - float(np.maximum.reduce(x, axis=None))
-        picked = e[_rows(m), t]
+        picked = e[_arange(np, m, x), t]
         np.exp(e, out=e)
         s = sum_along(np, e, 1)[:, 0]
         if not float(np.minimum.reduce(s)) >= _safe_sum(x.dtype):
