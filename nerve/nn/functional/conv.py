@@ -242,9 +242,10 @@ class Conv2dFn(Function):
                 src = buf[: g * kr * nb * ln].reshape(g, kr, nb * ln)
                 if fold:
                     src[0, k] = 1
+            wbuf = None
             try:
                 _im2col(xp, xpad[:, n0:n1], blk, kh, kw, oh, ow, (sh, sw), (dh, dw), wide)
-                if compact:
+                if compact:  # the GEMM writes wide rows to scratch, then the kept columns out
                     wbuf = _col_buffer(xp, o * nb * ln, x.dtype)
                     dst = wbuf.reshape(g, o // g, nb * ln)
                 else:
@@ -257,14 +258,13 @@ class Conv2dFn(Function):
                     dst += b.reshape(g, o // g, 1)
                 if compact:
                     out[:, n0:n1] = dst.reshape(o, nb, oh, owc)[..., :ow]
-                    _release(wbuf)
             finally:
+                if wbuf is not None:
+                    _release(wbuf)
                 if not keep:
                     _release(buf)
 
         _threads.run_chunks(workers, chunk, chunks)
-        if out.shape[3] != ow:
-            out = out[..., :ow]
         self.col = store.reshape(g, kr, n, ln) if keep else None
         self.fold = fold
         self.w = w
