@@ -75,9 +75,26 @@ def _pick(xp, a, tt, hot):
     return xp.where(hot, a, xp.zeros((), dtype=a.dtype)).sum(axis=1)
 
 
+_ROW_STARTS: dict = {}
+
+
+def _flat_at(a, tt):
+    """Flat indices of ``a[i, tt[i]]`` in a C-contiguous NumPy (M, C) array: indexing a 1-D view
+    costs about 10K instructions less than a pair of index arrays."""
+    m, c = a.shape
+    starts = _ROW_STARTS.get((m, c))
+    if starts is None:
+        if len(_ROW_STARTS) > 64:
+            _ROW_STARTS.clear()
+        starts = _ROW_STARTS[(m, c)] = np.arange(m) * c
+    return starts + tt
+
+
 def _sub_at(xp, grad, tt, hot, v) -> None:
     """``grad[i, tt[i]] -= v[i]`` in place (``v`` a scalar or one value per row)."""
-    if hot is None:
+    if hot is None and xp is np and grad.flags.c_contiguous:
+        grad.reshape(-1)[_flat_at(grad, tt)] -= v
+    elif hot is None:
         grad[_arange(xp, grad.shape[0], grad), tt] -= v
     else:
         grad -= hot * (v[:, None] if getattr(v, "ndim", 0) else v)
@@ -170,8 +187,10 @@ class CrossEntropy(Function):
         col = scale[:, None] if scale.ndim else scale
         if not eps:
             if cw is None:
-                k = col / self.s[:, None]
-                grad = e * k
+                if xp is np and not scale.ndim:  # one number: a Python float saves a NumPy call
+                    grad = e * (float(scale) / self.s)[:, None]
+                else:
+                    grad = e * (col / self.s[:, None])
                 _sub_at(xp, grad, tt, hot, scale)
             else:
                 a = cw * scale
@@ -195,7 +214,6 @@ class NLL(Function):
 
     def forward(self, xp, x, t, w=None):
         m = x.shape[0]
-        rows = xp.arange(m)
         all_valid = self.no_ignored
         if not all_valid:
             valid = t != self.ignore_index
@@ -205,7 +223,10 @@ class NLL(Function):
         if not all_valid:
             vmask = valid.astype(x.dtype)
             cw = vmask if cw is None else cw * vmask
-        loss = -x[rows, tt]
+        if xp is np and x.flags.c_contiguous:
+            loss = -x.reshape(-1)[_flat_at(x, tt)]
+        else:
+            loss = -x[xp.arange(m), tt]
         if cw is not None:
             loss = loss * cw
         if self.reduction == "mean":
@@ -222,7 +243,10 @@ class NLL(Function):
         scale = g / self.denom if self.reduction == "mean" else g
         a = scale if self.cw is None else self.cw * scale
         grad = xp.zeros(self.shape, dtype=g.dtype)
-        grad[xp.arange(m), self.tt] = -xp.broadcast_to(a, (m,))
+        if xp is np:
+            grad.reshape(-1)[_flat_at(grad, self.tt)] = -a
+        else:
+            grad[xp.arange(m), self.tt] = -xp.broadcast_to(a, (m,))
         return grad, None, None
 
 
