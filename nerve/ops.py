@@ -543,11 +543,11 @@ def sum_along(xp, a, axis: int):
 def _global_shift(x, axis: int, keep_shifted: bool):
     """NumPy: ``(c, shifted, e, s)`` with one global shift ``c = x.max()``, or None when some
     slice's sum of exponentials comes near underflow (logits of rows far apart, inf, nan)."""
-    c = x.max()
+    c = _np.maximum.reduce(x, axis=None)  # the ufunc itself: ndarray.max adds a Python frame
     sh = x - c
     e = _np.exp(sh, out=None if keep_shifted else sh)
     s = sum_along(_np, e, axis)
-    return (c, sh, e, s) if s.min() >= _safe_sum(x.dtype) else None
+    return (c, sh, e, s) if _np.minimum.reduce(s, axis=None) >= _safe_sum(x.dtype) else None
 
 
 def exp_shifted(xp, x, axis: int, keep_shifted: bool = True):
