@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from ...autograd import Function
-from ...ops import _safe_sum
+from ...ops import _global_shift
 from ...tensor import Tensor
 from .activation import exp_shifted, log_softmax, sum_along
 
@@ -56,15 +56,19 @@ def _reduce(t: Tensor, reduction: str) -> Tensor:
 _ARANGES: dict = {}
 
 
-def _arange(xp, n: int, like):
-    """``xp.arange(n)``, kept: on the GPU making one costs more than the loss's own kernels."""
-    key = n if xp is np else (n, str(like.device))  # one per size and GPU
+def _kept(key, make):
+    """``make()``, made once per ``key`` and kept (at most 64 at a time)."""
     r = _ARANGES.get(key)
     if r is None:
         if len(_ARANGES) > 64:
             _ARANGES.clear()
-        r = _ARANGES[key] = xp.arange(n)
+        r = _ARANGES[key] = make()
     return r
+
+
+def _arange(xp, n: int, like):
+    """``xp.arange(n)``, kept: on the GPU making one costs more than the loss's own kernels."""
+    return _kept(n if xp is np else (n, str(like.device)), lambda: xp.arange(n))  # one per size and GPU
 
 
 def _pick(xp, a, tt, hot):
@@ -75,19 +79,11 @@ def _pick(xp, a, tt, hot):
     return xp.where(hot, a, xp.zeros((), dtype=a.dtype)).sum(axis=1)
 
 
-_ROW_STARTS: dict = {}
-
-
 def _flat_at(a, tt):
     """Flat indices of ``a[i, tt[i]]`` in a C-contiguous NumPy (M, C) array: indexing a 1-D view
     costs about 10K instructions less than a pair of index arrays."""
     m, c = a.shape
-    starts = _ROW_STARTS.get((m, c))
-    if starts is None:
-        if len(_ROW_STARTS) > 64:
-            _ROW_STARTS.clear()
-        starts = _ROW_STARTS[(m, c)] = np.arange(m) * c
-    return starts + tt
+    return _kept(("row starts", m, c), lambda: np.arange(m) * c) + tt
 
 
 def _sub_at(xp, grad, tt, hot, v) -> None:
@@ -160,13 +156,13 @@ class CrossEntropy(Function):
         NumPy calls and Python frames as it takes, with the global shift of ``exp_shifted``.
         None when some row's sum of exponentials comes near underflow (or the logits hold an
         inf or a NaN): the general path then shifts row by row."""
-        e = x - float(np.maximum.reduce(x, axis=None))
-        picked = e[_arange(np, m, x), t]
-        np.exp(e, out=e)
-        s = sum_along(np, e, 1)[:, 0]
-        if not float(np.minimum.reduce(s)) >= _safe_sum(x.dtype):
+        shifted = _global_shift(x, 1, keep_shifted=True)
+        if shifted is None:
             return None
+        _, sh, e, s = shifted
+        s = s[:, 0]
         nll = np.log(s)
+        picked = sh.reshape(-1)[_flat_at(sh, t)]
         nll -= picked
         self.e, self.s, self.tt, self.cw, self.w, self.hot, self.vmask = e, s, t, None, None, None, None
         if self.reduction == "none":
