@@ -10,12 +10,19 @@ of ops deep work. Broadcasting is undone here, once, for every op.
 from __future__ import annotations
 
 import functools
+import heapq
+import itertools
 from typing import Any
 
 import numpy as _np
 
 _enabled = True
 _new = object.__new__
+# Every recorded op gets the next number. An op's inputs are always older than it, so running
+# backward in decreasing order of these numbers visits each op after all the ops that use its
+# output (PyTorch's engine orders its ready queue the same way).
+_next_seq = itertools.count().__next__
+_heappush, _heappop = heapq.heappush, heapq.heappop
 
 
 def is_grad_enabled() -> bool:
@@ -170,6 +177,7 @@ class Function:
             self.parents = parents
             self.in_meta = meta
             self.device = dev
+            self.seq = _next_seq()
             t.requires_grad = True
             t.grad_fn = self
         else:
@@ -191,6 +199,8 @@ def sum_to(xp, g, shape):
     """Sum ``g`` down to ``shape``: the reverse of NumPy broadcasting."""
     if g.shape == shape:
         return g
+    if g.shape[1:] == shape:  # one leading axis added by broadcasting (a bias)
+        return _np.add.reduce(g, axis=0) if xp is _np else g.sum(axis=0)
     lead = g.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         i + lead for i, s in enumerate(shape) if s == 1 and g.shape[i + lead] != 1
@@ -205,26 +215,13 @@ def sum_to(xp, g, shape):
     return g
 
 
-def _toposort(root_fn):
-    order = []
-    seen = {id(root_fn)}
-    stack = [(root_fn, iter(root_fn.parents))]
-    while stack:
-        fn, it = stack[-1]
-        for p in it:
-            if p is not None and p._is_fn and id(p) not in seen:
-                seen.add(id(p))
-                stack.append((p, iter(p.parents)))
-                break
-        else:
-            stack.pop()
-            order.append(fn)
-    order.reverse()
-    return order
-
-
 def run_backward(root, grad, retain_graph: bool = False) -> None:
-    """Backpropagate ``grad`` from tensor ``root`` into the ``.grad`` of every leaf it depends on."""
+    """Backpropagate ``grad`` from tensor ``root`` into the ``.grad`` of every leaf it depends on.
+
+    The ops are visited newest first (a heap keyed on their sequence numbers), each once all
+    the gradients flowing into it have been summed; an op that receives no gradient is never
+    visited.
+    """
     fn0 = root.grad_fn
     if fn0 is None:
         if root.requires_grad:  # a leaf: its gradient is grad itself
@@ -237,14 +234,14 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
         )
     if fn0.parents is None:
         raise RuntimeError(_FREED)
-    grads: dict[int, Any] = {id(fn0): grad}
+    grads: dict = {fn0: grad}
+    heap = [(-fn0.seq, fn0)]  # numbers are unique, so two ops are never compared
     global _enabled
     prev, _enabled = _enabled, False
     try:
-        for fn in _toposort(fn0):
-            g = grads.pop(id(fn), None)
-            if g is None:
-                continue
+        while heap:
+            fn = _heappop(heap)[1]
+            g = grads.pop(fn)
             parents = fn.parents
             if parents is None:
                 raise RuntimeError(_FREED)
@@ -267,9 +264,12 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
                 if gi.dtype is not dt and gi.dtype != dt:
                     gi = gi.astype(dt)
                 if p._is_fn:
-                    k = id(p)
-                    prior = grads.get(k)
-                    grads[k] = gi if prior is None else prior + gi
+                    prior = grads.get(p)
+                    if prior is None:
+                        grads[p] = gi
+                        _heappush(heap, (-p.seq, p))
+                    else:
+                        grads[p] = prior + gi
                 else:
                     _accumulate(p, gi, g)
             if not retain_graph:

@@ -250,6 +250,23 @@ def test_deep_graph_backward_is_iterative():
     np.testing.assert_allclose(x.grad.item(), 1.0001 ** 5000, rtol=1e-3)
 
 
+def test_backward_visits_an_op_after_all_its_users():
+    # a is used by c and by d, and d is made after c: backward must sum both paths into a's
+    # gradient before running a's own backward, and call a's hook once, with the sum
+    x = nerve.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    seen = []
+    a = x * 2
+    a.register_hook(lambda g: seen.append(g.tolist()))
+    b = x * 3
+    c = a + b
+    d = a * c  # = 2x * 5x = 10 x^2
+    e = nerve.tensor([0.5, 0.5, 0.5], requires_grad=True) * 4  # a branch backward never reaches
+    (d.sum() + 0 * e.detach().sum()).backward()
+    assert x.grad.tolist() == [20.0, -40.0, 60.0]
+    assert seen == [(c + a).tolist()]  # dd/da = c + a, once
+    assert e.grad_fn.parents is not None  # not visited, so not freed
+
+
 def test_hooks_and_retain_grad():
     x = nerve.tensor([1.0, 2.0], requires_grad=True)
     x.register_hook(lambda g: g * 10)
