@@ -505,6 +505,8 @@ class Tensor:
         )
 
     def __add__(self, other):
+        if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:  # nothing to promote
+            return ops.Add.apply(self, other)
         if self._plain_scalar(other):
             return Tensor._make(self._data + other, self._device)
         a, b = self._coerce(other)
@@ -517,6 +519,8 @@ class Tensor:
         return ops.Add.apply(b, a)
 
     def __sub__(self, other):
+        if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:  # nothing to promote
+            return ops.Sub.apply(self, other)
         if self._plain_scalar(other):
             return Tensor._make(self._data - other, self._device)
         a, b = self._coerce(other)
@@ -529,6 +533,8 @@ class Tensor:
         return ops.Sub.apply(b, a)
 
     def __mul__(self, other):
+        if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:  # nothing to promote
+            return ops.Mul.apply(self, other)
         if self._plain_scalar(other):
             return Tensor._make(self._data * other, self._device)
         a, b = self._coerce(other)
@@ -699,6 +705,10 @@ class Tensor:
         )
 
     def _binary_inplace(self, other, npop, method):
+        if not _autograd._enabled and isinstance(other, Tensor) and other._data.dtype == self._data.dtype \
+                and other._device is self._device:  # an update under no_grad, as an SGD step by hand
+            npop(self._data, other._data, out=self._data)
+            return self
         if self._needs_graph(other):
             return self._inplace(method(self, other))
         b = _raw(other, self)
@@ -1284,6 +1294,7 @@ class _ToDevice(ops.Function):
             self.parents = (x.grad_fn if x.grad_fn is not None else x,)
             self.in_meta = ((x._data.shape, x._data.dtype),)
             self.device = self.target
+            self.seq = autograd._next_seq()
             out.requires_grad = True
             out.grad_fn = self
         return out
