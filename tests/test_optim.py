@@ -127,6 +127,29 @@ def test_matches_torch(case):
         assert not np.allclose(p.detach().numpy(), w)  # it moved
 
 
+SPLIT_CASES = [c for c in CASES if c[0] in ("SGD", "Adam", "AdamW", "RMSprop")]
+
+
+@pytest.mark.parametrize("case", SPLIT_CASES, ids=_ids)
+def test_updates_split_over_threads_match_torch(case, monkeypatch):
+    # big parameters are updated in blocks on nerve's worker threads; make every one "big"
+    from nerve import _threads
+    from nerve.optim import optimizer as opt_mod
+
+    monkeypatch.setattr(opt_mod, "_SPLIT_MIN", 2)
+    monkeypatch.setattr(_threads, "WORKERS", 3)
+    calls = []
+    real = _threads.run_chunks
+    monkeypatch.setattr(_threads, "run_chunks", lambda n, fn, chunks: calls.append(len(chunks)) or real(n, fn, chunks))
+    name, kw = case
+    weights, grads = _data(seed=5)
+    np_, tp = _nerve_params(weights), _torch_params(weights)
+    _run_nerve(getattr(optim, name)(np_, **kw), np_, grads)
+    _run_torch(getattr(torch.optim, name)(tp, **kw), tp, grads)
+    _assert_same(np_, tp)
+    assert calls and max(calls) == 3  # the (4, 3) weight went in three blocks
+
+
 @pytest.mark.parametrize("case", CASES, ids=_ids)
 def test_state_dict_round_trip_through_a_file(case, tmp_path):
     """Stop after 10 steps, save, load into a fresh optimizer, go on: same as never stopping."""

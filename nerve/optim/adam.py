@@ -50,27 +50,29 @@ class Adam(Optimizer):
         lr, eps, wd = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
         beta1, beta2 = (float(b) for b in group["betas"])
         step = state["step"] = state["step"] + 1
-        if self.decoupled:
-            if wd:
-                p *= 1 - lr * wd
-            d = self.grad_with_decay(xp, p, g, group, weight_decay=0.0)
-        else:
-            d = self.grad_with_decay(xp, p, g, group)
-        m, v, tmp = state["exp_avg"], state["exp_avg_sq"], self.scratch(p, 1)
-        diff = xp.subtract(d, m, out=tmp)  # m.lerp_(d, 1 - beta1), as PyTorch rounds it
-        if 1 - beta1 < 0.5:
-            m += xp.multiply(diff, 1 - beta1, out=tmp)
-        else:
-            xp.subtract(d, xp.multiply(diff, beta1, out=tmp), out=m)
-        v *= beta2
-        v += xp.multiply(xp.multiply(d, d, out=tmp), 1 - beta2, out=tmp)
-        if group["amsgrad"]:
-            v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-        step_size = lr / (1 - beta1**step)
-        denom = xp.sqrt(v, out=tmp)
-        denom /= (1 - beta2**step) ** 0.5
-        denom += eps
-        p -= xp.multiply(xp.divide(m, denom, out=tmp), step_size, out=tmp)
+        d = self.grad_with_decay(xp, p, g, group, weight_decay=0.0 if self.decoupled else None)
+        arrays = (p, d, state["exp_avg"], state["exp_avg_sq"], self.scratch(p, 1),
+                  state["max_exp_avg_sq"] if group["amsgrad"] else None)
+        self.elementwise(xp, _update, arrays, xp, lr * wd if self.decoupled else 0.0, beta1, beta2, eps,
+                         lr / (1 - beta1**step), (1 - beta2**step) ** 0.5)
+
+
+def _update(p, d, m, v, tmp, vmax, xp, decay, beta1, beta2, eps, step_size, root_bc2):
+    if decay:  # AdamW's decoupled weight decay
+        p *= 1 - decay
+    diff = xp.subtract(d, m, out=tmp)  # m.lerp_(d, 1 - beta1), as PyTorch rounds it
+    if 1 - beta1 < 0.5:
+        m += xp.multiply(diff, 1 - beta1, out=tmp)
+    else:
+        xp.subtract(d, xp.multiply(diff, beta1, out=tmp), out=m)
+    v *= beta2
+    v += xp.multiply(xp.multiply(d, d, out=tmp), 1 - beta2, out=tmp)
+    if vmax is not None:
+        v = xp.maximum(vmax, v, out=vmax)
+    denom = xp.sqrt(v, out=tmp)
+    denom /= root_bc2
+    denom += eps
+    p -= xp.multiply(xp.divide(m, denom, out=tmp), step_size, out=tmp)
 
 
 class AdamW(Adam):

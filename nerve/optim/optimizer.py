@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import autograd
+from .. import _threads, autograd
 from ..autograd import zero_grads
 from ..backend import device_of, is_array, move
 from ..tensor import Tensor
@@ -45,6 +45,10 @@ def _as_number(x):
         return x.item()
     return x
 
+
+# Parameters of at least this many elements are updated in blocks on nerve's threads (see
+# Optimizer.elementwise).
+_SPLIT_MIN = 1 << 17
 
 # PyTorch's implementation choices (multi-tensor, fused kernels, CUDA graphs): nerve has one
 # implementation, so these are accepted for compatibility and change nothing.
@@ -123,6 +127,21 @@ class Optimizer:
         if vkey is not None:
             views[vkey] = view  # a view of an outgrown buffer stays a valid work array
         return view
+
+    def elementwise(self, xp, body, arrays, *args) -> None:
+        """``body(*arrays, *args)``, where ``body`` updates ``arrays`` (of one shape; None allowed)
+        element by element with NumPy ufuncs and ``out=``. For a big parameter on NumPy it runs on
+        blocks of the flattened arrays over nerve's worker threads: NumPy lets go of the GIL in its
+        loops, and an update is memory-bound (PyTorch spreads its own over its threads too).
+        """
+        n = arrays[0].size
+        w = _threads.workers() if n >= _SPLIT_MIN and xp is np else 1
+        if w < 2 or _threads.in_worker() or not all(a is None or a.flags.c_contiguous for a in arrays):
+            body(*arrays, *args)
+            return
+        flat = [None if a is None else a.reshape(-1) for a in arrays]  # views: each is contiguous
+        _threads.run_chunks(w, lambda i, j: body(*(None if f is None else f[i:j] for f in flat), *args),
+                            _threads.blocks(n, w))
 
     def grad_with_decay(self, xp, p, g, group: dict, weight_decay: float | None = None):
         """The gradient with ``maximize`` and L2 weight decay applied: ``±g + weight_decay * p``.

@@ -49,20 +49,24 @@ class RMSprop(Optimizer):
         momentum = float(group["momentum"])
         state["step"] += 1
         d = self.grad_with_decay(xp, p, g, group)
-        sq, avg = state["square_avg"], self.scratch(p, 1)
-        sq *= alpha
-        sq += xp.multiply(xp.multiply(d, d, out=avg), 1 - alpha, out=avg)
-        if group["centered"]:
-            mean = state["grad_avg"]
-            mean += xp.multiply(xp.subtract(d, mean, out=avg), 1 - alpha, out=avg)
-            xp.sqrt(xp.subtract(sq, xp.multiply(mean, mean, out=avg), out=avg), out=avg)
-        else:
-            xp.sqrt(sq, out=avg)
-        avg += eps
-        if momentum > 0:
-            buf = state["momentum_buffer"]
-            buf *= momentum
-            buf += xp.divide(d, avg, out=avg)
-            p -= xp.multiply(buf, lr, out=avg)
-        else:
-            p -= xp.multiply(xp.divide(d, avg, out=avg), lr, out=avg)
+        arrays = (p, d, state["square_avg"], self.scratch(p, 1),
+                  state["grad_avg"] if group["centered"] else None,
+                  state["momentum_buffer"] if momentum > 0 else None)
+        self.elementwise(xp, _update, arrays, xp, lr, alpha, eps, momentum)
+
+
+def _update(p, d, sq, avg, mean, buf, xp, lr, alpha, eps, momentum):
+    sq *= alpha
+    sq += xp.multiply(xp.multiply(d, d, out=avg), 1 - alpha, out=avg)
+    if mean is not None:  # centered
+        mean += xp.multiply(xp.subtract(d, mean, out=avg), 1 - alpha, out=avg)
+        xp.sqrt(xp.subtract(sq, xp.multiply(mean, mean, out=avg), out=avg), out=avg)
+    else:
+        xp.sqrt(sq, out=avg)
+    avg += eps
+    if buf is not None:
+        buf *= momentum
+        buf += xp.divide(d, avg, out=avg)
+        p -= xp.multiply(buf, lr, out=avg)
+    else:
+        p -= xp.multiply(xp.divide(d, avg, out=avg), lr, out=avg)

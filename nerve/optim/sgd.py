@@ -35,16 +35,18 @@ class SGD(Optimizer):
     def apply_single(self, xp, p, g, state, group):
         lr, momentum, dampening = float(group["lr"]), float(group["momentum"]), float(group["dampening"])
         d = self.grad_with_decay(xp, p, g, group)
-        tmp = self.scratch(p, 1)
-        if momentum:
-            buf = state.get("momentum_buffer")
-            if buf is None:  # the first step starts the buffer at the gradient, undamped
-                state["momentum_buffer"] = buf = d.copy()
-            else:
-                buf *= momentum
-                buf += d if dampening == 0 else xp.multiply(d, 1 - dampening, out=tmp)
-            if group["nesterov"]:
-                d = xp.add(d, xp.multiply(buf, momentum, out=tmp), out=tmp)
-            else:
-                d = buf
-        p -= xp.multiply(d, lr, out=tmp)
+        buf = state.get("momentum_buffer") if momentum else None
+        first = momentum and buf is None
+        if first:  # the first step starts the buffer at the gradient, undamped
+            state["momentum_buffer"] = buf = d.copy()
+        self.elementwise(xp, _update, (p, d, buf, self.scratch(p, 1)), xp, lr, momentum, dampening,
+                         group["nesterov"], first)
+
+
+def _update(p, d, buf, tmp, xp, lr, momentum, dampening, nesterov, first):
+    if buf is not None:
+        if not first:
+            buf *= momentum
+            buf += d if dampening == 0 else xp.multiply(d, 1 - dampening, out=tmp)
+        d = xp.add(d, xp.multiply(buf, momentum, out=tmp), out=tmp) if nesterov else buf
+    p -= xp.multiply(d, lr, out=tmp)
