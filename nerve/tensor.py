@@ -506,6 +506,11 @@ class Tensor:
 
     def __add__(self, other):
         if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:  # nothing to promote
+            if _no_graph(self, other):
+                try:
+                    return Tensor._make(self._data + other._data, self._device)
+                except ValueError:  # shapes that do not broadcast: the op's own error below
+                    pass
             return ops.Add.apply(self, other)
         if self._plain_scalar(other):
             return Tensor._make(self._data + other, self._device)
@@ -520,6 +525,11 @@ class Tensor:
 
     def __sub__(self, other):
         if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:  # nothing to promote
+            if _no_graph(self, other):
+                try:
+                    return Tensor._make(self._data - other._data, self._device)
+                except ValueError:  # shapes that do not broadcast: the op's own error below
+                    pass
             return ops.Sub.apply(self, other)
         if self._plain_scalar(other):
             return Tensor._make(self._data - other, self._device)
@@ -534,6 +544,11 @@ class Tensor:
 
     def __mul__(self, other):
         if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:  # nothing to promote
+            if _no_graph(self, other):
+                try:
+                    return Tensor._make(self._data * other._data, self._device)
+                except ValueError:  # shapes that do not broadcast: the op's own error below
+                    pass
             return ops.Mul.apply(self, other)
         if self._plain_scalar(other):
             return Tensor._make(self._data * other, self._device)
@@ -1357,6 +1372,12 @@ def _no_grad():
     from .autograd import no_grad
 
     return no_grad()
+
+
+def _no_graph(a: Tensor, b: Tensor) -> bool:
+    """True when an op on ``a`` and ``b`` records nothing and they share a device: the array op
+    alone does (outside the graph, as for inference or an update under no_grad)."""
+    return a._device is b._device and not ((a.requires_grad or b.requires_grad) and _autograd._enabled)
 
 
 def _raw(x, like: Tensor):

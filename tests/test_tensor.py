@@ -469,3 +469,17 @@ def test_relu_of_big_and_channel_major_arrays_matches_torch(shape, perm):
     yn.backward(nerve.tensor(g))
     yt.backward(torch.tensor(g))
     np.testing.assert_array_equal(n.grad.numpy(), t.grad.numpy())  # the NaN input passes its gradient, as in torch
+
+
+def test_binary_ops_outside_the_graph_skip_the_op_but_keep_its_errors():
+    a, b = nerve.tensor([[1.0, 2.0], [3.0, 4.0]]), nerve.tensor([10.0, 20.0])
+    for op, want in ((lambda x, y: x + y, [[11, 22], [13, 24]]), (lambda x, y: x - y, [[-9, -18], [-7, -16]]),
+                     (lambda x, y: x * y, [[10, 40], [30, 80]])):
+        out = op(a, b)
+        assert out.tolist() == want and out.dtype == nerve.float32 and out.grad_fn is None and not out.requires_grad
+    w = nerve.ones(2, requires_grad=True)
+    assert (a * w).grad_fn is not None  # one side records: the op runs
+    with nerve.no_grad():
+        assert (a * w).grad_fn is None
+    with pytest.raises(RuntimeError, match=r"add: shapes \(2, 2\) and \(3,\) cannot be broadcast"):
+        a + nerve.ones(3)
