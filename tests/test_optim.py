@@ -127,7 +127,8 @@ def test_matches_torch(case):
         assert not np.allclose(p.detach().numpy(), w)  # it moved
 
 
-SPLIT_CASES = [c for c in CASES if c[0] in ("SGD", "Adam", "AdamW", "RMSprop")]
+SPLIT_CASES = [c for c in CASES if c[0] in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax",
+                                             "NAdam", "RAdam")]
 
 
 @pytest.mark.parametrize("case", SPLIT_CASES, ids=_ids)

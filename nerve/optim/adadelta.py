@@ -38,14 +38,17 @@ class Adadelta(Optimizer):
         lr, rho, eps = float(group["lr"]), float(group["rho"]), float(group["eps"])
         state["step"] += 1
         d = self.grad_with_decay(xp, p, g, group)
-        sq, acc = state["square_avg"], state["acc_delta"]
-        delta, tmp = self.scratch(p, 1), self.scratch(p, 2)
-        sq *= rho
-        sq += xp.multiply(xp.multiply(d, d, out=tmp), 1 - rho, out=tmp)
-        std = xp.sqrt(xp.add(sq, eps, out=tmp), out=tmp)
-        xp.sqrt(xp.add(acc, eps, out=delta), out=delta)
-        delta /= std
-        delta *= d
-        acc *= rho
-        acc += xp.multiply(xp.multiply(delta, delta, out=tmp), 1 - rho, out=tmp)
-        p -= xp.multiply(delta, lr, out=tmp)
+        arrays = (p, d, state["square_avg"], state["acc_delta"], self.scratch(p, 1), self.scratch(p, 2))
+        self.elementwise(xp, _update, arrays, xp, lr, rho, eps)
+
+
+def _update(p, d, sq, acc, delta, tmp, xp, lr, rho, eps):
+    sq *= rho
+    sq += xp.multiply(xp.multiply(d, d, out=tmp), 1 - rho, out=tmp)
+    std = xp.sqrt(xp.add(sq, eps, out=tmp), out=tmp)
+    xp.sqrt(xp.add(acc, eps, out=delta), out=delta)
+    delta /= std
+    delta *= d
+    acc *= rho
+    acc += xp.multiply(xp.multiply(delta, delta, out=tmp), 1 - rho, out=tmp)
+    p -= xp.multiply(delta, lr, out=tmp)

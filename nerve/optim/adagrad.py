@@ -43,8 +43,12 @@ class Adagrad(Optimizer):
         lr, lr_decay, eps = float(group["lr"]), float(group["lr_decay"]), float(group["eps"])
         step = state["step"] = state["step"] + 1
         d = self.grad_with_decay(xp, p, g, group)
-        total, tmp = state["sum"], self.scratch(p, 1)
-        total += xp.multiply(d, d, out=tmp)
-        std = xp.sqrt(total, out=tmp)
-        std += eps
-        p -= xp.multiply(xp.divide(d, std, out=tmp), lr / (1 + (step - 1) * lr_decay), out=tmp)
+        self.elementwise(xp, _update, (p, d, state["sum"], self.scratch(p, 1)), xp, eps,
+                         lr / (1 + (step - 1) * lr_decay))
+
+
+def _update(p, d, total, tmp, xp, eps, step_size):
+    total += xp.multiply(d, d, out=tmp)
+    std = xp.sqrt(total, out=tmp)
+    std += eps
+    p -= xp.multiply(xp.divide(d, std, out=tmp), step_size, out=tmp)

@@ -33,8 +33,12 @@ class Adamax(Optimizer):
         beta1, beta2 = (float(b) for b in group["betas"])
         step = state["step"] = state["step"] + 1
         d = self.grad_with_decay(xp, p, g, group)
-        m, u, tmp = state["exp_avg"], state["exp_inf"], self.scratch(p, 1)
-        m += xp.multiply(xp.subtract(d, m, out=tmp), 1 - beta1, out=tmp)
-        u *= beta2
-        xp.maximum(u, xp.add(xp.abs(d, out=tmp), eps, out=tmp), out=u)
-        p -= xp.multiply(xp.divide(m, u, out=tmp), lr / (1 - beta1**step), out=tmp)
+        self.elementwise(xp, _update, (p, d, state["exp_avg"], state["exp_inf"], self.scratch(p, 1)), xp,
+                         beta1, beta2, eps, lr / (1 - beta1**step))
+
+
+def _update(p, d, m, u, tmp, xp, beta1, beta2, eps, step_size):
+    m += xp.multiply(xp.subtract(d, m, out=tmp), 1 - beta1, out=tmp)
+    u *= beta2
+    xp.maximum(u, xp.add(xp.abs(d, out=tmp), eps, out=tmp), out=u)
+    p -= xp.multiply(xp.divide(m, u, out=tmp), step_size, out=tmp)

@@ -39,21 +39,24 @@ class NAdam(Optimizer):
         beta1, beta2 = (float(b) for b in group["betas"])
         decay = float(group["momentum_decay"])
         step = state["step"] = state["step"] + 1
-        if group["decoupled_weight_decay"]:
-            if wd:
-                p *= 1 - lr * wd
-            d = self.grad_with_decay(xp, p, g, group, weight_decay=0.0)
-        else:
-            d = self.grad_with_decay(xp, p, g, group)
+        decoupled = group["decoupled_weight_decay"]
+        d = self.grad_with_decay(xp, p, g, group, weight_decay=0.0 if decoupled else None)
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * decay))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * decay))
         mu_product = state["mu_product"] = float(state["mu_product"]) * mu
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        denom, tmp = self.scratch(p, 1), self.scratch(p, 2)
-        m += xp.multiply(xp.subtract(d, m, out=tmp), 1 - beta1, out=tmp)
-        v *= beta2
-        v += xp.multiply(xp.multiply(d, d, out=tmp), 1 - beta2, out=tmp)
-        xp.sqrt(xp.divide(v, 1 - beta2**step, out=denom), out=denom)
-        denom += eps
-        p -= xp.multiply(xp.divide(d, denom, out=tmp), lr * (1.0 - mu) / (1.0 - mu_product), out=tmp)
-        p -= xp.multiply(xp.divide(m, denom, out=tmp), lr * mu_next / (1.0 - mu_product * mu_next), out=tmp)
+        arrays = (p, d, state["exp_avg"], state["exp_avg_sq"], self.scratch(p, 1), self.scratch(p, 2))
+        self.elementwise(xp, _update, arrays, xp, lr * wd if decoupled else 0.0, beta1, beta2, eps,
+                         1 - beta2**step, lr * (1.0 - mu) / (1.0 - mu_product),
+                         lr * mu_next / (1.0 - mu_product * mu_next))
+
+
+def _update(p, d, m, v, denom, tmp, xp, decay, beta1, beta2, eps, bc2, grad_step, avg_step):
+    if decay:  # decoupled weight decay
+        p *= 1 - decay
+    m += xp.multiply(xp.subtract(d, m, out=tmp), 1 - beta1, out=tmp)
+    v *= beta2
+    v += xp.multiply(xp.multiply(d, d, out=tmp), 1 - beta2, out=tmp)
+    xp.sqrt(xp.divide(v, bc2, out=denom), out=denom)
+    denom += eps
+    p -= xp.multiply(xp.divide(d, denom, out=tmp), grad_step, out=tmp)
+    p -= xp.multiply(xp.divide(m, denom, out=tmp), avg_step, out=tmp)

@@ -33,23 +33,28 @@ class RAdam(Optimizer):
         lr, eps, wd = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
         beta1, beta2 = (float(b) for b in group["betas"])
         step = state["step"] = state["step"] + 1
-        if group["decoupled_weight_decay"]:
-            if wd:
-                p *= 1 - lr * wd
-            d = self.grad_with_decay(xp, p, g, group, weight_decay=0.0)
-        else:
-            d = self.grad_with_decay(xp, p, g, group)
-        m, v, tmp = state["exp_avg"], state["exp_avg_sq"], self.scratch(p, 1)
-        m += xp.multiply(xp.subtract(d, m, out=tmp), 1 - beta1, out=tmp)
-        v *= beta2
-        v += xp.multiply(xp.multiply(d, d, out=tmp), 1 - beta2, out=tmp)
+        decoupled = group["decoupled_weight_decay"]
+        d = self.grad_with_decay(xp, p, g, group, weight_decay=0.0 if decoupled else None)
         bc1, bc2 = 1 - beta1**step, 1 - beta2**step
         rho_inf = 2 / (1 - beta2) - 1
         rho_t = rho_inf - 2 * step * beta2**step / bc2
-        if rho_t > 5.0:  # the variance is tractable: rectified adaptive step
+        adaptive = None  # the rectified adaptive step, once the variance is tractable
+        if rho_t > 5.0:
             rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
-            denom = xp.sqrt(v, out=tmp)
-            denom += eps
-            p -= xp.multiply(xp.divide(m, denom, out=tmp), lr / bc1 * bc2**0.5 * rect, out=tmp)
-        else:
-            p -= xp.multiply(m, lr / bc1, out=tmp)
+            adaptive = lr / bc1 * bc2**0.5 * rect
+        self.elementwise(xp, _update, (p, d, state["exp_avg"], state["exp_avg_sq"], self.scratch(p, 1)), xp,
+                         lr * wd if decoupled else 0.0, beta1, beta2, eps, adaptive, lr / bc1)
+
+
+def _update(p, d, m, v, tmp, xp, decay, beta1, beta2, eps, adaptive, plain):
+    if decay:  # decoupled weight decay
+        p *= 1 - decay
+    m += xp.multiply(xp.subtract(d, m, out=tmp), 1 - beta1, out=tmp)
+    v *= beta2
+    v += xp.multiply(xp.multiply(d, d, out=tmp), 1 - beta2, out=tmp)
+    if adaptive is not None:
+        denom = xp.sqrt(v, out=tmp)
+        denom += eps
+        p -= xp.multiply(xp.divide(m, denom, out=tmp), adaptive, out=tmp)
+    else:
+        p -= xp.multiply(m, plain, out=tmp)
