@@ -159,6 +159,8 @@ class Function:
             raise RuntimeError(self.describe_error(inputs, e)) from None
         except IndexError as e:  # an index out of range stays an IndexError, as in PyTorch
             raise IndexError(self.describe_error(inputs, e)) from None
+        if isinstance(out, _np.generic):  # NumPy hands back a scalar for a 0-d result
+            out = _np.asarray(out)
         t = _new(Tensor)
         t._data = out
         t._device = dev

@@ -104,6 +104,8 @@ class Tensor:
 
     @staticmethod
     def _make(data, dev) -> "Tensor":
+        if isinstance(data, np.generic):  # NumPy hands back a scalar for a 0-d result: keep an array,
+            data = np.asarray(data)  # so in-place ops and .numpy() work on it
         t = object.__new__(Tensor)
         t._data = data
         t._device = dev

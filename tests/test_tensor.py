@@ -483,3 +483,23 @@ def test_binary_ops_outside_the_graph_skip_the_op_but_keep_its_errors():
         assert (a * w).grad_fn is None
     with pytest.raises(RuntimeError, match=r"add: shapes \(2, 2\) and \(3,\) cannot be broadcast"):
         a + nerve.ones(3)
+
+
+def test_zero_dim_results_are_arrays_that_take_in_place_ops():
+    # NumPy returns scalars for 0-d results; a tensor keeps a 0-d array, so in-place ops and
+    # .numpy() work on a loss total or a sum as they do in torch
+    for make in (lambda: nerve.ones(3).sum(), lambda: nerve.tensor(1.0) + nerve.tensor(2.0),
+                 lambda: nerve.ones(3) @ nerve.ones(3), lambda: -nerve.tensor(3.0), lambda: nerve.tensor(2.0) * 1.5):
+        t = make()
+        want = t.item()
+        t += 1
+        t.mul_(2.0)
+        assert t.item() == (want + 1) * 2
+        assert isinstance(t.numpy(), np.ndarray) and t.numpy().shape == ()
+        t.fill_(7.0)
+        t[()] = 5.0
+        assert t.item() == 5.0
+    total = nerve.zeros(())
+    for v in (nerve.tensor([1.0, 2.0]).sum(), nerve.tensor([3.0]).sum()):
+        total += v
+    assert total.item() == 6.0
