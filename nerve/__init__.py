@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib as _importlib
 
-from . import accelerator, cuda
+from . import accelerator, backends, cuda
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import device
 from .creation import (

@@ -61,6 +61,14 @@ class set_grad_enabled:
 class _GradMode:
     mode = False
 
+    def __new__(cls, fn=None):
+        self = super().__new__(cls)
+        if fn is not None:  # used bare, as ``@no_grad`` (PyTorch 2 allows it): decorate at once
+            if not callable(fn):
+                raise TypeError(f"{cls.__name__}() takes no arguments other than a function to decorate, got {fn!r}")
+            return self(fn)
+        return self
+
     def __enter__(self):
         global _enabled
         self.prev = _enabled

@@ -503,3 +503,49 @@ def test_zero_dim_results_are_arrays_that_take_in_place_ops():
     for v in (nerve.tensor([1.0, 2.0]).sum(), nerve.tensor([3.0]).sum()):
         total += v
     assert total.item() == 6.0
+
+
+@pytest.mark.parametrize("a, b", [([3, -4, 7, -7], 2), ([3, -4, 7, -7], -2), ([3.5, -4.5, 7.0, -7.25], 2.0),
+                                  ([3, -4], 2.5), ([3, -4], [2, 3]), ([[5.0, -5.0]], [[-2.0, 2.0]])])
+@pytest.mark.parametrize("mode", ["floor", "trunc", None])
+def test_div_rounding_modes_match_torch(a, b, mode):
+    t = torch.div(torch.tensor(a), torch.tensor(b) if isinstance(b, list) else b, rounding_mode=mode)
+    n = nerve.div(nerve.tensor(a), nerve.tensor(b) if isinstance(b, list) else b, rounding_mode=mode)
+    assert n.tolist() == t.tolist() and str(n.dtype) == str(t.dtype).replace("torch", "nerve")
+    x, y = nerve.tensor(a), torch.tensor(a)
+    if t.dtype != y.dtype:  # an int tensor given a float quotient in place: an error in both
+        with pytest.raises(RuntimeError, match="can't be cast to the desired output type"):
+            x.div_(nerve.tensor(b) if isinstance(b, list) else b, rounding_mode=mode)
+        return
+    x.div_(nerve.tensor(b) if isinstance(b, list) else b, rounding_mode=mode)
+    assert x.tolist() == y.div_(torch.tensor(b) if isinstance(b, list) else b, rounding_mode=mode).tolist()
+
+
+def test_div_rounding_mode_errors():
+    with pytest.raises(ValueError, match="rounding_mode to be one of None, 'trunc', or 'floor'"):
+        nerve.tensor([1, 2]).div(2, rounding_mode="round")
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        nerve.tensor([1, 2]).div(0, rounding_mode="floor")
+
+
+def test_bare_no_grad_decorator_and_backends_flags():
+    x = nerve.ones(2, requires_grad=True)
+
+    @nerve.no_grad
+    def f(t):
+        return t * 2
+
+    @nerve.enable_grad
+    def g(t):
+        return t * 2
+
+    assert not f(x).requires_grad and f.__name__ == "f"
+    with nerve.no_grad():
+        assert g(x).requires_grad
+    with pytest.raises(TypeError, match="no_grad"):
+        nerve.no_grad(3)
+    # the start-up lines of many PyTorch scripts
+    nerve.backends.cudnn.deterministic = True
+    nerve.backends.cudnn.benchmark = False
+    assert nerve.backends.cudnn.deterministic and not nerve.backends.mps.is_available()
+    assert nerve.backends.cudnn.is_available() == nerve.cuda.is_available()
