@@ -634,8 +634,34 @@ class Tensor:
     subtract = __sub__
     mul = __mul__
     multiply = __mul__
-    div = __truediv__
-    divide = __truediv__
+    def div(self, other, *, rounding_mode=None):
+        """``self / other``, as ``torch.div``. ``rounding_mode='floor'`` or ``'trunc'`` rounds the
+        quotient down or toward zero; integer tensors then stay integer. A rounded quotient is
+        outside the graph (PyTorch gives it a zero gradient)."""
+        if rounding_mode is None:
+            return self.__truediv__(other)
+        if rounding_mode not in ("floor", "trunc"):
+            raise ValueError(
+                f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}"
+            )
+        a, b = self._coerce(other)
+        x, y = a._data, _raw(b, a)
+        xp = a._device.xp
+        if x.dtype.kind in "iu" and not isinstance(y, float) and getattr(y, "dtype", x.dtype).kind in "iub":
+            if (y == 0).any() if hasattr(y, "any") else y == 0:
+                raise RuntimeError("ZeroDivisionError")  # as torch words it
+            q = xp.floor_divide(x, y)
+            if rounding_mode == "trunc":  # floor rounds a negative quotient down: step back up
+                q = q + ((q * y != x) & ((x < 0) != (y < 0)))
+            return a._wrap(xp.asarray(q, dtype=x.dtype) if q.dtype != x.dtype else q)
+        if x.dtype.kind != "f":
+            a = a.to(dtype=_dt.get_default_dtype())
+            a, b = a._coerce(b)
+            x, y = a._data, _raw(b, a)
+        q = x / y
+        return a._wrap((xp.floor if rounding_mode == "floor" else xp.trunc)(q).astype(x.dtype, copy=False))
+
+    divide = div
     true_divide = __truediv__
     pow = __pow__
     matmul = __matmul__
@@ -770,8 +796,16 @@ class Tensor:
     def mul_(self, other):
         return self.__imul__(other)
 
-    def div_(self, other):
-        return self.__itruediv__(other)
+    def div_(self, other, *, rounding_mode=None):
+        if rounding_mode is None:
+            return self.__itruediv__(other)
+        result = self.div(other, rounding_mode=rounding_mode)
+        if _KIND_RANK[result._data.dtype.kind] > _KIND_RANK[self._data.dtype.kind]:
+            raise RuntimeError(f"result type {result.dtype} can't be cast to the desired output type {self.dtype}")
+        if self.requires_grad and _autograd._enabled:
+            return self._inplace(result)
+        self._data[...] = result._data
+        return self
 
     def pow_(self, other):
         return self._unary_inplace(lambda t: t ** other)
