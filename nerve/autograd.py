@@ -18,6 +18,7 @@ import numpy as _np
 
 _enabled = True
 _new = object.__new__
+_ndarray = _np.ndarray
 # Every recorded op gets the next number. An op's inputs are always older than it, so running
 # backward in decreasing order of these numbers visits each op after all the ops that use its
 # output (PyTorch's engine orders its ready queue the same way).
@@ -167,8 +168,8 @@ class Function:
             raise RuntimeError(self.describe_error(inputs, e)) from None
         except IndexError as e:  # an index out of range stays an IndexError, as in PyTorch
             raise IndexError(self.describe_error(inputs, e)) from None
-        if isinstance(out, _np.generic):  # NumPy hands back a scalar for a 0-d result
-            out = _np.asarray(out)
+        if out.__class__ is not _ndarray and isinstance(out, _np.generic):
+            out = _np.asarray(out)  # NumPy hands back a scalar for a 0-d result: keep an array
         t = _new(Tensor)
         t._data = out
         t._device = dev
