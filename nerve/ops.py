@@ -628,7 +628,11 @@ class GetItem(Function):
     def forward(self, xp, x):
         self.shape = x.shape
         self.dtype = x.dtype
-        return x[self.index]
+        out = x[self.index]
+        if isinstance(out, _np.generic):  # integers for every axis: a 0-d view, not a copied scalar
+            idx = self.index
+            out = x[(idx if isinstance(idx, tuple) else (idx,)) + (Ellipsis,)]
+        return out
 
     def backward(self, xp, g):
         gx = xp.zeros(self.shape, dtype=g.dtype)

@@ -15,6 +15,7 @@ from .backend import CPU, device, device_of, is_array, move
 from .dtypes import dtype
 
 _py_slice = builtins.slice
+_ndarray = np.ndarray
 _SCALAR_TYPES = (int, float, bool)
 _FAST_SCALARS = frozenset((int, float))  # exact types: bool and NumPy scalars take the full path
 _KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
@@ -71,7 +72,9 @@ class Tensor:
     constructor ``Tensor(data)`` makes a float32 tensor as ``torch.Tensor`` does.
     """
 
-    __slots__ = ("_data", "_device", "requires_grad", "grad", "grad_fn", "_hooks", "__weakref__")
+    # _view (set only on views: basic indexing, reshape, permute): (base tensor, op, its argument),
+    # so that an in-place op that records the graph reaches the base; read with getattr
+    __slots__ = ("_data", "_device", "requires_grad", "grad", "grad_fn", "_hooks", "_view", "__weakref__")
     _is_fn = False
     __array_ufunc__ = None  # NumPy defers to our reflected operators
     __array_priority__ = 1000
@@ -104,8 +107,8 @@ class Tensor:
 
     @staticmethod
     def _make(data, dev) -> "Tensor":
-        if isinstance(data, np.generic):  # NumPy hands back a scalar for a 0-d result: keep an array,
-            data = np.asarray(data)  # so in-place ops and .numpy() work on it
+        if data.__class__ is not _ndarray and isinstance(data, np.generic):
+            data = np.asarray(data)  # NumPy's scalar for a 0-d result: keep an array (in-place ops, .numpy())
         t = object.__new__(Tensor)
         t._data = data
         t._device = dev
@@ -727,7 +730,11 @@ class Tensor:
     # ------------------------------------------------------------ in-place
 
     def _inplace(self, result: "Tensor") -> "Tensor":
-        """Make ``self`` hold ``result`` (computed out of place, with its graph)."""
+        """Make ``self`` hold ``result`` (computed out of place, with its graph).
+
+        When ``self`` is a view of another tensor (basic indexing, reshape, permute, made while
+        recording), the new values are written into that tensor too, differentiably, as PyTorch's
+        in-place ops on views do; ``self`` then views the updated tensor again."""
         if self.grad_fn is None and self.requires_grad:
             raise RuntimeError(
                 "a leaf Variable that requires grad is being used in an in-place operation."
@@ -737,6 +744,25 @@ class Tensor:
                 f"result type {_dt.from_numpy_dtype(result._data.dtype)} can't be cast to the "
                 f"desired output type {self.dtype}"
             )
+        view = getattr(self, "_view", None)
+        if view is not None:
+            base, op, arg = view
+            if base.grad_fn is None and base.requires_grad:
+                raise RuntimeError(
+                    "a view of a leaf Variable that requires grad is being used in an in-place operation."
+                )
+            if op == "index":
+                base[arg] = result
+                new = base[arg]
+            elif op == "reshape":
+                base._inplace(result.reshape(base._data.shape))
+                new = base.reshape(arg)
+            else:  # permute
+                base._inplace(result.permute(*np.argsort(arg).tolist()))
+                new = base.permute(*arg)
+            self._data, self.grad_fn, self.requires_grad = new._data, new.grad_fn, new.requires_grad
+            self._view = getattr(new, "_view", None)
+            return self
         self._data = result._data
         self.grad_fn = result.grad_fn
         self.requires_grad = result.requires_grad
@@ -1193,7 +1219,10 @@ class Tensor:
         if shape == self._data.shape:
             return self
         try:
-            return ops.Reshape.apply(self, shape=shape)
+            out = ops.Reshape.apply(self, shape=shape)
+            if out._data.base is not None and self._device.xp.may_share_memory(out._data, self._data):
+                out._view = (self, "reshape", shape)  # a view (a reshape NumPy cannot view is a copy)
+            return out
         except RuntimeError:
             raise RuntimeError(
                 f"shape '{list(shape)}' is invalid for input of size {self._data.size}"
@@ -1239,7 +1268,7 @@ class Tensor:
             raise RuntimeError(
                 f"permute: dims {list(dims)} must be a permutation of the {self.ndim} dimensions"
             )
-        return ops.Permute.apply(self, dims=dims)
+        return _view(ops.Permute.apply(self, dims=dims), self, dims)
 
     def transpose(self, dim0: int, dim1: int):
         n = self.ndim
@@ -1248,7 +1277,8 @@ class Tensor:
         perm = list(range(n))
         a, b = _one_axis(dim0, n), _one_axis(dim1, n)
         perm[a], perm[b] = perm[b], perm[a]
-        return ops.Permute.apply(self, dims=tuple(perm))
+        perm = tuple(perm)
+        return _view(ops.Permute.apply(self, dims=perm), self, perm)
 
     swapaxes = transpose
 
@@ -1306,9 +1336,14 @@ class Tensor:
     def __getitem__(self, index):
         if index.__class__ is _py_slice and not (self.requires_grad and _autograd._enabled):
             # a basic slice of a tensor outside the graph (a minibatch of a dataset): a view
-            return Tensor._make(self._data[index], self._device)
+            out = Tensor._make(self._data[index], self._device)
+            out._view = (self, "index", index)
+            return out
         idx, advanced = _index(index, self._device)
-        return ops.GetItem.apply(self, index=idx, advanced=advanced)
+        out = ops.GetItem.apply(self, index=idx, advanced=advanced)
+        if not advanced:  # a view: an in-place op on it that records the graph reaches self
+            out._view = (self, "index", idx)
+        return out
 
     def index_select(self, dim: int, index: "Tensor"):
         d = _one_axis(dim, self.ndim)
@@ -1408,6 +1443,12 @@ def _no_grad():
     from .autograd import no_grad
 
     return no_grad()
+
+
+def _view(out: Tensor, base: Tensor, dims) -> Tensor:
+    """Mark ``out``, ``base`` permuted by ``dims``, as a view of ``base``."""
+    out._view = (base, "permute", dims)
+    return out
 
 
 def _no_graph(a: Tensor, b: Tensor) -> bool:

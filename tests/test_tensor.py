@@ -549,3 +549,54 @@ def test_bare_no_grad_decorator_and_backends_flags():
     nerve.backends.cudnn.benchmark = False
     assert nerve.backends.cudnn.deterministic and not nerve.backends.mps.is_available()
     assert nerve.backends.cudnn.is_available() == nerve.cuda.is_available()
+
+
+def _in_place_through_views(lib):
+    """In-place ops on views of tensors (in the graph or not): values and gradients."""
+    out = {}
+    x = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 2
+    y[:2].mul_(3)
+    y.sum().backward()
+    out["slice"] = (y.tolist(), x.grad.tolist())
+    x = lib.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+    y = x * 1
+    y[0][1] = 0  # chained indexing
+    y[:, 2].zero_()
+    y.view(-1)[0] = 10
+    y.t().mul_(2)
+    (y * y).sum().backward()
+    out["views of views"] = (y.tolist(), x.grad.tolist())
+    x = lib.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    y = x + 0
+    v = y.reshape(4)
+    v.add_(1)
+    v.mul_(2)  # the view stays a view after an in-place op
+    seen = v.tolist()
+    y.reshape(2, 2)[1].clamp_(max=9.5)
+    y.sum().backward()
+    out["reshape"] = (y.tolist(), seen, x.grad.tolist())
+    w = lib.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    z = lib.zeros(2, 2)
+    z.view(-1).add_(w)  # a base outside the graph joins it
+    h = lib.ones(3, requires_grad=True) * 2
+    buf = lib.zeros(2, 3)
+    buf[1].copy_(h)
+    ((z * 3).sum() + (buf * buf).sum()).backward()
+    out["plain base"] = (z.tolist(), z.requires_grad, buf.tolist(), w.grad.tolist())
+    x = lib.tensor([1.0, 2.0, 3.0])
+    x[0].add_(10)  # an element of a 1-D tensor is a view too
+    out["element"] = x.tolist()
+    return out
+
+
+def test_in_place_ops_on_views_reach_the_base_as_in_torch():
+    want, got = _in_place_through_views(torch), _in_place_through_views(nerve)
+    for key in want:
+        assert got[key] == want[key], key
+    m = nerve.ones(2, 2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="a view of a leaf Variable that requires grad"):
+        m[:, 0].zero_()
+    with nerve.no_grad():
+        m[:, 0].zero_()  # allowed, as in torch
+    assert m.tolist() == [[0.0, 1.0], [0.0, 1.0]]
