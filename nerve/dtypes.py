@@ -136,3 +136,37 @@ def result_type(*operands) -> dtype:
         if out is None or d._kind > out._kind:
             out = d
     return out
+
+
+class finfo:
+    """Limits of a floating-point dtype, as ``torch.finfo``: ``eps``, ``max``, ``min``, ``tiny``
+    (``smallest_normal``), ``resolution``, ``bits``, ``dtype``."""
+
+    def __init__(self, type=None):
+        d = get_default_dtype() if type is None else to_dtype(type)
+        if not d.is_floating_point:
+            raise TypeError(f"torch.finfo() requires a floating point input type, got {d}")
+        info = np.finfo(d.np)
+        self.bits, self.dtype = int(info.bits), d.name
+        self.eps, self.max, self.min = float(info.eps), float(info.max), float(info.min)
+        self.tiny = self.smallest_normal = float(info.tiny)
+        self.resolution = 10.0 ** -int(info.precision)
+
+    def __repr__(self) -> str:
+        return (f"finfo(resolution={self.resolution}, min={self.min}, max={self.max}, eps={self.eps}, "
+                f"smallest_normal={self.tiny}, tiny={self.tiny}, dtype={self.dtype})")
+
+
+class iinfo:
+    """Limits of an integer dtype, as ``torch.iinfo``: ``max``, ``min``, ``bits``, ``dtype``."""
+
+    def __init__(self, type):
+        d = to_dtype(type)
+        if d.is_floating_point or d.np.kind == "b":
+            raise TypeError(f"torch.iinfo() requires an integer input type, got {d}")
+        info = np.iinfo(d.np)
+        self.bits, self.dtype = int(info.bits), d.name
+        self.max, self.min = int(info.max), int(info.min)
+
+    def __repr__(self) -> str:
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"

@@ -218,7 +218,7 @@ _METHODS = (
     "reshape squeeze unsqueeze permute transpose swapaxes t narrow select unbind flip repeat "
     "eq ne lt le gt ge equal isclose isnan isinf isfinite logical_not logical_and logical_or "
     "masked_fill nonzero index_select softmax log_softmax unique remainder floor_divide "
-    "mm bmm dot detach clone"
+    "mm bmm dot detach clone tril triu roll repeat_interleave tile"
 ).split()
 
 for _n in _METHODS:

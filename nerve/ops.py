@@ -666,6 +666,27 @@ class Flip(Function):
         return xp.flip(g, axis=self.axis)
 
 
+class Tri(Function):
+    """``tril`` / ``triu`` of the last two axes; the gradient keeps the same triangle."""
+
+    def forward(self, xp, x):
+        return (xp.triu if self.upper else xp.tril)(x, self.k)
+
+    def backward(self, xp, g):
+        return (xp.triu if self.upper else xp.tril)(g, self.k)
+
+
+class Roll(Function):
+    """``roll``: shift elements along axes, wrapping around; the gradient rolls back."""
+
+    def forward(self, xp, x):
+        return xp.roll(x, self.shifts, axis=self.axis)
+
+    def backward(self, xp, g):
+        back = tuple(-s for s in self.shifts) if isinstance(self.shifts, tuple) else -self.shifts
+        return xp.roll(g, back, axis=self.axis)
+
+
 class Repeat(Function):
     """``x.repeat(*sizes)``: tile the tensor; the gradient sums the tiles."""
 

@@ -1179,7 +1179,9 @@ class Tensor:
 
         return cumsum(self, dim)
 
-    def sort(self, dim: int = -1, descending: bool = False):
+    def sort(self, dim: int = -1, descending: bool = False, *, stable: bool = False):
+        """Sorted values and their indices along ``dim``; always stable (equal values keep
+        their order), so ``stable`` is accepted and changes nothing."""
         xp = self._device.xp
         ax = _one_axis(dim, self.ndim)
         key = -self._data if descending and self._data.dtype.kind != "b" else self._data
@@ -1302,6 +1304,55 @@ class Tensor:
 
     def repeat(self, *sizes):
         return ops.Repeat.apply(self, reps=_size(sizes))
+
+    def tile(self, *dims):
+        """Repeat along each axis (as ``repeat``, with missing leading counts taken as 1)."""
+        dims = _size(dims)
+        return self.repeat(*((1,) * (self.ndim - len(dims)) + dims))
+
+    def repeat_interleave(self, repeats, dim=None):
+        """Repeat each element ``repeats`` times along ``dim`` (the flattened tensor when None);
+        ``repeats`` is an int or one count per element."""
+        x = self.reshape(-1) if dim is None else self
+        d = 0 if dim is None else _one_axis(dim, self.ndim)
+        n = x.shape[d]
+        counts = repeats._data if isinstance(repeats, Tensor) else repeats
+        counts = np.asarray(counts.get() if hasattr(counts, "get") else counts)
+        if counts.ndim and counts.shape != (n,):
+            raise RuntimeError(f"repeats must have the same size as input along dim, but got repeats.size(0) = "
+                               f"{counts.shape[0]} and input.size({d}) = {n}")
+        if (counts < 0).any():
+            raise RuntimeError("repeats can not be negative")
+        idx = np.repeat(np.arange(n), counts)
+        return x.index_select(d, Tensor._make(self._device.xp.asarray(idx), self._device))
+
+    def tril(self, diagonal: int = 0):
+        """The lower triangle of the last two axes (above the ``diagonal``-th diagonal set to 0)."""
+        if self.ndim < 2:
+            raise RuntimeError("tril: input tensor must have at least 2 dimensions")
+        return ops.Tri.apply(self, k=int(diagonal), upper=False)
+
+    def triu(self, diagonal: int = 0):
+        """The upper triangle of the last two axes (below the ``diagonal``-th diagonal set to 0)."""
+        if self.ndim < 2:
+            raise RuntimeError("triu: input tensor must have at least 2 dimensions")
+        return ops.Tri.apply(self, k=int(diagonal), upper=True)
+
+    def roll(self, shifts, dims=None):
+        """Shift elements along ``dims`` by ``shifts``, wrapping around (the flattened tensor when
+        ``dims`` is None)."""
+        if dims is None:
+            if not isinstance(shifts, int):
+                shifts = tuple(shifts)
+                if len(shifts) != 1:
+                    raise RuntimeError("roll: shifts must be one int when dims is not given")
+                shifts = shifts[0]
+            return ops.Roll.apply(self.reshape(-1), shifts=int(shifts), axis=0).reshape(self.shape)
+        shifts = (shifts,) if isinstance(shifts, int) else tuple(int(s) for s in shifts)
+        dims = (dims,) if isinstance(dims, int) else tuple(dims)
+        if len(shifts) != len(dims):
+            raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims: {len(dims)}")
+        return ops.Roll.apply(self, shifts=shifts, axis=tuple(_one_axis(d, self.ndim) for d in dims))
 
     def flip(self, dims):
         dims = (dims,) if isinstance(dims, int) else tuple(dims)
