@@ -226,17 +226,21 @@ def sum_to(xp, g, shape):
     return g
 
 
-def run_backward(root, grad, retain_graph: bool = False) -> None:
+def run_backward(root, grad, retain_graph: bool = False, capture=None) -> None:
     """Backpropagate ``grad`` from tensor ``root`` into the ``.grad`` of every leaf it depends on.
 
     The ops are visited newest first (a heap keyed on their sequence numbers), each once all
     the gradients flowing into it have been summed; an op that receives no gradient is never
-    visited.
+    visited. With ``capture`` (``(ops, leaves, results)``: slot numbers by op and by ``id`` of
+    leaf), the gradients of those tensors are summed into ``results`` and no ``.grad`` changes.
     """
     fn0 = root.grad_fn
     if fn0 is None:
         if root.requires_grad:  # a leaf: its gradient is grad itself
-            _accumulate(root, grad, None)
+            if capture is None:
+                _accumulate(root, grad, None)
+            elif id(root) in capture[1]:
+                _add_to(capture[2], capture[1][id(root)], grad)
             return
         raise RuntimeError(
             "element 0 of tensors does not require grad and does not have a grad_fn: "
@@ -261,6 +265,8 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
             ref = fn._retain
             if ref is not None and ref() is not None:
                 ref().grad = Tensor._make(g.copy(), fn.device)
+            if capture is not None and fn in capture[0]:
+                _add_to(capture[2], capture[0][fn], g)
             dev = fn.device
             xp = dev._xp or dev.xp
             in_grads = fn.backward(xp, g)
@@ -281,12 +287,75 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
                         _heappush(heap, (-p.seq, p))
                     else:
                         grads[p] = prior + gi
-                else:
+                elif capture is None:
                     _accumulate(p, gi, g)
+                elif id(p) in capture[1]:
+                    _add_to(capture[2], capture[1][id(p)], gi)
             if not retain_graph:
                 fn.parents = None
     finally:
         _enabled = prev
+
+
+def _add_to(results: list, slot: int, g) -> None:
+    results[slot] = g if results[slot] is None else results[slot] + g
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,
+         allow_unused=None, materialize_grads: bool = False, **kwargs):
+    """The gradients of ``outputs`` with respect to ``inputs``, returned rather than added to any
+    ``.grad`` (as ``torch.autograd.grad``; first order only).
+
+    Args:
+        outputs: a tensor or a sequence of tensors.
+        inputs: a tensor or a sequence of tensors the outputs depend on (leaves or not).
+        grad_outputs: one gradient per output; may be left out for scalar outputs.
+        retain_graph: keep the graph for another backward (default: False).
+        allow_unused: give None (or zeros with ``materialize_grads``) for an input that the
+            outputs do not depend on, instead of raising.
+
+    Returns:
+        a tuple with one gradient tensor per input.
+    """
+    if create_graph:
+        raise NotImplementedError("nerve has no higher-order gradients: create_graph=True is not supported")
+    for name in kwargs:
+        if name != "is_grads_batched" or kwargs[name]:
+            raise TypeError(f"grad() got an unexpected keyword argument '{name}'")
+    outs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
+    ins = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = (grad_outputs,) * len(outs) if grad_outputs is None else (grad_outputs,)
+    grad_outputs = tuple(grad_outputs)
+    if len(grad_outputs) != len(outs):
+        raise RuntimeError(f"grad requires one grad_output per output: got {len(grad_outputs)} for {len(outs)} outputs")
+    for t in ins:
+        if not t.requires_grad:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
+    ops = {t.grad_fn: i for i, t in enumerate(ins) if t.grad_fn is not None}
+    leaves = {id(t): i for i, t in enumerate(ins) if t.grad_fn is None}
+    results: list = [None] * len(ins)
+    for k, (out, g) in enumerate(zip(outs, grad_outputs)):
+        if g is None:
+            if out._data.size != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            g = out._device.xp.ones(out._data.shape, dtype=out._data.dtype)
+        else:
+            g = g._data if isinstance(g, Tensor) else out._device.xp.asarray(g, dtype=out._data.dtype)
+        last = k == len(outs) - 1
+        run_backward(out, g, bool(retain_graph) or not last, capture=(ops, leaves, results))
+    grads = []
+    for t, r in zip(ins, results):
+        if r is None:
+            if not (allow_unused or materialize_grads):
+                raise RuntimeError("One of the differentiated Tensors appears to not have been used in the graph. "
+                                   "Set allow_unused=True if this is the desired behavior.")
+            grads.append(Tensor._make(t._device.xp.zeros_like(t._data), t._device) if materialize_grads else None)
+        else:
+            if r.shape != t._data.shape:
+                r = sum_to(t._device.xp, r, t._data.shape)
+            grads.append(Tensor._make(r.copy() if r.base is not None else r, t._device))
+    return tuple(grads)
 
 
 _FREED = (

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from _torch_compare import compare
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -600,3 +601,60 @@ def test_in_place_ops_on_views_reach_the_base_as_in_torch():
     with nerve.no_grad():
         m[:, 0].zero_()  # allowed, as in torch
     assert m.tolist() == [[0.0, 1.0], [0.0, 1.0]]
+
+
+@pytest.mark.parametrize("name, args", [("tril", (0,)), ("tril", (1,)), ("triu", (-1,)), ("triu", (0,)),
+                                        ("roll", (1, 0)), ("roll", ((2, -1), (0, 1))), ("roll", (5,)),
+                                        ("repeat_interleave", (2, 1)), ("repeat_interleave", (3,)),
+                                        ("tile", ((2, 1, 2),))])
+def test_shape_functions_match_torch_with_gradients(name, args):
+    a = np.random.default_rng(3).standard_normal((3, 4))
+    compare(torch, lambda t: getattr(t, name)(*args), lambda t: getattr(t, name)(*args), [a], [True])
+    assert getattr(nerve, name)(nerve.tensor(a), *args).tolist() == getattr(torch, name)(torch.tensor(a), *args).tolist()
+
+
+def test_repeat_interleave_with_counts_and_stable_sort():
+    counts = [1, 0, 2]
+    n = nerve.tensor([[1, 2], [3, 4], [5, 6]]).repeat_interleave(nerve.tensor(counts), dim=0)
+    assert n.tolist() == torch.tensor([[1, 2], [3, 4], [5, 6]]).repeat_interleave(torch.tensor(counts), dim=0).tolist()
+    with pytest.raises(RuntimeError, match="repeats must have the same size as input along dim"):
+        nerve.tensor([1, 2]).repeat_interleave(nerve.tensor([1, 2, 3]))
+    v = nerve.tensor([2, 1, 2, 1]).sort(stable=True, descending=True)
+    assert v.indices.tolist() == torch.tensor([2, 1, 2, 1]).sort(stable=True, descending=True).indices.tolist()
+
+
+def test_finfo_and_iinfo_match_torch():
+    for d in ("float16", "float32", "float64"):
+        n, t = nerve.finfo(getattr(nerve, d)), torch.finfo(getattr(torch, d))
+        assert (n.eps, n.max, n.min, n.tiny, n.resolution, n.bits) == (t.eps, t.max, t.min, t.tiny, t.resolution, t.bits)
+    assert nerve.finfo().eps == torch.finfo().eps
+    for d in ("uint8", "int16", "int32", "int64"):
+        n, t = nerve.iinfo(getattr(nerve, d)), torch.iinfo(getattr(torch, d))
+        assert (n.max, n.min, n.bits) == (t.max, t.min, t.bits)
+    with pytest.raises(TypeError, match="floating point"):
+        nerve.finfo(nerve.int64)
+
+
+def test_autograd_grad_returns_gradients_and_leaves_grad_alone():
+    res = {}
+    for lib in (torch, nerve):
+        x = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        w = lib.tensor([0.5, -1.0, 2.0], requires_grad=True)
+        h = x * w
+        y = (h * h).sum()
+        gx, gh = lib.autograd.grad(y, [x, h], retain_graph=True)
+        (g2,) = lib.autograd.grad([y, (x.exp()).sum()], x)  # several outputs: their gradients add up
+        (g3,) = lib.autograd.grad(x * w, w, grad_outputs=lib.ones(3))
+        b = lib.tensor([1.0, 2.0], requires_grad=True)
+        (g4,) = lib.autograd.grad((lib.ones(3, 2) + b).sum(), b)  # broadcast: summed to b's shape
+        unused = lib.autograd.grad((x * 2).sum(), [x, lib.ones(2, requires_grad=True)], allow_unused=True)[1]
+        res[lib.__name__] = [gx.tolist(), gh.tolist(), np.round(g2.tolist(), 5).tolist(), g3.tolist(), g4.tolist(),
+                             unused, x.grad, w.grad]
+    assert res["nerve"] == res["torch"]
+    x = nerve.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="appears to not have been used in the graph"):
+        nerve.autograd.grad((x * 2).sum(), [x, nerve.ones(2, requires_grad=True)])
+    with pytest.raises(RuntimeError, match="only for scalar outputs"):
+        nerve.autograd.grad(x * 2, x)
+    with pytest.raises(NotImplementedError, match="create_graph"):
+        nerve.autograd.grad((x * 2).sum(), x, create_graph=True)
