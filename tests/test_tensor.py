@@ -607,9 +607,9 @@ def test_in_place_ops_on_views_reach_the_base_as_in_torch():
                                         ("roll", (1, 0)), ("roll", ((2, -1), (0, 1))), ("roll", (5,)),
                                         ("repeat_interleave", (2, 1)), ("repeat_interleave", (3,)),
                                         ("tile", ((2, 1, 2),))])
-def test_shape_functions_match_torch_with_gradients(name, args):
+def test_shape_functions_match_torch_with_gradients(name, args, device):
     a = np.random.default_rng(3).standard_normal((3, 4))
-    compare(torch, lambda t: getattr(t, name)(*args), lambda t: getattr(t, name)(*args), [a], [True])
+    compare(torch, lambda t: getattr(t, name)(*args), lambda t: getattr(t, name)(*args), [a], [True], device)
     assert getattr(nerve, name)(nerve.tensor(a), *args).tolist() == getattr(torch, name)(torch.tensor(a), *args).tolist()
 
 
