@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import inspect
 import itertools
 from typing import Any
 
@@ -116,16 +117,27 @@ class Function:
     without one), each of the output's broadcast shape or the input's own shape.
     Attributes passed to ``apply`` as keywords (axis, shape, ...) are set on the
     op before ``forward`` runs; whatever backward needs is kept on the op itself.
+
+    PyTorch's form works too, for scripts that extend autograd as its tutorials do: static
+    ``forward(ctx, *tensors)`` and ``backward(ctx, grad)`` on tensors, with
+    ``ctx.save_for_backward(...)`` / ``ctx.saved_tensors``, called through ``apply``.
     """
 
     _is_fn = True
+    _ctx_style = False  # PyTorch's static forward(ctx, ...) / backward(ctx, ...)
     parents: tuple = ()
     _hooks = None  # gradient hooks of the output (Tensor.register_hook on a non-leaf)
     _retain = None  # weak reference to the output when it called retain_grad()
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._ctx_style = isinstance(inspect.getattr_static(cls, "forward"), staticmethod)
+
     @classmethod
     def apply(cls, *inputs, **attrs):
         """Run the op on tensors (and plain Python numbers) and record it for backward."""
+        if cls._ctx_style:
+            return _apply_ctx(cls, inputs, attrs)
         fn = cls()
         if attrs:
             fn.__dict__.update(attrs)
@@ -204,6 +216,77 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{self.name}Backward>"
+
+
+class FunctionCtx:
+    """The ``ctx`` of a PyTorch-style ``Function``: what ``forward`` keeps for ``backward``."""
+
+    def __init__(self, needs_input_grad):
+        self.needs_input_grad = needs_input_grad
+        self.saved_tensors = ()
+        self.materialize_grads = True
+
+    def save_for_backward(self, *tensors) -> None:
+        self.saved_tensors = tensors
+
+    def mark_non_differentiable(self, *tensors) -> None:
+        pass  # nerve computes no gradient it is not asked for
+
+    def mark_dirty(self, *tensors) -> None:
+        pass
+
+    def set_materialize_grads(self, value: bool) -> None:
+        self.materialize_grads = bool(value)
+
+
+class _CtxNode(Function):
+    """The graph node of a PyTorch-style ``Function``: backward calls the user's on tensors."""
+
+    def backward(self, xp, g):
+        grads = self.user_backward(self.ctx, Tensor._make(g, self.device))
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        if len(grads) != len(self.parents):
+            raise RuntimeError(
+                f"function {self.fn_name}Backward returned an incorrect number of gradients "
+                f"(expected {len(self.parents)}, got {len(grads)})"
+            )
+        return tuple(gr._data if isinstance(gr, Tensor) else gr for gr in grads)
+
+    @property
+    def name(self) -> str:
+        return self.fn_name
+
+
+def _apply_ctx(cls, inputs, attrs):
+    if attrs:
+        raise TypeError(f"{cls.__name__}.apply() takes positional arguments only")
+    needs = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
+    ctx = FunctionCtx(needs)
+    global _enabled
+    prev, _enabled = _enabled, False
+    try:
+        out = cls.forward(ctx, *inputs)
+    finally:
+        _enabled = prev
+    if not (_enabled and any(needs)):
+        return out
+    if not isinstance(out, Tensor):
+        raise NotImplementedError(
+            f"{cls.__name__}.forward returned {type(out).__name__}: nerve records PyTorch-style Functions "
+            "with one tensor output"
+        )
+    if any(out is x for x in inputs):  # an input handed back: a new tensor on the same data
+        out = Tensor._make(out._data, out._device)
+    node = _CtxNode()
+    node.parents = [(x.grad_fn or x) if need else None for x, need in zip(inputs, needs)]
+    node.in_meta = [(x._data.shape, x._data.dtype) if need else None for x, need in zip(inputs, needs)]
+    node.device = out._device
+    node.seq = _next_seq()
+    node.ctx, node.user_backward, node.fn_name = ctx, cls.backward, cls.__name__
+    out.requires_grad = True
+    out.grad_fn = node
+    return out
 
 
 def sum_to(xp, g, shape):

@@ -658,3 +658,62 @@ def test_autograd_grad_returns_gradients_and_leaves_grad_alone():
         nerve.autograd.grad(x * 2, x)
     with pytest.raises(NotImplementedError, match="create_graph"):
         nerve.autograd.grad((x * 2).sum(), x, create_graph=True)
+
+
+def _tutorial_custom_function(lib):
+    """PyTorch's "Learning PyTorch with Examples" custom autograd Function, 30 steps."""
+
+    class LegendrePolynomial3(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, input):
+            ctx.save_for_backward(input)
+            return 0.5 * (5 * input ** 3 - 3 * input)
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            (input,) = ctx.saved_tensors
+            return grad_output * 1.5 * (5 * input ** 2 - 1)
+
+    class Scale(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, k):
+            ctx.k, ctx.seen = k, ctx.needs_input_grad
+            return x * k
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * ctx.k, None
+
+    x = lib.linspace(-3.0, 3.0, 20)
+    y = lib.sin(x)
+    a, b, c, d = (lib.tensor(v, requires_grad=True) for v in (0.0, -1.0, 0.0, 0.3))
+    for _ in range(30):
+        loss = (a + b * LegendrePolynomial3.apply(c + d * x) - y).pow(2).sum()
+        loss.backward()
+        with lib.no_grad():
+            for p in (a, b, c, d):
+                p -= 5e-6 * p.grad
+                p.grad = None
+    z = lib.tensor([1.0, 2.0], requires_grad=True)
+    out = Scale.apply(z, 3.0)
+    out.sum().backward()
+    return [round(v.item(), 6) + 0.0 for v in (a, b, c, d)], z.grad.tolist(), out.requires_grad
+
+
+def test_pytorch_style_custom_functions_match_torch():
+    assert _tutorial_custom_function(nerve) == _tutorial_custom_function(torch)
+
+    class Bad(nerve.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, w):
+            return x * w
+
+        @staticmethod
+        def backward(ctx, g):
+            return g  # one gradient for two inputs
+
+    x, w = nerve.ones(2, requires_grad=True), nerve.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="returned an incorrect number of gradients"):
+        Bad.apply(x, w).sum().backward()
+    with nerve.no_grad():
+        assert Bad.apply(x, w).grad_fn is None
