@@ -407,8 +407,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
             raise TypeError(f"grad() got an unexpected keyword argument '{name}'")
     outs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
     ins = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
-    if grad_outputs is None or isinstance(grad_outputs, Tensor):
-        grad_outputs = (grad_outputs,) * len(outs) if grad_outputs is None else (grad_outputs,)
+    if grad_outputs is None:
+        grad_outputs = (None,) * len(outs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = (grad_outputs,)
     grad_outputs = tuple(grad_outputs)
     if len(grad_outputs) != len(outs):
         raise RuntimeError(f"grad requires one grad_output per output: got {len(grad_outputs)} for {len(outs)} outputs")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import collections
 import numbers
+import operator as _operator
 from typing import Any
 
 import numpy as np
@@ -511,12 +512,7 @@ class Tensor:
 
     def __add__(self, other):
         if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:  # nothing to promote
-            if _no_graph(self, other):
-                try:
-                    return Tensor._make(self._data + other._data, self._device)
-                except ValueError:  # shapes that do not broadcast: the op's own error below
-                    pass
-            return ops.Add.apply(self, other)
+            return _same_dtype(self, other, _operator.add, ops.Add)
         if self._plain_scalar(other):
             return Tensor._make(self._data + other, self._device)
         a, b = self._coerce(other)
@@ -530,12 +526,7 @@ class Tensor:
 
     def __sub__(self, other):
         if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:  # nothing to promote
-            if _no_graph(self, other):
-                try:
-                    return Tensor._make(self._data - other._data, self._device)
-                except ValueError:  # shapes that do not broadcast: the op's own error below
-                    pass
-            return ops.Sub.apply(self, other)
+            return _same_dtype(self, other, _operator.sub, ops.Sub)
         if self._plain_scalar(other):
             return Tensor._make(self._data - other, self._device)
         a, b = self._coerce(other)
@@ -549,12 +540,7 @@ class Tensor:
 
     def __mul__(self, other):
         if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:  # nothing to promote
-            if _no_graph(self, other):
-                try:
-                    return Tensor._make(self._data * other._data, self._device)
-                except ValueError:  # shapes that do not broadcast: the op's own error below
-                    pass
-            return ops.Mul.apply(self, other)
+            return _same_dtype(self, other, _operator.mul, ops.Mul)
         if self._plain_scalar(other):
             return Tensor._make(self._data * other, self._device)
         a, b = self._coerce(other)
@@ -1270,7 +1256,9 @@ class Tensor:
             raise RuntimeError(
                 f"permute: dims {list(dims)} must be a permutation of the {self.ndim} dimensions"
             )
-        return _view(ops.Permute.apply(self, dims=dims), self, dims)
+        out = ops.Permute.apply(self, dims=dims)
+        out._view = (self, "permute", dims)  # always a view: an in-place op on it reaches self
+        return out
 
     def transpose(self, dim0: int, dim1: int):
         n = self.ndim
@@ -1279,8 +1267,7 @@ class Tensor:
         perm = list(range(n))
         a, b = _one_axis(dim0, n), _one_axis(dim1, n)
         perm[a], perm[b] = perm[b], perm[a]
-        perm = tuple(perm)
-        return _view(ops.Permute.apply(self, dims=perm), self, perm)
+        return self.permute(*perm)
 
     swapaxes = transpose
 
@@ -1317,7 +1304,7 @@ class Tensor:
         d = 0 if dim is None else _one_axis(dim, self.ndim)
         n = x.shape[d]
         counts = repeats._data if isinstance(repeats, Tensor) else repeats
-        counts = np.asarray(counts.get() if hasattr(counts, "get") else counts)
+        counts = np.asarray(move(counts, CPU) if is_array(counts) else counts)
         if counts.ndim and counts.shape != (n,):
             raise RuntimeError(f"repeats must have the same size as input along dim, but got repeats.size(0) = "
                                f"{counts.shape[0]} and input.size({d}) = {n}")
@@ -1496,16 +1483,16 @@ def _no_grad():
     return no_grad()
 
 
-def _view(out: Tensor, base: Tensor, dims) -> Tensor:
-    """Mark ``out``, ``base`` permuted by ``dims``, as a view of ``base``."""
-    out._view = (base, "permute", dims)
-    return out
-
-
-def _no_graph(a: Tensor, b: Tensor) -> bool:
-    """True when an op on ``a`` and ``b`` records nothing and they share a device: the array op
-    alone does (outside the graph, as for inference or an update under no_grad)."""
-    return a._device is b._device and not ((a.requires_grad or b.requires_grad) and _autograd._enabled)
+def _same_dtype(a: Tensor, b: Tensor, array_op, fn) -> Tensor:
+    """``array_op`` of two tensors of one dtype as the op ``fn``. When nothing records the graph
+    and they share a device, the array op alone does (inference, an update under no_grad); a
+    shape mismatch still gets the op's own error."""
+    if a._device is b._device and not ((a.requires_grad or b.requires_grad) and _autograd._enabled):
+        try:
+            return Tensor._make(array_op(a._data, b._data), a._device)
+        except ValueError:
+            pass
+    return fn.apply(a, b)
 
 
 def _raw(x, like: Tensor):
