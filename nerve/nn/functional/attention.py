@@ -1,0 +1,219 @@
+"""Scaled dot-product attention, as ``torch.nn.functional.scaled_dot_product_attention``.
+
+One fused op: forward computes ``softmax(q @ k^T * scale + mask) @ v`` and keeps the attention
+probabilities P; backward needs nothing else:
+``dV = P^T dO``, ``dP = dO V^T``, ``dS = P * (dP - rowsum(dP * P))``, ``dQ = scale dS K``,
+``dK = scale dS^T Q`` (and ``dS`` itself for a float mask that requires a gradient).
+A second op, ``AttentionProbs``, returns P itself for ``MultiheadAttention(need_weights=True)``.
+
+A row whose keys are all masked gets zero weights, as PyTorch's ``scaled_dot_product_attention``
+gives (a plain softmax, and ``MultiheadAttention`` with ``need_weights=True``, gives NaN there).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ... import random as _random
+from ...autograd import Function
+from ...tensor import Tensor
+
+
+def _swap(a):
+    return a.swapaxes(-1, -2)
+
+
+def _probs(xp, q, k, bias, mask, causal, scale, safe=True):
+    """P = softmax(q @ k^T * scale + bias, masked where ``mask`` is False), along the last axis."""
+    s = xp.matmul(q, _swap(k))
+    s *= s.dtype.type(scale)
+    if bias is not None:
+        s = s + bias  # may broadcast s up (a mask with more batch dims)
+    if causal:
+        mask = xp.tri(s.shape[-2], s.shape[-1], dtype=bool)
+    if mask is not None:
+        s = xp.where(mask, s, s.dtype.type(-math.inf))
+    m = s.max(axis=-1, keepdims=True)
+    masked = bias is not None or mask is not None
+    if masked and safe:
+        m = xp.where(xp.isneginf(m), m.dtype.type(0), m)  # an all-masked row: exp(-inf) = 0, not NaN
+    s -= m
+    xp.exp(s, out=s)
+    total = s.sum(axis=-1, keepdims=True)
+    if masked and safe:
+        total = xp.where(total == 0, total.dtype.type(1), total)
+    s /= total
+    return s
+
+
+def _softmax_grad(xp, p, dp):
+    """dS from dP through P = softmax(S): P * (dP - rowsum(dP * P))."""
+    ds = dp * p
+    ds -= p * ds.sum(axis=-1, keepdims=True)
+    return ds
+
+
+def _score_grads(op, xp, ds):
+    """Gradients of q, k (and the float mask) from dS."""
+    p = op.parents
+    gq = gk = gb = None
+    if len(p) > op.n_qkv and p[-1] is not None:
+        gb = ds
+    if p[0] is not None or p[1] is not None:
+        ds = ds * ds.dtype.type(op.scale)
+        if p[0] is not None:
+            gq = xp.matmul(ds, op.k)
+        if p[1] is not None:
+            gk = xp.matmul(_swap(ds), op.q)
+    return gq, gk, gb
+
+
+class ScaledDotProductAttention(Function):
+    """softmax(q k^T * scale + mask) (dropped out) @ v, keeping P for backward."""
+
+    n_qkv = 3  # inputs before the float mask
+
+    def forward(self, xp, q, k, v, bias=None):
+        self.q, self.k, self.v = q, k, v
+        self.p = _probs(xp, q, k, bias, self.mask, self.causal, self.scale)
+        self.keep = None
+        pd = self.p
+        if self.dropout_p > 0:
+            keep = _random._uniform(pd.shape, 0.0, 1.0, pd.dtype, self.dev, self.generator) >= self.dropout_p
+            scale = 1.0 / (1.0 - self.dropout_p) if self.dropout_p < 1 else 0.0
+            self.keep = keep * pd.dtype.type(scale)
+            pd = pd * self.keep
+        return xp.matmul(pd, v)
+
+    def backward(self, xp, g):
+        p = self.parents
+        gv = None
+        pd = self.p if self.keep is None else self.p * self.keep
+        if p[2] is not None:
+            gv = xp.matmul(_swap(pd), g)
+        gq = gk = gb = None
+        if p[0] is not None or p[1] is not None or (len(p) > 3 and p[3] is not None):
+            dp = xp.matmul(g, _swap(self.v))
+            if self.keep is not None:
+                dp *= self.keep
+            gq, gk, gb = _score_grads(self, xp, _softmax_grad(xp, self.p, dp))
+        return (gq, gk, gv) if len(p) == 3 else (gq, gk, gv, gb)
+
+
+class AttentionProbs(Function):
+    """P = softmax(q k^T * scale + mask): the attention weights themselves."""
+
+    n_qkv = 2
+
+    def forward(self, xp, q, k, bias=None):
+        self.q, self.k = q, k
+        self.p = _probs(xp, q, k, bias, self.mask, self.causal, self.scale, self.safe)
+        return self.p
+
+    def backward(self, xp, g):
+        gq, gk, gb = _score_grads(self, xp, _softmax_grad(xp, self.p, g))
+        return (gq, gk) if len(self.parents) == 2 else (gq, gk, gb)
+
+
+def _check(query: Tensor, key: Tensor, value: Tensor, attn_mask, is_causal: bool, dropout_p: float, enable_gqa):
+    if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
+        raise RuntimeError(
+            "Expected query, key, and value to all be at least 2 dimensional, but got "
+            f"query.dim: {query.ndim} key.dim: {key.ndim} and value.dim: {value.ndim} instead."
+        )
+    if not (query.dtype == key.dtype == value.dtype):
+        raise RuntimeError(
+            "Expected query, key, and value to have the same dtype, but got "
+            f"query.dtype: {query.dtype} key.dtype: {key.dtype} and value.dtype: {value.dtype} instead."
+        )
+    if query._data.dtype.kind != "f":
+        raise RuntimeError(f"scaled_dot_product_attention: expected a floating point query, got {query.dtype}")
+    if query.shape[-1] != key.shape[-1]:
+        raise RuntimeError(
+            f"scaled_dot_product_attention: query and key must have the same embedding size E, but got "
+            f"query {tuple(query.shape)} and key {tuple(key.shape)}"
+        )
+    if key.shape[-2] != value.shape[-2]:
+        raise RuntimeError(
+            f"scaled_dot_product_attention: key and value must have the same sequence length S, but got "
+            f"key {tuple(key.shape)} and value {tuple(value.shape)}"
+        )
+    if attn_mask is not None:
+        if is_causal:
+            raise RuntimeError(
+                "_scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True"
+            )
+        kind = attn_mask._data.dtype.kind
+        if kind != "b" and kind != "f":
+            raise RuntimeError(
+                "Expected attn_mask dtype to be bool or float or to match query dtype, but got "
+                f"attn_mask.dtype: {attn_mask.dtype} and query.dtype: {query.dtype} instead."
+            )
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {dropout_p}")
+
+
+def _grouped(query: Tensor, kv: Tensor, name: str) -> Tensor:
+    """Repeat the heads of key/value so that each serves a group of query heads (enable_gqa)."""
+    if query.ndim < 3 or kv.ndim < 3 or query.shape[-3] == kv.shape[-3]:
+        return kv
+    hq, hk = query.shape[-3], kv.shape[-3]
+    if hq % hk:
+        raise RuntimeError(
+            f"scaled_dot_product_attention: with enable_gqa=True the number of query heads ({hq}) must be "
+            f"divisible by the number of {name} heads ({hk})"
+        )
+    return kv.repeat_interleave(hq // hk, dim=-3)
+
+
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None = None,
+                                 dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
+                                 enable_gqa: bool = False) -> Tensor:
+    """Attention: ``softmax(query @ key^T * scale + mask) @ value``, as PyTorch's.
+
+    Args:
+        query: (..., L, E).
+        key: (..., S, E).
+        value: (..., S, Ev). Batch dims (...) broadcast.
+        attn_mask: broadcastable to (..., L, S): bool (True = takes part) or float (added to the scores).
+        dropout_p: dropout on the attention weights (applied whenever it is > 0, as PyTorch's).
+        is_causal: mask to a lower-triangular (L, S) pattern, top-left aligned; not with ``attn_mask``.
+        scale: multiplies the scores; default ``1 / sqrt(E)``.
+        enable_gqa: let key/value have fewer heads (dim -3) than query, each serving a group.
+
+    Returns:
+        (..., L, Ev). A query whose keys are all masked gets zeros, as PyTorch's.
+    """
+    _check(query, key, value, attn_mask, is_causal, dropout_p, enable_gqa)
+    if enable_gqa:
+        key, value = _grouped(query, key, "key"), _grouped(query, value, "value")
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
+    attrs = dict(scale=scale, causal=bool(is_causal), mask=None, dropout_p=float(dropout_p),
+                 dev=query._device, generator=None)
+    if attn_mask is not None and attn_mask._data.dtype.kind == "b":
+        attrs["mask"] = attn_mask._data
+        attn_mask = None
+    if attn_mask is None:
+        return ScaledDotProductAttention.apply(query, key, value, **attrs)
+    if attn_mask.dtype != query.dtype:
+        attn_mask = attn_mask.to(dtype=query.dtype)
+    return ScaledDotProductAttention.apply(query, key, value, attn_mask, **attrs)
+
+
+def attention_probs(query: Tensor, key: Tensor, attn_mask: Tensor | None = None, scale: float | None = None,
+                    safe: bool = True) -> Tensor:
+    """The attention weights ``softmax(query @ key^T * scale + mask)`` (..., L, S) as a differentiable tensor.
+
+    ``attn_mask`` as in :func:`scaled_dot_product_attention`; ``safe=False`` gives NaN on all-masked rows
+    (a plain softmax), as ``torch.nn.MultiheadAttention`` returns its weights.
+    """
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
+    attrs = dict(scale=scale, causal=False, mask=None, safe=safe)
+    if attn_mask is not None and attn_mask._data.dtype.kind == "b":
+        attrs["mask"] = attn_mask._data
+        attn_mask = None
+    if attn_mask is None:
+        return AttentionProbs.apply(query, key, **attrs)
+    if attn_mask.dtype != query.dtype:
+        attn_mask = attn_mask.to(dtype=query.dtype)
+    return AttentionProbs.apply(query, key, attn_mask, **attrs)
