@@ -21,7 +21,6 @@ from .normalization import batch_norm
 from .pooling import (
     adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool1d, avg_pool2d, max_pool1d, max_pool2d,
 )
-from .group_norm import group_norm, instance_norm
 
 # ---- attention (owned by the transformer work) ----
 from .attention import scaled_dot_product_attention
