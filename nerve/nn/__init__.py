@@ -23,3 +23,5 @@ from .modules.batchnorm import BatchNorm1d, BatchNorm2d
 from .modules.conv import Conv1d, Conv2d
 from .modules.dropout2d import Dropout2d
 from .modules.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from .modules.normalization import GroupNorm
+from .modules.instancenorm import InstanceNorm1d, InstanceNorm2d

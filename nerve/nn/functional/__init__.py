@@ -24,3 +24,4 @@ from .pooling import (
 
 # ---- attention (owned by the transformer work) ----
 from .attention import scaled_dot_product_attention
+from .group_norm import group_norm, instance_norm

@@ -1,0 +1,156 @@
+"""GroupNorm, InstanceNorm1d/2d and interpolate / Upsample against PyTorch: values, gradients,
+running statistics, numeric gradient checks and PyTorch's errors."""
+
+import warnings
+
+import numpy as np
+import pytest
+from _torch_compare import compare, to_np
+
+import nerve
+import nerve.nn as nn
+import nerve.nn.functional as F
+from nerve.autograd import gradcheck
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+
+# ---------------------------------------------------------------- group norm
+
+GROUP_CASES = [((3, 6, 5, 4), 1), ((3, 6, 5, 4), 2), ((3, 6, 5, 4), 3), ((2, 6, 7), 6), ((4, 8), 2),
+               ((2, 4, 3, 5), 4), ((1, 9, 1, 1), 3)]
+
+
+@pytest.mark.parametrize("shape,groups", GROUP_CASES)
+@pytest.mark.parametrize("affine", ["both", "weight", "none"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_group_norm_matches_torch(shape, groups, affine, dtype, device):
+    rng = np.random.default_rng(1)
+    c = shape[1]
+    arrays = [rng.standard_normal(shape) * 3 + 1]
+    if affine != "none":
+        arrays.append(rng.standard_normal(c))
+    if affine == "both":
+        arrays.append(rng.standard_normal(c))
+    compare(torch, lambda *t: F.group_norm(t[0], groups, *t[1:], eps=1e-4),
+            lambda *t: TF.group_norm(t[0], groups, *t[1:], eps=1e-4),
+            arrays, [True] * len(arrays), device, dtype)
+
+
+def test_group_norm_bias_without_weight(device):
+    rng = np.random.default_rng(2)
+    x, b = rng.standard_normal((2, 4, 3)), rng.standard_normal(4)
+    # torch's backward fails here ("tensor does not have a device"): compare with a weight of ones
+    compare(torch, lambda x, b: F.group_norm(x, 2, None, b), lambda x, b: TF.group_norm(x, 2, torch.ones(4, dtype=x.dtype), b),
+            [x, b], [True, True], device)
+
+
+def test_group_norm_gradcheck(device):
+    x = nerve.randn(2, 6, 3, 2, dtype=nerve.float64, device=device, requires_grad=True)
+    w = nerve.randn(6, dtype=nerve.float64, device=device, requires_grad=True)
+    b = nerve.randn(6, dtype=nerve.float64, device=device, requires_grad=True)
+    assert gradcheck(lambda x, w, b: F.group_norm(x, 3, w, b), [x, w, b])
+
+
+def test_group_norm_module_matches_torch(device):
+    m, tm = nn.GroupNorm(2, 6).to(device), torch.nn.GroupNorm(2, 6)
+    assert repr(m) == repr(tm) == "GroupNorm(2, 6, eps=1e-05, affine=True, bias=True)"
+    assert [n for n, _ in m.named_parameters()] == ["weight", "bias"]
+    np.testing.assert_array_equal(to_np(m.weight), 1)
+    np.testing.assert_array_equal(to_np(m.bias), 0)
+    x = np.random.default_rng(3).standard_normal((2, 6, 4, 3)).astype(np.float32)
+    np.testing.assert_allclose(to_np(m(nerve.tensor(x, device=device))), tm(torch.tensor(x)).detach().numpy(),
+                               rtol=1e-5, atol=1e-5)
+    assert nn.GroupNorm(3, 6, affine=False).weight is None
+
+
+def test_group_norm_errors():
+    with pytest.raises(ValueError, match=r"num_channels \(4\) must be divisible by num_groups \(3\)"):
+        nn.GroupNorm(3, 4)
+    with pytest.raises(RuntimeError, match=r"Expected number of channels in input to be divisible by num_groups, "
+                                           r"but got input of shape \[2, 4, 3\] and num_groups=3"):
+        F.group_norm(nerve.randn(2, 4, 3), 3)
+    with pytest.raises(RuntimeError, match=r"Expected weight to be a vector of size equal to the number of channels"):
+        F.group_norm(nerve.randn(2, 4, 3), 2, nerve.ones(3))
+    with pytest.raises(ValueError, match=r"Expected more than 1 value per channel when training, got input size \[1, 4\]"):
+        F.group_norm(nerve.randn(1, 4), 4)
+    with pytest.raises(RuntimeError, match="Expected at least 2 dimensions for input tensor but received 1"):
+        F.group_norm(nerve.randn(4), 2)
+
+
+# ---------------------------------------------------------------- instance norm
+
+@pytest.mark.parametrize("shape", [(3, 4, 5, 6), (2, 3, 7), (1, 2, 1, 3)])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_instance_norm_matches_torch(shape, affine, dtype, device):
+    rng = np.random.default_rng(4)
+    arrays = [rng.standard_normal(shape) * 2 - 1]
+    if affine:
+        arrays += [rng.standard_normal(shape[1]), rng.standard_normal(shape[1])]
+    compare(torch, lambda *t: F.instance_norm(t[0], None, None, *t[1:], eps=1e-3),
+            lambda *t: TF.instance_norm(t[0], None, None, *t[1:], eps=1e-3),
+            arrays, [True] * len(arrays), device, dtype)
+
+
+def test_instance_norm_gradcheck(device):
+    x = nerve.randn(2, 3, 4, dtype=nerve.float64, device=device, requires_grad=True)
+    w = nerve.randn(3, dtype=nerve.float64, device=device, requires_grad=True)
+    b = nerve.randn(3, dtype=nerve.float64, device=device, requires_grad=True)
+    assert gradcheck(lambda x, w, b: F.instance_norm(x, weight=w, bias=b), [x, w, b])
+
+
+@pytest.mark.parametrize("cls,shape", [("InstanceNorm1d", (4, 3, 6)), ("InstanceNorm2d", (4, 3, 5, 4)),
+                                       ("InstanceNorm1d", (3, 6)), ("InstanceNorm2d", (3, 5, 4))])
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_instance_norm_running_stats_match_torch(cls, shape, momentum, device):
+    m = getattr(nn, cls)(3, momentum=momentum, affine=True, track_running_stats=True).to(device)
+    tm = getattr(torch.nn, cls)(3, momentum=momentum, affine=True, track_running_stats=True).double()
+    m = m.double()
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        x = rng.standard_normal(shape) * 2 + 0.5
+        y, ty = m(nerve.tensor(x, device=device)), tm(torch.tensor(x))
+        np.testing.assert_allclose(to_np(y), ty.detach().numpy(), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(to_np(m.running_mean), tm.running_mean.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(to_np(m.running_var), tm.running_var.numpy(), rtol=1e-12)
+    m.eval()
+    tm.eval()
+    x = rng.standard_normal(shape)
+    xn = nerve.tensor(x, device=device, requires_grad=True)
+    xt = torch.tensor(x, requires_grad=True)
+    y, ty = m(xn), tm(xt)
+    np.testing.assert_allclose(to_np(y), ty.detach().numpy(), rtol=1e-9, atol=1e-10)
+    y.sum().backward()
+    ty.sum().backward()
+    np.testing.assert_allclose(to_np(xn.grad), xt.grad.numpy(), rtol=1e-9, atol=1e-10)
+
+
+def test_instance_norm_module_defaults(device):
+    m, tm = nn.InstanceNorm2d(3).to(device), torch.nn.InstanceNorm2d(3)
+    assert repr(m) == repr(tm)
+    assert m.weight is None and m.running_mean is None
+    assert list(m.state_dict()) == list(tm.state_dict()) == []
+    x = np.random.default_rng(6).standard_normal((2, 3, 4, 4)).astype(np.float32)
+    m.eval()
+    tm.eval()  # without tracking, eval still uses each instance's statistics
+    np.testing.assert_allclose(to_np(m(nerve.tensor(x, device=device))), tm(torch.tensor(x)).numpy(),
+                               rtol=1e-5, atol=1e-5)
+    assert list(nn.InstanceNorm1d(3, affine=True, track_running_stats=True).state_dict()) == list(
+        torch.nn.InstanceNorm1d(3, affine=True, track_running_stats=True).state_dict())
+
+
+def test_instance_norm_errors():
+    with pytest.raises(ValueError, match=r"expected 3D or 4D input \(got 2D input\)"):
+        nn.InstanceNorm2d(3)(nerve.randn(3, 4))
+    with pytest.raises(ValueError, match=r"expected 2D or 3D input \(got 4D input\)"):
+        nn.InstanceNorm1d(3)(nerve.randn(2, 3, 4, 4))
+    with pytest.raises(ValueError, match=r"expected input's size at dim=1 to match num_features \(4\), but got: 3."):
+        nn.InstanceNorm1d(4, affine=True)(nerve.randn(2, 3, 5))
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        nn.InstanceNorm1d(4)(nerve.randn(2, 3, 5))
+    assert "does not match num_features" in str(w[0].message)
+    with pytest.raises(ValueError, match=r"Expected more than 1 spatial element when training, got input size \[2, 3, 1\]"):
+        F.instance_norm(nerve.randn(2, 3, 1))
