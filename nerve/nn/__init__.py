@@ -25,3 +25,14 @@ from .modules.dropout2d import Dropout2d
 from .modules.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from .modules.normalization import GroupNorm
 from .modules.instancenorm import InstanceNorm1d, InstanceNorm2d
+# ---- padding, shuffles, fold, distances, more pooling and activations (the small-layers work) ----
+from .modules.activation import GLU, Softmax2d
+from .modules.distance import CosineSimilarity, PairwiseDistance
+from .modules.fold import Fold, Unfold
+from .modules.padding import (
+    CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d, ReflectionPad1d,
+    ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d, ReplicationPad3d, ZeroPad1d, ZeroPad2d,
+    ZeroPad3d,
+)
+from .modules.pixelshuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle
+from .modules.pooling import AdaptiveAvgPool1d, AdaptiveMaxPool1d

@@ -25,3 +25,9 @@ from .pooling import (
 # ---- attention (owned by the transformer work) ----
 from .attention import scaled_dot_product_attention
 from .group_norm import group_norm, instance_norm
+# ---- shuffles, fold, distances, more pooling and activations (the small-layers work) ----
+from .activation import glu
+from .fold import fold, unfold
+from .misc import pairwise_distance
+from .pooling import adaptive_avg_pool1d, adaptive_max_pool1d
+from .shuffle import channel_shuffle, pixel_shuffle, pixel_unshuffle

@@ -67,13 +67,13 @@ class TakeAxis(Function):
         return gx
 
 
-def _pad_index(xp, n: int, lo: int, hi: int, mode: str):
+def _pad_index(xp, n: int, lo: int, hi: int, mode: str, where: str = ""):
     i = xp.arange(-lo, n + hi)
     if mode == "reflect":
         if lo >= n or hi >= n:
             raise RuntimeError(
                 f"Argument #4: Padding size should be less than the corresponding input dimension, "
-                f"but got: padding ({lo}, {hi}) at dimension of size {n}"
+                f"but got: padding ({lo}, {hi}) at {where or f'dimension of size {n}'}"
             )
         period = 2 * (n - 1) if n > 1 else 1
         i = xp.abs(i) % period
@@ -108,12 +108,21 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
         return ConstantPad.apply(input, pairs=pairs, value=0 if value is None else value)
     if value not in (None, 0):
         raise RuntimeError(f"Padding mode \"{mode}\" doesn't take in value argument")
+    if k not in (1, 2, 3) or input.ndim not in (k + 1, k + 2):
+        raise NotImplementedError(
+            f"Padding size {len(pad)} is not supported for {input.ndim}D input tensor.\n"
+            "Supported combinations for non-constant padding:\n"
+            "  - 2D or 3D input: padding size = 2 (pads last dimension)\n"
+            "  - 3D or 4D input: padding size = 4 (pads last 2 dimensions)\n"
+            "  - 4D or 5D input: padding size = 6 (pads last 3 dimensions)"
+        )
     xp = input._device.xp
     out = input
     for axis in range(input.ndim - k, input.ndim):
         lo, hi = pairs[axis]
         if lo or hi:
-            out = TakeAxis.apply(out, idx=_pad_index(xp, out.shape[axis], lo, hi, mode), axis=axis)
+            where = f"dimension {axis} of input {list(input.shape)}"
+            out = TakeAxis.apply(out, idx=_pad_index(xp, out.shape[axis], lo, hi, mode, where), axis=axis)
     return out
 
 
@@ -176,3 +185,8 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     n1 = (x1 * x1).sum(dim).sqrt().clamp(min=eps)
     n2 = (x2 * x2).sum(dim).sqrt().clamp(min=eps)
     return dot / (n1 * n2)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    """``||x1 - x2 + eps||_p`` along the last dim (inputs broadcast), as ``torch.nn.functional.pairwise_distance``."""
+    return (x1 - x2 + eps).norm(p, dim=-1, keepdim=keepdim)

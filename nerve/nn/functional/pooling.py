@@ -439,3 +439,24 @@ def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
     s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else _to_2d(stride, "stride", 1)
     return avg_pool2d(input.unsqueeze(-2), k, s, _to_2d(padding, "padding", 0), ceil_mode,
                       count_include_pad).squeeze(-2)
+
+
+def _adaptive_1d(input: Tensor, output_size, name: str):
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"Expected 2 to 3 dimensions, but got {input.ndim}-dimensional tensor for argument #1 "
+                           f"'self' (while checking arguments for {name})")
+    return (1, _ntuple(output_size, 1, "output_size")[0])
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
+    """Average over PyTorch's adaptive bins of (N, C, L) or (C, L) to length ``output_size``."""
+    out = _adaptive_1d(input, output_size, "adaptive_avg_pool1d")
+    return adaptive_avg_pool2d(input.unsqueeze(-2), out).squeeze(-2)
+
+
+def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False):
+    """Max over PyTorch's adaptive bins of (N, C, L) or (C, L); indices are positions along L."""
+    out = _adaptive_1d(input, output_size, "adaptive_max_pool1d")
+    y, idx = adaptive_max_pool2d(input.unsqueeze(-2), out, return_indices=True)
+    y = y.squeeze(-2)
+    return (y, idx.squeeze(-2)) if return_indices else y
