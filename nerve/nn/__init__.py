@@ -36,3 +36,5 @@ from .modules.padding import (
 )
 from .modules.pixelshuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle
 from .modules.pooling import AdaptiveAvgPool1d, AdaptiveMaxPool1d
+# ---- attention and Transformer layers (the transformer work) ----
+from .modules.transformer import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer
