@@ -36,5 +36,7 @@ from .modules.padding import (
 )
 from .modules.pixelshuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle
 from .modules.pooling import AdaptiveAvgPool1d, AdaptiveMaxPool1d
+# ---- recurrent layers (the rnn work) ----
+from .modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 # ---- attention and Transformer layers (the transformer work) ----
 from .modules.transformer import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer
