@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ... import random as _random
 from ...autograd import Function
 from ...tensor import Tensor
@@ -37,7 +39,8 @@ def _probs(xp, q, k, bias, mask, causal, scale, safe=True):
     masked = bias is not None or mask is not None
     if masked and safe:
         m = xp.where(xp.isneginf(m), m.dtype.type(0), m)  # an all-masked row: exp(-inf) = 0, not NaN
-    s -= m
+    with np.errstate(invalid="ignore"):  # -inf - -inf on an all-masked row when not safe: NaN, as asked
+        s -= m
     xp.exp(s, out=s)
     total = s.sum(axis=-1, keepdims=True)
     if masked and safe:
