@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import builtins
 
+import numpy as _np
+
 from . import dtypes as _dt
 from . import ops
 from .tensor import Tensor, _one_axis
@@ -223,3 +225,160 @@ _METHODS = (
 
 for _n in _METHODS:
     globals()[_n] = _method(_n)
+
+
+_METHODS_MORE = (
+    "scatter scatter_add scatter_reduce index_add addmm baddbmm addbmm addmv addr ger diag diagonal trace "
+    "movedim moveaxis rot90 take_along_dim masked_select atan2 arctan2 hypot fmod frac lerp nan_to_num erf erfc "
+    "bitwise_and bitwise_or bitwise_xor bitwise_not cumprod diff median kthvalue quantile histc bincount"
+).split()
+
+for _n in _METHODS_MORE:
+    globals()[_n] = _method(_n)
+
+
+def std_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    """``(std, mean)`` over ``dim`` (all dims when None), as ``torch.std_mean``."""
+    return input.std(dim, unbiased, keepdim, correction=correction), input._floating().mean(dim, keepdim)
+
+
+def var_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    """``(var, mean)`` over ``dim`` (all dims when None), as ``torch.var_mean``."""
+    return input.var(dim, unbiased, keepdim, correction=correction), input._floating().mean(dim, keepdim)
+
+
+def meshgrid(*tensors, indexing: str = "ij"):
+    """Coordinate grids from 1-D tensors: with ``indexing='ij'`` output ``k`` varies along axis ``k``;
+    ``'xy'`` swaps the first two axes (as NumPy's default)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise RuntimeError(f"torch.meshgrid: indexing must be one of \"xy\" or \"ij\", but received: {indexing}")
+    for t in tensors:
+        if t.ndim > 1:
+            raise RuntimeError(f"torch.meshgrid: Expected 0D or 1D tensor in the tensor list but got: {t.ndim}D")
+    ts = [t.reshape(-1) for t in tensors]
+    swap = indexing == "xy" and len(ts) >= 2
+    if swap:
+        ts[0], ts[1] = ts[1], ts[0]
+    shape = tuple(t.shape[0] for t in ts)
+    out = []
+    for k, t in enumerate(ts):
+        view = [1] * len(ts)
+        view[k] = shape[k]
+        out.append(t.reshape(view).expand(*shape))
+    if swap:  # the grids of the first two inputs vary along axes 1 and 0
+        out[0], out[1] = out[1], out[0]
+    return tuple(out)
+
+
+def kron(input: Tensor, other: Tensor) -> Tensor:
+    """The Kronecker product: every element of ``input`` times a block ``other``."""
+    a, b = input._coerce(other)
+    nd = builtins.max(a.ndim, b.ndim)
+    sa = (1,) * (nd - a.ndim) + tuple(a.shape)
+    sb = (1,) * (nd - b.ndim) + tuple(b.shape)
+    va, vb = [], []
+    for x, y in zip(sa, sb):
+        va += [x, 1]
+        vb += [1, y]
+    return (a.reshape(va) * b.reshape(vb)).reshape([x * y for x, y in zip(sa, sb)])
+
+
+def cross(input: Tensor, other: Tensor, dim=None) -> Tensor:
+    """The cross product of 3-vectors along ``dim`` (the first axis of size 3 when None, as
+    ``torch.cross``; ``torch.linalg.cross`` uses -1); the inputs broadcast."""
+    a, b = input._coerce(other)
+    if a.ndim != b.ndim:
+        raise RuntimeError(f"linalg.cross: inputs must have the same number of dimensions, got {a.ndim} and {b.ndim}")
+    shape = tuple(_np.broadcast_shapes(tuple(a.shape), tuple(b.shape)))
+    if dim is None:
+        dims = [k for k, s in enumerate(shape) if s == 3]
+        if not dims:
+            raise RuntimeError("no dimension of size 3 in input")
+        d = dims[0]
+    else:
+        d = _one_axis(dim, len(shape))
+    if a.shape[d] != 3 or b.shape[d] != 3:
+        raise RuntimeError(f"linalg.cross: inputs dimension {d} must have length 3. Got {a.shape[d]} and {b.shape[d]}")
+    a0, a1, a2 = (a.select(d, k) for k in range(3))
+    b0, b1, b2 = (b.select(d, k) for k in range(3))
+    return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], d)
+
+
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode=None) -> Tensor:
+    """The ``p``-norm distance between each row of ``x1`` (..., P, M) and each of ``x2`` (..., R, M)."""
+    if x1.ndim < 2 or x2.ndim < 2:
+        raise RuntimeError(f"cdist only supports at least 2D tensors, X1 got: {x1.ndim}D")
+    if x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(f"X1 and X2 must have the same number of columns. X1: {x1.shape[-1]} X2: {x2.shape[-1]}")
+    if p < 0:
+        raise RuntimeError(f"cdist only supports non-negative p values, got {p}")
+    a, b = x1._coerce(x2)
+    if a._data.dtype.kind != "f":
+        raise RuntimeError(f"cdist only supports floating-point dtypes, X1 got: {a.dtype}")
+    if p == 2:
+        return ops.Cdist2.apply(a, b)
+    diff = (a.unsqueeze(-2) - b.unsqueeze(-3)).abs()
+    if p == 0:
+        return (diff != 0).to(dtype=a.dtype).sum(-1)
+    if p == float("inf"):
+        return diff.amax(-1)
+    if p == 1:
+        return diff.sum(-1)
+    return (diff ** p).sum(-1) ** (1.0 / p)
+
+
+def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
+    """The ``p``-norm of ``input - other`` (broadcast), as one number."""
+    d = (input - other).reshape(-1)
+    if p == 2:
+        # through cdist's op, whose gradient is 0 (not NaN) where the distance is 0
+        return ops.Cdist2.apply(d.reshape(1, -1), d.new_zeros(1, d.shape[0]).detach()).reshape(())
+    if p == 0:
+        return (d != 0).to(dtype=d.dtype).sum()
+    return d.norm(p)
+
+
+def searchsorted(sorted_sequence: Tensor, input, *, out_int32: bool = False, right: bool = False, side=None,
+                 sorter=None) -> Tensor:
+    """Where ``input``'s values would go in ``sorted_sequence`` (along its last axis) to keep it
+    sorted: the first such place, or the last with ``right=True`` / ``side='right'``."""
+    if side is not None:
+        if side not in ("left", "right"):
+            raise RuntimeError(f"torch.searchsorted(): side can only be 'left' or 'right' but got {side}")
+        if right and side == "left":
+            raise RuntimeError("torch.searchsorted(): side and right can't be set to opposites, got side of left "
+                               "while right was True")
+        right = side == "right"
+    seq = sorted_sequence
+    xp = seq._device.xp
+    scalar = not isinstance(input, Tensor)
+    vals = xp.asarray(input) if scalar else input._data
+    if scalar and seq.ndim != 1:
+        raise RuntimeError("torch.searchsorted(): input value can be a scalar only when boundaries tensor dimension "
+                           f"is 1, but we got boundaries tensor dim({seq.ndim}) and input value's dim(0) numel(1)")
+    s = seq._data
+    if sorter is not None:
+        s = xp.take_along_axis(s, sorter._data, axis=-1)
+    sd = "right" if right else "left"
+    if s.ndim == 1:
+        out = xp.searchsorted(s, vals, side=sd)
+    else:
+        if s.shape[:-1] != vals.shape[:-1]:
+            raise RuntimeError("torch.searchsorted(): boundaries tensor should be 1 dimension or the first N-1 "
+                               "dimensions of boundaries tensor and input value tensor must match, but we got "
+                               f"boundaries tensor {list(seq.shape)} and input value tensor {list(input.shape)}")
+        rows_s = s.reshape(-1, s.shape[-1])
+        rows_v = vals.reshape(-1, vals.shape[-1])
+        out = xp.stack([xp.searchsorted(rows_s[i], rows_v[i], side=sd) for i in range(rows_s.shape[0])])
+        out = out.reshape(vals.shape)
+    return Tensor._make(xp.asarray(out).astype(_np.int32 if out_int32 else _np.int64), seq._device)
+
+
+def bucketize(input, boundaries: Tensor, *, out_int32: bool = False, right: bool = False) -> Tensor:
+    """The bucket of each value: ``boundaries[i-1] < x <= boundaries[i]`` (``right=True``:
+    ``boundaries[i-1] <= x < boundaries[i]``)."""
+    if boundaries.ndim != 1:
+        raise RuntimeError(f"boundaries tensor must be 1 dimension, but got dim({boundaries.ndim})")
+    return searchsorted(boundaries, input, out_int32=out_int32, right=right)

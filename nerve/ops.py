@@ -767,3 +767,398 @@ class Einsum(Function):
                 gi = xp.broadcast_to(xp.expand_dims(gi, missing), self.xs[i].shape)
             grads.append(gi)
         return tuple(grads)
+
+
+# ---------------------------------------------------------------- scatter, index_add, scatter_reduce
+
+
+def scatter_coords(xp, index, axis):
+    """The full coordinates that ``index`` addresses along ``axis`` (its own position elsewhere):
+    a tuple of arrays that broadcast to ``index``'s shape, for fancy indexing."""
+    nd = index.ndim
+    grids = [xp.arange(n).reshape([n if i == d else 1 for i in range(nd)]) for d, n in enumerate(index.shape)]
+    grids[axis] = index
+    return tuple(grids)
+
+
+def _leading(a, shape):
+    """The leading block of ``a`` of ``shape`` (``src`` may be larger than ``index``)."""
+    if a.shape == tuple(shape):
+        return a
+    return a[tuple(slice(0, n) for n in shape)]
+
+
+def _pad_to(xp, g, shape):
+    """``g`` placed at the start of zeros of ``shape`` (the gradient of ``_leading``)."""
+    if g.shape == tuple(shape):
+        return g
+    out = xp.zeros(shape, g.dtype)
+    out[tuple(slice(0, n) for n in g.shape)] = g
+    return out
+
+
+def ufunc_at(xp, ufunc: str, target, coords, values) -> None:
+    """``getattr(xp, ufunc).at(target, coords, values)``: repeated coordinates combine. Where the
+    array module has no ``ufunc.at``, the updates run in rounds, each round holding at most one
+    update per target element (as many rounds as the most repeated coordinate)."""
+    if ufunc == "add":
+        scatter_add(xp, target, coords, values)
+        return
+    fn = getattr(xp, ufunc)
+    if xp is _np:
+        fn.at(target, coords, values)
+        return
+    shape = _np.broadcast_shapes(*(c.shape for c in coords))
+    flat = xp.ravel_multi_index(tuple(xp.broadcast_to(c, shape).reshape(-1) for c in coords), target.shape)
+    vals = xp.broadcast_to(xp.asarray(values, target.dtype), shape).reshape(-1)
+    order = xp.argsort(flat, kind="stable")
+    flat, vals = flat[order], vals[order]
+    n = flat.size
+    if n == 0:
+        return
+    rank = xp.arange(n) - xp.searchsorted(flat, flat)  # position within its run of equal coordinates
+    t = target.reshape(-1)
+    for r in range(int(rank.max()) + 1):
+        sel = rank == r
+        t[flat[sel]] = fn(t[flat[sel]], vals[sel])
+
+
+class Scatter(Function):
+    """``x.scatter(axis, index, src)``: a copy of ``x`` with ``src`` (an array or a number) written
+    at ``index`` along ``axis``. The gradient of ``x`` is zero where it was overwritten; that of
+    ``src`` is ``grad`` gathered at ``index``."""
+
+    def forward(self, xp, x, src):
+        self.coords = scatter_coords(xp, self.index, self.axis)
+        self.src_shape = getattr(src, "shape", None)
+        v = _leading(src, self.index.shape) if self.src_shape is not None else src
+        out = x.copy()
+        if self.reduce is None:
+            out[self.coords] = v
+        else:
+            ufunc_at(xp, "add" if self.reduce == "add" else "multiply", out, self.coords,
+                     xp.broadcast_to(xp.asarray(v, x.dtype), self.index.shape))
+        return out
+
+    def backward(self, xp, g):
+        if self.reduce is not None:
+            raise RuntimeError("derivative for aten::scatter with reduce is not implemented")
+        gx = gs = None
+        if self.parents[0] is not None:
+            gx = g.copy()
+            gx[self.coords] = 0
+        if self.src_shape is not None and self.parents[1] is not None:
+            gs = _pad_to(xp, g[self.coords], self.src_shape)
+        return gx, gs
+
+
+class ScatterAdd(Function):
+    """``x.scatter_add(axis, index, src)``: ``src`` added into a copy of ``x`` at ``index``
+    (repeated indices add up)."""
+
+    def forward(self, xp, x, src):
+        self.coords = scatter_coords(xp, self.index, self.axis)
+        self.src_shape = src.shape
+        out = x.copy()
+        scatter_add(xp, out, self.coords, _leading(src, self.index.shape))
+        return out
+
+    def backward(self, xp, g):
+        gs = _pad_to(xp, g[self.coords], self.src_shape) if self.parents[1] is not None else None
+        return g, gs
+
+
+class IndexAdd(Function):
+    """``x.index_add(axis, index, source, alpha)``: ``alpha * source[..., j, ...]`` added to
+    ``x[..., index[j], ...]`` along ``axis``."""
+
+    def forward(self, xp, x, source):
+        out = x.copy()
+        v = source if self.alpha == 1 else source * self.alpha
+        lead = (slice(None),) * self.axis
+        scatter_add(xp, out, lead + (self.index,), v.astype(x.dtype, copy=False))
+        return out
+
+    def backward(self, xp, g):
+        gs = None
+        if self.parents[1] is not None:
+            gs = xp.take(g, self.index, axis=self.axis)
+            if self.alpha != 1:
+                gs = gs * self.alpha
+        return g, gs
+
+
+class ScatterReduce(Function):
+    """``x.scatter_reduce(axis, index, src, reduce, include_self)``, reduce one of sum, prod,
+    mean, amax, amin. Gradients as PyTorch's: amax/amin share the gradient evenly between the
+    elements equal to the result; prod divides the result by the element (the product of the
+    others where an element is zero)."""
+
+    def forward(self, xp, x, src):
+        self.coords = c = scatter_coords(xp, self.index, self.axis)
+        self.src_shape = src.shape
+        s = _leading(src, self.index.shape)
+        self.x, self.s = x, s
+        r = self.reduce
+        out = x.copy()
+        if not self.include_self:  # the reduction's identity where src lands
+            ident = {"sum": 0, "mean": 0, "prod": 1}.get(r)
+            if ident is None:
+                info = xp.finfo(x.dtype) if x.dtype.kind == "f" else xp.iinfo(x.dtype)
+                ident = (-xp.inf if x.dtype.kind == "f" else info.min) if r == "amax" else \
+                        (xp.inf if x.dtype.kind == "f" else info.max)
+            out[c] = ident
+        ufunc_at(xp, {"sum": "add", "mean": "add", "prod": "multiply", "amax": "maximum", "amin": "minimum"}[r],
+                 out, c, s)
+        self.hit = xp.zeros(x.shape, bool)
+        self.hit[c] = True
+        if r == "mean":
+            count = xp.zeros(x.shape, x.dtype if x.dtype.kind == "f" else _np.int64)
+            scatter_add(xp, count, c, xp.ones(s.shape, count.dtype))
+            if self.include_self:
+                count += 1
+            count = xp.maximum(count, 1)
+            self.count = count
+            out = out / count if x.dtype.kind == "f" else (out // count).astype(x.dtype)
+        self.out = out
+        return out
+
+    def backward(self, xp, g):
+        r, c, x, s, out = self.reduce, self.coords, self.x, self.s, self.out
+        keep = None if self.include_self else ~self.hit  # x's entries that took part
+        if r == "sum":
+            gx, gs = g, g[c]
+        elif r == "mean":
+            gm = g / self.count
+            gx, gs = gm, gm[c]
+        elif r in ("amax", "amin"):
+            x_is = x == out
+            if keep is not None:
+                x_is &= keep
+            s_is = s == out[c]
+            n = x_is.astype(g.dtype)
+            scatter_add(xp, n, c, s_is.astype(g.dtype))
+            gd = g / xp.maximum(n, 1)
+            gx, gs = gd * x_is, gd[c] * s_is
+        else:  # prod: d out / d e = product of the other elements of its group
+            gx, gs = self._prod_grads(xp, g, keep)
+        if keep is not None:
+            gx = gx * keep
+        gs = _pad_to(xp, gs, self.src_shape) if self.parents[1] is not None else None
+        return (gx if self.parents[0] is not None else None), gs
+
+    def _prod_grads(self, xp, g, keep):
+        c, x, s, out = self.coords, self.x, self.s, self.out
+        xz = (x == 0) if keep is None else (x == 0) & keep
+        zeros = xz.astype(_np.int64)
+        scatter_add(xp, zeros, c, (s == 0).astype(_np.int64))
+        # the product of the nonzero elements of each group
+        nz = xp.where(xz, 1, x) if keep is None else xp.where(keep & ~xz, x, 1)
+        ufunc_at(xp, "multiply", nz, c, xp.where(s == 0, 1, s))
+        with _errstate(xp):
+            # no zero in the group: out / e; one zero: the zero gets the others' product, the rest 0
+            gx = xp.where(zeros == 0, g * out / xp.where(x == 0, 1, x), xp.where(xz & (zeros == 1), g * nz, 0))
+            gc, zc, nzc = g[c], zeros[c], nz[c]
+            gs = xp.where(zc == 0, gc * out[c] / xp.where(s == 0, 1, s), xp.where((s == 0) & (zc == 1), gc * nzc, 0))
+        return gx, gs
+
+
+# ---------------------------------------------------------------- diagonals, cumprod
+
+
+def _diag_coords(xp, n1, n2, offset):
+    """Row and column indices of the ``offset``-th diagonal of an (n1, n2) matrix."""
+    length = max(0, min(n1 + min(offset, 0), n2 - max(offset, 0)))
+    i = xp.arange(length)
+    return i + max(-offset, 0), i + max(offset, 0)
+
+
+class Diagonal(Function):
+    """``x.diagonal(offset, dim1, dim2)`` as a copy: the diagonal becomes the last axis."""
+
+    def forward(self, xp, x):
+        self.shape = x.shape
+        return xp.diagonal(x, self.offset, self.axis1, self.axis2).copy()
+
+    def backward(self, xp, g):
+        gx = xp.zeros(self.shape, g.dtype)
+        view = xp.moveaxis(gx, (self.axis1, self.axis2), (-2, -1))
+        rows, cols = _diag_coords(xp, self.shape[self.axis1], self.shape[self.axis2], self.offset)
+        view[..., rows, cols] = g
+        return gx
+
+
+class DiagEmbed(Function):
+    """A vector on the ``offset``-th diagonal of a square matrix (``diag`` of a 1-D tensor)."""
+
+    def forward(self, xp, v):
+        n = v.shape[0] + abs(self.offset)
+        out = xp.zeros((n, n), v.dtype)
+        self.rows, self.cols = _diag_coords(xp, n, n, self.offset)
+        out[self.rows, self.cols] = v
+        return out
+
+    def backward(self, xp, g):
+        return g[self.rows, self.cols]
+
+
+class CumProd(Function):
+    """Cumulative product along ``axis``; the gradient is exact with zeros in the input: before
+    a slice's first zero it is ``revcumsum(g * y) / x``, at the first zero the reversed cumulative
+    sum of ``g`` times the products that skip that zero, after it 0."""
+
+    def forward(self, xp, x):
+        self.x = x
+        self.y = xp.cumprod(x, axis=self.axis)
+        return self.y
+
+    def backward(self, xp, g):
+        x, y, ax = self.x, self.y, self.axis
+
+        def revcumsum(a):
+            return xp.flip(xp.cumsum(xp.flip(a, axis=ax), axis=ax), axis=ax)
+
+        is_zero = x == 0
+        if not is_zero.any():
+            return revcumsum(g * y) / x
+        seen = xp.cumsum(is_zero, axis=ax)
+        before = seen == 0
+        first = is_zero & (seen == 1)
+        a = revcumsum(g * y) / xp.where(before, x, 1) * before
+        skip = xp.cumprod(xp.where(first, 1, x), axis=ax)
+        b = revcumsum(g * skip) * first
+        return a + b
+
+
+# ---------------------------------------------------------------- binary math
+
+
+class Atan2(Function):
+    def forward(self, xp, y, x):
+        self.y, self.x = y, x
+        return xp.arctan2(y, x)
+
+    def backward(self, xp, g):
+        y, x = self.y, self.x
+        with _errstate(xp):
+            d = g / (x * x + y * y)
+        return (d * x if self.parents[0] is not None else None), (-d * y if self.parents[1] is not None else None)
+
+
+class Hypot(Function):
+    def forward(self, xp, a, b):
+        self.a, self.b = a, b
+        self.h = xp.hypot(a, b)
+        return self.h
+
+    def backward(self, xp, g):
+        with _errstate(xp):
+            d = g / self.h
+        return (d * self.a if self.parents[0] is not None else None), (d * self.b if self.parents[1] is not None else None)
+
+
+class Fmod(Function):
+    """C's remainder (the sign of the dividend); the divisor's gradient is ``-g * trunc(a / b)``."""
+
+    def forward(self, xp, a, b):
+        self.a, self.b = a, b
+        return xp.fmod(a, b)
+
+    def backward(self, xp, g):
+        gb = None
+        if self.parents[1] is not None:
+            with _errstate(xp):
+                gb = -g * xp.trunc(self.a / self.b)
+        return g, gb
+
+
+# ---------------------------------------------------------------- erf (W. J. Cody's rational approximations)
+
+_ERF_A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02, 3.20937758913846947e03,
+          1.85777706184603153e-1)
+_ERF_B = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03, 2.84423683343917062e03)
+_ERF_C = (5.64188496988670089e-1, 8.88314979438837594e00, 6.61191906371416295e01, 2.98635138197400131e02,
+          8.81952221241769090e02, 1.71204761263407058e03, 2.05107837782607147e03, 1.23033935479799725e03,
+          2.15311535474403846e-8)
+_ERF_D = (1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02, 1.62138957456669019e03,
+          3.29079923573345963e03, 4.36261909014324716e03, 3.43936767414372164e03, 1.23033935480374942e03)
+_ERF_P = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1, 1.60837851487422766e-2,
+          6.58749161529837803e-4, 1.63153871373020978e-2)
+_ERF_Q = (2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1, 6.05183413124413191e-2,
+          2.33520497626869185e-3)
+_SQRPI = 5.6418958354775628695e-1  # 1 / sqrt(pi)
+
+
+def erf_parts(xp, x):
+    """``(erf, erfc)`` of a float array, in float64 (W. J. Cody, "Rational Chebyshev approximations
+    for the error function", Math. Comp. 23, 1969, as in netlib's CALERF; relative error near
+    1e-16). Vectorised: every interval's formula runs on the whole array and ``where`` picks."""
+    x = x.astype(_np.float64)
+    y = xp.abs(x)
+    with _errstate(xp):
+        # |x| <= 0.46875: erf by a rational function of x^2
+        z = y * y
+        num, den = _ERF_A[4] * z, z
+        for i in range(3):
+            num, den = (num + _ERF_A[i]) * z, (den + _ERF_B[i]) * z
+        erf_small = x * (num + _ERF_A[3]) / (den + _ERF_B[3])
+        # 0.46875 < |x| <= 4: erfc(|x|) = exp(-x^2) R(|x|); exp(-x^2) split to keep its precision
+        num, den = _ERF_C[8] * y, y
+        for i in range(7):
+            num, den = (num + _ERF_C[i]) * y, (den + _ERF_D[i]) * y
+        mid = (num + _ERF_C[7]) / (den + _ERF_D[7])
+        # |x| > 4: erfc(|x|) = exp(-x^2) (1/sqrt(pi) - R(1/x^2) / x^2) / |x|
+        w = 1.0 / xp.maximum(z, 16.0)
+        num, den = _ERF_P[5] * w, w
+        for i in range(4):
+            num, den = (num + _ERF_P[i]) * w, (den + _ERF_Q[i]) * w
+        big = (_SQRPI - w * (num + _ERF_P[4]) / (den + _ERF_Q[4])) / xp.clip(y, 4.0, 30.0)
+        yc = xp.minimum(y, 30.0)  # erfc(30) underflows to 0: keeps inf out of the split below
+        ysq = xp.trunc(yc * 16.0) / 16.0
+        scale = xp.exp(-ysq * ysq) * xp.exp(-(yc - ysq) * (yc + ysq))
+        erfc_abs = scale * xp.where(y <= 4.0, mid, big)  # erfc(|x|) for |x| > 0.46875
+    small = y <= 0.46875
+    erfc_signed = xp.where(x < 0, 2.0 - erfc_abs, erfc_abs)
+    erf = xp.where(small, erf_small, xp.where(x < 0, erfc_abs - 1.0, 1.0 - erfc_abs))
+    erfc = xp.where(small, 1.0 - erf_small, erfc_signed)
+    nan = xp.isnan(x)
+    return xp.where(nan, x, erf), xp.where(nan, x, erfc)
+
+
+class Erf(Function):
+    def forward(self, xp, x):
+        self.x = x
+        return erf_parts(xp, x)[self.complement].astype(x.dtype)
+
+    def backward(self, xp, g):
+        d = g * (2 * _SQRPI) * xp.exp(-self.x * self.x)
+        return -d if self.complement else d
+
+
+# ---------------------------------------------------------------- distances
+
+
+class Cdist2(Function):
+    """Euclidean distances between the rows of ``a`` (..., P, M) and ``b`` (..., R, M). The forward
+    takes differences (exact); the backward goes through matrix products, with a zero gradient
+    where a distance is zero (as PyTorch)."""
+
+    def forward(self, xp, a, b):
+        self.a, self.b = a, b
+        if a.shape[-2] * b.shape[-2] * a.shape[-1] <= (1 << 22):
+            diff = a[..., :, None, :] - b[..., None, :, :]
+            self.d = xp.sqrt((diff * diff).sum(-1))
+        else:  # large: |a|^2 + |b|^2 - 2 a.b, as PyTorch's matrix-product path
+            sq = (a * a).sum(-1)[..., :, None] + (b * b).sum(-1)[..., None, :] - 2 * xp.matmul(a, xp.swapaxes(b, -1, -2))
+            self.d = xp.sqrt(xp.maximum(sq, 0))
+        return self.d
+
+    def backward(self, xp, g):
+        with _errstate(xp):
+            w = xp.where(self.d == 0, 0, g / self.d)
+        ga = gb = None
+        if self.parents[0] is not None:
+            ga = self.a * w.sum(-1)[..., None] - xp.matmul(w, self.b)
+        if self.parents[1] is not None:
+            gb = self.b * w.sum(-2)[..., None] - xp.matmul(xp.swapaxes(w, -1, -2), self.a)
+        return ga, gb

@@ -25,6 +25,8 @@ MaxResult = collections.namedtuple("max", ["values", "indices"])
 MinResult = collections.namedtuple("min", ["values", "indices"])
 SortResult = collections.namedtuple("sort", ["values", "indices"])
 TopkResult = collections.namedtuple("topk", ["values", "indices"])
+MedianResult = collections.namedtuple("median", ["values", "indices"])
+KthvalueResult = collections.namedtuple("kthvalue", ["values", "indices"])
 
 
 class Size(tuple):
@@ -1389,6 +1391,537 @@ class Tensor:
         idx[d] = index
         return self[tuple(idx)]
 
+    # ------------------------------------------------------------ scatter, index_add (PyTorch's names)
+
+    def _index_arg(self, name: str, index, vector: bool = False):
+        """The index array of a scatter-like op, checked as PyTorch checks it."""
+        if not isinstance(index, Tensor):
+            raise TypeError(f"{name}(): index must be a Tensor, got {type(index).__name__}")
+        if index._device is not self._device:
+            raise RuntimeError(f"{name}(): index is on {index._device} but self is on {self._device}")
+        if index._data.dtype not in (np.int64, np.int32):
+            got = f" but got: {_torch_name(index)}" if vector else ""
+            raise RuntimeError(f"{name}(): Expected dtype int32/int64 for index{got}")
+        return index._data
+
+    @staticmethod
+    def _check_bounds(idx, size: int, dim: int) -> None:
+        if idx.size == 0:
+            return
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < 0 or hi >= size:
+            raise RuntimeError(f"index {lo if lo < 0 else hi} is out of bounds for dimension {dim} with size {size}")
+
+    def _scatter_checks(self, name, dim, index, src):
+        d = _one_axis(dim, self.ndim)
+        idx = self._index_arg(name, index)
+        if idx.ndim != self.ndim:
+            raise RuntimeError("Index tensor must have the same number of dimensions as self tensor")
+        if isinstance(src, Tensor):
+            if src.ndim != self.ndim:
+                raise RuntimeError("Index tensor must have the same number of dimensions as src tensor")
+            if src._data.dtype != self._data.dtype:
+                raise RuntimeError(f"{name.split('_')[0]}(): Expected self.dtype to be equal to src.dtype")
+        too_big = builtins.any(i > s for k, (i, s) in enumerate(zip(idx.shape, self._data.shape)) if k != d)
+        if isinstance(src, Tensor):
+            too_big = too_big or builtins.any(i > s for i, s in zip(idx.shape, src._data.shape))
+        if too_big:
+            tail = f" and to be no larger size than src {list(src.shape)}" if isinstance(src, Tensor) else ""
+            raise RuntimeError(f"Expected index {list(idx.shape)} to be no larger than self {list(self.shape)} "
+                               f"apart from dimension {d}{tail}")
+        self._check_bounds(idx, self._data.shape[d], d)
+        return d, idx
+
+    def _write(self, result: "Tensor", other=None) -> "Tensor":
+        """Make an in-place op's out-of-place ``result`` this tensor's value."""
+        if self._needs_graph(other):
+            return self._inplace(result)
+        self._data[...] = result._data
+        return self
+
+    def scatter(self, dim: int, index: "Tensor", src=None, *, value=None, reduce=None) -> "Tensor":
+        """A copy with ``src`` (a tensor, or the number ``value``) written at ``index`` along ``dim``:
+        ``out[i][index[i][j]] = src[i][j]`` for dim 1. ``reduce='add'`` or ``'multiply'`` combines
+        instead of overwriting (not differentiable, as in PyTorch)."""
+        if src is None:
+            src = value
+        if src is None:
+            raise TypeError("scatter() missing the src tensor or value")
+        if reduce is not None and reduce not in ("add", "multiply"):
+            raise RuntimeError("reduce argument must be either add or multiply.")
+        d, idx = self._scatter_checks("scatter", dim, index, src)
+        if not isinstance(src, Tensor):
+            src = _as_scalar(src)
+            src = src.item() if isinstance(src, Tensor) else src
+        return ops.Scatter.apply(self, src, index=idx, axis=d, reduce=reduce)
+
+    def scatter_(self, dim: int, index: "Tensor", src=None, *, value=None, reduce=None) -> "Tensor":
+        return self._write(self.scatter(dim, index, src, value=value, reduce=reduce), src)
+
+    def scatter_add(self, dim: int, index: "Tensor", src: "Tensor") -> "Tensor":
+        """A copy with ``src`` added at ``index`` along ``dim`` (repeated indices add up)."""
+        d, idx = self._scatter_checks("scatter_add", dim, index, src)
+        return ops.ScatterAdd.apply(self, src, index=idx, axis=d)
+
+    def scatter_add_(self, dim: int, index: "Tensor", src: "Tensor") -> "Tensor":
+        return self._write(self.scatter_add(dim, index, src), src)
+
+    def scatter_reduce(self, dim: int, index: "Tensor", src: "Tensor", reduce: str, *,
+                       include_self: bool = True) -> "Tensor":
+        """A copy with ``src`` reduced into it at ``index`` along ``dim``; ``reduce`` is ``'sum'``,
+        ``'prod'``, ``'mean'``, ``'amax'`` or ``'amin'``; ``include_self=False`` leaves this
+        tensor's values out where something lands."""
+        if reduce not in ("sum", "prod", "mean", "amax", "amin"):
+            raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
+        d, idx = self._scatter_checks("scatter_reduce", dim, index, src)
+        return ops.ScatterReduce.apply(self, src, index=idx, axis=d, reduce=reduce, include_self=bool(include_self))
+
+    def scatter_reduce_(self, dim: int, index: "Tensor", src: "Tensor", reduce: str, *,
+                        include_self: bool = True) -> "Tensor":
+        return self._write(self.scatter_reduce(dim, index, src, reduce, include_self=include_self), src)
+
+    def index_add(self, dim: int, index: "Tensor", source: "Tensor", *, alpha=1) -> "Tensor":
+        """A copy with ``alpha * source`` added at ``index`` along ``dim`` (``out[index[j]] +=
+        alpha * source[j]`` for dim 0; repeated indices add up)."""
+        d = _one_axis(dim, self.ndim)
+        idx = self._index_arg("index_add_", index, vector=True)
+        if idx.ndim > 1:
+            raise IndexError(f"index_add_(): Index is supposed to be a vector, but got dim: {idx.ndim} with type: "
+                             f"{_torch_name(index)} and size: {list(index.shape)}")
+        idx = idx.reshape(-1)
+        if source._data.dtype != self._data.dtype:
+            raise RuntimeError(f"index_add_(): self ({_torch_name(self)}) and source ({_torch_name(source)}) "
+                               "must have the same scalar type")
+        src_shape = source._data.shape if source.ndim else (1,)
+        n = src_shape[d] if d < len(src_shape) else 1
+        if idx.size != n:
+            raise RuntimeError(f"index_add_(): Number of indices ({idx.size}) should be equal to source.size(dim): "
+                               f"({n}), for dim: {d}")
+        if source.ndim != self.ndim or builtins.any(
+                a != b for k, (a, b) in enumerate(zip(self._data.shape, source._data.shape)) if k != d):
+            raise RuntimeError("source tensor shape must match self tensor shape, excluding the specified dimension. "
+                               f"Got self.shape = {list(self.shape)} source.shape = {list(source.shape)}")
+        self._check_bounds(idx, self._data.shape[d], d)
+        return ops.IndexAdd.apply(self, source, index=idx, axis=d, alpha=_as_scalar(alpha))
+
+    def index_add_(self, dim: int, index: "Tensor", source: "Tensor", *, alpha=1) -> "Tensor":
+        return self._write(self.index_add(dim, index, source, alpha=alpha), source)
+
+    # ------------------------------------------------------------ products with an added term
+
+    def _scaled_sum(self, prod: "Tensor", beta, alpha, name: str) -> "Tensor":
+        """``beta * self + alpha * prod``; with ``beta == 0`` this tensor is ignored (NaN too)."""
+        if tuple(np.broadcast_shapes(tuple(self.shape), tuple(prod.shape))) != tuple(prod.shape):
+            raise RuntimeError(f"{name}: the input of shape {list(self.shape)} cannot be broadcast to the "
+                               f"product's shape {list(prod.shape)}")
+        if alpha != 1:
+            prod = prod * alpha
+        if beta == 0:
+            if not self._needs_graph():
+                return prod
+            from .functions import where
+
+            # PyTorch gives the ignored input a zero gradient
+            return prod + where(self._wrap(self._device.xp.ones(self._data.shape, bool)), 0.0, self)
+        return prod + (self if beta == 1 else self * beta)
+
+    def addmm(self, mat1: "Tensor", mat2: "Tensor", *, beta=1, alpha=1) -> "Tensor":
+        """``beta * self + alpha * (mat1 @ mat2)``."""
+        for nm, m in (("mat1", mat1), ("mat2", mat2)):
+            if m.ndim != 2:
+                raise RuntimeError(f"{nm} must be a matrix, got {m.ndim}-D tensor")
+        if mat1.shape[1] != mat2.shape[0]:
+            raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({mat1.shape[0]}x{mat1.shape[1]} and "
+                               f"{mat2.shape[0]}x{mat2.shape[1]})")
+        return self._scaled_sum(mat1 @ mat2, beta, alpha, "addmm")
+
+    def baddbmm(self, batch1: "Tensor", batch2: "Tensor", *, beta=1, alpha=1) -> "Tensor":
+        """``beta * self + alpha * (batch1 @ batch2)`` for batches of matrices."""
+        for nm, m in (("batch1", batch1), ("batch2", batch2)):
+            if m.ndim != 3:
+                raise RuntimeError(f"{nm} must be a 3D tensor")
+        if batch1.shape[0] != batch2.shape[0] or batch1.shape[2] != batch2.shape[1]:
+            raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                               f"[{batch1.shape[0]}, {batch1.shape[2]}] but got: [{batch2.shape[0]}, {batch2.shape[1]}].")
+        return self._scaled_sum(batch1 @ batch2, beta, alpha, "baddbmm")
+
+    def addbmm(self, batch1: "Tensor", batch2: "Tensor", *, beta=1, alpha=1) -> "Tensor":
+        """``beta * self + alpha * sum_b(batch1[b] @ batch2[b])``."""
+        for nm, m in (("batch1", batch1), ("batch2", batch2)):
+            if m.ndim != 3:
+                raise RuntimeError(f"{nm} must be a 3D tensor")
+        return self._scaled_sum((batch1 @ batch2).sum(0), beta, alpha, "addbmm")
+
+    def addmv(self, mat: "Tensor", vec: "Tensor", *, beta=1, alpha=1) -> "Tensor":
+        """``beta * self + alpha * (mat @ vec)``."""
+        if mat.ndim != 2 or vec.ndim != 1:
+            raise RuntimeError(f"vector + matrix @ vector expected, got {self.ndim}, {mat.ndim}, {vec.ndim}")
+        if mat.shape[1] != vec.shape[0]:
+            raise RuntimeError(f"size mismatch, got input ({self.shape[0] if self.ndim else 1}), "
+                               f"mat ({mat.shape[0]}x{mat.shape[1]}), vec ({vec.shape[0]})")
+        return self._scaled_sum(mat @ vec, beta, alpha, "addmv")
+
+    def addr(self, vec1: "Tensor", vec2: "Tensor", *, beta=1, alpha=1) -> "Tensor":
+        """``beta * self + alpha * outer(vec1, vec2)``."""
+        return self._scaled_sum(vec1.outer(vec2), beta, alpha, "addr")
+
+    def outer(self, vec2: "Tensor") -> "Tensor":
+        """The outer product of two vectors."""
+        if self.ndim != 1 or vec2.ndim != 1:
+            raise RuntimeError(f"outer: expected 1-D tensors, got {self.ndim}-D and {vec2.ndim}-D")
+        return self.reshape(-1, 1) * vec2.reshape(1, -1)
+
+    ger = outer
+
+    # ------------------------------------------------------------ diagonals and axes
+
+    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> "Tensor":
+        """The ``offset``-th diagonal of the ``(dim1, dim2)`` planes, as the last axis (a copy)."""
+        a, b = _one_axis(dim1, self.ndim), _one_axis(dim2, self.ndim)
+        if a == b:
+            raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+        return ops.Diagonal.apply(self, offset=int(offset), axis1=a, axis2=b)
+
+    def diag(self, diagonal: int = 0) -> "Tensor":
+        """A 1-D tensor on the ``diagonal``-th diagonal of a square matrix; of a matrix, that diagonal."""
+        if self.ndim == 1:
+            return ops.DiagEmbed.apply(self, offset=int(diagonal))
+        if self.ndim == 2:
+            return self.diagonal(diagonal)
+        raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {self.ndim}D")
+
+    def trace(self) -> "Tensor":
+        """The sum of the main diagonal of a matrix."""
+        if self.ndim != 2:
+            raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {self.ndim}")
+        return self.diagonal().sum()
+
+    def movedim(self, source, destination) -> "Tensor":
+        """Move the axes ``source`` to the positions ``destination``; the rest keep their order."""
+        src = [source] if isinstance(source, int) else list(source)
+        dst = [destination] if isinstance(destination, int) else list(destination)
+        if len(src) != len(dst):
+            raise RuntimeError(f"movedim: Invalid source or destination dims: source ({src} dims) should contain "
+                               f"the same number of dims as destination ({dst} dims)")
+        src = [_one_axis(s, self.ndim) for s in src]
+        dst = [_one_axis(s, self.ndim) for s in dst]
+        if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+            raise RuntimeError(f"movedim: repeated dim in source ({src}) or destination ({dst})")
+        rest = [i for i in range(self.ndim) if i not in src]
+        perm = [None] * self.ndim
+        for s, t in zip(src, dst):
+            perm[t] = s
+        it = iter(rest)
+        perm = [p if p is not None else next(it) for p in perm]
+        return self.permute(*perm) if perm != list(range(self.ndim)) else self
+
+    moveaxis = movedim
+
+    def rot90(self, k: int = 1, dims=(0, 1)) -> "Tensor":
+        """Rotate by 90 degrees ``k`` times in the plane ``dims``, from the first axis towards the second."""
+        dims = list(dims)
+        if len(dims) != 2:
+            raise RuntimeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
+        if self.ndim < 2:
+            raise RuntimeError(f"expected total dims >= 2, but got total dims = {self.ndim}")
+        a, b = _one_axis(dims[0], self.ndim), _one_axis(dims[1], self.ndim)
+        if a == b:
+            raise RuntimeError(f"expected rotation dims to be different, but got dim0 = {dims[0]} and dim1 = {dims[1]}")
+        k %= 4
+        if k == 1:
+            return self.flip([b]).transpose(a, b)
+        if k == 2:
+            return self.flip([a, b])
+        if k == 3:
+            return self.flip([a]).transpose(a, b)
+        return self.clone()
+
+    def take_along_dim(self, indices: "Tensor", dim=None) -> "Tensor":
+        """Values at ``indices`` along ``dim`` (the flattened tensor when None); other dims broadcast."""
+        idx = self._index_arg("take_along_dim", indices)
+        if dim is None:
+            return self.reshape(-1).gather(0, indices.reshape(-1))
+        d = _one_axis(dim, self.ndim)
+        if indices.ndim != self.ndim:
+            raise RuntimeError(f"torch.take_along_dim(): input and indices should have the same number of "
+                               f"dimensions, but got {self.ndim} dimensions for input, and {indices.ndim} "
+                               "dimensions for indices")
+        shape = list(np.broadcast_shapes(tuple(s for k, s in enumerate(self.shape) if k != d),
+                                         tuple(s for k, s in enumerate(indices.shape) if k != d)))
+        x_shape = shape[:d] + [self.shape[d]] + shape[d:]
+        i_shape = shape[:d] + [indices.shape[d]] + shape[d:]
+        x = self if tuple(self.shape) == tuple(x_shape) else self.expand(*x_shape)
+        i = Tensor._make(self._device.xp.broadcast_to(idx, i_shape), self._device)
+        self._check_bounds(idx, self.shape[d], d)
+        return x.gather(d, i)
+
+    def masked_select(self, mask: "Tensor") -> "Tensor":
+        """The elements where ``mask`` (broadcast with this tensor) is True, as a 1-D tensor."""
+        if mask._data.dtype.kind != "b":
+            raise RuntimeError(f"masked_select: expected BoolTensor for mask, got {_torch_name(mask)}")
+        shape = tuple(np.broadcast_shapes(tuple(self.shape), tuple(mask.shape)))
+        x = self if tuple(self.shape) == shape else self.expand(*shape)
+        m = mask._data if tuple(mask.shape) == shape else self._device.xp.broadcast_to(mask._data, shape)
+        return x[Tensor._make(m, self._device)]
+
+    # ------------------------------------------------------------ more elementwise math
+
+    def _binary_float(self, other):
+        """Both operands of a float op, promoted to one floating dtype."""
+        a, b = self._coerce(other if isinstance(other, Tensor) else self.new_tensor(_as_scalar(other)))
+        if a._data.dtype.kind != "f":
+            a, b = a.to(dtype=_dt.get_default_dtype()), b.to(dtype=_dt.get_default_dtype())
+        return a, b
+
+    def atan2(self, other) -> "Tensor":
+        """The angle of the point (other, self), in (-pi, pi]."""
+        a, b = self._binary_float(other)
+        return ops.Atan2.apply(a, b)
+
+    arctan2 = atan2
+
+    def hypot(self, other) -> "Tensor":
+        """``sqrt(self**2 + other**2)`` without overflow in the squares."""
+        a, b = self._binary_float(other)
+        return ops.Hypot.apply(a, b)
+
+    def fmod(self, other) -> "Tensor":
+        """C's remainder: the result has the sign of ``self`` (``remainder`` takes the divisor's)."""
+        a, b = self._coerce(other)
+        raw = _raw(b, a)
+        if a._data.dtype.kind in "iub" and getattr(raw, "dtype", np.dtype(type(raw))).kind in "iub":
+            if bool((raw == 0).any()) if hasattr(raw, "any") else raw == 0:
+                raise RuntimeError("ZeroDivisionError")
+            return a._wrap(self._device.xp.fmod(a._data, raw))
+        return ops.Fmod.apply(a, b)
+
+    def frac(self) -> "Tensor":
+        """The fractional part, ``self - trunc(self)`` (gradient 1)."""
+        if self._data.dtype.kind != "f":
+            raise RuntimeError(f"\"frac_cpu\" not implemented for '{_torch_name(self)}'")
+        return self - self.trunc().detach()
+
+    def lerp(self, end: "Tensor", weight) -> "Tensor":
+        """``self + weight * (end - self)``."""
+        if isinstance(weight, Tensor) and weight._data.dtype != self._data.dtype:
+            raise RuntimeError(f"expected dtype {self.dtype.name.replace('float32', 'float')} for `weight` but got "
+                               f"dtype {weight.dtype.name.replace('float64', 'double')}")
+        return self + weight * (end - self)
+
+    def nan_to_num(self, nan: float = 0.0, posinf=None, neginf=None) -> "Tensor":
+        """NaN, +inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (the dtype's largest and
+        lowest values by default); the gradient passes only where the input was finite."""
+        if self._data.dtype.kind != "f":
+            return self.clone()
+        info = np.finfo(self._data.dtype)
+        posinf = float(info.max) if posinf is None else posinf
+        neginf = float(info.min) if neginf is None else neginf
+        xp = self._device.xp
+        fill = xp.where(xp.isnan(self._data), nan, xp.where(self._data > 0, posinf, neginf)).astype(self._data.dtype)
+        from .functions import where
+
+        return where(self.isfinite(), self, self._wrap(fill))
+
+    def erf(self) -> "Tensor":
+        """The error function (W. J. Cody's rational approximations; float64 error near 1e-16)."""
+        return ops.Erf.apply(self._floating(), complement=0)
+
+    def erfc(self) -> "Tensor":
+        """``1 - erf(self)``, accurate where it is tiny (large inputs)."""
+        return ops.Erf.apply(self._floating(), complement=1)
+
+    def _bitwise(self, other, fn, name):
+        xp = self._device.xp
+        b = _raw(other, self)
+        for k in (self._data.dtype.kind, getattr(b, "dtype", np.dtype(type(b))).kind):
+            if k not in "iub":
+                raise RuntimeError(f"\"{name}_cpu\" not implemented for 'Float'")
+        if isinstance(other, Tensor) and other._data.dtype != self._data.dtype:
+            t = _dt.result_type(self, other).np
+            return self._wrap(getattr(xp, fn)(self._data.astype(t), b.astype(t)))
+        return self._wrap(getattr(xp, fn)(self._data, b))
+
+    def bitwise_and(self, other) -> "Tensor":
+        return self._bitwise(other, "bitwise_and", "bitwise_and")
+
+    def bitwise_or(self, other) -> "Tensor":
+        return self._bitwise(other, "bitwise_or", "bitwise_or")
+
+    def bitwise_xor(self, other) -> "Tensor":
+        return self._bitwise(other, "bitwise_xor", "bitwise_xor")
+
+    def bitwise_not(self) -> "Tensor":
+        if self._data.dtype.kind not in "iub":
+            raise RuntimeError("\"bitwise_not_cpu\" not implemented for 'Float'")
+        return self._wrap(self._device.xp.invert(self._data))
+
+    # ------------------------------------------------------------ scans, order statistics
+
+    def cumprod(self, dim: int, *, dtype=None) -> "Tensor":
+        """The cumulative product along ``dim`` (integer and bool inputs give int64)."""
+        x = self
+        if dtype is not None:
+            x = x.to(dtype=dtype)
+        elif x._data.dtype.kind in "iub":
+            x = x.to(dtype=_dt.int64)
+        return ops.CumProd.apply(x, axis=_one_axis(dim, max(self.ndim, 1)))
+
+    def diff(self, n: int = 1, dim: int = -1, prepend=None, append=None) -> "Tensor":
+        """The ``n``-th forward difference along ``dim``, after ``prepend`` / ``append`` are joined."""
+        from .functions import cat
+
+        if self.ndim == 0:
+            raise RuntimeError("diff expects input to be at least one-dimensional")
+        d = _one_axis(dim, self.ndim)
+        parts = [p for p in (prepend, self, append) if p is not None]
+        x = cat(parts, d) if len(parts) > 1 else self
+        for _ in range(n):
+            m = x.shape[d]
+            if m == 0:
+                break
+            a, b = x.narrow(d, 1, m - 1), x.narrow(d, 0, m - 1)
+            x = a ^ b if x._data.dtype.kind == "b" else a - b
+        return x
+
+    def _order_stat(self, k_of_n, dim, keepdim, cls, name):
+        """The value of rank ``k_of_n(n)`` (0-based) along ``dim`` and its index; NaN ranks last and,
+        as in PyTorch's median, a slice holding NaN gives NaN."""
+        d = _one_axis(dim, self.ndim) if self.ndim else 0
+        x = self if self.ndim else self.reshape(1)
+        n = x.shape[d]
+        k = k_of_n(n)
+        xp = self._device.xp
+        order = xp.argsort(x._data, axis=d, kind="stable")
+        pick = xp.take(order, xp.asarray([k]), axis=d)
+        if x._data.dtype.kind == "f" and name == "median":
+            nan = xp.isnan(x._data)
+            has = nan.any(axis=d, keepdims=True)
+            pick = xp.where(has, xp.expand_dims(xp.argmax(nan, axis=d), d), pick)
+        values = x.gather(d, self._wrap(pick))
+        idx = pick.astype(np.int64)
+        if not keepdim or not self.ndim:
+            values, idx = values.squeeze(d), xp.squeeze(idx, d)
+        return cls(values, self._wrap(idx))
+
+    def median(self, dim=None, keepdim: bool = False):
+        """The lower median: of everything (a tensor) or along ``dim`` (values and indices)."""
+        if dim is None:
+            if self._data.size == 0:
+                return self._wrap(self._device.xp.asarray(np.nan, self._data.dtype))
+            return self.reshape(-1)._order_stat(lambda n: (n - 1) // 2, 0, False, MedianResult, "median").values
+        return self._order_stat(lambda n: (n - 1) // 2, dim, keepdim, MedianResult, "median")
+
+    def kthvalue(self, k: int, dim: int = -1, keepdim: bool = False):
+        """The ``k``-th smallest value along ``dim`` (1-based) and its index."""
+        n = self.shape[_one_axis(dim, self.ndim)] if self.ndim else 1
+        if not 1 <= k <= n:
+            raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {dim}")
+        return self._order_stat(lambda n: k - 1, dim, keepdim, KthvalueResult, "kthvalue")
+
+    def quantile(self, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear") -> "Tensor":
+        """The ``q``-quantiles (a number or a 1-D tensor in [0, 1]) of everything or along ``dim``;
+        between two data points as ``interpolation`` says (linear, lower, higher, midpoint, nearest).
+        A slice holding NaN gives NaN. With a 1-D ``q`` the quantiles are the first axis."""
+        if self._data.dtype.kind != "f":
+            raise RuntimeError("quantile() input tensor must be either float or double dtype")
+        if interpolation not in ("linear", "lower", "higher", "midpoint", "nearest"):
+            raise RuntimeError("quantile() interpolation must be one of linear, lower, higher, midpoint or nearest. "
+                               f"Found '{interpolation}'")
+        xp = self._device.xp
+        scalar_q = not isinstance(q, Tensor)
+        qs = np.atleast_1d(np.asarray(q if scalar_q else move(q._data, CPU), dtype=np.float64))
+        if qs.ndim > 1:
+            raise RuntimeError("quantile() q must be a scalar or 1D tensor")
+        if qs.size and (qs.min() < 0 or qs.max() > 1):
+            raise RuntimeError(f"quantile() q must be in the range [0, 1] but got {q if scalar_q else qs.tolist()}")
+        if dim is None:
+            x, d = self.reshape(-1), 0
+        else:
+            x, d = self, _one_axis(dim, self.ndim)
+        x = x if x.ndim else x.reshape(1)
+        n = x.shape[d]
+        s = x.sort(d).values.movedim(d, -1)  # NaN sorts last
+        pos = qs * (n - 1)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.ceil(pos).astype(np.int64)
+        frac = pos - lo
+        if interpolation == "lower":
+            hi, frac = lo, frac * 0
+        elif interpolation == "higher":
+            lo, frac = hi, frac * 0
+        elif interpolation == "nearest":
+            lo = hi = np.round(pos).astype(np.int64)
+            frac = frac * 0
+        elif interpolation == "midpoint":
+            frac = np.where(hi > lo, 0.5, 0.0)
+        a = s[..., Tensor._make(xp.asarray(lo), self._device)]
+        b = s[..., Tensor._make(xp.asarray(hi), self._device)]
+        w = Tensor._make(xp.asarray(frac, dtype=self._data.dtype), self._device)
+        out = a + (b - a) * w  # (..., len(q))
+        nan = xp.isnan(s._data[..., -1:])  # NaN sorts last: a slice with NaN ends with one
+        if bool(nan.any()):
+            from .functions import where
+
+            out = where(Tensor._make(xp.broadcast_to(nan, out.shape), self._device), float("nan"), out)
+        if keepdim:
+            if dim is None:
+                out = out.reshape((1,) * self.ndim + (len(qs),))
+            else:
+                out = out.unsqueeze(-2).movedim(-2, d + 0)  # the reduced axis back in place, size 1
+        out = out.movedim(-1, 0)
+        return out[0] if scalar_q else out
+
+    def histc(self, bins: int = 100, min=0, max=0) -> "Tensor":
+        """A histogram of ``bins`` equal bins over [min, max] (the data's range when both are 0);
+        values outside are left out. The dtype is this tensor's."""
+        if self._data.dtype.kind != "f":
+            raise RuntimeError(f"\"histogram_cpu\" not implemented for '{_torch_name(self)}'")
+        xp = self._device.xp
+        x = self._data.reshape(-1)
+        lo, hi = builtins.float(min), builtins.float(max)
+        if lo == hi and x.size:
+            lo, hi = builtins.float(x.min()), builtins.float(x.max())
+        if lo == hi:
+            lo, hi = lo - 1, hi + 1
+        if lo > hi:
+            raise RuntimeError("torch.histc: max must be larger than min")
+        inside = (x >= lo) & (x <= hi)
+        b = ((x[inside].astype(np.float64) - lo) * bins / (hi - lo)).astype(np.int64)
+        b = xp.minimum(b, bins - 1)  # the top edge falls in the last bin
+        return self._wrap(xp.bincount(b, minlength=bins).astype(self._data.dtype))
+
+    def bincount(self, weights=None, minlength: int = 0) -> "Tensor":
+        """How often each value 0..max occurs in this 1-D non-negative integer tensor (or the sum of
+        ``weights`` there)."""
+        x = self._data
+        if x.dtype.kind == "f":
+            raise NotImplementedError(f"\"bincount_cpu\" not implemented for '{_torch_name(self)}'")
+        if x.ndim != 1 or (x.size and int(x.min()) < 0):
+            raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+        xp = self._device.xp
+        if weights is None:
+            return self._wrap(xp.bincount(x, minlength=minlength).astype(np.int64))
+        if weights.shape != self.shape:
+            raise RuntimeError("weights should be 1-d and have the same length as input")
+        w = weights._data
+        out = xp.bincount(x, weights=w, minlength=minlength)  # float64
+        return self._wrap(out.astype(np.float32) if w.dtype == np.float32 else out)
+
+    def kron(self, other: "Tensor") -> "Tensor":
+        from .functions import kron
+
+        return kron(self, other)
+
+    def cross(self, other: "Tensor", dim=None) -> "Tensor":
+        from .functions import cross
+
+        return cross(self, other, dim)
+
+    def dist(self, other: "Tensor", p=2) -> "Tensor":
+        from .functions import dist
+
+        return dist(self, other, p)
+
 
 from . import autograd as _autograd  # noqa: E402
 
@@ -1560,6 +2093,15 @@ def _index(index, dev) -> tuple[Any, bool]:
             advanced = True
         out.append(it)
     return (tuple(out) if isinstance(index, tuple) or len(out) != 1 else out[0]), advanced
+
+
+_TORCH_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
+                "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def _torch_name(t: "Tensor") -> str:
+    """PyTorch's name of a tensor's dtype in its error messages (Float, Long, ...)."""
+    return _TORCH_NAMES.get(t.dtype.name, t.dtype.name)
 
 
 def _rebuild(cls, arr, dev, requires_grad, state):
