@@ -50,7 +50,8 @@ PAD_MODULES = [
 def test_padding_modules(device, name, args, shape):
     m, tm = _module_pair(name, *args)
     assert repr(m) == repr(tm)
-    compare(torch, m, tm, [_rng().standard_normal(shape)], [True], device=device)
+    yn, yt = compare(torch, m, tm, [_rng().standard_normal(shape)], [True], device=device)
+    assert yn.shape == yt.shape
 
 
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular", "constant"])
@@ -116,7 +117,9 @@ def test_layers(device, name, args, shapes, dtype):
     m, tm = _module_pair(name, *args)
     assert repr(m) == repr(tm)
     rng = _rng()
-    compare(torch, m, tm, [rng.standard_normal(s) for s in shapes], [True] * len(shapes), device=device, dtype=dtype)
+    yn, yt = compare(torch, m, tm, [rng.standard_normal(s) for s in shapes], [True] * len(shapes), device=device,
+                     dtype=dtype)
+    assert yn.shape == yt.shape and yn.dtype == yt.dtype
 
 
 def test_adaptive_max_pool1d_indices(device):
@@ -173,3 +176,142 @@ def test_layer_errors():
         NF.fold(nerve.randn(1, 11, 6), (3, 4), 2)
     with pytest.raises(RuntimeError, match=r"sliding blocks 2 \* 3 = 6, but got input.size\(2\)=5"):
         NF.fold(nerve.randn(1, 12, 5), (3, 4), 2)
+
+
+# ---------------------------------------------------------------- losses
+
+
+def _sign(rng, *shape):
+    return np.where(rng.random(shape) < 0.5, -1.0, 1.0)
+
+
+def _loss_cases():
+    """name -> (module args, kwargs, input makers, which inputs need a gradient)."""
+    n = lambda *s: lambda r: r.standard_normal(s)  # noqa: E731
+    sign = lambda *s: lambda r: _sign(r, *s)  # noqa: E731
+    return {
+        "MarginRankingLoss": ((), {"margin": 0.3}, [n(6), n(6), sign(6)], [True, True, False]),
+        "HingeEmbeddingLoss": ((), {"margin": 0.8}, [n(4, 5), sign(4, 5)], [True, False]),
+        "SoftMarginLoss": ((), {}, [n(4, 5), sign(4, 5)], [True, False]),
+        "MultiLabelSoftMarginLoss": ((), {}, [n(4, 5), lambda r: (r.random((4, 5)) < 0.5) * 1.0], [True, False]),
+        "MultiLabelSoftMarginLoss-weight": ((), {"weight": "w5"}, [n(4, 5), lambda r: r.random((4, 5))],
+                                            [True, False]),
+        "CosineEmbeddingLoss": ((), {"margin": 0.2}, [n(6, 4), n(6, 4), sign(6)], [True, True, False]),
+        "TripletMarginLoss": ((), {"margin": 2.0}, [n(5, 4), n(5, 4), n(5, 4)], [True, True, True]),
+        "TripletMarginLoss-p1-swap": ((), {"p": 1.0, "swap": True, "eps": 1e-3}, [n(5, 4), n(5, 4), n(5, 4)],
+                                      [True, True, True]),
+        "PoissonNLLLoss": ((), {}, [n(4, 5), lambda r: r.poisson(2.0, (4, 5)) * 1.0], [True, False]),
+        "PoissonNLLLoss-rate-full": ((), {"log_input": False, "full": True},
+                                     [lambda r: r.random((4, 5)) + 0.1, lambda r: r.poisson(2.0, (4, 5)) * 1.0],
+                                     [True, False]),
+        "GaussianNLLLoss": ((), {}, [n(4, 5), n(4, 5), lambda r: r.random((4, 5)) + 0.1], [True, True, True]),
+        "GaussianNLLLoss-full-short-var": ((), {"full": True}, [n(4, 5), n(4, 5), lambda r: r.random(4) + 0.1],
+                                           [True, False, True]),
+        "GaussianNLLLoss-one-dim-var": ((), {"eps": 0.2}, [n(4, 3, 5), n(4, 3, 5), lambda r: r.random((4, 1, 5))],
+                                        [True, False, True]),
+        "MultiMarginLoss": ((), {}, [n(6, 4), lambda r: r.integers(0, 4, 6)], [True, False]),
+        "MultiMarginLoss-p2-weight": ((), {"p": 2, "margin": 0.7, "weight": "w4"},
+                                      [n(6, 4), lambda r: r.integers(0, 4, 6)], [True, False]),
+        "MultiLabelMarginLoss": ((), {}, [n(3, 4), lambda r: np.array([[3, 0, -1, 1], [1, 2, 3, -1], [-1, 0, 1, 2]])],
+                                 [True, False]),
+    }
+
+
+LOSS_CASES = _loss_cases()
+
+
+@pytest.mark.parametrize("case", sorted(LOSS_CASES))
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_losses(device, case, reduction):
+    args, kwargs, makers, grads = LOSS_CASES[case]
+    rng = _rng(1)
+    arrays = [m(rng) for m in makers]
+    nk, tk = dict(kwargs, reduction=reduction), dict(kwargs, reduction=reduction)
+    for key, v in kwargs.items():
+        if isinstance(v, str):  # a per-class weight
+            w = rng.random(int(v[1:])) + 0.5
+            nk[key], tk[key] = nerve.tensor(w, device=device), torch.tensor(w)
+    name = case.split("-")[0]
+    m, tm = getattr(nn, name)(*args, **nk), getattr(torch.nn, name)(*args, **tk)
+    yn, yt = compare(torch, m, tm, arrays, grads, device=device)
+    assert yn.shape == yt.shape
+    if not any(isinstance(v, str) for v in kwargs.values()):  # float32 in float32 (weights are float64 here)
+        yn, yt = compare(torch, m, tm, arrays, grads, device=device, dtype="float32")
+        assert yn.dtype == np.float32
+
+
+@pytest.mark.parametrize("name", ["multi_margin_loss", "multilabel_margin_loss", "triplet_margin_loss",
+                                  "cosine_embedding_loss", "margin_ranking_loss", "multilabel_soft_margin_loss"])
+def test_losses_single_sample(name):
+    rng = _rng(2)
+    x = rng.standard_normal(5)
+    args = {
+        "multi_margin_loss": [x, np.array(2)],
+        "multilabel_margin_loss": [x, np.array([4, 1, -1, 0, 0])],
+        "triplet_margin_loss": [x, rng.standard_normal(5), rng.standard_normal(5)],
+        "cosine_embedding_loss": [x, rng.standard_normal(5), np.array(-1.0)],
+        "margin_ranking_loss": [x, rng.standard_normal(5), _sign(rng, 5)],
+        "multilabel_soft_margin_loss": [x, (rng.random(5) < 0.5) * 1.0],
+    }[name]
+    grads = [a.dtype.kind == "f" and i != len(args) - 1 for i, a in enumerate(args)]
+    if name == "triplet_margin_loss":
+        grads = [True] * 3
+    for reduction in ("none", "sum"):
+        yn, yt = compare(torch, lambda *t: getattr(NF, name)(*t, reduction=reduction),
+                         lambda *t: getattr(TF, name)(*t, reduction=reduction), args, grads)
+        assert yn.shape == yt.shape
+
+
+def test_losses_gradcheck():
+    x = nerve.randn(4, 5, dtype=nerve.float64, requires_grad=True)
+    v = (nerve.rand(4, 5, dtype=nerve.float64) + 0.1).requires_grad_()
+    t = nerve.randn(4, 5, dtype=nerve.float64)
+    cls = nerve.tensor([0, 4, 2, 2])
+    assert gradcheck(lambda a, b: NF.gaussian_nll_loss(a, t, b, full=True), [x, v])
+    assert gradcheck(lambda a: NF.multi_margin_loss(a, cls, p=2), [x])
+    assert gradcheck(lambda a: NF.soft_margin_loss(a, t.sign()), [x])
+
+
+def test_legacy_reduction_and_float_var():
+    x, t = nerve.randn(4, 5), nerve.randn(4, 5).sign()
+    with pytest.warns(UserWarning, match="size_average and reduce args will be deprecated"):
+        out = NF.soft_margin_loss(x, t, reduce=False)
+    assert tuple(out.shape) == (4, 5)
+    assert nn.HingeEmbeddingLoss(size_average=False).reduction == "sum"
+    y = NF.gaussian_nll_loss(x, t, 0.5)
+    ty = TF.gaussian_nll_loss(torch.tensor(x.numpy()), torch.tensor(t.numpy()), 0.5)
+    np.testing.assert_allclose(float(y), float(ty), rtol=1e-5)
+
+
+def test_loss_errors():
+    x = nerve.randn(4, 3)
+    with pytest.raises(ValueError, match="x is not a valid value for reduction"):
+        NF.soft_margin_loss(x, x, reduction="x")
+    with pytest.raises(ValueError, match="x is not valid"):
+        NF.gaussian_nll_loss(x, x, nerve.ones(4, 3), reduction="x")
+    with pytest.raises(ValueError, match="var is of incorrect size"):
+        NF.gaussian_nll_loss(x, x, nerve.ones(4, 2))
+    with pytest.raises(ValueError, match="var has negative entry"):
+        nn.GaussianNLLLoss()(x, x, -nerve.ones(4, 3))
+    with pytest.raises(RuntimeError, match="All input tensors should have same dimension"):
+        nn.MarginRankingLoss()(nerve.randn(3), nerve.randn(3), nerve.randn(3, 1))
+    with pytest.raises(RuntimeError, match="anchor 2D, positive 2D, and negative 1D inputs"):
+        NF.triplet_margin_loss(x, x, nerve.randn(3))
+    with pytest.raises(ValueError, match="margin must be greater than 0, got 0"):
+        NF.triplet_margin_loss(x, x, x, margin=0)
+    with pytest.raises(ValueError, match="TripletMarginLoss: expected margin to be greater than 0"):
+        nn.TripletMarginLoss(margin=-1)
+    with pytest.raises(RuntimeError, match="target out of range"):
+        NF.multi_margin_loss(x, nerve.tensor([0, 1, 2, 3]))
+    with pytest.raises(RuntimeError, match=r"Expected target size \[4\], but got \[3\]"):
+        NF.multi_margin_loss(x, nerve.tensor([0, 1, 2]))
+    with pytest.raises(ValueError, match="only p == 1 and p == 2 supported"):
+        nn.MultiMarginLoss(p=3)
+    with pytest.raises(RuntimeError, match=r"inconsistent weight size, expected 3 but got \[2\]"):
+        NF.multi_margin_loss(x, nerve.tensor([0, 1, 2, 1]), weight=nerve.ones(2))
+    with pytest.raises(RuntimeError, match="argument #2 'target' is out of range"):
+        NF.multilabel_margin_loss(x, nerve.tensor([[0, 1, -1], [2, -1, 0], [3, 0, -1], [0, 1, 2]]))
+    with pytest.raises(RuntimeError, match=r"inconsistent target size: \[2, 3\] for input of size: \[4, 3\]"):
+        NF.multilabel_margin_loss(x, nerve.tensor([[0, 1, -1], [2, -1, 0]]))
+    with pytest.raises(RuntimeError, match="0D or 1D target tensor expected, multi-target not supported"):
+        NF.cosine_embedding_loss(x, x, nerve.ones(4, 1))

@@ -35,6 +35,10 @@ from .modules.padding import (
     ZeroPad3d,
 )
 from .modules.pixelshuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle
+from .modules.loss import (
+    CosineEmbeddingLoss, GaussianNLLLoss, HingeEmbeddingLoss, MarginRankingLoss, MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss, MultiMarginLoss, PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss,
+)
 from .modules.pooling import AdaptiveAvgPool1d, AdaptiveMaxPool1d
 # ---- recurrent layers (the rnn work) ----
 from .modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase

@@ -28,6 +28,10 @@ from .group_norm import group_norm, instance_norm
 # ---- shuffles, fold, distances, more pooling and activations (the small-layers work) ----
 from .activation import glu
 from .fold import fold, unfold
+from .loss import (
+    cosine_embedding_loss, gaussian_nll_loss, hinge_embedding_loss, margin_ranking_loss, multi_margin_loss,
+    multilabel_margin_loss, multilabel_soft_margin_loss, poisson_nll_loss, soft_margin_loss, triplet_margin_loss,
+)
 from .misc import pairwise_distance
 from .pooling import adaptive_avg_pool1d, adaptive_max_pool1d
 from .shuffle import channel_shuffle, pixel_shuffle, pixel_unshuffle

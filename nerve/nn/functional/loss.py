@@ -577,3 +577,239 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduct
     if reduction == "batchmean":
         return loss.sum() / (input.shape[0] if input.ndim else 1)
     return _reduce(loss, reduction)
+
+
+# ---------------------------------------------------------------- margin, embedding and likelihood losses
+# Composites of differentiable tensor ops: their gradients come from the ops'.
+
+
+def _where(cond: Tensor, a, b) -> Tensor:
+    from ...functions import where
+
+    return where(cond, a, b)
+
+
+def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0, size_average=None,
+                        reduce=None, reduction: str = "mean") -> Tensor:
+    """max(0, -target * (input1 - input2) + margin), targets in {1, -1}."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if input1.ndim != input2.ndim or input1.ndim != target.ndim:
+        raise RuntimeError(
+            f"margin_ranking_loss : All input tensors should have same dimension but got sizes: "
+            f"input1: {input1.shape}, input2: {input2.shape}, target: {target.shape} "
+        )
+    return _reduce((-target * (input1 - input2) + margin).clamp(min=0), reduction)
+
+
+def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, size_average=None, reduce=None,
+                         reduction: str = "mean") -> Tensor:
+    """``input`` where target is 1, max(0, margin - input) where it is -1."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    hinge = _where(target != 1, (margin - input).clamp(min=0), 0.0)
+    return _reduce(hinge + _where(target != -1, input, 0.0), reduction)
+
+
+def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+                     reduction: str = "mean") -> Tensor:
+    """log(1 + exp(-target * input)), targets in {1, -1}."""
+    from .activation import logsigmoid
+
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    return _reduce(-logsigmoid(target * input), reduction)
+
+
+def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
+                                reduce=None, reduction: str = "mean") -> Tensor:
+    """Per-class binary cross-entropy with logits over (N, C), averaged over the C classes per sample.
+
+    Args:
+        target: 0/1 labels of input's shape.
+        weight: per-class weights (broadcast against the (N, C) losses).
+    """
+    from .activation import logsigmoid
+
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
+    if weight is not None:
+        loss = loss * weight
+    c = input.shape[-1]
+    loss = loss.sum(dim=input.ndim - 1) / c
+    if reduction not in _REDUCTIONS:
+        raise ValueError(reduction + " is not valid")
+    return _reduce(loss, reduction)
+
+
+def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0, size_average=None,
+                          reduce=None, reduction: str = "mean") -> Tensor:
+    """1 - cos(x1, x2) where target is 1, max(0, cos(x1, x2) - margin) where it is -1 (cos along the last dim)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if target.ndim > 1:
+        raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+    d = input1.ndim - 1
+    eps = 1e-12  # torch's: added to each squared norm
+    cos = (input1 * input2).sum(d) / (((input1 * input1).sum(d) + eps) * ((input2 * input2).sum(d) + eps)).sqrt()
+    loss = _where(target == 1, 1 - cos, 0.0) + _where(target == -1, (cos - margin).clamp(min=0), 0.0)
+    return _reduce(loss, reduction)
+
+
+def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 1.0, p: float = 2,
+                        eps: float = 1e-6, swap: bool = False, size_average=None, reduce=None,
+                        reduction: str = "mean") -> Tensor:
+    """max(0, d(a, p) - d(a, n) + margin), d the p-norm distance of :func:`pairwise_distance`.
+
+    Args:
+        swap: use min(d(a, n), d(p, n)) as the negative distance (the distance swap).
+    """
+    from .misc import pairwise_distance
+
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if margin <= 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    if not anchor.ndim == positive.ndim == negative.ndim:
+        raise RuntimeError(
+            "The anchor, positive, and negative tensors are expected to have the same number of dimensions, but "
+            f"got: anchor {anchor.ndim}D, positive {positive.ndim}D, and negative {negative.ndim}D inputs"
+        )
+    d_pos = pairwise_distance(anchor, positive, p, eps)
+    d_neg = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_swap = pairwise_distance(positive, negative, p, eps)
+        d_neg = _where(d_swap < d_neg, d_swap, d_neg)
+    return _reduce((margin + d_pos - d_neg).clamp(min=0), reduction)
+
+
+def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full: bool = False, size_average=None,
+                     eps: float = 1e-8, reduce=None, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of ``target`` under Poisson(rate): ``exp(input) - target * input`` for
+    log-rates (``log_input=True``), else ``input - target * log(input + eps)``.
+
+    Args:
+        full: add the Stirling term target log target - target + 0.5 log(2 pi target) where target > 1.
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if log_input:
+        loss = input.exp() - target * input
+    else:
+        loss = input - target * (input + eps).log()
+    if full:
+        big = target > 1
+        t = _where(big, target, 1.0)
+        stirling = t * t.log() - t + 0.5 * (2 * np.pi * t).log()
+        loss = loss + _where(big, stirling, 0.0)
+    return _reduce(loss, reduction)
+
+
+def gaussian_nll_loss(input: Tensor, target: Tensor, var, full: bool = False, eps: float = 1e-6,
+                      reduction: str = "mean") -> Tensor:
+    """0.5 (log var + (input - target)^2 / var) (+ 0.5 log 2 pi with ``full``).
+
+    Args:
+        var: variances, of input's shape, one dim short of it, or with one dim of size 1 (broadcast);
+            or a float. Clamped at ``eps`` for stability without stopping its gradient, as torch.
+    """
+    if not isinstance(var, Tensor):
+        if var < 0:
+            raise ValueError("var has negative entry/entries")
+        var = input.detach() * 0 + float(var)
+    elif bool((var < 0).any()):
+        raise ValueError("var has negative entry/entries")
+    if tuple(var.shape) != tuple(input.shape):
+        if tuple(input.shape[:-1]) == tuple(var.shape):
+            var = var.unsqueeze(-1)
+        elif not (input.ndim == var.ndim and sum(v for i, v in zip(input.shape, var.shape) if i != v) == 1):
+            raise ValueError("var is of incorrect size")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(reduction + " is not valid")
+    v = var.detach()
+    var = var - v + v.clamp(min=eps)  # the clamped value, the gradient of var itself
+    loss = 0.5 * (var.log() + (input - target) ** 2 / var)
+    if full:
+        loss = loss + 0.5 * float(np.log(2 * np.pi))
+    return _reduce(loss, reduction)
+
+
+def _margin_layout(input: Tensor, target: Tensor, name: str):
+    """(N, C) input and (N,) or (N, C) target from batched or single-sample (C,) forms."""
+    if input.ndim == 1 or input.ndim == 0:
+        return input.reshape(1, -1), target.reshape(1, -1 if target.ndim else 1), True
+    return input, target, False
+
+
+def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0, weight: Tensor | None = None,
+                      size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """Multi-class hinge: sum over j != y of w[y] max(0, margin - x[y] + x[j])^p / C, per sample.
+
+    Args:
+        input: (N, C) or (C,) scores; target: (N,) or () class indices.
+        p: 1 or 2.
+        weight: per-class weights (C,).
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if p != 1 and p != 2:
+        raise ValueError("only p == 1 and p == 2 supported")
+    if weight is not None and weight.ndim != 1:
+        raise ValueError("weight must be one-dimensional")
+    x, t, single = _margin_layout(input, target, "multi_margin_loss")
+    n, c = x.shape
+    t = t.reshape(-1)
+    if t.shape[0] != n:
+        raise RuntimeError(
+            "multi_margin_loss: target tensor should be 1-D with size equal to the number of input samples "
+            f"(batch size). Expected target size [{n}], but got {list(target.shape)}. Input has shape "
+            f"{list(input.shape)}."
+        )
+    if weight is not None and weight.shape[0] != c:
+        raise RuntimeError(f"inconsistent weight size, expected {c} but got {list(weight.shape)}")
+    td = t._data
+    if td.size and (int(td.min()) < 0 or int(td.max()) >= c):
+        raise RuntimeError("target out of range")
+    xp = x._device.xp
+    other = Tensor._make((td[:, None] != xp.arange(c)).astype(x._data.dtype), x._device)
+    z = (margin - x.gather(1, t.unsqueeze(1)) + x).clamp(min=0)
+    if p == 2:
+        z = z * z
+    if weight is not None:
+        z = z * weight[t].unsqueeze(1)
+    loss = (z * other).sum(1) / c
+    if single:
+        loss = loss.reshape(())
+    return _reduce(loss, reduction)
+
+
+def multilabel_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+                           reduction: str = "mean") -> Tensor:
+    """Multi-label hinge: sum over target classes j and non-target classes k of max(0, 1 - (x[j] - x[k])) / C.
+
+    Args:
+        input: (N, C) or (C,) scores.
+        target: int class indices of input's shape; the first -1 in a row ends its targets.
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise RuntimeError(f"inconsistent target size: {list(target.shape)} for input of size: {list(input.shape)}")
+    x, t, single = _margin_layout(input, target, "multilabel_margin_loss")
+    n, c = x.shape
+    xp = x._device.xp
+    td = t._data
+    valid = xp.cumprod(td >= 0, axis=1).astype(bool)  # the entries before the first negative one
+    if bool(((td >= c) & valid).any()) or bool(((td < -1) & valid).any()):
+        raise RuntimeError("argument #2 'target' is out of range")
+    tsafe = xp.where(valid, td, 0)
+    is_target = xp.zeros((n, c), dtype=bool)
+    rows = xp.broadcast_to(xp.arange(n)[:, None], (n, c))
+    is_target[rows[valid], tsafe[valid]] = True
+    mask = Tensor._make((valid[:, :, None] & ~is_target[:, None, :]).astype(x._data.dtype), x._device)
+    xt = x.gather(1, Tensor._make(tsafe, x._device))
+    z = (1 - xt.unsqueeze(2) + x.unsqueeze(1)).clamp(min=0)
+    loss = (z * mask).sum((1, 2)) / c
+    if single:
+        loss = loss.reshape(())
+    return _reduce(loss, reduction)
