@@ -716,7 +716,7 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var, full: bool = False, ep
     if not isinstance(var, Tensor):
         if var < 0:
             raise ValueError("var has negative entry/entries")
-        var = input.detach() * 0 + float(var)
+        var = Tensor._make(input._device.xp.full(input._data.shape, float(var), dtype=input._data.dtype), input._device)
     elif bool((var < 0).any()):
         raise ValueError("var has negative entry/entries")
     if tuple(var.shape) != tuple(input.shape):
@@ -799,7 +799,7 @@ def multilabel_margin_loss(input: Tensor, target: Tensor, size_average=None, red
     n, c = x.shape
     xp = x._device.xp
     td = t._data
-    valid = xp.cumprod(td >= 0, axis=1).astype(bool)  # the entries before the first negative one
+    valid = xp.cumprod((td >= 0).astype(xp.int32), axis=1).astype(bool)  # the entries before the first negative one
     if bool(((td >= c) & valid).any()) or bool(((td < -1) & valid).any()):
         raise RuntimeError("argument #2 'target' is out of range")
     tsafe = xp.where(valid, td, 0)
