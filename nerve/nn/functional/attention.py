@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from ... import random as _random
+from ..._threads import _on_one_blas_thread, blocks, gemm, run_chunks, workers
 from ...autograd import Function
 from ...tensor import Tensor
 
@@ -25,9 +26,34 @@ def _swap(a):
     return a.swapaxes(-1, -2)
 
 
+def _matmul(xp, a, b):
+    """``a @ b`` over batch dims. On NumPy the batch is split over nerve's threads, each product on one
+    BLAS thread: NumPy's batched matmul on multithreaded OpenBLAS ran 5-15x slower on the busy 2-core VM
+    ((64, 256, 256) @ (64, 256, 64): 270 ms against 16 ms split)."""
+    if xp is not np:
+        return xp.matmul(a, b)
+    if a.ndim == 2 and b.ndim == 2:
+        return gemm(a, b)
+    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a3 = np.broadcast_to(a, lead + a.shape[-2:]).reshape((-1,) + a.shape[-2:])
+    b3 = np.broadcast_to(b, lead + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
+    n = a3.shape[0]
+    out = np.empty((n, a3.shape[1], b3.shape[2]), dtype=np.result_type(a3, b3))
+
+    def part(i0, i1):
+        np.matmul(a3[i0:i1], b3[i0:i1], out=out[i0:i1])
+
+    w = workers()
+    if w < 2 or n < 2:
+        _on_one_blas_thread(lambda: part(0, n))
+    else:
+        run_chunks(w, part, blocks(n, w))
+    return out.reshape(lead + out.shape[1:])
+
+
 def _probs(xp, q, k, bias, mask, causal, scale, safe=True):
     """P = softmax(q @ k^T * scale + bias, masked where ``mask`` is False), along the last axis."""
-    s = xp.matmul(q, _swap(k))
+    s = _matmul(xp, q, _swap(k))
     s *= s.dtype.type(scale)
     if bias is not None:
         s = s + bias  # may broadcast s up (a mask with more batch dims)
@@ -65,9 +91,9 @@ def _score_grads(op, xp, ds):
     if p[0] is not None or p[1] is not None:
         ds = ds * ds.dtype.type(op.scale)
         if p[0] is not None:
-            gq = xp.matmul(ds, op.k)
+            gq = _matmul(xp, ds, op.k)
         if p[1] is not None:
-            gk = xp.matmul(_swap(ds), op.q)
+            gk = _matmul(xp, _swap(ds), op.q)
     return gq, gk, gb
 
 
@@ -86,17 +112,17 @@ class ScaledDotProductAttention(Function):
             scale = 1.0 / (1.0 - self.dropout_p) if self.dropout_p < 1 else 0.0
             self.keep = keep * pd.dtype.type(scale)
             pd = pd * self.keep
-        return xp.matmul(pd, v)
+        return _matmul(xp, pd, v)
 
     def backward(self, xp, g):
         p = self.parents
         gv = None
         pd = self.p if self.keep is None else self.p * self.keep
         if p[2] is not None:
-            gv = xp.matmul(_swap(pd), g)
+            gv = _matmul(xp, _swap(pd), g)
         gq = gk = gb = None
         if p[0] is not None or p[1] is not None or (len(p) > 3 and p[3] is not None):
-            dp = xp.matmul(g, _swap(self.v))
+            dp = _matmul(xp, g, _swap(self.v))
             if self.keep is not None:
                 dp *= self.keep
             gq, gk, gb = _score_grads(self, xp, _softmax_grad(xp, self.p, dp))
