@@ -44,3 +44,4 @@ from .modules.pooling import AdaptiveAvgPool1d, AdaptiveMaxPool1d
 from .modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 # ---- attention and Transformer layers (the transformer work) ----
 from .modules.transformer import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer
+from .modules.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d

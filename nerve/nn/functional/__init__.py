@@ -35,3 +35,4 @@ from .loss import (
 from .misc import pairwise_distance
 from .pooling import adaptive_avg_pool1d, adaptive_max_pool1d
 from .shuffle import channel_shuffle, pixel_shuffle, pixel_unshuffle
+from .upsampling import interpolate, upsample, upsample_bilinear, upsample_nearest
