@@ -290,8 +290,11 @@ def cross(input: Tensor, other: Tensor, dim=None) -> Tensor:
     ``torch.cross``; ``torch.linalg.cross`` uses -1); the inputs broadcast."""
     a, b = input._coerce(other)
     if a.ndim != b.ndim:
-        raise RuntimeError(f"linalg.cross: inputs must have the same number of dimensions, got {a.ndim} and {b.ndim}")
-    shape = tuple(_np.broadcast_shapes(tuple(a.shape), tuple(b.shape)))
+        raise RuntimeError("linalg.cross: inputs must have the same number of dimensions.")
+    try:
+        shape = tuple(_np.broadcast_shapes(tuple(a.shape), tuple(b.shape)))
+    except ValueError:
+        raise RuntimeError(f"linalg.cross: the shapes {list(a.shape)} and {list(b.shape)} do not broadcast") from None
     if dim is None:
         dims = [k for k, s in enumerate(shape) if s == 3]
         if not dims:
@@ -299,8 +302,10 @@ def cross(input: Tensor, other: Tensor, dim=None) -> Tensor:
         d = dims[0]
     else:
         d = _one_axis(dim, len(shape))
-    if a.shape[d] != 3 or b.shape[d] != 3:
-        raise RuntimeError(f"linalg.cross: inputs dimension {d} must have length 3. Got {a.shape[d]} and {b.shape[d]}")
+    sa, sb = (1,) * (len(shape) - a.ndim) + tuple(a.shape), (1,) * (len(shape) - b.ndim) + tuple(b.shape)
+    if sa[d] != 3 or sb[d] != 3:
+        raise RuntimeError(f"linalg.cross: inputs dimension {d} must have length 3. Got {sa[d]} and {sb[d]}")
+    a, b = a.expand(*shape), b.expand(*shape)
     a0, a1, a2 = (a.select(d, k) for k in range(3))
     b0, b1, b2 = (b.select(d, k) for k in range(3))
     return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], d)

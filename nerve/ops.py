@@ -904,9 +904,11 @@ class ScatterReduce(Function):
         if not self.include_self:  # the reduction's identity where src lands
             ident = {"sum": 0, "mean": 0, "prod": 1}.get(r)
             if ident is None:
-                info = xp.finfo(x.dtype) if x.dtype.kind == "f" else xp.iinfo(x.dtype)
-                ident = (-xp.inf if x.dtype.kind == "f" else info.min) if r == "amax" else \
-                        (xp.inf if x.dtype.kind == "f" else info.max)
+                if x.dtype.kind == "f":
+                    ident = -math.inf if r == "amax" else math.inf
+                else:
+                    info = _np.iinfo(x.dtype)
+                    ident = info.min if r == "amax" else info.max
             out[c] = ident
         ufunc_at(xp, {"sum": "add", "mean": "add", "prod": "multiply", "amax": "maximum", "amin": "minimum"}[r],
                  out, c, s)

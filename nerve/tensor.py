@@ -1704,8 +1704,9 @@ class Tensor:
     def lerp(self, end: "Tensor", weight) -> "Tensor":
         """``self + weight * (end - self)``."""
         if isinstance(weight, Tensor) and weight._data.dtype != self._data.dtype:
-            raise RuntimeError(f"expected dtype {self.dtype.name.replace('float32', 'float')} for `weight` but got "
-                               f"dtype {weight.dtype.name.replace('float64', 'double')}")
+            names = {"float32": "float", "float64": "double", "float16": "half"}
+            raise RuntimeError(f"expected dtype {names.get(self.dtype.name, self.dtype.name)} for `weight` but got "
+                               f"dtype {names.get(weight.dtype.name, weight.dtype.name)}")
         return self + weight * (end - self)
 
     def nan_to_num(self, nan: float = 0.0, posinf=None, neginf=None) -> "Tensor":
@@ -1828,8 +1829,8 @@ class Tensor:
             raise RuntimeError("quantile() interpolation must be one of linear, lower, higher, midpoint or nearest. "
                                f"Found '{interpolation}'")
         xp = self._device.xp
-        scalar_q = not isinstance(q, Tensor)
-        qs = np.atleast_1d(np.asarray(q if scalar_q else move(q._data, CPU), dtype=np.float64))
+        scalar_q = not isinstance(q, Tensor) or q.ndim == 0
+        qs = np.atleast_1d(np.asarray(move(q._data, CPU) if isinstance(q, Tensor) else q, dtype=np.float64))
         if qs.ndim > 1:
             raise RuntimeError("quantile() q must be a scalar or 1D tensor")
         if qs.size and (qs.min() < 0 or qs.max() > 1):

@@ -442,6 +442,8 @@ def test_quantile(device, interpolation):
 
 
 def test_quantile_nan_and_errors(device):
+    q = nerve.tensor([3.0, 1.0, 2.0, 7.0], device=device).quantile(nerve.tensor(0.4, device=device))
+    assert q.shape == () and abs(q.item() - torch.tensor([3.0, 1.0, 2.0, 7.0]).quantile(torch.tensor(0.4)).item()) < 1e-6
     x = nerve.tensor([[1.0, float("nan"), 3.0], [1.0, 2.0, 4.0]], device=device)
     out = x.quantile(0.5, dim=1)
     assert math.isnan(out[0].item()) and out[1].item() == 2.0
@@ -484,6 +486,10 @@ def test_meshgrid_kron_cross(device):
             [_rand(4, 3, 2), _rand(1, 3, 2)], [True, True], device)
     compare(torch, lambda x, y: x.cross(y, dim=-1), lambda x, y: torch.linalg.cross(x, y),
             [_rand(5, 3), _rand(5, 3)], [True, True], device)
+    compare(torch, lambda x, y: nerve.cross(x, y, dim=-1), lambda x, y: torch.linalg.cross(x, y),
+            [_rand(2, 1, 3), _rand(1, 4, 3)], [True, True], device)
+    with pytest.raises(RuntimeError, match="inputs must have the same number of dimensions"):
+        nerve.cross(nerve.ones(2, 3, device=device), nerve.ones(3, device=device))
     assert nerve.cross(nerve.ones(2, 3, 3, device=device), nerve.ones(2, 3, 3, device=device)).shape == (2, 3, 3)
     with pytest.raises(RuntimeError, match="must have length 3"):
         nerve.cross(nerve.ones(2, 4, device=device), nerve.ones(2, 4, device=device), dim=1)
