@@ -43,5 +43,8 @@ from .modules.pooling import AdaptiveAvgPool1d, AdaptiveMaxPool1d
 # ---- recurrent layers (the rnn work) ----
 from .modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 # ---- attention and Transformer layers (the transformer work) ----
-from .modules.transformer import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer
+from .modules.transformer import (
+    MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
+    TransformerEncoderLayer,
+)
 from .modules.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d

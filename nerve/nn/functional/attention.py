@@ -64,7 +64,7 @@ def _probs(xp, q, k, bias, mask, causal, scale, safe=True):
     m = s.max(axis=-1, keepdims=True)
     masked = bias is not None or mask is not None
     if masked and safe:
-        m = xp.where(xp.isneginf(m), m.dtype.type(0), m)  # an all-masked row: exp(-inf) = 0, not NaN
+        m = xp.where(m == -math.inf, m.dtype.type(0), m)  # an all-masked row: exp(-inf) = 0, not NaN
     with np.errstate(invalid="ignore"):  # -inf - -inf on an all-masked row when not safe: NaN, as asked
         s -= m
     xp.exp(s, out=s)
@@ -168,6 +168,9 @@ def _check(query: Tensor, key: Tensor, value: Tensor, attn_mask, is_causal: bool
             f"key {tuple(key.shape)} and value {tuple(value.shape)}"
         )
     if attn_mask is not None:
+        if attn_mask._device is not query._device:
+            raise RuntimeError(f"scaled_dot_product_attention: attn_mask is on {attn_mask._device} but query on "
+                               f"{query._device}; move it with .to(device)")
         if is_causal:
             raise RuntimeError(
                 "_scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True"
