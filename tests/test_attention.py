@@ -431,3 +431,81 @@ def test_deepcopy_of_a_layer_is_independent():
     with nerve.no_grad():
         twin.linear1.weight.add_(1.0)
     assert not np.allclose(to_np(layer.linear1.weight), to_np(twin.linear1.weight))
+
+
+# ------------------------------------------------------------------ Transformer decoder and the whole model
+
+
+def _noisy(module, scale=0.3):
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if "norm" in name or "proj_bias" in name or "out_proj.bias" in name:
+                p.add_(torch.randn_like(p) * scale)  # LayerNorm starts at 1/0, the attention biases at 0
+    return module
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_transformer_decoder_layer_matches_torch(norm_first, device):
+    d, N, T, S = 8, 2, 4, 6
+    torch.manual_seed(0)
+    tl = _noisy(torch.nn.TransformerDecoderLayer(d, 2, 16, activation="gelu", norm_first=norm_first,
+                                                 dtype=torch.float64)).eval()
+    nl = nn.TransformerDecoderLayer(d, 2, 16, activation="gelu", norm_first=norm_first, dtype=nerve.float64)
+    assert list(nl.state_dict()) == list(tl.state_dict())
+    _load(nl, tl, device).eval()
+    r = np.random.default_rng(13)
+    tgt, mem = _pair(r.standard_normal((T, N, d)), device), _pair(r.standard_normal((S, N, d)), device)
+    causal = _pair(np.triu(np.full((T, T), -np.inf), 1), device, grad=False)
+    pad = np.zeros((N, S), dtype=bool)
+    pad[1, -3:] = True
+    mpad = _pair(pad, device, grad=False)
+    yn = nl(tgt[0], mem[0], tgt_mask=causal[0], memory_key_padding_mask=mpad[0], tgt_is_causal=True)
+    yt = tl(tgt[1], mem[1], tgt_mask=causal[1], memory_key_padding_mask=mpad[1], tgt_is_causal=True)
+    _close(yn, yt)
+    _backward(yn, yt)
+    for name, p in tl.named_parameters():
+        _close(nl.get_parameter(name).grad, p.grad, msg=name)
+    _close(tgt[0].grad, tgt[1].grad)
+    _close(mem[0].grad, mem[1].grad)
+
+
+@pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")
+def test_transformer_matches_torch(device):
+    torch.manual_seed(0)
+    tt = _noisy(torch.nn.Transformer(8, 2, 2, 2, 16, batch_first=True, dtype=torch.float64)).eval()
+    nt = nn.Transformer(8, 2, 2, 2, 16, batch_first=True, dtype=nerve.float64)
+    assert list(nt.state_dict()) == list(tt.state_dict())
+    bound = math.sqrt(6 / (8 + 16))  # every matrix xavier-uniform
+    assert bound * 0.8 < np.abs(to_np(nt.decoder.layers[1].linear1.weight)).max() <= bound
+    _load(nt, tt, device).eval()
+    r = np.random.default_rng(14)
+    src, tgt = _pair(r.standard_normal((2, 6, 8)), device), _pair(r.standard_normal((2, 4, 8)), device)
+    m = nn.Transformer.generate_square_subsequent_mask(4, device=device, dtype=nerve.float64)
+    mt = torch.nn.Transformer.generate_square_subsequent_mask(4, dtype=torch.float64)
+    pad = np.zeros((2, 6), dtype=bool)
+    pad[0, -2:] = True
+    pn, pt = _pair(pad, device, grad=False)
+    yn = nt(src[0], tgt[0], tgt_mask=m, src_key_padding_mask=pn, memory_key_padding_mask=pn, tgt_is_causal=True)
+    yt = tt(src[1], tgt[1], tgt_mask=mt, src_key_padding_mask=pt, memory_key_padding_mask=pt, tgt_is_causal=True)
+    _close(yn, yt)
+    _backward(yn, yt)
+    for name, p in tt.named_parameters():
+        _close(nt.get_parameter(name).grad, p.grad, msg=name)
+    _close(src[0].grad, src[1].grad)
+    with pytest.raises(RuntimeError, match="the batch number of src and tgt must be equal"):
+        nt(src[0], nerve.randn(3, 4, 8, dtype=nerve.float64, device=device))
+    with pytest.raises(RuntimeError, match="the feature number of src and tgt must be equal to d_model"):
+        nt(src[0], nerve.randn(2, 4, 6, dtype=nerve.float64, device=device))
+
+
+def test_multihead_attention_dropout_applies_to_the_returned_weights():
+    m = nn.MultiheadAttention(4, 1, dropout=0.5)
+    x = nerve.randn(50, 1, 4)
+    _, w = m(x, x, x)
+    w = to_np(w)
+    assert (w == 0).mean() > 0.3  # torch returns the weights after dropout
+    np.testing.assert_allclose(w.sum(-1).mean(), 1.0, atol=0.15)
+    m.eval()
+    _, w = m(x, x, x)
+    np.testing.assert_allclose(to_np(w).sum(-1), 1.0, rtol=1e-5)
