@@ -30,6 +30,16 @@ def _encoder(lib, x, state, d, nhead, ff):
     return run
 
 
+def _mha(lib, x, state, need_weights):
+    m = lib.nn.MultiheadAttention(x.shape[-1], 8, batch_first=True)
+    m.load_state_dict({k: lib.tensor(v) for k, v in state.items()})
+    xt = lib.tensor(x, requires_grad=True)
+
+    def run():
+        m(xt, xt, xt, need_weights=need_weights)[0].sum().backward()
+    return run
+
+
 def run(quick: bool = False) -> list[dict]:
     import nerve
 
@@ -44,6 +54,17 @@ def run(quick: bool = False) -> list[dict]:
     t = interleaved(fns, repeat=3 if quick else 7)
     rows.append(row(f"sdpa causal fwd+bwd ({N}, {H}, {L}, {E})", t["nerve"], t.get("torch"),
                     "one fused op: the kept probabilities serve backward"))
+
+    x = rng.standard_normal((8 if quick else 16, 128, 256)).astype(np.float32)
+    state = {k: v.numpy() for k, v in nerve.nn.MultiheadAttention(256, 8).state_dict().items()}
+    for need in (True, False):
+        fns = {"nerve": _mha(nerve, x, state, need)}
+        if torch:
+            fns["torch"] = _mha(torch, x, state, need)
+        t = interleaved(fns, repeat=3 if quick else 7)
+        rows.append(row(f"MultiheadAttention fwd+bwd (E=256, 8 heads, batch {x.shape[0]}x128), "
+                        f"need_weights={need}", t["nerve"], t.get("torch"),
+                        "self-attention: one input projection; weights: probabilities op + matmul"))
 
     d, nhead, ff, S, B = 256, 8, 1024, 64, 16
     ref = nerve.nn.TransformerEncoderLayer(d, nhead, ff, dropout=0.0, batch_first=True)

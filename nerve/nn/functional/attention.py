@@ -144,6 +144,20 @@ class AttentionProbs(Function):
         return (gq, gk) if len(self.parents) == 2 else (gq, gk, gb)
 
 
+class BatchedMatMul(Function):
+    """``a @ b`` for (..., m, k) @ (..., k, n) through :func:`_matmul` (the weights @ values of MultiheadAttention)."""
+
+    def forward(self, xp, a, b):
+        self.a, self.b = a, b
+        return _matmul(xp, a, b)
+
+    def backward(self, xp, g):
+        p = self.parents
+        ga = _matmul(xp, g, _swap(self.b)) if p[0] is not None else None
+        gb = _matmul(xp, _swap(self.a), g) if p[1] is not None else None
+        return ga, gb
+
+
 def _check(query: Tensor, key: Tensor, value: Tensor, attn_mask, is_causal: bool, dropout_p: float, enable_gqa):
     if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
         raise RuntimeError(

@@ -17,7 +17,7 @@ from ... import functions as _fn
 from ...tensor import Tensor
 from .. import functional as F
 from .. import init
-from ..functional.attention import attention_probs
+from ..functional.attention import BatchedMatMul, attention_probs
 from ..parameter import Parameter
 from .containers import ModuleList
 from .dropout import Dropout
@@ -246,7 +246,7 @@ class MultiheadAttention(Module):
             weights = attention_probs(q, k, mask, safe=False)  # NaN on all-masked rows, as torch's
             if p > 0:
                 weights = F.dropout(weights, p)  # torch returns the weights after dropout
-            out = weights @ v
+            out = BatchedMatMul.apply(weights, v)
         else:
             out = F.scaled_dot_product_attention(q, k, v, mask, dropout_p=p, is_causal=causal)
         out = self.out_proj(out.transpose(1, 2).reshape(N, L, E))
