@@ -107,9 +107,11 @@ def test_given_hx_matches_torch(mode, batch_first, device):
 
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
 @pytest.mark.parametrize("with_hx", [False, True])
-def test_unbatched_matches_torch(mode, with_hx):
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_unbatched_matches_torch(mode, with_hx, batch_first):
     cls, kw = mode
-    tm, nm = _pair(cls, input_size=4, hidden_size=3, num_layers=2, bidirectional=True, **kw)
+    tm, nm = _pair(cls, input_size=4, hidden_size=3, num_layers=2, bidirectional=True, batch_first=batch_first,
+                   **kw)
     rng = np.random.default_rng(3)
     x = rng.standard_normal((5, 4))
     if not with_hx:
@@ -269,6 +271,11 @@ def test_input_and_state_errors_match_torch():
         g(nerve.randn(6, 2, 4), nerve.zeros(1, 3, 3))
     with pytest.raises(RuntimeError, match="For batched 3-D input, hx should also be 3-D but got 2-D tensor"):
         g(nerve.randn(6, 2, 4), nerve.zeros(2, 3))
+    with pytest.raises(RuntimeError, match="Input and hidden tensors are not the same dtype, found input tensor "
+                                           "with nerve.float32 and hidden tensor with nerve.float64"):
+        g(nerve.randn(6, 2, 4), nerve.zeros(1, 2, 3, dtype=nerve.float64))
+    with pytest.raises(RuntimeError, match="Expected sequence length to be larger than 0 in RNN"):
+        g(nerve.randn(0, 2, 4))
     with pytest.raises(ValueError, match="Unknown nonlinearity 'sigmoid'"):
         nn.RNN(4, 3, nonlinearity="sigmoid")
     with pytest.raises(ValueError, match="proj_size has to be smaller than hidden_size"):
@@ -289,6 +296,24 @@ def test_cell_errors_match_torch():
         c(nerve.randn(1, 2, 4))
     with pytest.raises(ValueError, match="GRUCell: Expected hidden to be 1D or 2D, got 3D instead"):
         nn.GRUCell(4, 3)(nerve.randn(2, 4), nerve.randn(1, 2, 3))
+
+
+@pytest.mark.parametrize("mode,proj", [("RNN_TANH", 0), ("RNN_RELU", 0), ("LSTM", 0), ("LSTM", 2), ("GRU", 0)])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_scan_numeric_gradients(mode, proj, reverse, device):
+    """The time loop's hand-written backward against central finite differences (float64)."""
+    from nerve.autograd import gradcheck
+    from nerve.nn.modules.rnn import Scan
+
+    rng = np.random.default_rng(10)
+    L, N, H = 4, 2, 3
+    G = {"LSTM": 4, "GRU": 3}.get(mode, 1) * H
+    P = proj or H
+    shapes = [(L, N, G), (N, P), (N, H) if mode == "LSTM" else None, (G, P), (G,), (P, H) if proj else None]
+    ts = [None if s is None else nerve.tensor(rng.uniform(0.1, 1, s) if mode == "RNN_RELU" else
+                                               rng.standard_normal(s), device=device, requires_grad=True)
+          for s in shapes]
+    assert gradcheck(lambda *a: Scan.apply(*a, mode=mode, reverse=reverse), ts)
 
 
 def test_no_grad_records_nothing():

@@ -266,6 +266,13 @@ def _zeros_like_state(x: Tensor, shape) -> Tensor:
     return Tensor._make(x._device.xp.zeros(shape, dtype=x._data.dtype), x._device)
 
 
+def _check_state_dtypes(x: Tensor, states) -> None:
+    for s in states or ():
+        if s.dtype != x.dtype:
+            raise RuntimeError(f"Input and hidden tensors are not the same dtype, found input tensor with "
+                               f"{x.dtype} and hidden tensor with {s.dtype}")
+
+
 def _scan(mode, gx, h0, c0, w_hh, b_hh, w_hr, reverse):
     """Run ``Scan``; returns the hidden states (L, N, P), the last hidden state and the last cell state."""
     L, N = gx.shape[:2]
@@ -420,6 +427,9 @@ class RNNBase(Module):
         elif self.batch_first:
             x = x.transpose(0, 1)
         L, N = x.shape[:2]
+        if L == 0:
+            raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
+        _check_state_dtypes(x, states)
         D = 2 if self.bidirectional else 1
         H = self.hidden_size
         P = self.proj_size or H
@@ -566,6 +576,7 @@ class RNNCellBase(Module):
         if x.shape[1] != self.input_size:
             raise RuntimeError(f"input has inconsistent input_size: got {x.shape[1]} expected {self.input_size}")
         N, H = x.shape[0], self.hidden_size
+        _check_state_dtypes(x, [s for s in states if s is not None])
         full = []
         for i, s in enumerate(states):
             if s is None:
