@@ -48,3 +48,4 @@ from .modules.transformer import (
     TransformerEncoderLayer,
 )
 from .modules.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
+from .modules.conv import ConvTranspose1d, ConvTranspose2d

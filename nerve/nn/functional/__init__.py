@@ -36,3 +36,4 @@ from .misc import pairwise_distance
 from .pooling import adaptive_avg_pool1d, adaptive_max_pool1d
 from .shuffle import channel_shuffle, pixel_shuffle, pixel_unshuffle
 from .upsampling import interpolate, upsample, upsample_bilinear, upsample_nearest
+from .conv_transpose import conv_transpose1d, conv_transpose2d

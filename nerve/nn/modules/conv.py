@@ -113,3 +113,111 @@ class Conv1d(_ConvNd):
 
     def forward(self, input):
         return self._conv(F.conv1d, input)
+
+
+class _ConvTransposeNd(Module):
+    _nd = 2
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0,
+                 groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros", device=None,
+                 dtype=None):
+        super().__init__()
+        nd = self._nd
+        if padding_mode != "zeros":
+            raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
+        if groups <= 0:
+            raise ValueError("groups must be a positive integer")
+        if in_channels % groups != 0:
+            raise ValueError("in_channels must be divisible by groups")
+        if out_channels % groups != 0:
+            raise ValueError("out_channels must be divisible by groups")
+        if isinstance(padding, str):
+            raise ValueError(f"{type(self).__name__} takes an int or a tuple of ints as padding, got {padding!r}")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = _ntuple(kernel_size, nd, "kernel_size")
+        self.stride = _ntuple(stride, nd, "stride")
+        self.padding = _ntuple(padding, nd, "padding")
+        self.output_padding = _ntuple(output_padding, nd, "output_padding")
+        self.dilation = _ntuple(dilation, nd, "dilation")
+        self.groups = groups
+        self.padding_mode = padding_mode
+        self.transposed = True
+        # (in, out / groups, *kernel) as PyTorch stores it; its init reads the fans off this shape
+        self.weight = Parameter(creation.empty(in_channels, out_channels // groups, *self.kernel_size,
+                                               device=device, dtype=dtype))
+        if bias:
+            self.bias = Parameter(creation.empty(out_channels, device=device, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    reset_parameters = _ConvNd.reset_parameters
+
+    def _output_padding(self, input, output_size):
+        """output_padding, or the one that makes the output ``output_size`` (PyTorch's rule)."""
+        if output_size is None:
+            return self.output_padding
+        nd = self._nd
+        lead = 2 if input.ndim == nd + 2 else 1
+        output_size = list(output_size)
+        if len(output_size) == lead + nd:
+            output_size = output_size[lead:]
+        if len(output_size) != nd:
+            raise ValueError(f"ConvTranspose{nd}D: for {input.ndim}D input, output_size must have {nd} or "
+                             f"{lead + nd} elements (got {len(output_size)})")
+        mins = [(input.shape[d + lead] - 1) * self.stride[d] - 2 * self.padding[d]
+                + self.dilation[d] * (self.kernel_size[d] - 1) + 1 for d in range(nd)]
+        maxs = [m + s - 1 for m, s in zip(mins, self.stride)]
+        for size, lo, hi in zip(output_size, mins, maxs):
+            if size < lo or size > hi:
+                raise ValueError(f"requested an output size of {output_size}, but valid sizes range from {mins} to "
+                                 f"{maxs} (for an input of {tuple(input.shape[lead:])})")
+        return tuple(int(o) - m for o, m in zip(output_size, mins))
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0,) * self._nd:
+            s += f", padding={self.padding}"
+        if self.dilation != (1,) * self._nd:
+            s += f", dilation={self.dilation}"
+        if self.output_padding != (0,) * self._nd:
+            s += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """Transposed 2-D convolution over (N, C_in, H, W) images, as ``torch.nn.ConvTranspose2d``.
+
+    Args:
+        in_channels, out_channels: channels of the input and the output.
+        kernel_size, stride, padding, output_padding, dilation: int or (h, w).
+        groups: split the channels into this many independent transposed convolutions.
+        bias: learn an additive bias per output channel.
+
+    The weight is (in_channels, out_channels / groups, kh, kw). ``forward(input, output_size)``
+    picks the output_padding that gives ``output_size``.
+    """
+
+    _nd = 2
+
+    def forward(self, input, output_size=None):
+        op = self._output_padding(input, output_size)
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, op, self.groups,
+                                  self.dilation)
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """Transposed 1-D convolution over (N, C_in, L) sequences, as ``torch.nn.ConvTranspose1d``;
+    the weight is (in_channels, out_channels / groups, k)."""
+
+    _nd = 1
+
+    def forward(self, input, output_size=None):
+        op = self._output_padding(input, output_size)
+        return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding, op, self.groups,
+                                  self.dilation)

@@ -1,0 +1,201 @@
+"""Transposed convolutions: ``conv_transpose1d`` and ``conv_transpose2d``.
+
+A transposed convolution is the gradient of a convolution with respect to its input, so it is
+built from conv.py's pieces in the same channel-major layout: forward is conv2d's input-gradient
+path (one GEMM per group with the weight's transpose, then col2im: ``_im2col(add=True)``), and
+backward is conv2d's forward (im2col of the output gradient, one GEMM for the input gradient)
+plus its weight-gradient GEMM, with the input taking the role of the output gradient.
+"""
+
+from __future__ import annotations
+
+from ...autograd import Function, is_grad_enabled
+from ...tensor import Tensor
+from .conv import _im2col, _ntuple
+
+
+class ConvTranspose2dFn(Function):
+    """Transposed 2-D convolution of (N, C_in, H, W) with weight (C_in, C_out/groups, KH, KW)."""
+
+    name = "conv_transpose2d"
+
+    def forward(self, xp, x, w, b=None):
+        n, cin, h, wd = x.shape
+        _, cog, kh, kw = w.shape
+        g = self.groups
+        cout = cog * g
+        (ph, pw), (oh, ow) = self.padding, self.out_hw
+        k = cog * kh * kw
+        # the channel-major input, (groups, C_in/groups, N*H*W): conv2d's output gradient
+        xm = xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(g, cin // g, n * h * wd)
+        wm = w.reshape(g, cin // g, k)
+        col = xp.matmul(wm.transpose(0, 2, 1), xm)  # (g, C_out/g*KH*KW, N*H*W)
+        img = xp.zeros((cout, n, oh + 2 * ph, ow + 2 * pw), dtype=x.dtype)
+        _im2col(xp, img, col.reshape(cout, kh, kw, n, h, wd), kh, kw, h, wd, self.stride, self.dilation,
+                False, add=True)
+        out = img[:, :, ph : ph + oh, pw : pw + ow]
+        if b is not None:
+            out += b.reshape(cout, 1, 1, 1)
+        self.xm = xm if self.keep_x else None
+        self.w = w
+        self.in_shape = x.shape
+        return out.transpose(1, 0, 2, 3)
+
+    def backward(self, xp, grad):
+        n, cin, h, wd = self.in_shape
+        w = self.w
+        _, cog, kh, kw = w.shape
+        g = self.groups
+        cout = cog * g
+        (ph, pw), (oh, ow) = self.padding, self.out_hw
+        k = cog * kh * kw
+        p = self.parents
+        want_x, want_w = p[0] is not None, p[1] is not None
+        want_b = len(p) > 2 and p[2] is not None
+        gc = grad.transpose(1, 0, 2, 3)
+        gx = gw = gb = None
+        if want_x or want_w:  # im2col of the output gradient, as conv2d's forward builds it
+            if ph or pw:
+                gpad = xp.zeros((cout, n, oh + 2 * ph, ow + 2 * pw), dtype=grad.dtype)
+                gpad[:, :, ph : ph + oh, pw : pw + ow] = gc
+            else:
+                gpad = xp.ascontiguousarray(gc)
+            col = xp.empty((cout, kh, kw, n, h, wd), dtype=grad.dtype)
+            _im2col(xp, gpad, col, kh, kw, h, wd, self.stride, self.dilation, False)
+            colm = col.reshape(g, k, n * h * wd)
+            if want_x:
+                gx = xp.matmul(w.reshape(g, cin // g, k), colm).reshape(cin, n, h, wd).transpose(1, 0, 2, 3)
+            if want_w:
+                gw = xp.matmul(self.xm, colm.transpose(0, 2, 1)).reshape(w.shape)
+        if want_b:
+            gb = gc.sum(axis=(1, 2, 3))
+        self.xm = None
+        return gx, gw, gb
+
+
+def _check(name, input, weight, bias, groups, nd):
+    if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
+        raise TypeError(f"{name}(): input and weight must be Tensors")
+    if weight.ndim != nd + 2:
+        raise RuntimeError(f"{name}: expected a {nd + 2}D weight, got one of shape {list(weight.shape)}")
+    if input.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(
+            f"Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to {name}, "
+            f"but got input of size: {list(input.shape)}"
+        )
+    if groups < 1:
+        raise RuntimeError("non-positive groups is not supported")
+    cin, cog = weight.shape[0], weight.shape[1]
+    if cin % groups:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
+                           f"but got weight of size [{list(weight.shape)}] instead")
+    c = input.shape[-nd - 1]
+    if c != cin:
+        raise RuntimeError(
+            f"Given transposed=1, weight of size {list(weight.shape)}, expected input{list(input.shape)} to have "
+            f"{cin} channels, but got {c} channels instead"
+        )
+    if bias is not None and tuple(bias.shape) != (cog * groups,):
+        raise RuntimeError(
+            f"Given transposed=1, weight of size {list(weight.shape)}, expected bias to be 1-dimensional with "
+            f"{cog * groups} elements, but got bias of size {list(bias.shape)} instead"
+        )
+    if not input.is_floating_point():
+        raise RuntimeError(f"{name}: expected a floating-point input, got {input.dtype}")
+    if input.dtype != weight.dtype:
+        raise RuntimeError(f"Input type ({input.dtype}) and weight type ({weight.dtype}) should be the same")
+
+
+def _geometry(input, weight, stride, padding, output_padding, dilation, nd):
+    """Per-axis (stride, padding, output_padding, dilation) and the output's spatial size, checked as torch."""
+    parts = []
+    for v, what in ((stride, "stride"), (padding, "padding"), (output_padding, "output_padding"),
+                    (dilation, "dilation")):
+        if isinstance(v, str):
+            raise TypeError(f"conv_transpose{nd}d(): argument '{what}' must be tuple of ints, not str")
+        parts.append(_ntuple(v, nd, what))
+    stride, padding, output_padding, dilation = parts
+    if any(s < 1 for s in stride):
+        raise RuntimeError("non-positive stride is not supported")
+    if any(p < 0 for p in padding):
+        raise RuntimeError("negative padding is not supported")
+    if any(p < 0 for p in output_padding):
+        raise RuntimeError("negative output_padding is not supported")
+    if any(d < 1 for d in dilation):
+        raise RuntimeError(f"dilation should be greater than zero, but got {_hw(dilation, 'dilation', 1, ', ')}")
+    if any(op >= s and op >= d for op, s, d in zip(output_padding, stride, dilation)):
+        raise RuntimeError(
+            f"output padding must be smaller than either stride or dilation, but got "
+            f"{_hw(output_padding, 'output_padding', 0)} {_hw(stride, 'stride', 1)} {_hw(dilation, 'dilation', 1)}"
+        )
+    sizes = input.shape[-nd:]
+    kernel = weight.shape[2:]
+    out = tuple((n - 1) * s - 2 * p + d * (k - 1) + op + 1
+                for n, s, p, d, k, op in zip(sizes, stride, padding, dilation, kernel, output_padding))
+    if any(o < 1 for o in out):
+        both = (1,) * (2 - nd)
+        raise RuntimeError(
+            f"Given input size per channel: ({' x '.join(map(str, both + tuple(sizes)))}). Calculated output size "
+            f"per channel: ({' x '.join(map(str, both + out))}). Output size is too small"
+        )
+    return stride, padding, output_padding, dilation, out
+
+
+def _hw(v, what, fill, sep=" "):
+    """``what_height: a what_width: b`` as ATen's messages name a 1-D convolution's (fill, v) axes."""
+    v = (fill,) * (2 - len(v)) + tuple(v)
+    return f"{what}_height: {v[0]}{sep}{what}_width: {v[1]}"
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+                     output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """Transposed 2-D convolution ("deconvolution"), as ``torch.nn.functional.conv_transpose2d``.
+
+    Args:
+        input: (N, C_in, H, W) or unbatched (C_in, H, W).
+        weight: (C_in, C_out / groups, KH, KW).
+        bias: (C_out,) or None.
+        stride, padding, output_padding, dilation: int or (h, w); output_padding must be smaller
+            than stride or dilation.
+        groups: split the channels into this many independent transposed convolutions.
+
+    Returns:
+        (N, C_out, OH, OW), OH = (H - 1)*stride - 2*padding + dilation*(KH - 1) + output_padding + 1.
+    """
+    _check("conv_transpose2d", input, weight, bias, int(groups), 2)
+    stride, padding, output_padding, dilation, out = _geometry(input, weight, stride, padding, output_padding,
+                                                               dilation, 2)
+    unbatched = input.ndim == 3
+    if unbatched:
+        input = input.unsqueeze(0)
+    args = (input, weight) if bias is None else (input, weight, bias)
+    y = ConvTranspose2dFn.apply(*args, stride=stride, padding=padding, dilation=dilation, groups=int(groups),
+                                out_hw=out, keep_x=weight.requires_grad and is_grad_enabled())
+    return y.squeeze(0) if unbatched else y
+
+
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+                     output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """Transposed 1-D convolution, as ``torch.nn.functional.conv_transpose1d``.
+
+    Args:
+        input: (N, C_in, L) or unbatched (C_in, L).
+        weight: (C_in, C_out / groups, K).
+        bias: (C_out,) or None.
+        stride, padding, output_padding, dilation: int; output_padding must be smaller than
+            stride or dilation.
+        groups: split the channels into this many independent transposed convolutions.
+
+    Returns:
+        (N, C_out, L_out), L_out = (L - 1)*stride - 2*padding + dilation*(K - 1) + output_padding + 1.
+    """
+    _check("conv_transpose1d", input, weight, bias, int(groups), 1)
+    (s,), (p,), (op,), (d,), (lo,) = _geometry(input, weight, stride, padding, output_padding, dilation, 1)
+    unbatched = input.ndim == 2
+    if unbatched:
+        input = input.unsqueeze(0)
+    x, w = input.unsqueeze(2), weight.unsqueeze(2)
+    args = (x, w) if bias is None else (x, w, bias)
+    y = ConvTranspose2dFn.apply(*args, stride=(1, s), padding=(0, p), dilation=(1, d), groups=int(groups),
+                                out_hw=(1, lo), keep_x=weight.requires_grad and is_grad_enabled()).squeeze(2)
+    return y.squeeze(0) if unbatched else y
