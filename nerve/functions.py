@@ -387,3 +387,113 @@ def bucketize(input, boundaries: Tensor, *, out_int32: bool = False, right: bool
     if boundaries.ndim != 1:
         raise RuntimeError(f"boundaries tensor must be 1 dimension, but got dim({boundaries.ndim})")
     return searchsorted(boundaries, input, out_int32=out_int32, right=right)
+
+
+_METHODS_MORE2 = (
+    "asin acos atan sinh cosh asinh acosh atanh arcsin arccos arctan arcsinh arccosh arctanh erfinv exp2 "
+    "deg2rad rad2deg sinc logit xlogy logaddexp float_power copysign signbit heaviside sgn positive logical_xor "
+    "clamp_min clamp_max nansum nanmean aminmax cummax cummin msort argwhere flipud fliplr take index_fill "
+    "index_copy"
+).split()
+
+for _n in _METHODS_MORE2:
+    globals()[_n] = _method(_n)
+
+
+def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
+    """Sum the products over the last ``dims`` axes of ``a`` and the first of ``b`` (or over the
+    axes listed in ``dims = (axes_a, axes_b)``)."""
+    if isinstance(dims, int):
+        if dims < 0:
+            raise RuntimeError(f"tensordot expects dims >= 0, but got dims={dims}")
+        da, db = list(range(a.ndim - dims, a.ndim)), list(range(dims))
+    else:
+        da, db = ([d] if isinstance(d, int) else list(d) for d in dims)
+    da = [_one_axis(d, a.ndim) for d in da]
+    db = [_one_axis(d, b.ndim) for d in db]
+    if len(da) != len(db):
+        raise RuntimeError("both dimension lists should have same length")
+    for x, y in zip(da, db):
+        if a.shape[x] != b.shape[y]:
+            raise RuntimeError(f"contracted dimensions need to match, but first has size {a.shape[x]} in dim {x} "
+                               f"and second has size {b.shape[y]} in dim {y}")
+    ra = [d for d in range(a.ndim) if d not in da]
+    rb = [d for d in range(b.ndim) if d not in db]
+    k = 1
+    for d in da:
+        k *= a.shape[d]
+    am = a.permute(*(ra + da)).reshape(-1, k)
+    bm = b.permute(*(db + rb)).reshape(k, -1)
+    return (am @ bm).reshape([a.shape[d] for d in ra] + [b.shape[d] for d in rb])
+
+
+def block_diag(*tensors) -> Tensor:
+    """The tensors (scalars, vectors as one row, matrices) on the diagonal of one matrix."""
+    ts = [t.reshape(1, -1) if t.ndim < 2 else t for t in _same(tensors, "block_diag")] if tensors else []
+    for t in ts:
+        if t.ndim > 2:
+            raise RuntimeError(f"torch.block_diag: Input tensors must have 2 or fewer dimensions. Input has {t.ndim} "
+                               "dimensions")
+    if not ts:
+        from .creation import zeros
+
+        return zeros(1, 0)
+    cols = builtins.sum(t.shape[1] for t in ts)
+    rows, start = [], 0
+    for t in ts:
+        parts = []
+        if start:
+            parts.append(t.new_zeros(t.shape[0], start))
+        parts.append(t)
+        if cols - start - t.shape[1]:
+            parts.append(t.new_zeros(t.shape[0], cols - start - t.shape[1]))
+        rows.append(cat(parts, 1) if len(parts) > 1 else t)
+        start += t.shape[1]
+    return cat(rows, 0)
+
+
+def cartesian_prod(*tensors) -> Tensor:
+    """Every combination of one element from each 1-D tensor, one per row."""
+    if len(tensors) == 1:
+        return tensors[0]
+    grids = meshgrid(*tensors, indexing="ij")
+    return stack([g.reshape(-1) for g in grids], 1)
+
+
+def _tri_indices(row, col, offset, upper, dtype, device):
+    from .creation import tensor
+
+    r, c = (_np.triu_indices if upper else _np.tril_indices)(row, offset, col)
+    return tensor(_np.stack([r, c]).astype(_np.int64), dtype=dtype, device=device)
+
+
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None) -> Tensor:
+    """Row and column indices (2 x N) of the upper triangle of a ``row x col`` matrix."""
+    return _tri_indices(row, col, offset, True, dtype, device)
+
+
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None) -> Tensor:
+    """Row and column indices (2 x N) of the lower triangle of a ``row x col`` matrix."""
+    return _tri_indices(row, col, offset, False, dtype, device)
+
+
+def column_stack(tensors) -> Tensor:
+    """Join 1-D tensors as columns (higher ones along dim 1)."""
+    return hstack([t.reshape(-1, 1) if t.ndim < 2 else t for t in _same(tensors, "column_stack")])
+
+
+def dstack(tensors) -> Tensor:
+    """Join along the third dimension (1-D and 2-D tensors are made 3-D first)."""
+    ts = []
+    for t in _same(tensors, "dstack"):
+        if t.ndim == 0:
+            t = t.reshape(1, 1, 1)
+        elif t.ndim == 1:
+            t = t.reshape(1, -1, 1)
+        elif t.ndim == 2:
+            t = t.unsqueeze(-1)
+        ts.append(t)
+    return cat(ts, 2)
+
+
+row_stack = vstack

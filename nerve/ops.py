@@ -1164,3 +1164,140 @@ class Cdist2(Function):
         if self.parents[1] is not None:
             gb = self.b * w.sum(-2)[..., None] - xp.matmul(xp.swapaxes(w, -1, -2), self.a)
         return ga, gb
+
+
+# ---------------------------------------------------------------- inverse trigonometric and hyperbolic
+
+
+class Asin(Function):
+    def forward(self, xp, x):
+        self.x = x
+        return xp.arcsin(x)
+
+    def backward(self, xp, g):
+        with _errstate(xp):
+            return g / xp.sqrt(1 - self.x * self.x)
+
+
+class Acos(Function):
+    def forward(self, xp, x):
+        self.x = x
+        return xp.arccos(x)
+
+    def backward(self, xp, g):
+        with _errstate(xp):
+            return -g / xp.sqrt(1 - self.x * self.x)
+
+
+class Atan(Function):
+    def forward(self, xp, x):
+        self.x = x
+        return xp.arctan(x)
+
+    def backward(self, xp, g):
+        return g / (1 + self.x * self.x)
+
+
+class Sinh(Function):
+    def forward(self, xp, x):
+        self.x = x
+        return xp.sinh(x)
+
+    def backward(self, xp, g):
+        return g * xp.cosh(self.x)
+
+
+class Cosh(Function):
+    def forward(self, xp, x):
+        self.x = x
+        return xp.cosh(x)
+
+    def backward(self, xp, g):
+        return g * xp.sinh(self.x)
+
+
+class Asinh(Function):
+    def forward(self, xp, x):
+        self.x = x
+        return xp.arcsinh(x)
+
+    def backward(self, xp, g):
+        return g / xp.sqrt(self.x * self.x + 1)
+
+
+class Acosh(Function):
+    def forward(self, xp, x):
+        self.x = x
+        return xp.arccosh(x)
+
+    def backward(self, xp, g):
+        with _errstate(xp):
+            return g / xp.sqrt(self.x * self.x - 1)
+
+
+class Atanh(Function):
+    def forward(self, xp, x):
+        self.x = x
+        return xp.arctanh(x)
+
+    def backward(self, xp, g):
+        with _errstate(xp):
+            return g / (1 - self.x * self.x)
+
+
+class Erfinv(Function):
+    """The inverse error function: M. Giles' approximation ("Approximating the erfinv function",
+    GPU Computing Gems, 2011) refined by Newton steps on Cody's erf (on erfc in the tails, where
+    1 - |y| is exact), so float64 results are accurate to about 1e-15."""
+
+    def forward(self, xp, y):
+        y64 = y.astype(_np.float64)
+        with _errstate(xp):
+            w = -xp.log((1.0 - y64) * (1.0 + y64))
+            a = w - 2.5
+            p = 2.81022636e-08
+            for c in (3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087, -0.00125372503,
+                      -0.00417768164, 0.246640727, 1.50140941):
+                p = c + p * a
+            b = xp.sqrt(w) - 3.0
+            q = -0.000200214257
+            for c in (0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773, -0.0076224613,
+                      0.00943887047, 1.00167406, 2.83297682):
+                q = c + q * b
+            ay = xp.abs(y64)
+            a = xp.abs(xp.where(w < 5.0, p, q) * y64)  # |erfinv(y)|, to about 1e-7
+            tail = ay > 0.5
+            log_t = xp.log(1.0 - ay)  # 1 - |y| is exact here
+            for _ in range(3):
+                e, ec = erf_parts(xp, a)
+                slope = 2 * _SQRPI * xp.exp(-a * a)
+                # Newton on erf(a) = |y|; in the tails on log(erfc(a)) = log(1 - |y|)
+                step = xp.where(tail, (xp.log(ec) - log_t) * ec, ay - e) / slope
+                a = xp.where(xp.isfinite(step), a + step, a)
+            x = xp.copysign(xp.where(ay == 1, xp.inf, a), y64)
+            x = xp.where(xp.abs(y64) > 1, xp.nan, x)
+        self.out = x.astype(y.dtype)
+        return self.out
+
+    def backward(self, xp, g):
+        return g * (0.5 / _SQRPI) * xp.exp(self.out * self.out)
+
+
+def scan_argext(xp, x, axis: int, op: str):
+    """Indices of the running max (``op='max'``) or min along ``axis``, the last one on ties (as
+    PyTorch's cummax / cummin), NaN counting as the extreme; a doubling scan of log2(n) steps."""
+    x = xp.moveaxis(x, axis, -1)
+    n = x.shape[-1]
+    v = x.copy()
+    idx = xp.broadcast_to(xp.arange(n), x.shape).copy()
+    s = 1
+    while s < n:
+        prev_v, prev_i = v[..., :-s], idx[..., :-s]
+        cur_v = v[..., s:]
+        with _errstate(xp):
+            better = (prev_v > cur_v) if op == "max" else (prev_v < cur_v)
+        better = (better | xp.isnan(prev_v)) & ~xp.isnan(cur_v) if v.dtype.kind == "f" else better
+        v[..., s:] = xp.where(better, prev_v, cur_v)
+        idx[..., s:] = xp.where(better, prev_i, idx[..., s:])
+        s *= 2
+    return xp.moveaxis(idx, -1, axis)

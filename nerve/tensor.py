@@ -27,6 +27,9 @@ SortResult = collections.namedtuple("sort", ["values", "indices"])
 TopkResult = collections.namedtuple("topk", ["values", "indices"])
 MedianResult = collections.namedtuple("median", ["values", "indices"])
 KthvalueResult = collections.namedtuple("kthvalue", ["values", "indices"])
+CummaxResult = collections.namedtuple("cummax", ["values", "indices"])
+CumminResult = collections.namedtuple("cummin", ["values", "indices"])
+AminmaxResult = collections.namedtuple("aminmax", ["min", "max"])
 
 
 class Size(tuple):
@@ -1922,6 +1925,218 @@ class Tensor:
         from .functions import dist
 
         return dist(self, other, p)
+
+    # ------------------------------------------------------------ inverse trigonometric, hyperbolic, special
+
+    def asin(self) -> "Tensor":
+        return ops.Asin.apply(self._floating())
+
+    def acos(self) -> "Tensor":
+        return ops.Acos.apply(self._floating())
+
+    def atan(self) -> "Tensor":
+        return ops.Atan.apply(self._floating())
+
+    def sinh(self) -> "Tensor":
+        return ops.Sinh.apply(self._floating())
+
+    def cosh(self) -> "Tensor":
+        return ops.Cosh.apply(self._floating())
+
+    def asinh(self) -> "Tensor":
+        return ops.Asinh.apply(self._floating())
+
+    def acosh(self) -> "Tensor":
+        return ops.Acosh.apply(self._floating())
+
+    def atanh(self) -> "Tensor":
+        return ops.Atanh.apply(self._floating())
+
+    arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
+
+    def erfinv(self) -> "Tensor":
+        """The inverse of ``erf`` on (-1, 1) (±inf at ±1, NaN outside)."""
+        return ops.Erfinv.apply(self._floating())
+
+    def exp2(self) -> "Tensor":
+        return (self._floating() * float(np.log(2.0))).exp()
+
+    def deg2rad(self) -> "Tensor":
+        return self._floating() * (np.pi / 180)
+
+    def rad2deg(self) -> "Tensor":
+        return self._floating() * (180 / np.pi)
+
+    def sinc(self) -> "Tensor":
+        """``sin(pi x) / (pi x)``, 1 at 0."""
+        from .functions import where
+
+        x = self._floating()
+        zero = x == 0
+        safe = where(zero, 1.0, x) * np.pi
+        return where(zero, 1.0, safe.sin() / safe)
+
+    def logit(self, eps=None) -> "Tensor":
+        """``log(p / (1 - p))``, with ``p`` clamped to [eps, 1 - eps] when ``eps`` is given."""
+        x = self._floating()
+        if eps is not None:
+            x = x.clamp(eps, 1 - eps)
+        return (x / (1 - x)).log()
+
+    def xlogy(self, other) -> "Tensor":
+        """``self * log(other)``, 0 where ``self`` is 0 (unless ``other`` is NaN)."""
+        from .functions import where
+
+        a, b = self._binary_float(other)
+        # as PyTorch: the gradient of self is log(other) even where self is 0 (0 where other <= 0)
+        safe = (a == 0) & ((b <= 0) | b.isinf())
+        return a * where(safe, 1.0, b).log()
+
+    def logaddexp(self, other) -> "Tensor":
+        """``log(exp(self) + exp(other))`` without overflow."""
+        from .functions import where
+
+        a, b = self._binary_float(other)
+        m = a.maximum(b).detach()
+        m = where(m.isfinite(), m, 0.0)
+        return (a - m).exp().add((b - m).exp()).log() + m
+
+    def float_power(self, exponent) -> "Tensor":
+        """``self ** exponent`` in float64."""
+        e = exponent.double() if isinstance(exponent, Tensor) else builtins.float(exponent)
+        return self.double() ** e
+
+    def copysign(self, other) -> "Tensor":
+        """``|self|`` with the sign of ``other`` (a sign bit: -0.0 counts as negative)."""
+        x = self._floating()
+        o = _raw(other, self)
+        neg = self._device.xp.signbit(o)
+        return x.abs() * self._wrap(self._device.xp.where(neg, -1.0, 1.0).astype(x._data.dtype))
+
+    def signbit(self) -> "Tensor":
+        return self._wrap(self._device.xp.signbit(self._data))
+
+    def heaviside(self, values: "Tensor") -> "Tensor":
+        """0 where ``self < 0``, 1 where ``self > 0``, ``values`` where it is 0."""
+        a, b = self._coerce(values)
+        return self._wrap(self._device.xp.heaviside(a._data, _raw(b, a)))
+
+    def sgn(self) -> "Tensor":
+        return self.sign()
+
+    def positive(self) -> "Tensor":
+        return self
+
+    def square_(self) -> "Tensor":
+        return self._unary_inplace(lambda t: t * t)
+
+    def logical_xor(self, other) -> "Tensor":
+        return self._wrap(self._device.xp.logical_xor(self._data, _raw(other, self)))
+
+    def clamp_min(self, min) -> "Tensor":
+        return self.clamp(min=min)
+
+    def clamp_max(self, max) -> "Tensor":
+        return self.clamp(max=max)
+
+    def nansum(self, dim=None, keepdim: bool = False, *, dtype=None) -> "Tensor":
+        """The sum with NaN counted as zero."""
+        from .functions import where
+
+        x = where(self.isnan(), 0.0, self) if self.is_floating_point() else self
+        return x.sum(dim, keepdim, dtype=dtype)
+
+    def nanmean(self, dim=None, keepdim: bool = False, *, dtype=None) -> "Tensor":
+        """The mean of the values that are not NaN."""
+        x = self if dtype is None else self.to(dtype=dtype)
+        if not x.is_floating_point():
+            raise RuntimeError(f"nanmean(): expected input to have floating point dtype but got {_torch_name(x)}")
+        count = (~x.isnan()).to(dtype=x.dtype).sum(dim, keepdim)
+        return x.nansum(dim, keepdim) / count
+
+    def aminmax(self, *, dim=None, keepdim: bool = False):
+        """``(min, max)`` over everything or along ``dim``."""
+        return AminmaxResult(self.amin(dim, keepdim), self.amax(dim, keepdim))
+
+    def _cumext(self, dim, op, cls):
+        d = _one_axis(dim, max(self.ndim, 1))
+        x = self if self.ndim else self.reshape(1)
+        idx = ops.scan_argext(self._device.xp, x._data, d, op)
+        values = x.gather(d, self._wrap(idx))
+        idx = idx.astype(np.int64)
+        if not self.ndim:
+            return cls(values.reshape(()), self._wrap(idx.reshape(())))
+        return cls(values, self._wrap(idx))
+
+    def cummax(self, dim: int):
+        """The running maximum along ``dim`` and where it was reached (the last index on ties)."""
+        return self._cumext(dim, "max", CummaxResult)
+
+    def cummin(self, dim: int):
+        """The running minimum along ``dim`` and where it was reached (the last index on ties)."""
+        return self._cumext(dim, "min", CumminResult)
+
+    def msort(self) -> "Tensor":
+        return self.sort(0).values
+
+    def argwhere(self) -> "Tensor":
+        return self.nonzero()
+
+    def flipud(self) -> "Tensor":
+        return self.flip([0])
+
+    def fliplr(self) -> "Tensor":
+        if self.ndim < 2:
+            raise RuntimeError("Input must be >= 2-d.")
+        return self.flip([1])
+
+    def take(self, index: "Tensor") -> "Tensor":
+        """Elements of the flattened tensor at ``index`` (the result has ``index``'s shape)."""
+        idx = self._index_arg("take", index)
+        n = self._data.size
+        if idx.size and (int(idx.min()) < -n or int(idx.max()) >= n):
+            bad = int(idx.min()) if int(idx.min()) < -n else int(idx.max())
+            raise IndexError(f"out of range: tried to access index {bad} on a tensor of {n} elements.")
+        return self.reshape(-1)[index]
+
+    def _index_vector(self, name: str, dim: int, index: "Tensor"):
+        d = _one_axis(dim, self.ndim)
+        idx = self._index_arg(name, index, vector=True)
+        if idx.ndim > 1:
+            raise IndexError(f"{name}(): Index is supposed to be a vector")
+        idx = idx.reshape(-1)
+        self._check_bounds(idx, self.shape[d], d)
+        return d, (_py_slice(None),) * d + (idx,)
+
+    def index_fill(self, dim: int, index: "Tensor", value) -> "Tensor":
+        """A copy with the slices at ``index`` along ``dim`` set to ``value``."""
+        d, key = self._index_vector("index_fill_", dim, index)
+        v = value if isinstance(value, Tensor) else _as_scalar(value)
+        if isinstance(v, Tensor):
+            if v.ndim:
+                raise RuntimeError(f"index_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                                   f"{v.ndim} dimension(s).")
+            v = v.to(dtype=self.dtype)
+        return ops.SetItem.apply(self, v, index=key)
+
+    def index_fill_(self, dim: int, index: "Tensor", value) -> "Tensor":
+        return self._write(self.index_fill(dim, index, value), value)
+
+    def index_copy(self, dim: int, index: "Tensor", source: "Tensor") -> "Tensor":
+        """A copy with ``source``'s slices written at ``index`` along ``dim``."""
+        d, key = self._index_vector("index_copy_", dim, index)
+        if source._data.dtype != self._data.dtype:
+            raise RuntimeError(f"index_copy_(): self and source expected to have the same dtype, but got (self) "
+                               f"{_torch_name(self)} and (source) {_torch_name(source)}")
+        n = key[-1].size
+        want = tuple(self.shape[:d]) + (n,) + tuple(self.shape[d + 1:])
+        if tuple(source.shape) != want:
+            raise RuntimeError(f"index_copy_(): Source/destination tensor must have same slice shapes. Destination "
+                               f"slice shape: {list(want)} and source slice shape: {list(source.shape)}")
+        return ops.SetItem.apply(self, source, index=key)
+
+    def index_copy_(self, dim: int, index: "Tensor", source: "Tensor") -> "Tensor":
+        return self._write(self.index_copy(dim, index, source), source)
 
 
 from . import autograd as _autograd  # noqa: E402

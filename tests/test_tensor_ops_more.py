@@ -583,3 +583,145 @@ def test_ufunc_at_rounds_match_numpy():
         got = target.copy()
         ops.ufunc_at(NotNumpy(), ufunc, got, coords, vals)
         np.testing.assert_array_equal(got, want)
+
+
+# ---------------------------------------------------------------- second batch: more elementwise and reductions
+
+_UNARY = {
+    "asin": (-0.9, 0.9), "acos": (-0.9, 0.9), "atan": (-3, 3), "sinh": (-3, 3), "cosh": (-3, 3),
+    "asinh": (-3, 3), "acosh": (1.1, 3), "atanh": (-0.9, 0.9), "arcsin": (-0.9, 0.9), "arccos": (-0.9, 0.9),
+    "arctan": (-3, 3), "arcsinh": (-3, 3), "arccosh": (1.1, 3), "arctanh": (-0.9, 0.9), "erfinv": (-0.95, 0.95),
+    "exp2": (-3, 3), "deg2rad": (-200, 200), "rad2deg": (-3, 3), "sinc": (-3, 3), "logit": (0.05, 0.95),
+    "sgn": (-3, 3), "positive": (-3, 3), "flipud": (-3, 3), "fliplr": (-3, 3), "msort": (-3, 3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_UNARY))
+def test_unary_more(device, name):
+    lo, hi = _UNARY[name]
+    x = RNG.uniform(lo, hi, (3, 4))
+    g = name != "sgn"  # sign is outside the graph in nerve (torch gives it a zero gradient)
+    compare(torch, lambda t: getattr(nerve, name)(t), lambda t: getattr(torch, name)(t), [x], [g], device)
+    compare(torch, lambda t: getattr(t, name)(), lambda t: getattr(t, name)(), [x], [g], device, dtype="float32")
+    if name not in ("sgn",):
+        _gradcheck(lambda t: getattr(t, name)(), x, device=device)
+
+
+def test_special_values_more(device):
+    y = np.array([-1.0, 1.0, 2.0, 0.0, 1 - 1e-12, -1 + 1e-15, 1e-20])
+    got = to_np(nerve.tensor(y, device=device).erfinv())
+    want = torch.erfinv(torch.tensor(y)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+    x = RNG.uniform(-0.999, 0.999, 1000)
+    back = to_np(nerve.tensor(x, device=device).erfinv().erf())
+    assert np.max(np.abs(back - x)) < 1e-15  # the round trip is exact to double precision
+    assert nerve.tensor([0.0], device=device).sinc().item() == 1.0
+    compare(torch, lambda t: t.logit(eps=0.1), lambda t: t.logit(eps=0.1), [RNG.random((3, 4))], [True], device)
+    assert nerve.tensor([1, 2], device=device).exp2().dtype is nerve.float32
+
+
+def test_binary_more(device):
+    a, b = _rand(3, 4), _rand(4)
+    compare(torch, lambda x, y: x.logaddexp(y), lambda x, y: x.logaddexp(y), [a, b], [True, True], device)
+    _gradcheck(lambda x, y: nerve.logaddexp(x, y), a, b, device=device)
+    big = nerve.tensor([1000.0, -1000.0, -np.inf], device=device)
+    ref = torch.tensor([1000.0, -1000.0, -np.inf]).logaddexp(torch.tensor([1000.0, -1000.0, -np.inf]))
+    np.testing.assert_allclose(to_np(big.logaddexp(big)), ref.numpy())
+    p = RNG.random((3, 4))
+    p[0, 0] = 0.0
+    q = RNG.random(4) + 0.1
+    compare(torch, lambda x, y: x.xlogy(y), lambda x, y: x.xlogy(y), [p, q], [True, True], device)
+    z = nerve.tensor([0.0, 0.0, 1.0], device=device, requires_grad=True)
+    w = nerve.tensor([0.0, np.nan, 2.0], device=device)
+    out = z.xlogy(w)
+    assert out.tolist()[0] == 0.0 and np.isnan(out.tolist()[1])
+    out[0].backward()
+    assert z.grad.tolist()[0] == 0.0  # self 0 and other 0: PyTorch's gradient is 0 too
+    compare(torch, lambda x, y: x.float_power(y), lambda x, y: x.float_power(y), [np.abs(a) + 0.1, b], [True, True],
+            device)
+    assert nerve.tensor([2, 3], device=device).float_power(2).dtype is nerve.float64
+    compare(torch, lambda x, y: x.copysign(y), lambda x, y: x.copysign(y), [a, b], [True, False], device)
+    assert nerve.tensor([1.0], device=device).copysign(-0.0).item() == -1.0
+    h = nerve.tensor([-1.5, 0.0, 2.0], device=device).heaviside(nerve.tensor([0.5], device=device))
+    assert h.tolist() == [0.0, 0.5, 1.0]
+    assert nerve.tensor([-0.0, 1.0], device=device).signbit().tolist() == [True, False]
+    assert nerve.logical_xor(nerve.tensor([True, False], device=device), nerve.tensor([True, True], device=device)
+                             ).tolist() == [False, True]
+    compare(torch, lambda x: x.clamp_min(0.1), lambda x: x.clamp_min(0.1), [a], [True], device)
+    compare(torch, lambda x: nerve.clamp_max(x, 0.1), lambda x: torch.clamp_max(x, 0.1), [a], [True], device)
+    t = nerve.tensor(a, device=device)
+    t.square_()
+    np.testing.assert_allclose(to_np(t), a * a)
+
+
+def test_nan_reductions_aminmax_cummax(device):
+    x = _rand(4, 5)
+    x[1, 2] = x[3, 0] = np.nan
+    for kw in [{}, dict(dim=1), dict(dim=0, keepdim=True)]:
+        compare(torch, lambda t: t.nansum(**kw), lambda t: t.nansum(**kw), [x], [True], device)
+        compare(torch, lambda t: nerve.nanmean(t, **kw), lambda t: torch.nanmean(t, **kw), [x], [True], device)
+    y = _rand(4, 5)
+    for kw in [{}, dict(dim=1), dict(dim=0, keepdim=True)]:
+        mn, mx = nerve.aminmax(_nt(y, device), **kw)
+        tmn, tmx = torch.aminmax(torch.tensor(y), **kw)
+        np.testing.assert_array_equal(to_np(mn), tmn.numpy())
+        np.testing.assert_array_equal(to_np(mx), tmx.numpy())
+    z = RNG.integers(0, 4, (3, 9)).astype(np.float64)  # ties: the last index, as torch
+    for name in ("cummax", "cummin"):
+        for dim in (0, 1, -1):
+            n, t = getattr(_nt(z, device), name)(dim), getattr(torch.tensor(z), name)(dim)
+            np.testing.assert_array_equal(to_np(n.values), t.values.numpy())
+            np.testing.assert_array_equal(to_np(n.indices), t.indices.numpy())
+        compare(torch, lambda t: getattr(t, name)(1).values, lambda t: getattr(t, name)(1).values,
+                [_rand(3, 9)], [True], device)
+    nn_ = _nt(np.array([1.0, np.nan, 3.0, 0.0]), device).cummax(0)
+    tn = torch.tensor([1.0, np.nan, 3.0, 0.0]).cummax(0)
+    assert nn_.indices.tolist() == tn.indices.tolist()
+    assert nerve.tensor([3, 1, 2], device=device).cummin(0).values.tolist() == [3, 1, 1]
+
+
+def test_take_index_fill_index_copy(device):
+    x = _rand(3, 4)
+    idx = RNG.integers(-12, 12, (2, 3))
+    compare(torch, lambda t, i: t.take(i), lambda t, i: t.take(i), [x, idx], [True, False], device)
+    with pytest.raises(IndexError, match="out of range: tried to access index 12 on a tensor of 12 elements"):
+        _nt(x, device).take(nerve.tensor([12], device=device))
+    for dim in (0, 1, -1):
+        n = x.shape[dim]
+        i = np.array([n - 1, 0])
+        compare(torch, lambda t, ii: t.index_fill(dim, ii, -2.5), lambda t, ii: t.index_fill(dim, ii, -2.5),
+                [x, i], [True, False], device)
+        src = _rand(*[2 if k == dim % 2 else s for k, s in enumerate(x.shape)])
+        compare(torch, lambda t, s, ii: t.index_copy(dim, ii, s), lambda t, s, ii: t.index_copy(dim, ii, s),
+                [x, src, i], [True, True, False], device)
+    t = _nt(x, device)
+    t.index_fill_(1, nerve.tensor([0], device=device), nerve.tensor(7.0, device=device))
+    assert to_np(t)[:, 0].tolist() == [7.0, 7.0, 7.0]
+    with pytest.raises(RuntimeError, match="Source/destination tensor must have same slice shapes"):
+        _nt(x, device).index_copy(0, nerve.tensor([0], device=device), _nt(_rand(1, 3), device))
+    with pytest.raises(RuntimeError, match="index 3 is out of bounds for dimension 0 with size 3"):
+        _nt(x, device).index_fill(0, nerve.tensor([3], device=device), 1.0)
+
+
+def test_tensordot_block_diag_cartesian_and_stacks(device):
+    compare(torch, lambda a, b: nerve.tensordot(a, b), lambda a, b: torch.tensordot(a, b),
+            [_rand(2, 3, 4), _rand(3, 4, 5)], [True, True], device)
+    compare(torch, lambda a, b: nerve.tensordot(a, b, dims=([0, 2], [2, 0])),
+            lambda a, b: torch.tensordot(a, b, dims=([0, 2], [2, 0])), [_rand(2, 3, 4), _rand(4, 5, 2)], [True, True],
+            device)
+    compare(torch, lambda a, b: nerve.tensordot(a, b, 0), lambda a, b: torch.tensordot(a, b, 0),
+            [_rand(2), _rand(3)], [True, True], device)
+    compare(torch, lambda a, b, c: nerve.block_diag(a, b, c), lambda a, b, c: torch.block_diag(a, b, c),
+            [_rand(2, 3), _rand(3), _rand(1, 1)], [True, True, True], device)
+    compare(torch, lambda a, b: nerve.cartesian_prod(a, b), lambda a, b: torch.cartesian_prod(a, b),
+            [_rand(3), _rand(2)], [True, True], device)
+    for off in (0, 1, -1):
+        assert nerve.triu_indices(3, 4, off).tolist() == torch.triu_indices(3, 4, off).tolist()
+        assert nerve.tril_indices(4, 3, off).tolist() == torch.tril_indices(4, 3, off).tolist()
+    a, b = _rand(3), _rand(3)
+    for name in ("column_stack", "dstack", "row_stack"):
+        compare(torch, lambda x, y: getattr(nerve, name)([x, y]), lambda x, y: getattr(torch, name)([x, y]),
+                [a, b], [True, True], device)
+    compare(torch, lambda x, y: nerve.dstack([x, y]), lambda x, y: torch.dstack([x, y]),
+            [_rand(2, 3), _rand(2, 3)], [True, True], device)
+    assert nerve.argwhere(nerve.tensor([[0, 1], [2, 0]], device=device)).tolist() == [[0, 1], [1, 0]]
