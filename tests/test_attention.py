@@ -509,3 +509,21 @@ def test_multihead_attention_dropout_applies_to_the_returned_weights():
     m.eval()
     _, w = m(x, x, x)
     np.testing.assert_allclose(to_np(w).sum(-1), 1.0, rtol=1e-5)
+
+
+def test_encoder_layer_float32_stays_float32_and_matches_torch():
+    torch.manual_seed(0)
+    tl = torch.nn.TransformerEncoderLayer(16, 4, 32, batch_first=True, norm_first=True).eval()
+    nl = _load(nn.TransformerEncoderLayer(16, 4, 32, batch_first=True, norm_first=True), tl).eval()
+    x = np.random.default_rng(15).standard_normal((3, 7, 16)).astype(np.float32)
+    pad = np.zeros((3, 7), dtype=bool)
+    pad[1, 5:] = True
+    causal = np.triu(np.ones((7, 7), dtype=bool), 1)
+    xn, xt = _pair(x)
+    yn = nl(xn, src_mask=nerve.tensor(causal), src_key_padding_mask=nerve.tensor(pad))
+    yt = tl(xt, src_mask=torch.tensor(causal), src_key_padding_mask=torch.tensor(pad))
+    assert yn.dtype == nerve.float32
+    _close(yn, yt, tol=dict(rtol=1e-4, atol=1e-5))
+    _backward(yn, yt)
+    assert xn.grad.dtype == nerve.float32 and all(p.grad.dtype == nerve.float32 for p in nl.parameters())
+    _close(xn.grad, xt.grad, tol=dict(rtol=1e-4, atol=1e-5))
