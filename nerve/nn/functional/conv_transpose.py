@@ -29,7 +29,9 @@ class ConvTranspose2dFn(Function):
         # the channel-major input, (groups, C_in/groups, N*H*W): conv2d's output gradient
         xm = xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(g, cin // g, n * h * wd)
         wm = w.reshape(g, cin // g, k)
-        col = xp.matmul(wm.transpose(0, 2, 1), xm)  # (g, C_out/g*KH*KW, N*H*W)
+        col = xp.empty((g, k, n * h * wd), dtype=x.dtype)
+        for i in range(g):  # 2-D GEMMs: BLAS reads a transposed operand in place; stacked matmul copies
+            xp.matmul(wm[i].T, xm[i], out=col[i])
         img = xp.zeros((cout, n, oh + 2 * ph, ow + 2 * pw), dtype=x.dtype)
         _im2col(xp, img, col.reshape(cout, kh, kw, n, h, wd), kh, kw, h, wd, self.stride, self.dilation,
                 False, add=True)
@@ -63,10 +65,17 @@ class ConvTranspose2dFn(Function):
             col = xp.empty((cout, kh, kw, n, h, wd), dtype=grad.dtype)
             _im2col(xp, gpad, col, kh, kw, h, wd, self.stride, self.dilation, False)
             colm = col.reshape(g, k, n * h * wd)
+            wm = w.reshape(g, cin // g, k)
             if want_x:
-                gx = xp.matmul(w.reshape(g, cin // g, k), colm).reshape(cin, n, h, wd).transpose(1, 0, 2, 3)
+                gx = xp.empty((g, cin // g, n * h * wd), dtype=grad.dtype)
+                for i in range(g):
+                    xp.matmul(wm[i], colm[i], out=gx[i])
+                gx = gx.reshape(cin, n, h, wd).transpose(1, 0, 2, 3)
             if want_w:
-                gw = xp.matmul(self.xm, colm.transpose(0, 2, 1)).reshape(w.shape)
+                gw = xp.empty(wm.shape, dtype=grad.dtype)
+                for i in range(g):
+                    xp.matmul(self.xm[i], colm[i].T, out=gw[i])
+                gw = gw.reshape(w.shape)
         if want_b:
             gb = gc.sum(axis=(1, 2, 3))
         self.xm = None
