@@ -2010,8 +2010,10 @@ class Tensor:
         """``|self|`` with the sign of ``other`` (a sign bit: -0.0 counts as negative)."""
         x = self._floating()
         o = _raw(other, self)
-        neg = self._device.xp.signbit(o)
-        return x.abs() * self._wrap(self._device.xp.where(neg, -1.0, 1.0).astype(x._data.dtype))
+        if not is_array(o):
+            return x.abs() * (-1.0 if np.signbit(o) else 1.0)
+        xp = self._device.xp
+        return x.abs() * self._wrap(xp.where(xp.signbit(o), -1.0, 1.0).astype(x._data.dtype))
 
     def signbit(self) -> "Tensor":
         return self._wrap(self._device.xp.signbit(self._data))
@@ -2105,7 +2107,15 @@ class Tensor:
         if idx.ndim > 1:
             raise IndexError(f"{name}(): Index is supposed to be a vector")
         idx = idx.reshape(-1)
-        self._check_bounds(idx, self.shape[d], d)
+        n = self.shape[d]
+        if name == "index_fill_":  # PyTorch's index_fill counts negative indices from the end
+            if idx.size and (int(idx.min()) < -n or int(idx.max()) >= n):
+                bad = int(idx.min()) if int(idx.min()) < -n else int(idx.max())
+                raise IndexError(f"index {bad} is out of bounds for dimension {d} with size {n}")
+            idx = idx % builtins.max(n, 1)
+        elif idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
+            bad = int(idx.min()) if int(idx.min()) < 0 else int(idx.max())
+            raise IndexError(f"{name}(): index {bad} is out of bounds for dimension {d} with size {n}")
         return d, (_py_slice(None),) * d + (idx,)
 
     def index_fill(self, dim: int, index: "Tensor", value) -> "Tensor":

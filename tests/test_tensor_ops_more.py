@@ -699,8 +699,12 @@ def test_take_index_fill_index_copy(device):
     assert to_np(t)[:, 0].tolist() == [7.0, 7.0, 7.0]
     with pytest.raises(RuntimeError, match="Source/destination tensor must have same slice shapes"):
         _nt(x, device).index_copy(0, nerve.tensor([0], device=device), _nt(_rand(1, 3), device))
-    with pytest.raises(RuntimeError, match="index 3 is out of bounds for dimension 0 with size 3"):
+    with pytest.raises(IndexError, match="index 3 is out of bounds for dimension 0 with size 3"):
         _nt(x, device).index_fill(0, nerve.tensor([3], device=device), 1.0)
+    with pytest.raises(IndexError, match=r"index_copy_\(\): index -1 is out of bounds for dimension 0 with size 3"):
+        _nt(x, device).index_copy(0, nerve.tensor([-1], device=device), _nt(_rand(1, 4), device))
+    neg = _nt(x, device).index_fill(0, nerve.tensor([-1], device=device), 1.0)
+    assert neg.tolist() == torch.tensor(x).index_fill(0, torch.tensor([-1]), 1.0).tolist()
 
 
 def test_tensordot_block_diag_cartesian_and_stacks(device):
