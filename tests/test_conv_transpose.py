@@ -250,3 +250,16 @@ def test_module_errors():
         nn.ConvTranspose1d(2, 3, 3, groups=2)
     with pytest.raises(ValueError, match="in_channels must be divisible by groups"):
         nn.ConvTranspose2d(3, 4, 3, groups=2)
+
+
+@pytest.mark.parametrize("case", CT2D[:4], ids=_ids(CT2D[:4]))
+def test_conv_transpose2d_in_small_chunks(case, device, monkeypatch):
+    # the CPU path works a few images at a time; force one image per chunk
+    from nerve.nn.functional import conv as conv_mod
+
+    monkeypatch.setattr(conv_mod, "_CHUNK_BYTES", 1)
+    shape, cog, k, s, p, op, d, g, bias = case
+    arrays = _arrays(np.random.default_rng(11), shape, cog, k, g, bias)
+    compare(torch, lambda *t: F.conv_transpose2d(*t[:2], *(t[2:] or [None]), s, p, op, g, d),
+            lambda *t: TF.conv_transpose2d(*t[:2], *(t[2:] or [None]), s, p, op, g, d),
+            arrays, [True] * len(arrays), device)

@@ -9,13 +9,19 @@ plus its weight-gradient GEMM, with the input taking the role of the output grad
 
 from __future__ import annotations
 
+from ... import _threads
 from ...autograd import Function, is_grad_enabled
 from ...tensor import Tensor
-from .conv import _im2col, _ntuple
+from .conv import _chunks, _im2col, _ntuple, _workers
 
 
 class ConvTranspose2dFn(Function):
-    """Transposed 2-D convolution of (N, C_in, H, W) with weight (C_in, C_out/groups, KH, KW)."""
+    """Transposed 2-D convolution of (N, C_in, H, W) with weight (C_in, C_out/groups, KH, KW).
+
+    Both passes run over chunks of images (conv.py's ``_chunks``, on its worker threads), so each
+    chunk's column matrix is still in cache when col2im adds it up (forward) or the GEMMs read it
+    (backward); the weight gradient is the sum of the chunks' shares.
+    """
 
     name = "conv_transpose2d"
 
@@ -23,22 +29,29 @@ class ConvTranspose2dFn(Function):
         n, cin, h, wd = x.shape
         _, cog, kh, kw = w.shape
         g = self.groups
-        cout = cog * g
+        cout, cg = cog * g, cin // g
         (ph, pw), (oh, ow) = self.padding, self.out_hw
         k = cog * kh * kw
-        # the channel-major input, (groups, C_in/groups, N*H*W): conv2d's output gradient
-        xm = xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(g, cin // g, n * h * wd)
-        wm = w.reshape(g, cin // g, k)
-        col = xp.empty((g, k, n * h * wd), dtype=x.dtype)
-        for i in range(g):  # 2-D GEMMs: BLAS reads a transposed operand in place; stacked matmul copies
-            xp.matmul(wm[i].T, xm[i], out=col[i])
+        wm = w.reshape(g, cg, k)
         img = xp.zeros((cout, n, oh + 2 * ph, ow + 2 * pw), dtype=x.dtype)
-        _im2col(xp, img, col.reshape(cout, kh, kw, n, h, wd), kh, kw, h, wd, self.stride, self.dilation,
-                False, add=True)
+        workers = _workers(xp)
+        chunks = _chunks(xp, n, cout * kh * kw * h * wd * x.itemsize, workers)
+
+        def chunk(n0, n1):
+            nb = n1 - n0
+            # the channel-major input, (groups, C_in/groups, nb*H*W): conv2d's output gradient
+            xm = xp.ascontiguousarray(x[n0:n1].transpose(1, 0, 2, 3)).reshape(g, cg, nb * h * wd)
+            col = xp.empty((g, k, nb * h * wd), dtype=x.dtype)
+            for i in range(g):  # 2-D GEMMs: BLAS reads a transposed operand in place; stacked matmul copies
+                xp.matmul(wm[i].T, xm[i], out=col[i])
+            _im2col(xp, img[:, n0:n1], col.reshape(cout, kh, kw, nb, h, wd), kh, kw, h, wd, self.stride,
+                    self.dilation, False, add=True)
+
+        _threads.run_chunks(workers, chunk, chunks)
         out = img[:, :, ph : ph + oh, pw : pw + ow]
         if b is not None:
             out += b.reshape(cout, 1, 1, 1)
-        self.xm = xm if self.keep_x else None
+        self.x = x if self.keep_x else None
         self.w = w
         self.in_shape = x.shape
         return out.transpose(1, 0, 2, 3)
@@ -48,38 +61,49 @@ class ConvTranspose2dFn(Function):
         w = self.w
         _, cog, kh, kw = w.shape
         g = self.groups
-        cout = cog * g
+        cout, cg = cog * g, cin // g
         (ph, pw), (oh, ow) = self.padding, self.out_hw
         k = cog * kh * kw
         p = self.parents
         want_x, want_w = p[0] is not None, p[1] is not None
         want_b = len(p) > 2 and p[2] is not None
         gc = grad.transpose(1, 0, 2, 3)
-        gx = gw = gb = None
-        if want_x or want_w:  # im2col of the output gradient, as conv2d's forward builds it
-            if ph or pw:
-                gpad = xp.zeros((cout, n, oh + 2 * ph, ow + 2 * pw), dtype=grad.dtype)
-                gpad[:, :, ph : ph + oh, pw : pw + ow] = gc
-            else:
-                gpad = xp.ascontiguousarray(gc)
-            col = xp.empty((cout, kh, kw, n, h, wd), dtype=grad.dtype)
+        wm = w.reshape(g, cg, k)
+        gx = xp.empty((cin, n, h, wd), dtype=grad.dtype) if want_x else None
+        x = self.x
+        workers = _workers(xp)
+        chunks = _chunks(xp, n, cout * kh * kw * h * wd * grad.itemsize, workers)
+
+        def chunk(n0, n1):  # im2col of the output gradient, as conv2d's forward builds it
+            nb = n1 - n0
+            gpad = xp.zeros((cout, nb, oh + 2 * ph, ow + 2 * pw), dtype=grad.dtype)
+            gpad[:, :, ph : ph + oh, pw : pw + ow] = gc[:, n0:n1]
+            col = xp.empty((cout, kh, kw, nb, h, wd), dtype=grad.dtype)
             _im2col(xp, gpad, col, kh, kw, h, wd, self.stride, self.dilation, False)
-            colm = col.reshape(g, k, n * h * wd)
-            wm = w.reshape(g, cin // g, k)
+            colm = col.reshape(g, k, nb * h * wd)
+            part = None
             if want_x:
-                gx = xp.empty((g, cin // g, n * h * wd), dtype=grad.dtype)
                 for i in range(g):
-                    xp.matmul(wm[i], colm[i], out=gx[i])
-                gx = gx.reshape(cin, n, h, wd).transpose(1, 0, 2, 3)
+                    gx[i * cg : (i + 1) * cg, n0:n1] = (wm[i] @ colm[i]).reshape(cg, nb, h, wd)
             if want_w:
-                gw = xp.empty(wm.shape, dtype=grad.dtype)
+                xm = xp.ascontiguousarray(x[n0:n1].transpose(1, 0, 2, 3)).reshape(g, cg, nb * h * wd)
+                part = xp.empty(wm.shape, dtype=grad.dtype)
                 for i in range(g):
-                    xp.matmul(self.xm[i], colm[i].T, out=gw[i])
+                    xp.matmul(xm[i], colm[i].T, out=part[i])
+            return part
+
+        gw = gb = None
+        if want_x or want_w:
+            parts = _threads.run_chunks(workers, chunk, chunks)
+            if want_w:
+                gw = parts[0]
+                for q in parts[1:]:
+                    gw += q
                 gw = gw.reshape(w.shape)
         if want_b:
             gb = gc.sum(axis=(1, 2, 3))
-        self.xm = None
-        return gx, gw, gb
+        self.x = None
+        return (gx.transpose(1, 0, 2, 3) if want_x else None), gw, gb
 
 
 def _check(name, input, weight, bias, groups, nd):
