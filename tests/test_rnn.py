@@ -349,3 +349,66 @@ def test_lstm_learns_the_sign_of_a_sum():
         _, (h, _) = lstm(nerve.tensor(xv))
         acc = (_np(head(h[-1])).argmax(1) == yv).mean()
     assert acc >= 0.95, f"validation accuracy {acc:.3f} after {elapsed:.1f} s"
+
+
+# ---- packed sequences (nn.utils.rnn) ----
+
+def _packed_call(lengths, batch_first, enforce_sorted, with_hx, lstm):
+    """A function of (x[, h, c]) that packs x, runs the module and returns the padded output and states."""
+
+    def call(m, x, *states):
+        rnn = nn.utils.rnn if isinstance(m, nn.Module) else torch.nn.utils.rnn
+        packed = rnn.pack_padded_sequence(x, lengths, batch_first=batch_first, enforce_sorted=enforce_sorted)
+        hx = None if not with_hx else (tuple(states) if lstm else states[0])
+        out, h = m(packed, hx)
+        assert isinstance(out, rnn.PackedSequence)
+        assert out.batch_sizes.tolist() == packed.batch_sizes.tolist()
+        padded, lens = rnn.pad_packed_sequence(out, batch_first=batch_first, padding_value=-1.0)
+        assert lens.tolist() == list(lengths)
+        return (out.data, padded, h)
+
+    return call
+
+
+@pytest.mark.parametrize("mode", MODES + [("LSTM", {"proj_size": 2})], ids=MODE_IDS + ["lstm_proj"])
+@pytest.mark.parametrize("batch_first,enforce_sorted,with_hx", [(False, True, False), (True, False, False),
+                                                                (False, False, True)],
+                         ids=["sorted", "unsorted_batch_first", "unsorted_hx"])
+def test_packed_sequence_matches_torch(mode, batch_first, enforce_sorted, with_hx, device):
+    cls, kw = mode
+    tm, nm = _pair(cls, device=device, input_size=3, hidden_size=4, num_layers=2, bidirectional=True,
+                   batch_first=batch_first, **kw)
+    lengths = [5, 4, 4, 2, 1] if enforce_sorted else [3, 5, 1, 4, 5]
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((5, 6, 3) if batch_first else (6, 5, 3))  # padded one step past the longest
+    arrays = [x] + (_states(cls, (4, 5, 4), rng, proj_size=kw.get("proj_size", 0)) if with_hx else [])
+    lstm = cls == "LSTM"
+    _compare(tm, nm, arrays, _packed_call(lengths, batch_first, enforce_sorted, with_hx, lstm),
+             device=device)
+
+
+def test_pack_and_pad_utilities_match_torch():
+    trnn, nrnn = torch.nn.utils.rnn, nn.utils.rnn
+    rng = np.random.default_rng(12)
+    seqs = [rng.standard_normal((n, 2)) for n in (3, 5, 1)]
+    ts = [torch.tensor(s) for s in seqs]
+    ns = [nerve.tensor(s) for s in seqs]
+    for kw in [{}, {"batch_first": True, "padding_value": 7.0}, {"padding_side": "left"}]:
+        np.testing.assert_array_equal(_np(nrnn.pad_sequence(ns, **kw)), trnn.pad_sequence(ts, **kw).numpy())
+    pt, pn = trnn.pack_sequence(ts, enforce_sorted=False), nrnn.pack_sequence(ns, enforce_sorted=False)
+    np.testing.assert_array_equal(_np(pn.data), pt.data.numpy())
+    assert pn.batch_sizes.tolist() == pt.batch_sizes.tolist()
+    assert pn.sorted_indices.tolist() == pt.sorted_indices.tolist()
+    assert pn.unsorted_indices.tolist() == pt.unsorted_indices.tolist()
+    yt, lt = trnn.pad_packed_sequence(pt, batch_first=True, total_length=7)
+    yn, ln = nrnn.pad_packed_sequence(pn, batch_first=True, total_length=7)
+    np.testing.assert_array_equal(_np(yn), yt.numpy())
+    assert ln.tolist() == lt.tolist()
+    for a, b in zip(nrnn.unpack_sequence(pn), seqs):
+        np.testing.assert_array_equal(_np(a), b)
+    with pytest.raises(RuntimeError, match="`lengths` array must be sorted in decreasing order"):
+        nrnn.pack_sequence(ns)
+    with pytest.raises(ValueError, match="Expected total_length to be at least the length of the longest"):
+        nrnn.pad_packed_sequence(pn, total_length=2)
+    with pytest.raises(RuntimeError, match="Length of all samples has to be greater than 0"):
+        nrnn.pack_padded_sequence(nerve.zeros(3, 2, 1), [2, 0])

@@ -24,6 +24,7 @@ from ...tensor import Tensor
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from ..utils.rnn import PackedSequence, pack_rows, unpack_rows
 from .module import Module
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
@@ -77,11 +78,20 @@ class Scan(Function):
     Inputs: ``gx`` (L, N, G*H): the input-to-hidden products of all steps, ``b_ih`` included;
     ``h0`` (N, P); ``c0`` (N, H) for LSTM, else None; ``w_hh`` (G*H, P); ``b_hh`` (G*H,) or None;
     ``w_hr`` (P, H) for an LSTM with projections, else None. P is H without projections.
-    Attributes: ``mode`` (RNN_TANH, RNN_RELU, LSTM, GRU) and ``reverse`` (run from the last step).
+    Attributes: ``mode`` (RNN_TANH, RNN_RELU, LSTM, GRU), ``reverse`` (run from the last step) and
+    ``batch_sizes`` (packed sequences, sorted by decreasing length: how many rows are active at each
+    step; an inactive row keeps its state and gets no gradient from that step).
 
     Output: the hidden states of all steps (L, N, P) in input order; for LSTM, one flat array
     holding those and then the last cell state (N, H), since an op has one output.
     """
+
+    batch_sizes = None
+
+    def _inactive(self, t, n):
+        """The first inactive row at step t, or None when every row is active."""
+        bs = self.batch_sizes
+        return bs[t] if bs is not None and bs[t] < n else None
 
     def forward(self, xp, gx, h0, c0, w_hh, b_hh, w_hr):
         if gx.shape[0] == 0:
@@ -89,6 +99,8 @@ class Scan(Function):
         self.h0, self.c0, self.w_hh, self.w_hr, self.has_b = h0, c0, w_hh, w_hr, b_hh is not None
         L, N = gx.shape[:2]
         self.steps = range(L - 1, -1, -1) if self.reverse else range(L)
+        if self.batch_sizes is not None and all(b >= N for b in self.batch_sizes):
+            self.batch_sizes = None
         whh_t = w_hh.T
         mode = self.mode
         if mode == "LSTM":
@@ -120,6 +132,9 @@ class Scan(Function):
                 xp.subtract(hp, n, out=h)  # h' = n + z * (h - n) = (1 - z) * n + z * h
                 h *= rz[:, H:]
                 h += n
+                b = self._inactive(t, N)
+                if b is not None:
+                    h[b:] = hp[b:]
             self.hs = hs
             return hs
         relu = mode == "RNN_RELU"
@@ -132,6 +147,9 @@ class Scan(Function):
                 xp.maximum(a, 0, out=a)
             else:
                 xp.tanh(a, out=a)
+            b = self._inactive(t, N)
+            if b is not None:
+                a[b:] = h[b:]
             h = a
         self.hs = hs
         return hs
@@ -164,6 +182,10 @@ class Scan(Function):
             else:
                 xp.multiply(act[:, 3 * H:], tcs[t], out=ms[t])
                 hs[t] = mm(ms[t], w_hr.T)
+            b = self._inactive(t, N)
+            if b is not None:
+                ct[b:] = c[b:]
+                hs[t][b:] = h[b:]
             h, c = hs[t], ct
         self.hs = hs
         out[L * N * P:] = c.reshape(-1)
@@ -201,8 +223,14 @@ class Scan(Function):
                 xp.multiply(d, hp - n, out=dx[:, H:2 * H])
                 dx[:, :2 * H] *= rz * (1 - rz)
                 dhh[:, :2 * H] = dx[:, :2 * H]
+                b = self._inactive(t, N)
+                if b is not None:  # a finished row: its gradient passes to the state it kept
+                    dx[b:] = 0
+                    dhh[b:] = 0
                 if k < L - 1 or need_h0:
                     dh = d * z + mm(dhh, w_hh)
+                    if b is not None:
+                        dh[b:] = d[b:]
         else:
             dgh = dgx = xp.empty_like(hs)
             relu = mode == "RNN_RELU"
@@ -212,10 +240,16 @@ class Scan(Function):
                     d[...] = g[t]
                 else:
                     xp.add(g[t], dh, out=d)
+                b = self._inactive(t, N)
+                keep = d[b:].copy() if b is not None else None
                 h = hs[t]
                 d *= (h > 0) if relu else (1 - h * h)
+                if b is not None:  # a finished row: its gradient passes to the state it kept
+                    d[b:] = 0
                 if k < L - 1 or need_h0:
                     dh = mm(d, w_hh)
+                    if b is not None:
+                        dh[b:] = keep
         gw = _weight_grad(xp, dgh, hs, self.h0, self.reverse) if p[3] is not None else None
         gb = dgh.reshape(-1, dgh.shape[2]).sum(axis=0) if self.has_b and p[4] is not None else None
         return dgx, (dh if need_h0 else None), None, gw, gb, None
@@ -233,8 +267,13 @@ class Scan(Function):
         dh = None
         for k, t in enumerate(reversed(self.steps)):
             d = gh[t] if dh is None else gh[t] + dh
+            b = self._inactive(t, N)
+            if b is not None:
+                keep_d, keep_dc = d[b:].copy(), dc[b:].copy()
             if w_hr is not None:
                 dhs[t] = d
+                if b is not None:
+                    dhs[t][b:] = 0
                 d = mm(d, w_hr)
             act, tc = self.acts[t], self.tcs[t]
             i, f, gg, o = act[:, :H], act[:, H:2 * H], act[:, 2 * H:3 * H], act[:, 3 * H:]
@@ -248,8 +287,13 @@ class Scan(Function):
             deriv[:, 2 * H:3 * H] = 1 - gg * gg
             dg *= deriv
             dc *= f
+            if b is not None:  # a finished row: its gradients pass to the states it kept
+                dg[b:] = 0
+                dc[b:] = keep_dc
             if k < L - 1 or need_h0:
                 dh = mm(dg, w_hh)
+                if b is not None:
+                    dh[b:] = keep_d
         gw = _weight_grad(xp, dgates, hs, self.h0, self.reverse) if p[3] is not None else None
         gb = dgates.reshape(-1, 4 * H).sum(axis=0) if self.has_b and p[4] is not None else None
         gwr = None
@@ -273,11 +317,11 @@ def _check_state_dtypes(x: Tensor, states) -> None:
                                f"{x.dtype} and hidden tensor with {s.dtype}")
 
 
-def _scan(mode, gx, h0, c0, w_hh, b_hh, w_hr, reverse):
+def _scan(mode, gx, h0, c0, w_hh, b_hh, w_hr, reverse, batch_sizes=None):
     """Run ``Scan``; returns the hidden states (L, N, P), the last hidden state and the last cell state."""
     L, N = gx.shape[:2]
     P = h0.shape[-1]
-    y = Scan.apply(gx, h0, c0, w_hh, b_hh, w_hr, mode=mode, reverse=reverse)
+    y = Scan.apply(gx, h0, c0, w_hh, b_hh, w_hr, mode=mode, reverse=reverse, batch_sizes=batch_sizes)
     c_n = None
     if mode == "LSTM":
         k = L * N * P
@@ -379,33 +423,39 @@ class RNNBase(Module):
         if tuple(hx.shape) != expected:
             raise RuntimeError(msg.format(expected, list(hx.shape)))
 
-    def forward(self, input: Tensor, hx=None):
+    def forward(self, input, hx=None):
         """Run the whole sequence.
 
         Args:
-            input: (L, N, input_size), (N, L, input_size) with ``batch_first``, or unbatched (L, input_size).
+            input: (L, N, input_size), (N, L, input_size) with ``batch_first``, unbatched
+                (L, input_size), or a ``PackedSequence`` (``nn.utils.rnn.pack_padded_sequence``).
             hx: the initial hidden state (num_layers * num_directions, N, H_out), (h_0, c_0) for
                 LSTM (c_0 of size hidden_size); zeros when None. Unbatched: without the N axis.
 
         Returns:
             ``(output, h_n)``, or ``(output, (h_n, c_n))`` for LSTM; output is (L, N, D * H_out)
-            (batch_first: (N, L, D * H_out)), h_n and c_n as h_0 and c_0.
+            (batch_first: (N, L, D * H_out); a ``PackedSequence`` for packed input), h_n and c_n
+            as h_0 and c_0 (for packed input, each sequence's state after its last step).
         """
-        if not isinstance(input, Tensor):
-            raise TypeError(f"{type(self).__name__}: expected a Tensor input, got {type(input).__name__} "
-                            "(packed sequences are not supported)")
         lstm = self.mode == "LSTM"
-        name = "RNN" if self.mode.startswith("RNN") else self.mode
-        if input.ndim not in (2, 3):
-            raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.ndim}D tensor instead")
-        batched = input.ndim == 3
-        w0 = self._parameters[self._flat_weights_names[0]]
-        if input.dtype != w0.dtype:
-            raise ValueError(f"RNN input dtype ({input.dtype}) does not match weight dtype ({w0.dtype}). "
-                             f"Convert input: input.to({w0.dtype}), or convert model: model.to({input.dtype})")
-        if input.shape[-1] != self.input_size:
-            raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
-                               f"got {input.shape[-1]}")
+        packed = isinstance(input, PackedSequence)
+        if packed:
+            data = input.data
+            batch_sizes = [int(b) for b in input.batch_sizes.tolist()]
+            if data.ndim != 2:
+                raise RuntimeError(f"input must have 2 dimensions, got {data.ndim}")
+            self._check_input(data)
+            batched = True
+        elif not isinstance(input, Tensor):
+            raise TypeError(f"{type(self).__name__}: expected a Tensor or a PackedSequence input, got "
+                            f"{type(input).__name__}")
+        else:
+            name = "RNN" if self.mode.startswith("RNN") else self.mode
+            if input.ndim not in (2, 3):
+                raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.ndim}D tensor instead")
+            self._check_input(input)
+            batched = input.ndim == 3
+            batch_sizes = None
         states = None if hx is None else (tuple(hx) if lstm else (hx,))
         if states is not None:
             if lstm and len(states) != 2:
@@ -419,13 +469,44 @@ class RNNBase(Module):
                                        "tensors")
                 raise RuntimeError(f"For {kind} input, hx should also be {want}-D but got {states[0].ndim}-D "
                                    "tensor")
-        x = input
-        if not batched:
-            x = x.unsqueeze(1)
-            if states is not None:
-                states = tuple(s.unsqueeze(1) for s in states)
+        if packed:
+            x = unpack_rows(data, batch_sizes)  # padded (L, N, H_in), sorted by decreasing length
+            if states is not None and input.sorted_indices is not None:
+                states = tuple(s.index_select(1, input.sorted_indices) for s in states)
+        else:
+            x = input
+            if not batched:
+                x = x.unsqueeze(1)
+                if states is not None:
+                    states = tuple(s.unsqueeze(1) for s in states)
+            elif self.batch_first:
+                x = x.transpose(0, 1)
+        x, h_n, c_n = self._run(x, states, batch_sizes)
+        if packed:
+            x = PackedSequence(pack_rows(x, batch_sizes), input.batch_sizes, input.sorted_indices,
+                               input.unsorted_indices)
+            if input.unsorted_indices is not None:
+                h_n = h_n.index_select(1, input.unsorted_indices)
+                c_n = c_n.index_select(1, input.unsorted_indices) if lstm else None
+        elif not batched:
+            x, h_n = x.squeeze(1), h_n.squeeze(1)
+            c_n = c_n.squeeze(1) if lstm else None
         elif self.batch_first:
             x = x.transpose(0, 1)
+        return (x, (h_n, c_n)) if lstm else (x, h_n)
+
+    def _check_input(self, input: Tensor) -> None:
+        w0 = self._parameters[self._flat_weights_names[0]]
+        if input.dtype != w0.dtype:
+            raise ValueError(f"RNN input dtype ({input.dtype}) does not match weight dtype ({w0.dtype}). "
+                             f"Convert input: input.to({w0.dtype}), or convert model: model.to({input.dtype})")
+        if input.shape[-1] != self.input_size:
+            raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
+                               f"got {input.shape[-1]}")
+
+    def _run(self, x: Tensor, states, batch_sizes):
+        """Every layer and direction on a time-major batch x (L, N, H_in); returns (output, h_n, c_n)."""
+        lstm = self.mode == "LSTM"
         L, N = x.shape[:2]
         if L == 0:
             raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
@@ -455,21 +536,14 @@ class RNNBase(Module):
                 k = layer * D + d
                 y, h_last, c_last = _scan(self.mode, gx, h0[k], None if c0 is None else c0[k],
                                           p[f"weight_hh_l{layer}{sfx}"], p.get(f"bias_hh_l{layer}{sfx}"),
-                                          p.get(f"weight_hr_l{layer}{sfx}"), bool(d))
+                                          p.get(f"weight_hr_l{layer}{sfx}"), bool(d), batch_sizes)
                 outs.append(y)
                 h_n.append(h_last)
                 c_n.append(c_last)
             x = outs[0] if D == 1 else cat(outs, dim=2)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, training=True)
-        h_n = stack(h_n, 0)
-        c_n = stack(c_n, 0) if lstm else None
-        if not batched:
-            x, h_n = x.squeeze(1), h_n.squeeze(1)
-            c_n = c_n.squeeze(1) if lstm else None
-        elif self.batch_first:
-            x = x.transpose(0, 1)
-        return (x, (h_n, c_n)) if lstm else (x, h_n)
+        return x, stack(h_n, 0), (stack(c_n, 0) if lstm else None)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
