@@ -497,3 +497,51 @@ def dstack(tensors) -> Tensor:
 
 
 row_stack = vstack
+
+
+_METHODS_MORE3 = "nanquantile nanmedian logcumsumexp index_put masked_scatter".split()
+
+for _n in _METHODS_MORE3:
+    globals()[_n] = _method(_n)
+
+
+def cov(input: Tensor, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:
+    """The covariance matrix of the variables in the rows of ``input`` (observations in columns),
+    with optional integer frequency weights and float observation weights, as ``torch.cov``."""
+    if input.ndim > 2:
+        raise RuntimeError(f"cov(): expected input to have two or fewer dimensions but got an input with "
+                           f"{input.ndim} dimensions")
+    x = input._floating()
+    x = x.reshape(1, -1) if x.ndim < 2 else x
+    n = x.shape[1]
+    w = None
+    if fweights is not None:
+        w = fweights.to(dtype=x.dtype)
+    if aweights is not None:
+        w = aweights.to(dtype=x.dtype) if w is None else w * aweights.to(dtype=x.dtype)
+    if w is None:
+        avg = x.mean(1, keepdim=True)
+        fact = n - correction
+    else:
+        w_sum = w.sum()
+        avg = (x * w).sum(1, keepdim=True) / w_sum
+        if correction == 0:
+            fact = w_sum
+        elif aweights is None:
+            fact = w_sum - correction
+        else:
+            fact = w_sum - correction * (w * aweights.to(dtype=x.dtype)).sum() / w_sum
+    fact = fact.clamp(min=0) if isinstance(fact, Tensor) else builtins.max(fact, 0)
+    xm = x - avg
+    c = (xm if w is None else xm * w) @ xm.t()
+    c = c / fact
+    return c.reshape(()) if input.ndim < 2 else c
+
+
+def corrcoef(input: Tensor) -> Tensor:
+    """Pearson's correlation coefficients of the variables in the rows of ``input``."""
+    c = cov(input)
+    if c.ndim == 0:
+        return c / c
+    d = c.diagonal()
+    return (c / d.sqrt().reshape(-1, 1) / d.sqrt().reshape(1, -1)).clamp(-1, 1)

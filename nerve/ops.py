@@ -1301,3 +1301,57 @@ def scan_argext(xp, x, axis: int, op: str):
         idx[..., s:] = xp.where(better, prev_i, idx[..., s:])
         s *= 2
     return xp.moveaxis(idx, -1, axis)
+
+
+def logcumsumexp_array(xp, x, axis: int):
+    """``log(cumsum(exp(x)))`` along ``axis`` without overflow: a doubling scan of ``logaddexp``
+    (log2(n) passes, each exact to rounding)."""
+    y = xp.moveaxis(x, axis, -1).copy()
+    s, n = 1, y.shape[-1]
+    while s < n:
+        y[..., s:] = xp.logaddexp(y[..., s:], y[..., :-s].copy())
+        s *= 2
+    return xp.moveaxis(y, -1, axis)
+
+
+class LogCumSumExp(Function):
+    """``log(cumsum(exp(x)))`` along ``axis``. The gradient ``sum_{i>=j} g_i exp(x_j - y_i)`` runs in
+    log space, the positive and negative parts of ``g`` apart, so nothing overflows."""
+
+    def forward(self, xp, x):
+        self.x = x
+        self.y = logcumsumexp_array(xp, x, self.axis)
+        return self.y
+
+    def backward(self, xp, g):
+        ax = self.axis
+
+        def rev(a):
+            return xp.flip(logcumsumexp_array(xp, xp.flip(a, axis=ax), ax), axis=ax)
+
+        with _errstate(xp):
+            pos = rev(xp.log(xp.maximum(g, 0)) - self.y)
+            neg = rev(xp.log(xp.maximum(-g, 0)) - self.y)
+            return xp.exp(self.x + pos) - xp.exp(self.x + neg)
+
+
+class IndexPut(Function):
+    """``x.index_put(indices, v, accumulate)``: ``v`` written (or added, repeats adding up) at the
+    advanced index ``indices``; the gradient of ``v`` is ``grad`` at those places."""
+
+    def forward(self, xp, x, v):
+        out = x.copy()
+        if self.accumulate:
+            shape = out[self.index].shape
+            scatter_add(xp, out, self.index, xp.broadcast_to(xp.asarray(v, x.dtype), shape))
+        else:
+            out[self.index] = v
+        return out
+
+    def backward(self, xp, g):
+        gx = g
+        if not self.accumulate and self.parents[0] is not None:
+            gx = g.copy()
+            gx[self.index] = 0
+        gv = g[self.index] if self.parents[1] is not None else None
+        return gx, gv

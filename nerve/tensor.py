@@ -30,6 +30,7 @@ KthvalueResult = collections.namedtuple("kthvalue", ["values", "indices"])
 CummaxResult = collections.namedtuple("cummax", ["values", "indices"])
 CumminResult = collections.namedtuple("cummin", ["values", "indices"])
 AminmaxResult = collections.namedtuple("aminmax", ["min", "max"])
+NanmedianResult = collections.namedtuple("nanmedian", ["values", "indices"])
 
 
 class Size(tuple):
@@ -1826,18 +1827,25 @@ class Tensor:
         """The ``q``-quantiles (a number or a 1-D tensor in [0, 1]) of everything or along ``dim``;
         between two data points as ``interpolation`` says (linear, lower, higher, midpoint, nearest).
         A slice holding NaN gives NaN. With a 1-D ``q`` the quantiles are the first axis."""
+        return self._quantile(q, dim, keepdim, interpolation, "quantile")
+
+    def nanquantile(self, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear") -> "Tensor":
+        """``quantile`` of the values that are not NaN (NaN where a slice has none)."""
+        return self._quantile(q, dim, keepdim, interpolation, "nanquantile")
+
+    def _quantile(self, q, dim, keepdim, interpolation, name):
         if self._data.dtype.kind != "f":
-            raise RuntimeError("quantile() input tensor must be either float or double dtype")
+            raise RuntimeError(f"{name}() input tensor must be either float or double dtype")
         if interpolation not in ("linear", "lower", "higher", "midpoint", "nearest"):
-            raise RuntimeError("quantile() interpolation must be one of linear, lower, higher, midpoint or nearest. "
+            raise RuntimeError(f"{name}() interpolation must be one of linear, lower, higher, midpoint or nearest. "
                                f"Found '{interpolation}'")
         xp = self._device.xp
         scalar_q = not isinstance(q, Tensor) or q.ndim == 0
         qs = np.atleast_1d(np.asarray(move(q._data, CPU) if isinstance(q, Tensor) else q, dtype=np.float64))
         if qs.ndim > 1:
-            raise RuntimeError("quantile() q must be a scalar or 1D tensor")
+            raise RuntimeError(f"{name}() q must be a scalar or 1D tensor")
         if qs.size and (qs.min() < 0 or qs.max() > 1):
-            raise RuntimeError(f"quantile() q must be in the range [0, 1] but got {q if scalar_q else qs.tolist()}")
+            raise RuntimeError(f"{name}() q must be in the range [0, 1] but got {q if scalar_q else qs.tolist()}")
         if dim is None:
             x, d = self.reshape(-1), 0
         else:
@@ -1845,35 +1853,58 @@ class Tensor:
         x = x if x.ndim else x.reshape(1)
         n = x.shape[d]
         s = x.sort(d).values.movedim(d, -1)  # NaN sorts last
-        pos = qs * (n - 1)
-        lo = np.floor(pos).astype(np.int64)
-        hi = np.ceil(pos).astype(np.int64)
+        nan = xp.isnan(s._data)
+        # the positions, per slice: a slice's count leaves its NaN out for nanquantile
+        count = (n - nan.sum(-1, keepdims=True)) if name == "nanquantile" else n
+        pos = xp.asarray(qs) * (xp.asarray(count, dtype=np.float64) - 1)
+        lo, hi = xp.floor(pos), xp.ceil(pos)
         frac = pos - lo
         if interpolation == "lower":
             hi, frac = lo, frac * 0
         elif interpolation == "higher":
             lo, frac = hi, frac * 0
         elif interpolation == "nearest":
-            lo = hi = np.round(pos).astype(np.int64)
+            lo = hi = xp.round(pos)
             frac = frac * 0
         elif interpolation == "midpoint":
-            frac = np.where(hi > lo, 0.5, 0.0)
-        a = s[..., Tensor._make(xp.asarray(lo), self._device)]
-        b = s[..., Tensor._make(xp.asarray(hi), self._device)]
-        w = Tensor._make(xp.asarray(frac, dtype=self._data.dtype), self._device)
-        out = a + (b - a) * w  # (..., len(q))
-        nan = xp.isnan(s._data[..., -1:])  # NaN sorts last: a slice with NaN ends with one
-        if bool(nan.any()):
+            frac = xp.where(hi > lo, 0.5, 0.0)
+        shape = s.shape[:-1] + (len(qs),)
+
+        def at(i):
+            i = xp.broadcast_to(xp.clip(i, 0, builtins.max(n - 1, 0)).astype(np.int64), shape)
+            return s.gather(-1, Tensor._make(i, self._device))
+
+        a, b = at(lo), at(hi)
+        out = a + (b - a) * Tensor._make(xp.broadcast_to(frac, shape).astype(self._data.dtype), self._device)
+        if name == "quantile" and bool(nan.any()):  # a slice holding NaN ends with one
             from .functions import where
 
-            out = where(Tensor._make(xp.broadcast_to(nan, out.shape), self._device), float("nan"), out)
+            out = where(Tensor._make(xp.broadcast_to(nan[..., -1:], out.shape), self._device), float("nan"), out)
         if keepdim:
             if dim is None:
                 out = out.reshape((1,) * self.ndim + (len(qs),))
             else:
-                out = out.unsqueeze(-2).movedim(-2, d + 0)  # the reduced axis back in place, size 1
+                out = out.unsqueeze(-2).movedim(-2, d)  # the reduced axis back in place, size 1
         out = out.movedim(-1, 0)
         return out[0] if scalar_q else out
+
+    def nanmedian(self, dim=None, keepdim: bool = False):
+        """The lower median of the values that are not NaN: of everything, or along ``dim`` (values
+        and indices)."""
+        if dim is None:
+            return self.reshape(-1).nanmedian(0).values
+        d = _one_axis(dim, self.ndim) if self.ndim else 0
+        x = self if self.ndim else self.reshape(1)
+        xp = self._device.xp
+        order = xp.argsort(x._data, axis=d, kind="stable")  # NaN last
+        valid = (~xp.isnan(x._data)).sum(axis=d, keepdims=True) if x.is_floating_point() else x.shape[d]
+        k = xp.maximum((xp.asarray(valid) - 1) // 2, 0)
+        pick = xp.take_along_axis(order, xp.broadcast_to(k, order.shape[:d] + (1,) + order.shape[d + 1:]), axis=d)
+        values = x.gather(d, self._wrap(pick))
+        idx = pick.astype(np.int64)
+        if not keepdim or not self.ndim:
+            values, idx = values.squeeze(d), xp.squeeze(idx, d)
+        return NanmedianResult(values, self._wrap(idx))
 
     def histc(self, bins: int = 100, min=0, max=0) -> "Tensor":
         """A histogram of ``bins`` equal bins over [min, max] (the data's range when both are 0);
@@ -2147,6 +2178,51 @@ class Tensor:
 
     def index_copy_(self, dim: int, index: "Tensor", source: "Tensor") -> "Tensor":
         return self._write(self.index_copy(dim, index, source), source)
+
+    def logcumsumexp(self, dim: int) -> "Tensor":
+        """``log(cumsum(exp(self)))`` along ``dim``, computed without overflow."""
+        return ops.LogCumSumExp.apply(self._floating(), axis=_one_axis(dim, max(self.ndim, 1)))
+
+    def index_put(self, indices, values, accumulate: bool = False) -> "Tensor":
+        """A copy with ``values`` at ``self[indices]`` (a tuple of index tensors), added there when
+        ``accumulate`` (repeated indices then add up)."""
+        if not isinstance(indices, (tuple, list)):
+            raise TypeError("index_put(): indices must be a tuple of tensors")
+        idx, _ = _index(tuple(indices), self._device)
+        v = values if isinstance(values, Tensor) else self.new_tensor(values)
+        if v._data.dtype != self._data.dtype:
+            raise RuntimeError(f"Index put requires the source and destination dtypes match, got {_torch_name(self)} "
+                               f"for the destination and {_torch_name(v)} for the source.")
+        return ops.IndexPut.apply(self, v, index=idx, accumulate=bool(accumulate))
+
+    def index_put_(self, indices, values, accumulate: bool = False) -> "Tensor":
+        return self._write(self.index_put(indices, values, accumulate), values)
+
+    def masked_scatter(self, mask: "Tensor", source: "Tensor") -> "Tensor":
+        """A copy with the elements of ``source``, in order, written where ``mask`` is True."""
+        if mask._data.dtype.kind != "b":
+            raise RuntimeError(f"masked_scatter_ only supports boolean masks, but got mask with dtype {_torch_name(mask)}")
+        xp = self._device.xp
+        m = xp.broadcast_to(mask._data, self._data.shape)
+        where_ = xp.nonzero(m)
+        count = int(where_[0].size) if where_ else int(bool(m))
+        if source.numel() < count:
+            raise RuntimeError("masked_scatter: expected source to have at least as many elements as ones in mask")
+        picked = source.reshape(-1)[:count] if source.numel() > count else source.reshape(-1)
+        return ops.SetItem.apply(self, picked.to(dtype=self.dtype), index=where_ if where_ else m)
+
+    def masked_scatter_(self, mask: "Tensor", source: "Tensor") -> "Tensor":
+        return self._write(self.masked_scatter(mask, source), source)
+
+    def cov(self, *, correction: int = 1, fweights=None, aweights=None) -> "Tensor":
+        from .functions import cov
+
+        return cov(self, correction=correction, fweights=fweights, aweights=aweights)
+
+    def corrcoef(self) -> "Tensor":
+        from .functions import corrcoef
+
+        return corrcoef(self)
 
 
 from . import autograd as _autograd  # noqa: E402

@@ -729,3 +729,79 @@ def test_tensordot_block_diag_cartesian_and_stacks(device):
     compare(torch, lambda x, y: nerve.dstack([x, y]), lambda x, y: torch.dstack([x, y]),
             [_rand(2, 3), _rand(2, 3)], [True, True], device)
     assert nerve.argwhere(nerve.tensor([[0, 1], [2, 0]], device=device)).tolist() == [[0, 1], [1, 0]]
+
+
+# ---------------------------------------------------------------- third batch
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "nearest", "midpoint"])
+def test_nanquantile_nanmedian(device, interpolation):
+    x = _rand(4, 7)
+    x[0, 1] = x[0, 5] = x[2, 3] = np.nan
+    x[3, :] = np.nan  # a slice of NaN alone
+    q = np.array([0.1, 0.5, 0.8])
+    kw = dict(interpolation=interpolation)
+    yn = _nt(x, device).nanquantile(_nt(q, device), dim=1, keepdim=True, **kw)
+    yt = torch.tensor(x).nanquantile(torch.tensor(q), dim=1, keepdim=True, **kw)
+    np.testing.assert_allclose(to_np(yn), yt.numpy(), rtol=1e-12)
+    xf = x[:3]
+    compare(torch, lambda t: nerve.nanquantile(t, 0.3, dim=0, **kw), lambda t: torch.nanquantile(t, 0.3, dim=0, **kw),
+            [xf], [True], device)
+    np.testing.assert_allclose(to_np(_nt(x, device).nanquantile(0.4, **kw)),
+                               torch.tensor(x).nanquantile(0.4, **kw).numpy(), rtol=1e-12)
+    for dim in (0, 1):
+        n, t = _nt(x, device).nanmedian(dim), torch.tensor(x).nanmedian(dim)
+        np.testing.assert_array_equal(to_np(n.values), t.values.numpy())
+        ok = ~np.isnan(t.values.numpy())
+        np.testing.assert_array_equal(to_np(n.indices)[ok], t.indices.numpy()[ok])
+    assert _nt(x, device).nanmedian().item() == torch.tensor(x).nanmedian().item()
+    compare(torch, lambda t: t.nanmedian(1).values, lambda t: t.nanmedian(1).values, [xf], [True], device)
+
+
+def test_logcumsumexp(device):
+    x = _rand(3, 6) * 3
+    for dim in (0, -1):
+        compare(torch, lambda t: t.logcumsumexp(dim), lambda t: t.logcumsumexp(dim), [x], [True], device)
+        _gradcheck(lambda t: t.logcumsumexp(dim), x, device=device)
+    big = np.array([1000.0, -1000.0, 1001.0, -np.inf])
+    compare(torch, lambda t: nerve.logcumsumexp(t, 0), lambda t: torch.logcumsumexp(t, 0), [big], [True], device)
+
+
+def test_index_put_masked_scatter(device):
+    x = _rand(4, 5)
+    rows, cols = np.array([0, 2, 0]), np.array([1, 3, 1])
+    for acc in (False, True):
+        v = _rand(3)
+        if not acc:
+            rows, cols = np.array([0, 2, 3]), np.array([1, 3, 1])
+        compare(torch, lambda t, vv, r, c: t.index_put((r, c), vv, accumulate=acc),
+                lambda t, vv, r, c: t.index_put((r, c), vv, accumulate=acc), [x, v, rows, cols],
+                [True, True, False, False], device)
+    compare(torch, lambda t, vv, r: t.index_put((r,), vv), lambda t, vv, r: t.index_put((r,), vv),
+            [x, _rand(5), np.array([1, 3])], [True, True, False], device)  # the values broadcast
+    t = _nt(x, device)
+    t.index_put_((nerve.tensor([0], device=device),), nerve.tensor(1.5, dtype=nerve.float64, device=device))
+    assert to_np(t)[0].tolist() == [1.5] * 5
+    with pytest.raises(RuntimeError, match="Index put requires the source and destination dtypes match"):
+        _nt(x, device).index_put((nerve.tensor([0], device=device),), nerve.tensor(1.0, device=device))
+    mask = RNG.random((4, 1)) > 0.5
+    mask[0] = True
+    compare(torch, lambda t, m, s: t.masked_scatter(m, s), lambda t, m, s: t.masked_scatter(m, s),
+            [x, mask, _rand(30)], [True, False, True], device)
+    with pytest.raises(RuntimeError, match="expected source to have at least as many elements as ones in mask"):
+        _nt(x, device).masked_scatter(_nt(np.ones((4, 5), bool), device), _nt(_rand(3), device))
+
+
+def test_cov_corrcoef(device):
+    x = _rand(3, 8)
+    fw = RNG.integers(1, 4, 8)
+    aw = RNG.random(8) + 0.1
+    compare(torch, lambda t: t.cov(), lambda t: t.cov(), [x], [True], device)
+    compare(torch, lambda t: nerve.cov(t, correction=0), lambda t: torch.cov(t, correction=0), [x], [True], device)
+    compare(torch, lambda t, f, a: nerve.cov(t, fweights=f, aweights=a),
+            lambda t, f, a: torch.cov(t, fweights=f, aweights=a), [x, fw, aw], [True, False, True], device)
+    compare(torch, lambda t, f: nerve.cov(t, fweights=f), lambda t, f: torch.cov(t, fweights=f), [x, fw],
+            [True, False], device)
+    compare(torch, lambda t: t.cov(), lambda t: t.cov(), [_rand(8)], [True], device)
+    compare(torch, lambda t: t.corrcoef(), lambda t: t.corrcoef(), [x], [True], device)
+    compare(torch, lambda t: nerve.corrcoef(t), lambda t: torch.corrcoef(t), [_rand(8)], [True], device)
