@@ -77,6 +77,8 @@ def test_group_norm_errors():
         F.group_norm(nerve.randn(1, 4), 4)
     with pytest.raises(RuntimeError, match="Expected at least 2 dimensions for input tensor but received 1"):
         F.group_norm(nerve.randn(4), 2)
+    with pytest.raises(RuntimeError, match="mixed dtype"):  # torch: "mixed dtype (CPU): expect parameter ..."
+        F.group_norm(nerve.randn(2, 4, 3), 2, nerve.ones(4, dtype=nerve.float64))
 
 
 # ---------------------------------------------------------------- instance norm

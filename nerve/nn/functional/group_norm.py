@@ -64,6 +64,10 @@ class GroupNormFn(Function):
 
 
 def _norm(input, groups, weight, bias, eps, running_mean=None, running_var=None, momentum=0.1):
+    for t in (weight, bias):
+        if t is not None and t.dtype != input.dtype:  # NumPy would promote the output silently
+            raise RuntimeError(f"mixed dtype: expected the parameters to have the input's dtype {input.dtype}, "
+                               f"got {t.dtype}")
     return GroupNormFn.apply(
         input, weight, bias, groups=int(groups), eps=float(eps), momentum=float(momentum),
         running_mean=None if running_mean is None else running_mean._data,
