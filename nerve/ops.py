@@ -991,17 +991,18 @@ class Diagonal(Function):
 
 
 class DiagEmbed(Function):
-    """A vector on the ``offset``-th diagonal of a square matrix (``diag`` of a 1-D tensor)."""
+    """The last axis of ``v`` on the ``offset``-th diagonal of square matrices in the last two axes
+    (``diag`` of a 1-D tensor, ``diag_embed``)."""
 
     def forward(self, xp, v):
-        n = v.shape[0] + abs(self.offset)
-        out = xp.zeros((n, n), v.dtype)
+        n = v.shape[-1] + abs(self.offset)
+        out = xp.zeros(v.shape[:-1] + (n, n), v.dtype)
         self.rows, self.cols = _diag_coords(xp, n, n, self.offset)
-        out[self.rows, self.cols] = v
+        out[..., self.rows, self.cols] = v
         return out
 
     def backward(self, xp, g):
-        return g[self.rows, self.cols]
+        return g[..., self.rows, self.cols]
 
 
 class CumProd(Function):

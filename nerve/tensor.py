@@ -1594,6 +1594,16 @@ class Tensor:
             return self.diagonal(diagonal)
         raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {self.ndim}D")
 
+    def diag_embed(self, offset: int = 0, dim1: int = -2, dim2: int = -1) -> "Tensor":
+        """Matrices with the last axis on their ``offset``-th diagonal, in the planes ``(dim1, dim2)``
+        of the result (one more axis than this tensor)."""
+        nd = self.ndim + 1
+        a, b = _one_axis(dim1, nd), _one_axis(dim2, nd)
+        if a == b:
+            raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+        out = ops.DiagEmbed.apply(self if self.ndim else self.reshape(1), offset=int(offset))
+        return out.movedim((-2, -1), (a, b)) if (a, b) != (nd - 2, nd - 1) else out
+
     def trace(self) -> "Tensor":
         """The sum of the main diagonal of a matrix."""
         if self.ndim != 2:
@@ -2214,6 +2224,26 @@ class Tensor:
     def masked_scatter_(self, mask: "Tensor", source: "Tensor") -> "Tensor":
         return self._write(self.masked_scatter(mask, source), source)
 
+    def fill_diagonal_(self, fill_value, wrap: bool = False) -> "Tensor":
+        """Fill the main diagonal in place (all dims equal, or a matrix); with ``wrap``, a tall
+        matrix's diagonal starts again below every square block (as NumPy's fill_diagonal)."""
+        if self.ndim < 2:
+            raise RuntimeError("dimensions must larger than 1")
+        shape = self._data.shape
+        if self.ndim > 2 and len(set(shape)) != 1:
+            raise RuntimeError("all dimensions of input must be of equal length")
+        xp = self._device.xp
+        if self.ndim == 2:
+            step = shape[1] + 1
+            end = self._data.size if wrap or shape[0] <= shape[1] else shape[1] * shape[1]
+        else:
+            step = 1 + builtins.sum(int(np.prod(shape[:k])) for k in range(1, self.ndim))
+            end = self._data.size
+        coords = xp.unravel_index(xp.arange(0, end, step), shape)
+        v = _as_scalar(fill_value)
+        v = v.to(dtype=self.dtype) if isinstance(v, Tensor) else v
+        return self._write(ops.SetItem.apply(self, v, index=coords), v)
+
     def cov(self, *, correction: int = 1, fweights=None, aweights=None) -> "Tensor":
         from .functions import cov
 
@@ -2228,6 +2258,28 @@ class Tensor:
 from . import autograd as _autograd  # noqa: E402
 
 _autograd.Tensor = Tensor
+
+
+def _inplace_variant(name):
+    def method(self, *args, **kwargs):
+        result = getattr(self, name)(*args, **kwargs)
+        if result._data.dtype != self._data.dtype:
+            raise RuntimeError(f"result type {_torch_name(result)} can't be cast to the desired output type "
+                               f"{_torch_name(self)}")
+        other = next((a for a in args if isinstance(a, Tensor)), None)
+        return self._write(result, other)
+
+    method.__name__ = name + "_"
+    method.__doc__ = f"In-place ``{name}``."
+    return method
+
+
+for _name in ("erf erfc erfinv asin acos atan sinh cosh asinh acosh atanh arcsin arccos arctan arcsinh arccosh "
+              "arctanh exp2 deg2rad rad2deg sinc logit xlogy logaddexp float_power copysign atan2 arctan2 hypot "
+              "fmod frac nan_to_num cumprod lerp clamp_min clamp_max bitwise_and bitwise_or bitwise_xor bitwise_not "
+              "logical_xor sgn").split():
+    if hasattr(Tensor, _name) and not hasattr(Tensor, _name + "_"):
+        setattr(Tensor, _name + "_", _inplace_variant(_name))
 
 # ---------------------------------------------------------------- helpers
 

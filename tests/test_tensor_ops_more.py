@@ -805,3 +805,27 @@ def test_cov_corrcoef(device):
     compare(torch, lambda t: t.cov(), lambda t: t.cov(), [_rand(8)], [True], device)
     compare(torch, lambda t: t.corrcoef(), lambda t: t.corrcoef(), [x], [True], device)
     compare(torch, lambda t: nerve.corrcoef(t), lambda t: torch.corrcoef(t), [_rand(8)], [True], device)
+
+
+def test_diag_embed_fill_diagonal_and_inplace_variants(device):
+    for kw in [{}, dict(offset=1), dict(offset=-1, dim1=0, dim2=2), dict(dim1=-1, dim2=0)]:
+        compare(torch, lambda t: nerve.diag_embed(t, **kw), lambda t: torch.diag_embed(t, **kw),
+                [_rand(2, 3)], [True], device)
+    _gradcheck(lambda t: t.diag_embed(1), _rand(2, 3), device=device)
+    for shape, wrap in [((5, 3), False), ((7, 3), True), ((7, 3), False), ((3, 5), False), ((3, 3, 3), False)]:
+        n, t = nerve.zeros(*shape, device=device), torch.zeros(*shape)
+        n.fill_diagonal_(2.5, wrap=wrap)
+        t.fill_diagonal_(2.5, wrap=wrap)
+        assert n.tolist() == t.tolist()
+    x = _rand(2, 3)
+    y = RNG.uniform(-0.9, 0.9, (2, 3))
+    for name, args in [("erf_", ()), ("atan2_", (y,)), ("hypot_", (y,)), ("fmod_", (y,)), ("cumprod_", (1,)),
+                       ("lerp_", (y, 0.3)), ("nan_to_num_", ()), ("clamp_min_", (0.0,))]:
+        def fn(mod, t, *a, name=name):
+            t = t * 1
+            dev = {"device": device} if mod is nerve else {}
+            getattr(t, name)(*[mod.tensor(v, **dev) if isinstance(v, np.ndarray) else v for v in a])
+            return t
+        compare(torch, lambda t: fn(nerve, t, *args), lambda t: fn(torch, t, *args), [x], [True], device)
+    with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired output type Long"):
+        nerve.tensor([1, 2], device=device).erf_()
