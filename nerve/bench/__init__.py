@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 import time
 
-SUITES = ["engine", "nn", "data", "cnn", "keras", "optim", "attention", "resize"]
+SUITES = ["engine", "nn", "data", "cnn", "keras", "optim", "attention", "resize", "rnn"]
 
 
 def timeit(fn, repeat: int = 5, warmup: int = 1, sync=None) -> float:
