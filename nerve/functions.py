@@ -545,3 +545,91 @@ def corrcoef(input: Tensor) -> Tensor:
         return c / c
     d = c.diagonal()
     return (c / d.sqrt().reshape(-1, 1) / d.sqrt().reshape(1, -1)).clamp(-1, 1)
+
+
+_METHODS_MORE4 = (
+    "broadcast_to tensor_split hsplit vsplit dsplit swapdims addcmul addcdiv unflatten ravel unique_consecutive "
+    "renorm split_with_sizes narrow_copy log_ log1p_ sin_ cos_ tanh_ sigmoid_ floor_ ceil_ round_ trunc_ "
+    "reciprocal_ rsqrt_ sqrt_ exp_ relu_ fill_ zero_"
+).split()
+
+for _n in _METHODS_MORE4:
+    globals()[_n] = _method(_n)
+
+
+def broadcast_tensors(*tensors):
+    """The tensors expanded to their common broadcast shape."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    try:
+        shape = tuple(_np.broadcast_shapes(*(tuple(t.shape) for t in tensors)))
+    except ValueError:
+        raise RuntimeError("shape mismatch: objects cannot be broadcast to a single shape: "
+                           + ", ".join(str(list(t.shape)) for t in tensors)) from None
+    return tuple(t if tuple(t.shape) == shape else t.expand(*shape) for t in tensors)
+
+
+def broadcast_shapes(*shapes):
+    """The shape that tensors of ``shapes`` broadcast to."""
+    try:
+        from .tensor import Size
+
+        return Size(_np.broadcast_shapes(*(tuple(s) if not isinstance(s, int) else (s,) for s in shapes)))
+    except ValueError:
+        raise RuntimeError(f"shape mismatch: objects cannot be broadcast to a single shape: {shapes}") from None
+
+
+def _atleast(n, tensors):
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    out = []
+    for t in tensors:
+        t = _tensor(t)
+        if t.ndim == 0:
+            t = t.reshape((1,) * n)
+        elif t.ndim == 1 and n >= 2:
+            t = t.reshape((1, t.shape[0], 1)[:n])
+        elif t.ndim == 2 and n == 3:
+            t = t.unsqueeze(-1)
+        out.append(t)
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def atleast_1d(*tensors):
+    return _atleast(1, tensors)
+
+
+def atleast_2d(*tensors):
+    return _atleast(2, tensors)
+
+
+def atleast_3d(*tensors):
+    return _atleast(3, tensors)
+
+
+def _trapezoid_parts(y, x, dx, dim):
+    d = y.shape[y.ndim + dim if dim < 0 else dim]
+    a, b = y.narrow(dim, 1, d - 1), y.narrow(dim, 0, d - 1)
+    if x is None:
+        return (a + b) * (0.5 * (1.0 if dx is None else dx))
+    xd = x.diff(dim=dim if x.ndim == y.ndim else -1)
+    if x.ndim == 1 and y.ndim > 1:
+        view = [1] * y.ndim
+        view[dim] = d - 1
+        xd = xd.reshape(view)
+    return (a + b) * xd * 0.5
+
+
+def trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor:
+    """The trapezoidal rule along ``dim``: with sample points ``x`` or a spacing ``dx`` (1)."""
+    if y.shape[dim] == 0:
+        return y.sum(dim)
+    return _trapezoid_parts(y, x, dx, dim).sum(dim)
+
+
+trapz = trapezoid
+
+
+def cumulative_trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor:
+    """The running trapezoidal integral along ``dim`` (one element shorter than ``y`` there)."""
+    return cumsum(_trapezoid_parts(y, x, dx, dim), dim)

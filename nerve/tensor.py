@@ -2224,6 +2224,167 @@ class Tensor:
     def masked_scatter_(self, mask: "Tensor", source: "Tensor") -> "Tensor":
         return self._write(self.masked_scatter(mask, source), source)
 
+    # ------------------------------------------------------------ views, splits and small conveniences
+
+    def broadcast_to(self, *size) -> "Tensor":
+        return self.expand(*_size(size))
+
+    def swapdims(self, dim0: int, dim1: int) -> "Tensor":
+        return self.transpose(dim0, dim1)
+
+    def unfold(self, dimension: int, size: int, step: int) -> "Tensor":
+        """Every slice of ``size`` elements along ``dimension``, ``step`` apart: that dimension counts
+        the windows and a new last dimension holds each one."""
+        d = _one_axis(dimension, self.ndim) if self.ndim else 0
+        x = self if self.ndim else self.reshape(1)
+        n = x.shape[d]
+        if size > n:
+            raise RuntimeError(f"maximum size for tensor at dimension {d} is {n} but size is {size}")
+        if step <= 0:
+            raise RuntimeError(f"step is {step} but must be > 0")
+        count = (n - size) // step + 1
+        xp = self._device.xp
+        idx = (xp.arange(count)[:, None] * step + xp.arange(size)[None, :]).reshape(-1)
+        out = x.index_select(d, self._wrap(idx))
+        shape = tuple(x.shape[:d]) + (count, size) + tuple(x.shape[d + 1:])
+        out = out.reshape(shape).movedim(d + 1, -1)
+        return out if self.ndim else out.reshape(count, size)
+
+    def tensor_split(self, indices_or_sections, dim: int = 0):
+        """Split into ``n`` nearly equal pieces (the first ``size % n`` one longer) or at the listed
+        indices, as ``numpy.array_split``."""
+        d = _one_axis(dim, self.ndim)
+        n = self.shape[d]
+        if isinstance(indices_or_sections, Tensor):
+            indices_or_sections = indices_or_sections.tolist()
+        if isinstance(indices_or_sections, int):
+            k = indices_or_sections
+            if k <= 0:
+                raise RuntimeError(f"number of sections must be larger than 0, got {k}")
+            sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
+            bounds = [0]
+            for sz in sizes:
+                bounds.append(bounds[-1] + sz)
+        else:
+            bounds = [0] + [builtins.min(builtins.max(int(i) if i >= 0 else int(i) + n, 0), n)
+                            for i in indices_or_sections] + [n]
+        return tuple(self.narrow(d, a, builtins.max(b - a, 0)) for a, b in zip(bounds[:-1], bounds[1:]))
+
+    def _hvd_split(self, sections, dim, name, min_dims):
+        if self.ndim < min_dims:
+            raise RuntimeError(f"torch.{name} requires a tensor with at least {min_dims} dimension, but got a tensor "
+                               f"with {self.ndim} dimensions!")
+        if isinstance(sections, int) and self.shape[dim] % sections:
+            raise RuntimeError(f"torch.{name} attempted to split along dimension {dim}, but the size of the "
+                               f"dimension {self.shape[dim]} is not divisible by the split_size {sections}!")
+        return self.tensor_split(sections, dim)
+
+    def hsplit(self, sections):
+        return self._hvd_split(sections, 0 if self.ndim == 1 else 1, "hsplit", 1)
+
+    def vsplit(self, sections):
+        return self._hvd_split(sections, 0, "vsplit", 2)
+
+    def dsplit(self, sections):
+        return self._hvd_split(sections, 2, "dsplit", 3)
+
+    def split_with_sizes(self, split_sizes, dim: int = 0):
+        return self.split(list(split_sizes), dim)
+
+    def narrow_copy(self, dim: int, start: int, length: int) -> "Tensor":
+        return self.narrow(dim, start, length).clone()
+
+    def addcmul(self, tensor1: "Tensor", tensor2: "Tensor", *, value=1) -> "Tensor":
+        """``self + value * tensor1 * tensor2``."""
+        return self + tensor1 * tensor2 * value
+
+    def addcdiv(self, tensor1: "Tensor", tensor2: "Tensor", *, value=1) -> "Tensor":
+        """``self + value * tensor1 / tensor2``."""
+        return self + tensor1 / tensor2 * value
+
+    def sum_to_size(self, *size) -> "Tensor":
+        """Sum the broadcast dimensions away so the result has ``size``."""
+        size = _size(size)
+        lead = self.ndim - len(size)
+        if lead < 0 or builtins.any(s not in (1, t) for s, t in zip(size, self.shape[lead:])):
+            raise RuntimeError(f"size {{{', '.join(map(str, size))}}} is not expandable to size "
+                               f"{{{', '.join(map(str, self.shape))}}}.")
+        out = self.sum(tuple(range(lead))) if lead else self
+        dims = tuple(i for i, (s, t) in enumerate(zip(size, out.shape)) if s == 1 and t != 1)
+        return out.sum(dims, keepdim=True) if dims else out
+
+    def renorm(self, p, dim: int, maxnorm) -> "Tensor":
+        """Each slice along ``dim`` whose ``p``-norm exceeds ``maxnorm`` scaled down to it."""
+        d = _one_axis(dim, self.ndim)
+        others = tuple(i for i in range(self.ndim) if i != d)
+        norm = self.abs().pow(p).sum(others, keepdim=True).pow(1.0 / p) if others else self.abs()
+        from .functions import where
+
+        factor = where(norm > maxnorm, maxnorm / (norm + 1e-7), 1.0)
+        return self * factor
+
+    def unique_consecutive(self, return_inverse: bool = False, return_counts: bool = False, dim=None):
+        """Drop each element equal to the one before it (of the flattened tensor)."""
+        if dim is not None:
+            raise NotImplementedError("unique_consecutive(dim=...) is not supported by nerve; flatten first")
+        xp = self._device.xp
+        x = self._data.reshape(-1)
+        first = xp.ones(x.shape, bool)
+        if x.size:
+            first[1:] = x[1:] != x[:-1]
+        out = [self._wrap(x[first])]
+        if return_inverse:
+            out.append(self._wrap((xp.cumsum(first) - 1).astype(np.int64).reshape(self._data.shape)))
+        if return_counts:
+            starts = xp.nonzero(first)[0]
+            out.append(self._wrap(xp.diff(xp.concatenate([starts, xp.asarray([x.size])])).astype(np.int64)))
+        return out[0] if len(out) == 1 else tuple(out)
+
+    def stride(self, dim=None):
+        """Steps in elements between neighbours along each dimension (of this tensor's array)."""
+        st = tuple(s // self._data.itemsize for s in self._data.strides)
+        return st if dim is None else st[_one_axis(dim, self.ndim)]
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._data.nbytes)
+
+    @property
+    def itemsize(self) -> int:
+        return int(self._data.itemsize)
+
+    def pin_memory(self, device=None) -> "Tensor":
+        """This tensor (nerve has no page-locked memory; the GPU copy works the same)."""
+        return self
+
+    def is_pinned(self, device=None) -> bool:
+        return False
+
+    def share_memory_(self) -> "Tensor":
+        return self
+
+    def _shape_inplace(self, result: "Tensor") -> "Tensor":
+        """Make ``self`` the (reshaped) ``result`` of a view op, in place."""
+        if self._needs_graph():
+            return self._inplace(result)
+        self._data = result._data
+        return self
+
+    def squeeze_(self, dim=None) -> "Tensor":
+        return self._shape_inplace(self.squeeze(dim))
+
+    def unsqueeze_(self, dim: int) -> "Tensor":
+        return self._shape_inplace(self.unsqueeze(dim))
+
+    def t_(self) -> "Tensor":
+        return self._shape_inplace(self.t())
+
+    def transpose_(self, dim0: int, dim1: int) -> "Tensor":
+        return self._shape_inplace(self.transpose(dim0, dim1))
+
+    swapdims_ = transpose_
+    swapaxes_ = transpose_
+
     def fill_diagonal_(self, fill_value, wrap: bool = False) -> "Tensor":
         """Fill the main diagonal in place (all dims equal, or a matrix); with ``wrap``, a tall
         matrix's diagonal starts again below every square block (as NumPy's fill_diagonal)."""
@@ -2277,7 +2438,8 @@ def _inplace_variant(name):
 for _name in ("erf erfc erfinv asin acos atan sinh cosh asinh acosh atanh arcsin arccos arctan arcsinh arccosh "
               "arctanh exp2 deg2rad rad2deg sinc logit xlogy logaddexp float_power copysign atan2 arctan2 hypot "
               "fmod frac nan_to_num cumprod lerp clamp_min clamp_max bitwise_and bitwise_or bitwise_xor bitwise_not "
-              "logical_xor sgn").split():
+              "logical_xor sgn log log1p log2 log10 sin cos tan tanh sigmoid floor ceil round trunc sign reciprocal "
+              "rsqrt expm1 square triu tril logical_and logical_or logical_not addcmul addcdiv renorm").split():
     if hasattr(Tensor, _name) and not hasattr(Tensor, _name + "_"):
         setattr(Tensor, _name + "_", _inplace_variant(_name))
 

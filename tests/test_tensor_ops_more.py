@@ -829,3 +829,76 @@ def test_diag_embed_fill_diagonal_and_inplace_variants(device):
         compare(torch, lambda t: fn(nerve, t, *args), lambda t: fn(torch, t, *args), [x], [True], device)
     with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired output type Long"):
         nerve.tensor([1, 2], device=device).erf_()
+
+
+# ---------------------------------------------------------------- fourth batch: views, splits, conveniences
+
+
+def test_unfold_splits_broadcast(device):
+    x = _rand(4, 7)
+    for args in [(1, 3, 2), (0, 2, 1), (-1, 7, 1)]:
+        compare(torch, lambda t: t.unfold(*args), lambda t: t.unfold(*args), [x], [True], device)
+    with pytest.raises(RuntimeError, match="maximum size for tensor at dimension 1 is 7 but size is 8"):
+        _nt(x, device).unfold(1, 8, 1)
+    for arg, dim in [(3, 1), ([1, 3, 10], 1), ([-2], 0)]:
+        compare(torch, lambda t: nerve.cat([p.sin() for p in t.tensor_split(arg, dim=dim)], dim),
+                lambda t: torch.cat([p.sin() for p in t.tensor_split(arg, dim=dim)], dim), [x], [True], device)
+    assert [p.shape[0] for p in nerve.vsplit(_nt(x, device), [1])] == [1, 3]
+    assert [p.shape[1] for p in nerve.hsplit(_nt(x, device), [2, 5])] == [2, 3, 2]
+    assert nerve.dsplit(nerve.ones(2, 2, 4, device=device), 2)[1].shape == (2, 2, 2)
+    with pytest.raises(RuntimeError, match="is not divisible by the split_size 2"):
+        nerve.hsplit(_nt(x, device), 2)
+    a, b = nerve.broadcast_tensors(nerve.ones(3, 1, device=device), nerve.ones(4, device=device))
+    assert a.shape == b.shape == (3, 4) and tuple(nerve.broadcast_shapes((3, 1), (4,))) == (3, 4)
+    compare(torch, lambda t: nerve.broadcast_to(t, (2, 4, 7)), lambda t: torch.broadcast_to(t, (2, 4, 7)),
+            [x], [True], device)
+    assert nerve.atleast_3d(nerve.ones(3, device=device)).shape == (1, 3, 1)
+    assert [t.shape for t in nerve.atleast_2d(nerve.tensor(1.0), nerve.ones(3))] == [(1, 1), (1, 3)]
+    compare(torch, lambda t: t.sum_to_size(1, 7), lambda t: t.sum_to_size(1, 7), [x], [True], device)
+    with pytest.raises(RuntimeError, match="is not expandable to size"):
+        _nt(x, device).sum_to_size(3, 7)
+    assert _nt(x, device).t().stride() == (1, 7) and _nt(x, device).nbytes == x.nbytes
+    assert _nt(x, device).pin_memory().is_pinned() is False
+
+
+def test_addcmul_renorm_trapezoid_unique_consecutive(device):
+    x, y, z = _rand(3, 4), _rand(3, 4), _rand(4) + 3
+    compare(torch, lambda a, b, c: nerve.addcmul(a, b, c, value=0.5), lambda a, b, c: torch.addcmul(a, b, c, value=0.5),
+            [x, y, z], [True, True, True], device)
+    compare(torch, lambda a, b, c: a.addcdiv(b, c, value=-2), lambda a, b, c: a.addcdiv(b, c, value=-2),
+            [x, y, z], [True, True, True], device)
+    for p, dim, mx in [(2, 0, 1.0), (1, 1, 2.0), (3, -1, 0.5)]:
+        compare(torch, lambda t: t.renorm(p, dim, mx), lambda t: t.renorm(p, dim, mx), [x], [True], device)
+    pts = np.array([0.0, 1.0, 3.0, 3.5])
+    compare(torch, lambda t, s: nerve.trapezoid(t, s), lambda t, s: torch.trapezoid(t, s), [x, pts], [True, True],
+            device)
+    compare(torch, lambda t: nerve.trapz(t, dx=0.5, dim=0), lambda t: torch.trapz(t, dx=0.5, dim=0), [x], [True], device)
+    compare(torch, lambda t, s: nerve.cumulative_trapezoid(t, s), lambda t, s: torch.cumulative_trapezoid(t, s),
+            [x, pts], [True, True], device)
+    v = nerve.tensor([1, 1, 2, 2, 3, 1, 1, 2], device=device)
+    out, inv, cnt = nerve.unique_consecutive(v, return_inverse=True, return_counts=True)
+    tout, tinv, tcnt = torch.unique_consecutive(torch.tensor([1, 1, 2, 2, 3, 1, 1, 2]), return_inverse=True,
+                                                return_counts=True)
+    assert (out.tolist(), inv.tolist(), cnt.tolist()) == (tout.tolist(), tinv.tolist(), tcnt.tolist())
+
+
+def test_inplace_unary_and_shape_ops(device):
+    x = _rand(3, 1, 4)
+
+    def run(mod, t):
+        t = t * 1
+        t.sin_()
+        t = t.sigmoid_() * 1  # torch keeps sigmoid's output for its backward: no in-place op on it
+        t.log_()
+        t.squeeze_(1)
+        t.t_()
+        t.unsqueeze_(0)
+        t.tril_()
+        return t
+
+    compare(torch, lambda t: run(nerve, t), lambda t: run(torch, t), [x], [True], device)
+    t = _nt(x, device)
+    nerve.sqrt_(nerve.abs(t))
+    r = t.clone()
+    r.round_(decimals=1)
+    np.testing.assert_allclose(to_np(r), torch.tensor(x).round(decimals=1).numpy())
