@@ -412,3 +412,20 @@ def test_pack_and_pad_utilities_match_torch():
         nrnn.pad_packed_sequence(pn, total_length=2)
     with pytest.raises(RuntimeError, match="Length of all samples has to be greater than 0"):
         nrnn.pack_padded_sequence(nerve.zeros(3, 2, 1), [2, 0])
+
+
+@pytest.mark.parametrize("cls", ["RNN", "LSTM", "GRU"])
+def test_one_input_gemm_and_one_time_loop_per_layer_and_direction(cls):
+    """The graph of a 2-layer bidirectional model over 30 steps holds 4 linear ops and 4 scans, not one op per step."""
+    m = getattr(nn, cls)(3, 4, num_layers=2, bidirectional=True)
+    out, _ = m(nerve.randn(30, 2, 3, requires_grad=True))
+    names, seen, todo = [], set(), [out.grad_fn]
+    while todo:
+        fn = todo.pop()
+        if fn is None or id(fn) in seen or not getattr(fn, "_is_fn", False):
+            continue
+        seen.add(id(fn))
+        names.append(fn.name)
+        todo.extend(fn.parents)
+    assert names.count("linear") == 4 and names.count("scan") == 4
+    assert len(names) < 20
