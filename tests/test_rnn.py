@@ -429,3 +429,18 @@ def test_one_input_gemm_and_one_time_loop_per_layer_and_direction(cls):
         todo.extend(fn.parents)
     assert names.count("linear") == 4 and names.count("scan") == 4
     assert len(names) < 20
+
+
+@pytest.mark.parametrize("cls", ["LSTM", "GRU", "LSTMCell", "GRUCell"])
+def test_saturated_gates_stay_finite_and_quiet(cls):
+    """Pre-activations of +-1e4 saturate the gates without overflow warnings, NaNs or infinities."""
+    import warnings
+
+    m = getattr(nn, cls)(2, 3)
+    x = nerve.tensor(np.array([[[-1e4, 1e4]], [[1e4, -1e4]]], dtype="float32"), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = m(x[0]) if cls.endswith("Cell") else m(x)
+        first = out[0] if isinstance(out, tuple) else out
+        first.sum().backward()
+    assert np.isfinite(_np(first)).all() and np.isfinite(_np(x.grad)).all()
