@@ -550,7 +550,7 @@ def corrcoef(input: Tensor) -> Tensor:
 _METHODS_MORE4 = (
     "broadcast_to tensor_split hsplit vsplit dsplit swapdims addcmul addcdiv unflatten ravel unique_consecutive "
     "renorm split_with_sizes narrow_copy log_ log1p_ sin_ cos_ tanh_ sigmoid_ floor_ ceil_ round_ trunc_ "
-    "reciprocal_ rsqrt_ sqrt_ exp_ relu_ fill_ zero_"
+    "reciprocal_ rsqrt_ sqrt_ exp_ relu_ fill_ zero_ inverse det slogdet logdet matrix_power"
 ).split()
 
 for _n in _METHODS_MORE4:

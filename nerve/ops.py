@@ -1356,3 +1356,69 @@ class IndexPut(Function):
             gx[self.index] = 0
         gv = g[self.index] if self.parents[1] is not None else None
         return gx, gv
+
+
+# ---------------------------------------------------------------- matrix inverse and determinants
+
+
+def _mT(a):
+    return a.swapaxes(-1, -2)
+
+
+class Inverse(Function):
+    """The inverse of (batches of) square matrices; the gradient is ``-A^-T g A^-T``."""
+
+    def forward(self, xp, a):
+        try:
+            self.inv = xp.linalg.inv(a)
+        except _np.linalg.LinAlgError:
+            raise RuntimeError("linalg.inv: The input matrix is singular, the inversion could not be completed") \
+                from None
+        return self.inv
+
+    def backward(self, xp, g):
+        it = _mT(self.inv)
+        return -xp.matmul(xp.matmul(it, g), it)
+
+
+def adjugate_t(xp, a):
+    """The transposed adjugate (the cofactor matrix) of square matrices, singular ones included:
+    ``det(A) A^-T`` computed as ``det(U) det(V) U diag(prod of the other singular values) V^T``."""
+    u, s, vt = xp.linalg.svd(a)
+    n = s.shape[-1]
+    ones = xp.ones(s.shape[:-1] + (1,), s.dtype)
+    left = xp.concatenate([ones, xp.cumprod(s, axis=-1)[..., :-1]], axis=-1)
+    right = xp.flip(xp.concatenate([ones, xp.cumprod(xp.flip(s, axis=-1), axis=-1)[..., :-1]], axis=-1), axis=-1)
+    others = left * right if n else s
+    sign = xp.linalg.det(u) * xp.linalg.det(vt)
+    return sign[..., None, None] * xp.matmul(u * others[..., None, :], vt)
+
+
+class Det(Function):
+    """The determinant; the gradient ``g * adj(A)^T`` holds for singular matrices too."""
+
+    def forward(self, xp, a):
+        self.a = a
+        self.det = xp.linalg.det(a)
+        return self.det
+
+    def backward(self, xp, g):
+        a, det = self.a, self.det
+        if bool((det != 0).all()):
+            cof = det[..., None, None] * _mT(xp.linalg.inv(a))
+        else:
+            cof = adjugate_t(xp, a)
+        return g[..., None, None] * cof
+
+
+class LogAbsDet(Function):
+    """``log|det A|``; the gradient is ``g * A^-T``."""
+
+    def forward(self, xp, a):
+        self.a = a
+        sign, logabs = xp.linalg.slogdet(a)
+        self.sign = sign
+        return logabs.astype(a.dtype, copy=False)
+
+    def backward(self, xp, g):
+        return g[..., None, None] * _mT(xp.linalg.inv(self.a))

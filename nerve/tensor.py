@@ -31,6 +31,7 @@ CummaxResult = collections.namedtuple("cummax", ["values", "indices"])
 CumminResult = collections.namedtuple("cummin", ["values", "indices"])
 AminmaxResult = collections.namedtuple("aminmax", ["min", "max"])
 NanmedianResult = collections.namedtuple("nanmedian", ["values", "indices"])
+SlogdetResult = collections.namedtuple("slogdet", ["sign", "logabsdet"])
 
 
 class Size(tuple):
@@ -2384,6 +2385,65 @@ class Tensor:
 
     swapdims_ = transpose_
     swapaxes_ = transpose_
+
+    # ------------------------------------------------------------ inverse, determinants, powers
+
+    def _square_matrices(self, name: str) -> "Tensor":
+        if self.ndim < 2 or self.shape[-1] != self.shape[-2]:
+            raise RuntimeError(f"{name}: A must be batches of square matrices, but they are "
+                               f"{self.shape[-2] if self.ndim > 1 else 1} by {self.shape[-1] if self.ndim else 1} "
+                               "matrices")
+        if self._data.dtype.kind != "f":
+            raise RuntimeError(f"{name}: Expected a floating point or complex tensor as input. Got {_torch_name(self)}")
+        return self
+
+    def inverse(self) -> "Tensor":
+        """The inverse of (batches of) square matrices."""
+        return ops.Inverse.apply(self._square_matrices("linalg.inv"))
+
+    def det(self) -> "Tensor":
+        """The determinant of (batches of) square matrices (differentiable when singular, too)."""
+        return ops.Det.apply(self._square_matrices("linalg.det"))
+
+    def slogdet(self):
+        """``(sign, log|det|)`` of (batches of) square matrices; the log is differentiable."""
+        x = self._square_matrices("linalg.slogdet")
+        logabs = ops.LogAbsDet.apply(x)
+        sign = self._device.xp.linalg.slogdet(x._data)[0].astype(x._data.dtype, copy=False)
+        return SlogdetResult(self._wrap(sign), logabs)
+
+    def logdet(self) -> "Tensor":
+        """``log(det)``: NaN for a negative determinant, -inf for a singular matrix."""
+        from .functions import where
+
+        sign, logabs = self.slogdet()
+        return where(sign < 0, float("nan"), logabs)
+
+    def matrix_power(self, n: int) -> "Tensor":
+        """The ``n``-th power of square matrices (the inverse's for negative ``n``, identity for 0)."""
+        x = self._square_matrices("linalg.matrix_power") if n < 0 else self
+        if self.ndim < 2 or self.shape[-1] != self.shape[-2]:
+            self._square_matrices("linalg.matrix_power")
+        if n == 0:
+            from .creation import eye
+
+            ident = eye(self.shape[-1], dtype=self.dtype, device=self._device).expand(*self.shape).clone()
+            if not self._needs_graph():
+                return ident
+            from .functions import where
+
+            # PyTorch gives the input a zero gradient
+            return where(self._wrap(self._device.xp.ones(self._data.shape, bool)), ident, self)
+        if n < 0:
+            x, n = x.inverse(), -n
+        result, base = None, x
+        while n:
+            if n & 1:
+                result = base if result is None else result @ base
+            n >>= 1
+            if n:
+                base = base @ base
+        return result
 
     def fill_diagonal_(self, fill_value, wrap: bool = False) -> "Tensor":
         """Fill the main diagonal in place (all dims equal, or a matrix); with ``wrap``, a tall

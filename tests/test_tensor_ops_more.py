@@ -902,3 +902,35 @@ def test_inplace_unary_and_shape_ops(device):
     r = t.clone()
     r.round_(decimals=1)
     np.testing.assert_allclose(to_np(r), torch.tensor(x).round(decimals=1).numpy())
+
+
+# ---------------------------------------------------------------- inverse, determinants, powers
+
+
+def test_inverse_det_slogdet_matrix_power(device):
+    a = _rand(2, 3, 3) + 3 * np.eye(3)
+    compare(torch, lambda t: t.inverse(), lambda t: t.inverse(), [a], [True], device)
+    compare(torch, lambda t: nerve.det(t), lambda t: torch.det(t), [a], [True], device)
+    compare(torch, lambda t: t.slogdet()[1], lambda t: t.slogdet()[1], [_rand(3, 3)], [True], device)
+    sn, st = nerve.slogdet(_nt(a, device)), torch.slogdet(torch.tensor(a))
+    np.testing.assert_array_equal(to_np(sn.sign), st.sign.numpy())
+    compare(torch, lambda t: t.logdet(), lambda t: t.logdet(), [a], [True], device)
+    neg = np.diag([1.0, -2.0, 3.0])
+    assert np.isnan(nerve.tensor(neg, device=device).logdet().item())
+    _gradcheck(lambda t: t.inverse(), a, device=device)
+    _gradcheck(lambda t: t.det(), _rand(3, 3), device=device)
+    # a singular matrix: det's gradient is the cofactor matrix (torch 2.13 returns zeros here; finite
+    # differences agree with nerve)
+    sing = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]])
+    t = _nt(sing, device, True)
+    t.det().backward()
+    np.testing.assert_allclose(to_np(t.grad), [[4, 4, -4], [-2, -2, 2], [0, 0, 0]], atol=1e-12)
+    _gradcheck(lambda m: m.det(), sing, device=device)
+    for n in (0, 1, 2, 5, -1, -3):
+        compare(torch, lambda t: t.matrix_power(n), lambda t: t.matrix_power(n), [a], [True], device,
+                tol=dict(rtol=1e-8, atol=1e-10))
+    with pytest.raises(RuntimeError, match="A must be batches of square matrices"):
+        nerve.ones(2, 3, device=device).inverse()
+    if device == "cpu":
+        with pytest.raises(RuntimeError, match="singular"):
+            nerve.zeros(2, 2).inverse()
