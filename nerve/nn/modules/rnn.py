@@ -101,48 +101,46 @@ class Scan(Function):
         self.steps = range(L - 1, -1, -1) if self.reverse else range(L)
         if self.batch_sizes is not None and all(b >= N for b in self.batch_sizes):
             self.batch_sizes = None
-        whh_t = w_hh.T
-        mode = self.mode
-        if mode == "LSTM":
-            with _quiet(xp):
-                return self._lstm(xp, gx, h0, c0, whh_t, b_hh, w_hr)
+        with _quiet(xp):
+            if self.mode == "LSTM":
+                return self._lstm(xp, gx, h0, c0, w_hh.T, b_hh, w_hr)
+            if self.mode == "GRU":
+                return self._gru(xp, gx, h0, w_hh.T, b_hh)
+            return self._rnn(xp, gx, h0, w_hh.T, b_hh)
+
+    def backward(self, xp, g):
+        if self.mode == "LSTM":
+            return self._lstm_backward(xp, g)
+        if self.mode == "GRU":
+            return self._gru_backward(xp, g)
+        return self._rnn_backward(xp, g)
+
+    def _prev(self, t, arr, first):
+        """The state step t read: arr at the step before (in the loop's order), or ``first``."""
+        if t == self.steps[0]:
+            return first
+        return arr[t + 1] if self.reverse else arr[t - 1]
+
+    def _grads(self, xp, dgx, dgh, dh, extra=()):
+        """The gradients of (gx, h0, c0, w_hh, b_hh, w_hr) from those of the pre-activations of all steps."""
+        p = self.parents
+        gw = _weight_grad(xp, dgh, self.hs, self.h0, self.reverse) if p[3] is not None else None
+        gb = dgh.reshape(-1, dgh.shape[2]).sum(axis=0) if self.has_b and p[4] is not None else None
+        c0_grad, wr_grad = extra or (None, None)
+        return dgx, (dh if p[1] is not None else None), c0_grad, gw, gb, wr_grad
+
+    # ---- Elman RNN: h' = act(gx + h @ W_hh.T + b_hh)
+
+    def _rnn(self, xp, gx, h0, whh_t, b_hh):
+        L, N = gx.shape[:2]
         hs = xp.empty((L, N, h0.shape[1]), dtype=gx.dtype)
+        if b_hh is not None:
+            gx = gx + b_hh  # once for all steps
+        relu = self.mode == "RNN_RELU"
         h = h0
-        if mode == "GRU":
-            H = h0.shape[1]
-            self.rz, self.ns = xp.empty((L, N, 2 * H), gx.dtype), xp.empty((L, N, H), gx.dtype)
-            self.hns = xp.empty((L, N, H), gx.dtype)
-            gh = xp.empty((N, 3 * H), gx.dtype)
-            for t in self.steps:
-                _matmul_into(xp, h, whh_t, gh)
-                if b_hh is not None:
-                    gh += b_hh
-                x = gx[t]
-                rz = self.rz[t]
-                xp.add(x[:, :2 * H], gh[:, :2 * H], out=rz)
-                with _quiet(xp):
-                    _sigmoid_(xp, rz)
-                hn = self.hns[t]
-                hn[...] = gh[:, 2 * H:]
-                n = self.ns[t]
-                xp.multiply(rz[:, :H], hn, out=n)
-                n += x[:, 2 * H:]
-                xp.tanh(n, out=n)
-                hp, h = h, hs[t]
-                xp.subtract(hp, n, out=h)  # h' = n + z * (h - n) = (1 - z) * n + z * h
-                h *= rz[:, H:]
-                h += n
-                b = self._inactive(t, N)
-                if b is not None:
-                    h[b:] = hp[b:]
-            self.hs = hs
-            return hs
-        relu = mode == "RNN_RELU"
         for t in self.steps:
             a = _matmul_into(xp, h, whh_t, hs[t])
             a += gx[t]
-            if b_hh is not None:
-                a += b_hh
             if relu:
                 xp.maximum(a, 0, out=a)
             else:
@@ -153,6 +151,103 @@ class Scan(Function):
             h = a
         self.hs = hs
         return hs
+
+    def _rnn_backward(self, xp, g):
+        mm, w_hh, hs = _mm(xp), self.w_hh, self.hs
+        L, N, _ = hs.shape
+        need_dh = self.parents[1] is not None
+        relu = self.mode == "RNN_RELU"
+        dgx = xp.empty_like(hs)
+        dh = None
+        for k, t in enumerate(reversed(self.steps)):
+            d = dgx[t]
+            if dh is None:
+                d[...] = g[t]
+            else:
+                xp.add(g[t], dh, out=d)
+            b = self._inactive(t, N)
+            keep = d[b:].copy() if b is not None else None
+            h = hs[t]
+            d *= (h > 0) if relu else (1 - h * h)
+            if b is not None:  # a finished row: its gradient passes to the state it kept
+                d[b:] = 0
+            if k < L - 1 or need_dh:
+                dh = mm(d, w_hh)
+                if b is not None:
+                    dh[b:] = keep
+        return self._grads(xp, dgx, dgx, dh)
+
+    # ---- GRU: r, z = sigmoid(...), n = tanh(x_n + r * (W_hn h + b_hn)), h' = (1 - z) * n + z * h
+
+    def _gru(self, xp, gx, h0, whh_t, b_hh):
+        L, N = gx.shape[:2]
+        H = h0.shape[1]
+        hs = xp.empty((L, N, H), dtype=gx.dtype)
+        self.rz, self.ns = xp.empty((L, N, 2 * H), gx.dtype), xp.empty((L, N, H), gx.dtype)
+        self.hns = xp.empty((L, N, H), gx.dtype)
+        gh = xp.empty((N, 3 * H), gx.dtype)
+        b_hn = None
+        if b_hh is not None:  # b_hr and b_hz join the input products once; b_hn stays inside r * (...)
+            gx = gx.copy()
+            gx[:, :, :2 * H] += b_hh[:2 * H]
+            b_hn = b_hh[2 * H:]
+        h = h0
+        for t in self.steps:
+            _matmul_into(xp, h, whh_t, gh)
+            x = gx[t]
+            rz = self.rz[t]
+            xp.add(x[:, :2 * H], gh[:, :2 * H], out=rz)
+            _sigmoid_(xp, rz)
+            hn = self.hns[t]
+            if b_hn is None:
+                hn[...] = gh[:, 2 * H:]
+            else:
+                xp.add(gh[:, 2 * H:], b_hn, out=hn)
+            n = self.ns[t]
+            xp.multiply(rz[:, :H], hn, out=n)
+            n += x[:, 2 * H:]
+            xp.tanh(n, out=n)
+            hp, h = h, hs[t]
+            xp.subtract(hp, n, out=h)  # h' = n + z * (h - n) = (1 - z) * n + z * h
+            h *= rz[:, H:]
+            h += n
+            b = self._inactive(t, N)
+            if b is not None:
+                h[b:] = hp[b:]
+        self.hs = hs
+        return hs
+
+    def _gru_backward(self, xp, g):
+        mm, w_hh, hs = _mm(xp), self.w_hh, self.hs
+        L, N, H = hs.shape
+        need_dh = self.parents[1] is not None
+        dgx = xp.empty((L, N, 3 * H), hs.dtype)
+        dgh = xp.empty((L, N, 3 * H), hs.dtype)
+        dh = None
+        for k, t in enumerate(reversed(self.steps)):
+            d = g[t] if dh is None else g[t] + dh
+            hp = self._prev(t, hs, self.h0)
+            rz, n, hn = self.rz[t], self.ns[t], self.hns[t]
+            r, z = rz[:, :H], rz[:, H:]
+            dnp = d * (1 - z) * (1 - n * n)  # through n = tanh(x_n + r * hn)
+            dx, dhh = dgx[t], dgh[t]
+            dx[:, 2 * H:] = dnp
+            xp.multiply(dnp, r, out=dhh[:, 2 * H:])
+            xp.multiply(dnp, hn, out=dx[:, :H])
+            xp.multiply(d, hp - n, out=dx[:, H:2 * H])
+            dx[:, :2 * H] *= rz * (1 - rz)
+            dhh[:, :2 * H] = dx[:, :2 * H]
+            b = self._inactive(t, N)
+            if b is not None:  # a finished row: its gradient passes to the state it kept
+                dx[b:] = 0
+                dhh[b:] = 0
+            if k < L - 1 or need_dh:
+                dh = d * z + mm(dhh, w_hh)
+                if b is not None:
+                    dh[b:] = d[b:]
+        return self._grads(xp, dgx, dgh, dh)
+
+    # ---- LSTM: i, f, o = sigmoid(...), g = tanh(...), c' = f * c + i * g, h' = o * tanh(c') (@ W_hr.T)
 
     def _lstm(self, xp, gx, h0, c0, whh_t, b_hh, w_hr):
         mm = _mm(xp)
@@ -199,69 +294,6 @@ class Scan(Function):
         out[L * N * P:] = c.reshape(-1)
         return out
 
-    def _prev(self, t, arr, first):
-        """The state step t read: arr at the step before (in the loop's order), or ``first``."""
-        if t == self.steps[0]:
-            return first
-        return arr[t + 1] if self.reverse else arr[t - 1]
-
-    def backward(self, xp, g):
-        p = self.parents
-        mm, w_hh, hs = _mm(xp), self.w_hh, self.hs
-        mode = self.mode
-        L, N, P = hs.shape
-        need_h0 = p[1] is not None
-        if mode == "LSTM":
-            return self._lstm_backward(xp, g)
-        dh = None
-        if mode == "GRU":
-            H = P
-            dgx = xp.empty((L, N, 3 * H), hs.dtype)
-            dgh = xp.empty((L, N, 3 * H), hs.dtype)
-            for k, t in enumerate(reversed(self.steps)):
-                d = g[t] if dh is None else g[t] + dh
-                hp = self._prev(t, hs, self.h0)
-                rz, n, hn = self.rz[t], self.ns[t], self.hns[t]
-                r, z = rz[:, :H], rz[:, H:]
-                dnp = d * (1 - z) * (1 - n * n)  # through n = tanh(x_n + r * hn)
-                dx, dhh = dgx[t], dgh[t]
-                dx[:, 2 * H:] = dnp
-                xp.multiply(dnp, r, out=dhh[:, 2 * H:])
-                xp.multiply(dnp, hn, out=dx[:, :H])
-                xp.multiply(d, hp - n, out=dx[:, H:2 * H])
-                dx[:, :2 * H] *= rz * (1 - rz)
-                dhh[:, :2 * H] = dx[:, :2 * H]
-                b = self._inactive(t, N)
-                if b is not None:  # a finished row: its gradient passes to the state it kept
-                    dx[b:] = 0
-                    dhh[b:] = 0
-                if k < L - 1 or need_h0:
-                    dh = d * z + mm(dhh, w_hh)
-                    if b is not None:
-                        dh[b:] = d[b:]
-        else:
-            dgh = dgx = xp.empty_like(hs)
-            relu = mode == "RNN_RELU"
-            for k, t in enumerate(reversed(self.steps)):
-                d = dgx[t]
-                if dh is None:
-                    d[...] = g[t]
-                else:
-                    xp.add(g[t], dh, out=d)
-                b = self._inactive(t, N)
-                keep = d[b:].copy() if b is not None else None
-                h = hs[t]
-                d *= (h > 0) if relu else (1 - h * h)
-                if b is not None:  # a finished row: its gradient passes to the state it kept
-                    d[b:] = 0
-                if k < L - 1 or need_h0:
-                    dh = mm(d, w_hh)
-                    if b is not None:
-                        dh[b:] = keep
-        gw = _weight_grad(xp, dgh, hs, self.h0, self.reverse) if p[3] is not None else None
-        gb = dgh.reshape(-1, dgh.shape[2]).sum(axis=0) if self.has_b and p[4] is not None else None
-        return dgx, (dh if need_h0 else None), None, gw, gb, None
-
     def _lstm_backward(self, xp, g):
         p = self.parents
         mm, w_hh, w_hr, hs = _mm(xp), self.w_hh, self.w_hr, self.hs
@@ -301,12 +333,10 @@ class Scan(Function):
                 dh = mm(dg, w_hh)
                 if b is not None:
                     dh[b:] = keep_d
-        gw = _weight_grad(xp, dgates, hs, self.h0, self.reverse) if p[3] is not None else None
-        gb = dgates.reshape(-1, 4 * H).sum(axis=0) if self.has_b and p[4] is not None else None
         gwr = None
         if w_hr is not None and p[5] is not None:
             gwr = mm(dhs.reshape(-1, P).T, self.ms.reshape(-1, H))
-        return (dgates, (dh if need_h0 else None), (dc if p[2] is not None else None), gw, gb, gwr)
+        return self._grads(xp, dgates, dgates, dh, (dc if p[2] is not None else None, gwr))
 
 
 def _empty(*shape, device=None, dtype=None):
