@@ -550,7 +550,7 @@ def corrcoef(input: Tensor) -> Tensor:
 _METHODS_MORE4 = (
     "broadcast_to tensor_split hsplit vsplit dsplit swapdims addcmul addcdiv unflatten ravel unique_consecutive "
     "renorm split_with_sizes narrow_copy log_ log1p_ sin_ cos_ tanh_ sigmoid_ floor_ ceil_ round_ trunc_ "
-    "reciprocal_ rsqrt_ sqrt_ exp_ relu_ fill_ zero_ inverse det slogdet logdet matrix_power"
+    "reciprocal_ rsqrt_ sqrt_ exp_ relu_ fill_ zero_ inverse det slogdet logdet matrix_power lgamma digamma mvlgamma"
 ).split()
 
 for _n in _METHODS_MORE4:
@@ -633,3 +633,8 @@ trapz = trapezoid
 def cumulative_trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor:
     """The running trapezoidal integral along ``dim`` (one element shorter than ``y`` there)."""
     return cumsum(_trapezoid_parts(y, x, dx, dim), dim)
+
+
+def polygamma(n: int, input: Tensor) -> Tensor:
+    """The ``n``-th derivative of ``digamma`` (note the argument order, as ``torch.polygamma``)."""
+    return _tensor(input).polygamma(n)

@@ -1422,3 +1422,84 @@ class LogAbsDet(Function):
 
     def backward(self, xp, g):
         return g[..., None, None] * _mT(xp.linalg.inv(self.a))
+
+
+# ---------------------------------------------------------------- lgamma, digamma, polygamma
+
+_BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510)  # B2, B4, ..., B16
+
+
+def _shift_up(xp, x, floor, per_step):
+    """Raise ``x`` by ones until every element is at least ``floor``, adding ``per_step(z)`` for
+    each element's steps: returns ``(z, total)``."""
+    z, total = x, xp.zeros_like(x)
+    steps = int(math.ceil(floor - float(x.min()))) if x.size else 0
+    for _ in range(max(steps, 0)):
+        low = z < floor
+        total = total + xp.where(low, per_step(xp.where(low, z, floor)), 0.0)
+        z = xp.where(low, z + 1, z)
+    return z, total
+
+
+def _sinpi_tanpi(xp, x):
+    r = x - xp.round(x)  # exact: sin(pi x) and tan(pi x) from the reduced argument keep their digits
+    return xp.sin(math.pi * r) * xp.where(xp.round(x) % 2 == 0, 1.0, -1.0), xp.tan(math.pi * r)
+
+
+def polygamma_array(xp, n: int, x):
+    """``lgamma`` (``n = -1``), ``digamma`` (``n = 0``) or the ``n``-th ``polygamma`` of a float
+    array, in float64: the recurrence raises the argument past 10 (+n), then the asymptotic
+    (Stirling) series; reflection for ``lgamma`` and ``digamma`` below 1/2."""
+    x = x.astype(_np.float64)
+    with _errstate(xp):
+        finite = xp.isfinite(x)
+        xs = xp.where(finite, x, 1.0)
+        if n <= 0:
+            neg = xs < 0.5
+            y = xp.where(neg, 1.0 - xs, xs)
+        else:
+            neg = None
+            y = xp.where(xs < -1000, xp.nan, xs)  # the recurrence would take too many steps
+            y = xp.where(xp.isnan(y), 1.0, y)
+        floor = 10.0 + max(n, 0)
+        if n == -1:
+            z, acc = _shift_up(xp, y, floor, lambda t: xp.log(xp.abs(t)))
+            w = 1.0 / (z * z)
+            series = (1 / 12 + w * (-1 / 360 + w * (1 / 1260 + w * (-1 / 1680 + w * (1 / 1188 + w * (
+                -691 / 360360 + w / 156)))))) / z
+            out = (z - 0.5) * xp.log(z) - z + 0.5 * math.log(2 * math.pi) + series - acc
+            s, _ = _sinpi_tanpi(xp, xs)
+            out = xp.where(neg, math.log(math.pi) - xp.log(xp.abs(s)) - out, out)
+            out = xp.where(neg & (s == 0), xp.inf, out)
+            return xp.where(finite, out, xp.where(xp.isnan(x), x, xp.inf))
+        if n == 0:
+            z, acc = _shift_up(xp, y, floor, lambda t: 1.0 / t)
+            w = 1.0 / (z * z)
+            series = w * (1 / 12 - w * (1 / 120 - w * (1 / 252 - w * (1 / 240 - w * (1 / 132 - w * (
+                691 / 32760 - w / 12))))))
+            out = xp.log(z) - 0.5 / z - series - acc
+            _, t = _sinpi_tanpi(xp, xs)
+            out = xp.where(neg, out - math.pi / t, out)
+            out = xp.where(neg & (t == 0), xp.where(xs == 0, -xp.inf, xp.nan), out)
+            return xp.where(finite, out, xp.where(x == xp.inf, xp.inf, xp.nan))
+        fact = math.factorial(n)
+        sgn = 1.0 if n % 2 else -1.0  # (-1)^(n+1)
+        z, acc = _shift_up(xp, y, floor, lambda t: t ** -(n + 1))
+        out = math.factorial(n - 1) / z ** n + fact / (2 * z ** (n + 1))
+        for k, b in enumerate(_BERNOULLI, start=1):
+            out = out + b * math.factorial(2 * k + n - 1) / math.factorial(2 * k) / z ** (2 * k + n)
+        out = sgn * out + sgn * fact * acc  # psi_n(x) = psi_n(x + N) + (-1)^(n+1) n! sum x^-(n+1)
+        out = xp.where((xs <= 0) & (xs == xp.round(xs)), sgn * xp.inf, out)  # the poles, signed as PyTorch
+        out = xp.where(xs < -1000, xp.nan, out)
+        return xp.where(finite, out, xp.where(x == xp.inf, 0.0, xp.nan))
+
+
+class Polygamma(Function):
+    """``lgamma`` (n = -1), ``digamma`` (n = 0), ``polygamma(n)``; the gradient is the next one."""
+
+    def forward(self, xp, x):
+        self.x = x
+        return polygamma_array(xp, self.n, x).astype(x.dtype)
+
+    def backward(self, xp, g):
+        return g * polygamma_array(xp, self.n + 1, self.x).astype(g.dtype)

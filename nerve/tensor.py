@@ -1996,6 +1996,32 @@ class Tensor:
 
     arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
 
+    def lgamma(self) -> "Tensor":
+        """``log|Gamma(x)|`` (Stirling's series after the recurrence; reflection below 1/2)."""
+        return ops.Polygamma.apply(self._floating(), n=-1)
+
+    def digamma(self) -> "Tensor":
+        """The derivative of ``lgamma`` (-inf at 0, NaN at negative integers, as PyTorch)."""
+        return ops.Polygamma.apply(self._floating(), n=0)
+
+    def polygamma(self, n: int) -> "Tensor":
+        """The ``n``-th derivative of ``digamma``."""
+        if n < 0:
+            raise RuntimeError("polygamma(n, x) does not support negative n.")
+        return ops.Polygamma.apply(self._floating(), n=int(n))
+
+    def mvlgamma(self, p: int) -> "Tensor":
+        """The multivariate log-gamma of dimension ``p``."""
+        if p < 1:
+            raise RuntimeError("p has to be greater than or equal to 1")
+        x = self._floating()
+        if bool((x._data <= (p - 1) / 2).any()):
+            raise RuntimeError(f"All elements must be greater than (p-1)/2 = {(p - 1) / 2}")
+        out = x.lgamma()
+        for j in range(1, p):
+            out = out + (x - j / 2).lgamma()
+        return out + p * (p - 1) / 4 * builtins.float(np.log(np.pi))
+
     def erfinv(self) -> "Tensor":
         """The inverse of ``erf`` on (-1, 1) (±inf at ±1, NaN outside)."""
         return ops.Erfinv.apply(self._floating())
@@ -2499,7 +2525,8 @@ for _name in ("erf erfc erfinv asin acos atan sinh cosh asinh acosh atanh arcsin
               "arctanh exp2 deg2rad rad2deg sinc logit xlogy logaddexp float_power copysign atan2 arctan2 hypot "
               "fmod frac nan_to_num cumprod lerp clamp_min clamp_max bitwise_and bitwise_or bitwise_xor bitwise_not "
               "logical_xor sgn log log1p log2 log10 sin cos tan tanh sigmoid floor ceil round trunc sign reciprocal "
-              "rsqrt expm1 square triu tril logical_and logical_or logical_not addcmul addcdiv renorm").split():
+              "rsqrt expm1 square triu tril logical_and logical_or logical_not addcmul addcdiv renorm lgamma digamma "
+              "polygamma mvlgamma").split():
     if hasattr(Tensor, _name) and not hasattr(Tensor, _name + "_"):
         setattr(Tensor, _name + "_", _inplace_variant(_name))
 

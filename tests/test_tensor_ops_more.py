@@ -934,3 +934,30 @@ def test_inverse_det_slogdet_matrix_power(device):
     if device == "cpu":
         with pytest.raises(RuntimeError, match="singular"):
             nerve.zeros(2, 2).inverse()
+
+
+# ---------------------------------------------------------------- lgamma, digamma, polygamma
+
+
+def test_lgamma_digamma_polygamma(device):
+    x = np.concatenate([np.linspace(-9.7, 25, 400), [0.5, 1.0, 2.0, 1e-6, 100.5]])
+    compare(torch, lambda t: t.lgamma(), lambda t: t.lgamma(), [x], [True], device, tol=dict(rtol=1e-12, atol=1e-12))
+    compare(torch, lambda t: nerve.digamma(t), lambda t: torch.digamma(t), [x], [True], device,
+            tol=dict(rtol=1e-9, atol=1e-9))  # the gradient is trigamma, where torch's own is off by ~5e-10
+    mpmath = pytest.importorskip("mpmath")
+    pts = np.array([1.1342, 0.3, 2.7, 7.5, 15.2, -0.4, -3.3])
+    for n in (1, 2, 3):
+        want = np.array([float(mpmath.polygamma(n, v)) for v in pts])
+        got = to_np(nerve.polygamma(n, _nt(pts, device)))
+        np.testing.assert_allclose(got, want, rtol=1e-13)
+    _gradcheck(lambda t: t.lgamma() + t.digamma() + t.polygamma(2), RNG.uniform(0.2, 6, 8), device=device)
+    special = nerve.tensor([0.0, -1.0, -2.5, np.inf, np.nan], device=device)
+    for name, fn in [("lgamma", lambda t: t.lgamma()), ("digamma", lambda t: t.digamma()),
+                     ("polygamma1", lambda t: t.polygamma(1))]:
+        want = fn(torch.tensor([0.0, -1.0, -2.5, np.inf, np.nan])).numpy()
+        got = to_np(fn(special))
+        keep = slice(None) if name != "polygamma1" else [0, 2, 3, 4]  # torch's value at -1 is 6.6e32, not inf
+        np.testing.assert_allclose(got[keep], want[keep], rtol=1e-6)  # float32
+    compare(torch, lambda t: t.mvlgamma(3), lambda t: t.mvlgamma(3), [RNG.uniform(1.5, 5, 6)], [True], device)
+    with pytest.raises(RuntimeError, match="All elements must be greater than"):
+        nerve.tensor([0.5], device=device).mvlgamma(2)
