@@ -359,7 +359,9 @@ def _pads(padding, kernel, dilation, stride, nd):
     return (p[0], p[0], p[1], p[1])
 
 
-def _check(name, input, weight, bias, groups, nd):
+def _check(name, input, weight, bias, groups, nd, transposed=False):
+    """Check a convolution's arguments as PyTorch does. The weight is (out, in / groups, *kernel), or
+    (in, out / groups, *kernel) for a transposed convolution."""
     if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
         raise TypeError(f"{name}(): input and weight must be Tensors")
     if weight.ndim != nd + 2:
@@ -372,22 +374,34 @@ def _check(name, input, weight, bias, groups, nd):
     if groups < 1:
         raise RuntimeError("non-positive groups is not supported")
     c = input.shape[-nd - 1]
-    o, cg = weight.shape[0], weight.shape[1]
-    if o % groups:
-        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but got weight of size {list(weight.shape)} instead")
-    if c != cg * groups:
-        raise RuntimeError(
-            f"Given groups={groups}, weight of size {list(weight.shape)}, expected input{list(input.shape)} "
-            f"to have {cg * groups} channels, but got {c} channels instead"
-        )
-    if bias is not None and tuple(bias.shape) != (o,):
-        raise RuntimeError(f"{name}: expected bias of shape [{o}], got {list(bias.shape)}")
+    w0, w1 = weight.shape[0], weight.shape[1]
+    if w0 % groups:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
+                           f"but got weight of size {list(weight.shape)} instead")
+    if transposed:
+        want_c, out = w0, w1 * groups
+        if c != want_c:
+            raise RuntimeError(
+                f"Given transposed=1, weight of size {list(weight.shape)}, expected input{list(input.shape)} to "
+                f"have {want_c} channels, but got {c} channels instead"
+            )
+        if bias is not None and tuple(bias.shape) != (out,):
+            raise RuntimeError(
+                f"Given transposed=1, weight of size {list(weight.shape)}, expected bias to be 1-dimensional "
+                f"with {out} elements, but got bias of size {list(bias.shape)} instead"
+            )
+    else:
+        if c != w1 * groups:
+            raise RuntimeError(
+                f"Given groups={groups}, weight of size {list(weight.shape)}, expected input{list(input.shape)} "
+                f"to have {w1 * groups} channels, but got {c} channels instead"
+            )
+        if bias is not None and tuple(bias.shape) != (w0,):
+            raise RuntimeError(f"{name}: expected bias of shape [{w0}], got {list(bias.shape)}")
     if not input.is_floating_point():
         raise RuntimeError(f"{name}: expected a floating-point input, got {input.dtype}")
     if input.dtype != weight.dtype:
-        raise RuntimeError(
-            f"Input type ({input.dtype}) and weight type ({weight.dtype}) should be the same"
-        )
+        raise RuntimeError(f"Input type ({input.dtype}) and weight type ({weight.dtype}) should be the same")
 
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:

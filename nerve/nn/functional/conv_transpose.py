@@ -12,7 +12,7 @@ from __future__ import annotations
 from ... import _threads
 from ...autograd import Function, is_grad_enabled
 from ...tensor import Tensor
-from .conv import _chunks, _im2col, _ntuple, _workers
+from .conv import _check, _chunks, _im2col, _ntuple, _workers
 
 
 class ConvTranspose2dFn(Function):
@@ -106,39 +106,6 @@ class ConvTranspose2dFn(Function):
         return (gx.transpose(1, 0, 2, 3) if want_x else None), gw, gb
 
 
-def _check(name, input, weight, bias, groups, nd):
-    if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
-        raise TypeError(f"{name}(): input and weight must be Tensors")
-    if weight.ndim != nd + 2:
-        raise RuntimeError(f"{name}: expected a {nd + 2}D weight, got one of shape {list(weight.shape)}")
-    if input.ndim not in (nd + 1, nd + 2):
-        raise RuntimeError(
-            f"Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to {name}, "
-            f"but got input of size: {list(input.shape)}"
-        )
-    if groups < 1:
-        raise RuntimeError("non-positive groups is not supported")
-    cin, cog = weight.shape[0], weight.shape[1]
-    if cin % groups:
-        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
-                           f"but got weight of size [{list(weight.shape)}] instead")
-    c = input.shape[-nd - 1]
-    if c != cin:
-        raise RuntimeError(
-            f"Given transposed=1, weight of size {list(weight.shape)}, expected input{list(input.shape)} to have "
-            f"{cin} channels, but got {c} channels instead"
-        )
-    if bias is not None and tuple(bias.shape) != (cog * groups,):
-        raise RuntimeError(
-            f"Given transposed=1, weight of size {list(weight.shape)}, expected bias to be 1-dimensional with "
-            f"{cog * groups} elements, but got bias of size {list(bias.shape)} instead"
-        )
-    if not input.is_floating_point():
-        raise RuntimeError(f"{name}: expected a floating-point input, got {input.dtype}")
-    if input.dtype != weight.dtype:
-        raise RuntimeError(f"Input type ({input.dtype}) and weight type ({weight.dtype}) should be the same")
-
-
 def _geometry(input, weight, stride, padding, output_padding, dilation, nd):
     """Per-axis (stride, padding, output_padding, dilation) and the output's spatial size, checked as torch."""
     parts = []
@@ -195,7 +162,7 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     Returns:
         (N, C_out, OH, OW), OH = (H - 1)*stride - 2*padding + dilation*(KH - 1) + output_padding + 1.
     """
-    _check("conv_transpose2d", input, weight, bias, int(groups), 2)
+    _check("conv_transpose2d", input, weight, bias, int(groups), 2, transposed=True)
     stride, padding, output_padding, dilation, out = _geometry(input, weight, stride, padding, output_padding,
                                                                dilation, 2)
     unbatched = input.ndim == 3
@@ -222,7 +189,7 @@ def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     Returns:
         (N, C_out, L_out), L_out = (L - 1)*stride - 2*padding + dilation*(K - 1) + output_padding + 1.
     """
-    _check("conv_transpose1d", input, weight, bias, int(groups), 1)
+    _check("conv_transpose1d", input, weight, bias, int(groups), 1, transposed=True)
     (s,), (p,), (op,), (d,), (lo,) = _geometry(input, weight, stride, padding, output_padding, dilation, 1)
     unbatched = input.ndim == 2
     if unbatched:
