@@ -499,7 +499,7 @@ def dstack(tensors) -> Tensor:
 row_stack = vstack
 
 
-_METHODS_MORE3 = "nanquantile nanmedian logcumsumexp index_put masked_scatter diag_embed".split()
+_METHODS_MORE3 = "nanquantile nanmedian logcumsumexp index_put masked_scatter diag_embed index_reduce".split()
 
 for _n in _METHODS_MORE3:
     globals()[_n] = _method(_n)

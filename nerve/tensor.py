@@ -1512,6 +1512,32 @@ class Tensor:
     def index_add_(self, dim: int, index: "Tensor", source: "Tensor", *, alpha=1) -> "Tensor":
         return self._write(self.index_add(dim, index, source, alpha=alpha), source)
 
+    def index_reduce(self, dim: int, index: "Tensor", source: "Tensor", reduce: str, *,
+                     include_self: bool = True) -> "Tensor":
+        """``source``'s slices reduced into this tensor's at ``index`` along ``dim``: ``reduce`` is
+        ``'prod'``, ``'mean'``, ``'amax'`` or ``'amin'`` (``scatter_reduce`` with the index spread
+        over the other dims)."""
+        if reduce not in ("prod", "mean", "amax", "amin"):
+            raise RuntimeError(f"index_reduce(): Expected reduce to be one of prod, mean, amax or amin but got {reduce}.")
+        d = _one_axis(dim, self.ndim)
+        idx = self._index_arg("index_reduce_", index, vector=True).reshape(-1)
+        if source._data.dtype != self._data.dtype:
+            raise RuntimeError(f"index_reduce_(): self ({_torch_name(self)}) and source ({_torch_name(source)}) "
+                               "must have the same scalar type")
+        if source.ndim != self.ndim or source.shape[d] != idx.size or builtins.any(
+                a != b for k, (a, b) in enumerate(zip(self._data.shape, source._data.shape)) if k != d):
+            raise RuntimeError("index_reduce_(): source shape must match self shape apart from dim, with one slice "
+                               f"per index; got self {list(self.shape)}, source {list(source.shape)}, "
+                               f"{idx.size} indices")
+        view = [1] * self.ndim
+        view[d] = idx.size
+        full = self._device.xp.broadcast_to(idx.reshape(view), source._data.shape)
+        return self.scatter_reduce(d, self._wrap(full), source, reduce, include_self=include_self)
+
+    def index_reduce_(self, dim: int, index: "Tensor", source: "Tensor", reduce: str, *,
+                      include_self: bool = True) -> "Tensor":
+        return self._write(self.index_reduce(dim, index, source, reduce, include_self=include_self), source)
+
     # ------------------------------------------------------------ products with an added term
 
     def _scaled_sum(self, prod: "Tensor", beta, alpha, name: str) -> "Tensor":

@@ -961,3 +961,18 @@ def test_lgamma_digamma_polygamma(device):
     compare(torch, lambda t: t.mvlgamma(3), lambda t: t.mvlgamma(3), [RNG.uniform(1.5, 5, 6)], [True], device)
     with pytest.raises(RuntimeError, match="All elements must be greater than"):
         nerve.tensor([0.5], device=device).mvlgamma(2)
+
+
+@pytest.mark.parametrize("reduce", ["prod", "mean", "amax", "amin"])
+def test_index_reduce(device, reduce):
+    x, src = _rand(4, 3), _rand(5, 3)
+    idx = np.array([0, 2, 0, 3, 2])
+    for include_self in (True, False):
+        compare(torch, lambda t, s, i: t.index_reduce(0, i, s, reduce, include_self=include_self),
+                lambda t, s, i: t.index_reduce(0, i, s, reduce, include_self=include_self),
+                [x, src, idx], [True, True, False], device)
+    compare(torch, lambda t, s, i: nerve.index_reduce(t, 1, i, s, reduce),
+            lambda t, s, i: torch.index_reduce(t, 1, i, s, reduce), [x.T.copy(), src.T.copy(), idx],
+            [True, True, False], device)
+    with pytest.raises(RuntimeError, match="Expected reduce to be one of prod, mean, amax or amin but got sum"):
+        _nt(x, device).index_reduce(0, _nt(idx, device), _nt(src, device), "sum")
