@@ -1503,3 +1503,20 @@ class Polygamma(Function):
 
     def backward(self, xp, g):
         return g * polygamma_array(xp, self.n + 1, self.x).astype(g.dtype)
+
+
+class LogAddExp(Function):
+    """``log(exp(a) + exp(b))``; the gradients are ``exp(a - out)`` and ``exp(b - out)`` (0, not NaN,
+    where both inputs are -inf)."""
+
+    def forward(self, xp, a, b):
+        self.a, self.b = a, b
+        self.out = xp.logaddexp(a, b)
+        return self.out
+
+    def backward(self, xp, g):
+        with _errstate(xp):
+            fin = xp.isfinite(self.out)
+            ga = xp.where(fin, g * xp.exp(self.a - self.out), 0) if self.parents[0] is not None else None
+            gb = xp.where(fin, g * xp.exp(self.b - self.out), 0) if self.parents[1] is not None else None
+        return ga, gb

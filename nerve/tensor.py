@@ -2088,12 +2088,8 @@ class Tensor:
 
     def logaddexp(self, other) -> "Tensor":
         """``log(exp(self) + exp(other))`` without overflow."""
-        from .functions import where
-
         a, b = self._binary_float(other)
-        m = a.maximum(b).detach()
-        m = where(m.isfinite(), m, 0.0)
-        return (a - m).exp().add((b - m).exp()).log() + m
+        return ops.LogAddExp.apply(a, b)
 
     def float_power(self, exponent) -> "Tensor":
         """``self ** exponent`` in float64."""

@@ -963,6 +963,7 @@ def test_lgamma_digamma_polygamma(device):
         nerve.tensor([0.5], device=device).mvlgamma(2)
 
 
+@pytest.mark.filterwarnings("ignore:index_reduce\\(\\) is in beta")
 @pytest.mark.parametrize("reduce", ["prod", "mean", "amax", "amin"])
 def test_index_reduce(device, reduce):
     x, src = _rand(4, 3), _rand(5, 3)
