@@ -499,7 +499,8 @@ def dstack(tensors) -> Tensor:
 row_stack = vstack
 
 
-_METHODS_MORE3 = "nanquantile nanmedian logcumsumexp index_put masked_scatter diag_embed index_reduce".split()
+_METHODS_MORE3 = ("nanquantile nanmedian logcumsumexp index_put masked_scatter diag_embed index_reduce put "
+                  "histogram frexp ldexp gcd lcm nextafter").split()
 
 for _n in _METHODS_MORE3:
     globals()[_n] = _method(_n)

@@ -32,6 +32,8 @@ CumminResult = collections.namedtuple("cummin", ["values", "indices"])
 AminmaxResult = collections.namedtuple("aminmax", ["min", "max"])
 NanmedianResult = collections.namedtuple("nanmedian", ["values", "indices"])
 SlogdetResult = collections.namedtuple("slogdet", ["sign", "logabsdet"])
+HistogramResult = collections.namedtuple("histogram", ["hist", "bin_edges"])
+FrexpResult = collections.namedtuple("frexp", ["mantissa", "exponent"])
 
 
 class Size(tuple):
@@ -2389,6 +2391,70 @@ class Tensor:
             out.append(self._wrap(xp.diff(xp.concatenate([starts, xp.asarray([x.size])])).astype(np.int64)))
         return out[0] if len(out) == 1 else tuple(out)
 
+    def data_ptr(self) -> int:
+        """The address of this tensor's first element."""
+        a = self._data
+        return int(a.ctypes.data) if isinstance(a, np.ndarray) else int(a.data.ptr)
+
+    def storage_offset(self) -> int:
+        """How many elements this tensor starts after the start of the array it views."""
+        a, base = self._data, self._data
+        while getattr(base, "base", None) is not None and is_array(base.base):
+            base = base.base
+        if base is a:
+            return 0
+        start = a.ctypes.data - base.ctypes.data if isinstance(a, np.ndarray) else a.data.ptr - base.data.ptr
+        return int(start) // a.itemsize
+
+    def put(self, index: "Tensor", source: "Tensor", accumulate: bool = False) -> "Tensor":
+        """A copy with ``source`` written (or added) at ``index`` of the flattened tensor."""
+        idx = self._index_arg("put", index).reshape(-1)
+        n = self._data.size
+        if idx.size and (int(idx.min()) < -n or int(idx.max()) >= n):
+            bad = int(idx.min()) if int(idx.min()) < -n else int(idx.max())
+            raise IndexError(f"out of range: tried to access index {bad} on a tensor of {n} elements.")
+        if source.numel() != idx.size:
+            raise RuntimeError(f"put_(): Expected source and index to have the same number of elements, but got "
+                               f"source.numel() = {source.numel()}, index.numel() = {idx.size}")
+        flat = self.reshape(-1).index_put((self._wrap(idx),), source.reshape(-1), accumulate)
+        return flat.reshape(self.shape)
+
+    def put_(self, index: "Tensor", source: "Tensor", accumulate: bool = False) -> "Tensor":
+        return self._write(self.put(index, source, accumulate), source)
+
+    def histogram(self, bins=100, *, range=None, weight=None, density: bool = False):
+        """``(hist, bin_edges)``: ``bins`` equal bins over ``range`` (the data's by default) or the
+        given edges, as ``numpy.histogram`` (the last bin includes its right edge)."""
+        if self._data.dtype.kind != "f":
+            raise RuntimeError(f"torch.histogram: input tensor and bins tensors should have the same dtype, "
+                               f"but got input {self.dtype.name}")
+        xp = self._device.xp
+        edges = bins._data if isinstance(bins, Tensor) else int(bins)
+        w = None if weight is None else weight._data
+        hist, out_edges = xp.histogram(self._data.reshape(-1), bins=edges, range=range,
+                                       weights=None if w is None else w.reshape(-1), density=density)
+        dt = self._data.dtype
+        return HistogramResult(self._wrap(hist.astype(dt)), self._wrap(xp.asarray(out_edges).astype(dt)))
+
+    def frexp(self):
+        """``(mantissa, exponent)`` with ``self = mantissa * 2**exponent`` and ``0.5 <= |mantissa| < 1``."""
+        m, e = self._device.xp.frexp(self._data)
+        return FrexpResult(self._wrap(m), self._wrap(e.astype(np.int32)))
+
+    def ldexp(self, other) -> "Tensor":
+        """``self * 2**other``."""
+        return self * (2.0 ** (other.to(dtype=_dt.float32) if isinstance(other, Tensor) and
+                              other._data.dtype.kind != "f" else other))
+
+    def gcd(self, other) -> "Tensor":
+        return self._wrap(self._device.xp.gcd(self._data, _raw(other, self)))
+
+    def lcm(self, other) -> "Tensor":
+        return self._wrap(self._device.xp.lcm(self._data, _raw(other, self)))
+
+    def nextafter(self, other) -> "Tensor":
+        return self._wrap(self._device.xp.nextafter(self._data, _raw(other, self)))
+
     def stride(self, dim=None):
         """Steps in elements between neighbours along each dimension (of this tensor's array)."""
         st = tuple(s // self._data.itemsize for s in self._data.strides)
@@ -2548,7 +2614,7 @@ for _name in ("erf erfc erfinv asin acos atan sinh cosh asinh acosh atanh arcsin
               "fmod frac nan_to_num cumprod lerp clamp_min clamp_max bitwise_and bitwise_or bitwise_xor bitwise_not "
               "logical_xor sgn log log1p log2 log10 sin cos tan tanh sigmoid floor ceil round trunc sign reciprocal "
               "rsqrt expm1 square triu tril logical_and logical_or logical_not addcmul addcdiv renorm lgamma digamma "
-              "polygamma mvlgamma").split():
+              "polygamma mvlgamma ldexp gcd lcm nextafter").split():
     if hasattr(Tensor, _name) and not hasattr(Tensor, _name + "_"):
         setattr(Tensor, _name + "_", _inplace_variant(_name))
 

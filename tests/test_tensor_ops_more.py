@@ -977,3 +977,45 @@ def test_index_reduce(device, reduce):
             [True, True, False], device)
     with pytest.raises(RuntimeError, match="Expected reduce to be one of prod, mean, amax or amin but got sum"):
         _nt(x, device).index_reduce(0, _nt(idx, device), _nt(src, device), "sum")
+
+
+def test_put_histogram_frexp_and_small_integer_ops(device):
+    x = _rand(2, 3)
+    for acc in (False, True):
+        idx = np.array([1, 5, -1]) if not acc else np.array([1, 5, 1])
+        compare(torch, lambda t, s, i: t.put(i, s, accumulate=acc), lambda t, s, i: t.put(i, s, accumulate=acc),
+                [x, _rand(3), idx], [True, True, False], device)
+    t = nerve.zeros(2, 3, device=device)
+    t.put_(nerve.tensor([1, 5, 1], device=device), nerve.tensor([1.0, 2.0, 3.0], device=device), accumulate=True)
+    assert t.tolist() == [[0.0, 4.0, 0.0], [0.0, 0.0, 2.0]]
+    with pytest.raises(IndexError, match="out of range: tried to access index 6 on a tensor of 6 elements"):
+        nerve.zeros(2, 3, device=device).put(nerve.tensor([6], device=device), nerve.ones(1, device=device))
+    v = _rand(50)
+    w = RNG.random(50)
+    for kw in [dict(bins=4), dict(bins=3, range=(-1.0, 1.0), density=True)]:
+        hn, ht = nerve.histogram(_nt(v, device), **kw), torch.histogram(torch.tensor(v), **kw)
+        np.testing.assert_allclose(to_np(hn.hist), ht.hist.numpy())
+        np.testing.assert_allclose(to_np(hn.bin_edges), ht.bin_edges.numpy())
+    edges = np.array([-2.0, 0.0, 0.5, 3.0])
+    hn = _nt(v, device).histogram(_nt(edges, device), weight=_nt(w, device))
+    ht = torch.tensor(v).histogram(torch.tensor(edges), weight=torch.tensor(w))
+    np.testing.assert_allclose(to_np(hn.hist), ht.hist.numpy())
+    m, e = nerve.frexp(_nt(v, device))
+    tm, te = torch.frexp(torch.tensor(v))
+    np.testing.assert_array_equal(to_np(m), tm.numpy())
+    np.testing.assert_array_equal(to_np(e), te.numpy())
+    assert e.dtype is nerve.int32
+    ex = np.array([2, -2, 0])
+    compare(torch, lambda a, b: nerve.ldexp(a, b), lambda a, b: torch.ldexp(a, b), [x, ex], [False, False], device)
+    xt = _nt(x, device, True)
+    nerve.ldexp(xt, _nt(ex, device)).sum().backward()  # torch 2.13 rounds 2**-2 to 0 in this gradient
+    np.testing.assert_array_equal(to_np(xt.grad), np.broadcast_to(2.0 ** ex, x.shape))
+    a, b = RNG.integers(-30, 30, 10), RNG.integers(-30, 30, 10)
+    for name in ("gcd", "lcm"):
+        assert getattr(nerve, name)(_nt(a, device), _nt(b, device)).tolist() == \
+            getattr(torch, name)(torch.tensor(a), torch.tensor(b)).tolist()
+    assert nerve.nextafter(_nt(x, device), _nt(x + 1, device)).tolist() == \
+        torch.nextafter(torch.tensor(x), torch.tensor(x + 1)).tolist()
+    if device == "cpu":
+        base = nerve.arange(12.0).reshape(3, 4)
+        assert base[1:, 2:].storage_offset() == 6 and base[1].data_ptr() - base.data_ptr() == 16
