@@ -227,10 +227,20 @@ for _n in _METHODS:
     globals()[_n] = _method(_n)
 
 
+
+# the functions that are ``Tensor`` methods in PyTorch too, added with scatter, diag, erf, ...
 _METHODS_MORE = (
     "scatter scatter_add scatter_reduce index_add addmm baddbmm addbmm addmv addr ger diag diagonal trace "
-    "movedim moveaxis rot90 take_along_dim masked_select atan2 arctan2 hypot fmod frac lerp nan_to_num erf erfc "
-    "bitwise_and bitwise_or bitwise_xor bitwise_not cumprod diff median kthvalue quantile histc bincount"
+    "movedim moveaxis rot90 take_along_dim masked_select atan2 arctan2 hypot fmod frac lerp nan_to_num erf "
+    "erfc bitwise_and bitwise_or bitwise_xor bitwise_not cumprod diff median kthvalue quantile histc "
+    "bincount asin acos atan sinh cosh asinh acosh atanh arcsin arccos arctan arcsinh arccosh arctanh erfinv "
+    "exp2 deg2rad rad2deg sinc logit xlogy logaddexp float_power copysign signbit heaviside sgn positive "
+    "logical_xor clamp_min clamp_max nansum nanmean aminmax cummax cummin msort argwhere flipud fliplr take "
+    "index_fill index_copy nanquantile nanmedian logcumsumexp index_put masked_scatter diag_embed "
+    "index_reduce put histogram frexp ldexp gcd lcm nextafter broadcast_to tensor_split hsplit vsplit dsplit "
+    "swapdims addcmul addcdiv unflatten ravel unique_consecutive renorm split_with_sizes narrow_copy log_ "
+    "log1p_ sin_ cos_ tanh_ sigmoid_ floor_ ceil_ round_ trunc_ reciprocal_ rsqrt_ sqrt_ exp_ relu_ fill_ "
+    "zero_ inverse det slogdet logdet matrix_power lgamma digamma mvlgamma"
 ).split()
 
 for _n in _METHODS_MORE:
@@ -389,16 +399,6 @@ def bucketize(input, boundaries: Tensor, *, out_int32: bool = False, right: bool
     return searchsorted(boundaries, input, out_int32=out_int32, right=right)
 
 
-_METHODS_MORE2 = (
-    "asin acos atan sinh cosh asinh acosh atanh arcsin arccos arctan arcsinh arccosh arctanh erfinv exp2 "
-    "deg2rad rad2deg sinc logit xlogy logaddexp float_power copysign signbit heaviside sgn positive logical_xor "
-    "clamp_min clamp_max nansum nanmean aminmax cummax cummin msort argwhere flipud fliplr take index_fill "
-    "index_copy"
-).split()
-
-for _n in _METHODS_MORE2:
-    globals()[_n] = _method(_n)
-
 
 def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
     """Sum the products over the last ``dims`` axes of ``a`` and the first of ``b`` (or over the
@@ -499,12 +499,6 @@ def dstack(tensors) -> Tensor:
 row_stack = vstack
 
 
-_METHODS_MORE3 = ("nanquantile nanmedian logcumsumexp index_put masked_scatter diag_embed index_reduce put "
-                  "histogram frexp ldexp gcd lcm nextafter").split()
-
-for _n in _METHODS_MORE3:
-    globals()[_n] = _method(_n)
-
 
 def cov(input: Tensor, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:
     """The covariance matrix of the variables in the rows of ``input`` (observations in columns),
@@ -547,15 +541,6 @@ def corrcoef(input: Tensor) -> Tensor:
     d = c.diagonal()
     return (c / d.sqrt().reshape(-1, 1) / d.sqrt().reshape(1, -1)).clamp(-1, 1)
 
-
-_METHODS_MORE4 = (
-    "broadcast_to tensor_split hsplit vsplit dsplit swapdims addcmul addcdiv unflatten ravel unique_consecutive "
-    "renorm split_with_sizes narrow_copy log_ log1p_ sin_ cos_ tanh_ sigmoid_ floor_ ceil_ round_ trunc_ "
-    "reciprocal_ rsqrt_ sqrt_ exp_ relu_ fill_ zero_ inverse det slogdet logdet matrix_power lgamma digamma mvlgamma"
-).split()
-
-for _n in _METHODS_MORE4:
-    globals()[_n] = _method(_n)
 
 
 def broadcast_tensors(*tensors):
