@@ -1093,10 +1093,12 @@ _SQRPI = 5.6418958354775628695e-1  # 1 / sqrt(pi)
 
 
 def erf_parts(xp, x):
-    """``(erf, erfc)`` of a float array, in float64 (W. J. Cody, "Rational Chebyshev approximations
-    for the error function", Math. Comp. 23, 1969, as in netlib's CALERF; relative error near
-    1e-16). Vectorised: every interval's formula runs on the whole array and ``where`` picks."""
-    x = x.astype(_np.float64)
+    """``(erf, erfc)`` of a float array (W. J. Cody, "Rational Chebyshev approximations for the
+    error function", Math. Comp. 23, 1969, as in netlib's CALERF; relative error near 1e-16 in
+    float64). Computed in the input's precision (float16 in float32). Vectorised: every
+    interval's formula runs on the whole array and ``where`` picks."""
+    if x.dtype not in (_np.float32, _np.float64):
+        x = x.astype(_np.float32)
     y = xp.abs(x)
     with _errstate(xp):
         # |x| <= 0.46875: erf by a rational function of x^2
