@@ -2478,24 +2478,35 @@ class Tensor:
     def share_memory_(self) -> "Tensor":
         return self
 
-    def _shape_inplace(self, result: "Tensor") -> "Tensor":
-        """Make ``self`` the (reshaped) ``result`` of a view op, in place."""
-        if self._needs_graph():
-            return self._inplace(result)
-        self._data = result._data
+    def _shape_inplace(self, view_of) -> "Tensor":
+        """Make ``self`` the view ``view_of(self)`` (squeeze_, t_, ...), in place: only the shape
+        changes, nothing is written, and a view of another tensor stays a view of it (through a
+        stand-in for ``self`` as it was, so that a later in-place op still reaches the base)."""
+        graph = self._needs_graph()
+        if graph and self.grad_fn is None:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        old = Tensor._make(self._data, self._device)
+        old.requires_grad, old.grad_fn = self.requires_grad, self.grad_fn
+        view = getattr(self, "_view", None)
+        if view is not None:
+            old._view = view
+        new = view_of(old)
+        self._data, self._view = new._data, getattr(new, "_view", None)
+        if graph:
+            self.grad_fn, self.requires_grad = new.grad_fn, new.requires_grad
         return self
 
     def squeeze_(self, dim=None) -> "Tensor":
-        return self._shape_inplace(self.squeeze(dim))
+        return self._shape_inplace(lambda t: t.squeeze(dim))
 
     def unsqueeze_(self, dim: int) -> "Tensor":
-        return self._shape_inplace(self.unsqueeze(dim))
+        return self._shape_inplace(lambda t: t.unsqueeze(dim))
 
     def t_(self) -> "Tensor":
-        return self._shape_inplace(self.t())
+        return self._shape_inplace(lambda t: t.t())
 
     def transpose_(self, dim0: int, dim1: int) -> "Tensor":
-        return self._shape_inplace(self.transpose(dim0, dim1))
+        return self._shape_inplace(lambda t: t.transpose(dim0, dim1))
 
     swapdims_ = transpose_
     swapaxes_ = transpose_

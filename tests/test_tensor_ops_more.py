@@ -904,6 +904,35 @@ def test_inplace_unary_and_shape_ops(device):
     np.testing.assert_allclose(to_np(r), torch.tensor(x).round(decimals=1).numpy())
 
 
+def test_shape_inplace_ops_on_views(device):
+    """t_/unsqueeze_/squeeze_ on a view change only the view's shape (the base keeps its values), and
+    a later in-place op on the view still reaches the base, at the moved positions."""
+    x = _rand(3, 3)
+    scale = np.array([[1.0, 10.0], [100.0, 1000.0]])
+
+    def run(mod, t):
+        b = t * 1
+        v = b[0:2, 0:2]
+        v.t_()
+        v.mul_(mod.tensor(scale, dtype=mod.float64, device=t.device))
+        w = b[2]
+        w.unsqueeze_(0)
+        w.squeeze_(0)
+        w.add_(1.0)
+        return b
+
+    compare(torch, lambda t: run(nerve, t), lambda t: run(torch, t), [x], [True], device)
+    z = nerve.zeros(2, 2, device=device)
+    u = z[0:2]
+    u.t_()
+    assert tuple(u.shape) == (2, 2) and not z.any().item()  # nothing written by t_
+    u.add_(nerve.tensor([[0.0, 1.0], [0.0, 0.0]], device=device))
+    np.testing.assert_array_equal(to_np(z), [[0.0, 0.0], [1.0, 0.0]])
+    u = nerve.zeros(3, device=device, requires_grad=True)[0:2] * 1
+    u.unsqueeze_(0)
+    assert tuple(u.shape) == (1, 2) and u.requires_grad
+
+
 # ---------------------------------------------------------------- inverse, determinants, powers
 
 
