@@ -527,3 +527,22 @@ def test_encoder_layer_float32_stays_float32_and_matches_torch():
     _backward(yn, yt)
     assert xn.grad.dtype == nerve.float32 and all(p.grad.dtype == nerve.float32 for p in nl.parameters())
     _close(xn.grad, xt.grad, tol=dict(rtol=1e-4, atol=1e-5))
+
+
+@pytest.mark.parametrize("mod", [dict(add_bias_kv=True), dict(add_zero_attn=True),
+                                 dict(add_bias_kv=True, add_zero_attn=True)])
+@pytest.mark.parametrize("L", [1, 4])
+def test_multihead_attention_is_causal_hint_with_extra_keys_as_torch(mod, L):
+    # without weights or a padding mask torch drops attn_mask for a top-left causal mask over all the keys,
+    # the appended bias_k / zero key included
+    nm, tm = _mha_pair(embed_dim=8, num_heads=2, **mod)
+    x = np.random.default_rng(16).standard_normal((L, 2, 8))
+    causal = np.triu(np.ones((L, L), dtype=bool), 1)
+    xn, xt = _pair(x)
+    yn, _ = nm(xn, xn, xn, attn_mask=nerve.tensor(causal), is_causal=True, need_weights=False)
+    yt, _ = tm(xt, xt, xt, attn_mask=torch.tensor(causal), is_causal=True, need_weights=False)
+    _close(yn, yt)
+    _backward(yn, yt)
+    _close(xn.grad, xt.grad)
+    for name, p in tm.named_parameters():
+        _close(nm.get_parameter(name).grad, p.grad, msg=name)

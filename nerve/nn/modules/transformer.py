@@ -216,8 +216,8 @@ class MultiheadAttention(Module):
             if attn_mask.ndim == 3 and tuple(attn_mask.shape) != (N * H, L, S):
                 raise RuntimeError(f"The shape of the 3D attn_mask is {tuple(attn_mask.shape)}, but should be "
                                    f"{(N * H, L, S)}.")
-        causal = (is_causal and key_padding_mask is None and not need_weights and self.bias_k is None
-                  and not self.add_zero_attn)  # torch then ignores attn_mask and masks causally
+        # torch then ignores attn_mask and masks causally, top-left, over all keys (bias_k and the zero key too)
+        causal = is_causal and key_padding_mask is None and not need_weights
         kpm = _float_mask(key_padding_mask, query.dtype)
         mask = None if causal else _float_mask(attn_mask, query.dtype)
         if mask is not None and mask.ndim == 3:
