@@ -739,6 +739,9 @@ class Tensor:
                 f"result type {_dt.from_numpy_dtype(result._data.dtype)} can't be cast to the "
                 f"desired output type {self.dtype}"
             )
+        if result._data.shape != self._data.shape:  # an in-place op cannot broadcast its target
+            raise RuntimeError(f"output with shape {list(self._data.shape)} doesn't match the broadcast shape "
+                               f"{list(result._data.shape)}")
         view = getattr(self, "_view", None)
         if view is not None:
             base, op, arg = view

@@ -1048,3 +1048,19 @@ def test_put_histogram_frexp_and_small_integer_ops(device):
     if device == "cpu":
         base = nerve.arange(12.0).reshape(3, 4)
         assert base[1:, 2:].storage_offset() == 6 and base[1].data_ptr() - base.data_ptr() == 16
+
+
+def test_inplace_op_cannot_broadcast_its_target(device):
+    """An in-place op whose result would be larger than its (graph-recording) target is an error, as
+    in PyTorch, not a silent change of the target's shape."""
+    msg = r"output with shape \[3\] doesn't match the broadcast shape \[2, 3\]"
+    for mod in (nerve, torch):
+        a = mod.zeros(3, requires_grad=True) * 1
+        with pytest.raises(RuntimeError, match=msg):
+            a.atan2_(mod.ones(2, 3))
+        with pytest.raises(RuntimeError, match=msg):
+            a.add_(mod.ones(2, 3))
+        assert tuple(a.shape) == (3,)
+    a = nerve.zeros(3, device=device, requires_grad=True) * 1
+    with pytest.raises(RuntimeError, match=msg):
+        a.hypot_(nerve.ones(2, 3, device=device))
