@@ -334,14 +334,27 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode=None) -> Tensor:
         raise RuntimeError(f"cdist only supports floating-point dtypes, X1 got: {a.dtype}")
     if p == 2:
         return ops.Cdist2.apply(a, b)
-    diff = (a.unsqueeze(-2) - b.unsqueeze(-3)).abs()
+    diff = a.unsqueeze(-2) - b.unsqueeze(-3)
     if p == 0:
         return (diff != 0).to(dtype=a.dtype).sum(-1)
-    if p == float("inf"):
-        return diff.amax(-1)
     if p == 1:
-        return diff.sum(-1)
-    return (diff ** p).sum(-1) ** (1.0 / p)
+        return diff.abs().sum(-1)
+    return _pnorm_last(diff, p)
+
+
+def _pnorm_last(diff: Tensor, p: float) -> Tensor:
+    """The ``p``-norm (p > 0, not 1 or 2) over the last axis, with PyTorch's cdist gradients: 0 where
+    the norm is 0 and, for p < 1, where a difference is 0 (no NaN); for p = inf every difference
+    tied for the largest gets the full gradient."""
+    mag = diff.abs()
+    if p == float("inf"):
+        top = mag.amax(-1, keepdim=True).detach()
+        tied = (mag.detach() == top).to(dtype=mag.dtype)
+        return top.squeeze(-1) + ((mag - mag.detach()) * tied).sum(-1)
+    zero = mag == 0
+    s = where(zero, 0.0, where(zero, 1.0, mag) ** p).sum(-1)
+    empty = s == 0
+    return where(empty, 0.0, where(empty, 1.0, s) ** (1.0 / p))
 
 
 def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
@@ -352,7 +365,9 @@ def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
         return ops.Cdist2.apply(d.reshape(1, -1), d.new_zeros(1, d.shape[0]).detach()).reshape(())
     if p == 0:
         return (d != 0).to(dtype=d.dtype).sum()
-    return d.norm(p)
+    if p in (1, float("inf")):  # torch.dist shares an inf-norm's gradient between ties (cdist does not)
+        return d.norm(p)
+    return _pnorm_last(d, p)
 
 
 def searchsorted(sorted_sequence: Tensor, input, *, out_int32: bool = False, right: bool = False, side=None,

@@ -517,6 +517,20 @@ def test_cdist_dist(device, p):
         nerve.cdist(nerve.ones(3, 2, device=device), nerve.ones(4, 3, device=device))
 
 
+@pytest.mark.parametrize("p", [0.5, 1.5, 3.0, float("inf")])
+def test_cdist_dist_zero_and_tied_differences(device, p):
+    """As torch: a zero distance has a zero gradient for every p (no NaN), so does a zero difference
+    for p < 1, and each difference tied for the largest gets the full gradient of an inf-norm."""
+    a = np.array([[1.0, 2.0, 3.0], [0.0, 1.0, 2.0], [1.0, 1.0, 1.0]])
+    b = np.array([[1.0, 2.0, 3.0], [1.0, 1.5, 2.0], [2.0, 2.0, 0.0]])
+    compare(torch, lambda s, t: nerve.cdist(s, t, p=p), lambda s, t: torch.cdist(s, t, p=p), [a, b], [True, True],
+            device)
+    compare(torch, lambda s, t: s.dist(t, p), lambda s, t: s.dist(t, p), [a[0], b[0]], [True, True], device)
+    compare(torch, lambda s, t: s.dist(t, p), lambda s, t: s.dist(t, p), [a[1], b[1]], [True, True], device)
+    ties = [np.array([1.0, -1.0, 0.5]), np.zeros(3)]
+    compare(torch, lambda s, t: s.dist(t, p), lambda s, t: s.dist(t, p), ties, [True, True], device)
+
+
 # ---------------------------------------------------------------- counting and searching
 
 
