@@ -143,6 +143,8 @@ def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
 
 
 def cumsum(input: Tensor, dim: int) -> Tensor:
+    if not input.ndim:  # a 0-d tensor stays 0-d
+        return ops.CumSum.apply(input.reshape(1), axis=_one_axis(dim, 1)).reshape(())
     return ops.CumSum.apply(input, axis=_one_axis(dim, input.ndim))
 
 

@@ -1811,7 +1811,8 @@ class Tensor:
             x = x.to(dtype=dtype)
         elif x._data.dtype.kind in "iub":
             x = x.to(dtype=_dt.int64)
-        return ops.CumProd.apply(x, axis=_one_axis(dim, max(self.ndim, 1)))
+        d = _one_axis(dim, max(self.ndim, 1))
+        return ops.CumProd.apply(x.reshape(1), axis=0).reshape(()) if not self.ndim else ops.CumProd.apply(x, axis=d)
 
     def diff(self, n: int = 1, dim: int = -1, prepend=None, append=None) -> "Tensor":
         """The ``n``-th forward difference along ``dim``, after ``prepend`` / ``append`` are joined."""
@@ -2245,7 +2246,10 @@ class Tensor:
 
     def logcumsumexp(self, dim: int) -> "Tensor":
         """``log(cumsum(exp(self)))`` along ``dim``, computed without overflow."""
-        return ops.LogCumSumExp.apply(self._floating(), axis=_one_axis(dim, max(self.ndim, 1)))
+        d = _one_axis(dim, max(self.ndim, 1))
+        if not self.ndim:
+            return ops.LogCumSumExp.apply(self._floating().reshape(1), axis=0).reshape(())
+        return ops.LogCumSumExp.apply(self._floating(), axis=d)
 
     def index_put(self, indices, values, accumulate: bool = False) -> "Tensor":
         """A copy with ``values`` at ``self[indices]`` (a tuple of index tensors), added there when

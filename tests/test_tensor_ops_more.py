@@ -1078,3 +1078,13 @@ def test_inplace_op_cannot_broadcast_its_target(device):
     a = nerve.zeros(3, device=device, requires_grad=True) * 1
     with pytest.raises(RuntimeError, match=msg):
         a.hypot_(nerve.ones(2, 3, device=device))
+
+
+def test_scans_of_a_0d_tensor(device):
+    """cumprod and logcumsumexp of a 0-d tensor are 0-d (dim 0 or -1), with their gradients, as torch."""
+    for dim in (0, -1):
+        for name in ("cumprod", "logcumsumexp", "cumsum"):
+            compare(torch, lambda t: getattr(t, name)(dim), lambda t: getattr(t, name)(dim), [np.array(1.5)], [True],
+                    device)
+            assert getattr(nerve.tensor(1.5, device=device), name)(dim).shape == ()
+    assert nerve.tensor(3, device=device).cumprod(0).tolist() == torch.tensor(3).cumprod(0).tolist()
