@@ -366,6 +366,13 @@ def _scan(mode, gx, h0, c0, w_hh, b_hh, w_hr, reverse, batch_sizes=None):
     return y, y[0 if reverse else L - 1], c_n
 
 
+def _uniform_all(module: Module) -> None:
+    """Every weight and bias of a recurrent layer or cell from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as PyTorch."""
+    stdv = 1.0 / math.sqrt(module.hidden_size)
+    for weight in module.parameters():
+        init.uniform_(weight, -stdv, stdv)
+
+
 class RNNBase(Module):
     """What RNN, LSTM and GRU share: the parameters of every layer and direction, and the forward pass.
 
@@ -439,10 +446,7 @@ class RNNBase(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Every weight and bias from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as PyTorch."""
-        stdv = 1.0 / math.sqrt(self.hidden_size)
-        for weight in self.parameters():
-            init.uniform_(weight, -stdv, stdv)
+        _uniform_all(self)
 
     def flatten_parameters(self) -> None:
         """Kept for scripts that call it (PyTorch packs weights for cuDNN here); nothing to do in nerve."""
@@ -661,9 +665,7 @@ class RNNCellBase(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        stdv = 1.0 / math.sqrt(self.hidden_size)
-        for weight in self.parameters():
-            init.uniform_(weight, -stdv, stdv)
+        _uniform_all(self)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
