@@ -976,11 +976,18 @@ def _diag_coords(xp, n1, n2, offset):
 
 
 class Diagonal(Function):
-    """``x.diagonal(offset, dim1, dim2)`` as a copy: the diagonal becomes the last axis."""
+    """``x.diagonal(offset, dim1, dim2)``: the diagonal becomes the last axis. A view, as PyTorch's, so
+    that an in-place op outside the graph (``x.diagonal().fill_(1)`` under ``no_grad``) reaches ``x``."""
 
     def forward(self, xp, x):
         self.shape = x.shape
-        return xp.diagonal(x, self.offset, self.axis1, self.axis2).copy()
+        d = xp.diagonal(x, self.offset, self.axis1, self.axis2)
+        if xp is _np:  # NumPy's diagonal view is read-only
+            if x.flags.writeable:
+                d.flags.writeable = True
+            else:
+                d = d.copy()
+        return d
 
     def backward(self, xp, g):
         gx = xp.zeros(self.shape, g.dtype)

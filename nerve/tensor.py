@@ -1612,7 +1612,8 @@ class Tensor:
     # ------------------------------------------------------------ diagonals and axes
 
     def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> "Tensor":
-        """The ``offset``-th diagonal of the ``(dim1, dim2)`` planes, as the last axis (a copy)."""
+        """The ``offset``-th diagonal of the ``(dim1, dim2)`` planes, as the last axis (a view, but an
+        in-place op on it that records the graph does not reach this tensor)."""
         a, b = _one_axis(dim1, self.ndim), _one_axis(dim2, self.ndim)
         if a == b:
             raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")

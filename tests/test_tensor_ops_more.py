@@ -1088,3 +1088,23 @@ def test_scans_of_a_0d_tensor(device):
                     device)
             assert getattr(nerve.tensor(1.5, device=device), name)(dim).shape == ()
     assert nerve.tensor(3, device=device).cumprod(0).tolist() == torch.tensor(3).cumprod(0).tolist()
+
+
+def test_diagonal_is_a_view_for_inplace_ops_outside_the_graph(device):
+    """``x.diagonal().fill_(...)``, ``.add_(...)`` write into ``x`` (offsets and other planes too), as torch's."""
+    x = _rand(3, 4, 5)
+
+    def run(mod, t, offset, d1, d2):
+        t = t.clone()
+        with mod.no_grad():
+            t.diagonal(offset, d1, d2).fill_(1.0)
+            t.diagonal(offset, d1, d2).add_(2.0)
+        return t
+
+    for args in [(0, 0, 1), (1, -1, 1), (-1, 2, 0)]:
+        compare(torch, lambda t: run(nerve, t, *args), lambda t: run(torch, t, *args), [x], [False], device)
+    w = nerve.tensor(np.zeros((2, 2)), device=device, requires_grad=True)
+    with nerve.no_grad():
+        w.diagonal().fill_(1.0)
+    np.testing.assert_array_equal(to_np(w), np.eye(2))
+    compare(torch, lambda t: t.diagonal(1, 0, 2) * 2, lambda t: t.diagonal(1, 0, 2) * 2, [x], [True], device)
