@@ -402,9 +402,16 @@ def searchsorted(sorted_sequence: Tensor, input, *, out_int32: bool = False, rig
                                "dimensions of boundaries tensor and input value tensor must match, but we got "
                                f"boundaries tensor {list(seq.shape)} and input value tensor {list(input.shape)}")
         rows_s = s.reshape(-1, s.shape[-1])
-        rows_v = vals.reshape(-1, vals.shape[-1])
-        out = xp.stack([xp.searchsorted(rows_s[i], rows_v[i], side=sd) for i in range(rows_s.shape[0])])
-        out = out.reshape(vals.shape)
+        rows_v = vals.reshape(rows_s.shape[0], -1)
+        # one search, no loop over rows: every value becomes its rank among all of them, shifted by its
+        # row times a bound on the ranks, so the rows of boundaries make one sorted sequence
+        ranks = xp.unique(xp.concatenate([rows_s.reshape(-1), rows_v.reshape(-1)]), return_inverse=True)[1]
+        ranks = ranks.reshape(-1)
+        row = xp.arange(rows_s.shape[0])[:, None]
+        shift = row * (ranks.size + 1)
+        keys = (ranks[:rows_s.size].reshape(rows_s.shape) + shift).reshape(-1)
+        wanted = ranks[rows_s.size:].reshape(rows_v.shape) + shift
+        out = (xp.searchsorted(keys, wanted, side=sd) - row * rows_s.shape[1]).reshape(vals.shape)
     return Tensor._make(xp.asarray(out).astype(_np.int32 if out_int32 else _np.int64), seq._device)
 
 

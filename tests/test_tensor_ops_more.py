@@ -573,6 +573,12 @@ def test_searchsorted_bucketize(device):
     n = nerve.searchsorted(_nt(seq2, device), _nt(vals2, device), side="right")
     assert n.tolist() == torch.searchsorted(torch.tensor(seq2), torch.tensor(vals2), side="right").tolist()
     assert nerve.searchsorted(_nt(seq, device), 5.0).tolist() == torch.searchsorted(torch.tensor(seq), 5.0).tolist()
+    # batched boundaries with ties, values on them, integer boundaries and float values
+    seq3 = np.sort(RNG.integers(0, 6, (2, 3, 7)), -1)
+    vals3 = RNG.integers(-1, 8, (2, 3, 5)) + RNG.choice([0.0, 0.5], (2, 3, 5))
+    for side in ("left", "right"):
+        n = nerve.searchsorted(_nt(seq3, device), _nt(vals3, device), side=side)
+        assert n.tolist() == torch.searchsorted(torch.tensor(seq3), torch.tensor(vals3), side=side).tolist()
     with pytest.raises(RuntimeError, match="input value can be a scalar only when boundaries tensor dimension is 1"):
         nerve.searchsorted(_nt(seq2, device), 2.0)
     with pytest.raises(RuntimeError, match="boundaries tensor must be 1 dimension"):
