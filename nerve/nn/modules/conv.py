@@ -14,6 +14,25 @@ from .module import Module
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
+def _check_groups(in_channels: int, out_channels: int, groups: int) -> None:
+    if groups <= 0:
+        raise ValueError("groups must be a positive integer")
+    if in_channels % groups != 0:
+        raise ValueError("in_channels must be divisible by groups")
+    if out_channels % groups != 0:
+        raise ValueError("out_channels must be divisible by groups")
+
+
+def _make_parameters(module: Module, weight_shape: tuple, out_channels: int, bias: bool, device, dtype) -> None:
+    """A convolution's ``weight`` of ``weight_shape`` and ``bias`` (or None), then its initialisation."""
+    module.weight = Parameter(creation.empty(*weight_shape, device=device, dtype=dtype))
+    if bias:
+        module.bias = Parameter(creation.empty(out_channels, device=device, dtype=dtype))
+    else:
+        module.register_parameter("bias", None)
+    module.reset_parameters()
+
+
 class _ConvNd(Module):
     _nd = 2
 
@@ -21,12 +40,7 @@ class _ConvNd(Module):
                  groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
         super().__init__()
         nd = self._nd
-        if groups <= 0:
-            raise ValueError("groups must be a positive integer")
-        if in_channels % groups != 0:
-            raise ValueError("in_channels must be divisible by groups")
-        if out_channels % groups != 0:
-            raise ValueError("out_channels must be divisible by groups")
+        _check_groups(in_channels, out_channels, groups)
         if padding_mode not in _PADDING_MODES:
             raise ValueError(
                 f"padding_mode must be one of {list(_PADDING_MODES)}, but got padding_mode='{padding_mode}'"
@@ -46,13 +60,8 @@ class _ConvNd(Module):
             self.padding = _ntuple(padding, nd, "padding")
         self.groups = groups
         self.padding_mode = padding_mode
-        self.weight = Parameter(creation.empty(out_channels, in_channels // groups, *self.kernel_size,
-                                               device=device, dtype=dtype))
-        if bias:
-            self.bias = Parameter(creation.empty(out_channels, device=device, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _make_parameters(self, (out_channels, in_channels // groups, *self.kernel_size), out_channels, bias,
+                         device, dtype)
 
     def reset_parameters(self) -> None:
         # kaiming_uniform_(a=sqrt(5)) gives U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as PyTorch's
@@ -125,12 +134,7 @@ class _ConvTransposeNd(Module):
         nd = self._nd
         if padding_mode != "zeros":
             raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
-        if groups <= 0:
-            raise ValueError("groups must be a positive integer")
-        if in_channels % groups != 0:
-            raise ValueError("in_channels must be divisible by groups")
-        if out_channels % groups != 0:
-            raise ValueError("out_channels must be divisible by groups")
+        _check_groups(in_channels, out_channels, groups)
         if isinstance(padding, str):
             raise ValueError(f"{type(self).__name__} takes an int or a tuple of ints as padding, got {padding!r}")
         self.in_channels = in_channels
@@ -144,13 +148,8 @@ class _ConvTransposeNd(Module):
         self.padding_mode = padding_mode
         self.transposed = True
         # (in, out / groups, *kernel) as PyTorch stores it; its init reads the fans off this shape
-        self.weight = Parameter(creation.empty(in_channels, out_channels // groups, *self.kernel_size,
-                                               device=device, dtype=dtype))
-        if bias:
-            self.bias = Parameter(creation.empty(out_channels, device=device, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _make_parameters(self, (in_channels, out_channels // groups, *self.kernel_size), out_channels, bias,
+                         device, dtype)
 
     reset_parameters = _ConvNd.reset_parameters
 
