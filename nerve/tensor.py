@@ -755,6 +755,16 @@ class Tensor:
             elif op == "reshape":
                 base._inplace(result.reshape(base._data.shape))
                 new = base.reshape(arg)
+            elif op == "diagonal":  # written back through the positions it views
+                offset, a, b = arg
+                k = result._data.shape[-1]
+                idx = [slice(None)] * base.ndim
+                idx[a] = np.arange(k) + max(-offset, 0)
+                idx[b] = np.arange(k) + max(offset, 0)
+                # NumPy puts the indexed axis where a and b were when they are neighbours, else first
+                pos = min(a, b) if abs(a - b) == 1 else 0
+                base[tuple(idx)] = result.movedim(-1, pos) if result.ndim > 1 else result
+                new = base.diagonal(offset, a, b)
             else:  # permute
                 base._inplace(result.permute(*np.argsort(arg).tolist()))
                 new = base.permute(*arg)
@@ -1612,12 +1622,14 @@ class Tensor:
     # ------------------------------------------------------------ diagonals and axes
 
     def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> "Tensor":
-        """The ``offset``-th diagonal of the ``(dim1, dim2)`` planes, as the last axis (a view, but an
-        in-place op on it that records the graph does not reach this tensor)."""
+        """The ``offset``-th diagonal of the ``(dim1, dim2)`` planes, as the last axis: a view, and an
+        in-place op on it reaches this tensor, values and gradients."""
         a, b = _one_axis(dim1, self.ndim), _one_axis(dim2, self.ndim)
         if a == b:
             raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
-        return ops.Diagonal.apply(self, offset=int(offset), axis1=a, axis2=b)
+        out = ops.Diagonal.apply(self, offset=int(offset), axis1=a, axis2=b)
+        out._view = (self, "diagonal", (int(offset), a, b))
+        return out
 
     def diag(self, diagonal: int = 0) -> "Tensor":
         """A 1-D tensor on the ``diagonal``-th diagonal of a square matrix; of a matrix, that diagonal."""

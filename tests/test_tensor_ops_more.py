@@ -1114,3 +1114,27 @@ def test_diagonal_is_a_view_for_inplace_ops_outside_the_graph(device):
         w.diagonal().fill_(1.0)
     np.testing.assert_array_equal(to_np(w), np.eye(2))
     compare(torch, lambda t: t.diagonal(1, 0, 2) * 2, lambda t: t.diagonal(1, 0, 2) * 2, [x], [True], device)
+
+
+@pytest.mark.parametrize("shape,offset,d1,d2", [((4, 4), 0, 0, 1), ((3, 5), 1, 0, 1), ((5, 3), -1, 0, 1),
+                                                ((2, 4, 3, 4), 1, 1, 3), ((3, 4, 5), 0, 2, 0), ((4, 3, 4), -1, 0, 2)])
+def test_inplace_on_diagonal_reaches_base_as_torch(device, shape, offset, d1, d2):
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal(shape), rng.standard_normal(shape)
+    got = []
+    for lib, dev in ((torch, "cpu"), (nerve, device)):
+        X = lib.tensor(x, requires_grad=True, device=dev)
+        y = X * 1.0
+        d = y.diagonal(offset, d1, d2)
+        d.mul_(3)
+        d.add_(1)
+        (y * lib.tensor(w, device=dev)).sum().backward()
+        got.append([t.detach().cpu().numpy() for t in (y, X.grad, d)])
+    for a, b in zip(*got):
+        np.testing.assert_allclose(b, a, rtol=1e-12)
+
+
+def test_inplace_on_diagonal_of_leaf_raises():
+    x = nerve.ones(3, 3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="view of a leaf Variable"):
+        x.diagonal().add_(1)
