@@ -53,14 +53,21 @@ def _matmul(xp, a, b):
 
 def _probs(xp, q, k, bias, mask, causal, scale, safe=True):
     """P = softmax(q @ k^T * scale + bias, masked where ``mask`` is False), along the last axis."""
-    s = _matmul(xp, q, _swap(k))
+    return _softmax_scores(xp, _matmul(xp, q, _swap(k)), bias, mask, causal, scale, safe)
+
+
+def _softmax_scores(xp, s, bias, mask, causal, scale, safe=True):
+    """The softmax of the scores ``s * scale + bias`` (masked), in ``s``'s memory when it can."""
     s *= s.dtype.type(scale)
     if bias is not None:
         s = s + bias  # may broadcast s up (a mask with more batch dims)
     if causal:
         mask = xp.tri(s.shape[-2], s.shape[-1], dtype=bool)
     if mask is not None:
-        s = xp.where(mask, s, s.dtype.type(-math.inf))
+        if xp is np and np.broadcast_shapes(mask.shape, s.shape) == s.shape:  # in place
+            np.copyto(s, s.dtype.type(-math.inf), where=~mask)
+        else:
+            s = xp.where(mask, s, s.dtype.type(-math.inf))
     m = s.max(axis=-1, keepdims=True)
     masked = bias is not None or mask is not None
     if masked and safe:
@@ -97,6 +104,23 @@ def _score_grads(op, xp, ds):
     return gq, gk, gb
 
 
+def _splittable(xp, q, k, v, bias, mask, dropout_p) -> bool:
+    """Whether the blocked NumPy path applies: batched, one batch shape, no float mask, no dropout,
+    a bool mask (if any) of the (L, S) plane only."""
+    return (xp is np and bias is None and not dropout_p and q.ndim >= 3 and q.shape[:-2] == k.shape[:-2] == v.shape[:-2]
+            and (mask is None or mask.ndim <= 2))
+
+
+def _in_blocks(n: int, part) -> None:
+    """``part(i0, i1)`` over ``range(n)`` in blocks: on nerve's threads (one BLAS thread each), or in
+    blocks of about 4 MB of scores on one thread."""
+    w = workers()
+    if w < 2 or n < 2:
+        _on_one_blas_thread(lambda: [part(a, b) for a, b in blocks(n, max(1, n // 4))])
+    else:
+        run_chunks(w, part, blocks(n, w * max(1, min(4, n // w))))
+
+
 class ScaledDotProductAttention(Function):
     """softmax(q k^T * scale + mask) (dropped out) @ v, keeping P for backward."""
 
@@ -104,6 +128,9 @@ class ScaledDotProductAttention(Function):
 
     def forward(self, xp, q, k, v, bias=None):
         self.q, self.k, self.v = q, k, v
+        self.split = _splittable(xp, q, k, v, bias, self.mask, self.dropout_p)
+        if self.split:
+            return self._forward_split(q, k, v)
         self.p = _probs(xp, q, k, bias, self.mask, self.causal, self.scale)
         self.keep = None
         pd = self.p
@@ -114,7 +141,57 @@ class ScaledDotProductAttention(Function):
             pd = pd * self.keep
         return _matmul(xp, pd, v)
 
+    def _forward_split(self, q, k, v):
+        """NumPy, one batch shape, no float mask, no dropout: the batch in blocks over nerve's threads,
+        each block's scores, softmax and product done while its scores are in cache."""
+        lead, lq, (sk, ev) = q.shape[:-2], q.shape[-2], v.shape[-2:]
+        q3, k3, v3 = (a.reshape((-1,) + a.shape[-2:]) for a in (q, k, v))
+        n = q3.shape[0]
+        self.p = np.empty((n, lq, sk), dtype=q.dtype)
+        self.keep = None
+        out = np.empty((n, lq, ev), dtype=q.dtype)
+
+        def part(i0, i1):
+            s = np.matmul(q3[i0:i1], k3[i0:i1].swapaxes(-1, -2), out=self.p[i0:i1])
+            s = _softmax_scores(np, s, None, self.mask, self.causal, self.scale)  # in place: s is p's block
+            np.matmul(s, v3[i0:i1], out=out[i0:i1])
+
+        _in_blocks(n, part)
+        self.lead = lead
+        return out.reshape(lead + (lq, ev))
+
+    def _backward_split(self, g):
+        p = self.parents
+        lead = self.lead
+        q3, k3, v3 = (a.reshape((-1,) + a.shape[-2:]) for a in (self.q, self.k, self.v))
+        g3 = g.reshape((-1,) + g.shape[-2:])
+        n = q3.shape[0]
+        want = [p[i] is not None for i in range(3)]
+        grads = [np.empty((n,) + a.shape[-2:], dtype=g.dtype) if w else None for a, w in zip((q3, k3, v3), want)]
+        scale = g.dtype.type(self.scale)
+
+        def part(i0, i1):
+            pb, gb = self.p[i0:i1], g3[i0:i1]
+            if want[2]:
+                np.matmul(pb.swapaxes(-1, -2), gb, out=grads[2][i0:i1])
+            if want[0] or want[1]:
+                dp = np.matmul(gb, v3[i0:i1].swapaxes(-1, -2))
+                # dS = P * (dP - rowsum(dP * P)), in dp's memory
+                r = np.matmul(dp[:, :, None, :], pb[:, :, :, None])[:, :, :, 0]
+                dp -= r
+                dp *= pb
+                dp *= scale
+                if want[0]:
+                    np.matmul(dp, k3[i0:i1], out=grads[0][i0:i1])
+                if want[1]:
+                    np.matmul(dp.swapaxes(-1, -2), q3[i0:i1], out=grads[1][i0:i1])
+
+        _in_blocks(n, part)
+        return tuple(None if gr is None else gr.reshape(lead + gr.shape[-2:]) for gr in grads)
+
     def backward(self, xp, g):
+        if self.split:
+            return self._backward_split(g)
         p = self.parents
         gv = None
         pd = self.p if self.keep is None else self.p * self.keep
