@@ -1374,6 +1374,9 @@ def _mT(a):
     return a.swapaxes(-1, -2)
 
 
+_SINGULAR = "linalg.inv: The input matrix is singular, the inversion could not be completed"
+
+
 class Inverse(Function):
     """The inverse of (batches of) square matrices; the gradient is ``-A^-T g A^-T``."""
 
@@ -1381,8 +1384,11 @@ class Inverse(Function):
         try:
             self.inv = xp.linalg.inv(a)
         except _np.linalg.LinAlgError:
-            raise RuntimeError("linalg.inv: The input matrix is singular, the inversion could not be completed") \
-                from None
+            raise RuntimeError(_SINGULAR) from None
+        # CuPy does not raise for a singular matrix: its inverse comes back with inf or NaN (one check,
+        # one synchronisation, as PyTorch's CUDA inverse also makes)
+        if xp is not _np and a.size and not bool(xp.isfinite(self.inv).all()) and bool(xp.isfinite(a).all()):
+            raise RuntimeError(_SINGULAR)
         return self.inv
 
     def backward(self, xp, g):
