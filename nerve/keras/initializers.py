@@ -145,12 +145,34 @@ HeNormal = _family("HeNormal", 2.0, "fan_in", "truncated_normal")
 LecunUniform = _family("LecunUniform", 1.0, "fan_in", "uniform")
 LecunNormal = _family("LecunNormal", 1.0, "fan_in", "truncated_normal")
 
+
+class Orthogonal(Initializer):
+    """A (scaled) random orthogonal matrix, as Keras's ``orthogonal`` (recurrent kernels' default).
+
+    The shape is flattened to (prod(shape[:-1]), shape[-1]); Q of the QR of a normal matrix,
+    its columns' signs fixed by R's diagonal, transposed when there are fewer rows than columns.
+    """
+
+    def __init__(self, gain=1.0, seed=None):
+        super().__init__(seed)
+        self.gain = gain
+
+    def __call__(self, shape, dtype="float32"):
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        a = _normal((max(rows, cols), min(rows, cols)), 0.0, 1.0, "float64", _CPU, self._gen)
+        q, r = np.linalg.qr(a)
+        q = q * np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return (self.gain * q).reshape(shape).astype(dtype)
+
 _BY_NAME = {
     "zeros": Zeros, "ones": Ones, "constant": Constant, "random_uniform": RandomUniform,
     "random_normal": RandomNormal, "truncated_normal": TruncatedNormal,
     "variance_scaling": VarianceScaling, "glorot_uniform": GlorotUniform,
     "glorot_normal": GlorotNormal, "he_uniform": HeUniform, "he_normal": HeNormal,
     "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal,
+    "orthogonal": Orthogonal,
 }
 
 

@@ -16,6 +16,7 @@ from .core import Activation, Dense, Dropout, Embedding, Flatten, Identity, Leak
 from .layer import Input, InputLayer, KerasTensor, Layer
 from .merging import Add, Average, Concatenate, Multiply, Subtract, add, concatenate
 from .normalization import BatchNormalization, LayerNormalization
+from .rnn import GRU, LSTM, SimpleRNN
 
 __all__ = [
     "Activation", "Add", "Average", "AveragePooling2D", "AvgPool2D", "BatchNormalization", "Concatenate",
@@ -23,4 +24,5 @@ __all__ = [
     "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalMaxPooling2D", "Identity", "Input", "InputLayer",
     "KerasTensor", "Layer", "LayerNormalization", "LeakyReLU", "MaxPool2D", "MaxPooling2D", "Multiply",
     "ReLU", "Rescaling", "Reshape", "Softmax", "Subtract", "add", "concatenate",
+    "GRU", "LSTM", "SimpleRNN",
 ]

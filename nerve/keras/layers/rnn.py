@@ -1,0 +1,298 @@
+"""Recurrent layers: ``SimpleRNN``, ``LSTM``, ``GRU`` with Keras 3's arguments, weights and defaults.
+
+Inputs are (batch, timesteps, features). Weights are Keras's: ``kernel`` (features, k*units),
+``recurrent_kernel`` (units, k*units), ``bias`` (k*units,), or (2, 3*units) for a GRU with
+``reset_after=True``. Gate orders are Keras's: LSTM i, f, c, o (torch's i, f, g, o: the same);
+GRU z, r, h (torch's r, z, n: the first two blocks swap on each call, a units-sized copy).
+
+With the default activations (tanh, sigmoid; relu also for SimpleRNN) the time loop is the core's
+``Scan`` op (one GEMM for the inputs of all steps, the loop and its backward through time by hand,
+as nerve.nn.LSTM/GRU/RNN). Other activations, and GRU ``reset_after=False``, run a loop of
+tensor ops, step by step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import nerve.nn.functional as _functional
+from nerve.functions import cat, stack
+from nerve.nn.modules.rnn import _scan
+from nerve.tensor import Tensor
+
+from .. import activations, initializers
+from .layer import Layer
+
+
+def _F():
+    return _functional
+
+
+class _ForgetBias:
+    """Keras's ``unit_forget_bias``: the bias initializer's values, with ones on the forget gate."""
+
+    def __init__(self, init, units):
+        self.init, self.units = initializers.get(init), units
+
+    def __call__(self, shape, dtype="float32"):
+        u = self.units
+        return np.concatenate([self.init((u,), dtype), np.ones((u,), dtype), self.init((2 * u,), dtype)])
+
+
+def _swap01(w, u, axis):
+    """Blocks 0 and 1 (each ``u`` wide along ``axis``) swapped: Keras's z, r, h <-> torch's r, z, n."""
+    if axis == 0:
+        return cat([w[u:2 * u], w[:u], w[2 * u:]], 0)
+    return cat([w[..., u:2 * u], w[..., :u], w[..., 2 * u:]], -1)
+
+
+class _RNN(Layer):
+    _gates = 1
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                 recurrent_constraint=None, bias_constraint=None, dropout=0.0, recurrent_dropout=0.0,
+                 seed=None, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
+                 unroll=False, **kwargs):
+        super().__init__(**kwargs)
+        if units is None or int(units) <= 0:
+            raise ValueError(f"Received an invalid value for argument `units`, expected a positive integer, "
+                             f"got {units}.")
+        if dropout or recurrent_dropout:
+            raise NotImplementedError(
+                f"nerve.keras {type(self).__name__} does not support dropout yet (got dropout={dropout}, "
+                f"recurrent_dropout={recurrent_dropout}): use 0, or a Dropout layer before the recurrent layer")
+        if stateful:
+            raise NotImplementedError(f"nerve.keras {type(self).__name__} does not support stateful=True")
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.use_bias = use_bias
+        self.kernel_initializer, self.recurrent_initializer = kernel_initializer, recurrent_initializer
+        self.bias_initializer = bias_initializer
+        self.kernel_regularizer, self.recurrent_regularizer = kernel_regularizer, recurrent_regularizer
+        self.bias_regularizer = bias_regularizer
+        self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.unroll = unroll
+
+    # -- weights --
+    def _bias_shape(self):
+        return (self._gates * self.units,)
+
+    def _bias_init(self):
+        return self.bias_initializer
+
+    def build(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
+                             f"ndim=3, found ndim={len(input_shape)}. Full shape received: {tuple(input_shape)}")
+        k = self._gates * self.units
+        # Kept as the core's (k*units, in) / (k*units, units), shown to Keras as (in, k*units) / (units, k*units).
+        self.kernel = self.add_weight((input_shape[-1], k), self.kernel_initializer, name="kernel",
+                                      regularizer=self.kernel_regularizer, perm=(1, 0))
+        self.recurrent_kernel = self.add_weight((self.units, k), self.recurrent_initializer, name="recurrent_kernel",
+                                                regularizer=self.recurrent_regularizer, perm=(1, 0))
+        self.bias = self.add_weight(self._bias_shape(), self._bias_init(), name="bias",
+                                    regularizer=self.bias_regularizer) if self.use_bias else None
+        cell = f"{self.name}/{type(self).__name__.lower().replace('simplernn', 'simple_rnn')}_cell"
+        for v in self.weights:
+            v.path = f"{cell}/{v.name}"  # Keras 3 keeps them in a cell: 'lstm/lstm_cell/kernel'
+        self.built = True
+
+    def _core_weights(self):
+        """(w_ih, w_hh, b_ih, b_hh) in torch's layouts and gate order."""
+        b = self.bias.value if self.bias is not None else None
+        return self.kernel.value, self.recurrent_kernel.value, b, None
+
+    def _mode(self):
+        """The ``Scan`` mode these activations allow, or None (a step-by-step loop)."""
+        return None
+
+    # -- calling --
+    def _check(self, x):
+        if x.ndim != 3:
+            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
+                             f"ndim=3, found ndim={x.ndim}. Full shape received: {tuple(x.shape)}")
+        if x.shape[-1] != self.kernel.shape[0]:
+            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis -1 '
+                             f"of input shape to have value {self.kernel.shape[0]}, but received input with "
+                             f"shape {tuple(x.shape)}")
+        if x.shape[1] == 0:
+            raise ValueError("expected a sequence of at least one step, got 0 timesteps")
+
+    def _initial(self, x, initial_state, n):
+        """The initial states as nerve tensors (zeros unless given)."""
+        N = x.shape[0]
+        if initial_state is None:
+            z = x._device.xp.zeros((N, self.units), dtype=x._data.dtype)
+            return [Tensor._make(z, x._device) for _ in range(n)]
+        if not isinstance(initial_state, (list, tuple)):
+            initial_state = [initial_state]
+        if len(initial_state) != n:
+            raise ValueError(f"Layer {self.name} expects {n} state(s), but it received {len(initial_state)} "
+                             f"initial state(s).")
+        return [self._convert(s) for s in initial_state]
+
+    def call(self, inputs, initial_state=None):
+        x = inputs
+        self._check(x)
+        n_states = 2 if self._gates == 4 else 1
+        states = self._initial(x, initial_state, n_states)
+        w_ih, w_hh, b_ih, b_hh = self._core_weights()
+        xt = x.permute(1, 0, 2)  # time-major (L, N, F)
+        if self.go_backwards:
+            xt = xt.flip(0)
+        gx = _F().linear(xt, w_ih, b_ih)  # the input products of all steps in one GEMM
+        mode = self._mode()
+        if mode is not None:
+            seq, h_last, c_last = _scan(mode, gx, states[0], states[1] if n_states == 2 else None,
+                                        w_hh, b_hh, None, False)
+            last = [h_last] if c_last is None else [h_last, c_last]
+        else:
+            seq, last = self._loop(gx, states, w_hh, b_hh)
+        out = seq.permute(1, 0, 2) if self.return_sequences else last[0]
+        if self.return_state:
+            return (out, *last)  # a tuple, as Keras 3
+        return out
+
+    def _loop(self, gx, states, w_hh, b_hh):
+        hs = []
+        for t in range(gx.shape[0]):
+            states = self._step(gx[t], states, w_hh, b_hh)
+            hs.append(states[0])
+        return stack(hs, 0), states
+
+    def compute_output_shape(self, input_shape):
+        n, steps = input_shape[0], input_shape[1]
+        out = (n, steps, self.units) if self.return_sequences else (n, self.units)
+        if self.return_state:
+            return (out,) + ((n, self.units),) * (2 if self._gates == 4 else 1)
+        return out
+
+
+class SimpleRNN(_RNN):
+    """Fully-connected RNN: ``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)``.
+
+    Args:
+        units: size of the state and output.
+        activation: tanh by default.
+        return_sequences: output every step's state (batch, timesteps, units), not only the last.
+        return_state: also return the last state: ``[output, h]``.
+        go_backwards: run over the steps from the last (the sequence output is in that order, as Keras).
+        dropout, recurrent_dropout: only 0 (NotImplementedError otherwise).
+    """
+
+    _gates = 1
+
+    def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros", **kwargs):
+        super().__init__(units, activation=activation, use_bias=use_bias, kernel_initializer=kernel_initializer,
+                         recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer, **kwargs)
+
+    def _mode(self):
+        if self.activation is activations.tanh:
+            return "RNN_TANH"
+        if self.activation is activations.relu:
+            return "RNN_RELU"
+        return None
+
+    def _step(self, gx, states, w_hh, b_hh):
+        return [self.activation(gx + states[0].matmul(w_hh.t()))]
+
+
+class LSTM(_RNN):
+    """Long Short-Term Memory (Hochreiter 1997), Keras's gates i, f, c, o.
+
+    ``unit_forget_bias=True`` (default) starts the forget gate's bias at one. ``return_state``
+    returns ``[output, h, c]``. Other arguments as SimpleRNN, plus ``recurrent_activation``
+    (sigmoid).
+    """
+
+    _gates = 4
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", unit_forget_bias=True, **kwargs):
+        super().__init__(units, activation=activation, recurrent_activation=recurrent_activation, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+                         bias_initializer=bias_initializer, **kwargs)
+        self.unit_forget_bias = unit_forget_bias
+
+    def _bias_init(self):
+        if self.unit_forget_bias:
+            return _ForgetBias(self.bias_initializer, self.units)
+        return self.bias_initializer
+
+    def _mode(self):
+        if self.activation is activations.tanh and self.recurrent_activation is activations.sigmoid:
+            return "LSTM"
+        return None
+
+    def _step(self, gx, states, w_hh, b_hh):
+        h, c = states
+        u = self.units
+        z = gx + h.matmul(w_hh.t())
+        ra = self.recurrent_activation
+        i, f, g, o = ra(z[:, :u]), ra(z[:, u:2 * u]), self.activation(z[:, 2 * u:3 * u]), ra(z[:, 3 * u:])
+        c = f * c + i * g
+        return [o * self.activation(c), c]
+
+
+class GRU(_RNN):
+    """Gated Recurrent Unit (Cho 2014), Keras's gates z, r, h.
+
+    ``reset_after=True`` (Keras 3's default, cuDNN's form: the reset gate multiplies the recurrent
+    product, bias (2, 3*units): input and recurrent biases) or False (the reset gate multiplies
+    the state before the product, bias (3*units,)). ``h_t = z * h_{t-1} + (1 - z) * hh``.
+    Other arguments as LSTM.
+    """
+
+    _gates = 3
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", reset_after=True, **kwargs):
+        super().__init__(units, activation=activation, recurrent_activation=recurrent_activation, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+                         bias_initializer=bias_initializer, **kwargs)
+        self.reset_after = bool(reset_after)
+
+    def _bias_shape(self):
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def _mode(self):
+        if self.reset_after and self.activation is activations.tanh and \
+                self.recurrent_activation is activations.sigmoid:
+            return "GRU"
+        return None
+
+    def _core_weights(self):
+        u = self.units
+        w_ih, w_hh = self.kernel.value, self.recurrent_kernel.value
+        b = self.bias.value if self.bias is not None else None
+        b_ih = b_hh = None
+        if b is not None:
+            b_ih, b_hh = (b[0], b[1]) if self.reset_after else (b, None)
+        if self._mode() is None:  # the step loop reads Keras's order
+            return w_ih, w_hh, b_ih, b_hh
+        return (_swap01(w_ih, u, 0), _swap01(w_hh, u, 0), None if b_ih is None else _swap01(b_ih, u, 0),
+                None if b_hh is None else _swap01(b_hh, u, 0))
+
+    def _step(self, gx, states, w_hh, b_hh):
+        (h,) = states
+        u = self.units
+        ra = self.recurrent_activation
+        if self.reset_after:
+            rec = h.matmul(w_hh.t())
+            if b_hh is not None:
+                rec = rec + b_hh
+            z, r = ra(gx[:, :u] + rec[:, :u]), ra(gx[:, u:2 * u] + rec[:, u:2 * u])
+            hh = self.activation(gx[:, 2 * u:] + r * rec[:, 2 * u:])
+        else:
+            rec = h.matmul(w_hh[:2 * u].t())
+            z, r = ra(gx[:, :u] + rec[:, :u]), ra(gx[:, u:2 * u] + rec[:, u:])
+            hh = self.activation(gx[:, 2 * u:] + (r * h).matmul(w_hh[2 * u:].t()))
+        return [z * h + (1 - z) * hh]
