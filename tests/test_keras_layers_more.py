@@ -187,3 +187,90 @@ def test_lstm_learns_a_toy_sequence_task_with_fit(tmp_path):
     again = keras.models.load_model(path)
     np.testing.assert_array_equal(again.predict(x[:8], verbose=0), model.predict(x[:8], verbose=0))
     assert again.layers[0].get_config()["units"] == 16
+
+
+# ---- UpSampling2D, ZeroPadding2D, Conv2DTranspose
+
+IMG = np.random.default_rng(4).standard_normal((2, 5, 6, 3)).astype("float32")
+
+RESHAPING_CASES = [
+    ("UpSampling2D", {"size": 2}), ("UpSampling2D", {"size": (2, 3)}),
+    ("UpSampling2D", {"size": (3, 2), "interpolation": "bilinear"}),
+    ("UpSampling2D", {"size": 2, "interpolation": "bilinear"}),
+    ("ZeroPadding2D", {"padding": 1}), ("ZeroPadding2D", {"padding": (2, 1)}),
+    ("ZeroPadding2D", {"padding": ((1, 2), (0, 3))}),
+    ("Conv2DTranspose", {"filters": 4, "kernel_size": 3}),
+    ("Conv2DTranspose", {"filters": 4, "kernel_size": 3, "strides": 2}),
+    ("Conv2DTranspose", {"filters": 4, "kernel_size": 3, "strides": 2, "padding": "same"}),
+    ("Conv2DTranspose", {"filters": 4, "kernel_size": (2, 4), "strides": (2, 3), "padding": "same"}),
+    ("Conv2DTranspose", {"filters": 2, "kernel_size": 1, "strides": 3, "padding": "same"}),
+    ("Conv2DTranspose", {"filters": 4, "kernel_size": 4, "strides": 2, "padding": "same", "activation": "relu"}),
+    ("Conv2DTranspose", {"filters": 3, "kernel_size": (3, 2), "strides": (1, 2), "use_bias": False}),
+    ("Conv2DTranspose", {"filters": 4, "kernel_size": 5, "strides": 2, "padding": "same"}),
+    ("Conv2DTranspose", {"filters": 4, "kernel_size": 2, "strides": 3, "padding": "same"}),
+]
+
+
+def test_reshaping_and_conv_transpose_outputs_equal_keras():
+    for name, kw in RESHAPING_CASES:
+        theirs, ours = _pair(name, kw, IMG)
+        want, got = _np(theirs(IMG)), _np(ours(IMG))
+        assert got.shape == want.shape, (name, kw)
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5, err_msg=f"{name} {kw}")
+        for shape in [(None, 5, 6, 3), (7, 4, 9, 3)]:
+            assert ours.compute_output_shape(shape) == tuple(theirs.compute_output_shape(shape)), (name, kw)
+        assert [v.path for v in ours.weights] == [v.path for v in theirs.weights]
+        assert [v.shape for v in ours.weights] == [tuple(v.shape) for v in theirs.weights]
+
+
+@pytest.mark.parametrize("kw", [{"kernel_size": 3, "strides": 2, "padding": "same"},
+                                {"kernel_size": (2, 3), "strides": (1, 2)},
+                                {"kernel_size": 2, "strides": 3, "padding": "same"}])
+def test_conv_transpose_gradients_equal_keras(kw):
+    theirs, ours = _pair("Conv2DTranspose", {"filters": 4, **kw}, IMG)
+    probe = np.random.default_rng(5).standard_normal(_np(theirs(IMG)).shape).astype("float32")
+    xt = torch.tensor(IMG, requires_grad=True)
+    (theirs(xt) * torch.tensor(probe)).sum().backward()
+    xn = nerve.tensor(IMG, requires_grad=True)
+    (ours(xn) * nerve.tensor(probe)).sum().backward()
+    np.testing.assert_allclose(xn.grad.numpy(), xt.grad.numpy(), atol=1e-4, rtol=1e-4)
+    for tv, nv in zip(theirs.trainable_weights, ours.trainable_weights):
+        g = nv.value.grad.numpy()
+        if nv._perm is not None:
+            g = g.transpose(nv._inv)
+        np.testing.assert_allclose(g, tv.value.grad.numpy(), atol=1e-4, rtol=1e-4, err_msg=nv.path)
+
+
+def test_decoder_summary_and_outputs_equal_keras():
+    def decoder(k, L):
+        return k.Sequential([k.Input((4, 4, 8)), L.Conv2DTranspose(6, 3, strides=2, padding="same", activation="relu"),
+                             L.UpSampling2D(interpolation="bilinear"), L.ZeroPadding2D(((1, 0), (2, 1))),
+                             L.Conv2DTranspose(2, 3), L.UpSampling2D((1, 2))])
+
+    K.backend.clear_session()
+    keras.backend.clear_session()
+    theirs, ours = decoder(K, K.layers), decoder(keras, layers)
+    assert _summary(ours) == _summary(theirs)
+    assert ours.count_params() == theirs.count_params()
+    ours.set_weights(theirs.get_weights())
+    x = np.random.default_rng(6).standard_normal((2, 4, 4, 8)).astype("float32")
+    np.testing.assert_allclose(_np(ours(x)), _np(theirs(x)), atol=1e-5)
+
+
+def test_reshaping_errors():
+    with pytest.raises(NotImplementedError, match="bicubic"):
+        layers.UpSampling2D(interpolation="bicubic")
+    with pytest.raises(ValueError, match="non-negative"):
+        layers.ZeroPadding2D(-1)
+    with pytest.raises(ValueError, match="`padding` should be"):
+        layers.ZeroPadding2D((1, 2, 3))
+    with pytest.raises(ValueError, match="expected ndim=4"):
+        layers.UpSampling2D()(np.zeros((2, 3, 4), "float32"))
+    with pytest.raises(ValueError, match="must be one of 'valid', 'same'"):
+        layers.Conv2DTranspose(2, 3, padding="full")
+    with pytest.raises(NotImplementedError, match="output_padding"):
+        layers.Conv2DTranspose(2, 3, output_padding=1)
+    with pytest.raises(ValueError, match="expected axis -1 of input shape to have value 3"):
+        ct = layers.Conv2DTranspose(2, 3)
+        ct(IMG)
+        ct(np.zeros((1, 4, 4, 5), "float32"))

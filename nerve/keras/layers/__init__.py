@@ -12,10 +12,12 @@ from .conv import (
     MaxPool2D,
     MaxPooling2D,
 )
+from .conv_transpose import Conv2DTranspose, Convolution2DTranspose
 from .core import Activation, Dense, Dropout, Embedding, Flatten, Identity, LeakyReLU, ReLU, Rescaling, Reshape, Softmax
 from .layer import Input, InputLayer, KerasTensor, Layer
 from .merging import Add, Average, Concatenate, Multiply, Subtract, add, concatenate
 from .normalization import BatchNormalization, LayerNormalization
+from .reshaping import UpSampling2D, ZeroPadding2D
 from .rnn import GRU, LSTM, SimpleRNN
 
 __all__ = [
@@ -24,5 +26,5 @@ __all__ = [
     "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalMaxPooling2D", "Identity", "Input", "InputLayer",
     "KerasTensor", "Layer", "LayerNormalization", "LeakyReLU", "MaxPool2D", "MaxPooling2D", "Multiply",
     "ReLU", "Rescaling", "Reshape", "Softmax", "Subtract", "add", "concatenate",
-    "GRU", "LSTM", "SimpleRNN",
+    "GRU", "LSTM", "SimpleRNN", "Conv2DTranspose", "Convolution2DTranspose", "UpSampling2D", "ZeroPadding2D",
 ]

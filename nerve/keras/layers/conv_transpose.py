@@ -1,0 +1,106 @@
+"""``Conv2DTranspose`` on (N, H, W, C) images, with Keras's (kh, kw, filters, in) kernel, on the
+core's NCHW ``conv_transpose2d``.
+
+The kernel is kept in the core's (in, filters, kh, kw) layout and shown to Keras as
+(kh, kw, filters, in). ``'same'`` gives ``in * stride`` rows and columns, cropping
+(TensorFlow's convention: the smaller half before) or padding the full transposed convolution.
+"""
+
+from __future__ import annotations
+
+import nerve.nn.functional as _functional
+
+from .. import activations
+from .conv import _pair
+from .layer import Layer
+
+
+def _F():
+    return _functional
+
+
+class Conv2DTranspose(Layer):
+    """Transposed 2-D convolution ("deconvolution") of (N, H, W, C) images.
+
+    Args:
+        filters: output channels.
+        kernel_size: int or (kh, kw).
+        strides: int or (sh, sw).
+        padding: ``'valid'`` (output (in - 1) * stride + kernel) or ``'same'`` (in * stride).
+        activation, use_bias, kernel_initializer, bias_initializer: as Conv2D.
+        output_padding, dilation_rate: only the defaults (None, 1).
+    """
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None,
+                 data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        if data_format not in (None, "channels_last"):
+            raise ValueError("nerve.keras Conv2DTranspose supports data_format='channels_last' only")
+        padding = padding.lower()
+        if padding not in ("valid", "same"):
+            raise ValueError(f"The `padding` argument must be one of 'valid', 'same'. Received: {padding}")
+        if output_padding is not None:
+            raise NotImplementedError("nerve.keras Conv2DTranspose does not support output_padding yet")
+        if _pair(dilation_rate, "dilation_rate") != (1, 1):
+            raise NotImplementedError("nerve.keras Conv2DTranspose supports dilation_rate=1 only")
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.strides = _pair(strides, "strides")
+        self.padding = padding
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+        self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
+                             f"ndim=4, found ndim={len(input_shape)}. Full shape received: {tuple(input_shape)}")
+        shape = self.kernel_size + (self.filters, input_shape[-1])
+        self.kernel = self.add_weight(shape, self.kernel_initializer, name="kernel", regularizer=self.kernel_regularizer,
+                                      perm=(3, 2, 0, 1))
+        self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias",
+                                    regularizer=self.bias_regularizer) if self.use_bias else None
+        self.built = True
+
+    def _size(self, n, i):
+        if n is None:
+            return None
+        k, s = self.kernel_size[i], self.strides[i]
+        return n * s if self.padding == "same" else (n - 1) * s + k
+
+    def call(self, inputs):
+        F = _F()
+        if inputs.ndim != 4:
+            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
+                             f"ndim=4, found ndim={inputs.ndim}. Full shape received: {tuple(inputs.shape)}")
+        if inputs.shape[-1] != self.kernel.shape[3]:
+            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis -1 '
+                             f"of input shape to have value {self.kernel.shape[3]}, but received input with "
+                             f"shape {tuple(inputs.shape)}")
+        x = inputs.permute(0, 3, 1, 2)
+        bias = self.bias.value if self.bias is not None else None
+        if self.padding == "valid":
+            y = F.conv_transpose2d(x, self.kernel.value, bias, stride=self.strides)
+        else:
+            y = F.conv_transpose2d(x, self.kernel.value, None, stride=self.strides)
+            pads = []
+            for i in (1, 0):  # F.pad's order: the last axis first
+                full, want = y.shape[2 + i], self._size(x.shape[2 + i], i)
+                extra = full - want  # > 0: crop (the smaller half before); < 0: zeros after
+                pads += [-(extra // 2), -(extra - extra // 2)] if extra > 0 else [0, -extra]
+            if any(pads):
+                y = F.pad(y, tuple(pads))
+            if bias is not None:
+                y = y + bias.reshape(1, -1, 1, 1)
+        return self.activation(y.permute(0, 2, 3, 1))
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, _ = input_shape
+        return (n, self._size(h, 0), self._size(w, 1), self.filters)
+
+
+Convolution2DTranspose = Conv2DTranspose

@@ -1,0 +1,100 @@
+"""Reshaping layers on (N, H, W, C) images: ``UpSampling2D`` and ``ZeroPadding2D``, on the core's
+``interpolate`` and ``pad`` (channels-last in and out, as Keras)."""
+
+from __future__ import annotations
+
+import nerve.nn.functional as _functional
+
+from .layer import Layer
+
+
+def _F():
+    return _functional
+
+
+def _pair(v, what):
+    if isinstance(v, int):
+        return (v, v)
+    v = tuple(int(a) for a in v)
+    if len(v) != 2:
+        raise ValueError(f"The `{what}` argument must be a tuple of 2 integers. Received: {what}={v}")
+    return v
+
+
+def _check4(layer, shape):
+    if len(shape) != 4:
+        raise ValueError(f'Input 0 of layer "{layer.name}" is incompatible with the layer: expected ndim=4, '
+                         f"found ndim={len(shape)}. Full shape received: {tuple(shape)}")
+
+
+def _channels_last(data_format, name):
+    if data_format not in (None, "channels_last"):
+        raise ValueError(f"nerve.keras {name} supports data_format='channels_last' only")
+
+
+class UpSampling2D(Layer):
+    """Repeat rows and columns ``size`` times: (N, H, W, C) -> (N, H*sh, W*sw, C).
+
+    Args:
+        size: int or (sh, sw).
+        interpolation: ``'nearest'`` (repeats) or ``'bilinear'`` (half-pixel centres, as Keras's
+            resize and torch's ``align_corners=False``).
+    """
+
+    def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
+        super().__init__(**kwargs)
+        _channels_last(data_format, "UpSampling2D")
+        self.size = _pair(size, "size")
+        self.interpolation = interpolation.lower()
+        if self.interpolation not in ("nearest", "bilinear"):
+            raise NotImplementedError(f"nerve.keras UpSampling2D supports interpolation 'nearest' and "
+                                      f"'bilinear', not {interpolation!r}")
+
+    def call(self, inputs):
+        _check4(self, inputs.shape)
+        if self.interpolation == "nearest":
+            return inputs.repeat_interleave(self.size[0], dim=1).repeat_interleave(self.size[1], dim=2)
+        x = inputs.permute(0, 3, 1, 2)
+        h, w = x.shape[2] * self.size[0], x.shape[3] * self.size[1]
+        y = _F().interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+        return y.permute(0, 2, 3, 1)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        return (n, None if h is None else h * self.size[0], None if w is None else w * self.size[1], c)
+
+
+class ZeroPadding2D(Layer):
+    """Zeros around (N, H, W, C) images.
+
+    Args:
+        padding: int (all four sides), (symmetric_height, symmetric_width), or
+            ((top, bottom), (left, right)).
+    """
+
+    def __init__(self, padding=(1, 1), data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        _channels_last(data_format, "ZeroPadding2D")
+        if isinstance(padding, int):
+            self.padding = ((padding, padding), (padding, padding))
+        elif hasattr(padding, "__len__") and len(padding) == 2:
+            if isinstance(padding[0], int):
+                self.padding = ((padding[0], padding[0]), (padding[1], padding[1]))
+            else:
+                self.padding = (_pair(padding[0], "1st entry of padding"), _pair(padding[1], "2nd entry of padding"))
+        else:
+            raise ValueError("`padding` should be either an int, a tuple of 2 ints (symmetric_height_crop, "
+                             "symmetric_width_crop), or a tuple of 2 tuples of 2 ints ((top_crop, bottom_crop), "
+                             f"(left_crop, right_crop)). Received: padding={padding}.")
+        if any(p < 0 for side in self.padding for p in side):
+            raise ValueError(f"The `padding` argument must be non-negative. Received: padding={padding}")
+
+    def call(self, inputs):
+        _check4(self, inputs.shape)
+        (t, b), (left, r) = self.padding
+        return _F().pad(inputs, (0, 0, left, r, t, b))
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        (t, b), (left, r) = self.padding
+        return (n, None if h is None else h + t + b, None if w is None else w + left + r, c)
