@@ -126,11 +126,53 @@ def test_rnn_default_initializers():
     np.testing.assert_allclose(r @ r.T, np.eye(8), atol=1e-5)
 
 
+@pytest.mark.parametrize("name,kw", [("LSTM", {}), ("GRU", {}), ("SimpleRNN", {}), ("GRU", {"reset_after": False})])
+@pytest.mark.parametrize("rates", [(0.3, 0.0), (0.0, 0.4), (0.3, 0.4)])
+def test_rnn_dropout_equals_keras_given_the_same_masks(name, kw, rates):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 5, 4)).astype("float32")
+    p, rp = rates
+    theirs, ours = _pair(name, {"units": 6, "dropout": p, "recurrent_dropout": rp, "return_sequences": True, **kw}, x)
+    # inference: no dropout
+    np.testing.assert_allclose(_np(ours(x)), _np(theirs(x)), atol=1e-5)
+    k = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}[name] if rp else 1
+
+    def masks(shape, rate):
+        return [((rng.random(shape) > rate) / (1 - rate)).astype("float32") for _ in range(k)]
+
+    m_in, m_rec = masks((3, 4), p), masks((3, 6), rp)
+    one = (lambda ms: ms[0]) if k == 1 else (lambda ms: ms)
+    theirs.cell.get_dropout_mask = lambda _: one([torch.tensor(m) for m in m_in]) if p else None
+    theirs.cell.get_recurrent_dropout_mask = lambda _: one([torch.tensor(m) for m in m_rec]) if rp else None
+    ours._masks = lambda x, rate, n, count: [nerve.tensor(m.reshape(n)) for m in (m_rec if n == (3, 6) else m_in)]
+    want = _np(theirs(x, training=True))
+    got = _np(ours(x, training=True))
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+    assert np.abs(got - _np(ours(x))).max() > 1e-3  # the masks did something
+
+
+def test_rnn_dropout_masks_are_fixed_over_time_and_train():
+    x = np.ones((200, 6, 3), "float32")
+    lstm = layers.SimpleRNN(4, dropout=0.5, return_sequences=True, kernel_initializer="ones",
+                            recurrent_initializer="zeros", activation=None)
+    y = _np(lstm(x, training=True))  # no recurrence: each step is its input's masked sum
+    assert np.all(y == y[:, :1])  # the same mask at every step
+    assert set(np.unique(y)) <= {0.0, 2.0, 4.0, 6.0} and 2.6 < y.mean() < 3.4
+    rng = np.random.default_rng(0)
+    xs = rng.choice([-1.0, 1.0], size=(256, 7, 1)).astype("float32")
+    ys = (xs.sum(axis=(1, 2)) > 0).astype("int64")
+    model = keras.Sequential([keras.Input((7, 1)), layers.GRU(16, dropout=0.1, recurrent_dropout=0.1),
+                              layers.Dense(2, activation="softmax")])
+    model.compile(keras.optimizers.Adam(0.02), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(xs, ys, epochs=10, batch_size=32, verbose=0)
+    assert model.evaluate(xs, ys, verbose=0)[1] > 0.85
+
+
 def test_rnn_errors():
-    with pytest.raises(NotImplementedError, match="dropout"):
-        layers.LSTM(4, dropout=0.2)
-    with pytest.raises(NotImplementedError, match="dropout"):
-        layers.GRU(4, recurrent_dropout=0.1)
+    with pytest.raises(ValueError, match="`dropout`"):
+        layers.LSTM(4, dropout=1.2)
+    with pytest.raises(ValueError, match="`recurrent_dropout`"):
+        layers.GRU(4, recurrent_dropout=-0.1)
     with pytest.raises(NotImplementedError, match="stateful"):
         layers.SimpleRNN(4, stateful=True)
     with pytest.raises(ValueError, match="expected ndim=3"):

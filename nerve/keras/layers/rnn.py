@@ -60,10 +60,11 @@ class _RNN(Layer):
         if units is None or int(units) <= 0:
             raise ValueError(f"Received an invalid value for argument `units`, expected a positive integer, "
                              f"got {units}.")
-        if dropout or recurrent_dropout:
-            raise NotImplementedError(
-                f"nerve.keras {type(self).__name__} does not support dropout yet (got dropout={dropout}, "
-                f"recurrent_dropout={recurrent_dropout}): use 0, or a Dropout layer before the recurrent layer")
+        for what, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if not 0 <= rate < 1:
+                raise ValueError(f"Invalid value received for argument `{what}`. Expected a float value "
+                                 f"between 0 and 1 (1 excluded). Received: {what}={rate}")
+        self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
         if stateful:
             raise NotImplementedError(f"nerve.keras {type(self).__name__} does not support stateful=True")
         self.units = int(units)
@@ -102,8 +103,8 @@ class _RNN(Layer):
             v.path = f"{cell}/{v.name}"  # Keras 3 keeps them in a cell: 'lstm/lstm_cell/kernel'
         self.built = True
 
-    def _core_weights(self):
-        """(w_ih, w_hh, b_ih, b_hh) in torch's layouts and gate order."""
+    def _core_weights(self, scan):
+        """(w_ih, w_hh, b_ih, b_hh) in torch's layouts; in torch's gate order for ``Scan``, else Keras's."""
         b = self.bias.value if self.bias is not None else None
         return self.kernel.value, self.recurrent_kernel.value, b, None
 
@@ -136,34 +137,58 @@ class _RNN(Layer):
                              f"initial state(s).")
         return [self._convert(s) for s in initial_state]
 
-    def call(self, inputs, initial_state=None):
+    def _masks(self, x, rate, n, count):
+        """``count`` dropout masks (n, 1, features) or (n, units), fixed over the time steps, as Keras."""
+        ones = Tensor._make(x._device.xp.ones(n, dtype=x._data.dtype), x._device)
+        return [_F().dropout(ones, p=rate, training=True) for _ in range(count)]
+
+    def call(self, inputs, initial_state=None, training=None):
         x = inputs
         self._check(x)
         n_states = 2 if self._gates == 4 else 1
         states = self._initial(x, initial_state, n_states)
-        w_ih, w_hh, b_ih, b_hh = self._core_weights()
+        k, u, N = self._gates, self.units, x.shape[0]
+        # Keras's masks: one per gate when recurrent dropout is on (its implementation 1), else one
+        rmasks = self._masks(x, self.recurrent_dropout, (N, u), k) if training and self.recurrent_dropout else None
+        mode = self._mode() if rmasks is None else None
+        w_ih, w_hh, b_ih, b_hh = self._core_weights(mode is not None)
         xt = x.permute(1, 0, 2)  # time-major (L, N, F)
         if self.go_backwards:
             xt = xt.flip(0)
-        gx = _F().linear(xt, w_ih, b_ih)  # the input products of all steps in one GEMM
-        mode = self._mode()
+        if training and self.dropout:
+            masks = self._masks(x, self.dropout, (1, N, x.shape[2]), k if rmasks is not None else 1)
+            if len(masks) == 1:
+                gx = _F().linear(xt * masks[0], w_ih, b_ih)
+            else:
+                gx = cat([_F().linear(xt * m, w_ih[i * u:(i + 1) * u], None if b_ih is None else b_ih[i * u:(i + 1) * u])
+                          for i, m in enumerate(masks)], -1)
+        else:
+            gx = _F().linear(xt, w_ih, b_ih)  # the input products of all steps in one GEMM
         if mode is not None:
             seq, h_last, c_last = _scan(mode, gx, states[0], states[1] if n_states == 2 else None,
                                         w_hh, b_hh, None, False)
             last = [h_last] if c_last is None else [h_last, c_last]
         else:
-            seq, last = self._loop(gx, states, w_hh, b_hh)
+            seq, last = self._loop(gx, states, w_hh, b_hh, rmasks)
         out = seq.permute(1, 0, 2) if self.return_sequences else last[0]
         if self.return_state:
             return (out, *last)  # a tuple, as Keras 3
         return out
 
-    def _loop(self, gx, states, w_hh, b_hh):
+    def _loop(self, gx, states, w_hh, b_hh, rmasks):
         hs = []
         for t in range(gx.shape[0]):
-            states = self._step(gx[t], states, w_hh, b_hh)
+            states = self._step(gx[t], states, w_hh, b_hh, rmasks)
             hs.append(states[0])
         return stack(hs, 0), states
+
+    def _rec(self, h, w_hh, rmasks, first, stop):
+        """The recurrent products of gate blocks first..stop-1, each from h through its dropout mask."""
+        u = self.units
+        if rmasks is None:
+            return h.matmul(w_hh[first * u:stop * u].t())
+        prods = [(h * rmasks[i]).matmul(w_hh[i * u:(i + 1) * u].t()) for i in range(first, stop)]
+        return prods[0] if len(prods) == 1 else cat(prods, -1)
 
     def compute_output_shape(self, input_shape):
         n, steps = input_shape[0], input_shape[1]
@@ -182,7 +207,8 @@ class SimpleRNN(_RNN):
         return_sequences: output every step's state (batch, timesteps, units), not only the last.
         return_state: also return the last state: ``[output, h]``.
         go_backwards: run over the steps from the last (the sequence output is in that order, as Keras).
-        dropout, recurrent_dropout: only 0 (NotImplementedError otherwise).
+        dropout, recurrent_dropout: while training, the fraction of the inputs / of the state
+            dropped, with masks fixed over the time steps (recurrent dropout runs the step loop).
     """
 
     _gates = 1
@@ -199,8 +225,8 @@ class SimpleRNN(_RNN):
             return "RNN_RELU"
         return None
 
-    def _step(self, gx, states, w_hh, b_hh):
-        return [self.activation(gx + states[0].matmul(w_hh.t()))]
+    def _step(self, gx, states, w_hh, b_hh, rmasks):
+        return [self.activation(gx + self._rec(states[0], w_hh, rmasks, 0, 1))]
 
 
 class LSTM(_RNN):
@@ -231,10 +257,10 @@ class LSTM(_RNN):
             return "LSTM"
         return None
 
-    def _step(self, gx, states, w_hh, b_hh):
+    def _step(self, gx, states, w_hh, b_hh, rmasks):
         h, c = states
         u = self.units
-        z = gx + h.matmul(w_hh.t())
+        z = gx + self._rec(h, w_hh, rmasks, 0, 4)
         ra = self.recurrent_activation
         i, f, g, o = ra(z[:, :u]), ra(z[:, u:2 * u]), self.activation(z[:, 2 * u:3 * u]), ra(z[:, 3 * u:])
         c = f * c + i * g
@@ -269,30 +295,30 @@ class GRU(_RNN):
             return "GRU"
         return None
 
-    def _core_weights(self):
+    def _core_weights(self, scan):
         u = self.units
         w_ih, w_hh = self.kernel.value, self.recurrent_kernel.value
         b = self.bias.value if self.bias is not None else None
         b_ih = b_hh = None
         if b is not None:
             b_ih, b_hh = (b[0], b[1]) if self.reset_after else (b, None)
-        if self._mode() is None:  # the step loop reads Keras's order
+        if not scan:  # the step loop reads Keras's order
             return w_ih, w_hh, b_ih, b_hh
         return (_swap01(w_ih, u, 0), _swap01(w_hh, u, 0), None if b_ih is None else _swap01(b_ih, u, 0),
                 None if b_hh is None else _swap01(b_hh, u, 0))
 
-    def _step(self, gx, states, w_hh, b_hh):
+    def _step(self, gx, states, w_hh, b_hh, rmasks):
         (h,) = states
         u = self.units
         ra = self.recurrent_activation
         if self.reset_after:
-            rec = h.matmul(w_hh.t())
+            rec = self._rec(h, w_hh, rmasks, 0, 3)
             if b_hh is not None:
                 rec = rec + b_hh
             z, r = ra(gx[:, :u] + rec[:, :u]), ra(gx[:, u:2 * u] + rec[:, u:2 * u])
             hh = self.activation(gx[:, 2 * u:] + r * rec[:, 2 * u:])
         else:
-            rec = h.matmul(w_hh[:2 * u].t())
+            rec = self._rec(h, w_hh, rmasks, 0, 2)
             z, r = ra(gx[:, :u] + rec[:, :u]), ra(gx[:, u:2 * u] + rec[:, u:])
-            hh = self.activation(gx[:, 2 * u:] + (r * h).matmul(w_hh[2 * u:].t()))
+            hh = self.activation(gx[:, 2 * u:] + (r * (h if rmasks is None else h * rmasks[2])).matmul(w_hh[2 * u:].t()))
         return [z * h + (1 - z) * hh]
