@@ -250,6 +250,8 @@ RESHAPING_CASES = [
     ("Conv2DTranspose", {"filters": 3, "kernel_size": (3, 2), "strides": (1, 2), "use_bias": False}),
     ("Conv2DTranspose", {"filters": 4, "kernel_size": 5, "strides": 2, "padding": "same"}),
     ("Conv2DTranspose", {"filters": 4, "kernel_size": 2, "strides": 3, "padding": "same"}),
+    ("Conv2DTranspose", {"filters": 4, "kernel_size": 2, "strides": 3, "bias_initializer": "ones"}),
+    ("Conv2DTranspose", {"filters": 4, "kernel_size": (1, 3), "strides": 2, "bias_initializer": "ones"}),
 ]
 
 
@@ -267,7 +269,8 @@ def test_reshaping_and_conv_transpose_outputs_equal_keras():
 
 @pytest.mark.parametrize("kw", [{"kernel_size": 3, "strides": 2, "padding": "same"},
                                 {"kernel_size": (2, 3), "strides": (1, 2)},
-                                {"kernel_size": 2, "strides": 3, "padding": "same"}])
+                                {"kernel_size": 2, "strides": 3, "padding": "same"},
+                                {"kernel_size": (2, 1), "strides": (3, 2), "bias_initializer": "ones"}])
 def test_conv_transpose_gradients_equal_keras(kw):
     theirs, ours = _pair("Conv2DTranspose", {"filters": 4, **kw}, IMG)
     probe = np.random.default_rng(5).standard_normal(_np(theirs(IMG)).shape).astype("float32")

@@ -26,7 +26,9 @@ class Conv2DTranspose(Layer):
         filters: output channels.
         kernel_size: int or (kh, kw).
         strides: int or (sh, sw).
-        padding: ``'valid'`` (output (in - 1) * stride + kernel) or ``'same'`` (in * stride).
+        padding: ``'valid'`` (output in * stride + max(kernel - stride, 0): zeros, then the bias,
+            after the full transposed convolution when the kernel is smaller than the stride)
+            or ``'same'`` (in * stride).
         activation, use_bias, kernel_initializer, bias_initializer: as Conv2D.
         output_padding, dilation_rate: only the defaults (None, 1).
     """
@@ -70,7 +72,7 @@ class Conv2DTranspose(Layer):
         if n is None:
             return None
         k, s = self.kernel_size[i], self.strides[i]
-        return n * s if self.padding == "same" else (n - 1) * s + k
+        return n * s if self.padding == "same" else n * s + max(k - s, 0)  # Keras's deconv_output_length
 
     def call(self, inputs):
         F = _F()
@@ -83,17 +85,15 @@ class Conv2DTranspose(Layer):
                              f"shape {tuple(inputs.shape)}")
         x = inputs.permute(0, 3, 1, 2)
         bias = self.bias.value if self.bias is not None else None
-        if self.padding == "valid":
+        pads = []
+        for i in (1, 0):  # F.pad's order: the last axis first
+            full = (x.shape[2 + i] - 1) * self.strides[i] + self.kernel_size[i]
+            extra = full - self._size(x.shape[2 + i], i)  # > 0: crop (the smaller half before); < 0: zeros after
+            pads += [-(extra // 2), -(extra - extra // 2)] if extra > 0 else [0, -extra]
+        if not any(pads):
             y = F.conv_transpose2d(x, self.kernel.value, bias, stride=self.strides)
         else:
-            y = F.conv_transpose2d(x, self.kernel.value, None, stride=self.strides)
-            pads = []
-            for i in (1, 0):  # F.pad's order: the last axis first
-                full, want = y.shape[2 + i], self._size(x.shape[2 + i], i)
-                extra = full - want  # > 0: crop (the smaller half before); < 0: zeros after
-                pads += [-(extra // 2), -(extra - extra // 2)] if extra > 0 else [0, -extra]
-            if any(pads):
-                y = F.pad(y, tuple(pads))
+            y = F.pad(F.conv_transpose2d(x, self.kernel.value, None, stride=self.strides), tuple(pads))
             if bias is not None:
                 y = y + bias.reshape(1, -1, 1, 1)
         return self.activation(y.permute(0, 2, 3, 1))
