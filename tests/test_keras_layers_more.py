@@ -252,6 +252,11 @@ RESHAPING_CASES = [
     ("Conv2DTranspose", {"filters": 4, "kernel_size": 2, "strides": 3, "padding": "same"}),
     ("Conv2DTranspose", {"filters": 4, "kernel_size": 2, "strides": 3, "bias_initializer": "ones"}),
     ("Conv2DTranspose", {"filters": 4, "kernel_size": (1, 3), "strides": 2, "bias_initializer": "ones"}),
+    ("Conv2DTranspose", {"filters": 4, "kernel_size": 3, "strides": 2, "output_padding": 1, "bias_initializer": "ones"}),
+    ("Conv2DTranspose", {"filters": 4, "kernel_size": 3, "strides": (2, 3), "padding": "same",
+                         "output_padding": (0, 2)}),
+    ("Conv2DTranspose", {"filters": 4, "kernel_size": 4, "strides": 3, "padding": "same", "output_padding": 1}),
+    ("Conv2DTranspose", {"filters": 4, "kernel_size": (2, 5), "strides": 3, "output_padding": (2, 1)}),
 ]
 
 
@@ -313,8 +318,6 @@ def test_reshaping_errors():
         layers.UpSampling2D()(np.zeros((2, 3, 4), "float32"))
     with pytest.raises(ValueError, match="must be one of 'valid', 'same'"):
         layers.Conv2DTranspose(2, 3, padding="full")
-    with pytest.raises(NotImplementedError, match="output_padding"):
-        layers.Conv2DTranspose(2, 3, output_padding=1)
     with pytest.raises(ValueError, match="expected axis -1 of input shape to have value 3"):
         ct = layers.Conv2DTranspose(2, 3)
         ct(IMG)

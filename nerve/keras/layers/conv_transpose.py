@@ -3,7 +3,7 @@ core's NCHW ``conv_transpose2d``.
 
 The kernel is kept in the core's (in, filters, kh, kw) layout and shown to Keras as
 (kh, kw, filters, in). ``'same'`` gives ``in * stride`` rows and columns, cropping
-(TensorFlow's convention: the smaller half before) or padding the full transposed convolution.
+or padding the full transposed convolution as Keras's torch backend does (JAX's pads).
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ class Conv2DTranspose(Layer):
             after the full transposed convolution when the kernel is smaller than the stride)
             or ``'same'`` (in * stride).
         activation, use_bias, kernel_initializer, bias_initializer: as Conv2D.
-        output_padding, dilation_rate: only the defaults (None, 1).
+        output_padding: extra rows / columns, placed as Keras's backends place them; None: the
+            sizes above.
+        dilation_rate: 1 only.
     """
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None,
@@ -44,8 +46,7 @@ class Conv2DTranspose(Layer):
         padding = padding.lower()
         if padding not in ("valid", "same"):
             raise ValueError(f"The `padding` argument must be one of 'valid', 'same'. Received: {padding}")
-        if output_padding is not None:
-            raise NotImplementedError("nerve.keras Conv2DTranspose does not support output_padding yet")
+        self.output_padding = None if output_padding is None else _pair(output_padding, "output_padding")
         if _pair(dilation_rate, "dilation_rate") != (1, 1):
             raise NotImplementedError("nerve.keras Conv2DTranspose supports dilation_rate=1 only")
         self.filters = int(filters)
@@ -68,11 +69,23 @@ class Conv2DTranspose(Layer):
                                     regularizer=self.bias_regularizer) if self.use_bias else None
         self.built = True
 
+    def _pads(self, i):
+        """(before, after) amounts to pad (> 0, zeros) or crop (< 0) the full transposed convolution
+        along spatial axis i: Keras's JAX-style (left_pad, right_pad), as its torch backend applies them."""
+        k, s = self.kernel_size[i], self.strides[i]
+        op = None if self.output_padding is None else self.output_padding[i]
+        if self.padding == "valid":
+            left, right = k - 1, k - 1 + (max(k, s) - k if op is None else op)
+        else:
+            pad_len = s + k - 2 if op is None else k + k % 2 - 2 + op
+            left = min(pad_len // 2 + pad_len % 2, k - 1)
+            right = pad_len - left
+        return left - (k - 1), right - (k - 1)
+
     def _size(self, n, i):
         if n is None:
             return None
-        k, s = self.kernel_size[i], self.strides[i]
-        return n * s if self.padding == "same" else n * s + max(k - s, 0)  # Keras's deconv_output_length
+        return (n - 1) * self.strides[i] + self.kernel_size[i] + sum(self._pads(i))
 
     def call(self, inputs):
         F = _F()
@@ -85,15 +98,11 @@ class Conv2DTranspose(Layer):
                              f"shape {tuple(inputs.shape)}")
         x = inputs.permute(0, 3, 1, 2)
         bias = self.bias.value if self.bias is not None else None
-        pads = []
-        for i in (1, 0):  # F.pad's order: the last axis first
-            full = (x.shape[2 + i] - 1) * self.strides[i] + self.kernel_size[i]
-            extra = full - self._size(x.shape[2 + i], i)  # > 0: crop (the smaller half before); < 0: zeros after
-            pads += [-(extra // 2), -(extra - extra // 2)] if extra > 0 else [0, -extra]
+        pads = self._pads(1) + self._pads(0)  # F.pad's order: the last axis first
         if not any(pads):
             y = F.conv_transpose2d(x, self.kernel.value, bias, stride=self.strides)
         else:
-            y = F.pad(F.conv_transpose2d(x, self.kernel.value, None, stride=self.strides), tuple(pads))
+            y = F.pad(F.conv_transpose2d(x, self.kernel.value, None, stride=self.strides), pads)
             if bias is not None:
                 y = y + bias.reshape(1, -1, 1, 1)
         return self.activation(y.permute(0, 2, 3, 1))
