@@ -7,8 +7,13 @@ GRU z, r, h (torch's r, z, n: the first two blocks swap on each call, a units-si
 
 With the default activations (tanh, sigmoid; relu also for SimpleRNN) the time loop is the core's
 ``Scan`` op (one GEMM for the inputs of all steps, the loop and its backward through time by hand,
-as nerve.nn.LSTM/GRU/RNN). Other activations, and GRU ``reset_after=False``, run a loop of
-tensor ops, step by step.
+as nerve.nn.LSTM/GRU/RNN). Other activations, GRU ``reset_after=False`` and recurrent dropout
+run a loop of tensor ops, step by step.
+
+Dropout while training is Keras's: masks fixed over the time steps; with ``recurrent_dropout`` one
+mask per gate on the inputs and on the state (Keras's implementation 1), else one input mask.
+Not supported: masking (``mask_zero`` of an Embedding before), ``stateful=True``; ``unroll``,
+the constraints and ``seed`` are accepted and ignored.
 """
 
 from __future__ import annotations
