@@ -3,22 +3,8 @@
 
 from __future__ import annotations
 
-import nerve.nn.functional as _functional
-
+from .conv import _F, _pair
 from .layer import Layer
-
-
-def _F():
-    return _functional
-
-
-def _pair(v, what):
-    if isinstance(v, int):
-        return (v, v)
-    v = tuple(int(a) for a in v)
-    if len(v) != 2:
-        raise ValueError(f"The `{what}` argument must be a tuple of 2 integers. Received: {what}={v}")
-    return v
 
 
 def _check4(layer, shape):
