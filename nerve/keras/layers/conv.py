@@ -34,6 +34,35 @@ def same_pads(size, k, s, d=1):
     return total // 2, total - total // 2
 
 
+def check_channels_last(data_format, name: str) -> None:
+    if data_format not in (None, "channels_last"):
+        raise ValueError(f"nerve.keras {name} supports data_format='channels_last' only")
+
+
+def check_ndim4(layer, shape) -> None:
+    """Keras's error for an input that is not a batch of (H, W, C) images."""
+    if len(shape) != 4:
+        raise ValueError(f'Input 0 of layer "{layer.name}" is incompatible with the layer: expected ndim=4, '
+                         f"found ndim={len(shape)}. Full shape received: {tuple(shape)}")
+
+
+def _conv_options(layer, filters, kernel_size, strides, padding, data_format, activation, use_bias,
+                  kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer) -> None:
+    """The arguments Conv2D and Conv2DTranspose share, checked and set on ``layer``."""
+    check_channels_last(data_format, type(layer).__name__)
+    padding = padding.lower()
+    if padding not in ("valid", "same"):
+        raise ValueError(f"The `padding` argument must be one of 'valid', 'same'. Received: {padding}")
+    layer.filters = int(filters)
+    layer.kernel_size = _pair(kernel_size, "kernel_size")
+    layer.strides = _pair(strides, "strides")
+    layer.padding = padding
+    layer.activation = activations.get(activation)
+    layer.use_bias = use_bias
+    layer.kernel_initializer, layer.bias_initializer = kernel_initializer, bias_initializer
+    layer.kernel_regularizer, layer.bias_regularizer = kernel_regularizer, bias_regularizer
+
+
 class Conv2D(Layer):
     """2-D convolution of (N, H, W, C) images, Keras's arguments and defaults.
 
@@ -52,26 +81,13 @@ class Conv2D(Layer):
                  bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
                  bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        if data_format not in (None, "channels_last"):
-            raise ValueError("nerve.keras Conv2D supports data_format='channels_last' only")
-        padding = padding.lower()
-        if padding not in ("valid", "same"):
-            raise ValueError(f"The `padding` argument must be one of 'valid', 'same'. Received: {padding}")
-        self.filters = int(filters)
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.strides = _pair(strides, "strides")
-        self.padding = padding
+        _conv_options(self, filters, kernel_size, strides, padding, data_format, activation, use_bias,
+                      kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer)
         self.dilation_rate = _pair(dilation_rate, "dilation_rate")
         self.groups = int(groups)
-        self.activation = activations.get(activation)
-        self.use_bias = use_bias
-        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
-        self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
 
     def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
-                             f"ndim=4, found ndim={len(input_shape)}. Full shape received: {tuple(input_shape)}")
+        check_ndim4(self, input_shape)
         channels = input_shape[-1]
         shape = self.kernel_size + (channels // self.groups, self.filters)
         self.kernel = self.add_weight(shape, self.kernel_initializer, name="kernel", regularizer=self.kernel_regularizer,

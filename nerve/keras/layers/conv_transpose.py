@@ -8,15 +8,8 @@ or padding the full transposed convolution as Keras's torch backend does (JAX's 
 
 from __future__ import annotations
 
-import nerve.nn.functional as _functional
-
-from .. import activations
-from .conv import _pair
+from .conv import _F, _conv_options, _pair, check_ndim4
 from .layer import Layer
-
-
-def _F():
-    return _functional
 
 
 class Conv2DTranspose(Layer):
@@ -41,27 +34,14 @@ class Conv2DTranspose(Layer):
                  bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
                  bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        if data_format not in (None, "channels_last"):
-            raise ValueError("nerve.keras Conv2DTranspose supports data_format='channels_last' only")
-        padding = padding.lower()
-        if padding not in ("valid", "same"):
-            raise ValueError(f"The `padding` argument must be one of 'valid', 'same'. Received: {padding}")
+        _conv_options(self, filters, kernel_size, strides, padding, data_format, activation, use_bias,
+                      kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer)
         self.output_padding = None if output_padding is None else _pair(output_padding, "output_padding")
         if _pair(dilation_rate, "dilation_rate") != (1, 1):
             raise NotImplementedError("nerve.keras Conv2DTranspose supports dilation_rate=1 only")
-        self.filters = int(filters)
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.strides = _pair(strides, "strides")
-        self.padding = padding
-        self.activation = activations.get(activation)
-        self.use_bias = use_bias
-        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
-        self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
 
     def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
-                             f"ndim=4, found ndim={len(input_shape)}. Full shape received: {tuple(input_shape)}")
+        check_ndim4(self, input_shape)
         shape = self.kernel_size + (self.filters, input_shape[-1])
         self.kernel = self.add_weight(shape, self.kernel_initializer, name="kernel", regularizer=self.kernel_regularizer,
                                       perm=(3, 2, 0, 1))
@@ -89,9 +69,7 @@ class Conv2DTranspose(Layer):
 
     def call(self, inputs):
         F = _F()
-        if inputs.ndim != 4:
-            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
-                             f"ndim=4, found ndim={inputs.ndim}. Full shape received: {tuple(inputs.shape)}")
+        check_ndim4(self, inputs.shape)
         if inputs.shape[-1] != self.kernel.shape[3]:
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis -1 '
                              f"of input shape to have value {self.kernel.shape[3]}, but received input with "

@@ -3,19 +3,8 @@
 
 from __future__ import annotations
 
-from .conv import _F, _pair
+from .conv import _F, _pair, check_channels_last, check_ndim4
 from .layer import Layer
-
-
-def _check4(layer, shape):
-    if len(shape) != 4:
-        raise ValueError(f'Input 0 of layer "{layer.name}" is incompatible with the layer: expected ndim=4, '
-                         f"found ndim={len(shape)}. Full shape received: {tuple(shape)}")
-
-
-def _channels_last(data_format, name):
-    if data_format not in (None, "channels_last"):
-        raise ValueError(f"nerve.keras {name} supports data_format='channels_last' only")
 
 
 class UpSampling2D(Layer):
@@ -29,7 +18,7 @@ class UpSampling2D(Layer):
 
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
         super().__init__(**kwargs)
-        _channels_last(data_format, "UpSampling2D")
+        check_channels_last(data_format, "UpSampling2D")
         self.size = _pair(size, "size")
         self.interpolation = interpolation.lower()
         if self.interpolation not in ("nearest", "bilinear"):
@@ -37,7 +26,7 @@ class UpSampling2D(Layer):
                                       f"'bilinear', not {interpolation!r}")
 
     def call(self, inputs):
-        _check4(self, inputs.shape)
+        check_ndim4(self, inputs.shape)
         if self.interpolation == "nearest":
             return inputs.repeat_interleave(self.size[0], dim=1).repeat_interleave(self.size[1], dim=2)
         x = inputs.permute(0, 3, 1, 2)
@@ -60,7 +49,7 @@ class ZeroPadding2D(Layer):
 
     def __init__(self, padding=(1, 1), data_format=None, **kwargs):
         super().__init__(**kwargs)
-        _channels_last(data_format, "ZeroPadding2D")
+        check_channels_last(data_format, "ZeroPadding2D")
         if isinstance(padding, int):
             self.padding = ((padding, padding), (padding, padding))
         elif hasattr(padding, "__len__") and len(padding) == 2:
@@ -76,7 +65,7 @@ class ZeroPadding2D(Layer):
             raise ValueError(f"The `padding` argument must be non-negative. Received: padding={padding}")
 
     def call(self, inputs):
-        _check4(self, inputs.shape)
+        check_ndim4(self, inputs.shape)
         (t, b), (left, r) = self.padding
         return _F().pad(inputs, (0, 0, left, r, t, b))
 
