@@ -1425,12 +1425,21 @@ class Tensor:
         return index._data
 
     @staticmethod
-    def _check_bounds(idx, size: int, dim: int) -> None:
+    def _out_of_range(idx, low: int, size: int):
+        """The index in ``idx`` outside [low, size) that PyTorch names (its smallest when that is below
+        ``low``, else its largest), or None when all are inside. One min and one max: one transfer each."""
         if idx.size == 0:
-            return
+            return None
         lo, hi = int(idx.min()), int(idx.max())
-        if lo < 0 or hi >= size:
-            raise RuntimeError(f"index {lo if lo < 0 else hi} is out of bounds for dimension {dim} with size {size}")
+        if lo < low:
+            return lo
+        return hi if hi >= size else None
+
+    @staticmethod
+    def _check_bounds(idx, size: int, dim: int) -> None:
+        bad = Tensor._out_of_range(idx, 0, size)
+        if bad is not None:
+            raise RuntimeError(f"index {bad} is out of bounds for dimension {dim} with size {size}")
 
     def _scatter_checks(self, name, dim, index, src):
         d = _one_axis(dim, self.ndim)
@@ -2205,8 +2214,8 @@ class Tensor:
         """Elements of the flattened tensor at ``index`` (the result has ``index``'s shape)."""
         idx = self._index_arg("take", index)
         n = self._data.size
-        if idx.size and (int(idx.min()) < -n or int(idx.max()) >= n):
-            bad = int(idx.min()) if int(idx.min()) < -n else int(idx.max())
+        bad = self._out_of_range(idx, -n, n)
+        if bad is not None:
             raise IndexError(f"out of range: tried to access index {bad} on a tensor of {n} elements.")
         return self.reshape(-1)[index]
 
@@ -2218,12 +2227,11 @@ class Tensor:
         idx = idx.reshape(-1)
         n = self.shape[d]
         if name == "index_fill_":  # PyTorch's index_fill counts negative indices from the end
-            if idx.size and (int(idx.min()) < -n or int(idx.max()) >= n):
-                bad = int(idx.min()) if int(idx.min()) < -n else int(idx.max())
+            bad = self._out_of_range(idx, -n, n)
+            if bad is not None:
                 raise IndexError(f"index {bad} is out of bounds for dimension {d} with size {n}")
             idx = idx % builtins.max(n, 1)
-        elif idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
-            bad = int(idx.min()) if int(idx.min()) < 0 else int(idx.max())
+        elif (bad := self._out_of_range(idx, 0, n)) is not None:
             raise IndexError(f"{name}(): index {bad} is out of bounds for dimension {d} with size {n}")
         return d, (_py_slice(None),) * d + (idx,)
 
@@ -2430,8 +2438,8 @@ class Tensor:
         """A copy with ``source`` written (or added) at ``index`` of the flattened tensor."""
         idx = self._index_arg("put", index).reshape(-1)
         n = self._data.size
-        if idx.size and (int(idx.min()) < -n or int(idx.max()) >= n):
-            bad = int(idx.min()) if int(idx.min()) < -n else int(idx.max())
+        bad = self._out_of_range(idx, -n, n)
+        if bad is not None:
             raise IndexError(f"out of range: tried to access index {bad} on a tensor of {n} elements.")
         if source.numel() != idx.size:
             raise RuntimeError(f"put_(): Expected source and index to have the same number of elements, but got "
