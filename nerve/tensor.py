@@ -1853,6 +1853,14 @@ class Tensor:
             x = a ^ b if x._data.dtype.kind == "b" else a - b
         return x
 
+    def _picked(self, x, d: int, pick, keepdim: bool, cls):
+        """``cls(values, indices)`` of ``x`` at the positions ``pick`` (one per slice, kept axis ``d``)."""
+        values = x.gather(d, self._wrap(pick))
+        idx = pick.astype(np.int64)
+        if not keepdim or not self.ndim:
+            values, idx = values.squeeze(d), self._device.xp.squeeze(idx, d)
+        return cls(values, self._wrap(idx))
+
     def _order_stat(self, k_of_n, dim, keepdim, cls, name):
         """The value of rank ``k_of_n(n)`` (0-based) along ``dim`` and its index; NaN ranks last and,
         as in PyTorch's median, a slice holding NaN gives NaN."""
@@ -1867,11 +1875,7 @@ class Tensor:
             nan = xp.isnan(x._data)
             has = nan.any(axis=d, keepdims=True)
             pick = xp.where(has, xp.expand_dims(xp.argmax(nan, axis=d), d), pick)
-        values = x.gather(d, self._wrap(pick))
-        idx = pick.astype(np.int64)
-        if not keepdim or not self.ndim:
-            values, idx = values.squeeze(d), xp.squeeze(idx, d)
-        return cls(values, self._wrap(idx))
+        return self._picked(x, d, pick, keepdim, cls)
 
     def median(self, dim=None, keepdim: bool = False):
         """The lower median: of everything (a tensor) or along ``dim`` (values and indices)."""
@@ -1965,11 +1969,7 @@ class Tensor:
         valid = (~xp.isnan(x._data)).sum(axis=d, keepdims=True) if x.is_floating_point() else x.shape[d]
         k = xp.maximum((xp.asarray(valid) - 1) // 2, 0)
         pick = xp.take_along_axis(order, xp.broadcast_to(k, order.shape[:d] + (1,) + order.shape[d + 1:]), axis=d)
-        values = x.gather(d, self._wrap(pick))
-        idx = pick.astype(np.int64)
-        if not keepdim or not self.ndim:
-            values, idx = values.squeeze(d), xp.squeeze(idx, d)
-        return NanmedianResult(values, self._wrap(idx))
+        return self._picked(x, d, pick, keepdim, NanmedianResult)
 
     def histc(self, bins: int = 100, min=0, max=0) -> "Tensor":
         """A histogram of ``bins`` equal bins over [min, max] (the data's range when both are 0);
