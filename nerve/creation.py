@@ -81,8 +81,8 @@ def _flat(xs):
 
 
 def _tensors_to_lists(xs):
-    if isinstance(xs, Tensor):
-        return xs.tolist()
+    if isinstance(xs, Tensor):  # a one-element tensor in a list is a number there, as in PyTorch
+        return xs.item() if xs._data.size == 1 else xs.tolist()
     if isinstance(xs, (list, tuple)):
         return [_tensors_to_lists(x) for x in xs]
     return xs

@@ -8,7 +8,7 @@ import numpy as _np
 
 from . import dtypes as _dt
 from . import ops
-from .tensor import Tensor, _one_axis
+from .tensor import Tensor, _one_axis, _takes_dim, numpy_aliases
 
 
 def _tensor(x, like=None):
@@ -648,3 +648,8 @@ def cumulative_trapezoid(y: Tensor, x=None, *, dx=None, dim: int = -1) -> Tensor
 def polygamma(n: int, input: Tensor) -> Tensor:
     """The ``n``-th derivative of ``digamma`` (note the argument order, as ``torch.polygamma``)."""
     return _tensor(input).polygamma(n)
+
+
+for _n, _f in list(globals().items()):  # NumPy's axis / keepdims, as on the methods
+    if not _n.startswith("_") and getattr(_f, "__module__", None) == __name__ and _takes_dim(_f):
+        globals()[_n] = numpy_aliases(_f)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import collections
+import functools
 import numbers
 import operator as _operator
 from typing import Any
@@ -86,7 +87,6 @@ class Tensor:
     # so that an in-place op that records the graph reaches the base; read with getattr
     __slots__ = ("_data", "_device", "requires_grad", "grad", "grad_fn", "_hooks", "_view", "__weakref__")
     _is_fn = False
-    __array_ufunc__ = None  # NumPy defers to our reflected operators
     __array_priority__ = 1000
 
     def __init__(self, *args, dtype=None, device=None, requires_grad=False):
@@ -228,6 +228,19 @@ class Tensor:
     def __array__(self, dtype=None, copy=None):
         arr = move(self._data, CPU)
         return arr if dtype is None else arr.astype(dtype)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """NumPy's ufuncs on tensors, as PyTorch allows them. ``ndarray + tensor``, ``array < tensor``
+        and the like run as the tensor's own operator (so they record the graph); any other ufunc
+        (``np.exp(t)``, ``np.isnan(t)``, ``np.add.reduce(t)``) runs on the tensors' arrays, on
+        their device, and gives back tensors. That needs tensors outside the graph: a ufunc
+        cannot record it."""
+        if method == "__call__" and len(inputs) == 2 and not kwargs:
+            names = _UFUNC_OPERATORS.get(ufunc)
+            if names is not None:
+                a, b = inputs
+                return getattr(a, names[0])(b) if isinstance(a, Tensor) else getattr(b, names[1])(a)
+        return _ufunc_on_arrays(ufunc, method, inputs, kwargs)
 
     def item(self):
         """The value of a one-element tensor as a Python number."""
@@ -2657,6 +2670,37 @@ for _name in ("erf erfc erfinv asin acos atan sinh cosh asinh acosh atanh arcsin
     if hasattr(Tensor, _name) and not hasattr(Tensor, _name + "_"):
         setattr(Tensor, _name + "_", _inplace_variant(_name))
 
+
+_NUMPY_NAMES = {"axis": "dim", "keepdims": "keepdim"}
+
+
+def numpy_aliases(fn):
+    """``fn`` taking NumPy's ``axis`` and ``keepdims`` for its ``dim`` and ``keepdim``, as every
+    PyTorch function and method with a ``dim`` does (``x.sum(axis=0)``, ``torch.cat(ts, axis=1)``)."""
+    def call(*args, **kwargs):
+        if kwargs and ("axis" in kwargs or "keepdims" in kwargs):
+            for alias, name in _NUMPY_NAMES.items():
+                if alias in kwargs:
+                    if name in kwargs:
+                        raise TypeError(f"{fn.__name__}() got both '{name}' and its alias '{alias}'")
+                    kwargs[name] = kwargs.pop(alias)
+        return fn(*args, **kwargs)
+
+    return functools.wraps(fn)(call)
+
+
+def _takes_dim(fn) -> bool:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return False
+    names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    return ("dim" in names or "keepdim" in names) and "axis" not in names
+
+
+for _name, _fn in list(Tensor.__dict__.items()):
+    if _takes_dim(_fn):
+        setattr(Tensor, _name, numpy_aliases(_fn))
+
 # ---------------------------------------------------------------- helpers
 
 
@@ -2756,6 +2800,56 @@ def _same_dtype(a: Tensor, b: Tensor, array_op, fn) -> Tensor:
         except ValueError:
             pass
     return fn.apply(a, b)
+
+
+# NumPy's binary ufuncs that are a tensor operator: (the method when a tensor is the first
+# operand, the method of the second operand when the first is an array or a number)
+_UFUNC_OPERATORS = {
+    np.add: ("__add__", "__radd__"), np.subtract: ("__sub__", "__rsub__"),
+    np.multiply: ("__mul__", "__rmul__"), np.true_divide: ("__truediv__", "__rtruediv__"),
+    np.floor_divide: ("__floordiv__", "__rfloordiv__"), np.power: ("__pow__", "__rpow__"),
+    np.matmul: ("__matmul__", "__rmatmul__"),
+    np.less: ("__lt__", "__gt__"), np.less_equal: ("__le__", "__ge__"),
+    np.greater: ("__gt__", "__lt__"), np.greater_equal: ("__ge__", "__le__"),
+    np.equal: ("__eq__", "__eq__"), np.not_equal: ("__ne__", "__ne__"),
+}
+
+
+def _ufunc_on_arrays(ufunc, method, inputs, kwargs):
+    """``ufunc`` (or its ``method``: reduce, accumulate, outer, at) on the arrays of tensor
+    operands; array results come back as tensors on the operands' device."""
+    dev = None
+    name = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
+
+    def raw(x, writes=False):
+        nonlocal dev
+        if not isinstance(x, Tensor):
+            return x
+        if x.requires_grad:
+            raise RuntimeError(
+                f"numpy.{name}: a NumPy ufunc cannot record the graph of a tensor that requires grad; "
+                "use nerve's own op (for example nerve.exp(t)) or call it on t.detach()"
+            )
+        if dev is not None and x._device != dev:
+            raise RuntimeError(f"numpy.{name}: expected all tensors on the same device, got {dev} and {x._device}")
+        dev = x._device
+        return x._data
+
+    arrays = [raw(x) for x in inputs]
+    outs = kwargs.get("out")
+    if outs is not None:
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        kwargs = dict(kwargs, out=tuple(raw(o) for o in outs))
+    result = getattr(ufunc, method)(*arrays, **kwargs)
+    if outs is not None:  # what was written into is handed back (the tensor itself for a tensor)
+        return outs[0] if len(outs) == 1 else outs
+    if dev is None:
+        dev = CPU
+
+    def wrap(r):
+        return Tensor._make(r, dev) if is_array(r) or isinstance(r, np.generic) else r
+
+    return tuple(wrap(r) for r in result) if isinstance(result, tuple) else wrap(result)
 
 
 def _raw(x, like: Tensor):

@@ -717,3 +717,79 @@ def test_pytorch_style_custom_functions_match_torch():
         Bad.apply(x, w).sum().backward()
     with nerve.no_grad():
         assert Bad.apply(x, w).grad_fn is None
+
+
+@pytest.mark.parametrize("fn", ["exp", "sqrt", "isnan", "negative", "sign"])
+@pytest.mark.filterwarnings("ignore:__array_wrap__ must accept:DeprecationWarning")
+def test_numpy_ufuncs_on_tensors_give_tensors_as_torch(fn):
+    data = np.array([[0.5, 2.0], [3.0, 0.25]], np.float32)
+    n = getattr(np, fn)(nerve.tensor(data))
+    t = getattr(np, fn)(torch.tensor(data))
+    assert isinstance(n, nerve.Tensor) and isinstance(t, torch.Tensor)
+    if fn == "isnan":  # torch's wrapper turns NumPy's bool result into uint8; nerve keeps bool
+        assert n.dtype is nerve.bool
+    else:
+        _same_dtype(n, t)
+    np.testing.assert_allclose(n.numpy(), t.numpy(), rtol=1e-6)
+
+
+def test_numpy_ufuncs_with_several_operands_reductions_and_out():
+    a = nerve.tensor([1.0, 5.0, 3.0])
+    m = np.maximum(a, 2.5)
+    assert isinstance(m, nerve.Tensor) and m.tolist() == [2.5, 5.0, 3.0]
+    r = np.add.reduce(a)
+    assert isinstance(r, nerve.Tensor) and r.ndim == 0 and r.item() == 9.0
+    mant, exp = np.frexp(a)  # two outputs: two tensors
+    assert isinstance(mant, nerve.Tensor) and exp.tolist() == [1, 3, 2]
+    arr = np.ones(3, np.float32)
+    arr += a  # in place on the NumPy array, which stays an array
+    assert type(arr) is np.ndarray and arr.tolist() == [2.0, 6.0, 4.0]
+    out = nerve.zeros(3)
+    assert np.multiply(a, 2, out=out) is out and out.tolist() == [2.0, 10.0, 6.0]
+
+
+def test_numpy_operators_with_a_tensor_second_run_the_tensor_op_and_record_the_graph():
+    w = nerve.tensor([1.0, 2.0], requires_grad=True)
+    arr = np.array([3.0, 4.0], np.float32)
+    y = arr * w + np.float32(1.0) - arr / w
+    assert isinstance(y, nerve.Tensor) and y.grad_fn is not None
+    y.sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), arr + arr / np.array([1.0, 4.0]), rtol=1e-6)
+    assert (arr < w).tolist() == [False, False] and (arr >= w).tolist() == [True, True]
+    assert (arr @ nerve.tensor([[1.0], [1.0]])).tolist() == [7.0]
+
+
+def test_numpy_ufunc_on_a_tensor_that_requires_grad_says_what_to_do():
+    w = nerve.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"numpy\.exp: .*requires grad.*nerve\.exp\(t\).*detach"):
+        np.exp(w)
+    assert np.exp(w.detach()).tolist() == pytest.approx([np.e])
+
+
+def test_tensor_of_a_list_of_one_element_tensors_takes_their_values_as_torch():
+    for data in ([[1.0], [2.0]], [[3], [4]], [1.5, 2.5]):
+        n = nerve.tensor([nerve.tensor(d) for d in data])
+        t = torch.tensor([torch.tensor(d) for d in data])
+        assert n.shape == tuple(t.shape) and n.tolist() == t.tolist()
+        _same_dtype(n, t)
+    # longer tensors in a list stack (PyTorch refuses them)
+    assert nerve.tensor([nerve.tensor([1, 2]), nerve.tensor([3, 4])]).shape == (2, 2)
+
+
+@pytest.mark.parametrize("call", [
+    "x.sum(axis=0)", "L.sum(x, axis=1, keepdims=True)", "x.mean(axis=0, keepdims=True)", "x.max(axis=0)[0]",
+    "x.argmax(axis=1)", "x.std(axis=0)", "x.var(axis=1, keepdims=True)", "x.prod(axis=0)", "x.softmax(axis=1)",
+    "x.cumsum(axis=0)", "x.amax(axis=1)", "x.logsumexp(axis=1)", "x.unsqueeze(axis=0)", "L.cat([x, x], axis=1)",
+    "L.stack([x, x], axis=1)", "L.concatenate([x, x], axis=0)", "L.mean(x, axis=0)",
+])
+def test_numpys_axis_and_keepdims_name_dim_and_keepdim_as_in_torch(call):
+    data = np.arange(6, dtype=np.float32).reshape(2, 3) / 7
+    got = eval(call, {"x": nerve.tensor(data), "L": nerve})
+    want = eval(call, {"x": torch.tensor(data), "L": torch})
+    assert got.shape == tuple(want.shape)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+
+
+def test_dim_and_its_numpy_alias_together_are_an_error():
+    with pytest.raises(TypeError, match="sum\\(\\) got both 'dim' and its alias 'axis'"):
+        nerve.ones(2, 2).sum(dim=0, axis=1)
