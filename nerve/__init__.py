@@ -43,7 +43,7 @@ int = int32  # noqa: A001
 short = int16
 uint8 = uint8
 
-_LAZY = {"nn", "optim", "utils", "vision", "keras", "cli", "bench", "serialization"}
+_LAZY = {"nn", "optim", "utils", "vision", "keras", "cli", "bench", "serialization", "amp"}
 
 
 def __getattr__(name):
@@ -51,6 +51,8 @@ def __getattr__(name):
         return _importlib.import_module(f"nerve.{name}")
     if name in ("save", "load"):
         return getattr(_importlib.import_module("nerve.serialization"), name)
+    if name in ("autocast", "is_autocast_enabled"):
+        return getattr(_importlib.import_module("nerve.amp"), name)
     raise AttributeError(f"module 'nerve' has no attribute {name!r}")
 
 
@@ -70,3 +72,26 @@ def get_num_threads() -> int:
     from ._threads import get_num_threads as _get
 
     return _get()
+
+
+def compile(model=None, **options):  # noqa: A001  (PyTorch's name)
+    """``torch.compile``: nerve has no compiler, so the model or function comes back as it is
+    (not wrapped, so its ``state_dict`` keys stay the same). Used bare or as ``@compile(...)``."""
+    if model is None:
+        return lambda fn: fn
+    return model
+
+
+_matmul_precision = "highest"
+
+
+def set_float32_matmul_precision(precision: str) -> None:
+    """Accepted for PyTorch scripts; nerve's float32 products always run in full float32."""
+    global _matmul_precision
+    if precision not in ("highest", "high", "medium"):
+        raise ValueError(f"{precision!r} is not one of 'highest', 'high', or 'medium'")
+    _matmul_precision = precision
+
+
+def get_float32_matmul_precision() -> str:
+    return _matmul_precision

@@ -48,3 +48,11 @@ def max_memory_allocated(device=None) -> int:
 def empty_cache() -> None:
     if backend.cuda_available():
         backend.cupy_module().get_default_memory_pool().free_all_blocks()
+
+
+def __getattr__(name):
+    if name == "amp":  # torch.cuda.amp.autocast / GradScaler
+        from .amp import cuda_amp
+
+        return cuda_amp
+    raise AttributeError(f"module 'nerve.cuda' has no attribute {name!r}")

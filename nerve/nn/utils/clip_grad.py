@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ...tensor import Tensor
 
 
@@ -49,8 +51,9 @@ def clip_grads_with_norm_(parameters, max_norm: float, total_norm: Tensor, forea
         return
     xp = grads[0]._device.xp
     coef = xp.minimum(float(max_norm) / (total_norm._data + 1e-6), 1.0)
-    for g in grads:
-        g._data *= coef.astype(g._data.dtype)
+    with np.errstate(invalid="ignore"):  # an inf gradient times 0 is NaN, silently, as in PyTorch
+        for g in grads:
+            g._data *= coef.astype(g._data.dtype)
 
 
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False,
