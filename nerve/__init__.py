@@ -18,8 +18,8 @@ from .creation import (
     randn_like, randperm, tensor, zeros, zeros_like,
 )
 from .dtypes import (
-    bool_ as bool, dtype, finfo, float16, float32, float64, get_default_dtype, iinfo, int8, int16, int32,
-    int64, set_default_dtype, uint8,
+    bool_ as bool, channels_last, channels_last_3d, contiguous_format, dtype, finfo, float16, float32, float64,
+    get_default_dtype, iinfo, int8, int16, int32, int64, memory_format, preserve_format, set_default_dtype, uint8,
 )
 from .functions import *  # noqa: F401,F403  (elementwise, reduction and shape functions)
 from .functions import (
@@ -43,7 +43,7 @@ int = int32  # noqa: A001
 short = int16
 uint8 = uint8
 
-_LAZY = {"nn", "optim", "utils", "vision", "keras", "cli", "bench", "serialization", "amp"}
+_LAZY = {"nn", "optim", "utils", "vision", "keras", "cli", "bench", "serialization", "amp", "testing", "special", "jit"}
 
 
 def __getattr__(name):

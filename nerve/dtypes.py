@@ -25,6 +25,25 @@ class dtype:
         return (to_dtype, (self.name,))
 
 
+class memory_format:
+    """How a tensor's elements lie in memory (``nerve.channels_last``, ...), as PyTorch names it."""
+
+    __slots__ = ("name", "perm")
+
+    def __init__(self, name: str, perm):
+        self.name = name
+        self.perm = perm  # the axes in memory order (None: C order / keep what is there)
+
+    def __repr__(self) -> str:
+        return f"nerve.{self.name}"
+
+
+contiguous_format = memory_format("contiguous_format", None)
+preserve_format = memory_format("preserve_format", None)
+channels_last = memory_format("channels_last", (0, 2, 3, 1))
+channels_last_3d = memory_format("channels_last_3d", (0, 2, 3, 4, 1))
+
+
 bool_ = dtype("bool", np.bool_, 0)
 uint8 = dtype("uint8", np.uint8, 1)
 int8 = dtype("int8", np.int8, 1)

@@ -706,10 +706,16 @@ class Repeat(Function):
 
 
 class Contiguous(Function):
-    """A differentiable copy in C order (``clone`` and ``contiguous``)."""
+    """A differentiable copy in C order (``clone`` and ``contiguous``), or with ``perm`` its axes
+    laid out in that order in memory (channels-last) and viewed back in the original order."""
+
+    perm = None
 
     def forward(self, xp, x):
-        return xp.array(x, copy=True, order="C")
+        if self.perm is None:
+            return xp.array(x, copy=True, order="C")
+        back = sorted(range(x.ndim), key=self.perm.__getitem__)
+        return xp.ascontiguousarray(x.transpose(self.perm)).transpose(back)
 
     def backward(self, xp, g):
         return g

@@ -278,6 +278,7 @@ class Tensor:
 
     def to(self, *args, **kwargs) -> "Tensor":
         """Move and/or cast: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other)``."""
+        layout = kwargs.get("memory_format")
         dev, dt, copy = parse_to_args(args, kwargs)
         out = self
         if dt is not None and dt.np != self._data.dtype:
@@ -287,6 +288,8 @@ class Tensor:
                 out = _ToDevice.apply(out, target=dev)
         if copy and out is self:
             out = self.clone()
+        if layout is not None and layout.perm is not None:
+            out = out.contiguous(memory_format=layout)
         return out
 
     def cpu(self) -> "Tensor":
@@ -341,11 +344,18 @@ class Tensor:
     def clone(self) -> "Tensor":
         return ops.Contiguous.apply(self)
 
-    def contiguous(self) -> "Tensor":
-        return self if self._data.flags.c_contiguous else ops.Contiguous.apply(self)
+    def contiguous(self, memory_format=None) -> "Tensor":
+        """This tensor if its memory is in the asked order, else a copy that is. ``memory_format``:
+        C order (the default), or ``nerve.channels_last`` (NHWC in memory, still indexed NCHW)."""
+        perm = _memory_perm(memory_format, self._data.ndim)
+        if perm is None:
+            return self if self._data.flags.c_contiguous else ops.Contiguous.apply(self)
+        return self if self.is_contiguous(memory_format) else ops.Contiguous.apply(self, perm=perm)
 
-    def is_contiguous(self) -> bool:
-        return bool(self._data.flags.c_contiguous)
+    def is_contiguous(self, memory_format=None) -> bool:
+        perm = _memory_perm(memory_format, self._data.ndim)
+        a = self._data
+        return bool((a if perm is None else a.transpose(perm)).flags.c_contiguous)
 
     def view_as(self, other: "Tensor") -> "Tensor":
         return self.reshape(other.shape)
@@ -2741,6 +2751,15 @@ class _HookHandle:
             t._hooks = [h for h in t._hooks if h is not self.hook]
         elif t.grad_fn is not None:
             t.grad_fn._hooks = [h for h in (t.grad_fn._hooks or []) if h is not self.hook]
+
+
+def _memory_perm(layout, ndim: int):
+    """The memory order of axes a ``memory_format`` asks for; None for C order."""
+    if layout is None or layout.perm is None:
+        return None
+    if len(layout.perm) != ndim:
+        raise RuntimeError(f"required rank {len(layout.perm)} tensor to use {layout.name} format, got rank {ndim}")
+    return layout.perm
 
 
 def parse_to_args(args, kwargs, allow_copy: bool = True):
