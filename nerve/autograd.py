@@ -107,6 +107,75 @@ class enable_grad(_GradMode):
 
 inference_mode = no_grad
 
+_anomaly = False  # anomaly mode: ops keep the stack that made them; backward checks for NaN
+
+
+class set_detect_anomaly:
+    """Turn anomaly detection on or off, as a call or a context manager (``torch.autograd``'s).
+
+    While it is on, every recorded op keeps the Python stack that created it, and backward
+    checks each op's gradients: a NaN raises an error naming the op and showing where its
+    forward ran. It slows everything down; use it to find where a NaN comes from.
+    """
+
+    def __init__(self, mode: bool = True, check_nan: bool = True):
+        global _anomaly
+        self.prev = _anomaly
+        _anomaly = bool(mode) and bool(check_nan)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        global _anomaly
+        _anomaly = self.prev
+        return False
+
+
+class detect_anomaly:
+    """Context manager and decorator with anomaly detection on (see ``set_detect_anomaly``)."""
+
+    def __init__(self, check_nan: bool = True):
+        self.check_nan = check_nan
+
+    def __enter__(self):
+        global _anomaly
+        self.prev = _anomaly
+        _anomaly = bool(self.check_nan)
+        return self
+
+    def __exit__(self, *exc):
+        global _anomaly
+        _anomaly = self.prev
+        return False
+
+    def __call__(self, fn):
+        check_nan = self.check_nan
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with detect_anomaly(check_nan):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+def is_anomaly_enabled() -> bool:
+    return _anomaly
+
+
+def is_anomaly_check_nan_enabled() -> bool:
+    return _anomaly
+
+
+def _check_nan(fn, grads, xp) -> None:
+    for i, gi in enumerate(grads):
+        if gi is not None and gi.dtype.kind == "f" and bool(xp.isnan(gi).any()):
+            stack = getattr(fn, "_stack", None)
+            where = "".join(stack) if stack else "(not recorded: the op ran before anomaly mode was on)\n"
+            raise RuntimeError(f"Function '{fn.name}Backward' returned nan values in its {i}th output.\n\n"
+                               f"The forward call that made it:\n{where}")
+
 
 class Function:
     """One differentiable op.
@@ -203,6 +272,10 @@ class Function:
             self.seq = _next_seq()
             t.requires_grad = True
             t.grad_fn = self
+            if _anomaly:
+                import traceback
+
+                self._stack = traceback.format_stack()[:-2]
         else:
             t.requires_grad = False
         return t
@@ -336,6 +409,10 @@ def run_backward(root, grad, retain_graph: bool = False, capture=None) -> None:
     heap = [(-fn0.seq, fn0)]  # numbers are unique, so two ops are never compared
     global _enabled
     prev, _enabled = _enabled, False
+    # an inf or NaN that backward makes (0 * inf at a kink) stays in the gradient without NumPy's
+    # warnings, as in PyTorch; anomaly mode is the way to find where one came from
+    quiet = _np.errstate(divide="ignore", invalid="ignore", over="ignore")
+    quiet.__enter__()
     try:
         while heap:
             fn = _heappop(heap)[1]
@@ -355,6 +432,8 @@ def run_backward(root, grad, retain_graph: bool = False, capture=None) -> None:
             in_grads = fn.backward(xp, g)
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
+            if _anomaly:
+                _check_nan(fn, in_grads, xp)
             for p, gi, meta in zip(parents, in_grads, fn.in_meta):
                 if p is None or gi is None:
                     continue
@@ -378,6 +457,7 @@ def run_backward(root, grad, retain_graph: bool = False, capture=None) -> None:
                 fn.parents = None
     finally:
         _enabled = prev
+        quiet.__exit__(None, None, None)
 
 
 def _add_to(results: list, slot: int, g) -> None:
