@@ -158,9 +158,11 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
             f"but got {input.dtype} instead (while checking arguments for embedding)"
         )
     n = weight.shape[0]
-    if idx.size and (int(idx.min()) < -n or int(idx.max()) >= n):
-        bad = int(idx.max()) if int(idx.max()) >= n else int(idx.min())
-        raise IndexError(f"index {bad} is out of range for an embedding with {n} rows")
+    if idx.size:  # negative indices too are out of range, as in PyTorch
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < 0 or hi >= n:
+            raise IndexError(f"index {hi if hi >= n else lo} is out of range for an embedding with {n} rows "
+                             f"(expected 0 to {n - 1})")
     if padding_idx is not None and padding_idx < 0:
         padding_idx += n
     if max_norm is not None:
