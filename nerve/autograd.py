@@ -185,7 +185,7 @@ class Function:
         t = _new(Tensor)
         t._data = out
         t._device = dev
-        t.grad = t.grad_fn = t._hooks = None
+        t._grad = t.grad_fn = t._hooks = None
         if record and _enabled:
             parents = []
             meta = []
@@ -347,7 +347,7 @@ def run_backward(root, grad, retain_graph: bool = False, capture=None) -> None:
                 g = _run_hooks(fn._hooks, g, fn.device)
             ref = fn._retain
             if ref is not None and ref() is not None:
-                ref().grad = Tensor._make(g.copy(), fn.device)
+                ref()._grad = Tensor._make(g.copy(), fn.device)
             if capture is not None and fn in capture[0]:
                 _add_to(capture[2], capture[0][fn], g)
             dev = fn.device
@@ -464,26 +464,27 @@ def zero_grads(params, set_to_none: bool = True) -> None:
     ``Module.zero_grad`` and ``Optimizer.zero_grad`` both come here.
     """
     for p in params:
-        if p.grad is None:
+        g = p._grad
+        if g is None:
             continue
         if set_to_none:
-            p.grad = None
+            p._grad = None
         else:
-            p.grad.grad_fn = None
-            p.grad.requires_grad = False
-            p.grad._data[...] = 0
+            g.grad_fn = None
+            g.requires_grad = False
+            g._data[...] = 0
 
 
 def _accumulate(leaf, g, upstream) -> None:
     hooks = leaf._hooks
     if hooks:
         g = _run_hooks(hooks, g, leaf._device)
-    cur = leaf.grad
+    cur = leaf._grad
     if cur is None:
         # own the array: it may be the upstream gradient or a view shared elsewhere
         if g is upstream or g.base is not None:
             g = g.copy()
-        leaf.grad = Tensor._make(g, leaf._device)
+        leaf._grad = Tensor._make(g, leaf._device)
     else:
         cur._data += g
 

@@ -84,7 +84,7 @@ class Tensor:
 
     # _view (set only on views: basic indexing, reshape, permute): (base tensor, op, its argument),
     # so that an in-place op that records the graph reaches the base; read with getattr
-    __slots__ = ("_data", "_device", "requires_grad", "grad", "grad_fn", "_hooks", "_view", "__weakref__")
+    __slots__ = ("_data", "_device", "requires_grad", "_grad", "grad_fn", "_hooks", "_view", "__weakref__")
     _is_fn = False
     __array_ufunc__ = None  # NumPy defers to our reflected operators
     __array_priority__ = 1000
@@ -111,7 +111,7 @@ class Tensor:
         self._data = arr
         self._device = dev
         self.requires_grad = bool(requires_grad)
-        self.grad = None
+        self._grad = None
         self.grad_fn = None
         self._hooks = None
 
@@ -123,7 +123,7 @@ class Tensor:
         t._data = data
         t._device = dev
         t.requires_grad = False
-        t.grad = None
+        t._grad = None
         t.grad_fn = None
         t._hooks = None
         return t
@@ -145,6 +145,30 @@ class Tensor:
             self._device = value._device
         else:
             self._data = move(np.asarray(value) if not is_array(value) else value, self._device)
+
+    @property
+    def grad(self) -> "Tensor | None":
+        """The gradient ``backward`` accumulated into this tensor; None until there is one."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(
+                    f"assigned grad expected to be a Tensor or None but got grad of type {type(value).__name__}"
+                )
+            if value._data.shape != self._data.shape:
+                raise RuntimeError(
+                    f"assigned grad has data of a different size: the tensor has shape {tuple(self.shape)}, "
+                    f"the grad {tuple(value.shape)}"
+                )
+            if value._device is not self._device:
+                raise RuntimeError(
+                    f"assigned grad has data located on a different device: the tensor is on {self._device}, "
+                    f"the grad on {value._device}"
+                )
+        self._grad = value
 
     @property
     def shape(self) -> Size:
@@ -2839,7 +2863,7 @@ def _rebuild(cls, arr, dev, requires_grad, state):
     t._data = move(arr, device(dev))
     t._device = device(dev)
     t.requires_grad = requires_grad
-    t.grad = None
+    t._grad = None
     t.grad_fn = None
     t._hooks = None
     if state:
