@@ -18,8 +18,8 @@ from .creation import (
     randn_like, randperm, set_default_device, tensor, zeros, zeros_like,
 )
 from .dtypes import (
-    bool_ as bool, dtype, finfo, float16, float32, float64, get_default_dtype, iinfo, int8, int16, int32,
-    int64, set_default_dtype, uint8,
+    bool_ as bool, can_cast, dtype, finfo, float16, float32, float64, get_default_dtype, iinfo, int8, int16,
+    int32, int64, set_default_dtype, uint8,
 )
 from .functions import *  # noqa: F401,F403  (elementwise, reduction and shape functions)
 from .functions import (

@@ -651,9 +651,15 @@ class Tensor:
     def __xor__(self, other):
         return self._wrap(self._data ^ _raw(other, self))
 
-    add = __add__
-    sub = __sub__
-    subtract = __sub__
+    def add(self, other, *, alpha=1):
+        """``self + alpha * other``, as ``torch.add``."""
+        return self.__add__(other if alpha == 1 else other * alpha)
+
+    def sub(self, other, *, alpha=1):
+        """``self - alpha * other``, as ``torch.sub``."""
+        return self.__sub__(other if alpha == 1 else other * alpha)
+
+    subtract = sub
     mul = __mul__
     multiply = __mul__
     def div(self, other, *, rounding_mode=None):
