@@ -143,10 +143,18 @@ class Function:
             fn.__dict__.update(attrs)
         return fn.run(inputs)
 
+    # PyTorch's name for this op's graph node, where it is not the class's name + "Backward0"
+    torch_name: str | None = None
+
     @property
     def name(self) -> str:
         """The op's name as error messages and exporters use it (``matmul``, ``add``)."""
         return type(self).__name__.lower()
+
+    @property
+    def node_name(self) -> str:
+        """The node's name as PyTorch prints it in ``grad_fn=<...>`` (``MulBackward0``, ``MmBackward0``)."""
+        return self.torch_name or type(self).__name__.removesuffix("Fn") + "Backward0"
 
     def forward(self, xp, *arrays):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -215,7 +223,7 @@ class Function:
         return f"{self.name}: {msg} (input shapes {shapes})"
 
     def __repr__(self) -> str:
-        return f"<{self.name}Backward>"
+        return f"<{self.node_name} object at {id(self):#x}>"
 
 
 class FunctionCtx:
@@ -256,6 +264,10 @@ class _CtxNode(Function):
     @property
     def name(self) -> str:
         return self.fn_name
+
+    @property
+    def node_name(self) -> str:
+        return self.fn_name + "Backward"  # PyTorch's name for a custom Function's node
 
 
 def _apply_ctx(cls, inputs, attrs):

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from . import _tensor_str, ops
 from . import dtypes as _dt
-from . import ops
 from .backend import CPU, device, device_of, is_array, move
 from .dtypes import dtype
 
@@ -283,9 +283,14 @@ class Tensor:
         return bool(self.item())
 
     def __format__(self, spec: str) -> str:
-        if self._data.size == 1 and spec:
+        """As PyTorch: a 0-d tensor formats as its number (``f"{loss}"`` gives ``2.3026``, ``f"{loss:.2f}"``
+        ``2.30``); any other prints as ``str`` and takes no format spec."""
+        if self._data.ndim == 0:
             return format(self.item(), spec)
-        return format(repr(self), spec)
+        if spec:
+            raise TypeError(f"unsupported format string passed to Tensor.__format__: {spec!r} (only a 0-d tensor "
+                            "takes a format spec; format t.item() or t.tolist() instead)")
+        return repr(self)
 
     def to(self, *args, **kwargs) -> "Tensor":
         """Move and/or cast: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other)``."""
@@ -455,29 +460,28 @@ class Tensor:
     # ------------------------------------------------------------ printing
 
     def __repr__(self) -> str:
+        """PyTorch's print of a tensor (see ``nerve/_tensor_str.py``)."""
         arr = move(self._data, CPU)
-        kind = arr.dtype.kind
-        if kind == "f" and arr.size:
-            finite = arr[np.isfinite(arr)]
-            as_int = finite.size == 0 or bool(np.all(finite == np.round(finite)))
-            big = finite.size and (np.abs(finite).max() >= 1e8 or 0 < np.abs(finite[finite != 0]).min(initial=1) < 1e-4)
-            fmt = {"float_kind": (lambda v: f"{v:.0f}." if np.isfinite(v) else str(v))} if as_int and not big else None
-            body = np.array2string(arr, separator=", ", prefix="tensor(", precision=4,
-                                   floatmode="fixed" if not as_int and not big else "maxprec",
-                                   formatter=fmt, threshold=1000, edgeitems=3)
-        else:
-            body = np.array2string(arr, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3)
-        extra = []
+        prefix = "tensor("
+        suffixes = []
         if self._device.type != "cpu":
-            extra.append(f"device='{self._device}'")
-        default_kinds = {np.dtype(np.int64), _dt.get_default_dtype().np, np.dtype(np.bool_)}
-        if arr.dtype not in default_kinds or (arr.size == 0 and arr.dtype != _dt.get_default_dtype().np):
-            extra.append(f"dtype={self.dtype}")
+            suffixes.append(f"device='{self._device}'")
+        default = _dt.get_default_dtype().np
+        if arr.size == 0:
+            if arr.ndim != 1:
+                suffixes.append(f"size={tuple(arr.shape)}")
+            if arr.dtype != default:
+                suffixes.append(f"dtype={self.dtype}")
+            body = "[]"
+        else:
+            if arr.dtype not in (default, np.dtype(np.int64), np.dtype(np.bool_)):
+                suffixes.append(f"dtype={self.dtype}")
+            body = _tensor_str.values_str(arr, len(prefix))
         if self.grad_fn is not None:
-            extra.append(f"grad_fn={self.grad_fn!r}")
+            suffixes.append(f"grad_fn=<{self.grad_fn.node_name}>")
         elif self.requires_grad:
-            extra.append("requires_grad=True")
-        return "tensor(" + body + "".join(", " + e for e in extra) + ")"
+            suffixes.append("requires_grad=True")
+        return _tensor_str.add_suffixes(prefix + body, suffixes, len(prefix))
 
     __str__ = __repr__
 
