@@ -13,13 +13,14 @@ from . import accelerator, backends, cuda
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import device
 from .creation import (
-    arange, as_tensor, bernoulli, empty, empty_like, eye, from_numpy, full, full_like, linspace,
-    logspace, multinomial, normal, ones, ones_like, rand, rand_like, randint, randint_like, randn,
-    randn_like, randperm, tensor, zeros, zeros_like,
+    arange, as_tensor, bernoulli, empty, empty_like, eye, from_numpy, full, full_like, get_default_device,
+    linspace, logspace, multinomial, normal, ones, ones_like, rand, rand_like, randint, randint_like, randn,
+    randn_like, randperm, set_default_device, tensor, zeros, zeros_like,
 )
 from .dtypes import (
-    bool_ as bool, channels_last, channels_last_3d, contiguous_format, dtype, finfo, float16, float32, float64,
-    get_default_dtype, iinfo, int8, int16, int32, int64, memory_format, preserve_format, set_default_dtype, uint8,
+    bool_ as bool, can_cast, channels_last, channels_last_3d, contiguous_format, dtype, finfo, float16, float32,
+    float64, get_default_dtype, iinfo, int8, int16, int32, int64, memory_format, preserve_format, set_default_dtype,
+    uint8,
 )
 from .functions import *  # noqa: F401,F403  (elementwise, reduction and shape functions)
 from .functions import (

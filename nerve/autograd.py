@@ -173,7 +173,7 @@ def _check_nan(fn, grads, xp) -> None:
         if gi is not None and gi.dtype.kind == "f" and bool(xp.isnan(gi).any()):
             stack = getattr(fn, "_stack", None)
             where = "".join(stack) if stack else "(not recorded: the op ran before anomaly mode was on)\n"
-            raise RuntimeError(f"Function '{fn.name}Backward' returned nan values in its {i}th output.\n\n"
+            raise RuntimeError(f"Function '{fn.node_name}' returned nan values in its {i}th output.\n\n"
                                f"The forward call that made it:\n{where}")
 
 
@@ -212,10 +212,18 @@ class Function:
             fn.__dict__.update(attrs)
         return fn.run(inputs)
 
+    # PyTorch's name for this op's graph node, where it is not the class's name + "Backward0"
+    torch_name: str | None = None
+
     @property
     def name(self) -> str:
         """The op's name as error messages and exporters use it (``matmul``, ``add``)."""
         return type(self).__name__.lower()
+
+    @property
+    def node_name(self) -> str:
+        """The node's name as PyTorch prints it in ``grad_fn=<...>`` (``MulBackward0``, ``MmBackward0``)."""
+        return self.torch_name or type(self).__name__.removesuffix("Fn") + "Backward0"
 
     def forward(self, xp, *arrays):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -254,7 +262,7 @@ class Function:
         t = _new(Tensor)
         t._data = out
         t._device = dev
-        t.grad = t.grad_fn = t._hooks = None
+        t._grad = t.grad_fn = t._hooks = None
         if record and _enabled:
             parents = []
             meta = []
@@ -288,7 +296,7 @@ class Function:
         return f"{self.name}: {msg} (input shapes {shapes})"
 
     def __repr__(self) -> str:
-        return f"<{self.name}Backward>"
+        return f"<{self.node_name} object at {id(self):#x}>"
 
 
 class FunctionCtx:
@@ -329,6 +337,10 @@ class _CtxNode(Function):
     @property
     def name(self) -> str:
         return self.fn_name
+
+    @property
+    def node_name(self) -> str:
+        return self.fn_name + "Backward"  # PyTorch's name for a custom Function's node
 
 
 def _apply_ctx(cls, inputs, attrs):
@@ -424,7 +436,7 @@ def run_backward(root, grad, retain_graph: bool = False, capture=None) -> None:
                 g = _run_hooks(fn._hooks, g, fn.device)
             ref = fn._retain
             if ref is not None and ref() is not None:
-                ref().grad = Tensor._make(g.copy(), fn.device)
+                ref()._grad = Tensor._make(g.copy(), fn.device)
             if capture is not None and fn in capture[0]:
                 _add_to(capture[2], capture[0][fn], g)
             dev = fn.device
@@ -544,26 +556,27 @@ def zero_grads(params, set_to_none: bool = True) -> None:
     ``Module.zero_grad`` and ``Optimizer.zero_grad`` both come here.
     """
     for p in params:
-        if p.grad is None:
+        g = p._grad
+        if g is None:
             continue
         if set_to_none:
-            p.grad = None
+            p._grad = None
         else:
-            p.grad.grad_fn = None
-            p.grad.requires_grad = False
-            p.grad._data[...] = 0
+            g.grad_fn = None
+            g.requires_grad = False
+            g._data[...] = 0
 
 
 def _accumulate(leaf, g, upstream) -> None:
     hooks = leaf._hooks
     if hooks:
         g = _run_hooks(hooks, g, leaf._device)
-    cur = leaf.grad
+    cur = leaf._grad
     if cur is None:
         # own the array: it may be the upstream gradient or a view shared elsewhere
         if g is upstream or g.base is not None:
             g = g.copy()
-        leaf.grad = Tensor._make(g, leaf._device)
+        leaf._grad = Tensor._make(g, leaf._device)
     else:
         cur._data += g
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes as _dt
-from .backend import CPU, device, is_array, move
+from .backend import CPU, is_array, move
+from .backend import device as _device
 from .random import _integers, _normal, _permutation, _uniform
 from .tensor import Tensor, _size
 
@@ -17,8 +18,27 @@ def _finish(arr, dev, requires_grad) -> Tensor:
     return t
 
 
+_default_device = CPU  # where factory functions put a tensor when given no device
+
+
+def set_default_device(device) -> None:
+    """Make factory functions (``zeros``, ``randn``, ``tensor``, ...) create tensors on ``device``
+    when they are given none, as ``torch.set_default_device``; ``None`` goes back to the CPU.
+
+    Tensors made from other tensors (``zeros_like``, ``tensor(t)``) and ``from_numpy`` keep
+    their source's device, as in PyTorch.
+    """
+    global _default_device
+    _default_device = CPU if device is None else _device(device)
+
+
+def get_default_device():
+    """The device factory functions use when given none (``set_default_device``)."""
+    return _default_device
+
+
 def _dev(d):
-    return CPU if d is None else device(d)
+    return _default_device if d is None else _device(d)
 
 
 def _infer_np_dtype(arr) -> np.dtype:
@@ -46,12 +66,12 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
         src = data._device
     elif is_array(data):
         arr = data.copy()
-        src = CPU if isinstance(data, np.ndarray) else None
+        src = _default_device if isinstance(data, np.ndarray) else None
     else:
         if isinstance(data, (list, tuple)) and data and any(isinstance(x, Tensor) for x in _flat(data)):
             data = _tensors_to_lists(data)
         arr = np.array(data)
-        src = CPU
+        src = _default_device
         if arr.dtype == object:
             raise TypeError(f"can't make a tensor from {type(data).__name__}: values must be numbers of one shape")
         if arr.dtype.kind == "f" and dtype is None:

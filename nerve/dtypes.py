@@ -122,6 +122,12 @@ def promote(a: dtype, b: dtype) -> dtype:
     return from_numpy_dtype(np.promote_types(a.np, b.np))
 
 
+def can_cast(from_, to) -> bool:
+    """Whether PyTorch's casting rules allow ``from_`` into ``to`` (as ``torch.can_cast``): never
+    down a category (floating into integer, integer or floating into bool)."""
+    return to_dtype(from_)._kind <= to_dtype(to)._kind
+
+
 def scalar_dtype(x) -> dtype:
     """The dtype a Python scalar takes on its own (bool, int64, default float)."""
     if isinstance(x, (bool, np.bool_)):

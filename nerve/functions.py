@@ -33,8 +33,10 @@ def _same(tensors, op):
     return ts
 
 
-def cat(tensors, dim: int = 0) -> Tensor:
+def cat(tensors, dim: int = 0, *, out: Tensor | None = None) -> Tensor:
     """Join tensors along an existing dimension."""
+    if out is not None:
+        return _into(out, cat(tensors, dim), "cat")
     ts = [t for t in _same(tensors, "cat") if not (t.ndim == 1 and t.shape[0] == 0)] or _same(tensors, "cat")[:1]
     d = _one_axis(dim, ts[0].ndim)
     for t in ts[1:]:
@@ -50,8 +52,10 @@ concat = cat
 concatenate = cat
 
 
-def stack(tensors, dim: int = 0) -> Tensor:
+def stack(tensors, dim: int = 0, *, out: Tensor | None = None) -> Tensor:
     """Join tensors of equal shape along a new dimension."""
+    if out is not None:
+        return _into(out, stack(tensors, dim), "stack")
     ts = _same(tensors, "stack")
     for t in ts[1:]:
         if t.shape != ts[0].shape:
@@ -148,16 +152,17 @@ def cumsum(input: Tensor, dim: int) -> Tensor:
     return ops.CumSum.apply(input, axis=_one_axis(dim, input.ndim))
 
 
-def maximum(a: Tensor, b) -> Tensor:
-    return a.maximum(b)
+def maximum(input: Tensor, other, *, out: Tensor | None = None) -> Tensor:
+    return _into(out, input.maximum(other), "maximum")
 
 
-def minimum(a: Tensor, b) -> Tensor:
-    return a.minimum(b)
+def minimum(input: Tensor, other, *, out: Tensor | None = None) -> Tensor:
+    return _into(out, input.minimum(other), "minimum")
 
 
-def matmul(a: Tensor, b: Tensor) -> Tensor:
-    return a @ b
+def matmul(input: Tensor, other: Tensor, *, out: Tensor | None = None) -> Tensor:
+    """The matrix product of two tensors (``input @ other``), as ``torch.matmul``."""
+    return _into(out, input @ other, "matmul")
 
 
 def clamp(input: Tensor, min=None, max=None) -> Tensor:
@@ -187,12 +192,12 @@ def is_tensor(obj) -> bool:
     return isinstance(obj, Tensor)
 
 
-def allclose(a: Tensor, b: Tensor, rtol=1e-5, atol=1e-8, equal_nan=False) -> bool:
-    return a.allclose(b, rtol, atol, equal_nan)
+def allclose(input: Tensor, other: Tensor, rtol=1e-5, atol=1e-8, equal_nan=False) -> bool:
+    return input.allclose(other, rtol, atol, equal_nan)
 
 
-def outer(a: Tensor, b: Tensor) -> Tensor:
-    return a.reshape(-1, 1) * b.reshape(1, -1)
+def outer(input: Tensor, vec2: Tensor, *, out: Tensor | None = None) -> Tensor:
+    return _into(out, input.reshape(-1, 1) * vec2.reshape(1, -1), "outer")
 
 
 def einsum(equation: str, *operands) -> Tensor:
@@ -206,9 +211,43 @@ def einsum(equation: str, *operands) -> Tensor:
     return ops.Einsum.apply(*operands, equation=equation)
 
 
+def _into(out, result, name: str):
+    """``result``, or, given PyTorch's ``out=`` argument, ``result`` written into ``out`` (a tensor,
+    or a tuple of them for a function with several results) and ``out`` returned."""
+    if out is None:
+        return result
+    if isinstance(result, tuple):
+        if not isinstance(out, (tuple, list)) or len(out) != len(result):
+            raise TypeError(f"{name}(): argument 'out' must be a tuple of {len(result)} Tensors")
+        for o, r in zip(out, result):
+            _into(o, r, name)
+        return type(result)(*out) if hasattr(result, "_fields") else tuple(out)
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    from .autograd import is_grad_enabled
+
+    if is_grad_enabled() and (result.requires_grad or out.requires_grad):
+        raise RuntimeError(f"{name}(): functions with out=... arguments don't support automatic differentiation, "
+                           "but one of the arguments requires grad.")
+    if not _dt.can_cast(result.dtype, out.dtype):
+        raise RuntimeError(f"{name}(): result type {result.dtype} can't be cast to the desired output type "
+                           f"{out.dtype} of 'out'")
+    if out.shape != result.shape:  # PyTorch resizes out (and warns when it was not empty)
+        if out.numel():
+            import warnings
+
+            warnings.warn(f"{name}(): an output with one or more elements was resized since it had shape "
+                          f"{list(out.shape)}, which does not match the required output shape {list(result.shape)}",
+                          UserWarning, stacklevel=3)
+        out._data = result._data.astype(out._data.dtype)
+        return out
+    out.copy_(result)
+    return out
+
+
 def _method(name):
-    def fn(input, *args, **kwargs):
-        return getattr(_tensor(input), name)(*args, **kwargs)
+    def fn(input, *args, out=None, **kwargs):
+        return _into(out, getattr(_tensor(input), name)(*args, **kwargs), name)
 
     fn.__name__ = name
     fn.__doc__ = f"``nerve.{name}(t, ...)`` is ``t.{name}(...)``."

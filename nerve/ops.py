@@ -22,6 +22,8 @@ from .backend import scatter_add
 
 
 class Cast(Function):
+    torch_name = "ToCopyBackward0"
+
     def forward(self, xp, x):
         return x.astype(self.dtype)
 
@@ -78,6 +80,10 @@ class Div(Function):
 class Pow(Function):
     """``a ** b``; either side may be a Python number."""
 
+    @property
+    def torch_name(self) -> str:  # PyTorch's three overloads: tensor ** number, tensor ** tensor, number ** tensor
+        return "PowBackward0" if _is_number(self.b) else "PowBackward2" if _is_number(self.a) else "PowBackward1"
+
     def forward(self, xp, a, b):
         self.a, self.b = a, b
         self.y = a ** b
@@ -92,6 +98,10 @@ class Pow(Function):
             ga_log = xp.log(a) if not isinstance(a, (int, float)) else _pylog(a)
             gb = g * self.y * ga_log
         return ga, gb
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float))
 
 
 def _pylog(x):
@@ -248,6 +258,8 @@ class Relu(Function):
 class Clamp(Function):
     """Clamp to [min, max]; the gradient passes where the input was inside the range."""
 
+    torch_name = "ClampBackward1"
+
     def forward(self, xp, x):
         lo, hi = self.min, self.max
         self.mask = None
@@ -303,6 +315,13 @@ class Where(Function):
 
 
 class MatMul(Function):
+    @property
+    def torch_name(self) -> str:  # the product PyTorch's matmul picks for these shapes
+        na, nb = self.a.ndim, self.b.ndim
+        if na > 2 or nb > 2:
+            return "UnsafeViewBackward0"
+        return {(1, 1): "DotBackward0", (2, 1): "MvBackward0", (1, 2): "SqueezeBackward4"}.get((na, nb), "MmBackward0")
+
     def forward(self, xp, a, b):
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError("both arguments to matmul need to be at least 1D")
@@ -373,6 +392,10 @@ def broadcast(xp, g, shape):
 
 
 class Sum(Function):
+    @property
+    def torch_name(self) -> str:
+        return "SumBackward0" if self.axis is None else "SumBackward1"
+
     def forward(self, xp, x):
         self.shape = x.shape
         return x.sum(axis=self.axis, keepdims=self.keepdims, dtype=self.dtype)
@@ -383,6 +406,10 @@ class Sum(Function):
 
 
 class Mean(Function):
+    @property
+    def torch_name(self) -> str:
+        return "MeanBackward0" if self.axis is None else "MeanBackward1"
+
     def forward(self, xp, x):
         self.shape = x.shape
         # sum / n: cheaper than ndarray.mean; keepdims so the sum is always an array
@@ -472,6 +499,10 @@ class Amax(Function):
 
 class MaxDim(Function):
     """max/min along one dim, returning values; the gradient goes to the chosen index."""
+
+    @property
+    def torch_name(self) -> str:
+        return "MaxBackward0" if self.op == "max" else "MinBackward0"
 
     def forward(self, xp, x):
         idx = x.argmax(axis=self.axis) if self.op == "max" else x.argmin(axis=self.axis)
@@ -572,6 +603,8 @@ def exp_shifted(xp, x, axis: int, keep_shifted: bool = True):
 
 
 class Reshape(Function):
+    torch_name = "ViewBackward0"
+
     def forward(self, xp, x):
         self.in_shape = x.shape
         return x.reshape(self.shape)
@@ -625,6 +658,23 @@ class Stack(Function):
 class GetItem(Function):
     """``x[index]`` for slices, ints, None, Ellipsis, integer arrays and boolean masks."""
 
+    @property
+    def torch_name(self) -> str:
+        """PyTorch applies the parts of a basic index one by one, skipping whole-axis slices: the
+        last it applies names the node."""
+        if self.advanced:
+            return "IndexBackward0"
+        name = "AliasBackward0"
+        for part in self.index if isinstance(self.index, tuple) else (self.index,):
+            if part is None:
+                name = "UnsqueezeBackward0"
+            elif isinstance(part, slice):
+                if part != slice(None):
+                    name = "SliceBackward0"
+            elif part is not Ellipsis:
+                name = "SelectBackward0"
+        return name
+
     def forward(self, xp, x):
         self.shape = x.shape
         self.dtype = x.dtype
@@ -669,6 +719,10 @@ class Flip(Function):
 class Tri(Function):
     """``tril`` / ``triu`` of the last two axes; the gradient keeps the same triangle."""
 
+    @property
+    def torch_name(self) -> str:
+        return "TriuBackward0" if self.upper else "TrilBackward0"
+
     def forward(self, xp, x):
         return (xp.triu if self.upper else xp.tril)(x, self.k)
 
@@ -710,6 +764,8 @@ class Contiguous(Function):
     laid out in that order in memory (channels-last) and viewed back in the original order."""
 
     perm = None
+
+    torch_name = "CloneBackward0"
 
     def forward(self, xp, x):
         if self.perm is None:

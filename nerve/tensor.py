@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from . import _tensor_str, ops
 from . import dtypes as _dt
-from . import ops
 from .backend import CPU, device, device_of, is_array, move
 from .dtypes import dtype
 
@@ -85,7 +85,7 @@ class Tensor:
 
     # _view (set only on views: basic indexing, reshape, permute): (base tensor, op, its argument),
     # so that an in-place op that records the graph reaches the base; read with getattr
-    __slots__ = ("_data", "_device", "requires_grad", "grad", "grad_fn", "_hooks", "_view", "__weakref__")
+    __slots__ = ("_data", "_device", "requires_grad", "_grad", "grad_fn", "_hooks", "_view", "__weakref__")
     _is_fn = False
     __array_priority__ = 1000
 
@@ -111,7 +111,7 @@ class Tensor:
         self._data = arr
         self._device = dev
         self.requires_grad = bool(requires_grad)
-        self.grad = None
+        self._grad = None
         self.grad_fn = None
         self._hooks = None
 
@@ -123,7 +123,7 @@ class Tensor:
         t._data = data
         t._device = dev
         t.requires_grad = False
-        t.grad = None
+        t._grad = None
         t.grad_fn = None
         t._hooks = None
         return t
@@ -145,6 +145,30 @@ class Tensor:
             self._device = value._device
         else:
             self._data = move(np.asarray(value) if not is_array(value) else value, self._device)
+
+    @property
+    def grad(self) -> "Tensor | None":
+        """The gradient ``backward`` accumulated into this tensor; None until there is one."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(
+                    f"assigned grad expected to be a Tensor or None but got grad of type {type(value).__name__}"
+                )
+            if value._data.shape != self._data.shape:
+                raise RuntimeError(
+                    f"assigned grad has data of a different size: the tensor has shape {tuple(self.shape)}, "
+                    f"the grad {tuple(value.shape)}"
+                )
+            if value._device is not self._device:
+                raise RuntimeError(
+                    f"assigned grad has data located on a different device: the tensor is on {self._device}, "
+                    f"the grad on {value._device}"
+                )
+        self._grad = value
 
     @property
     def shape(self) -> Size:
@@ -272,9 +296,14 @@ class Tensor:
         return bool(self.item())
 
     def __format__(self, spec: str) -> str:
-        if self._data.size == 1 and spec:
+        """As PyTorch: a 0-d tensor formats as its number (``f"{loss}"`` gives ``2.3026``, ``f"{loss:.2f}"``
+        ``2.30``); any other prints as ``str`` and takes no format spec."""
+        if self._data.ndim == 0:
             return format(self.item(), spec)
-        return format(repr(self), spec)
+        if spec:
+            raise TypeError(f"unsupported format string passed to Tensor.__format__: {spec!r} (only a 0-d tensor "
+                            "takes a format spec; format t.item() or t.tolist() instead)")
+        return repr(self)
 
     def to(self, *args, **kwargs) -> "Tensor":
         """Move and/or cast: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other)``."""
@@ -454,29 +483,28 @@ class Tensor:
     # ------------------------------------------------------------ printing
 
     def __repr__(self) -> str:
+        """PyTorch's print of a tensor (see ``nerve/_tensor_str.py``)."""
         arr = move(self._data, CPU)
-        kind = arr.dtype.kind
-        if kind == "f" and arr.size:
-            finite = arr[np.isfinite(arr)]
-            as_int = finite.size == 0 or bool(np.all(finite == np.round(finite)))
-            big = finite.size and (np.abs(finite).max() >= 1e8 or 0 < np.abs(finite[finite != 0]).min(initial=1) < 1e-4)
-            fmt = {"float_kind": (lambda v: f"{v:.0f}." if np.isfinite(v) else str(v))} if as_int and not big else None
-            body = np.array2string(arr, separator=", ", prefix="tensor(", precision=4,
-                                   floatmode="fixed" if not as_int and not big else "maxprec",
-                                   formatter=fmt, threshold=1000, edgeitems=3)
-        else:
-            body = np.array2string(arr, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3)
-        extra = []
+        prefix = "tensor("
+        suffixes = []
         if self._device.type != "cpu":
-            extra.append(f"device='{self._device}'")
-        default_kinds = {np.dtype(np.int64), _dt.get_default_dtype().np, np.dtype(np.bool_)}
-        if arr.dtype not in default_kinds or (arr.size == 0 and arr.dtype != _dt.get_default_dtype().np):
-            extra.append(f"dtype={self.dtype}")
+            suffixes.append(f"device='{self._device}'")
+        default = _dt.get_default_dtype().np
+        if arr.size == 0:
+            if arr.ndim != 1:
+                suffixes.append(f"size={tuple(arr.shape)}")
+            if arr.dtype != default:
+                suffixes.append(f"dtype={self.dtype}")
+            body = "[]"
+        else:
+            if arr.dtype not in (default, np.dtype(np.int64), np.dtype(np.bool_)):
+                suffixes.append(f"dtype={self.dtype}")
+            body = _tensor_str.values_str(arr, len(prefix))
         if self.grad_fn is not None:
-            extra.append(f"grad_fn={self.grad_fn!r}")
+            suffixes.append(f"grad_fn=<{self.grad_fn.node_name}>")
         elif self.requires_grad:
-            extra.append("requires_grad=True")
-        return "tensor(" + body + "".join(", " + e for e in extra) + ")"
+            suffixes.append("requires_grad=True")
+        return _tensor_str.add_suffixes(prefix + body, suffixes, len(prefix))
 
     __str__ = __repr__
 
@@ -650,9 +678,15 @@ class Tensor:
     def __xor__(self, other):
         return self._wrap(self._data ^ _raw(other, self))
 
-    add = __add__
-    sub = __sub__
-    subtract = __sub__
+    def add(self, other, *, alpha=1):
+        """``self + alpha * other``, as ``torch.add``."""
+        return self.__add__(other if alpha == 1 else other * alpha)
+
+    def sub(self, other, *, alpha=1):
+        """``self - alpha * other``, as ``torch.sub``."""
+        return self.__sub__(other if alpha == 1 else other * alpha)
+
+    subtract = sub
     mul = __mul__
     multiply = __mul__
     def div(self, other, *, rounding_mode=None):
@@ -2952,7 +2986,7 @@ def _rebuild(cls, arr, dev, requires_grad, state):
     t._data = move(arr, device(dev))
     t._device = device(dev)
     t.requires_grad = requires_grad
-    t.grad = None
+    t._grad = None
     t.grad_fn = None
     t._hooks = None
     if state:

@@ -461,8 +461,13 @@ def test_work_buffers_stay_the_size_of_the_largest_parameter():
 
 def test_mismatched_gradients_are_errors():
     p = nerve.zeros(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"different size: the tensor has shape \(3,\), the grad \(4,\)"):
+        p.grad = nerve.zeros(4)  # refused when assigned, as in PyTorch
+    with pytest.raises(TypeError, match="Tensor or None but got grad of type float"):
+        p.grad = 0.0
     opt = optim.SGD([p], lr=0.1)
-    p.grad = nerve.zeros(4)
+    p.grad = nerve.zeros(3)
+    p.grad.data = nerve.zeros(4)  # resized behind the assignment's check: step still refuses it
     with pytest.raises(RuntimeError, match=r"gradient of shape \(4,\).*parameter of shape \(3,\)"):
         opt.step()
 

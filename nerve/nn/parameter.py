@@ -32,7 +32,7 @@ class Parameter(Tensor):
         self._data = arr
         self._device = dev
         self.requires_grad = bool(requires_grad)
-        self.grad = None
+        self._grad = None
         self.grad_fn = None
         self._hooks = None
 
@@ -49,7 +49,7 @@ class Buffer(Tensor):
         t = data if isinstance(data, Tensor) else Tensor(np.empty(0, dtype=get_default_dtype().np) if data is None else data)
         self._data, self._device = t._data, t._device
         self.requires_grad = False
-        self.grad = None
+        self._grad = None
         self.grad_fn = None
         self._hooks = None
         self.persistent = persistent

@@ -182,6 +182,7 @@ class Conv2dFn(Function):
     """2-D convolution (cross-correlation) of (N, C, H, W) with weight (O, C/groups, KH, KW)."""
 
     name = "conv2d"
+    torch_name = "ConvolutionBackward0"
 
     def forward(self, xp, x, w, b=None):
         n, c, h, wd = x.shape

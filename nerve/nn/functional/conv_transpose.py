@@ -24,6 +24,7 @@ class ConvTranspose2dFn(Function):
     """
 
     name = "conv_transpose2d"
+    torch_name = "ConvolutionBackward0"
 
     def forward(self, xp, x, w, b=None):
         n, cin, h, wd = x.shape

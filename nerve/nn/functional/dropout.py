@@ -8,6 +8,8 @@ from ...tensor import Tensor
 
 
 class Dropout(Function):
+    torch_name = "MulBackward0"  # PyTorch's CPU dropout multiplies by a scaled mask too
+
     def forward(self, xp, x):
         keep = _random._uniform(x.shape, 0.0, 1.0, x.dtype, self.dev, self.generator) >= self.p
         self.mask = keep * x.dtype.type(1.0 / (1.0 - self.p)) if self.p < 1 else keep.astype(x.dtype)

@@ -30,6 +30,7 @@ class GroupNormFn(Function):
     """y = (x - mean) / sqrt(var + eps) * weight + bias, statistics per (sample, group)."""
 
     name = "group_norm"
+    torch_name = "NativeGroupNormBackward0"
 
     def forward(self, xp, x, w=None, b=None):
         n, c = x.shape[0], x.shape[1]

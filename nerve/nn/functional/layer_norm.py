@@ -7,6 +7,8 @@ from ...tensor import Tensor
 
 
 class LayerNorm(Function):
+    torch_name = "NativeLayerNormBackward0"
+
     def forward(self, xp, x, w=None, b=None):
         axes = self.axes
         mean = x.mean(axis=axes, keepdims=True)

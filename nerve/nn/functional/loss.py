@@ -51,6 +51,22 @@ def _reduce(t: Tensor, reduction: str) -> Tensor:
     raise ValueError(f"{reduction} is not a valid value for reduction")
 
 
+def _reduced(xp, loss, reduction: str):
+    """The forward of a loss op that holds its reduction (one graph node, as PyTorch's): the
+    elementwise ``loss`` summed, averaged or kept."""
+    if reduction == "none":
+        return loss
+    if reduction == "mean" and not loss.size:
+        return xp.full((), xp.nan, dtype=loss.dtype)
+    total = loss.sum()
+    return total / loss.size if reduction == "mean" else total
+
+
+def _per_element(g, reduction: str, size: int):
+    """The gradient reaching each element of a reduced loss from the output's gradient ``g``."""
+    return g / size if reduction == "mean" and size else g
+
+
 # ---------------------------------------------------------------- class-index losses
 
 _ARANGES: dict = {}
@@ -102,6 +118,8 @@ class CrossEntropy(Function):
     Attributes set by ``apply``: ignore_index, smoothing, reduction, and no_ignored (the caller's
     range check proved that no target equals ignore_index, so no mask is needed).
     """
+
+    torch_name = "NllLossBackward0"  # PyTorch's cross_entropy ends in nll_loss
 
     def forward(self, xp, x, t, w=None):
         m, c = x.shape
@@ -207,6 +225,8 @@ class CrossEntropy(Function):
 
 class NLL(Function):
     """Negative log-likelihood on (M, C) log-probabilities and (M,) class indices."""
+
+    torch_name = "NllLossBackward0"
 
     def forward(self, xp, x, t, w=None):
         m = x.shape[0]
@@ -393,12 +413,29 @@ def _warn_size(input: Tensor, target: Tensor) -> None:
         )
 
 
+class MSE(Function):
+    """(x - t)^2 and its reduction in one op (``MseLossBackward0``, as PyTorch's)."""
+
+    torch_name = "MseLossBackward0"
+
+    def forward(self, xp, x, t):
+        self.d = d = x - t
+        return _reduced(xp, d * d, self.reduction)
+
+    def backward(self, xp, g):
+        gd = 2 * _per_element(g, self.reduction, self.d.size) * self.d
+        return gd, (-gd if self.parents[1] is not None else None)
+
+
 def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
              weight: Tensor | None = None) -> Tensor:
     """Mean squared error: mean((input - target)^2)."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     _warn_size(input, target)
+    if weight is None:
+        a, b = input._coerce(target) if isinstance(target, Tensor) else (input, target)
+        return MSE.apply(a, b, reduction=reduction)
     d = input - target
     sq = d * d
     if weight is not None:
@@ -472,16 +509,19 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
 
 
 class BCE(Function):
-    """Elementwise -(t log x + (1 - t) log(1 - x)), logs clamped at -100 as PyTorch's."""
+    """-(t log x + (1 - t) log(1 - x)), logs clamped at -100 as PyTorch's, then ``reduction``."""
+
+    torch_name = "BinaryCrossEntropyBackward0"
 
     def forward(self, xp, x, t):
         self.x, self.t = x, t
         self.logx = xp.maximum(xp.log(x), -100)
         self.log1mx = xp.maximum(xp.log1p(-x), -100)
-        return -(t * self.logx + (1 - t) * self.log1mx)
+        return _reduced(xp, -(t * self.logx + (1 - t) * self.log1mx), self.reduction)
 
     def backward(self, xp, g):
         x, t = self.x, self.t
+        g = _per_element(g, self.reduction, x.size)
         gx = gt = None
         if self.parents[0] is not None:
             gx = g * (x - t) / xp.maximum((1 - x) * x, 1e-12)
@@ -505,26 +545,28 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
         raise RuntimeError("all elements of input should be between 0 and 1")
     if target._data.dtype != arr.dtype:
         target = target.to(dtype=input.dtype)
-    loss = BCE.apply(input, target)
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    if weight is None:
+        return BCE.apply(input, target, reduction=reduction)
+    return _reduce(BCE.apply(input, target, reduction="none") * weight, reduction)
 
 
 class BCEWithLogits(Function):
-    """Elementwise (1 - t) x + L (log(1 + exp(-|x|)) + max(-x, 0)), L = 1 + (pos_weight - 1) t."""
+    """(1 - t) x + L (log(1 + exp(-|x|)) + max(-x, 0)), L = 1 + (pos_weight - 1) t, then ``reduction``."""
+
+    torch_name = "BinaryCrossEntropyWithLogitsBackward0"
 
     def forward(self, xp, x, t, pw=None):
         self.x, self.t, self.pw = x, t, pw
         sp = xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(-x, 0)  # softplus(-x), stably
         self.sp = sp
         if pw is None:
-            return (1 - t) * x + sp
+            return _reduced(xp, (1 - t) * x + sp, self.reduction)
         lw = 1 + (pw - 1) * t
-        return (1 - t) * x + lw * sp
+        return _reduced(xp, (1 - t) * x + lw * sp, self.reduction)
 
     def backward(self, xp, g):
         x, t, pw = self.x, self.t, self.pw
+        g = _per_element(g, self.reduction, x.size)
         s = 0.5 * (xp.tanh(0.5 * x) + 1)
         gx = gt = None
         if self.parents[0] is not None:
@@ -551,15 +593,14 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
         raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
     if target._data.dtype != input._data.dtype:
         target = target.to(dtype=input.dtype)
+    inner = reduction if weight is None else "none"  # a weight applies before the reduction
     if pos_weight is not None:
         if pos_weight._data.dtype != input._data.dtype:
             pos_weight = pos_weight.to(dtype=input.dtype)
-        loss = BCEWithLogits.apply(input, target, pos_weight)
+        loss = BCEWithLogits.apply(input, target, pos_weight, reduction=inner)
     else:
-        loss = BCEWithLogits.apply(input, target)
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+        loss = BCEWithLogits.apply(input, target, reduction=inner)
+    return loss if weight is None else _reduce(loss * weight, reduction)
 
 
 def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",

@@ -29,6 +29,8 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 class ConstantPad(Function):
     """Pad with a constant; negative amounts crop."""
 
+    torch_name = "ConstantPadNdBackward0"
+
     def forward(self, xp, x):
         self.in_shape = x.shape
         self.grow = [(max(lo, 0), max(hi, 0)) for lo, hi in self.pairs]

@@ -15,6 +15,7 @@ class BatchNormFn(Function):
     """y = (x - mean) / sqrt(var + eps) * weight + bias, statistics per channel (axis 1)."""
 
     name = "batch_norm"
+    torch_name = "NativeBatchNormBackward0"
 
     def forward(self, xp, x, w=None, b=None):
         c = x.shape[1]

@@ -112,6 +112,7 @@ class MaxPool2dFn(Function):
     """
 
     name = "max_pool2d"
+    torch_name = "MaxPool2DWithIndicesBackward0"
 
     def forward(self, xp, x):
         (kh, kw), st, (ph, pw), dl = self.kernel, self.stride, self.padding, self.dilation
@@ -195,6 +196,7 @@ def _route(xp, g, dst, axis, keeps, k, s, d, n):
 
 class AvgPool2dFn(Function):
     name = "avg_pool2d"
+    torch_name = "AvgPool2DBackward0"
 
     def forward(self, xp, x):
         (kh, kw), st, (ph, pw) = self.kernel, self.stride, self.padding
@@ -247,6 +249,7 @@ class AdaptiveMaxPool2dFn(Function):
     """Max over PyTorch's adaptive bins [floor(i*H/OH), ceil((i+1)*H/OH)); one loop step per bin."""
 
     name = "adaptive_max_pool2d"
+    torch_name = "AdaptiveMaxPool2DBackward0"
 
     def forward(self, xp, x):
         n, c, h, w = x.shape
