@@ -497,6 +497,8 @@ class Tensor:
                 suffixes.append(f"dtype={self.dtype}")
             body = "[]"
         else:
+            if not _tensor_str.EDGEITEMS:  # set_printoptions(edgeitems=0): no values, so the size
+                suffixes.append(f"size={tuple(arr.shape)}")
             if arr.dtype not in (default, np.dtype(np.int64), np.dtype(np.bool_)):
                 suffixes.append(f"dtype={self.dtype}")
             body = _tensor_str.values_str(arr, len(prefix))
