@@ -7,6 +7,7 @@ keras`` all a Keras script changes. Submodules (``nn``, ``optim``, ``utils``, ``
 
 from __future__ import annotations
 
+import builtins as _builtins
 import importlib as _importlib
 
 from . import accelerator, backends, cuda
@@ -30,6 +31,11 @@ from .functions import (
 from .random import Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
 from .tensor import Size, Tensor
 
+# the API-surface work: more of torch's names (nn.functional's torch.X aliases load lazily, below)
+from ._tensor_str import set_printoptions
+from .creation import asarray, scalar_tensor
+from .dtypes import promote_types
+
 __version__ = "0.1.0"
 
 from . import _malloc  # noqa: E402
@@ -47,6 +53,16 @@ uint8 = uint8
 _LAZY = {"nn", "optim", "utils", "vision", "keras", "cli", "bench", "serialization", "amp", "testing", "special", "jit"}
 
 
+# torch.X names of nn.functional's functions (torch.conv2d, torch.dropout, ...): nerve/_nn_aliases.py
+_NN_ALIASES = frozenset((
+    "conv1d conv2d conv_transpose1d conv_transpose2d max_pool1d max_pool2d avg_pool1d adaptive_avg_pool1d "
+    "adaptive_max_pool1d dropout embedding layer_norm group_norm batch_norm instance_norm pixel_shuffle "
+    "pixel_unshuffle prelu selu celu threshold kl_div binary_cross_entropy_with_logits bilinear rms_norm "
+    "channel_shuffle cosine_embedding_loss margin_ranking_loss hinge_embedding_loss triplet_margin_loss "
+    "poisson_nll_loss cosine_similarity pairwise_distance pdist hardshrink"
+).split())
+
+
 def __getattr__(name):
     if name in _LAZY:
         return _importlib.import_module(f"nerve.{name}")
@@ -54,6 +70,9 @@ def __getattr__(name):
         return getattr(_importlib.import_module("nerve.serialization"), name)
     if name in ("autocast", "is_autocast_enabled"):
         return getattr(_importlib.import_module("nerve.amp"), name)
+    if name in _NN_ALIASES:
+        fn = globals()[name] = getattr(_importlib.import_module("nerve._nn_aliases"), name)
+        return fn
     raise AttributeError(f"module 'nerve' has no attribute {name!r}")
 
 
@@ -96,3 +115,44 @@ def set_float32_matmul_precision(precision: str) -> None:
 
 def get_float32_matmul_precision() -> str:
     return _matmul_precision
+
+
+_deterministic = {"mode": False, "warn_only": False}
+_interop_threads = [None]
+
+
+def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
+    """Ask for deterministic algorithms, as ``torch.use_deterministic_algorithms``. nerve's ops are
+    deterministic on the CPU whatever the flag; it is kept for ``are_deterministic_algorithms_enabled``."""
+    if not isinstance(mode, _builtins.bool):
+        raise TypeError(f"use_deterministic_algorithms(): argument 'mode' (position 1) must be bool, not "
+                        f"{type(mode).__name__}")
+    _deterministic.update(mode=mode, warn_only=_builtins.bool(warn_only))
+
+
+def are_deterministic_algorithms_enabled() -> bool:
+    return _deterministic["mode"]
+
+
+def is_deterministic_algorithms_warn_only_enabled() -> bool:
+    return _deterministic["mode"] and _deterministic["warn_only"]
+
+
+def set_flush_denormal(mode: bool) -> bool:
+    """Flushing denormal floats to zero is not supported by nerve (NumPy has no switch for it): returns
+    False, as ``torch.set_flush_denormal`` does where the CPU cannot."""
+    return False
+
+
+def get_num_interop_threads() -> int:
+    """The threads for running independent ops in parallel (nerve runs ops one at a time; the number
+    set with ``set_num_interop_threads`` is kept)."""
+    import os
+
+    return _interop_threads[0] or os.cpu_count() or 1
+
+
+def set_num_interop_threads(n: int) -> None:
+    if n <= 0:
+        raise RuntimeError("Expected positive number of threads")
+    _interop_threads[0] = n

@@ -1,4 +1,5 @@
-"""How a tensor prints: PyTorch's layout (``torch/_tensor_str.py``) with its default print options.
+"""How a tensor prints: PyTorch's layout (``torch/_tensor_str.py``) and print options
+(``nerve.set_printoptions``; the numbers below are the defaults).
 
 Every element gets one width, chosen from all of them (from the shown ones in a big tensor).
 Integers and booleans print as they are. Floats print with 4 decimals; as whole numbers with a
@@ -20,6 +21,30 @@ PRECISION = 4
 THRESHOLD = 1000
 EDGEITEMS = 3
 LINEWIDTH = 80
+SCI_MODE = None  # True / False: always / never scientific notation; None: chosen from the values
+
+_PROFILES = {"default": (4, 1000, 3, 80), "short": (2, 1000, 2, 80), "full": (4, math.inf, 3, 80)}
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None,
+                     sci_mode=None) -> None:
+    """How tensors print, as ``torch.set_printoptions``: ``precision`` digits after the point (4),
+    more than ``threshold`` elements (1000) summarised to ``edgeitems`` (3) at each end of every
+    dimension, rows of at most ``linewidth`` characters (80), ``sci_mode`` True or False to force or
+    forbid scientific notation (None, the default: chosen from the values). ``profile`` ('default',
+    'short': 2 digits and 2 edge items, 'full': never summarised) sets the first four at once."""
+    global PRECISION, THRESHOLD, EDGEITEMS, LINEWIDTH, SCI_MODE
+    if profile in _PROFILES:
+        PRECISION, THRESHOLD, EDGEITEMS, LINEWIDTH = _PROFILES[profile]
+    if precision is not None:
+        PRECISION = precision
+    if threshold is not None:
+        THRESHOLD = threshold
+    if edgeitems is not None:
+        EDGEITEMS = edgeitems
+    if linewidth is not None:
+        LINEWIDTH = linewidth
+    SCI_MODE = sci_mode  # as PyTorch: every call sets it (None unless given)
 
 
 class _Formatter:
@@ -41,7 +66,8 @@ class _Formatter:
         mags = np.abs(vals)
         lo, hi = float(mags.min()), float(mags.max())
         self.int_mode = bool(np.all(vals == np.ceil(vals)))
-        if hi / lo > 1000.0 or hi > 1.0e8 or (not self.int_mode and lo < 1.0e-4):
+        auto = hi / lo > 1000.0 or hi > 1.0e8 or (not self.int_mode and lo < 1.0e-4)
+        if auto if SCI_MODE is None else SCI_MODE:
             self.sci_mode = True
             fmt, extra = f"{{:.{PRECISION}e}}", 0
         elif self.int_mode:
@@ -70,7 +96,9 @@ def _summarized(arr: np.ndarray) -> np.ndarray:
 
 def _vector(arr, indent: int, summarize: bool, fmt: _Formatter) -> str:
     per_line = max(1, (LINEWIDTH - indent) // (fmt.max_width + 2))
-    if summarize and arr.shape[0] > 2 * EDGEITEMS:
+    if summarize and not EDGEITEMS:
+        data = ["..."]
+    elif summarize and arr.shape[0] > 2 * EDGEITEMS:
         data = ([fmt.format(v) for v in arr[:EDGEITEMS].tolist()] + [" ..."]
                 + [fmt.format(v) for v in arr[-EDGEITEMS:].tolist()])
     else:

@@ -579,6 +579,28 @@ def _accumulate(leaf, g, upstream) -> None:
         leaf._grad = Tensor._make(g, leaf._device)
     else:
         cur._data += g
+    if hooks:  # a local: no cost without hooks
+        _post_accumulate(leaf, hooks)
+
+
+class PostAccumulateHook:
+    """A hook of ``Tensor.register_post_accumulate_grad_hook``, kept in the leaf's ``_hooks`` with its
+    gradient hooks: as one of those it changes nothing; once the gradient is accumulated into
+    ``.grad``, ``fn(leaf)`` runs."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, grad):
+        return None
+
+
+def _post_accumulate(leaf, hooks) -> None:
+    for h in hooks:
+        if h.__class__ is PostAccumulateHook:
+            h.fn(leaf)
 
 
 Tensor: Any = None  # set by nerve.tensor once the class exists (it is built on Function)

@@ -8,7 +8,7 @@ from . import dtypes as _dt
 from .backend import CPU, is_array, move
 from .backend import device as _device
 from .random import _integers, _normal, _permutation, _uniform
-from .tensor import Tensor, _size
+from .tensor import _TORCH_NAMES, Tensor, _size, _torch_name
 
 
 def _finish(arr, dev, requires_grad) -> Tensor:
@@ -240,20 +240,51 @@ def normal(mean, std, size=None, generator=None, dtype=None, device=None) -> Ten
                            _factory_dtype(dtype), dev, generator), dev, False)
 
 
-def bernoulli(p: Tensor, generator=None) -> Tensor:
-    """0/1 samples with probabilities ``p``."""
-    u = _uniform(p.shape, 0.0, 1.0, p._data.dtype, p.device, generator)
-    return Tensor._make((u < p._data).astype(p._data.dtype), p.device)
+def bernoulli(input: Tensor, p=None, *, generator=None) -> Tensor:
+    """0/1 samples in ``input``'s shape and dtype: with the probabilities ``input`` itself, or with
+    ``p`` (a number, or a tensor broadcast to ``input``) when given, as ``torch.bernoulli``."""
+    if p is None:
+        if input._data.dtype.kind != "f":
+            raise NotImplementedError(f"\"bernoulli_tensor_cpu_p_\" not implemented for '{_torch_name(input)}'")
+        probs = input._data
+        if probs.size and not bool(((probs >= 0) & (probs <= 1)).all()):
+            raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.")
+    elif isinstance(p, Tensor):
+        probs = move(p._data, input.device)
+    else:
+        if not 0 <= p <= 1:
+            raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p:g}")
+        probs = p
+    draw_dtype = input._data.dtype if input._data.dtype.kind == "f" else np.float32
+    u = _uniform(input.shape, 0.0, 1.0, draw_dtype, input.device, generator)
+    return Tensor._make((u < probs).astype(input._data.dtype), input.device)
 
 
 def multinomial(probs: Tensor, num_samples: int, replacement: bool = False, generator=None) -> Tensor:
     """Sample indices by the (unnormalised) weights in each row of ``probs``."""
     from .random import _rng
 
+    if probs._data.dtype.kind != "f":
+        raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: {_torch_name(probs)}")
+    if probs.ndim not in (1, 2):
+        raise RuntimeError("prob_dist must be 1 or 2 dim")
+    if num_samples <= 0:
+        raise RuntimeError("cannot sample n_sample <= 0 samples")
+    if not replacement and num_samples > probs.shape[-1]:
+        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
     p = np.asarray(move(probs._data, CPU), dtype=np.float64)
+    if not (np.isfinite(p) & (p >= 0)).all():
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+    if (p.reshape(-1, p.shape[-1]).sum(-1) <= 0).any():
+        raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
     rows = p.reshape(-1, p.shape[-1])
     rng = _rng(generator, CPU)
-    out = np.stack([rng.choice(rows.shape[1], num_samples, replace=replacement, p=r / r.sum()) for r in rows])
+    if replacement:
+        out = np.stack([rng.choice(rows.shape[1], num_samples, replace=True, p=r / r.sum()) for r in rows])
+    else:  # as PyTorch: the first num_samples of an exponential race (categories of weight 0 last, in order)
+        with np.errstate(divide="ignore"):
+            keys = rng.standard_exponential(rows.shape) / rows
+        out = np.argsort(keys, axis=1, kind="stable")[:, :num_samples]
     out = out.reshape(p.shape[:-1] + (num_samples,)).astype(np.int64)
     return Tensor._make(move(out, probs.device), probs.device)
 
@@ -287,3 +318,49 @@ def eye(n: int, m: int | None = None, *, dtype=None, device=None, requires_grad:
     """The identity matrix (n x m)."""
     dev = _dev(device)
     return _finish(dev.xp.eye(n, m, dtype=_factory_dtype(dtype)), dev, requires_grad)
+
+
+def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=None) -> Tensor:
+    """``obj`` as a tensor, as ``torch.asarray``: a tensor or a NumPy array is shared, not copied,
+    when ``dtype`` and ``device`` allow it (``copy=True`` always copies; ``copy=False`` never does,
+    and raises when it would have to); lists and numbers are copied. ``requires_grad`` left out
+    keeps a tensor's (its graph too)."""
+    want_dt = None if dtype is None else _dt.to_dtype(dtype)
+    want_dev = None if device is None else _device(device)
+    if isinstance(obj, np.generic) or not (isinstance(obj, Tensor) or is_array(obj)) and hasattr(obj, "__array__"):
+        obj = np.asarray(obj)
+    if isinstance(obj, Tensor):
+        dt, dev, what = want_dt or obj.dtype, want_dev or obj.device, "tensor"
+        src_dt, src_dev = obj.dtype, obj.device
+    elif is_array(obj):
+        src_dt, src_dev, what = _dt.from_numpy_dtype(obj.dtype), _array_device(obj), "tensor"  # torch's words
+        dt, dev = want_dt or src_dt, want_dev or (_default_device if isinstance(obj, np.ndarray) else src_dev)
+    else:
+        if copy is False:
+            raise ValueError("can't alias arbitrary sequence into a tensor.")
+        out = tensor(obj, dtype=want_dt, device=want_dev)
+        return out.requires_grad_(True) if requires_grad else out
+    if copy is False and dt is not src_dt:
+        raise ValueError(f"can't alias {what} with dtype '{_TORCH_NAMES.get(src_dt.name)}' into dtype "
+                         f"'{_TORCH_NAMES.get(dt.name)}'.")
+    if copy is False and dev is not src_dev:
+        raise ValueError(f"can't alias {what} on device '{src_dev}' into device '{dev}'.")
+    if isinstance(obj, Tensor):
+        out = obj.to(device=dev, dtype=dt)
+        if copy and out is obj:
+            out = obj.clone()
+    else:
+        arr = obj.astype(dt.np) if dt is not src_dt else (obj.copy() if copy else obj)
+        out = Tensor._make(move(arr, dev), dev)
+    if requires_grad and not out.requires_grad:
+        out.requires_grad_(True)
+    elif requires_grad is False and out.requires_grad:
+        out = out.detach()
+    return out
+
+
+def scalar_tensor(s, *, dtype=None, layout=None, device=None, pin_memory=None, requires_grad: bool = False) -> Tensor:
+    """A 0-d tensor holding ``s``, of the default float dtype unless ``dtype`` says otherwise."""
+    value = s.item() if isinstance(s, Tensor) else s
+    return full((), value, dtype=dtype if dtype is not None else _dt.get_default_dtype(), device=device,
+                requires_grad=requires_grad)

@@ -195,3 +195,10 @@ class iinfo:
 
     def __repr__(self) -> str:
         return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
+
+
+def promote_types(type1, type2) -> dtype:
+    """The smallest dtype both ``type1`` and ``type2`` convert to without losing their kind, as
+    ``torch.promote_types`` (``uint8`` and ``int8`` give ``int16``; an integer and a float the float)."""
+    return promote(to_dtype(type1), to_dtype(type2))
+

@@ -689,6 +689,95 @@ def polygamma(n: int, input: Tensor) -> Tensor:
     return _tensor(input).polygamma(n)
 
 
+# ---------------------------------------------------------------- more of torch's functions (the API surface)
+
+_METHODS_API = (
+    "mv inner vdot fmax fmin greater greater_equal less less_equal not_equal isposinf isneginf isreal "
+    "logaddexp2 diagflat fix absolute mode is_nonzero is_same_size is_signed is_complex is_inference"
+).split()
+
+for _n in _METHODS_API:
+    globals()[_n] = _method(_n)
+
+
+def result_type(tensor, other):
+    """The dtype an op of ``tensor`` and ``other`` (tensors or numbers) gives, by PyTorch's promotion."""
+    return _dt.result_type(tensor, other)
+
+
+def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False) -> Tensor:
+    """Where the values of ``elements`` are in ``test_elements`` (either may be a number)."""
+    like = elements if isinstance(elements, Tensor) else test_elements
+    if not isinstance(like, Tensor):
+        raise TypeError(f"isin() received an invalid combination of arguments - got ({type(elements).__name__}, "
+                        f"{type(test_elements).__name__}): elements or test_elements must be a Tensor")
+    xp = like._device.xp
+    arrays = []
+    for x in (elements, test_elements):
+        if isinstance(x, Tensor) and x._device is not like._device:
+            raise RuntimeError(f"isin(): expected all tensors on the same device, got {like.device} and {x.device}")
+        arrays.append(x._data if isinstance(x, Tensor) else xp.asarray(x))
+    out = xp.isin(*arrays, assume_unique=assume_unique, invert=invert)
+    return Tensor._make(xp.asarray(out), like._device)
+
+
+def combinations(input: Tensor, r: int = 2, with_replacement: bool = False) -> Tensor:
+    """Every combination of ``r`` elements of a 1-D tensor, one per row, in order (as Python's
+    ``itertools.combinations``, or ``combinations_with_replacement``); differentiable."""
+    import itertools
+
+    if input.ndim != 1:
+        raise RuntimeError(f"Expect a 1D vector, but got shape {list(input.shape)}")
+    if r < 0:
+        raise RuntimeError(f"Expect a non-negative number, but got {r}")
+    if r == 0:
+        return input.new_zeros(0)
+    pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
+    idx = _np.array(list(pick(range(input.shape[0]), r)), dtype=_np.int64).reshape(-1, r)
+    return input[Tensor._make(input._device.xp.asarray(idx), input._device)]
+
+
+def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:
+    """The Vandermonde matrix: column ``j`` is ``x ** (N - 1 - j)`` (``x ** j`` with ``increasing``);
+    integer and bool inputs give int64. Differentiable (a cumulative product)."""
+    if x.ndim != 1:
+        raise RuntimeError("x must be a one-dimensional tensor.")
+    n = x.shape[0] if N is None else int(N)
+    if n < 0:
+        raise RuntimeError("N must be non-negative.")
+    if x._data.dtype.kind != "f":
+        x = x.to(dtype=_dt.int64)
+    if n <= 1:
+        return x.new_ones(x.shape[0], n)
+    out = cat([x.new_ones(x.shape[0], 1), x.unsqueeze(1).expand(x.shape[0], n - 1)], 1).cumprod(1)
+    return out if increasing else out.flip([1])
+
+
+def rsub(input: Tensor, other, *, alpha=1) -> Tensor:
+    """``other - alpha * input``."""
+    scaled = input if alpha == 1 else input * alpha
+    return other - scaled if isinstance(other, Tensor) else scaled.__rsub__(other)
+
+
+def unravel_index(indices, shape):
+    """The coordinates in an array of ``shape`` of the flat ``indices``: one int64 tensor per
+    dimension, as ``torch.unravel_index`` (indices out of range wrap around, as there)."""
+    indices = _tensor(indices)
+    if indices._data.dtype.kind not in "iu":
+        raise TypeError(f"expected 'indices' to be integer dtype, but got {indices.dtype}")
+    shape = (int(shape),) if isinstance(shape, int) else tuple(int(s) for s in shape)
+    if builtins.any(s < 0 for s in shape):
+        raise ValueError(f"'shape' cannot have negative values, but got {shape}")
+    if 0 in shape and indices._data.size:
+        raise RuntimeError("ZeroDivisionError")  # as torch words it
+    flat = indices._data.astype(_np.int64)
+    out, stride = [], 1
+    for s in reversed(shape):
+        out.append(Tensor._make((flat // stride) % s if s else flat * 0, indices._device))
+        stride *= s if s else 1
+    return tuple(reversed(out))
+
+
 for _n, _f in list(globals().items()):  # NumPy's axis / keepdims, as on the methods
     if not _n.startswith("_") and getattr(_f, "__module__", None) == __name__ and _takes_dim(_f):
         globals()[_n] = numpy_aliases(_f)

@@ -1597,3 +1597,16 @@ class LogAddExp(Function):
             ga = xp.where(fin, g * xp.exp(self.a - self.out), 0) if self.parents[0] is not None else None
             gb = xp.where(fin, g * xp.exp(self.b - self.out), 0) if self.parents[1] is not None else None
         return ga, gb
+
+
+class FMax(Function):
+    """``fmax`` (``op='max'``) or ``fmin`` (``op='min'``): the larger (smaller) value, NaN only where
+    both are NaN. As PyTorch, the whole gradient goes to ``a`` where it wins or ties, or where ``b``
+    is NaN; to ``b`` elsewhere (ties are not shared, unlike ``maximum``)."""
+
+    def forward(self, xp, a, b):
+        self.a_wins = ((a >= b) if self.op == "max" else (a <= b)) | (b != b)
+        return xp.fmax(a, b) if self.op == "max" else xp.fmin(a, b)
+
+    def backward(self, xp, g):
+        return g * self.a_wins, g * ~self.a_wins

@@ -497,6 +497,8 @@ class Tensor:
                 suffixes.append(f"dtype={self.dtype}")
             body = "[]"
         else:
+            if not _tensor_str.EDGEITEMS:  # set_printoptions(edgeitems=0): no values, so the size
+                suffixes.append(f"size={tuple(arr.shape)}")
             if arr.dtype not in (default, np.dtype(np.int64), np.dtype(np.bool_)):
                 suffixes.append(f"dtype={self.dtype}")
             body = _tensor_str.values_str(arr, len(prefix))
@@ -871,7 +873,7 @@ class Tensor:
 
     def __itruediv__(self, other):
         if self._data.dtype.kind != "f":
-            raise RuntimeError(f"result type Float can't be cast to the desired output type {self.dtype}")
+            raise RuntimeError(f"result type Float can't be cast to the desired output type {_torch_name(self)}")
         return self._binary_inplace(other, self._device.xp.true_divide, Tensor.__truediv__)
 
     def add_(self, other, alpha=None):
@@ -2714,6 +2716,364 @@ for _name in ("erf erfc erfinv asin acos atan sinh cosh asinh acosh atanh arcsin
     if hasattr(Tensor, _name) and not hasattr(Tensor, _name + "_"):
         setattr(Tensor, _name + "_", _inplace_variant(_name))
 
+# ---------------------------------------------------------------- more of PyTorch's tensor API
+# One block (absolute, is_cpu, get_device, the in-place comparisons, fmax/fmin, mv/inner/vdot, mode,
+# the in-place samplers, register_post_accumulate_grad_hook, ...): the methods are written on
+# _MoreTensorAPI and copied onto Tensor below.
+
+ModeResult = collections.namedtuple("mode", ["values", "indices"])
+
+# C's names of the dtypes, as PyTorch's sampler errors print them
+_C_TYPES = {"uint8": "unsigned char", "int8": "signed char", "int16": "short int", "int32": "int",
+            "int64": "long int", "bool": "bool"}
+
+
+def _num(x) -> str:
+    """A number as C++ prints it in PyTorch's messages (``-1``, ``0.5``)."""
+    return f"{x:g}" if isinstance(x, numbers.Real) else str(x)
+
+
+class _MoreTensorAPI:
+    """PyTorch's tensor methods added together; every attribute is copied onto ``Tensor``."""
+
+    # ------------------------------------------------ attributes and small conveniences
+
+    def absolute(self) -> "Tensor":
+        return self.abs()
+
+    def absolute_(self) -> "Tensor":
+        return self.abs_()
+
+    def ndimension(self) -> int:
+        return self._data.ndim
+
+    @property
+    def is_cpu(self) -> bool:
+        return self._device.type == "cpu"
+
+    def get_device(self) -> int:
+        """-1 on the CPU, the GPU's index on CUDA."""
+        return -1 if self._device.type == "cpu" else self._device.index
+
+    def short(self) -> "Tensor":
+        return self.to(dtype=_dt.int16)
+
+    def char(self) -> "Tensor":
+        return self.to(dtype=_dt.int8)
+
+    def is_signed(self) -> bool:
+        return self.dtype.is_signed
+
+    def is_complex(self) -> bool:
+        return False  # nerve has no complex dtypes
+
+    def is_inference(self) -> bool:
+        return False
+
+    def is_nonzero(self) -> bool:
+        n = self._data.size
+        if n == 0:
+            raise RuntimeError("Boolean value of Tensor with no values is ambiguous")
+        if n > 1:
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+        return bool(self.item() != 0)
+
+    def is_same_size(self, other: "Tensor") -> bool:
+        return self._data.shape == other._data.shape
+
+    @property
+    def retains_grad(self) -> bool:
+        """True for a non-leaf tensor whose ``retain_grad()`` keeps its gradient in ``.grad``."""
+        fn = self.grad_fn
+        ref = None if fn is None else fn._retain
+        return ref is not None and ref() is self
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` in backward once this leaf's gradient has been accumulated in ``.grad``
+        (an optimizer step per parameter, as PyTorch's tutorials do); returns a handle to remove it."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        marker = _autograd.PostAccumulateHook(hook)
+        self._hooks = (self._hooks or []) + [marker]
+        return _HookHandle(self, marker)
+
+    # ------------------------------------------------ comparisons and arithmetic under more names
+
+    greater_equal = Tensor.__ge__
+    less_equal = Tensor.__le__
+    not_equal = Tensor.__ne__
+    multiply_ = Tensor.mul_
+    subtract_ = Tensor.sub_
+    divide_ = Tensor.div_
+    negative_ = Tensor.neg_
+    fix = Tensor.trunc
+    fix_ = Tensor.trunc_
+
+    def true_divide_(self, other) -> "Tensor":
+        return self.__itruediv__(other)
+
+    def cumsum_(self, dim: int, *, dtype=None) -> "Tensor":
+        if self._data.dtype.kind == "b":
+            raise NotImplementedError("\"cumsum_out_cpu\" not implemented for 'Bool'")
+        x = self if dtype is None else self.to(dtype=dtype)
+        result = x.cumsum(dim)
+        if result._data.dtype != self._data.dtype:  # an integer sum stays in this tensor's dtype
+            result = result.to(dtype=self.dtype)
+        return self._write(result)
+
+    # ------------------------------------------------ elementwise
+
+    def _other_tensor(self, other) -> "Tensor":
+        if isinstance(other, Tensor):
+            return other
+        from .creation import tensor
+
+        return tensor(_as_scalar(other), device=self._device)
+
+    def fmax(self, other) -> "Tensor":
+        """The larger of two values, ignoring NaN (NaN only where both are)."""
+        a, b = self._coerce(self._other_tensor(other))
+        return ops.FMax.apply(a, b, op="max")
+
+    def fmin(self, other) -> "Tensor":
+        """The smaller of two values, ignoring NaN (NaN only where both are)."""
+        a, b = self._coerce(self._other_tensor(other))
+        return ops.FMax.apply(a, b, op="min")
+
+    def isposinf(self) -> "Tensor":
+        if self._data.dtype.kind != "f":
+            return self._wrap(self._device.xp.zeros(self._data.shape, bool))
+        return self._wrap(self._data == np.inf)
+
+    def isneginf(self) -> "Tensor":
+        if self._data.dtype.kind != "f":
+            return self._wrap(self._device.xp.zeros(self._data.shape, bool))
+        return self._wrap(self._data == -np.inf)
+
+    def isreal(self) -> "Tensor":
+        return self._wrap(self._device.xp.ones(self._data.shape, bool))  # no complex dtypes
+
+    def logaddexp2(self, other) -> "Tensor":
+        """``log2(2**self + 2**other)`` without overflow."""
+        a, b = self._binary_float(other)
+        ln2 = builtins.float(np.log(2.0))
+        return ops.LogAddExp.apply(a * ln2, b * ln2) * (1.0 / ln2)
+
+    def hardshrink(self, lambd=0.5) -> "Tensor":
+        from .nn.functional import hardshrink
+
+        return hardshrink(self, lambd)
+
+    def prelu(self, weight: "Tensor") -> "Tensor":
+        from .nn.functional import prelu
+
+        return prelu(self, weight)
+
+    # ------------------------------------------------ products
+
+    def mv(self, vec: "Tensor") -> "Tensor":
+        """The product of this matrix and the vector ``vec``."""
+        if self.ndim != 2 or vec.ndim != 1:
+            raise RuntimeError(f"vector + matrix @ vector expected, got 1, {self.ndim}, {vec.ndim}")
+        r, c = self._data.shape
+        if c != vec.shape[0]:
+            raise RuntimeError(f"size mismatch, got input ({r}), mat ({r}x{c}), vec ({vec.shape[0]})")
+        if vec._data.dtype != self._data.dtype:
+            raise RuntimeError(f"addmv input tensors must have the same dtype, but got {_torch_name(vec)}, "
+                               f"{_torch_name(self)}, and {_torch_name(vec)}")
+        return self @ vec
+
+    def inner(self, other: "Tensor") -> "Tensor":
+        """The sum of products over the last dimensions (a product with a 0-d tensor)."""
+        if self.ndim == 0 or other.ndim == 0:
+            return self * other
+        if self._data.shape[-1] != other._data.shape[-1]:
+            raise RuntimeError(f"inner() the last dimension must match on both input tensors but got shapes "
+                               f"{list(self.shape)} and {list(other.shape)}")
+        if self._data.dtype != other._data.dtype:
+            raise RuntimeError("both inputs should have same dtype")
+        from .functions import tensordot
+
+        return tensordot(self, other, ([-1], [-1]))
+
+    def vdot(self, other: "Tensor") -> "Tensor":
+        """The dot product of two 1-D tensors (no conjugate: nerve has no complex dtypes)."""
+        if self.ndim != 1 or other.ndim != 1:
+            raise RuntimeError(f"1D tensors expected, but got {self.ndim}D and {other.ndim}D tensors")
+        n, m = self._data.shape[0], other._data.shape[0]
+        if n != m:
+            raise RuntimeError(f"inconsistent tensor size, expected tensor [{n}] and src [{m}] to have the same "
+                               f"number of elements, but got {n} and {m} elements respectively")
+        if self._data.dtype != other._data.dtype:
+            raise RuntimeError(f"dot : expected both vectors to have same dtype, but found {_torch_name(self)} and "
+                               f"{_torch_name(other)}")
+        return self @ other
+
+    def diagflat(self, offset: int = 0) -> "Tensor":
+        """A matrix with the flattened tensor on its ``offset``-th diagonal."""
+        return self.reshape(-1).diag(offset)
+
+    # ------------------------------------------------ mode
+
+    def mode(self, dim: int = -1, keepdim: bool = False):
+        """The most frequent value along ``dim`` (the smallest of those tied) and the index of its
+        last occurrence, as PyTorch's ``(values, indices)``."""
+        d = _one_axis(dim, self.ndim) if self.ndim else 0
+        x = self if self.ndim else self.reshape(1)
+        n = x._data.shape[d]
+        if n == 0:
+            raise IndexError(f"mode(): Expected reduction dim {d} to have non-zero size.")
+        xp = self._device.xp
+        a = xp.moveaxis(x._data, d, -1).reshape(-1, n)
+        order = xp.argsort(a, axis=1, kind="stable")
+        s = xp.take_along_axis(a, order, axis=1)
+        start = xp.ones(s.shape, bool)
+        start[:, 1:] = s[:, 1:] != s[:, :-1]
+        run = xp.cumsum(start.reshape(-1)) - 1  # every run of equal values in every row, numbered
+        count = xp.bincount(run)[run].reshape(s.shape)
+        rows = xp.arange(s.shape[0])
+        first = xp.argmax(count, axis=1)  # the start of the smallest most frequent value (sorted rows)
+        pick = order[rows, first + count[rows, first] - 1]  # its last occurrence: the sort is stable
+        shape = x._data.shape[:d] + (1,) + x._data.shape[d + 1:]
+        return self._picked(x, d, pick.reshape(shape), keepdim, ModeResult)
+
+    # ------------------------------------------------ sampling
+
+    def bernoulli(self, p=None, *, generator=None) -> "Tensor":
+        """0/1 samples in this tensor's shape and dtype, with probabilities this tensor (or ``p``)."""
+        from .creation import bernoulli
+
+        return bernoulli(self, p, generator=generator)
+
+    def multinomial(self, num_samples: int, replacement: bool = False, *, generator=None) -> "Tensor":
+        """Indices drawn by the (unnormalised) weights in each row."""
+        from .creation import multinomial
+
+        return multinomial(self, num_samples, replacement, generator=generator)
+
+    def _set_values(self, values) -> "Tensor":
+        """Write ``values`` (an array: samples, comparison results) into this tensor in place, as
+        PyTorch's in-place samplers and comparisons do: a tensor in the graph stays there, with a
+        zero gradient."""
+        values = values.astype(self._data.dtype, copy=False)
+        if self.requires_grad and _autograd._enabled:
+            from .functions import where
+
+            everywhere = self._wrap(self._device.xp.ones(self._data.shape, bool))
+            return self._inplace(where(everywhere, self._wrap(values), self))
+        self._data[...] = values
+        return self
+
+    def _continuous(self, what: str) -> None:
+        if self._data.dtype.kind != "f":
+            name = _C_TYPES[self.dtype.name] if what == "Cauchy" else _torch_name(self)
+            raise RuntimeError(f"{what} distribution is a continuous probability distribution. dtype must be a "
+                               f"floating point but you specified {name}")
+
+    def _uniform01(self, generator):
+        from .random import _uniform
+
+        return _uniform(self._data.shape, 0.0, 1.0, np.float64, self._device, generator)
+
+    def random_(self, *args, generator=None, **kwargs) -> "Tensor":
+        """Integers drawn uniformly: ``random_(to)`` from [0, to), ``random_(from, to)`` from
+        [from, to); with no upper bound, up to the dtype's largest value (2**mantissa for floats,
+        so that every value is exact)."""
+        from .random import _integers
+
+        if len(args) > 2 or set(kwargs) - {"from", "to"} or (len(args) == 1 and "from" in kwargs) \
+                or (len(args) == 2 and kwargs):
+            raise TypeError("random_() takes random_(to), random_(from, to) or random_(from=..., to=...)")
+        if len(args) == 2:
+            low, high = args
+        elif len(args) == 1:
+            low, high = (args[0], kwargs["to"]) if "to" in kwargs else (0, args[0])
+        else:
+            low, high = kwargs.get("from", 0), kwargs.get("to")
+        low = _operator.index(low)
+        high = None if high is None else _operator.index(high)
+        dt = self._data.dtype
+        if dt.kind == "f":
+            top = 2 ** {2: 11, 4: 24, 8: 53}[dt.itemsize]
+            bottom = -top
+        elif dt.kind == "b":
+            bottom, top = 0, 1
+        else:
+            info = np.iinfo(dt)
+            bottom, top = int(info.min), int(info.max)
+        if high is not None and low >= high:
+            raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+        if dt.kind != "f":
+            ctype = _C_TYPES[self.dtype.name]
+            if not bottom <= low <= top:
+                raise RuntimeError(f"from is out of bounds for {ctype}")
+            if high is not None and not bottom <= high - 1 <= top:
+                raise RuntimeError(f"to - 1 is out of bounds for {ctype}")
+        values = _integers(low, top + 1 if high is None else high, self._data.shape, self._device, generator)
+        return self._set_values(values)
+
+    def exponential_(self, lambd: float = 1.0, *, generator=None) -> "Tensor":
+        """Samples of the exponential distribution of rate ``lambd`` (mean 1 / lambd)."""
+        self._continuous("Exponential")
+        if not lambd > 0:
+            raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={_num(lambd)}")
+        return self._set_values(-self._device.xp.log1p(-self._uniform01(generator)) / lambd)
+
+    def log_normal_(self, mean: float = 1.0, std: float = 2.0, *, generator=None) -> "Tensor":
+        """Samples of ``exp(N(mean, std**2))``."""
+        from .random import _normal
+
+        if self._data.dtype.kind != "f":
+            raise NotImplementedError(f"\"log_normal_cpu\" not implemented for '{_torch_name(self)}'")
+        if not std > 0:
+            raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={_num(std)}")
+        z = _normal(self._data.shape, mean, std, np.float64, self._device, generator)
+        return self._set_values(self._device.xp.exp(z))
+
+    def geometric_(self, p: float, *, generator=None) -> "Tensor":
+        """Samples of the geometric distribution: the number of trials up to the first success of
+        probability ``p`` (1, 2, ...)."""
+        if not 0 < p < 1:
+            raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={_num(p)}")
+        xp = self._device.xp
+        u = self._uniform01(generator)
+        return self._set_values(xp.floor(xp.log1p(-u) / np.log1p(-p)) + 1)
+
+    def cauchy_(self, median: float = 0.0, sigma: float = 1.0, *, generator=None) -> "Tensor":
+        """Samples of the Cauchy distribution with this ``median`` and scale ``sigma``."""
+        self._continuous("Cauchy")
+        if not sigma > 0:
+            raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={_num(sigma)}")
+        return self._set_values(median + sigma * self._device.xp.tan(np.pi * (self._uniform01(generator) - 0.5)))
+
+
+for _name, _attr in list(vars(_MoreTensorAPI).items()):
+    if not _name.startswith("__"):
+        setattr(Tensor, _name, _attr)
+
+
+def _compare_inplace(name):
+    def method(self, other):
+        """In-place comparison: 1 where it holds, 0 elsewhere, in this tensor's dtype (zero gradient)."""
+        result = getattr(self, name)(other)
+        if result._data.shape != self._data.shape:
+            raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
+                               f"{list(result.shape)}")
+        return self._set_values(result._data)
+
+    return method
+
+
+for _name, _op in (("eq", "__eq__"), ("ne", "__ne__"), ("lt", "__lt__"), ("le", "__le__"), ("gt", "__gt__"),
+                   ("ge", "__ge__"), ("greater", "__gt__"), ("greater_equal", "__ge__"), ("less", "__lt__"),
+                   ("less_equal", "__le__"), ("not_equal", "__ne__")):
+    setattr(Tensor, _name + "_", _compare_inplace(_op))
+    getattr(Tensor, _name + "_").__name__ = _name + "_"
+
+for _name in ("floor_divide", "remainder"):
+    setattr(Tensor, _name + "_", _inplace_variant(_name))
 
 _NUMPY_NAMES = {"axis": "dim", "keepdims": "keepdim"}
 

@@ -37,3 +37,7 @@ from .pooling import adaptive_avg_pool1d, adaptive_max_pool1d
 from .shuffle import channel_shuffle, pixel_shuffle, pixel_unshuffle
 from .upsampling import interpolate, upsample, upsample_bilinear, upsample_nearest
 from .conv_transpose import conv_transpose1d, conv_transpose2d
+# ---- the API-surface work
+from .activation import hardshrink
+from .layer_norm import rms_norm
+from .misc import pdist

@@ -155,6 +155,15 @@ class Hardtanh(Function):
         return g * self.mask
 
 
+class Hardshrink(Function):
+    def forward(self, xp, x):
+        self.mask = (x > self.lambd) | (x < -self.lambd)
+        return xp.where(self.mask, x, x.dtype.type(0))
+
+    def backward(self, xp, g):
+        return g * self.mask
+
+
 class Threshold(Function):
     def forward(self, xp, x):
         self.mask = x > self.threshold
@@ -326,3 +335,12 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
         raise RuntimeError(f"Halving dimension must be even, but dimension {d} is size {input.shape[d]}")
     a, b = input.chunk(2, d)
     return a * b.sigmoid()
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x where |x| > lambd, else 0."""
+    if input._data.dtype.kind != "f":
+        from ...tensor import _torch_name
+
+        raise NotImplementedError(f"\"hardshrink_cpu\" not implemented for '{_torch_name(input)}'")
+    return Hardshrink.apply(input, lambd=float(lambd))

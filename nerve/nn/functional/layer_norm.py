@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ...autograd import Function
 from ...tensor import Tensor
 
@@ -53,3 +55,24 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
         weight = Tensor._make(input._device.xp.ones(shape, dtype=input._data.dtype), input._device)
     args = (input,) if weight is None else ((input, weight) if bias is None else (input, weight, bias))
     return LayerNorm.apply(*args, axes=axes, eps=float(eps))
+
+
+def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, eps: float | None = None) -> Tensor:
+    """Divide by the root mean square over the trailing ``normalized_shape`` dims, then scale by
+    ``weight``; ``eps`` (the dtype's machine epsilon when None) is added to the mean square."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if input.ndim < k or tuple(input.shape[input.ndim - k:]) != shape:
+        raise RuntimeError(
+            f"Given normalized_shape={list(shape)}, expected input with shape [*{', '.join(map(str, shape))}], "
+            f"but got input of size{list(input.shape)}"
+        )
+    if input._data.dtype.kind != "f":
+        from ...tensor import _torch_name
+
+        raise NotImplementedError(f"\"rms_norm\" not implemented for '{_torch_name(input)}'")
+    if eps is None:
+        eps = float(np.finfo(input._data.dtype).eps)
+    dims = tuple(range(input.ndim - k, input.ndim))
+    out = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()
+    return out if weight is None else out * weight

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ...autograd import Function
 from ...backend import scatter_add
 from ...tensor import Tensor
@@ -194,3 +196,29 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
 def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
     """``||x1 - x2 + eps||_p`` along the last dim (inputs broadcast), as ``torch.nn.functional.pairwise_distance``."""
     return (x1 - x2 + eps).norm(p, dim=-1, keepdim=keepdim)
+
+
+def pdist(input: Tensor, p: float = 2) -> Tensor:
+    """The ``p``-norm distance between every two rows of ``input`` (N, M): the N (N - 1) / 2 values
+    above the diagonal of ``cdist(input, input)``, row by row. The gradient is 0 where a distance is."""
+    from ...functions import _pnorm_last, where
+
+    if input.ndim != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
+    if input._data.dtype.kind != "f":
+        raise RuntimeError("pdist only supports floating-point dtypes")
+    if p < 0:
+        raise RuntimeError("pdist only supports non-negative p values")
+    xp = input._device.xp
+    i, j = (Tensor._make(xp.asarray(k), input._device) for k in np.triu_indices(input.shape[0], 1))
+    diff = input.index_select(0, i) - input.index_select(0, j)
+    if p == 0:  # a count: in the graph, with a zero gradient (as PyTorch)
+        count = (diff != 0).to(dtype=input.dtype).sum(-1)
+        return where(count == count, count, diff.sum(-1)) if diff.requires_grad else count
+    if p == 1:
+        return diff.abs().sum(-1)
+    if p == 2:
+        sq = (diff * diff).sum(-1)
+        zero = sq == 0
+        return where(zero, 0.0, where(zero, 1.0, sq).sqrt())
+    return _pnorm_last(diff, p)
