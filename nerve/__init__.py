@@ -53,6 +53,9 @@ def __getattr__(name):
         return getattr(_importlib.import_module("nerve.serialization"), name)
     if name in ("autocast", "is_autocast_enabled"):
         return getattr(_importlib.import_module("nerve.amp"), name)
+    if name in ("linalg", "svd", "qr", "cholesky", "pinverse", "matrix_exp"):  # nerve/linalg.py, and torch's
+        linalg = _importlib.import_module("nerve.linalg")  # top-level names that live there
+        return linalg if name == "linalg" else linalg.TOP_LEVEL[name]
     raise AttributeError(f"module 'nerve' has no attribute {name!r}")
 
 
