@@ -73,6 +73,9 @@ def __getattr__(name):
     if name in _NN_ALIASES:
         fn = globals()[name] = getattr(_importlib.import_module("nerve._nn_aliases"), name)
         return fn
+    if name in ("linalg", "svd", "qr", "cholesky", "pinverse", "matrix_exp"):  # nerve/linalg.py, and torch's
+        linalg = _importlib.import_module("nerve.linalg")  # top-level names that live there
+        return linalg if name == "linalg" else linalg.TOP_LEVEL[name]
     raise AttributeError(f"module 'nerve' has no attribute {name!r}")
 
 

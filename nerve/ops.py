@@ -1436,7 +1436,48 @@ def _mT(a):
     return a.swapaxes(-1, -2)
 
 
-_SINGULAR = "linalg.inv: The input matrix is singular, the inversion could not be completed"
+class LinAlgError(RuntimeError):
+    """A matrix a linear-algebra function cannot take (singular, not positive-definite): a
+    RuntimeError, as ``torch.linalg.LinAlgError`` (``nerve.linalg.LinAlgError``)."""
+
+
+def lu_info(xp, a):
+    """LAPACK getrf's ``info`` for each matrix of ``a`` (..., n, n): 0, or the 1-based position of
+    the first zero pivot of its LU factorization with partial pivoting. One loop over the columns,
+    every matrix of the batch at once; only the error paths call it."""
+    batch, n = a.shape[:-2], a.shape[-1]
+    lu = a.reshape((-1, n, n)).copy()
+    rows = xp.arange(lu.shape[0])
+    info = xp.zeros(lu.shape[0], _np.int32)
+    for j in range(n):
+        p = j + xp.abs(lu[:, j:, j]).argmax(axis=1)
+        pivot_rows = lu[rows, p].copy()
+        lu[rows, p] = lu[:, j]
+        lu[:, j] = pivot_rows
+        piv = lu[:, j, j]
+        zero = piv == 0
+        info[zero & (info == 0)] = j + 1
+        if j + 1 < n:
+            col = lu[:, j + 1:, j] / xp.where(zero, 1, piv)[:, None]
+            lu[:, j + 1:, j + 1:] -= col[:, :, None] * lu[:, j, None, j + 1:]
+    return info.reshape(batch)
+
+
+def first_failure(info, default: int = 0):
+    """PyTorch's ``(Batch element k): `` prefix for the first matrix whose ``info`` is not 0 ('' for one
+    matrix), and that info (``default`` when none is)."""
+    flat = _np.asarray(info.get() if hasattr(info, "get") else info).reshape(-1)
+    bad = _np.flatnonzero(flat)
+    k = int(bad[0]) if bad.size else 0
+    return (f"(Batch element {k}): " if info.ndim else ""), (int(flat[k]) if bad.size else default)
+
+
+def singular_inverse(xp, a, name: str = "linalg.inv") -> LinAlgError:
+    """The error of inverting singular matrices, naming the batch element and zero pivot as PyTorch."""
+    # (default: LAPACK's blocked factorization met an exact zero pivot where ours rounded to a tiny one)
+    prefix, pos = first_failure(lu_info(xp, a), default=a.shape[-1])
+    return LinAlgError(f"{name}: {prefix}The diagonal element {pos} is zero, the inversion could not be "
+                       "completed because the input matrix is singular.")
 
 
 class Inverse(Function):
@@ -1446,11 +1487,11 @@ class Inverse(Function):
         try:
             self.inv = xp.linalg.inv(a)
         except _np.linalg.LinAlgError:
-            raise RuntimeError(_SINGULAR) from None
+            raise singular_inverse(xp, a) from None
         # CuPy does not raise for a singular matrix: its inverse comes back with inf or NaN (one check,
         # one synchronisation, as PyTorch's CUDA inverse also makes)
         if xp is not _np and a.size and not bool(xp.isfinite(self.inv).all()) and bool(xp.isfinite(a).all()):
-            raise RuntimeError(_SINGULAR)
+            raise singular_inverse(xp, a)
         return self.inv
 
     def backward(self, xp, g):

@@ -2657,6 +2657,38 @@ class Tensor:
                 base = base @ base
         return result
 
+    # ------------------------------------------------------------ decompositions (nerve/linalg.py)
+
+    def svd(self, some: bool = True, compute_uv: bool = True):
+        """``(U, S, V)`` with ``self = U diag(S) V^T``, as ``torch.svd`` (V, not V^H: see ``nerve.linalg.svd``)."""
+        from .linalg import _svd_legacy
+
+        return _svd_legacy(self, some, compute_uv)
+
+    def qr(self, some: bool = True):
+        """``(Q, R)``: the reduced QR factorization (the complete one with ``some=False``)."""
+        from .linalg import _qr_legacy
+
+        return _qr_legacy(self, some)
+
+    def cholesky(self, upper: bool = False) -> "Tensor":
+        """The lower Cholesky factor (upper with ``upper``), as ``torch.cholesky``."""
+        from .linalg import _cholesky_legacy
+
+        return _cholesky_legacy(self, upper)
+
+    def pinverse(self, rcond: float = 1e-15) -> "Tensor":
+        """The pseudo-inverse (singular values below ``rcond`` times the largest dropped)."""
+        from .linalg import pinv
+
+        return pinv(self, rcond)
+
+    def matrix_exp(self) -> "Tensor":
+        """The matrix exponential of square matrices."""
+        from .linalg import matrix_exp
+
+        return matrix_exp(self)
+
     def fill_diagonal_(self, fill_value, wrap: bool = False) -> "Tensor":
         """Fill the main diagonal in place (all dims equal, or a matrix); with ``wrap``, a tall
         matrix's diagonal starts again below every square block (as NumPy's fill_diagonal)."""
