@@ -310,6 +310,15 @@ def sum_to(xp, g, shape):
 
 
 def run_backward(root, grad, retain_graph: bool = False, capture=None) -> None:
+    """Backpropagate ``grad`` from tensor ``root`` (see :func:`_run_backward`).
+
+    Gradients may come out inf or nan (that of log at 0, say): as torch, NumPy says nothing.
+    """
+    with _np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        _run_backward(root, grad, retain_graph, capture)
+
+
+def _run_backward(root, grad, retain_graph: bool = False, capture=None) -> None:
     """Backpropagate ``grad`` from tensor ``root`` into the ``.grad`` of every leaf it depends on.
 
     The ops are visited newest first (a heap keyed on their sequence numbers), each once all
