@@ -43,7 +43,7 @@ int = int32  # noqa: A001
 short = int16
 uint8 = uint8
 
-_LAZY = {"nn", "optim", "utils", "vision", "keras", "cli", "bench", "serialization"}
+_LAZY = {"nn", "optim", "utils", "vision", "keras", "cli", "bench", "serialization", "onnx"}
 
 
 def __getattr__(name):
