@@ -120,7 +120,8 @@ class Exp(Function):
 class Log(Function):
     def forward(self, xp, x):
         self.x = x
-        return xp.log(x)
+        with _errstate(xp):  # log(0) = -inf and log(-1) = nan, silently as in torch
+            return xp.log(x)
 
     def backward(self, xp, g):
         return g / self.x
@@ -129,7 +130,8 @@ class Log(Function):
 class Log1p(Function):
     def forward(self, xp, x):
         self.x = x
-        return xp.log1p(x)
+        with _errstate(xp):
+            return xp.log1p(x)
 
     def backward(self, xp, g):
         return g / (1 + self.x)
@@ -137,7 +139,8 @@ class Log1p(Function):
 
 class Sqrt(Function):
     def forward(self, xp, x):
-        self.y = xp.sqrt(x)
+        with _errstate(xp):
+            self.y = xp.sqrt(x)
         return self.y
 
     def backward(self, xp, g):

@@ -1,7 +1,7 @@
 """``nerve.nn``: ``Module``, ``Parameter``, containers, layers and losses, as ``torch.nn``."""
 # ruff: noqa: F401, I001
 
-from . import functional, init, utils
+from . import functional, init, parallel, utils
 from .modules.activation import (
     CELU, ELU, GELU, SELU, SiLU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Mish, PReLU,
     ReLU, ReLU6, Sigmoid, Softmax, Softmin, Softplus, Softsign, Tanh, Tanhshrink, Threshold,
@@ -14,6 +14,7 @@ from .modules.loss import (
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
 )
 from .modules.module import Module
+from .parallel import DataParallel
 from .modules.normalization import LayerNorm
 from .modules.sparse import Embedding
 from .parameter import Buffer, Parameter

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from ... import random as _random
 from ...autograd import Function
 from ...tensor import Tensor
@@ -20,19 +22,36 @@ class ChannelDropout(Function):
 
 
 def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
-    """Zero each channel of an (N, C, H, W) or (C, H, W) input with probability ``p`` while training.
+    """Zero each channel of an (N, C, H, W) input with probability ``p`` while training.
 
-    The kept channels are scaled by 1/(1-p). The mask comes from nerve's global generator.
+    The kept channels are scaled by 1/(1-p). The mask comes from nerve's global generator. As
+    torch's, the mask is (N, C, 1, ...) for any input of at least 2 dimensions: a 3-D input is
+    taken as (N, C, L) (channel-wise 1-D dropout) and a 2-D one as (N, C) (plain dropout); both,
+    and inputs of 5 or more dimensions, warn as torch does.
     """
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if input.ndim not in (3, 4):
-        raise RuntimeError(
-            f"dropout2d: Expected 3D (unbatched) or 4D (batched) input, got input of shape {list(input.shape)}"
+        warnings.warn(
+            f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is deprecated and will result in an "
+            "error in a future release. To retain the behavior and silence this warning, please use dropout "
+            "instead. Note that dropout2d exists to provide channel-wise dropout on inputs with 2 spatial "
+            "dimensions, a channel dimension, and an optional batch dimension (i.e. 3D or 4D inputs).",
+            stacklevel=2,
+        )
+    if input.ndim == 3:
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout behavior is "
+            "desired - input is interpreted as shape (N, C, L), where C is the channel dim. This behavior will "
+            "change in a future release to interpret the input as one without a batch dimension, i.e. shape "
+            "(C, H, W). To maintain the 1D channel-wise dropout behavior, please switch to using dropout1d instead.",
+            stacklevel=2,
         )
     if not training or p == 0.0:
         return input
-    lead = input.ndim - 2
-    mask_shape = tuple(input.shape[:lead]) + (1, 1)
+    if input.ndim < 2:
+        raise RuntimeError(f"Feature dropout requires at least 2 dimensions in the input, got shape "
+                           f"{list(input.shape)}")
+    mask_shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
     out = ChannelDropout.apply(input, p=float(p), mask_shape=mask_shape, dev=input._device, generator=None)
     return input._inplace(out) if inplace else out

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from ...autograd import Function
-from ...ops import _global_shift
+from ...ops import _errstate, _global_shift
 from ...tensor import Tensor
 from .activation import exp_shifted, log_softmax, sum_along
 
@@ -515,8 +515,9 @@ class BCE(Function):
 
     def forward(self, xp, x, t):
         self.x, self.t = x, t
-        self.logx = xp.maximum(xp.log(x), -100)
-        self.log1mx = xp.maximum(xp.log1p(-x), -100)
+        with _errstate(xp):  # log(0): -inf, clamped
+            self.logx = xp.maximum(xp.log(x), -100)
+            self.log1mx = xp.maximum(xp.log1p(-x), -100)
         return _reduced(xp, -(t * self.logx + (1 - t) * self.log1mx), self.reduction)
 
     def backward(self, xp, g):

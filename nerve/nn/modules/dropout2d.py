@@ -7,7 +7,10 @@ from .dropout import _DropoutNd
 
 
 class Dropout2d(_DropoutNd):
-    """Zero each channel of (N, C, H, W) inputs with probability ``p`` while training, scaling the rest by 1/(1-p)."""
+    """Zero each channel of (N, C, H, W) inputs with probability ``p`` while training, scaling the rest by 1/(1-p).
+
+    Other shapes are taken as torch takes them (see :func:`nerve.nn.functional.dropout2d`).
+    """
 
     def forward(self, input):
         return dropout2d(input, self.p, self.training, self.inplace)
