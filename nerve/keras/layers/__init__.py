@@ -37,6 +37,7 @@ from .merging import Add, Average, Concatenate, Multiply, Subtract, add, concate
 from .normalization import BatchNormalization, LayerNormalization
 from .reshaping import UpSampling2D, ZeroPadding2D
 from .rnn import GRU, LSTM, SimpleRNN
+from .wrappers import Bidirectional, TimeDistributed
 
 __all__ = [
     "Activation", "Add", "Average", "AveragePooling2D", "AvgPool2D", "BatchNormalization", "Concatenate",
@@ -45,6 +46,6 @@ __all__ = [
     "KerasTensor", "Layer", "LayerNormalization", "LeakyReLU", "MaxPool2D", "MaxPooling2D", "Multiply",
     "ReLU", "Rescaling", "Reshape", "Softmax", "Subtract", "add", "concatenate",
     "GRU", "LSTM", "SimpleRNN", "Conv2DTranspose", "Convolution2DTranspose", "UpSampling2D", "ZeroPadding2D",
-    "GlobalAveragePooling1D", "GlobalAvgPool1D", "GlobalMaxPool1D", "GlobalMaxPooling1D", "Lambda",
-    "Masking",
+    "Bidirectional", "GlobalAveragePooling1D", "GlobalAvgPool1D", "GlobalMaxPool1D", "GlobalMaxPooling1D", "Lambda",
+    "Masking", "TimeDistributed",
 ]
