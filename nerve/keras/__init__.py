@@ -19,6 +19,11 @@ Where it knowingly differs from Keras 3:
 * a Dense or Conv2D kernel's ``variable.value`` is the core's parameter in the core's layout
   ((out, in) and (out, in, kh, kw)); ``shape``, ``numpy()``, ``assign``, ``get_weights`` and
   files use Keras's.
+* masks (``Embedding(mask_zero=True)``, ``Masking``) ride along with the tensors as in Keras, but
+  a functional model's graph holds no mask ops: Keras's summary of a masked functional model
+  also lists ops such as ``not_equal`` and ``any`` as layers, nerve's does not.
+* a ``Lambda`` layer cannot be saved to a ``.keras`` file (they hold no code); ``TimeDistributed``
+  folds the time steps into the batch (Keras loops over them: the same results).
 """
 
 from . import (

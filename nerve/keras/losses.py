@@ -107,6 +107,44 @@ mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
 
 
+def _mask_of(y_pred):
+    """The Keras mask on the model's output (a sequence output after Embedding(mask_zero=True)), or None."""
+    from .layers import layer as _layer
+
+    return _layer.get_keras_mask(y_pred) if _layer._masks else None
+
+
+def _same_rank(x1, x2):
+    """Keras's squeeze_or_expand_to_same_rank: drop (or add) a trailing axis of 1 where ranks differ by one."""
+    r1, r2 = x1.ndim, x2.ndim
+    if r1 == r2 + 1 and x1.shape[-1] == 1:
+        if r2 == 1:
+            x2 = x2.unsqueeze(-1)
+        else:
+            x1 = x1.squeeze(-1)
+    if r2 == r1 + 1 and x2.shape[-1] == 1:
+        if r1 == 1:
+            x1 = x1.unsqueeze(-1)
+        else:
+            x2 = x2.squeeze(-1)
+    return x1, x2
+
+
+def _apply_mask(sample_weight, mask, values, reduction):
+    """Keras's apply_mask: masked entries weigh 0; for a mean, the others weigh total / valid, so the
+    loss is the mean over the unmasked entries."""
+    m = mask.to(values.dtype)
+    if reduction in ("mean", "sum_over_batch_size"):
+        valid = m.sum()
+        scale = m.numel() / valid if float(valid.item()) else 0.0
+        m = m * scale
+    if sample_weight is None:
+        return m
+    w = _as_tensor(sample_weight, values).to(values.dtype)
+    m, w = _same_rank(m, w)
+    return w * m
+
+
 class Loss:
     """A loss object: ``loss(y_true, y_pred)`` is the batch mean of the per-example losses."""
 
@@ -121,9 +159,14 @@ class Loss:
         return type(self).fn(y_true, y_pred, **self.kwargs)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        mask = _mask_of(y_pred)
         out = self.call(y_true, y_pred)
+        if mask is not None:
+            sample_weight = _apply_mask(sample_weight, mask, out, self.reduction)
         if sample_weight is not None:
-            out = out * _as_tensor(sample_weight, out).to(out.dtype)
+            w = _as_tensor(sample_weight, out).to(out.dtype)
+            out, w = _same_rank(out, w)
+            out = out * w
         if self.reduction == "none" or self.reduction is None:
             return out
         if self.reduction == "sum":
@@ -171,7 +214,7 @@ class CategoricalCrossentropy(Loss):
     def __call__(self, y_true, y_pred, sample_weight=None):
         kw = self.kwargs
         if (sample_weight is None and self.reduction == "sum_over_batch_size" and not kw["label_smoothing"]
-                and kw["axis"] in (-1, 1) and y_pred.ndim == 2):
+                and kw["axis"] in (-1, 1) and y_pred.ndim == 2 and _mask_of(y_pred) is None):
             logits = _logits(y_pred, kw["from_logits"])
             known = self.__dict__.get("one_hot_known")  # fit checks the whole target array once
             if logits is not None and known is not False:
@@ -190,7 +233,8 @@ class SparseCategoricalCrossentropy(Loss):
         super().__init__(name, reduction, from_logits=from_logits)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        if sample_weight is None and self.reduction == "sum_over_batch_size" and y_pred.ndim == 2:
+        if sample_weight is None and self.reduction == "sum_over_batch_size" and y_pred.ndim == 2 and \
+                _mask_of(y_pred) is None:
             logits = _logits(y_pred, self.kwargs["from_logits"])
             if logits is not None:
                 t = _as_tensor(y_true, y_pred)

@@ -48,7 +48,14 @@ class Metric:
     def _add(self, values, sample_weight=None) -> None:
         xp = _xp(values)
         if sample_weight is not None:
-            w = xp.asarray(_array(sample_weight, xp), dtype=values.dtype).reshape(values.shape[:1] + (1,) * (values.ndim - 1))
+            w = xp.asarray(_array(sample_weight, xp), dtype=values.dtype)
+            if w.ndim == values.ndim + 1 and w.shape[-1] == 1:
+                w = w.reshape(w.shape[:-1])
+            if w.ndim <= values.ndim and w.shape == values.shape[:w.ndim]:
+                # per example, or per step (a mask): the same weight over the axes after
+                w = w.reshape(w.shape + (1,) * (values.ndim - w.ndim))
+            else:
+                w = w.reshape(values.shape[:1] + (1,) * (values.ndim - 1))
             w = xp.broadcast_to(w, values.shape)
             self.total += float((values * w).sum())
             self.count += float(w.sum())

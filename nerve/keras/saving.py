@@ -42,6 +42,7 @@ def save_model(model, filepath, overwrite=True) -> None:
     _check_overwrite(filepath, overwrite)
     if not model.built:
         raise ValueError("The model is not built yet: call it on data (or fit it) before saving.")
+    _refuse_code(model)
     payload = {
         "format": FORMAT, "version": VERSION, "kind": "model",
         "class_name": _class_name(model),
@@ -51,6 +52,21 @@ def save_model(model, filepath, overwrite=True) -> None:
         **_weights_payload(model),
     }
     nerve.save(payload, filepath)
+
+
+def _refuse_code(model) -> None:
+    """A Lambda layer is code, which nerve's files never hold: say so before writing anything."""
+    stack, seen = [model], set()
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        if isinstance(layer, layers_module.Lambda):
+            raise ValueError(f"Layer '{layer.name}' is a Lambda layer: its function is Python code, and nerve's "
+                             ".keras files hold no code. Write a Layer subclass (its get_config gives the "
+                             "arguments) and pass it in `custom_objects` when loading; or save_weights only.")
+        stack.extend(layer._layers)
 
 
 def _shape_json(shape):
@@ -198,8 +214,9 @@ def _functional_from_config(config, custom_objects):
         progress = False
         for item in list(pending):
             name, node = item
-            if ready(node["args"]):
-                created[(name, node["index"])] = by_name[name](resolve(node["args"]), **node.get("kwargs", {}))
+            if ready(node["args"]) and ready(node.get("kwargs", {})):
+                created[(name, node["index"])] = by_name[name](resolve(node["args"]),
+                                                               **resolve(node.get("kwargs", {})))
                 pending.remove(item)
                 progress = True
         if not progress:

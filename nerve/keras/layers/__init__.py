@@ -5,20 +5,39 @@ from .conv import (
     AvgPool2D,
     Conv2D,
     Convolution2D,
+    GlobalAveragePooling1D,
     GlobalAveragePooling2D,
+    GlobalAvgPool1D,
     GlobalAvgPool2D,
+    GlobalMaxPool1D,
     GlobalMaxPool2D,
+    GlobalMaxPooling1D,
     GlobalMaxPooling2D,
     MaxPool2D,
     MaxPooling2D,
 )
 from .conv_transpose import Conv2DTranspose, Convolution2DTranspose
-from .core import Activation, Dense, Dropout, Embedding, Flatten, Identity, LeakyReLU, ReLU, Rescaling, Reshape, Softmax
+from .core import (
+    Activation,
+    Dense,
+    Dropout,
+    Embedding,
+    Flatten,
+    Identity,
+    Lambda,
+    LeakyReLU,
+    Masking,
+    ReLU,
+    Rescaling,
+    Reshape,
+    Softmax,
+)
 from .layer import Input, InputLayer, KerasTensor, Layer
 from .merging import Add, Average, Concatenate, Multiply, Subtract, add, concatenate
 from .normalization import BatchNormalization, LayerNormalization
 from .reshaping import UpSampling2D, ZeroPadding2D
 from .rnn import GRU, LSTM, SimpleRNN
+from .wrappers import Bidirectional, TimeDistributed
 
 __all__ = [
     "Activation", "Add", "Average", "AveragePooling2D", "AvgPool2D", "BatchNormalization", "Concatenate",
@@ -27,4 +46,6 @@ __all__ = [
     "KerasTensor", "Layer", "LayerNormalization", "LeakyReLU", "MaxPool2D", "MaxPooling2D", "Multiply",
     "ReLU", "Rescaling", "Reshape", "Softmax", "Subtract", "add", "concatenate",
     "GRU", "LSTM", "SimpleRNN", "Conv2DTranspose", "Convolution2DTranspose", "UpSampling2D", "ZeroPadding2D",
+    "Bidirectional", "GlobalAveragePooling1D", "GlobalAvgPool1D", "GlobalMaxPool1D", "GlobalMaxPooling1D", "Lambda",
+    "Masking", "TimeDistributed",
 ]

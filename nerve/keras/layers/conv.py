@@ -9,6 +9,8 @@ only shown to Keras (get_weights, set_weights, files) as (kh, kw, in, out): no p
 from __future__ import annotations
 
 import nerve.nn.functional as _functional
+from nerve.creation import zeros
+from nerve.functions import where
 
 from .. import activations
 from .layer import Layer
@@ -169,5 +171,47 @@ class GlobalMaxPooling2D(Layer):
         return inputs.amax(dim=(1, 2), keepdim=self.keepdims)
 
 
+class GlobalAveragePooling1D(Layer):
+    """Mean over the time steps: (N, steps, C) -> (N, C) (``keepdims``: (N, 1, C)).
+
+    With a mask (batch, steps), from an ``Embedding(mask_zero=True)`` or ``Masking``, the mean is
+    over the unmasked steps only, as Keras's; the output has no mask.
+    """
+
+    supports_masking = True
+
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        if data_format not in (None, "channels_last", "channels_first"):
+            raise ValueError(f"The `data_format` argument must be one of 'channels_first', 'channels_last'. "
+                             f"Received: data_format={data_format}")
+        self.data_format = data_format or "channels_last"
+        self.keepdims = keepdims
+
+    def call(self, inputs, mask=None):
+        axis = 1 if self.data_format == "channels_last" else 2
+        if mask is None:
+            return inputs.mean(dim=axis, keepdim=self.keepdims)
+        m = mask.unsqueeze(2 if self.data_format == "channels_last" else 1)
+        kept = where(m, inputs, zeros((), dtype=inputs.dtype, device=inputs.device))
+        return kept.sum(dim=axis, keepdim=self.keepdims) / m.to(inputs.dtype).sum(dim=axis, keepdim=self.keepdims)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+
+class GlobalMaxPooling1D(Layer):
+    """Max over the time steps: (N, steps, C) -> (N, C) (a mask is not used, as Keras's)."""
+
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = data_format or "channels_last"
+        self.keepdims = keepdims
+
+    def call(self, inputs):
+        return inputs.amax(dim=1 if self.data_format == "channels_last" else 2, keepdim=self.keepdims)
+
+
+GlobalAvgPool1D, GlobalMaxPool1D = GlobalAveragePooling1D, GlobalMaxPooling1D
 MaxPool2D, AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D = MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D
 Convolution2D = Conv2D

@@ -1,19 +1,23 @@
 """Core layers: ``Dense``, ``Activation``, ``Flatten``, ``Reshape``, ``Dropout``, ``Rescaling``,
-``Softmax``, ``ReLU``, ``LeakyReLU``, ``Embedding``, ``Identity``.
+``Softmax``, ``ReLU``, ``LeakyReLU``, ``Embedding``, ``Identity``, ``Masking``, ``Lambda``.
 
 Each holds its weights and calls nerve's functional ops; shapes and defaults are Keras's
-(a Dense kernel is (in, out), glorot_uniform; the bias zeros).
+(a Dense kernel is (in, out), glorot_uniform; the bias zeros). Masks as Keras's: Embedding
+(``mask_zero=True``) and Masking make one; the element-wise layers here (Dense, Activation,
+Dropout, Rescaling, Softmax, ReLU, LeakyReLU, Identity) pass it on; Flatten and Reshape drop it.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 
+import nerve
 import nerve.nn.functional as _functional
 from nerve.tensor import Tensor
 
 from .. import activations
-from .layer import Layer
+from .layer import KerasTensor, Layer, Node, map_structure, set_keras_mask
 
 
 def _F():
@@ -30,6 +34,8 @@ class Dense(Layer):
         kernel_initializer, bias_initializer: Keras initializers (glorot_uniform, zeros).
         kernel_regularizer, bias_regularizer: penalties added to the loss.
     """
+
+    supports_masking = True
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
@@ -62,6 +68,8 @@ class Dense(Layer):
 
 class Activation(Layer):
     """Apply an activation function (by name or as a function)."""
+
+    supports_masking = True
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
@@ -106,6 +114,8 @@ class Reshape(Layer):
 class Dropout(Layer):
     """Zero a fraction ``rate`` of the inputs while training (scaling the rest by 1/(1-rate))."""
 
+    supports_masking = True
+
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not 0 <= rate <= 1:
@@ -122,6 +132,8 @@ class Dropout(Layer):
 class Rescaling(Layer):
     """``x * scale + offset`` (e.g. ``Rescaling(1./255)`` for pixels)."""
 
+    supports_masking = True
+
     def __init__(self, scale, offset=0.0, **kwargs):
         super().__init__(**kwargs)
         self.scale, self.offset = scale, offset
@@ -132,15 +144,30 @@ class Rescaling(Layer):
 
 
 class Softmax(Layer):
+    """Softmax over ``axis``; with a ``mask`` (broadcastable to the inputs), masked positions get
+    probability 0 (Keras's: their inputs become a large negative number, their outputs 0)."""
+
+    supports_masking = True
+
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
         self.axis = axis
 
-    def call(self, inputs):
-        return activations.softmax(inputs, axis=self.axis)
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return activations.softmax(inputs, axis=self.axis)
+        if mask.ndim > inputs.ndim or any(m != 1 and m != i for m, i in zip(mask.shape[::-1], inputs.shape[::-1])):
+            raise ValueError(f"The `mask` must be broadcastable to `inputs`. Received: inputs.shape="
+                             f"{tuple(inputs.shape)}, mask.shape={tuple(mask.shape)}")
+        big = -1e9 if inputs.dtype is nerve.float32 or inputs.dtype is nerve.float64 else -3e4
+        x = nerve.where(mask, inputs, nerve.full((), big, dtype=inputs.dtype, device=inputs.device))
+        out = activations.softmax(x, axis=self.axis)
+        return nerve.where(mask, out, nerve.zeros((), dtype=out.dtype, device=out.device))
 
 
 class ReLU(Layer):
+    supports_masking = True
+
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
         super().__init__(**kwargs)
         self.max_value, self.negative_slope, self.threshold = max_value, negative_slope, threshold
@@ -150,6 +177,8 @@ class ReLU(Layer):
 
 
 class LeakyReLU(Layer):
+    supports_masking = True
+
     def __init__(self, negative_slope=0.3, **kwargs):
         super().__init__(**kwargs)
         self.negative_slope = negative_slope
@@ -159,6 +188,8 @@ class LeakyReLU(Layer):
 
 
 class Identity(Layer):
+    supports_masking = True
+
     def call(self, inputs):
         return inputs
 
@@ -167,6 +198,7 @@ class Embedding(Layer):
     """Look up rows of an (input_dim, output_dim) table by integer id."""
 
     _int_inputs = True
+    supports_masking = True
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
                  mask_zero=False, **kwargs):
@@ -183,3 +215,118 @@ class Embedding(Layer):
 
     def call(self, inputs):
         return _F().embedding(inputs, self.embeddings.value)
+
+    def compute_mask(self, inputs, mask=None):
+        """With ``mask_zero=True``, the steps whose id is 0 (padding) are masked: ``ids != 0``."""
+        if not self.mask_zero:
+            return None
+        return inputs != 0
+
+
+class Masking(Layer):
+    """Mask the time steps whose features all equal ``mask_value``, and zero them.
+
+    The mask, (batch, timesteps) True where any feature differs from ``mask_value``, goes to the
+    layers after (recurrent layers skip the masked steps, GlobalAveragePooling1D leaves them out).
+    """
+
+    supports_masking = True
+
+    def __init__(self, mask_value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.mask_value = mask_value
+
+    def call(self, inputs):
+        keep = (inputs != self.mask_value).any(dim=-1, keepdim=True)
+        out = nerve.where(keep, inputs, nerve.zeros((), dtype=inputs.dtype, device=inputs.device))
+        set_keras_mask(out, keep.squeeze(-1))
+        return out
+
+    def compute_mask(self, inputs, mask=None):
+        return (inputs != self.mask_value).any(dim=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+class Lambda(Layer):
+    """Wrap a function of the input as a layer: ``Lambda(lambda x: x ** 2)``.
+
+    The function gets the input as a nerve tensor (``keras.ops`` work on it), plus ``mask`` and
+    ``training`` when its signature names them, and ``arguments`` as keyword arguments.
+
+    Args:
+        function: the function; its first argument is the input (a tensor, or a list of them).
+        output_shape: the output's shape without the batch dim (a tuple, or a list of tuples for
+            several outputs), or a function of the full input shape. By default it is found by
+            running ``function`` once on a one-example batch of zeros.
+        mask: None (the layer drops any mask, as Keras's), a function ``(inputs, mask) -> mask``,
+            or a fixed mask tensor for the output.
+        arguments: a dict of keyword arguments for ``function``.
+
+    A Lambda layer holds code, so it cannot be written to nerve's ``.keras`` files (which hold no
+    code); subclass ``Layer`` for a model to save.
+    """
+
+    def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
+        super().__init__(**kwargs)
+        if not callable(function):
+            raise ValueError(f"`function` should be a callable. Received: function={function}")
+        self.function = function
+        self.arguments = dict(arguments or {})
+        self.mask = mask
+        self.supports_masking = mask is not None
+        self._output_shape = output_shape
+        try:
+            params = inspect.signature(function).parameters
+        except (TypeError, ValueError):
+            params = {}
+        self._fn_expects_mask = "mask" in params
+        self._fn_expects_training = "training" in params
+
+    def call(self, inputs, mask=None, training=None):
+        kwargs = dict(self.arguments)
+        if self._fn_expects_mask:
+            kwargs["mask"] = mask
+        if self._fn_expects_training:
+            kwargs["training"] = training
+        return self.function(inputs, **kwargs)
+
+    def compute_mask(self, inputs, mask=None):
+        if callable(self.mask):
+            return self.mask(inputs, mask)
+        return self.mask
+
+    def compute_output_shape(self, input_shape):
+        if self._output_shape is None:
+            return super().compute_output_shape(input_shape)
+        if callable(self._output_shape):
+            return self._output_shape(input_shape)
+        first = input_shape[0] if input_shape and isinstance(input_shape[0], (list, tuple)) else input_shape
+        batch = first[0] if first else None
+        shape = self._output_shape
+        if isinstance(shape, list) and shape and isinstance(shape[0], (list, tuple)):
+            return [(batch,) + tuple(s) for s in shape]
+        return (batch,) + tuple(shape)
+
+    def _symbolic_call(self, inputs, args, kwargs):
+        if self._output_shape is None:
+            return super()._symbolic_call(inputs, args, kwargs)
+        # a declared output shape: the function does not run (as Keras's)
+        shapes = self.compute_output_shape(map_structure(lambda kt: kt.shape, inputs))
+        self.built = True
+        if isinstance(shapes, list) and shapes and isinstance(shapes[0], (list, tuple)):
+            outputs = [KerasTensor(s, self.dtype) for s in shapes]
+        else:
+            outputs = KerasTensor(shapes, self.dtype)
+        Node(self, inputs, outputs, {k: v for k, v in kwargs.items() if k != "training"})
+        return outputs
+
+    def get_config(self) -> dict:
+        config = {"name": self.name, "trainable": self.trainable, "function": self.function,
+                  "arguments": self.arguments}
+        if self._output_shape is not None:
+            config["output_shape"] = self._output_shape
+        if self.mask is not None:
+            config["mask"] = self.mask
+        return config

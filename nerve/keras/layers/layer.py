@@ -5,6 +5,11 @@ A layer creates its weights in ``build(input_shape)`` the first time it is calle
 functional API), a layer builds itself from the symbolic shape, runs ``call`` once on a
 one-example batch of zeros to learn its output shape, and records a ``Node`` so that a
 ``keras.Model(inputs, outputs)`` can replay the graph.
+
+Masks are Keras's: a layer's ``compute_mask`` attaches a boolean (batch, timesteps) mask to its
+output tensor (``get_keras_mask`` reads it), the next layer gets it as ``call(..., mask=...)``
+when its ``call`` takes one, and passes it on when it ``supports_masking``. Sequential and
+functional models need nothing more: the masks travel with the tensors they replay.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import warnings
+import weakref
 
 import numpy as np
 
@@ -23,6 +30,7 @@ from .. import backend
 from ..variables import Variable
 
 _training_stack = [False]
+_symbolic_depth = [0]  # > 0 while a layer runs on dummy inputs to learn its output shapes
 _F32 = np.dtype(np.float32)
 _UNTRACKED = {"_layers", "_parent_model", "_input_layer", "_graph_input", "_auto_input"}
 
@@ -42,6 +50,66 @@ class training_mode:
 
 def in_training() -> bool:
     return _training_stack[-1]
+
+
+def in_symbolic_call() -> bool:
+    """Whether layers are running on dummy inputs (shape inference), not on data."""
+    return _symbolic_depth[0] > 0
+
+
+class _symbolic:
+    def __enter__(self):
+        _symbolic_depth[0] += 1
+
+    def __exit__(self, *exc):
+        _symbolic_depth[0] -= 1
+
+
+# -- Keras masks: a boolean (batch, timesteps) tensor that rides along with a layer's output --
+# Keras sets ``tensor._keras_mask``; nerve's tensors have slots, so the masks live here, keyed
+# by the tensor's id and dropped when the tensor dies (a weak reference's callback).
+_masks: dict = {}
+
+
+def get_keras_mask(x):
+    """The mask a layer attached to ``x`` (Embedding(mask_zero=True), Masking, ...), or None."""
+    if isinstance(x, KerasTensor):
+        return getattr(x, "_keras_mask", None)
+    entry = _masks.get(id(x))
+    if entry is not None and entry[0]() is x:
+        return entry[1]
+    return None
+
+
+def set_keras_mask(x, mask) -> None:
+    """Attach ``mask`` to the tensor ``x`` (None removes it)."""
+    if isinstance(x, KerasTensor):
+        x._keras_mask = mask
+        return
+    if not isinstance(x, Tensor):
+        return
+    key = id(x)
+    if mask is None:
+        _masks.pop(key, None)
+        return
+
+    def drop(ref, key=key):
+        entry = _masks.get(key)
+        if entry is not None and entry[0] is ref:
+            del _masks[key]
+
+    _masks[key] = (weakref.ref(x, drop), mask)
+
+
+def as_mask(mask):
+    """A mask given as a tensor, an array or a list, as a boolean nerve tensor (None stays None)."""
+    if mask is None or (isinstance(mask, Tensor) and mask.dtype is nerve.bool):
+        return mask
+    if isinstance(mask, Tensor):
+        return mask != 0 if not mask.is_floating_point() else mask > 0.5
+    arr = np.asarray(nerve.backend.to_numpy(mask) if nerve.backend.is_array(mask) else mask)
+    arr = arr.astype(bool) if arr.dtype.kind in "biu" else arr > 0.5
+    return Tensor._make(nerve.backend.move(arr, backend.device()), backend.device())
 
 
 class KerasTensor:
@@ -85,15 +153,19 @@ def pack_as(structure, flat: list):
 
 
 class Node:
-    """One call of a layer in a functional graph: its input and output KerasTensors."""
+    """One call of a layer in a functional graph: its input and output KerasTensors.
+
+    Symbolic tensors among the keyword arguments (``initial_state=[h, c]``, ``mask=m``) are inputs
+    of the node too: the graph orders and replays them as the positional ones.
+    """
 
     def __init__(self, layer, call_inputs, outputs, call_kwargs=None):
         self.layer = layer
         self.call_inputs = call_inputs
-        self.input_tensors = [t for t in flatten(call_inputs) if isinstance(t, KerasTensor)]
+        self.call_kwargs = call_kwargs or {}
+        self.input_tensors = [t for t in flatten(call_inputs) + flatten(self.call_kwargs) if isinstance(t, KerasTensor)]
         self.outputs = outputs
         self.output_tensors = flatten(outputs)
-        self.call_kwargs = call_kwargs or {}
         layer._inbound_nodes.append(self)
         index = len(layer._inbound_nodes) - 1
         for i, t in enumerate(self.output_tensors):
@@ -139,10 +211,17 @@ class Layer:
     """
 
     _int_inputs = False  # Embedding takes integer ids; every other layer gets floats
+    # Keras's masking: a layer that supports it passes its input's mask on to its output
+    # (compute_mask's default), or computes a new one; one that does not drops it, with a warning.
+    supports_masking = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        cls._call_has_training = "training" in inspect.signature(cls.call).parameters
+        params = inspect.signature(cls.call).parameters
+        cls._call_has_training = "training" in params
+        cls._call_has_mask = "mask" in params
+        # a layer whose compute_mask is its own may make a mask from no mask (Embedding, Masking)
+        cls._mask_source = cls.compute_mask is not Layer.compute_mask
         init = cls.__dict__.get("__init__")
         if init is None:
             return
@@ -362,8 +441,8 @@ class Layer:
             inputs, args = args[0], args[1:]
         else:
             inputs = kwargs.pop("inputs")
-        if type(inputs) is Tensor and self.built:
-            # The hot path (every layer of every training step): one tensor in, weights built.
+        if type(inputs) is Tensor and self.built and not _masks and not self._mask_source and "mask" not in kwargs:
+            # The hot path (every layer of every training step): one tensor in, weights built, no masks.
             dt = inputs._data.dtype
             if (dt is not _F32 and dt != _F32) or self._int_inputs:
                 inputs = self._convert(inputs)
@@ -376,6 +455,8 @@ class Layer:
         leaves = flatten(inputs)
         if any(isinstance(t, KerasTensor) for t in leaves):
             return self._symbolic_call(inputs, args, kwargs)
+        # the masks the inputs carry (read before converting: a cast makes a new tensor)
+        masks = map_structure(get_keras_mask, inputs) if _masks else None
         inputs = map_structure(lambda t: self._convert(t) if t is not None else None, inputs)
         if not self.built:
             self._maybe_build(map_structure(lambda t: tuple(t.shape), inputs))
@@ -383,7 +464,44 @@ class Layer:
             kwargs["training"] = _training_stack[-1]
         elif not self._call_has_training:
             kwargs.pop("training", None)
-        return self.call(inputs, *args, **kwargs)
+        return self._call_with_masks(inputs, masks, args, kwargs)
+
+    def _call_with_masks(self, inputs, masks, args, kwargs):
+        """``call`` with Keras's mask handling: the inputs' masks go to ``call(mask=...)`` when it
+        takes one, and ``compute_mask`` attaches the output's mask."""
+        explicit = kwargs.pop("mask", None)
+        previous = explicit if explicit is not None else masks
+        if previous is not None and all(m is None for m in flatten(previous)):
+            previous = None
+        if previous is not None:
+            previous = map_structure(as_mask, previous)
+        if self._call_has_mask:
+            kwargs["mask"] = previous
+        outputs = self.call(inputs, *args, **kwargs)
+        if self.supports_masking or self._mask_source:
+            self._set_mask_metadata(inputs, outputs, previous)
+        if previous is not None and not self.supports_masking and not self.__dict__.get("_warned_mask"):
+            self.__dict__["_warned_mask"] = True
+            warnings.warn(
+                f"Layer '{self.name}' (of type {type(self).__name__}) was passed an input with a mask attached to "
+                "it. However, this layer does not support masking and will therefore destroy the mask "
+                "information. Downstream layers will not see the mask.", stacklevel=3)
+        return outputs
+
+    def _set_mask_metadata(self, inputs, outputs, previous) -> None:
+        flat = flatten(outputs)
+        if all(get_keras_mask(t) is not None for t in flat):
+            return  # call attached them itself (Masking)
+        out_masks = self.compute_mask(inputs, previous)
+        if out_masks is None:
+            return
+        for t, m in zip(flat, flatten(out_masks)):
+            if m is not None and get_keras_mask(t) is None:
+                set_keras_mask(t, m)
+
+    def compute_mask(self, inputs, mask=None):
+        """The output's mask: the input's, unchanged, by default (for layers that support masking)."""
+        return mask if self.supports_masking else None
 
     def compute_output_shape(self, input_shape):
         """Output shape(s) for ``input_shape``: by default, ``call`` runs once on zeros."""
@@ -392,13 +510,15 @@ class Layer:
             arr = np.zeros(dims, dtype=np.dtype(dtype))
             return Tensor._make(nerve.backend.move(arr, backend.device()), backend.device())
 
-        return self._dummy_shapes(map_structure(lambda s: zeros(s, self.dtype), input_shape))
+        first = next(iter(flatten_shapes(input_shape)), None)
+        return self._dummy_shapes(map_shapes(lambda s: zeros(s, self.dtype), input_shape),
+                                  first[0] if first else None)
 
-    def _dummy_shapes(self, dummy):
+    def _dummy_shapes(self, dummy, batch=None):
         kwargs = {"training": False} if self._call_has_training else {}
-        with nerve.no_grad():
+        with nerve.no_grad(), _symbolic():
             out = self.call(dummy, **kwargs)
-        return map_structure(lambda t: (None,) + tuple(t.shape[1:]), out)
+        return map_structure(lambda t: (batch,) + tuple(t.shape[1:]), out)
 
     def _symbolic_call(self, inputs, args, kwargs):
         def dummy(kt):
@@ -414,7 +534,10 @@ class Layer:
             call_kwargs["training"] = False
         else:
             call_kwargs.pop("training", None)
-        with nerve.no_grad(), training_mode(False):
+        call_kwargs = map_structure(dummy, call_kwargs)
+        if not self._call_has_mask:
+            call_kwargs.pop("mask", None)
+        with nerve.no_grad(), training_mode(False), _symbolic():
             out = self.call(map_structure(dummy, inputs), *args, **call_kwargs)
         leaves = flatten(inputs)
         batch_unknown = any(isinstance(t, KerasTensor) and t.shape and t.shape[0] is None for t in leaves)
@@ -448,9 +571,11 @@ class Layer:
         return map_structure(lambda t: t.shape, self.output)
 
     # -- configs (saving) --
+    _config_skip = ()  # constructor arguments a subclass's get_config writes itself (wrapped layers)
+
     def get_config(self) -> dict:
         """The constructor arguments, JSON-ready, so ``from_config`` rebuilds the layer."""
-        config = dict(self.__dict__.get("_init_args") or {})
+        config = {k: v for k, v in (self.__dict__.get("_init_args") or {}).items() if k not in self._config_skip}
         config["name"] = self.name
         config["trainable"] = self.trainable
         if self._batch_input_shape is not None:
@@ -467,6 +592,29 @@ class Layer:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
+def _is_shape(value) -> bool:
+    """Whether ``value`` is one shape (a tuple / list of ints and Nones), not a structure of shapes."""
+    return isinstance(value, (tuple, list)) and all(d is None or isinstance(d, (int, np.integer)) for d in value)
+
+
+def map_shapes(fn, structure):
+    """``fn`` applied to each shape of a nested structure of shapes."""
+    if _is_shape(structure):
+        return fn(tuple(structure))
+    if isinstance(structure, dict):
+        return {k: map_shapes(fn, v) for k, v in structure.items()}
+    return type(structure)(map_shapes(fn, s) for s in structure)
+
+
+def flatten_shapes(structure) -> list:
+    """The shapes in a nested structure of shapes (a shape is a tuple of ints and Nones)."""
+    if _is_shape(structure):
+        return [tuple(structure)]
+    if isinstance(structure, dict):
+        return [s for k in sorted(structure) for s in flatten_shapes(structure[k])]
+    return [s for item in structure for s in flatten_shapes(item)]
+
+
 def _unique(items: list) -> list:
     seen, out = set(), []
     for v in items:
@@ -477,6 +625,8 @@ def _unique(items: list) -> list:
 
 
 Layer._call_has_training = False
+Layer._call_has_mask = False
+Layer._mask_source = False
 
 
 class InputLayer(Layer):

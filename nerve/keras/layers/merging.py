@@ -1,4 +1,8 @@
-"""Layers that join several inputs: ``Concatenate``, ``Add``, ``Subtract``, ``Multiply``, ``Average``."""
+"""Layers that join several inputs: ``Concatenate``, ``Add``, ``Subtract``, ``Multiply``, ``Average``.
+
+Masks as Keras's: the arithmetic merges keep the OR of their inputs' masks when every input has
+one; Concatenate joins them.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,20 @@ from .layer import Layer
 
 
 class _Merge(Layer):
+    supports_masking = True
+
     def _check(self, inputs):
         if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
             raise ValueError(f"A merge layer should be called on a list of at least 2 inputs. Got: {inputs}")
+
+    def compute_mask(self, inputs, mask=None):
+        """Keras's: no mask unless every input has one, then their OR."""
+        if mask is None or any(m is None for m in mask):
+            return None
+        out = mask[0]
+        for m in mask[1:]:
+            out = out | m
+        return out
 
 
 class Concatenate(_Merge):
@@ -23,6 +38,19 @@ class Concatenate(_Merge):
     def call(self, inputs):
         self._check(inputs)
         return nerve.cat(list(inputs), dim=self.axis)
+
+    def compute_mask(self, inputs, mask=None):
+        """Keras's: the inputs' masks (all True where one has none) joined, then any over the last axis."""
+        if mask is None or all(m is None for m in mask):
+            return None
+        masks = []
+        for x, m in zip(inputs, mask):
+            if m is None:
+                m = nerve.ones(tuple(x.shape), dtype=nerve.bool, device=x.device)
+            elif m.ndim < x.ndim:
+                m = m.unsqueeze(-1).expand(*x.shape)
+            masks.append(m)
+        return nerve.cat(masks, dim=self.axis).any(dim=-1)
 
 
 class Add(_Merge):

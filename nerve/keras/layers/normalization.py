@@ -4,12 +4,17 @@ Keras's defaults: momentum 0.99 (the moving averages keep 99% of their value eac
 PyTorch's momentum 0.01) and epsilon 1e-3. One difference remains: the core, like PyTorch,
 updates the moving variance with the unbiased batch variance where Keras uses the biased one
 (a factor n/(n-1), 1.03 at batch 32).
+
+Both pass a mask on. While training with a mask (batch, timesteps), BatchNormalization takes its
+batch statistics over the unmasked steps only, as Keras's (there, with Keras's biased variance).
 """
 
 from __future__ import annotations
 
+import nerve
 import nerve.nn.functional as _functional
 
+from .. import backend
 from .layer import Layer
 
 
@@ -26,6 +31,8 @@ class BatchNormalization(Layer):
         epsilon: added to the variance (1e-3).
         center, scale: learn ``beta`` / ``gamma``.
     """
+
+    supports_masking = True
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
@@ -48,8 +55,14 @@ class BatchNormalization(Layer):
         self.moving_mean = self.add_weight(c, mm, name="moving_mean", trainable=False)
         self.moving_variance = self.add_weight(c, mv, name="moving_variance", trainable=False)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         training = bool(training) and self.trainable
+        if mask is not None:
+            if mask.ndim != inputs.ndim - 1:
+                raise ValueError(f"The mask provided should be one dimension less than the inputs. Received: "
+                                 f"mask.shape={tuple(mask.shape)}, inputs.shape={tuple(inputs.shape)}")
+            if training:
+                return self._masked_training(inputs, mask)
         x = inputs
         last = self._axis == inputs.ndim - 1 and inputs.ndim > 2
         if last:  # the core normalizes axis 1 (NCHW); channels-last goes there and back as views
@@ -64,9 +77,32 @@ class BatchNormalization(Layer):
             y = y.permute(0, *range(2, y.ndim), 1)
         return y
 
+    def _masked_training(self, x, mask):
+        """Keras's masked moments: mean and (biased) variance over the unmasked positions."""
+        axes = tuple(i for i in range(x.ndim) if i != self._axis)
+        m = mask.unsqueeze(-1).expand(*x.shape)
+        zero = nerve.zeros((), dtype=x.dtype, device=x.device)
+        weight = m.to(x.dtype).sum(dim=axes, keepdim=True) + backend.epsilon()
+        mean = nerve.where(m, x, zero).sum(dim=axes, keepdim=True) / weight
+        var = nerve.where(m, x - mean, zero).square().sum(dim=axes, keepdim=True) / weight
+        with nerve.no_grad():
+            mo = self.momentum
+            self.moving_mean.value.mul_(mo).add_(mean.reshape(-1).detach() * (1 - mo))
+            self.moving_variance.value.mul_(mo).add_(var.reshape(-1).detach() * (1 - mo))
+        y = (x - mean) / (var + self.epsilon).sqrt()
+        shape = [1] * x.ndim
+        shape[self._axis] = -1
+        if self.gamma is not None:
+            y = y * self.gamma.value.reshape(shape)
+        if self.beta is not None:
+            y = y + self.beta.value.reshape(shape)
+        return y
+
 
 class LayerNormalization(Layer):
     """Normalize each example over the last axis, then scale by ``gamma`` and shift by ``beta``."""
+
+    supports_masking = True
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", **kwargs):

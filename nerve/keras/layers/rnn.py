@@ -12,8 +12,16 @@ run a loop of tensor ops, step by step.
 
 Dropout while training is Keras's: masks fixed over the time steps; with ``recurrent_dropout`` one
 mask per gate on the inputs and on the state (Keras's implementation 1), else one input mask.
-Not supported: masking (``mask_zero`` of an Embedding before), ``stateful=True``; ``unroll``,
-the constraints and ``seed`` are accepted and ignored.
+
+Masking as Keras's: a (batch, timesteps) mask (from ``Embedding(mask_zero=True)``, ``Masking``, or
+``mask=``) makes a masked step keep the states it had and repeat the previous step's output (zeros
+before the first unmasked step; zeros at every masked step with ``zero_output_for_mask=True``,
+which ``Bidirectional`` sets with ``return_sequences``): the ``Scan`` op (default activations) or
+the step loop skips the masked rows of each step. ``return_sequences=True`` passes the mask on.
+
+``stateful=True`` (the batch size fixed, e.g. ``keras.Input(shape, batch_size=n)``): each batch
+starts from the states the previous one ended with; ``reset_state()`` zeros them. ``unroll``, the
+constraints and ``seed`` are accepted and ignored.
 """
 
 from __future__ import annotations
@@ -21,12 +29,13 @@ from __future__ import annotations
 import numpy as np
 
 import nerve.nn.functional as _functional
-from nerve.functions import cat, stack
+from nerve.functions import cat, stack, where
 from nerve.nn.modules.rnn import _scan
 from nerve.tensor import Tensor
 
 from .. import activations, initializers
-from .layer import Layer
+from ..variables import Variable
+from .layer import Layer, as_mask, in_symbolic_call
 
 
 def _F():
@@ -53,6 +62,7 @@ def _swap01(w, u, axis):
 
 class _RNN(Layer):
     _gates = 1
+    supports_masking = True
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -60,7 +70,7 @@ class _RNN(Layer):
                  bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
                  recurrent_constraint=None, bias_constraint=None, dropout=0.0, recurrent_dropout=0.0,
                  seed=None, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
-                 unroll=False, **kwargs):
+                 unroll=False, zero_output_for_mask=False, **kwargs):
         super().__init__(**kwargs)
         if units is None or int(units) <= 0:
             raise ValueError(f"Received an invalid value for argument `units`, expected a positive integer, "
@@ -70,8 +80,9 @@ class _RNN(Layer):
                 raise ValueError(f"Invalid value received for argument `{what}`. Expected a float value "
                                  f"between 0 and 1 (1 excluded). Received: {what}={rate}")
         self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
-        if stateful:
-            raise NotImplementedError(f"nerve.keras {type(self).__name__} does not support stateful=True")
+        self.stateful = bool(stateful)
+        self.states = None
+        self.zero_output_for_mask = bool(zero_output_for_mask)
         self.units = int(units)
         self.activation = activations.get(activation)
         self.recurrent_activation = activations.get(recurrent_activation)
@@ -106,7 +117,24 @@ class _RNN(Layer):
         cell = f"{self.name}/{type(self).__name__.lower().replace('simplernn', 'simple_rnn')}_cell"
         for v in self.weights:
             v.path = f"{cell}/{v.name}"  # Keras 3 keeps them in a cell: 'lstm/lstm_cell/kernel'
+        if self.stateful:
+            if input_shape[0] is None:
+                raise ValueError("When using `stateful=True` in a RNN, the batch size must be static. Found "
+                                 f"dynamic batch size: sequence.shape={tuple(input_shape)}")
+            # Keras's 'rnn_state' variables: not weights (get_weights and counts leave them out)
+            n = 2 if self._gates == 4 else 1
+            self.__dict__["states"] = [Variable(np.zeros((input_shape[0], self.units), self.dtype), trainable=False,
+                                                name="rnn_state") for _ in range(n)]
+            for v in self.states:
+                v.path = f"{self.name}/rnn_state"
         self.built = True
+
+    def reset_state(self):
+        """Zero the states of a stateful layer (the next batch starts from zeros)."""
+        for v in self.states or []:
+            v.value._data[...] = 0
+
+    reset_states = reset_state
 
     def _core_weights(self, scan):
         """(w_ih, w_hh, b_ih, b_hh) in torch's layouts; in torch's gate order for ``Scan``, else Keras's."""
@@ -147,14 +175,27 @@ class _RNN(Layer):
         ones = Tensor._make(x._device.xp.ones(n, dtype=x._data.dtype), x._device)
         return [_F().dropout(ones, p=rate, training=True) for _ in range(count)]
 
-    def call(self, inputs, initial_state=None, training=None):
+    def call(self, inputs, initial_state=None, mask=None, training=None):
         x = inputs
         self._check(x)
         n_states = 2 if self._gates == 4 else 1
-        states = self._initial(x, initial_state, n_states)
+        stateful = self.stateful and self.states is not None
+        if initial_state is None and stateful:
+            if x.shape[0] != self.states[0].shape[0]:
+                raise ValueError("If an RNN is stateful, the batch size of the input sequences must be the same as "
+                                 f"the batch size of the initial state. \n- Expected batch size: "
+                                 f"{self.states[0].shape[0]}\n- Received batch size: {x.shape[0]}")
+            # copies: the backward pass reads the initial states after this call wrote the new ones
+            states = [Tensor._make(v.value._data.copy(), v.value._device) for v in self.states]
+        else:
+            states = self._initial(x, initial_state, n_states)
         k, u, N = self._gates, self.units, x.shape[0]
         # Keras's masks: one per gate when recurrent dropout is on (its implementation 1), else one
         rmasks = self._masks(x, self.recurrent_dropout, (N, u), k) if training and self.recurrent_dropout else None
+        mask = as_mask(mask)
+        if mask is not None and tuple(mask.shape) != tuple(x.shape[:2]):
+            raise ValueError(f"Layer {self.name} expects a mask of shape (batch, timesteps) = {tuple(x.shape[:2])}, "
+                             f"got {tuple(mask.shape)}")
         mode = self._mode() if rmasks is None else None
         w_ih, w_hh, b_ih, b_hh = self._core_weights(mode is not None)
         xt = x.permute(1, 0, 2)  # time-major (L, N, F)
@@ -169,16 +210,59 @@ class _RNN(Layer):
                           for i, m in enumerate(masks)], -1)
         else:
             gx = _F().linear(xt, w_ih, b_ih)  # the input products of all steps in one GEMM
+        steps = None
+        if mask is not None:
+            steps = mask.t().unsqueeze(-1)  # (L, N, 1), in the order the loop runs
+            if self.go_backwards:
+                steps = steps.flip(0)
         if mode is not None:
+            # Scan's masked rows keep their states, and their outputs repeat them
             seq, h_last, c_last = _scan(mode, gx, states[0], states[1] if n_states == 2 else None,
-                                        w_hh, b_hh, None, False)
+                                        w_hh, b_hh, None, False, active=None if steps is None else steps._data[..., 0])
             last = [h_last] if c_last is None else [h_last, c_last]
+            if steps is not None:
+                # Keras's outputs: zeros at masked steps (zero_output_for_mask), else before the first unmasked step
+                if self.zero_output_for_mask:
+                    seq = seq * steps.to(seq.dtype)
+                elif initial_state is not None or stateful:
+                    seq = seq * (steps.to(seq.dtype).cumsum(0) > 0).to(seq.dtype)
+            out_last = seq[-1]
+        elif steps is not None:
+            seq, last = self._masked_loop(gx, states, w_hh, b_hh, rmasks, steps)
+            out_last = seq[-1]
         else:
             seq, last = self._loop(gx, states, w_hh, b_hh, rmasks)
-        out = seq.permute(1, 0, 2) if self.return_sequences else last[0]
+            out_last = last[0]
+        if stateful and not in_symbolic_call():
+            for v, s in zip(self.states, last):
+                v.value._data[...] = s._data  # the next batch starts here (no gradient across batches)
+        out = seq.permute(1, 0, 2) if self.return_sequences else out_last
         if self.return_state:
             return (out, *last)  # a tuple, as Keras 3
         return out
+
+    def compute_mask(self, inputs, mask=None):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        out = mask if self.return_sequences else None
+        if self.return_state:
+            return [out] + [None] * (2 if self._gates == 4 else 1)
+        return out
+
+    def _masked_loop(self, gx, states, w_hh, b_hh, rmasks, steps):
+        """The step loop where ``steps[t]`` (N, 1) is False: those rows keep their states, and
+        their output is the previous step's (zeros with ``zero_output_for_mask``), as Keras."""
+        zero = Tensor._make(gx._device.xp.zeros((), dtype=gx._data.dtype), gx._device)
+        prev = zero
+        outs = []
+        for t in range(gx.shape[0]):
+            new = self._step(gx[t], states, w_hh, b_hh, rmasks)
+            m = steps[t]
+            out = where(m, new[0], zero if self.zero_output_for_mask else prev)
+            states = [where(m, a, b) for a, b in zip(new, states)]
+            outs.append(out)
+            prev = out
+        return stack(outs, 0), states
 
     def _loop(self, gx, states, w_hh, b_hh, rmasks):
         hs = []

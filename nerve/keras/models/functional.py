@@ -93,8 +93,11 @@ class Functional(Model):
         for node in self._nodes:
             if isinstance(node.layer, InputLayer):
                 continue
-            args = map_structure(lambda t: values[id(t)] if isinstance(t, KerasTensor) else t, node.call_inputs)
-            out = node.layer(args, training=training, **node.call_kwargs)
+            def value(t):
+                return values[id(t)] if isinstance(t, KerasTensor) else t
+
+            out = node.layer(map_structure(value, node.call_inputs), training=training,
+                             **map_structure(value, node.call_kwargs))
             for kt, v in zip(node.output_tensors, flatten(out)):
                 values[id(kt)] = v
         return map_structure(lambda kt: values[id(kt)], self._outputs_struct)
@@ -115,7 +118,9 @@ class Functional(Model):
                 "inbound_nodes": [{"index": layer._inbound_nodes.index(n),
                                    "args": map_structure(lambda t: ref(t) if isinstance(t, KerasTensor) else t,
                                                          n.call_inputs),
-                                   "kwargs": n.call_kwargs} for n in nodes if not isinstance(layer, InputLayer)],
+                                   "kwargs": map_structure(lambda t: ref(t) if isinstance(t, KerasTensor) else t,
+                                                           n.call_kwargs)}
+                                  for n in nodes if not isinstance(layer, InputLayer)],
             })
         return {
             "name": self.name, "trainable": self.trainable, "layers": layers,

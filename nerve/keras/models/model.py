@@ -19,6 +19,7 @@ from .. import callbacks as callbacks_module
 from .. import losses as losses_module
 from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
+from ..layers import layer as _layer_module
 from ..layers.layer import Layer, flatten, map_structure, training_mode
 from . import data as data_module
 
@@ -113,7 +114,7 @@ class Model(Layer):
             return nerve.zeros(*(1 if d is None else d for d in shape), device=backend.device())
 
         dummy = map_structure(zeros, input_shape) if isinstance(input_shape, (list, dict)) else zeros(input_shape)
-        with nerve.no_grad(), training_mode(False):
+        with nerve.no_grad(), training_mode(False), _layer_module._symbolic():  # a stateful RNN keeps its states
             self.call(dummy)
         self.built = True
 
@@ -251,13 +252,16 @@ class Model(Layer):
 
     def _update_metrics(self, y, y_pred, loss_value, parts, n, sample_weight=None) -> dict | None:
         metrics = self._metrics
+        # Keras's metrics leave out what the output's mask masks (the padded steps of a sequence)
+        masked = bool(_layer_module._masks)
         if metrics is not None and type(y_pred) is nerve.Tensor:
             # one output (every step after the first): no pairs to build
             tracker = self._loss_tracker
             tracker.total += loss_value * n
             tracker.count += n
+            sw = _masked_weight(y_pred, sample_weight) if masked else sample_weight
             for _, m in metrics:
-                m.update_state(y, y_pred, sample_weight)
+                m.update_state(y, y_pred, sw)
             return None if self.__dict__.get("_defer_logs") else self._logs()
         pairs = [(None, y, y_pred)] if metrics is not None and isinstance(y_pred, nerve.Tensor) \
             else self._per_output(y, y_pred)
@@ -268,7 +272,7 @@ class Model(Layer):
             tracker.add_scalar(part.item(), n)
         for i, m in self._metrics:
             _, yt, yp = pairs[i]
-            m.update_state(yt, yp, sample_weight)
+            m.update_state(yt, yp, _masked_weight(yp, sample_weight) if masked else sample_weight)
         return None if self.__dict__.get("_defer_logs") else self._logs()
 
     def _logs(self) -> dict:
@@ -418,7 +422,8 @@ class Model(Layer):
             return
         given = flatten(data.x)
         for i, (want, arr) in enumerate(zip(spec, given)):
-            self._check_shape(i, want, tuple(arr.shape))
+            # the arrays' first axis is the number of examples, not the batch size (a stateful RNN fixes that)
+            self._check_shape(i, (None,) + tuple(want[1:]) if want else want, tuple(arr.shape))
 
     def _check_shape(self, i, want, got) -> None:
         if want is None:
@@ -576,6 +581,20 @@ def _metric_config(spec):
     if isinstance(spec, metrics_module.Metric):
         return {"class_name": type(spec).__name__, "config": spec.get_config()}
     raise TypeError(f"cannot save the custom metric {spec!r}")
+
+
+def _masked_weight(y_pred, sample_weight):
+    """The metrics' sample weights with the mask on ``y_pred`` (Keras's apply_mask, reduction 'sum')."""
+    mask = _layer_module.get_keras_mask(y_pred) if isinstance(y_pred, nerve.Tensor) else None
+    if mask is None:
+        return sample_weight
+    m = mask.to(y_pred.dtype)
+    if sample_weight is None:
+        return m
+    from ..losses import _as_tensor, _same_rank
+
+    m, w = _same_rank(m, _as_tensor(sample_weight, m).to(m.dtype))
+    return w * m
 
 
 def _host(t) -> np.ndarray:

@@ -78,20 +78,26 @@ class Scan(Function):
     Inputs: ``gx`` (L, N, G*H): the input-to-hidden products of all steps, ``b_ih`` included;
     ``h0`` (N, P); ``c0`` (N, H) for LSTM, else None; ``w_hh`` (G*H, P); ``b_hh`` (G*H,) or None;
     ``w_hr`` (P, H) for an LSTM with projections, else None. P is H without projections.
-    Attributes: ``mode`` (RNN_TANH, RNN_RELU, LSTM, GRU), ``reverse`` (run from the last step) and
+    Attributes: ``mode`` (RNN_TANH, RNN_RELU, LSTM, GRU), ``reverse`` (run from the last step),
     ``batch_sizes`` (packed sequences, sorted by decreasing length: how many rows are active at each
-    step; an inactive row keeps its state and gets no gradient from that step).
+    step; an inactive row keeps its state and gets no gradient from that step) and ``active``
+    (an (L, N) boolean array, True where row n runs step t: any rows inactive at any steps, as a
+    Keras mask makes them; inactive rows behave as with ``batch_sizes``).
 
     Output: the hidden states of all steps (L, N, P) in input order; for LSTM, one flat array
     holding those and then the last cell state (N, H), since an op has one output.
     """
 
     batch_sizes = None
+    active = None
 
     def _inactive(self, t, n):
-        """The first inactive row at step t, or None when every row is active."""
+        """The rows inactive at step t as an index (a slice of the last rows, or a boolean array), or
+        None when every row is active."""
+        if self.idle is not None:
+            return self.idle[t]
         bs = self.batch_sizes
-        return bs[t] if bs is not None and bs[t] < n else None
+        return slice(bs[t], None) if bs is not None and bs[t] < n else None
 
     def forward(self, xp, gx, h0, c0, w_hh, b_hh, w_hr):
         if gx.shape[0] == 0:
@@ -101,6 +107,13 @@ class Scan(Function):
         self.steps = range(L - 1, -1, -1) if self.reverse else range(L)
         if self.batch_sizes is not None and all(b >= N for b in self.batch_sizes):
             self.batch_sizes = None
+        self.idle = None
+        if self.active is not None:
+            if tuple(self.active.shape) != (L, N):
+                raise ValueError(f"Scan: active has shape {tuple(self.active.shape)}, expected {(L, N)}")
+            idle = ~self.active.astype(bool)
+            busy = idle.any(axis=1).tolist()  # one read of the whole mask, not one per step
+            self.idle = [idle[t] if busy[t] else None for t in range(L)]
         with _quiet(xp):
             if self.mode == "LSTM":
                 return self._lstm(xp, gx, h0, c0, w_hh.T, b_hh, w_hr)
@@ -147,7 +160,7 @@ class Scan(Function):
                 xp.tanh(a, out=a)
             b = self._inactive(t, N)
             if b is not None:
-                a[b:] = h[b:]
+                a[b] = h[b]
             h = a
         self.hs = hs
         return hs
@@ -166,15 +179,15 @@ class Scan(Function):
             else:
                 xp.add(g[t], dh, out=d)
             b = self._inactive(t, N)
-            keep = d[b:].copy() if b is not None else None
+            keep = d[b].copy() if b is not None else None
             h = hs[t]
             d *= (h > 0) if relu else (1 - h * h)
             if b is not None:  # a finished row: its gradient passes to the state it kept
-                d[b:] = 0
+                d[b] = 0
             if k < L - 1 or need_dh:
                 dh = mm(d, w_hh)
                 if b is not None:
-                    dh[b:] = keep
+                    dh[b] = keep
         return self._grads(xp, dgx, dgx, dh)
 
     # ---- GRU: r, z = sigmoid(...), n = tanh(x_n + r * (W_hn h + b_hn)), h' = (1 - z) * n + z * h
@@ -213,7 +226,7 @@ class Scan(Function):
             h += n
             b = self._inactive(t, N)
             if b is not None:
-                h[b:] = hp[b:]
+                h[b] = hp[b]
         self.hs = hs
         return hs
 
@@ -239,12 +252,12 @@ class Scan(Function):
             dhh[:, :2 * H] = dx[:, :2 * H]
             b = self._inactive(t, N)
             if b is not None:  # a finished row: its gradient passes to the state it kept
-                dx[b:] = 0
-                dhh[b:] = 0
+                dx[b] = 0
+                dhh[b] = 0
             if k < L - 1 or need_dh:
                 dh = d * z + mm(dhh, w_hh)
                 if b is not None:
-                    dh[b:] = d[b:]
+                    dh[b] = d[b]
         return self._grads(xp, dgx, dgh, dh)
 
     # ---- LSTM: i, f, o = sigmoid(...), g = tanh(...), c' = f * c + i * g, h' = o * tanh(c') (@ W_hr.T)
@@ -287,8 +300,8 @@ class Scan(Function):
                 hs[t] = mm(ms[t], w_hr.T)
             b = self._inactive(t, N)
             if b is not None:
-                ct[b:] = c[b:]
-                hs[t][b:] = h[b:]
+                ct[b] = c[b]
+                hs[t][b] = h[b]
             h, c = hs[t], ct
         self.hs = hs
         out[L * N * P:] = c.reshape(-1)
@@ -309,11 +322,11 @@ class Scan(Function):
             d = gh[t] if dh is None else gh[t] + dh
             b = self._inactive(t, N)
             if b is not None:
-                keep_d, keep_dc = d[b:].copy(), dc[b:].copy()
+                keep_d, keep_dc = d[b].copy(), dc[b].copy()
             if w_hr is not None:
                 dhs[t] = d
                 if b is not None:
-                    dhs[t][b:] = 0
+                    dhs[t][b] = 0
                 d = mm(d, w_hr)
             act, tc = self.acts[t], self.tcs[t]
             i, f, o = act[:, :H], act[:, H:2 * H], act[:, 3 * H:]
@@ -327,12 +340,12 @@ class Scan(Function):
             dg *= act * (1 - act)
             dc *= f
             if b is not None:  # a finished row: its gradients pass to the states it kept
-                dg[b:] = 0
-                dc[b:] = keep_dc
+                dg[b] = 0
+                dc[b] = keep_dc
             if k < L - 1 or need_h0:
                 dh = mm(dg, w_hh)
                 if b is not None:
-                    dh[b:] = keep_d
+                    dh[b] = keep_d
         gwr = None
         if w_hr is not None and p[5] is not None:
             gwr = mm(dhs.reshape(-1, P).T, self.ms.reshape(-1, H))
@@ -354,11 +367,12 @@ def _check_state_dtypes(x: Tensor, states) -> None:
                                f"{x.dtype} and hidden tensor with {s.dtype}")
 
 
-def _scan(mode, gx, h0, c0, w_hh, b_hh, w_hr, reverse, batch_sizes=None):
+def _scan(mode, gx, h0, c0, w_hh, b_hh, w_hr, reverse, batch_sizes=None, active=None):
     """Run ``Scan``; returns the hidden states (L, N, P), the last hidden state and the last cell state."""
     L, N = gx.shape[:2]
     P = h0.shape[-1]
-    y = Scan.apply(gx, h0, c0, w_hh, b_hh, w_hr, mode=mode, reverse=reverse, batch_sizes=batch_sizes)
+    y = Scan.apply(gx, h0, c0, w_hh, b_hh, w_hr, mode=mode, reverse=reverse, batch_sizes=batch_sizes,
+                   active=active)
     c_n = None
     if mode == "LSTM":
         k = L * N * P
