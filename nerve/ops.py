@@ -445,7 +445,7 @@ class Var(Function):
 
 
 def _errstate(xp):
-    return _np.errstate(divide="ignore", invalid="ignore") if xp is _np else contextlib.nullcontext()
+    return _np.errstate(divide="ignore", invalid="ignore", over="ignore") if xp is _np else contextlib.nullcontext()
 
 
 class Prod(Function):
@@ -532,11 +532,12 @@ class LogSumExp(Function):
                 y = _np.log(s)
                 y += c
                 return y if self.keepdims else y.reshape(_reduced_shape(x.shape, self.axis))
-        m = x.max(axis=self.axis, keepdims=True)
-        if xp is not _np or not math.isfinite(m.sum()):  # rows of -inf/inf: shift by 0 instead
-            m = xp.where(xp.isfinite(m), m, 0)
-        y = xp.log(xp.exp(x - m).sum(axis=self.axis, keepdims=True))
-        y += m
+        with _errstate(xp):  # nan, inf - inf, exp(inf), log(0): inf/nan silently, as torch
+            m = x.max(axis=self.axis, keepdims=True)
+            if xp is not _np or not math.isfinite(m.sum()):  # rows of -inf/inf: shift by 0 instead
+                m = xp.where(xp.isfinite(m), m, 0)
+            y = xp.log(xp.exp(x - m).sum(axis=self.axis, keepdims=True))
+            y += m
         # backward as torch: g * exp(x - y), which stays 0 (not inf * 0) next to an infinite y
         self.e, self.x, self.y = None, x, y
         return y if self.keepdims else y.reshape(_reduced_shape(x.shape, self.axis))
@@ -578,6 +579,8 @@ def _global_shift(x, axis: int, keep_shifted: bool):
     """NumPy: ``(c, shifted, e, s)`` with one global shift ``c = x.max()``, or None when some
     slice's sum of exponentials comes near underflow (logits of rows far apart, inf, nan)."""
     c = _np.maximum.reduce(x, axis=None)  # the ufunc itself: ndarray.max adds a Python frame
+    if not _np.isfinite(c):  # an inf or nan somewhere: the caller's per-slice path
+        return None
     sh = x - c
     e = _np.exp(sh, out=None if keep_shifted else sh)
     s = sum_along(_np, e, axis)
