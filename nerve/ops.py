@@ -68,7 +68,10 @@ class Mul(Function):
 class Div(Function):
     def forward(self, xp, a, b):
         self.a, self.b = a, b
-        return a / b
+        if _is_number(b) and b != 0:
+            return a / b
+        with _errstate(xp):  # x / 0 gives inf or nan silently, as in torch
+            return a / b
 
     def backward(self, xp, g):
         pa, pb = self.parents
@@ -86,7 +89,11 @@ class Pow(Function):
 
     def forward(self, xp, a, b):
         self.a, self.b = a, b
-        self.y = a ** b
+        if _is_number(b) and b >= 0 and float(b).is_integer():
+            self.y = a ** b
+        else:
+            with _errstate(xp):  # 0 ** -1 = inf, (-1) ** 0.5 = nan: silently, as in torch
+                self.y = a ** b
         return self.y
 
     def backward(self, xp, g):
@@ -110,7 +117,8 @@ def _pylog(x):
 
 class Exp(Function):
     def forward(self, xp, x):
-        self.y = xp.exp(x)
+        with _errstate(xp):  # exp(100.0) in float32 is inf, silently as in torch
+            self.y = xp.exp(x)
         return self.y
 
     def backward(self, xp, g):

@@ -1,5 +1,7 @@
 """Tensor behaviour as PyTorch's: creation, dtypes and promotion, conversions, in-place ops, autograd rules."""
 
+import warnings
+
 import numpy as np
 import pytest
 from _torch_compare import compare
@@ -793,3 +795,19 @@ def test_numpys_axis_and_keepdims_name_dim_and_keepdim_as_in_torch(call):
 def test_dim_and_its_numpy_alias_together_are_an_error():
     with pytest.raises(TypeError, match="sum\\(\\) got both 'dim' and its alias 'axis'"):
         nerve.ones(2, 2).sum(dim=0, axis=1)
+
+
+def test_division_power_and_exp_give_inf_and_nan_silently_as_torch():
+    a = np.array([1.0, 0.0, -1.0, 100.0], dtype=np.float32)
+    z = np.zeros(4, dtype=np.float32)
+    cases = [
+        lambda m, x, zz: x / 0, lambda m, x, zz: x / zz, lambda m, x, zz: 1.0 / x,
+        lambda m, x, zz: x ** -1, lambda m, x, zz: x ** 0.5, lambda m, x, zz: x.exp(),
+        lambda m, x, zz: m.exp(x * 10),
+    ]
+    for case in cases:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ours = case(nerve, nerve.tensor(a), nerve.tensor(z)).numpy()
+        theirs = case(torch, torch.tensor(a), torch.tensor(z)).numpy()
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)  # inf and nan in the same places
