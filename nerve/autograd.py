@@ -306,25 +306,65 @@ class FunctionCtx:
         self.needs_input_grad = needs_input_grad
         self.saved_tensors = ()
         self.materialize_grads = True
+        self._non_diff: set = set()
 
     def save_for_backward(self, *tensors) -> None:
         self.saved_tensors = tensors
 
     def mark_non_differentiable(self, *tensors) -> None:
-        pass  # nerve computes no gradient it is not asked for
+        """These outputs get no gradient: they come back with ``requires_grad=False`` (indices, masks)."""
+        self._non_diff.update(id(t) for t in tensors)
 
     def mark_dirty(self, *tensors) -> None:
         pass
 
     def set_materialize_grads(self, value: bool) -> None:
+        """With False, backward receives None (not zeros) for an output that got no gradient."""
         self.materialize_grads = bool(value)
 
 
+class _Grads:
+    """The gradients flowing into a several-output ``Function``'s node, one slot per output.
+
+    The engine sums what reaches a node with ``+`` and checks shape and dtype against the
+    edge's metadata: the class attributes below match the metadata of the edges to such a
+    node (``_SLOTS_META``), so it passes through the engine as any gradient does.
+    """
+
+    __slots__ = ("slots",)
+    shape = ()
+    dtype = _np.dtype(object)
+
+    def __init__(self, slots):
+        self.slots = slots
+
+    def __add__(self, other):
+        return _Grads([b if a is None else a if b is None else a + b for a, b in zip(self.slots, other.slots)])
+
+
+_SLOTS_META = ((), _Grads.dtype)
+
+
 class _CtxNode(Function):
-    """The graph node of a PyTorch-style ``Function``: backward calls the user's on tensors."""
+    """The graph node of a PyTorch-style ``Function``: backward calls the user's on tensors.
+
+    With several outputs, each output's ``grad_fn`` is an ``_OutputNode`` whose only edge leads
+    here; their gradients meet in one ``_Grads`` (outputs come later in the sequence than this
+    node, so all of them have run before it), and the user's ``backward`` gets one per output.
+    """
+
+    outputs = None  # several outputs: (shape, dtype) of each tensor output, None for the others
 
     def backward(self, xp, g):
-        grads = self.user_backward(self.ctx, Tensor._make(g, self.device))
+        if self.outputs is None:
+            grads = self.user_backward(self.ctx, Tensor._make(g, self.device))
+        else:
+            ins = []
+            for gi, meta in zip(g.slots, self.outputs):
+                if gi is None and meta is not None and self.ctx.materialize_grads:
+                    gi = xp.zeros(meta[0], dtype=meta[1])
+                ins.append(None if gi is None else Tensor._make(gi, self.device))
+            grads = self.user_backward(self.ctx, *ins)
         if not isinstance(grads, tuple):
             grads = (grads,)
         if len(grads) != len(self.parents):
@@ -343,35 +383,93 @@ class _CtxNode(Function):
         return self.fn_name + "Backward"  # PyTorch's name for a custom Function's node
 
 
+class _OutputNode(Function):
+    """Output ``index`` of a several-output PyTorch-style ``Function``: its gradient, in its slot."""
+
+    def backward(self, xp, g):
+        slots = [None] * self.n_outputs
+        slots[self.index] = g
+        return _Grads(slots)
+
+    @property
+    def name(self) -> str:
+        return self.node.fn_name
+
+    @property
+    def node_name(self) -> str:
+        return self.node.fn_name + "Backward"
+
+
 def _apply_ctx(cls, inputs, attrs):
     if attrs:
         raise TypeError(f"{cls.__name__}.apply() takes positional arguments only")
     needs = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
     ctx = FunctionCtx(needs)
+    setup = getattr(cls, "setup_context", None)  # PyTorch 2's form: forward(*inputs) without ctx
     global _enabled
     prev, _enabled = _enabled, False
     try:
-        out = cls.forward(ctx, *inputs)
+        if setup is None:
+            out = cls.forward(ctx, *inputs)
+        else:
+            out = cls.forward(*inputs)
+            setup(ctx, inputs, out)
     finally:
         _enabled = prev
     if not (_enabled and any(needs)):
         return out
-    if not isinstance(out, Tensor):
-        raise NotImplementedError(
-            f"{cls.__name__}.forward returned {type(out).__name__}: nerve records PyTorch-style Functions "
-            "with one tensor output"
+    several = isinstance(out, tuple)
+    outs = out if several else (out,)
+    if not several and not isinstance(out, Tensor):
+        raise TypeError(
+            f"{cls.__name__}.forward must return a tensor or a tuple (of tensors and other values), "
+            f"got {type(out).__name__}"
         )
-    if any(out is x for x in inputs):  # an input handed back: a new tensor on the same data
-        out = Tensor._make(out._data, out._device)
+    # which outputs get a gradient: tensors of a floating dtype not marked non-differentiable
+    diff = [isinstance(o, Tensor) and id(o) not in ctx._non_diff and o._data.dtype.kind in "fc" for o in outs]
+    # an input handed back: a new tensor on the same data, so the input keeps its own history
+    outs = tuple(Tensor._make(o._data, o._device) if isinstance(o, Tensor) and any(o is x for x in inputs)
+                 else o for o in outs)
     node = _CtxNode()
     node.parents = [(x.grad_fn or x) if need else None for x, need in zip(inputs, needs)]
     node.in_meta = [(x._data.shape, x._data.dtype) if need else None for x, need in zip(inputs, needs)]
-    node.device = out._device
+    node.device = next((o._device for o in outs if isinstance(o, Tensor)), None)
+    if node.device is None:  # no tensor among the outputs: nothing to differentiate
+        return out
     node.seq = _next_seq()
     node.ctx, node.user_backward, node.fn_name = ctx, cls.backward, cls.__name__
-    out.requires_grad = True
-    out.grad_fn = node
-    return out
+    if not several:
+        out = outs[0]
+        out.requires_grad = diff[0]
+        if diff[0]:
+            out.grad_fn = node
+        return out
+    node.outputs = tuple((o._data.shape, o._data.dtype) if isinstance(o, Tensor) else None for o in outs)
+    for i, o in enumerate(outs):
+        if not diff[i]:
+            if isinstance(o, Tensor):
+                o.requires_grad = False
+            continue
+        edge = _OutputNode()
+        edge.parents, edge.in_meta = [node], [_SLOTS_META]
+        edge.node, edge.index, edge.n_outputs = node, i, len(outs)
+        edge.device = o._device
+        edge.seq = _next_seq()
+        o.requires_grad = True
+        o.grad_fn = edge
+    return outs
+
+
+def once_differentiable(backward):
+    """PyTorch's decorator for a ``backward`` that is not itself differentiable; nerve's backward
+    never records a graph (first-order gradients only), so it runs the function as it is."""
+
+    @functools.wraps(backward)
+    def wrapper(ctx, *grads):
+        with no_grad():
+            return backward(ctx, *grads)
+
+    return wrapper
 
 
 def sum_to(xp, g, shape):
@@ -655,3 +753,17 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
                 )
             return False
     return True
+
+
+def _function_module():
+    """``nerve.autograd.function``, for ``from torch.autograd.function import once_differentiable``."""
+    import sys
+    import types
+
+    mod = types.ModuleType(__name__ + ".function", "PyTorch-style custom Functions (see nerve.autograd.Function).")
+    mod.Function, mod.FunctionCtx, mod.once_differentiable = Function, FunctionCtx, once_differentiable
+    sys.modules[mod.__name__] = mod
+    return mod
+
+
+function = _function_module()
