@@ -416,6 +416,21 @@ def test_draws_are_reproducible_under_manual_seed():
     np.testing.assert_array_equal(to_np(ND.Normal(nerve.zeros(3), nerve.ones(3)).rsample((4,))), eps)
 
 
+def test_draws_and_scores_stay_on_the_parameters_device(device):
+    loc, scale = nerve.tensor(_randn(3), device=device), nerve.tensor(_pos(3), device=device)
+    probs = nerve.tensor(_pos(2, 3), device=device)
+    dists = [ND.Normal(loc, scale), ND.Laplace(loc, scale), ND.Exponential(scale), ND.Uniform(loc, loc + scale),
+             ND.Categorical(probs), ND.OneHotCategorical(probs), ND.Bernoulli(logits=loc), ND.Gamma(scale, scale),
+             ND.Poisson(scale), ND.Dirichlet(probs), ND.MultivariateNormal(loc, scale_tril=nerve.diag(scale))]
+    for d in dists:
+        s = d.sample((4,))
+        assert s.device == probs.device and d.log_prob(s).device == probs.device, type(d).__name__
+    nerve.manual_seed(1)
+    a = to_np(ND.Normal(loc, scale).rsample((2,)))
+    nerve.manual_seed(1)
+    np.testing.assert_array_equal(a, to_np(ND.Normal(loc, scale).rsample((2,))))
+
+
 @pytest.mark.parametrize("name, make", [
     ("Normal", lambda a, b: ND.Normal(a, b)),
     ("Laplace", lambda a, b: ND.Laplace(a, b)),
