@@ -13,8 +13,8 @@ from ..backend import CPU, move
 from ..creation import tensor
 from ..dtypes import finfo, get_default_dtype
 from ..functions import broadcast_tensors
-from ..random import _rng, _uniform
-from ..tensor import Size, Tensor
+from ..random import _normal, _rng, _uniform
+from ..tensor import Tensor
 
 euler_constant = 0.57721566490153286060  # Euler-Mascheroni constant
 
@@ -74,14 +74,8 @@ class lazy_property:
 # ---------------------------------------------------------------- draws
 
 
-def _shape(sample_shape) -> Size:
-    return Size(sample_shape)
-
-
 def standard_normal(shape, like: Tensor) -> Tensor:
     """N(0, 1) noise of ``shape`` in ``like``'s dtype, on its device, from the global generator."""
-    from ..random import _normal
-
     dev = like.device
     return Tensor._make(_normal(tuple(shape), 0.0, 1.0, like._data.dtype, dev), dev)
 
