@@ -50,7 +50,8 @@ int = int32  # noqa: A001
 short = int16
 uint8 = uint8
 
-_LAZY = {"nn", "optim", "utils", "vision", "keras", "cli", "bench", "serialization", "amp", "testing", "special", "jit", "onnx"}
+_LAZY = {"nn", "optim", "utils", "vision", "keras", "cli", "bench", "serialization", "amp", "testing", "special", "jit", "onnx",
+         "distributions"}
 
 
 # torch.X names of nn.functional's functions (torch.conv2d, torch.dropout, ...): nerve/_nn_aliases.py
