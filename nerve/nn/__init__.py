@@ -50,3 +50,6 @@ from .modules.transformer import (
 )
 from .modules.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 from .modules.conv import ConvTranspose1d, ConvTranspose2d
+# ---- spatial transformers, local response norm, embedding bags, lazy layers (the nn-extras work) ----
+from .modules.normalization import LocalResponseNorm
+from .modules.sparse import EmbeddingBag

@@ -43,3 +43,6 @@ from .layer_norm import rms_norm
 from .misc import pdist
 # ---- spatial transformers, local response norm, gumbel softmax, embedding bags (the nn-extras work)
 from .grid_sample import affine_grid, grid_sample
+from .activation import gumbel_softmax
+from .local_response_norm import local_response_norm
+from .embedding_bag import embedding_bag
