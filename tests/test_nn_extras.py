@@ -492,6 +492,9 @@ def test_weight_norm_old_api_matches_torch(device, name, args, shape, dim):
         torch.nn.utils.weight_norm(tm, dim=dim)
     assert list(m.state_dict()) == list(tm.state_dict()) == ["bias", "weight_g", "weight_v"]
     assert m.weight_g.shape == tm.weight_g.shape
+    with torch.no_grad():
+        tm.weight_g.mul_(1.5)  # torch's g and v, loaded, give torch's weight
+    m.load_state_dict(tm.state_dict())
     m.to(device)
     _check_forward_backward(m, tm, shape, {"weight_g", "weight_v", "bias"}, device)
     nn.utils.remove_weight_norm(m)
