@@ -41,3 +41,8 @@ from .conv_transpose import conv_transpose1d, conv_transpose2d
 from .activation import hardshrink
 from .layer_norm import rms_norm
 from .misc import pdist
+# ---- spatial transformers, local response norm, gumbel softmax, embedding bags (the nn-extras work)
+from .grid_sample import affine_grid, grid_sample
+from .activation import gumbel_softmax
+from .local_response_norm import local_response_norm
+from .embedding_bag import embedding_bag

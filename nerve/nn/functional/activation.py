@@ -344,3 +344,27 @@ def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
 
         raise NotImplementedError(f"\"hardshrink_cpu\" not implemented for '{_torch_name(input)}'")
     return Hardshrink.apply(input, lambd=float(lambd))
+
+
+def gumbel_softmax(logits: Tensor, tau: float = 1, hard: bool = False, eps: float = 1e-10, dim: int = -1) -> Tensor:
+    """A sample of the Gumbel-softmax (concrete) distribution, as ``torch.nn.functional.gumbel_softmax``.
+
+    Args:
+        logits: unnormalised log-probabilities.
+        tau: the temperature; lower is closer to one-hot.
+        hard: return one-hot vectors whose gradient is the soft sample's (straight-through).
+        eps: deprecated, without effect (warns when set).
+        dim: the dimension that sums to 1.
+
+    Returns:
+        A tensor of ``logits``' shape; the Gumbel noise comes from nerve's generator.
+    """
+    if eps != 1e-10:
+        warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
+    gumbels = -logits.new_empty(logits.shape).exponential_().log()
+    y_soft = ((logits + gumbels) / tau).softmax(dim)
+    if not hard:
+        return y_soft
+    index = y_soft.max(dim, keepdim=True)[1]
+    y_hard = logits.new_zeros(logits.shape).scatter_(dim, index, 1.0)
+    return y_hard - y_soft.detach() + y_soft

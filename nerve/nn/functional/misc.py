@@ -170,13 +170,18 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
     if padding_idx is not None and padding_idx < 0:
         padding_idx += n
     if max_norm is not None:
-        xp = weight._device.xp
-        rows = xp.unique(idx.reshape(-1) % n)
-        w = weight._data
-        norms = (xp.abs(w[rows]) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
-        scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
-        w[rows] *= scale[:, None]
+        _renorm_rows(weight, idx, max_norm, norm_type)
     return Embedding.apply(weight, input, padding_idx=padding_idx)
+
+
+def _renorm_rows(weight: Tensor, idx, max_norm: float, norm_type: float) -> None:
+    """Scale the rows of ``weight`` that ``idx`` picks, in place, to a ``norm_type``-norm of at most ``max_norm``."""
+    xp = weight._device.xp
+    rows = xp.unique(idx.reshape(-1) % weight.shape[0])
+    w = weight._data
+    norms = (xp.abs(w[rows]) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
+    scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
+    w[rows] *= scale[:, None]
 
 
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:

@@ -550,6 +550,12 @@ class Module:
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        hooked = [(p, m) for p, m in self.named_modules() if m.__dict__.get("_load_state_dict_pre_hooks")]
+        if hooked:  # the hooks may rename or drop keys: on a copy, as torch
+            state_dict = OrderedDict(state_dict)
+            for p, m in hooked:
+                for hook in list(m._load_state_dict_pre_hooks.values()):
+                    hook(state_dict, p + "." if p else "", {}, strict, [], [], [])
         entries = self._state_entries()
         expected = {e[0] for e in entries}
         missing = [e[0] for e in entries if e[0] not in state_dict]
@@ -601,6 +607,15 @@ class Module:
             elif src is not target._data:
                 target._data[...] = src
         return _IncompatibleKeys(missing, unexpected)
+
+    def _register_load_state_dict_pre_hook(self, hook: Callable, with_module: bool = False):
+        """Run ``hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)``
+        (``hook(module, ...)`` with ``with_module``) before ``load_state_dict`` reads this module's keys;
+        the hook may change ``state_dict`` (a copy of the one given)."""
+        hooks = self.__dict__.setdefault("_load_state_dict_pre_hooks", OrderedDict())
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = (lambda *a: hook(self, *a)) if with_module else hook
+        return handle
 
     # ------------------------------------------------------------ printing
 

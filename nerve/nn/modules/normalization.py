@@ -1,4 +1,4 @@
-"""LayerNorm (batch norm lives in batchnorm.py)."""
+"""LayerNorm, GroupNorm and LocalResponseNorm (batch norm lives in batchnorm.py)."""
 
 from __future__ import annotations
 
@@ -84,3 +84,22 @@ class GroupNorm(Module):
     def extra_repr(self) -> str:
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
                 f"bias={self.bias is not None}")
+
+
+class LocalResponseNorm(Module):
+    """Normalise each channel by its neighbours' mean square, as ``torch.nn.LocalResponseNorm`` (AlexNet).
+
+    Args:
+        size: how many neighbouring channels form the window.
+        alpha, beta, k: ``x / (k + alpha * mean(x**2 over the window)) ** beta``.
+    """
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input):
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
