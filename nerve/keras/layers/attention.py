@@ -23,6 +23,7 @@ from nerve.creation import arange, full, zeros
 from nerve.functions import where
 from nerve.nn.functional.attention import attention_probs
 
+from .. import backend
 from .layer import Layer, as_mask, get_keras_mask
 
 
@@ -110,12 +111,12 @@ class MultiHeadAttention(Layer):
         if not self.built:
             self.build(_shape(query), _shape(value), None if key is None else _shape(key))
             self.built = True
-        # Keras fills query_mask / value_mask / key_mask from the masks the tensors carry
-        for name, t in (("query", query), ("value", value), ("key", key)):
+        # As Keras: value_mask / key_mask default to the masks the tensors carry, and the query's
+        # mask is always its tensor's (Keras's call overwrites a query_mask argument with it)
+        kwargs["query_mask"] = get_keras_mask(query)
+        for name, t in (("value", value), ("key", key)):
             if t is not None and kwargs.get(name + "_mask") is None:
-                m = get_keras_mask(t)
-                if m is not None:
-                    kwargs[name + "_mask"] = m
+                kwargs[name + "_mask"] = get_keras_mask(t)
         return super().__call__(query, value=value, key=key, **kwargs)
 
     def build(self, query_shape, value_shape=None, key_shape=None):
@@ -149,6 +150,10 @@ class MultiHeadAttention(Layer):
             if v is not None:
                 v.path = f"{self.name}/attention_output/{v.name}"
         self._dims = (query_shape[-1], value_shape[-1], key_shape[-1])
+        # Keras's build makes an unnamed Softmax and Dropout here: take their default names too, so
+        # that the layers made after this one are numbered as in Keras (dropout_3, not dropout_2)
+        backend.unique_name("softmax")
+        backend.unique_name("dropout")
         self.built = True
 
     def _check_shapes(self, query_shape, value_shape, key_shape) -> None:
@@ -176,7 +181,7 @@ class MultiHeadAttention(Layer):
         y = _F().linear(x.reshape(x.shape[0], steps, dim), w, b)
         return y.reshape(x.shape[0], steps, n, size).permute(0, 2, 1, 3)
 
-    def _attention_mask(self, batch, t, s, device, query_mask, value_mask, key_mask, attention_mask,
+    def _attention_mask(self, batch, t, s, n_axes, device, query_mask, value_mask, key_mask, attention_mask,
                         use_causal_mask):
         """Keras's (B, T, S) mask from the inputs' masks, ``attention_mask`` and the causal mask (None: no mask)."""
         mask = None
@@ -198,7 +203,7 @@ class MultiHeadAttention(Layer):
                 mask = both(mask, (rows - cols).abs() < self._sliding_window)
         if attention_mask is not None:
             am = as_mask(attention_mask)
-            am = am.reshape(tuple(am.shape[:am.ndim - 2 * self._n_axes]) + (t, s))
+            am = am.reshape(tuple(am.shape[:am.ndim - 2 * n_axes]) + (t, s))
             mask = am if mask is None else am & mask
         return mask
 
@@ -214,12 +219,11 @@ class MultiHeadAttention(Layer):
                                  f"{tuple(x.shape)}")
         batch, q_steps, kv_steps = query.shape[0], tuple(query.shape[1:-1]), tuple(value.shape[1:-1])
         t, s = math.prod(q_steps), math.prod(kv_steps)
-        self._n_axes = len(q_steps)
         q = self._project(query, self._query_kernel, self._query_bias, t)
         k = self._project(key, self._key_kernel, self._key_bias, s)
         v = self._project(value, self._value_kernel, self._value_bias, s)
-        mask = self._attention_mask(batch, t, s, query.device, query_mask, value_mask, key_mask, attention_mask,
-                                    use_causal_mask)
+        mask = self._attention_mask(batch, t, s, len(q_steps), query.device, query_mask, value_mask, key_mask,
+                                    attention_mask, use_causal_mask)
         if mask is not None:
             mask = mask.unsqueeze(-3)  # the heads axis
         F = _F()
