@@ -469,3 +469,12 @@ def test_cnn_text_classification_equals_keras(tmp_path):
     assert_same(keras.models.load_model(path).predict(x, verbose=0), theirs(x))
     theirs, ours = both(lambda k, L: cnn_example(k, L, rate=0.0))
     same_step(theirs, ours, x, RNG.integers(0, 2, (5, 1)).astype("float32"), loss="binary_crossentropy")
+
+
+def test_pad_sequences_equals_keras():
+    seqs = [[1, 2, 3], [4], [], [5, 6, 7, 8, 9, 10]]
+    for kw in ({}, {"maxlen": 4}, {"maxlen": 4, "padding": "post", "truncating": "post"},
+               {"maxlen": 2, "value": -1, "dtype": "float32"}):
+        got, want = keras.utils.pad_sequences(seqs, **kw), K.utils.pad_sequences(seqs, **kw)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
