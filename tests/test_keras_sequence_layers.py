@@ -47,7 +47,7 @@ def both(build):
 
 
 def _np(t):
-    return t.detach().numpy() if isinstance(t, nerve.Tensor) else K.ops.convert_to_numpy(t)
+    return t.detach().cpu().numpy() if isinstance(t, nerve.Tensor) else K.ops.convert_to_numpy(t)
 
 
 def assert_same(got, want, atol=1e-5):
@@ -299,6 +299,13 @@ def test_multi_head_cross_attention_model_step_and_summary_equal_keras():
     assert_same(ours.predict(x, verbose=0), theirs(x))
     assert summary_of(ours) == summary_of(theirs)
     same_step(theirs, ours, x, RNG.standard_normal((4, 30)).astype("float32"))
+
+
+def test_multi_head_attention_dropout_only_while_training():
+    mha = layers.MultiHeadAttention(2, 3, dropout=0.5)
+    default, inference, training = (_np(mha(SEQ, SEQ, **kw)) for kw in ({}, {"training": False}, {"training": True}))
+    np.testing.assert_array_equal(default, inference)
+    assert np.abs(training - inference).max() > 1e-3
 
 
 def test_multi_head_attention_errors_are_clear():
