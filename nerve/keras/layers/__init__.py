@@ -1,5 +1,6 @@
 """``keras.layers``: the layers nerve's Keras front end provides (channels-last images)."""
 
+from .attention import AdditiveAttention, Attention, MultiHeadAttention
 from .conv import (
     AveragePooling2D,
     AvgPool2D,
@@ -15,6 +16,16 @@ from .conv import (
     GlobalMaxPooling2D,
     MaxPool2D,
     MaxPooling2D,
+)
+from .conv1d import (
+    AveragePooling1D,
+    AvgPool1D,
+    Conv1D,
+    Convolution1D,
+    MaxPool1D,
+    MaxPooling1D,
+    SeparableConv1D,
+    SeparableConvolution1D,
 )
 from .conv_transpose import Conv2DTranspose, Convolution2DTranspose
 from .core import (
@@ -35,7 +46,7 @@ from .core import (
 from .layer import Input, InputLayer, KerasTensor, Layer
 from .merging import Add, Average, Concatenate, Multiply, Subtract, add, concatenate
 from .normalization import BatchNormalization, LayerNormalization
-from .reshaping import UpSampling2D, ZeroPadding2D
+from .reshaping import Cropping1D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 from .rnn import GRU, LSTM, SimpleRNN
 from .wrappers import Bidirectional, TimeDistributed
 
@@ -48,4 +59,7 @@ __all__ = [
     "GRU", "LSTM", "SimpleRNN", "Conv2DTranspose", "Convolution2DTranspose", "UpSampling2D", "ZeroPadding2D",
     "Bidirectional", "GlobalAveragePooling1D", "GlobalAvgPool1D", "GlobalMaxPool1D", "GlobalMaxPooling1D", "Lambda",
     "Masking", "TimeDistributed",
+    "AdditiveAttention", "Attention", "AveragePooling1D", "AvgPool1D", "Conv1D", "Convolution1D", "Cropping1D",
+    "MaxPool1D", "MaxPooling1D", "MultiHeadAttention", "SeparableConv1D", "SeparableConvolution1D", "UpSampling1D",
+    "ZeroPadding1D",
 ]

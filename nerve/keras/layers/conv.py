@@ -41,11 +41,15 @@ def check_channels_last(data_format, name: str) -> None:
         raise ValueError(f"nerve.keras {name} supports data_format='channels_last' only")
 
 
-def check_ndim4(layer, shape) -> None:
-    """Keras's error for an input that is not a batch of (H, W, C) images."""
-    if len(shape) != 4:
-        raise ValueError(f'Input 0 of layer "{layer.name}" is incompatible with the layer: expected ndim=4, '
+def check_ndim(layer, shape, ndim: int) -> None:
+    """Keras's error for an input of the wrong rank (4 for (H, W, C) images, 3 for (steps, C) sequences)."""
+    if len(shape) != ndim:
+        raise ValueError(f'Input 0 of layer "{layer.name}" is incompatible with the layer: expected ndim={ndim}, '
                          f"found ndim={len(shape)}. Full shape received: {tuple(shape)}")
+
+
+def check_ndim4(layer, shape) -> None:
+    check_ndim(layer, shape, 4)
 
 
 def _conv_options(layer, filters, kernel_size, strides, padding, data_format, activation, use_bias,

@@ -32,6 +32,7 @@ from ..variables import Variable
 _training_stack = [False]
 _symbolic_depth = [0]  # > 0 while a layer runs on dummy inputs to learn its output shapes
 _F32 = np.dtype(np.float32)
+_OPEN_SIZES = (40, 43)  # the dummy lengths of the dims an Input leaves open (see _symbolic_call)
 _UNTRACKED = {"_layers", "_parent_model", "_input_layer", "_graph_input", "_auto_input"}
 
 
@@ -521,10 +522,16 @@ class Layer:
         return map_structure(lambda t: (batch,) + tuple(t.shape[1:]), out)
 
     def _symbolic_call(self, inputs, args, kwargs):
-        def dummy(kt):
+        # A size the inputs leave open (None past the batch dim: ``Input((None,))`` for sequences of
+        # any length) gets a dummy length; the call runs at two such lengths, and the output dims
+        # that differ between the runs are open (None) too, as Keras's shape inference gives them.
+        leaves = flatten(inputs) + flatten(kwargs)
+        sizes = _OPEN_SIZES if any(isinstance(t, KerasTensor) and None in t.shape[1:] for t in leaves) else (1,)
+
+        def dummy(kt, size):
             if not isinstance(kt, KerasTensor):
                 return kt
-            dims = tuple(1 if d is None else d for d in kt.shape)
+            dims = tuple((size if i else 1) if d is None else d for i, d in enumerate(kt.shape))
             arr = np.zeros(dims, dtype=np.dtype(kt.dtype))
             return self._convert(Tensor._make(nerve.backend.move(arr, backend.device()), backend.device()))
 
@@ -534,21 +541,23 @@ class Layer:
             call_kwargs["training"] = False
         else:
             call_kwargs.pop("training", None)
-        call_kwargs = map_structure(dummy, call_kwargs)
         if not self._call_has_mask:
             call_kwargs.pop("mask", None)
-        with nerve.no_grad(), training_mode(False), _symbolic():
-            out = self.call(map_structure(dummy, inputs), *args, **call_kwargs)
-        leaves = flatten(inputs)
+        runs = []
+        for size in sizes:
+            with nerve.no_grad(), training_mode(False), _symbolic():
+                runs.append(self.call(map_structure(lambda kt: dummy(kt, size), inputs), *args,
+                                      **map_structure(lambda kt: dummy(kt, size), call_kwargs)))
+        out = runs[0]
         batch_unknown = any(isinstance(t, KerasTensor) and t.shape and t.shape[0] is None for t in leaves)
-
-        def spec(t):
-            shape = tuple(t.shape)
+        specs = {}
+        for t, other in zip(flatten(out), flatten(runs[-1])):
+            shape = tuple(d if d == e else None for d, e in zip(t.shape, other.shape))
             if batch_unknown and shape:
                 shape = (None,) + shape[1:]
-            return KerasTensor(shape, backend.standardize_dtype(t.dtype))
+            specs[id(t)] = KerasTensor(shape, backend.standardize_dtype(t.dtype))
 
-        outputs = map_structure(spec, out)
+        outputs = map_structure(lambda t: specs[id(t)], out)
         kwargs = {k: v for k, v in kwargs.items() if k != "training"}
         Node(self, inputs, outputs, kwargs)
         return outputs

@@ -1,9 +1,10 @@
-"""Reshaping layers on (N, H, W, C) images: ``UpSampling2D`` and ``ZeroPadding2D``, on the core's
-``interpolate`` and ``pad`` (channels-last in and out, as Keras)."""
+"""Reshaping layers: ``UpSampling2D`` and ``ZeroPadding2D`` on (N, H, W, C) images, on the core's
+``interpolate`` and ``pad`` (channels-last in and out, as Keras), and ``UpSampling1D``,
+``ZeroPadding1D``, ``Cropping1D`` on (N, steps, C) sequences."""
 
 from __future__ import annotations
 
-from .conv import _F, _pair, check_channels_last, check_ndim4
+from .conv import _F, _pair, check_channels_last, check_ndim, check_ndim4
 from .layer import Layer
 
 
@@ -73,3 +74,79 @@ class ZeroPadding2D(Layer):
         n, h, w, c = input_shape
         (t, b), (left, r) = self.padding
         return (n, None if h is None else h + t + b, None if w is None else w + left + r, c)
+
+
+def _two(value, what):
+    """An int (both ends) or a pair (start, end) of non-negative ints."""
+    pair = (value, value) if isinstance(value, int) else tuple(int(v) for v in value)
+    if len(pair) != 2:
+        raise ValueError(f"`{what}` should be either an int, or a tuple of 2 ints. Received: {what}={value}")
+    if any(v < 0 for v in pair):
+        raise ValueError(f"The `{what}` argument must be non-negative. Received: {what}={value}")
+    return pair
+
+
+def _add(n, extra):
+    return None if n is None else n + extra
+
+
+class UpSampling1D(Layer):
+    """Repeat each step ``size`` times: (N, steps, C) -> (N, steps * size, C)."""
+
+    def __init__(self, size=2, **kwargs):
+        super().__init__(**kwargs)
+        self.size = int(size)
+
+    def call(self, inputs):
+        check_ndim(self, inputs.shape, 3)
+        return inputs.repeat_interleave(self.size, dim=1)
+
+    def compute_output_shape(self, input_shape):
+        n, steps, c = input_shape
+        return (n, None if steps is None else steps * self.size, c)
+
+
+class ZeroPadding1D(Layer):
+    """Zero steps at the start and end of (N, steps, C) sequences.
+
+    Args:
+        padding: int (both ends) or (start, end).
+    """
+
+    def __init__(self, padding=1, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        check_channels_last(data_format, "ZeroPadding1D")
+        self.padding = _two(padding, "padding")
+
+    def call(self, inputs):
+        check_ndim(self, inputs.shape, 3)
+        return _F().pad(inputs, (0, 0) + self.padding)
+
+    def compute_output_shape(self, input_shape):
+        n, steps, c = input_shape
+        return (n, _add(steps, sum(self.padding)), c)
+
+
+class Cropping1D(Layer):
+    """Drop steps at the start and end of (N, steps, C) sequences.
+
+    Args:
+        cropping: int (both ends) or (start, end).
+    """
+
+    def __init__(self, cropping=(1, 1), **kwargs):
+        super().__init__(**kwargs)
+        self.cropping = _two(cropping, "cropping")
+
+    def call(self, inputs):
+        check_ndim(self, inputs.shape, 3)
+        start, end = self.cropping
+        steps = inputs.shape[1]
+        if start + end >= steps:
+            raise ValueError(f"`cropping` parameter of `Cropping1D` layer must be smaller than the input length. "
+                             f"Received: input_shape={tuple(inputs.shape)}, cropping={self.cropping}")
+        return inputs[:, start:steps - end]
+
+    def compute_output_shape(self, input_shape):
+        n, steps, c = input_shape
+        return (n, _add(steps, -sum(self.cropping)), c)

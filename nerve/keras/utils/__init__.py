@@ -1,5 +1,5 @@
 """``keras.utils``: ``to_categorical``, ``set_random_seed``, ``image_dataset_from_directory``,
-``plot_history``, ``Progbar``, ``normalize``, ``split_dataset``-free basics."""
+``plot_history``, ``Progbar``, ``normalize``, ``pad_sequences``, ``split_dataset``-free basics."""
 
 from __future__ import annotations
 
@@ -35,6 +35,37 @@ def normalize(x, axis=-1, order=2):
     norm = np.linalg.norm(x, ord=order, axis=axis, keepdims=True)
     norm[norm == 0] = 1
     return x / norm
+
+
+def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre", value=0.0):
+    """Lists of token ids as one (n, maxlen) array, as Keras's: short ones padded with ``value``,
+    long ones cut, at the start (``'pre'``, the default) or the end (``'post'``).
+
+    Args:
+        sequences: a list of lists (or arrays) of ids, or of feature vectors.
+        maxlen: the length; the longest sequence's by default.
+        dtype: the array's dtype.
+        padding, truncating: ``'pre'`` or ``'post'``.
+        value: the padding value.
+    """
+    if padding not in ("pre", "post"):
+        raise ValueError(f'Padding type "{padding}" not understood')
+    if truncating not in ("pre", "post"):
+        raise ValueError(f'Truncating type "{truncating}" not understood')
+    seqs = [np.asarray(s) for s in sequences]
+    lengths = [len(s) for s in seqs]
+    maxlen = max(lengths, default=0) if maxlen is None else int(maxlen)
+    sample_shape = next((s.shape[1:] for s in seqs if len(s)), ())
+    out = np.full((len(seqs), maxlen) + sample_shape, value, dtype=dtype)
+    for i, s in enumerate(seqs):
+        if not len(s) or not maxlen:
+            continue
+        s = s[-maxlen:] if truncating == "pre" else s[:maxlen]
+        if padding == "post":
+            out[i, :len(s)] = s
+        else:
+            out[i, -len(s):] = s
+    return out
 
 
 def set_random_seed(seed: int) -> None:

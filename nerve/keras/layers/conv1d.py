@@ -1,0 +1,220 @@
+"""Sequence convolution and pooling: ``Conv1D``, ``SeparableConv1D``, ``MaxPooling1D``,
+``AveragePooling1D`` on (N, steps, C) inputs, over the core's (N, C, L) ``conv1d`` and pools.
+
+As Conv2D, each call permutes to channels-first and back (views), and the kernels are kept in the
+core's layout: a Conv1D kernel (k, in / groups, filters) to Keras is the (filters, in / groups, k)
+weight ``F.conv1d`` takes. Padding ``'same'`` is TensorFlow's (the odd pad at the end), ``'causal'``
+pads ``(k - 1) * dilation`` steps at the start so that step t sees only steps <= t.
+"""
+
+from __future__ import annotations
+
+import math
+
+from nerve.creation import ones
+
+from .. import activations
+from .conv import _F, check_channels_last, check_ndim, same_pads
+from .layer import Layer
+
+
+def _single(v, what) -> int:
+    if isinstance(v, int):
+        return v
+    v = tuple(int(a) for a in v)
+    if len(v) != 1:
+        raise ValueError(f"The `{what}` argument must be a tuple of 1 integers. Received: {what}={v}")
+    return v[0]
+
+
+def _padding(padding, allowed) -> str:
+    p = padding.lower()
+    if p not in allowed:
+        raise ValueError(f"The `padding` argument must be one of {', '.join(repr(a) for a in allowed)}. "
+                         f"Received: padding={padding}")
+    return p
+
+
+def _check_channels(layer, shape, channels) -> None:
+    if shape[-1] != channels:
+        raise ValueError(f'Input 0 of layer "{layer.name}" is incompatible with the layer: expected axis -1 of '
+                         f"input shape to have value {channels}, but received input with shape {tuple(shape)}")
+
+
+def _pads(padding, length, k, s, d=1):
+    """(before, after) for ``'valid'``, ``'same'`` or ``'causal'`` on a sequence of ``length`` steps."""
+    if padding == "same":
+        return same_pads(length, k, s, d)
+    if padding == "causal":
+        return (k - 1) * d, 0
+    return 0, 0
+
+
+def _conv(x, weight, bias, stride, padding, dilation, groups):
+    """``F.conv1d`` on (N, C, L) with Keras's padding (symmetric pads go to the op, others to F.pad)."""
+    before, after = _pads(padding, x.shape[2], weight.shape[2], stride, dilation)
+    if before != after:
+        x = _F().pad(x, (before, after))
+        before = 0
+    return _F().conv1d(x, weight, bias, stride=stride, padding=before, dilation=dilation, groups=groups)
+
+
+class Conv1D(Layer):
+    """1-D convolution over the steps of (N, steps, C) sequences, Keras's arguments and defaults.
+
+    Args:
+        filters: output channels.
+        kernel_size: int (or a 1-tuple).
+        strides: int.
+        padding: ``'valid'`` (none), ``'same'`` (output length ceil(steps / stride)) or
+            ``'causal'`` (zeros before the first step: output t depends on inputs <= t).
+        dilation_rate, groups: as Keras (filters and channels divisible by groups).
+        activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+            bias_regularizer: as Dense.
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
+                 groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        check_channels_last(data_format, "Conv1D")
+        self.filters, self.groups = int(filters), int(groups)
+        if self.filters <= 0 or self.groups <= 0 or self.filters % self.groups:
+            raise ValueError("The number of filters must be evenly divisible by the number of groups. "
+                             f"Received: groups={groups}, filters={filters}.")
+        self.kernel_size = _single(kernel_size, "kernel_size")
+        self.strides = _single(strides, "strides")
+        self.dilation_rate = _single(dilation_rate, "dilation_rate")
+        self.padding = _padding(padding, ("valid", "same", "causal"))
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+        self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
+
+    def build(self, input_shape):
+        check_ndim(self, input_shape, 3)
+        channels = input_shape[-1]
+        if channels % self.groups:
+            raise ValueError(f"The number of input channels must be evenly divisible by the number of groups. "
+                             f"Received groups={self.groups}, but the input has {channels} channels (full input "
+                             f"shape is {tuple(input_shape)}).")
+        self._channels = channels
+        shape = (self.kernel_size, channels // self.groups, self.filters)
+        self.kernel = self.add_weight(shape, self.kernel_initializer, name="kernel",
+                                      regularizer=self.kernel_regularizer, perm=(2, 1, 0))
+        self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias",
+                                    regularizer=self.bias_regularizer) if self.use_bias else None
+
+    def call(self, inputs):
+        check_ndim(self, inputs.shape, 3)
+        _check_channels(self, inputs.shape, self._channels)
+        y = _conv(inputs.permute(0, 2, 1), self.kernel.value, self.bias.value if self.bias is not None else None,
+                  self.strides, self.padding, self.dilation_rate, self.groups)
+        return self.activation(y.permute(0, 2, 1))
+
+
+class SeparableConv1D(Layer):
+    """A depthwise 1-D convolution (each channel alone, ``depth_multiplier`` outputs each), then a
+    pointwise (size 1) convolution to ``filters`` channels, as Keras's.
+
+    Weights, in Keras's order and shapes: ``depthwise_kernel`` (k, C, depth_multiplier),
+    ``pointwise_kernel`` (1, C * depth_multiplier, filters), ``bias`` (filters,).
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
+                 depth_multiplier=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
+                 pointwise_initializer="glorot_uniform", bias_initializer="zeros", depthwise_regularizer=None,
+                 pointwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 depthwise_constraint=None, pointwise_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        check_channels_last(data_format, "SeparableConv1D")
+        self.filters, self.depth_multiplier = int(filters), int(depth_multiplier)
+        self.kernel_size = _single(kernel_size, "kernel_size")
+        self.strides = _single(strides, "strides")
+        self.dilation_rate = _single(dilation_rate, "dilation_rate")
+        self.padding = _padding(padding, ("valid", "same", "causal"))
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.depthwise_initializer, self.pointwise_initializer = depthwise_initializer, pointwise_initializer
+        self.bias_initializer = bias_initializer
+        self.depthwise_regularizer, self.pointwise_regularizer = depthwise_regularizer, pointwise_regularizer
+        self.bias_regularizer = bias_regularizer
+
+    def build(self, input_shape):
+        check_ndim(self, input_shape, 3)
+        c, m = input_shape[-1], self.depth_multiplier
+        self._channels = c
+        # (k, C, m) kept as (C, m, k): reshaped to the (C * m, 1, k) grouped weight, channel c's outputs together
+        self.depthwise_kernel = self.add_weight((self.kernel_size, c, m), self.depthwise_initializer,
+                                                name="depthwise_kernel", regularizer=self.depthwise_regularizer,
+                                                perm=(1, 2, 0))
+        self.pointwise_kernel = self.add_weight((1, c * m, self.filters), self.pointwise_initializer,
+                                                name="pointwise_kernel", regularizer=self.pointwise_regularizer,
+                                                perm=(2, 1, 0))
+        self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias",
+                                    regularizer=self.bias_regularizer) if self.use_bias else None
+
+    def call(self, inputs):
+        check_ndim(self, inputs.shape, 3)
+        _check_channels(self, inputs.shape, self._channels)
+        c, m = self._channels, self.depth_multiplier
+        depthwise = self.depthwise_kernel.value.reshape(c * m, 1, self.kernel_size)
+        x = _conv(inputs.permute(0, 2, 1), depthwise, None, self.strides, self.padding, self.dilation_rate, c)
+        y = _F().conv1d(x, self.pointwise_kernel.value, self.bias.value if self.bias is not None else None)
+        return self.activation(y.permute(0, 2, 1))
+
+
+class _Pooling1D(Layer):
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        check_channels_last(data_format, type(self).__name__)
+        self.pool_size = _single(pool_size, "pool_size")
+        self.strides = _single(strides, "strides") if strides is not None else self.pool_size
+        self.padding = _padding(padding, ("valid", "same"))
+
+    def call(self, inputs):
+        check_ndim(self, inputs.shape, 3)
+        x = inputs.permute(0, 2, 1)
+        before, after = _pads(self.padding, x.shape[2], self.pool_size, self.strides)
+        return self._pool(x, before, after).permute(0, 2, 1)
+
+
+class MaxPooling1D(_Pooling1D):
+    """Max over ``pool_size`` steps of (N, steps, C) sequences; strides default to pool_size.
+
+    ``padding='same'`` keeps ceil(steps / strides) outputs, the windows that run past an end
+    taking the max of the steps they cover.
+    """
+
+    def _pool(self, x, before, after):
+        if before or after:
+            x = _F().pad(x, (before, after), value=-math.inf)
+        return _F().max_pool1d(x, self.pool_size, self.strides)
+
+
+class AveragePooling1D(_Pooling1D):
+    """Mean over ``pool_size`` steps of (N, steps, C) sequences; strides default to pool_size.
+
+    ``padding='same'``: a window that runs past an end averages only the steps it covers, as
+    Keras's TensorFlow and JAX backends (Keras's torch backend, where the padding is uneven,
+    repeats the edge step instead: different numbers for those windows).
+    """
+
+    def __init__(self, pool_size, strides=None, padding="valid", data_format=None, name=None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, name, **kwargs)
+
+    def _pool(self, x, before, after):
+        F = _F()
+        if not (before or after):
+            return F.avg_pool1d(x, self.pool_size, self.strides)
+        # the mean of the covered steps: the windows' sums over the windows' counts of real steps
+        sums = F.avg_pool1d(F.pad(x, (before, after)), self.pool_size, self.strides)
+        real = ones((1, 1, x.shape[2]), dtype=x.dtype, device=x.device)
+        counts = F.avg_pool1d(F.pad(real, (before, after)), self.pool_size, self.strides)
+        return sums / counts
+
+
+MaxPool1D, AvgPool1D = MaxPooling1D, AveragePooling1D
+Convolution1D, SeparableConvolution1D = Conv1D, SeparableConv1D
+
