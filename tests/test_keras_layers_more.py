@@ -5,35 +5,24 @@ summaries, errors; a small LSTM learning a toy sequence task with fit.
 Skipped where Keras 3 is not installed.
 """
 
-import os
-
 import numpy as np
 import pytest
 
-os.environ.setdefault("KERAS_BACKEND", "torch")
-K = pytest.importorskip("keras")
 torch = pytest.importorskip("torch")
 
-import nerve  # noqa: E402
-from nerve import keras  # noqa: E402
-from nerve.keras import layers  # noqa: E402
+from _keras_compare import K, fresh
+from _keras_compare import as_list as _as_list
+from _keras_compare import to_numpy as _np
+
+import nerve
+from nerve import keras
+from nerve.keras import layers
 
 
 @pytest.fixture(autouse=True)
 def _fresh():
-    K.backend.clear_session()
-    keras.backend.clear_session()
-    K.utils.set_random_seed(0)
-    keras.utils.set_random_seed(0)
+    fresh()
     yield
-
-
-def _np(t):
-    return t.detach().numpy() if isinstance(t, nerve.Tensor) else K.ops.convert_to_numpy(t)
-
-
-def _as_list(y):
-    return list(y) if isinstance(y, (list, tuple)) else [y]
 
 
 def _pair(name, kw, x):

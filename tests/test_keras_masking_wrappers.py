@@ -7,62 +7,23 @@ Skipped where Keras 3 is not installed.
 """
 
 import os
-import warnings
 
 import numpy as np
 import pytest
+from _keras_compare import K, assert_same, both, fresh, summary_of
+from _keras_compare import as_list as _list
+from _keras_compare import to_numpy as _np
 
-os.environ.setdefault("KERAS_BACKEND", "torch")
-K = pytest.importorskip("keras")
-
-import nerve  # noqa: E402
-from nerve import keras  # noqa: E402
-from nerve.keras import layers  # noqa: E402
-
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+from nerve import keras
+from nerve.keras import layers
 
 
 @pytest.fixture(autouse=True)
 def _fresh():
-    K.backend.clear_session()
-    keras.backend.clear_session()
-    K.utils.set_random_seed(0)
-    keras.utils.set_random_seed(0)
+    fresh()
     yield
 
-
-def both(build):
-    """The same model in Keras and in nerve.keras, with Keras's weights copied into nerve's."""
-    K.backend.clear_session()
-    keras.backend.clear_session()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        theirs = build(K, K.layers)
-        ours = build(keras, layers)
-    ours.set_weights(theirs.get_weights())
-    return theirs, ours
-
-
-def _np(t):
-    return t.detach().numpy() if isinstance(t, nerve.Tensor) else K.ops.convert_to_numpy(t)
-
-
-def _list(y):
-    return list(y) if isinstance(y, (list, tuple)) else [y]
-
-
-def assert_same(got, want, atol=1e-5):
-    got, want = _list(got), _list(want)
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        assert tuple(g.shape) == tuple(w.shape)
-        np.testing.assert_allclose(_np(g), _np(w), atol=atol, rtol=1e-5)
-
-
-def summary_of(model):
-    out = []
-    model.summary(print_fn=lambda s, **kw: out.append(s))
-    return "".join(out)
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 def names(model):

@@ -4,41 +4,18 @@ outputs given the same weights, losses, one training step, History keys, default
 Skipped where Keras 3 is not installed.
 """
 
-import os
-
 import numpy as np
 import pytest
+from _keras_compare import K, both, fresh, summary_of
 
-os.environ.setdefault("KERAS_BACKEND", "torch")
-K = pytest.importorskip("keras")
-
-from nerve import keras  # noqa: E402
-from nerve.keras import layers  # noqa: E402
+from nerve import keras
+from nerve.keras import layers
 
 
 @pytest.fixture(autouse=True)
 def _fresh():
-    K.backend.clear_session()
-    keras.backend.clear_session()
-    K.utils.set_random_seed(0)
-    keras.utils.set_random_seed(0)
+    fresh()
     yield
-
-
-def both(build):
-    """The same architecture in Keras and in nerve.keras, with Keras's weights copied over."""
-    K.backend.clear_session()
-    keras.backend.clear_session()
-    theirs = build(K, K.layers)
-    ours = build(keras, layers)
-    ours.set_weights(theirs.get_weights())
-    return theirs, ours
-
-
-def summary_of(model):
-    out = []
-    model.summary(print_fn=lambda s, **kw: out.append(s))
-    return "".join(out)
 
 
 def convnet(k, L):

@@ -1,0 +1,63 @@
+"""What the tests that compare nerve.keras with Keras 3 (torch backend) share: the two libraries,
+fresh sessions, one model built in both with Keras's weights copied over, and comparisons."""
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+K = pytest.importorskip("keras")
+
+import nerve  # noqa: E402
+from nerve import keras  # noqa: E402
+from nerve.keras import layers  # noqa: E402
+
+
+def fresh(clear_keras: bool = True) -> None:
+    """New sessions (default layer names from 1 again) and seed 0 in both libraries.
+
+    Keras's ``clear_session`` runs the garbage collector (about 0.3 s): tests that do not compare
+    Keras's default names may skip it, as ``both`` clears it anyway."""
+    if clear_keras:
+        K.backend.clear_session()
+    keras.backend.clear_session()
+    K.utils.set_random_seed(0)
+    keras.utils.set_random_seed(0)
+
+
+def both(build):
+    """The same model in Keras and in nerve.keras (``build(library, its layers)``), with Keras's
+    weights copied into nerve's."""
+    K.backend.clear_session()
+    keras.backend.clear_session()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = build(K, K.layers)
+        ours = build(keras, layers)
+    ours.set_weights(theirs.get_weights())
+    return theirs, ours
+
+
+def to_numpy(t):
+    return t.detach().cpu().numpy() if isinstance(t, nerve.Tensor) else K.ops.convert_to_numpy(t)
+
+
+def as_list(y):
+    return list(y) if isinstance(y, (list, tuple)) else [y]
+
+
+def assert_same(got, want, atol=1e-5):
+    """Outputs (one or a list) of the same shapes and values, to ``atol`` and 1e-5 relative."""
+    got, want = as_list(got), as_list(want)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert tuple(g.shape) == tuple(w.shape)
+        np.testing.assert_allclose(to_numpy(g), to_numpy(w), atol=atol, rtol=1e-5)
+
+
+def summary_of(model) -> str:
+    out = []
+    model.summary(print_fn=lambda s, **kw: out.append(s))
+    return "".join(out)
