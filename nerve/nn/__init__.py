@@ -21,7 +21,7 @@ from .parameter import Buffer, Parameter
 
 # ---- convolution, pooling and batch norm (owned by the conv work; add imports below this line) ----
 from .modules.batchnorm import BatchNorm1d, BatchNorm2d
-from .modules.conv import Conv1d, Conv2d
+from .modules.conv import Conv1d, Conv2d, Conv3d
 from .modules.dropout2d import Dropout2d
 from .modules.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from .modules.normalization import GroupNorm
@@ -49,4 +49,4 @@ from .modules.transformer import (
     TransformerEncoderLayer,
 )
 from .modules.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
-from .modules.conv import ConvTranspose1d, ConvTranspose2d
+from .modules.conv import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d

@@ -15,7 +15,7 @@ from .loss import (
 from .misc import cosine_similarity, embedding, normalize, one_hot, pad
 
 # ---- convolution, pooling and batch norm (owned by the conv work; add imports below this line) ----
-from .conv import conv1d, conv2d
+from .conv import conv1d, conv2d, conv3d
 from .dropout2d import dropout2d
 from .normalization import batch_norm
 from .pooling import (
@@ -36,7 +36,7 @@ from .misc import pairwise_distance
 from .pooling import adaptive_avg_pool1d, adaptive_max_pool1d
 from .shuffle import channel_shuffle, pixel_shuffle, pixel_unshuffle
 from .upsampling import interpolate, upsample, upsample_bilinear, upsample_nearest
-from .conv_transpose import conv_transpose1d, conv_transpose2d
+from .conv_transpose import conv_transpose1d, conv_transpose2d, conv_transpose3d
 # ---- the API-surface work
 from .activation import hardshrink
 from .layer_norm import rms_norm

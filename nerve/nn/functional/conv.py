@@ -1,4 +1,7 @@
-"""Convolutions: ``conv1d`` and ``conv2d`` as one GEMM per group over an im2col matrix.
+"""Convolutions: ``conv1d``, ``conv2d`` and ``conv3d`` as one GEMM per group over an im2col matrix.
+
+One op, ``ConvNdFn``, serves every rank: 2-D and 3-D directly (spatial axes are tuples), 1-D as
+2-D over a height of 1. Below, (H, W) reads (D, H, W) for 3-D.
 
 Layout, chosen for speed on NumPy's BLAS: inside, activations are channel-major, (C, N, H, W)
 in memory, and a convolution hands back an (N, C, H, W) *view* of that memory. The next
@@ -14,10 +17,14 @@ results in the memory order of their inputs. With the channel-major layout
   chunk by chunk, so the output is compact), so every copy and add runs over long contiguous
   rows instead of a few elements at a time;
 * backward reuses the saved im2col matrix for the weight gradient.
+
+In 3-D the wide columns flatten each (H, W) plane only; depth offsets are plain slices.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import threading
 import weakref
 
@@ -41,41 +48,45 @@ def _ntuple(v, n: int, what: str) -> tuple:
     return v
 
 
-def _im2col(xp, img, col, kh, kw, oh, ow, stride, dilation, wide, add=False):
+def _im2col(xp, img, col, kernel, out, stride, dilation, wide, add=False):
     """Copy (or, with ``add``, scatter-add back) every kernel offset's block of the images.
 
-    ``img`` is (C, n, Hp, Wp) and ``col`` is (C, KH, KW, n, OH, OWc), OWc = Wp when ``wide``.
-    A wide scatter-add overwrites ``img`` at the first offset, so ``img`` may start uninitialised.
+    ``img`` is (C, n, *padded) and ``col`` is (C, *kernel, n, *out) with the last axis Wp (the
+    padded width) when ``wide``. Wide columns flatten each (H, W) plane: an offset's block of a
+    plane is one slice of it; leading spatial axes (depth) are sliced as in the narrow case. A
+    wide 2-D scatter-add overwrites ``img`` at the first offset, so ``img`` may start uninitialised.
     """
-    sh, sw = stride
-    dh, dw = dilation
-    c, n, hp, wp = img.shape
+    whole = (slice(None), slice(None))
+    offsets = itertools.product(*map(range, kernel))
     if wide:
-        flat = img.reshape(c, n, hp * wp)
-        cols = col.reshape(c, kh, kw, n, oh * wp)
-        length = oh * wp
-        for i in range(kh):
-            for j in range(kw):
-                s = i * dh * wp + j * dw
-                ln = min(length, hp * wp - s)
-                if add and s == 0:  # the first offset covers [0, length): assign, zero the tail
-                    flat[:, :, :ln] = cols[:, i, j, :, :ln]
-                    flat[:, :, ln:] = 0
-                elif add:
-                    flat[:, :, s : s + ln] += cols[:, i, j, :, :ln]
-                else:
-                    cols[:, i, j, :, :ln] = flat[:, :, s : s + ln]
-                    if ln < length:  # the tail only feeds dropped columns
-                        cols[:, i, j, :, ln:] = 0
-        return
-    for i in range(kh):
-        for j in range(kw):
-            hs, ws = i * dh, j * dw
-            win = img[:, :, hs : hs + sh * (oh - 1) + 1 : sh, ws : ws + sw * (ow - 1) + 1 : sw]
-            if add:
-                win += col[:, i, j]
+        *lead, hp, wp = img.shape[2:]
+        length = out[-2] * wp
+        flat = img.reshape(img.shape[:-2] + (hp * wp,))
+        cols = col.reshape(col.shape[:-2] + (length,))
+        dh, dw = dilation[-2:]
+        for offs in offsets:
+            *lo, i, j = offs
+            src = whole + tuple(slice(a * d, a * d + o) for a, d, o in zip(lo, dilation, out))
+            blk = cols[(slice(None),) + offs]
+            s = i * dh * wp + j * dw
+            ln = min(length, hp * wp - s)
+            if add and s == 0 and not lead:  # the first offset covers [0, length): assign, zero the tail
+                flat[..., :ln] = blk[..., :ln]
+                flat[..., ln:] = 0
+            elif add:
+                flat[src][..., s : s + ln] += blk[..., :ln]
             else:
-                col[:, i, j] = win
+                blk[..., :ln] = flat[src][..., s : s + ln]
+                if ln < length:  # the tail only feeds dropped columns
+                    blk[..., ln:] = 0
+        return
+    for offs in offsets:
+        win = img[whole + tuple(slice(a * d, a * d + s * (o - 1) + 1, s)
+                                for a, d, s, o in zip(offs, dilation, stride, out))]
+        if add:
+            win += col[(slice(None),) + offs]
+        else:
+            col[(slice(None),) + offs] = win
 
 
 # On the CPU the im2col matrix is built and multiplied several images at a time, so each block
@@ -178,39 +189,47 @@ def _workers(xp) -> int:
     return _threads.workers()
 
 
-class Conv2dFn(Function):
-    """2-D convolution (cross-correlation) of (N, C, H, W) with weight (O, C/groups, KH, KW)."""
+class ConvNdFn(Function):
+    """N-D convolution (cross-correlation) of (N, C, *S) with weight (O, C/groups, *K), S 2-D or 3-D.
+
+    1-D convolutions run as 2-D ones over a height of 1.
+    """
 
     name = "conv2d"
     torch_name = "ConvolutionBackward0"
 
     def forward(self, xp, x, w, b=None):
-        n, c, h, wd = x.shape
-        o, cg, kh, kw = w.shape
+        n, c, *sizes = x.shape
+        o, cg, *kernel = w.shape
+        nd = len(kernel)
         g = self.groups
-        sh, sw = self.stride
-        dh, dw = self.dilation
-        pt, pb, pl, pr = self.pads
-        hp, wp = h + pt + pb, wd + pl + pr
-        oh = (hp - dh * (kh - 1) - 1) // sh + 1
-        ow = (wp - dw * (kw - 1) - 1) // sw + 1
-        if oh < 1 or ow < 1:
-            raise ValueError(
-                f"Calculated padded input size per channel: ({hp} x {wp}). Kernel size: "
-                f"({dh * (kh - 1) + 1} x {dw * (kw - 1) + 1}). Kernel size can't be greater than actual input size"
+        stride, dilation = self.stride, self.dilation
+        pads = self.pads
+        padded = tuple(sz + pads[2 * i] + pads[2 * i + 1] for i, sz in enumerate(sizes))
+        outs = tuple((p - d * (k - 1) - 1) // s + 1 for p, k, s, d in zip(padded, kernel, stride, dilation))
+        if any(v < 1 for v in outs):
+            raise RuntimeError(
+                f"Calculated padded input size per channel: ({' x '.join(map(str, padded))}). Kernel size: "
+                f"({' x '.join(str(d * (k - 1) + 1) for k, d in zip(kernel, dilation))}). "
+                "Kernel size can't be greater than actual input size"
             )
-        xc = x.transpose(1, 0, 2, 3)  # channel-major view; free when x came from a conv
-        if pt or pb or pl or pr:
-            xpad = xp.zeros((c, n, hp, wp), dtype=x.dtype)
-            xpad[:, :, pt : pt + h, pl : pl + wd] = xc
+        spatial = tuple(range(2, nd + 2))
+        xc = x.transpose(1, 0, *spatial)  # channel-major view; free when x came from a conv
+        if any(pads):
+            xpad = xp.zeros((c, n) + padded, dtype=x.dtype)
+            xpad[(slice(None), slice(None)) + tuple(slice(pads[2 * i], pads[2 * i] + sz)
+                                                    for i, sz in enumerate(sizes))] = xc
         else:
             xpad = xp.ascontiguousarray(xc)
-        wide = sh == 1 and sw == 1 and ow < _WIDE_BELOW
-        owc = wp if wide else ow
-        ln = oh * owc
-        k = cg * kh * kw
+        ow = outs[-1]
+        wide = all(s == 1 for s in stride) and ow < _WIDE_BELOW
+        owc = padded[-1] if wide else ow
+        cshape = outs[:-1] + (owc,)  # one image's columns
+        ln = math.prod(cshape)
+        kk = math.prod(kernel)
+        k = cg * kk
         workers = _workers(xp)
-        chunks = _chunks(xp, n, c * kh * kw * ln * x.itemsize, workers)
+        chunks = _chunks(xp, n, c * kk * ln * x.itemsize, workers)
         # with one group the bias rides in the GEMM: a row of ones under the im2col matrix and
         # the bias as an extra weight column (no pass over the output; its gradient comes
         # with the weight's)
@@ -225,27 +244,28 @@ class Conv2dFn(Function):
         # the output is compact, so the elementwise ops after it (ReLU, its mask, pooling)
         # run over contiguous memory
         compact = owc != ow
-        out = xp.empty((o, n, oh, ow if compact else owc), dtype=x.dtype)
+        out = xp.empty((o, n) + (outs if compact else cshape), dtype=x.dtype)
         wm = w.reshape(g, o // g, k)
         if fold:
             wm = xp.concatenate([wm[0], b.reshape(o, 1)], axis=1)[None]
         outm = None if compact else out.reshape(g, o // g, n, ln)
         size = g * kr * max(n1 - n0 for n0, n1 in chunks) * ln
+        at_n = (slice(None),) * (nd + 1)  # the image axis of the column matrix comes after the kernel's
 
         def chunk(n0, n1):
             nb = n1 - n0
             if keep:
-                blk = store[: c * kh * kw * n * ln].reshape(c, kh, kw, n, oh, owc)[:, :, :, n0:n1]
+                blk = store[: c * kk * n * ln].reshape((c, *kernel, n) + cshape)[at_n + (slice(n0, n1),)]
                 src = store.reshape(g, kr, n, ln)[:, :, n0:n1].reshape(g, kr, nb * ln)
             else:  # one chunk's worth of scratch
                 buf = _col_buffer(xp, size, x.dtype)
-                blk = buf[: c * kh * kw * nb * ln].reshape(c, kh, kw, nb, oh, owc)
+                blk = buf[: c * kk * nb * ln].reshape((c, *kernel, nb) + cshape)
                 src = buf[: g * kr * nb * ln].reshape(g, kr, nb * ln)
                 if fold:
                     src[0, k] = 1
             wbuf = None
             try:
-                _im2col(xp, xpad[:, n0:n1], blk, kh, kw, oh, ow, (sh, sw), (dh, dw), wide)
+                _im2col(xp, xpad[:, n0:n1], blk, kernel, outs, stride, dilation, wide)
                 if compact:  # the GEMM writes wide rows to scratch, then the kept columns out
                     wbuf = _col_buffer(xp, o * nb * ln, x.dtype)
                     dst = wbuf.reshape(g, o // g, nb * ln)
@@ -258,7 +278,7 @@ class Conv2dFn(Function):
                 if b is not None and not fold:
                     dst += b.reshape(g, o // g, 1)
                 if compact:
-                    out[:, n0:n1] = dst.reshape(o, nb, oh, owc)[..., :ow]
+                    out[:, n0:n1] = dst.reshape((o, nb) + cshape)[..., :ow]
             finally:
                 if wbuf is not None:
                     _release(wbuf)
@@ -269,19 +289,23 @@ class Conv2dFn(Function):
         self.col = store.reshape(g, kr, n, ln) if keep else None
         self.fold = fold
         self.w = w
-        self.geom = (n, c, h, wd, hp, wp, oh, ow, owc, wide)
-        return out.transpose(1, 0, 2, 3)
+        self.geom = (n, c, tuple(sizes), padded, outs, cshape, wide)
+        return out.transpose(1, 0, *spatial)
 
     def backward(self, xp, grad):
-        n, c, h, wd, hp, wp, oh, ow, owc, wide = self.geom
+        n, c, sizes, padded, outs, cshape, wide = self.geom
         w = self.w
-        o, cg, kh, kw = w.shape
+        o, cg, *kernel = w.shape
+        nd = len(kernel)
         g = self.groups
-        k = cg * kh * kw
-        ln = oh * owc
-        gc = grad.transpose(1, 0, 2, 3)
-        pad_grad = owc != ow  # wide columns: the dropped outputs get a zero gradient
-        gm = xp.empty((o, n, oh, owc), dtype=grad.dtype) if pad_grad else xp.ascontiguousarray(gc)
+        kk = math.prod(kernel)
+        k = cg * kk
+        ln = math.prod(cshape)
+        ow = outs[-1]
+        spatial = tuple(range(2, nd + 2))
+        gc = grad.transpose(1, 0, *spatial)
+        pad_grad = cshape != outs  # wide columns: the dropped outputs get a zero gradient
+        gm = xp.empty((o, n) + cshape, dtype=grad.dtype) if pad_grad else xp.ascontiguousarray(gc)
         gmm = gm.reshape(g, o // g, n, ln)
         want_x = self.parents[0] is not None
         want_w = self.parents[1] is not None
@@ -289,16 +313,17 @@ class Conv2dFn(Function):
         col = self.col
         if want_x:
             wt = xp.ascontiguousarray(w.reshape(g, o // g, k).transpose(0, 2, 1))
-            dx = (xp.empty if wide else xp.zeros)((c, n, hp, wp), dtype=grad.dtype)
+            # a wide 2-D col2im assigns at its first offset; with a depth axis every element is added to
+            dx = (xp.empty if wide and nd == 2 else xp.zeros)((c, n) + padded, dtype=grad.dtype)
         workers = _workers(xp)
-        chunks = _chunks(xp, n, c * kh * kw * ln * grad.itemsize, workers)
+        chunks = _chunks(xp, n, c * kk * ln * grad.itemsize, workers)
         size = g * k * max(n1 - n0 for n0, n1 in chunks) * ln
 
         def chunk(n0, n1):  # returns this chunk's share of the weight gradient
             nb = n1 - n0
             if pad_grad:
-                gm[:, n0:n1, :, :ow] = gc[:, n0:n1]
-                gm[:, n0:n1, :, ow:] = 0
+                gm[:, n0:n1, ..., :ow] = gc[:, n0:n1]
+                gm[:, n0:n1, ..., ow:] = 0
             src = gmm[:, :, n0:n1].reshape(g, o // g, nb * ln)
             part = None
             if want_w:
@@ -312,7 +337,7 @@ class Conv2dFn(Function):
                         xp.matmul(wt[0], src[0], out=dcol[0])
                     else:
                         xp.matmul(wt, src, out=dcol)
-                    _im2col(xp, dx[:, n0:n1], dcol.reshape(c, kh, kw, nb, oh, owc), kh, kw, oh, ow,
+                    _im2col(xp, dx[:, n0:n1], dcol.reshape((c, *kernel, nb) + cshape), kernel, outs,
                             self.stride, self.dilation, wide, add=True)
                 finally:
                     _release(buf)
@@ -331,18 +356,20 @@ class Conv2dFn(Function):
         if want_b and gb is None:
             gb = gm.reshape(o, n * ln).sum(axis=1)
         if want_x:
-            pt, _, pl, _ = self.pads
-            if hp != h or wp != wd:
-                dx = dx[:, :, pt : pt + h, pl : pl + wd]
-            gx = dx.transpose(1, 0, 2, 3)
+            if padded != sizes:
+                pads = self.pads
+                dx = dx[(slice(None), slice(None)) + tuple(slice(pads[2 * i], pads[2 * i] + sz)
+                                                           for i, sz in enumerate(sizes))]
+            gx = dx.transpose(1, 0, *spatial)
         return gx, gw, gb
 
 
 def _pads(padding, kernel, dilation, stride, nd):
-    """Per-side padding (top, bottom, left, right) from an int, a tuple, 'valid' or 'same'."""
+    """Per-side padding (before, after of each spatial axis: top, bottom, left, right in 2-D) from an
+    int, a tuple, 'valid' or 'same'. A 1-D convolution gets a zero-padded height in front (it runs as 2-D)."""
     if isinstance(padding, str):
         if padding == "valid":
-            return (0, 0, 0, 0)
+            return (0, 0) * max(nd, 2)
         if padding != "same":
             raise ValueError(f"Invalid padding string {padding!r}, should be one of {{'valid', 'same'}}")
         if any(s != 1 for s in stride):
@@ -351,13 +378,13 @@ def _pads(padding, kernel, dilation, stride, nd):
         for k, d in zip(kernel, dilation):
             total = d * (k - 1)
             out += [total // 2, total - total // 2]
-        return tuple(out) if nd == 2 else (0, 0) + tuple(out)
+        return tuple(out) if nd > 1 else (0, 0) + tuple(out)
     p = _ntuple(padding, nd, "padding")
     if any(v < 0 for v in p):
         raise ValueError(f"negative padding is not supported, got {p}")
     if nd == 1:
         return (0, 0, p[0], p[0])
-    return (p[0], p[0], p[1], p[1])
+    return tuple(v for a in p for v in (a, a))
 
 
 def _check(name, input, weight, bias, groups, nd, transposed=False):
@@ -405,6 +432,25 @@ def _check(name, input, weight, bias, groups, nd, transposed=False):
         raise RuntimeError(f"Input type ({input.dtype}) and weight type ({weight.dtype}) should be the same")
 
 
+def _conv(name, nd, input, weight, bias, stride, padding, dilation, groups):
+    """conv2d's and conv3d's checks and call: ``nd`` spatial axes, an optional batch axis."""
+    _check(name, input, weight, bias, groups, nd)
+    stride = _ntuple(stride, nd, "stride")
+    dilation = _ntuple(dilation, nd, "dilation")
+    if any(s < 1 for s in stride):
+        raise RuntimeError("non-positive stride is not supported")
+    if any(d < 1 for d in dilation):
+        raise RuntimeError(f"dilation should be greater than zero, but got {list(dilation)}")
+    pads = _pads(padding, weight.shape[2:], dilation, stride, nd)
+    unbatched = input.ndim == nd + 1
+    if unbatched:
+        input = input.unsqueeze(0)
+    args = (input, weight) if bias is None else (input, weight, bias)
+    out = ConvNdFn.apply(*args, stride=stride, dilation=dilation, pads=pads, groups=int(groups), name=name,
+                         keep_col=weight.requires_grad and is_grad_enabled())
+    return out.squeeze(0) if unbatched else out
+
+
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
     """2-D convolution over an (N, C, H, W) or (C, H, W) input, as ``torch.nn.functional.conv2d``.
 
@@ -419,21 +465,24 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     Returns:
         (N, C_out, OH, OW), with OH = (H + 2*pad - dilation*(KH-1) - 1) // stride + 1.
     """
-    _check("conv2d", input, weight, bias, groups, 2)
-    stride = _ntuple(stride, 2, "stride")
-    dilation = _ntuple(dilation, 2, "dilation")
-    if any(s < 1 for s in stride):
-        raise RuntimeError("non-positive stride is not supported")
-    if any(d < 1 for d in dilation):
-        raise RuntimeError("dilation should be greater than zero")
-    pads = _pads(padding, weight.shape[2:], dilation, stride, 2)
-    unbatched = input.ndim == 3
-    if unbatched:
-        input = input.unsqueeze(0)
-    args = (input, weight) if bias is None else (input, weight, bias)
-    out = Conv2dFn.apply(*args, stride=stride, dilation=dilation, pads=pads, groups=int(groups),
-                         keep_col=weight.requires_grad and is_grad_enabled())
-    return out.squeeze(0) if unbatched else out
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    """3-D convolution over an (N, C, D, H, W) or (C, D, H, W) input, as ``torch.nn.functional.conv3d``.
+
+    Args:
+        input: (N, C_in, D, H, W) or unbatched (C_in, D, H, W).
+        weight: (C_out, C_in / groups, KD, KH, KW).
+        bias: (C_out,) or None.
+        stride, dilation: int or (d, h, w).
+        padding: int, (d, h, w), ``'valid'`` or ``'same'`` (stride 1 only).
+        groups: split the channels into this many independent convolutions.
+
+    Returns:
+        (N, C_out, OD, OH, OW), with OD = (D + 2*pad - dilation*(KD-1) - 1) // stride + 1, and so on.
+    """
+    return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
@@ -456,7 +505,7 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     if s < 1:
         raise RuntimeError("non-positive stride is not supported")
     if d < 1:
-        raise RuntimeError("dilation should be greater than zero")
+        raise RuntimeError(f"dilation should be greater than zero, but got [1, {d}]")  # ATen's 1-D runs as 2-D
     pads = _pads(padding, weight.shape[2:], (d,), (s,), 1)
     unbatched = input.ndim == 2
     if unbatched:
@@ -464,6 +513,6 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     x = input.unsqueeze(2)
     w = weight.unsqueeze(2)
     args = (x, w) if bias is None else (x, w, bias)
-    out = Conv2dFn.apply(*args, stride=(1, s), dilation=(1, d), pads=pads, groups=int(groups),
+    out = ConvNdFn.apply(*args, stride=(1, s), dilation=(1, d), pads=pads, groups=int(groups), name="conv1d",
                          keep_col=weight.requires_grad and is_grad_enabled()).squeeze(2)
     return out.squeeze(0) if unbatched else out
