@@ -23,7 +23,10 @@ from .parameter import Buffer, Parameter
 from .modules.batchnorm import BatchNorm1d, BatchNorm2d
 from .modules.conv import Conv1d, Conv2d, Conv3d
 from .modules.dropout2d import Dropout2d
-from .modules.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from .modules.pooling import (
+    AdaptiveAvgPool2d, AdaptiveAvgPool3d, AdaptiveMaxPool2d, AdaptiveMaxPool3d, AvgPool1d, AvgPool2d, AvgPool3d,
+    MaxPool1d, MaxPool2d, MaxPool3d,
+)
 from .modules.normalization import GroupNorm
 from .modules.instancenorm import InstanceNorm1d, InstanceNorm2d
 # ---- padding, shuffles, fold, distances, more pooling and activations (the small-layers work) ----

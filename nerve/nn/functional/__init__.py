@@ -19,7 +19,8 @@ from .conv import conv1d, conv2d, conv3d
 from .dropout2d import dropout2d
 from .normalization import batch_norm
 from .pooling import (
-    adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool1d, avg_pool2d, max_pool1d, max_pool2d,
+    adaptive_avg_pool2d, adaptive_avg_pool3d, adaptive_max_pool2d, adaptive_max_pool3d, avg_pool1d, avg_pool2d,
+    avg_pool3d, max_pool1d, max_pool2d, max_pool3d,
 )
 
 # ---- attention (owned by the transformer work) ----
