@@ -23,6 +23,7 @@ In 3-D the wide columns flatten each (H, W) plane only; depth offsets are plain 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import threading
@@ -56,37 +57,53 @@ def _im2col(xp, img, col, kernel, out, stride, dilation, wide, add=False):
     plane is one slice of it; leading spatial axes (depth) are sliced as in the narrow case. A
     wide 2-D scatter-add overwrites ``img`` at the first offset, so ``img`` may start uninitialised.
     """
+    blocks = _blocks(tuple(kernel), tuple(out), tuple(stride), tuple(dilation), img.shape[2:], wide)
+    if wide:
+        img = img.reshape(img.shape[:-2] + (-1,))
+        col = col.reshape(col.shape[:-2] + (-1,))
+    for dst, src, tail, first in blocks:
+        if not add:
+            col[dst] = img[src]
+            if tail is not None:  # the tail only feeds dropped columns
+                col[tail] = 0
+        elif first:  # the first offset of a wide 2-D col2im covers [0, length): assign, zero the rest
+            img[src] = col[dst]
+            img[tail] = 0
+        else:
+            img[src] += col[dst]
+
+
+@functools.lru_cache(maxsize=256)
+def _blocks(kernel, out, stride, dilation, padded, wide):
+    """Per kernel offset: (index into the column matrix, index into the image, the column matrix's tail
+    to zero (an image's rest to zero, for ``first``) or None, first). Wide ones index the images and
+    columns with their (H, W) planes flattened. Built once per geometry: convolutions run this loop
+    every step, small ones too."""
     whole = (slice(None), slice(None))
+    out_blocks = []
     offsets = itertools.product(*map(range, kernel))
     if wide:
-        *lead, hp, wp = img.shape[2:]
+        *lead, hp, wp = padded
         length = out[-2] * wp
-        flat = img.reshape(img.shape[:-2] + (hp * wp,))
-        cols = col.reshape(col.shape[:-2] + (length,))
         dh, dw = dilation[-2:]
-        for offs in offsets:
-            *lo, i, j = offs
-            src = whole + tuple(slice(a * d, a * d + o) for a, d, o in zip(lo, dilation, out))
-            blk = cols[(slice(None),) + offs]
-            s = i * dh * wp + j * dw
+        planes = [[slice(a * d, a * d + o) for a in range(k)] for k, d, o in zip(kernel, dilation, out[:-2])]
+        starts = [i * dh * wp + j * dw for i in range(kernel[-2]) for j in range(kernel[-1])]
+        for offs, at in zip(offsets, itertools.product(*planes, starts)):
+            s = at[-1]
             ln = min(length, hp * wp - s)
-            if add and s == 0 and not lead:  # the first offset covers [0, length): assign, zero the tail
-                flat[..., :ln] = blk[..., :ln]
-                flat[..., ln:] = 0
-            elif add:
-                flat[src][..., s : s + ln] += blk[..., :ln]
+            dst = (slice(None),) + offs + (Ellipsis, slice(0, ln))
+            src = whole + at[:-1] + (slice(s, s + ln),)
+            if s == 0 and not lead:
+                out_blocks.append((dst, src, (Ellipsis, slice(ln, None)), True))
             else:
-                blk[..., :ln] = flat[src][..., s : s + ln]
-                if ln < length:  # the tail only feeds dropped columns
-                    blk[..., ln:] = 0
-        return
-    for offs in offsets:
-        win = img[whole + tuple(slice(a * d, a * d + s * (o - 1) + 1, s)
-                                for a, d, s, o in zip(offs, dilation, stride, out))]
-        if add:
-            win += col[(slice(None),) + offs]
-        else:
-            col[(slice(None),) + offs] = win
+                tail = (slice(None),) + offs + (Ellipsis, slice(ln, None)) if ln < length else None
+                out_blocks.append((dst, src, tail, False))
+        return tuple(out_blocks)
+    windows = [[slice(i * d, i * d + s * (o - 1) + 1, s) for i in range(k)]
+               for k, d, s, o in zip(kernel, dilation, stride, out)]
+    for offs, at in zip(offsets, itertools.product(*windows)):
+        out_blocks.append(((slice(None),) + offs, whole + at, None, False))
+    return tuple(out_blocks)
 
 
 # On the CPU the im2col matrix is built and multiplied several images at a time, so each block
@@ -189,6 +206,23 @@ def _workers(xp) -> int:
     return _threads.workers()
 
 
+@functools.lru_cache(maxsize=256)
+def _conv_geometry(sizes, kernel, stride, dilation, pads):
+    """(padded sizes, output sizes, the spatial axes, the unpadded part of a padded image or None)."""
+    padded = tuple([sz + pads[2 * i] + pads[2 * i + 1] for i, sz in enumerate(sizes)])
+    outs = tuple([(p - d * (k - 1) - 1) // s + 1 for p, k, s, d in zip(padded, kernel, stride, dilation)])
+    if min(outs) < 1:
+        raise RuntimeError(
+            f"Calculated padded input size per channel: ({' x '.join(map(str, padded))}). Kernel size: "
+            f"({' x '.join(str(d * (k - 1) + 1) for k, d in zip(kernel, dilation))}). "
+            "Kernel size can't be greater than actual input size"
+        )
+    crop = None
+    if any(pads):
+        crop = (slice(None), slice(None)) + tuple(slice(pads[2 * i], pads[2 * i] + sz) for i, sz in enumerate(sizes))
+    return padded, outs, tuple(range(2, len(sizes) + 2)), crop
+
+
 class ConvNdFn(Function):
     """N-D convolution (cross-correlation) of (N, C, *S) with weight (O, C/groups, *K), S 2-D or 3-D.
 
@@ -199,30 +233,21 @@ class ConvNdFn(Function):
     torch_name = "ConvolutionBackward0"
 
     def forward(self, xp, x, w, b=None):
-        n, c, *sizes = x.shape
-        o, cg, *kernel = w.shape
-        nd = len(kernel)
+        n, c = x.shape[:2]
+        o, cg = w.shape[:2]
+        sizes, kernel = x.shape[2:], w.shape[2:]
         g = self.groups
         stride, dilation = self.stride, self.dilation
         pads = self.pads
-        padded = tuple(sz + pads[2 * i] + pads[2 * i + 1] for i, sz in enumerate(sizes))
-        outs = tuple((p - d * (k - 1) - 1) // s + 1 for p, k, s, d in zip(padded, kernel, stride, dilation))
-        if any(v < 1 for v in outs):
-            raise RuntimeError(
-                f"Calculated padded input size per channel: ({' x '.join(map(str, padded))}). Kernel size: "
-                f"({' x '.join(str(d * (k - 1) + 1) for k, d in zip(kernel, dilation))}). "
-                "Kernel size can't be greater than actual input size"
-            )
-        spatial = tuple(range(2, nd + 2))
+        padded, outs, spatial, crop = _conv_geometry(sizes, kernel, stride, dilation, pads)
         xc = x.transpose(1, 0, *spatial)  # channel-major view; free when x came from a conv
-        if any(pads):
+        if crop is not None:
             xpad = xp.zeros((c, n) + padded, dtype=x.dtype)
-            xpad[(slice(None), slice(None)) + tuple(slice(pads[2 * i], pads[2 * i] + sz)
-                                                    for i, sz in enumerate(sizes))] = xc
+            xpad[crop] = xc
         else:
             xpad = xp.ascontiguousarray(xc)
         ow = outs[-1]
-        wide = all(s == 1 for s in stride) and ow < _WIDE_BELOW
+        wide = max(stride) == 1 and ow < _WIDE_BELOW
         owc = padded[-1] if wide else ow
         cshape = outs[:-1] + (owc,)  # one image's columns
         ln = math.prod(cshape)
@@ -250,7 +275,7 @@ class ConvNdFn(Function):
             wm = xp.concatenate([wm[0], b.reshape(o, 1)], axis=1)[None]
         outm = None if compact else out.reshape(g, o // g, n, ln)
         size = g * kr * max(n1 - n0 for n0, n1 in chunks) * ln
-        at_n = (slice(None),) * (nd + 1)  # the image axis of the column matrix comes after the kernel's
+        at_n = (slice(None),) * (len(kernel) + 1)  # the image axis of the column matrix comes after the kernel's
 
         def chunk(n0, n1):
             nb = n1 - n0
@@ -289,20 +314,19 @@ class ConvNdFn(Function):
         self.col = store.reshape(g, kr, n, ln) if keep else None
         self.fold = fold
         self.w = w
-        self.geom = (n, c, tuple(sizes), padded, outs, cshape, wide)
+        self.geom = (n, c, sizes, padded, outs, cshape, wide, spatial, crop)
         return out.transpose(1, 0, *spatial)
 
     def backward(self, xp, grad):
-        n, c, sizes, padded, outs, cshape, wide = self.geom
+        n, c, sizes, padded, outs, cshape, wide, spatial, crop = self.geom
         w = self.w
-        o, cg, *kernel = w.shape
-        nd = len(kernel)
+        o, cg = w.shape[:2]
+        kernel = w.shape[2:]
         g = self.groups
         kk = math.prod(kernel)
         k = cg * kk
         ln = math.prod(cshape)
         ow = outs[-1]
-        spatial = tuple(range(2, nd + 2))
         gc = grad.transpose(1, 0, *spatial)
         pad_grad = cshape != outs  # wide columns: the dropped outputs get a zero gradient
         gm = xp.empty((o, n) + cshape, dtype=grad.dtype) if pad_grad else xp.ascontiguousarray(gc)
@@ -314,7 +338,7 @@ class ConvNdFn(Function):
         if want_x:
             wt = xp.ascontiguousarray(w.reshape(g, o // g, k).transpose(0, 2, 1))
             # a wide 2-D col2im assigns at its first offset; with a depth axis every element is added to
-            dx = (xp.empty if wide and nd == 2 else xp.zeros)((c, n) + padded, dtype=grad.dtype)
+            dx = (xp.empty if wide and len(kernel) == 2 else xp.zeros)((c, n) + padded, dtype=grad.dtype)
         workers = _workers(xp)
         chunks = _chunks(xp, n, c * kk * ln * grad.itemsize, workers)
         size = g * k * max(n1 - n0 for n0, n1 in chunks) * ln
@@ -356,10 +380,8 @@ class ConvNdFn(Function):
         if want_b and gb is None:
             gb = gm.reshape(o, n * ln).sum(axis=1)
         if want_x:
-            if padded != sizes:
-                pads = self.pads
-                dx = dx[(slice(None), slice(None)) + tuple(slice(pads[2 * i], pads[2 * i] + sz)
-                                                           for i, sz in enumerate(sizes))]
+            if crop is not None:
+                dx = dx[crop]
             gx = dx.transpose(1, 0, *spatial)
         return gx, gw, gb
 

@@ -9,8 +9,11 @@ as 2-D over a height of 1.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+
+import numpy as np
 
 from ... import _threads
 from ...autograd import Function
@@ -46,19 +49,24 @@ def _out_size(size, k, s, p, d, ceil_mode):
     return out
 
 
-def _padded(xp, a, pads, need, fill):
-    """``a`` with ``pads[i]`` entries of ``fill`` before spatial axis i and enough after to reach ``need[i]``."""
-    sizes = a.shape[2:]
-    if not any(pads) and all(n <= s for n, s in zip(need, sizes)):
+def _padded(xp, a, plan, fill):
+    """``a`` padded with ``fill`` as ``_pad_plan`` says."""
+    pshape, place = plan
+    if pshape is None:
         return a
-    out = xp.full(a.shape[:2] + tuple(max(n, s + p) for n, s, p in zip(need, sizes, pads)), fill, dtype=a.dtype)
-    out[_ALL + tuple(slice(p, p + s) for p, s in zip(pads, sizes))] = a
+    out = xp.full(a.shape[:2] + pshape, fill, dtype=a.dtype)
+    out[place] = a
     return out
 
 
-def _window(a, offs, outs, stride, dilation):
-    """The strided view of ``a`` that the window offset ``offs`` meets, one element per output."""
-    return a[_ALL + tuple(slice(i * d, i * d + s * (o - 1) + 1, s) for i, o, s, d in zip(offs, outs, stride, dilation))]
+@functools.lru_cache(maxsize=256)
+def _pad_plan(sizes, pads, need):
+    """(padded spatial sizes, the input's place in them) for ``pads[i]`` entries before spatial axis i
+    and enough after to reach ``need[i]``; (None, None) when no padding is needed."""
+    if not any(pads) and all(n <= s for n, s in zip(need, sizes)):
+        return None, None
+    return (tuple([max(n, s + p) for n, s, p in zip(need, sizes, pads)]),
+            _ALL + tuple([slice(p, p + s) for p, s in zip(pads, sizes)]))
 
 
 def _lanes(a, axis, k, s, d, n):
@@ -124,15 +132,11 @@ class MaxPoolNdFn(Function):
     def forward(self, xp, x):
         k, st, dl, outs = self.kernel, self.stride, self.dilation, self.out_size
         a, self.swapped = _work(x)
-        need = tuple((o - 1) * s + d * (kk - 1) + 1 for o, s, d, kk in zip(outs, st, dl, k))
+        lead = a.shape[:2]
+        pad, crop, axes, shapes, back = _max_plan(a.shape[2:], k, st, self.padding, dl, outs)
         fill = -math.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
-        ap = _padded(xp, a, self.padding, need, fill)[_ALL + tuple(slice(0, n) for n in need)]
-        # stage i reduces spatial axis axes[i] (the last axis first) to its output size
-        axes = tuple(reversed(range(len(k))))
-        shapes, shape = [], ap.shape
-        for ax in axes:
-            shape = shape[: 2 + ax] + (outs[ax],) + shape[3 + ax :]
-            shapes.append(shape)
+        ap = _padded(xp, a, pad, fill)[crop]
+        shapes = [lead + sh for sh in shapes]
         results = [xp.empty(sh, dtype=x.dtype) for sh in shapes]
         self.keeps = [[None] + [xp.empty(sh, dtype=bool) for _ in range(k[ax] - 1)] for sh, ax in zip(shapes, axes)]
 
@@ -144,13 +148,13 @@ class MaxPoolNdFn(Function):
                 src = res
 
         _threads.run_chunks(*_parts(xp, ap, part))
-        self.geom = (a.shape, ap.shape, shapes)
+        self.geom = (a.shape, ap.shape, shapes, axes, back)
         return _unswap(results[-1], self.swapped)
 
     def indices(self, xp):
         """Flat (d * H * W + h * W + w) positions of the maxima in each input plane, as PyTorch returns them."""
         st, pd, dl, outs = self.stride, self.padding, self.dilation, self.out_size
-        shape, pshape, shapes = self.geom
+        shape, pshape, shapes = self.geom[:3]
         nd = len(outs)
         lead = shape[:2]
         flat = 0
@@ -168,13 +172,12 @@ class MaxPoolNdFn(Function):
         return _unswap(flat, self.swapped)
 
     def backward(self, xp, grad):
-        k, st, pd, dl, outs = self.kernel, self.stride, self.padding, self.dilation, self.out_size
-        shape, pshape, shapes = self.geom
+        k, st, dl, outs = self.kernel, self.stride, self.dilation, self.out_size
+        shape, pshape, shapes, axes, back = self.geom
         nd = len(k)
         g = _unswap(grad, self.swapped)
         # the gradient of each stage's input; windows that tile an axis (stride == kernel, no
         # dilation) write every element: no zero fill
-        axes = tuple(reversed(range(nd)))
         ins = [pshape] + shapes[:-1]
         bufs = [(xp.empty if st[ax] == k[ax] and dl[ax] == 1 else xp.zeros)(sh, dtype=grad.dtype)
                 for ax, sh in zip(axes, ins)]
@@ -189,12 +192,31 @@ class MaxPoolNdFn(Function):
 
         dx = bufs[0]
         _threads.run_chunks(*_parts(xp, dx, part))
-        if pshape[2:] != shape[2:] or any(pd):
+        if back is not None:  # the padded gradient's part that is the input's
             full = xp.zeros(shape, dtype=grad.dtype)
-            ext = tuple(min(s, q - p) for s, q, p in zip(shape[2:], pshape[2:], pd))
-            full[_ALL + tuple(slice(0, e) for e in ext)] = dx[_ALL + tuple(slice(p, p + e) for p, e in zip(pd, ext))]
+            full[back[0]] = dx[back[1]]
             dx = full
         return _unswap(dx, self.swapped)
+
+
+@functools.lru_cache(maxsize=256)
+def _max_plan(sizes, kernel, stride, padding, dilation, outs):
+    """Max pooling's geometry for inputs of spatial ``sizes``: (the padding plan, the crop of the
+    padded input to what the windows reach, the stages' axes (the last axis first), each stage's
+    result shape past the two leading axes, and (where, from where) the padded gradient goes into
+    the input's, or None when the input was used as it is)."""
+    need = tuple([(o - 1) * s + d * (k - 1) + 1 for o, s, d, k in zip(outs, stride, dilation, kernel)])
+    pad = _pad_plan(sizes, padding, need)
+    axes = tuple(reversed(range(len(kernel))))
+    shapes, shape = [], need
+    for ax in axes:
+        shape = shape[:ax] + (outs[ax],) + shape[ax + 1 :]
+        shapes.append(shape)
+    back = None
+    if need != sizes or any(padding):
+        ext = [min(s, n - p) for s, n, p in zip(sizes, need, padding)]
+        back = (_ALL + tuple([slice(0, e) for e in ext]), _ALL + tuple([slice(p, p + e) for p, e in zip(padding, ext)]))
+    return pad, _ALL + tuple([slice(0, n) for n in need]), axes, tuple(shapes), back
 
 
 def _route(xp, g, dst, axis, keeps, k, s, d, n):
@@ -221,48 +243,51 @@ class AvgPoolNdFn(Function):
     torch_name = "AvgPool2DBackward0"
 
     def forward(self, xp, x):
-        k, st, outs = self.kernel, self.stride, self.out_size
         a, self.swapped = _work(x)
-        ap = _padded(xp, a, self.padding, tuple((o - 1) * s + kk for o, s, kk in zip(outs, st, k)), 0)
-        ones = (1,) * len(k)
+        pad, windows, div, crop = _avg_plan(x.shape[2:], self.kernel, self.stride, self.padding, self.out_size,
+                                            self.count_include_pad)
+        ap = _padded(xp, a, pad, 0)
         out = None
-        for offs in itertools.product(*map(range, k)):
-            v = _window(ap, offs, outs, st, ones)
+        for at in windows:
             if out is None:
-                out = v.astype(x.dtype, copy=True)
+                out = ap[at].astype(x.dtype, copy=True)
             else:
-                out += v
-        self.div = self._divisor(xp, x.shape[2:], x.dtype)
+                out += ap[at]
+        if self.divisor_override:
+            self.div = xp.asarray(float(self.divisor_override), dtype=x.dtype)
+        else:
+            self.div = xp.asarray(div, dtype=x.dtype)
         out /= self.div
-        self.geom = (a.shape, ap.shape)
+        self.geom = (ap.shape, windows, crop)
         return _unswap(out, self.swapped)
 
-    def _divisor(self, xp, sizes, dtype):
-        if self.divisor_override:
-            return xp.asarray(float(self.divisor_override), dtype=dtype)
-        div = None
-        nd = len(sizes)
-        for ax, (size, k, s, p, o) in enumerate(zip(sizes, self.kernel, self.stride, self.padding, self.out_size)):
-            start = [i * s - p for i in range(o)]
-            end = [min(b + k, size + p) for b in start]
-            if self.count_include_pad:
-                counts = [e - b for b, e in zip(start, end)]
-            else:
-                counts = [min(e, size) - max(b, 0) for b, e in zip(start, end)]
-            c = xp.asarray(counts, dtype=dtype).reshape((-1,) + (1,) * (nd - 1 - ax))
-            div = c if div is None else div * c
-        return div
-
     def backward(self, xp, grad):
-        k, st, pd, outs = self.kernel, self.stride, self.padding, self.out_size
-        shape, pshape = self.geom
+        pshape, windows, crop = self.geom
         g = _unswap(grad, self.swapped) / self.div
         dx = xp.zeros(pshape, dtype=grad.dtype)
-        ones = (1,) * len(k)
-        for offs in itertools.product(*map(range, k)):
-            _window(dx, offs, outs, st, ones)[...] += g
-        dx = dx[_ALL + tuple(slice(p, p + s) for p, s in zip(pd, shape[2:]))]
+        for at in windows:
+            dx[at] += g
+        if crop is not None:
+            dx = dx[crop]
         return _unswap(dx, self.swapped)
+
+
+@functools.lru_cache(maxsize=256)
+def _avg_plan(sizes, kernel, stride, padding, outs, count_include_pad):
+    """Average pooling's geometry for inputs of spatial ``sizes``: (the padding plan, each window
+    offset's strided view, the divisor (a host array of the output's spatial shape), the padded
+    gradient's part that is the input's or None)."""
+    pad = _pad_plan(sizes, padding, tuple([(o - 1) * s + k for o, s, k in zip(outs, stride, kernel)]))
+    windows = tuple(_ALL + tuple([slice(i, i + s * (o - 1) + 1, s) for i, o, s in zip(offs, outs, stride)])
+                    for offs in itertools.product(*map(range, kernel)))
+    div = np.ones((), dtype=np.float64)
+    for ax, (size, k, s, p, o) in enumerate(zip(sizes, kernel, stride, padding, outs)):
+        start = np.arange(o) * s - p
+        end = np.minimum(start + k, size + p)
+        count = end - start if count_include_pad else np.minimum(end, size) - np.maximum(start, 0)
+        div = div * count.reshape((-1,) + (1,) * (len(sizes) - 1 - ax))
+    crop = None if pad[0] is None else _ALL + tuple([slice(p, p + s) for p, s in zip(padding, sizes)])
+    return pad, windows, div, crop
 
 
 class AdaptiveMaxPoolNdFn(Function):
@@ -332,7 +357,7 @@ def _pool_args(input, kernel_size, stride, padding, dilation, ceil_mode, name, n
             )
     sizes = tuple(input.shape[-nd:])
     out = tuple(_out_size(n, kk, ss, pp, dd, ceil_mode) for n, kk, ss, pp, dd in zip(sizes, k, s, p, d))
-    if any(o < 1 for o in out):
+    if min(out) < 1:
         c = (input.shape[-nd - 1],)
         raise RuntimeError(f"Given input size: ({'x'.join(map(str, c + sizes))}). Calculated output size: "
                            f"({'x'.join(map(str, c + out))}). Output size is too small")
@@ -445,7 +470,7 @@ def _adaptive_size(input, output_size, name, nd=2):
         raise RuntimeError(f"{name}: output_size must be {nd}")
     sizes = input.shape[-nd:]
     out = tuple(n if o is None else int(o) for o, n in zip(output_size, sizes))
-    if any(o < 1 for o in out):
+    if min(out) < 1:
         raise RuntimeError(f"{name}: output_size must be positive, got {output_size}")
     return out
 
