@@ -10,12 +10,21 @@ plus its weight-gradient GEMM, with the input taking the role of the output grad
 
 from __future__ import annotations
 
+import functools
 import math
 
 from ... import _threads
 from ...autograd import Function, is_grad_enabled
 from ...tensor import Tensor
 from .conv import _check, _chunks, _im2col, _ntuple, _workers
+
+
+@functools.lru_cache(maxsize=256)
+def _geometry_nd(sizes, kernel, out_size, padding):
+    """(the padded output's sizes, the output's part of it, the spatial axes, kernel size, input positions)."""
+    padded = tuple([o + 2 * p for o, p in zip(out_size, padding)])
+    crop = (slice(None), slice(None)) + tuple([slice(p, p + o) for o, p in zip(out_size, padding)])
+    return padded, crop, tuple(range(2, len(sizes) + 2)), math.prod(kernel), math.prod(sizes)
 
 
 class ConvTransposeNdFn(Function):
@@ -30,18 +39,17 @@ class ConvTransposeNdFn(Function):
     torch_name = "ConvolutionBackward0"
 
     def forward(self, xp, x, w, b=None):
-        n, cin, *sizes = x.shape
-        _, cog, *kernel = w.shape
-        sizes, nd = tuple(sizes), len(kernel)
+        n, cin = x.shape[:2]
+        cog = w.shape[1]
+        sizes, kernel = x.shape[2:], w.shape[2:]
         g = self.groups
         cout, cg = cog * g, cin // g
-        k = cog * math.prod(kernel)
-        length = math.prod(sizes)
+        padded, crop, spatial, kk, length = _geometry_nd(sizes, kernel, self.out_size, self.padding)
+        k = cog * kk
         wm = w.reshape(g, cg, k)
-        spatial = tuple(range(2, nd + 2))
-        img = xp.zeros((cout, n) + tuple(o + 2 * p for o, p in zip(self.out_size, self.padding)), dtype=x.dtype)
+        img = xp.zeros((cout, n) + padded, dtype=x.dtype)
         workers = _workers(xp)
-        chunks = _chunks(xp, n, cout * math.prod(kernel) * length * x.itemsize, workers)
+        chunks = _chunks(xp, n, cout * kk * length * x.itemsize, workers)
 
         def chunk(n0, n1):
             nb = n1 - n0
@@ -54,43 +62,37 @@ class ConvTransposeNdFn(Function):
                     self.dilation, False, add=True)
 
         _threads.run_chunks(workers, chunk, chunks)
-        out = img[self._crop()]
+        out = img[crop]
         if b is not None:
-            out += b.reshape((cout,) + (1,) * (nd + 1))
+            out += b.reshape((cout,) + (1,) * (len(kernel) + 1))
         self.x = x if self.keep_x else None
         self.w = w
         self.in_shape = x.shape
         return out.transpose(1, 0, *spatial)
 
-    def _crop(self):
-        """The output's part of the padded output."""
-        return (slice(None), slice(None)) + tuple(slice(p, p + o) for o, p in zip(self.out_size, self.padding))
-
     def backward(self, xp, grad):
-        n, cin, *sizes = self.in_shape
+        n, cin = self.in_shape[:2]
         w = self.w
-        _, cog, *kernel = w.shape
-        sizes, nd = tuple(sizes), len(kernel)
+        cog = w.shape[1]
+        sizes, kernel = self.in_shape[2:], w.shape[2:]
         g = self.groups
         cout, cg = cog * g, cin // g
-        k = cog * math.prod(kernel)
-        length = math.prod(sizes)
+        padded, crop, spatial, kk, length = _geometry_nd(sizes, kernel, self.out_size, self.padding)
+        k = cog * kk
         p = self.parents
         want_x, want_w = p[0] is not None, p[1] is not None
         want_b = len(p) > 2 and p[2] is not None
-        spatial = tuple(range(2, nd + 2))
         gc = grad.transpose(1, 0, *spatial)
         wm = w.reshape(g, cg, k)
         gx = xp.empty((cin, n) + sizes, dtype=grad.dtype) if want_x else None
         x = self.x
-        padded = tuple(o + 2 * q for o, q in zip(self.out_size, self.padding))
         workers = _workers(xp)
-        chunks = _chunks(xp, n, cout * math.prod(kernel) * length * grad.itemsize, workers)
+        chunks = _chunks(xp, n, cout * kk * length * grad.itemsize, workers)
 
         def chunk(n0, n1):  # im2col of the output gradient, as conv2d's forward builds it
             nb = n1 - n0
             gpad = xp.zeros((cout, nb) + padded, dtype=grad.dtype)
-            gpad[self._crop()] = gc[:, n0:n1]
+            gpad[crop] = gc[:, n0:n1]
             col = xp.empty((cout, *kernel, nb) + sizes, dtype=grad.dtype)
             _im2col(xp, gpad, col, kernel, sizes, self.stride, self.dilation, False)
             colm = col.reshape(g, k, nb * length)
@@ -114,7 +116,7 @@ class ConvTransposeNdFn(Function):
                     gw += q
                 gw = gw.reshape(w.shape)
         if want_b:
-            gb = gc.sum(axis=tuple(range(1, nd + 2)))
+            gb = gc.sum(axis=(1,) + spatial)
         self.x = None
         return (gx.transpose(1, 0, *spatial) if want_x else None), gw, gb
 
