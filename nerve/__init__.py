@@ -56,7 +56,8 @@ _LAZY = {"nn", "optim", "utils", "vision", "keras", "cli", "bench", "serializati
 
 # torch.X names of nn.functional's functions (torch.conv2d, torch.dropout, ...): nerve/_nn_aliases.py
 _NN_ALIASES = frozenset((
-    "conv1d conv2d conv_transpose1d conv_transpose2d max_pool1d max_pool2d avg_pool1d adaptive_avg_pool1d "
+    "conv1d conv2d conv3d conv_transpose1d conv_transpose2d conv_transpose3d max_pool1d max_pool2d max_pool3d "
+    "avg_pool1d adaptive_avg_pool1d "
     "adaptive_max_pool1d dropout embedding layer_norm group_norm batch_norm instance_norm pixel_shuffle "
     "pixel_unshuffle prelu selu celu threshold kl_div binary_cross_entropy_with_logits bilinear rms_norm "
     "channel_shuffle cosine_embedding_loss margin_ranking_loss hinge_embedding_loss triplet_margin_loss "

@@ -17,9 +17,9 @@ from __future__ import annotations
 from .nn import functional as F
 
 # the same functions as nn.functional's, under torch's names
-for _name in ("adaptive_avg_pool1d avg_pool1d bilinear channel_shuffle conv1d conv2d conv_transpose1d conv_transpose2d "
-              "cosine_similarity hardshrink max_pool1d max_pool2d pairwise_distance pdist pixel_shuffle "
-              "pixel_unshuffle prelu rms_norm").split():
+for _name in ("adaptive_avg_pool1d avg_pool1d bilinear channel_shuffle conv1d conv2d conv3d conv_transpose1d "
+              "conv_transpose2d conv_transpose3d cosine_similarity hardshrink max_pool1d max_pool2d max_pool3d "
+              "pairwise_distance pdist pixel_shuffle pixel_unshuffle prelu rms_norm").split():
     globals()[_name] = getattr(F, _name)
 
 _REDUCTIONS = {0: "none", 1: "mean", 2: "sum"}

@@ -20,12 +20,15 @@ from .modules.sparse import Embedding
 from .parameter import Buffer, Parameter, UninitializedParameter
 
 # ---- convolution, pooling and batch norm (owned by the conv work; add imports below this line) ----
-from .modules.batchnorm import BatchNorm1d, BatchNorm2d
-from .modules.conv import Conv1d, Conv2d
-from .modules.dropout2d import Dropout2d
-from .modules.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from .modules.batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
+from .modules.conv import Conv1d, Conv2d, Conv3d
+from .modules.dropout2d import Dropout2d, Dropout3d
+from .modules.pooling import (
+    AdaptiveAvgPool2d, AdaptiveAvgPool3d, AdaptiveMaxPool2d, AdaptiveMaxPool3d, AvgPool1d, AvgPool2d, AvgPool3d,
+    MaxPool1d, MaxPool2d, MaxPool3d,
+)
 from .modules.normalization import GroupNorm
-from .modules.instancenorm import InstanceNorm1d, InstanceNorm2d
+from .modules.instancenorm import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
 # ---- padding, shuffles, fold, distances, more pooling and activations (the small-layers work) ----
 from .modules.activation import GLU, Softmax2d
 from .modules.distance import CosineSimilarity, PairwiseDistance
@@ -49,7 +52,7 @@ from .modules.transformer import (
     TransformerEncoderLayer,
 )
 from .modules.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
-from .modules.conv import ConvTranspose1d, ConvTranspose2d
+from .modules.conv import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 # ---- spatial transformers, local response norm, embedding bags, lazy layers (the nn-extras work) ----
 from .modules.normalization import LocalResponseNorm
 from .modules.sparse import EmbeddingBag

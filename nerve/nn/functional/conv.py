@@ -1,4 +1,7 @@
-"""Convolutions: ``conv1d`` and ``conv2d`` as one GEMM per group over an im2col matrix.
+"""Convolutions: ``conv1d``, ``conv2d`` and ``conv3d`` as one GEMM per group over an im2col matrix.
+
+One op, ``ConvNdFn``, serves every rank: 2-D and 3-D directly (spatial axes are tuples), 1-D as
+2-D over a height of 1. Below, (H, W) reads (D, H, W) for 3-D.
 
 Layout, chosen for speed on NumPy's BLAS: inside, activations are channel-major, (C, N, H, W)
 in memory, and a convolution hands back an (N, C, H, W) *view* of that memory. The next
@@ -14,10 +17,15 @@ results in the memory order of their inputs. With the channel-major layout
   chunk by chunk, so the output is compact), so every copy and add runs over long contiguous
   rows instead of a few elements at a time;
 * backward reuses the saved im2col matrix for the weight gradient.
+
+In 3-D the wide columns flatten each (H, W) plane only; depth offsets are plain slices.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
+import math
 import threading
 import weakref
 
@@ -41,41 +49,61 @@ def _ntuple(v, n: int, what: str) -> tuple:
     return v
 
 
-def _im2col(xp, img, col, kh, kw, oh, ow, stride, dilation, wide, add=False):
+def _im2col(xp, img, col, kernel, out, stride, dilation, wide, add=False):
     """Copy (or, with ``add``, scatter-add back) every kernel offset's block of the images.
 
-    ``img`` is (C, n, Hp, Wp) and ``col`` is (C, KH, KW, n, OH, OWc), OWc = Wp when ``wide``.
-    A wide scatter-add overwrites ``img`` at the first offset, so ``img`` may start uninitialised.
+    ``img`` is (C, n, *padded) and ``col`` is (C, *kernel, n, *out) with the last axis Wp (the
+    padded width) when ``wide``. Wide columns flatten each (H, W) plane: an offset's block of a
+    plane is one slice of it; leading spatial axes (depth) are sliced as in the narrow case. A
+    wide 2-D scatter-add overwrites ``img`` at the first offset, so ``img`` may start uninitialised.
     """
-    sh, sw = stride
-    dh, dw = dilation
-    c, n, hp, wp = img.shape
+    blocks = _blocks(tuple(kernel), tuple(out), tuple(stride), tuple(dilation), img.shape[2:], wide)
     if wide:
-        flat = img.reshape(c, n, hp * wp)
-        cols = col.reshape(c, kh, kw, n, oh * wp)
-        length = oh * wp
-        for i in range(kh):
-            for j in range(kw):
-                s = i * dh * wp + j * dw
-                ln = min(length, hp * wp - s)
-                if add and s == 0:  # the first offset covers [0, length): assign, zero the tail
-                    flat[:, :, :ln] = cols[:, i, j, :, :ln]
-                    flat[:, :, ln:] = 0
-                elif add:
-                    flat[:, :, s : s + ln] += cols[:, i, j, :, :ln]
-                else:
-                    cols[:, i, j, :, :ln] = flat[:, :, s : s + ln]
-                    if ln < length:  # the tail only feeds dropped columns
-                        cols[:, i, j, :, ln:] = 0
-        return
-    for i in range(kh):
-        for j in range(kw):
-            hs, ws = i * dh, j * dw
-            win = img[:, :, hs : hs + sh * (oh - 1) + 1 : sh, ws : ws + sw * (ow - 1) + 1 : sw]
-            if add:
-                win += col[:, i, j]
+        img = img.reshape(img.shape[:-2] + (-1,))
+        col = col.reshape(col.shape[:-2] + (-1,))
+    for dst, src, tail, first in blocks:
+        if not add:
+            col[dst] = img[src]
+            if tail is not None:  # the tail only feeds dropped columns
+                col[tail] = 0
+        elif first:  # the first offset of a wide 2-D col2im covers [0, length): assign, zero the rest
+            img[src] = col[dst]
+            img[tail] = 0
+        else:
+            img[src] += col[dst]
+
+
+@functools.lru_cache(maxsize=256)
+def _blocks(kernel, out, stride, dilation, padded, wide):
+    """Per kernel offset: (index into the column matrix, index into the image, the column matrix's tail
+    to zero (an image's rest to zero, for ``first``) or None, first). Wide ones index the images and
+    columns with their (H, W) planes flattened. Built once per geometry: convolutions run this loop
+    every step, small ones too."""
+    whole = (slice(None), slice(None))
+    out_blocks = []
+    offsets = itertools.product(*map(range, kernel))
+    if wide:
+        *lead, hp, wp = padded
+        length = out[-2] * wp
+        dh, dw = dilation[-2:]
+        planes = [[slice(a * d, a * d + o) for a in range(k)] for k, d, o in zip(kernel, dilation, out[:-2])]
+        starts = [i * dh * wp + j * dw for i in range(kernel[-2]) for j in range(kernel[-1])]
+        for offs, at in zip(offsets, itertools.product(*planes, starts)):
+            s = at[-1]
+            ln = min(length, hp * wp - s)
+            dst = (slice(None),) + offs + (Ellipsis, slice(0, ln))
+            src = whole + at[:-1] + (slice(s, s + ln),)
+            if s == 0 and not lead:
+                out_blocks.append((dst, src, (Ellipsis, slice(ln, None)), True))
             else:
-                col[:, i, j] = win
+                tail = (slice(None),) + offs + (Ellipsis, slice(ln, None)) if ln < length else None
+                out_blocks.append((dst, src, tail, False))
+        return tuple(out_blocks)
+    windows = [[slice(i * d, i * d + s * (o - 1) + 1, s) for i in range(k)]
+               for k, d, s, o in zip(kernel, dilation, stride, out)]
+    for offs, at in zip(offsets, itertools.product(*windows)):
+        out_blocks.append(((slice(None),) + offs, whole + at, None, False))
+    return tuple(out_blocks)
 
 
 # On the CPU the im2col matrix is built and multiplied several images at a time, so each block
@@ -178,39 +206,55 @@ def _workers(xp) -> int:
     return _threads.workers()
 
 
-class Conv2dFn(Function):
-    """2-D convolution (cross-correlation) of (N, C, H, W) with weight (O, C/groups, KH, KW)."""
+@functools.lru_cache(maxsize=256)
+def _conv_geometry(sizes, kernel, stride, dilation, pads):
+    """(padded sizes, output sizes, the spatial axes, the unpadded part of a padded image or None)."""
+    padded = tuple([sz + pads[2 * i] + pads[2 * i + 1] for i, sz in enumerate(sizes)])
+    outs = tuple([(p - d * (k - 1) - 1) // s + 1 for p, k, s, d in zip(padded, kernel, stride, dilation)])
+    if min(outs) < 1:
+        raise RuntimeError(
+            f"Calculated padded input size per channel: ({' x '.join(map(str, padded))}). Kernel size: "
+            f"({' x '.join(str(d * (k - 1) + 1) for k, d in zip(kernel, dilation))}). "
+            "Kernel size can't be greater than actual input size"
+        )
+    crop = None
+    if any(pads):
+        crop = (slice(None), slice(None)) + tuple(slice(pads[2 * i], pads[2 * i] + sz) for i, sz in enumerate(sizes))
+    return padded, outs, tuple(range(2, len(sizes) + 2)), crop
+
+
+class ConvNdFn(Function):
+    """N-D convolution (cross-correlation) of (N, C, *S) with weight (O, C/groups, *K), S 2-D or 3-D.
+
+    1-D convolutions run as 2-D ones over a height of 1.
+    """
 
     name = "conv2d"
     torch_name = "ConvolutionBackward0"
 
     def forward(self, xp, x, w, b=None):
-        n, c, h, wd = x.shape
-        o, cg, kh, kw = w.shape
+        n, c = x.shape[:2]
+        o, cg = w.shape[:2]
+        sizes, kernel = x.shape[2:], w.shape[2:]
         g = self.groups
-        sh, sw = self.stride
-        dh, dw = self.dilation
-        pt, pb, pl, pr = self.pads
-        hp, wp = h + pt + pb, wd + pl + pr
-        oh = (hp - dh * (kh - 1) - 1) // sh + 1
-        ow = (wp - dw * (kw - 1) - 1) // sw + 1
-        if oh < 1 or ow < 1:
-            raise ValueError(
-                f"Calculated padded input size per channel: ({hp} x {wp}). Kernel size: "
-                f"({dh * (kh - 1) + 1} x {dw * (kw - 1) + 1}). Kernel size can't be greater than actual input size"
-            )
-        xc = x.transpose(1, 0, 2, 3)  # channel-major view; free when x came from a conv
-        if pt or pb or pl or pr:
-            xpad = xp.zeros((c, n, hp, wp), dtype=x.dtype)
-            xpad[:, :, pt : pt + h, pl : pl + wd] = xc
+        stride, dilation = self.stride, self.dilation
+        pads = self.pads
+        padded, outs, spatial, crop = _conv_geometry(sizes, kernel, stride, dilation, pads)
+        xc = x.transpose(1, 0, *spatial)  # channel-major view; free when x came from a conv
+        if crop is not None:
+            xpad = xp.zeros((c, n) + padded, dtype=x.dtype)
+            xpad[crop] = xc
         else:
             xpad = xp.ascontiguousarray(xc)
-        wide = sh == 1 and sw == 1 and ow < _WIDE_BELOW
-        owc = wp if wide else ow
-        ln = oh * owc
-        k = cg * kh * kw
+        ow = outs[-1]
+        wide = max(stride) == 1 and ow < _WIDE_BELOW
+        owc = padded[-1] if wide else ow
+        cshape = outs[:-1] + (owc,)  # one image's columns
+        ln = math.prod(cshape)
+        kk = math.prod(kernel)
+        k = cg * kk
         workers = _workers(xp)
-        chunks = _chunks(xp, n, c * kh * kw * ln * x.itemsize, workers)
+        chunks = _chunks(xp, n, c * kk * ln * x.itemsize, workers)
         # with one group the bias rides in the GEMM: a row of ones under the im2col matrix and
         # the bias as an extra weight column (no pass over the output; its gradient comes
         # with the weight's)
@@ -225,27 +269,28 @@ class Conv2dFn(Function):
         # the output is compact, so the elementwise ops after it (ReLU, its mask, pooling)
         # run over contiguous memory
         compact = owc != ow
-        out = xp.empty((o, n, oh, ow if compact else owc), dtype=x.dtype)
+        out = xp.empty((o, n) + (outs if compact else cshape), dtype=x.dtype)
         wm = w.reshape(g, o // g, k)
         if fold:
             wm = xp.concatenate([wm[0], b.reshape(o, 1)], axis=1)[None]
         outm = None if compact else out.reshape(g, o // g, n, ln)
         size = g * kr * max(n1 - n0 for n0, n1 in chunks) * ln
+        at_n = (slice(None),) * (len(kernel) + 1)  # the image axis of the column matrix comes after the kernel's
 
         def chunk(n0, n1):
             nb = n1 - n0
             if keep:
-                blk = store[: c * kh * kw * n * ln].reshape(c, kh, kw, n, oh, owc)[:, :, :, n0:n1]
+                blk = store[: c * kk * n * ln].reshape((c, *kernel, n) + cshape)[at_n + (slice(n0, n1),)]
                 src = store.reshape(g, kr, n, ln)[:, :, n0:n1].reshape(g, kr, nb * ln)
             else:  # one chunk's worth of scratch
                 buf = _col_buffer(xp, size, x.dtype)
-                blk = buf[: c * kh * kw * nb * ln].reshape(c, kh, kw, nb, oh, owc)
+                blk = buf[: c * kk * nb * ln].reshape((c, *kernel, nb) + cshape)
                 src = buf[: g * kr * nb * ln].reshape(g, kr, nb * ln)
                 if fold:
                     src[0, k] = 1
             wbuf = None
             try:
-                _im2col(xp, xpad[:, n0:n1], blk, kh, kw, oh, ow, (sh, sw), (dh, dw), wide)
+                _im2col(xp, xpad[:, n0:n1], blk, kernel, outs, stride, dilation, wide)
                 if compact:  # the GEMM writes wide rows to scratch, then the kept columns out
                     wbuf = _col_buffer(xp, o * nb * ln, x.dtype)
                     dst = wbuf.reshape(g, o // g, nb * ln)
@@ -258,7 +303,7 @@ class Conv2dFn(Function):
                 if b is not None and not fold:
                     dst += b.reshape(g, o // g, 1)
                 if compact:
-                    out[:, n0:n1] = dst.reshape(o, nb, oh, owc)[..., :ow]
+                    out[:, n0:n1] = dst.reshape((o, nb) + cshape)[..., :ow]
             finally:
                 if wbuf is not None:
                     _release(wbuf)
@@ -269,19 +314,22 @@ class Conv2dFn(Function):
         self.col = store.reshape(g, kr, n, ln) if keep else None
         self.fold = fold
         self.w = w
-        self.geom = (n, c, h, wd, hp, wp, oh, ow, owc, wide)
-        return out.transpose(1, 0, 2, 3)
+        self.geom = (n, c, sizes, padded, outs, cshape, wide, spatial, crop)
+        return out.transpose(1, 0, *spatial)
 
     def backward(self, xp, grad):
-        n, c, h, wd, hp, wp, oh, ow, owc, wide = self.geom
+        n, c, sizes, padded, outs, cshape, wide, spatial, crop = self.geom
         w = self.w
-        o, cg, kh, kw = w.shape
+        o, cg = w.shape[:2]
+        kernel = w.shape[2:]
         g = self.groups
-        k = cg * kh * kw
-        ln = oh * owc
-        gc = grad.transpose(1, 0, 2, 3)
-        pad_grad = owc != ow  # wide columns: the dropped outputs get a zero gradient
-        gm = xp.empty((o, n, oh, owc), dtype=grad.dtype) if pad_grad else xp.ascontiguousarray(gc)
+        kk = math.prod(kernel)
+        k = cg * kk
+        ln = math.prod(cshape)
+        ow = outs[-1]
+        gc = grad.transpose(1, 0, *spatial)
+        pad_grad = cshape != outs  # wide columns: the dropped outputs get a zero gradient
+        gm = xp.empty((o, n) + cshape, dtype=grad.dtype) if pad_grad else xp.ascontiguousarray(gc)
         gmm = gm.reshape(g, o // g, n, ln)
         want_x = self.parents[0] is not None
         want_w = self.parents[1] is not None
@@ -289,16 +337,17 @@ class Conv2dFn(Function):
         col = self.col
         if want_x:
             wt = xp.ascontiguousarray(w.reshape(g, o // g, k).transpose(0, 2, 1))
-            dx = (xp.empty if wide else xp.zeros)((c, n, hp, wp), dtype=grad.dtype)
+            # a wide 2-D col2im assigns at its first offset; with a depth axis every element is added to
+            dx = (xp.empty if wide and len(kernel) == 2 else xp.zeros)((c, n) + padded, dtype=grad.dtype)
         workers = _workers(xp)
-        chunks = _chunks(xp, n, c * kh * kw * ln * grad.itemsize, workers)
+        chunks = _chunks(xp, n, c * kk * ln * grad.itemsize, workers)
         size = g * k * max(n1 - n0 for n0, n1 in chunks) * ln
 
         def chunk(n0, n1):  # returns this chunk's share of the weight gradient
             nb = n1 - n0
             if pad_grad:
-                gm[:, n0:n1, :, :ow] = gc[:, n0:n1]
-                gm[:, n0:n1, :, ow:] = 0
+                gm[:, n0:n1, ..., :ow] = gc[:, n0:n1]
+                gm[:, n0:n1, ..., ow:] = 0
             src = gmm[:, :, n0:n1].reshape(g, o // g, nb * ln)
             part = None
             if want_w:
@@ -312,7 +361,7 @@ class Conv2dFn(Function):
                         xp.matmul(wt[0], src[0], out=dcol[0])
                     else:
                         xp.matmul(wt, src, out=dcol)
-                    _im2col(xp, dx[:, n0:n1], dcol.reshape(c, kh, kw, nb, oh, owc), kh, kw, oh, ow,
+                    _im2col(xp, dx[:, n0:n1], dcol.reshape((c, *kernel, nb) + cshape), kernel, outs,
                             self.stride, self.dilation, wide, add=True)
                 finally:
                     _release(buf)
@@ -331,18 +380,18 @@ class Conv2dFn(Function):
         if want_b and gb is None:
             gb = gm.reshape(o, n * ln).sum(axis=1)
         if want_x:
-            pt, _, pl, _ = self.pads
-            if hp != h or wp != wd:
-                dx = dx[:, :, pt : pt + h, pl : pl + wd]
-            gx = dx.transpose(1, 0, 2, 3)
+            if crop is not None:
+                dx = dx[crop]
+            gx = dx.transpose(1, 0, *spatial)
         return gx, gw, gb
 
 
 def _pads(padding, kernel, dilation, stride, nd):
-    """Per-side padding (top, bottom, left, right) from an int, a tuple, 'valid' or 'same'."""
+    """Per-side padding (before, after of each spatial axis: top, bottom, left, right in 2-D) from an
+    int, a tuple, 'valid' or 'same'. A 1-D convolution gets a zero-padded height in front (it runs as 2-D)."""
     if isinstance(padding, str):
         if padding == "valid":
-            return (0, 0, 0, 0)
+            return (0, 0) * max(nd, 2)
         if padding != "same":
             raise ValueError(f"Invalid padding string {padding!r}, should be one of {{'valid', 'same'}}")
         if any(s != 1 for s in stride):
@@ -351,13 +400,13 @@ def _pads(padding, kernel, dilation, stride, nd):
         for k, d in zip(kernel, dilation):
             total = d * (k - 1)
             out += [total // 2, total - total // 2]
-        return tuple(out) if nd == 2 else (0, 0) + tuple(out)
+        return tuple(out) if nd > 1 else (0, 0) + tuple(out)
     p = _ntuple(padding, nd, "padding")
     if any(v < 0 for v in p):
         raise ValueError(f"negative padding is not supported, got {p}")
     if nd == 1:
         return (0, 0, p[0], p[0])
-    return (p[0], p[0], p[1], p[1])
+    return tuple(v for a in p for v in (a, a))
 
 
 def _check(name, input, weight, bias, groups, nd, transposed=False):
@@ -405,6 +454,25 @@ def _check(name, input, weight, bias, groups, nd, transposed=False):
         raise RuntimeError(f"Input type ({input.dtype}) and weight type ({weight.dtype}) should be the same")
 
 
+def _conv(name, nd, input, weight, bias, stride, padding, dilation, groups):
+    """conv2d's and conv3d's checks and call: ``nd`` spatial axes, an optional batch axis."""
+    _check(name, input, weight, bias, groups, nd)
+    stride = _ntuple(stride, nd, "stride")
+    dilation = _ntuple(dilation, nd, "dilation")
+    if any(s < 1 for s in stride):
+        raise RuntimeError("non-positive stride is not supported")
+    if any(d < 1 for d in dilation):
+        raise RuntimeError(f"dilation should be greater than zero, but got {list(dilation)}")
+    pads = _pads(padding, weight.shape[2:], dilation, stride, nd)
+    unbatched = input.ndim == nd + 1
+    if unbatched:
+        input = input.unsqueeze(0)
+    args = (input, weight) if bias is None else (input, weight, bias)
+    out = ConvNdFn.apply(*args, stride=stride, dilation=dilation, pads=pads, groups=int(groups), name=name,
+                         keep_col=weight.requires_grad and is_grad_enabled())
+    return out.squeeze(0) if unbatched else out
+
+
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
     """2-D convolution over an (N, C, H, W) or (C, H, W) input, as ``torch.nn.functional.conv2d``.
 
@@ -419,21 +487,24 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     Returns:
         (N, C_out, OH, OW), with OH = (H + 2*pad - dilation*(KH-1) - 1) // stride + 1.
     """
-    _check("conv2d", input, weight, bias, groups, 2)
-    stride = _ntuple(stride, 2, "stride")
-    dilation = _ntuple(dilation, 2, "dilation")
-    if any(s < 1 for s in stride):
-        raise RuntimeError("non-positive stride is not supported")
-    if any(d < 1 for d in dilation):
-        raise RuntimeError("dilation should be greater than zero")
-    pads = _pads(padding, weight.shape[2:], dilation, stride, 2)
-    unbatched = input.ndim == 3
-    if unbatched:
-        input = input.unsqueeze(0)
-    args = (input, weight) if bias is None else (input, weight, bias)
-    out = Conv2dFn.apply(*args, stride=stride, dilation=dilation, pads=pads, groups=int(groups),
-                         keep_col=weight.requires_grad and is_grad_enabled())
-    return out.squeeze(0) if unbatched else out
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    """3-D convolution over an (N, C, D, H, W) or (C, D, H, W) input, as ``torch.nn.functional.conv3d``.
+
+    Args:
+        input: (N, C_in, D, H, W) or unbatched (C_in, D, H, W).
+        weight: (C_out, C_in / groups, KD, KH, KW).
+        bias: (C_out,) or None.
+        stride, dilation: int or (d, h, w).
+        padding: int, (d, h, w), ``'valid'`` or ``'same'`` (stride 1 only).
+        groups: split the channels into this many independent convolutions.
+
+    Returns:
+        (N, C_out, OD, OH, OW), with OD = (D + 2*pad - dilation*(KD-1) - 1) // stride + 1, and so on.
+    """
+    return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
@@ -456,7 +527,7 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     if s < 1:
         raise RuntimeError("non-positive stride is not supported")
     if d < 1:
-        raise RuntimeError("dilation should be greater than zero")
+        raise RuntimeError(f"dilation should be greater than zero, but got [1, {d}]")  # ATen's 1-D runs as 2-D
     pads = _pads(padding, weight.shape[2:], (d,), (s,), 1)
     unbatched = input.ndim == 2
     if unbatched:
@@ -464,6 +535,6 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     x = input.unsqueeze(2)
     w = weight.unsqueeze(2)
     args = (x, w) if bias is None else (x, w, bias)
-    out = Conv2dFn.apply(*args, stride=(1, s), dilation=(1, d), pads=pads, groups=int(groups),
+    out = ConvNdFn.apply(*args, stride=(1, s), dilation=(1, d), pads=pads, groups=int(groups), name="conv1d",
                          keep_col=weight.requires_grad and is_grad_enabled()).squeeze(2)
     return out.squeeze(0) if unbatched else out

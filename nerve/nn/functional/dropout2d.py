@@ -1,4 +1,4 @@
-"""Channel-wise dropout: ``dropout2d`` zeroes whole feature maps."""
+"""Channel-wise dropout: ``dropout2d`` and ``dropout3d`` zero whole feature maps."""
 
 from __future__ import annotations
 
@@ -54,4 +54,34 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
                            f"{list(input.shape)}")
     mask_shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
     out = ChannelDropout.apply(input, p=float(p), mask_shape=mask_shape, dev=input._device, generator=None)
+    return input._inplace(out) if inplace else out
+
+
+def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero each channel of an (N, C, D, H, W) or (C, D, H, W) input with probability ``p`` while training.
+
+    The kept channels are scaled by 1/(1-p); the mask comes from nerve's global generator. As
+    torch's, any input but a 5-D one is taken as unbatched (the mask is (C, 1, ...) over its first
+    axis), and inputs that are neither 4-D nor 5-D warn.
+    """
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if input.ndim not in (4, 5):
+        warnings.warn(
+            f"dropout3d: Received a {input.ndim}-D input to dropout3d, which is deprecated and will result in an "
+            "error in a future release. To retain the behavior and silence this warning, please use dropout "
+            "instead. Note that dropout3d exists to provide channel-wise dropout on inputs with 3 spatial "
+            "dimensions, a channel dimension, and an optional batch dimension (i.e. 4D or 5D inputs).",
+            stacklevel=2,
+        )
+    if not training or p == 0.0:
+        return input
+    x = input if input.ndim == 5 else input.unsqueeze(0)
+    if x.ndim < 2:
+        raise RuntimeError(f"Feature dropout requires at least 2 dimensions in the input, got shape "
+                           f"{list(x.shape)}")
+    mask_shape = tuple(x.shape[:2]) + (1,) * (x.ndim - 2)
+    out = ChannelDropout.apply(x, p=float(p), mask_shape=mask_shape, dev=x._device, generator=None)
+    if input.ndim != 5:
+        out = out.squeeze(0)
     return input._inplace(out) if inplace else out

@@ -1,27 +1,38 @@
-"""Pooling: max, average and adaptive pooling over (N, C, H, W) and (N, C, L).
+"""Pooling: max, average and adaptive pooling over (N, C, L), (N, C, H, W) and (N, C, D, H, W).
 
-Each pooling op loops over the KH*KW offsets of its window, not over the windows: every step
-is one whole-array op on a strided view of the (padded) input, so a 2x2 max-pool is four
-compares. Inputs that are channel-major in memory (what the convolutions return) are pooled
-in that order, so no transpose copy is made.
+Each pooling op loops over the offsets of its window, not over the windows: every step is one
+whole-array op on a strided view of the (padded) input, so a 2x2 max-pool is four compares.
+Inputs that are channel-major in memory (what the convolutions return) are pooled in that
+order, so no transpose copy is made. The ops take any number of spatial axes; 1-D pooling runs
+as 2-D over a height of 1.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
+
+import numpy as np
 
 from ... import _threads
 from ...autograd import Function
 from ...tensor import Tensor
 from .conv import _ntuple, _workers
 
+_ALL = (slice(None), slice(None))  # the two leading axes, whole
+
 
 def _work(x):
     """(array with the spatial axes last and contiguous if possible, swapped?)."""
-    xc = x.transpose(1, 0, 2, 3)
+    xc = x.transpose(1, 0, *range(2, x.ndim))
     if xc.flags.c_contiguous and not x.flags.c_contiguous:
         return xc, True
     return x, False
+
+
+def _unswap(a, swapped):
+    return a.transpose(1, 0, *range(2, a.ndim)) if swapped else a
 
 
 def _out_size(size, k, s, p, d, ceil_mode):
@@ -38,28 +49,31 @@ def _out_size(size, k, s, p, d, ceil_mode):
     return out
 
 
-def _padded(xp, a, ph, pw, hn, wn, fill):
-    """``a`` with ``ph``/``pw`` rows/columns of ``fill`` before and enough after to reach (hn, wn)."""
-    n0, n1, h, w = a.shape
-    if ph == 0 and pw == 0 and hn <= h and wn <= w:
+def _padded(xp, a, plan, fill):
+    """``a`` padded with ``fill`` as ``_pad_plan`` says."""
+    pshape, place = plan
+    if pshape is None:
         return a
-    hp, wp = max(hn, h + ph), max(wn, w + pw)
-    out = xp.full((n0, n1, hp, wp), fill, dtype=a.dtype)
-    out[:, :, ph : ph + h, pw : pw + w] = a
+    out = xp.full(a.shape[:2] + pshape, fill, dtype=a.dtype)
+    out[place] = a
     return out
 
 
-def _window(a, i, j, oh, ow, stride, dilation):
-    sh, sw = stride
-    hs, ws = i * dilation[0], j * dilation[1]
-    return a[:, :, hs : hs + sh * (oh - 1) + 1 : sh, ws : ws + sw * (ow - 1) + 1 : sw]
+@functools.lru_cache(maxsize=256)
+def _pad_plan(sizes, pads, need):
+    """(padded spatial sizes, the input's place in them) for ``pads[i]`` entries before spatial axis i
+    and enough after to reach ``need[i]``; (None, None) when no padding is needed."""
+    if not any(pads) and all(n <= s for n, s in zip(need, sizes)):
+        return None, None
+    return (tuple([max(n, s + p) for n, s, p in zip(need, sizes, pads)]),
+            _ALL + tuple([slice(p, p + s) for p, s in zip(pads, sizes)]))
 
 
 def _lanes(a, axis, k, s, d, n):
-    """The k strided views along ``axis`` (2 or 3) that a window of size k meets, n outputs each."""
+    """The k strided views along ``axis`` that a window of size k meets, n outputs each."""
     out = []
     for i in range(k):
-        sl = [slice(None)] * 4
+        sl = [slice(None)] * a.ndim
         sl[axis] = slice(i * d, i * d + s * (n - 1) + 1, s)
         out.append(a[tuple(sl)])
     return out
@@ -104,75 +118,105 @@ def _parts(xp, a, fn):
     return workers, fn, _threads.blocks(a.shape[0], workers)
 
 
-class MaxPool2dFn(Function):
+class MaxPoolNdFn(Function):
     """Max over each window; the gradient goes to the first maximum (row-major), as PyTorch's.
 
-    Separable: first the max along W for every row (KW lanes), then along H (KH lanes). Ties
-    keep the earlier lane at both stages, which is the first maximum in row-major order.
+    Separable: first the max along the last axis W for every row (KW lanes), then along H (KH
+    lanes), then along D in 3-D. Ties keep the earlier lane at every stage, which is the first
+    maximum in row-major order.
     """
 
     name = "max_pool2d"
     torch_name = "MaxPool2DWithIndicesBackward0"
 
     def forward(self, xp, x):
-        (kh, kw), st, (ph, pw), dl = self.kernel, self.stride, self.padding, self.dilation
+        k, st, dl, outs = self.kernel, self.stride, self.dilation, self.out_size
         a, self.swapped = _work(x)
-        oh, ow = self.out_hw
-        hn = (oh - 1) * st[0] + dl[0] * (kh - 1) + 1
-        wn = (ow - 1) * st[1] + dl[1] * (kw - 1) + 1
+        lead = a.shape[:2]
+        pad, crop, axes, shapes, back = _max_plan(a.shape[2:], k, st, self.padding, dl, outs)
         fill = -math.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
-        ap = _padded(xp, a, ph, pw, hn, wn, fill)[:, :, :hn, :wn]
-        rshape = ap.shape[:3] + (ow,)
-        bshape = ap.shape[:2] + (oh, ow)
-        rows = xp.empty(rshape, dtype=x.dtype)
-        best = xp.empty(bshape, dtype=x.dtype)
-        self.keep_w = [None] + [xp.empty(rshape, dtype=bool) for _ in range(kw - 1)]
-        self.keep_h = [None] + [xp.empty(bshape, dtype=bool) for _ in range(kh - 1)]
+        ap = _padded(xp, a, pad, fill)[crop]
+        shapes = [lead + sh for sh in shapes]
+        results = [xp.empty(sh, dtype=x.dtype) for sh in shapes]
+        self.keeps = [[None] + [xp.empty(sh, dtype=bool) for _ in range(k[ax] - 1)] for sh, ax in zip(shapes, axes)]
 
         def part(i0, i1):
-            _max_lanes(xp, [v[i0:i1] for v in _lanes(ap, 3, kw, st[1], dl[1], ow)], rows[i0:i1],
-                       [None] + [t[i0:i1] for t in self.keep_w[1:]])
-            _max_lanes(xp, _lanes(rows[i0:i1], 2, kh, st[0], dl[0], oh), best[i0:i1],
-                       [None] + [t[i0:i1] for t in self.keep_h[1:]])
+            src = ap
+            for ax, res, keeps in zip(axes, results, self.keeps):
+                _max_lanes(xp, [v[i0:i1] for v in _lanes(src, 2 + ax, k[ax], st[ax], dl[ax], outs[ax])],
+                           res[i0:i1], [None] + [t[i0:i1] for t in keeps[1:]])
+                src = res
 
         _threads.run_chunks(*_parts(xp, ap, part))
-        self.geom = (a.shape, ap.shape, rshape)
-        return best.transpose(1, 0, 2, 3) if self.swapped else best
+        self.geom = (a.shape, ap.shape, shapes, axes, back)
+        return _unswap(results[-1], self.swapped)
 
     def indices(self, xp):
-        """Flat (h * W + w) positions of the maxima in each input plane, as PyTorch returns them."""
-        st, (ph, pw), dl = self.stride, self.padding, self.dilation
-        oh, ow = self.out_hw
-        shape, _, rshape = self.geom
-        ih = _lane_index(xp, self.keep_h, shape[:2] + (oh, ow))
-        r = xp.arange(oh, dtype=xp.int64)[:, None] * st[0] + ih * dl[0]  # padded row of each max
-        iw = xp.take_along_axis(_lane_index(xp, self.keep_w, rshape), r, axis=2)
-        c = xp.arange(ow, dtype=xp.int64) * st[1] + iw * dl[1]
-        flat = (r - ph) * shape[3] + (c - pw)
-        return flat.transpose(1, 0, 2, 3) if self.swapped else flat
+        """Flat (d * H * W + h * W + w) positions of the maxima in each input plane, as PyTorch returns them."""
+        st, pd, dl, outs = self.stride, self.padding, self.dilation, self.out_size
+        shape, pshape, shapes = self.geom[:3]
+        nd = len(outs)
+        lead = shape[:2]
+        flat = 0
+        pos = None  # the flat position, among the padded axes met so far, of each maximum
+        for ax in range(nd):  # the first axis first: its lanes were the last stage's
+            stage = nd - 1 - ax
+            lane = _lane_index(xp, self.keeps[stage], shapes[stage])  # (lead, padded[:ax], outs[ax:])
+            if ax:
+                m = lane.reshape(lead + (-1,) + outs[ax:])
+                at = pos.reshape(lead + (math.prod(outs[:ax]),) + outs[ax:])
+                lane = xp.take_along_axis(m, at, axis=2).reshape(lead + outs)
+            r = xp.arange(outs[ax], dtype=xp.int64).reshape((-1,) + (1,) * (nd - 1 - ax)) * st[ax] + lane * dl[ax]
+            pos = r if pos is None else pos * pshape[2 + ax] + r
+            flat = flat * shape[2 + ax] + (r - pd[ax])
+        return _unswap(flat, self.swapped)
 
     def backward(self, xp, grad):
-        (kh, kw), st, (ph, pw), dl = self.kernel, self.stride, self.padding, self.dilation
-        oh, ow = self.out_hw
-        shape, pshape, rshape = self.geom
-        g = grad.transpose(1, 0, 2, 3) if self.swapped else grad
-        # windows that tile an axis (stride == kernel, no dilation) write every element: no zero fill
-        drows = (xp.empty if st[0] == kh and dl[0] == 1 else xp.zeros)(rshape, dtype=grad.dtype)
-        dx = (xp.empty if st[1] == kw and dl[1] == 1 else xp.zeros)(pshape, dtype=grad.dtype)
+        k, st, dl, outs = self.kernel, self.stride, self.dilation, self.out_size
+        shape, pshape, shapes, axes, back = self.geom
+        nd = len(k)
+        g = _unswap(grad, self.swapped)
+        # the gradient of each stage's input; windows that tile an axis (stride == kernel, no
+        # dilation) write every element: no zero fill
+        ins = [pshape] + shapes[:-1]
+        bufs = [(xp.empty if st[ax] == k[ax] and dl[ax] == 1 else xp.zeros)(sh, dtype=grad.dtype)
+                for ax, sh in zip(axes, ins)]
 
         def part(i0, i1):
-            _route(xp, g[i0:i1], drows[i0:i1], 2, [None] + [t[i0:i1] for t in self.keep_h[1:]],
-                   kh, st[0], dl[0], oh)
-            _route(xp, drows[i0:i1], dx[i0:i1], 3, [None] + [t[i0:i1] for t in self.keep_w[1:]],
-                   kw, st[1], dl[1], ow)
+            src = g[i0:i1]
+            for stage in reversed(range(nd)):
+                ax = axes[stage]
+                _route(xp, src, bufs[stage][i0:i1], 2 + ax, [None] + [t[i0:i1] for t in self.keeps[stage][1:]],
+                       k[ax], st[ax], dl[ax], outs[ax])
+                src = bufs[stage][i0:i1]
 
+        dx = bufs[0]
         _threads.run_chunks(*_parts(xp, dx, part))
-        if pshape[2:] != shape[2:] or ph or pw:
+        if back is not None:  # the padded gradient's part that is the input's
             full = xp.zeros(shape, dtype=grad.dtype)
-            h, w = min(shape[2], pshape[2] - ph), min(shape[3], pshape[3] - pw)
-            full[:, :, :h, :w] = dx[:, :, ph : ph + h, pw : pw + w]
+            full[back[0]] = dx[back[1]]
             dx = full
-        return dx.transpose(1, 0, 2, 3) if self.swapped else dx
+        return _unswap(dx, self.swapped)
+
+
+@functools.lru_cache(maxsize=256)
+def _max_plan(sizes, kernel, stride, padding, dilation, outs):
+    """Max pooling's geometry for inputs of spatial ``sizes``: (the padding plan, the crop of the
+    padded input to what the windows reach, the stages' axes (the last axis first), each stage's
+    result shape past the two leading axes, and (where, from where) the padded gradient goes into
+    the input's, or None when the input was used as it is)."""
+    need = tuple([(o - 1) * s + d * (k - 1) + 1 for o, s, d, k in zip(outs, stride, dilation, kernel)])
+    pad = _pad_plan(sizes, padding, need)
+    axes = tuple(reversed(range(len(kernel))))
+    shapes, shape = [], need
+    for ax in axes:
+        shape = shape[:ax] + (outs[ax],) + shape[ax + 1 :]
+        shapes.append(shape)
+    back = None
+    if need != sizes or any(padding):
+        ext = [min(s, n - p) for s, n, p in zip(sizes, need, padding)]
+        back = (_ALL + tuple([slice(0, e) for e in ext]), _ALL + tuple([slice(p, p + e) for p, e in zip(padding, ext)]))
+    return pad, _ALL + tuple([slice(0, n) for n in need]), axes, tuple(shapes), back
 
 
 def _route(xp, g, dst, axis, keeps, k, s, d, n):
@@ -194,83 +238,90 @@ def _route(xp, g, dst, axis, keeps, k, s, d, n):
             lane += g if sel is None else g * sel
 
 
-class AvgPool2dFn(Function):
+class AvgPoolNdFn(Function):
     name = "avg_pool2d"
     torch_name = "AvgPool2DBackward0"
 
     def forward(self, xp, x):
-        (kh, kw), st, (ph, pw) = self.kernel, self.stride, self.padding
         a, self.swapped = _work(x)
-        h, w = x.shape[2:]
-        oh, ow = self.out_hw
-        hn, wn = (oh - 1) * st[0] + kh, (ow - 1) * st[1] + kw
-        ap = _padded(xp, a, ph, pw, hn, wn, 0)
+        pad, windows, div, crop = _avg_plan(x.shape[2:], self.kernel, self.stride, self.padding, self.out_size,
+                                            self.count_include_pad)
+        ap = _padded(xp, a, pad, 0)
         out = None
-        for o in range(kh * kw):
-            v = _window(ap, o // kw, o % kw, oh, ow, st, (1, 1))
+        for at in windows:
             if out is None:
-                out = v.astype(x.dtype, copy=True)
+                out = ap[at].astype(x.dtype, copy=True)
             else:
-                out += v
-        self.div = self._divisor(xp, h, w, x.dtype)
-        out /= self.div
-        self.geom = (a.shape, ap.shape)
-        return out.transpose(1, 0, 2, 3) if self.swapped else out
-
-    def _divisor(self, xp, h, w, dtype):
+                out += ap[at]
         if self.divisor_override:
-            return xp.asarray(float(self.divisor_override), dtype=dtype)
-        counts = []
-        for size, k, s, p, o in zip((h, w), self.kernel, self.stride, self.padding, self.out_hw):
-            start = [i * s - p for i in range(o)]
-            end = [min(b + k, size + p) for b in start]
-            if self.count_include_pad:
-                counts.append([e - b for b, e in zip(start, end)])
-            else:
-                counts.append([min(e, size) - max(b, 0) for b, e in zip(start, end)])
-        ch = xp.asarray(counts[0], dtype=dtype)[:, None]
-        cw = xp.asarray(counts[1], dtype=dtype)[None, :]
-        return ch * cw
+            self.div = xp.asarray(float(self.divisor_override), dtype=x.dtype)
+        else:
+            self.div = xp.asarray(div, dtype=x.dtype)
+        out /= self.div
+        self.geom = (ap.shape, windows, crop)
+        return _unswap(out, self.swapped)
 
     def backward(self, xp, grad):
-        (kh, kw), st, (ph, pw) = self.kernel, self.stride, self.padding
-        oh, ow = self.out_hw
-        shape, pshape = self.geom
-        g = grad.transpose(1, 0, 2, 3) if self.swapped else grad
-        g = g / self.div
+        pshape, windows, crop = self.geom
+        g = _unswap(grad, self.swapped) / self.div
         dx = xp.zeros(pshape, dtype=grad.dtype)
-        for o in range(kh * kw):
-            _window(dx, o // kw, o % kw, oh, ow, st, (1, 1))[...] += g
-        dx = dx[:, :, ph : ph + shape[2], pw : pw + shape[3]]
-        return dx.transpose(1, 0, 2, 3) if self.swapped else dx
+        for at in windows:
+            dx[at] += g
+        if crop is not None:
+            dx = dx[crop]
+        return _unswap(dx, self.swapped)
 
 
-class AdaptiveMaxPool2dFn(Function):
+@functools.lru_cache(maxsize=256)
+def _avg_plan(sizes, kernel, stride, padding, outs, count_include_pad):
+    """Average pooling's geometry for inputs of spatial ``sizes``: (the padding plan, each window
+    offset's strided view, the divisor (a host array of the output's spatial shape), the padded
+    gradient's part that is the input's or None)."""
+    pad = _pad_plan(sizes, padding, tuple([(o - 1) * s + k for o, s, k in zip(outs, stride, kernel)]))
+    windows = tuple(_ALL + tuple([slice(i, i + s * (o - 1) + 1, s) for i, o, s in zip(offs, outs, stride)])
+                    for offs in itertools.product(*map(range, kernel)))
+    div = np.ones((), dtype=np.float64)
+    for ax, (size, k, s, p, o) in enumerate(zip(sizes, kernel, stride, padding, outs)):
+        start = np.arange(o) * s - p
+        end = np.minimum(start + k, size + p)
+        count = end - start if count_include_pad else np.minimum(end, size) - np.maximum(start, 0)
+        div = div * count.reshape((-1,) + (1,) * (len(sizes) - 1 - ax))
+    crop = None if pad[0] is None else _ALL + tuple([slice(p, p + s) for p, s in zip(padding, sizes)])
+    return pad, windows, div, crop
+
+
+class AdaptiveMaxPoolNdFn(Function):
     """Max over PyTorch's adaptive bins [floor(i*H/OH), ceil((i+1)*H/OH)); one loop step per bin."""
 
     name = "adaptive_max_pool2d"
     torch_name = "AdaptiveMaxPool2DBackward0"
 
     def forward(self, xp, x):
-        n, c, h, w = x.shape
-        oh, ow = self.out_hw
-        out = xp.empty((n, c, oh, ow), dtype=x.dtype)
-        idx = xp.empty((n, c, oh, ow), dtype=xp.int64)
-        for i, (hs, he) in enumerate(_bins(h, oh)):
-            for j, (ws, we) in enumerate(_bins(w, ow)):
-                win = x[:, :, hs:he, ws:we].reshape(n, c, -1)
-                k = xp.argmax(win, axis=2)
-                if x.dtype.kind == "f":  # a NaN wins, as in PyTorch
-                    nan = xp.isnan(win)
-                    k = xp.where(nan.any(axis=2), xp.argmax(nan.astype(xp.int8), axis=2), k)
-                out[:, :, i, j] = xp.take_along_axis(win, k[..., None], axis=2)[..., 0]
-                idx[:, :, i, j] = (hs + k // (we - ws)) * w + ws + k % (we - ws)
+        n, c, *sizes = x.shape
+        outs = self.out_size
+        out = xp.empty((n, c) + outs, dtype=x.dtype)
+        idx = xp.empty((n, c) + outs, dtype=xp.int64)
+        bins = [_bins(size, o) for size, o in zip(sizes, outs)]
+        for at in itertools.product(*map(range, outs)):
+            spans = [b[i] for b, i in zip(bins, at)]
+            win = x[_ALL + tuple(slice(s, e) for s, e in spans)].reshape(n, c, -1)
+            k = xp.argmax(win, axis=2)
+            if x.dtype.kind == "f":  # a NaN wins, as in PyTorch
+                nan = xp.isnan(win)
+                k = xp.where(nan.any(axis=2), xp.argmax(nan.astype(xp.int8), axis=2), k)
+            out[_ALL + at] = xp.take_along_axis(win, k[..., None], axis=2)[..., 0]
+            flat, rest = 0, k
+            for (s, e), size, below in zip(spans, sizes, [math.prod(e - s for s, e in spans[i + 1 :])
+                                                          for i in range(len(spans))]):
+                flat = flat * size + s + rest // below  # the window's row-major position, in the whole plane
+                rest = rest % below
+            idx[_ALL + at] = flat
         self.idx, self.shape = idx, x.shape
         return out
 
     def backward(self, xp, grad):
-        n, c, h, w = self.shape
-        dx = xp.zeros((n * c, h * w), dtype=grad.dtype)
+        n, c = self.shape[:2]
+        dx = xp.zeros((n * c, math.prod(self.shape[2:])), dtype=grad.dtype)
         rows = xp.arange(n * c)[:, None]
         from ...backend import scatter_add
 
@@ -282,15 +333,16 @@ def _bins(size, out):
     return [((i * size) // out, -((-(i + 1) * size) // out)) for i in range(out)]
 
 
-def _pool_args(input, kernel_size, stride, padding, dilation, ceil_mode, name):
+def _pool_args(input, kernel_size, stride, padding, dilation, ceil_mode, name, nd=2):
     if not isinstance(input, Tensor):
         raise TypeError(f"{name}(): input must be a Tensor, got {type(input).__name__}")
-    if input.ndim not in (3, 4):
-        raise RuntimeError(f"{name}: Expected 3D or 4D (batch mode) tensor for input, got shape {list(input.shape)}")
-    k = _ntuple(kernel_size, 2, "kernel_size")
-    s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else _ntuple(stride, 2, "stride")
-    p = _ntuple(padding, 2, "padding")
-    d = _ntuple(dilation, 2, "dilation")
+    if input.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(f"non-empty {nd + 1}D or {nd + 2}D (batch mode) tensor expected for input, got shape "
+                           f"{list(input.shape)}")
+    k = _ntuple(kernel_size, nd, "kernel_size")
+    s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else _ntuple(stride, nd, "stride")
+    p = _ntuple(padding, nd, "padding")
+    d = _ntuple(dilation, nd, "dilation")
     if any(v <= 0 for v in k):
         raise RuntimeError(f"{name}: kernel_size must be greater than zero, but got {k}")
     if any(v <= 0 for v in s):
@@ -303,13 +355,29 @@ def _pool_args(input, kernel_size, stride, padding, dilation, ceil_mode, name):
                 f"pad should be at most half of effective kernel size, but got pad={pp}, "
                 f"kernel_size={kk} and dilation={dd}"
             )
-    h, w = input.shape[-2:]
-    out = tuple(_out_size(n, kk, ss, pp, dd, ceil_mode) for n, kk, ss, pp, dd in zip((h, w), k, s, p, d))
-    if out[0] < 1 or out[1] < 1:
-        raise RuntimeError(
-            f"{name}: given input size ({h}x{w}), calculated output size ({out[0]}x{out[1]}) is too small"
-        )
+    sizes = tuple(input.shape[-nd:])
+    out = tuple(_out_size(n, kk, ss, pp, dd, ceil_mode) for n, kk, ss, pp, dd in zip(sizes, k, s, p, d))
+    if min(out) < 1:
+        c = (input.shape[-nd - 1],)
+        raise RuntimeError(f"Given input size: ({'x'.join(map(str, c + sizes))}). Calculated output size: "
+                           f"({'x'.join(map(str, c + out))}). Output size is too small")
     return k, s, p, d, out
+
+
+def _max_pool(name, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    k, s, p, d, out = _pool_args(input, kernel_size, stride, padding, dilation, ceil_mode, name, nd)
+    unbatched = input.ndim == nd + 1
+    x = input.unsqueeze(0) if unbatched else input
+    fn = MaxPoolNdFn()
+    fn.__dict__.update(kernel=k, stride=s, padding=p, dilation=d, out_size=out, name=name,
+                       torch_name=f"MaxPool{nd}DWithIndicesBackward0")
+    y = fn.run((x,))
+    if unbatched:
+        y = y.squeeze(0)
+    if not return_indices:
+        return y
+    idx = Tensor._make(fn.indices(x._device.xp), x._device)
+    return y, (idx.squeeze(0) if unbatched else idx)
 
 
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
@@ -325,18 +393,35 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
     Returns:
         The pooled tensor, or (pooled, indices).
     """
-    k, s, p, d, out = _pool_args(input, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
-    unbatched = input.ndim == 3
+    return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False):
+    """3-D max pooling, as ``torch.nn.functional.max_pool3d``.
+
+    Args:
+        input: (N, C, D, H, W) or (C, D, H, W).
+        kernel_size, stride (default: kernel_size), padding, dilation: int or (d, h, w).
+        ceil_mode: round the output size up instead of down.
+        return_indices: also return the flat (d * H * W + h * W + w) position of each maximum.
+
+    Returns:
+        The pooled tensor, or (pooled, indices).
+    """
+    return _max_pool("max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def _avg_pool(name, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    k, s, p, _, out = _pool_args(input, kernel_size, stride, padding, 1, ceil_mode, name, nd)
+    if divisor_override is not None and divisor_override == 0:
+        raise RuntimeError("divisor must be not zero")
+    unbatched = input.ndim == nd + 1
     x = input.unsqueeze(0) if unbatched else input
-    fn = MaxPool2dFn()
-    fn.__dict__.update(kernel=k, stride=s, padding=p, dilation=d, out_hw=out)
-    y = fn.run((x,))
-    if unbatched:
-        y = y.squeeze(0)
-    if not return_indices:
-        return y
-    idx = Tensor._make(fn.indices(x._device.xp), x._device)
-    return y, (idx.squeeze(0) if unbatched else idx)
+    y = AvgPoolNdFn.apply(x, kernel=k, stride=s, padding=p, out_size=out, name=name,
+                          torch_name=f"AvgPool{nd}DBackward0", count_include_pad=count_include_pad,
+                          divisor_override=divisor_override)
+    return y.squeeze(0) if unbatched else y
 
 
 def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
@@ -353,66 +438,108 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
     Returns:
         The pooled tensor.
     """
-    k, s, p, _, out = _pool_args(input, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
-    if divisor_override is not None and divisor_override == 0:
-        raise RuntimeError("divisor must be not zero")
-    unbatched = input.ndim == 3
-    x = input.unsqueeze(0) if unbatched else input
-    y = AvgPool2dFn.apply(x, kernel=k, stride=s, padding=p, out_hw=out,
-                          count_include_pad=count_include_pad, divisor_override=divisor_override)
-    return y.squeeze(0) if unbatched else y
+    return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
 
 
-def _adaptive_size(input, output_size, name):
-    if input.ndim not in (3, 4):
-        raise RuntimeError(f"{name}: Expected 3D or 4D tensor, but got shape {list(input.shape)}")
+def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override=None) -> Tensor:
+    """3-D average pooling, as ``torch.nn.functional.avg_pool3d``.
+
+    Args:
+        input: (N, C, D, H, W) or (C, D, H, W).
+        kernel_size, stride (default: kernel_size), padding: int or (d, h, w).
+        ceil_mode: round the output size up instead of down.
+        count_include_pad: count the zero padding in the divisor.
+        divisor_override: divide every window sum by this instead.
+
+    Returns:
+        The pooled tensor.
+    """
+    return _avg_pool("avg_pool3d", 3, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
+
+
+def _adaptive_size(input, output_size, name, nd=2):
+    if input.ndim not in (nd + 1, nd + 2):
+        got = ": " if name.startswith("adaptive_max") else " "  # ATen's two messages differ so
+        raise RuntimeError(f"{name}(): Expected {nd + 1}D or {nd + 2}D tensor, but got{got}{list(input.shape)}")
     if isinstance(output_size, int):
-        output_size = (output_size, output_size)
-    h, w = input.shape[-2:]
-    out = tuple(n if o is None else int(o) for o, n in zip(output_size, (h, w)))
-    if len(out) != 2 or any(o < 1 for o in out):
+        output_size = (output_size,) * nd
+    if len(output_size) != nd:
+        raise RuntimeError(f"{name}: output_size must be {nd}")
+    sizes = input.shape[-nd:]
+    out = tuple(n if o is None else int(o) for o, n in zip(output_size, sizes))
+    if min(out) < 1:
         raise RuntimeError(f"{name}: output_size must be positive, got {output_size}")
     return out
 
 
-def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
-    """Average over PyTorch's adaptive bins to an (OH, OW) output; ``None`` keeps that size.
+def _bin_matrix(input, size, out):
+    """The (out, size) matrix that averages each of PyTorch's adaptive bins."""
+    xp = input._device.xp
+    m = xp.zeros((out, size), dtype=input._data.dtype)
+    for i, (a, b) in enumerate(_bins(size, out)):
+        m[i, a:b] = 1.0 / (b - a)
+    return Tensor._make(m, input._device)
 
-    Computed as ``P_h @ x @ P_w^T`` with small constant averaging matrices, so the gradient
+
+def _adaptive_avg(input, outs):
+    """Average the trailing ``len(outs)`` axes over PyTorch's adaptive bins.
+
+    Each axis whose size changes is multiplied by a small constant averaging matrix (``P_h @ x
+    @ P_w^T`` in 2-D; the depth against the flattened (H, W) planes in 3-D), so the gradient
     comes from matmul's.
     """
-    oh, ow = _adaptive_size(input, output_size, "adaptive_avg_pool2d")
-    h, w = input.shape[-2:]
-    if (oh, ow) == (1, 1):
-        return input.mean(dim=(-2, -1), keepdim=True)
-    xp = input._device.xp
-
-    def matrix(size, out):
-        m = xp.zeros((out, size), dtype=input._data.dtype)
-        for i, (a, b) in enumerate(_bins(size, out)):
-            m[i, a:b] = 1.0 / (b - a)
-        return Tensor._make(m, input._device)
-
+    nd = len(outs)
+    if all(o == 1 for o in outs):
+        return input.mean(dim=tuple(range(-nd, 0)), keepdim=True)
     y = input
-    if oh != h:
-        y = matrix(h, oh) @ y
-    if ow != w:
-        y = y @ matrix(w, ow).transpose(0, 1)
+    for ax, o in enumerate(outs, y.ndim - nd):
+        n = y.shape[ax]
+        if n == o:
+            continue
+        if ax == y.ndim - 1:
+            y = y @ _bin_matrix(input, n, o).transpose(0, 1)
+        else:
+            lead, rest = tuple(y.shape[:ax]), tuple(y.shape[ax + 1 :])
+            y = (_bin_matrix(input, n, o) @ y.reshape(lead + (n, math.prod(rest)))).reshape(lead + (o,) + rest)
     return y
 
 
-def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
-    """Max over PyTorch's adaptive bins to an (OH, OW) output; ``None`` keeps that size."""
-    out = _adaptive_size(input, output_size, "adaptive_max_pool2d")
-    unbatched = input.ndim == 3
+def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
+    """Average over PyTorch's adaptive bins to an (OH, OW) output; ``None`` keeps that size."""
+    return _adaptive_avg(input, _adaptive_size(input, output_size, "adaptive_avg_pool2d"))
+
+
+def adaptive_avg_pool3d(input: Tensor, output_size) -> Tensor:
+    """Average over PyTorch's adaptive bins of (N, C, D, H, W) or (C, D, H, W) to (OD, OH, OW); ``None``
+    keeps that size."""
+    return _adaptive_avg(input, _adaptive_size(input, output_size, "adaptive_avg_pool3d", 3))
+
+
+def _adaptive_max(name, nd, input, output_size, return_indices):
+    out = _adaptive_size(input, output_size, name, nd)
+    unbatched = input.ndim == nd + 1
     x = input.unsqueeze(0) if unbatched else input
-    fn = AdaptiveMaxPool2dFn()
-    fn.out_hw = out
+    fn = AdaptiveMaxPoolNdFn()
+    fn.__dict__.update(out_size=out, name=name, torch_name=f"AdaptiveMaxPool{nd}DBackward0")
     y = fn.run((x,))
     idx = Tensor._make(fn.idx, x._device)
     if unbatched:
         y, idx = y.squeeze(0), idx.squeeze(0)
     return (y, idx) if return_indices else y
+
+
+def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
+    """Max over PyTorch's adaptive bins to an (OH, OW) output; ``None`` keeps that size."""
+    return _adaptive_max("adaptive_max_pool2d", 2, input, output_size, return_indices)
+
+
+def adaptive_max_pool3d(input: Tensor, output_size, return_indices: bool = False):
+    """Max over PyTorch's adaptive bins to an (OD, OH, OW) output; ``None`` keeps that size. Indices are
+    flat (d * H * W + h * W + w) positions."""
+    return _adaptive_max("adaptive_max_pool3d", 3, input, output_size, return_indices)
 
 
 def _to_2d(v, what, fill):

@@ -1,6 +1,6 @@
-"""Resizing: ``interpolate`` (nearest, nearest-exact, linear, bilinear, bicubic, area, antialias).
+"""Resizing: ``interpolate`` (nearest, nearest-exact, linear, bilinear, bicubic, trilinear, area, antialias).
 
-Every mode PyTorch offers for 3-D and 4-D inputs is separable: each output position along an
+Every mode PyTorch offers for 3-D, 4-D and 5-D inputs is separable: each output position along an
 axis is a fixed weighted sum of input positions along that axis. So one (out, in) weight matrix
 per spatial axis, built on the host with PyTorch's exact coordinate rules, describes the whole
 resize; forward multiplies by each axis's matrix and backward by their transposes (nearest
@@ -16,8 +16,6 @@ import numpy as np
 
 from ...autograd import Function
 from ...tensor import Tensor
-
-_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
 
 
 def _scale(in_size, out_size, align_corners, scale):
@@ -66,7 +64,8 @@ def _axis_weights(mode, in_size, out_size, scale, align_corners, antialias, ndim
     """(kind, host array) for one axis: ("take", indices) or ("mat", (out, in) float64 weights)."""
     if mode in ("nearest", "nearest-exact"):
         # ATen's 2-D nearest kernel copies when the size stays and halves indices when it doubles,
-        # whatever the scale factor; its 1-D kernel and nearest-exact do not
+        # whatever the scale factor; its 1-D and 3-D kernels and nearest-exact do not (its nearest
+        # backward always does, so it is not the gradient of its 1-D and 3-D forwards there: nerve's is)
         shortcut = mode == "nearest" and ndim == 4
         return "take", _nearest_index(in_size, out_size, scale, mode == "nearest-exact", shortcut)
     rows = np.arange(out_size)
@@ -149,16 +148,17 @@ def _is_int(v) -> bool:
 
 def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners: bool | None = None,
                 recompute_scale_factor: bool | None = None, antialias: bool = False) -> Tensor:
-    """Resize an (N, C, L) or (N, C, H, W) input, as ``torch.nn.functional.interpolate``.
+    """Resize an (N, C, L), (N, C, H, W) or (N, C, D, H, W) input, as ``torch.nn.functional.interpolate``.
 
     Args:
         input: (N, C, L) for ``nearest``, ``nearest-exact``, ``linear``, ``area``;
-            (N, C, H, W) for ``nearest``, ``nearest-exact``, ``bilinear``, ``bicubic``, ``area``.
+            (N, C, H, W) for ``nearest``, ``nearest-exact``, ``bilinear``, ``bicubic``, ``area``;
+            (N, C, D, H, W) for ``nearest``, ``nearest-exact``, ``trilinear``, ``area``.
         size: the output's spatial size (int or tuple), or None.
         scale_factor: multiplier of the spatial size (float or tuple), or None; exactly one of
             ``size`` and ``scale_factor`` is given.
         mode: the interpolation, as above.
-        align_corners: for linear / bilinear / bicubic, map the corner pixels' centres onto each
+        align_corners: for linear / bilinear / bicubic / trilinear, map the corner pixels' centres onto each
             other (False when None); must be None for the other modes.
         recompute_scale_factor: with ``scale_factor``, compute the coordinates from the output
             size instead of from the given factor.
@@ -213,14 +213,13 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     if antialias and not (mode in ("bilinear", "bicubic") and input.ndim == 4):
         raise ValueError("Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and requires "
                          "a 4-D tensor as input")
-    allowed = {3: ("nearest", "nearest-exact", "linear", "area"), 4: ("nearest", "nearest-exact", "bilinear",
-                                                                      "bicubic", "area")}
+    allowed = {3: ("nearest", "nearest-exact", "linear", "area"),
+               4: ("nearest", "nearest-exact", "bilinear", "bicubic", "area"),
+               5: ("nearest", "nearest-exact", "trilinear", "area")}
     if input.ndim not in allowed or mode not in allowed[input.ndim]:
         wants = {"linear": 3, "bilinear": 4, "trilinear": 5}
         if input.ndim in (3, 4, 5) and mode in wants:
             raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs {wants[mode]}D input")
-        if input.ndim == 5 and mode in _MODES:
-            raise NotImplementedError(f"interpolate: 5-D inputs (mode {mode!r}) are not supported by nerve")
         raise NotImplementedError(
             f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for the modes: nearest | "
             f"linear | bilinear | bicubic | trilinear | lanczos | area | nearest-exact (got {mode})"

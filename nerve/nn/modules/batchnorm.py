@@ -1,4 +1,4 @@
-"""BatchNorm1d and BatchNorm2d: batch statistics while training, running statistics in eval."""
+"""BatchNorm1d/2d/3d: batch statistics while training, running statistics in eval."""
 
 from __future__ import annotations
 
@@ -102,3 +102,14 @@ class BatchNorm2d(_BatchNorm):
     def _check_input_dim(self, input) -> None:
         if input.dim() != 4:
             raise ValueError(f"expected 4D input (got {input.dim()}D input)")
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch normalisation of (N, C, D, H, W) inputs over N, D, H and W, as ``torch.nn.BatchNorm3d``.
+
+    Args: as :class:`BatchNorm2d`.
+    """
+
+    def _check_input_dim(self, input) -> None:
+        if input.dim() != 5:
+            raise ValueError(f"expected 5D input (got {input.dim()}D input)")

@@ -1,4 +1,4 @@
-"""Conv1d and Conv2d, initialised as PyTorch's."""
+"""Conv1d/2d/3d and ConvTranspose1d/2d/3d, initialised as PyTorch's."""
 
 from __future__ import annotations
 
@@ -75,9 +75,10 @@ class _ConvNd(Module):
     def _conv(self, fn, input):
         if self.padding_mode == "zeros":
             return fn(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
-        t, b, left, right = _pads(self.padding, self.kernel_size, self.dilation, self.stride, self._nd)
-        amounts = (left, right) if self._nd == 1 else (left, right, t, b)
-        x = F.pad(input, amounts, mode=self.padding_mode)
+        pads = _pads(self.padding, self.kernel_size, self.dilation, self.stride, self._nd)
+        # F.pad takes the last axis first: (left, right, top, bottom, front, back)
+        amounts = tuple(v for i in range(len(pads) - 2, -1, -2) for v in pads[i : i + 2])
+        x = F.pad(input, amounts[: 2 * self._nd], mode=self.padding_mode)
         return fn(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
@@ -113,6 +114,26 @@ class Conv2d(_ConvNd):
 
     def forward(self, input):
         return self._conv(F.conv2d, input)
+
+
+class Conv3d(_ConvNd):
+    """3-D convolution over (N, C_in, D, H, W) volumes, as ``torch.nn.Conv3d``.
+
+    Args:
+        in_channels, out_channels: channels of the input and the output.
+        kernel_size, stride, dilation: int or (d, h, w).
+        padding: int, (d, h, w), ``'valid'`` or ``'same'``.
+        groups: split the channels into this many independent convolutions.
+        bias: learn an additive bias per output channel.
+        padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
+
+    The weight is (out_channels, in_channels / groups, kd, kh, kw).
+    """
+
+    _nd = 3
+
+    def forward(self, input):
+        return self._conv(F.conv3d, input)
 
 
 class Conv1d(_ConvNd):
@@ -219,4 +240,25 @@ class ConvTranspose1d(_ConvTransposeNd):
     def forward(self, input, output_size=None):
         op = self._output_padding(input, output_size)
         return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding, op, self.groups,
+                                  self.dilation)
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """Transposed 3-D convolution over (N, C_in, D, H, W) volumes, as ``torch.nn.ConvTranspose3d``.
+
+    Args:
+        in_channels, out_channels: channels of the input and the output.
+        kernel_size, stride, padding, output_padding, dilation: int or (d, h, w).
+        groups: split the channels into this many independent transposed convolutions.
+        bias: learn an additive bias per output channel.
+
+    The weight is (in_channels, out_channels / groups, kd, kh, kw). ``forward(input, output_size)``
+    picks the output_padding that gives ``output_size``.
+    """
+
+    _nd = 3
+
+    def forward(self, input, output_size=None):
+        op = self._output_padding(input, output_size)
+        return F.conv_transpose3d(input, self.weight, self.bias, self.stride, self.padding, op, self.groups,
                                   self.dilation)

@@ -1,8 +1,8 @@
-"""Dropout2d: zero whole channels while training."""
+"""Dropout2d and Dropout3d: zero whole channels while training."""
 
 from __future__ import annotations
 
-from ..functional.dropout2d import dropout2d
+from ..functional.dropout2d import dropout2d, dropout3d
 from .dropout import _DropoutNd
 
 
@@ -14,3 +14,13 @@ class Dropout2d(_DropoutNd):
 
     def forward(self, input):
         return dropout2d(input, self.p, self.training, self.inplace)
+
+
+class Dropout3d(_DropoutNd):
+    """Zero each channel of (N, C, D, H, W) inputs with probability ``p`` while training, scaling the rest by 1/(1-p).
+
+    Other shapes are taken as torch takes them (see :func:`nerve.nn.functional.dropout3d`).
+    """
+
+    def forward(self, input):
+        return dropout3d(input, self.p, self.training, self.inplace)

@@ -1,4 +1,4 @@
-"""InstanceNorm1d and InstanceNorm2d: per-sample, per-channel statistics, as PyTorch's."""
+"""InstanceNorm1d/2d/3d: per-sample, per-channel statistics, as PyTorch's."""
 
 from __future__ import annotations
 
@@ -59,3 +59,12 @@ class InstanceNorm2d(_InstanceNorm):
     """
 
     _nd = 3
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalisation of (N, C, D, H, W) or (C, D, H, W) inputs, as ``torch.nn.InstanceNorm3d``.
+
+    Args: as :class:`InstanceNorm1d`.
+    """
+
+    _nd = 4

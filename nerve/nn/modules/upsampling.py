@@ -7,12 +7,13 @@ from .module import Module
 
 
 class Upsample(Module):
-    """Resize (N, C, L) or (N, C, H, W) inputs, as ``torch.nn.Upsample``.
+    """Resize (N, C, L), (N, C, H, W) or (N, C, D, H, W) inputs, as ``torch.nn.Upsample``.
 
     Args:
         size: the output's spatial size, or None.
         scale_factor: multiplier of the spatial size, or None (exactly one of the two).
-        mode: ``'nearest'``, ``'nearest-exact'``, ``'linear'``, ``'bilinear'``, ``'bicubic'``, ``'area'``.
+        mode: ``'nearest'``, ``'nearest-exact'``, ``'linear'``, ``'bilinear'``, ``'bicubic'``, ``'trilinear'``,
+            ``'area'``.
         align_corners: for the interpolating modes, as in ``F.interpolate``.
         recompute_scale_factor: as in ``F.interpolate``.
     """
