@@ -587,7 +587,9 @@ def _global_shift(x, axis: int, keep_shifted: bool):
     """NumPy: ``(c, shifted, e, s)`` with one global shift ``c = x.max()``, or None when some
     slice's sum of exponentials comes near underflow (logits of rows far apart, inf, nan)."""
     c = _np.maximum.reduce(x, axis=None)  # the ufunc itself: ndarray.max adds a Python frame
-    if not _np.isfinite(c):  # an inf or nan somewhere: the caller's per-slice path
+    # an inf or nan somewhere: the caller's per-slice path (math.isfinite on a real scalar costs
+    # 60 ns against NumPy's 1.4 us)
+    if not (math.isfinite(c) if x.dtype.kind == "f" else _np.isfinite(c)):
         return None
     sh = x - c
     e = _np.exp(sh, out=None if keep_shifted else sh)
