@@ -587,7 +587,9 @@ def _global_shift(x, axis: int, keep_shifted: bool):
     """NumPy: ``(c, shifted, e, s)`` with one global shift ``c = x.max()``, or None when some
     slice's sum of exponentials comes near underflow (logits of rows far apart, inf, nan)."""
     c = _np.maximum.reduce(x, axis=None)  # the ufunc itself: ndarray.max adds a Python frame
-    if not _np.isfinite(c):  # an inf or nan somewhere: the caller's per-slice path
+    # an inf or nan somewhere: the caller's per-slice path (math.isfinite on a real scalar costs
+    # 60 ns against NumPy's 1.4 us)
+    if not (math.isfinite(c) if x.dtype.kind == "f" else _np.isfinite(c)):
         return None
     sh = x - c
     e = _np.exp(sh, out=None if keep_shifted else sh)
@@ -700,11 +702,30 @@ class GetItem(Function):
 
     def backward(self, xp, g):
         gx = xp.zeros(self.shape, dtype=g.dtype)
-        if self.advanced:
-            scatter_add(xp, gx, self.index, g)
-        else:
+        if not self.advanced:
             gx[self.index] = g
+        elif (flat := self._flat_offsets(xp)) is not None:
+            _np.add.at(gx.reshape(-1), flat, g.reshape(-1))  # NumPy's fast 1-D loop
+        else:
+            scatter_add(xp, gx, self.index, g)
         return gx
+
+    def _flat_offsets(self, xp):
+        """For an integer array on every axis (``x[rows, cols]``, a pick per row) on NumPy, each
+        picked element's flat offset in C order, else None. The forward's indexing already
+        proved every index in range, so wrapping is only NumPy's reading of a negative index;
+        ``np.add.at`` on these offsets adds in the order it adds on the index tuple (bit for
+        bit), about 4 us faster on a (64, 10) pick."""
+        idx = self.index
+        if xp is not _np or type(idx) is not tuple or len(idx) != len(self.shape):
+            return None
+        for a in idx:
+            if type(a) is not _np.ndarray or a.dtype.kind not in "iu":
+                return None
+        try:
+            return _np.ravel_multi_index(idx, self.shape, mode="wrap").reshape(-1)
+        except (TypeError, ValueError):  # an index type ravel_multi_index does not take
+            return None
 
 
 class SetItem(Function):

@@ -146,13 +146,7 @@ class Tensor:
         else:
             self._data = move(np.asarray(value) if not is_array(value) else value, self._device)
 
-    @property
-    def grad(self) -> "Tensor | None":
-        """The gradient ``backward`` accumulated into this tensor; None until there is one."""
-        return self._grad
-
-    @grad.setter
-    def grad(self, value) -> None:
+    def _set_grad(self, value) -> None:
         if value is not None:
             if not isinstance(value, Tensor):
                 raise TypeError(
@@ -169,6 +163,11 @@ class Tensor:
                     f"the grad on {value._device}"
                 )
         self._grad = value
+
+    # the getter is a C callable: read every step by optimizers and hand-written updates, it
+    # then costs no Python frame
+    grad = property(_operator.attrgetter("_grad"), _set_grad,
+                    doc="The gradient ``backward`` accumulated into this tensor; None until there is one.")
 
     @property
     def shape(self) -> Size:
@@ -232,8 +231,7 @@ class Tensor:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self._data.shape[0]))
 
-    def __hash__(self) -> int:
-        return id(self)
+    __hash__ = object.__hash__  # by identity, as PyTorch's (``==`` is elementwise); no Python frame
 
     # ------------------------------------------------------------ conversions
 
@@ -840,13 +838,15 @@ class Tensor:
             self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
         )
 
-    def _binary_inplace(self, other, npop, method):
+    def _binary_inplace(self, other, iop, name, method):
+        """``self op= other``: ``iop`` is the array's in-place operator, ``name`` the ufunc's name."""
         if not _autograd._enabled and isinstance(other, Tensor) and other._data.dtype == self._data.dtype \
                 and other._device is self._device:  # an update under no_grad, as an SGD step by hand
-            npop(self._data, other._data, out=self._data)
+            iop(self._data, other._data)  # the array's own in-place op: the ufunc with out=
             return self
         if self._needs_graph(other):
             return self._inplace(method(self, other))
+        npop = getattr(self._device.xp, name)
         b = _raw(other, self)
         if isinstance(b, bool):
             kind = "b"
@@ -863,18 +863,18 @@ class Tensor:
         return self
 
     def __iadd__(self, other):
-        return self._binary_inplace(other, self._device.xp.add, Tensor.__add__)
+        return self._binary_inplace(other, _operator.iadd, "add", Tensor.__add__)
 
     def __isub__(self, other):
-        return self._binary_inplace(other, self._device.xp.subtract, Tensor.__sub__)
+        return self._binary_inplace(other, _operator.isub, "subtract", Tensor.__sub__)
 
     def __imul__(self, other):
-        return self._binary_inplace(other, self._device.xp.multiply, Tensor.__mul__)
+        return self._binary_inplace(other, _operator.imul, "multiply", Tensor.__mul__)
 
     def __itruediv__(self, other):
         if self._data.dtype.kind != "f":
             raise RuntimeError(f"result type Float can't be cast to the desired output type {_torch_name(self)}")
-        return self._binary_inplace(other, self._device.xp.true_divide, Tensor.__truediv__)
+        return self._binary_inplace(other, _operator.itruediv, "true_divide", Tensor.__truediv__)
 
     def add_(self, other, alpha=None):
         if alpha is not None:

@@ -148,10 +148,11 @@ class Optimizer:
 
         Returns ``g`` itself when neither applies, else scratch slot 0 (``g`` is never written).
         """
-        wd = _as_number(group.get("weight_decay", 0)) if weight_decay is None else weight_decay
+        wd = group.get("weight_decay", 0) if weight_decay is None else weight_decay
         maximize = group.get("maximize", False)
-        if not wd and not maximize:
+        if not wd and not maximize:  # the usual case, decided before any conversion
             return g
+        wd = _as_number(wd)
         d = self.scratch(p, 0)
         if not wd:
             return xp.negative(g, out=d)
@@ -207,7 +208,8 @@ class Optimizer:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of all parameters (to ``None`` by default, as PyTorch 2)."""
-        zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
+        for group in self.param_groups:  # group by group: a generator would resume once a parameter
+            zero_grads(group["params"], set_to_none)
 
     def step(self, closure: Callable[[], Any] | None = None):
         """Update every parameter that has a gradient; return ``closure()``'s loss if given.
@@ -225,25 +227,27 @@ class Optimizer:
             with autograd.enable_grad():
                 loss = closure()
         with autograd.no_grad():
+            states = self.state
             for group in self.param_groups:
                 for p in group["params"]:
                     grad = p.grad
                     if grad is None:
                         continue
-                    if grad._device is not p._device:
-                        raise RuntimeError(f"a parameter on {p._device} has its gradient on {grad._device}")
-                    xp = p._device.xp
-                    g = grad._data
-                    if g.dtype != p._data.dtype or g.shape != p._data.shape:
+                    dev = p._device
+                    if grad._device is not dev:
+                        raise RuntimeError(f"a parameter on {dev} has its gradient on {grad._device}")
+                    xp = dev._xp or dev.xp
+                    a, g = p._data, grad._data
+                    if g.dtype != a.dtype or g.shape != a.shape:
                         raise RuntimeError(
                             f"gradient of shape {tuple(g.shape)} and dtype {g.dtype} does not match "
-                            f"its parameter of shape {tuple(p._data.shape)} and dtype {p._data.dtype}"
+                            f"its parameter of shape {tuple(a.shape)} and dtype {a.dtype}"
                         )
-                    state = self.state[p]
+                    state = states[p]
                     if not state:  # first step (or a state someone emptied): start it as PyTorch does
-                        for k, v in self.init_single(xp, p._data, group).items():
+                        for k, v in self.init_single(xp, a, group).items():
                             state[k] = self._tensor(v) if is_array(v) else v
-                    self.apply_single(xp, p._data, g, _ArrayView(state), group)
+                    self.apply_single(xp, a, g, _ArrayView(state), group)
         for hook in list(self._step_post_hooks.values()):
             hook(self, (closure,), {})
         return loss
@@ -394,7 +398,11 @@ class _ArrayView:
         return v._data if isinstance(v, Tensor) else v
 
     def get(self, key, default=None):
-        return self[key] if key in self._state else default
+        state = self._state
+        if key not in state:
+            return default
+        v = state[key]
+        return v._data if isinstance(v, Tensor) else v
 
     def __contains__(self, key) -> bool:
         return key in self._state

@@ -120,6 +120,7 @@ class CrossEntropy(Function):
     """
 
     torch_name = "NllLossBackward0"  # PyTorch's cross_entropy ends in nll_loss
+    flat = None  # _plain's flat offsets of the target entries
 
     def forward(self, xp, x, t, w=None):
         m, c = x.shape
@@ -180,8 +181,8 @@ class CrossEntropy(Function):
         _, sh, e, s = shifted
         s = s[:, 0]
         nll = np.log(s)
-        picked = sh.reshape(-1)[_flat_at(sh, t)]
-        nll -= picked
+        self.flat = _flat_at(sh, t)  # the backward subtracts at the same offsets
+        nll -= sh.reshape(-1)[self.flat]
         self.e, self.s, self.tt, self.cw, self.w, self.hot, self.vmask = e, s, t, None, None, None, None
         if self.reduction == "none":
             self.denom = 1
@@ -203,6 +204,9 @@ class CrossEntropy(Function):
             if cw is None:
                 if xp is np and not scale.ndim:  # one number: a Python float saves a NumPy call
                     grad = e * (float(scale) / self.s)[:, None]
+                    if self.flat is not None:  # _plain's offsets: grad is a fresh (M, C) array
+                        grad.reshape(-1)[self.flat] -= scale
+                        return grad, None, None
                 else:
                     grad = e * (col / self.s[:, None])
                 _sub_at(xp, grad, tt, hot, scale)
@@ -287,6 +291,7 @@ def _class_layout(input: Tensor, target: Tensor, name: str):
     return x.reshape(-1, c), target.reshape(-1), expect
 
 
+_max_of = np.maximum.reduce  # the ufunc: ndarray.max adds NumPy's Python wrapper frames
 # each signed integer dtype's unsigned twin, for the one-reduction range check below
 _UNSIGNED = {np.dtype(f"int{b}"): np.dtype(f"uint{b}") for b in (8, 16, 32, 64)}
 
@@ -301,7 +306,7 @@ def _check_targets(t: Tensor, c: int, ignore_index: int) -> bool:
     if t._device.type == "cpu":
         # one reduction: seen as unsigned, a negative index is larger than any class count
         u = _UNSIGNED.get(arr.dtype)
-        if u is not None and int(arr.view(u).max()) < c:
+        if u is not None and int(_max_of(arr.view(u), axis=None)) < c:
             return not 0 <= ignore_index < c
         lo, hi = int(arr.min()), int(arr.max())
     else:  # one transfer (one synchronisation) instead of two
@@ -342,15 +347,18 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     Raises:
         IndexError: a class index outside [0, C) (naming it).
     """
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    _check_reduction(reduction)
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     if input._data.dtype.kind != "f":
         raise RuntimeError(f"cross_entropy: expected floating point logits, got {input.dtype}")
     shape = input._data.shape
     c = shape[1] if len(shape) >= 2 else shape[0]
-    weight = _check_weight(weight, c, input)
+    if weight is not None:
+        weight = _check_weight(weight, c, input)
     if target._data.dtype.kind == "f":
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing, c)
     x, t, out_shape = _class_layout(input, target, "cross_entropy")
