@@ -356,3 +356,16 @@ def test_cross_entropy_one_hot_path(monkeypatch):
         results.append(out)
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_cross_entropy_gradient_of_logits_in_another_memory_layout():
+    # logits that are a transposed view (as a channels-major conv's output flattened) give a
+    # gradient in that layout: the target's entries must still be subtracted from it
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((10, 6))
+    y = rng.integers(0, 10, 6)
+    ours = nerve.tensor(a, requires_grad=True)
+    theirs = torch.tensor(a, requires_grad=True)
+    nerve.nn.functional.cross_entropy(ours.t(), nerve.tensor(y)).backward()
+    torch.nn.functional.cross_entropy(theirs.t(), torch.tensor(y)).backward()
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-12, atol=1e-15)

@@ -204,7 +204,9 @@ class CrossEntropy(Function):
             if cw is None:
                 if xp is np and not scale.ndim:  # one number: a Python float saves a NumPy call
                     grad = e * (float(scale) / self.s)[:, None]
-                    if self.flat is not None:  # _plain's offsets: grad is a fresh (M, C) array
+                    if self.flat is not None and grad.flags.c_contiguous:
+                        # _plain's offsets, written through a view: only a C-ordered grad has one
+                        # (logits that came in another layout give a grad in that layout)
                         grad.reshape(-1)[self.flat] -= scale
                         return grad, None, None
                 else:
