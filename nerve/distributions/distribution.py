@@ -8,12 +8,13 @@ validation on (the default, as PyTorch's), out-of-support parameters and values 
 
 from __future__ import annotations
 
+import numbers
 import warnings
 
 from ..autograd import no_grad
 from ..tensor import Size, Tensor
 from . import constraints
-from .utils import lazy_property
+from .utils import broadcast_all, lazy_property
 
 
 class Distribution:
@@ -177,3 +178,28 @@ class Distribution:
         args = ", ".join(f"{p}: {self.__dict__[p] if self.__dict__[p].numel() == 1 else self.__dict__[p].size()}"
                          for p in names)
         return self.__class__.__name__ + "(" + args + ")"
+
+
+class LocScale(Distribution):
+    """What a real location-scale family shares (Normal, Laplace): its two parameters broadcast
+    together, a batch shape of theirs (none for two numbers), ``expand``, mean and mode at ``loc``."""
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
+    has_rsample = True
+
+    def __init__(self, loc, scale, validate_args=None):
+        self.loc, self.scale = broadcast_all(loc, scale)
+        scalars = isinstance(loc, numbers.Number) and isinstance(scale, numbers.Number)
+        super().__init__(Size() if scalars else self.loc.size(), validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        return self._expand_params(type(self), batch_shape, _instance, loc=0, scale=0)
+
+    @property
+    def mean(self):
+        return self.loc
+
+    @property
+    def mode(self):
+        return self.loc

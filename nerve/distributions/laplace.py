@@ -2,37 +2,14 @@
 
 from __future__ import annotations
 
-import numbers
-
 from ..dtypes import finfo
 from ..tensor import Size
-from . import constraints
-from .distribution import Distribution
-from .utils import broadcast_all, uniform
+from .distribution import LocScale
+from .utils import uniform
 
 
-class Laplace(Distribution):
+class Laplace(LocScale):
     """The Laplace distribution: density exp(-|x - loc| / scale) / (2 scale)."""
-
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        scalars = isinstance(loc, numbers.Number) and isinstance(scale, numbers.Number)
-        super().__init__(Size() if scalars else self.loc.size(), validate_args=validate_args)
-
-    def expand(self, batch_shape, _instance=None):
-        return self._expand_params(Laplace, batch_shape, _instance, loc=0, scale=0)
-
-    @property
-    def mean(self):
-        return self.loc
-
-    @property
-    def mode(self):
-        return self.loc
 
     @property
     def variance(self):
