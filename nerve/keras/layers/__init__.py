@@ -27,6 +27,23 @@ from .conv1d import (
     SeparableConv1D,
     SeparableConvolution1D,
 )
+from .conv3d import (
+    AveragePooling3D,
+    AvgPool3D,
+    Conv3D,
+    Conv3DTranspose,
+    Convolution3D,
+    Convolution3DTranspose,
+    Cropping3D,
+    GlobalAveragePooling3D,
+    GlobalAvgPool3D,
+    GlobalMaxPool3D,
+    GlobalMaxPooling3D,
+    MaxPool3D,
+    MaxPooling3D,
+    UpSampling3D,
+    ZeroPadding3D,
+)
 from .conv_transpose import Conv2DTranspose, Convolution2DTranspose
 from .core import (
     Activation,
@@ -62,4 +79,6 @@ __all__ = [
     "AdditiveAttention", "Attention", "AveragePooling1D", "AvgPool1D", "Conv1D", "Convolution1D", "Cropping1D",
     "MaxPool1D", "MaxPooling1D", "MultiHeadAttention", "SeparableConv1D", "SeparableConvolution1D", "UpSampling1D",
     "ZeroPadding1D",
+    "AveragePooling3D", "AvgPool3D", "Conv3D", "Conv3DTranspose", "Convolution3D", "Convolution3DTranspose", "Cropping3D", "GlobalAveragePooling3D",
+    "GlobalAvgPool3D", "GlobalMaxPool3D", "GlobalMaxPooling3D", "MaxPool3D", "MaxPooling3D", "UpSampling3D", "ZeroPadding3D",
 ]
