@@ -69,6 +69,31 @@ def test_max_pool2d_propagates_nan(device):
     assert np.isnan(to_np(y)[0, 0, 0, 0]) and to_np(y)[0, 0, 1, 1] == 15
 
 
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_max_pool_with_nans_points_at_the_windows_last_nan_as_torch(device, dims):
+    # the output is NaN wherever a window holds one; torch's index and gradient go to the window's
+    # last NaN (in row-major order), and a number never beats an earlier NaN
+    rng = np.random.default_rng(dims)
+    shape = (2, 3) + (7, 8, 6)[:dims]
+    fns = {1: ("max_pool1d", "adaptive_max_pool1d"), 2: ("max_pool2d", "adaptive_max_pool2d"),
+           3: ("max_pool3d", "adaptive_max_pool3d")}[dims]
+    for trial in range(6):
+        x = rng.standard_normal(shape)
+        x[rng.random(shape) < 0.15] = np.nan
+        k, st = int(rng.integers(2, 4)), int(rng.integers(1, 3))
+        calls = [lambda lib, t: getattr(lib.nn.functional, fns[0])(t, k, st, k // 2, return_indices=True),
+                 lambda lib, t: getattr(lib.nn.functional, fns[1])(t, 3, return_indices=True)]
+        for call in calls:
+            got = []
+            for lib, dev in ((nerve, device), (torch, "cpu")):
+                t = lib.tensor(x, device=dev, requires_grad=True)
+                y, idx = call(lib, t)
+                y.backward(lib.tensor(np.arange(y.numel(), dtype=np.float64).reshape(tuple(y.shape)), device=dev))
+                got.append([v.detach().cpu().numpy() for v in (y, idx, t.grad)])
+            for ours, theirs in zip(*got):
+                np.testing.assert_array_equal(ours, theirs)
+
 # shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override
 AVGPOOL = [
     ((2, 3, 8, 8), 2, None, 0, False, True, None),

@@ -90,6 +90,24 @@ def _max_lanes(xp, lanes, best, keeps):
     for v, keep in zip(lanes[2:], keeps[2:]):
         xp.less_equal(v, best, out=keep)
         xp.maximum(best, v, out=best)
+    # a NaN in a window is its maximum (np.maximum carries it into best), and torch's index and
+    # gradient point at the window's last NaN; the comparisons above let a later number beat an
+    # earlier NaN, so such windows are decided again (on NumPy only where best has a NaN)
+    if xp is not np or (best.size and np.isnan(np.minimum.reduce(best, axis=None))):  # one pass, no array
+        _last_nan_wins(xp, lanes, keeps)
+
+
+def _last_nan_wins(xp, lanes, keeps):
+    """``keeps`` again as torch's kernels compare: lane j beats the lanes before it where it is a
+    NaN, or where it is greater than their maximum and none of them was a NaN."""
+    seen = xp.isnan(lanes[0])
+    m = lanes[0]
+    for v, keep in zip(lanes[1:], keeps[1:]):
+        nan = xp.isnan(v)
+        beat = nan | (~seen & (v > m))
+        xp.logical_not(beat, out=keep)
+        m = xp.maximum(m, v)
+        seen |= nan
 
 
 def _winner(keeps, j):
@@ -306,9 +324,10 @@ class AdaptiveMaxPoolNdFn(Function):
             spans = [b[i] for b, i in zip(bins, at)]
             win = x[_ALL + tuple(slice(s, e) for s, e in spans)].reshape(n, c, -1)
             k = xp.argmax(win, axis=2)
-            if x.dtype.kind == "f":  # a NaN wins, as in PyTorch
+            if x.dtype.kind == "f":  # a NaN wins, the bin's last one, as in PyTorch
                 nan = xp.isnan(win)
-                k = xp.where(nan.any(axis=2), xp.argmax(nan.astype(xp.int8), axis=2), k)
+                last = win.shape[2] - 1 - xp.argmax(nan[..., ::-1].astype(xp.int8), axis=2)
+                k = xp.where(nan.any(axis=2), last, k)
             out[_ALL + at] = xp.take_along_axis(win, k[..., None], axis=2)[..., 0]
             flat, rest = 0, k
             for (s, e), size, below in zip(spans, sizes, [math.prod(e - s for s, e in spans[i + 1 :])
