@@ -202,3 +202,29 @@ def test_max_pool2d_on_threads_matches_torch(case, workers, monkeypatch):
     monkeypatch.setattr(pooling, "_workers", lambda xp: workers)
     test_max_pool2d_matches_torch(case, True, "cpu")
     test_max_pool2d_on_a_convolution_output("cpu")
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.0, 0.5, float("inf"), -float("inf")])
+def test_lp_pool_matches_torch_values_and_gradients(device, dims, p):
+    rng = np.random.default_rng(int(dims * 10 + (p if np.isfinite(p) else 7)))
+    shape = (2, 3) + (9, 8, 7)[:dims]
+    x = rng.standard_normal(shape)
+    if p == 0.5:  # x ** 0.5 is nan below 0 in both: keep the inputs positive, and one window of zeros
+        x = np.abs(x)
+        x[(0, 0) + (slice(0, 2),) * dims] = 0.0
+    k, st = (3, 2) if dims < 3 else (2, 2)
+    got = []
+    for lib, dev in ((nerve, device), (torch, "cpu")):
+        fn = getattr(lib.nn.functional, f"lp_pool{dims}d")
+        t = lib.tensor(x, device=dev, requires_grad=True)
+        y = fn(t, p, k, st, ceil_mode=dims == 2)
+        y.backward(lib.ones_like(y))
+        got.append([v.detach().cpu().numpy() for v in (y, t.grad)])
+    for ours, theirs in zip(*got):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+    module = getattr(nn, f"LPPool{dims}d")(2, k, st)
+    assert repr(module) == repr(getattr(torch.nn, f"LPPool{dims}d")(2, k, st))
+    if np.isfinite(p) and p >= 1 and device == "cpu":
+        small = np.abs(rng.standard_normal((1, 1) + (5,) * dims)) + 0.1  # away from the kinks at 0
+        assert gradcheck(lambda t: getattr(F, f"lp_pool{dims}d")(t, p, k, st), (nerve.tensor(small, requires_grad=True),))

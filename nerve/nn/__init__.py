@@ -43,7 +43,7 @@ from .modules.loss import (
     CosineEmbeddingLoss, GaussianNLLLoss, HingeEmbeddingLoss, MarginRankingLoss, MultiLabelMarginLoss,
     MultiLabelSoftMarginLoss, MultiMarginLoss, PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss,
 )
-from .modules.pooling import AdaptiveAvgPool1d, AdaptiveMaxPool1d
+from .modules.pooling import AdaptiveAvgPool1d, AdaptiveMaxPool1d, LPPool1d, LPPool2d, LPPool3d
 # ---- recurrent layers (the rnn work) ----
 from .modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 # ---- attention and Transformer layers (the transformer work) ----

@@ -34,7 +34,7 @@ from .loss import (
     multilabel_margin_loss, multilabel_soft_margin_loss, poisson_nll_loss, soft_margin_loss, triplet_margin_loss,
 )
 from .misc import pairwise_distance
-from .pooling import adaptive_avg_pool1d, adaptive_max_pool1d
+from .pooling import adaptive_avg_pool1d, adaptive_max_pool1d, lp_pool1d, lp_pool2d, lp_pool3d
 from .shuffle import channel_shuffle, pixel_shuffle, pixel_unshuffle
 from .upsampling import interpolate, upsample, upsample_bilinear, upsample_nearest
 from .conv_transpose import conv_transpose1d, conv_transpose2d, conv_transpose3d

@@ -609,3 +609,34 @@ def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False
     y, idx = adaptive_max_pool2d(input.unsqueeze(-2), out, return_indices=True)
     y = y.squeeze(-2)
     return (y, idx.squeeze(-2)) if return_indices else y
+
+
+# ---------------------------------------------------------------- power-average pooling
+
+
+def _lp_pool(input: Tensor, norm_type, kernel_size, stride, ceil_mode: bool, dims: int, avg, top) -> Tensor:
+    """(sum over the window of x ** p) ** (1 / p), as torch computes it: an average pooling of
+    x ** p times the window's size; p = inf is max pooling of |x|, -inf the min."""
+    ks = (kernel_size,) * dims if isinstance(kernel_size, int) else tuple(kernel_size)
+    if norm_type == math.inf:
+        return top(input.abs(), kernel_size, stride, 0, 1, ceil_mode)
+    if norm_type == -math.inf:
+        return -top(-input.abs(), kernel_size, stride, 0, 1, ceil_mode)
+    out = avg(input.pow(norm_type), kernel_size, stride, 0, ceil_mode)
+    # sign * relu(|out|) keeps torch's gradient: 0 (not nan) where a window's sum is 0
+    return (out.sign() * out.abs().relu()).mul(math.prod(ks)).pow(1.0 / norm_type)
+
+
+def lp_pool1d(input: Tensor, norm_type, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:
+    """1-D power-average pooling, as ``torch.nn.functional.lp_pool1d``."""
+    return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 1, avg_pool1d, max_pool1d)
+
+
+def lp_pool2d(input: Tensor, norm_type, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:
+    """2-D power-average pooling, as ``torch.nn.functional.lp_pool2d``."""
+    return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 2, avg_pool2d, max_pool2d)
+
+
+def lp_pool3d(input: Tensor, norm_type, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:
+    """3-D power-average pooling, as ``torch.nn.functional.lp_pool3d``."""
+    return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 3, avg_pool3d, max_pool3d)

@@ -163,3 +163,32 @@ class AdaptiveMaxPool1d(Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class LPPool1d(Module):
+    """Power-average pooling, (sum of x ** p over a window) ** (1 / p), as ``torch.nn.LPPool1d``."""
+
+    _fn = staticmethod(F.lp_pool1d)
+
+    def __init__(self, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False):
+        super().__init__()
+        self.norm_type, self.kernel_size, self.stride, self.ceil_mode = norm_type, kernel_size, stride, ceil_mode
+
+    def forward(self, input):
+        return self._fn(input, float(self.norm_type), self.kernel_size, self.stride, self.ceil_mode)
+
+    def extra_repr(self) -> str:
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"ceil_mode={self.ceil_mode}")
+
+
+class LPPool2d(LPPool1d):
+    """2-D power-average pooling, as ``torch.nn.LPPool2d``."""
+
+    _fn = staticmethod(F.lp_pool2d)
+
+
+class LPPool3d(LPPool1d):
+    """3-D power-average pooling, as ``torch.nn.LPPool3d``."""
+
+    _fn = staticmethod(F.lp_pool3d)
