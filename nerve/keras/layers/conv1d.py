@@ -35,6 +35,38 @@ def _padding(padding, allowed) -> str:
     return p
 
 
+def grouped_conv_options(layer, name, size, filters, kernel_size, strides, padding, allowed, data_format,
+                         dilation_rate, groups, activation, use_bias, kernel_initializer, bias_initializer,
+                         kernel_regularizer, bias_regularizer) -> None:
+    """The arguments Conv1D and Conv3D share, checked and set on ``layer``; ``size`` turns an int or
+    a tuple into the layer's form (``_single``, ``_triple``), ``allowed`` are its paddings."""
+    check_channels_last(data_format, name)
+    layer.filters, layer.groups = int(filters), int(groups)
+    if layer.filters <= 0 or layer.groups <= 0 or layer.filters % layer.groups:
+        raise ValueError("The number of filters must be evenly divisible by the number of groups. "
+                         f"Received: groups={groups}, filters={filters}.")
+    layer.kernel_size = size(kernel_size, "kernel_size")
+    layer.strides = size(strides, "strides")
+    layer.dilation_rate = size(dilation_rate, "dilation_rate")
+    layer.padding = _padding(padding, allowed)
+    layer.activation = activations.get(activation)
+    layer.use_bias = use_bias
+    layer.kernel_initializer, layer.bias_initializer = kernel_initializer, bias_initializer
+    layer.kernel_regularizer, layer.bias_regularizer = kernel_regularizer, bias_regularizer
+
+
+def grouped_in_channels(layer, input_shape, ndim: int) -> int:
+    """The input's channels, checked against the rank and ``layer.groups`` and kept as ``layer._channels``."""
+    check_ndim(layer, input_shape, ndim)
+    channels = input_shape[-1]
+    if channels % layer.groups:
+        raise ValueError(f"The number of input channels must be evenly divisible by the number of groups. "
+                         f"Received groups={layer.groups}, but the input has {channels} channels (full input "
+                         f"shape is {tuple(input_shape)}).")
+    layer._channels = channels
+    return channels
+
+
 def _check_channels(layer, shape, channels) -> None:
     if shape[-1] != channels:
         raise ValueError(f'Input 0 of layer "{layer.name}" is incompatible with the layer: expected axis -1 of '
@@ -78,28 +110,12 @@ class Conv1D(Layer):
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        check_channels_last(data_format, "Conv1D")
-        self.filters, self.groups = int(filters), int(groups)
-        if self.filters <= 0 or self.groups <= 0 or self.filters % self.groups:
-            raise ValueError("The number of filters must be evenly divisible by the number of groups. "
-                             f"Received: groups={groups}, filters={filters}.")
-        self.kernel_size = _single(kernel_size, "kernel_size")
-        self.strides = _single(strides, "strides")
-        self.dilation_rate = _single(dilation_rate, "dilation_rate")
-        self.padding = _padding(padding, ("valid", "same", "causal"))
-        self.activation = activations.get(activation)
-        self.use_bias = use_bias
-        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
-        self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
+        grouped_conv_options(self, "Conv1D", _single, filters, kernel_size, strides, padding, ("valid", "same", "causal"),
+                             data_format, dilation_rate, groups, activation, use_bias, kernel_initializer,
+                             bias_initializer, kernel_regularizer, bias_regularizer)
 
     def build(self, input_shape):
-        check_ndim(self, input_shape, 3)
-        channels = input_shape[-1]
-        if channels % self.groups:
-            raise ValueError(f"The number of input channels must be evenly divisible by the number of groups. "
-                             f"Received groups={self.groups}, but the input has {channels} channels (full input "
-                             f"shape is {tuple(input_shape)}).")
-        self._channels = channels
+        channels = grouped_in_channels(self, input_shape, 3)
         shape = (self.kernel_size, channels // self.groups, self.filters)
         self.kernel = self.add_weight(shape, self.kernel_initializer, name="kernel",
                                       regularizer=self.kernel_regularizer, perm=(2, 1, 0))

@@ -17,7 +17,7 @@ from nerve.creation import ones
 
 from .. import activations
 from .conv import _F, check_channels_last, check_ndim, same_pads
-from .conv1d import _check_channels, _padding
+from .conv1d import _check_channels, _padding, grouped_conv_options, grouped_in_channels
 from .layer import Layer
 
 
@@ -69,28 +69,12 @@ class Conv3D(Layer):
                  bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
                  bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        check_channels_last(data_format, "Conv3D")
-        self.filters, self.groups = int(filters), int(groups)
-        if self.filters <= 0 or self.groups <= 0 or self.filters % self.groups:
-            raise ValueError("The number of filters must be evenly divisible by the number of groups. "
-                             f"Received: groups={groups}, filters={filters}.")
-        self.kernel_size = _triple(kernel_size, "kernel_size")
-        self.strides = _triple(strides, "strides")
-        self.dilation_rate = _triple(dilation_rate, "dilation_rate")
-        self.padding = _padding(padding, ("valid", "same"))
-        self.activation = activations.get(activation)
-        self.use_bias = use_bias
-        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
-        self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
+        grouped_conv_options(self, "Conv3D", _triple, filters, kernel_size, strides, padding, ("valid", "same"),
+                             data_format, dilation_rate, groups, activation, use_bias, kernel_initializer,
+                             bias_initializer, kernel_regularizer, bias_regularizer)
 
     def build(self, input_shape):
-        check_ndim(self, input_shape, 5)
-        channels = input_shape[-1]
-        if channels % self.groups:
-            raise ValueError(f"The number of input channels must be evenly divisible by the number of groups. "
-                             f"Received groups={self.groups}, but the input has {channels} channels (full input "
-                             f"shape is {tuple(input_shape)}).")
-        self._channels = channels
+        channels = grouped_in_channels(self, input_shape, 5)
         shape = self.kernel_size + (channels // self.groups, self.filters)
         self.kernel = self.add_weight(shape, self.kernel_initializer, name="kernel",
                                       regularizer=self.kernel_regularizer, perm=(4, 3, 0, 1, 2))
