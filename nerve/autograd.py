@@ -61,6 +61,20 @@ def _restore_errors(token) -> None:
         _extobj_contextvar.reset(token)
 
 
+class quiet_errors:
+    """``with quiet_errors():`` as ``np.errstate(divide="ignore", invalid="ignore", over="ignore")``,
+    through the context variable as backward does (inf and nan silently, as in torch)."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self):
+        self._token = _quiet_errors()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _restore_errors(self._token)
+
+
 def is_grad_enabled() -> bool:
     """True when ops record the graph for backward."""
     return _enabled

@@ -15,7 +15,7 @@ import numpy as _np
 
 from . import _threads
 from ._threads import gemm
-from .autograd import Function
+from .autograd import Function, quiet_errors
 from .backend import scatter_add
 
 # ---------------------------------------------------------------- elementwise
@@ -453,7 +453,7 @@ class Var(Function):
 
 
 def _errstate(xp):
-    return _np.errstate(divide="ignore", invalid="ignore", over="ignore") if xp is _np else contextlib.nullcontext()
+    return quiet_errors() if xp is _np else contextlib.nullcontext()
 
 
 class Prod(Function):
