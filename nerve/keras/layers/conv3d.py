@@ -18,6 +18,7 @@ from nerve.creation import ones
 from .. import activations
 from .conv import _F, check_channels_last, check_ndim, same_pads
 from .conv1d import _check_channels, _padding, grouped_conv_options, grouped_in_channels
+from .conv_transpose import transpose_pads
 from .layer import Layer
 
 
@@ -135,17 +136,7 @@ class Conv3DTranspose(Layer):
                                     regularizer=self.bias_regularizer) if self.use_bias else None
 
     def _pads(self, i):
-        """(before, after) to pad (> 0) or crop (< 0) the full transposed convolution on axis i, as
-        Conv2DTranspose's."""
-        k, s = self.kernel_size[i], self.strides[i]
-        op = None if self.output_padding is None else self.output_padding[i]
-        if self.padding == "valid":
-            left, right = k - 1, k - 1 + (max(k, s) - k if op is None else op)
-        else:
-            pad_len = s + k - 2 if op is None else k + k % 2 - 2 + op
-            left = min(pad_len // 2 + pad_len % 2, k - 1)
-            right = pad_len - left
-        return left - (k - 1), right - (k - 1)
+        return transpose_pads(self, i)
 
     def call(self, inputs):
         F = _F()

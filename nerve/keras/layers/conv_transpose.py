@@ -12,6 +12,21 @@ from .conv import _F, _conv_options, _pair, check_ndim4
 from .layer import Layer
 
 
+def transpose_pads(layer, i):
+    """(before, after) amounts to pad (> 0, zeros) or crop (< 0) the full transposed convolution of
+    ``layer`` (Conv2DTranspose, Conv3DTranspose) along spatial axis i: Keras's JAX-style
+    (left_pad, right_pad), as its torch backend applies them."""
+    k, s = layer.kernel_size[i], layer.strides[i]
+    op = None if layer.output_padding is None else layer.output_padding[i]
+    if layer.padding == "valid":
+        left, right = k - 1, k - 1 + (max(k, s) - k if op is None else op)
+    else:
+        pad_len = s + k - 2 if op is None else k + k % 2 - 2 + op
+        left = min(pad_len // 2 + pad_len % 2, k - 1)
+        right = pad_len - left
+    return left - (k - 1), right - (k - 1)
+
+
 class Conv2DTranspose(Layer):
     """Transposed 2-D convolution ("deconvolution") of (N, H, W, C) images.
 
@@ -50,17 +65,7 @@ class Conv2DTranspose(Layer):
         self.built = True
 
     def _pads(self, i):
-        """(before, after) amounts to pad (> 0, zeros) or crop (< 0) the full transposed convolution
-        along spatial axis i: Keras's JAX-style (left_pad, right_pad), as its torch backend applies them."""
-        k, s = self.kernel_size[i], self.strides[i]
-        op = None if self.output_padding is None else self.output_padding[i]
-        if self.padding == "valid":
-            left, right = k - 1, k - 1 + (max(k, s) - k if op is None else op)
-        else:
-            pad_len = s + k - 2 if op is None else k + k % 2 - 2 + op
-            left = min(pad_len // 2 + pad_len % 2, k - 1)
-            right = pad_len - left
-        return left - (k - 1), right - (k - 1)
+        return transpose_pads(self, i)
 
     def _size(self, n, i):
         if n is None:
