@@ -25,7 +25,7 @@ import numpy as _np
 from . import autograd as _autograd
 from . import dtypes as _dt
 from .autograd import Function
-from .ops import Inverse, LinAlgError, _errstate, first_failure, lu_info
+from .ops import Inverse, LinAlgError, _errstate, first_failure, linalg_errors, lu_info
 from .tensor import _TORCH_NAMES, Tensor, _one_axis, _takes_dim, _torch_name, numpy_aliases
 
 __all__ = [
@@ -125,9 +125,19 @@ def _diag_set(xp, a, value) -> None:
     a[..., i, i] = value
 
 
+def _bsolve(xp, a, b):
+    """``a^-1 b`` for batches of square ``a`` and matrices ``b`` whose batch dims broadcast: NumPy's
+    solve broadcasts them, CuPy's wants them equal."""
+    if xp is not _np and a.shape[:-2] != b.shape[:-2]:
+        batch = tuple(_np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+        a = xp.ascontiguousarray(xp.broadcast_to(a, batch + a.shape[-2:]))
+        b = xp.ascontiguousarray(xp.broadcast_to(b, batch + b.shape[-2:]))
+    return xp.linalg.solve(a, b)
+
+
 def _solve_right(xp, a, b):
     """``b a^-1`` for batches of square ``a`` (``X a = b``)."""
-    return _mT(xp.linalg.solve(_mT(a), _mT(b)))
+    return _mT(_bsolve(xp, _mT(a), _mT(b)))
 
 
 def _no_warnings(xp):
@@ -459,9 +469,8 @@ class Cholesky(Function):
         src = _mT(a) if self.upper else a  # the upper triangle of A is the lower one of A^T
         info = None
         try:
-            L = xp.linalg.cholesky(src)
-            if xp is not _np:  # CuPy does not raise: its potrf's info, recomputed here
-                info = cholesky_partial(xp, src)[1]
+            with linalg_errors(xp):
+                L = xp.linalg.cholesky(src)
         except _np.linalg.LinAlgError:
             L, info = cholesky_partial(xp, src)
             good = info == 0
@@ -478,7 +487,7 @@ class Cholesky(Function):
         gL = _mT(g) if self.upper else g
         P = xp.tril(xp.matmul(_mT(L), gL))
         P = 0.5 * (P + _mT(xp.tril(P, -1)))
-        X = xp.linalg.solve(_mT(L), P)  # L^-T P
+        X = _bsolve(xp, _mT(L), P)  # L^-T P
         return _solve_right(xp, L, X)  # L^-T P L^-1
 
 
@@ -504,18 +513,23 @@ class InverseEx(Inverse):
     """The inverse, and LAPACK's info (0, or the first zero pivot); a singular matrix's inverse is NaN."""
 
     def forward(self, xp, a):
-        try:
-            out = super().forward(xp, a)
-            self.info = xp.zeros(a.shape[:-2], _np.int32)
-            return out
-        except LinAlgError:
-            pass
-        info = lu_info(xp, a)
+        # on CuPy, LAPACK's info from our LU: cuBLAS's batched LU can round a pivot that LAPACK's meets
+        # as an exact zero to a tiny one, and then reports nothing
+        info = None if xp is _np else lu_info(xp, a)
+        if info is None or not bool(info.any()):
+            try:
+                out = super().forward(xp, a)
+                self.info = xp.zeros(a.shape[:-2], _np.int32)
+                return out
+            except LinAlgError:
+                pass
+        info = lu_info(xp, a) if info is None else info
         flat, flat_info = a.reshape((-1,) + a.shape[-2:]), info.reshape(-1)
         if not bool((flat_info != 0).any()):  # our LU met no exact zero where LAPACK's did: ask it one by one
             for k in range(flat.shape[0]):
                 try:
-                    xp.linalg.inv(flat[k])
+                    with linalg_errors(xp):
+                        xp.linalg.inv(flat[k])
                 except _np.linalg.LinAlgError:
                     flat_info[k] = a.shape[-1]
         inv = xp.full(flat.shape, _np.nan, a.dtype)
@@ -575,10 +589,10 @@ class Solve(Function):
     def forward(self, xp, a, b):
         self.info = xp.zeros(_np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), _np.int32)
         try:
-            x = xp.linalg.solve(a, b)
-            if xp is not _np and a.size and not bool(xp.isfinite(x).all()) and bool(xp.isfinite(a).all()) \
-                    and bool(xp.isfinite(b).all()):
-                raise _np.linalg.LinAlgError  # CuPy does not raise: its result has inf or NaN
+            if xp is not _np and not self.check and bool(lu_info(xp, a).any()):
+                raise _np.linalg.LinAlgError  # solve_ex on CuPy: LAPACK's info from our LU, as InverseEx
+            with linalg_errors(xp):
+                x = _bsolve(xp, a, b)
         except _np.linalg.LinAlgError:
             batch = tuple(_np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
             ab = xp.broadcast_to(a, batch + a.shape[-2:])
@@ -590,13 +604,13 @@ class Solve(Function):
             x = xp.full(batch + b.shape[-2:], _np.nan, a.dtype)
             good = info == 0
             if bool(good.any()):
-                x[good] = xp.linalg.solve(ab[good], xp.broadcast_to(b, batch + b.shape[-2:])[good])
+                x[good] = _bsolve(xp, ab[good], xp.broadcast_to(b, batch + b.shape[-2:])[good])
             self.info = info
         self.a, self.x = a, x
         return x
 
     def backward(self, xp, g):
-        gb = xp.linalg.solve(_mT(self.a), g)
+        gb = _bsolve(xp, _mT(self.a), g)
         ga = -xp.matmul(gb, _mT(self.x)) if self.parents[0] is not None else None
         return ga, gb
 
@@ -649,7 +663,8 @@ class SolveTriangular(Function):
         if self.unitriangular:
             _diag_set(xp, t, 1)
         try:
-            x = xp.linalg.solve(t, b)
+            with linalg_errors(xp):
+                x = _bsolve(xp, t, b)
         except _np.linalg.LinAlgError:  # a zero on the diagonal: substitution gives inf and NaN, as trsm
             x = self._substitute(xp, t, b)
         self.t, self.x = t, x
@@ -668,7 +683,7 @@ class SolveTriangular(Function):
         return x
 
     def backward(self, xp, g):
-        gb = xp.linalg.solve(_mT(self.t), g)
+        gb = _bsolve(xp, _mT(self.t), g)
         ga = None
         if self.parents[0] is not None:
             ga = -xp.matmul(gb, _mT(self.x))

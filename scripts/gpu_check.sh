@@ -13,5 +13,5 @@ python3 - <<'PY' 2>&1 | tee "$OUTDIR/gpu-info.txt"
 import cupy, numpy, nerve
 print("cuda available:", nerve.cuda.is_available(), "|", nerve.cuda.get_device_name(), "| cupy", cupy.__version__, "| numpy", numpy.__version__)
 PY
-timeout 380 python3 -m pytest -q -n 8 -p no:cacheprovider -k "cuda" tests/ 2>&1 | tee "$OUTDIR/gpu-tests.log" | tail -25
+timeout 380 python3 -m pytest -q -n "${GPU_TEST_WORKERS:-12}" --tb=short -rfE -p no:cacheprovider -k "cuda" tests/ 2>&1 | tee "$OUTDIR/gpu-tests.log" | tail -25
 NERVE_BENCH_DEVICE=cuda timeout 100 python3 -m nerve.bench --only engine cnn --json "$OUTDIR/gpu-bench.json" 2>&1 | tee "$OUTDIR/gpu-bench.log" | tail -15

@@ -1,5 +1,7 @@
 """Run the same computation in nerve (on a device) and in torch (CPU); compare values and gradients."""
 
+import re
+
 import numpy as np
 
 import nerve
@@ -39,3 +41,18 @@ def compare(torch, fn_nerve, fn_torch, arrays, grads, device="cpu", dtype="float
                 assert a.grad is not None, f"input {i} got no gradient"
                 np.testing.assert_allclose(to_np(a.grad), b.grad.numpy(), err_msg=f"gradient of input {i}", **tol)
     return to_np(yn), yt.detach().numpy()
+
+
+def torch_before(torch, major: int, minor: int) -> bool:
+    """Whether the installed torch is older than ``major.minor`` (the GPU machine has 2.11; the tests
+    pin 2.13, whose behaviour nerve follows)."""
+    return tuple(int(v) for v in re.findall(r"\d+", torch.__version__)[:2]) < (major, minor)
+
+
+def same_repr(torch, ours, theirs) -> bool:
+    """``repr(ours) == repr(theirs)``, as torch 2.13 prints modules: older torch leaves the norm
+    layers' ``bias=`` argument out of their repr."""
+    a = repr(ours)
+    if torch_before(torch, 2, 13):
+        a = re.sub(r", bias=(True|False)", "", a)
+    return a == repr(theirs)

@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
-from _torch_compare import compare, to_np
+from _torch_compare import compare, same_repr, to_np
 
 import nerve
 import nerve.nn as nn
@@ -55,7 +55,7 @@ def test_group_norm_gradcheck(device):
 
 def test_group_norm_module_matches_torch(device):
     m, tm = nn.GroupNorm(2, 6).to(device), torch.nn.GroupNorm(2, 6)
-    assert repr(m) == repr(tm) == "GroupNorm(2, 6, eps=1e-05, affine=True, bias=True)"
+    assert same_repr(torch, m, tm) and repr(m) == "GroupNorm(2, 6, eps=1e-05, affine=True, bias=True)"
     assert [n for n, _ in m.named_parameters()] == ["weight", "bias"]
     np.testing.assert_array_equal(to_np(m.weight), 1)
     np.testing.assert_array_equal(to_np(m.bias), 0)
@@ -131,7 +131,7 @@ def test_instance_norm_running_stats_match_torch(cls, shape, momentum, device):
 
 def test_instance_norm_module_defaults(device):
     m, tm = nn.InstanceNorm2d(3).to(device), torch.nn.InstanceNorm2d(3)
-    assert repr(m) == repr(tm)
+    assert same_repr(torch, m, tm)
     assert m.weight is None and m.running_mean is None
     assert list(m.state_dict()) == list(tm.state_dict()) == []
     x = np.random.default_rng(6).standard_normal((2, 3, 4, 4)).astype(np.float32)
