@@ -1,5 +1,7 @@
-"""``keras.datasets``: ``mnist.load_data()`` and ``fashion_mnist.load_data()`` (uint8 NumPy arrays)."""
+"""``keras.datasets``: the standard datasets as Keras loads them (NumPy arrays), from the Keras
+cache, a local copy or Keras's own download locations, each file checked against its checksum."""
 
-from . import fashion_mnist, mnist
+from . import boston_housing, california_housing, cifar10, cifar100, fashion_mnist, imdb, mnist, reuters
 
-__all__ = ["fashion_mnist", "mnist"]
+__all__ = ["boston_housing", "california_housing", "cifar10", "cifar100", "fashion_mnist", "imdb", "mnist",
+           "reuters"]

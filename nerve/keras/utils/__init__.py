@@ -92,9 +92,17 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
                   pad_to_aspect_ratio=pad_to_aspect_ratio, data_format=data_format, verbose=verbose)
 
 
-def get_file(*args, **kwargs):
-    raise NotImplementedError("keras.utils.get_file is not provided by nerve; download the file yourself")
+def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None, cache_subdir="datasets",
+             hash_algorithm="auto", extract=False, archive_format="auto", cache_dir=None, force_download=False):
+    """Download ``origin`` into the Keras cache (``~/.keras/datasets``) unless a valid copy is there, as
+    ``keras.utils.get_file``: checksum-checked, written to a temporary file and renamed; ``extract``
+    unpacks an archive and returns its folder."""
+    from nerve.vision.datasets.download import get_file as engine
+
+    return engine(fname, origin, untar=untar, md5_hash=md5_hash, file_hash=file_hash, cache_subdir=cache_subdir,
+                  hash_algorithm=hash_algorithm, extract=extract, archive_format=archive_format, cache_dir=cache_dir,
+                  force_download=force_download)
 
 
-__all__ = ["Progbar", "image_dataset_from_directory", "normalize", "plot_history", "set_random_seed",
+__all__ = ["Progbar", "get_file", "image_dataset_from_directory", "normalize", "plot_history", "set_random_seed",
            "to_categorical"]

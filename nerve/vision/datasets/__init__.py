@@ -5,7 +5,7 @@ Also the pieces behind Keras's ``image_dataset_from_directory`` and ``keras.data
 (``image_dataset``, ``keras_datasets``), the IDX reader (``idx``) and downloads (``download``).
 """
 
-from .cifar import CIFAR10, CIFAR100, load_cifar10
+from .cifar import CIFAR10, CIFAR100, load_cifar10, load_cifar100
 from .download import DownloadError
 from .fakedata import FakeData
 from .folder import IMG_EXTENSIONS, DatasetFolder, ImageFolder, default_loader, find_classes, make_dataset
@@ -18,5 +18,5 @@ from .vision import VisionDataset
 __all__ = [
     "CIFAR10", "CIFAR100", "IMG_EXTENSIONS", "DatasetFolder", "DownloadError", "FakeData", "FashionMNIST", "IDXError", "ImageFolder", "KMNIST",
     "MNIST", "VisionDataset", "default_loader", "find_classes", "image_dataset_from_directory",
-    "load_cifar10", "load_fashion_mnist", "load_mnist", "make_dataset", "read_idx", "write_idx",
+    "load_cifar10", "load_cifar100", "load_fashion_mnist", "load_mnist", "make_dataset", "read_idx", "write_idx",
 ]

@@ -22,29 +22,17 @@ from ...backend import CPU
 from ...tensor import Tensor
 from ...utils.data.collate import CollatedBatch
 from ..transforms.transforms import is_batchable
+from .arrays import ArraysOnlyUnpickler
 from .download import check_integrity, fetch_file, keras_cache_dir
 from .vision import VisionDataset
 
-__all__ = ["CIFAR10", "CIFAR100", "load_cifar10"]
-
-_ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
-}
-
-
-class _ArraysOnly(pickle.Unpickler):
-    def find_class(self, module, name):
-        if (module, name) in _ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refused to load {module}.{name}: a CIFAR batch holds only arrays and lists")
-
+__all__ = ["CIFAR10", "CIFAR100", "load_cifar10", "load_cifar100"]
 
 def load_batch(path) -> dict:
     """One CIFAR pickle as a dict with str keys, loaded without running code from the file."""
     try:
         with open(path, "rb") as f:
-            entry = _ArraysOnly(f, encoding="latin1").load()
+            entry = ArraysOnlyUnpickler(f, encoding="latin1").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
         raise ValueError(f"{path}: not a valid CIFAR batch file: {e}") from e
     if not isinstance(entry, dict):
@@ -52,9 +40,12 @@ def load_batch(path) -> dict:
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in entry.items()}
 
 
-def _search_dirs() -> list[str]:
+def _search_dirs(keras_target: str) -> list[str]:
+    """Where a copy may already be: the Keras cache (Keras 3 unpacks into ``datasets/<keras_target>``),
+    ``data`` folders and torchvision's cache."""
     torch_home = os.environ.get("TORCH_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "torch")
-    return [os.path.join(keras_cache_dir(), "datasets"), "data", os.path.join(os.path.expanduser("~"), "data"),
+    keras = os.path.join(keras_cache_dir(), "datasets")
+    return [keras, os.path.join(keras, keras_target), "data", os.path.join(os.path.expanduser("~"), "data"),
             os.path.join(torch_home, "datasets")]
 
 
@@ -133,7 +124,7 @@ class CIFAR10(VisionDataset):
             raise RuntimeError(f"{archive}: the archive does not hold the expected {self.base_folder} files")
 
     def _search_dirs(self) -> list[str]:
-        return list(self.local_dirs) if self.local_dirs is not None else _search_dirs()
+        return list(self.local_dirs) if self.local_dirs is not None else _search_dirs(self.base_folder + "-target")
 
     def _extract(self, archive: str) -> None:
         wanted = {f"{self.base_folder}/{name}" for name, _ in self._files()}
@@ -191,3 +182,22 @@ def load_cifar10():
     test = CIFAR10(root, train=False)
     return ((train.data, train._labels.astype(np.uint8).reshape(-1, 1)),
             (test.data, test._labels.astype(np.uint8).reshape(-1, 1)))
+
+
+def load_cifar100(label_mode: str = "fine"):
+    """CIFAR-100 as Keras gives it: ``(x_train (50000, 32, 32, 3) uint8, y_train (50000, 1) int64), (x_test,
+    y_test)``, with the 100 fine labels or (``label_mode="coarse"``) the 20 superclasses."""
+    if label_mode not in ("fine", "coarse"):
+        raise ValueError(f'`label_mode` must be one of `"fine"`, `"coarse"`. Received: label_mode={label_mode}.')
+    root = os.path.join(keras_cache_dir(), "datasets")
+    out = []
+    for train in (True, False):
+        data = CIFAR100(root, train=train, download=train)
+        if label_mode == "coarse":
+            names = data.train_list if train else data.test_list
+            labels = np.concatenate([np.asarray(load_batch(os.path.join(root, data.base_folder, name))
+                                                ["coarse_labels"], dtype=np.int64) for name, _ in names])
+        else:
+            labels = data._labels
+        out.append((data.data, labels.reshape(-1, 1)))
+    return tuple(out)

@@ -15,6 +15,7 @@ import http.client
 import os
 import shutil
 import sys
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -170,11 +171,13 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
     """Keras's ``keras.utils.get_file``: download ``origin`` into the Keras cache unless a valid copy is there.
 
     Args:
-        fname: the file's name in the cache (default: the last part of ``origin``).
+        fname: the file's name in the cache (default: the last part of ``origin``); a name, not a path.
         origin: the URL.
         md5_hash, file_hash: the expected checksum (``file_hash``: sha256 or md5, by length or ``hash_algorithm``).
         cache_subdir: folder under the cache (``datasets``); an absolute path is used as it is.
-        extract, untar: unpack an archive next to it (returns the unpacked folder).
+        extract, untar: unpack the archive and return the folder it was unpacked into, named as
+            Keras 3 names it: ``NAME_extracted`` for an ``fname`` with a dot (``NAME`` the part
+            before the first dot), else ``fname`` itself, with the archive kept as ``fname_archive``.
         cache_dir: the cache (default ``$KERAS_HOME`` or ``~/.keras``).
         force_download: download even when a valid copy is cached.
 
@@ -183,33 +186,80 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
     """
     if origin is None:
         raise ValueError('Please specify the "origin" argument (URL of the file to download).')
-    if fname is None:
+    given = fname is not None and os.fspath(fname) != ""
+    if not given:
         fname = os.path.basename(urllib.parse.urlsplit(origin).path)
         if not fname:
             raise ValueError(f"Can't parse the file name from the origin provided: '{origin}'. "
                              "Please specify the `fname` argument.")
+    fname = os.fspath(fname)
+    if given and os.sep in fname:
+        raise ValueError("Paths are no longer accepted as the `fname` argument. To specify the file's parent "
+                         f"directory, use the `cache_dir` argument. Received: fname={fname}")
     folder = os.path.join(os.path.expanduser(cache_dir) if cache_dir else keras_cache_dir(), cache_subdir)
-    digest = file_hash or md5_hash
+    if md5_hash is not None and file_hash is None:
+        file_hash, hash_algorithm = md5_hash, "md5"
     algo = hash_algorithm
-    if digest is not None and algo == "auto":
-        algo = "sha256" if len(digest) == 64 else "md5"
-    md5 = digest if (digest and algo == "md5") else None
-    sha = digest if (digest and algo == "sha256") else None
-    path = os.path.join(folder, fname)
+    if file_hash is not None and algo == "auto":
+        algo = "sha256" if len(file_hash) == 64 else "md5"
+    md5 = file_hash if (file_hash and algo == "md5") else None
+    sha = file_hash if (file_hash and algo == "sha256") else None
+    unpack = extract or untar
+    target_name, out = fname, None
+    if unpack:
+        if given and "." in fname:
+            out = os.path.join(folder, fname[:fname.find(".")] + "_extracted")
+        else:
+            target_name = fname + "_archive"
+            out = os.path.join(folder, fname)
+    path = os.path.join(folder, target_name)
     if force_download and os.path.exists(path):
         os.unlink(path)
-    base = origin.rsplit("/", 1)[0] if fname == os.path.basename(origin) else None
-    if base is not None:
-        path = fetch_file(fname, folder, md5=md5, sha256=sha, mirrors=[base], dataset="get_file")
+    if target_name == os.path.basename(urllib.parse.urlsplit(origin).path):
+        path = fetch_file(target_name, folder, md5=md5, sha256=sha, mirrors=[origin.rsplit("/", 1)[0]],
+                          dataset="get_file")
     elif not (os.path.isfile(path) and check_integrity(path, md5, sha)):
         print(f"Downloading data from {origin}", file=sys.stderr)
         try:
             download_url(origin, path, md5, sha)
         except (OSError, ValueError, _ChecksumMismatch, http.client.HTTPException) as e:
             raise DownloadError(f"could not download {origin} to {path}: {e}") from e
-    if extract or untar:
-        out = os.path.join(folder, fname.split(".")[0] if untar else os.path.splitext(fname)[0] + "_extracted")
-        if not os.path.isdir(out):
-            shutil.unpack_archive(path, out, None if archive_format == "auto" else archive_format)
+    if unpack:
+        if force_download or not os.path.isdir(out):
+            _unpack(path, out, archive_format)
         return out
     return path
+
+
+def _unpack(archive: str, out: str, archive_format="auto") -> None:
+    """Unpack ``archive`` into the folder ``out`` as a whole: into a temporary folder beside it,
+    then renamed, so an unpacking that fails leaves no half-filled ``out``."""
+    import tarfile
+    import zipfile
+
+    formats = ["tar", "zip"] if archive_format in ("auto", None) else \
+        [archive_format] if isinstance(archive_format, str) else list(archive_format)
+    is_format = {"tar": tarfile.is_tarfile, "zip": zipfile.is_zipfile}
+    fmt = next((f for f in formats if f in is_format and is_format[f](archive)), None)
+    if fmt is None:
+        raise ValueError(f"{archive}: could not unpack it: not a {' or '.join(formats)} archive")
+    parent = os.path.dirname(out) or "."
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".unpack-", dir=parent)
+    try:
+        try:
+            if fmt == "tar":  # no member may land outside the folder, be a device file or keep setuid bits
+                with tarfile.open(archive) as tar:
+                    tar.extractall(tmp, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+            else:
+                shutil.unpack_archive(archive, tmp, "zip")
+        except (tarfile.TarError, shutil.ReadError, ValueError, OSError, EOFError) as e:
+            raise ValueError(f"{archive}: could not unpack it: {e}") from e
+        if os.path.isdir(out):
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
