@@ -247,3 +247,28 @@ def test_get_file_names_and_extracts_as_keras(server, tmp_path):
         get_file("broken.tar.gz", url + "broken.tar.gz", extract=True, cache_dir=str(tmp_path / "ours"))
     assert not os.path.exists(tmp_path / "ours" / "datasets" / "broken_extracted")
     assert not [n for n in os.listdir(tmp_path / "ours" / "datasets") if n.startswith(".unpack-")]
+
+
+def test_imdb_sentiment_script_learns(server, monkeypatch):
+    """The classic Keras IMDB script (load_data(num_words=...), pad_sequences, Embedding, pooling,
+    a sigmoid unit) on a small IMDB-format file whose label is whether word 7 occurs."""
+    from nerve import keras as nk
+
+    www, _ = server
+    rng = np.random.default_rng(3)
+    seqs = _ragged(rng, 400, vocab=40)
+    labels = np.array([int(7 in s) for s in seqs])
+    _publish(monkeypatch, datasets.imdb, www, "imdb.npz", {"x_train": seqs[:300], "y_train": labels[:300],
+                                                           "x_test": seqs[300:], "y_test": labels[300:]})
+    (x_train, y_train), (x_test, y_test) = nk.datasets.imdb.load_data(num_words=60)
+    x_train = nk.utils.pad_sequences(x_train, maxlen=30)
+    x_test = nk.utils.pad_sequences(x_test, maxlen=30)
+    nk.utils.set_random_seed(0)
+    model = nk.Sequential([nk.Input((30,), dtype="int32"), nk.layers.Embedding(60, 8),
+                           nk.layers.GlobalMaxPooling1D(), nk.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=nk.optimizers.Adam(0.05), loss="binary_crossentropy", metrics=["accuracy"])
+    history = model.fit(x_train, y_train, batch_size=32, epochs=15, validation_split=0.2, verbose=0)
+    assert sorted(history.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert history.history["loss"][-1] < history.history["loss"][0] / 3
+    _, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    assert accuracy >= 0.9, accuracy  # word 7 is index 10 after index_from=3
