@@ -1,13 +1,10 @@
 """keras.datasets and keras.utils.get_file against Keras 3 itself: the same small files (written
 here, served by a local HTTP server) give the same arrays for every option."""
 
-import functools
 import hashlib
-import http.server
 import json
 import os
 import pickle
-import threading
 
 import numpy as np
 import pytest
@@ -21,24 +18,12 @@ from nerve.vision.datasets.download import DownloadError
 
 
 @pytest.fixture()
-def server(tmp_path, monkeypatch):
-    """A local web server for the dataset files, Keras's download folder pointed at it, and an
-    empty Keras cache."""
-    root = tmp_path / "www"
-    root.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}/"
-    monkeypatch.setattr(_common, "ORIGIN", url)
+def keras_server(server, monkeypatch, tmp_path):
+    """The local web server (tests/conftest.py) as Keras's download folder, and an empty Keras cache."""
+    root, url = server
+    monkeypatch.setattr(_common, "ORIGIN", url + "/")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
-    yield root, url
-    httpd.shutdown()
-    httpd.server_close()
+    return root, url + "/"
 
 
 def _sha256(path):
@@ -84,8 +69,8 @@ SEQUENCE_OPTIONS = [{}, {"num_words": 20}, {"num_words": 30, "skip_top": 5}, {"m
                     {"oov_char": 9, "skip_top": 2, "maxlen": 20, "index_from": 5}]
 
 
-def test_imdb_matches_keras(server, monkeypatch):
-    www, _ = server
+def test_imdb_matches_keras(keras_server, monkeypatch):
+    www, _ = keras_server
     rng = np.random.default_rng(0)
     path = _publish(monkeypatch, datasets.imdb, www, "imdb.npz",
                     {"x_train": _ragged(rng, 30), "y_train": rng.integers(0, 2, 30),
@@ -102,8 +87,8 @@ def test_imdb_matches_keras(server, monkeypatch):
         datasets.imdb.load_data(maxlen=2)
 
 
-def test_reuters_matches_keras(server, monkeypatch):
-    www, _ = server
+def test_reuters_matches_keras(keras_server, monkeypatch):
+    www, _ = keras_server
     rng = np.random.default_rng(1)
     path = _publish(monkeypatch, datasets.reuters, www, "reuters.npz",
                     {"x": _ragged(rng, 41), "y": rng.integers(0, 46, 41)})
@@ -114,8 +99,8 @@ def test_reuters_matches_keras(server, monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["imdb", "reuters"])
-def test_word_index_download(server, monkeypatch, name):
-    www, _ = server
+def test_word_index_download(keras_server, monkeypatch, name):
+    www, _ = keras_server
     words = {"the": 1, "and": 2, "film": 3, "étoile": 4}
     file = www / f"{name}_word_index.json"
     file.write_text(json.dumps(words), encoding="utf-8")
@@ -130,8 +115,8 @@ def test_word_index_download(server, monkeypatch, name):
     assert not os.path.exists(os.path.join(os.environ["KERAS_HOME"], "datasets", f"{name}_word_index.json"))
 
 
-def test_sequence_files_cannot_run_code(server, monkeypatch, tmp_path):
-    www, _ = server
+def test_sequence_files_cannot_run_code(keras_server, monkeypatch, tmp_path):
+    www, _ = keras_server
 
     class Evil:
         def __reduce__(self):
@@ -149,8 +134,8 @@ def test_sequence_files_cannot_run_code(server, monkeypatch, tmp_path):
     ("boston_housing", 13, [{}, {"test_split": 0.3, "seed": 5}, {"test_split": 0.0}]),
     ("california_housing", 8, [{}, {"version": "small"}, {"test_split": 0.25, "seed": 1}]),
 ])
-def test_housing_matches_keras(server, monkeypatch, name, columns, options):
-    www, _ = server
+def test_housing_matches_keras(keras_server, monkeypatch, name, columns, options):
+    www, _ = keras_server
     rng = np.random.default_rng(2)
     n = 700 if name == "california_housing" else 50
     dtype = np.float32 if name == "california_housing" else np.float64
@@ -183,7 +168,7 @@ def _cifar_folder(folder, names, label_keys, n, seed):
     return md5
 
 
-def test_cifar10_and_cifar100_match_keras(server, monkeypatch):
+def test_cifar10_and_cifar100_match_keras(keras_server, monkeypatch):
     cache = os.path.join(os.environ["KERAS_HOME"], "datasets")
     from pathlib import Path
 
@@ -218,10 +203,10 @@ def test_cifar10_and_cifar100_match_keras(server, monkeypatch):
         datasets.cifar100.load_data("x")
 
 
-def test_get_file_names_and_extracts_as_keras(server, tmp_path):
+def test_get_file_names_and_extracts_as_keras(keras_server, tmp_path):
     import tarfile
 
-    www, url = server
+    www, url = keras_server
     inner = tmp_path / "pkg"
     inner.mkdir()
     (inner / "a.txt").write_text("hello")
@@ -249,12 +234,12 @@ def test_get_file_names_and_extracts_as_keras(server, tmp_path):
     assert not [n for n in os.listdir(tmp_path / "ours" / "datasets") if n.startswith(".unpack-")]
 
 
-def test_imdb_sentiment_script_learns(server, monkeypatch):
+def test_imdb_sentiment_script_learns(keras_server, monkeypatch):
     """The classic Keras IMDB script (load_data(num_words=...), pad_sequences, Embedding, pooling,
     a sigmoid unit) on a small IMDB-format file whose label is whether word 7 occurs."""
     from nerve import keras as nk
 
-    www, _ = server
+    www, _ = keras_server
     rng = np.random.default_rng(3)
     seqs = _ragged(rng, 400, vocab=40)
     labels = np.array([int(7 in s) for s in seqs])

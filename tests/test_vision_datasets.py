@@ -1,14 +1,11 @@
 """nerve.vision.datasets: the IDX reader, downloads (against a local HTTP server), MNIST/FashionMNIST
 (real Fashion-MNIST from Debian's package), ImageFolder, image_dataset_from_directory, Keras loaders."""
 
-import functools
 import gzip
 import hashlib
-import http.server
 import os
 import pickle
 import struct
-import threading
 
 import numpy as np
 import pytest
@@ -95,23 +92,6 @@ def test_idx_truncated_and_corrupt_files_name_the_file(tmp_path):
 
 
 # ---------------------------------------------------------------- downloads against a local server
-
-
-@pytest.fixture()
-def server(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def make_tiny_mnist(folder, n_train=12, n_test=5, seed=0):
