@@ -1075,6 +1075,22 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps: float = 1e-6, atol: float 
         flat = [g.reshape(-1) for g in gs]
         return flat[0] if len(flat) == 1 else _cat(flat)
 
+    # the recorded gradients must be backward's own, or the check below would only prove that a
+    # wrong backward_t is consistent with itself
+    from .backend import to_numpy
+
+    recorded = to_numpy(first_grads(*inputs, grad_outputs)._data)
+    with enable_grad():
+        wrt = [a for a in inputs if isinstance(a, Tensor) and a.requires_grad]
+        plain = grad(fn(*inputs), wrt, grad_outputs, allow_unused=True, materialize_grads=True)
+    plain = np.concatenate([to_numpy(g._data).reshape(-1) for g in plain])
+    if not np.allclose(recorded, plain, atol=atol, rtol=rtol):
+        if raise_exception:
+            raise AssertionError(
+                "gradgradcheck: the gradients recorded with create_graph=True differ from backward's by up to "
+                f"{np.abs(recorded - plain).max():.3g}\nrecorded:\n{recorded}\nbackward:\n{plain}"
+            )
+        return False
     return gradcheck(first_grads, inputs + (grad_outputs,), eps=eps, atol=atol, rtol=rtol,
                      raise_exception=raise_exception)
 
