@@ -16,7 +16,7 @@ import numpy as _np
 from . import _threads
 from ._threads import gemm
 from .autograd import Function, quiet_errors
-from .backend import scatter_add
+from .backend import cupyx_errstate, scatter_add
 
 # ---------------------------------------------------------------- elementwise
 
@@ -1779,9 +1779,7 @@ def linalg_errors(xp):
     inverse and Cholesky also make). NumPy's always raise."""
     if xp is _np:
         return contextlib.nullcontext()
-    import cupyx
-
-    return cupyx.errstate(linalg="raise")
+    return cupyx_errstate(linalg="raise")
 
 
 def first_failure(info, default: int = 0):
