@@ -5,6 +5,10 @@ Running it records, on the output tensor, an edge to each input: the input's own
 ``grad_fn``, or the input itself when it is a leaf that requires grad. ``backward``
 walks those edges in reverse topological order, iteratively, so graphs thousands
 of ops deep work. Broadcasting is undone here, once, for every op.
+
+With ``create_graph=True`` a second walk, ``run_backward_graph``, calls each op's ``backward_t``
+(its backward on tensors, recorded) instead, so gradients can be differentiated again; the
+first-order walk stays as it is (docs/HIGHER_ORDER.md).
 """
 
 from __future__ import annotations
@@ -234,6 +238,7 @@ class Function:
     without one), each of the output's broadcast shape or the input's own shape.
     Attributes passed to ``apply`` as keywords (axis, shape, ...) are set on the
     op before ``forward`` runs; whatever backward needs is kept on the op itself.
+    ``backward_t(self, g)``, the same rule on tensors, makes the op twice differentiable.
 
     PyTorch's form works too, for scripts that extend autograd as its tutorials do: static
     ``forward(ctx, *tensors)`` and ``backward(ctx, grad)`` on tensors, with
