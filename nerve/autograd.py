@@ -5,6 +5,10 @@ Running it records, on the output tensor, an edge to each input: the input's own
 ``grad_fn``, or the input itself when it is a leaf that requires grad. ``backward``
 walks those edges in reverse topological order, iteratively, so graphs thousands
 of ops deep work. Broadcasting is undone here, once, for every op.
+
+With ``create_graph=True`` a second walk, ``run_backward_graph``, calls each op's ``backward_t``
+(its backward on tensors, recorded) instead, so gradients can be differentiated again; the
+first-order walk stays as it is (docs/HIGHER_ORDER.md).
 """
 
 from __future__ import annotations
@@ -234,6 +238,7 @@ class Function:
     without one), each of the output's broadcast shape or the input's own shape.
     Attributes passed to ``apply`` as keywords (axis, shape, ...) are set on the
     op before ``forward`` runs; whatever backward needs is kept on the op itself.
+    ``backward_t(self, g)``, the same rule on tensors, makes the op twice differentiable.
 
     PyTorch's form works too, for scripts that extend autograd as its tutorials do: static
     ``forward(ctx, *tensors)`` and ``backward(ctx, grad)`` on tensors, with
@@ -336,6 +341,64 @@ class Function:
             t.requires_grad = False
         return t
 
+    def backward_t(self, g):
+        """The backward on tensors, recorded as a graph of its own (``create_graph=True``).
+
+        ``g`` is a Tensor; return one Tensor (or None) per input, as ``backward`` does with arrays,
+        written with tensor ops on ``self.saved(i, array)`` (input i) and ``self.output(array)``
+        so that the new graph leads back into this one. An op without it cannot be differentiated
+        twice: this default raises rather than give second derivatives that silently miss it.
+        """
+        raise RuntimeError(
+            f"create_graph=True: double backward of {self.name} ({self.node_name}) is not implemented in "
+            "nerve; compute that part without create_graph, or write it with ops that support it "
+            "(see docs/HIGHER_ORDER.md)"
+        )
+
+    def saved(self, i: int, value):
+        """Input ``i`` of this op as a tensor holding ``value`` (the array forward saw) for
+        ``backward_t``: the leaf itself, a tensor whose ``grad_fn`` is the node that made the input,
+        or a constant where the input needs no gradient. A Python number stays a number."""
+        if not hasattr(value, "shape"):
+            return value
+        p = self.parents[i]
+        if p is None:
+            return Tensor._make(value, self.device)
+        if not p._is_fn:
+            return p
+        t = Tensor._make(value, self.device)
+        t.requires_grad = True
+        t.grad_fn = p
+        return t
+
+    def output(self, value):
+        """This op's output as a tensor holding ``value``, whose ``grad_fn`` is this op (for a
+        ``backward_t`` written with the output, as exp's or tanh's)."""
+        t = Tensor._make(value, self.device)
+        t.requires_grad = True
+        t.grad_fn = self
+        return t
+
+    def const(self, value):
+        """``value`` (an array) as a tensor outside the graph, on this op's device."""
+        return Tensor._make(value, self.device)
+
+    def derived(self, cls, value, parents=None, in_meta=None, **attrs):
+        """A tensor holding ``value`` as if op ``cls`` had made it from this op's inputs (or from
+        ``parents``): a node of ``cls`` with ``attrs`` as its saved state, its forward not run. So a
+        ``backward_t`` can use an intermediate that forward kept (softmax's probabilities inside
+        cross_entropy) with its derivative, without recomputing it."""
+        fn = cls()
+        fn.__dict__.update(attrs)
+        fn.parents = list(self.parents if parents is None else parents)
+        fn.in_meta = list(self.in_meta if in_meta is None else in_meta)
+        fn.device = self.device
+        fn.seq = _next_seq()
+        t = Tensor._make(value, self.device)
+        t.requires_grad = True
+        t.grad_fn = fn
+        return t
+
     def describe_error(self, inputs, err) -> str:
         shapes = " and ".join(str(tuple(x.shape)) for x in inputs if isinstance(x, Tensor))
         msg = str(err)
@@ -422,6 +485,28 @@ class _CtxNode(Function):
             )
         return tuple(gr._data if isinstance(gr, Tensor) else gr for gr in grads)
 
+    def backward_t(self, g):
+        # the user's backward runs with grad mode on: written with tensor ops on ctx.saved_tensors
+        # (the inputs themselves), it is differentiable as in PyTorch
+        if self.outputs is None:
+            grads = self.user_backward(self.ctx, g)
+        else:
+            ins = []
+            for gi, meta in zip(g.slots, self.outputs):
+                if gi is None and meta is not None and self.ctx.materialize_grads:
+                    gi = Tensor._make(self.device.xp.zeros(meta[0], dtype=meta[1]), self.device)
+                ins.append(gi)
+            grads = self.user_backward(self.ctx, *ins)
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        if len(grads) != len(self.parents):
+            raise RuntimeError(
+                f"function {self.fn_name}Backward returned an incorrect number of gradients "
+                f"(expected {len(self.parents)}, got {len(grads)})"
+            )
+        return tuple(gr if gr is None or isinstance(gr, Tensor) else Tensor._make(self.device.xp.asarray(gr), self.device)
+                     for gr in grads)
+
     @property
     def name(self) -> str:
         return self.fn_name
@@ -438,6 +523,8 @@ class _OutputNode(Function):
         slots = [None] * self.n_outputs
         slots[self.index] = g
         return _Grads(slots)
+
+    backward_t = functools.partialmethod(backward, None)
 
     @property
     def name(self) -> str:
@@ -509,15 +596,44 @@ def _apply_ctx(cls, inputs, attrs):
 
 
 def once_differentiable(backward):
-    """PyTorch's decorator for a ``backward`` that is not itself differentiable; nerve's backward
-    never records a graph (first-order gradients only), so it runs the function as it is."""
+    """PyTorch's decorator for a ``backward`` that is not itself differentiable: it runs without
+    recording; under ``create_graph=True`` its gradients lead to a node that raises when something
+    differentiates through it (as PyTorch's), instead of silently acting as constants."""
 
     @functools.wraps(backward)
     def wrapper(ctx, *grads):
+        create = _enabled
         with no_grad():
-            return backward(ctx, *grads)
+            out = backward(ctx, *grads)
+        if not create:
+            return out
+        deps = [t for t in (*grads, *ctx.saved_tensors) if isinstance(t, Tensor) and t.requires_grad]
+        if not deps:
+            return out
+        node = _OnceDifferentiable()
+        node.parents = [t.grad_fn or t for t in deps]
+        node.in_meta = [(t._data.shape, t._data.dtype) for t in deps]
+        node.device, node.seq = deps[0]._device, _next_seq()
+
+        def attach(t):
+            if not isinstance(t, Tensor):
+                return t
+            t = Tensor._make(t._data, t._device)
+            t.requires_grad, t.grad_fn = True, node
+            return t
+
+        return tuple(attach(t) for t in out) if isinstance(out, tuple) else attach(out)
 
     return wrapper
+
+
+class _OnceDifferentiable(Function):
+    """Where the gradients of a ``@once_differentiable`` backward lead: differentiating them raises."""
+
+    def backward(self, xp, g):
+        raise RuntimeError("trying to differentiate twice a function that was marked with @once_differentiable")
+
+    backward_t = functools.partialmethod(backward, None)
 
 
 def sum_to(xp, g, shape):
@@ -617,6 +733,113 @@ def run_backward(root, grad, retain_graph: bool = False, capture=None) -> None:
         _restore_errors(quiet)
 
 
+def run_backward_graph(root, grad, retain_graph: bool = True, capture=None) -> None:
+    """``run_backward`` with ``create_graph=True``: the gradients are tensors and every op's
+    ``backward_t`` records what it does, so the gradients can be differentiated again.
+
+    The same walk as ``run_backward`` (kept apart so the first-order loop pays nothing for it),
+    with grad mode on. A leaf's ``.grad`` becomes a tensor with a ``grad_fn``: a differentiable
+    copy of the first gradient, then ``old + new``, as PyTorch's accumulation under create_graph.
+    """
+    fn0 = root.grad_fn
+    if fn0 is None:
+        if root.requires_grad:
+            if capture is None:
+                _accumulate_t(root, grad)
+            elif id(root) in capture[1]:
+                _add_to(capture[2], capture[1][id(root)], grad)
+            return
+        raise RuntimeError(
+            "element 0 of tensors does not require grad and does not have a grad_fn: "
+            "nothing to backpropagate (did you compute it under no_grad, or from tensors "
+            "without requires_grad=True?)"
+        )
+    if fn0.parents is None:
+        raise RuntimeError(_FREED)
+    grads: dict = {fn0: grad}
+    heap = [(-fn0.seq, fn0)]
+    global _enabled
+    prev, _enabled = _enabled, True
+    quiet = _quiet_errors()
+    try:
+        while heap:
+            fn = _heappop(heap)[1]
+            g = grads.pop(fn)
+            parents = fn.parents
+            if parents is None:
+                raise RuntimeError(_FREED)
+            if fn._hooks:
+                g = _run_hooks_t(fn._hooks, g)
+            ref = fn._retain
+            if ref is not None and ref() is not None:
+                ref()._grad = g
+            if capture is not None and fn in capture[0]:
+                _add_to(capture[2], capture[0][fn], g)
+            in_grads = fn.backward_t(g)
+            if type(in_grads) is not tuple:
+                in_grads = (in_grads,)
+            if _anomaly:
+                _check_nan(fn, [gi._data if isinstance(gi, Tensor) else None for gi in in_grads], fn.device.xp)
+            for p, gi, meta in zip(parents, in_grads, fn.in_meta):
+                if p is None or gi is None:
+                    continue
+                if gi.__class__ is not _Grads:
+                    shape, dt = meta
+                    if gi._data.shape != shape:
+                        gi = _sum_to_t(gi, shape)
+                    if gi._data.dtype != dt:
+                        gi = gi.to(dtype=dt)
+                if p._is_fn:
+                    prior = grads.get(p)
+                    if prior is None:
+                        grads[p] = gi
+                        _heappush(heap, (-p.seq, p))
+                    else:
+                        grads[p] = prior + gi
+                elif capture is None:
+                    _accumulate_t(p, gi)
+                elif id(p) in capture[1]:
+                    _add_to(capture[2], capture[1][id(p)], gi)
+            if not retain_graph:
+                fn.parents = None
+    finally:
+        _enabled = prev
+        _restore_errors(quiet)
+
+
+def _sum_to_t(g, shape):
+    """``sum_to`` on a tensor, recorded: the reverse of broadcasting, differentiable."""
+    lead = g.ndim - len(shape)
+    if lead > 0:
+        g = g.sum(tuple(range(lead)))
+    axes = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
+    if axes:
+        g = g.sum(axes, keepdim=True)
+    if tuple(g.shape) != tuple(shape):  # a gradient smaller than its input (a scalar): broadcast
+        g = g.expand(*shape)
+    return g
+
+
+def _run_hooks_t(hooks, g):
+    for h in hooks:
+        r = h(g)
+        if r is not None:
+            g = r
+    return g
+
+
+def _accumulate_t(leaf, g) -> None:
+    hooks = leaf._hooks
+    if hooks:
+        g = _run_hooks_t(hooks, g)
+    cur = leaf._grad
+    # a differentiable copy first (the gradient may be another tensor's, as PyTorch's clone), then
+    # out of place: the old .grad may be part of a graph someone differentiates later
+    leaf._grad = g.clone() if cur is None else cur + g
+    if hooks:
+        _post_accumulate(leaf, hooks)
+
+
 def _add_to(results: list, slot: int, g) -> None:
     results[slot] = g if results[slot] is None else results[slot] + g
 
@@ -624,21 +847,22 @@ def _add_to(results: list, slot: int, g) -> None:
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,
          allow_unused=None, materialize_grads: bool = False, **kwargs):
     """The gradients of ``outputs`` with respect to ``inputs``, returned rather than added to any
-    ``.grad`` (as ``torch.autograd.grad``; first order only).
+    ``.grad`` (as ``torch.autograd.grad``).
 
     Args:
         outputs: a tensor or a sequence of tensors.
         inputs: a tensor or a sequence of tensors the outputs depend on (leaves or not).
         grad_outputs: one gradient per output; may be left out for scalar outputs.
-        retain_graph: keep the graph for another backward (default: False).
+        retain_graph: keep the graph for another backward (default: ``create_graph``).
+        create_graph: record the gradients' own graph, so they can be differentiated again
+            (second derivatives, gradient penalties, Hessian-vector products); every op on the
+            way must have a ``backward_t``, else a RuntimeError names it.
         allow_unused: give None (or zeros with ``materialize_grads``) for an input that the
             outputs do not depend on, instead of raising.
 
     Returns:
         a tuple with one gradient tensor per input.
     """
-    if create_graph:
-        raise NotImplementedError("nerve has no higher-order gradients: create_graph=True is not supported")
     for name in kwargs:
         if name != "is_grads_batched" or kwargs[name]:
             raise TypeError(f"grad() got an unexpected keyword argument '{name}'")
@@ -662,10 +886,21 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
             if out._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
             g = out._device.xp.ones(out._data.shape, dtype=out._data.dtype)
+        elif isinstance(g, Tensor):
+            g = g if create_graph else g._data
         else:
-            g = g._data if isinstance(g, Tensor) else out._device.xp.asarray(g, dtype=out._data.dtype)
+            g = out._device.xp.asarray(g, dtype=out._data.dtype)
         last = k == len(outs) - 1
-        run_backward(out, g, bool(retain_graph) or not last, capture=(ops, leaves, results))
+        if create_graph:
+            # as PyTorch: retain_graph defaults to create_graph
+            retain = retain_graph is None or bool(retain_graph) or not last
+            g = g if isinstance(g, Tensor) else Tensor._make(g, out._device)
+            run_backward_graph(out, g, retain, capture=(ops, leaves, results))
+        else:
+            run_backward(out, g, bool(retain_graph) or not last, capture=(ops, leaves, results))
+    if create_graph:
+        return tuple(_graph_result(t, r, allow_unused or materialize_grads, materialize_grads)
+                     for t, r in zip(ins, results))
     grads = []
     for t, r in zip(ins, results):
         if r is None:
@@ -678,6 +913,16 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
                 r = sum_to(t._device.xp, r, t._data.shape)
             grads.append(Tensor._make(r.copy() if r.base is not None else r, t._device))
     return tuple(grads)
+
+
+def _graph_result(t, r, unused_ok: bool, materialize: bool):
+    """One result of ``grad(..., create_graph=True)``: the recorded gradient tensor of ``t``."""
+    if r is None:
+        if not unused_ok:
+            raise RuntimeError("One of the differentiated Tensors appears to not have been used in the graph. "
+                               "Set allow_unused=True if this is the desired behavior.")
+        return Tensor._make(t._device.xp.zeros_like(t._data), t._device) if materialize else None
+    return _sum_to_t(r, t._data.shape) if r._data.shape != t._data.shape else r
 
 
 _FREED = (
@@ -802,6 +1047,65 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     return True
 
 
+def gradgradcheck(fn, inputs, grad_outputs=None, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+                  raise_exception: bool = True) -> bool:
+    """Check second derivatives: ``gradcheck`` of the gradients that ``create_graph=True`` records
+    (as ``torch.autograd.gradgradcheck``; use float64 inputs).
+
+    Args:
+        fn: a function of the tensors in ``inputs`` returning a tensor.
+        inputs: tensors; the second derivatives with respect to those with ``requires_grad`` are checked.
+        grad_outputs: the gradient of ``fn``'s output to backpropagate (random when left out); when
+            it requires grad, the derivatives with respect to it are checked too.
+        eps, atol, rtol: as ``gradcheck``.
+
+    Returns:
+        True when every second derivative matches; otherwise raises (or returns False).
+    """
+    import numpy as np
+
+    inputs = tuple(inputs)
+    out = fn(*inputs)
+    if grad_outputs is None:
+        rng = np.random.default_rng(1)
+        v = rng.standard_normal(out.shape)
+        grad_outputs = Tensor._make(out._device.xp.asarray(v, dtype=out._data.dtype), out._device)
+        grad_outputs.requires_grad = True
+    n = len(inputs)
+
+    def first_grads(*args):
+        with enable_grad():
+            wrt = [a for a in args[:n] if isinstance(a, Tensor) and a.requires_grad]
+            gs = grad(fn(*args[:n]), wrt, args[n], create_graph=True, allow_unused=True, materialize_grads=True)
+        flat = [g.reshape(-1) for g in gs]
+        return flat[0] if len(flat) == 1 else _cat(flat)
+
+    # the recorded gradients must be backward's own, or the check below would only prove that a
+    # wrong backward_t is consistent with itself
+    from .backend import to_numpy
+
+    recorded = to_numpy(first_grads(*inputs, grad_outputs)._data)
+    with enable_grad():
+        wrt = [a for a in inputs if isinstance(a, Tensor) and a.requires_grad]
+        plain = grad(fn(*inputs), wrt, grad_outputs, allow_unused=True, materialize_grads=True)
+    plain = np.concatenate([to_numpy(g._data).reshape(-1) for g in plain])
+    if not np.allclose(recorded, plain, atol=atol, rtol=rtol):
+        if raise_exception:
+            raise AssertionError(
+                "gradgradcheck: the gradients recorded with create_graph=True differ from backward's by up to "
+                f"{np.abs(recorded - plain).max():.3g}\nrecorded:\n{recorded}\nbackward:\n{plain}"
+            )
+        return False
+    return gradcheck(first_grads, inputs + (grad_outputs,), eps=eps, atol=atol, rtol=rtol,
+                     raise_exception=raise_exception)
+
+
+def _cat(tensors):
+    from .functions import cat
+
+    return cat(tensors)
+
+
 def _function_module():
     """``nerve.autograd.function``, for ``from torch.autograd.function import once_differentiable``."""
     import sys
@@ -814,3 +1118,16 @@ def _function_module():
 
 
 function = _function_module()
+
+
+def _functional_module():
+    """``nerve.autograd.functional`` (jacobian, hessian, vjp, jvp, vhp, hvp), importable by that name."""
+    import sys
+
+    from . import autograd_functional as mod
+
+    sys.modules[__name__ + ".functional"] = mod
+    return mod
+
+
+functional = _functional_module()

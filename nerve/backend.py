@@ -156,6 +156,11 @@ def to_numpy(array) -> np.ndarray:
     return move(array, CPU)
 
 
+def cupyx_errstate(**kwargs):
+    """``cupyx.errstate(**kwargs)`` (only this module names CuPy)."""
+    return importlib.import_module("cupyx").errstate(**kwargs)
+
+
 def scatter_add(xp, target, index, values) -> None:
     """``target[index] += values`` with repeated indices adding up (in place).
 

@@ -919,6 +919,28 @@ class VectorNorm(Function):
             scaled = xp.sign(x) * a ** (p - 1) if p < 2 else x * a ** (p - 2)
             return scaled * xp.where(norm == 0, 0, g / norm ** (p - 1))
 
+    def backward_t(self, g):
+        xp, p, x, norm = self.device.xp, self.ord, self.x, self.norm
+        g = g.reshape(norm.shape)
+        if p == 0:
+            return None
+        if p == 1:
+            return g * self.const(xp.sign(x))
+        if math.isinf(p):
+            a = xp.abs(x)
+            mask = (a == norm) | xp.isnan(a)
+            return g * self.const(xp.sign(x) * mask / mask.sum(axis=self.axis, keepdims=True))
+        if p != 2:
+            return super().backward_t(g)
+        out = norm if self.keepdims else norm.reshape(
+            tuple(s for i, s in enumerate(x.shape) if self.axis is not None and i not in self.axis))
+        n = self.output(out).reshape(norm.shape)
+        zero = norm == 0
+        if bool(zero.any()):  # 0 where the norm is 0, as the first-order backward
+            keep = self.const((~zero).astype(norm.dtype))
+            return g * keep * self.saved(0, x) / (n + self.const(zero.astype(norm.dtype)))
+        return g * self.saved(0, x) / n
+
 
 def _dims(dim, ndim: int):
     """A dim argument as a tuple of non-negative dims (None: all), repeats refused."""

@@ -16,7 +16,7 @@ import numpy as _np
 from . import _threads
 from ._threads import gemm
 from .autograd import Function, quiet_errors
-from .backend import scatter_add
+from .backend import cupyx_errstate, scatter_add
 
 # ---------------------------------------------------------------- elementwise
 
@@ -30,12 +30,18 @@ class Cast(Function):
     def backward(self, xp, g):
         return g  # the engine casts back to the input's dtype
 
+    def backward_t(self, g):
+        return g
+
 
 class Neg(Function):
     def forward(self, xp, x):
         return -x
 
     def backward(self, xp, g):
+        return -g
+
+    def backward_t(self, g):
         return -g
 
 
@@ -46,12 +52,18 @@ class Add(Function):
     def backward(self, xp, g):
         return g, g
 
+    def backward_t(self, g):
+        return g, g
+
 
 class Sub(Function):
     def forward(self, xp, a, b):
         return a - b
 
     def backward(self, xp, g):
+        return g, (-g if self.parents[1] is not None else None)
+
+    def backward_t(self, g):
         return g, (-g if self.parents[1] is not None else None)
 
 
@@ -63,6 +75,10 @@ class Mul(Function):
     def backward(self, xp, g):
         pa, pb = self.parents
         return (g * self.b if pa is not None else None), (g * self.a if pb is not None else None)
+
+    def backward_t(self, g):
+        pa, pb = self.parents
+        return (g * self.saved(1, self.b) if pa is not None else None), (g * self.saved(0, self.a) if pb is not None else None)
 
 
 class Div(Function):
@@ -77,6 +93,13 @@ class Div(Function):
         pa, pb = self.parents
         ga = g / self.b if pa is not None else None
         gb = -g * self.a / (self.b * self.b) if pb is not None else None
+        return ga, gb
+
+    def backward_t(self, g):
+        pa, pb = self.parents
+        a, b = self.saved(0, self.a), self.saved(1, self.b)
+        ga = g / b if pa is not None else None
+        gb = -g * a / (b * b) if pb is not None else None
         return ga, gb
 
 
@@ -106,6 +129,26 @@ class Pow(Function):
             gb = g * self.y * ga_log
         return ga, gb
 
+    def backward_t(self, g):
+        a, b = self.saved(0, self.a), self.saved(1, self.b)
+        ga = gb = None
+        if self.parents[0] is not None:
+            if _is_number(b) and b in (0, 1, 2):  # no a ** 0 or a ** -1 whose own derivative is nan at 0
+                ga = g * 0.0 if b == 0 else g if b == 1 else g * 2 * a
+            else:
+                ga = g * b * a ** (b - 1)
+        if self.parents[1] is not None:
+            gb = g * self.output(self.y) * (a.log() if not _is_number(a) else _pylog(a))
+        return ga, gb
+
+
+def _pick_t(fn, g):
+    """``backward_t`` of maximum and minimum: ``g`` to the winner, halves on ties."""
+    dt = g._data.dtype
+    half = 0.5 * fn.tie.astype(dt)
+    return (g * fn.const(fn.a_wins.astype(dt) + half),
+            g * fn.const((~(fn.a_wins | fn.tie)).astype(dt) + half))
+
 
 def _is_number(x) -> bool:
     return isinstance(x, (int, float))
@@ -124,6 +167,9 @@ class Exp(Function):
     def backward(self, xp, g):
         return g * self.y
 
+    def backward_t(self, g):
+        return g * self.output(self.y)
+
 
 class Log(Function):
     def forward(self, xp, x):
@@ -133,6 +179,9 @@ class Log(Function):
 
     def backward(self, xp, g):
         return g / self.x
+
+    def backward_t(self, g):
+        return g / self.saved(0, self.x)
 
 
 class Log1p(Function):
@@ -144,6 +193,9 @@ class Log1p(Function):
     def backward(self, xp, g):
         return g / (1 + self.x)
 
+    def backward_t(self, g):
+        return g / (1 + self.saved(0, self.x))
+
 
 class Sqrt(Function):
     def forward(self, xp, x):
@@ -154,6 +206,9 @@ class Sqrt(Function):
     def backward(self, xp, g):
         return g / (2 * self.y)
 
+    def backward_t(self, g):
+        return g / (2 * self.output(self.y))
+
 
 class Abs(Function):
     def forward(self, xp, x):
@@ -162,6 +217,9 @@ class Abs(Function):
 
     def backward(self, xp, g):
         return g * xp.sign(self.x)
+
+    def backward_t(self, g):
+        return g * self.const(self.device.xp.sign(self.x))
 
 
 class Sin(Function):
@@ -172,6 +230,9 @@ class Sin(Function):
     def backward(self, xp, g):
         return g * xp.cos(self.x)
 
+    def backward_t(self, g):
+        return g * self.saved(0, self.x).cos()
+
 
 class Cos(Function):
     def forward(self, xp, x):
@@ -180,6 +241,9 @@ class Cos(Function):
 
     def backward(self, xp, g):
         return -g * xp.sin(self.x)
+
+    def backward_t(self, g):
+        return -g * self.saved(0, self.x).sin()
 
 
 class Tanh(Function):
@@ -190,6 +254,10 @@ class Tanh(Function):
     def backward(self, xp, g):
         return g * (1 - self.y * self.y)
 
+    def backward_t(self, g):
+        y = self.output(self.y)
+        return g * (1 - y * y)
+
 
 class Sigmoid(Function):
     def forward(self, xp, x):
@@ -199,6 +267,10 @@ class Sigmoid(Function):
 
     def backward(self, xp, g):
         return g * self.y * (1 - self.y)
+
+    def backward_t(self, g):
+        y = self.output(self.y)
+        return g * y * (1 - y)
 
 
 _ZERO_ROWS: dict = {}
@@ -265,6 +337,9 @@ class Relu(Function):
             return out
         return g * (y != 0)
 
+    def backward_t(self, g):
+        return g * self.const((self.y != 0).astype(self.y.dtype))
+
 
 class Clamp(Function):
     """Clamp to [min, max]; the gradient passes where the input was inside the range."""
@@ -285,6 +360,9 @@ class Clamp(Function):
     def backward(self, xp, g):
         return g if self.mask is None else g * self.mask
 
+    def backward_t(self, g):
+        return g if self.mask is None else g * self.const(self.mask.astype(g._data.dtype))
+
 
 class Maximum(Function):
     def forward(self, xp, a, b):
@@ -296,6 +374,9 @@ class Maximum(Function):
     def backward(self, xp, g):
         half = g * 0.5 * self.tie
         return g * self.a_wins + half, g * ~(self.a_wins | self.tie) + half
+
+    def backward_t(self, g):
+        return _pick_t(self, g)
 
 
 class Minimum(Function):
@@ -309,6 +390,9 @@ class Minimum(Function):
         half = g * 0.5 * self.tie
         return g * self.a_wins + half, g * ~(self.a_wins | self.tie) + half
 
+    def backward_t(self, g):
+        return _pick_t(self, g)
+
 
 class Where(Function):
     """``where(cond, a, b)``; ``cond`` is a constant boolean array."""
@@ -320,6 +404,11 @@ class Where(Function):
     def backward(self, xp, g):
         zero = xp.zeros((), dtype=g.dtype)
         return None, xp.where(self.cond, g, zero), xp.where(self.cond, zero, g)
+
+    def backward_t(self, g):
+        cond = self.const(self.cond)
+        zero = self.const(self.device.xp.zeros((), dtype=g._data.dtype))
+        return None, Where.apply(cond, g, zero), Where.apply(cond, zero, g)
 
 
 # ---------------------------------------------------------------- matmul
@@ -371,6 +460,29 @@ class MatMul(Function):
                 gb = mm(a.swapaxes(-1, -2), g)
         return ga, gb
 
+    def backward_t(self, g):
+        a, b = self.saved(0, self.a), self.saved(1, self.b)
+        need_a, need_b = self.parents[0] is not None, self.parents[1] is not None
+        ga = gb = None
+        if a.ndim == 1 and b.ndim == 1:
+            return (g * b if need_a else None), (g * a if need_b else None)
+        if a.ndim == 1:  # (k) @ (..., k, n) -> (..., n)
+            if need_a:
+                ga = (g.unsqueeze(-2) @ b.mT).squeeze(-2)
+            if need_b:
+                gb = a.unsqueeze(-1) * g.unsqueeze(-2)
+        elif b.ndim == 1:  # (..., m, k) @ (k) -> (..., m)
+            if need_a:
+                ga = g.unsqueeze(-1) * b
+            if need_b:
+                gb = (a.mT @ g.unsqueeze(-1)).squeeze(-1)
+        else:
+            if need_a:
+                ga = g @ b.mT
+            if need_b:
+                gb = a.mT @ g
+        return ga, gb
+
 
 # ---------------------------------------------------------------- reductions
 
@@ -382,6 +494,29 @@ def _expand_reduced(xp, g, shape, axis, keepdims):
     if not keepdims:
         g = xp.expand_dims(g, axis)
     return g
+
+
+def _keep_dims_t(g, shape, axis, keepdims):
+    """A reduced gradient tensor reshaped to the reduction's keepdims shape (``_expand_reduced``)."""
+    if axis is None:
+        return g.reshape((1,) * len(shape)) if len(shape) else g
+    if keepdims:
+        return g
+    kept = list(shape)
+    for a in axis if isinstance(axis, tuple) else (axis,):
+        kept[a % len(shape)] = 1
+    return g.reshape(kept)
+
+
+def _expand_reduced_t(g, shape, axis, keepdims):
+    """``backward_t`` of a sum: the reduced gradient tensor broadcast back over ``shape``."""
+    g = _keep_dims_t(g, shape, axis, keepdims)
+    return g if tuple(g.shape) == tuple(shape) else Expand.apply(g, shape=tuple(shape))
+
+
+def _has_arrays(index) -> bool:
+    """Whether an index holds integer or boolean arrays (advanced indexing)."""
+    return any(isinstance(p, list) or getattr(p, "ndim", 0) > 0 for p in (index if isinstance(index, tuple) else (index,)))
 
 
 def broadcast(xp, g, shape):
@@ -415,6 +550,9 @@ class Sum(Function):
         g = _expand_reduced(xp, g, self.shape, self.axis, self.keepdims)
         return broadcast(xp, g, self.shape)
 
+    def backward_t(self, g):
+        return _expand_reduced_t(g, self.shape, self.axis, self.keepdims)
+
 
 class Mean(Function):
     @property
@@ -435,6 +573,9 @@ class Mean(Function):
     def backward(self, xp, g):
         g = _expand_reduced(xp, g, self.shape, self.axis, self.keepdims)
         return broadcast(xp, g / self.n, self.shape)
+
+    def backward_t(self, g):
+        return _expand_reduced_t(g / self.n, self.shape, self.axis, self.keepdims)
 
 
 class Var(Function):
@@ -507,6 +648,10 @@ class Amax(Function):
         g = _expand_reduced(xp, g, self.mask.shape, self.axis, self.keepdims)
         return g * self.mask / self.count
 
+    def backward_t(self, g):
+        g = _keep_dims_t(g, self.mask.shape, self.axis, self.keepdims)
+        return g * self.const((self.mask / self.count).astype(g._data.dtype))
+
 
 class MaxDim(Function):
     """max/min along one dim, returning values; the gradient goes to the chosen index."""
@@ -528,6 +673,14 @@ class MaxDim(Function):
         gx = xp.zeros(self.shape, g.dtype)
         xp.put_along_axis(gx, self.idx, g, axis=self.axis)
         return gx
+
+    def backward_t(self, g):
+        xp = self.device.xp
+        if not self.keepdims:
+            g = g.unsqueeze(self.axis)
+        hot = xp.zeros(self.shape, g._data.dtype)
+        xp.put_along_axis(hot, self.idx, 1, axis=self.axis)
+        return g * self.const(hot)
 
 
 class LogSumExp(Function):
@@ -555,6 +708,18 @@ class LogSumExp(Function):
         if self.e is not None:
             return self.e * (g / self.s)
         return g * xp.exp(self.x - self.y)
+
+    def backward_t(self, g):
+        if self.e is not None:  # the quick path kept exp(x - c) and its sums: softmax's probabilities
+            from .nn.functional.activation import Softmax
+
+            probs = self.e / self.s
+            p = self.derived(Softmax, probs, y=probs, axis=self.axis)
+            return _keep_dims_t(g, probs.shape, self.axis, self.keepdims) * p
+        x = self.saved(0, self.x)
+        y = self.output(self.y if self.keepdims else self.y.reshape(_reduced_shape(self.x.shape, self.axis)))
+        y = _keep_dims_t(y, self.y.shape, self.axis, self.keepdims)
+        return _keep_dims_t(g, self.y.shape, self.axis, self.keepdims) * (x - y).exp()
 
 
 # ---------------------------------------------------------------- stable exponentials
@@ -628,6 +793,9 @@ class Reshape(Function):
     def backward(self, xp, g):
         return g.reshape(self.in_shape)
 
+    def backward_t(self, g):
+        return Reshape.apply(g, shape=self.in_shape)
+
 
 class Permute(Function):
     def forward(self, xp, x):
@@ -639,6 +807,12 @@ class Permute(Function):
             inv[d] = i
         return g.transpose(inv)
 
+    def backward_t(self, g):
+        inv = [0] * len(self.dims)
+        for i, d in enumerate(self.dims):
+            inv[d] = i
+        return Permute.apply(g, dims=tuple(inv))
+
 
 class Expand(Function):
     def forward(self, xp, x):
@@ -646,6 +820,9 @@ class Expand(Function):
 
     def backward(self, xp, g):
         return g  # the engine sums back to the input shape
+
+    def backward_t(self, g):
+        return g
 
 
 class Cat(Function):
@@ -662,6 +839,15 @@ class Cat(Function):
             start += n
         return tuple(out)
 
+    def backward_t(self, g):
+        out, start = [], 0
+        for n in self.sizes:
+            sl = [slice(None)] * g.ndim
+            sl[self.axis] = slice(start, start + n)
+            out.append(GetItem.apply(g, index=tuple(sl), advanced=False))
+            start += n
+        return tuple(out)
+
 
 class Stack(Function):
     def forward(self, xp, *xs):
@@ -669,6 +855,10 @@ class Stack(Function):
 
     def backward(self, xp, g):
         return tuple(xp.take(g, i, axis=self.axis) for i in range(g.shape[self.axis]))
+
+    def backward_t(self, g):
+        ax = self.axis % g.ndim
+        return tuple(GetItem.apply(g, index=(slice(None),) * ax + (i,), advanced=False) for i in range(g.shape[ax]))
 
 
 class GetItem(Function):
@@ -727,6 +917,10 @@ class GetItem(Function):
         except (TypeError, ValueError):  # an index type ravel_multi_index does not take
             return None
 
+    def backward_t(self, g):
+        zeros = self.const(self.device.xp.zeros(self.shape, dtype=g._data.dtype))
+        return IndexPut.apply(zeros, g, index=self.index, accumulate=self.advanced, advanced=self.advanced)
+
 
 class SetItem(Function):
     """Out-of-place ``x[index] = v`` used when the assignment must be differentiable."""
@@ -742,6 +936,12 @@ class SetItem(Function):
         gv = g[self.index] if self.parents[1] is not None else None
         return gx, gv
 
+    def backward_t(self, g):
+        adv = _has_arrays(self.index)
+        gx = IndexPut.apply(g, 0.0, index=self.index, accumulate=False, advanced=adv) if self.parents[0] is not None else None
+        gv = GetItem.apply(g, index=self.index, advanced=adv) if self.parents[1] is not None else None
+        return gx, gv
+
 
 class Flip(Function):
     def forward(self, xp, x):
@@ -749,6 +949,9 @@ class Flip(Function):
 
     def backward(self, xp, g):
         return xp.flip(g, axis=self.axis)
+
+    def backward_t(self, g):
+        return Flip.apply(g, axis=self.axis)
 
 
 class Tri(Function):
@@ -764,6 +967,9 @@ class Tri(Function):
     def backward(self, xp, g):
         return (xp.triu if self.upper else xp.tril)(g, self.k)
 
+    def backward_t(self, g):
+        return Tri.apply(g, upper=self.upper, k=self.k)
+
 
 class Roll(Function):
     """``roll``: shift elements along axes, wrapping around; the gradient rolls back."""
@@ -774,6 +980,10 @@ class Roll(Function):
     def backward(self, xp, g):
         back = tuple(-s for s in self.shifts) if isinstance(self.shifts, tuple) else -self.shifts
         return xp.roll(g, back, axis=self.axis)
+
+    def backward_t(self, g):
+        back = tuple(-s for s in self.shifts) if isinstance(self.shifts, tuple) else -self.shifts
+        return Roll.apply(g, shifts=back, axis=self.axis)
 
 
 class Repeat(Function):
@@ -793,6 +1003,14 @@ class Repeat(Function):
         g = g.reshape(split).sum(axis=tuple(range(0, len(split), 2)))
         return g.reshape(shape)
 
+    def backward_t(self, g):
+        shape = self.in_shape
+        full = (1,) * (len(self.reps) - len(shape)) + tuple(shape)
+        split = []
+        for r, s in zip(self.reps, full):
+            split += [r, s]
+        return g.reshape(split).sum(tuple(range(0, len(split), 2))).reshape(shape)
+
 
 class Contiguous(Function):
     """A differentiable copy in C order (``clone`` and ``contiguous``), or with ``perm`` its axes
@@ -809,6 +1027,9 @@ class Contiguous(Function):
         return xp.ascontiguousarray(x.transpose(self.perm)).transpose(back)
 
     def backward(self, xp, g):
+        return g
+
+    def backward_t(self, g):
         return g
 
 
@@ -828,6 +1049,12 @@ class Gather(Function):
         scatter_add(xp, gx, tuple(grids), g)
         return gx, None
 
+    def backward_t(self, g):
+        xp = self.device.xp
+        zeros = self.const(xp.zeros(self.shape, g._data.dtype))
+        coords = scatter_coords(xp, self.index, self.axis)
+        return IndexPut.apply(zeros, g, index=coords, accumulate=True, advanced=True), None
+
 
 class CumSum(Function):
     def forward(self, xp, x):
@@ -835,6 +1062,10 @@ class CumSum(Function):
 
     def backward(self, xp, g):
         return xp.flip(xp.cumsum(xp.flip(g, axis=self.axis), axis=self.axis), axis=self.axis)
+
+    def backward_t(self, g):
+        ax = self.axis
+        return Flip.apply(CumSum.apply(Flip.apply(g, axis=ax), axis=ax), axis=ax)
 
 
 class Einsum(Function):
@@ -862,6 +1093,25 @@ class Einsum(Function):
             missing = tuple(k for k, c in enumerate(term) if c not in present)
             if missing:
                 gi = xp.broadcast_to(xp.expand_dims(gi, missing), self.xs[i].shape)
+            grads.append(gi)
+        return tuple(grads)
+
+    def backward_t(self, g):
+        ins, out = self.equation.replace(" ", "").split("->")
+        terms = ins.split(",")
+        xs = [self.saved(j, x) for j, x in enumerate(self.xs)]
+        grads = []
+        for i, term in enumerate(terms):
+            if self.parents[i] is None:
+                grads.append(None)
+                continue
+            others = [t for j, t in enumerate(terms) if j != i]
+            present = set(out).union(*others)
+            eq = ",".join([out] + others) + "->" + "".join(c for c in term if c in present)
+            gi = Einsum.apply(g, *[x for j, x in enumerate(xs) if j != i], equation=eq)
+            if any(c not in present for c in term):  # letters summed away in term i alone: broadcast back
+                sizes = iter(gi.shape)
+                gi = gi.reshape([1 if c not in present else next(sizes) for c in term]).expand(*self.xs[i].shape)
             grads.append(gi)
         return tuple(grads)
 
@@ -1243,6 +1493,11 @@ class Erf(Function):
         d = g * (2 * _SQRPI) * xp.exp(-self.x * self.x)
         return -d if self.complement else d
 
+    def backward_t(self, g):
+        x = self.saved(0, self.x)
+        d = g * (2 * _SQRPI) * (-(x * x)).exp()
+        return -d if self.complement else d
+
 
 # ---------------------------------------------------------------- distances
 
@@ -1304,6 +1559,10 @@ class Atan(Function):
     def backward(self, xp, g):
         return g / (1 + self.x * self.x)
 
+    def backward_t(self, g):
+        x = self.saved(0, self.x)
+        return g / (1 + x * x)
+
 
 class Sinh(Function):
     def forward(self, xp, x):
@@ -1313,6 +1572,9 @@ class Sinh(Function):
     def backward(self, xp, g):
         return g * xp.cosh(self.x)
 
+    def backward_t(self, g):
+        return g * self.saved(0, self.x).cosh()
+
 
 class Cosh(Function):
     def forward(self, xp, x):
@@ -1321,6 +1583,9 @@ class Cosh(Function):
 
     def backward(self, xp, g):
         return g * xp.sinh(self.x)
+
+    def backward_t(self, g):
+        return g * self.saved(0, self.x).sinh()
 
 
 class Asinh(Function):
@@ -1463,6 +1728,15 @@ class IndexPut(Function):
         gv = g[self.index] if self.parents[1] is not None else None
         return gx, gv
 
+    advanced = True  # whether ``index`` holds integer arrays (False: slices and ints, a view's index)
+
+    def backward_t(self, g):
+        gx = g
+        if not self.accumulate and self.parents[0] is not None:
+            gx = IndexPut.apply(g, 0.0, index=self.index, accumulate=False, advanced=self.advanced)
+        gv = GetItem.apply(g, index=self.index, advanced=self.advanced) if self.parents[1] is not None else None
+        return gx, gv
+
 
 # ---------------------------------------------------------------- matrix inverse and determinants
 
@@ -1505,9 +1779,7 @@ def linalg_errors(xp):
     inverse and Cholesky also make). NumPy's always raise."""
     if xp is _np:
         return contextlib.nullcontext()
-    import cupyx
-
-    return cupyx.errstate(linalg="raise")
+    return cupyx_errstate(linalg="raise")
 
 
 def first_failure(info, default: int = 0):
@@ -1541,6 +1813,10 @@ class Inverse(Function):
     def backward(self, xp, g):
         it = _mT(self.inv)
         return -xp.matmul(xp.matmul(it, g), it)
+
+    def backward_t(self, g):
+        it = self.output(self.inv).mT
+        return -(it @ g @ it)
 
 
 def adjugate_t(xp, a):

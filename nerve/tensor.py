@@ -458,10 +458,11 @@ class Tensor:
 
         Args:
             gradient: d(loss)/d(self), needed when ``self`` has more than one element.
-            retain_graph: keep the graph so backward can run through it again.
+            retain_graph: keep the graph so backward can run through it again (default:
+                ``create_graph``).
+            create_graph: record the backward itself, so the gradients (tensors with a
+                ``grad_fn``) can be differentiated again; ops without a double backward raise.
         """
-        if create_graph:
-            raise NotImplementedError("create_graph=True (higher-order gradients) is not supported by nerve")
         if gradient is None:
             if self._data.size != 1:
                 raise RuntimeError(
@@ -476,6 +477,11 @@ class Tensor:
                     f"backward: gradient has shape {tuple(g.shape)} but the tensor has shape {tuple(self.shape)}"
                 )
             g = g.astype(self._data.dtype, copy=False)
+        if create_graph:
+            if not (isinstance(gradient, Tensor) and gradient._data is g):
+                gradient = Tensor._make(g, self._device)
+            _autograd.run_backward_graph(self, gradient, retain_graph is None or bool(retain_graph))
+            return
         _autograd.run_backward(self, g, bool(retain_graph))
 
     # ------------------------------------------------------------ printing

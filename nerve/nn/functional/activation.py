@@ -62,6 +62,13 @@ class Softmax(Function):
         gy -= y * sum_along(xp, gy, self.axis)
         return gy
 
+    def backward_t(self, g):
+        if self.y.ndim == 0:
+            return g * 0.0
+        y = self.output(self.y)
+        gy = g * y
+        return gy - y * gy.sum(self.axis, keepdim=True)
+
 
 class LogSoftmax(Function):
     def forward(self, xp, x):
@@ -76,6 +83,11 @@ class LogSoftmax(Function):
     def backward(self, xp, g):
         return g - xp.exp(self.y) * sum_along(xp, g, self.axis)
 
+    def backward_t(self, g):
+        if self.y.ndim == 0:
+            return g * 0.0
+        return g - self.output(self.y).exp() * g.sum(self.axis, keepdim=True)
+
 
 class LeakyRelu(Function):
     def forward(self, xp, x):
@@ -84,6 +96,10 @@ class LeakyRelu(Function):
 
     def backward(self, xp, g):
         return xp.where(self.pos, g, g * self.slope)
+
+    def backward_t(self, g):
+        dt = g._data.dtype
+        return g * self.const(self.device.xp.where(self.pos, dt.type(1), dt.type(self.slope)))
 
 
 class Elu(Function):
@@ -97,6 +113,19 @@ class Elu(Function):
     def backward(self, xp, g):
         gs = g * self.scale if self.scale != 1.0 else g
         return xp.where(self.pos, gs, gs * (self.neg + self.alpha))
+
+    def backward_t(self, g):
+        from ...ops import Exp
+
+        dt = g._data.dtype
+        pos = self.pos.astype(dt)
+        gs = g * self.scale if self.scale != 1.0 else g
+        if self.alpha == 0:
+            return gs * self.const(pos)
+        # the negative side's slope alpha * exp(x) is neg + alpha: exp(min(x, 0)) as exp's node on x
+        e = (self.neg + self.alpha) / self.alpha
+        slope = self.derived(Exp, e, y=e) * self.alpha
+        return gs * (self.const(pos) + self.const(1 - pos) * slope)
 
 
 class Gelu(Function):
@@ -119,6 +148,18 @@ class Gelu(Function):
         pdf = xp.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
         return g * (self.cdf + x * pdf)
 
+    def backward_t(self, g):
+        from ...ops import Erf
+
+        x = self.saved(0, self.x)
+        if self.approximate == "tanh":
+            t = (self._C * (x + 0.044715 * x * x * x)).tanh()
+            dinner = self._C * (1 + 3 * 0.044715 * x * x)
+            return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * dinner)
+        cdf = 0.5 * (1 + Erf.apply(x * (1 / math.sqrt(2.0)), complement=0))
+        pdf = (-0.5 * x * x).exp() * (1 / math.sqrt(2 * math.pi))
+        return g * (cdf + x * pdf)
+
 
 class Softplus(Function):
     def forward(self, xp, x):
@@ -134,6 +175,17 @@ class Softplus(Function):
         s = 0.5 * (xp.tanh(0.5 * self.z) + 1)  # sigmoid(beta * x)
         return xp.where(self.linear, g, g * s)
 
+    def backward_t(self, g):
+        from ...ops import Mul
+
+        lin = self.linear.astype(g._data.dtype)
+        if self.beta == 1:
+            z = self.saved(0, self.z)
+        else:  # z = x * beta, kept by forward: as mul's node on x
+            z = self.derived(Mul, self.z, parents=[self.parents[0], None], in_meta=[self.in_meta[0], None],
+                             a=None, b=self.beta)
+        return g * (self.const(lin) + self.const(1 - lin) * z.sigmoid())
+
 
 class Silu(Function):
     def forward(self, xp, x):
@@ -145,6 +197,11 @@ class Silu(Function):
         s = self.s
         return g * (s * (1 + self.x * (1 - s)))
 
+    def backward_t(self, g):
+        x = self.saved(0, self.x)
+        s = x.sigmoid()
+        return g * (s * (1 + x * (1 - s)))
+
 
 class Hardtanh(Function):
     def forward(self, xp, x):
@@ -153,6 +210,9 @@ class Hardtanh(Function):
 
     def backward(self, xp, g):
         return g * self.mask
+
+    def backward_t(self, g):
+        return g * self.const(self.mask.astype(g._data.dtype))
 
 
 class Hardshrink(Function):
@@ -163,6 +223,9 @@ class Hardshrink(Function):
     def backward(self, xp, g):
         return g * self.mask
 
+    def backward_t(self, g):
+        return g * self.const(self.mask.astype(g._data.dtype))
+
 
 class Threshold(Function):
     def forward(self, xp, x):
@@ -171,6 +234,9 @@ class Threshold(Function):
 
     def backward(self, xp, g):
         return g * self.mask
+
+    def backward_t(self, g):
+        return g * self.const(self.mask.astype(g._data.dtype))
 
 
 # ---------------------------------------------------------------- functions

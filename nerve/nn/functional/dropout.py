@@ -18,6 +18,9 @@ class Dropout(Function):
     def backward(self, xp, g):
         return g * self.mask
 
+    def backward_t(self, g):
+        return g * self.const(self.mask)
+
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False, generator=None) -> Tensor:
     """Randomly zero elements with probability ``p`` (only when ``training``), scaling the rest by 1/(1-p).

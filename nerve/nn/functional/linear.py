@@ -61,6 +61,21 @@ class Linear(Function):
             gb = sum_along(xp, g2.T, 1)[:, 0]  # a BLAS product on NumPy, faster than sum(axis=0)
         return gx, gw, gb
 
+    def backward_t(self, g):
+        x, w = self.saved(0, self.x), self.saved(1, self.w)
+        p = self.parents
+        gx = gw = gb = None
+        if p[0] is not None:
+            gx = g @ w
+        if p[1] is not None:
+            if self.x.ndim == 1:
+                gw = g.unsqueeze(-1) * x.unsqueeze(0)
+            else:
+                gw = g.reshape(-1, g.shape[-1]).mT @ x.reshape(-1, x.shape[-1])
+        if len(p) > 2 and p[2] is not None:
+            gb = g if self.x.ndim == 1 else g.reshape(-1, g.shape[-1]).sum(0)
+        return gx, gw, gb
+
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """Apply ``input @ weight.T + bias``.

@@ -67,6 +67,15 @@ def _per_element(g, reduction: str, size: int):
     return g / size if reduction == "mean" and size else g
 
 
+def _scale_t(fn, g):
+    """A class-index loss's output gradient as each row's factor (``backward_t``): divided by the
+    mean's denominator, as an (M, 1) column where the loss was not reduced."""
+    if fn.reduction == "mean":
+        d = fn.denom
+        g = g / (d if isinstance(d, (int, float)) else fn.const(fn.device.xp.asarray(d, dtype=g._data.dtype)))
+    return g.reshape(-1, 1) if g.ndim else g
+
+
 # ---------------------------------------------------------------- class-index losses
 
 _ARANGES: dict = {}
@@ -228,6 +237,31 @@ class CrossEntropy(Function):
         grad -= sc[:, None] * (self.w[None, :] if self.w is not None else 1.0)
         return grad, None, None
 
+    def backward_t(self, g):
+        from .activation import Softmax
+
+        xp = self.device.xp
+        e, tt, cw = self.e, self.tt, self.cw
+        m, c = e.shape
+        dt = e.dtype
+        probs = e / self.s[:, None]
+        p = self.derived(Softmax, probs, parents=self.parents[:1], in_meta=self.in_meta[:1], y=probs, axis=1)
+        hot = self.const((tt[:, None] == xp.arange(c)).astype(dt))
+        col = _scale_t(self, g)
+
+        def rows(v):  # a constant per row (a number or an (M,) array), as an (M, 1) tensor
+            return self.const(xp.broadcast_to(xp.asarray(v, dtype=dt), (m,))[:, None])
+
+        eps = self.smoothing
+        if not eps:
+            return (p - hot) * (col if cw is None else col * rows(cw)), None, None
+        wsum = c if self.w is None else self.w.sum()
+        nll_c = (1 - eps) * (cw if cw is not None else 1.0)
+        smooth_c = (eps / c) * (self.vmask if self.vmask is not None else 1.0)
+        w_row = 1.0 if self.w is None else self.const(self.w[None, :])
+        grad = p * (col * rows(nll_c + smooth_c * wsum)) - hot * (col * rows(nll_c)) - (col * rows(smooth_c)) * w_row
+        return grad, None, None
+
 
 class NLL(Function):
     """Negative log-likelihood on (M, C) log-probabilities and (M,) class indices."""
@@ -270,6 +304,14 @@ class NLL(Function):
         else:
             grad[xp.arange(m), self.tt] = -xp.broadcast_to(a, (m,))
         return grad, None, None
+
+    def backward_t(self, g):
+        xp = self.device.xp
+        c = self.shape[1]
+        dt = g._data.dtype
+        col = _scale_t(self, g)
+        a = col if self.cw is None else col * self.const(self.cw[:, None].astype(dt))
+        return -(a * self.const((self.tt[:, None] == xp.arange(c)).astype(dt))), None, None
 
 
 def _class_layout(input: Tensor, target: Tensor, name: str):
@@ -434,6 +476,13 @@ class MSE(Function):
 
     def backward(self, xp, g):
         gd = 2 * _per_element(g, self.reduction, self.d.size) * self.d
+        return gd, (-gd if self.parents[1] is not None else None)
+
+    def backward_t(self, g):
+        from ...ops import Sub
+
+        d = self.derived(Sub, self.d)  # x - t, kept by forward: as sub's node on the same inputs
+        gd = 2 * _per_element(g, self.reduction, self.d.size) * d
         return gd, (-gd if self.parents[1] is not None else None)
 
 
