@@ -17,7 +17,7 @@ from .modules.module import Module
 from .parallel import DataParallel
 from .modules.normalization import LayerNorm
 from .modules.sparse import Embedding
-from .parameter import Buffer, Parameter, UninitializedParameter
+from .parameter import Buffer, Parameter, UninitializedBuffer, UninitializedParameter
 
 # ---- convolution, pooling and batch norm (owned by the conv work; add imports below this line) ----
 from .modules.batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
@@ -57,3 +57,8 @@ from .modules.conv import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .modules.normalization import LocalResponseNorm
 from .modules.sparse import EmbeddingBag
 from .modules.linear import LazyLinear
+from .modules.batchnorm import LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d
+from .modules.conv import (
+    LazyConv1d, LazyConv2d, LazyConv3d, LazyConvTranspose1d, LazyConvTranspose2d, LazyConvTranspose3d,
+)
+from .modules.instancenorm import LazyInstanceNorm1d, LazyInstanceNorm2d, LazyInstanceNorm3d

@@ -12,9 +12,12 @@ import warnings
 
 from .. import random as _random
 from ..tensor import Tensor
+from .parameter import is_lazy
 
 
 def _fill(tensor: Tensor, arr) -> Tensor:
+    if is_lazy(tensor):
+        tensor._refuse("an nn.init function")
     tensor._data[...] = arr
     return tensor
 

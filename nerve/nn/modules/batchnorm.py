@@ -1,4 +1,4 @@
-"""BatchNorm1d/2d/3d: batch statistics while training, running statistics in eval."""
+"""BatchNorm1d/2d/3d: batch statistics while training, running statistics in eval; and their lazy forms."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from ...autograd import no_grad
 from ...dtypes import int64
 from .. import functional as F
 from .. import init
+from ..parameter import UninitializedBuffer, UninitializedParameter
+from .lazy import _LazySizeMixin
 from .module import Module
 from .normalization import affine_parameters
 
@@ -113,3 +115,75 @@ class BatchNorm3d(_BatchNorm):
     def _check_input_dim(self, input) -> None:
         if input.dim() != 5:
             raise ValueError(f"expected 5D input (got {input.dim()}D input)")
+
+
+# ---------------------------------------------------------------- lazy forms: num_features from the input
+
+
+class _LazyNormBase(_LazySizeMixin):
+    """``num_features`` is the channel dim of the first input; the weight, bias and running
+    statistics follow. Shared by the lazy batch and instance norms (whose defaults are torch's:
+    ``affine`` and ``track_running_stats`` on for both)."""
+
+    _lazy_size = "num_features"
+
+    def __init__(self, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, device=None, dtype=None, *, bias: bool = True) -> None:
+        # built with 0 features, no affine and no statistics: nothing allocated that the first call replaces
+        super().__init__(0, eps, momentum, False, False, device, dtype, bias=False)
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        if affine:
+            self.weight = UninitializedParameter(device=device, dtype=dtype)
+            if bias:
+                self.bias = UninitializedParameter(device=device, dtype=dtype)
+        if track_running_stats:
+            self.running_mean = UninitializedBuffer(device=device, dtype=dtype)
+            self.running_var = UninitializedBuffer(device=device, dtype=dtype)
+            self.num_batches_tracked = creation.tensor(0, dtype=int64, device=device)
+
+    def _channel_axis(self, input) -> int:
+        return 1
+
+    def _size_from_input(self, input) -> int:
+        self._check_input_dim(input)
+        return input.shape[self._channel_axis(input)]
+
+    def _lazy_shapes(self, size: int) -> dict[str, tuple]:
+        return dict.fromkeys(("weight", "bias", "running_mean", "running_var"), (size,))
+
+    def _loaded_size(self) -> tuple[str, int] | None:
+        for name in ("weight", "running_mean"):
+            t = getattr(self, name)
+            if t is not None:
+                return name, t.shape[0]
+        return None  # neither affine nor tracking: nothing has the size, which stays 0 (as torch)
+
+
+class LazyBatchNorm1d(_LazyNormBase, BatchNorm1d):
+    """A ``BatchNorm1d`` whose ``num_features`` is dim 1 of its first input, as ``torch.nn.LazyBatchNorm1d``.
+
+    Args: as :class:`BatchNorm1d`'s, less ``num_features``. The weight, bias, running mean and
+    running variance are uninitialised until the first call, which creates and initialises them
+    and makes the layer a ``BatchNorm1d``.
+    """
+
+    cls_to_become = BatchNorm1d
+
+
+class LazyBatchNorm2d(_LazyNormBase, BatchNorm2d):
+    """A ``BatchNorm2d`` whose ``num_features`` is dim 1 of its first input, as ``torch.nn.LazyBatchNorm2d``.
+
+    Args: as :class:`BatchNorm2d`'s, less ``num_features``; the first call makes the layer a ``BatchNorm2d``.
+    """
+
+    cls_to_become = BatchNorm2d
+
+
+class LazyBatchNorm3d(_LazyNormBase, BatchNorm3d):
+    """A ``BatchNorm3d`` whose ``num_features`` is dim 1 of its first input, as ``torch.nn.LazyBatchNorm3d``.
+
+    Args: as :class:`BatchNorm3d`'s, less ``num_features``; the first call makes the layer a ``BatchNorm3d``.
+    """
+
+    cls_to_become = BatchNorm3d

@@ -1,4 +1,4 @@
-"""Conv1d/2d/3d and ConvTranspose1d/2d/3d, initialised as PyTorch's."""
+"""Conv1d/2d/3d and ConvTranspose1d/2d/3d, initialised as PyTorch's, and their lazy forms."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from ... import creation
 from .. import functional as F
 from .. import init
 from ..functional.conv import _ntuple, _pads
-from ..parameter import Parameter
+from ..parameter import Parameter, UninitializedParameter
+from .lazy import _LazySizeMixin
 from .module import Module
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -262,3 +263,118 @@ class ConvTranspose3d(_ConvTransposeNd):
         op = self._output_padding(input, output_size)
         return F.conv_transpose3d(input, self.weight, self.bias, self.stride, self.padding, op, self.groups,
                                   self.dilation)
+
+
+# ---------------------------------------------------------------- lazy forms: in_channels from the input
+
+
+class _LazyConvMixin(_LazySizeMixin):
+    """``in_channels`` is dim 1 of the first input (dim 0 if unbatched); the weight and bias follow."""
+
+    _lazy_size = "in_channels"
+
+    def _lazy_parameters(self, out_channels: int, groups: int, bias: bool, device, dtype) -> None:
+        # the layer was built with 0 channels and no bias: nothing allocated that the first call replaces
+        if out_channels % groups != 0:
+            raise ValueError("out_channels must be divisible by groups")
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        self.out_channels = out_channels
+        if bias:
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+
+    def _size_from_input(self, input) -> int:
+        unbatched = self._nd + 1
+        if input.ndim not in (unbatched, unbatched + 1):
+            raise RuntimeError(f"Expected {unbatched}D (unbatched) or {unbatched + 1}D (batched) input to "
+                               f"{type(self).__name__}, but got input of size: {input.shape}")
+        in_channels = input.shape[1] if input.ndim == unbatched + 1 else input.shape[0]
+        if in_channels % self.groups != 0:
+            raise ValueError(f"in_channels must be divisible by groups (in_channels={in_channels} from the "
+                             f"input, groups={self.groups})")
+        return in_channels
+
+    def _lazy_shapes(self, size: int) -> dict[str, tuple]:
+        # (out, in / groups, *kernel) for a convolution; (in, out / groups, *kernel) transposed
+        transposed = getattr(self, "transposed", False)
+        pair = (size, self.out_channels // self.groups) if transposed else (self.out_channels, size // self.groups)
+        return {"weight": (*pair, *self.kernel_size), "bias": (self.out_channels,)}
+
+    def _loaded_size(self) -> tuple[str, int]:
+        w = self.weight.shape
+        return "weight", w[0] if getattr(self, "transposed", False) else w[1] * self.groups
+
+
+class _LazyConvNd(_LazyConvMixin):
+    def __init__(self, out_channels: int, kernel_size, stride=1, padding=0, dilation=1, groups: int = 1,
+                 bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None) -> None:
+        super().__init__(0, 0, kernel_size, stride, padding, dilation, groups, False, padding_mode, device, dtype)
+        self._lazy_parameters(out_channels, groups, bias, device, dtype)
+
+
+class _LazyConvTransposeNd(_LazyConvMixin):
+    def __init__(self, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0, groups: int = 1,
+                 bias: bool = True, dilation=1, padding_mode: str = "zeros", device=None, dtype=None) -> None:
+        super().__init__(0, 0, kernel_size, stride, padding, output_padding, groups, False, dilation, padding_mode,
+                         device, dtype)
+        self._lazy_parameters(out_channels, groups, bias, device, dtype)
+
+
+class LazyConv1d(_LazyConvNd, Conv1d):
+    """A ``Conv1d`` whose ``in_channels`` comes from its first input, as ``torch.nn.LazyConv1d``.
+
+    Args: as :class:`Conv1d`'s, less ``in_channels``. The weight and bias are
+    ``UninitializedParameter``s until the first call, which creates them, initialises them as
+    ``Conv1d``'s and makes the layer a ``Conv1d``.
+    """
+
+    cls_to_become = Conv1d
+
+
+class LazyConv2d(_LazyConvNd, Conv2d):
+    """A ``Conv2d`` whose ``in_channels`` comes from its first input, as ``torch.nn.LazyConv2d``.
+
+    Args: as :class:`Conv2d`'s, less ``in_channels``. The weight and bias are
+    ``UninitializedParameter``s until the first call, which creates them, initialises them as
+    ``Conv2d``'s and makes the layer a ``Conv2d``.
+    """
+
+    cls_to_become = Conv2d
+
+
+class LazyConv3d(_LazyConvNd, Conv3d):
+    """A ``Conv3d`` whose ``in_channels`` comes from its first input, as ``torch.nn.LazyConv3d``.
+
+    Args: as :class:`Conv3d`'s, less ``in_channels``; the first call makes the layer a ``Conv3d``.
+    """
+
+    cls_to_become = Conv3d
+
+
+class LazyConvTranspose1d(_LazyConvTransposeNd, ConvTranspose1d):
+    """A ``ConvTranspose1d`` whose ``in_channels`` comes from its first input, as ``torch.nn.LazyConvTranspose1d``.
+
+    Args: as :class:`ConvTranspose1d`'s, less ``in_channels``; the first call makes the layer a
+    ``ConvTranspose1d``.
+    """
+
+    cls_to_become = ConvTranspose1d
+
+
+class LazyConvTranspose2d(_LazyConvTransposeNd, ConvTranspose2d):
+    """A ``ConvTranspose2d`` whose ``in_channels`` comes from its first input, as ``torch.nn.LazyConvTranspose2d``.
+
+    Args: as :class:`ConvTranspose2d`'s, less ``in_channels``; the first call makes the layer a
+    ``ConvTranspose2d``.
+    """
+
+    cls_to_become = ConvTranspose2d
+
+
+class LazyConvTranspose3d(_LazyConvTransposeNd, ConvTranspose3d):
+    """A ``ConvTranspose3d`` whose ``in_channels`` comes from its first input, as ``torch.nn.LazyConvTranspose3d``.
+
+    Args: as :class:`ConvTranspose3d`'s, less ``in_channels``; the first call makes the layer a
+    ``ConvTranspose3d``.
+    """
+
+    cls_to_become = ConvTranspose3d

@@ -1,11 +1,11 @@
-"""InstanceNorm1d/2d/3d: per-sample, per-channel statistics, as PyTorch's."""
+"""InstanceNorm1d/2d/3d: per-sample, per-channel statistics, as PyTorch's; and their lazy forms."""
 
 from __future__ import annotations
 
 import warnings
 
 from .. import functional as F
-from .batchnorm import _BatchNorm
+from .batchnorm import _BatchNorm, _LazyNormBase
 
 
 class _InstanceNorm(_BatchNorm):
@@ -68,3 +68,33 @@ class InstanceNorm3d(_InstanceNorm):
     """
 
     _nd = 4
+
+
+class _LazyInstanceNorm(_LazyNormBase):
+    def _channel_axis(self, input) -> int:
+        return input.ndim - self._nd  # 0 for an unbatched input
+
+
+class LazyInstanceNorm1d(_LazyInstanceNorm, InstanceNorm1d):
+    """An ``InstanceNorm1d`` whose ``num_features`` is the channel dim of its first input, as
+    ``torch.nn.LazyInstanceNorm1d`` (whose ``affine`` and ``track_running_stats`` default to True).
+
+    Args: as :class:`InstanceNorm1d`'s, less ``num_features``; the first call creates the
+    parameters and statistics and makes the layer an ``InstanceNorm1d``.
+    """
+
+    cls_to_become = InstanceNorm1d
+
+
+class LazyInstanceNorm2d(_LazyInstanceNorm, InstanceNorm2d):
+    """An ``InstanceNorm2d`` whose ``num_features`` is the channel dim of its first input, as
+    ``torch.nn.LazyInstanceNorm2d``; the first call makes the layer an ``InstanceNorm2d``."""
+
+    cls_to_become = InstanceNorm2d
+
+
+class LazyInstanceNorm3d(_LazyInstanceNorm, InstanceNorm3d):
+    """An ``InstanceNorm3d`` whose ``num_features`` is the channel dim of its first input, as
+    ``torch.nn.LazyInstanceNorm3d``; the first call makes the layer an ``InstanceNorm3d``."""
+
+    cls_to_become = InstanceNorm3d

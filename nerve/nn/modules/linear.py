@@ -8,7 +8,7 @@ from ... import creation
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter, UninitializedParameter
-from .lazy import LazyModuleMixin
+from .lazy import _LazySizeMixin
 from .module import Module
 
 
@@ -67,7 +67,7 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-class LazyLinear(LazyModuleMixin, Linear):
+class LazyLinear(_LazySizeMixin, Linear):
     """A ``Linear`` whose ``in_features`` is the last dim of its first input, as ``torch.nn.LazyLinear``.
 
     Until that first call the weight and bias are ``UninitializedParameter``s (``in_features`` is
@@ -76,6 +76,7 @@ class LazyLinear(LazyModuleMixin, Linear):
     """
 
     cls_to_become = Linear
+    _lazy_size = "in_features"
 
     def __init__(self, out_features: int, bias: bool = True, device=None, dtype=None) -> None:
         super().__init__(0, 0, False)
@@ -84,23 +85,14 @@ class LazyLinear(LazyModuleMixin, Linear):
         if bias:
             self.bias = UninitializedParameter(device=device, dtype=dtype)
 
-    def reset_parameters(self) -> None:
-        if not self.has_uninitialized_params() and self.in_features != 0:
-            super().reset_parameters()
+    def _size_from_input(self, input) -> int:
+        return input.shape[-1]
 
-    def initialize_parameters(self, input) -> None:
-        """Infer ``in_features`` from ``input`` and create and initialise the parameters."""
-        if self.has_uninitialized_params():
-            self.in_features = input.shape[-1]
-            self.weight.materialize((self.out_features, self.in_features))
-            if self.bias is not None:
-                self.bias.materialize((self.out_features,))
-            self.reset_parameters()
-        if self.in_features == 0:  # materialised by load_state_dict
-            if input.shape[-1] != self.weight.shape[-1]:
-                raise AssertionError(f"The in_features inferred from input: {input.shape[-1]} is not equal to "
-                                     f"in_features from self.weight: {self.weight.shape[-1]}")
-            self.in_features = input.shape[-1]
+    def _lazy_shapes(self, size: int) -> dict[str, tuple]:
+        return {"weight": (self.out_features, size), "bias": (self.out_features,)}
+
+    def _loaded_size(self) -> tuple[str, int]:
+        return "weight", self.weight.shape[-1]
 
 
 class NonDynamicallyQuantizableLinear(Linear):

@@ -21,7 +21,7 @@ from ...autograd import zero_grads
 from ...backend import device as _device
 from ...backend import is_array, move
 from ...tensor import Tensor, parse_to_args
-from ..parameter import Buffer, Parameter
+from ..parameter import NO_SHAPE_YET, Buffer, Parameter, is_lazy, is_uninitialized
 
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -566,6 +566,10 @@ class Module:
             if key not in state_dict:
                 continue
             value = state_dict[key]
+            if is_uninitialized(value):  # saved by a lazy module before its first call
+                if is_lazy(target):
+                    continue  # both still without a shape: nothing to copy
+                raise RuntimeError(NO_SHAPE_YET)
             try:
                 arr = _as_array(value)
             except (TypeError, ValueError) as e:
