@@ -24,6 +24,9 @@ Where it knowingly differs from Keras 3:
   also lists ops such as ``not_equal`` and ``any`` as layers, nerve's does not.
 * a ``Lambda`` layer cannot be saved to a ``.keras`` file (they hold no code); ``TimeDistributed``
   folds the time steps into the batch (Keras loops over them: the same results).
+* a ``PyDataset`` with ``workers > 1`` gives ``fit`` the batches of ``workers=1``, in order (Keras
+  3.15 first serves what its threads fetched while it built the model, so its order can differ);
+  ``use_multiprocessing=True`` fetches on threads too.
 """
 
 from . import (

@@ -4,12 +4,12 @@ NumPy arrays and nerve tensors (or lists / dicts of them, for several inputs) ar
 batches by indexing with a shuffled permutation once per epoch: one gather (``take``) per batch,
 moved to the device once. Anything else iterable (a nerve ``DataLoader``, a dataset from
 ``image_dataset_from_directory``) is taken as a stream of ready batches ``(x, y)`` or
-``(x, y, sample_weight)``.
+``(x, y, sample_weight)``. A ``keras.utils.PyDataset`` or a Python generator is walked as Keras 3
+walks it, by ``epoch_iterator.py``.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -19,6 +19,8 @@ from nerve.backend import move
 from nerve.random import _permutation
 
 from ..layers.layer import flatten, map_structure
+from ..utils.py_dataset import PyDataset
+from . import epoch_iterator
 
 _CPU = nerve.device("cpu")
 
@@ -142,33 +144,32 @@ class IterableData:
 
     def first_x(self):
         if self._first is None:
-            it = iter(self.data)
-            item = next(it)
-            if it is self.data:  # a one-shot iterator (a generator): keep the batch looked at
-                self._peeked = [item]
-            self._first = _split_item(item)[0]
+            self._first = _split_item(next(iter(self.data)))[0]
         return self._first
 
     def __iter__(self):
-        source = self.data
-        peeked = self.__dict__.pop("_peeked", None)
-        if peeked is not None:
-            source = itertools.chain(peeked, source)
-        for step, item in enumerate(source):
+        for step, item in enumerate(self.data):
             if self.steps is not None and step >= self.steps:
                 break
             yield _split_item(item)
 
 
-def make(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=None, what="x"):
-    """An ArrayData or IterableData for what a fit / evaluate / predict call was given."""
+def make(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=None, what="x", class_weight=None):
+    """An ArrayData, an IterableData, or (a PyDataset or a generator) an EpochIterator for what a
+    fit / evaluate / predict call was given. ``batch_size`` is ignored for data already in batches
+    (as Keras)."""
     if x is None:
         raise ValueError(f"Expected `{what}` to be provided. Received: None")
     if _is_arrays(x):
         return ArrayData(x, y, sample_weight, batch_size or 32, shuffle, steps)
+    if isinstance(x, PyDataset) or epoch_iterator.is_one_shot(x):
+        return epoch_iterator.make(x, steps, shuffle, class_weight, y, sample_weight)
     if y is not None:
         raise ValueError("`y` argument is not supported when using a dataset or a DataLoader as input: "
                          "the batches carry the targets.")
+    if class_weight is not None:
+        raise ValueError("`class_weight` is only supported for a single output given as an array `y`, or for a "
+                         "PyDataset.")
     return IterableData(x, steps)
 
 

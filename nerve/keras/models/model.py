@@ -22,6 +22,8 @@ from .. import optimizers as optimizers_module
 from ..layers import layer as _layer_module
 from ..layers.layer import Layer, flatten, map_structure, training_mode
 from . import data as data_module
+from . import epoch_iterator as epoch_iterator_module
+from .epoch_iterator import EpochIterator
 
 
 def _verbose(verbose) -> int:
@@ -71,6 +73,9 @@ class Model(Layer):
         self._metrics = None
         self._loss_tracker = metrics_module.Mean(name="loss")
         self._output_loss_trackers = []
+        # Keras builds the compiled metrics and loss on one batch at the first fit / evaluate after
+        # compile: a PyDataset or generator sees that batch being taken (see epoch_iterator.py)
+        self._compiled_built = False
 
     # ----------------------------------------------------------------- structure
     def _convert(self, x):
@@ -311,10 +316,18 @@ class Model(Layer):
             return self._update_metrics(y, y_pred, loss.item(), parts, _batch_len(x), sample_weight)
 
     # ----------------------------------------------------------------- fit / evaluate / predict
+    def _first_x(self, data):
+        """The first batch's ``x``, to build the model; a PyDataset or generator is started as Keras
+        starts it (one batch taken only on the first fit / evaluate after compile)."""
+        if isinstance(data, EpochIterator):
+            return data.start(peek=not self.built or not self.__dict__.get("_compiled_built"))
+        return data.first_x()
+
     def _prepare_train(self, first_x) -> None:
         self._assert_compiled()
         if not self.built:
             self._build_from_data(first_x)
+        self._compiled_built = True
         self.__dict__["_reg_flag"] = None
         self.__dict__["_reg_flag"] = self._has_regularizers
         self.optimizer.build(self.trainable_weights)
@@ -326,38 +339,48 @@ class Model(Layer):
 
         Args:
             x, y: NumPy arrays or nerve tensors (lists / dicts of them for several inputs or
-                outputs), or ``x`` a dataset / DataLoader yielding ``(x, y)`` batches.
-            batch_size: examples per step (32).
+                outputs), or ``x`` a dataset / DataLoader yielding ``(x, y)`` batches, a
+                ``keras.utils.PyDataset``, or a Python generator of ``(x, y)`` tuples (each epoch
+                takes its next ``steps_per_epoch`` batches).
+            batch_size: examples per step (32); ignored for data already in batches.
             epochs: the epoch to stop at (counting from 0, so with ``initial_epoch`` it is an end).
             verbose: ``'auto'`` / 1 progress bar, 2 one line per epoch, 0 silent.
             callbacks: ``keras.callbacks`` objects.
             validation_split: fraction of the arrays, taken from the END before shuffling, to
                 validate on.
             validation_data: ``(x_val, y_val)`` or a dataset.
-            shuffle: reshuffle the arrays each epoch.
+            shuffle: reshuffle the arrays (or a PyDataset's batch order) each epoch.
+            class_weight: ``{class: weight}`` applied to the examples' losses (arrays or a PyDataset).
             initial_epoch: epoch to start from (for resuming).
-            steps_per_epoch: stop each epoch after this many batches.
+            steps_per_epoch: stop each epoch after this many batches (a PyDataset's or generator's
+                next epoch goes on from there, as in Keras).
+            validation_steps: batches of the validation data per validation.
         """
         self._assert_compiled()
-        if class_weight is not None:
+        if class_weight is not None and data_module._is_arrays(x):
             sample_weight = _class_weights(class_weight, y, sample_weight)
+            class_weight = None
         if validation_split and validation_data is None:
             if not data_module._is_arrays(x):
-                raise ValueError("`validation_split` is only supported for Tensors or NumPy arrays, "
-                                 f"found following types in the input: {[type(x)]}")
+                raise ValueError("Argument `validation_split` is only supported for tensors or NumPy arrays."
+                                 f"Found incompatible type in the input: {[type(x)]}")
             (x, y, sample_weight), validation_data = data_module.train_validation_split(
                 (x, y, sample_weight), validation_split)
-        train = data_module.make(x, y, sample_weight, batch_size, shuffle, steps_per_epoch)
+        train = data_module.make(x, y, sample_weight, batch_size, shuffle, steps_per_epoch, class_weight=class_weight)
         val = None
-        if validation_data is not None:
+
+        def make_val():
             if isinstance(validation_data, (list, tuple)) and len(validation_data) in (2, 3) \
                     and data_module._is_arrays(validation_data[0]):
                 vx, vy = validation_data[0], validation_data[1]
                 vsw = validation_data[2] if len(validation_data) == 3 else None
-                val = data_module.make(vx, vy, vsw, validation_batch_size or batch_size, False, validation_steps)
-            else:
-                val = data_module.make(validation_data, steps=validation_steps)
-        self._prepare_train(train.first_x())
+                return data_module.make(vx, vy, vsw, validation_batch_size or batch_size, False, validation_steps)
+            return data_module.make(validation_data, steps=validation_steps)
+
+        # a generator is looked at when first validated on, as Keras; arrays are checked now
+        if validation_data is not None and not _is_lazy(validation_data):
+            val = make_val()
+        self._prepare_train(self._first_x(train))
         self._check_input_shapes(train)
         cbs = callbacks_module.CallbackList(callbacks, model=self, add_history=True,
                                             add_progbar=_verbose(verbose) != 0, verbose=verbose, epochs=epochs,
@@ -393,7 +416,11 @@ class Model(Layer):
                 epoch_logs = dict(logs)
                 if one_hot is not None:
                     self._loss_fns.one_hot_known = None
-                if val is not None and (epoch + 1) % validation_freq == 0:
+                if validation_data is not None and (epoch + 1) % validation_freq == 0:
+                    if val is None:
+                        val = make_val()
+                    if isinstance(val, EpochIterator):
+                        val.reset()  # Keras's evaluate starts each validation with a reset
                     val_logs = self._run_test(val, cbs)
                     epoch_logs.update({"val_" + k: v for k, v in val_logs.items()})
                 cbs.on_epoch_end(epoch, epoch_logs)
@@ -403,6 +430,9 @@ class Model(Layer):
             self.__dict__["_defer_logs"] = False
             if one_hot is not None:
                 self._loss_fns.one_hot_known = None
+            for data in (train, val):
+                if isinstance(data, EpochIterator):
+                    data.close()
         cbs.on_train_end(logs)
         return cbs.history
 
@@ -453,13 +483,19 @@ class Model(Layer):
         """Loss and metrics over the data: a list (loss first), a scalar, or a dict with ``return_dict``."""
         self._assert_compiled()
         data = data_module.make(x, y, sample_weight, batch_size, False, steps)
+        first_x = self._first_x(data)
         if not self.built:
-            self._build_from_data(data.first_x())
+            self._build_from_data(first_x)
+        self._compiled_built = True
         self._check_input_shapes(data)
         verbose = _verbose(verbose)
         cbs = callbacks_module.CallbackList(callbacks, model=self, add_progbar=verbose != 0, verbose=verbose,
                                             epochs=1, steps=data.steps)
-        logs = self._run_test(data, cbs)
+        try:
+            logs = self._run_test(data, cbs)
+        finally:
+            if isinstance(data, EpochIterator):
+                data.close()
         if not logs:
             raise ValueError("Expected at least one batch of data to evaluate on.")
         return logs if return_dict else self._ordered(logs)
@@ -476,17 +512,25 @@ class Model(Layer):
         cbs = callbacks_module.CallbackList(callbacks, model=self, add_progbar=verbose != 0, verbose=verbose,
                                             epochs=1, steps=data.steps)
         dev = backend.device()
-        if not self.built:
+        lazy = isinstance(data, EpochIterator)  # a PyDataset or generator: built on its first batch, in the loop
+        if not self.built and not lazy:
             self._build_from_data(data.first_x())
         self._check_input_shapes(data)
         outs = []
         cbs.on_predict_begin()
-        with nerve.no_grad(), training_mode(False):
-            for step, (xb, _, _) in enumerate(data):
-                cbs.on_predict_batch_begin(step)
-                y = self(data_module.to_device(xb, dev), training=False)
-                outs.append(map_structure(_host, y))
-                cbs.on_predict_batch_end(step, {"outputs": y})
+        try:
+            with nerve.no_grad(), training_mode(False):
+                for step, (xb, _, _) in enumerate(data):
+                    cbs.on_predict_batch_begin(step)
+                    xb = data_module.to_device(xb, dev)
+                    if not self.built:
+                        self._build_from_data(xb)
+                    y = self(xb, training=False)
+                    outs.append(map_structure(_host, y))
+                    cbs.on_predict_batch_end(step, {"outputs": y})
+        finally:
+            if lazy:
+                data.close()
         cbs.on_predict_end()
         if not outs:
             raise ValueError("Expected at least one batch of data to predict on.")
@@ -517,6 +561,7 @@ class Model(Layer):
         self._assert_compiled()
         if not self.built:
             self._build_from_data(x)
+        self._compiled_built = True
         xb, yb, sw = self._one_batch(x, y, sample_weight)
         self.reset_metrics()
         logs = self.test_step((xb, yb) if sw is None else (xb, yb, sw))
@@ -600,6 +645,11 @@ def _masked_weight(y_pred, sample_weight):
 def _host(t) -> np.ndarray:
     """A NumPy array of a tensor's values, copied from the GPU when it lives there."""
     return nerve.backend.to_numpy(t._data)
+
+
+def _is_lazy(data) -> bool:
+    """Validation data that Keras first looks at when it first validates: a generator."""
+    return epoch_iterator_module.is_one_shot(data)
 
 
 def _unpack(data):

@@ -1,5 +1,6 @@
 """``keras.utils``: ``to_categorical``, ``set_random_seed``, ``image_dataset_from_directory``,
-``plot_history``, ``Progbar``, ``normalize``, ``pad_sequences``, ``split_dataset``-free basics."""
+``PyDataset`` (``Sequence``), ``plot_history``, ``Progbar``, ``normalize``, ``pad_sequences``,
+``get_file``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from .plotting import plot_history
 from .progbar import Progbar
+from .py_dataset import PyDataset, Sequence
 
 
 def to_categorical(x, num_classes=None):
@@ -104,5 +106,5 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
                   force_download=force_download)
 
 
-__all__ = ["Progbar", "get_file", "image_dataset_from_directory", "normalize", "plot_history", "set_random_seed",
-           "to_categorical"]
+__all__ = ["Progbar", "PyDataset", "Sequence", "get_file", "image_dataset_from_directory", "normalize",
+           "pad_sequences", "plot_history", "set_random_seed", "to_categorical"]
