@@ -105,9 +105,9 @@ def run(fn):
     return out, [str(w.message) for w in caught if "__array__" not in str(w.message)]
 
 
-def assert_history(got, want, skip=()):
+def assert_history(got, want):
     assert sorted(got.history) == sorted(want.history)
-    for key in set(want.history) - set(skip):
+    for key in want.history:
         np.testing.assert_allclose(got.history[key], want.history[key], rtol=1e-5, atol=1e-6, err_msg=key)
 
 
@@ -258,9 +258,7 @@ def test_validation_steps_and_sample_weights_match_keras():
                      validation_data=dataset(lib, log, "v", XV, YV), validation_steps=1)
 
     (hk, log_k, _), (ho, log_o, _) = in_both(theirs, ours, fit)
-    # (nerve's `metrics` count the sample weights; Keras 3 weighs only `weighted_metrics`: the
-    # losses and the unweighted validation metrics are compared)
-    assert_history(ho, hk, skip=["accuracy"])
+    assert_history(ho, hk)  # the loss weighted, `metrics=["accuracy"]` not (as Keras 3)
     assert log_o == log_k
     assert [e for t, e in log_o if t == "v" and isinstance(e, int)] == [0, 0]
 
@@ -273,7 +271,7 @@ def test_class_weight_on_pydataset_matches_keras():
         return m.fit(dataset(lib, log), class_weight=weights, epochs=2, shuffle=False, verbose=0)
 
     (hk, _, _), (ho, _, _) = in_both(theirs, ours, fit)
-    assert_history(ho, hk, skip=["accuracy"])  # (weighted metrics: see above)
+    assert_history(ho, hk)
 
 
 def test_workers_fetch_ahead_on_threads_and_give_the_same_history():

@@ -216,3 +216,66 @@ def test_printed_fit_output_has_keras_layout(capsys):
         outs.append(re.sub(r"\d+(\.\d+)?(e[-+]\d+)?", "N", text))
     assert outs[1] == outs[0]
     assert "Epoch N/N\nN/N - Ns - T/step - accuracy: N - loss: N - val_accuracy: N - val_loss: N\n" in outs[1]
+
+
+def two_heads(k, L):
+    f = k.Input(shape=(6,))
+    h = L.Dense(5, activation="relu")(f)
+    return k.Model(f, [L.Dense(3, activation="softmax", name="cls")(h), L.Dense(1, name="reg")(h)])
+
+
+def test_metrics_leave_sample_weights_out_and_weighted_metrics_use_them_as_keras():
+    """``metrics`` ignore sample and class weights, ``weighted_metrics`` use them, and a weighted
+    metric whose name is taken is logged as ``weighted_NAME``, as in Keras 3."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(96, 28, 28)).astype("float32")
+    y = rng.integers(0, 10, 96)
+    w = rng.uniform(0.1, 3.0, 96).astype("float32")
+    theirs, ours = both(article)
+    for m in (theirs, ours):
+        m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  weighted_metrics=["accuracy", "sparse_categorical_crossentropy"])
+    ht = theirs.fit(x, y, sample_weight=w, batch_size=32, epochs=2, validation_data=(x[:40], y[:40], w[:40]),
+                    verbose=0, shuffle=False)
+    ho = ours.fit(x, y, sample_weight=w, batch_size=32, epochs=2, validation_data=(x[:40], y[:40], w[:40]),
+                  verbose=0, shuffle=False)
+    assert sorted(ho.history) == sorted(ht.history)
+    assert "weighted_accuracy" in ho.history and "val_sparse_categorical_crossentropy" in ho.history
+    for k in ht.history:
+        np.testing.assert_allclose(ho.history[k], ht.history[k], rtol=1e-4, atol=1e-5, err_msg=k)
+    assert ho.history["accuracy"] != ho.history["weighted_accuracy"]  # the weights changed something
+    et = theirs.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)
+    eo = ours.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)
+    assert sorted(eo) == sorted(et)
+    for k in et:
+        np.testing.assert_allclose(eo[k], et[k], rtol=1e-4, atol=1e-5, err_msg=k)
+    # class weights: the same split between the two lists
+    for m in (theirs, ours):
+        m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  weighted_metrics=["accuracy"])
+    cw = {c: 0.5 + c / 4 for c in range(10)}
+    ht = theirs.fit(x, y, class_weight=cw, batch_size=48, epochs=1, verbose=0, shuffle=False)
+    ho = ours.fit(x, y, class_weight=cw, batch_size=48, epochs=1, verbose=0, shuffle=False)
+    assert sorted(ho.history) == sorted(ht.history)
+    for k in ht.history:
+        np.testing.assert_allclose(ho.history[k], ht.history[k], rtol=1e-4, atol=1e-5, err_msg=k)
+
+
+def test_weighted_metrics_of_two_outputs_named_as_keras():
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(64, 6)).astype("float32")
+    y = [rng.integers(0, 3, 64), rng.normal(size=(64, 1)).astype("float32")]
+    w = rng.uniform(0.1, 3.0, 64).astype("float32")
+    theirs, ours = both(two_heads)
+    for m in (theirs, ours):
+        m.compile(optimizer="sgd", loss=["sparse_categorical_crossentropy", "mse"],
+                  metrics=[["accuracy"], ["mae"]], weighted_metrics=[["accuracy"], ["mae"]])
+    ht = theirs.fit(x, y, sample_weight=w, batch_size=32, epochs=1, verbose=0, shuffle=False)
+    ho = ours.fit(x, y, sample_weight=w, batch_size=32, epochs=1, verbose=0, shuffle=False)
+    assert sorted(ho.history) == sorted(ht.history)
+    assert "cls_weighted_accuracy" in ho.history and "reg_weighted_mae" in ho.history
+    for k in ht.history:
+        np.testing.assert_allclose(ho.history[k], ht.history[k], rtol=1e-4, atol=1e-5, err_msg=k)
+    with pytest.raises(ValueError, match="Expected `weighted_metrics` argument to be a list, tuple, or dict. "
+                                         "Received instead: weighted_metrics=accuracy of type <class 'str'>"):
+        ours.compile("sgd", "mse", weighted_metrics="accuracy")

@@ -70,6 +70,7 @@ class Model(Layer):
         self._loss_fns = None
         self._loss_weights = None
         self._metric_specs = None
+        self._weighted_metric_specs = None
         self._metrics = None
         self._loss_tracker = metrics_module.Mean(name="loss")
         self._output_loss_trackers = []
@@ -142,14 +143,22 @@ class Model(Layer):
                 output (list or dict by output name).
             loss_weights: weights of the outputs' losses.
             metrics: names (``'accuracy'``, ...) or Metric objects; one list per output, or a dict.
+                They leave sample weights and class weights out, as Keras 3's.
+            weighted_metrics: the same, computed with the sample weights (named ``weighted_NAME``
+                where ``metrics`` already has that name).
         """
+        for arg, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
+            if value and not isinstance(value, (list, tuple, dict)):
+                raise ValueError(f"Expected `{arg}` argument to be a list, tuple, or dict. Received instead: "
+                                 f"{arg}={value} of type {type(value)}")
         self._reset_compile()
         self.optimizer = optimizers_module.get(optimizer)
         self.loss = loss
         self._loss_spec = loss
         self._loss_weights = loss_weights
         self._metric_specs = metrics
-        for m in flatten(metrics or []):
+        self._weighted_metric_specs = weighted_metrics
+        for m in flatten(metrics or []) + flatten(weighted_metrics or []):
             metrics_module.check(m)
         self._loss_fns = map_structure(losses_module.get, loss) if isinstance(loss, (list, dict)) else losses_module.get(loss)
         self.compiled = True
@@ -160,7 +169,7 @@ class Model(Layer):
 
     @property
     def metrics(self) -> list:
-        return [self._loss_tracker] + [m for _, m in (self._metrics or [])]
+        return [self._loss_tracker] + [m for _, m, _ in (self._metrics or [])]
 
     @property
     def metrics_names(self) -> list:
@@ -186,21 +195,31 @@ class Model(Layer):
         return [(names[0] if names else "output", y_true, y_pred)]
 
     def _setup_metrics(self, pairs) -> None:
-        specs = self._metric_specs or []
+        """``self._metrics``: (output index, metric, weighted) for ``metrics`` then ``weighted_metrics``,
+        named as Keras 3 names them (a weighted one whose name is taken becomes ``weighted_NAME``)."""
         multi = len(pairs) > 1
-        out = []
-        for i, (name, yt, yp) in enumerate(pairs):
-            if isinstance(specs, dict):
-                mine = specs.get(name, [])
-            elif multi and specs and isinstance(specs[0], (list, tuple)):
-                mine = specs[i] if i < len(specs) else []
-            else:
-                mine = specs
-            for spec in mine if isinstance(mine, (list, tuple)) else [mine]:
-                m = metrics_module.get(spec, yt, yp)
-                if multi:
-                    m.name = f"{name}_{m.name}"
-                out.append((i, m))
+        out, taken = [], {}
+        for weighted, specs in ((False, self._metric_specs), (True, self._weighted_metric_specs)):
+            specs = specs or []
+            for i, (name, yt, yp) in enumerate(pairs):
+                if isinstance(specs, dict):
+                    mine = specs.get(name, [])
+                elif multi and specs and isinstance(specs[0], (list, tuple)):
+                    mine = specs[i] if i < len(specs) else []
+                else:
+                    mine = specs
+                for spec in mine if isinstance(mine, (list, tuple)) else [mine]:
+                    m = metrics_module.get(spec, yt, yp)
+                    prefix = f"{name}_" if multi else ""
+                    full = prefix + m.name
+                    if full in taken:
+                        full = prefix + ("weighted_" if weighted else "") + m.name
+                        if full in taken:
+                            taken[full] += 1
+                            full = f"{full}_{taken[full] - 1}"
+                    taken.setdefault(full, 1)
+                    m.name = full
+                    out.append((i, m, weighted))
         self._metrics = out
         self.__dict__["_log_order"] = None
         self._output_loss_trackers = [metrics_module.Mean(name=f"{n}_loss") for n, _, _ in pairs] if multi else []
@@ -265,8 +284,9 @@ class Model(Layer):
             tracker.total += loss_value * n
             tracker.count += n
             sw = _masked_weight(y_pred, sample_weight) if masked else sample_weight
-            for _, m in metrics:
-                m.update_state(y, y_pred, sw)
+            plain = _masked_weight(y_pred, None) if masked else None
+            for _, m, weighted in metrics:
+                m.update_state(y, y_pred, sw if weighted else plain)
             return None if self.__dict__.get("_defer_logs") else self._logs()
         pairs = [(None, y, y_pred)] if metrics is not None and isinstance(y_pred, nerve.Tensor) \
             else self._per_output(y, y_pred)
@@ -275,9 +295,10 @@ class Model(Layer):
         self._loss_tracker.add_scalar(loss_value, n)
         for tracker, part in zip(self._output_loss_trackers, parts):
             tracker.add_scalar(part.item(), n)
-        for i, m in self._metrics:
+        for i, m, weighted in self._metrics:
             _, yt, yp = pairs[i]
-            m.update_state(yt, yp, _masked_weight(yp, sample_weight) if masked else sample_weight)
+            sw = sample_weight if weighted else None
+            m.update_state(yt, yp, _masked_weight(yp, sw) if masked else sw)
         return None if self.__dict__.get("_defer_logs") else self._logs()
 
     def _logs(self) -> dict:
@@ -601,6 +622,8 @@ class Model(Layer):
             "loss": map_structure(losses_module.serialize, loss) if loss is not None else None,
             "loss_weights": self._loss_weights,
             "metrics": map_structure(_metric_config, self._metric_specs) if self._metric_specs else None,
+            "weighted_metrics": map_structure(_metric_config, self._weighted_metric_specs)
+            if self._weighted_metric_specs else None,
         }
 
     def compile_from_config(self, config) -> None:
@@ -611,7 +634,7 @@ class Model(Layer):
             ({k: losses_module.get(v) for k, v in loss.items()} if isinstance(loss, dict) and "class_name" not in loss
              else losses_module.get(loss)),
             loss_weights=config.get("loss_weights"),
-            metrics=config.get("metrics"),
+            metrics=config.get("metrics"), weighted_metrics=config.get("weighted_metrics"),
         )
 
     def get_config(self) -> dict:
