@@ -17,7 +17,6 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -139,6 +138,8 @@ def run_chunks(n_workers: int, fn, chunks) -> list:
     global _executor
     with _lock:
         if _executor is None or _executor[:2] != (os.getpid(), n_workers):  # new after a fork
+            from concurrent.futures import ThreadPoolExecutor  # (imported here: 8 ms of logging and queues)
+
             _executor = (os.getpid(), n_workers,
                          ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix=_POOL_PREFIX))
         pool = _executor[2]

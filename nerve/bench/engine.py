@@ -124,24 +124,33 @@ def run(quick: bool = False) -> list[dict]:
     return rows
 
 
-def _import_time(module: str, repeat: int = 5) -> float:
+def _import_times(modules, repeat: int = 5) -> dict:
+    """``{module: median seconds of `import module` in a fresh interpreter}``, the modules' runs
+    interleaved (the order turns every round) so that a slow moment of the machine does not fall
+    on one of them only."""
     import os
 
-    code = f"import time; t=time.perf_counter(); import {module}; print(time.perf_counter()-t)"
     # as an installed package runs: with its bytecode cached (pip compiles it on install)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, check=True)
-    times = []
-    for _ in range(repeat):
+
+    def once(module):
+        code = f"import time; t=time.perf_counter(); import {module}; print(time.perf_counter()-t)"
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
-        times.append(float(out.stdout.strip()))
-    return sorted(times)[len(times) // 2]
+        return float(out.stdout.strip())
+
+    for m in modules:  # warm the file cache and write the bytecode
+        once(m)
+    times = {m: [] for m in modules}
+    for r in range(repeat):
+        for m in modules[r % len(modules):] + modules[:r % len(modules)]:
+            times[m].append(once(m))
+    return {m: sorted(v)[len(v) // 2] for m, v in times.items()}
 
 
 def _import_row(have_torch: bool) -> dict:
-    t_np = _import_time("numpy")
-    t_nerve = _import_time("nerve")
-    t_torch = _import_time("torch", 3) if have_torch else None
+    t = _import_times(["numpy", "nerve"], repeat=7)
+    t_np, t_nerve = t["numpy"], t["nerve"]
+    t_torch = _import_times(["torch"], 3)["torch"] if have_torch else None
     note = f"import numpy {t_np * 1e3:.0f} ms; nerve/numpy {t_nerve / t_np:.2f}x (goal <= 1.5x)"
     return row("import time", t_nerve, t_torch, note)
 
