@@ -921,7 +921,11 @@ def _graph_result(t, r, unused_ok: bool, materialize: bool):
         if not unused_ok:
             raise RuntimeError("One of the differentiated Tensors appears to not have been used in the graph. "
                                "Set allow_unused=True if this is the desired behavior.")
-        return Tensor._make(t._device.xp.zeros_like(t._data), t._device) if materialize else None
+        if not materialize:
+            return None
+        z = Tensor._make(t._device.xp.zeros_like(t._data), t._device)
+        z.requires_grad = True  # as torch's zeros_like(input, requires_grad=create_graph)
+        return z
     return _sum_to_t(r, t._data.shape) if r._data.shape != t._data.shape else r
 
 

@@ -303,3 +303,21 @@ def test_grad_outputs_that_require_grad_are_part_of_the_graph(device):
     gvt, gxt = torch.autograd.grad((gt * gt).sum(), [vt, xt])
     np.testing.assert_allclose(_np(gv), gvt.numpy(), rtol=1e-12)
     np.testing.assert_allclose(_np(gx), gxt.numpy(), rtol=1e-12)
+
+
+def test_materialized_grads_of_unused_inputs_require_grad_under_create_graph(device):
+    """torch gives ``zeros_like(input, requires_grad=create_graph)`` for an unused input, so the
+    result can be differentiated again as the used ones can."""
+    x, xt = _pair([0.5, -1.0], device)
+    y, yt = _pair([2.0], device)
+    gs = grad((x ** 3).sum(), [x, y], create_graph=True, materialize_grads=True)
+    gst = torch.autograd.grad((xt ** 3).sum(), [xt, yt], create_graph=True, materialize_grads=True)
+    assert [g.requires_grad for g in gs] == [g.requires_grad for g in gst] == [True, True]
+    np.testing.assert_array_equal(_np(gs[1]), [0.0])
+    h = grad(gs[0].sum() + gs[1].sum(), [x, y], allow_unused=True)
+    ht = torch.autograd.grad(gst[0].sum() + gst[1].sum(), [xt, yt], allow_unused=True)
+    np.testing.assert_allclose(_np(h[0]), ht[0].numpy())
+    assert h[1] is None and ht[1] is None
+    # first order: plain zeros, as torch's
+    (_, z) = grad((x ** 3).sum(), [x, y], materialize_grads=True)
+    assert not z.requires_grad

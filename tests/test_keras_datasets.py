@@ -234,6 +234,40 @@ def test_get_file_names_and_extracts_as_keras(keras_server, tmp_path):
     assert not [n for n in os.listdir(tmp_path / "ours" / "datasets") if n.startswith(".unpack-")]
 
 
+def test_get_file_downloads_the_origin_with_its_query_string(tmp_path):
+    """An origin such as ``.../data.npz?raw=true`` (a GitHub or signed link) is fetched as given,
+    whether the file's name comes from it or is given, as Keras's ``get_file`` does."""
+    import http.server
+    import threading
+
+    asked = []
+
+    class QueryOnly(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            asked.append(self.path)
+            body = b"the file" if self.path == "/d/data.bin?raw=true" else b"a page asking for the token"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), QueryOnly)
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        origin = f"http://127.0.0.1:{httpd.server_address[1]}/d/data.bin?raw=true"
+        for fname in (None, "data.bin"):
+            path = get_file(fname, origin, cache_dir=str(tmp_path / "k"), force_download=True)
+            assert path == str(tmp_path / "k" / "datasets" / "data.bin")
+            assert open(path, "rb").read() == b"the file"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert asked == ["/d/data.bin?raw=true"] * 2
+
+
 def test_imdb_sentiment_script_learns(keras_server, monkeypatch):
     """The classic Keras IMDB script (load_data(num_words=...), pad_sequences, Embedding, pooling,
     a sigmoid unit) on a small IMDB-format file whose label is whether word 7 occurs."""

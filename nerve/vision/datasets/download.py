@@ -215,10 +215,8 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
     path = os.path.join(folder, target_name)
     if force_download and os.path.exists(path):
         os.unlink(path)
-    if target_name == os.path.basename(urllib.parse.urlsplit(origin).path):
-        path = fetch_file(target_name, folder, md5=md5, sha256=sha, mirrors=[origin.rsplit("/", 1)[0]],
-                          dataset="get_file")
-    elif not (os.path.isfile(path) and check_integrity(path, md5, sha)):
+    # ``origin`` itself is downloaded, query string and all (``...?raw=true``, signed links)
+    if not (os.path.isfile(path) and check_integrity(path, md5, sha)):
         print(f"Downloading data from {origin}", file=sys.stderr)
         try:
             download_url(origin, path, md5, sha)
