@@ -462,7 +462,12 @@ class Tensor:
                 ``create_graph``).
             create_graph: record the backward itself, so the gradients (tensors with a
                 ``grad_fn``) can be differentiated again; ops without a double backward raise.
+            inputs: the tensors (leaves or not) whose ``.grad`` receives the gradient; the
+                others are left as they are (default: every leaf).
         """
+        if inputs is not None:
+            self._backward_into(inputs, gradient, retain_graph, create_graph)
+            return
         if gradient is None:
             if self._data.size != 1:
                 raise RuntimeError(
@@ -483,6 +488,27 @@ class Tensor:
             _autograd.run_backward_graph(self, gradient, retain_graph is None or bool(retain_graph))
             return
         _autograd.run_backward(self, g, bool(retain_graph))
+
+    def _backward_into(self, inputs, gradient, retain_graph, create_graph) -> None:
+        """``backward(inputs=...)``: the gradients of ``inputs`` alone, accumulated into their ``.grad``."""
+        ins = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+        if not ins:
+            raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
+        if gradient is not None and not isinstance(gradient, Tensor):
+            gradient = Tensor._make(self._device.xp.asarray(gradient, dtype=self._data.dtype), self._device)
+        if gradient is not None and tuple(gradient.shape) != tuple(self.shape):
+            raise RuntimeError(f"backward: gradient has shape {tuple(gradient.shape)} but the tensor has shape "
+                               f"{tuple(self.shape)}")
+        grads = _autograd.grad(self, ins, gradient, retain_graph=retain_graph, create_graph=create_graph,
+                               allow_unused=True)
+        for t, g in zip(ins, grads):
+            fn = t.grad_fn
+            if g is None or (fn is not None and fn._retain is not None and fn._retain() is t):
+                continue  # (a non-leaf that retains its gradient got it on the way, as in torch)
+            if create_graph or t._grad is None:
+                t._grad = g if t._grad is None else t._grad + g
+            else:
+                t._grad._data += g._data
 
     # ------------------------------------------------------------ printing
 
@@ -1428,7 +1454,10 @@ class Tensor:
             raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims: {len(dims)}")
         return ops.Roll.apply(self, shifts=shifts, axis=tuple(_one_axis(d, self.ndim) for d in dims))
 
-    def flip(self, dims):
+    def flip(self, *dims):
+        """The elements in reverse order along ``dims`` (a tuple, or the dims as arguments)."""
+        if len(dims) == 1:
+            dims = dims[0]
         dims = (dims,) if isinstance(dims, int) else tuple(dims)
         return ops.Flip.apply(self, axis=tuple(_one_axis(d, self.ndim) for d in dims))
 

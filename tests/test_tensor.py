@@ -813,3 +813,25 @@ def test_division_power_and_exp_give_inf_and_nan_silently_as_torch():
             ours = case(nerve, nerve.tensor(a), nerve.tensor(z)).numpy()
         theirs = case(torch, torch.tensor(a), torch.tensor(z)).numpy()
         np.testing.assert_allclose(ours, theirs, rtol=1e-6)  # inf and nan in the same places
+
+
+def test_backward_inputs_fills_only_their_grad_as_torch():
+    import torch
+
+    def run(lib):
+        x, y, z = (lib.tensor([1.0, 2.0], requires_grad=True) for _ in range(3))
+        (x * y * 3).sum().backward(inputs=[x, z])
+        first = (x.grad.tolist(), y.grad, z.grad)
+        (x * y).sum().backward(inputs=x)  # accumulates
+        h = x * 2
+        h.retain_grad()
+        (h * y).sum().backward(inputs=[h])
+        w = lib.tensor([1.0, 2.0], requires_grad=True)
+        (w * w).sum().backward(inputs=[w], create_graph=True)
+        return first, x.grad.tolist(), h.grad.tolist(), w.grad.tolist(), w.grad.requires_grad
+
+    assert run(nerve) == run(torch)
+    with pytest.raises(RuntimeError, match="`inputs` argument to `backward\\(\\)` cannot be empty."):
+        (nerve.ones(2, requires_grad=True) * 2).sum().backward(inputs=[])
+    t = nerve.arange(6).reshape(2, 3)
+    assert t.flip(0, 1).tolist() == t.flip((0, 1)).tolist() == torch.arange(6).reshape(2, 3).flip(0, 1).tolist()

@@ -26,6 +26,7 @@ again after the next ``on_epoch_begin``), so the batches are those of ``workers=
 from __future__ import annotations
 
 import collections
+import collections.abc
 import concurrent.futures
 import itertools
 import random
@@ -338,11 +339,9 @@ class EpochIterator:
 
 
 def is_one_shot(x) -> bool:
-    """A generator or other iterator that is its own iterator (it can be walked once)."""
-    try:
-        return iter(x) is x
-    except TypeError:
-        return False
+    """A generator or other iterator that is its own iterator (it can be walked once). Asked of the
+    type, not by calling ``iter(x)``: that would start a torch DataLoader's worker processes."""
+    return isinstance(x, collections.abc.Iterator)
 
 
 def make(x, steps=None, shuffle=False, class_weight=None, y=None, sample_weight=None):
