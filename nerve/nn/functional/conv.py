@@ -393,7 +393,6 @@ class ConvNdFn(Function):
         n, c, sizes, padded, outs, cshape, wide, spatial, crop = self.geom
         p = self.parents
         w = self.saved(1, self.w)
-        o = self.w.shape[0]
         kernel = self.w.shape[2:]
         groups, pads = self.groups, self.pads
         gx = gw = gb = None
@@ -411,20 +410,28 @@ class ConvNdFn(Function):
                                    "input, which this convolution did not keep (its weight did not require grad)")
             x = self.saved(0, _input_from_col(self.device.xp, self.col, self.geom, kernel, self.stride,
                                               self.dilation))
-            cg, og = c // groups, o // groups
-            ax = tuple(range(3, 3 + len(sizes)))
-            # (cg, groups * n, *S) images against (groups * og, n, *outs) filters, groups as groups:
-            # output (cg, o, *K') with K' >= K, the weight gradient's transpose and a margin
-            xs = x.reshape((n, groups, cg) + sizes).permute((2, 1, 0) + ax).reshape((cg, groups * n) + sizes)
-            gs = g.reshape((n, groups, og) + outs).permute((1, 2, 0) + ax).reshape((o, n) + outs)
-            r = ConvNdFn.apply(xs, gs, stride=self.dilation, dilation=self.stride, pads=pads, groups=groups,
-                               name=self.name, keep_col=gs.requires_grad)
-            if tuple(r.shape[2:]) != tuple(kernel):
-                r = r[(slice(None), slice(None)) + tuple(slice(0, k) for k in kernel)]
-            gw = r.transpose(0, 1)
+            gw = weight_grad_t(x, g, kernel, groups, self.stride, self.dilation, pads, self.name)
         if len(p) > 2 and p[2] is not None:
             gb = g.sum((0,) + spatial)
         return gx, gw, gb
+
+
+def weight_grad_t(x, g, kernel, groups, stride, dilation, pads, name):
+    """The weight gradient of a convolution of ``x`` (N, C, *S) whose output got gradient ``g``
+    (N, O, *outs), recorded: a convolution of the images (channels as the batch) with ``g``."""
+    n, c, *sizes = x.shape
+    o, outs = g.shape[1], tuple(g.shape[2:])
+    cg, og = c // groups, o // groups
+    ax = tuple(range(3, 3 + len(sizes)))
+    # (cg, groups * n, *S) images against (groups * og, n, *outs) filters, groups as groups:
+    # output (cg, o, *K') with K' >= K, the weight gradient's transpose and a margin
+    xs = x.reshape((n, groups, cg, *sizes)).permute((2, 1, 0) + ax).reshape((cg, groups * n, *sizes))
+    gs = g.reshape((n, groups, og) + outs).permute((1, 2, 0) + ax).reshape((o, n) + outs)
+    r = ConvNdFn.apply(xs, gs, stride=dilation, dilation=stride, pads=pads, groups=groups, name=name,
+                       keep_col=gs.requires_grad)
+    if tuple(r.shape[2:]) != tuple(kernel):
+        r = r[(slice(None), slice(None)) + tuple(slice(0, k) for k in kernel)]
+    return r.transpose(0, 1)
 
 
 def _input_from_col(xp, col, geom, kernel, stride, dilation):
