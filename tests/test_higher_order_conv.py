@@ -117,6 +117,11 @@ NORM_POOL_CASES = {
     "avg_pool1d": (_fn("avg_pool1d", 3, 1, 1), [(2, 3, 6)]),
     "avg_pool3d": (_fn("avg_pool3d", 2), [(1, 2, 4, 4, 2)]),
     "adaptive_avg_pool2d": (_fn("adaptive_avg_pool2d", (2, 3)), [(2, 2, 5, 7)]),
+    "pad_constant_and_crop": (_fn("pad", (1, -1, 2, 0), value=0.5), [(2, 3, 4)]),
+    "local_response_norm": (_fn("local_response_norm", 3), [(2, 4, 3)]),
+    "pad_reflect": (_fn("pad", (2, 1, 1, 2), mode="reflect"), [(1, 2, 4, 3)]),
+    "pad_replicate_circular": (lambda L, x: L.nn.functional.pad(L.nn.functional.pad(x * x, (2, 1), mode="replicate"),
+                                                                 (1, 2), mode="circular"), [(2, 2, 4)]),
 }
 
 
@@ -146,6 +151,8 @@ GRADGRAD_CASES = {
     "max_pool2d": (NORM_POOL_CASES["max_pool2d_overlap_pad"][0], [(1, 2, 4, 5)]),
     "adaptive_max_pool2d": (NORM_POOL_CASES["adaptive_max_pool2d"][0], [(1, 2, 4, 5)]),
     "avg_pool2d": (NORM_POOL_CASES["avg_pool2d_pad_no_count"][0], [(1, 2, 4, 5)]),
+    "pad_constant_and_crop": (NORM_POOL_CASES["pad_constant_and_crop"][0], [(2, 3, 4)]),
+    "pad_reflect": (NORM_POOL_CASES["pad_reflect"][0], [(1, 1, 3, 3)]),
 }
 
 
