@@ -385,6 +385,70 @@ class ConvNdFn(Function):
             gx = dx.transpose(1, 0, *spatial)
         return gx, gw, gb
 
+    def backward_t(self, g):
+        # the input gradient is the transposed convolution of g with the weight, the weight gradient
+        # a convolution of the input with g (batch and channel axes swapped): both recorded ops
+        from .conv_transpose import ConvTransposeNdFn
+
+        n, c, sizes, padded, outs, cshape, wide, spatial, crop = self.geom
+        p = self.parents
+        w = self.saved(1, self.w)
+        kernel = self.w.shape[2:]
+        groups, pads = self.groups, self.pads
+        gx = gw = gb = None
+        if p[0] is not None:
+            symmetric = pads[::2] == pads[1::2]
+            gx = ConvTransposeNdFn.apply(g, w, stride=self.stride, dilation=self.dilation, groups=groups,
+                                         padding=pads[::2] if symmetric else (0,) * len(sizes),
+                                         out_size=sizes if symmetric else padded, name=self.name.replace("conv", "conv_transpose"),
+                                         keep_x=w.requires_grad)
+            if not symmetric:  # padding='same' with an even kernel: crop the padded input's gradient
+                gx = gx[(slice(None), slice(None)) + tuple(slice(a, a + sz) for a, sz in zip(pads[::2], sizes))]
+        if p[1] is not None:
+            if self.col is None:
+                raise RuntimeError(f"create_graph=True: double backward of {self.name} ({self.node_name}) needs the "
+                                   "input, which this convolution did not keep (its weight did not require grad)")
+            x = self.saved(0, _input_from_col(self.device.xp, self.col, self.geom, kernel, self.stride,
+                                              self.dilation))
+            gw = weight_grad_t(x, g, kernel, groups, self.stride, self.dilation, pads, self.name)
+        if len(p) > 2 and p[2] is not None:
+            gb = g.sum((0,) + spatial)
+        return gx, gw, gb
+
+
+def weight_grad_t(x, g, kernel, groups, stride, dilation, pads, name):
+    """The weight gradient of a convolution of ``x`` (N, C, *S) whose output got gradient ``g``
+    (N, O, *outs), recorded: a convolution of the images (channels as the batch) with ``g``."""
+    n, c, *sizes = x.shape
+    o, outs = g.shape[1], tuple(g.shape[2:])
+    cg, og = c // groups, o // groups
+    ax = tuple(range(3, 3 + len(sizes)))
+    # (cg, groups * n, *S) images against (groups * og, n, *outs) filters, groups as groups:
+    # output (cg, o, *K') with K' >= K, the weight gradient's transpose and a margin
+    xs = x.reshape((n, groups, cg, *sizes)).permute((2, 1, 0) + ax).reshape((cg, groups * n, *sizes))
+    gs = g.reshape((n, groups, og) + outs).permute((1, 2, 0) + ax).reshape((o, n) + outs)
+    r = ConvNdFn.apply(xs, gs, stride=dilation, dilation=stride, pads=pads, groups=groups, name=name,
+                       keep_col=gs.requires_grad)
+    if tuple(r.shape[2:]) != tuple(kernel):
+        r = r[(slice(None), slice(None)) + tuple(slice(0, k) for k in kernel)]
+    return r.transpose(0, 1)
+
+
+def _input_from_col(xp, col, geom, kernel, stride, dilation):
+    """The convolution's input, (N, C, *S), rebuilt from the im2col matrix forward kept: every
+    position a window reads, zeros elsewhere (positions no window reads do not affect the output)."""
+    n, c, sizes, padded, outs, cshape, wide, spatial, crop = geom
+    kk = math.prod(kernel)
+    ln = math.prod(cshape)
+    m = col.reshape(-1)[: c * kk * n * ln].reshape((c, *kernel, n) + cshape)
+    img = xp.zeros((c, n) + padded, dtype=col.dtype)
+    flat_img, flat_m = (img.reshape(img.shape[:-2] + (-1,)), m.reshape(m.shape[:-2] + (-1,))) if wide else (img, m)
+    for dst, src, _, _ in _blocks(tuple(kernel), tuple(outs), tuple(stride), tuple(dilation), tuple(padded), wide):
+        flat_img[src] = flat_m[dst]
+    if crop is not None:
+        img = img[crop]
+    return img.transpose(1, 0, *spatial)
+
 
 def _pads(padding, kernel, dilation, stride, nd):
     """Per-side padding (before, after of each spatial axis: top, bottom, left, right in 2-D) from an

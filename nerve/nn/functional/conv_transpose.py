@@ -16,7 +16,7 @@ import math
 from ... import _threads
 from ...autograd import Function, is_grad_enabled
 from ...tensor import Tensor
-from .conv import _check, _chunks, _im2col, _ntuple, _workers
+from .conv import ConvNdFn, _check, _chunks, _im2col, _ntuple, _workers, weight_grad_t
 
 
 @functools.lru_cache(maxsize=256)
@@ -119,6 +119,29 @@ class ConvTransposeNdFn(Function):
             gb = gc.sum(axis=(1,) + spatial)
         self.x = None
         return (gx.transpose(1, 0, *spatial) if want_x else None), gw, gb
+
+    def backward_t(self, g):
+        # the adjoint of conv2d's input gradient: the input gradient is a convolution of g with the
+        # weight, the weight gradient conv2d's weight gradient with g as the input and x as its gradient
+        p = self.parents
+        w = self.saved(1, self.w)
+        pads = tuple(v for a in self.padding for v in (a, a))
+        gx = gw = gb = None
+        if p[0] is not None:
+            gx = ConvNdFn.apply(g, w, stride=self.stride, dilation=self.dilation, pads=pads, groups=self.groups,
+                                name=self.name.replace("_transpose", ""), keep_col=w.requires_grad)
+            sizes = self.in_shape[2:]
+            if tuple(gx.shape[2:]) != tuple(sizes):  # output_padding past the last stride: positions x never reached
+                gx = gx[(slice(None), slice(None)) + tuple(slice(0, sz) for sz in sizes)]
+        if p[1] is not None:
+            if self.x is None:
+                raise RuntimeError(f"create_graph=True: double backward of {self.name} ({self.node_name}) needs the "
+                                   "input, which this convolution no longer holds (its backward has run)")
+            gw = weight_grad_t(g, self.saved(0, self.x), self.w.shape[2:], self.groups, self.stride, self.dilation,
+                               pads, self.name)
+        if len(p) > 2 and p[2] is not None:
+            gb = g.sum((0,) + tuple(range(2, g.ndim)))
+        return gx, gw, gb
 
 
 def _geometry(input, weight, stride, padding, output_padding, dilation, nd):

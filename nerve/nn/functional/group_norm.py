@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ...autograd import Function
 from ...tensor import Tensor
+from .layer_norm import standardize_t
 from .normalization import batch_norm
 
 
@@ -90,6 +91,25 @@ class GroupNormFn(Function):
             gx -= xh3 * xp.repeat(m2, cg, axis=1)[:, :, None].astype(g.dtype, copy=False)
             gx -= xp.repeat(m1, cg, axis=1)[:, :, None].astype(g.dtype, copy=False)
             gx = gx.reshape(g.shape)
+        return gx, gw, gb
+
+    def backward_t(self, g):
+        # x - mean (= xhat / invstd) has the same statistics as x: the backward recomputed from it
+        p = self.parents
+        n, c = g.shape[0], g.shape[1]
+        groups = self.groups
+        x = (self.xhat.reshape(n, groups, -1) / self.invstd).reshape(self.xhat.shape)
+        xhat, invstd = standardize_t(self.saved(0, x).reshape(n, groups, -1), (2,), self.eps)
+        xhat = xhat.reshape(n, c, -1)
+        g3 = g.reshape(n, c, -1)
+        gx = None
+        if p[0] is not None:
+            gxhat = (g3 * self.saved(1, self.w).reshape(c, 1) if self.w is not None else g3).reshape(n, groups, -1)
+            xh = xhat.reshape(n, groups, -1)
+            gx = invstd * (gxhat - gxhat.mean(2, keepdim=True) - xh * (gxhat * xh).mean(2, keepdim=True))
+            gx = gx.reshape(g.shape)
+        gw = (g3 * xhat).sum((0, 2)) if p[1] is not None else None
+        gb = g3.sum((0, 2)) if p[2] is not None else None
         return gx, gw, gb
 
 

@@ -39,6 +39,34 @@ class LayerNorm(Function):
             gb = g.sum(axis=lead)
         return gx, gw, gb
 
+    def backward_t(self, g):
+        # forward keeps xhat and rstd, not x: x - mean (= xhat / rstd) has the same xhat and rstd
+        p = self.parents
+        axes = self.axes
+        xhat, rstd = standardize_t(self.saved(0, self.xhat / self.rstd), axes, self.eps)
+        lead = tuple(range(g.ndim - len(axes)))
+        gx = gw = gb = None
+        if p[0] is not None:
+            gxhat = g * self.saved(1, self.w) if self.w is not None else g
+            gx = rstd * (gxhat - gxhat.mean(axes, keepdim=True) - xhat * (gxhat * xhat).mean(axes, keepdim=True))
+        if len(p) > 1 and p[1] is not None:
+            gw = _sum_t(g * xhat, lead)
+        if len(p) > 2 and p[2] is not None:
+            gb = _sum_t(g, lead)
+        return gx, gw, gb
+
+
+def standardize_t(x: Tensor, axes: tuple, eps: float):
+    """((x - mean) / sqrt(var + eps), 1 / sqrt(var + eps)) over ``axes`` (biased variance), recorded:
+    the normalisation ops' forward as tensor ops, for their double backward."""
+    xc = x - x.mean(axes, keepdim=True)
+    rstd = ((xc * xc).mean(axes, keepdim=True) + eps) ** -0.5
+    return xc * rstd, rstd
+
+
+def _sum_t(t: Tensor, axes: tuple) -> Tensor:
+    return t.sum(axes) if axes else t
+
 
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bias: Tensor | None = None,
                eps: float = 1e-5) -> Tensor:

@@ -57,6 +57,15 @@ class ConstantPad(Function):
         src = tuple(slice(a, a + n) for (a, _), n in zip(self.grow, self.in_shape))
         return gf[src]
 
+    def backward_t(self, g):
+        from ...ops import IndexPut
+
+        full_shape = tuple(x + a + b for x, (a, b) in zip(self.in_shape, self.grow))
+        if full_shape != tuple(g.shape):
+            zeros = self.const(self.device.xp.zeros(full_shape, g._data.dtype))
+            g = IndexPut.apply(zeros, g, index=self.sl, accumulate=False, advanced=False)
+        return g[tuple(slice(a, a + n) for (a, _), n in zip(self.grow, self.in_shape))]
+
 
 class TakeAxis(Function):
     """``take(x, idx, axis)``: the reflect, replicate and circular pads, one dim at a time."""
@@ -69,6 +78,13 @@ class TakeAxis(Function):
         gx = xp.zeros(self.in_shape, g.dtype)
         scatter_add(xp, xp.moveaxis(gx, self.axis, 0), self.idx, xp.moveaxis(g, self.axis, 0))
         return gx
+
+    def backward_t(self, g):
+        from ...ops import IndexPut
+
+        zeros = self.const(self.device.xp.zeros(self.in_shape, g._data.dtype))
+        index = (slice(None),) * (self.axis % len(self.in_shape)) + (self.idx,)
+        return IndexPut.apply(zeros, g, index=index, accumulate=True, advanced=True)
 
 
 def _pad_index(xp, n: int, lo: int, hi: int, mode: str, where: str = ""):

@@ -66,6 +66,28 @@ class BatchNormFn(Function):
                 gx = g * scale.reshape(shape)
         return gx, (sum_gx if need_w else None), (sum_g if need_b else None)
 
+    def backward_t(self, g):
+        from .layer_norm import standardize_t
+
+        p = self.parents
+        axes, shape = self.axes, self.shape
+        inv = self.invstd.reshape(shape)
+        x = self.saved(0, self.xhat / inv)  # x minus its mean: the same xhat in training mode
+        if self.training:
+            xhat, invstd = standardize_t(x, axes, self.eps)
+        else:  # xhat = (x - running_mean) * invstd: forward's value, with its derivative in x
+            invstd = self.const(inv)
+            xhat = self.const(self.xhat) + (x - x.detach()) * invstd
+        gx = None
+        if p[0] is not None:
+            gxhat = g * self.saved(1, self.w).reshape(shape) if self.w is not None else g
+            if self.training:
+                gxhat = gxhat - gxhat.mean(axes, keepdim=True) - xhat * (gxhat * xhat).mean(axes, keepdim=True)
+            gx = gxhat * invstd
+        gw = (g * xhat).sum(axes) if len(p) > 1 and p[1] is not None else None
+        gb = g.sum(axes) if len(p) > 2 and p[2] is not None else None
+        return gx, gw, gb
+
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
                bias: Tensor | None = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:

@@ -216,6 +216,9 @@ class MaxPoolNdFn(Function):
             dx = full
         return _unswap(dx, self.swapped)
 
+    def backward_t(self, g):
+        return _route_t(self, g, self.indices(self.device.xp))
+
 
 @functools.lru_cache(maxsize=256)
 def _max_plan(sizes, kernel, stride, padding, dilation, outs):
@@ -289,6 +292,38 @@ class AvgPoolNdFn(Function):
             dx = dx[crop]
         return _unswap(dx, self.swapped)
 
+    def backward_t(self, g):
+        return AvgPoolTransposeFn.apply(g, pool=self)
+
+
+class AvgPoolTransposeFn(Function):
+    """Average pooling's backward as an op (the transpose of a linear map): its own backward is the
+    pooling, so gradients through an average pooling's gradient are exact to any order."""
+
+    name = "avg_pool_backward"
+
+    @property
+    def node_name(self) -> str:
+        return self.pool.torch_name.removesuffix("0") + "Backward0"  # AvgPool2DBackwardBackward0, as PyTorch
+
+    def forward(self, xp, g):
+        return self.pool.backward(xp, g)
+
+    def backward(self, xp, gg):
+        return self.pool_again().forward(xp, gg)
+
+    def backward_t(self, gg):
+        return AvgPoolNdFn.apply(gg, **self.pool_attrs())
+
+    def pool_attrs(self):
+        return {k: getattr(self.pool, k) for k in ("kernel", "stride", "padding", "out_size", "name", "torch_name",
+                                                   "count_include_pad", "divisor_override")}
+
+    def pool_again(self):
+        fn = AvgPoolNdFn()
+        fn.__dict__.update(self.pool_attrs())
+        return fn
+
 
 @functools.lru_cache(maxsize=256)
 def _avg_plan(sizes, kernel, stride, padding, outs, count_include_pad):
@@ -346,6 +381,22 @@ class AdaptiveMaxPoolNdFn(Function):
 
         scatter_add(xp, dx, (rows, self.idx.reshape(n * c, -1)), grad.reshape(n * c, -1))
         return dx.reshape(self.shape)
+
+    def backward_t(self, g):
+        return _route_t(self, g, self.idx)
+
+
+def _route_t(fn, g, idx):
+    """A max pooling's backward on tensors: ``g`` added into zeros at the flat positions ``idx``
+    (N, C, *out) of the maxima in each input plane, recorded (fixed indices: linear in ``g``)."""
+    from ...ops import IndexPut
+
+    xp = fn.device.xp
+    shape = fn.in_meta[0][0]
+    nc = shape[0] * shape[1]
+    zeros = fn.const(xp.zeros((nc, math.prod(shape[2:])), dtype=g._data.dtype))
+    index = (xp.arange(nc)[:, None], idx.reshape(nc, -1))
+    return IndexPut.apply(zeros, g.reshape(nc, -1), index=index, accumulate=True, advanced=True).reshape(shape)
 
 
 def _bins(size, out):
