@@ -169,13 +169,15 @@ class MaxPoolNdFn(Function):
         self.geom = (a.shape, ap.shape, shapes, axes, back)
         return _unswap(results[-1], self.swapped)
 
-    def indices(self, xp):
-        """Flat (d * H * W + h * W + w) positions of the maxima in each input plane, as PyTorch returns them."""
+    def indices(self, xp, inside: bool = False):
+        """Flat (d * H * W + h * W + w) positions of the maxima in each input plane, as PyTorch returns them;
+        with ``inside``, also whether each lies in the input (a window of -inf alone can pick its padding)."""
         st, pd, dl, outs = self.stride, self.padding, self.dilation, self.out_size
         shape, pshape, shapes = self.geom[:3]
         nd = len(outs)
         lead = shape[:2]
         flat = 0
+        within = True
         pos = None  # the flat position, among the padded axes met so far, of each maximum
         for ax in range(nd):  # the first axis first: its lanes were the last stage's
             stage = nd - 1 - ax
@@ -187,6 +189,10 @@ class MaxPoolNdFn(Function):
             r = xp.arange(outs[ax], dtype=xp.int64).reshape((-1,) + (1,) * (nd - 1 - ax)) * st[ax] + lane * dl[ax]
             pos = r if pos is None else pos * pshape[2 + ax] + r
             flat = flat * shape[2 + ax] + (r - pd[ax])
+            if inside:
+                within = within & (r >= pd[ax]) & (r - pd[ax] < shape[2 + ax])
+        if inside:
+            return _unswap(flat, self.swapped), _unswap(xp.broadcast_to(within, flat.shape), self.swapped)
         return _unswap(flat, self.swapped)
 
     def backward(self, xp, grad):
@@ -217,7 +223,7 @@ class MaxPoolNdFn(Function):
         return _unswap(dx, self.swapped)
 
     def backward_t(self, g):
-        return _route_t(self, g, self.indices(self.device.xp))
+        return _route_t(self, g, *self.indices(self.device.xp, inside=True))
 
 
 @functools.lru_cache(maxsize=256)
@@ -386,17 +392,24 @@ class AdaptiveMaxPoolNdFn(Function):
         return _route_t(self, g, self.idx)
 
 
-def _route_t(fn, g, idx):
+def _route_t(fn, g, idx, inside=None):
     """A max pooling's backward on tensors: ``g`` added into zeros at the flat positions ``idx``
-    (N, C, *out) of the maxima in each input plane, recorded (fixed indices: linear in ``g``)."""
+    (N, C, *out) of the maxima in each input plane, recorded (fixed indices: linear in ``g``);
+    where ``inside`` is False (a maximum in the padding) no gradient goes, as in ``backward``."""
     from ...ops import IndexPut
 
     xp = fn.device.xp
     shape = fn.in_meta[0][0]
-    nc = shape[0] * shape[1]
-    zeros = fn.const(xp.zeros((nc, math.prod(shape[2:])), dtype=g._data.dtype))
-    index = (xp.arange(nc)[:, None], idx.reshape(nc, -1))
-    return IndexPut.apply(zeros, g.reshape(nc, -1), index=index, accumulate=True, advanced=True).reshape(shape)
+    nc, plane = shape[0] * shape[1], math.prod(shape[2:])
+    zeros = fn.const(xp.zeros((nc, plane), dtype=g._data.dtype))
+    idx = idx.reshape(nc, -1)
+    g = g.reshape(nc, -1)
+    if inside is not None and not bool(inside.all()):
+        inside = inside.reshape(nc, -1)
+        g = g * fn.const(inside.astype(g._data.dtype))
+        idx = xp.where(inside, idx, 0)
+    index = (xp.arange(nc)[:, None], idx)
+    return IndexPut.apply(zeros, g, index=index, accumulate=True, advanced=True).reshape(shape)
 
 
 def _bins(size, out):
