@@ -680,6 +680,7 @@ def run_backward(root, grad, retain_graph: bool = False, capture=None) -> None:
     if fn0.parents is None:
         raise RuntimeError(_FREED)
     grads: dict = {fn0: grad}
+    hooked = None  # {id: (leaf, summed gradient, upstream)} for leaves with hooks
     heap = [(-fn0.seq, fn0)]  # numbers are unique, so two ops are never compared
     global _enabled
     prev, _enabled = _enabled, False
@@ -723,11 +724,20 @@ def run_backward(root, grad, retain_graph: bool = False, capture=None) -> None:
                     else:
                         grads[p] = prior + gi
                 elif capture is None:
-                    _accumulate(p, gi, g)
+                    if p._hooks:  # a leaf's hooks see its whole gradient once, as torch's: summed first
+                        if hooked is None:
+                            hooked = {}
+                        prior = hooked.get(id(p))
+                        hooked[id(p)] = (p, gi, g) if prior is None else (p, prior[1] + gi, None)
+                    else:
+                        _accumulate(p, gi, g)
                 elif id(p) in capture[1]:
                     _add_to(capture[2], capture[1][id(p)], gi)
             if not retain_graph:
                 fn.parents = None
+        if hooked is not None:
+            for p, gi, up in hooked.values():
+                _accumulate(p, gi, up)
     finally:
         _enabled = prev
         _restore_errors(quiet)
@@ -758,6 +768,7 @@ def run_backward_graph(root, grad, retain_graph: bool = True, capture=None) -> N
         raise RuntimeError(_FREED)
     grads: dict = {fn0: grad}
     heap = [(-fn0.seq, fn0)]
+    hooked: dict = {}
     global _enabled
     prev, _enabled = _enabled, True
     quiet = _quiet_errors()
@@ -797,11 +808,17 @@ def run_backward_graph(root, grad, retain_graph: bool = True, capture=None) -> N
                     else:
                         grads[p] = prior + gi
                 elif capture is None:
-                    _accumulate_t(p, gi)
+                    if p._hooks:  # summed first: the hooks see the leaf's whole gradient once
+                        prior = hooked.get(id(p))
+                        hooked[id(p)] = (p, gi if prior is None else prior[1] + gi)
+                    else:
+                        _accumulate_t(p, gi)
                 elif id(p) in capture[1]:
                     _add_to(capture[2], capture[1][id(p)], gi)
             if not retain_graph:
                 fn.parents = None
+        for p, gi in hooked.values():
+            _accumulate_t(p, gi)
     finally:
         _enabled = prev
         _restore_errors(quiet)
@@ -898,6 +915,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
             run_backward_graph(out, g, retain, capture=(ops, leaves, results))
         else:
             run_backward(out, g, bool(retain_graph) or not last, capture=(ops, leaves, results))
+    for i, t in enumerate(ins):  # a leaf's hooks see its gradient here too, as torch's
+        if t.grad_fn is None and t._hooks and results[i] is not None:
+            results[i] = _run_hooks_t(t._hooks, results[i]) if create_graph else \
+                _run_hooks(t._hooks, results[i], t._device)
     if create_graph:
         return tuple(_graph_result(t, r, allow_unused or materialize_grads, materialize_grads)
                      for t, r in zip(ins, results))

@@ -835,3 +835,35 @@ def test_backward_inputs_fills_only_their_grad_as_torch():
         (nerve.ones(2, requires_grad=True) * 2).sum().backward(inputs=[])
     t = nerve.arange(6).reshape(2, 3)
     assert t.flip(0, 1).tolist() == t.flip((0, 1)).tolist() == torch.arange(6).reshape(2, 3).flip(0, 1).tolist()
+
+
+def test_leaf_hooks_see_the_summed_gradient_once_as_torch():
+    """A leaf used twice (x * x): its hooks run once on the whole gradient, in backward, in
+    autograd.grad and with create_graph, so a non-linear hook (clamping) gives torch's result."""
+    import torch
+
+    def run(lib, grad):
+        out = []
+        x = lib.tensor([1.0, -2.0], requires_grad=True)
+        seen = []
+        x.register_hook(lambda g: (seen.append(g.tolist()), g.clamp(max=1.5))[1])
+        (x * x).sum().backward()
+        out += [seen[:], x.grad.tolist()]
+        seen.clear()
+        g, = grad((x * x * 3).sum(), x)
+        out += [seen[:], g.tolist(), x.grad.tolist()]
+        y = lib.tensor([1.0, 2.0], requires_grad=True)
+        y.register_hook(lambda g: g * 3)
+        g, = grad((y * y).sum(), y, create_graph=True)
+        g2, = grad(g.sum(), y)
+        out += [g.tolist(), g2.tolist()]
+        z = lib.tensor([1.0, 2.0], requires_grad=True)
+        z.register_hook(lambda g: g * 2)
+        (z * z).sum().backward(create_graph=True)
+        return out + [z.grad.tolist()]
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's note on backward(create_graph=True) cycles
+        assert run(nerve, nerve.autograd.grad) == run(torch, torch.autograd.grad)
