@@ -587,7 +587,7 @@ class Solve(Function):
     ``check``, singular matrices give NaN and ``self.info`` their zero pivot (solve_ex)."""
 
     def forward(self, xp, a, b):
-        self.info = xp.zeros(_np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), _np.int32)
+        self.info = xp.zeros(a.shape[:-2], _np.int32)  # A's own batch, as torch's (not B's broadcast)
         try:
             if xp is not _np and not self.check and bool(lu_info(xp, a).any()):
                 raise _np.linalg.LinAlgError  # solve_ex on CuPy: LAPACK's info from our LU, as InverseEx
@@ -595,15 +595,15 @@ class Solve(Function):
                 x = _bsolve(xp, a, b)
         except _np.linalg.LinAlgError:
             batch = tuple(_np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
-            ab = xp.broadcast_to(a, batch + a.shape[-2:])
-            info = lu_info(xp, ab)
+            info = lu_info(xp, a)
             if self.check:
                 prefix, _ = first_failure(info)
                 raise LinAlgError(f"torch.{self.fname}: {prefix}The solver failed because the input matrix is "
                                   "singular.") from None
             x = xp.full(batch + b.shape[-2:], _np.nan, a.dtype)
-            good = info == 0
+            good = xp.broadcast_to(info == 0, batch)
             if bool(good.any()):
+                ab = xp.broadcast_to(a, batch + a.shape[-2:])
                 x[good] = _bsolve(xp, ab[good], xp.broadcast_to(b, batch + b.shape[-2:])[good])
             self.info = info
         self.a, self.x = a, x

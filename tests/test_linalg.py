@@ -136,6 +136,13 @@ def test_inv_ex_solve_ex_info(device):
     np.testing.assert_allclose(to_np(res)[0], np.linalg.solve(a[0], np.ones(3)), rtol=1e-12)
     ok = NL.inv_ex(_nt(_well(2, 3, 3), device))
     np.testing.assert_array_equal(to_np(ok.info), [0, 0])
+    # info has A's own batch shape, not the batch that B broadcasts it to (as torch)
+    for b_shape in ((3, 2, 3, 1), (4, 2, 3, 2)):
+        got = NL.solve_ex(_nt(a, device), _nt(np.ones(b_shape), device))
+        ref = TL.solve_ex(torch.tensor(a), torch.ones(b_shape, dtype=torch.float64))
+        np.testing.assert_array_equal(to_np(got.info), ref.info.numpy())
+        assert tuple(got.result.shape) == tuple(ref.result.shape)
+        np.testing.assert_allclose(to_np(got.result)[..., 0, :, :], ref.result[..., 0, :, :].numpy(), rtol=1e-12)
 
 
 # ---------------------------------------------------------------- cholesky
