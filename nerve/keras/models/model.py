@@ -22,8 +22,8 @@ from .. import optimizers as optimizers_module
 from ..layers import layer as _layer_module
 from ..layers.layer import Layer, flatten, map_structure, training_mode
 from . import data as data_module
-from . import per_output
 from . import epoch_iterator as epoch_iterator_module
+from . import per_output
 from .epoch_iterator import EpochIterator
 
 
