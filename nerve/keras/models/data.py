@@ -20,7 +20,7 @@ from nerve.random import _permutation
 
 from ..layers.layer import flatten, map_structure
 from ..utils.py_dataset import PyDataset
-from . import epoch_iterator
+from . import epoch_iterator, per_output
 
 _CPU = nerve.device("cpu")
 
@@ -74,10 +74,10 @@ class ArrayData:
     def __init__(self, x, y=None, sample_weight=None, batch_size=32, shuffle=False, steps=None):
         self.x = map_structure(_raw, x)
         self.y = None if y is None else map_structure(_raw, y)
-        self.sw = None if sample_weight is None else _raw(sample_weight)
+        self.sw = None if sample_weight is None else map_structure(lambda a: None if a is None else _raw(a), sample_weight)
         sizes_x = [_rows(a) for a in flatten(self.x)]
         sizes_y = [] if self.y is None else [_rows(a) for a in flatten(self.y)]
-        sizes_sw = [] if self.sw is None else [_rows(self.sw)]
+        sizes_sw = [] if self.sw is None else [_rows(a) for a in flatten(self.sw) if a is not None]
         if len(set(sizes_x + sizes_y + sizes_sw)) > 1:
             msg = "Data cardinality is ambiguous. Make sure all arrays contain the same number of samples."
             msg += "'x' sizes: " + ", ".join(str(s) for s in sizes_x) + "\n"
@@ -114,7 +114,7 @@ class ArrayData:
                 idx = order[lo:hi]
                 take = lambda a, idx=idx: a.take(idx, axis=0) if isinstance(a, np.ndarray) else a[move(idx, nerve.backend.device_of(a))]  # noqa: E731
             yield (map_structure(take, self.x), None if self.y is None else map_structure(take, self.y),
-                   None if self.sw is None else take(self.sw))
+                   None if self.sw is None else map_structure(lambda a: None if a is None else take(a), self.sw))
 
 
 def _split_item(item):
@@ -161,6 +161,7 @@ def make(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=No
     if x is None:
         raise ValueError(f"Expected `{what}` to be provided. Received: None")
     if _is_arrays(x):
+        per_output.check_sample_weight(y, sample_weight)
         return ArrayData(x, y, sample_weight, batch_size or 32, shuffle, steps)
     if isinstance(x, PyDataset) or epoch_iterator.is_one_shot(x):
         return epoch_iterator.make(x, steps, shuffle, class_weight, y, sample_weight)

@@ -23,6 +23,7 @@ from ..layers import layer as _layer_module
 from ..layers.layer import Layer, flatten, map_structure, training_mode
 from . import data as data_module
 from . import epoch_iterator as epoch_iterator_module
+from . import per_output
 from .epoch_iterator import EpochIterator
 
 
@@ -194,21 +195,21 @@ class Model(Layer):
             return [(k, y_true[k], y_pred[k]) for k in y_pred]
         return [(names[0] if names else "output", y_true, y_pred)]
 
-    def _setup_metrics(self, pairs) -> None:
+    def _setup_metrics(self, pairs, y_pred=None) -> None:
         """``self._metrics``: (output index, metric, weighted) for ``metrics`` then ``weighted_metrics``,
-        named as Keras 3 names them (a weighted one whose name is taken becomes ``weighted_NAME``)."""
+        shared out over the outputs and named as Keras 3 does it (``per_output.py``; a weighted one
+        whose name is taken becomes ``weighted_NAME``)."""
         multi = len(pairs) > 1
+        names = [name for name, _, _ in pairs]
+        if isinstance(y_pred, dict):  # Keras's order of the outputs: the model's, else the keys sorted
+            names = list(self.output_names) if set(y_pred) == set(self.output_names) else sorted(y_pred)
+        model_names = self.output_names if getattr(self, "outputs", None) else None
         out, taken = [], {}
         for weighted, specs in ((False, self._metric_specs), (True, self._weighted_metric_specs)):
-            specs = specs or []
+            arg = "weighted_metrics" if weighted else "metrics"
+            per = dict(zip(names, per_output.metric_specs(specs, names, y_pred, model_names, arg)))
             for i, (name, yt, yp) in enumerate(pairs):
-                if isinstance(specs, dict):
-                    mine = specs.get(name, [])
-                elif multi and specs and isinstance(specs[0], (list, tuple)):
-                    mine = specs[i] if i < len(specs) else []
-                else:
-                    mine = specs
-                for spec in mine if isinstance(mine, (list, tuple)) else [mine]:
+                for spec in per.get(name) or []:
                     m = metrics_module.get(spec, yt, yp)
                     prefix = f"{name}_" if multi else ""
                     full = prefix + m.name
@@ -246,7 +247,8 @@ class Model(Layer):
                 fn = fns
             if fn is None:
                 continue
-            value = fn(yt, yp, sample_weight) if sample_weight is not None else fn(yt, yp)
+            sw = per_output.output_weight(sample_weight, i, name)
+            value = fn(yt, yp, sw) if sw is not None else fn(yt, yp)
             parts.append(value)
             w = self._loss_weights
             if w is not None:
@@ -291,13 +293,13 @@ class Model(Layer):
         pairs = [(None, y, y_pred)] if metrics is not None and isinstance(y_pred, nerve.Tensor) \
             else self._per_output(y, y_pred)
         if self._metrics is None:
-            self._setup_metrics(pairs)
+            self._setup_metrics(pairs, y_pred)
         self._loss_tracker.add_scalar(loss_value, n)
         for tracker, part in zip(self._output_loss_trackers, parts):
             tracker.add_scalar(part.item(), n)
         for i, m, weighted in self._metrics:
-            _, yt, yp = pairs[i]
-            sw = sample_weight if weighted else None
+            name, yt, yp = pairs[i]
+            sw = per_output.output_weight(sample_weight, i, name) if weighted else None
             m.update_state(yt, yp, _masked_weight(yp, sw) if masked else sw)
         return None if self.__dict__.get("_defer_logs") else self._logs()
 
@@ -379,6 +381,7 @@ class Model(Layer):
         """
         self._assert_compiled()
         if class_weight is not None and data_module._is_arrays(x):
+            per_output.check_sample_weight(y, sample_weight, class_weight)
             sample_weight = _class_weights(class_weight, y, sample_weight)
             class_weight = None
         if validation_split and validation_data is None:
