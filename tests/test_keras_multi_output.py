@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from _keras_compare import K, both
 
+from nerve import keras
+
 rng = np.random.default_rng(0)
 N = 24
 X = rng.normal(size=(N, 4)).astype("float32")
@@ -148,3 +150,13 @@ def test_one_output_keeps_its_metrics_flat():
     ht, ho = _both_fit(theirs, ours, X, YA, sample_weight=WA)
     _same_logs(ho, ht)
     assert K is not None
+
+
+def test_class_weight_with_sample_weight_raises_as_keras():
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
+    y = np.arange(8) % 2
+    for lib in (K, keras):
+        m = lib.Sequential([lib.Input((4,)), lib.layers.Dense(2, activation="softmax")])
+        m.compile("sgd", "sparse_categorical_crossentropy")
+        with pytest.raises(ValueError, match="You cannot `class_weight` and `sample_weight` at the same time."):
+            m.fit(x, y, class_weight={0: 1.0, 1: 2.0}, sample_weight=np.ones(8), verbose=0)

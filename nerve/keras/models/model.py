@@ -382,6 +382,8 @@ class Model(Layer):
         self._assert_compiled()
         if class_weight is not None and data_module._is_arrays(x):
             per_output.check_sample_weight(y, sample_weight, class_weight)
+            if sample_weight is not None:
+                raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
             sample_weight = _class_weights(class_weight, y, sample_weight)
             class_weight = None
         if validation_split and validation_data is None:
