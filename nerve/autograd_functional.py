@@ -45,10 +45,23 @@ def _finish(xs, as_tuple: bool, create_graph: bool):
     return xs if as_tuple else xs[0]
 
 
+def _strict_outputs(outputs, strict: bool) -> None:
+    """``strict``: every output must depend differentiably on the inputs (PyTorch's message)."""
+    if strict:
+        for i, o in enumerate(outputs):
+            if not o.requires_grad:
+                raise RuntimeError(f"Output {i} of the user-provided function does not require gradients. The "
+                                   "outputs must be computed in a differentiable manner from the input when running "
+                                   "in strict mode.")
+
+
 def _grads(outputs, inputs, grad_outputs, create_graph: bool, strict: bool, fn: str):
     gs = _ag.grad(outputs, inputs, grad_outputs, retain_graph=True, create_graph=create_graph, allow_unused=True)
-    if strict and any(g is None for g in gs):
-        raise RuntimeError(f"{fn}: the output is independent of an input; this is not allowed in strict mode.")
+    if strict:
+        for i, g in enumerate(gs):
+            if g is None:
+                raise RuntimeError(f"The output of the user-provided function is independent of input {i}. This "
+                                   "is not allowed in strict mode.")
     xp = [t._device.xp for t in inputs]
     return tuple(g if g is not None else _ag.Tensor._make(m.zeros_like(t._data), t._device)
                  for g, t, m in zip(gs, inputs, xp))
@@ -73,6 +86,7 @@ def vjp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
         out = func(*ins)
         outs, out_tup = _as_tuple(out)
         vs = None if v is None else _as_tuple(v)[0]
+        _strict_outputs(outs, strict)
         used = [o for o in outs if o.requires_grad]
         if not used:
             gs = tuple(_ag.Tensor._make(t._device.xp.zeros_like(t._data), t._device) for t in ins)
@@ -95,6 +109,7 @@ def jvp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
     with _ag.enable_grad():
         out = func(*ins)
         outs, out_tup = _as_tuple(out)
+        _strict_outputs(outs, strict)
         dummies = []
         for o in outs:
             u = o.detach().new_zeros(o.shape)
@@ -103,6 +118,11 @@ def jvp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
         used = [(o, u) for o, u in zip(outs, dummies) if o.requires_grad]
         gs = _ag.grad([o for o, _ in used], ins, [u for _, u in used], create_graph=True, allow_unused=True) \
             if used else (None,) * len(ins)
+        if strict:
+            for i, g in enumerate(gs):
+                if g is None:
+                    raise RuntimeError(f"The output of the user-provided function is independent of input {i}. "
+                                       "This is not allowed in strict mode.")
         pairs = [(g, w) for g, w in zip(gs, vs) if g is not None and g.requires_grad]
         if pairs:
             jv = _ag.grad([g for g, _ in pairs], dummies, [w for _, w in pairs], create_graph=create_graph,
@@ -126,6 +146,7 @@ def jacobian(func, inputs, create_graph: bool = False, strict: bool = False, vec
         out = func(*ins)
         outs, out_tup = _as_tuple(out)
         _check_tensors(outs, "outputs of the user-provided function", "jacobian")
+        _strict_outputs(outs, strict)
         result = []
         for o in outs:
             rows: list = [[] for _ in ins]
@@ -185,6 +206,7 @@ def vhp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
                                    "they must match")
     with _ag.enable_grad():
         out = _scalar(func(*ins), "vhp")
+        _strict_outputs((out,), strict)
         gs = _grads(out, ins, None, True, strict, "vhp") if out.requires_grad else ()
         terms = [(g * w).sum() for g, w in zip(gs, vs) if g.requires_grad]
         if terms:

@@ -321,3 +321,25 @@ def test_materialized_grads_of_unused_inputs_require_grad_under_create_graph(dev
     # first order: plain zeros, as torch's
     (_, z) = grad((x ** 3).sum(), [x, y], materialize_grads=True)
     assert not z.requires_grad
+
+
+def test_functional_strict_mode_errors_as_torch():
+    import nerve.autograd.functional as NF
+    import torch.autograd.functional as TF
+
+    cases = [("vjp", lambda lib: (lambda t: lib.ones(2))), ("jvp", lambda lib: (lambda t: lib.ones(2))),
+             ("jacobian", lambda lib: (lambda t: lib.ones(2))),
+             ("vjp", lambda lib: (lambda t, u: t * 2)), ("jvp", lambda lib: (lambda t, u: t * 2))]
+    for name, make in cases:
+        messages = []
+        for lib, mod in ((nerve, NF), (torch, TF)):
+            f = make(lib)
+            args = (lib.ones(2), lib.ones(2)) if f.__code__.co_argcount == 2 else lib.ones(2)
+            kw = {} if name == "jacobian" else {"v": (lib.ones(2), lib.ones(2)) if name == "jvp" and
+                                                 isinstance(args, tuple) else lib.ones(2)}
+            with pytest.raises(RuntimeError) as err:
+                getattr(mod, name)(f, args, strict=True, **kw)
+            messages.append(str(err.value))
+        assert messages[0] == messages[1], (name, messages)
+    out, j = NF.jvp(lambda t: t.sum() * 0 + nerve.ones(2), nerve.ones(2), nerve.ones(2), strict=True)
+    assert j.tolist() == [0.0, 0.0]  # an output that requires grad: no error, as torch
