@@ -227,6 +227,19 @@ def test_get_file_names_and_extracts_as_keras(keras_server, tmp_path):
     assert plain == str(tmp_path / "ours" / "datasets" / "copy.tar.gz") and _sha256(plain) == digest
     with pytest.raises(ValueError, match="Paths are no longer accepted as the `fname` argument"):
         get_file(os.path.join("sub", "x.bin"), url + "pkg.tar.gz", cache_dir=str(tmp_path / "ours"))
+    for ours_theirs in ((get_file, tmp_path / "ours"), (keras.utils.get_file, tmp_path / "theirs")):
+        fn, cache = ours_theirs
+        with pytest.warns(UserWarning, match="Could not extract archive."):
+            kept = fn("raw.tar.gz", url + "pkg.tar.gz", extract=True, archive_format=None, cache_dir=str(cache))
+        assert not os.path.exists(kept) and os.path.relpath(kept, cache) == os.path.join("datasets", "raw_extracted")
+    zipped = tmp_path / "pkg.zip"
+    import zipfile
+
+    with zipfile.ZipFile(zipped, "w") as z:
+        z.write(inner / "a.txt", "pkg/a.txt")
+    (www / "z.tar.gz").write_bytes(zipped.read_bytes())  # a zip under a tar name: untar=True refuses it
+    with pytest.raises(ValueError, match="z.tar.gz: could not unpack it: not a tar archive"):
+        get_file("z.tar.gz", url + "z.tar.gz", untar=True, cache_dir=str(tmp_path / "ours"))
     (www / "broken.tar.gz").write_bytes(b"not an archive")
     with pytest.raises(ValueError, match="broken.tar.gz: could not unpack it"):
         get_file("broken.tar.gz", url + "broken.tar.gz", extract=True, cache_dir=str(tmp_path / "ours"))

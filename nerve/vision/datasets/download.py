@@ -175,7 +175,8 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
         origin: the URL.
         md5_hash, file_hash: the expected checksum (``file_hash``: sha256 or md5, by length or ``hash_algorithm``).
         cache_subdir: folder under the cache (``datasets``); an absolute path is used as it is.
-        extract, untar: unpack the archive and return the folder it was unpacked into, named as
+        extract, untar: unpack the archive (``untar``: as tar; ``archive_format=None``: not at all,
+            with Keras's warning) and return the folder it was unpacked into, named as
             Keras 3 names it: ``NAME_extracted`` for an ``fname`` with a dot (``NAME`` the part
             before the first dot), else ``fname`` itself, with the archive kept as ``fname_archive``.
         cache_dir: the cache (default ``$KERAS_HOME`` or ``~/.keras``).
@@ -223,8 +224,14 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
         except (OSError, ValueError, _ChecksumMismatch, http.client.HTTPException) as e:
             raise DownloadError(f"could not download {origin} to {path}: {e}") from e
     if unpack:
+        fmt = "tar" if untar else archive_format
+        if fmt is None:  # as Keras: asked to extract with no format, it extracts nothing and says so
+            import warnings
+
+            warnings.warn("Could not extract archive.", stacklevel=2)
+            return out
         if force_download or not os.path.isdir(out):
-            _unpack(path, out, archive_format)
+            _unpack(path, out, fmt)
         return out
     return path
 
