@@ -38,6 +38,8 @@ import nerve
 
 from ..utils.py_dataset import PyDataset
 
+_END = object()  # what EpochIterator._next gives once the data ran out
+
 RAN_OUT = ("Your input ran out of data; interrupting training. Make sure that your dataset or generator can "
            "generate at least `steps_per_epoch * epochs` batches. You may need to use the `.repeat()` function "
            "when building your dataset.")
@@ -299,6 +301,15 @@ class EpochIterator:
         self._drop()
         self.source.on_epoch_end()
 
+    def _next(self):
+        """The next batch of the pass, or ``_END`` once the data ran out (then the epoch is over)."""
+        self._seen += 1
+        try:
+            return next(self._it)
+        except StopIteration:
+            self._exhausted()
+            return _END
+
     def __iter__(self):
         return self._epoch()
 
@@ -313,11 +324,8 @@ class EpochIterator:
                     if self.steps_per_epoch:
                         _ran_out()
                     break
-                self._seen += 1
-                try:
-                    batch = next(self._it)
-                except StopIteration:
-                    self._exhausted()
+                batch = self._next()
+                if batch is _END:
                     return
                 yield batch
             if self._it is not None:
@@ -327,14 +335,9 @@ class EpochIterator:
         else:
             # an unknown length and no steps: read until the data runs out (forever if it never does)
             self._new_pass(prefetch)
-            while True:
-                self._seen += 1
-                try:
-                    batch = next(self._it)
-                except StopIteration:
-                    self._exhausted()
-                    return
+            while (batch := self._next()) is not _END:
                 yield batch
+            return
         self.source.on_epoch_end()
 
 
