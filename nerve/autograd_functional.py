@@ -40,6 +40,13 @@ def _prepare(inputs, create_graph: bool):
     return tuple(out)
 
 
+def _inputs(inputs, fn: str, create_graph: bool):
+    """``(the inputs prepared as _prepare makes them, whether they came as a tuple)``, checked."""
+    ins, in_tup = _as_tuple(inputs)
+    _check_tensors(ins, "inputs", fn)
+    return _prepare(ins, create_graph), in_tup
+
+
 def _finish(xs, as_tuple: bool, create_graph: bool):
     xs = tuple(x if create_graph or x is None else x.detach() for x in xs)
     return xs if as_tuple else xs[0]
@@ -55,16 +62,20 @@ def _strict_outputs(outputs, strict: bool) -> None:
                                    "in strict mode.")
 
 
-def _grads(outputs, inputs, grad_outputs, create_graph: bool, strict: bool, fn: str):
-    gs = _ag.grad(outputs, inputs, grad_outputs, retain_graph=True, create_graph=create_graph, allow_unused=True)
+def _strict_inputs(grads, strict: bool) -> None:
+    """``strict``: every input must reach the outputs (PyTorch's message)."""
     if strict:
-        for i, g in enumerate(gs):
+        for i, g in enumerate(grads):
             if g is None:
                 raise RuntimeError(f"The output of the user-provided function is independent of input {i}. This "
                                    "is not allowed in strict mode.")
-    xp = [t._device.xp for t in inputs]
-    return tuple(g if g is not None else _ag.Tensor._make(m.zeros_like(t._data), t._device)
-                 for g, t, m in zip(gs, inputs, xp))
+
+
+def _grads(outputs, inputs, grad_outputs, create_graph: bool, strict: bool):
+    """The gradients of ``outputs`` with respect to ``inputs`` (zeros for an input they do not reach)."""
+    gs = _ag.grad(outputs, inputs, grad_outputs, retain_graph=True, create_graph=create_graph, allow_unused=True)
+    _strict_inputs(gs, strict)
+    return tuple(g if g is not None else t.detach().new_zeros(t.shape) for g, t in zip(gs, inputs))
 
 
 def _scalar(out, fn: str):
@@ -79,9 +90,7 @@ def vjp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
     Returns:
         (func's output, the vector-Jacobian product shaped as ``inputs``).
     """
-    ins, in_tup = _as_tuple(inputs)
-    _check_tensors(ins, "inputs", "vjp")
-    ins = _prepare(ins, create_graph)
+    ins, in_tup = _inputs(inputs, "vjp", create_graph)
     with _ag.enable_grad():
         out = func(*ins)
         outs, out_tup = _as_tuple(out)
@@ -89,10 +98,10 @@ def vjp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
         _strict_outputs(outs, strict)
         used = [o for o in outs if o.requires_grad]
         if not used:
-            gs = tuple(_ag.Tensor._make(t._device.xp.zeros_like(t._data), t._device) for t in ins)
+            gs = tuple(t.detach().new_zeros(t.shape) for t in ins)
         else:
             gvs = None if vs is None else [w for o, w in zip(outs, vs) if o.requires_grad]
-            gs = _grads(used, ins, gvs, create_graph, strict, "vjp")
+            gs = _grads(used, ins, gvs, create_graph, strict)
     return _finish(outs, out_tup, create_graph), _finish(gs, in_tup, create_graph)
 
 
@@ -102,9 +111,7 @@ def jvp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
     Returns:
         (func's output, the Jacobian-vector product shaped as the output).
     """
-    ins, in_tup = _as_tuple(inputs)
-    _check_tensors(ins, "inputs", "jvp")
-    ins = _prepare(ins, create_graph)
+    ins, in_tup = _inputs(inputs, "jvp", create_graph)
     vs = tuple(t.new_ones(t.shape) for t in ins) if v is None else _as_tuple(v)[0]
     with _ag.enable_grad():
         out = func(*ins)
@@ -118,11 +125,7 @@ def jvp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
         used = [(o, u) for o, u in zip(outs, dummies) if o.requires_grad]
         gs = _ag.grad([o for o, _ in used], ins, [u for _, u in used], create_graph=True, allow_unused=True) \
             if used else (None,) * len(ins)
-        if strict:
-            for i, g in enumerate(gs):
-                if g is None:
-                    raise RuntimeError(f"The output of the user-provided function is independent of input {i}. "
-                                       "This is not allowed in strict mode.")
+        _strict_inputs(gs, strict)
         pairs = [(g, w) for g, w in zip(gs, vs) if g is not None and g.requires_grad]
         if pairs:
             jv = _ag.grad([g for g, _ in pairs], dummies, [w for _, w in pairs], create_graph=create_graph,
@@ -139,9 +142,7 @@ def jacobian(func, inputs, create_graph: bool = False, strict: bool = False, vec
     tuples over inputs, where they came as tuples."""
     if strategy != "reverse-mode":
         raise NotImplementedError(f"jacobian: strategy {strategy!r}: nerve computes Jacobians in reverse mode only")
-    ins, in_tup = _as_tuple(inputs)
-    _check_tensors(ins, "inputs", "jacobian")
-    ins = _prepare(ins, create_graph)
+    ins, in_tup = _inputs(inputs, "jacobian", create_graph)
     with _ag.enable_grad():
         out = func(*ins)
         outs, out_tup = _as_tuple(out)
@@ -153,7 +154,7 @@ def jacobian(func, inputs, create_graph: bool = False, strict: bool = False, vec
             if o.requires_grad:
                 flat = o.reshape(-1)
                 for k in range(flat.shape[0]):
-                    for j, g in enumerate(_grads(flat[k], ins, None, create_graph, strict, "jacobian")):
+                    for j, g in enumerate(_grads(flat[k], ins, None, create_graph, strict)):
                         rows[j].append(g.reshape(-1))
             blocks = []
             for j, t in enumerate(ins):
@@ -178,7 +179,7 @@ def hessian(func, inputs, create_graph: bool = False, strict: bool = False, vect
 
     def gradients(*xs):
         out = _scalar(func(*xs), "hessian")
-        return _grads(out, xs, None, True, strict, "hessian")
+        return _grads(out, xs, None, True, strict)
 
     res = jacobian(gradients, ins, create_graph=create_graph, strict=strict, strategy=outer_jacobian_strategy)
     return res if in_tup else res[0][0]
@@ -190,9 +191,7 @@ def vhp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
     Returns:
         (func's output, the product shaped as ``inputs``).
     """
-    ins, in_tup = _as_tuple(inputs)
-    _check_tensors(ins, "inputs", "vhp")
-    ins = _prepare(ins, create_graph)
+    ins, in_tup = _inputs(inputs, "vhp", create_graph)
     if v is None:
         if any(t._data.size != 1 for t in ins):
             raise RuntimeError("The vector v can only be None if the input to the user-provided function is a "
@@ -207,13 +206,13 @@ def vhp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
     with _ag.enable_grad():
         out = _scalar(func(*ins), "vhp")
         _strict_outputs((out,), strict)
-        gs = _grads(out, ins, None, True, strict, "vhp") if out.requires_grad else ()
+        gs = _grads(out, ins, None, True, strict) if out.requires_grad else ()
         terms = [(g * w).sum() for g, w in zip(gs, vs) if g.requires_grad]
         if terms:
             dot = terms[0]
             for t in terms[1:]:
                 dot = dot + t
-            hv = _grads(dot, ins, None, create_graph, strict, "vhp")
+            hv = _grads(dot, ins, None, create_graph, strict)
         else:
             hv = tuple(t.detach().new_zeros(t.shape) for t in ins)
     return _finish((out,), False, create_graph), _finish(hv, in_tup, create_graph)
