@@ -61,3 +61,22 @@ def summary_of(model) -> str:
     out = []
     model.summary(print_fn=lambda s, **kw: out.append(s))
     return "".join(out)
+
+
+def names(model):
+    """Weight paths without the model's own prefix (Keras's start 'sequential/')."""
+    prefix = model.name + "/"
+    return [w.path[len(prefix):] if w.path.startswith(prefix) else w.path for w in model.weights]
+
+
+def same_step(theirs, ours, x, y, loss="mse", lr=0.1):
+    """One SGD step in both: the same loss, and every weight updated the same (the same gradients)."""
+    theirs.compile(K.optimizers.SGD(lr), loss)
+    ours.compile(keras.optimizers.SGD(lr), loss)
+    before = theirs.get_weights()
+    lt = float(theirs.train_on_batch(x, y))
+    lo = float(ours.train_on_batch(x, y))
+    np.testing.assert_allclose(lo, lt, rtol=1e-5, atol=1e-6)
+    for b, wt, wo in zip(before, theirs.get_weights(), ours.get_weights()):
+        np.testing.assert_allclose(wo, wt, atol=1e-5, rtol=1e-4)
+    assert any(np.abs(w - b).max() > 1e-4 for b, w in zip(before, ours.get_weights()))

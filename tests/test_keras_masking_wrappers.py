@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 import pytest
-from _keras_compare import K, assert_same, both, fresh, summary_of
+from _keras_compare import K, assert_same, both, fresh, names, summary_of
 from _keras_compare import as_list as _list
 from _keras_compare import to_numpy as _np
 
@@ -24,12 +24,6 @@ def _fresh():
     yield
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
-
-def names(model):
-    """Weight paths without the model's own prefix (Keras's start 'sequential/')."""
-    prefix = model.name + "/"
-    return [w.path[len(prefix):] if w.path.startswith(prefix) else w.path for w in model.weights]
 
 
 def padded_ids(rng, n, steps, vocab):
