@@ -529,7 +529,7 @@ def test_parametrizations_weight_norm_loads_old_api_state_dicts():
     np.testing.assert_allclose(new.weight.detach().numpy(), old.weight.detach().numpy(), rtol=1e-6)
 
 
-@pytest.mark.parametrize("name,args,shape", MODULES)
+@pytest.mark.parametrize("name,args,shape", MODULES + [("ConvTranspose3d", (2, 3, 2), (1, 2, 3, 3, 3))])
 @pytest.mark.parametrize("n_power_iterations", [1, 3])
 def test_spectral_norm_matches_torch_after_copying_u_and_v(device, name, args, shape, n_power_iterations):
     m, tm = _pair(name, *args)

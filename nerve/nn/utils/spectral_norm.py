@@ -105,9 +105,9 @@ def spectral_norm(module, name: str = "weight", n_power_iterations: int = 1, eps
         ``v`` start as normalised draws from nerve's generator).
     """
     if dim is None:
-        from ..modules.conv import ConvTranspose1d, ConvTranspose2d
+        from ..modules.conv import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 
-        dim = 1 if isinstance(module, (ConvTranspose1d, ConvTranspose2d)) else 0
+        dim = 1 if isinstance(module, (ConvTranspose1d, ConvTranspose2d, ConvTranspose3d)) else 0
     SpectralNorm.apply(module, name, n_power_iterations, dim, eps)
     return module
 
