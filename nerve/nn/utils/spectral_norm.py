@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ...tensor import Tensor
 from ..parameter import is_lazy
+from .weight_norm import remove_norm_hook
 
 
 def _normalize(xp, x, eps: float):
@@ -114,10 +115,4 @@ def spectral_norm(module, name: str = "weight", n_power_iterations: int = 1, eps
 
 def remove_spectral_norm(module, name: str = "weight"):
     """Undo ``spectral_norm``: ``<name>`` becomes one parameter again, holding the normalised weight."""
-    for k, hook in module._forward_pre_hooks.items():
-        if isinstance(hook, SpectralNorm) and hook.name == name:
-            hook.remove(module)
-            del module._forward_pre_hooks[k]
-            module._forward_pre_hooks_with_kwargs.pop(k, None)
-            return module
-    raise ValueError(f"spectral_norm of '{name}' not found in {module}")
+    return remove_norm_hook(module, SpectralNorm, name, "spectral_norm")
