@@ -588,14 +588,17 @@ class Solve(Function):
 
     def forward(self, xp, a, b):
         self.info = xp.zeros(a.shape[:-2], _np.int32)  # A's own batch, as torch's (not B's broadcast)
+        # solve_ex on CuPy: LAPACK's info from our LU, as InverseEx
+        info = lu_info(xp, a) if xp is not _np and not self.check else None
         try:
-            if xp is not _np and not self.check and bool(lu_info(xp, a).any()):
-                raise _np.linalg.LinAlgError  # solve_ex on CuPy: LAPACK's info from our LU, as InverseEx
+            if info is not None and bool(info.any()):
+                raise _np.linalg.LinAlgError
             with linalg_errors(xp):
                 x = _bsolve(xp, a, b)
         except _np.linalg.LinAlgError:
             batch = tuple(_np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
-            info = lu_info(xp, a)
+            if info is None:
+                info = lu_info(xp, a)
             if self.check:
                 prefix, _ = first_failure(info)
                 raise LinAlgError(f"torch.{self.fname}: {prefix}The solver failed because the input matrix is "
