@@ -98,6 +98,20 @@ def blas():
     return _blas_fns
 
 
+def blas_core() -> str | None:
+    """The CPU kernels OpenBLAS picked at run time (``Haswell``, ``SkylakeX``, ``Zen``...), or None
+    (another BLAS). Figures from two machines that share a CPU name can differ by the kernels."""
+    names = ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename64_",
+             "openblas_get_corename")
+    for lib in _blas_libraries():
+        fn = _find(lib, names)
+        if fn is not None:
+            fn.restype = ctypes.c_char_p
+            name = fn()
+            return name.decode() if name else None
+    return None
+
+
 def workers() -> int:
     """How many threads nerve's CPU work runs on: ``WORKERS``, else BLAS's thread count."""
     if WORKERS is not None:

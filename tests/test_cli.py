@@ -332,6 +332,19 @@ def test_info(capsys):
     assert f"numpy           {np.__version__}" in stdout
     for label in ("blas", "cupy", "cuda available", "devices"):
         assert f"\n{label}" in stdout
+    if "openblas" in stdout.split("\nblas ", 1)[1].split("\n", 1)[0]:  # NumPy's wheels: OpenBLAS names its kernels
+        core = nerve._threads.blas_core()
+        assert core and f"\nblas kernels    {core}\n" in stdout
+
+
+def test_bench_machine_line_names_cpu_blas_and_kernels():
+    from nerve.bench import machine
+
+    line = machine()
+    assert f"NumPy {np.__version__} (" in line and " cores, Python " in line
+    core = nerve._threads.blas_core()
+    if core:
+        assert f", {core} kernels)" in line
 
 
 def test_bench_is_nerve_bench(capsys):

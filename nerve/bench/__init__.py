@@ -108,14 +108,26 @@ def machine() -> str:
     import numpy as np
 
     cpu = platform.processor() or platform.machine()
+    info: dict = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "cpu family", "model", "flags") and key not in info:
+                    info[key] = value.strip()
+                if not line.strip():  # the first processor's block is enough
                     break
     except OSError:
         pass
+    cpu = info.get("model name", cpu)
+    # a name such as "AMD EPYC" covers generations whose kernels differ (AVX-512 or not): the
+    # family, model and vector width say which one the figures come from
+    detail = [f"family {info['cpu family']} model {info['model']}"] if "cpu family" in info and "model" in info else []
+    if "avx512f" in info.get("flags", "").split():
+        detail.append("AVX-512")
+    if detail:
+        cpu += f" ({', '.join(detail)})"
     blas = "unknown BLAS"
     try:
         cfg = np.show_config(mode="dicts")
@@ -123,6 +135,11 @@ def machine() -> str:
         blas = f"{b.get('name')} {b.get('version')}"
     except Exception:
         pass
+    from .._threads import blas_core
+
+    core = blas_core()
+    if core:
+        blas += f", {core} kernels"
     torch = torch_or_none()
     tv = f", torch {torch.__version__}" if torch else ""
     return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "

@@ -47,6 +47,11 @@ def info_lines() -> list[tuple[str, str]]:
         ("numpy", np.__version__),
         ("blas", _blas()),
     ]
+    from nerve._threads import blas_core
+
+    core = blas_core()
+    if core:
+        rows.append(("blas kernels", core))
     threads = _threads()
     if threads:
         rows.append(("blas threads", threads))
