@@ -2121,6 +2121,9 @@ class Polygamma(Function):
     def backward(self, xp, g):
         return g * polygamma_array(xp, self.n + 1, self.x).astype(g.dtype)
 
+    def backward_t(self, g):
+        return g * Polygamma.apply(self.saved(0, self.x), n=self.n + 1)
+
 
 class LogAddExp(Function):
     """``log(exp(a) + exp(b))``; the gradients are ``exp(a - out)`` and ``exp(b - out)`` (0, not NaN,

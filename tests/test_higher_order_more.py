@@ -140,6 +140,7 @@ CASES = {
     "fmod": (lambda L, d, a, b: L.fmod(a * 3, b) * a, [(6,), ("u", 0.5, 1.5, (6,))]),
     "fmax_fmin": (lambda L, d, a, b: L.fmax(a, b) * L.fmin(a * 2, b), [(6,), (6,)]),
     "erfinv": (lambda L, d, x: x.erfinv(), [("u", -0.9, 0.9, (5,))]),
+    "lgamma_digamma_polygamma": (lambda L, d, x: x.lgamma() + x.digamma() * L.polygamma(1, x), [("u", 0.5, 3.0, (5,))]),
     # products
     "prod_dim": (lambda L, d, x: x.prod(1), [(3, 4)]),
     "prod_all": (lambda L, d, x: x.prod() * x, [(2, 3)]),
@@ -195,8 +196,10 @@ def test_second_derivatives_match_torch(device, name):
     ours = _second_derivatives(nerve, fn, arrays, need, device)
     with torch.nn.attention.sdpa_kernel([torch.nn.attention.SDPBackend.MATH]):  # the one torch differentiates twice
         theirs = _second_derivatives(torch, fn, arrays, need, device)
+    # torch's trigamma is accurate to about 5e-10 (nerve's to 2e-16, against mpmath)
+    rtol = 1e-8 if "gamma" in name else 1e-10
     for a, b in zip(ours, theirs):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12 * max(1.0, np.abs(b).max()))
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-12 * max(1.0, np.abs(b).max()))
 
 
 @pytest.mark.parametrize("name", sorted(CASES) + sorted(NERVE_ONLY))
