@@ -120,6 +120,7 @@ CASES = {
     "linear": (_interp(size=5, mode="linear"), [(1, 2, 3)]),
     "trilinear": (_interp(size=(2, 3, 2), mode="trilinear"), [(1, 1, 2, 2, 2)]),
     "area": (_interp(size=(2, 2), mode="area"), [(1, 1, 4, 3)]),
+    "bilinear_antialias": (_interp(size=(2, 3), mode="bilinear", antialias=True), [(1, 1, 4, 5)]),
     # attention
     "sdpa": (_sdpa(), [(2, 3, 4), (2, 4, 4), (2, 4, 3)]),
     "sdpa_heads": (_sdpa(), [(1, 2, 3, 2), (1, 2, 4, 2), (1, 2, 4, 2)]),
@@ -242,9 +243,11 @@ def test_attention_probs_and_batched_matmul_match_torch(device, mask):
     assert gradgradcheck(lambda *ts: fn(nerve, "cpu", *ts), inputs, atol=1e-6, rtol=1e-4)
 
 
-def test_multihead_attention_with_weights_second_derivatives_match_torch(device):
-    """A gradient penalty through ``nn.MultiheadAttention(need_weights=True)``: the parameters'
-    gradients of the squared input gradient."""
+@pytest.mark.parametrize("need_weights", [True, False])
+def test_multihead_attention_second_derivatives_match_torch(device, need_weights):
+    """A gradient penalty through ``nn.MultiheadAttention`` (attention_probs and BatchedMatMul with
+    ``need_weights``, scaled_dot_product_attention without): the parameters' gradients of the squared
+    input gradient."""
     rng = np.random.default_rng(12)
     x0 = rng.standard_normal((2, 3, 4))
     grads, weights = {}, {}
@@ -256,8 +259,10 @@ def test_multihead_attention_with_weights_second_derivatives_match_torch(device)
         else:
             weights = {k: _np(v) for k, v in mha.state_dict().items()}  # nerve runs first
         x = lib.tensor(x0, device=dev, requires_grad=True)
-        out, w = mha(x, x, x, need_weights=True, average_attn_weights=False)
-        (g,) = lib.autograd.grad((out.tanh().sum() + (w * w).sum()), x, create_graph=True)
+        with torch.nn.attention.sdpa_kernel([torch.nn.attention.SDPBackend.MATH]):
+            out, w = mha(x, x, x, need_weights=need_weights, average_attn_weights=False)
+        loss = out.tanh().sum() + ((w * w).sum() if need_weights else 0)
+        (g,) = lib.autograd.grad(loss, x, create_graph=True)
         (g * g).sum().backward()
         grads[lib.__name__] = [_np(x.grad)] + [_np(p.grad) for p in mha.parameters()]
     for a, b in zip(grads["nerve"], grads["torch"]):
@@ -290,6 +295,12 @@ def test_dropout2d_second_derivatives_match_torch(device):
 
     _compare(fn, [x0], device)
     assert gradgradcheck(lambda x: fn(nerve, "cpu", x), [nerve.tensor(x0, requires_grad=True)], atol=1e-6, rtol=1e-4)
+
+    def fn3(x):  # dropout3d: the same op, on (N, C, D, H, W)
+        nerve.manual_seed(4)
+        return nerve.nn.functional.dropout3d(x, 0.5) * x
+
+    assert gradgradcheck(fn3, [nerve.tensor(x0.reshape(2, 4, 2, 2, 1), requires_grad=True)], atol=1e-6, rtol=1e-4)
 
 
 def test_to_device_is_differentiable_twice(device):
