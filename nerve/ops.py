@@ -639,21 +639,20 @@ class Prod(Function):
         if not (self.x == 0).any():
             y = self.output(self.y if self.keepdims else self.y.reshape(_reduced_shape(self.x.shape, self.axis)))
             return g * _keep_dims_t(y, self.x.shape, self.axis, self.keepdims) / x
-        # a zero: the product of the others, as a product over rows that hold x with a one in place i
+        # a zero: the product of the others
         return g * _others_product_t(self, x, self.axis)
 
 
 def _others_product_t(fn, x, axis):
     """For every element of ``x``, the product of the other elements along ``axis`` (all of them for
-    None), recorded without a division: a product over the rows of an (..., n, n) tensor whose row i
-    is x with a one in place i."""
-    xp = fn.device.xp
+    None), recorded without a division: the exclusive cumulative products from the left and from the
+    right, multiplied (as PyTorch's; their first-order backward is exact with zeros)."""
     shape = tuple(x.shape)
     v = x.reshape(-1) if axis is None else x.movedim(axis, -1)
-    n = v.shape[-1]
-    eye = xp.eye(n, dtype=x._data.dtype)
-    rows = v.unsqueeze(-2) * fn.const(1 - eye) + fn.const(eye)
-    out = rows.prod(-1)
+    ones = fn.const(fn.device.xp.ones(tuple(v.shape[:-1]) + (1,), dtype=x._data.dtype))
+    left = Cat.apply(ones, v[..., :-1], axis=-1).cumprod(-1)
+    right = Flip.apply(Cat.apply(ones, Flip.apply(v, axis=-1)[..., :-1], axis=-1).cumprod(-1), axis=-1)
+    out = left * right
     return out.reshape(shape) if axis is None else out.movedim(-1, axis)
 
 

@@ -328,12 +328,12 @@ def test_cases_without_double_backward_raise_naming_the_op(case):
         nerve.autograd.grad(y.sum(), x, create_graph=True)
 
 
-def test_third_derivative_of_var_and_prod_with_a_zero_match_torch():
+def test_third_derivatives_of_var_prod_and_cumprod_with_a_zero_match_torch():
     x0 = np.array([[0.0, 1.5, -0.7], [0.4, 2.0, 1.1]])
     out = {}
     for lib in (nerve, torch):
         x = lib.tensor(x0, requires_grad=True)
-        y = x.prod(1).sum() + (x.var(0) * x[0]).sum()
+        y = x.prod(1).sum() + (x.var(0) * x[0]).sum() + (x.cumprod(1) * x).sum()
         (g,) = lib.autograd.grad(y, x, create_graph=True)
         (g2,) = lib.autograd.grad((g * g).sum(), x, create_graph=True)
         (g3,) = lib.autograd.grad((g2 * g2.sin()).sum(), x)
