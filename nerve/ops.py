@@ -592,6 +592,13 @@ class Var(Function):
         g = _expand_reduced(xp, g, self.xc.shape, self.axis, self.keepdims)
         return g * (2.0 / self.denom) * self.xc if self.denom else g * self.xc * float("nan")
 
+    def backward_t(self, g):
+        # x - mean(x), recorded from the centred values forward kept (they have the same centring)
+        x = self.saved(0, self.xc)
+        xc = x - x.mean(self.axis, keepdim=True)
+        g = _keep_dims_t(g, self.xc.shape, self.axis, self.keepdims)
+        return g * (2.0 / self.denom) * xc if self.denom else g * xc * float("nan")
+
 
 def _errstate(xp):
     return quiet_errors() if xp is _np else contextlib.nullcontext()
@@ -625,6 +632,28 @@ class Prod(Function):
         right = xp.concatenate([ones, xp.cumprod(rev, axis=axis)], axis=axis)
         right = xp.flip(xp.take(right, xp.arange(x.shape[axis]), axis=axis), axis=axis)
         return g * left * right
+
+    def backward_t(self, g):
+        x = self.saved(0, self.x)
+        g = _keep_dims_t(g, self.x.shape, self.axis, self.keepdims)
+        if not (self.x == 0).any():
+            y = self.output(self.y if self.keepdims else self.y.reshape(_reduced_shape(self.x.shape, self.axis)))
+            return g * _keep_dims_t(y, self.x.shape, self.axis, self.keepdims) / x
+        # a zero: the product of the others
+        return g * _others_product_t(self, x, self.axis)
+
+
+def _others_product_t(fn, x, axis):
+    """For every element of ``x``, the product of the other elements along ``axis`` (all of them for
+    None), recorded without a division: the exclusive cumulative products from the left and from the
+    right, multiplied (as PyTorch's; their first-order backward is exact with zeros)."""
+    shape = tuple(x.shape)
+    v = x.reshape(-1) if axis is None else x.movedim(axis, -1)
+    ones = fn.const(fn.device.xp.ones(tuple(v.shape[:-1]) + (1,), dtype=x._data.dtype))
+    left = Cat.apply(ones, v[..., :-1], axis=-1).cumprod(-1)
+    right = Flip.apply(Cat.apply(ones, Flip.apply(v, axis=-1)[..., :-1], axis=-1).cumprod(-1), axis=-1)
+    out = left * right
+    return out.reshape(shape) if axis is None else out.movedim(-1, axis)
 
 
 def _reduced_shape(shape, axis):
@@ -1135,6 +1164,14 @@ def _leading(a, shape):
     return a[tuple(slice(0, n) for n in shape)]
 
 
+def _leading_t(fn, i, a):
+    """Input ``i`` of ``fn`` cut to ``a``'s shape (the leading block that forward kept) as a recorded tensor."""
+    full = fn.saved(i, a)
+    if tuple(full.shape) == a.shape:
+        return full
+    return GetItem.apply(full, index=tuple(slice(0, n) for n in a.shape), advanced=False)
+
+
 def _pad_to(xp, g, shape):
     """``g`` placed at the start of zeros of ``shape`` (the gradient of ``_leading``)."""
     if g.shape == tuple(shape):
@@ -1142,6 +1179,14 @@ def _pad_to(xp, g, shape):
     out = xp.zeros(shape, g.dtype)
     out[tuple(slice(0, n) for n in g.shape)] = g
     return out
+
+
+def _pad_to_t(fn, g, shape):
+    """``_pad_to`` on a tensor, recorded (``backward_t``)."""
+    if tuple(g.shape) == tuple(shape):
+        return g
+    zeros = fn.const(fn.device.xp.zeros(shape, g._data.dtype))
+    return IndexPut.apply(zeros, g, index=tuple(slice(0, n) for n in g.shape), accumulate=False, advanced=False)
 
 
 def ufunc_at(xp, ufunc: str, target, coords, values) -> None:
@@ -1198,6 +1243,16 @@ class Scatter(Function):
             gs = _pad_to(xp, g[self.coords], self.src_shape)
         return gx, gs
 
+    def backward_t(self, g):
+        if self.reduce is not None:
+            raise RuntimeError("derivative for aten::scatter with reduce is not implemented")
+        gx = gs = None
+        if self.parents[0] is not None:
+            gx = IndexPut.apply(g, 0.0, index=self.coords, accumulate=False, advanced=True)
+        if self.src_shape is not None and self.parents[1] is not None:
+            gs = _pad_to_t(self, GetItem.apply(g, index=self.coords, advanced=True), self.src_shape)
+        return gx, gs
+
 
 class ScatterAdd(Function):
     """``x.scatter_add(axis, index, src)``: ``src`` added into a copy of ``x`` at ``index``
@@ -1212,6 +1267,12 @@ class ScatterAdd(Function):
 
     def backward(self, xp, g):
         gs = _pad_to(xp, g[self.coords], self.src_shape) if self.parents[1] is not None else None
+        return g, gs
+
+    def backward_t(self, g):
+        gs = None
+        if self.parents[1] is not None:
+            gs = _pad_to_t(self, GetItem.apply(g, index=self.coords, advanced=True), self.src_shape)
         return g, gs
 
 
@@ -1230,6 +1291,14 @@ class IndexAdd(Function):
         gs = None
         if self.parents[1] is not None:
             gs = xp.take(g, self.index, axis=self.axis)
+            if self.alpha != 1:
+                gs = gs * self.alpha
+        return g, gs
+
+    def backward_t(self, g):
+        gs = None
+        if self.parents[1] is not None:
+            gs = GetItem.apply(g, index=(slice(None),) * self.axis + (self.index,), advanced=True)
             if self.alpha != 1:
                 gs = gs * self.alpha
         return g, gs
@@ -1296,6 +1365,37 @@ class ScatterReduce(Function):
         gs = _pad_to(xp, gs, self.src_shape) if self.parents[1] is not None else None
         return (gx if self.parents[0] is not None else None), gs
 
+    def backward_t(self, g):
+        xp = self.device.xp
+        r, c, x, s, out = self.reduce, self.coords, self.x, self.s, self.out
+        dt = g._data.dtype
+        keep = None if self.include_self else ~self.hit
+        if r == "sum":
+            gx = gs = g
+        elif r == "mean":
+            gx = gs = g / self.const(self.count.astype(dt))
+        elif r in ("amax", "amin"):  # the tie masks and counts are constants, as PyTorch's
+            x_is = x == out
+            if keep is not None:
+                x_is &= keep
+            s_is = s == out[c]
+            n = x_is.astype(dt)
+            scatter_add(xp, n, c, s_is.astype(dt))
+            gd = g / self.const(xp.maximum(n, 1))
+            gx, gs = gd * self.const(x_is.astype(dt)), GetItem.apply(gd, index=c, advanced=True) * self.const(s_is.astype(dt))
+        elif (x == 0).any() or (s == 0).any():
+            return super().backward_t(g)  # prod with zeros in the input: the first order only
+        else:  # prod without zeros: out / e
+            go = g * self.output(out)
+            gx = go / self.saved(0, x)
+            gs = GetItem.apply(go, index=c, advanced=True) / _leading_t(self, 1, s)
+        if r in ("sum", "mean"):
+            gs = GetItem.apply(gs, index=c, advanced=True)
+        if keep is not None:
+            gx = gx * self.const(keep.astype(dt))
+        gs = _pad_to_t(self, gs, self.src_shape) if self.parents[1] is not None else None
+        return (gx if self.parents[0] is not None else None), gs
+
     def _prod_grads(self, xp, g, keep):
         c, x, s, out = self.coords, self.x, self.s, self.out
         xz = (x == 0) if keep is None else (x == 0) & keep
@@ -1343,6 +1443,14 @@ class Diagonal(Function):
         view[..., rows, cols] = g
         return gx
 
+    def backward_t(self, g):
+        a1, a2 = self.axis1, self.axis2
+        moved = tuple(n for i, n in enumerate(self.shape) if i not in (a1, a2)) + (self.shape[a1], self.shape[a2])
+        rows, cols = _diag_coords(self.device.xp, self.shape[a1], self.shape[a2], self.offset)
+        zeros = self.const(self.device.xp.zeros(moved, g._data.dtype))
+        gx = IndexPut.apply(zeros, g, index=(Ellipsis, rows, cols), accumulate=False, advanced=True)
+        return gx.movedim((-2, -1), (a1, a2))
+
 
 class DiagEmbed(Function):
     """The last axis of ``v`` on the ``offset``-th diagonal of square matrices in the last two axes
@@ -1357,6 +1465,9 @@ class DiagEmbed(Function):
 
     def backward(self, xp, g):
         return g[..., self.rows, self.cols]
+
+    def backward_t(self, g):
+        return GetItem.apply(g, index=(Ellipsis, self.rows, self.cols), advanced=True)
 
 
 class CumProd(Function):
@@ -1386,6 +1497,23 @@ class CumProd(Function):
         b = revcumsum(g * skip) * first
         return a + b
 
+    def backward_t(self, g):
+        ax = self.axis
+        x = self.saved(0, self.x)
+        if not (self.x == 0).any():
+            gy = g * self.output(self.y)
+            return Flip.apply(CumSum.apply(Flip.apply(gy, axis=ax), axis=ax), axis=ax) / x
+        # a zero: d y_k / d x_i = prod_{j <= k, j != i} x_j (k >= i), recorded without a division as
+        # the cumulative products of the rows of an (..., n, n) tensor whose row i is x with a one in place i
+        xp = self.device.xp
+        v = x.movedim(ax, -1)
+        n = v.shape[-1]
+        eye = xp.eye(n, dtype=self.x.dtype)
+        rows = v.unsqueeze(-2) * self.const(1 - eye) + self.const(eye)
+        upper = self.const(xp.triu(xp.ones((n, n), dtype=self.x.dtype)))  # k >= i
+        d = rows.cumprod(-1) * upper
+        return (d @ g.movedim(ax, -1).unsqueeze(-1)).squeeze(-1).movedim(-1, ax)
+
 
 # ---------------------------------------------------------------- binary math
 
@@ -1401,6 +1529,11 @@ class Atan2(Function):
             d = g / (x * x + y * y)
         return (d * x if self.parents[0] is not None else None), (-d * y if self.parents[1] is not None else None)
 
+    def backward_t(self, g):
+        y, x = self.saved(0, self.y), self.saved(1, self.x)
+        d = g / (x * x + y * y)
+        return (d * x if self.parents[0] is not None else None), (-d * y if self.parents[1] is not None else None)
+
 
 class Hypot(Function):
     def forward(self, xp, a, b):
@@ -1412,6 +1545,11 @@ class Hypot(Function):
         with _errstate(xp):
             d = g / self.h
         return (d * self.a if self.parents[0] is not None else None), (d * self.b if self.parents[1] is not None else None)
+
+    def backward_t(self, g):
+        d = g / self.output(self.h)
+        return ((d * self.saved(0, self.a) if self.parents[0] is not None else None),
+                (d * self.saved(1, self.b) if self.parents[1] is not None else None))
 
 
 class Fmod(Function):
@@ -1426,6 +1564,13 @@ class Fmod(Function):
         if self.parents[1] is not None:
             with _errstate(xp):
                 gb = -g * xp.trunc(self.a / self.b)
+        return g, gb
+
+    def backward_t(self, g):
+        gb = None
+        if self.parents[1] is not None:
+            with _errstate(self.device.xp):
+                gb = -g * self.const(self.device.xp.trunc(self.a / self.b))
         return g, gb
 
 
@@ -1540,6 +1685,10 @@ class Asin(Function):
         with _errstate(xp):
             return g / xp.sqrt(1 - self.x * self.x)
 
+    def backward_t(self, g):
+        x = self.saved(0, self.x)
+        return g / (1 - x * x).sqrt()
+
 
 class Acos(Function):
     def forward(self, xp, x):
@@ -1549,6 +1698,10 @@ class Acos(Function):
     def backward(self, xp, g):
         with _errstate(xp):
             return -g / xp.sqrt(1 - self.x * self.x)
+
+    def backward_t(self, g):
+        x = self.saved(0, self.x)
+        return -g / (1 - x * x).sqrt()
 
 
 class Atan(Function):
@@ -1596,6 +1749,10 @@ class Asinh(Function):
     def backward(self, xp, g):
         return g / xp.sqrt(self.x * self.x + 1)
 
+    def backward_t(self, g):
+        x = self.saved(0, self.x)
+        return g / (x * x + 1).sqrt()
+
 
 class Acosh(Function):
     def forward(self, xp, x):
@@ -1606,6 +1763,10 @@ class Acosh(Function):
         with _errstate(xp):
             return g / xp.sqrt(self.x * self.x - 1)
 
+    def backward_t(self, g):
+        x = self.saved(0, self.x)
+        return g / (x * x - 1).sqrt()
+
 
 class Atanh(Function):
     def forward(self, xp, x):
@@ -1615,6 +1776,10 @@ class Atanh(Function):
     def backward(self, xp, g):
         with _errstate(xp):
             return g / (1 - self.x * self.x)
+
+    def backward_t(self, g):
+        x = self.saved(0, self.x)
+        return g / (1 - x * x)
 
 
 class Erfinv(Function):
@@ -1653,6 +1818,10 @@ class Erfinv(Function):
 
     def backward(self, xp, g):
         return g * (0.5 / _SQRPI) * xp.exp(self.out * self.out)
+
+    def backward_t(self, g):
+        y = self.output(self.out)
+        return g * (0.5 / _SQRPI) * (y * y).exp()
 
 
 def scan_argext(xp, x, axis: int, op: str):
@@ -1848,6 +2017,12 @@ class Det(Function):
             cof = adjugate_t(xp, a)
         return g[..., None, None] * cof
 
+    def backward_t(self, g):
+        if not bool((self.det != 0).all()):
+            return super().backward_t(g)  # singular matrices: the first order only
+        a = self.saved(0, self.a)
+        return (g * self.output(self.det)).unsqueeze(-1).unsqueeze(-1) * a.inverse().mT
+
 
 class LogAbsDet(Function):
     """``log|det A|``; the gradient is ``g * A^-T``."""
@@ -1860,6 +2035,9 @@ class LogAbsDet(Function):
 
     def backward(self, xp, g):
         return g[..., None, None] * _mT(xp.linalg.inv(self.a))
+
+    def backward_t(self, g):
+        return g.unsqueeze(-1).unsqueeze(-1) * self.saved(0, self.a).inverse().mT
 
 
 # ---------------------------------------------------------------- lgamma, digamma, polygamma
@@ -1942,6 +2120,9 @@ class Polygamma(Function):
     def backward(self, xp, g):
         return g * polygamma_array(xp, self.n + 1, self.x).astype(g.dtype)
 
+    def backward_t(self, g):
+        return g * Polygamma.apply(self.saved(0, self.x), n=self.n + 1)
+
 
 class LogAddExp(Function):
     """``log(exp(a) + exp(b))``; the gradients are ``exp(a - out)`` and ``exp(b - out)`` (0, not NaN,
@@ -1959,6 +2140,20 @@ class LogAddExp(Function):
             gb = xp.where(fin, g * xp.exp(self.b - self.out), 0) if self.parents[1] is not None else None
         return ga, gb
 
+    def backward_t(self, g):
+        out = self.output(self.out)
+        fin = self.device.xp.isfinite(self.out)
+        grads = []
+        for i, v in enumerate((self.a, self.b)):
+            if self.parents[i] is None:
+                grads.append(None)
+                continue
+            gi = g * (self.saved(i, v) - out).exp()
+            if not fin.all():  # 0, not NaN, where both inputs are -inf
+                gi = Where.apply(self.const(fin), gi, self.const(self.device.xp.zeros((), g._data.dtype)))
+            grads.append(gi)
+        return tuple(grads)
+
 
 class FMax(Function):
     """``fmax`` (``op='max'``) or ``fmin`` (``op='min'``): the larger (smaller) value, NaN only where
@@ -1971,3 +2166,7 @@ class FMax(Function):
 
     def backward(self, xp, g):
         return g * self.a_wins, g * ~self.a_wins
+
+    def backward_t(self, g):
+        dt = g._data.dtype
+        return g * self.const(self.a_wins.astype(dt)), g * self.const((~self.a_wins).astype(dt))

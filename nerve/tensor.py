@@ -3185,6 +3185,9 @@ class _ToDevice(ops.Function):
     def backward(self, xp, g):
         return move(g, self.source)
 
+    def backward_t(self, g):
+        return _ToDevice.apply(g, target=self.source)
+
     def run(self, inputs):
         # the output lives on the target device, unlike every other op
         (x,) = inputs

@@ -104,6 +104,23 @@ def _score_grads(op, xp, ds):
     return gq, gk, gb
 
 
+def _score_grads_t(op, P, dp):
+    """``_score_grads`` on tensors (``backward_t``): the gradients of q, k (and the float mask) from
+    the gradient ``dp`` of the attention weights ``P`` (a tensor on q and k)."""
+    p = op.parents
+    ds = P * (dp - (dp * P).sum(-1, keepdim=True))
+    gq = gk = gb = None
+    if len(p) > op.n_qkv and p[-1] is not None:
+        gb = ds
+    if p[0] is not None or p[1] is not None:
+        ds = ds * op.scale
+        if p[0] is not None:
+            gq = BatchedMatMul.apply(ds, op.saved(1, op.k))
+        if p[1] is not None:
+            gk = BatchedMatMul.apply(ds.mT, op.saved(0, op.q))
+    return gq, gk, gb
+
+
 def _splittable(xp, q, k, v, bias, mask, dropout_p) -> bool:
     """Whether the blocked NumPy path applies: batched, one batch shape, no float mask, no dropout,
     a bool mask (if any) of the (L, S) plane only."""
@@ -205,6 +222,23 @@ class ScaledDotProductAttention(Function):
             gq, gk, gb = _score_grads(self, xp, _softmax_grad(xp, self.p, dp))
         return (gq, gk, gv) if len(p) == 3 else (gq, gk, gv, gb)
 
+    def backward_t(self, g):
+        p = self.parents
+        probs = self.p.reshape(self.lead + self.p.shape[-2:]) if self.split else self.p
+        # P as AttentionProbs' node on q, k (and the float mask): it depends on them
+        ps = [p[0], p[1]] + p[3:]
+        P = self.derived(AttentionProbs, probs, parents=ps, in_meta=self.in_meta[:2] + self.in_meta[3:],
+                         q=self.q, k=self.k, p=probs, scale=self.scale)
+        keep = None if self.keep is None else self.const(self.keep)
+        gv = None
+        if p[2] is not None:
+            gv = BatchedMatMul.apply((P if keep is None else P * keep).mT, g)
+        gq = gk = gb = None
+        if any(x is not None for x in ps):
+            dp = BatchedMatMul.apply(g, self.saved(2, self.v).mT)
+            gq, gk, gb = _score_grads_t(self, P, dp if keep is None else dp * keep)
+        return (gq, gk, gv) if len(p) == 3 else (gq, gk, gv, gb)
+
 
 class AttentionProbs(Function):
     """P = softmax(q k^T * scale + mask): the attention weights themselves."""
@@ -220,6 +254,10 @@ class AttentionProbs(Function):
         gq, gk, gb = _score_grads(self, xp, _softmax_grad(xp, self.p, g))
         return (gq, gk) if len(self.parents) == 2 else (gq, gk, gb)
 
+    def backward_t(self, g):
+        gq, gk, gb = _score_grads_t(self, self.output(self.p), g)
+        return (gq, gk) if len(self.parents) == 2 else (gq, gk, gb)
+
 
 class BatchedMatMul(Function):
     """``a @ b`` for (..., m, k) @ (..., k, n) through :func:`_matmul` (the weights @ values of MultiheadAttention)."""
@@ -232,6 +270,12 @@ class BatchedMatMul(Function):
         p = self.parents
         ga = _matmul(xp, g, _swap(self.b)) if p[0] is not None else None
         gb = _matmul(xp, _swap(self.a), g) if p[1] is not None else None
+        return ga, gb
+
+    def backward_t(self, g):
+        p = self.parents
+        ga = BatchedMatMul.apply(g, self.saved(1, self.b).mT) if p[0] is not None else None
+        gb = BatchedMatMul.apply(self.saved(0, self.a).mT, g) if p[1] is not None else None
         return ga, gb
 
 

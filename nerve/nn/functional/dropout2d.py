@@ -20,6 +20,9 @@ class ChannelDropout(Function):
     def backward(self, xp, g):
         return g * self.mask
 
+    def backward_t(self, g):
+        return g * self.const(self.mask)
+
 
 def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero each channel of an (N, C, H, W) input with probability ``p`` while training.

@@ -539,6 +539,21 @@ class SmoothL1(Function):
             gd = g * xp.where(self.ad < b, d / b, xp.sign(d))
         return gd, -gd if self.parents[1] is not None else None
 
+    def backward_t(self, g):
+        from ...ops import Sub
+
+        xp = self.device.xp
+        b, dt = self.beta, self.d.dtype
+        sign = xp.sign(self.d)
+        if b == 0:
+            gd = g * self.const(sign)
+        else:
+            inside = self.ad < b  # quadratic there: the slope is d (/ beta), with d kept by forward
+            d = self.derived(Sub, self.d)
+            slope = d * self.const(inside.astype(dt) * (1.0 if self.huber else 1.0 / b))
+            gd = g * (slope + self.const(xp.where(inside, 0, sign * (b if self.huber else 1.0)).astype(dt)))
+        return gd, -gd if self.parents[1] is not None else None
+
 
 def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
                    beta: float = 1.0) -> Tensor:
@@ -589,6 +604,16 @@ class BCE(Function):
             gt = g * (self.log1mx - self.logx)
         return gx, gt
 
+    def backward_t(self, g):
+        x, t = self.saved(0, self.x), self.saved(1, self.t)
+        g = _per_element(g, self.reduction, self.x.size)
+        gx = gt = None
+        if self.parents[0] is not None:
+            gx = g * (x - t) / ((1 - x) * x).clamp(min=1e-12)
+        if self.parents[1] is not None:
+            gt = g * ((-x).log1p().clamp(min=-100) - x.log().clamp(min=-100))
+        return gx, gt
+
 
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
                          reduce=None, reduction: str = "mean") -> Tensor:
@@ -633,6 +658,29 @@ class BCEWithLogits(Function):
             gx = g * (s - t) if pw is None else g * ((1 - t) + (1 + (pw - 1) * t) * (s - 1))
         if self.parents[1] is not None:
             gt = -g * x if pw is None else g * (-x + (pw - 1) * self.sp)
+        return gx, gt, None
+
+    def backward_t(self, g):
+        from ...ops import Sigmoid
+        from .activation import Softplus
+
+        xp = self.device.xp
+        x, t = self.saved(0, self.x), self.saved(1, self.t)
+        pw = None if self.pw is None else self.saved(2, self.pw)
+        g = _per_element(g, self.reduction, self.x.size)
+        gx = gt = None
+        if self.parents[0] is not None:
+            sv = 0.5 * (xp.tanh(0.5 * self.x) + 1)
+            s = self.derived(Sigmoid, sv, parents=self.parents[:1], in_meta=self.in_meta[:1], y=sv)
+            gx = g * (s - t) if pw is None else g * ((1 - t) + (1 + (pw - 1) * t) * (s - 1))
+        if self.parents[1] is not None:
+            if pw is None:
+                gt = -g * x
+            else:
+                # softplus(-x), kept by forward, as -(softplus with beta -1)'s node on x
+                sp = -self.derived(Softplus, -self.sp, parents=self.parents[:1], in_meta=self.in_meta[:1],
+                                   beta=-1.0, z=-self.x, linear=xp.zeros(self.x.shape, bool))
+                gt = g * (-x + (pw - 1) * sp)
         return gx, gt, None
 
 

@@ -162,6 +162,17 @@ class Embedding(Function):
             gw[self.padding_idx] = 0
         return gw, None
 
+    def backward_t(self, g):
+        from ...ops import IndexPut
+
+        xp = self.device.xp
+        flat = self.idx.reshape(-1)
+        rows = g.reshape(-1, self.w_shape[1])
+        if self.padding_idx is not None:
+            rows = rows * self.const((flat != self.padding_idx).astype(g._data.dtype)[:, None])
+        zeros = self.const(xp.zeros(self.w_shape, g._data.dtype))
+        return IndexPut.apply(zeros, rows, index=flat, accumulate=True, advanced=True), None
+
 
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,
               norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:

@@ -141,6 +141,18 @@ class InterpolateFn(Function):
                 g = self._apply(xp, g, axis, kind, w, True)
         return (xp.ascontiguousarray(g),)
 
+    def backward_t(self, g):
+        from ...ops import IndexPut
+
+        for axis, kind, w, in_size in reversed(self.ops):
+            if kind == "take":  # the picked positions' gradients added up
+                shape = tuple(g.shape[:axis]) + (in_size,) + tuple(g.shape[axis + 1:])
+                zeros = self.const(self.device.xp.zeros(shape, g._data.dtype))
+                g = IndexPut.apply(zeros, g, index=(slice(None),) * axis + (w,), accumulate=True, advanced=True)
+            else:
+                g = (g.movedim(axis, -1) @ self.const(w)).movedim(-1, axis)
+        return g
+
 
 def _is_int(v) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
