@@ -17,6 +17,7 @@ import functools
 import heapq
 import inspect
 import itertools
+import weakref
 from typing import Any
 
 import numpy as _np
@@ -399,6 +400,22 @@ class Function:
         t.grad_fn = fn
         return t
 
+    @property
+    def next_functions(self) -> tuple:
+        """PyTorch's edges out of this node, one ``(node, input_nr)`` per input: the node that made
+        the input, an ``AccumulateGrad`` for a leaf that requires grad, ``(None, 0)`` for the rest."""
+        if self.parents is None:
+            raise RuntimeError(
+                f"next_functions of {self.node_name}: its graph was freed by backward(); nerve drops a node's "
+                "edges there (PyTorch keeps them): walk the graph before backward, or call backward(retain_graph=True)"
+            )
+        return tuple(map(_edge, self.torch_edges()))
+
+    def torch_edges(self) -> list:
+        """This node's inputs as PyTorch's graph has them: ``parents`` (Functions, leaves, None), and
+        ``GraphNode``s where nerve's one op stands for several of PyTorch's (linear)."""
+        return self.parents
+
     def describe_error(self, inputs, err) -> str:
         shapes = " and ".join(str(tuple(x.shape)) for x in inputs if isinstance(x, Tensor))
         msg = str(err)
@@ -408,6 +425,56 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{self.node_name} object at {id(self):#x}>"
+
+
+class AccumulateGrad:
+    """The node PyTorch's graph has for a leaf that requires grad: ``variable`` is the leaf. Made on
+    demand by ``next_functions`` (nerve's graph points at the leaf itself), the same object for
+    the same leaf while one is alive, as PyTorch's."""
+
+    __slots__ = ("variable", "__weakref__")
+    _is_fn = True
+    next_functions = ()
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {id(self):#x}>"
+
+
+_accumulators: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # id(leaf) -> its AccumulateGrad
+
+
+class GraphNode:
+    """A node of PyTorch's graph that nerve fuses into another op (the transpose and matrix product
+    inside linear), shown in ``next_functions`` so that a walk along the graph meets PyTorch's nodes."""
+
+    _is_fn = True
+
+    def __init__(self, node_name: str, edges: list):
+        self.node_name, self.edges = node_name, edges
+
+    @property
+    def next_functions(self) -> tuple:
+        return tuple(map(_edge, self.edges))
+
+    def __repr__(self) -> str:
+        return f"<{self.node_name} object at {id(self):#x}>"
+
+
+def _edge(p) -> tuple:
+    """``(node, input_nr)`` for a node's input ``p``: a Function, a leaf, a GraphNode or None."""
+    if p is None:
+        return None, 0
+    if not p._is_fn:  # a leaf
+        node = _accumulators.get(id(p))
+        if node is None:  # while it lives it holds the leaf, so no other tensor can have that id
+            node = _accumulators[id(p)] = AccumulateGrad(p)
+        return node, 0
+    if p.__class__ is _OutputNode:  # output i of a several-output Function: PyTorch's edge is (node, i)
+        return p.node, p.index
+    return p, 0
 
 
 class FunctionCtx:
@@ -525,6 +592,10 @@ class _OutputNode(Function):
         return _Grads(slots)
 
     backward_t = functools.partialmethod(backward, None)
+
+    @property
+    def next_functions(self) -> tuple:  # PyTorch has one node for all the outputs: its edges
+        return self.node.next_functions
 
     @property
     def name(self) -> str:

@@ -614,7 +614,7 @@ class Tensor:
         if self._plain_scalar(other):
             return Tensor._make(other + self._data, self._device)
         a, b = self._coerce(other)
-        return ops.Add.apply(b, a)
+        return ops.Add.apply(a, b)  # the tensor first, as PyTorch's graph has it (addition commutes)
 
     def __sub__(self, other):
         if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:  # nothing to promote
@@ -628,7 +628,9 @@ class Tensor:
         if self._plain_scalar(other):
             return Tensor._make(other - self._data, self._device)
         a, b = self._coerce(other)
-        return ops.Sub.apply(b, a)
+        if isinstance(b, Tensor):
+            return ops.Sub.apply(b, a)
+        return ops.Sub.apply(b, a, rsub=True)  # PyTorch's rsub: one node, one edge
 
     def __mul__(self, other):
         if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:  # nothing to promote
@@ -642,7 +644,7 @@ class Tensor:
         if self._plain_scalar(other):
             return Tensor._make(other * self._data, self._device)
         a, b = self._coerce(other)
-        return ops.Mul.apply(b, a)
+        return ops.Mul.apply(a, b)  # the tensor first, as PyTorch's graph has it (multiplication commutes)
 
     def __truediv__(self, other):
         a, b = self._coerce(other)
