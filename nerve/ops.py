@@ -682,6 +682,12 @@ def _reduced_shape(shape, axis):
 class Amax(Function):
     """max/min over axes; the gradient is shared evenly between tied maxima (as amax)."""
 
+    whole = False  # max() / min() of everything: PyTorch's max / min node, not amax / amin's
+
+    @property
+    def torch_name(self) -> str:
+        return ("MaxBackward1" if self.op == "max" else "MinBackward1") if self.whole else f"A{self.op}Backward0"
+
     def forward(self, xp, x):
         y = x.max(axis=self.axis, keepdims=True) if self.op == "max" else x.min(axis=self.axis, keepdims=True)
         self.mask = x == y

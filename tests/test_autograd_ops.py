@@ -326,6 +326,11 @@ GRAPHS = {
     "cross_entropy": lambda t, F, x, w, b: F.cross_entropy(x, t.tensor([0, 4])),
     "nll_loss": lambda t, F, x, w, b: F.nll_loss(F.log_softmax(x, 1), t.tensor([0, 4]), weight=x.detach()[0]),
     "mse_loss": lambda t, F, x, w, b: F.mse_loss(x, w[:2, :5].detach()),
+    # view ops that nerve makes with one reshape or permute op: PyTorch's name for each
+    "t, mT, T": lambda t, F, x, w, b: x.t() + w.mT[:, :2] + x.T,
+    "transpose": lambda t, F, x, w, b: t.transpose(x.view(1, 2, 5), 0, 2).swapaxes(0, 1),
+    "unsqueeze, squeeze": lambda t, F, x, w, b: x.unsqueeze(1).squeeze(1).unsqueeze(0).squeeze().unsqueeze(2).squeeze((2,)),
+    "max(), min(), amax, amin": lambda t, F, x, w, b: x.max() + x.min() + x.amax(1) + t.amin(x, 0).sum(),
 }
 
 
