@@ -533,6 +533,9 @@ class _CtxNode(Function):
 
     outputs = None  # several outputs: (shape, dtype) of each tensor output, None for the others
 
+    def torch_edges(self) -> list:  # PyTorch's node has an edge for each tensor input only
+        return [p for p, is_tensor in zip(self.parents, self.tensor_inputs) if is_tensor]
+
     def backward(self, xp, g):
         if self.outputs is None:
             grads = self.user_backward(self.ctx, Tensor._make(g, self.device))
@@ -582,6 +585,9 @@ class _CtxNode(Function):
     def node_name(self) -> str:
         return self.fn_name + "Backward"  # PyTorch's name for a custom Function's node
 
+    def __repr__(self) -> str:  # PyTorch makes the node's class in torch.autograd.function
+        return f"<{__name__}.function.{self.node_name} object at {id(self):#x}>"
+
 
 class _OutputNode(Function):
     """Output ``index`` of a several-output PyTorch-style ``Function``: its gradient, in its slot."""
@@ -604,6 +610,9 @@ class _OutputNode(Function):
     @property
     def node_name(self) -> str:
         return self.node.fn_name + "Backward"
+
+    def __repr__(self) -> str:  # the several outputs share PyTorch's one node
+        return repr(self.node)
 
 
 def _apply_ctx(cls, inputs, attrs):
@@ -644,6 +653,7 @@ def _apply_ctx(cls, inputs, attrs):
         return out
     node.seq = _next_seq()
     node.ctx, node.user_backward, node.fn_name = ctx, cls.backward, cls.__name__
+    node.tensor_inputs = tuple(isinstance(x, Tensor) for x in inputs)
     if not several:
         out = outs[0]
         out.requires_grad = diff[0]

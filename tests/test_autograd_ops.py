@@ -298,10 +298,26 @@ def _graph(fn, depth=6):
     """A node and what its ``next_functions`` lead to, by PyTorch's node names, ``depth`` levels deep."""
     if fn is None:
         return None
-    name = type(fn).__name__ if type(fn).__name__ == "AccumulateGrad" else str(fn).split()[0][1:]
+    name = type(fn).__name__ if type(fn).__name__ == "AccumulateGrad" else str(fn).split()[0][1:].replace("torch.", "nerve.")
     if depth == 0 or name == "AccumulateGrad":
         return name
     return name, [(_graph(n, depth - 1), i) for n, i in fn.next_functions]
+
+
+def _scaled(lib, x, k, y):
+    """``x * k + y`` as a custom Function with a number among its inputs."""
+
+    class Scale(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, k, y):
+            ctx.k = k
+            return x * k + y
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * ctx.k, None, g
+
+    return Scale.apply(x, k, y)
 
 
 # expressions whose graphs nerve builds differently (fused ops, numbers as arguments): the edges
@@ -326,6 +342,8 @@ GRAPHS = {
     "cross_entropy": lambda t, F, x, w, b: F.cross_entropy(x, t.tensor([0, 4])),
     "nll_loss": lambda t, F, x, w, b: F.nll_loss(F.log_softmax(x, 1), t.tensor([0, 4]), weight=x.detach()[0]),
     "mse_loss": lambda t, F, x, w, b: F.mse_loss(x, w[:2, :5].detach()),
+    "custom Function, number argument": lambda t, F, x, w, b: _scaled(t, x * 1, 2.0, w[:2, :5].detach()),
+    "custom Function, two tensors": lambda t, F, x, w, b: _scaled(t, x, 2.0, w[:2, :5]),
     # view ops that nerve makes with one reshape or permute op: PyTorch's name for each
     "t, mT, T": lambda t, F, x, w, b: x.t() + w.mT[:, :2] + x.T,
     "transpose": lambda t, F, x, w, b: t.transpose(x.view(1, 2, 5), 0, 2).swapaxes(0, 1),
@@ -369,7 +387,8 @@ def test_next_functions_nodes():
 
     first, second = Split.apply(w)
     node = (first + second.sum()).grad_fn.next_functions
-    assert str(node[0][0]).startswith("<SplitBackward object") and node[0][1] == 0
+    assert str(node[0][0]).startswith("<nerve.autograd.function.SplitBackward object at 0x") and node[0][1] == 0
+    assert repr(first.grad_fn) == repr(second.grad_fn) == repr(node[0][0])  # one node for both outputs
     assert node[1][0].next_functions[0] == (node[0][0], 1)  # sum's input: output 1 of the same node
     assert node[0][0].next_functions[0][0].variable is w
 
