@@ -17,6 +17,7 @@ import functools
 import heapq
 import inspect
 import itertools
+import weakref
 from typing import Any
 
 import numpy as _np
@@ -399,6 +400,22 @@ class Function:
         t.grad_fn = fn
         return t
 
+    @property
+    def next_functions(self) -> tuple:
+        """PyTorch's edges out of this node, one ``(node, input_nr)`` per input: the node that made
+        the input, an ``AccumulateGrad`` for a leaf that requires grad, ``(None, 0)`` for the rest."""
+        if self.parents is None:
+            raise RuntimeError(
+                f"next_functions of {self.node_name}: its graph was freed by backward(); nerve drops a node's "
+                "edges there (PyTorch keeps them): walk the graph before backward, or call backward(retain_graph=True)"
+            )
+        return tuple(map(_edge, self.torch_edges()))
+
+    def torch_edges(self) -> list:
+        """This node's inputs as PyTorch's graph has them: ``parents`` (Functions, leaves, None), and
+        ``GraphNode``s where nerve's one op stands for several of PyTorch's (linear)."""
+        return self.parents
+
     def describe_error(self, inputs, err) -> str:
         shapes = " and ".join(str(tuple(x.shape)) for x in inputs if isinstance(x, Tensor))
         msg = str(err)
@@ -408,6 +425,56 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{self.node_name} object at {id(self):#x}>"
+
+
+class AccumulateGrad:
+    """The node PyTorch's graph has for a leaf that requires grad: ``variable`` is the leaf. Made on
+    demand by ``next_functions`` (nerve's graph points at the leaf itself), the same object for
+    the same leaf while one is alive, as PyTorch's."""
+
+    __slots__ = ("variable", "__weakref__")
+    _is_fn = True
+    next_functions = ()
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {id(self):#x}>"
+
+
+_accumulators: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # id(leaf) -> its AccumulateGrad
+
+
+class GraphNode:
+    """A node of PyTorch's graph that nerve fuses into another op (the transpose and matrix product
+    inside linear), shown in ``next_functions`` so that a walk along the graph meets PyTorch's nodes."""
+
+    _is_fn = True
+
+    def __init__(self, node_name: str, edges: list):
+        self.node_name, self.edges = node_name, edges
+
+    @property
+    def next_functions(self) -> tuple:
+        return tuple(map(_edge, self.edges))
+
+    def __repr__(self) -> str:
+        return f"<{self.node_name} object at {id(self):#x}>"
+
+
+def _edge(p) -> tuple:
+    """``(node, input_nr)`` for a node's input ``p``: a Function, a leaf, a GraphNode or None."""
+    if p is None:
+        return None, 0
+    if not p._is_fn:  # a leaf
+        node = _accumulators.get(id(p))
+        if node is None:  # while it lives it holds the leaf, so no other tensor can have that id
+            node = _accumulators[id(p)] = AccumulateGrad(p)
+        return node, 0
+    if p.__class__ is _OutputNode:  # output i of a several-output Function: PyTorch's edge is (node, i)
+        return p.node, p.index
+    return p, 0
 
 
 class FunctionCtx:
@@ -466,6 +533,9 @@ class _CtxNode(Function):
 
     outputs = None  # several outputs: (shape, dtype) of each tensor output, None for the others
 
+    def torch_edges(self) -> list:  # PyTorch's node has an edge for each tensor input only
+        return [p for p, is_tensor in zip(self.parents, self.tensor_inputs) if is_tensor]
+
     def backward(self, xp, g):
         if self.outputs is None:
             grads = self.user_backward(self.ctx, Tensor._make(g, self.device))
@@ -515,6 +585,9 @@ class _CtxNode(Function):
     def node_name(self) -> str:
         return self.fn_name + "Backward"  # PyTorch's name for a custom Function's node
 
+    def __repr__(self) -> str:  # PyTorch makes the node's class in torch.autograd.function
+        return f"<{__name__}.function.{self.node_name} object at {id(self):#x}>"
+
 
 class _OutputNode(Function):
     """Output ``index`` of a several-output PyTorch-style ``Function``: its gradient, in its slot."""
@@ -527,12 +600,19 @@ class _OutputNode(Function):
     backward_t = functools.partialmethod(backward, None)
 
     @property
+    def next_functions(self) -> tuple:  # PyTorch has one node for all the outputs: its edges
+        return self.node.next_functions
+
+    @property
     def name(self) -> str:
         return self.node.fn_name
 
     @property
     def node_name(self) -> str:
         return self.node.fn_name + "Backward"
+
+    def __repr__(self) -> str:  # the several outputs share PyTorch's one node
+        return repr(self.node)
 
 
 def _apply_ctx(cls, inputs, attrs):
@@ -573,6 +653,7 @@ def _apply_ctx(cls, inputs, attrs):
         return out
     node.seq = _next_seq()
     node.ctx, node.user_backward, node.fn_name = ctx, cls.backward, cls.__name__
+    node.tensor_inputs = tuple(isinstance(x, Tensor) for x in inputs)
     if not several:
         out = outs[0]
         out.requires_grad = diff[0]

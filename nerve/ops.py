@@ -57,6 +57,15 @@ class Add(Function):
 
 
 class Sub(Function):
+    rsub = False  # number - tensor: PyTorch's rsub, whose node has the tensor as its only input
+
+    @property
+    def torch_name(self) -> str | None:
+        return "RsubBackward1" if self.rsub else None
+
+    def torch_edges(self) -> list:
+        return self.parents[1:] if self.rsub else self.parents
+
     def forward(self, xp, a, b):
         return a - b
 
@@ -109,6 +118,9 @@ class Pow(Function):
     @property
     def torch_name(self) -> str:  # PyTorch's three overloads: tensor ** number, tensor ** tensor, number ** tensor
         return "PowBackward0" if _is_number(self.b) else "PowBackward2" if _is_number(self.a) else "PowBackward1"
+
+    def torch_edges(self) -> list:  # PyTorch's overloads with a number take it as an argument, not an input
+        return [p for p, v in zip(self.parents, (self.a, self.b)) if not _is_number(v)]
 
     def forward(self, xp, a, b):
         self.a, self.b = a, b
@@ -397,6 +409,9 @@ class Minimum(Function):
 class Where(Function):
     """``where(cond, a, b)``; ``cond`` is a constant boolean array."""
 
+    def torch_edges(self) -> list:  # the condition is no input of PyTorch's node
+        return self.parents[1:]
+
     def forward(self, xp, cond, a, b):
         self.cond = cond
         return xp.where(cond, a, b)
@@ -666,6 +681,12 @@ def _reduced_shape(shape, axis):
 
 class Amax(Function):
     """max/min over axes; the gradient is shared evenly between tied maxima (as amax)."""
+
+    whole = False  # max() / min() of everything: PyTorch's max / min node, not amax / amin's
+
+    @property
+    def torch_name(self) -> str:
+        return ("MaxBackward1" if self.op == "max" else "MinBackward1") if self.whole else f"A{self.op}Backward0"
 
     def forward(self, xp, x):
         y = x.max(axis=self.axis, keepdims=True) if self.op == "max" else x.min(axis=self.axis, keepdims=True)

@@ -614,7 +614,7 @@ class Tensor:
         if self._plain_scalar(other):
             return Tensor._make(other + self._data, self._device)
         a, b = self._coerce(other)
-        return ops.Add.apply(b, a)
+        return ops.Add.apply(a, b)  # the tensor first, as PyTorch's graph has it (addition commutes)
 
     def __sub__(self, other):
         if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:  # nothing to promote
@@ -628,7 +628,9 @@ class Tensor:
         if self._plain_scalar(other):
             return Tensor._make(other - self._data, self._device)
         a, b = self._coerce(other)
-        return ops.Sub.apply(b, a)
+        if isinstance(b, Tensor):
+            return ops.Sub.apply(b, a)
+        return ops.Sub.apply(b, a, rsub=True)  # PyTorch's rsub: one node, one edge
 
     def __mul__(self, other):
         if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:  # nothing to promote
@@ -642,7 +644,7 @@ class Tensor:
         if self._plain_scalar(other):
             return Tensor._make(other * self._data, self._device)
         a, b = self._coerce(other)
-        return ops.Mul.apply(b, a)
+        return ops.Mul.apply(a, b)  # the tensor first, as PyTorch's graph has it (multiplication commutes)
 
     def __truediv__(self, other):
         a, b = self._coerce(other)
@@ -1216,7 +1218,7 @@ class Tensor:
         if dim is None:
             if self._data.size == 0:
                 raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0")
-            return ops.Amax.apply(self, axis=None, keepdims=False, op=op)
+            return ops.Amax.apply(self, axis=None, keepdims=False, op=op, whole=True)
         ax = _one_axis(dim, self.ndim)
         values = ops.MaxDim.apply(self, axis=ax, keepdims=keepdim, op=op)
         arg = self._data.argmax(axis=ax) if op == "max" else self._data.argmin(axis=ax)
@@ -1356,12 +1358,19 @@ class Tensor:
         else:
             dims = {_one_axis(d, self.ndim) for d in (dim if isinstance(dim, (tuple, list)) else (dim,))}
             new = tuple(s for i, s in enumerate(shp) if not (i in dims and s == 1))
-        return self.reshape(new)
+        # PyTorch's node for each form: squeeze(), squeeze(dim), squeeze(dims)
+        return self.reshape(new)._named(self, f"SqueezeBackward{0 if dim is None else 2 if isinstance(dim, (tuple, list)) else 1}")
 
     def unsqueeze(self, dim: int):
         d = _one_axis(dim, self.ndim + 1)
         shp = self._data.shape
-        return self.reshape(shp[:d] + (1,) + shp[d:])
+        return self.reshape(shp[:d] + (1,) + shp[d:])._named(self, "UnsqueezeBackward0")
+
+    def _named(self, source, node_name: str):
+        """This tensor, made from ``source`` by a view op, with its node named as PyTorch names that op's."""
+        if self is not source and self.grad_fn is not None:
+            self.grad_fn.torch_name = node_name
+        return self
 
     def permute(self, *dims):
         dims = tuple(_one_axis(d, self.ndim) for d in _size(dims))
@@ -1380,14 +1389,14 @@ class Tensor:
         perm = list(range(n))
         a, b = _one_axis(dim0, n), _one_axis(dim1, n)
         perm[a], perm[b] = perm[b], perm[a]
-        return self.permute(*perm)
+        return self.permute(*perm)._named(self, "TransposeBackward0")
 
     swapaxes = transpose
 
     def t(self):
         if self.ndim > 2:
             raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
-        return self.transpose(0, -1) if self.ndim == 2 else self
+        return self.transpose(0, -1)._named(self, "TBackward0") if self.ndim == 2 else self
 
     def expand(self, *sizes):
         sizes = _size(sizes)

@@ -292,3 +292,110 @@ def test_einsum_implicit_output_like_torch():
     t = torch.einsum("ij,jk", torch.tensor(a), torch.tensor(b))
     np.testing.assert_allclose(n.detach().numpy(), t.numpy(), rtol=1e-12)
     n.sum().backward()
+
+
+def _graph(fn, depth=6):
+    """A node and what its ``next_functions`` lead to, by PyTorch's node names, ``depth`` levels deep."""
+    if fn is None:
+        return None
+    name = type(fn).__name__ if type(fn).__name__ == "AccumulateGrad" else str(fn).split()[0][1:].replace("torch.", "nerve.")
+    if depth == 0 or name == "AccumulateGrad":
+        return name
+    return name, [(_graph(n, depth - 1), i) for n, i in fn.next_functions]
+
+
+def _scaled(lib, x, k, y):
+    """``x * k + y`` as a custom Function with a number among its inputs."""
+
+    class Scale(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, k, y):
+            ctx.k = k
+            return x * k + y
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * ctx.k, None, g
+
+    return Scale.apply(x, k, y)
+
+
+# expressions whose graphs nerve builds differently (fused ops, numbers as arguments): the edges
+# must still read as PyTorch's
+GRAPHS = {
+    "x + 2": lambda t, F, x, w, b: x + 2,
+    "2 + x": lambda t, F, x, w, b: 2 + x,
+    "3 * b ** 3 - x ** 2": lambda t, F, x, w, b: 3 * b ** 3 - x.sum(1).repeat(2) ** 2,
+    "2 - x": lambda t, F, x, w, b: 2 - x,
+    "2 ** x": lambda t, F, x, w, b: 2 ** x,
+    "x ** w": lambda t, F, x, w, b: x ** w[:2],
+    "where": lambda t, F, x, w, b: t.where(x > 0.5, x, x * 2),
+    "linear 2-D": lambda t, F, x, w, b: F.linear(x * 1, w, b),
+    "linear 2-D no bias": lambda t, F, x, w, b: F.linear(x * 1, w),
+    "linear 1-D": lambda t, F, x, w, b: F.linear(x[0], w, b),
+    "linear 1-D no bias": lambda t, F, x, w, b: F.linear(x[0], w),
+    "linear 3-D": lambda t, F, x, w, b: F.linear(x.view(1, 2, 5), w, b),
+    "linear 3-D no bias": lambda t, F, x, w, b: F.linear(x.view(1, 2, 5), w),
+    "linear, weight without grad": lambda t, F, x, w, b: F.linear(x, w.detach(), b),
+    "linear, bias without grad": lambda t, F, x, w, b: F.linear(x, w, b.detach()),
+    "linear, input without grad": lambda t, F, x, w, b: F.linear(x.detach(), w, b),
+    "cross_entropy": lambda t, F, x, w, b: F.cross_entropy(x, t.tensor([0, 4])),
+    "nll_loss": lambda t, F, x, w, b: F.nll_loss(F.log_softmax(x, 1), t.tensor([0, 4]), weight=x.detach()[0]),
+    "mse_loss": lambda t, F, x, w, b: F.mse_loss(x, w[:2, :5].detach()),
+    "custom Function, number argument": lambda t, F, x, w, b: _scaled(t, x * 1, 2.0, w[:2, :5].detach()),
+    "custom Function, two tensors": lambda t, F, x, w, b: _scaled(t, x, 2.0, w[:2, :5]),
+    # view ops that nerve makes with one reshape or permute op: PyTorch's name for each
+    "t, mT, T": lambda t, F, x, w, b: x.t() + w.mT[:, :2] + x.T,
+    "transpose": lambda t, F, x, w, b: t.transpose(x.view(1, 2, 5), 0, 2).swapaxes(0, 1),
+    "unsqueeze, squeeze": lambda t, F, x, w, b: x.unsqueeze(1).squeeze(1).unsqueeze(0).squeeze().unsqueeze(2).squeeze((2,)),
+    "max(), min(), amax, amin": lambda t, F, x, w, b: x.max() + x.min() + x.amax(1) + t.amin(x, 0).sum(),
+}
+
+
+@pytest.mark.parametrize("name", list(GRAPHS))
+def test_next_functions_as_torch(name):
+    """``grad_fn.next_functions`` walks PyTorch's graph: the same node names, edges in the same order,
+    ``AccumulateGrad`` for the leaves and ``(None, 0)`` for inputs without a gradient."""
+    rng = np.random.default_rng(3)
+    arrays = [rng.uniform(0.1, 1, s).astype(np.float32) for s in ((2, 5), (4, 5), (4,))]
+    graphs = []
+    for lib in (torch, nerve):
+        x, w, b = (lib.tensor(a, requires_grad=True) for a in arrays)
+        graphs.append(_graph(GRAPHS[name](lib, lib.nn.functional, x, w, b).grad_fn))
+    assert graphs[1] == graphs[0]
+
+
+def test_next_functions_nodes():
+    """Leaves' ``AccumulateGrad`` nodes hold the leaf and are the same object while one is alive; a
+    several-output custom Function is one node with an edge per output; a graph that backward freed
+    says so."""
+    w = nerve.ones(3, requires_grad=True)
+    a, b = w * 2, w * 3
+    acc = a.grad_fn.next_functions[0][0]
+    assert acc is b.grad_fn.next_functions[0][0] and acc.variable is w and acc.next_functions == ()
+    assert repr(acc).startswith("<AccumulateGrad object at 0x")
+    assert repr(a.grad_fn.next_functions) == f"(({acc!r}, 0), (None, 0))"
+
+    class Split(nerve.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x[:1] * 1, x[1:] * 1
+
+        @staticmethod
+        def backward(ctx, g1, g2):
+            return nerve.cat([g1, g2])
+
+    first, second = Split.apply(w)
+    node = (first + second.sum()).grad_fn.next_functions
+    assert str(node[0][0]).startswith("<nerve.autograd.function.SplitBackward object at 0x") and node[0][1] == 0
+    assert repr(first.grad_fn) == repr(second.grad_fn) == repr(node[0][0])  # one node for both outputs
+    assert node[1][0].next_functions[0] == (node[0][0], 1)  # sum's input: output 1 of the same node
+    assert node[0][0].next_functions[0][0].variable is w
+
+    loss = (w * 2).sum()
+    loss.backward()
+    with pytest.raises(RuntimeError, match="graph was freed by backward.*retain_graph=True"):
+        loss.grad_fn.next_functions
+    kept = (w * 2).sum()
+    kept.backward(retain_graph=True)
+    assert kept.grad_fn.next_functions[0][0].next_functions[0][0].variable is w

@@ -12,8 +12,6 @@ float32 rounding (and one unit in the last printed digit), ``torch.`` read as ``
 
 import math
 import random
-import re
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -22,73 +20,14 @@ import nerve
 
 pytest.importorskip("torch")
 import torch as _torch  # noqa: E402  (after the skip)
-
-RTOL = 1e-5  # float32 results after a few hundred steps of the same arithmetic
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _torch_on_one_thread():
-    """PyTorch's small convolutions run several times faster on one thread on this 2-core machine
-    (its OpenMP threads and nerve's share it); the results do not depend on it."""
-    threads = _torch.get_num_threads()
-    _torch.set_num_threads(1)
-    yield
-    _torch.set_num_threads(threads)
-
-
-def _modules(lib):
-    """What a tutorial imports, from PyTorch or from nerve: the only lines a script changes."""
-    if lib is _torch:
-        import torch.nn.functional as F
-        from torch.utils.data import DataLoader, TensorDataset
-    else:
-        import nerve.nn.functional as F
-        from nerve.utils.data import DataLoader, TensorDataset
-    return SimpleNamespace(torch=lib, nn=lib.nn, F=F, optim=lib.optim, DataLoader=DataLoader,
-                           TensorDataset=TensorDataset)
-
-
-class _SharedWeights:
-    """The PyTorch run (first) records each model's initial weights; the nerve run loads them."""
-
-    def __init__(self):
-        self.saved = {}
-
-    def __call__(self, torch, key, model):
-        if key not in self.saved:
-            self.saved[key] = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
-        else:
-            model.load_state_dict({k: torch.tensor(v) for k, v in self.saved[key].items()})
-        return model
-
-
-_NUMBER = re.compile(r"-?\d+\.?\d*(?:e[-+]\d+)?")
-
-
-def _normalized(line: str) -> str:
-    return re.sub(r" object at 0x[0-9a-f]+", " object", line.replace("torch.", "nerve."))
-
-
-def _assert_same_lines(ref, got, rtol=RTOL, atol=1e-6):
-    """The lines agree word for word; their numbers to ``rtol`` and ``atol`` (values that cancel to near
-    zero keep only the absolute error of float32 sums) and one unit of the last printed digit."""
-    assert len(got) == len(ref), (ref, got)
-    for a, b in zip(map(_normalized, ref), map(_normalized, got)):
-        assert _NUMBER.sub("#", a) == _NUMBER.sub("#", b), f"\ntorch: {a}\nnerve: {b}"
-        for x, y in zip(_NUMBER.findall(a), _NUMBER.findall(b)):
-            mant = x.split("e")[0]
-            unit = 10.0 ** -(len(mant.split(".")[1]) if "." in mant else 0)
-            unit *= 10.0 ** int(x.split("e")[1]) if "e" in x else 1.0
-            assert abs(float(x) - float(y)) <= rtol * abs(float(x)) + atol + unit * 1.001, f"\ntorch: {a}\nnerve: {b}"
-
-
-def _both(tutorial, *args, **kwargs):
-    """Run ``tutorial(modules, ...)`` on PyTorch, then on nerve; return both results."""
-    _torch.manual_seed(0)
-    ref = tutorial(_modules(_torch), *args, **kwargs)
-    got = tutorial(_modules(nerve), *args, **kwargs)
-    return ref, got
-
+from _tutorial_compare import (  # noqa: E402
+    RTOL,
+    SharedWeights,
+    assert_same_lines,
+    both,
+    modules,
+    torch_on_one_thread,  # noqa: F401  (an autouse fixture: imported, it applies here)
+)
 
 # ---------------------------------------------------------------- Learning PyTorch with Examples
 # beginner_source/examples_tensor, examples_autograd and examples_nn: y = sin(x) fitted by a
@@ -151,10 +90,10 @@ def test_polynomial_numpy_and_tensor():
     np_losses, np_coeffs = polynomial_numpy()
     assert np_losses[-1] < np_losses[0] / 10
     # in float64, nerve's tensors do the NumPy warm-up's arithmetic
-    got = polynomial_tensor(_modules(nerve), "float64")
+    got = polynomial_tensor(modules(nerve), "float64")
     np.testing.assert_allclose(got[0], np_losses, rtol=1e-10)
     np.testing.assert_allclose(got[1], np_coeffs, rtol=1e-9)
-    ref, got = _both(polynomial_tensor)
+    ref, got = both(polynomial_tensor)
     np.testing.assert_allclose(got[0], ref[0], rtol=RTOL)
     np.testing.assert_allclose(got[1], ref[1], rtol=RTOL)
 
@@ -200,7 +139,7 @@ def polynomial_autograd(m, steps=STEPS):
 
 
 def test_polynomial_autograd():
-    ref, got = _both(polynomial_autograd)
+    ref, got = both(polynomial_autograd)
     np.testing.assert_allclose(got[0], ref[0], rtol=RTOL)
     np.testing.assert_allclose(got[1], ref[1], rtol=RTOL)
     assert got[2] == ref[2] == "cpu"
@@ -252,13 +191,13 @@ def polynomial_custom_function(m, steps=STEPS):
 
 
 def test_polynomial_custom_function():
-    ref, got = _both(polynomial_custom_function)
+    ref, got = both(polynomial_custom_function)
     np.testing.assert_allclose(got[0], ref[0], rtol=RTOL)
     np.testing.assert_allclose(got[1][1::2], ref[1][1::2], rtol=RTOL)  # b and d
     np.testing.assert_allclose(got[1], ref[1], atol=1e-8)  # a and c stay within 1e-9 of zero
     assert ref[0][-1] < ref[0][0] / 2
     assert ref[2][0] == "tensor([-0.4375, 17.0000], grad_fn=<LegendrePolynomial3Backward>)"
-    _assert_same_lines(ref[2], got[2])
+    assert_same_lines(ref[2], got[2])
 
 
 def _polynomial_features(torch):
@@ -300,10 +239,10 @@ def polynomial_nn(m, share, steps=STEPS):
 
 
 def test_polynomial_nn():
-    ref, got = _both(polynomial_nn, _SharedWeights())
+    ref, got = both(polynomial_nn, SharedWeights())
     np.testing.assert_allclose(got[0], ref[0], rtol=RTOL)
     assert ref[1][3].startswith("<MseLossBackward0 object at")
-    _assert_same_lines(ref[1], got[1])
+    assert_same_lines(ref[1], got[1])
 
 
 def polynomial_optim(m, share, steps=STEPS):
@@ -332,10 +271,10 @@ def polynomial_optim(m, share, steps=STEPS):
 def test_polynomial_optim():
     # (the tutorial's 2000 steps end near a minimum where RMSprop's sign-like steps amplify one
     # rounding difference to a few percent, in PyTorch alone too: the first hundreds compare)
-    ref, got = _both(polynomial_optim, _SharedWeights())
+    ref, got = both(polynomial_optim, SharedWeights())
     np.testing.assert_allclose(got[0], ref[0], rtol=RTOL)
     assert ref[0][-1] < ref[0][0] / 2
-    _assert_same_lines(ref[1], got[1])
+    assert_same_lines(ref[1], got[1])
 
 
 def polynomial_module(m, steps=STEPS):
@@ -374,10 +313,10 @@ def polynomial_module(m, steps=STEPS):
 
 
 def test_polynomial_module():
-    ref, got = _both(polynomial_module)
+    ref, got = both(polynomial_module)
     np.testing.assert_allclose(got[0], ref[0], rtol=RTOL)
-    np.testing.assert_allclose(got[0], polynomial_autograd(_modules(nerve))[0], rtol=RTOL)
-    _assert_same_lines(ref[1], got[1])
+    np.testing.assert_allclose(got[0], polynomial_autograd(modules(nerve))[0], rtol=RTOL)
+    assert_same_lines(ref[1], got[1])
 
 
 def dynamic_net(m, steps=200):
@@ -422,10 +361,10 @@ def dynamic_net(m, steps=200):
 
 
 def test_dynamic_net():
-    ref, got = _both(dynamic_net)
+    ref, got = both(dynamic_net)
     np.testing.assert_allclose(got[0], ref[0], rtol=RTOL)
     assert ref[0][-1] < ref[0][0] / 2
-    _assert_same_lines(ref[1], got[1])
+    assert_same_lines(ref[1], got[1])
 
 
 # ---------------------------------------------------------------- Learn the Basics
@@ -498,7 +437,7 @@ def tensorqs(m):
 
 
 def test_tensorqs():
-    ref, got = _both(tensorqs)
+    ref, got = both(tensorqs)
     assert got == [line.replace("torch.", "nerve.") for line in ref]
 
 
@@ -632,10 +571,10 @@ def _fashion(n, seed):
 
 def test_buildmodel():
     images, _ = _fashion(3, 0)
-    ref, got = _both(buildmodel, _SharedWeights(), images)
+    ref, got = both(buildmodel, SharedWeights(), images)
     assert "NeuralNetwork(\n  (flatten): Flatten(start_dim=1, end_dim=-1)" in ref[1]
     assert "grad_fn=<SliceBackward0>" in ref[-1]
-    _assert_same_lines(ref, got)
+    assert_same_lines(ref, got)
 
 
 def autogradqs(m):
@@ -679,9 +618,9 @@ def autogradqs(m):
 
 
 def test_autogradqs():
-    ref, got = _both(autogradqs)
+    ref, got = both(autogradqs)
     assert ref[1].startswith("Gradient function for loss = <BinaryCrossEntropyWithLogitsBackward0 object at 0x")
-    _assert_same_lines(ref, got)
+    assert_same_lines(ref, got)
 
 
 def optimization(m, share, train, test, epochs=2):
@@ -737,10 +676,10 @@ def optimization(m, share, train, test, epochs=2):
 
 
 def test_optimization():
-    ref, got = _both(optimization, _SharedWeights(), _fashion(256, 1), _fashion(128, 2))
+    ref, got = both(optimization, SharedWeights(), _fashion(256, 1), _fashion(128, 2))
     assert ref[1][-1] < ref[1][0] - 0.01  # it learns
     np.testing.assert_allclose(got[1], ref[1], rtol=RTOL)
-    _assert_same_lines(ref[0], got[0])
+    assert_same_lines(ref[0], got[0])
 
 
 def saveloadrun(m, share, path, images):
@@ -760,9 +699,9 @@ def test_saveloadrun(tmp_path):
     images, _ = _fashion(4, 3)
     (tmp_path / "torch").mkdir()
     (tmp_path / "nerve").mkdir()
-    share = _SharedWeights()
-    ref = saveloadrun(_modules(_torch), share, tmp_path / "torch", images)
-    got = saveloadrun(_modules(nerve), share, tmp_path / "nerve", images)
+    share = SharedWeights()
+    ref = saveloadrun(modules(_torch), share, tmp_path / "torch", images)
+    got = saveloadrun(modules(nerve), share, tmp_path / "nerve", images)
     np.testing.assert_array_equal(got[1], got[0])
     np.testing.assert_allclose(got[1], ref[1], rtol=RTOL, atol=1e-6)
     assert got[2] is ref[2] is False
@@ -1117,16 +1056,16 @@ def nn_tutorial(m, share, arrays, shuffle=False):
 
 def test_nn_tutorial():
     arrays = _mnist()
-    ref, got = _both(nn_tutorial, _SharedWeights(), arrays)
+    ref, got = both(nn_tutorial, SharedWeights(), arrays)
     assert len(ref[1]) == 10
     assert ref[1][1] < ref[1][0] < 1.0  # the linear model learns (the CNNs take more than 8 steps to start)
     assert len(set(ref[1][2:])) == 8  # and the CNNs train
     np.testing.assert_allclose(got[1], ref[1], rtol=1e-4)  # 160 steps of 2 CNNs at lr 0.1, momentum 0.9
     assert "grad_fn=<SelectBackward0>" in ref[0][3] and "grad_fn=<NegBackward0>" in ref[0][4]
-    _assert_same_lines(ref[0], got[0], rtol=1e-4)
+    assert_same_lines(ref[0], got[0], rtol=1e-4)
 
 
 def test_nn_tutorial_shuffled():
     """With ``shuffle=True``, as the tutorial has it, nerve learns too (its batch order is its own)."""
-    out, val_losses = nn_tutorial(_modules(nerve), _SharedWeights(), _mnist(), shuffle=True)
+    out, val_losses = nn_tutorial(modules(nerve), SharedWeights(), _mnist(), shuffle=True)
     assert val_losses[1] < val_losses[0] < 1.0

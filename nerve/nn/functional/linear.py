@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..._threads import gemm
-from ...autograd import Function
+from ...autograd import Function, GraphNode
 from ...tensor import Tensor
 from .activation import sum_along
 
@@ -20,6 +20,20 @@ class Linear(Function):
         if self.x.ndim > 2:
             return "ViewBackward0" if len(self.in_meta) > 2 else "UnsafeViewBackward0"
         return "AddmmBackward0" if len(self.in_meta) > 2 else "MmBackward0"
+
+    def torch_edges(self) -> list:
+        """PyTorch's linear is ``addmm(b, x, w.t())`` (``mm`` without a bias), with views around it
+        for an input that is not 2-D: those nodes, so a walk along ``next_functions`` meets them."""
+        px, pw = self.parents[:2]
+        pb = self.parents[2] if len(self.parents) > 2 else False
+        if px is not None and self.x.ndim != 2:
+            px = GraphNode("UnsqueezeBackward0" if self.x.ndim == 1 and pb is False else "ViewBackward0", [px])
+        edges = [px, None if pw is None else GraphNode("TBackward0", [pw])]
+        if pb is not False:
+            edges.insert(0, pb)
+        if self.x.ndim == 2:  # this node is the product itself
+            return edges
+        return [GraphNode("AddmmBackward0" if pb is not False else "MmBackward0", edges)]
 
     def forward(self, xp, x, w, b=None):
         if x.ndim == 0 or w.ndim != 2 or x.shape[-1] != w.shape[1]:

@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from ...autograd import Function
+from ...autograd import Function, GraphNode
 from ...ops import _errstate, _global_shift
 from ...tensor import Tensor
 from .activation import exp_shifted, log_softmax, sum_along
@@ -130,6 +130,11 @@ class CrossEntropy(Function):
 
     torch_name = "NllLossBackward0"  # PyTorch's cross_entropy ends in nll_loss
     flat = None  # _plain's flat offsets of the target entries
+
+    def torch_edges(self) -> list:  # PyTorch's nll_loss(log_softmax(x)): one input, the log-softmax's node
+        if self.smoothing:  # PyTorch's graph is another one (a sum of two losses): nerve's edges
+            return self.parents
+        return [None if self.parents[0] is None else GraphNode("LogSoftmaxBackward0", [self.parents[0]])]
 
     def forward(self, xp, x, t, w=None):
         m, c = x.shape
@@ -267,6 +272,9 @@ class NLL(Function):
     """Negative log-likelihood on (M, C) log-probabilities and (M,) class indices."""
 
     torch_name = "NllLossBackward0"
+
+    def torch_edges(self) -> list:  # the target and the class weights are no inputs of PyTorch's node
+        return self.parents[:1]
 
     def forward(self, xp, x, t, w=None):
         m = x.shape[0]
