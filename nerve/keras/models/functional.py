@@ -11,25 +11,67 @@ from ..layers.layer import InputLayer, KerasTensor, Layer, flatten, map_structur
 from .model import Model
 
 
-def _topological_nodes(outputs) -> list:
-    order, seen = [], set()
+def _map_graph(inputs, outputs):
+    """Keras's ``map_graph``: the graph's nodes in the order to run them, and its layers in Keras's
+    order (by depth from the outputs, deepest first; ties in the order a walk back from the
+    outputs first met them). An input may be an intermediate tensor: the walk stops there.
 
-    def visit(node):
-        if id(node) in seen:
+    Returns ``(nodes, nodes_by_depth, layers)``.
+    """
+    input_ids = {id(t) for t in inputs}
+    order, indices, finished, in_progress = [], {}, set(), set()
+
+    def visit(t):
+        layer, index, _ = t._keras_history
+        node = layer._inbound_nodes[index]
+        if id(node) in finished:
             return
-        seen.add(id(node))
-        for parent in node.parent_nodes:
+        if not isinstance(layer, InputLayer) and id(t) in input_ids:
+            finished.add(id(node))  # made outside the graph
+            return
+        if id(node) in in_progress:
+            raise ValueError(f"Tensor {t} from operation '{layer.name}' is part of a cycle.")
+        indices.setdefault(id(layer), len(indices))
+        in_progress.add(id(node))
+        for parent in node.input_tensors:
             visit(parent)
+        finished.add(id(node))
+        in_progress.discard(id(node))
         order.append(node)
 
     for t in outputs:
+        visit(t)
+    in_graph = {id(n) for n in order}
+    node_depth, layer_depth, by_id = {}, {}, {id(n): n for n in order}
+    for node in reversed(order):
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = depth
+        node_depth[id(node)] = depth
+        for parent in node.parent_nodes:
+            if id(parent) in in_graph:
+                node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
+    layers = {id(n.layer): n.layer for n in order}
+    for t in inputs:  # an input the outputs do not use is still the model's
         layer, index, _ = t._keras_history
-        visit(layer._inbound_nodes[index])
-    # As Keras: by depth from the inputs (inputs first), ties in discovery order.
-    depth = {}
-    for node in order:
-        depth[id(node)] = max([depth[id(p)] + 1 for p in node.parent_nodes] or [0])
-    return sorted(order, key=lambda n: depth[id(n)])
+        if isinstance(layer, InputLayer) and id(layer) not in layer_depth:
+            layer_depth[id(layer)], indices[id(layer)], layers[id(layer)] = 0, -1, layer
+            node = layer._inbound_nodes[index]
+            node_depth[id(node)], by_id[id(node)] = 0, node
+    nodes_by_depth: dict = {}
+    for key, depth in node_depth.items():
+        nodes_by_depth.setdefault(depth, []).append(by_id[key])
+    nodes = [n for d in sorted(nodes_by_depth, reverse=True) for n in nodes_by_depth[d]]
+    ordered = sorted(layers.values(), key=lambda lay: (-layer_depth[id(lay)], indices[id(lay)]))
+    computable, seen = set(input_ids), []
+    for node in nodes:
+        for t in node.input_tensors:
+            if id(t) not in computable:
+                raise ValueError(f"Graph disconnected: cannot find parent for tensor {t} at operation "
+                                 f"'{node.layer}'. The following previous operations were accessed without "
+                                 f"issue: {seen}")
+        seen.append(node.layer.name)
+        computable.update(id(t) for t in node.output_tensors)
+    return nodes, nodes_by_depth, ordered
 
 
 class Functional(Model):
@@ -46,18 +88,20 @@ class Functional(Model):
                 raise ValueError(f"All `inputs` and `outputs` values must be KerasTensors. Received: {t!r}")
         self._inputs_struct, self._outputs_struct = inputs, outputs
         self.inputs, self.outputs = flatten(inputs), flatten(outputs)
-        self._nodes = _topological_nodes(self.outputs)
-        input_ids = {id(t) for t in self.inputs}
-        for node in self._nodes:
-            if isinstance(node.layer, InputLayer) and id(node.output_tensors[0]) not in input_ids:
-                raise ValueError(f"Graph disconnected: the input {node.layer.name} is not among the model's inputs.")
-        layers = []
-        for node in self._nodes:
-            if all(node.layer is not seen for seen in layers):
-                layers.append(node.layer)
+        self._nodes, self._nodes_by_depth, layers = _map_graph(self.inputs, self.outputs)
         object.__setattr__(self, "_layers", layers)
         self._input_spec_shapes = [t.shape for t in self.inputs]
         self.built = True
+
+    @property
+    def input(self):
+        """The symbolic inputs as given to the constructor (one tensor, a list or a dict)."""
+        return self._inputs_struct
+
+    @property
+    def output(self):
+        """The symbolic outputs as given to the constructor."""
+        return self._outputs_struct
 
     @property
     def input_names(self) -> list:
