@@ -64,6 +64,11 @@ class Sequential(Model):
             return self._input_layer.batch_shape, self._input_layer.dtype
         if self._layers and self._layers[0]._batch_input_shape is not None:
             return self._layers[0]._batch_input_shape, self._layers[0].dtype
+        if len(self._layers) > 1 and isinstance(self._layers[0], Model):
+            # a model with one known input shape first (a pretrained base): built at once, as Keras
+            shape = getattr(self._layers[0], "input_shape", None)
+            if isinstance(shape, tuple) and all(d is None or isinstance(d, int) for d in shape):
+                return shape, self._layers[0].dtype
         return None, None
 
     def _maybe_rebuild(self) -> None:
@@ -102,21 +107,29 @@ class Sequential(Model):
     def layers(self) -> list:
         return list(self._layers)
 
+    def _graph(self, what: str):
+        if not self.built:
+            raise AttributeError(f"Sequential model '{self.name}' has no defined {what} yet.")
+
     @property
     def inputs(self):
-        return [self._graph_input._output_tensor] if self.built else None
+        self._graph("inputs")
+        return [self._graph_input._output_tensor]
 
     @property
     def outputs(self):
-        return [self._graph_output] if self.built else None
+        self._graph("outputs")
+        return [self._graph_output]
 
     @property
     def input_shape(self):
-        return self._input_spec_shapes[0] if self._input_spec_shapes else None
+        self._graph("input shape")
+        return self._input_spec_shapes[0]
 
     @property
     def output_shape(self):
-        return self._graph_output.shape if self.built else None
+        self._graph("output shape")
+        return self._graph_output.shape
 
     def call(self, inputs, training=None):
         spec = self._input_spec_shapes
@@ -140,3 +153,10 @@ class Sequential(Model):
             "input_name": self._input_layer.name if self._input_layer is not None else None,
             "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self._layers],
         }
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None):
+        """The Sequential model ``get_config()`` describes (``custom_objects``: custom layer classes)."""
+        from ..saving import deserialize
+
+        return deserialize("Sequential", config, custom_objects)
