@@ -647,6 +647,18 @@ class Model(Layer):
         config.update(name=self.name, trainable=self.trainable)
         return config
 
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None):
+        """The model ``get_config()`` describes: a functional model is rebuilt from its graph of layers
+        (``custom_objects`` names the custom layer classes in it), any other from ``cls(**config)``."""
+        from .functional import Functional
+
+        if cls in (Model, Functional) and all(k in config for k in ("name", "layers", "input_layers", "output_layers")):
+            from ..saving import deserialize
+
+            return deserialize("Functional", config, custom_objects)
+        return cls(**config)
+
 
 def _metric_config(spec):
     if isinstance(spec, str):
