@@ -102,9 +102,28 @@ class Variable:
         self.value._data[...] = move(arr.astype(self.value._data.dtype, copy=False), self.value.device)
         return self
 
+    def __nerve_tensor__(self) -> nerve.Tensor:
+        """The value as a tensor in Keras's layout, in the autograd graph (nerve's tensor ops take a
+        Variable through this, as Keras's ops take a ``KerasVariable``)."""
+        return self.value if self._inv is None else self.value.permute(*self._inv)
+
     def __array__(self, dtype=None, copy=None):
         arr = self.numpy()
         return arr if dtype is None else arr.astype(dtype)
 
     def __repr__(self) -> str:
         return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}, value={self.numpy()}>"
+
+
+def _forward(name):
+    def op(self, *args):
+        return getattr(self.__nerve_tensor__(), name)(*args)
+
+    op.__name__ = name
+    return op
+
+
+# ``self.w + x``, ``x @ self.w``, ``-self.b``, ``self.w[0]``: arithmetic on a weight is arithmetic on its value
+for _name in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__",
+              "__matmul__", "__rmatmul__", "__pow__", "__rpow__", "__neg__", "__getitem__"):
+    setattr(Variable, _name, _forward(_name))
