@@ -7,17 +7,14 @@ calling the model replays them on real tensors, each layer once per node.
 from __future__ import annotations
 
 from .. import backend
-from ..layers.layer import InputLayer, KerasTensor, Layer, flatten, map_structure
+from ..layers.layer import Input, InputLayer, KerasTensor, Layer, Node, flatten, map_structure
 from .model import Model
 
 
-def _map_graph(inputs, outputs):
-    """Keras's ``map_graph``: the graph's nodes in the order to run them, and its layers in Keras's
-    order (by depth from the outputs, deepest first; ties in the order a walk back from the
-    outputs first met them). An input may be an intermediate tensor: the walk stops there.
-
-    Returns ``(nodes, nodes_by_depth, layers)``.
-    """
+def _walk(inputs, outputs):
+    """Keras's ``_build_map``: the nodes from the inputs to the outputs, parents first, and each
+    layer's place in the walk back from the outputs. The walk stops at an intermediate tensor
+    given as an input."""
     input_ids = {id(t) for t in inputs}
     order, indices, finished, in_progress = [], {}, set(), set()
 
@@ -41,6 +38,69 @@ def _map_graph(inputs, outputs):
 
     for t in outputs:
         visit(t)
+    return order, indices
+
+
+def _clone_graph(inputs, outputs):
+    """Keras's ``clone_graph_nodes``: a model whose inputs are intermediate tensors
+    (``keras.Model(layer.input, model.output)``) gets a new ``Input`` (named ``<tensor>CLONE``) for
+    each, and the calls between them and the outputs are recorded again on copies of the tensors."""
+    nodes, _ = _walk(flatten(inputs), flatten(outputs))
+    mapping = {}
+
+    def clone(t, name):
+        copy = KerasTensor(t.shape, t.dtype, name=name)
+        if getattr(t, "_keras_mask", None) is not None:
+            copy._keras_mask = t._keras_mask
+        return copy
+
+    def swap(t):
+        if not isinstance(t, KerasTensor):
+            return t
+        if id(t) not in mapping:
+            mapping[id(t)] = clone(t, f"{t.name}_clone")
+        return mapping[id(t)]
+
+    def new_input(t):
+        if not isinstance(t._keras_history[0], InputLayer):
+            mapping[id(t)] = Input(batch_shape=t.shape, dtype=t.dtype, name=f"{t.name}CLONE")
+        return swap(t)
+
+    inputs = map_structure(new_input, inputs)
+    outputs = map_structure(swap, outputs)
+    for node in nodes:
+        if not isinstance(node.layer, InputLayer):
+            Node(node.layer, map_structure(swap, node.call_inputs), map_structure(swap, node.outputs),
+                 map_structure(swap, node.call_kwargs))
+    return inputs, outputs
+
+
+def _output_path(structure, i: int) -> str:
+    """The ``a.0.b`` path of the i-th leaf of a nested structure (Keras names outputs so in errors)."""
+    paths = []
+
+    def walk(s, path):
+        if isinstance(s, (list, tuple)):
+            for j, item in enumerate(s):
+                walk(item, path + [str(j)])
+        elif isinstance(s, dict):
+            for k in sorted(s):
+                walk(s[k], path + [str(k)])
+        else:
+            paths.append(".".join(path))
+
+    walk(structure, [])
+    return paths[i]
+
+
+def _map_graph(inputs, outputs):
+    """Keras's ``map_graph``: the graph's nodes in the order to run them, and its layers in Keras's
+    order (by depth from the outputs, deepest first; ties in the order a walk back from the
+    outputs first met them).
+
+    Returns ``(nodes, nodes_by_depth, layers)``.
+    """
+    order, indices = _walk(inputs, outputs)
     in_graph = {id(n) for n in order}
     node_depth, layer_depth, by_id = {}, {}, {id(n): n for n in order}
     for node in reversed(order):
@@ -62,15 +122,6 @@ def _map_graph(inputs, outputs):
         nodes_by_depth.setdefault(depth, []).append(by_id[key])
     nodes = [n for d in sorted(nodes_by_depth, reverse=True) for n in nodes_by_depth[d]]
     ordered = sorted(layers.values(), key=lambda lay: (-layer_depth[id(lay)], indices[id(lay)]))
-    computable, seen = set(input_ids), []
-    for node in nodes:
-        for t in node.input_tensors:
-            if id(t) not in computable:
-                raise ValueError(f"Graph disconnected: cannot find parent for tensor {t} at operation "
-                                 f"'{node.layer}'. The following previous operations were accessed without "
-                                 f"issue: {seen}")
-        seen.append(node.layer.name)
-        computable.update(id(t) for t in node.output_tensors)
     return nodes, nodes_by_depth, ordered
 
 
@@ -86,9 +137,18 @@ class Functional(Model):
         for t in flatten(inputs) + flatten(outputs):
             if not isinstance(t, KerasTensor):
                 raise ValueError(f"All `inputs` and `outputs` values must be KerasTensors. Received: {t!r}")
+        if not all(isinstance(t._keras_history[0], InputLayer) for t in flatten(inputs)):
+            inputs, outputs = _clone_graph(inputs, outputs)
         self._inputs_struct, self._outputs_struct = inputs, outputs
         self.inputs, self.outputs = flatten(inputs), flatten(outputs)
         self._nodes, self._nodes_by_depth, layers = _map_graph(self.inputs, self.outputs)
+        computable = {id(t) for t in self.inputs}
+        for node in self._nodes:
+            if not isinstance(node.layer, InputLayer) and all(id(t) in computable for t in node.input_tensors):
+                computable.update(id(t) for t in node.output_tensors)
+        for i, t in enumerate(self.outputs):
+            if id(t) not in computable:
+                raise ValueError(f"Output with path `{_output_path(outputs, i)}` is not connected to `inputs`")
         object.__setattr__(self, "_layers", layers)
         self._input_spec_shapes = [t.shape for t in self.inputs]
         self.built = True
