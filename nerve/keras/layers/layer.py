@@ -647,7 +647,11 @@ class InputLayer(Layer):
         if batch_shape is None:
             if shape is None:
                 raise ValueError("You must pass a `shape` argument.")
-            batch_shape = (batch_size,) + tuple(shape)
+            try:
+                shape = tuple(shape)
+            except TypeError:  # Input(shape=(784)): an int, not a tuple
+                raise ValueError(f"Cannot convert '{shape}' to a shape.") from None
+            batch_shape = (batch_size,) + shape
         self.batch_shape = tuple(batch_shape)
         self.built = True
         kt = KerasTensor(self.batch_shape, self.dtype, name=name)

@@ -177,16 +177,19 @@ class Functional(Model):
         shapes = [t.shape for t in self.outputs]
         return shapes[0] if len(shapes) == 1 else shapes
 
-    def call(self, inputs, training=None):
+    def _flat_inputs(self, inputs) -> list:
+        """The data for ``self.inputs``, in their order (a dict of data goes by the inputs' names)."""
         if isinstance(self._inputs_struct, dict) and isinstance(inputs, dict):
-            flat = [inputs[k] for k in sorted(self._inputs_struct)]
-        elif isinstance(inputs, dict):  # inputs given by the names of the Input layers
+            return [inputs[k] for k in sorted(self._inputs_struct)]
+        if isinstance(inputs, dict):  # inputs given by the names of the Input layers
             missing = [n for n in self.input_names if n not in inputs]
             if missing:
                 raise ValueError(f"Missing data for input(s) {missing}; the model's inputs are {self.input_names}.")
-            flat = [inputs[n] for n in self.input_names]
-        else:
-            flat = flatten(inputs)
+            return [inputs[n] for n in self.input_names]
+        return flatten(inputs)
+
+    def call(self, inputs, training=None):
+        flat = self._flat_inputs(inputs)
         if len(flat) != len(self.inputs):
             raise ValueError(f'Layer "{self.name}" expects {len(self.inputs)} input(s), but it received '
                              f"{len(flat)} input tensors.")

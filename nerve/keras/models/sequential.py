@@ -42,7 +42,7 @@ class Sequential(Model):
         else:
             if any(existing.name == layer.name for existing in self._layers):
                 raise ValueError(f"All layers added to a Sequential model should have unique names. Name "
-                                 f'"{layer.name}" is already the name of a layer in this model. Update the `name` '
+                                 f"'{layer.name}' is already the name of a layer in this model. Update the `name` "
                                  "argument to pass a unique name.")
             self._layers.append(layer)
         if rebuild:
@@ -53,7 +53,7 @@ class Sequential(Model):
     def pop(self, rebuild=True) -> Layer:
         """Remove and return the last layer."""
         if not self._layers:
-            raise TypeError("There are no layers in the model.")
+            raise IndexError("list index out of range")  # Keras's error
         layer = self._layers.pop()
         if rebuild:
             self._maybe_rebuild()
@@ -108,8 +108,8 @@ class Sequential(Model):
         return list(self._layers)
 
     def _graph(self, what: str):
-        if not self.built:
-            raise AttributeError(f"Sequential model '{self.name}' has no defined {what} yet.")
+        if not self.built:  # Keras's error (its own message is lost to its __getattr__)
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{what}'")
 
     @property
     def inputs(self):
@@ -123,12 +123,12 @@ class Sequential(Model):
 
     @property
     def input_shape(self):
-        self._graph("input shape")
+        self._graph("input_shape")
         return self._input_spec_shapes[0]
 
     @property
     def output_shape(self):
-        self._graph("output shape")
+        self._graph("output_shape")
         return self._graph_output.shape
 
     def call(self, inputs, training=None):
