@@ -514,7 +514,7 @@ def test_intermediate_outputs_and_inputs_are_reused():
         head = k.Model(vgg.get_layer("block2_conv1").input, vgg.output)
         rec = {
             "input": vgg.input is vgg.inputs[0],
-            "summaries": (summary_of(feat_extraction_model), summary_of(head)),
+            "summaries": (summary_of(feat_extraction_model), summary_of(head), summary_of(vgg)),
             "head input": repr(head.inputs[0]),
             "disconnected": error_of(lambda: k.Model(k.Input((3,)), vgg.output)),
         }
@@ -687,3 +687,21 @@ def test_merge_functions_match_keras(merge):
     copy_weights(tm, om)
     a, b = rng.normal(size=(4, 3)).astype("float32"), rng.normal(size=(4, 3)).astype("float32")
     assert_same(om([a, b]), tm([a, b]))
+
+
+def test_layer_weights_take_part_in_tensor_arithmetic():
+    def program(k, L):
+        dense = L.Dense(3)
+        dense(k.ops.ones((1, 4)))
+        return dense, None
+
+    (td, _), (od, _) = twice(program)
+    copy_weights(td, od)
+    x = rng.normal(size=(2, 4)).astype("float32")
+    xt, xo = K.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(x)
+    for fn in (lambda k, d, v: k.ops.matmul(v, d.kernel) + d.bias, lambda k, d, v: v @ d.kernel - d.bias,
+               lambda k, d, v: d.bias * 2.0 + v[:, :3], lambda k, d, v: -d.kernel[0]):
+        assert_same(fn(keras, od, xo), fn(K, td, xt))
+    loss = (xo @ od.kernel + od.bias).sum()  # the weights' gradients flow through the arithmetic
+    loss.backward()
+    np.testing.assert_allclose(to_numpy(od.bias.value.grad), np.full(3, 2.0), rtol=1e-6)
