@@ -7,7 +7,7 @@ calling the model replays them on real tensors, each layer once per node.
 from __future__ import annotations
 
 from .. import backend
-from ..layers.layer import Input, InputLayer, KerasTensor, Layer, Node, flatten, map_structure
+from ..layers.layer import InputLayer, KerasTensor, Layer, flatten, map_structure
 from .model import Model
 
 
@@ -45,6 +45,8 @@ def _clone_graph(inputs, outputs):
     """Keras's ``clone_graph_nodes``: a model whose inputs are intermediate tensors
     (``keras.Model(layer.input, model.output)``) gets a new ``Input`` (named ``<tensor>CLONE``) for
     each, and the calls between them and the outputs are recorded again on copies of the tensors."""
+    from ..layers.layer import Input, Node
+
     nodes, _ = _walk(flatten(inputs), flatten(outputs))
     mapping = {}
 

@@ -643,22 +643,22 @@ class Model(Layer):
             metrics=config.get("metrics"), weighted_metrics=config.get("weighted_metrics"),
         )
 
-    def get_config(self) -> dict:
-        config = dict(self.__dict__.get("_init_args") or {})
-        config.update(name=self.name, trainable=self.trainable)
-        return config
-
     @classmethod
-    def from_config(cls, config: dict, custom_objects=None):
-        """The model ``get_config()`` describes: a functional model is rebuilt from its graph of layers
-        (``custom_objects`` names the custom layer classes in it), any other from ``cls(**config)``."""
+    def from_config(cls, config, custom_objects=None):
+        """A model from its config: a functional model's (layers and their wiring) or, for a
+        subclassed model, ``cls(**config)``."""
         from .functional import Functional
 
-        if cls in (Model, Functional) and all(k in config for k in ("name", "layers", "input_layers", "output_layers")):
+        if issubclass(Functional, cls) and "input_layers" in config and "layers" in config:
             from ..saving import deserialize
 
             return deserialize("Functional", config, custom_objects)
         return cls(**config)
+
+    def get_config(self) -> dict:
+        config = dict(self.__dict__.get("_init_args") or {})
+        config.update(name=self.name, trainable=self.trainable)
+        return config
 
 
 def _metric_config(spec):

@@ -142,6 +142,13 @@ class Sequential(Model):
             x = layer(x, training=training)
         return x
 
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """The model ``get_config`` described, with new weights."""
+        from ..saving import deserialize
+
+        return deserialize("Sequential", config, custom_objects)
+
     def get_config(self) -> dict:
         shape, dtype = self._known_input_shape()
         if shape is None and self._input_spec_shapes:
@@ -153,10 +160,3 @@ class Sequential(Model):
             "input_name": self._input_layer.name if self._input_layer is not None else None,
             "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self._layers],
         }
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects=None):
-        """The Sequential model ``get_config()`` describes (``custom_objects``: custom layer classes)."""
-        from ..saving import deserialize
-
-        return deserialize("Sequential", config, custom_objects)
