@@ -61,7 +61,22 @@ from .core import (
     Softmax,
 )
 from .layer import Input, InputLayer, KerasTensor, Layer
-from .merging import Add, Average, Concatenate, Multiply, Subtract, add, concatenate
+from .merging import (
+    Add,
+    Average,
+    Concatenate,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 from .normalization import BatchNormalization, LayerNormalization
 from .reshaping import Cropping1D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 from .rnn import GRU, LSTM, SimpleRNN
@@ -78,7 +93,7 @@ __all__ = [
     "Masking", "TimeDistributed",
     "AdditiveAttention", "Attention", "AveragePooling1D", "AvgPool1D", "Conv1D", "Convolution1D", "Cropping1D",
     "MaxPool1D", "MaxPooling1D", "MultiHeadAttention", "SeparableConv1D", "SeparableConvolution1D", "UpSampling1D",
-    "ZeroPadding1D",
+    "ZeroPadding1D", "Maximum", "Minimum", "average", "maximum", "minimum", "multiply", "subtract",
     "AveragePooling3D", "AvgPool3D", "Conv3D", "Conv3DTranspose", "Convolution3D", "Convolution3DTranspose", "Cropping3D", "GlobalAveragePooling3D",
     "GlobalAvgPool3D", "GlobalMaxPool3D", "GlobalMaxPooling3D", "MaxPool3D", "MaxPooling3D", "UpSampling3D", "ZeroPadding3D",
 ]

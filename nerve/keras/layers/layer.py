@@ -119,7 +119,7 @@ class KerasTensor:
     def __init__(self, shape, dtype="float32", name=None):
         self.shape = tuple(None if d is None else int(d) for d in shape)
         self.dtype = backend.standardize_dtype(dtype)
-        self.name = name
+        self.name = name or backend.unique_name("keras_tensor")
         self._keras_history = None
 
     @property
@@ -127,7 +127,7 @@ class KerasTensor:
         return len(self.shape)
 
     def __repr__(self) -> str:
-        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
+        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, sparse=False, ragged=False, name={self.name}>"
 
 
 def flatten(structure) -> list:
@@ -295,7 +295,7 @@ class Layer:
             initializer = "glorot_uniform" if backend.is_float_dtype(dtype) else "zeros"
         shape = () if shape is None else tuple(int(d) for d in shape)
         var = Variable(initializer, shape, dtype, trainable=trainable and self._trainable,
-                       name=name or "variable", perm=perm)
+                       name=name or backend.unique_name("variable"), perm=perm)
         var._trainable = trainable
         var.value.requires_grad = trainable and self._trainable and backend.is_float_dtype(dtype)
         var.path = f"{self.name}/{var.name}"
@@ -647,10 +647,14 @@ class InputLayer(Layer):
         if batch_shape is None:
             if shape is None:
                 raise ValueError("You must pass a `shape` argument.")
-            batch_shape = (batch_size,) + tuple(shape)
+            try:
+                shape = tuple(shape)
+            except TypeError:  # Input(shape=(784)): an int, not a tuple
+                raise ValueError(f"Cannot convert '{shape}' to a shape.") from None
+            batch_shape = (batch_size,) + shape
         self.batch_shape = tuple(batch_shape)
         self.built = True
-        kt = KerasTensor(self.batch_shape, self.dtype, name=self.name)
+        kt = KerasTensor(self.batch_shape, self.dtype, name=name)
         Node(self, [], kt)
         self._output_tensor = kt
 

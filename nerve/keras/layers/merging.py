@@ -1,4 +1,5 @@
-"""Layers that join several inputs: ``Concatenate``, ``Add``, ``Subtract``, ``Multiply``, ``Average``.
+"""Layers that join several inputs: ``Concatenate``, ``Add``, ``Subtract``, ``Multiply``, ``Average``,
+``Maximum``, ``Minimum``, and their functional forms (``layers.add([a, b])``, ...).
 
 Masks as Keras's: the arithmetic merges keep the OR of their inputs' masks when every input has
 one; Concatenate joins them.
@@ -89,9 +90,58 @@ class Average(_Merge):
         return out * (1.0 / len(inputs))
 
 
+class Maximum(_Merge):
+    """Elementwise maximum of a list of inputs."""
+
+    def call(self, inputs):
+        self._check(inputs)
+        out = inputs[0]
+        for x in inputs[1:]:
+            out = nerve.maximum(out, x)
+        return out
+
+
+class Minimum(_Merge):
+    """Elementwise minimum of a list of inputs."""
+
+    def call(self, inputs):
+        self._check(inputs)
+        out = inputs[0]
+        for x in inputs[1:]:
+            out = nerve.minimum(out, x)
+        return out
+
+
 def concatenate(inputs, axis=-1, **kwargs):
+    """``Concatenate(axis)`` applied to ``inputs``."""
     return Concatenate(axis=axis, **kwargs)(inputs)
 
 
 def add(inputs, **kwargs):
+    """``Add()`` applied to ``inputs``."""
     return Add(**kwargs)(inputs)
+
+
+def subtract(inputs, **kwargs):
+    """``Subtract()`` applied to ``inputs`` (two of them)."""
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs, **kwargs):
+    """``Multiply()`` applied to ``inputs``."""
+    return Multiply(**kwargs)(inputs)
+
+
+def average(inputs, **kwargs):
+    """``Average()`` applied to ``inputs``."""
+    return Average(**kwargs)(inputs)
+
+
+def maximum(inputs, **kwargs):
+    """``Maximum()`` applied to ``inputs``."""
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs, **kwargs):
+    """``Minimum()`` applied to ``inputs``."""
+    return Minimum(**kwargs)(inputs)

@@ -11,25 +11,120 @@ from ..layers.layer import InputLayer, KerasTensor, Layer, flatten, map_structur
 from .model import Model
 
 
-def _topological_nodes(outputs) -> list:
-    order, seen = [], set()
+def _walk(inputs, outputs):
+    """Keras's ``_build_map``: the nodes from the inputs to the outputs, parents first, and each
+    layer's place in the walk back from the outputs. The walk stops at an intermediate tensor
+    given as an input."""
+    input_ids = {id(t) for t in inputs}
+    order, indices, finished, in_progress = [], {}, set(), set()
 
-    def visit(node):
-        if id(node) in seen:
+    def visit(t):
+        layer, index, _ = t._keras_history
+        node = layer._inbound_nodes[index]
+        if id(node) in finished:
             return
-        seen.add(id(node))
-        for parent in node.parent_nodes:
+        if not isinstance(layer, InputLayer) and id(t) in input_ids:
+            finished.add(id(node))  # made outside the graph
+            return
+        if id(node) in in_progress:
+            raise ValueError(f"Tensor {t} from operation '{layer.name}' is part of a cycle.")
+        indices.setdefault(id(layer), len(indices))
+        in_progress.add(id(node))
+        for parent in node.input_tensors:
             visit(parent)
+        finished.add(id(node))
+        in_progress.discard(id(node))
         order.append(node)
 
     for t in outputs:
+        visit(t)
+    return order, indices
+
+
+def _clone_graph(inputs, outputs):
+    """Keras's ``clone_graph_nodes``: a model whose inputs are intermediate tensors
+    (``keras.Model(layer.input, model.output)``) gets a new ``Input`` (named ``<tensor>CLONE``) for
+    each, and the calls between them and the outputs are recorded again on copies of the tensors."""
+    from ..layers.layer import Input, Node
+
+    nodes, _ = _walk(flatten(inputs), flatten(outputs))
+    mapping = {}
+
+    def clone(t, name):
+        copy = KerasTensor(t.shape, t.dtype, name=name)
+        if getattr(t, "_keras_mask", None) is not None:
+            copy._keras_mask = t._keras_mask
+        return copy
+
+    def swap(t):
+        if not isinstance(t, KerasTensor):
+            return t
+        if id(t) not in mapping:
+            mapping[id(t)] = clone(t, f"{t.name}_clone")
+        return mapping[id(t)]
+
+    def new_input(t):
+        if not isinstance(t._keras_history[0], InputLayer):
+            mapping[id(t)] = Input(batch_shape=t.shape, dtype=t.dtype, name=f"{t.name}CLONE")
+        return swap(t)
+
+    inputs = map_structure(new_input, inputs)
+    outputs = map_structure(swap, outputs)
+    for node in nodes:
+        if not isinstance(node.layer, InputLayer):
+            Node(node.layer, map_structure(swap, node.call_inputs), map_structure(swap, node.outputs),
+                 map_structure(swap, node.call_kwargs))
+    return inputs, outputs
+
+
+def _output_path(structure, i: int) -> str:
+    """The ``a.0.b`` path of the i-th leaf of a nested structure (Keras names outputs so in errors)."""
+    paths = []
+
+    def walk(s, path):
+        if isinstance(s, (list, tuple)):
+            for j, item in enumerate(s):
+                walk(item, path + [str(j)])
+        elif isinstance(s, dict):
+            for k in sorted(s):
+                walk(s[k], path + [str(k)])
+        else:
+            paths.append(".".join(path))
+
+    walk(structure, [])
+    return paths[i]
+
+
+def _map_graph(inputs, outputs):
+    """Keras's ``map_graph``: the graph's nodes in the order to run them, and its layers in Keras's
+    order (by depth from the outputs, deepest first; ties in the order a walk back from the
+    outputs first met them).
+
+    Returns ``(nodes, nodes_by_depth, layers)``.
+    """
+    order, indices = _walk(inputs, outputs)
+    in_graph = {id(n) for n in order}
+    node_depth, layer_depth, by_id = {}, {}, {id(n): n for n in order}
+    for node in reversed(order):
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = depth
+        node_depth[id(node)] = depth
+        for parent in node.parent_nodes:
+            if id(parent) in in_graph:
+                node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
+    layers = {id(n.layer): n.layer for n in order}
+    for t in inputs:  # an input the outputs do not use is still the model's
         layer, index, _ = t._keras_history
-        visit(layer._inbound_nodes[index])
-    # As Keras: by depth from the inputs (inputs first), ties in discovery order.
-    depth = {}
-    for node in order:
-        depth[id(node)] = max([depth[id(p)] + 1 for p in node.parent_nodes] or [0])
-    return sorted(order, key=lambda n: depth[id(n)])
+        if isinstance(layer, InputLayer) and id(layer) not in layer_depth:
+            layer_depth[id(layer)], indices[id(layer)], layers[id(layer)] = 0, -1, layer
+            node = layer._inbound_nodes[index]
+            node_depth[id(node)], by_id[id(node)] = 0, node
+    nodes_by_depth: dict = {}
+    for key, depth in node_depth.items():
+        nodes_by_depth.setdefault(depth, []).append(by_id[key])
+    nodes = [n for d in sorted(nodes_by_depth, reverse=True) for n in nodes_by_depth[d]]
+    ordered = sorted(layers.values(), key=lambda lay: (-layer_depth[id(lay)], indices[id(lay)]))
+    return nodes, nodes_by_depth, ordered
 
 
 class Functional(Model):
@@ -44,20 +139,31 @@ class Functional(Model):
         for t in flatten(inputs) + flatten(outputs):
             if not isinstance(t, KerasTensor):
                 raise ValueError(f"All `inputs` and `outputs` values must be KerasTensors. Received: {t!r}")
+        if not all(isinstance(t._keras_history[0], InputLayer) for t in flatten(inputs)):
+            inputs, outputs = _clone_graph(inputs, outputs)
         self._inputs_struct, self._outputs_struct = inputs, outputs
         self.inputs, self.outputs = flatten(inputs), flatten(outputs)
-        self._nodes = _topological_nodes(self.outputs)
-        input_ids = {id(t) for t in self.inputs}
+        self._nodes, self._nodes_by_depth, layers = _map_graph(self.inputs, self.outputs)
+        computable = {id(t) for t in self.inputs}
         for node in self._nodes:
-            if isinstance(node.layer, InputLayer) and id(node.output_tensors[0]) not in input_ids:
-                raise ValueError(f"Graph disconnected: the input {node.layer.name} is not among the model's inputs.")
-        layers = []
-        for node in self._nodes:
-            if all(node.layer is not seen for seen in layers):
-                layers.append(node.layer)
+            if not isinstance(node.layer, InputLayer) and all(id(t) in computable for t in node.input_tensors):
+                computable.update(id(t) for t in node.output_tensors)
+        for i, t in enumerate(self.outputs):
+            if id(t) not in computable:
+                raise ValueError(f"Output with path `{_output_path(outputs, i)}` is not connected to `inputs`")
         object.__setattr__(self, "_layers", layers)
         self._input_spec_shapes = [t.shape for t in self.inputs]
         self.built = True
+
+    @property
+    def input(self):
+        """The symbolic inputs as given to the constructor (one tensor, a list or a dict)."""
+        return self._inputs_struct
+
+    @property
+    def output(self):
+        """The symbolic outputs as given to the constructor."""
+        return self._outputs_struct
 
     @property
     def input_names(self) -> list:
@@ -73,16 +179,19 @@ class Functional(Model):
         shapes = [t.shape for t in self.outputs]
         return shapes[0] if len(shapes) == 1 else shapes
 
-    def call(self, inputs, training=None):
+    def _flat_inputs(self, inputs) -> list:
+        """The data for ``self.inputs``, in their order (a dict of data goes by the inputs' names)."""
         if isinstance(self._inputs_struct, dict) and isinstance(inputs, dict):
-            flat = [inputs[k] for k in sorted(self._inputs_struct)]
-        elif isinstance(inputs, dict):  # inputs given by the names of the Input layers
+            return [inputs[k] for k in sorted(self._inputs_struct)]
+        if isinstance(inputs, dict):  # inputs given by the names of the Input layers
             missing = [n for n in self.input_names if n not in inputs]
             if missing:
                 raise ValueError(f"Missing data for input(s) {missing}; the model's inputs are {self.input_names}.")
-            flat = [inputs[n] for n in self.input_names]
-        else:
-            flat = flatten(inputs)
+            return [inputs[n] for n in self.input_names]
+        return flatten(inputs)
+
+    def call(self, inputs, training=None):
+        flat = self._flat_inputs(inputs)
         if len(flat) != len(self.inputs):
             raise ValueError(f'Layer "{self.name}" expects {len(self.inputs)} input(s), but it received '
                              f"{len(flat)} input tensors.")

@@ -476,7 +476,7 @@ class Model(Layer):
         spec = getattr(self, "_input_spec_shapes", None)
         if spec is None or not isinstance(data, data_module.ArrayData):
             return
-        given = flatten(data.x)
+        given = self._flat_inputs(data.x) if hasattr(self, "_flat_inputs") else flatten(data.x)
         for i, (want, arr) in enumerate(zip(spec, given)):
             # the arrays' first axis is the number of examples, not the batch size (a stateful RNN fixes that)
             self._check_shape(i, (None,) + tuple(want[1:]) if want else want, tuple(arr.shape))
@@ -527,7 +527,8 @@ class Model(Layer):
         return logs if return_dict else self._ordered(logs)
 
     def _ordered(self, logs):
-        names = [m.name for m in self.metrics]
+        # Keras's order: the loss, the compiled metrics, then each output's loss (in the outputs' order)
+        names = [m.name for m in self.metrics + self._output_loss_trackers]
         out = [logs[n] for n in names if n in logs] + [logs[k] for k in sorted(logs) if k not in names]
         return out[0] if len(out) == 1 else out
 
@@ -641,6 +642,18 @@ class Model(Layer):
             loss_weights=config.get("loss_weights"),
             metrics=config.get("metrics"), weighted_metrics=config.get("weighted_metrics"),
         )
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """A model from its config: a functional model's (layers and their wiring) or, for a
+        subclassed model, ``cls(**config)``."""
+        from .functional import Functional
+
+        if issubclass(Functional, cls) and "input_layers" in config and "layers" in config:
+            from ..saving import deserialize
+
+            return deserialize("Functional", config, custom_objects)
+        return cls(**config)
 
     def get_config(self) -> dict:
         config = dict(self.__dict__.get("_init_args") or {})

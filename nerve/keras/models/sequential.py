@@ -42,7 +42,7 @@ class Sequential(Model):
         else:
             if any(existing.name == layer.name for existing in self._layers):
                 raise ValueError(f"All layers added to a Sequential model should have unique names. Name "
-                                 f'"{layer.name}" is already the name of a layer in this model. Update the `name` '
+                                 f"'{layer.name}' is already the name of a layer in this model. Update the `name` "
                                  "argument to pass a unique name.")
             self._layers.append(layer)
         if rebuild:
@@ -53,7 +53,7 @@ class Sequential(Model):
     def pop(self, rebuild=True) -> Layer:
         """Remove and return the last layer."""
         if not self._layers:
-            raise TypeError("There are no layers in the model.")
+            raise IndexError("list index out of range")  # Keras's error
         layer = self._layers.pop()
         if rebuild:
             self._maybe_rebuild()
@@ -64,6 +64,11 @@ class Sequential(Model):
             return self._input_layer.batch_shape, self._input_layer.dtype
         if self._layers and self._layers[0]._batch_input_shape is not None:
             return self._layers[0]._batch_input_shape, self._layers[0].dtype
+        if len(self._layers) > 1 and isinstance(self._layers[0], Model):
+            # a model with one known input shape first (a pretrained base): built at once, as Keras
+            shape = getattr(self._layers[0], "input_shape", None)
+            if isinstance(shape, tuple) and all(d is None or isinstance(d, int) for d in shape):
+                return shape, self._layers[0].dtype
         return None, None
 
     def _maybe_rebuild(self) -> None:
@@ -102,21 +107,29 @@ class Sequential(Model):
     def layers(self) -> list:
         return list(self._layers)
 
+    def _graph(self, what: str):
+        if not self.built:  # Keras's error (its own message is lost to its __getattr__)
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{what}'")
+
     @property
     def inputs(self):
-        return [self._graph_input._output_tensor] if self.built else None
+        self._graph("inputs")
+        return [self._graph_input._output_tensor]
 
     @property
     def outputs(self):
-        return [self._graph_output] if self.built else None
+        self._graph("outputs")
+        return [self._graph_output]
 
     @property
     def input_shape(self):
-        return self._input_spec_shapes[0] if self._input_spec_shapes else None
+        self._graph("input_shape")
+        return self._input_spec_shapes[0]
 
     @property
     def output_shape(self):
-        return self._graph_output.shape if self.built else None
+        self._graph("output_shape")
+        return self._graph_output.shape
 
     def call(self, inputs, training=None):
         spec = self._input_spec_shapes
@@ -128,6 +141,13 @@ class Sequential(Model):
         for layer in self._layers:
             x = layer(x, training=training)
         return x
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """The model ``get_config`` described, with new weights."""
+        from ..saving import deserialize
+
+        return deserialize("Sequential", config, custom_objects)
 
     def get_config(self) -> dict:
         shape, dtype = self._known_input_shape()

@@ -106,23 +106,17 @@ def summary_text(model, line_length=None, positions=None, show_trainable=False) 
     sequential_like = True
     nodes = []
     if isinstance(model, Functional):
-        for node in model._nodes:
-            if len(node.input_tensors) > 1:
+        # Keras's rule: one node per depth, each with one input, and no layer called twice
+        for same_depth in model._nodes_by_depth.values():
+            if len(same_depth) > 1 or len(same_depth[0].input_tensors) > 1:
                 sequential_like = False
-        counts = {}
-        for node in model._nodes:
-            counts[id(node.layer)] = counts.get(id(node.layer), 0) + 1
-            if len(node.layer._inbound_nodes) > 1 and counts[id(node.layer)] > 1:
-                sequential_like = False
-        depth = {}
-        for node in model._nodes:
-            d = max([depth[id(p)] for p in node.parent_nodes] or [-1]) + 1
-            depth[id(node)] = d
-        by_depth = {}
-        for node in model._nodes:
-            by_depth.setdefault(depth[id(node)], []).append(node)
-        if any(len(v) > 1 for v in by_depth.values()):
-            sequential_like = False
+                break
+        node_ids = {id(n) for n in model._nodes}
+        if sequential_like:
+            for layer in layers:
+                if sum(id(n) in node_ids for n in layer._inbound_nodes) > 1:
+                    sequential_like = False
+                    break
         nodes = model._nodes
     if sequential_like:
         default, positions = 88, positions or [0.45, 0.80, 1.0]
