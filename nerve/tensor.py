@@ -593,6 +593,8 @@ class Tensor:
             from .creation import tensor
 
             return a._coerce(tensor(other, device=a._device))
+        if hasattr(other, "__nerve_tensor__"):  # a wrapper that stands for a tensor (a Keras Variable)
+            return a._coerce(other.__nerve_tensor__())
         raise TypeError(f"unsupported operand type for a tensor op: {type(other).__name__}")
 
     def _plain_scalar(self, other) -> bool:
@@ -679,6 +681,8 @@ class Tensor:
         return ops.Pow.apply(b, a)
 
     def __matmul__(self, other):
+        if hasattr(other, "__nerve_tensor__"):
+            other = other.__nerve_tensor__()
         if not isinstance(other, Tensor):
             raise TypeError(f"matmul: expected a Tensor, got {type(other).__name__}")
         a, b = self._coerce(other)

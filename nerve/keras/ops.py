@@ -30,8 +30,8 @@ def convert_to_tensor(x, dtype=None, sparse=None, ragged=None):
     if isinstance(x, nerve.Tensor):
         t = x if x.device == backend.device() else x.to(backend.device())
         return t if dtype is None else t.to(_dtype(dtype))
-    if hasattr(x, "value") and isinstance(x.value, nerve.Tensor):
-        return x.value
+    if hasattr(x, "__nerve_tensor__"):  # a Variable: its value in Keras's layout
+        return convert_to_tensor(x.__nerve_tensor__(), dtype)
     arr = np.asarray(x)
     if dtype is not None:
         arr = arr.astype(backend.standardize_dtype(dtype))

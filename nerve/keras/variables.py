@@ -102,9 +102,56 @@ class Variable:
         self.value._data[...] = move(arr.astype(self.value._data.dtype, copy=False), self.value.device)
         return self
 
+    def assign_add(self, value) -> "Variable":
+        """Add ``value`` to the weight in place (``total.assign_add(ops.sum(x, axis=0))``)."""
+        return self.assign(self.numpy() + _host(value))
+
+    def assign_sub(self, value) -> "Variable":
+        """Subtract ``value`` from the weight in place."""
+        return self.assign(self.numpy() - _host(value))
+
+    def __nerve_tensor__(self) -> nerve.Tensor:
+        """The weight as a tensor in Keras's layout, in the graph (gradients reach ``value``).
+
+        Tensor ops take a Variable through this (``ops.matmul(x, self.w) + self.b``), as Keras's
+        variables stand for their value in any op."""
+        return self.value if self._inv is None else self.value.permute(*self._inv)
+
+    def __neg__(self):
+        return -self.__nerve_tensor__()
+
+    def __abs__(self):
+        return abs(self.__nerve_tensor__())
+
+    def __getitem__(self, index):
+        return self.__nerve_tensor__()[index]
+
     def __array__(self, dtype=None, copy=None):
         arr = self.numpy()
         return arr if dtype is None else arr.astype(dtype)
 
     def __repr__(self) -> str:
         return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}, value={self.numpy()}>"
+
+
+def _host(value) -> np.ndarray:
+    if isinstance(value, Variable):
+        return value.numpy()
+    return to_numpy(value._data) if isinstance(value, nerve.Tensor) else np.asarray(value)
+
+
+def _binary(name: str):
+    def op(self, other):
+        other = other.__nerve_tensor__() if isinstance(other, Variable) else other
+        return getattr(self.__nerve_tensor__(), name)(other)
+
+    op.__name__ = name
+    return op
+
+
+# Arithmetic on a Variable is arithmetic on its value, as Keras's variables allow (``==`` stays
+# identity, so a layer's weights can be looked up in lists).
+for _name in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__",
+              "__floordiv__", "__rfloordiv__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__", "__mod__",
+              "__lt__", "__le__", "__gt__", "__ge__"):
+    setattr(Variable, _name, _binary(_name))

@@ -30,6 +30,8 @@ from .. import backend
 from ..variables import Variable
 
 _training_stack = [False]
+_call_depth = [0]  # how many Layer.__call__ are running: 0 outside any, 1 in the outermost
+_adds_losses = [False]  # set by the first add_loss: only then do outermost calls clear losses
 _symbolic_depth = [0]  # > 0 while a layer runs on dummy inputs to learn its output shapes
 _F32 = np.dtype(np.float32)
 _OPEN_SIZES = (40, 43)  # the dummy lengths of the dims an Input leaves open (see _symbolic_call)
@@ -261,6 +263,7 @@ class Layer:
         self._non_trainable_variables: list = []
         self._inbound_nodes: list = []
         self._regularizers: list = []
+        self._losses: list = []
         self.dtype = backend.standardize_dtype(dtype)
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
@@ -370,11 +373,37 @@ class Layer:
 
     @property
     def losses(self) -> list:
-        """Regularization penalties of this layer and its sublayers (nerve scalars)."""
+        """The scalar losses of the last call: ``add_loss``'s (this layer's, then its sublayers'),
+        then the regularization penalties of the weights (nerve scalars)."""
+        sublayers = _all_sublayers(self)
+        out = [loss for layer in [self] + sublayers for loss in layer.__dict__.get("_losses", ())]
+        return out + self._penalties()
+
+    def _penalties(self) -> list:
         out = [reg(var.value) for var, reg in self._regularizers]
         for layer in self._layers:
-            out += layer.losses
+            out += layer._penalties()
         return out
+
+    def add_loss(self, loss) -> None:
+        """Add a scalar loss tensor (or a list of them) from ``call()``, as Keras's ``add_loss``.
+
+        ``layer.losses`` holds it until the outermost layer is called again, and ``fit`` adds it
+        to the compiled loss (or minimizes it alone when ``compile`` was given no loss)."""
+        if in_symbolic_call():
+            return  # shape inference runs call() on dummy inputs: no loss of theirs is real
+        losses = flatten(loss)
+        for x in losses:
+            if not isinstance(x, Tensor):
+                raise ValueError("`add_loss()` can only be called from inside `build()` or `call()`, on a tensor "
+                                 f"input. Received invalid value: {x}")
+        self.__dict__.setdefault("_losses", []).extend(losses)
+        _adds_losses[0] = True
+
+    def _clear_losses(self) -> None:
+        for layer in [self] + _all_sublayers(self):
+            if layer.__dict__.get("_losses"):
+                layer._losses.clear()
 
     def get_weights(self) -> list:
         """The weights as NumPy arrays, in Keras's layouts (a Conv2D kernel is (kh, kw, in, out))."""
@@ -438,6 +467,16 @@ class Layer:
         return t
 
     def __call__(self, *args, **kwargs):
+        # As Keras, the outermost call starts with no losses: ``losses`` are those of the last pass.
+        if _adds_losses[0] and _call_depth[0] == 0:
+            self._clear_losses()
+        _call_depth[0] += 1
+        try:
+            return self._call(*args, **kwargs)
+        finally:
+            _call_depth[0] -= 1
+
+    def _call(self, *args, **kwargs):
         if args:
             inputs, args = args[0], args[1:]
         else:
@@ -622,6 +661,19 @@ def flatten_shapes(structure) -> list:
     if isinstance(structure, dict):
         return [s for k in sorted(structure) for s in flatten_shapes(structure[k])]
     return [s for item in structure for s in flatten_shapes(item)]
+
+
+def _all_sublayers(layer) -> list:
+    """The layers inside ``layer``, at any depth, breadth first, each once (``layer`` left out)."""
+    seen, out = {id(layer)}, []
+    queue = list(layer._layers)
+    while queue:
+        sub = queue.pop(0)
+        if id(sub) not in seen:
+            seen.add(id(sub))
+            out.append(sub)
+            queue.extend(sub._layers)
+    return out
 
 
 def _unique(items: list) -> list:
