@@ -20,7 +20,7 @@ from nerve import keras
 
 @pytest.fixture(autouse=True)
 def _fresh():
-    fresh()
+    fresh(clear_keras=False)  # the one test that compares default names clears Keras itself
     yield
 
 
@@ -374,3 +374,363 @@ def test_seed_generator_streams_are_reproducible():
     b1 = to_numpy(keras.random.normal((3, 4), seed=gen_b))
     np.testing.assert_array_equal(a1, b1)
     assert (a1 != a2).any()
+
+
+# ------------------------------------------------------------------ the saving guide
+
+
+def small_model(k):
+    inputs = k.Input(shape=(32,))
+    outputs = k.layers.Dense(1)(inputs)
+    model = k.Model(inputs, outputs)
+    model.compile(optimizer="adam", loss="mean_squared_error")
+    return model
+
+
+def test_save_and_load_whole_model_resumes_training(tmp_path):
+    x, y = rand(64, 32, seed=4), rand(64, 1, seed=5)
+    runs = []
+    for k, where in ((K, tmp_path / "theirs"), (keras, tmp_path / "ours")):
+        where.mkdir()
+        model = small_model(k)
+        if runs:
+            model.set_weights(runs[0]["initial"])
+        initial = model.get_weights()
+        first = model.fit(x, y, batch_size=16, shuffle=False, verbose=0).history["loss"]
+        model.save(where / "my_model.keras")
+        reconstructed = k.models.load_model(where / "my_model.keras")
+        np.testing.assert_allclose(model.predict(x, verbose=0), reconstructed.predict(x, verbose=0), rtol=1e-6)
+        # compiled, with the optimizer's state: training goes on as the original's would
+        again = reconstructed.fit(x, y, batch_size=16, shuffle=False, verbose=0).history["loss"]
+        same = model.fit(x, y, batch_size=16, shuffle=False, verbose=0).history["loss"]
+        runs.append({"initial": initial, "first": first, "again": again, "same": same,
+                     "predict": reconstructed.predict(x, verbose=0)})
+    theirs, ours = runs
+    for key in ("first", "again", "same"):
+        np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-5)
+    np.testing.assert_allclose(ours["again"], ours["same"], rtol=1e-6)
+    np.testing.assert_allclose(ours["predict"], theirs["predict"], rtol=1e-5, atol=1e-6)
+
+
+def registered_objects(k):
+    @k.saving.register_keras_serializable(package="my_package", name="custom_fn")
+    def custom_fn(x):
+        return x**2
+
+    @k.saving.register_keras_serializable(package="MyLayers")
+    class CustomLayer(k.layers.Layer):
+        def __init__(self, factor):
+            super().__init__()
+            self.factor = factor
+
+        def call(self, x):
+            return x * self.factor
+
+        def get_config(self):
+            return {"factor": self.factor}
+
+    def get_model():
+        inputs = k.Input(shape=(4,))
+        mid = CustomLayer(0.5)(inputs)
+        outputs = k.layers.Dense(1, activation=custom_fn)(mid)
+        model = k.Model(inputs, outputs)
+        model.compile(optimizer="rmsprop", loss="mean_squared_error")
+        return model
+
+    return custom_fn, CustomLayer, get_model
+
+
+def test_registered_custom_objects_load_without_custom_objects(tmp_path):
+    x, y = rand(4, 4, seed=6), rand(4, 1, seed=7)
+    results = []
+    for k, where in ((K, tmp_path / "theirs"), (keras, tmp_path / "ours")):
+        where.mkdir()
+        custom_fn, CustomLayer, get_model = registered_objects(k)
+        assert k.saving.get_registered_object("my_package>custom_fn") is custom_fn
+        assert k.saving.get_registered_name(custom_fn) == "my_package>custom_fn"
+        assert k.saving.get_registered_name(CustomLayer) == "MyLayers>CustomLayer"
+        assert k.saving.get_registered_object("MyLayers>CustomLayer") is CustomLayer
+        assert k.saving.get_registered_object("my_package>unknown") is None
+        assert k.saving.get_custom_objects()["MyLayers>CustomLayer"] is CustomLayer
+        model = get_model()
+        if results:
+            model.set_weights(results[0][0])
+        initial = model.get_weights()
+        history = model.fit(x, y, verbose=0, shuffle=False).history
+        model.save(where / "custom_model.keras")
+        reconstructed = k.models.load_model(where / "custom_model.keras")
+        np.testing.assert_allclose(model.predict(x, verbose=0), reconstructed.predict(x, verbose=0), rtol=1e-6)
+        loaded_layer = reconstructed.layers[1]
+        assert type(loaded_layer) is CustomLayer and loaded_layer.factor == 0.5
+        assert reconstructed.layers[2].activation is custom_fn
+        results.append((initial, history, reconstructed.predict(x, verbose=0),
+                        k.saving.serialize_keras_object(custom_fn),
+                        k.saving.serialize_keras_object(CustomLayer(0.25))))
+    theirs, ours = results
+    np.testing.assert_allclose(ours[1]["loss"], theirs[1]["loss"], rtol=1e-5)
+    np.testing.assert_allclose(ours[2], theirs[2], rtol=1e-5, atol=1e-6)
+    assert ours[3] == theirs[3]
+    assert ours[4] == theirs[4]
+
+
+def unregistered_objects(k):
+    class CustomLayer(k.layers.Layer):
+        def __init__(self, units=32, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer="random_normal",
+                                     trainable=True)
+            self.b = self.add_weight(shape=(self.units,), initializer="random_normal", trainable=True)
+
+        def call(self, inputs):
+            return k.ops.matmul(inputs, self.w) + self.b
+
+        def get_config(self):
+            config = super().get_config()
+            config.update({"units": self.units})
+            return config
+
+    def custom_activation(x):
+        return k.ops.tanh(x) ** 2
+
+    inputs = k.Input((8,))
+    x = CustomLayer(6)(inputs)
+    outputs = k.layers.Activation(custom_activation)(x)
+    model = k.Model(inputs, outputs)
+    return model, {"CustomLayer": CustomLayer, "custom_activation": custom_activation}
+
+
+def test_unregistered_custom_objects_by_argument_or_scope(tmp_path):
+    x = rand(3, 8, seed=8)
+    outs = []
+    for k, where in ((K, tmp_path / "theirs"), (keras, tmp_path / "ours")):
+        where.mkdir()
+        model, custom_objects = unregistered_objects(k)
+        if outs:
+            model.set_weights(outs[0]["weights"])
+        want = numpy_of(k, model(x))
+        path = where / "model.keras"
+        model.save(path)
+        with pytest.raises(TypeError, match="Could not locate class 'CustomLayer'"):
+            k.models.load_model(path)
+        by_argument = k.models.load_model(path, custom_objects=custom_objects)
+        with k.saving.custom_object_scope(custom_objects):
+            in_scope = k.models.load_model(path)
+            from_config = k.Model.from_config(model.get_config())
+            clone = k.models.clone_model(model)
+        with k.utils.custom_object_scope(custom_objects):
+            in_utils_scope = k.models.load_model(path)
+        for loaded in (by_argument, in_scope, in_utils_scope):
+            np.testing.assert_allclose(numpy_of(k, loaded(x)), want, rtol=1e-6)
+        for fresh_copy in (from_config, clone):  # the architecture, with new weights
+            assert [w.shape for w in fresh_copy.get_weights()] == [w.shape for w in model.get_weights()]
+            assert not np.allclose(fresh_copy.get_weights()[0], model.get_weights()[0])
+            assert [type(la).__name__ for la in fresh_copy.layers] == [type(la).__name__ for la in model.layers]
+        outs.append({"weights": model.get_weights(), "out": want})
+    np.testing.assert_allclose(outs[1]["out"], outs[0]["out"], rtol=1e-5, atol=1e-6)
+
+
+def test_config_and_json_of_layers_sequential_and_functional_models():
+    def run(k):
+        layer = k.layers.Dense(3, activation="relu")
+        new_layer = k.layers.Dense.from_config(layer.get_config())
+        seq = k.Sequential([k.Input((32,)), k.layers.Dense(1)])
+        new_seq = k.Sequential.from_config(seq.get_config())
+        inputs = k.Input((32,))
+        func = k.Model(inputs, k.layers.Dense(1)(inputs))
+        new_func = k.Model.from_config(func.get_config())
+        json_config = seq.to_json()
+        from_json = k.models.model_from_json(json_config)
+        spec = json.loads(json_config)
+        return {
+            "layer": (new_layer.units, new_layer.activation.__name__, new_layer.name == layer.name),
+            "seq": (type(new_seq).__name__, [w.shape for w in new_seq.get_weights()],
+                    [la.name for la in new_seq.layers] == [la.name for la in seq.layers]),
+            "func": (type(new_func).__name__, [w.shape for w in new_func.get_weights()], len(new_func.layers)),
+            "json": (spec["class_name"], spec["registered_name"], type(from_json).__name__,
+                     [w.shape for w in from_json.get_weights()]),
+        }
+
+    assert run(keras) == run(K)
+
+
+def test_nested_custom_layer_serialize_and_deserialize():
+    def run(k):
+        @k.saving.register_keras_serializable(package="MyLayers", name="KernelMult")
+        class MyDense(k.layers.Layer):
+            def __init__(self, units, *, kernel_regularizer=None, kernel_initializer=None, nested_model=None,
+                         **kwargs):
+                super().__init__(**kwargs)
+                self.hidden_units = units
+                self.kernel_regularizer = kernel_regularizer
+                self.kernel_initializer = kernel_initializer
+                self.nested_model = nested_model
+
+            def get_config(self):
+                config = super().get_config()
+                config.update({"units": self.hidden_units, "kernel_regularizer": self.kernel_regularizer,
+                               "kernel_initializer": self.kernel_initializer, "nested_model": self.nested_model})
+                return config
+
+            def build(self, input_shape):
+                self.kernel = self.add_weight(name="kernel", shape=(input_shape[-1], self.hidden_units),
+                                              regularizer=self.kernel_regularizer,
+                                              initializer=self.kernel_initializer)
+
+            def call(self, inputs):
+                return k.ops.matmul(inputs, self.kernel)
+
+        layer = MyDense(units=16, kernel_regularizer="l1", kernel_initializer="ones")
+        outer = MyDense(units=64, nested_model=layer)
+        config = k.layers.serialize(outer)
+        new_layer = k.layers.deserialize(config)
+        inner = new_layer.nested_model  # the inner layer's serialized dict: from_config leaves it so
+        y = new_layer(np.ones((2, 3), "float32"))
+        layer(np.ones((2, 3), "float32"))
+        inner_config = {key: inner["config"][key] for key in ("name", "units", "kernel_regularizer",
+                                                               "kernel_initializer", "nested_model")}
+        return (config["class_name"], config["registered_name"], type(new_layer) is MyDense,
+                new_layer.hidden_units, isinstance(inner, dict), inner["class_name"], inner["registered_name"],
+                inner_config, tuple(y.shape), float(numpy_of(k, layer.losses[0])))
+
+    fresh()
+    assert run(keras) == run(K)
+
+
+def test_serialize_keras_object_round_trip_of_a_custom_object():
+    def run(k):
+        class Scale(k.layers.Layer):
+            def __init__(self, factor, **kwargs):
+                super().__init__(**kwargs)
+                self.factor = factor
+
+            def call(self, x):
+                return x * self.factor
+
+            def get_config(self):
+                return {"factor": self.factor, "name": self.name}
+
+        config = k.saving.serialize_keras_object(Scale(3.0, name="scale"))
+        with pytest.raises(TypeError, match="Could not locate class 'Scale'"):
+            k.saving.deserialize_keras_object(config)
+        back = k.saving.deserialize_keras_object(config, custom_objects={"Scale": Scale})
+        with k.saving.custom_object_scope({"Scale": Scale}):
+            in_scope = k.saving.deserialize_keras_object(config)
+        return config, (type(back).__name__, back.factor, back.name, in_scope.factor)
+
+    theirs, ours = run(K), run(keras)
+    assert ours == theirs
+
+
+def three_layer_mlp(k, name="3_layer_mlp", dropout=False, units=10):
+    inputs = k.Input(shape=(784,), name="digits")
+    x = k.layers.Dense(64, activation="relu", name="dense_1")(inputs)
+    x = k.layers.Dense(64, activation="relu", name="dense_2")(x)
+    if dropout:
+        x = k.layers.Dropout(0.5)(x)
+    outputs = k.layers.Dense(units, name="predictions")(x)
+    return k.Model(inputs=inputs, outputs=outputs, name=name)
+
+
+def test_weight_transfer_in_memory():
+    x = rand(2, 784, seed=9)
+    results = []
+    for k in (K, keras):
+        def create_layer():
+            layer = k.layers.Dense(64, activation="relu", name="dense_2")
+            layer.build((None, 784))
+            return layer
+
+        layer_1, layer_2 = create_layer(), create_layer()
+        layer_2.set_weights(layer_1.get_weights())
+        for a, b in zip(layer_1.weights, layer_2.weights):
+            np.testing.assert_array_equal(numpy_of(k, a), numpy_of(k, b))
+
+        class SubclassedModel(k.Model):
+            def __init__(self, output_dim, name=None):
+                super().__init__(name=name)
+                self.output_dim = output_dim
+                self.dense_1 = k.layers.Dense(64, activation="relu", name="dense_1")
+                self.dense_2 = k.layers.Dense(64, activation="relu", name="dense_2")
+                self.dense_3 = k.layers.Dense(output_dim, name="predictions")
+
+            def call(self, inputs):
+                return self.dense_3(self.dense_2(self.dense_1(inputs)))
+
+        functional_model = three_layer_mlp(k)
+        if results:
+            functional_model.set_weights(results[0]["weights"])
+        subclassed_model = SubclassedModel(10)
+        subclassed_model(k.ops.ones((1, 784)))
+        subclassed_model.set_weights(functional_model.get_weights())
+        assert len(functional_model.weights) == len(subclassed_model.weights) == 6
+        for a, b in zip(functional_model.weights, subclassed_model.weights):
+            np.testing.assert_array_equal(numpy_of(k, a), numpy_of(k, b))
+        with_dropout = three_layer_mlp(k, dropout=True)
+        with_dropout.set_weights(functional_model.get_weights())
+        results.append({"weights": functional_model.get_weights(), "sub": numpy_of(k, subclassed_model(x)),
+                        "drop": with_dropout.predict(x, verbose=0)})
+    theirs, ours = results
+    assert_same(ours["sub"], theirs["sub"])
+    assert_same(ours["drop"], theirs["drop"])
+    np.testing.assert_allclose(theirs["sub"], theirs["drop"], rtol=1e-6)
+
+
+def test_save_weights_and_load_weights(tmp_path):
+    x = rand(2, 784, seed=10)
+    results = []
+    for k, where in ((K, tmp_path / "theirs"), (keras, tmp_path / "ours")):
+        where.mkdir()
+        sequential_model = k.Sequential([
+            k.Input(shape=(784,), name="digits"),
+            k.layers.Dense(64, activation="relu", name="dense_1"),
+            k.layers.Dense(64, activation="relu", name="dense_2"),
+            k.layers.Dense(10, name="predictions"),
+        ])
+        if results:
+            sequential_model.set_weights(results[0]["weights"])
+        weights = sequential_model.get_weights()
+        path = where / "my_model.weights.h5"
+        sequential_model.save_weights(path)
+        sequential_model.set_weights([np.zeros_like(w) for w in weights])
+        sequential_model.load_weights(path)
+        for a, b in zip(sequential_model.get_weights(), weights):
+            np.testing.assert_array_equal(a, b)
+        # transfer learning: load into the original architecture, then reuse its layers
+        functional_model = three_layer_mlp(k)
+        functional_model.set_weights(weights)
+        functional_model.save_weights(where / "pretrained.weights.h5")
+        pretrained_model = three_layer_mlp(k)
+        pretrained_model.load_weights(where / "pretrained.weights.h5")
+        extracted_layers = pretrained_model.layers[:-1]
+        extracted_layers.append(k.layers.Dense(5, name="dense_3"))
+        model = k.Sequential(extracted_layers)
+        model.build((None, 784))
+        for a, b in zip(model.get_weights()[:4], weights[:4]):
+            np.testing.assert_array_equal(a, b)
+        with pytest.raises(ValueError, match=r"\.weights\.h5"):
+            sequential_model.save_weights(where / "weights.h5")
+        results.append({"weights": weights, "out": pretrained_model.predict(x, verbose=0),
+                        "shapes": [w.shape for w in model.get_weights()]})
+    theirs, ours = results
+    assert_same(ours["out"], theirs["out"])
+    assert ours["shapes"] == theirs["shapes"]
+
+
+def test_files_of_one_library_are_refused_clearly_by_the_other(tmp_path):
+    """nerve's .keras / .weights.h5 files are its own safe format (a safetensors-layout file with
+    a JSON header), not Keras's zip (config.json, metadata.json, model.weights.h5) / HDF5."""
+    theirs = K.Sequential([K.Input((3,)), K.layers.Dense(2)])
+    ours = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    theirs.save(tmp_path / "keras.keras")
+    theirs.save_weights(tmp_path / "keras.weights.h5")
+    ours.save(tmp_path / "nerve.keras")
+    ours.save_weights(tmp_path / "nerve.weights.h5")
+    with pytest.raises(ValueError, match="not a nerve.keras file"):
+        keras.models.load_model(tmp_path / "keras.keras")
+    with pytest.raises(ValueError, match="not a nerve.keras file"):
+        ours.load_weights(tmp_path / "keras.weights.h5")
+    with pytest.raises(ValueError):
+        K.models.load_model(tmp_path / "nerve.keras")

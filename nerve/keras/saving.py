@@ -3,20 +3,32 @@
 One safe format for all of them: a nerve checkpoint (the safetensors layout, written
 atomically by ``nerve.save``) whose JSON header holds the architecture (each layer's class
 name and constructor arguments, and for functional models how the layers are wired) and the
-compile settings, and whose data holds the weights in Keras's layouts. Loading reads JSON and
-raw arrays only and builds layers by name from nerve.keras's own classes (or the
-``custom_objects`` you pass): no code in a file ever runs. The ``.keras`` and ``.weights.h5``
+compile settings, and whose data holds the weights in Keras's layouts (and, in ``.keras`` files
+of a model that trained, the optimizer's state). Loading reads JSON and raw arrays only and
+builds layers by name from nerve.keras's own classes or the custom objects (``custom_objects``,
+``custom_object_scope``, ``register_keras_serializable``): no code in a file ever runs. The ``.keras`` and ``.weights.h5``
 names are kept so that Keras scripts run unchanged, but the files are not Keras's zip / HDF5.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import nerve
 
 from . import layers as layers_module
 from .layers.layer import InputLayer, flatten
+from .object_registration import (
+    CustomObjectScope,
+    custom_object_scope,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    not_found,
+    register_keras_serializable,
+    registered_name,
+)
 
 FORMAT = "nerve.keras"
 VERSION = 1
@@ -46,11 +58,16 @@ def save_model(model, filepath, overwrite=True) -> None:
     payload = {
         "format": FORMAT, "version": VERSION, "kind": "model",
         "class_name": _class_name(model),
+        "registered_name": registered_name(model),
         "config": model.get_config(),
         "compile_config": model.get_compile_config(),
         "build_shape": _shape_json(getattr(model, "_build_shape", None)),
         **_weights_payload(model),
     }
+    opt = getattr(model, "optimizer", None)
+    if opt is not None and opt.built:
+        # the optimizer's state (Adam's moments, the step count), so that fit resumes where it was
+        payload["optimizer_state"] = {"iterations": int(opt.iterations), "state": opt._opt.state_dict()}
     nerve.save(payload, filepath)
 
 
@@ -98,6 +115,17 @@ def _read(filepath) -> dict:
     filepath = os.fspath(filepath)
     if not os.path.exists(filepath):
         raise ValueError(f"File not found: filepath={filepath}. Please ensure the file is an accessible `.keras` file.")
+    with open(filepath, "rb") as f:
+        head = f.read(8)
+    if head.startswith(b"PK"):
+        raise ValueError(f"{filepath} is not a nerve.keras file: it is a zip archive, as Keras 3 writes `.keras` "
+                         "files (config.json, metadata.json, model.weights.h5). nerve.keras reads only the files it "
+                         "writes; rebuild the model in nerve.keras and copy the weights over with "
+                         "`set_weights(keras_model.get_weights())`.")
+    if head == b"\x89HDF\r\n\x1a\n":
+        raise ValueError(f"{filepath} is not a nerve.keras file: it is an HDF5 file, as Keras writes `.h5` and "
+                         "`.weights.h5` files. nerve.keras reads only the files it writes; copy the weights over "
+                         "with `set_weights(keras_model.get_weights())`.")
     data = nerve.load(filepath, map_location="cpu")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{filepath} is not a nerve.keras file (Keras's own .keras / .h5 files cannot be read).")
@@ -130,19 +158,21 @@ def load_weights(model, filepath, skip_mismatch=False) -> None:
     _assign(model, data, skip_mismatch)
 
 
-def _find_class(name, custom_objects):
+def _find_class(name, custom_objects=None, registered_name=None):
     from . import models
 
-    if custom_objects and name in custom_objects:
-        return custom_objects[name]
+    for key in (registered_name, name):
+        found = get_registered_object(key, custom_objects) if key else None
+        if found is not None:
+            return found
     for where in (layers_module, models):
         cls = getattr(where, name, None)
         if isinstance(cls, type):
             return cls
-    raise ValueError(f"Unknown layer class {name!r}: pass it in `custom_objects` to load this model.")
+    raise not_found("class", name)
 
 
-def deserialize(class_name, config, custom_objects=None):
+def deserialize(class_name, config, custom_objects=None, registered_name=None):
     """Rebuild a layer or model from its class name and config (no code from the file runs)."""
     from .models.functional import Functional
     from .models.sequential import Sequential
@@ -151,7 +181,7 @@ def deserialize(class_name, config, custom_objects=None):
         return _sequential_from_config(config, custom_objects)
     if class_name == "Functional":
         return _functional_from_config(config, custom_objects)
-    cls = _find_class(class_name, custom_objects)
+    cls = _find_class(class_name, custom_objects, registered_name)
     if isinstance(cls, type) and issubclass(cls, (Sequential, Functional)):
         raise ValueError("subclasses of Sequential / Functional need their own from_config")
     config = dict(config)
@@ -164,7 +194,8 @@ def _sequential_from_config(config, custom_objects):
     from .models.sequential import Sequential
 
     model = Sequential(name=config["name"], trainable=config.get("trainable", True))
-    layer_objs = [deserialize(lc["class_name"], lc["config"], custom_objects) for lc in config["layers"]]
+    layer_objs = [deserialize(lc["class_name"], lc["config"], custom_objects, lc.get("registered_name"))
+                  for lc in config["layers"]]
     shape = config.get("build_input_shape")
     first_has_shape = layer_objs and layer_objs[0]._batch_input_shape is not None
     if config.get("input_name") is not None or (shape is not None and not first_has_shape):
@@ -184,7 +215,7 @@ def _functional_from_config(config, custom_objects):
     by_name, pending = {}, []
     created = {}
     for lc in config["layers"]:
-        layer = deserialize(lc["class_name"], lc["config"], custom_objects)
+        layer = deserialize(lc["class_name"], lc["config"], custom_objects, lc.get("registered_name"))
         by_name[lc["name"]] = layer
         if isinstance(layer, InputLayer):
             created[(lc["name"], 0)] = layer._output_tensor
@@ -226,15 +257,23 @@ def _functional_from_config(config, custom_objects):
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
-    """Load a model saved with ``model.save('....keras')``: architecture, weights, compile settings."""
+    """Load a model saved with ``model.save('....keras')``: architecture, weights, compile settings.
+
+    Custom layers and functions are found by name in ``custom_objects``, the open
+    ``custom_object_scope`` blocks and the ``register_keras_serializable`` registry."""
+    with custom_object_scope(custom_objects):
+        return _load_model(filepath, compile)
+
+
+def _load_model(filepath, compile):
     data = _read(filepath)
     if data.get("kind") != "model":
         raise ValueError(f"{filepath} holds weights only: build the model and call load_weights.")
     class_name, config = data["class_name"], data["config"]
     if class_name in ("Sequential", "Functional"):
-        model = deserialize(class_name, config, custom_objects)
+        model = deserialize(class_name, config)
     else:
-        cls = _find_class(class_name, custom_objects)
+        cls = _find_class(class_name, registered_name=data.get("registered_name"))
         config = {k: v for k, v in config.items()}
         model = cls.from_config(config)
     if not model.built:
@@ -246,4 +285,93 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     _assign(model, data)
     if compile and data.get("compile_config"):
         model.compile_from_config(data["compile_config"])
+        saved = data.get("optimizer_state")
+        if saved is not None:
+            model.optimizer.build(model.trainable_weights)
+            model.optimizer._opt.load_state_dict(saved["state"])
+            model.optimizer.iterations = saved["iterations"]
     return model
+
+
+def _public_module(cls):
+    """The module Keras names for a class: ``keras.layers`` for one of nerve.keras's layers, the
+    user's own module for theirs, None for one defined in ``__main__``."""
+    parts = cls.__module__.split(".")
+    if parts[:2] != ["nerve", "keras"]:
+        return None if cls.__module__ == "__main__" else cls.__module__
+    if cls.__name__ == "Functional":
+        return "keras.src.models.functional"  # Keras's own words for it
+    return "keras" if len(parts) < 4 or parts[2] == "models" else f"keras.{parts[2]}"
+
+
+def serialize_keras_object(obj):
+    """``obj`` as Keras's JSON-ready dict: ``{"module", "class_name", "config", "registered_name"}``
+    (and ``build_config`` for a built layer); a function by its (registered) name; lists, dicts
+    and plain values as they are."""
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    if isinstance(obj, (list, tuple)):
+        return [serialize_keras_object(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: serialize_keras_object(v) for k, v in obj.items()}
+    if inspect.isfunction(obj) or inspect.isbuiltin(obj):
+        if obj.__name__ == "<lambda>":
+            raise ValueError("A lambda cannot be serialized by name: define it with `def` (and register it).")
+        return {"module": "builtins", "class_name": "function", "config": get_registered_name(obj),
+                "registered_name": "function"}
+    if not hasattr(obj, "get_config"):
+        raise TypeError(f"Cannot serialize {obj!r}: it has no `get_config()` method.")
+    cls, class_name = type(obj), _class_name(obj)
+    ours = cls.__module__.startswith("nerve.keras.") and class_name != "Functional"
+    out = {"module": _public_module(cls), "class_name": class_name,
+           "config": serialize_keras_object(obj.get_config()),
+           "registered_name": None if ours else get_registered_name(cls)}
+    if isinstance(obj, layers_module.Layer) and obj.built and getattr(obj, "_build_shape", None) is not None:
+        out["build_config"] = {"input_shape": obj._build_shape}
+    return out
+
+
+def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwargs):
+    """The object ``serialize_keras_object`` described (custom ones found by name in
+    ``custom_objects``, the open scopes or the registry)."""
+    with custom_object_scope(custom_objects):
+        return _deserialize_object(config)
+
+
+def _deserialize_object(config):
+    if config is None or isinstance(config, (int, float, bool)):
+        return config
+    if isinstance(config, (list, tuple)):
+        return [_deserialize_object(x) for x in config]
+    if isinstance(config, str):
+        found = get_registered_object(config)
+        if found is None:
+            raise not_found("function", config)
+        return found
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"Cannot deserialize {config!r}: expected a dict with a 'class_name'.")
+    if config["class_name"] == "function":
+        return _deserialize_object(config["config"])
+    registered = config.get("registered_name")
+    inner = config.get("config", {})
+    if config["class_name"] in ("Sequential", "Functional"):
+        return deserialize(config["class_name"], inner)
+    cls = _find_class(config["class_name"], registered_name=registered)
+    obj = cls.from_config(inner)
+    build = config.get("build_config")
+    if build and isinstance(obj, layers_module.Layer) and not obj.built and build.get("input_shape") is not None:
+        obj._maybe_build(_as_shape(build["input_shape"]))
+    return obj
+
+
+def _as_shape(shape):
+    if shape and isinstance(shape[0], (list, tuple)):
+        return [tuple(s) for s in shape]
+    return tuple(shape)
+
+
+__all__ = [
+    "CustomObjectScope", "custom_object_scope", "deserialize_keras_object", "get_custom_objects",
+    "get_registered_name", "get_registered_object", "load_model", "load_weights", "register_keras_serializable",
+    "save_model", "save_weights", "serialize_keras_object",
+]

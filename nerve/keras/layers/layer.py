@@ -196,6 +196,10 @@ def _jsonable(value):
         return initializers.serialize(value)
     if isinstance(value, regularizers.Regularizer):
         return regularizers.serialize(value)
+    if isinstance(value, Layer):  # a layer given to a layer: Keras's serialized dict of it
+        from ..saving import serialize_keras_object
+
+        return serialize_keras_object(value)
     if callable(value):
         return activations.serialize(value)
     if isinstance(value, np.generic):

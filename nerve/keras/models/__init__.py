@@ -16,10 +16,12 @@ def clone_model(model, input_tensors=None, clone_function=None):
 def model_from_json(json_string, custom_objects=None):
     import json
 
+    from ..object_registration import custom_object_scope
     from ..saving import deserialize
 
     spec = json.loads(json_string)
-    return deserialize(spec["class_name"], spec["config"], custom_objects)
+    with custom_object_scope(custom_objects):
+        return deserialize(spec["class_name"], spec["config"])
 
 
 __all__ = ["Functional", "Model", "Sequential", "clone_model", "load_model", "model_from_json"]

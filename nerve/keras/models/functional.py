@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..layers.layer import InputLayer, KerasTensor, Layer, flatten, map_structure
+from ..object_registration import registered_name
 from .model import Model
 
 
@@ -113,6 +114,7 @@ class Functional(Model):
             nodes = [n for n in self._nodes if n.layer is layer]
             layers.append({
                 "class_name": type(layer).__name__,
+                "registered_name": registered_name(layer),
                 "name": layer.name,
                 "config": layer.get_config(),
                 "inbound_nodes": [{"index": layer._inbound_nodes.index(n),

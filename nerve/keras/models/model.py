@@ -631,6 +631,15 @@ class Model(Layer):
 
         saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
 
+    def to_json(self, **kwargs) -> str:
+        """The architecture as a JSON string (``keras.models.model_from_json`` reads it back);
+        ``kwargs`` go to ``json.dumps``."""
+        import json
+
+        from ..saving import serialize_keras_object
+
+        return json.dumps(serialize_keras_object(self), **kwargs)
+
     def get_compile_config(self) -> dict | None:
         if not self.compiled:
             return None
@@ -654,6 +663,18 @@ class Model(Layer):
             loss_weights=config.get("loss_weights"),
             metrics=config.get("metrics"), weighted_metrics=config.get("weighted_metrics"),
         )
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """A model from its config: a functional model's (layers and their wiring) or, for a
+        subclassed model, ``cls(**config)``."""
+        from .functional import Functional
+
+        if issubclass(Functional, cls) and "input_layers" in config and "layers" in config:
+            from ..saving import deserialize
+
+            return deserialize("Functional", config, custom_objects)
+        return cls(**config)
 
     def get_config(self) -> dict:
         config = dict(self.__dict__.get("_init_args") or {})

@@ -8,6 +8,7 @@ from nerve.tensor import Tensor
 
 from .. import backend
 from ..layers.layer import InputLayer, KerasTensor, Layer
+from ..object_registration import registered_name
 from .model import Model
 
 
@@ -129,6 +130,13 @@ class Sequential(Model):
             x = layer(x, training=training)
         return x
 
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """The model ``get_config`` described, with new weights."""
+        from ..saving import deserialize
+
+        return deserialize("Sequential", config, custom_objects)
+
     def get_config(self) -> dict:
         shape, dtype = self._known_input_shape()
         if shape is None and self._input_spec_shapes:
@@ -138,5 +146,6 @@ class Sequential(Model):
             "build_input_shape": list(shape) if shape is not None else None,
             "input_dtype": dtype,
             "input_name": self._input_layer.name if self._input_layer is not None else None,
-            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self._layers],
+            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config(),
+                        "registered_name": registered_name(layer)} for layer in self._layers],
         }
