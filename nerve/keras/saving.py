@@ -15,6 +15,8 @@ from __future__ import annotations
 import inspect
 import os
 
+import numpy as np
+
 import nerve
 
 from . import layers as layers_module
@@ -60,15 +62,68 @@ def save_model(model, filepath, overwrite=True) -> None:
         "class_name": _class_name(model),
         "registered_name": registered_name(model),
         "config": model.get_config(),
-        "compile_config": model.get_compile_config(),
+        "compile_config": serialize_keras_object(model.get_compile_config()),
         "build_shape": _shape_json(getattr(model, "_build_shape", None)),
         **_weights_payload(model),
+        **_hooks_payload(model),
     }
     opt = getattr(model, "optimizer", None)
     if opt is not None and opt.built:
         # the optimizer's state (Adam's moments, the step count), so that fit resumes where it was
         payload["optimizer_state"] = {"iterations": int(opt.iterations), "state": opt._opt.state_dict()}
     nerve.save(payload, filepath)
+
+
+def _hooked_layers(model):
+    """The model and every layer in it, in one fixed order (the same for the rebuilt model)."""
+    from .layers.layer import _all_sublayers
+
+    return [model] + _all_sublayers(model)
+
+
+def _overrides(layer, hook) -> bool:
+    return getattr(type(layer), hook, None) is not getattr(layers_module.Layer, hook, None)
+
+
+def _hooks_payload(model) -> dict:
+    """What layers that override Keras's ``save_own_variables`` / ``save_assets`` write: their
+    stores of arrays, and their asset files as bytes, by the layer's place in the model."""
+    import tempfile
+
+    stores, assets = {}, {}
+    for i, layer in enumerate(_hooked_layers(model)):
+        if _overrides(layer, "save_own_variables"):
+            store = {}
+            layer.save_own_variables(store)
+            stores[str(i)] = {k: nerve.from_numpy(np.ascontiguousarray(_host(v))) for k, v in store.items()}
+        if hasattr(layer, "save_assets"):
+            with tempfile.TemporaryDirectory() as folder:
+                layer.save_assets(folder)
+                assets[str(i)] = {os.path.relpath(os.path.join(root, f), folder).replace(os.sep, "/"):
+                                  nerve.from_numpy(np.fromfile(os.path.join(root, f), dtype=np.uint8))
+                                  for root, _, files in os.walk(folder) for f in files}
+    return {"stores": stores, "assets": assets}
+
+
+def _load_hooks(model, data) -> None:
+    import tempfile
+
+    layers = _hooked_layers(model)
+    for i, store in (data.get("stores") or {}).items():
+        layers[int(i)].load_own_variables({k: nerve.backend.to_numpy(v._data) for k, v in store.items()})
+    for i, files in (data.get("assets") or {}).items():
+        with tempfile.TemporaryDirectory() as folder:
+            for rel, content in files.items():
+                path = os.path.join(folder, *rel.split("/"))
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                nerve.backend.to_numpy(content._data).astype(np.uint8).tofile(path)
+            layers[int(i)].load_assets(folder)
+
+
+def _host(value) -> np.ndarray:
+    if isinstance(value, nerve.Tensor):
+        return nerve.backend.to_numpy(value._data)
+    return np.asarray(value.numpy() if hasattr(value, "numpy") else value)
 
 
 def _refuse_code(model) -> None:
@@ -190,6 +245,17 @@ def deserialize(class_name, config, custom_objects=None, registered_name=None):
     return cls.from_config(config)
 
 
+def _build_from_config(layer, build_config) -> None:
+    """A layer that overrides ``build_from_config`` builds itself its way before being wired in."""
+    if build_config is not None and not layer.built and _overrides(layer, "build_from_config"):
+        layer.build_from_config(build_config)
+
+
+def build_config_of(layer):
+    """What a model's config records for a layer whose ``get_build_config`` is its own (else None)."""
+    return serialize_keras_object(layer.get_build_config()) if _overrides(layer, "get_build_config") else None
+
+
 def _sequential_from_config(config, custom_objects):
     from .models.sequential import Sequential
 
@@ -201,7 +267,8 @@ def _sequential_from_config(config, custom_objects):
     if config.get("input_name") is not None or (shape is not None and not first_has_shape):
         model.add(InputLayer(batch_shape=shape, dtype=config.get("input_dtype"), name=config.get("input_name")),
                   rebuild=False)
-    for layer in layer_objs:
+    for layer, lc in zip(layer_objs, config["layers"]):
+        _build_from_config(layer, lc.get("build_config"))
         model.add(layer, rebuild=False)
     model._maybe_rebuild()
     if not model.built and shape is not None:
@@ -216,6 +283,7 @@ def _functional_from_config(config, custom_objects):
     created = {}
     for lc in config["layers"]:
         layer = deserialize(lc["class_name"], lc["config"], custom_objects, lc.get("registered_name"))
+        _build_from_config(layer, lc.get("build_config"))
         by_name[lc["name"]] = layer
         if isinstance(layer, InputLayer):
             created[(lc["name"], 0)] = layer._output_tensor
@@ -283,6 +351,7 @@ def _load_model(filepath, compile):
         model.build(tuple(shape) if not isinstance(shape[0], list) else [tuple(s) for s in shape])
         model._build_shape = shape
     _assign(model, data)
+    _load_hooks(model, data)
     if compile and data.get("compile_config"):
         model.compile_from_config(data["compile_config"])
         saved = data.get("optimizer_state")
@@ -343,15 +412,22 @@ def _deserialize_object(config):
         return config
     if isinstance(config, (list, tuple)):
         return [_deserialize_object(x) for x in config]
-    if isinstance(config, str):
+    if isinstance(config, str):  # a custom object's name, else a plain string (as Keras)
         found = get_registered_object(config)
-        if found is None:
-            raise not_found("function", config)
-        return found
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"Cannot deserialize {config!r}: expected a dict with a 'class_name'.")
+        return config if found is None else found
+    if not isinstance(config, dict):
+        raise TypeError(f"Could not parse config: {config}")
+    if "class_name" not in config or "config" not in config:
+        return {k: _deserialize_object(v) for k, v in config.items()}
     if config["class_name"] == "function":
-        return _deserialize_object(config["config"])
+        found = get_registered_object(config["config"])
+        if found is None:
+            from . import activations
+
+            found = activations._BY_NAME.get(config["config"])
+        if found is None:
+            raise not_found("function", config["config"])
+        return found
     registered = config.get("registered_name")
     inner = config.get("config", {})
     if config["class_name"] in ("Sequential", "Functional"):

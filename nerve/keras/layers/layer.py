@@ -288,7 +288,17 @@ class Layer:
                 if isinstance(item, Layer) and item is not self and all(item is not x for x in layers):
                     if name not in _UNTRACKED:
                         layers.append(item)
+                elif isinstance(item, Variable) and "_trainable_variables" in self.__dict__:
+                    self._track_variable(item)
         object.__setattr__(self, name, value)
+
+    def _track_variable(self, var) -> None:
+        """A ``keras.Variable`` set as an attribute is one of the layer's weights, as in Keras."""
+        if any(var is v for v in self._trainable_variables + self._non_trainable_variables):
+            return
+        (self._trainable_variables if var.trainable else self._non_trainable_variables).append(var)
+        if var.path == var.name:
+            var.path = f"{self.name}/{var.name}"
 
     def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, name=None,
                    regularizer=None, constraint=None, perm=None, **kwargs) -> Variable:
@@ -626,7 +636,13 @@ class Layer:
     _config_skip = ()  # constructor arguments a subclass's get_config writes itself (wrapped layers)
 
     def get_config(self) -> dict:
-        """The constructor arguments, JSON-ready, so ``from_config`` rebuilds the layer."""
+        """The constructor arguments, JSON-ready, so ``from_config`` rebuilds the layer.
+
+        As Keras's: a layer class of the user's own, made straight from ``Layer``, whose
+        ``get_config`` calls this one gets only ``name`` and ``trainable`` (its override lists
+        its arguments itself)."""
+        if _user_writes_config(type(self)):
+            return {"name": self.name, "trainable": self.trainable}
         config = {k: v for k, v in (self.__dict__.get("_init_args") or {}).items() if k not in self._config_skip}
         config["name"] = self.name
         config["trainable"] = self.trainable
@@ -640,8 +656,45 @@ class Layer:
     def from_config(cls, config: dict):
         return cls(**config)
 
+    # -- what a saved file holds beyond the config (Keras's hooks; a subclass may override them) --
+    def save_own_variables(self, store) -> None:
+        """Put this layer's own weights (not its sublayers') into ``store`` as ``"0"``, ``"1"``, ..."""
+        for i, var in enumerate(self._trainable_variables + self._non_trainable_variables):
+            store[str(i)] = var.numpy()
+
+    def load_own_variables(self, store) -> None:
+        """Assign this layer's own weights from ``store`` (as ``save_own_variables`` wrote it)."""
+        own = self._trainable_variables + self._non_trainable_variables
+        if len(store) != len(own):
+            raise ValueError(f"Layer '{self.name}' expected {len(own)} variables, but received {len(store)} "
+                             "variables during loading.")
+        for i, var in enumerate(own):
+            var.assign(store[str(i)])
+
+    def get_build_config(self) -> dict | None:
+        """What ``build_from_config`` needs to build the layer again on loading (its input shape)."""
+        if self.built and self._build_shape is not None:
+            return {"input_shape": self._build_shape}
+        return None
+
+    def build_from_config(self, config) -> None:
+        """Build the layer from ``get_build_config``'s dict (before the weights are loaded)."""
+        shape = (config or {}).get("input_shape")
+        if shape is not None and not self.built:
+            self._maybe_build(tuple(shape) if _is_shape(shape) else shape)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _user_writes_config(cls) -> bool:
+    """Whether the user's own class, derived straight from ``Layer`` / ``Model``, overrides
+    ``get_config`` (then the arguments captured from its constructor are not added to it)."""
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("nerve."):
+            return klass.__name__ in ("Layer", "Model") and any(
+                "get_config" in k.__dict__ for k in cls.__mro__[:cls.__mro__.index(klass)])
+    return False
 
 
 def _is_shape(value) -> bool:

@@ -105,6 +105,8 @@ class Functional(Model):
 
     def get_config(self) -> dict:
         """Layers with their calls (``inbound_nodes``), and the input / output references."""
+        from ..saving import build_config_of
+
         def ref(t):
             layer, index, tensor = t._keras_history
             return {"__ref__": [layer.name, index, tensor]}
@@ -115,6 +117,7 @@ class Functional(Model):
             layers.append({
                 "class_name": type(layer).__name__,
                 "registered_name": registered_name(layer),
+                "build_config": build_config_of(layer),
                 "name": layer.name,
                 "config": layer.get_config(),
                 "inbound_nodes": [{"index": layer._inbound_nodes.index(n),

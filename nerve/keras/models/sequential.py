@@ -138,6 +138,8 @@ class Sequential(Model):
         return deserialize("Sequential", config, custom_objects)
 
     def get_config(self) -> dict:
+        from ..saving import build_config_of
+
         shape, dtype = self._known_input_shape()
         if shape is None and self._input_spec_shapes:
             shape = self._input_spec_shapes[0]
@@ -147,5 +149,6 @@ class Sequential(Model):
             "input_dtype": dtype,
             "input_name": self._input_layer.name if self._input_layer is not None else None,
             "layers": [{"class_name": type(layer).__name__, "config": layer.get_config(),
-                        "registered_name": registered_name(layer)} for layer in self._layers],
+                        "registered_name": registered_name(layer), "build_config": build_config_of(layer)}
+                       for layer in self._layers],
         }
