@@ -187,6 +187,9 @@ def test_add_loss_in_call_is_reset_at_each_call():
         counts.append(len(layer.losses))
         return counts, float(numpy_of(k, layer.losses[0])), len(layer.activity_reg.losses)
 
+    for k in (K, keras):  # a Python number is no loss tensor
+        with pytest.raises(ValueError, match=r"`add_loss\(\)` can only be called from inside `build\(\)` or `call\(\)`"):
+            k.layers.Layer().add_loss(1.0)
     (counts_t, value_t, inner_t), (counts_o, value_o, inner_o) = run(K), run(keras)
     assert counts_o == counts_t == [0, 1, 1]
     assert inner_o == inner_t == 1
@@ -732,8 +735,10 @@ def test_files_of_one_library_are_refused_clearly_by_the_other(tmp_path):
         keras.models.load_model(tmp_path / "keras.keras")
     with pytest.raises(ValueError, match="not a nerve.keras file"):
         ours.load_weights(tmp_path / "keras.weights.h5")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError):  # Keras says "File not found ... an accessible `.keras` zip file"
         K.models.load_model(tmp_path / "nerve.keras")
+    with pytest.raises(OSError):  # h5py: "file signature not found"
+        theirs.load_weights(tmp_path / "nerve.weights.h5")
 
 
 # ------------------------------------------------------------------ customizing saving
