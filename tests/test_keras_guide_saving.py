@@ -916,3 +916,60 @@ def test_get_compile_config_and_compile_from_config(tmp_path):
         np.testing.assert_allclose(numpy_of(k, restored_model(x)), numpy_of(k, model(x)), rtol=1e-6)
         outs.append(type(restored_model).__name__)
     assert outs[0] == outs[1]
+
+
+def test_subclassed_model_with_config_saves_and_loads(tmp_path):
+    x = rand(1, 5, seed=17)
+    outs = []
+    for k, where in ((K, tmp_path / "theirs"), (keras, tmp_path / "ours")):
+        where.mkdir()
+
+        class CustomModel(k.Model):
+            def __init__(self, hidden_units):
+                super().__init__()
+                self.hidden_units = hidden_units
+                self.dense_layers = [k.layers.Dense(u) for u in hidden_units]
+
+            def call(self, inputs):
+                for layer in self.dense_layers:
+                    inputs = layer(inputs)
+                return inputs
+
+            def get_config(self):
+                return {"hidden_units": self.hidden_units}
+
+            @classmethod
+            def from_config(cls, config):
+                return cls(**config)
+
+        model = CustomModel([16, 16, 10])
+        model(x)
+        if outs:
+            model.set_weights(outs[0]["weights"])
+        want = numpy_of(k, model(x))
+        model.save(where / "my_model.keras")
+        loaded = k.models.load_model(where / "my_model.keras", custom_objects={"CustomModel": CustomModel})
+        np.testing.assert_allclose(numpy_of(k, loaded(x)), want, rtol=1e-6)
+        assert type(loaded) is CustomModel and loaded.hidden_units == [16, 16, 10]
+        outs.append({"weights": model.get_weights(), "out": want})
+    np.testing.assert_allclose(outs[1]["out"], outs[0]["out"], rtol=1e-5, atol=1e-6)
+
+
+def test_freezing_a_nested_layer_keeps_the_weights_order():
+    def run(k):
+        class NestedDenseLayer(k.layers.Layer):
+            def __init__(self, units, name=None):
+                super().__init__(name=name)
+                self.dense_1 = k.layers.Dense(units, name="dense_1")
+                self.dense_2 = k.layers.Dense(units, name="dense_2")
+
+            def call(self, inputs):
+                return self.dense_2(self.dense_1(inputs))
+
+        nested_model = k.Sequential([k.Input((784,)), NestedDenseLayer(10, "nested")])
+        names = [v.name for v in nested_model.weights]
+        nested_model.get_layer("nested").dense_1.trainable = False
+        return (names, [v.name for v in nested_model.weights], len(nested_model.trainable_weights),
+                len(nested_model.non_trainable_weights))
+
+    assert run(keras) == run(K)
