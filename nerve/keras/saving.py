@@ -8,6 +8,7 @@ of a model that trained, the optimizer's state). Loading reads JSON and raw arra
 builds layers by name from nerve.keras's own classes or the custom objects (``custom_objects``,
 ``custom_object_scope``, ``register_keras_serializable``): no code in a file ever runs. The ``.keras`` and ``.weights.h5``
 names are kept so that Keras scripts run unchanged, but the files are not Keras's zip / HDF5.
+``load_weights`` also reads Keras's own weights files (see ``keras_h5.py``).
 """
 
 from __future__ import annotations
@@ -170,17 +171,11 @@ def _read(filepath) -> dict:
     filepath = os.fspath(filepath)
     if not os.path.exists(filepath):
         raise ValueError(f"File not found: filepath={filepath}. Please ensure the file is an accessible `.keras` file.")
-    with open(filepath, "rb") as f:
-        head = f.read(8)
-    if head.startswith(b"PK"):
-        raise ValueError(f"{filepath} is not a nerve.keras file: it is a zip archive, as Keras 3 writes `.keras` "
-                         "files (config.json, metadata.json, model.weights.h5). nerve.keras reads only the files it "
-                         "writes; rebuild the model in nerve.keras and copy the weights over with "
-                         "`set_weights(keras_model.get_weights())`.")
-    if head == b"\x89HDF\r\n\x1a\n":
-        raise ValueError(f"{filepath} is not a nerve.keras file: it is an HDF5 file, as Keras writes `.h5` and "
-                         "`.weights.h5` files. nerve.keras reads only the files it writes; copy the weights over "
-                         "with `set_weights(keras_model.get_weights())`.")
+    kind = _keras_file_kind(filepath)
+    if kind is not None:
+        raise ValueError(f"{filepath} is not a nerve.keras file: it is {kind}. nerve.keras cannot rebuild a model "
+                         "from Keras's config; build the same model in nerve.keras and call "
+                         "`model.load_weights(path)`, which reads Keras's weights (with h5py installed).")
     data = nerve.load(filepath, map_location="cpu")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{filepath} is not a nerve.keras file (Keras's own .keras / .h5 files cannot be read).")
@@ -202,8 +197,45 @@ def _assign(model, data, skip_mismatch=False) -> None:
         var.assign(arr)
 
 
+def _keras_file_kind(filepath):
+    """What Keras's own file ``filepath`` is (a ``.keras`` zip, an HDF5 file), or None."""
+    from .keras_h5 import HDF5_SIGNATURE
+
+    with open(filepath, "rb") as f:
+        head = f.read(8)
+    if head.startswith(b"PK"):
+        return "a zip archive, as Keras 3 writes `.keras` files (config.json, metadata.json, model.weights.h5)"
+    if head == HDF5_SIGNATURE:
+        return "an HDF5 file, as Keras writes `.h5` and `.weights.h5` files"
+    return None
+
+
+def _load_keras_weights(model, filepath) -> None:
+    """Keras's own ``.weights.h5`` (or the weights in its ``.keras`` zip) into a built model."""
+    import tempfile
+    import zipfile
+
+    from . import keras_h5
+
+    if not model.built:
+        raise ValueError("You are loading weights into a model that has not yet been built. Try building the "
+                         "model first by calling it on some data or by using `build()`.")
+    if not zipfile.is_zipfile(filepath):
+        keras_h5.load_weights(model, filepath)
+        return
+    with zipfile.ZipFile(filepath) as archive, tempfile.TemporaryDirectory() as folder:
+        if "model.weights.h5" not in archive.namelist():
+            raise ValueError(f"{filepath} holds no model.weights.h5 (sharded Keras archives are not read).")
+        keras_h5.load_weights(model, archive.extract("model.weights.h5", folder))
+
+
 def load_weights(model, filepath, skip_mismatch=False) -> None:
-    """Load weights saved by ``save_weights`` (or ``save``) into ``model``, in place."""
+    """Load weights saved by ``save_weights`` (or ``save``) into ``model``, in place; Keras's own
+    ``.weights.h5`` and ``.keras`` files too, when h5py is installed."""
+    filepath = os.fspath(filepath)
+    if os.path.exists(filepath) and _keras_file_kind(filepath) is not None:
+        _load_keras_weights(model, filepath)
+        return
     data = _read(filepath)
     if not model.built:
         shape = data.get("build_shape")
