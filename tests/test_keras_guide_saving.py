@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
-from _keras_compare import K, assert_same, fresh, to_numpy
+from _keras_compare import K, assert_same, fresh, same_step, to_numpy
 
 from nerve import keras
 
@@ -145,6 +145,9 @@ def test_deferred_build_and_nested_layers_track_weights():
     ours.set_weights(theirs.get_weights())
     x = rand(5, 64)
     assert_same(ours(x), theirs(x))
+    # trained inside a model: the gradients reach the weights through ops.matmul(x, w) + b
+    same_step(K.Sequential([K.Input((64,)), theirs]), keras.Sequential([keras.Input((64,)), ours]), x,
+              rand(5, 1, seed=1))
 
 
 def regularized_layers(k):
