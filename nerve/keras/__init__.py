@@ -9,8 +9,10 @@ user writes by hand.
 Where it knowingly differs from Keras 3:
 
 * files: ``model.save('m.keras')`` and ``save_weights('w.weights.h5')`` keep Keras's names but
-  write nerve's own safe format (safetensors layout, architecture as JSON); Keras's zip / HDF5
-  files are not read. Optimizer state is not saved in ``.keras`` files.
+  write nerve's own safe format (safetensors layout, architecture as JSON), which Keras cannot
+  read; ``load_weights`` reads Keras's ``.weights.h5`` / ``.keras`` weights into the same model
+  built in nerve.keras (with h5py installed), but ``load_model`` cannot rebuild a model from
+  Keras's config.
 * optimizers are nerve.optim's (PyTorch's update rules): RMSprop and Adagrad divide by
   ``sqrt(v) + eps`` where Keras uses ``sqrt(v + eps)``, and Adam adds eps after the bias
   correction; the steps differ only where ``v`` is near eps (1e-7).

@@ -131,9 +131,17 @@ def get(identifier):
         return linear
     if isinstance(identifier, str):
         if identifier not in _BY_NAME:
+            from .object_registration import get_registered_object
+
+            # a custom function: registered, or passed in custom_objects / a custom_object_scope
+            found = get_registered_object(identifier)
+            if callable(found):
+                return found
             raise ValueError(f"Could not interpret activation function identifier: {identifier!r}. "
                              f"Known: {', '.join(sorted(_BY_NAME))}")
         return _BY_NAME[identifier]
+    if isinstance(identifier, dict) and identifier.get("class_name") == "function":
+        return get(identifier["config"])  # Keras's serialized form of a function
     if callable(identifier):
         return identifier
     raise ValueError(f"Could not interpret activation function identifier: {identifier!r}")
@@ -147,4 +155,11 @@ def serialize(fn) -> str:
     name = getattr(fn, "__name__", None)
     if name in _BY_NAME:
         return name
-    raise TypeError(f"cannot save the custom activation {fn!r}: save_weights still works")
+    if name is None or name == "<lambda>":
+        raise TypeError(f"cannot save the custom activation {fn!r}: define it with `def` (and register it with "
+                        "`keras.saving.register_keras_serializable`), or save_weights only")
+    from .object_registration import get_registered_name
+
+    # a custom function goes by its registered name ("package>name") or its own; loading finds it
+    # in the registry or in custom_objects, as Keras's
+    return get_registered_name(fn)

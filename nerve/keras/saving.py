@@ -3,20 +3,35 @@
 One safe format for all of them: a nerve checkpoint (the safetensors layout, written
 atomically by ``nerve.save``) whose JSON header holds the architecture (each layer's class
 name and constructor arguments, and for functional models how the layers are wired) and the
-compile settings, and whose data holds the weights in Keras's layouts. Loading reads JSON and
-raw arrays only and builds layers by name from nerve.keras's own classes (or the
-``custom_objects`` you pass): no code in a file ever runs. The ``.keras`` and ``.weights.h5``
+compile settings, and whose data holds the weights in Keras's layouts (and, in ``.keras`` files
+of a model that trained, the optimizer's state). Loading reads JSON and raw arrays only and
+builds layers by name from nerve.keras's own classes or the custom objects (``custom_objects``,
+``custom_object_scope``, ``register_keras_serializable``): no code in a file ever runs. The ``.keras`` and ``.weights.h5``
 names are kept so that Keras scripts run unchanged, but the files are not Keras's zip / HDF5.
+``load_weights`` also reads Keras's own weights files (see ``keras_h5.py``).
 """
 
 from __future__ import annotations
 
+import inspect
 import os
+
+import numpy as np
 
 import nerve
 
 from . import layers as layers_module
 from .layers.layer import InputLayer, flatten
+from .object_registration import (
+    CustomObjectScope,
+    custom_object_scope,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    not_found,
+    register_keras_serializable,
+    registered_name,
+)
 
 FORMAT = "nerve.keras"
 VERSION = 1
@@ -46,12 +61,70 @@ def save_model(model, filepath, overwrite=True) -> None:
     payload = {
         "format": FORMAT, "version": VERSION, "kind": "model",
         "class_name": _class_name(model),
+        "registered_name": registered_name(model),
         "config": model.get_config(),
-        "compile_config": model.get_compile_config(),
+        "compile_config": serialize_keras_object(model.get_compile_config()),
         "build_shape": _shape_json(getattr(model, "_build_shape", None)),
         **_weights_payload(model),
+        **_hooks_payload(model),
     }
+    opt = getattr(model, "optimizer", None)
+    if opt is not None and opt.built:
+        # the optimizer's state (Adam's moments, the step count), so that fit resumes where it was
+        payload["optimizer_state"] = {"iterations": int(opt.iterations), "state": opt._opt.state_dict()}
     nerve.save(payload, filepath)
+
+
+def _hooked_layers(model):
+    """The model and every layer in it, in one fixed order (the same for the rebuilt model)."""
+    from .layers.layer import _all_sublayers
+
+    return [model] + _all_sublayers(model)
+
+
+def _overrides(layer, hook) -> bool:
+    return getattr(type(layer), hook, None) is not getattr(layers_module.Layer, hook, None)
+
+
+def _hooks_payload(model) -> dict:
+    """What layers that override Keras's ``save_own_variables`` / ``save_assets`` write: their
+    stores of arrays, and their asset files as bytes, by the layer's place in the model."""
+    import tempfile
+
+    stores, assets = {}, {}
+    for i, layer in enumerate(_hooked_layers(model)):
+        if _overrides(layer, "save_own_variables"):
+            store = {}
+            layer.save_own_variables(store)
+            stores[str(i)] = {k: nerve.from_numpy(np.ascontiguousarray(_host(v))) for k, v in store.items()}
+        if hasattr(layer, "save_assets"):
+            with tempfile.TemporaryDirectory() as folder:
+                layer.save_assets(folder)
+                assets[str(i)] = {os.path.relpath(os.path.join(root, f), folder).replace(os.sep, "/"):
+                                  nerve.from_numpy(np.fromfile(os.path.join(root, f), dtype=np.uint8))
+                                  for root, _, files in os.walk(folder) for f in files}
+    return {"stores": stores, "assets": assets}
+
+
+def _load_hooks(model, data) -> None:
+    import tempfile
+
+    layers = _hooked_layers(model)
+    for i, store in (data.get("stores") or {}).items():
+        layers[int(i)].load_own_variables({k: nerve.backend.to_numpy(v._data) for k, v in store.items()})
+    for i, files in (data.get("assets") or {}).items():
+        with tempfile.TemporaryDirectory() as folder:
+            for rel, content in files.items():
+                path = os.path.join(folder, *rel.split("/"))
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                nerve.backend.to_numpy(content._data).astype(np.uint8).tofile(path)
+            layers[int(i)].load_assets(folder)
+
+
+def _host(value) -> np.ndarray:
+    if isinstance(value, nerve.Tensor):
+        return nerve.backend.to_numpy(value._data)
+    return np.asarray(value.numpy() if hasattr(value, "numpy") else value)
 
 
 def _refuse_code(model) -> None:
@@ -98,6 +171,11 @@ def _read(filepath) -> dict:
     filepath = os.fspath(filepath)
     if not os.path.exists(filepath):
         raise ValueError(f"File not found: filepath={filepath}. Please ensure the file is an accessible `.keras` file.")
+    kind = _keras_file_kind(filepath)
+    if kind is not None:
+        raise ValueError(f"{filepath} is not a nerve.keras file: it is {kind}. nerve.keras cannot rebuild a model "
+                         "from Keras's config; build the same model in nerve.keras and call "
+                         "`model.load_weights(path)`, which reads Keras's weights (with h5py installed).")
     data = nerve.load(filepath, map_location="cpu")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{filepath} is not a nerve.keras file (Keras's own .keras / .h5 files cannot be read).")
@@ -119,8 +197,45 @@ def _assign(model, data, skip_mismatch=False) -> None:
         var.assign(arr)
 
 
+def _keras_file_kind(filepath):
+    """What Keras's own file ``filepath`` is (a ``.keras`` zip, an HDF5 file), or None."""
+    from .keras_h5 import HDF5_SIGNATURE
+
+    with open(filepath, "rb") as f:
+        head = f.read(8)
+    if head.startswith(b"PK"):
+        return "a zip archive, as Keras 3 writes `.keras` files (config.json, metadata.json, model.weights.h5)"
+    if head == HDF5_SIGNATURE:
+        return "an HDF5 file, as Keras writes `.h5` and `.weights.h5` files"
+    return None
+
+
+def _load_keras_weights(model, filepath) -> None:
+    """Keras's own ``.weights.h5`` (or the weights in its ``.keras`` zip) into a built model."""
+    import tempfile
+    import zipfile
+
+    from . import keras_h5
+
+    if not model.built:
+        raise ValueError("You are loading weights into a model that has not yet been built. Try building the "
+                         "model first by calling it on some data or by using `build()`.")
+    if not zipfile.is_zipfile(filepath):
+        keras_h5.load_weights(model, filepath)
+        return
+    with zipfile.ZipFile(filepath) as archive, tempfile.TemporaryDirectory() as folder:
+        if "model.weights.h5" not in archive.namelist():
+            raise ValueError(f"{filepath} holds no model.weights.h5 (sharded Keras archives are not read).")
+        keras_h5.load_weights(model, archive.extract("model.weights.h5", folder))
+
+
 def load_weights(model, filepath, skip_mismatch=False) -> None:
-    """Load weights saved by ``save_weights`` (or ``save``) into ``model``, in place."""
+    """Load weights saved by ``save_weights`` (or ``save``) into ``model``, in place; Keras's own
+    ``.weights.h5`` and ``.keras`` files too, when h5py is installed."""
+    filepath = os.fspath(filepath)
+    if os.path.exists(filepath) and _keras_file_kind(filepath) is not None:
+        _load_keras_weights(model, filepath)
+        return
     data = _read(filepath)
     if not model.built:
         shape = data.get("build_shape")
@@ -130,19 +245,21 @@ def load_weights(model, filepath, skip_mismatch=False) -> None:
     _assign(model, data, skip_mismatch)
 
 
-def _find_class(name, custom_objects):
+def _find_class(name, custom_objects=None, registered_name=None):
     from . import models
 
-    if custom_objects and name in custom_objects:
-        return custom_objects[name]
+    for key in (registered_name, name):
+        found = get_registered_object(key, custom_objects) if key else None
+        if found is not None:
+            return found
     for where in (layers_module, models):
         cls = getattr(where, name, None)
         if isinstance(cls, type):
             return cls
-    raise ValueError(f"Unknown layer class {name!r}: pass it in `custom_objects` to load this model.")
+    raise not_found("class", name)
 
 
-def deserialize(class_name, config, custom_objects=None):
+def deserialize(class_name, config, custom_objects=None, registered_name=None):
     """Rebuild a layer or model from its class name and config (no code from the file runs)."""
     from .models.functional import Functional
     from .models.sequential import Sequential
@@ -151,7 +268,7 @@ def deserialize(class_name, config, custom_objects=None):
         return _sequential_from_config(config, custom_objects)
     if class_name == "Functional":
         return _functional_from_config(config, custom_objects)
-    cls = _find_class(class_name, custom_objects)
+    cls = _find_class(class_name, custom_objects, registered_name)
     if isinstance(cls, type) and issubclass(cls, (Sequential, Functional)):
         raise ValueError("subclasses of Sequential / Functional need their own from_config")
     config = dict(config)
@@ -160,17 +277,30 @@ def deserialize(class_name, config, custom_objects=None):
     return cls.from_config(config)
 
 
+def _build_from_config(layer, build_config) -> None:
+    """A layer that overrides ``build_from_config`` builds itself its way before being wired in."""
+    if build_config is not None and not layer.built and _overrides(layer, "build_from_config"):
+        layer.build_from_config(build_config)
+
+
+def build_config_of(layer):
+    """What a model's config records for a layer whose ``get_build_config`` is its own (else None)."""
+    return serialize_keras_object(layer.get_build_config()) if _overrides(layer, "get_build_config") else None
+
+
 def _sequential_from_config(config, custom_objects):
     from .models.sequential import Sequential
 
     model = Sequential(name=config["name"], trainable=config.get("trainable", True))
-    layer_objs = [deserialize(lc["class_name"], lc["config"], custom_objects) for lc in config["layers"]]
+    layer_objs = [deserialize(lc["class_name"], lc["config"], custom_objects, lc.get("registered_name"))
+                  for lc in config["layers"]]
     shape = config.get("build_input_shape")
     first_has_shape = layer_objs and layer_objs[0]._batch_input_shape is not None
     if config.get("input_name") is not None or (shape is not None and not first_has_shape):
         model.add(InputLayer(batch_shape=shape, dtype=config.get("input_dtype"), name=config.get("input_name")),
                   rebuild=False)
-    for layer in layer_objs:
+    for layer, lc in zip(layer_objs, config["layers"]):
+        _build_from_config(layer, lc.get("build_config"))
         model.add(layer, rebuild=False)
     model._maybe_rebuild()
     if not model.built and shape is not None:
@@ -184,7 +314,8 @@ def _functional_from_config(config, custom_objects):
     by_name, pending = {}, []
     created = {}
     for lc in config["layers"]:
-        layer = deserialize(lc["class_name"], lc["config"], custom_objects)
+        layer = deserialize(lc["class_name"], lc["config"], custom_objects, lc.get("registered_name"))
+        _build_from_config(layer, lc.get("build_config"))
         by_name[lc["name"]] = layer
         if isinstance(layer, InputLayer):
             created[(lc["name"], 0)] = layer._output_tensor
@@ -226,15 +357,23 @@ def _functional_from_config(config, custom_objects):
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
-    """Load a model saved with ``model.save('....keras')``: architecture, weights, compile settings."""
+    """Load a model saved with ``model.save('....keras')``: architecture, weights, compile settings.
+
+    Custom layers and functions are found by name in ``custom_objects``, the open
+    ``custom_object_scope`` blocks and the ``register_keras_serializable`` registry."""
+    with custom_object_scope(custom_objects):
+        return _load_model(filepath, compile)
+
+
+def _load_model(filepath, compile):
     data = _read(filepath)
     if data.get("kind") != "model":
         raise ValueError(f"{filepath} holds weights only: build the model and call load_weights.")
     class_name, config = data["class_name"], data["config"]
     if class_name in ("Sequential", "Functional"):
-        model = deserialize(class_name, config, custom_objects)
+        model = deserialize(class_name, config)
     else:
-        cls = _find_class(class_name, custom_objects)
+        cls = _find_class(class_name, registered_name=data.get("registered_name"))
         config = {k: v for k, v in config.items()}
         model = cls.from_config(config)
     if not model.built:
@@ -244,6 +383,103 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
         model.build(tuple(shape) if not isinstance(shape[0], list) else [tuple(s) for s in shape])
         model._build_shape = shape
     _assign(model, data)
+    _load_hooks(model, data)
     if compile and data.get("compile_config"):
         model.compile_from_config(data["compile_config"])
+        saved = data.get("optimizer_state")
+        if saved is not None:
+            model.optimizer.build(model.trainable_weights)
+            model.optimizer._opt.load_state_dict(saved["state"])
+            model.optimizer.iterations = saved["iterations"]
     return model
+
+
+def _public_module(cls):
+    """The module Keras names for a class: ``keras.layers`` for one of nerve.keras's layers, the
+    user's own module for theirs, None for one defined in ``__main__``."""
+    parts = cls.__module__.split(".")
+    if parts[:2] != ["nerve", "keras"]:
+        return None if cls.__module__ == "__main__" else cls.__module__
+    if cls.__name__ == "Functional":
+        return "keras.src.models.functional"  # Keras's own words for it
+    return "keras" if len(parts) < 4 or parts[2] == "models" else f"keras.{parts[2]}"
+
+
+def serialize_keras_object(obj):
+    """``obj`` as Keras's JSON-ready dict: ``{"module", "class_name", "config", "registered_name"}``
+    (and ``build_config`` for a built layer); a function by its (registered) name; lists, dicts
+    and plain values as they are."""
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    if isinstance(obj, (list, tuple)):
+        return [serialize_keras_object(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: serialize_keras_object(v) for k, v in obj.items()}
+    if inspect.isfunction(obj) or inspect.isbuiltin(obj):
+        if obj.__name__ == "<lambda>":
+            raise ValueError("A lambda cannot be serialized by name: define it with `def` (and register it).")
+        return {"module": "builtins", "class_name": "function", "config": get_registered_name(obj),
+                "registered_name": "function"}
+    if not hasattr(obj, "get_config"):
+        raise TypeError(f"Cannot serialize {obj!r}: it has no `get_config()` method.")
+    cls, class_name = type(obj), _class_name(obj)
+    ours = cls.__module__.startswith("nerve.keras.") and class_name != "Functional"
+    out = {"module": _public_module(cls), "class_name": class_name,
+           "config": serialize_keras_object(obj.get_config()),
+           "registered_name": None if ours else get_registered_name(cls)}
+    if isinstance(obj, layers_module.Layer) and obj.built and getattr(obj, "_build_shape", None) is not None:
+        out["build_config"] = {"input_shape": obj._build_shape}
+    return out
+
+
+def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwargs):
+    """The object ``serialize_keras_object`` described (custom ones found by name in
+    ``custom_objects``, the open scopes or the registry)."""
+    with custom_object_scope(custom_objects):
+        return _deserialize_object(config)
+
+
+def _deserialize_object(config):
+    if config is None or isinstance(config, (int, float, bool)):
+        return config
+    if isinstance(config, (list, tuple)):
+        return [_deserialize_object(x) for x in config]
+    if isinstance(config, str):  # a custom object's name, else a plain string (as Keras)
+        found = get_registered_object(config)
+        return config if found is None else found
+    if not isinstance(config, dict):
+        raise TypeError(f"Could not parse config: {config}")
+    if "class_name" not in config or "config" not in config:
+        return {k: _deserialize_object(v) for k, v in config.items()}
+    if config["class_name"] == "function":
+        found = get_registered_object(config["config"])
+        if found is None:
+            from . import activations
+
+            found = activations._BY_NAME.get(config["config"])
+        if found is None:
+            raise not_found("function", config["config"])
+        return found
+    registered = config.get("registered_name")
+    inner = config.get("config", {})
+    if config["class_name"] in ("Sequential", "Functional"):
+        return deserialize(config["class_name"], inner)
+    cls = _find_class(config["class_name"], registered_name=registered)
+    obj = cls.from_config(inner)
+    build = config.get("build_config")
+    if build and isinstance(obj, layers_module.Layer) and not obj.built and build.get("input_shape") is not None:
+        obj._maybe_build(_as_shape(build["input_shape"]))
+    return obj
+
+
+def _as_shape(shape):
+    if shape and isinstance(shape[0], (list, tuple)):
+        return [tuple(s) for s in shape]
+    return tuple(shape)
+
+
+__all__ = [
+    "CustomObjectScope", "custom_object_scope", "deserialize_keras_object", "get_custom_objects",
+    "get_registered_name", "get_registered_object", "load_model", "load_weights", "register_keras_serializable",
+    "save_model", "save_weights", "serialize_keras_object",
+]

@@ -80,6 +80,7 @@ from .merging import (
 from .normalization import BatchNormalization, LayerNormalization
 from .reshaping import Cropping1D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 from .rnn import GRU, LSTM, SimpleRNN
+from .serialization import deserialize, serialize
 from .wrappers import Bidirectional, TimeDistributed
 
 __all__ = [
@@ -97,3 +98,4 @@ __all__ = [
     "AveragePooling3D", "AvgPool3D", "Conv3D", "Conv3DTranspose", "Convolution3D", "Convolution3DTranspose", "Cropping3D", "GlobalAveragePooling3D",
     "GlobalAvgPool3D", "GlobalMaxPool3D", "GlobalMaxPooling3D", "MaxPool3D", "MaxPooling3D", "UpSampling3D", "ZeroPadding3D",
 ]
+__all__ += ["deserialize", "serialize"]

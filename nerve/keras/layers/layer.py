@@ -30,6 +30,8 @@ from .. import backend
 from ..variables import Variable
 
 _training_stack = [False]
+_call_depth = [0]  # how many Layer.__call__ are running: 0 outside any, 1 in the outermost
+_adds_losses = [False]  # set by the first add_loss: only then do outermost calls clear losses
 _symbolic_depth = [0]  # > 0 while a layer runs on dummy inputs to learn its output shapes
 _F32 = np.dtype(np.float32)
 _OPEN_SIZES = (40, 43)  # the dummy lengths of the dims an Input leaves open (see _symbolic_call)
@@ -194,6 +196,10 @@ def _jsonable(value):
         return initializers.serialize(value)
     if isinstance(value, regularizers.Regularizer):
         return regularizers.serialize(value)
+    if isinstance(value, Layer):  # a layer given to a layer: Keras's serialized dict of it
+        from ..saving import serialize_keras_object
+
+        return serialize_keras_object(value)
     if callable(value):
         return activations.serialize(value)
     if isinstance(value, np.generic):
@@ -261,6 +267,7 @@ class Layer:
         self._non_trainable_variables: list = []
         self._inbound_nodes: list = []
         self._regularizers: list = []
+        self._losses: list = []
         self.dtype = backend.standardize_dtype(dtype)
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
@@ -281,7 +288,17 @@ class Layer:
                 if isinstance(item, Layer) and item is not self and all(item is not x for x in layers):
                     if name not in _UNTRACKED:
                         layers.append(item)
+                elif isinstance(item, Variable) and "_trainable_variables" in self.__dict__:
+                    self._track_variable(item)
         object.__setattr__(self, name, value)
+
+    def _track_variable(self, var) -> None:
+        """A ``keras.Variable`` set as an attribute is one of the layer's weights, as in Keras."""
+        if any(var is v for v in self._trainable_variables + self._non_trainable_variables):
+            return
+        (self._trainable_variables if var.trainable else self._non_trainable_variables).append(var)
+        if var.path == var.name:
+            var.path = f"{self.name}/{var.name}"
 
     def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, name=None,
                    regularizer=None, constraint=None, perm=None, **kwargs) -> Variable:
@@ -370,11 +387,37 @@ class Layer:
 
     @property
     def losses(self) -> list:
-        """Regularization penalties of this layer and its sublayers (nerve scalars)."""
+        """The scalar losses of the last call: ``add_loss``'s (this layer's, then its sublayers'),
+        then the regularization penalties of the weights (nerve scalars)."""
+        sublayers = _all_sublayers(self)
+        out = [loss for layer in [self] + sublayers for loss in layer.__dict__.get("_losses", ())]
+        return out + self._penalties()
+
+    def _penalties(self) -> list:
         out = [reg(var.value) for var, reg in self._regularizers]
         for layer in self._layers:
-            out += layer.losses
+            out += layer._penalties()
         return out
+
+    def add_loss(self, loss) -> None:
+        """Add a scalar loss tensor (or a list of them) from ``call()``, as Keras's ``add_loss``.
+
+        ``layer.losses`` holds it until the outermost layer is called again, and ``fit`` adds it
+        to the compiled loss (or minimizes it alone when ``compile`` was given no loss)."""
+        if in_symbolic_call():
+            return  # shape inference runs call() on dummy inputs: no loss of theirs is real
+        losses = flatten(loss)
+        for x in losses:
+            if not isinstance(x, Tensor):
+                raise ValueError("`add_loss()` can only be called from inside `build()` or `call()`, on a tensor "
+                                 f"input. Received invalid value: {x}")
+        self.__dict__.setdefault("_losses", []).extend(losses)
+        _adds_losses[0] = True
+
+    def _clear_losses(self) -> None:
+        for layer in [self] + _all_sublayers(self):
+            if layer.__dict__.get("_losses"):
+                layer._losses.clear()
 
     def get_weights(self) -> list:
         """The weights as NumPy arrays, in Keras's layouts (a Conv2D kernel is (kh, kw, in, out))."""
@@ -438,6 +481,16 @@ class Layer:
         return t
 
     def __call__(self, *args, **kwargs):
+        # As Keras, the outermost call starts with no losses: ``losses`` are those of the last pass.
+        if _adds_losses[0] and _call_depth[0] == 0:
+            self._clear_losses()
+        _call_depth[0] += 1
+        try:
+            return self._call(*args, **kwargs)
+        finally:
+            _call_depth[0] -= 1
+
+    def _call(self, *args, **kwargs):
         if args:
             inputs, args = args[0], args[1:]
         else:
@@ -583,7 +636,13 @@ class Layer:
     _config_skip = ()  # constructor arguments a subclass's get_config writes itself (wrapped layers)
 
     def get_config(self) -> dict:
-        """The constructor arguments, JSON-ready, so ``from_config`` rebuilds the layer."""
+        """The constructor arguments, JSON-ready, so ``from_config`` rebuilds the layer.
+
+        As Keras's: a layer class of the user's own, made straight from ``Layer``, whose
+        ``get_config`` calls this one gets only ``name`` and ``trainable`` (its override lists
+        its arguments itself)."""
+        if _user_writes_config(type(self)):
+            return {"name": self.name, "trainable": self.trainable}
         config = {k: v for k, v in (self.__dict__.get("_init_args") or {}).items() if k not in self._config_skip}
         config["name"] = self.name
         config["trainable"] = self.trainable
@@ -597,8 +656,45 @@ class Layer:
     def from_config(cls, config: dict):
         return cls(**config)
 
+    # -- what a saved file holds beyond the config (Keras's hooks; a subclass may override them) --
+    def save_own_variables(self, store) -> None:
+        """Put this layer's own weights (not its sublayers') into ``store`` as ``"0"``, ``"1"``, ..."""
+        for i, var in enumerate(self._trainable_variables + self._non_trainable_variables):
+            store[str(i)] = var.numpy()
+
+    def load_own_variables(self, store) -> None:
+        """Assign this layer's own weights from ``store`` (as ``save_own_variables`` wrote it)."""
+        own = self._trainable_variables + self._non_trainable_variables
+        if len(store) != len(own):
+            raise ValueError(f"Layer '{self.name}' expected {len(own)} variables, but received {len(store)} "
+                             "variables during loading.")
+        for i, var in enumerate(own):
+            var.assign(store[str(i)])
+
+    def get_build_config(self) -> dict | None:
+        """What ``build_from_config`` needs to build the layer again on loading (its input shape)."""
+        if self.built and self._build_shape is not None:
+            return {"input_shape": self._build_shape}
+        return None
+
+    def build_from_config(self, config) -> None:
+        """Build the layer from ``get_build_config``'s dict (before the weights are loaded)."""
+        shape = (config or {}).get("input_shape")
+        if shape is not None and not self.built:
+            self._maybe_build(tuple(shape) if _is_shape(shape) else shape)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _user_writes_config(cls) -> bool:
+    """Whether the user's own class, derived straight from ``Layer`` / ``Model``, overrides
+    ``get_config`` (then the arguments captured from its constructor are not added to it)."""
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("nerve."):
+            return klass.__name__ in ("Layer", "Model") and any(
+                "get_config" in k.__dict__ for k in cls.__mro__[:cls.__mro__.index(klass)])
+    return False
 
 
 def _is_shape(value) -> bool:
@@ -622,6 +718,19 @@ def flatten_shapes(structure) -> list:
     if isinstance(structure, dict):
         return [s for k in sorted(structure) for s in flatten_shapes(structure[k])]
     return [s for item in structure for s in flatten_shapes(item)]
+
+
+def _all_sublayers(layer) -> list:
+    """The layers inside ``layer``, at any depth, breadth first, each once (``layer`` left out)."""
+    seen, out = {id(layer)}, []
+    queue = list(layer._layers)
+    while queue:
+        sub = queue.pop(0)
+        if id(sub) not in seen:
+            seen.add(id(sub))
+            out.append(sub)
+            queue.extend(sub._layers)
+    return out
 
 
 def _unique(items: list) -> list:

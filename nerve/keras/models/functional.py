@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..layers.layer import InputLayer, KerasTensor, Layer, flatten, map_structure
+from ..object_registration import registered_name
 from .model import Model
 
 
@@ -213,6 +214,8 @@ class Functional(Model):
 
     def get_config(self) -> dict:
         """Layers with their calls (``inbound_nodes``), and the input / output references."""
+        from ..saving import build_config_of
+
         def ref(t):
             layer, index, tensor = t._keras_history
             return {"__ref__": [layer.name, index, tensor]}
@@ -222,6 +225,8 @@ class Functional(Model):
             nodes = [n for n in self._nodes if n.layer is layer]
             layers.append({
                 "class_name": type(layer).__name__,
+                "registered_name": registered_name(layer),
+                "build_config": build_config_of(layer),
                 "name": layer.name,
                 "config": layer.get_config(),
                 "inbound_nodes": [{"index": layer._inbound_nodes.index(n),

@@ -10,6 +10,8 @@ progress bar).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 import nerve
@@ -152,6 +154,8 @@ class Model(Layer):
             if value and not isinstance(value, (list, tuple, dict)):
                 raise ValueError(f"Expected `{arg}` argument to be a list, tuple, or dict. Received instead: "
                                  f"{arg}={value} of type {type(value)}")
+        if loss is None:  # as Keras 3: compiling again without a loss keeps the earlier one
+            loss = self.__dict__.get("_loss_spec")
         self._reset_compile()
         self.optimizer = optimizers_module.get(optimizer)
         self.loss = loss
@@ -165,7 +169,8 @@ class Model(Layer):
         self.compiled = True
 
     def _assert_compiled(self) -> None:
-        if not self.compiled or self._loss_fns is None:
+        # compile() with no loss is allowed: a model may minimize only what its layers add_loss
+        if not self.compiled:
             raise RuntimeError("You must call `compile()` before using the model (with a loss, to train or evaluate).")
 
     @property
@@ -255,14 +260,19 @@ class Model(Layer):
                 value = value * (w[name] if isinstance(w, dict) else w[i])
             total = value if total is None else total + value
         if self._has_regularizers:
-            for penalty in self.losses:
-                total = total + penalty
+            for penalty in self.losses:  # add_loss's and the regularizers' (alone if no compiled loss)
+                total = penalty if total is None else total + penalty
+        if total is None:
+            raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`.")
         return total, parts
 
     @property
     def _has_regularizers(self) -> bool:
         # fit sets _reg_flag once (walking every layer each step would cost); else walk.
+        # add_loss in some call() may add losses at any step: then always look.
         flag = self.__dict__.get("_reg_flag")
+        if _layer_module._adds_losses[0]:
+            return True
         return flag if flag is not None else any(layer._regularizers for layer in self._all_layers())
 
     def _all_layers(self):
@@ -323,8 +333,11 @@ class Model(Layer):
         opt.zero_grad()
         y_pred = self(x, training=True)
         loss, parts = self.compute_loss(x, y, y_pred, sample_weight)
-        loss.backward()
-        opt.step()
+        if loss.requires_grad:
+            loss.backward()
+            opt.step()
+        else:  # nothing to train (an add_loss model with no weights): Keras warns and goes on
+            warnings.warn("The model does not have any trainable weights.", stacklevel=2)
         # metrics count on the arrays of y_pred: no graph is built, no no_grad() needed. On a GPU
         # the loss stays a device scalar (no sync per step) until the logs are read.
         value = loss.item() if loss._device.type == "cpu" else loss._data.astype("float64")
@@ -618,6 +631,15 @@ class Model(Layer):
         from .. import saving
 
         saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
+
+    def to_json(self, **kwargs) -> str:
+        """The architecture as a JSON string (``keras.models.model_from_json`` reads it back);
+        ``kwargs`` go to ``json.dumps``."""
+        import json
+
+        from ..saving import serialize_keras_object
+
+        return json.dumps(serialize_keras_object(self), **kwargs)
 
     def get_compile_config(self) -> dict | None:
         if not self.compiled:

@@ -8,6 +8,7 @@ from nerve.tensor import Tensor
 
 from .. import backend
 from ..layers.layer import InputLayer, KerasTensor, Layer
+from ..object_registration import registered_name
 from .model import Model
 
 
@@ -150,6 +151,8 @@ class Sequential(Model):
         return deserialize("Sequential", config, custom_objects)
 
     def get_config(self) -> dict:
+        from ..saving import build_config_of
+
         shape, dtype = self._known_input_shape()
         if shape is None and self._input_spec_shapes:
             shape = self._input_spec_shapes[0]
@@ -158,5 +161,7 @@ class Sequential(Model):
             "build_input_shape": list(shape) if shape is not None else None,
             "input_dtype": dtype,
             "input_name": self._input_layer.name if self._input_layer is not None else None,
-            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self._layers],
+            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config(),
+                        "registered_name": registered_name(layer), "build_config": build_config_of(layer)}
+                       for layer in self._layers],
         }

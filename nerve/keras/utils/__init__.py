@@ -8,6 +8,14 @@ import random as _random
 
 import numpy as np
 
+from ..object_registration import (
+    CustomObjectScope,
+    custom_object_scope,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    register_keras_serializable,
+)
 from .plotting import plot_history
 from .progbar import Progbar
 from .py_dataset import PyDataset, Sequence
@@ -108,3 +116,19 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
 
 __all__ = ["Progbar", "PyDataset", "Sequence", "get_file", "image_dataset_from_directory", "normalize",
            "pad_sequences", "plot_history", "set_random_seed", "to_categorical"]
+__all__ += ["CustomObjectScope", "custom_object_scope", "deserialize_keras_object", "get_custom_objects",
+            "get_registered_name", "get_registered_object", "register_keras_serializable", "serialize_keras_object"]
+
+
+def serialize_keras_object(obj):
+    """``keras.saving.serialize_keras_object`` (Keras also has it in ``keras.utils``)."""
+    from ..saving import serialize_keras_object as engine
+
+    return engine(obj)
+
+
+def deserialize_keras_object(config, custom_objects=None, **kwargs):
+    """``keras.saving.deserialize_keras_object``."""
+    from ..saving import deserialize_keras_object as engine
+
+    return engine(config, custom_objects=custom_objects, **kwargs)
