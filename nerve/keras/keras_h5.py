@@ -5,7 +5,7 @@ Keras stores each layer's own weights under a path that follows the model's stru
 functional model, ``<attribute name>/vars/...`` inside a subclassed layer or model (a list
 attribute adds ``<attribute>/<class>``). nerve walks its model the same way, so a model built
 alike in nerve.keras finds every layer's arrays; Keras's optimizer state in the file is left
-out. Reading HDF5 takes h5py (``pip install h5py``; Keras installs it), imported only here.
+out. Reading HDF5 takes h5py (``pip install 'nerve[h5]'``; Keras installs it too), imported only here.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def load_weights(model, filepath) -> None:
         import h5py
     except ImportError:
         raise ImportError(f"{filepath} is Keras's HDF5 weights file: reading it takes h5py "
-                          "(`pip install h5py`).") from None
+                          "(`pip install h5py`, or nerve's extra: `pip install 'nerve[h5]'`).") from None
     with h5py.File(filepath, "r") as f:
         for path, layer in keras_paths(model):
             own = layer._trainable_variables + layer._non_trainable_variables
