@@ -19,8 +19,11 @@ class Adagrad(Optimizer):
         foreach, fused, capturable: PyTorch's implementation hints, accepted and ignored.
     """
 
-    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *,
+    group_keys = ("lr", "lr_decay", "eps", "weight_decay", "initial_accumulator_value",
+                  "foreach", "maximize", "differentiable", "fused")
+
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
+                 initial_accumulator_value: float = 0, eps: float = 1e-10, *,
                  maximize: bool = False, **hints):
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")

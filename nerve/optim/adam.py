@@ -31,14 +31,17 @@ class Adam(Optimizer):
         foreach, fused, capturable: PyTorch's implementation hints, accepted and ignored.
     """
 
+    group_keys = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize",
+                  "foreach", "capturable", "differentiable", "fused", "decoupled_weight_decay")
+
     decoupled = False
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
+                 eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
                  maximize: bool = False, **hints):
         _check_adam_args(lr, betas, eps, weight_decay)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad, maximize=maximize), **hints)
+                                      amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=self.decoupled), **hints)
 
     def init_single(self, xp, p, group):
         state = {"step": 0, "exp_avg": xp.zeros_like(p), "exp_avg_sq": xp.zeros_like(p)}
