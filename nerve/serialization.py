@@ -216,15 +216,20 @@ def load(f, map_location=None, weights_only: bool = True, *, mmap: bool | None =
             tensor goes back to the device it was saved from.
         weights_only: accepted for PyTorch compatibility; nerve never unpickles, so loading is
             always as safe as PyTorch's ``weights_only=True``.
-        mmap: accepted for PyTorch compatibility and ignored.
+        mmap: map the file's tensors into memory instead of reading them (``f`` must be a path):
+            their bytes are read from disk when first touched, and writing to them changes the
+            loaded tensors only, never the file (a private, copy-on-write mapping, as PyTorch's).
+            With ``load_state_dict(..., assign=True)`` a model takes them without a copy.
 
     Raises:
         FileNotFoundError: there is no such file.
         ValueError: the file is a pickle (refused, nothing executed), truncated, or corrupt; the
-            message names the file.
+            message names the file; or ``mmap=True`` with a file object.
     """
-    del weights_only, mmap
+    del weights_only
     if hasattr(f, "read"):
+        if mmap:
+            raise ValueError("f must be a file path in order to use the mmap argument")
         name = str(getattr(f, "name", "<file object>"))
         return _load_from(f, name, map_location, _stream_size(f))
     path = os.fspath(f)
@@ -233,7 +238,7 @@ def load(f, map_location=None, weights_only: bool = True, *, mmap: bool | None =
     except FileNotFoundError:
         raise FileNotFoundError(f"nerve.load: no such file: '{path}'") from None
     with fh:
-        return _load_from(fh, path, map_location, os.fstat(fh.fileno()).st_size)
+        return _load_from(fh, path, map_location, os.fstat(fh.fileno()).st_size, mapped=bool(mmap))
 
 
 def _stream_size(f) -> int:
@@ -244,7 +249,7 @@ def _stream_size(f) -> int:
     return size - pos
 
 
-def _load_from(f, name: str, map_location, size: int):
+def _load_from(f, name: str, map_location, size: int, mapped: bool = False):
     start = f.tell()
     head = f.read(8)
     if len(head) < 8:
@@ -277,6 +282,9 @@ def _load_from(f, name: str, map_location, size: int):
     entries = _check_entries(header, name, available)
     arrays: dict[str, np.ndarray] = {}
     for key, (dtype_name, shape, begin, end) in sorted(entries.items(), key=lambda kv: kv[1][2]):
+        if mapped and end > begin and dtype_name not in _WIDEN:
+            arrays[key] = _map_array(name, data_start + begin, dtype_name, shape)
+            continue
         f.seek(data_start + begin)
         arrays[key] = _read_array(f, name, key, dtype_name, shape, end - begin)
     if not isinstance(meta, dict) or _FORMAT_KEY not in meta:  # a plain safetensors file
@@ -324,6 +332,12 @@ def _read_array(f, name: str, key: str, dtype_name: str, shape: list, nbytes: in
     if dtype_name in _WIDEN:
         return arr.astype(_WIDEN[dtype_name])
     return arr.astype(arr.dtype.newbyteorder("="), copy=False)
+
+
+def _map_array(path: str, offset: int, dtype_name: str, shape: list) -> np.ndarray:
+    """The tensor's bytes in the file, mapped copy-on-write (the file is never written)."""
+    arr = np.memmap(path, dtype=_ST_TO_NP[dtype_name], mode="c", offset=offset, shape=tuple(shape))
+    return arr.view(np.ndarray)  # a plain array whose base keeps the mapping open
 
 
 class _Locator:
