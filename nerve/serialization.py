@@ -211,9 +211,11 @@ def load(f, map_location=None, weights_only: bool = True, *, mmap: bool | None =
 
     Args:
         f: a path or a binary file object open for reading.
-        map_location: where to put the tensors: ``'cpu'``, ``'cuda'``, a ``nerve.device``, or a
-            dict mapping saved devices to devices (``{'cuda:0': 'cpu'}``). By default each
-            tensor goes back to the device it was saved from.
+        map_location: where to put the tensors: ``'cpu'``, ``'cuda'``, a ``nerve.device``, a
+            dict mapping saved devices to devices (``{'cuda:0': 'cpu'}``), or a function called
+            as ``fn(tensor, saved_device)`` with each tensor on the CPU, which returns the tensor
+            to use or None for the default (PyTorch passes a storage: ``lambda storage, loc:
+            storage`` works alike). By default each tensor goes back to the device it was saved from.
         weights_only: accepted for PyTorch compatibility; nerve never unpickles, so loading is
             always as safe as PyTorch's ``weights_only=True``.
         mmap: map the file's tensors into memory instead of reading them (``f`` must be a path):
@@ -345,13 +347,16 @@ class _Locator:
 
     def __init__(self, map_location, name: str):
         self.name = name
-        if map_location is None or isinstance(map_location, dict):
+        self.fn = map_location if callable(map_location) and not isinstance(map_location, device) else None
+        if self.fn is not None:
+            self.fixed, self.table = None, {}
+        elif map_location is None or isinstance(map_location, dict):
             self.fixed = None
             self.table = {str(k): device(v) for k, v in (map_location or {}).items()}
         elif isinstance(map_location, (str, device)):
             self.fixed = device(map_location)
         else:
-            raise TypeError(f"map_location must be None, a device, a string or a dict, not "
+            raise TypeError(f"map_location must be None, a device, a string, a dict or a function, not "
                             f"{type(map_location).__name__}")
 
     def place(self, saved: str | None) -> device:
@@ -372,6 +377,12 @@ class _Locator:
         return target
 
     def tensor(self, arr: np.ndarray, saved: str | None) -> Tensor:
+        if self.fn is not None:
+            placed = self.fn(Tensor._make(arr, CPU), saved or "cpu")
+            if placed is not None:
+                if not isinstance(placed, Tensor):
+                    raise TypeError(f"map_location returned {type(placed).__name__}, not a tensor or None")
+                return placed
         dev = self.place(saved)
         return Tensor._make(move(arr, dev), dev)
 

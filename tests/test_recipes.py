@@ -243,6 +243,29 @@ def test_what_is_state_dict():
     assert any(line.startswith("param_groups \t [{'lr': 0.001, 'momentum': 0.9, 'dampening': 0,") for line in ref)
 
 
+def optimizer_state_dicts(m, shared):
+    """what_is_state_dict's printout for every optimizer both libraries have, before and after a step."""
+    torch, print = m.torch, m.print
+    for name in ("SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax", "ASGD", "NAdam", "RAdam", "RMSprop",
+                 "Rprop", "LBFGS", "Adafactor"):
+        w = torch.nn.Parameter(torch.tensor([0.5, -1.0, 2.0]))
+        optimizer = getattr(torch.optim, name)([w], lr=0.01)
+        print(name, optimizer.state_dict())
+        if name != "LBFGS":
+            (w ** 2).sum().backward()
+            optimizer.step()
+            state = optimizer.state_dict()["state"]  # (nerve keeps ASGD's and NAdam's float scalars as floats)
+            print({i: {k: v for k, v in s.items() if k not in ("eta", "mu", "mu_product")} for i, s in state.items()})
+
+
+def test_optimizer_state_dicts_print_as_torchs():
+    ref, _, _ = _same_printout(optimizer_state_dicts)
+    assert ref[0] == ("SGD {'state': {}, 'param_groups': [{'lr': 0.01, 'momentum': 0, 'dampening': 0, 'weight_decay': 0, "
+                      "'nesterov': False, 'maximize': False, 'foreach': None, 'differentiable': False, 'fused': None, "
+                      "'params': [0]}]}")
+    assert ref[1] == "{}" and ref[3].startswith("{0: {'step': tensor(1.), 'exp_avg': tensor([")
+
+
 # ---------------------------------------------------------------- saving_and_loading_a_general_checkpoint.py
 
 
@@ -469,12 +492,15 @@ def across_devices(m, shared, path):
     PATH = path
     torch.save(net.state_dict(), PATH)
     x, _ = _images(torch, 2)
-    for map_location in (torch.device('cpu'), 'cpu', {'cuda:0': 'cpu'}, None):
+    locations = []
+    for map_location in (torch.device('cpu'), 'cpu', {'cuda:0': 'cpu'}, None, lambda storage, loc: storage,
+                         lambda storage, loc: locations.append(loc)):
         device = torch.device('cpu')
         model = Net()
         print(model.load_state_dict(torch.load(PATH, map_location=map_location)))
         model.to(device)
         print(torch.equal(model(x.to(device)), net(x)), model.fc1.weight.device)
+    print(locations)
     if not torch.cuda.is_available():  # loading onto a GPU that is not there
         try:
             torch.load(PATH, map_location="cuda:0")
@@ -491,6 +517,9 @@ def across_devices(m, shared, path):
 def test_save_load_across_devices(tmp_path):
     ref, _, _ = _same_printout(across_devices, str(tmp_path / "model.pt"))
     assert ref[1] == "True cpu" and "['module.conv1.weight', 'module.conv1.bias'] True" in ref
+    assert ref[12] == str(["cpu"] * 10)  # the function's second argument: where each tensor was saved
+    with pytest.raises(TypeError, match="map_location returned int, not a tensor or None"):
+        nerve.load(tmp_path / "model.pt", map_location=lambda storage, loc: 0)
 
 
 # ---------------------------------------------------------------- zeroing_out_gradients.py
@@ -1033,7 +1062,7 @@ def face_landmarks(m, shared, csv_file, root_dir):
             break
     sample = transformed_dataset[torch.tensor(1)]
     print(sample['image'].is_contiguous(), sample['landmarks'].dtype)
-    dataloader = m.DataLoader(transformed_dataset, batch_size=4, shuffle=True, num_workers=0)
+    dataloader = m.DataLoader(transformed_dataset, batch_size=4, shuffle=True, num_workers=2)
     for i_batch, sample_batched in enumerate(dataloader):
         print(i_batch, sample_batched['image'].size(), sample_batched['landmarks'].size(),
               sample_batched['image'].dtype, sorted(sample_batched))

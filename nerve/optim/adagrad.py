@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..backend import is_array
 from .optimizer import Optimizer
 
 
@@ -38,6 +39,10 @@ class Adagrad(Optimizer):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, eps=eps,
                                       maximize=maximize), **hints)
+        for group in self.param_groups:  # PyTorch's Adagrad starts every parameter's state here
+            for p in group["params"]:
+                init = self.init_single(p._device.xp, p._data, group)
+                self.state[p] = {k: self._tensor(v) if is_array(v) else v for k, v in init.items()}
 
     def init_single(self, xp, p, group):
         return {"step": 0, "sum": xp.full_like(p, group["initial_accumulator_value"])}

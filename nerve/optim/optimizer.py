@@ -281,7 +281,7 @@ class Optimizer:
             ``{'state': {index: {name: tensor or number}}, 'param_groups': [{..., 'params':
             [index, ...]}]}``, where parameters are numbered in the order of the groups. The
             tensors are the live state (as PyTorch's), so copy or save them; a step count is a
-            float32 0-d tensor, as PyTorch keeps it.
+            float32 0-d tensor, as PyTorch keeps it; parameters without state are left out.
         """
         index: dict[int, int] = {}
         groups = []
@@ -291,7 +291,7 @@ class Optimizer:
                 index.setdefault(id(p), len(index))
             packed["params"] = [index[id(p)] for p in group["params"]]
             groups.append(packed)
-        state = {index[id(p)]: _exported(s) for p, s in self.state.items() if id(p) in index}
+        state = {index[id(p)]: _exported(s) for p, s in self.state.items() if id(p) in index and s}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -367,7 +367,11 @@ class Optimizer:
 
 
 def _exported(state: dict) -> dict:
-    """A parameter's state as ``state_dict()`` gives it: the step count as PyTorch's ``tensor(n.)``."""
+    """A parameter's state as ``state_dict()`` gives it: the step count as PyTorch's ``tensor(n.)``.
+
+    (ASGD's eta and mu and NAdam's mu_product, float32 tensors in PyTorch, stay Python floats: in
+    float32 they would round, and a run resumed from the file would no longer match one never stopped.)
+    """
     out = dict(state)
     step = out.get("step")
     if isinstance(step, (int, float)) and not isinstance(step, bool):
