@@ -66,6 +66,14 @@ def _torchvision():
                 arr = arr[:, :, None]
             return torch.from_numpy(arr).permute(2, 0, 1).contiguous().float().div(255)
 
+    class Normalize:
+        def __init__(self, mean, std):
+            self.mean, self.std = mean, std
+
+        def __call__(self, t):
+            mean = torch.as_tensor(self.mean, dtype=t.dtype)[:, None, None]
+            return (t - mean) / torch.as_tensor(self.std, dtype=t.dtype)[:, None, None]
+
     class Lambda:
         def __init__(self, lambd):
             self.lambd = lambd
@@ -109,7 +117,8 @@ def _torchvision():
         return torch.from_numpy(np.ascontiguousarray(arr))
 
     return SimpleNamespace(datasets=SimpleNamespace(FashionMNIST=FashionMNIST),
-                           transforms=SimpleNamespace(ToTensor=ToTensor, Lambda=Lambda, Compose=Compose),
+                           transforms=SimpleNamespace(ToTensor=ToTensor, Normalize=Normalize, Lambda=Lambda,
+                                                      Compose=Compose),
                            io=SimpleNamespace(read_image=read_image))
 
 
@@ -527,10 +536,22 @@ def test_save_load_across_devices(tmp_path):
 
 def zeroing_out_gradients(m, shared):
     torch, nn, optim, print = m.torch, m.nn, m.optim, m.print
+    transforms = m.transforms
+    transform = transforms.Compose(
+        [transforms.ToTensor(),
+         transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))])
     rng = np.random.default_rng(1)
-    images = rng.uniform(-1, 1, (16, 3, 32, 32)).astype(np.float32)  # CIFAR10, normalized to [-1, 1]
-    labels = rng.integers(0, 10, 16)
-    trainset = m.TensorDataset(torch.tensor(images), torch.tensor(labels))
+    pictures = [Image.fromarray(a) for a in rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)]
+    targets = rng.integers(0, 10, 16)
+
+    class CIFAR10Like(m.Dataset):  # torchvision.datasets.CIFAR10(root, train=True, transform=transform)
+        def __len__(self):
+            return len(pictures)
+
+        def __getitem__(self, i):
+            return transform(pictures[i]), int(targets[i])
+
+    trainset = CIFAR10Like()
     trainloader = m.DataLoader(trainset, batch_size=4, shuffle=False, num_workers=0)
     Net = _cifar_net(m)
     net = shared.model(torch, "net", Net())
@@ -551,7 +572,8 @@ def zeroing_out_gradients(m, shared):
                 running_loss = 0.0
     print('Finished Training')
     # without zeroing, gradients add up; zero_grad() sets them to None, set_to_none=False to zeros
-    inputs, labels = trainset[0:4]
+    inputs, labels = next(iter(trainloader))
+    print(inputs.shape, inputs.min().item(), inputs.max().item(), labels)
     optimizer.zero_grad()
     criterion(net(inputs), labels).backward()
     once = net.fc3.bias.grad.clone()
@@ -571,7 +593,8 @@ def zeroing_out_gradients(m, shared):
 def test_zeroing_out_gradients():
     ref, _, _ = _same_printout(zeroing_out_gradients)
     assert ref[:5] == [ref[0], ref[1], ref[2], ref[3], "Finished Training"] and ref[0].startswith("[1,     2] loss: ")
-    assert ref[5].startswith("True tensor([") and ref[7] == "None" and ref[8] == "True"
+    assert ref[5].startswith("torch.Size([4, 3, 32, 32]) -1.0 1.0 tensor([")
+    assert ref[6].startswith("True tensor([") and ref[8] == "None" and ref[9] == "True"
 
 
 # ---------------------------------------------------------------- defining_a_neural_network.py
@@ -809,16 +832,29 @@ def fashion_root(tmp_path_factory):
 
 
 def data_tutorial(m, shared, root):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     torch, datasets, ToTensor, print = m.torch, m.datasets, m.transforms.ToTensor, m.print
     training_data = datasets.FashionMNIST(root=root, train=True, download=False, transform=ToTensor())
     test_data = datasets.FashionMNIST(root=root, train=False, download=False, transform=ToTensor())
     print(len(training_data), len(test_data))
     labels_map = LABELS_MAP
+    figure = plt.figure(figsize=(8, 8))
     cols, rows = 3, 3
     for i in range(1, cols * rows + 1):
-        sample_idx = shared.value(("idx", i), torch.randint(len(training_data), size=(1,)).item())
+        drawn = torch.randint(len(training_data), size=(1,)).item()
+        print(type(drawn).__name__, 0 <= drawn < len(training_data))
+        sample_idx = shared.value(("idx", i), drawn)  # the same draws on both libraries
         img, label = training_data[sample_idx]
+        figure.add_subplot(rows, cols, i)
+        plt.title(labels_map[label])
+        plt.axis("off")
+        plt.imshow(img.squeeze(), cmap="gray")
         print(labels_map[label], img.squeeze().shape, img.dtype, img.sum().item(), type(label).__name__)
+    print([(ax.get_title(), ax.images[0].get_array().shape, ax.images[0].get_array().sum()) for ax in figure.axes])
+    plt.close(figure)
     train_dataloader = m.DataLoader(training_data, batch_size=64, shuffle=True)
     test_dataloader = m.DataLoader(test_data, batch_size=64, shuffle=True)
     train_features, train_labels = next(iter(train_dataloader))
