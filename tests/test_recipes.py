@@ -1,21 +1,24 @@
 """PyTorch's recipes (pytorch/tutorials, ``recipes_source/recipes/``) and the Basics tutorials on data
 and transforms (``beginner_source/basics/``), run on PyTorch and on nerve.
 
-As in ``test_tutorials.py``, each program is written once, as a function of the modules it imports
-(``torch``, ``nn``, ``F``, ``optim``, the data classes, torchvision's ``datasets``, ``transforms`` and
-``io``), so the nerve run is the PyTorch code with only its imports changed. Both runs start from
-the same weights (PyTorch's, copied into nerve's models) and see the same data and the same random
-draws, so every printed line must agree, numbers to float32 rounding, ``torch.`` read as ``nerve.``.
-Datasets are generated in ``tmp_path``: Fashion-MNIST as small IDX files in torchvision's layout,
-image folders as PNG files written with PIL, annotations as CSV files (read with ``csv``, since
-pandas is not installed). torchvision is not installed either: on the PyTorch side, the few pieces
-the tutorials use (``FashionMNIST``, ``ToTensor``, ``Lambda``, ``Compose``, ``read_image``) are written
+As in ``test_tutorials.py`` (whose helpers ``_tutorial_compare.py`` holds), each program is written
+once, as a function of the modules it imports (``torch``, ``nn``, ``F``, ``optim``, the data classes,
+torchvision's ``datasets``, ``transforms`` and ``io``), so the nerve run is the PyTorch code with only
+its imports changed. Both runs start from the same weights (PyTorch's, copied into nerve's models) and
+see the same data and the same random draws, so every printed line must agree, numbers to float32
+rounding, ``torch.`` read as ``nerve.``. Datasets are generated in ``tmp_path``: Fashion-MNIST as small
+IDX files in torchvision's layout, image folders as PNG files written with PIL, annotations as CSV
+files (read with ``csv``, since pandas is not installed; skimage's imread and resize are PIL's here).
+torchvision is not installed either: on the PyTorch side, the few pieces the tutorials use
+(``FashionMNIST``, ``ToTensor``, ``Normalize``, ``Lambda``, ``Compose``, ``read_image``) are written
 out below from PIL and NumPy as torchvision documents them.
 
-Left out: the GPU halves of save_load_across_devices and changing_default_device (no GPU here; the
-CUDA calls are checked to fail clearly), the ``meta`` device (module_load_state_dict_tips and
-reasoning_about_shapes: nerve has none and says so; the rest of both recipes runs on the CPU),
-loading_data_recipe's torchaudio dataset (a dataset of the same items stands in for it), plotting.
+Left out: the GPU halves of save_load_across_devices and changing_default_device (no GPU here; the CUDA
+calls are checked to fail clearly), the ``meta`` device (module_load_state_dict_tips and
+reasoning_about_shapes: nerve has none and says so; the rest of both recipes runs on the CPU), CIFAR10
+itself in zeroing_out_gradients (its files are checked against their MD5 sums, so generated ones cannot
+stand in: a dataset of PIL images does), loading_data_recipe's torchaudio dataset (a dataset of the
+same items stands in for it), the face recipe's plots and make_grid.
 """
 
 import csv
@@ -32,7 +35,7 @@ import nerve
 
 pytest.importorskip("torch")
 import torch as _torch  # noqa: E402  (after the skip)
-from test_tutorials import _assert_same_lines, _torch_on_one_thread  # noqa: E402,F401  (the fixture applies here)
+from _tutorial_compare import assert_same_lines, torch_on_one_thread  # noqa: E402,F401  (the fixture applies here)
 
 # ---------------------------------------------------------------- running a program on both libraries
 
@@ -180,7 +183,7 @@ def _both(program, *args, **kwargs):
 
 def _same_printout(program, *args, **kwargs):
     (ref, ref_result), (got, got_result) = _both(program, *args, **kwargs)
-    _assert_same_lines(ref, got)
+    assert_same_lines(ref, got)
     return ref, ref_result, got_result
 
 
@@ -375,7 +378,7 @@ def _picklable(cls):
 
 def test_saving_and_loading_models_for_inference(tmp_path):
     (ref, t), (got, n) = _both(models_for_inference, str(tmp_path))
-    _assert_same_lines(ref, got)
+    assert_same_lines(ref, got)
     assert ref[0] == "<All keys matched successfully>" and ref[1].startswith("False True tensor(")
     assert ref[-1] == "Expected state_dict to be dict-like, got <class 'str'>."
     assert t[0] == "pickled" and n[0] == "refused"
