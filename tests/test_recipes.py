@@ -847,7 +847,7 @@ def data_tutorial(m, shared, root):
     import matplotlib.pyplot as plt
 
     torch, datasets, ToTensor, print = m.torch, m.datasets, m.transforms.ToTensor, m.print
-    training_data = datasets.FashionMNIST(root=root, train=True, download=False, transform=ToTensor())
+    training_data = datasets.FashionMNIST(root=root, train=True, download=True, transform=ToTensor())  # files there
     test_data = datasets.FashionMNIST(root=root, train=False, download=False, transform=ToTensor())
     print(len(training_data), len(test_data))
     labels_map = LABELS_MAP
