@@ -98,7 +98,7 @@ class device:
         if isinstance(other, str):
             try:
                 other = device(other)
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, NotImplementedError):
                 return False
         return self is other
 
@@ -108,6 +108,17 @@ class device:
     def __reduce__(self):
         return (device, (str(self),))
 
+    def __enter__(self) -> "device":
+        """``with device('cpu'):`` makes factory functions, and the layers built with them, put their
+        tensors on this device inside the block (as ``with torch.device(...)``); the default
+        before the block comes back when it ends."""
+        _entered.append(DEFAULT[0])
+        DEFAULT[0] = self
+        return self
+
+    def __exit__(self, *exc) -> None:
+        DEFAULT[0] = _entered.pop()
+
 
 def _parse_device(spec, index):
     if isinstance(spec, int):
@@ -115,6 +126,13 @@ def _parse_device(spec, index):
     if not isinstance(spec, str):
         raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', got {spec!r}")
     kind, _, rest = spec.partition(":")
+    if kind == "meta":
+        raise NotImplementedError(
+            "nerve has no 'meta' device (tensors with a shape but no data): build the model on 'cpu'. "
+            "To load a checkpoint without extra copies, nerve.load(path, mmap=True) maps the file's "
+            "tensors into memory and model.load_state_dict(state_dict, assign=True) takes them as the "
+            "model's parameters"
+        )
     if kind not in ("cpu", "cuda"):
         raise ValueError(f"unknown device {spec!r}: expected 'cpu', 'cuda' or 'cuda:N'")
     if rest:
@@ -129,6 +147,8 @@ def _parse_device(spec, index):
 
 
 CPU = device("cpu")
+DEFAULT = [CPU]  # where factory functions put a tensor when given no device (nerve.set_default_device)
+_entered: list = []  # the defaults before each ``with device(...)`` block now open, innermost last
 
 
 def device_of(array) -> device:

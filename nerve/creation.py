@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes as _dt
-from .backend import CPU, is_array, move
+from .backend import CPU, DEFAULT, is_array, move
 from .backend import device as _device
 from .random import _integers, _normal, _permutation, _uniform
 from .tensor import _TORCH_NAMES, Tensor, _size, _torch_name
@@ -18,27 +18,23 @@ def _finish(arr, dev, requires_grad) -> Tensor:
     return t
 
 
-_default_device = CPU  # where factory functions put a tensor when given no device
-
-
 def set_default_device(device) -> None:
     """Make factory functions (``zeros``, ``randn``, ``tensor``, ...) create tensors on ``device``
     when they are given none, as ``torch.set_default_device``; ``None`` goes back to the CPU.
 
     Tensors made from other tensors (``zeros_like``, ``tensor(t)``) and ``from_numpy`` keep
-    their source's device, as in PyTorch.
+    their source's device, as in PyTorch. ``with nerve.device(...):`` sets it for a block.
     """
-    global _default_device
-    _default_device = CPU if device is None else _device(device)
+    DEFAULT[0] = CPU if device is None else _device(device)
 
 
 def get_default_device():
     """The device factory functions use when given none (``set_default_device``)."""
-    return _default_device
+    return DEFAULT[0]
 
 
 def _dev(d):
-    return _default_device if d is None else _device(d)
+    return DEFAULT[0] if d is None else _device(d)
 
 
 def _infer_np_dtype(arr) -> np.dtype:
@@ -66,12 +62,12 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
         src = data._device
     elif is_array(data):
         arr = data.copy()
-        src = _default_device if isinstance(data, np.ndarray) else None
+        src = DEFAULT[0] if isinstance(data, np.ndarray) else None
     else:
         if isinstance(data, (list, tuple)) and data and any(isinstance(x, Tensor) for x in _flat(data)):
             data = _tensors_to_lists(data)
         arr = np.array(data)
-        src = _default_device
+        src = DEFAULT[0]
         if arr.dtype == object:
             raise TypeError(f"can't make a tensor from {type(data).__name__}: values must be numbers of one shape")
         if arr.dtype.kind == "f" and dtype is None:
@@ -334,7 +330,7 @@ def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=None) -> T
         src_dt, src_dev = obj.dtype, obj.device
     elif is_array(obj):
         src_dt, src_dev, what = _dt.from_numpy_dtype(obj.dtype), _array_device(obj), "tensor"  # torch's words
-        dt, dev = want_dt or src_dt, want_dev or (_default_device if isinstance(obj, np.ndarray) else src_dev)
+        dt, dev = want_dt or src_dt, want_dev or (DEFAULT[0] if isinstance(obj, np.ndarray) else src_dev)
     else:
         if copy is False:
             raise ValueError("can't alias arbitrary sequence into a tensor.")

@@ -211,20 +211,27 @@ def load(f, map_location=None, weights_only: bool = True, *, mmap: bool | None =
 
     Args:
         f: a path or a binary file object open for reading.
-        map_location: where to put the tensors: ``'cpu'``, ``'cuda'``, a ``nerve.device``, or a
-            dict mapping saved devices to devices (``{'cuda:0': 'cpu'}``). By default each
-            tensor goes back to the device it was saved from.
+        map_location: where to put the tensors: ``'cpu'``, ``'cuda'``, a ``nerve.device``, a
+            dict mapping saved devices to devices (``{'cuda:0': 'cpu'}``), or a function called
+            as ``fn(tensor, saved_device)`` with each tensor on the CPU, which returns the tensor
+            to use or None for the default (PyTorch passes a storage: ``lambda storage, loc:
+            storage`` works alike). By default each tensor goes back to the device it was saved from.
         weights_only: accepted for PyTorch compatibility; nerve never unpickles, so loading is
             always as safe as PyTorch's ``weights_only=True``.
-        mmap: accepted for PyTorch compatibility and ignored.
+        mmap: map the file's tensors into memory instead of reading them (``f`` must be a path):
+            their bytes are read from disk when first touched, and writing to them changes the
+            loaded tensors only, never the file (a private, copy-on-write mapping, as PyTorch's).
+            With ``load_state_dict(..., assign=True)`` a model takes them without a copy.
 
     Raises:
         FileNotFoundError: there is no such file.
         ValueError: the file is a pickle (refused, nothing executed), truncated, or corrupt; the
-            message names the file.
+            message names the file; or ``mmap=True`` with a file object.
     """
-    del weights_only, mmap
+    del weights_only
     if hasattr(f, "read"):
+        if mmap:
+            raise ValueError("f must be a file path in order to use the mmap argument")
         name = str(getattr(f, "name", "<file object>"))
         return _load_from(f, name, map_location, _stream_size(f))
     path = os.fspath(f)
@@ -233,7 +240,7 @@ def load(f, map_location=None, weights_only: bool = True, *, mmap: bool | None =
     except FileNotFoundError:
         raise FileNotFoundError(f"nerve.load: no such file: '{path}'") from None
     with fh:
-        return _load_from(fh, path, map_location, os.fstat(fh.fileno()).st_size)
+        return _load_from(fh, path, map_location, os.fstat(fh.fileno()).st_size, mapped=bool(mmap))
 
 
 def _stream_size(f) -> int:
@@ -244,7 +251,7 @@ def _stream_size(f) -> int:
     return size - pos
 
 
-def _load_from(f, name: str, map_location, size: int):
+def _load_from(f, name: str, map_location, size: int, mapped: bool = False):
     start = f.tell()
     head = f.read(8)
     if len(head) < 8:
@@ -277,6 +284,9 @@ def _load_from(f, name: str, map_location, size: int):
     entries = _check_entries(header, name, available)
     arrays: dict[str, np.ndarray] = {}
     for key, (dtype_name, shape, begin, end) in sorted(entries.items(), key=lambda kv: kv[1][2]):
+        if mapped and end > begin and dtype_name not in _WIDEN:
+            arrays[key] = _map_array(name, data_start + begin, dtype_name, shape)
+            continue
         f.seek(data_start + begin)
         arrays[key] = _read_array(f, name, key, dtype_name, shape, end - begin)
     if not isinstance(meta, dict) or _FORMAT_KEY not in meta:  # a plain safetensors file
@@ -326,18 +336,27 @@ def _read_array(f, name: str, key: str, dtype_name: str, shape: list, nbytes: in
     return arr.astype(arr.dtype.newbyteorder("="), copy=False)
 
 
+def _map_array(path: str, offset: int, dtype_name: str, shape: list) -> np.ndarray:
+    """The tensor's bytes in the file, mapped copy-on-write (the file is never written)."""
+    arr = np.memmap(path, dtype=_ST_TO_NP[dtype_name], mode="c", offset=offset, shape=tuple(shape))
+    return arr.view(np.ndarray)  # a plain array whose base keeps the mapping open
+
+
 class _Locator:
     """Puts loaded arrays on the device ``map_location`` asks for."""
 
     def __init__(self, map_location, name: str):
         self.name = name
-        if map_location is None or isinstance(map_location, dict):
+        self.fn = map_location if callable(map_location) and not isinstance(map_location, device) else None
+        if self.fn is not None:
+            self.fixed, self.table = None, {}
+        elif map_location is None or isinstance(map_location, dict):
             self.fixed = None
             self.table = {str(k): device(v) for k, v in (map_location or {}).items()}
         elif isinstance(map_location, (str, device)):
             self.fixed = device(map_location)
         else:
-            raise TypeError(f"map_location must be None, a device, a string or a dict, not "
+            raise TypeError(f"map_location must be None, a device, a string, a dict or a function, not "
                             f"{type(map_location).__name__}")
 
     def place(self, saved: str | None) -> device:
@@ -358,6 +377,12 @@ class _Locator:
         return target
 
     def tensor(self, arr: np.ndarray, saved: str | None) -> Tensor:
+        if self.fn is not None:
+            placed = self.fn(Tensor._make(arr, CPU), saved or "cpu")
+            if placed is not None:
+                if not isinstance(placed, Tensor):
+                    raise TypeError(f"map_location returned {type(placed).__name__}, not a tensor or None")
+                return placed
         dev = self.place(saved)
         return Tensor._make(move(arr, dev), dev)
 

@@ -1551,6 +1551,8 @@ class Tensor:
     def _scatter_checks(self, name, dim, index, src):
         d = _one_axis(dim, self.ndim)
         idx = self._index_arg(name, index)
+        if idx.ndim == 0 and self.ndim == 1:  # PyTorch counts a 0-d index as 1-d: y.scatter_(0, tensor(3), value=1)
+            idx = idx.reshape(1)
         if idx.ndim != self.ndim:
             raise RuntimeError("Index tensor must have the same number of dimensions as self tensor")
         if isinstance(src, Tensor):

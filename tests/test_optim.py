@@ -24,6 +24,7 @@ CASES = [
     ("Adam", dict(lr=0.01, amsgrad=True)),
     ("Adam", dict(lr=0.01, amsgrad=True, weight_decay=0.05, maximize=True)),
     ("Adam", dict(lr=0.01, betas=(0.3, 0.9))),  # 1 - beta1 > 0.5: lerp rounds the other way
+    ("Adam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),  # AdamW's update
     ("AdamW", dict(lr=0.01)),
     ("AdamW", dict(lr=0.01, weight_decay=0.3, amsgrad=True)),
     ("AdamW", dict(lr=0.01, weight_decay=0.1, maximize=True)),

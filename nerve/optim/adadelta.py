@@ -18,8 +18,10 @@ class Adadelta(Optimizer):
         foreach, fused, capturable: PyTorch's implementation hints, accepted and ignored.
     """
 
+    group_keys = ("lr", "rho", "eps", "weight_decay", "maximize", "capturable", "foreach", "differentiable")
+
     def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
-                 weight_decay: float = 0.0, *, maximize: bool = False, **hints):
+                 weight_decay: float = 0, *, maximize: bool = False, **hints):
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
         if not 0.0 <= rho <= 1.0:

@@ -32,6 +32,8 @@ class Adafactor(Optimizer):
         foreach, fused, capturable: PyTorch's implementation hints, accepted and ignored.
     """
 
+    group_keys = ("lr", "beta2_decay", "eps", "d", "weight_decay", "foreach", "maximize")
+
     state_like_params = False  # row and column statistics
 
     def __init__(self, params, lr: float = 1e-2, beta2_decay: float = -0.8, eps: tuple = (None, 1e-3),

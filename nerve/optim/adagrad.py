@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..backend import is_array
 from .optimizer import Optimizer
 
 
@@ -19,8 +20,11 @@ class Adagrad(Optimizer):
         foreach, fused, capturable: PyTorch's implementation hints, accepted and ignored.
     """
 
-    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *,
+    group_keys = ("lr", "lr_decay", "eps", "weight_decay", "initial_accumulator_value",
+                  "foreach", "maximize", "differentiable", "fused")
+
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
+                 initial_accumulator_value: float = 0, eps: float = 1e-10, *,
                  maximize: bool = False, **hints):
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
@@ -35,6 +39,10 @@ class Adagrad(Optimizer):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, eps=eps,
                                       maximize=maximize), **hints)
+        for group in self.param_groups:  # PyTorch's Adagrad starts every parameter's state here
+            for p in group["params"]:
+                init = self.init_single(p._device.xp, p._data, group)
+                self.state[p] = {k: self._tensor(v) if is_array(v) else v for k, v in init.items()}
 
     def init_single(self, xp, p, group):
         return {"step": 0, "sum": xp.full_like(p, group["initial_accumulator_value"])}

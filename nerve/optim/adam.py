@@ -28,17 +28,22 @@ class Adam(Optimizer):
         weight_decay: L2 penalty added to the gradient (AdamW decouples it instead).
         amsgrad: use the running maximum of the second moment (AMSGrad).
         maximize: maximize the objective instead of minimizing it.
+        decoupled_weight_decay: decay the weights as AdamW does instead of adding to the gradient.
         foreach, fused, capturable: PyTorch's implementation hints, accepted and ignored.
     """
+
+    group_keys = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize",
+                  "foreach", "capturable", "differentiable", "fused", "decoupled_weight_decay")
 
     decoupled = False
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
-                 maximize: bool = False, **hints):
+                 eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
+                 maximize: bool = False, decoupled_weight_decay: bool = False, **hints):
         _check_adam_args(lr, betas, eps, weight_decay)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad, maximize=maximize), **hints)
+                                      amsgrad=amsgrad, maximize=maximize,
+                                      decoupled_weight_decay=bool(decoupled_weight_decay) or self.decoupled), **hints)
 
     def init_single(self, xp, p, group):
         state = {"step": 0, "exp_avg": xp.zeros_like(p), "exp_avg_sq": xp.zeros_like(p)}
@@ -50,10 +55,11 @@ class Adam(Optimizer):
         lr, eps, wd = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
         beta1, beta2 = (float(b) for b in group["betas"])
         step = state["step"] = state["step"] + 1
-        d = self.grad_with_decay(xp, p, g, group, weight_decay=0.0 if self.decoupled else None)
+        decoupled = group.get("decoupled_weight_decay", self.decoupled)
+        d = self.grad_with_decay(xp, p, g, group, weight_decay=0.0 if decoupled else None)
         arrays = (p, d, state["exp_avg"], state["exp_avg_sq"], self.scratch(p, 1),
                   state["max_exp_avg_sq"] if group["amsgrad"] else None)
-        self.elementwise(xp, _update, arrays, xp, lr * wd if self.decoupled else 0.0, beta1, beta2, eps,
+        self.elementwise(xp, _update, arrays, xp, lr * wd if decoupled else 0.0, beta1, beta2, eps,
                          lr / (1 - beta1**step), (1 - beta2**step) ** 0.5)
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import _threads, autograd
 from ..autograd import zero_grads
-from ..backend import device_of, is_array, move
+from ..backend import CPU, device_of, is_array, move
 from ..tensor import Tensor
 
 
@@ -53,6 +53,7 @@ _SPLIT_MIN = 1 << 17
 # PyTorch's implementation choices (multi-tensor, fused kernels, CUDA graphs): nerve has one
 # implementation, so these are accepted for compatibility and change nothing.
 _IGNORED_HINTS = ("foreach", "fused", "capturable", "differentiable")
+_HINT_DEFAULTS = {"foreach": None, "fused": None, "capturable": False, "differentiable": False}
 
 
 class Optimizer:
@@ -67,6 +68,9 @@ class Optimizer:
     """
 
     state_like_params = True  # every array in a parameter's state has the parameter's shape
+    # the options of a param group in PyTorch's order, with the hints it keeps there, so that
+    # ``print(optimizer.state_dict())`` shows what PyTorch's shows (empty: the defaults' order)
+    group_keys: tuple[str, ...] = ()
 
     def __init__(self, params, defaults: dict[str, Any], **hints):
         for name, value in hints.items():
@@ -74,7 +78,7 @@ class Optimizer:
                 raise NotImplementedError("nerve's optimizers are not differentiable (differentiable=True)")
             if name not in _IGNORED_HINTS:
                 raise TypeError(f"{type(self).__name__}.__init__() got an unexpected keyword argument '{name}'")
-        self.defaults = dict(defaults)
+        self.defaults = _in_torch_order(defaults, hints, self.group_keys)
         self.state: dict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
         self._scratch: dict = {}
@@ -276,7 +280,8 @@ class Optimizer:
         Returns:
             ``{'state': {index: {name: tensor or number}}, 'param_groups': [{..., 'params':
             [index, ...]}]}``, where parameters are numbered in the order of the groups. The
-            tensors are the live state (as PyTorch's), so copy or save them.
+            tensors are the live state (as PyTorch's), so copy or save them; a step count is a
+            float32 0-d tensor, as PyTorch keeps it; parameters without state are left out.
         """
         index: dict[int, int] = {}
         groups = []
@@ -286,7 +291,7 @@ class Optimizer:
                 index.setdefault(id(p), len(index))
             packed["params"] = [index[id(p)] for p in group["params"]]
             groups.append(packed)
-        state = {index[id(p)]: dict(s) for p, s in self.state.items() if id(p) in index}
+        state = {index[id(p)]: _exported(s) for p, s in self.state.items() if id(p) in index and s}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -359,6 +364,26 @@ class Optimizer:
         self._scratch = {}
         self._scratch_views = {}
         self._step_pre_hooks, self._step_post_hooks = {}, {}
+
+
+def _exported(state: dict) -> dict:
+    """A parameter's state as ``state_dict()`` gives it: the step count as PyTorch's ``tensor(n.)``.
+
+    (ASGD's eta and mu and NAdam's mu_product, float32 tensors in PyTorch, stay Python floats: in
+    float32 they would round, and a run resumed from the file would no longer match one never stopped.)
+    """
+    out = dict(state)
+    step = out.get("step")
+    if isinstance(step, (int, float)) and not isinstance(step, bool):
+        out["step"] = Tensor._make(np.array(step, dtype=np.float32), CPU)
+    return out
+
+
+def _in_torch_order(defaults: dict, hints: dict, keys: tuple[str, ...]) -> dict:
+    """``defaults`` with the hints PyTorch's optimizer keeps in its groups, in PyTorch's order."""
+    out = {k: defaults[k] if k in defaults else hints.get(k, _HINT_DEFAULTS[k]) for k in keys}
+    out.update((k, v) for k, v in defaults.items() if k not in out)
+    return out
 
 
 class _HookHandle:

@@ -20,8 +20,11 @@ class RMSprop(Optimizer):
         foreach, fused, capturable: PyTorch's implementation hints, accepted and ignored.
     """
 
+    group_keys = ("lr", "momentum", "alpha", "eps", "centered", "weight_decay",
+                  "capturable", "foreach", "maximize", "differentiable")
+
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,
+                 weight_decay: float = 0, momentum: float = 0, centered: bool = False, *,
                  maximize: bool = False, **hints):
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")

@@ -17,6 +17,8 @@ class Rprop(Optimizer):
         foreach, fused, capturable: PyTorch's implementation hints, accepted and ignored.
     """
 
+    group_keys = ("lr", "etas", "step_sizes", "foreach", "maximize", "differentiable", "capturable")
+
     def __init__(self, params, lr: float = 1e-2, etas: tuple[float, float] = (0.5, 1.2),
                  step_sizes: tuple[float, float] = (1e-6, 50), *, maximize: bool = False, **hints):
         if lr < 0.0:

@@ -19,7 +19,7 @@ import numpy as np
 from ... import dtypes as _dt
 from ...autograd import zero_grads
 from ...backend import device as _device
-from ...backend import is_array, move
+from ...backend import device_of, is_array, move
 from ...tensor import Tensor, parse_to_args
 from ..parameter import NO_SHAPE_YET, Buffer, Parameter, is_lazy, is_uninitialized
 
@@ -540,7 +540,9 @@ class Module:
         Args:
             state_dict: a mapping from dotted names (as ``state_dict()`` gives) to values.
             strict: when True, a missing or unexpected key is an error.
-            assign: replace the parameters by the loaded tensors instead of copying into them.
+            assign: make the loaded tensors the module's parameters and buffers (sharing their
+                data, keeping their dtype and device) instead of copying into the existing ones;
+                build the optimizer afterwards, since it holds the parameters it was given.
 
         Returns:
             ``(missing_keys, unexpected_keys)`` as a named tuple.
@@ -597,17 +599,17 @@ class Module:
         # every check passed: convert all (this can still fail, e.g. on a full GPU) before copying any
         converted = []
         for module, name, target, is_param, arr in staged:
-            src = move(arr, target._device)
-            if src.dtype != target._data.dtype:
+            src = arr if assign else move(arr, target._device)  # assign keeps the loaded dtype and device
+            if src.dtype != target._data.dtype and not assign:
                 src = src.astype(target._data.dtype)
             converted.append((module, name, target, is_param, src))
         for module, name, target, is_param, src in converted:
-            if assign:
+            if assign:  # the loaded array itself (no copy), as PyTorch's assign=True
                 if is_param:
-                    module._parameters[name] = Parameter(Tensor._make(src, target._device),
+                    module._parameters[name] = Parameter(Tensor._make(src, device_of(src)),
                                                          requires_grad=target.requires_grad)
                 else:
-                    module._buffers[name] = Tensor._make(src, target._device)
+                    module._buffers[name] = Tensor._make(src, device_of(src))
             elif src is not target._data:
                 target._data[...] = src
         return _IncompatibleKeys(missing, unexpected)
