@@ -23,6 +23,7 @@ from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
 from ..layers import layer as _layer_module
 from ..layers.layer import Layer, flatten, map_structure, training_mode
+from ..utils.batches import pack_x_y_sample_weight as _pack
 from . import data as data_module
 from . import epoch_iterator as epoch_iterator_module
 from . import per_output
@@ -389,15 +390,16 @@ class Model(Layer):
 
     def _custom_logs(self, logs):
         """Keras's epoch logs after a ``train_step`` / ``test_step`` of the user's: the metrics'
-        results when the step's logs name just ``self.metrics``, else the last step's logs."""
-        names = {m.name for m in self.metrics}
-        if isinstance(logs, dict) and names and set(logs) == names:
-            out = {}
-            for m in self.metrics:
-                value = m.result()
-                out.update(value) if isinstance(value, dict) else out.__setitem__(m.name, value)
-            logs = out
-        return _pythonify_logs(logs)
+        results when the step's logs have just their keys (``compile_metrics`` flattened into its
+        metrics' names), else the last step's logs."""
+        results = {}
+        for m in self.metrics:
+            value = m.result()
+            if isinstance(value, dict):
+                results.update(value)
+            else:
+                results[m.name] = value
+        return _pythonify_logs(results if isinstance(logs, dict) and set(logs) == set(results) else logs)
 
     # ----------------------------------------------------------------- fit / evaluate / predict
     def _first_x(self, data):
@@ -802,14 +804,6 @@ def _host(t) -> np.ndarray:
 def _is_lazy(data) -> bool:
     """Validation data that Keras first looks at when it first validates: a generator."""
     return epoch_iterator_module.is_one_shot(data)
-
-
-def _pack(x, y, sample_weight):
-    """A batch as Keras hands it to ``train_step`` / ``test_step``: ``(x, y)``, ``(x, y, sample_weight)``,
-    or with no targets ``x`` itself (``(x,)`` when ``x`` is a list or tuple of inputs)."""
-    if y is None:
-        return (x,) if isinstance(x, (list, tuple)) else x
-    return (x, y) if sample_weight is None else (x, y, sample_weight)
 
 
 def _unpack(data):
