@@ -98,10 +98,10 @@ def _same_lines(got, want):
 
 
 def _regression(n=64, d=8, seed=0):
+    """float64 arrays, as the guide's ``np.random.random``: x, y and per-example weights."""
     rng = np.random.default_rng(seed)
-    x = rng.random((n, d)).astype("float32")
-    y = (x @ rng.normal(size=(d, 1)) * 0.3 + 0.1 * rng.random((n, 1))).astype("float32")
-    return x, y, rng.random((n, 1)).astype("float32")
+    x = rng.random((n, d))
+    return x, x @ rng.normal(size=(d, 1)) * 0.3 + 0.1 * rng.random((n, 1)), rng.random((n, 1))
 
 
 class _StepLogs:
@@ -129,8 +129,9 @@ def _functional(lib, cls, d):
     return cls(inputs, outputs)
 
 
-def compiled_loss_step(lib, share, x, y, sw=None, epochs=2):
-    """The first example (and, with ``sw``, the sample-weight one): compute_loss and self.metrics."""
+def compiled_loss_step(lib, share, x, y, sw=None, epochs=2, feed="arrays"):
+    """The first example (and, with ``sw``, the sample-weight one): compute_loss and self.metrics;
+    fed from arrays or (``feed="dataloader"``) from a DataLoader of (x, y) float32 batches."""
     keras, torch = lib.keras, lib.torch
 
     class CustomModel(keras.Model):
@@ -159,14 +160,20 @@ def compiled_loss_step(lib, share, x, y, sw=None, epochs=2):
     model.compile(optimizer="adam", loss="mse", metrics=["mae"])
     names = [m.name for m in model.metrics]
     steps = _StepLogs(lib)
-    history = model.fit(x, y, sample_weight=sw, batch_size=16, epochs=epochs, shuffle=False, verbose=0,
-                        callbacks=[steps.callback])
+    if feed == "arrays":
+        history = model.fit(x, y, sample_weight=sw, batch_size=16, epochs=epochs, shuffle=False, verbose=0,
+                            callbacks=[steps.callback])
+    else:
+        dataset = torch.utils.data.TensorDataset(torch.from_numpy(x).float(), torch.from_numpy(y).float())
+        loader = torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=False)
+        history = model.fit(loader, epochs=epochs, verbose=0, callbacks=[steps.callback])
     return names, history.history, steps.seen, model.get_weights()
 
 
-def test_train_step_with_compute_loss_and_compiled_metrics_as_keras():
+@pytest.mark.parametrize("feed", ["arrays", "dataloader"])
+def test_train_step_with_compute_loss_and_compiled_metrics_as_keras(feed):
     x, y, _ = _regression()
-    (want, _), (got, _) = _both(compiled_loss_step, x, y)
+    (want, _), (got, _) = _both(compiled_loss_step, x, y, feed=feed)
     assert got[0] == want[0] == ["loss", "compile_metrics"]
     assert set(got[1]) == {"loss", "mae"}
     _close(got[1:], want[1:])
@@ -252,6 +259,36 @@ def test_custom_test_step_in_evaluate_as_keras():
     (want, _), (got, _) = _both(custom_test_step, x, y)
     assert isinstance(got[0], list) and set(got[1]) == {"loss", "mae"}
     _close(got, want)
+
+
+def own_compute_loss(lib, share, x, y, takes_training):
+    """fit's own train_step and evaluate's test_step with a subclass's compute_loss (with or without
+    the ``training`` argument of Keras 3's signature)."""
+    keras, torch = lib.keras, lib.torch
+
+    class WithTraining(keras.Model):
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+            loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+            return loss + 0.1 * torch.mean(torch.abs(y_pred))
+
+    class WithoutTraining(keras.Model):
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+            loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+            return loss + 0.1 * torch.mean(torch.abs(y_pred))
+
+    model = share("dense", _functional(lib, WithTraining if takes_training else WithoutTraining, x.shape[1]))
+    model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    history = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    return history.history, model.evaluate(x, y, batch_size=16, verbose=0, return_dict=True), model.get_weights()
+
+
+@pytest.mark.parametrize("takes_training", [True, False])
+def test_own_compute_loss_in_fit_and_evaluate_as_keras(takes_training):
+    x, y, _ = _regression()
+    (want, _), (got, _) = _both(own_compute_loss, x, y, takes_training)
+    _close(got, want)
+    (plain, _), _ = _both(compiled_loss_step, x, y)
+    assert want[0]["loss"][0] > plain[1]["loss"][0] + 0.01  # the penalty counts
 
 
 class _SharedDraws:

@@ -10,6 +10,7 @@ progress bar).
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import numpy as np
@@ -198,7 +199,7 @@ class Model(Layer):
 
     def reset_metrics(self) -> None:
         # those a subclass's ``metrics`` lists (its own trackers), and fit's own
-        for m in _unique_metrics(self.metrics + self._own_metrics()):
+        for m in self.metrics + self._own_metrics():
             m.reset_state()
 
     # ----------------------------------------------------------------- one step
@@ -384,9 +385,14 @@ class Model(Layer):
             return self._update_metrics(y, y_pred, loss.item(), parts, _batch_len(x), sample_weight)
 
     def _step_loss(self, x, y, y_pred, sample_weight, training):
-        if type(self).compute_loss is Model.compute_loss:
+        """The default steps' loss: a subclass's own ``compute_loss`` when it has one (``training``
+        passed only where its signature takes it, as Keras), and the outputs' parts."""
+        cls = type(self)
+        if cls.compute_loss is Model.compute_loss:
             return self._compute_loss(x, y, y_pred, sample_weight, training)
-        return self.compute_loss(x, y, y_pred, sample_weight, training), []  # a subclass's own
+        if "training" in inspect.signature(cls.compute_loss).parameters:
+            return self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training), []
+        return self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight), []
 
     def _custom_logs(self, logs):
         """Keras's epoch logs after a ``train_step`` / ``test_step`` of the user's: the metrics'
@@ -784,15 +790,6 @@ def _pythonify_logs(logs):
             out[key] = float(value)
         except (TypeError, ValueError, RuntimeError):
             out[key] = value
-    return out
-
-
-def _unique_metrics(metrics: list) -> list:
-    seen, out = set(), []
-    for m in metrics:
-        if id(m) not in seen:
-            seen.add(id(m))
-            out.append(m)
     return out
 
 
