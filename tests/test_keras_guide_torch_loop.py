@@ -775,3 +775,37 @@ def test_pack_and_unpack_x_y_sample_weight_as_keras():
         return out
 
     assert run(keras.utils) == run(K.utils)
+
+
+def test_add_loss_values_live_until_the_next_outermost_call_as_keras():
+    def run(lib, share):
+        keras, torch = lib.keras, lib.torch
+
+        class Penalty(keras.layers.Layer):
+            def call(self, inputs):
+                self.add_loss(torch.mean(inputs))
+                return inputs
+
+        class Twice(keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.penalty = Penalty()
+                self.dense = keras.layers.Dense(2)
+
+            def call(self, inputs):
+                return self.dense(self.penalty(self.penalty(inputs)))
+
+        model, x = Twice(), np.ones((3, 2), "float32")
+        counts = []
+        for _ in range(2):
+            model(x)
+            counts.append(len(model.losses))  # the shared layer's two calls, once
+        model.penalty(2 * x)  # called on its own: its losses are this call's
+        counts += [len(model.penalty.losses), len(model.losses), float(model.losses[0])]
+        model(x)
+        counts.append(len(model.losses))
+        return counts
+
+    (want, _), (got, _) = _both(run)
+    assert want == [2, 2, 1, 1, 2.0, 2]
+    assert got == want
