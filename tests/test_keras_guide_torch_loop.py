@@ -809,3 +809,45 @@ def test_add_loss_values_live_until_the_next_outermost_call_as_keras():
     (want, _), (got, _) = _both(run)
     assert want == [2, 2, 1, 1, 2.0, 2]
     assert got == want
+
+
+def test_metrics_held_as_attributes_are_listed_and_reset_as_keras():
+    """A tracker the model holds (alone or in a list) is in ``metrics`` without overriding it, after
+    fit's own; fit resets it each epoch."""
+    def run(lib, share):
+        keras, torch = lib.keras, lib.torch
+
+        class Tracked(keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.dense = keras.layers.Dense(1)
+                self.mean_output = keras.metrics.Mean(name="mean_output")
+                self.more = [keras.metrics.Mean(name="mean_target")]
+
+            def call(self, inputs):
+                return self.dense(inputs)
+
+            def train_step(self, data):
+                x, y = data
+                self.zero_grad()
+                y_pred = self(x, training=True)
+                self.compute_loss(y=y, y_pred=y_pred).backward()
+                with torch.no_grad():
+                    self.optimizer.apply([v.value.grad for v in self.trainable_weights], self.trainable_weights)
+                self.mean_output.update_state(torch.mean(y_pred))
+                self.more[0].update_state(y)
+                return {"mean_output": self.mean_output.result(), "mean_target": self.more[0].result()}
+
+        model = Tracked()
+        names = [[m.name for m in model.metrics]]
+        model.compile(keras.optimizers.SGD(0.1), "mse", metrics=["mae"])
+        names.append([m.name for m in model.metrics])
+        x, y, _ = _regression(8, 3)
+        model(x[:1])
+        share("tracked", model)
+        return names, model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history
+
+    (want, _), (got, _) = _both(run)
+    assert want[0] == [["mean_output", "mean_target"], ["loss", "compile_metrics", "mean_output", "mean_target"]]
+    assert got[0] == want[0]
+    _close(got[1], want[1])

@@ -180,14 +180,22 @@ class Model(Layer):
 
     @property
     def metrics(self) -> list:
-        """As Keras 3's, once compiled: the loss tracker (``loss``), the compiled metrics as one
-        (``compile_metrics``, when ``compile`` was given metrics) and the per-output loss trackers."""
-        if not self.compiled:
-            return []
-        out = [self._loss_tracker]
-        if self._compile_metrics is not None:
-            out.append(self._compile_metrics)
-        return out + self._output_loss_trackers
+        """As Keras 3's: once compiled, the loss tracker (``loss``), the compiled metrics as one
+        (``compile_metrics``, when ``compile`` was given metrics) and the per-output loss trackers;
+        then the metrics the model holds in public attributes (``self.tracker = keras.metrics.Mean()``,
+        or a list of them), which fit and evaluate reset too."""
+        out = []
+        if self.compiled:
+            out.append(self._loss_tracker)
+            if self._compile_metrics is not None:
+                out.append(self._compile_metrics)
+            out += self._output_loss_trackers
+        for name, value in vars(self).items():
+            if name.startswith("_"):  # fit's own (above) and other internals
+                continue
+            items = value if isinstance(value, (list, tuple)) else (value,)
+            out += [m for m in items if isinstance(m, metrics_module.Metric) and all(m is not o for o in out)]
+        return out
 
     @property
     def metrics_names(self) -> list:
