@@ -118,6 +118,7 @@ class Optimizer:
         """One update from the gradients in ``.grad`` (clipping first if asked)."""
         if self._opt is None:
             return
+        self._before_step()
         if self.clipvalue is None and self.clipnorm is None and self.global_clipnorm is None \
                 and type(self._learning_rate) is float:
             self._opt.step()  # the common case
@@ -138,18 +139,33 @@ class Optimizer:
         self._opt.step()
         self.iterations += 1
 
+    def _before_step(self) -> None:
+        """Set what the nerve optimizer needs for this step to take Keras's (``iterations`` is its count)."""
+
     def apply_gradients(self, grads_and_vars) -> None:
         """Keras's API: apply ``[(gradient, variable), ...]``."""
         grads_and_vars = list(grads_and_vars)
         self.apply([g for g, _ in grads_and_vars], [v for _, v in grads_and_vars])
 
     def apply(self, grads, trainable_variables=None) -> None:
+        """Keras's API: one update of ``trainable_variables`` (those it was built on when None) from
+        ``grads``, one per variable (as ``[v.value.grad for v in variables]`` gives them after
+        ``loss.backward()``; a None gradient leaves its variable as it is)."""
         import nerve
 
+        grads = list(grads)
         if trainable_variables is not None:
-            self.build(trainable_variables)
-        for p, g in zip(self._params, grads):
-            p.grad = g if isinstance(g, nerve.Tensor) or g is None else nerve.tensor(np.asarray(g))
+            variables = list(trainable_variables)
+            if len(grads) != len(variables):
+                raise ValueError(f"The number of gradients ({len(grads)}) must match the number of variables "
+                                 f"({len(variables)}).")
+            self.build(variables)
+            params = [getattr(v, "value", v) for v in variables]
+        else:
+            params = self._params
+        for p, g in zip(params, grads):
+            if p.requires_grad:
+                p.grad = g if isinstance(g, nerve.Tensor) or g is None else nerve.tensor(np.asarray(g))
         self.step()
 
     def get_config(self) -> dict:
@@ -207,6 +223,13 @@ class Adam(Optimizer):
 
     def _slot_count(self) -> int:
         return 3 if self.amsgrad else 2
+
+    def _before_step(self) -> None:
+        # Keras adds epsilon to sqrt(v) before the bias correction, PyTorch (so nerve.optim) after
+        # it: the same update takes nerve's eps = epsilon / sqrt(1 - beta_2 ** step).
+        eps = self.epsilon / math.sqrt(1.0 - self.beta_2 ** (self.iterations + 1))
+        for group in self._opt.param_groups:
+            group["eps"] = eps
 
     def _nerve_kwargs(self):
         kw = {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon, "amsgrad": self.amsgrad}

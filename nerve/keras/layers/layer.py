@@ -23,6 +23,7 @@ import weakref
 import numpy as np
 
 import nerve
+from nerve.autograd import zero_grads
 from nerve.dtypes import to_dtype
 from nerve.tensor import Tensor
 
@@ -382,8 +383,13 @@ class Layer:
     non_trainable_variables = non_trainable_weights
 
     def parameters(self):
-        """The trainable weights as nerve parameters, for a hand-written nerve.optim loop."""
-        return [v.value for v in self.trainable_weights]
+        """The weights as nerve parameters, for a hand-written nerve.optim loop (as a Keras layer on
+        PyTorch, a ``torch.nn.Module``, lists them: non-trainable ones too, without gradients)."""
+        return [v.value for v in self.weights]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear the weights' gradients before a backward pass (``torch.nn.Module.zero_grad``)."""
+        zero_grads(self.parameters(), set_to_none)
 
     @property
     def losses(self) -> list:

@@ -10,6 +10,7 @@ progress bar).
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import numpy as np
@@ -23,9 +24,11 @@ from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
 from ..layers import layer as _layer_module
 from ..layers.layer import Layer, flatten, map_structure, training_mode
+from ..utils.batches import pack_x_y_sample_weight as _pack
 from . import data as data_module
 from . import epoch_iterator as epoch_iterator_module
 from . import per_output
+from .compile_metrics import CompileMetrics
 from .epoch_iterator import EpochIterator
 
 
@@ -75,6 +78,7 @@ class Model(Layer):
         self._metric_specs = None
         self._weighted_metric_specs = None
         self._metrics = None
+        self._compile_metrics = None
         self._loss_tracker = metrics_module.Mean(name="loss")
         self._output_loss_trackers = []
         # Keras builds the compiled metrics and loss on one batch at the first fit / evaluate after
@@ -166,23 +170,44 @@ class Model(Layer):
         for m in flatten(metrics or []) + flatten(weighted_metrics or []):
             metrics_module.check(m)
         self._loss_fns = map_structure(losses_module.get, loss) if isinstance(loss, (list, dict)) else losses_module.get(loss)
+        if metrics is not None or weighted_metrics is not None:
+            self._compile_metrics = CompileMetrics(self)
         self.compiled = True
 
     def _assert_compiled(self) -> None:
-        # compile() with no loss is allowed: a model may minimize only what its layers add_loss
         if not self.compiled:
-            raise RuntimeError("You must call `compile()` before using the model (with a loss, to train or evaluate).")
+            raise ValueError("You must call `compile()` before using the model.")
 
     @property
     def metrics(self) -> list:
-        return [self._loss_tracker] + [m for _, m, _ in (self._metrics or [])]
+        """As Keras 3's: once compiled, the loss tracker (``loss``), the compiled metrics as one
+        (``compile_metrics``, when ``compile`` was given metrics) and the per-output loss trackers;
+        then the metrics the model holds in public attributes (``self.tracker = keras.metrics.Mean()``,
+        or a list of them), which fit and evaluate reset too."""
+        out = []
+        if self.compiled:
+            out.append(self._loss_tracker)
+            if self._compile_metrics is not None:
+                out.append(self._compile_metrics)
+            out += self._output_loss_trackers
+        for name, value in vars(self).items():
+            if name.startswith("_"):  # fit's own (above) and other internals
+                continue
+            items = value if isinstance(value, (list, tuple)) else (value,)
+            out += [m for m in items if isinstance(m, metrics_module.Metric) and all(m is not o for o in out)]
+        return out
 
     @property
     def metrics_names(self) -> list:
         return [m.name for m in self.metrics]
 
+    def _own_metrics(self) -> list:
+        """The loss tracker, the compiled metrics one by one, the per-output loss trackers."""
+        return [self._loss_tracker] + [m for _, m, _ in (self._metrics or [])] + self._output_loss_trackers
+
     def reset_metrics(self) -> None:
-        for m in self.metrics + self._output_loss_trackers:
+        # those a subclass's ``metrics`` lists (its own trackers), and fit's own
+        for m in self.metrics + self._own_metrics():
             m.reset_state()
 
     # ----------------------------------------------------------------- one step
@@ -231,7 +256,15 @@ class Model(Layer):
         self._output_loss_trackers = [metrics_module.Mean(name=f"{n}_loss") for n, _, _ in pairs] if multi else []
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """The compiled loss (summed over outputs, weighted) plus the layers' regularization."""
+        """The loss to train on: the compiled loss (summed over outputs, weighted) plus ``self.losses``
+        (what layers added with ``add_loss``, and weight regularization), a scalar tensor.
+
+        A custom ``train_step`` calls it as Keras 3's: ``self.compute_loss(y=y, y_pred=y_pred)``.
+        """
+        return self._compute_loss(x, y, y_pred, sample_weight, training)[0]
+
+    def _compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """``compute_loss``'s total and the outputs' losses before weighting (for their trackers)."""
         fns = self._loss_fns
         if isinstance(y_pred, nerve.Tensor) and isinstance(fns, losses_module.Loss) and self._loss_weights is None:
             total = fns(y, y_pred, sample_weight) if sample_weight is not None else fns(y, y_pred)
@@ -300,24 +333,32 @@ class Model(Layer):
             for _, m, weighted in metrics:
                 m.update_state(y, y_pred, sw if weighted else plain)
             return None if self.__dict__.get("_defer_logs") else self._logs()
-        pairs = [(None, y, y_pred)] if metrics is not None and isinstance(y_pred, nerve.Tensor) \
-            else self._per_output(y, y_pred)
         if self._metrics is None:
-            self._setup_metrics(pairs, y_pred)
+            self._setup_metrics(self._per_output(y, y_pred), y_pred)
         self._loss_tracker.add_scalar(loss_value, n)
         for tracker, part in zip(self._output_loss_trackers, parts):
             tracker.add_scalar(part.item(), n)
+        self._update_compiled_metrics(y, y_pred, sample_weight)
+        return None if self.__dict__.get("_defer_logs") else self._logs()
+
+    def _update_compiled_metrics(self, y, y_pred, sample_weight=None) -> None:
+        """Update the compiled metrics on a batch (set up on the first): ``metrics`` without the
+        sample weights, ``weighted_metrics`` with them, both without what a mask masks."""
+        masked = bool(_layer_module._masks)
+        pairs = [(None, y, y_pred)] if self._metrics is not None and isinstance(y_pred, nerve.Tensor) \
+            else self._per_output(y, y_pred)
+        if self._metrics is None:
+            self._setup_metrics(pairs, y_pred)
         for i, m, weighted in self._metrics:
             name, yt, yp = pairs[i]
             sw = per_output.output_weight(sample_weight, i, name) if weighted else None
             m.update_state(yt, yp, _masked_weight(yp, sw) if masked else sw)
-        return None if self.__dict__.get("_defer_logs") else self._logs()
 
     def _logs(self) -> dict:
         # Keras's logs list the metrics by name: accuracy, loss, ... (History keeps that order).
         ms = self.__dict__.get("_log_order")
         if ms is None or len(ms) != 1 + len(self._metrics or []) + len(self._output_loss_trackers):
-            ms = sorted(self.metrics + self._output_loss_trackers, key=lambda m: m.name)
+            ms = sorted(self._own_metrics(), key=lambda m: m.name)
             self.__dict__["_log_order"] = ms
         return {m.name: m.result() for m in ms}
 
@@ -332,7 +373,7 @@ class Model(Layer):
         opt = self.optimizer
         opt.zero_grad()
         y_pred = self(x, training=True)
-        loss, parts = self.compute_loss(x, y, y_pred, sample_weight)
+        loss, parts = self._step_loss(x, y, y_pred, sample_weight, True)
         if loss.requires_grad:
             loss.backward()
             opt.step()
@@ -348,8 +389,31 @@ class Model(Layer):
         x, y, sample_weight = _unpack(data)
         with nerve.no_grad():
             y_pred = self(x, training=False)
-            loss, parts = self.compute_loss(x, y, y_pred, sample_weight, training=False)
+            loss, parts = self._step_loss(x, y, y_pred, sample_weight, False)
             return self._update_metrics(y, y_pred, loss.item(), parts, _batch_len(x), sample_weight)
+
+    def _step_loss(self, x, y, y_pred, sample_weight, training):
+        """The default steps' loss: a subclass's own ``compute_loss`` when it has one (``training``
+        passed only where its signature takes it, as Keras), and the outputs' parts."""
+        cls = type(self)
+        if cls.compute_loss is Model.compute_loss:
+            return self._compute_loss(x, y, y_pred, sample_weight, training)
+        if "training" in inspect.signature(cls.compute_loss).parameters:
+            return self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training), []
+        return self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight), []
+
+    def _custom_logs(self, logs):
+        """Keras's epoch logs after a ``train_step`` / ``test_step`` of the user's: the metrics'
+        results when the step's logs have just their keys (``compile_metrics`` flattened into its
+        metrics' names), else the last step's logs."""
+        results = {}
+        for m in self.metrics:
+            value = m.result()
+            if isinstance(value, dict):
+                results.update(value)
+            else:
+                results[m.name] = value
+        return _pythonify_logs(results if isinstance(logs, dict) and set(logs) == set(results) else logs)
 
     # ----------------------------------------------------------------- fit / evaluate / predict
     def _first_x(self, data):
@@ -429,7 +493,8 @@ class Model(Layer):
         one_hot = self._one_hot_hint(train)
         # Nobody reads a step's logs (no per-batch callback, train_step not overridden): the
         # metrics only accumulate per step, and the logs are read once at the end of the epoch.
-        defer = type(self).train_step is Model.train_step and not cbs.wants_train_batch_logs()
+        custom = type(self).train_step is not Model.train_step
+        defer = not custom and not cbs.wants_train_batch_logs()
         cbs.on_train_begin()
         logs = {}
         try:
@@ -445,13 +510,17 @@ class Model(Layer):
                         cbs.on_train_batch_begin(step)
                         xb = data_module.to_device(xb, dev)
                         yb = data_module.to_device(yb, dev)
-                        logs = self.train_step((xb, yb) if swb is None else (xb, yb, swb))
+                        logs = self.train_step(_pack(xb, yb, swb))
+                        if custom:
+                            raw, logs = logs, _pythonify_logs(logs)
                         cbs.on_train_batch_end(step, logs)
                         if self.stop_training:
                             break
                 self.__dict__["_defer_logs"] = False
                 if defer and step >= 0:
                     logs = self._logs()
+                elif custom and step >= 0:
+                    logs = self._custom_logs(raw)
                 epoch_logs = dict(logs)
                 if one_hot is not None:
                     self._loss_fns.one_hot_known = None
@@ -508,12 +577,17 @@ class Model(Layer):
         self.reset_metrics()
         cbs.on_test_begin()
         dev = backend.device()
-        logs = {}
+        logs = raw = {}
+        custom = type(self).test_step is not Model.test_step
         for step, (xb, yb, swb) in enumerate(data):
             cbs.on_test_batch_begin(step)
             xb, yb = data_module.to_device(xb, dev), data_module.to_device(yb, dev)
-            logs = self.test_step((xb, yb) if swb is None else (xb, yb, swb))
+            logs = self.test_step(_pack(xb, yb, swb))
+            if custom:
+                raw, logs = logs, _pythonify_logs(logs)
             cbs.on_test_batch_end(step, logs)
+        if custom and raw:
+            logs = self._custom_logs(raw)
         cbs.on_test_end(logs)
         return logs
 
@@ -541,7 +615,8 @@ class Model(Layer):
 
     def _ordered(self, logs):
         # Keras's order: the loss, the compiled metrics, then each output's loss (in the outputs' order)
-        names = [m.name for m in self.metrics + self._output_loss_trackers]
+        names = [n for m in self.metrics
+                 for n in ([s.name for s in m.metrics] if isinstance(m, CompileMetrics) else [m.name])]
         out = [logs[n] for n in names if n in logs] + [logs[k] for k in sorted(logs) if k not in names]
         return out[0] if len(out) == 1 else out
 
@@ -593,7 +668,9 @@ class Model(Layer):
         xb, yb, sw = self._one_batch(x, y, sample_weight)
         self.reset_metrics()
         with training_mode(True):
-            logs = self.train_step((xb, yb) if sw is None else (xb, yb, sw))
+            logs = self.train_step(_pack(xb, yb, sw))
+        if type(self).train_step is not Model.train_step:
+            logs = _pythonify_logs(logs)
         return logs if return_dict else self._ordered(logs)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
@@ -604,7 +681,9 @@ class Model(Layer):
         self._compiled_built = True
         xb, yb, sw = self._one_batch(x, y, sample_weight)
         self.reset_metrics()
-        logs = self.test_step((xb, yb) if sw is None else (xb, yb, sw))
+        logs = self.test_step(_pack(xb, yb, sw))
+        if type(self).test_step is not Model.test_step:
+            logs = _pythonify_logs(logs)
         return logs if return_dict else self._ordered(logs)
 
     def predict_on_batch(self, x):
@@ -705,6 +784,23 @@ def _masked_weight(y_pred, sample_weight):
     return w * m
 
 
+def _pythonify_logs(logs):
+    """Logs as Keras's callbacks and History get them: nested dicts (``compile_metrics``) flattened
+    into the keys' sorted order, tensors and NumPy scalars as Python floats."""
+    if not isinstance(logs, dict):
+        return logs
+    out = {}
+    for key, value in sorted(logs.items()):
+        if isinstance(value, dict):
+            out.update(_pythonify_logs(value))
+            continue
+        try:
+            out[key] = float(value)
+        except (TypeError, ValueError, RuntimeError):
+            out[key] = value
+    return out
+
+
 def _host(t) -> np.ndarray:
     """A NumPy array of a tensor's values, copied from the GPU when it lives there."""
     return nerve.backend.to_numpy(t._data)
@@ -719,6 +815,8 @@ def _unpack(data):
     if type(data) is tuple and len(data) == 2:  # what fit passes
         return data[0], data[1], None
     if isinstance(data, (list, tuple)):
+        if len(data) == 1:
+            return data[0], None, None
         if len(data) == 3:
             return data[0], data[1], data[2]
         if len(data) == 2:

@@ -16,6 +16,7 @@ from ..object_registration import (
     get_registered_object,
     register_keras_serializable,
 )
+from .batches import pack_x_y_sample_weight, unpack_x_y_sample_weight
 from .plotting import plot_history
 from .progbar import Progbar
 from .py_dataset import PyDataset, Sequence
@@ -116,6 +117,7 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
 
 __all__ = ["Progbar", "PyDataset", "Sequence", "get_file", "image_dataset_from_directory", "normalize",
            "pad_sequences", "plot_history", "set_random_seed", "to_categorical"]
+__all__ += ["pack_x_y_sample_weight", "unpack_x_y_sample_weight"]
 __all__ += ["CustomObjectScope", "custom_object_scope", "deserialize_keras_object", "get_custom_objects",
             "get_registered_name", "get_registered_object", "register_keras_serializable", "serialize_keras_object"]
 
