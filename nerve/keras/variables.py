@@ -85,7 +85,9 @@ class Variable:
         """A NumPy copy of the current value, in Keras's layout."""
         arr = to_numpy(self.value._data)  # a host copy also for weights on the GPU
         if self._inv is not None:
-            return np.ascontiguousarray(arr.transpose(self._inv))
+            # a copy always: ascontiguousarray hands back a view when the transpose is contiguous
+            # already (a Dense(1) kernel), and training would then change the "copy"
+            return np.array(arr.transpose(self._inv), order="C", copy=True)
         return np.array(arr, copy=True)
 
     def assign(self, value) -> "Variable":
@@ -102,9 +104,23 @@ class Variable:
         self.value._data[...] = move(arr.astype(self.value._data.dtype, copy=False), self.value.device)
         return self
 
+    def assign_add(self, value) -> "Variable":
+        """Add ``value`` in place (a metric's running count: ``total.assign_add(ops.sum(hits))``)."""
+        return self.assign(self.numpy() + _host(value))
+
+    def assign_sub(self, value) -> "Variable":
+        """Subtract ``value`` in place."""
+        return self.assign(self.numpy() - _host(value))
+
     def __array__(self, dtype=None, copy=None):
         arr = self.numpy()
         return arr if dtype is None else arr.astype(dtype)
 
     def __repr__(self) -> str:
         return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}, value={self.numpy()}>"
+
+
+def _host(value) -> np.ndarray:
+    if isinstance(value, Variable):
+        return value.numpy()
+    return to_numpy(value._data) if isinstance(value, nerve.Tensor) else np.asarray(value)
