@@ -90,7 +90,9 @@ class Optimizer:
 
     @property
     def learning_rate(self) -> _LearningRate:
-        out = _LearningRate(self._current_lr())
+        # as Keras's float32 variable reads (0.1 reads 0.10000000149011612); the steps compute in
+        # float32 either way
+        out = _LearningRate(float(np.float32(self._current_lr())))
         out._owner = self
         return out
 
@@ -208,6 +210,15 @@ class Adam(Optimizer):
     def _slot_count(self) -> int:
         return 3 if self.amsgrad else 2
 
+    def step(self) -> None:
+        # Keras adds epsilon to sqrt(v) before the bias correction, nerve.optim (as PyTorch) after
+        # it: the same step with an epsilon of epsilon / sqrt(1 - beta_2 ** t)
+        if self._opt is not None:
+            eps = self.epsilon / math.sqrt(1.0 - self.beta_2 ** (self.iterations + 1))
+            for group in self._opt.param_groups:
+                group["eps"] = eps
+        super().step()
+
     def _nerve_kwargs(self):
         kw = {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon, "amsgrad": self.amsgrad}
         if self.weight_decay:  # Keras's weight decay is decoupled: AdamW's
@@ -243,7 +254,8 @@ class RMSprop(Optimizer):
 
     def _nerve_kwargs(self):
         return "RMSprop", {"alpha": self.rho, "eps": self.epsilon, "momentum": self.momentum,
-                           "centered": self.centered, "weight_decay": self.weight_decay or 0.0}
+                           "centered": self.centered, "weight_decay": self.weight_decay or 0.0,
+                           "eps_in_sqrt": True}  # Keras divides by sqrt(v + eps)
 
     def _extra_config(self):
         return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon, "centered": self.centered}
