@@ -34,6 +34,8 @@ _symbolic_depth = [0]  # > 0 while a layer runs on dummy inputs to learn its out
 _F32 = np.dtype(np.float32)
 _OPEN_SIZES = (40, 43)  # the dummy lengths of the dims an Input leaves open (see _symbolic_call)
 _UNTRACKED = {"_layers", "_parent_model", "_input_layer", "_graph_input", "_auto_input"}
+_call_depth = [0]  # > 0 inside a layer's call: only the outermost call clears the added losses
+_added_losses = [False]  # whether any layer ever called add_loss (else no call clears anything)
 
 
 class training_mode:
@@ -156,15 +158,18 @@ def pack_as(structure, flat: list):
 class Node:
     """One call of a layer in a functional graph: its input and output KerasTensors.
 
-    Symbolic tensors among the keyword arguments (``initial_state=[h, c]``, ``mask=m``) are inputs
-    of the node too: the graph orders and replays them as the positional ones.
+    Symbolic tensors among the other positional arguments (``layer(targets, logits)``) and the
+    keyword arguments (``initial_state=[h, c]``, ``mask=m``) are inputs of the node too: the graph
+    orders and replays them as the first one.
     """
 
-    def __init__(self, layer, call_inputs, outputs, call_kwargs=None):
+    def __init__(self, layer, call_inputs, outputs, call_kwargs=None, call_args=()):
         self.layer = layer
         self.call_inputs = call_inputs
+        self.call_args = tuple(call_args)  # positional arguments after the first (``layer(a, b)``)
         self.call_kwargs = call_kwargs or {}
-        self.input_tensors = [t for t in flatten(call_inputs) + flatten(self.call_kwargs) if isinstance(t, KerasTensor)]
+        self.input_tensors = [t for t in flatten(call_inputs) + flatten(list(self.call_args)) + flatten(self.call_kwargs)
+                              if isinstance(t, KerasTensor)]
         self.outputs = outputs
         self.output_tensors = flatten(outputs)
         layer._inbound_nodes.append(self)
@@ -368,13 +373,44 @@ class Layer:
         """The trainable weights as nerve parameters, for a hand-written nerve.optim loop."""
         return [v.value for v in self.trainable_weights]
 
-    @property
-    def losses(self) -> list:
-        """Regularization penalties of this layer and its sublayers (nerve scalars)."""
+    def add_loss(self, loss) -> None:
+        """Add a loss (a tensor, summed) to what training minimizes, as Keras's ``add_loss``.
+
+        The losses a call adds stay in ``layer.losses`` until the next outermost call of a layer
+        (a model's call in ``fit``) clears them; calls on symbolic inputs add none.
+        """
+        if in_symbolic_call():
+            return
+        _added_losses[0] = True
+        self.__dict__.setdefault("_losses", []).extend(flatten(loss))
+
+    def _clear_losses(self) -> None:
+        stack, seen = [self], set()
+        while stack:
+            layer = stack.pop()
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                layer.__dict__.get("_losses", []).clear()
+                stack.extend(layer._layers)
+
+    def _added(self, seen) -> list:
+        out = [] if id(self) in seen else list(self.__dict__.get("_losses", ()))
+        seen.add(id(self))
+        for layer in self._layers:
+            out += layer._added(seen)
+        return out
+
+    def _regularization_losses(self) -> list:
         out = [reg(var.value) for var, reg in self._regularizers]
         for layer in self._layers:
-            out += layer.losses
+            out += layer._regularization_losses()
         return out
+
+    @property
+    def losses(self) -> list:
+        """The losses of this layer and its sublayers: those ``add_loss`` added in the last call,
+        then the weights' regularization penalties (nerve scalars)."""
+        return self._added(set()) + self._regularization_losses()
 
     def get_weights(self) -> list:
         """The weights as NumPy arrays, in Keras's layouts (a Conv2D kernel is (kh, kw, in, out))."""
@@ -438,6 +474,17 @@ class Layer:
         return t
 
     def __call__(self, *args, **kwargs):
+        if _call_depth[0]:
+            return self._call(*args, **kwargs)
+        if _added_losses[0]:
+            self._clear_losses()  # the outermost call: as Keras, the losses of the last call go
+        _call_depth[0] = 1
+        try:
+            return self._call(*args, **kwargs)
+        finally:
+            _call_depth[0] = 0
+
+    def _call(self, *args, **kwargs):
         if args:
             inputs, args = args[0], args[1:]
         else:
@@ -525,7 +572,7 @@ class Layer:
         # A size the inputs leave open (None past the batch dim: ``Input((None,))`` for sequences of
         # any length) gets a dummy length; the call runs at two such lengths, and the output dims
         # that differ between the runs are open (None) too, as Keras's shape inference gives them.
-        leaves = flatten(inputs) + flatten(kwargs)
+        leaves = flatten(inputs) + flatten(list(args)) + flatten(kwargs)
         sizes = _OPEN_SIZES if any(isinstance(t, KerasTensor) and None in t.shape[1:] for t in leaves) else (1,)
 
         def dummy(kt, size):
@@ -546,7 +593,8 @@ class Layer:
         runs = []
         for size in sizes:
             with nerve.no_grad(), training_mode(False), _symbolic():
-                runs.append(self.call(map_structure(lambda kt: dummy(kt, size), inputs), *args,
+                runs.append(self.call(map_structure(lambda kt: dummy(kt, size), inputs),
+                                      *map_structure(lambda kt: dummy(kt, size), list(args)),
                                       **map_structure(lambda kt: dummy(kt, size), call_kwargs)))
         out = runs[0]
         batch_unknown = any(isinstance(t, KerasTensor) and t.shape and t.shape[0] is None for t in leaves)
@@ -559,7 +607,7 @@ class Layer:
 
         outputs = map_structure(lambda t: specs[id(t)], out)
         kwargs = {k: v for k, v in kwargs.items() if k != "training"}
-        Node(self, inputs, outputs, kwargs)
+        Node(self, inputs, outputs, kwargs, args)
         return outputs
 
     # -- the graph-facing properties --
