@@ -89,24 +89,48 @@ class ArrayData:
         self.num_samples = sizes_x[0]
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
-        full = math.ceil(self.num_samples / self.batch_size)
-        self.steps = min(full, steps) if steps else full
+        self.num_batches = math.ceil(self.num_samples / self.batch_size)
+        self.steps_per_epoch = steps
+        self.steps = steps if steps else self.num_batches
+        self._pass, self._seen = None, 0
+
+    def reset(self) -> None:
+        """Start the next epoch on a new pass over the arrays."""
+        self._pass, self._seen = None, 0
 
     def first_x(self):
         return map_structure(lambda a: a[: self.batch_size], self.x)
 
     def __iter__(self):
+        return self._one_pass() if not self.steps_per_epoch else self._steps()
+
+    def _steps(self):
+        # As Keras: an epoch of steps_per_epoch batches goes on where the last one stopped in the
+        # pass over the arrays; a pass that ends mid-epoch ends that epoch (with Keras's warning),
+        # and the next epoch starts a new pass (reshuffled)
+        if self._pass is None:
+            self._pass, self._seen = self._one_pass(), 0
+        for _ in range(self.steps_per_epoch):
+            if self._seen >= self.num_batches:
+                epoch_iterator._ran_out()
+                break
+            self._seen += 1
+            yield next(self._pass)
+        if self._seen >= self.num_batches:
+            self._pass = None
+
+    def _one_pass(self):
         n, bs = self.num_samples, self.batch_size
         order = _permutation(n, _CPU) if self.shuffle else None
         x, y, sw = self.x, self.y, self.sw
         if order is not None and type(x) is np.ndarray and (y is None or type(y) is np.ndarray) and sw is None:
             # the common case: one input, one target, in memory. take() is NumPy's fast gather of
             # whole rows (x[idx] goes through the general fancy-indexing path: twice the work)
-            for step in range(self.steps):
+            for step in range(self.num_batches):
                 idx = order[step * bs:(step + 1) * bs]
                 yield x.take(idx, axis=0), None if y is None else y.take(idx, axis=0), None
             return
-        for step in range(self.steps):
+        for step in range(self.num_batches):
             lo, hi = step * bs, min((step + 1) * bs, n)
             if order is None:
                 take = lambda a, lo=lo, hi=hi: a[lo:hi]  # noqa: E731  (a view, no copy)
