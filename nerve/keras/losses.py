@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import nerve
 import nerve.nn.functional as _functional
 
@@ -28,19 +30,25 @@ def _F():
 def _as_tensor(y, like):
     if isinstance(y, nerve.Tensor):
         return y
-    import numpy as np
-
     from nerve.backend import move
 
     return nerve.Tensor._make(move(np.asarray(y), like.device), like.device)
+
+
+def _clipped_mean(ce):
+    """The batch mean of per-example cross-entropies from probabilities, clipped as Keras clips
+    them. On the CPU the clamp runs only when some value is out of range (reading the values costs
+    less than the op); on a GPU it always runs (reading them would wait for the device)."""
+    arr = ce._data
+    if type(arr) is np.ndarray and _CE_LO <= arr.min() and arr.max() <= _CE_HI:
+        return ce.mean()
+    return ce.clamp(_CE_LO, _CE_HI).mean()
 
 
 def _pred_tensor(y_pred):
     """Predictions given as arrays (a loss called by hand), as a float32 tensor on Keras's device."""
     if isinstance(y_pred, nerve.Tensor):
         return y_pred
-    import numpy as np
-
     from nerve.backend import move
 
     arr = np.asarray(y_pred)
@@ -255,7 +263,7 @@ class CategoricalCrossentropy(Loss):
                     ids = nerve.Tensor._make(ids, logits.device)
                     if kw["from_logits"]:
                         return _F().cross_entropy(logits, ids)
-                    return _F().cross_entropy(logits, ids, reduction="none").clamp(_CE_LO, _CE_HI).mean()
+                    return _clipped_mean(_F().cross_entropy(logits, ids, reduction="none"))
         return super().__call__(y_true, y_pred, sample_weight)
 
 
@@ -279,7 +287,7 @@ class SparseCategoricalCrossentropy(Loss):
                     t = t.long()
                 if self.kwargs["from_logits"]:
                     return _F().cross_entropy(logits, t)
-                return _F().cross_entropy(logits, t, reduction="none").clamp(_CE_LO, _CE_HI).mean()
+                return _clipped_mean(_F().cross_entropy(logits, t, reduction="none"))
         return super().__call__(y_true, y_pred, sample_weight)
 
 
