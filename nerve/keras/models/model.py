@@ -469,7 +469,7 @@ class Model(Layer):
                 if validation_data is not None and (epoch + 1) % validation_freq == 0:
                     if val is None:
                         val = make_val()
-                    if isinstance(val, (EpochIterator, data_module.ArrayData)):
+                    if isinstance(val, (EpochIterator, data_module._Passes)):
                         val.reset()  # Keras's evaluate starts each validation with a reset
                     val_logs = self._run_test(val, cbs)
                     epoch_logs.update({"val_" + k: v for k, v in val_logs.items()})
