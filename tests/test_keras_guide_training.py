@@ -357,16 +357,24 @@ def test_fit_and_evaluate_on_py_datasets():
                 batch_y = self.y[idx * self.batch_size:(idx + 1) * self.batch_size]
                 return batch_x, batch_y
 
+        class WeightedPyDataset(ExamplePyDataset):
+            def __getitem__(self, idx):
+                batch_x, batch_y = super().__getitem__(idx)
+                return batch_x, batch_y, np.where(batch_y == 5, 2.0, 1.0)  # (x, y, sample_weight)
+
         compile_with_strings(model)
         train_py_dataset = ExamplePyDataset(X_TRAIN, Y_TRAIN, batch_size=32)
         val_py_dataset = ExamplePyDataset(X_VAL, Y_VAL, batch_size=32)
         history = model.fit(train_py_dataset, batch_size=64, validation_data=val_py_dataset, epochs=2, verbose=0,
                             shuffle=False)
-        return history, model.evaluate(val_py_dataset, verbose=0)
+        evaluated = model.evaluate(val_py_dataset, verbose=0)
+        weighted = model.fit(WeightedPyDataset(X_TRAIN, Y_TRAIN, batch_size=32), epochs=1, verbose=0, shuffle=False)
+        return history, evaluated, weighted
 
     theirs, ours = both(program)
     same_history(ours[0], theirs[0], **RMS)
     np.testing.assert_allclose(ours[1], theirs[1], **RMS)
+    same_history(ours[2], theirs[2], **RMS)
 
 
 def test_fit_and_evaluate_on_data_loaders():
@@ -395,11 +403,15 @@ def test_fit_and_evaluate_on_data_loaders():
                                                      shuffle=False)
         compile_with_strings(model)
         history = model.fit(train_dataloader, epochs=2, validation_data=val_dataloader, verbose=0)
-        return history, model.evaluate(val_dataloader, verbose=0, return_dict=True)
+        evaluated = model.evaluate(val_dataloader, verbose=0, return_dict=True)
+        # only some batches per epoch (the next epoch goes on from there) and per validation
+        steps = model.fit(train_dataloader, epochs=3, steps_per_epoch=2, validation_data=val_dataloader,
+                          validation_steps=1, verbose=0)
+        return history, evaluated, steps
 
     theirs, ours = both(program)
-    same_history(ours[0], theirs[0])
-    same_history(ours[1], theirs[1])
+    for got, want in zip(ours, theirs):
+        same_history(got, want)
 
 
 # ---------------------------------------------------------------- class and sample weights
