@@ -142,9 +142,9 @@ def test_losses_and_metrics_equal_keras(loss, target):
         assert got[k] == pytest.approx(want[k], rel=1e-4, abs=1e-5), k
 
 
-# RMSprop and Adagrad: Keras divides by sqrt(v + eps), nerve.optim (as PyTorch) by sqrt(v) + eps;
-# the steps differ only where v is near eps (1e-7), hence the looser tolerance there.
-@pytest.mark.parametrize("opt,tol", [("sgd", 1e-6), ("adam", 1e-5), ("rmsprop", 5e-3), ("adagrad", 1e-4)])
+# Adagrad: Keras divides by sqrt(v + eps), nerve.optim (as PyTorch) by sqrt(v) + eps; the steps
+# differ only where v is near eps (1e-7), hence the looser tolerance there.
+@pytest.mark.parametrize("opt,tol", [("sgd", 1e-6), ("adam", 1e-6), ("rmsprop", 1e-6), ("adagrad", 1e-4)])
 def test_training_steps_match_keras(opt, tol):
     rng = np.random.default_rng(3)
     x = rng.normal(size=(64, 6)).astype("float32")

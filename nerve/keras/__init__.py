@@ -13,9 +13,9 @@ Where it knowingly differs from Keras 3:
   read; ``load_weights`` reads Keras's ``.weights.h5`` / ``.keras`` weights into the same model
   built in nerve.keras (with h5py installed), but ``load_model`` cannot rebuild a model from
   Keras's config.
-* optimizers are nerve.optim's (PyTorch's update rules): RMSprop and Adagrad divide by
-  ``sqrt(v) + eps`` where Keras uses ``sqrt(v + eps)``, and Adam adds eps after the bias
-  correction; the steps differ only where ``v`` is near eps (1e-7).
+* optimizers are nerve.optim's, set to Keras's update rules (RMSprop divides by ``sqrt(v + eps)``,
+  Adam adds eps before the bias correction), except Adagrad: it divides by ``sqrt(v) + eps``
+  where Keras uses ``sqrt(v + eps)``; its steps differ only where ``v`` is near eps (1e-7).
 * BatchNormalization updates its moving variance with the unbiased batch variance (as PyTorch)
   where Keras uses the biased one.
 * a Dense or Conv2D kernel's ``variable.value`` is the core's parameter in the core's layout

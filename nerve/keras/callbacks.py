@@ -79,6 +79,9 @@ class CallbackList(Callback):
             c.set_params(params)
 
     def _each(self, name, *args):
+        # as Keras, a hook given no logs gets an empty dict
+        if args[-1] is None:
+            args = args[:-1] + ({},)
         for c in self.callbacks:
             getattr(c, name)(*args)
 
@@ -112,11 +115,11 @@ class CallbackList(Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         for hook in self._train_hooks("begin"):
-            hook(batch, logs)
+            hook(batch, {} if logs is None else logs)
 
     def on_train_batch_end(self, batch, logs=None):
         for hook in self._train_hooks("end"):
-            hook(batch, logs)
+            hook(batch, {} if logs is None else logs)
 
     def on_test_begin(self, logs=None): self._each("on_test_begin", logs)
     def on_test_end(self, logs=None): self._each("on_test_end", logs)
@@ -304,6 +307,7 @@ class ModelCheckpoint(Callback):
         monitor, mode: what "best" means (``'val_loss'``, auto).
         save_best_only: save only when the monitored value improves.
         save_weights_only: save only the weights.
+        save_freq: ``'epoch'``, or save every this many batches.
         initial_value_threshold: a value the first save must beat.
     """
 
@@ -313,8 +317,9 @@ class ModelCheckpoint(Callback):
         self.filepath = os.fspath(filepath)
         self.monitor, self.verbose = monitor, verbose
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
-        if save_freq != "epoch":
-            raise NotImplementedError("ModelCheckpoint supports save_freq='epoch' only")
+        if save_freq != "epoch" and not isinstance(save_freq, int):
+            raise ValueError(f"Unrecognized save_freq: {save_freq}. Expected save_freq are 'epoch' or integer values")
+        self.save_freq = save_freq
         if save_weights_only and not self.filepath.endswith(".weights.h5"):
             raise ValueError("When using `save_weights_only=True` in `ModelCheckpoint`, the filepath provided "
                              f"must end in `.weights.h5` (Keras weights format). Received: filepath={self.filepath}")
@@ -323,41 +328,70 @@ class ModelCheckpoint(Callback):
                              f"Received: filepath={self.filepath}")
         self._max = _mode_is_max(mode, monitor)
         self.best = initial_value_threshold
+        self._current_epoch = 0
+        self._batches_seen = 0
+        self._last_batch = None
 
-    def _path(self, epoch, logs):
+    def _path(self, epoch, batch, logs):
         try:
-            return self.filepath.format(epoch=epoch + 1, **(logs or {}))
+            if batch is None or "batch" in logs:
+                return self.filepath.format(epoch=epoch + 1, **logs)
+            return self.filepath.format(epoch=epoch + 1, batch=batch + 1, **logs)
         except KeyError as e:
             raise KeyError(f'Failed to format this callback filepath: "{self.filepath}". Reason: {e}') from e
 
-    def _save(self, path):
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current_epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        # every save_freq batches (counted across epochs), as Keras
+        if self.save_freq == "epoch":
+            return
+        new_epoch = self._last_batch is None or batch <= self._last_batch
+        self._batches_seen += batch + 1 if new_epoch else batch - self._last_batch
+        self._last_batch = batch
+        if self._batches_seen >= self.save_freq:
+            self._batches_seen = 0
+            self._save_model(self._current_epoch, batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save_model(epoch, None, logs)
+
+    def _should_save(self, epoch, logs, path) -> bool:
+        if not self.save_best_only:
+            if self.verbose > 0:
+                print(f"\nEpoch {epoch + 1}: saving model to {path}")
+            return True
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(f"Can save best model only with {self.monitor} available.", stacklevel=3)
+            return True
+        best = "None" if self.best is None else f"{self.best:.5f}"
+        if self.best is None or (current > self.best if self._max else current < self.best):
+            if self.verbose > 0:
+                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to {current:.5f}, "
+                      f"saving model to {path}")
+            self.best = current
+            return True
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {best}")
+        return False
+
+    def _save_model(self, epoch, batch, logs):
+        logs = logs or {}
+        path = self._path(epoch, batch, logs)
+        if not self._should_save(epoch, logs, path):
+            return
+        folder = os.path.dirname(path)
+        if folder and not os.path.exists(folder):
+            os.makedirs(folder)
         if self.save_weights_only:
             self.model.save_weights(path, overwrite=True)
         else:
             self.model.save(path, overwrite=True)
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        path = self._path(epoch, logs)
-        if not self.save_best_only:
-            if self.verbose > 0:
-                print(f"\nEpoch {epoch + 1}: saving model to {path}")
-            self._save(path)
-            return
-        current = logs.get(self.monitor)
-        if current is None:
-            warnings.warn(f"Can save best model only with {self.monitor} available, skipping.", stacklevel=2)
-            return
-        better = self.best is None or (current > self.best if self._max else current < self.best)
-        if better:
-            if self.verbose > 0:
-                prev = "inf" if self.best is None else f"{self.best:.5f}"
-                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {prev} to {current:.5f}, "
-                      f"saving model to {path}")
-            self.best = current
-            self._save(path)
-        elif self.verbose > 0:
-            print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: finished saving model to {path}")
 
 
 class LearningRateScheduler(Callback):

@@ -8,12 +8,19 @@ sees the output of a softmax it uses that softmax's input instead (fused log-sof
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 import nerve
 import nerve.nn.functional as _functional
 
 from . import activations, backend
 
 EPS = 1e-7
+# Keras clips probabilities to [EPS, 1 - EPS] before the log: an example's cross-entropy from
+# probabilities lies in [_CE_LO, _CE_HI], with no gradient beyond (a saturated softmax stops there)
+_CE_LO, _CE_HI = -math.log1p(-EPS), -math.log(EPS)
 
 
 def _F():
@@ -23,11 +30,30 @@ def _F():
 def _as_tensor(y, like):
     if isinstance(y, nerve.Tensor):
         return y
-    import numpy as np
-
     from nerve.backend import move
 
     return nerve.Tensor._make(move(np.asarray(y), like.device), like.device)
+
+
+def _clipped_mean(ce):
+    """The batch mean of per-example cross-entropies from probabilities, clipped as Keras clips
+    them. On the CPU the clamp runs only when some value is out of range (reading the values costs
+    less than the op); on a GPU it always runs (reading them would wait for the device)."""
+    arr = ce._data
+    if type(arr) is np.ndarray and _CE_LO <= arr.min() and arr.max() <= _CE_HI:
+        return ce.mean()
+    return ce.clamp(_CE_LO, _CE_HI).mean()
+
+
+def _pred_tensor(y_pred):
+    """Predictions given as arrays (a loss called by hand), as a float32 tensor on Keras's device."""
+    if isinstance(y_pred, nerve.Tensor):
+        return y_pred
+    from nerve.backend import move
+
+    arr = np.asarray(y_pred)
+    arr = arr.astype("float32") if arr.dtype != np.float32 else arr
+    return nerve.Tensor._make(move(arr, backend.device()), backend.device())
 
 
 def _logits(y_pred, from_logits):
@@ -46,6 +72,8 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     logits = _logits(y_pred, from_logits)
     if logits is not None:
         logp = _F().log_softmax(logits, dim=axis)
+        if not from_logits:  # the probabilities' log, clipped as Keras clips them
+            logp = logp.clamp(-_CE_HI, -_CE_LO)
     else:
         p = y_pred / y_pred.sum(dim=axis, keepdim=True)
         logp = p.clamp(EPS, 1.0 - EPS).log()
@@ -63,7 +91,8 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     if logits is not None:
         if logits.ndim > 2:  # the core wants classes on axis 1
             logits = logits.movedim(-1, 1) if hasattr(logits, "movedim") else logits.permute(0, logits.ndim - 1, *range(1, logits.ndim - 1))
-        return F.cross_entropy(logits, y_true, reduction="none")
+        out = F.cross_entropy(logits, y_true, reduction="none")
+        return out if from_logits else out.clamp(_CE_LO, _CE_HI)
     logp = y_pred.clamp(EPS, 1.0 - EPS).log()
     if logp.ndim > 2:
         logp = logp.permute(0, logp.ndim - 1, *range(1, logp.ndim - 1))
@@ -103,8 +132,16 @@ def mean_absolute_error(y_true, y_pred):
     return _F().l1_loss(y_pred, _match(y_true, y_pred), reduction="none").mean(dim=-1)
 
 
+def mean_absolute_percentage_error(y_true, y_pred):
+    """Per-example ``100 * mean(|(y_true - y_pred) / y_true|)`` over the last axis (|y_true| at
+    least 1e-7, as Keras)."""
+    y_true, y_pred = _same_rank(_as_tensor(y_true, y_pred).to(y_pred.dtype), y_pred)
+    return ((y_true - y_pred) / y_true.abs().clamp(min=EPS)).abs().mean(dim=-1) * 100.0
+
+
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
+mape = MAPE = mean_absolute_percentage_error
 
 
 def _mask_of(y_pred):
@@ -159,6 +196,7 @@ class Loss:
         return type(self).fn(y_true, y_pred, **self.kwargs)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        y_pred = _pred_tensor(y_pred)
         mask = _mask_of(y_pred)
         out = self.call(y_true, y_pred)
         if mask is not None:
@@ -212,6 +250,7 @@ class CategoricalCrossentropy(Loss):
         super().__init__(name, reduction, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        y_pred = _pred_tensor(y_pred)
         kw = self.kwargs
         if (sample_weight is None and self.reduction == "sum_over_batch_size" and not kw["label_smoothing"]
                 and kw["axis"] in (-1, 1) and y_pred.ndim == 2 and _mask_of(y_pred) is None):
@@ -221,7 +260,10 @@ class CategoricalCrossentropy(Loss):
                 t = _as_tensor(y_true, y_pred)
                 ids = t._data.argmax(axis=1) if known else _one_hot_ids(t)
                 if ids is not None:  # one fused log-softmax + NLL op instead of six
-                    return _F().cross_entropy(logits, nerve.Tensor._make(ids, logits.device))
+                    ids = nerve.Tensor._make(ids, logits.device)
+                    if kw["from_logits"]:
+                        return _F().cross_entropy(logits, ids)
+                    return _clipped_mean(_F().cross_entropy(logits, ids, reduction="none"))
         return super().__call__(y_true, y_pred, sample_weight)
 
 
@@ -233,6 +275,7 @@ class SparseCategoricalCrossentropy(Loss):
         super().__init__(name, reduction, from_logits=from_logits)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        y_pred = _pred_tensor(y_pred)
         if sample_weight is None and self.reduction == "sum_over_batch_size" and y_pred.ndim == 2 and \
                 _mask_of(y_pred) is None:
             logits = _logits(y_pred, self.kwargs["from_logits"])
@@ -242,7 +285,9 @@ class SparseCategoricalCrossentropy(Loss):
                     t = t.reshape(-1)
                 if t.dtype is not nerve.int64:
                     t = t.long()
-                return _F().cross_entropy(logits, t)
+                if self.kwargs["from_logits"]:
+                    return _F().cross_entropy(logits, t)
+                return _clipped_mean(_F().cross_entropy(logits, t, reduction="none"))
         return super().__call__(y_true, y_pred, sample_weight)
 
 
@@ -268,6 +313,13 @@ class MeanAbsoluteError(Loss):
         super().__init__(name, reduction)
 
 
+class MeanAbsolutePercentageError(Loss):
+    fn = staticmethod(mean_absolute_percentage_error)
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_percentage_error"):
+        super().__init__(name, reduction)
+
+
 class LossFunctionWrapper(Loss):
     """A loss object around a function ``fn(y_true, y_pred)`` returning per-example values."""
 
@@ -283,7 +335,7 @@ _SNAKE = {
     "Loss": "loss", "LossFunctionWrapper": "loss", "CategoricalCrossentropy": "categorical_crossentropy",
     "SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
     "BinaryCrossentropy": "binary_crossentropy", "MeanSquaredError": "mean_squared_error",
-    "MeanAbsoluteError": "mean_absolute_error",
+    "MeanAbsoluteError": "mean_absolute_error", "MeanAbsolutePercentageError": "mean_absolute_percentage_error",
 }
 
 _BY_NAME = {
@@ -292,6 +344,7 @@ _BY_NAME = {
     "binary_crossentropy": BinaryCrossentropy,
     "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError, "mape": MeanAbsolutePercentageError,
 }
 _CLASSES = {c.__name__: c for c in set(_BY_NAME.values())}
 

@@ -36,14 +36,40 @@ def _hits(hit):
 
 
 class Metric:
-    """Base class: subclasses implement ``update_state``; ``result()`` gives the running value."""
+    """Base class: subclasses implement ``update_state``; ``result()`` gives the running value.
+
+    A metric of one's own (as Keras's) keeps its state in variables made with ``add_variable``
+    (or ``add_weight``); the default ``reset_state`` sets them back to zeros. The built-in ones
+    keep a running ``total`` and ``count``.
+    """
 
     def __init__(self, name=None, dtype=None):
         self.name = name or backend.snake_case(type(self).__name__)
-        self.reset_state()
+        self._variables: list = []
+        self.total, self.count = 0.0, 0.0
 
     def reset_state(self) -> None:
         self.total, self.count = 0.0, 0.0
+        for v in self._variables:
+            v.assign(np.zeros(v.shape, dtype=v.dtype))
+
+    def add_variable(self, shape, initializer, dtype=None, aggregation="sum", name=None):
+        """A state variable of this metric (not trainable), as Keras's ``Metric.add_variable``."""
+        from .variables import Variable
+
+        var = Variable(initializer if initializer is not None else "zeros", tuple(shape), dtype, trainable=False,
+                       name=name or "variable")
+        var.path = f"{self.name}/{var.name}"
+        self._variables.append(var)
+        return var
+
+    def add_weight(self, shape=(), initializer=None, dtype=None, name=None):
+        """The older name of ``add_variable``."""
+        return self.add_variable(shape=shape, initializer=initializer, dtype=dtype, name=name)
+
+    @property
+    def variables(self) -> list:
+        return list(self.__dict__.get("_variables", ()))
 
     def _add(self, values, sample_weight=None) -> None:
         xp = _xp(values)
@@ -215,6 +241,13 @@ class MeanAbsoluteError(_LossMetric):
         super().__init__(name, dtype)
 
 
+class MeanAbsolutePercentageError(_LossMetric):
+    fn = staticmethod(losses.mean_absolute_percentage_error)
+
+    def __init__(self, name="mean_absolute_percentage_error", dtype=None):
+        super().__init__(name, dtype)
+
+
 class CategoricalCrossentropy(_LossMetric):
     fn = staticmethod(losses.categorical_crossentropy)
 
@@ -242,6 +275,7 @@ _BY_NAME = {
     "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
     "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError, "mape": MeanAbsolutePercentageError,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "binary_crossentropy": BinaryCrossentropy,
@@ -278,7 +312,7 @@ def get(identifier, y_true=None, y_pred=None, loss=None) -> Metric:
                 f"{', '.join(sorted(_BY_NAME))}"
             )
         m = cls()
-        if identifier in ("mse", "mae"):
+        if identifier in ("mse", "mae", "mape"):
             m.name = identifier
         return m
     if callable(identifier):

@@ -90,7 +90,9 @@ class Optimizer:
 
     @property
     def learning_rate(self) -> _LearningRate:
-        out = _LearningRate(self._current_lr())
+        # as Keras's float32 variable reads (0.1 reads 0.10000000149011612); the steps compute in
+        # float32 either way
+        out = _LearningRate(float(np.float32(self._current_lr())))
         out._owner = self
         return out
 
@@ -266,7 +268,8 @@ class RMSprop(Optimizer):
 
     def _nerve_kwargs(self):
         return "RMSprop", {"alpha": self.rho, "eps": self.epsilon, "momentum": self.momentum,
-                           "centered": self.centered, "weight_decay": self.weight_decay or 0.0}
+                           "centered": self.centered, "weight_decay": self.weight_decay or 0.0,
+                           "eps_in_sqrt": True}  # Keras divides by sqrt(v + eps)
 
     def _extra_config(self):
         return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon, "centered": self.centered}

@@ -345,8 +345,9 @@ def _functional_from_config(config, custom_objects):
         progress = False
         for item in list(pending):
             name, node = item
-            if ready(node["args"]) and ready(node.get("kwargs", {})):
-                created[(name, node["index"])] = by_name[name](resolve(node["args"]),
+            more = node.get("call_args", [])  # positional arguments after the first
+            if ready(node["args"]) and ready(more) and ready(node.get("kwargs", {})):
+                created[(name, node["index"])] = by_name[name](resolve(node["args"]), *resolve(more),
                                                                **resolve(node.get("kwargs", {})))
                 pending.remove(item)
                 progress = True

@@ -85,7 +85,9 @@ class Variable:
         """A NumPy copy of the current value, in Keras's layout."""
         arr = to_numpy(self.value._data)  # a host copy also for weights on the GPU
         if self._inv is not None:
-            return np.ascontiguousarray(arr.transpose(self._inv))
+            # a copy always: ascontiguousarray hands back a view when the transpose is contiguous
+            # already (a Dense(1) kernel), and training would then change the "copy"
+            return np.array(arr.transpose(self._inv), order="C", copy=True)
         return np.array(arr, copy=True)
 
     def assign(self, value) -> "Variable":

@@ -17,6 +17,8 @@ class RMSprop(Optimizer):
         momentum: momentum factor.
         centered: normalize by an estimate of the gradient's variance instead of its second moment.
         maximize: maximize the objective instead of minimizing it.
+        eps_in_sqrt: nerve's: divide by ``sqrt(v + eps)`` as Keras's RMSprop does, not by
+            ``sqrt(v) + eps`` (PyTorch's); the two differ where ``v`` is near ``eps``.
         foreach, fused, capturable: PyTorch's implementation hints, accepted and ignored.
     """
 
@@ -25,7 +27,7 @@ class RMSprop(Optimizer):
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0, momentum: float = 0, centered: bool = False, *,
-                 maximize: bool = False, **hints):
+                 maximize: bool = False, eps_in_sqrt: bool = False, **hints):
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
         if eps < 0.0:
@@ -37,7 +39,9 @@ class RMSprop(Optimizer):
         if alpha < 0.0:
             raise ValueError(f"Invalid alpha value: {alpha}")
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered, maximize=maximize), **hints)
+                                      momentum=momentum, centered=centered, maximize=maximize,
+                                      # only when asked: a group's keys stay PyTorch's
+                                      **({"eps_in_sqrt": True} if eps_in_sqrt else {})), **hints)
 
     def init_single(self, xp, p, group):
         state = {"step": 0, "square_avg": xp.zeros_like(p)}
@@ -55,18 +59,22 @@ class RMSprop(Optimizer):
         arrays = (p, d, state["square_avg"], self.scratch(p, 1),
                   state["grad_avg"] if group["centered"] else None,
                   state["momentum_buffer"] if momentum > 0 else None)
-        self.elementwise(xp, _update, arrays, xp, lr, alpha, eps, momentum)
+        self.elementwise(xp, _update, arrays, xp, lr, alpha, eps, momentum, bool(group.get("eps_in_sqrt")))
 
 
-def _update(p, d, sq, avg, mean, buf, xp, lr, alpha, eps, momentum):
+def _update(p, d, sq, avg, mean, buf, xp, lr, alpha, eps, momentum, in_sqrt=False):
     sq *= alpha
     sq += xp.multiply(xp.multiply(d, d, out=avg), 1 - alpha, out=avg)
     if mean is not None:  # centered
         mean += xp.multiply(xp.subtract(d, mean, out=avg), 1 - alpha, out=avg)
-        xp.sqrt(xp.subtract(sq, xp.multiply(mean, mean, out=avg), out=avg), out=avg)
+        xp.subtract(sq, xp.multiply(mean, mean, out=avg), out=avg)
+        if in_sqrt:
+            avg += eps
+        xp.sqrt(avg, out=avg)
     else:
-        xp.sqrt(sq, out=avg)
-    avg += eps
+        xp.sqrt(xp.add(sq, eps, out=avg) if in_sqrt else sq, out=avg)
+    if not in_sqrt:
+        avg += eps
     if buf is not None:
         buf *= momentum
         buf += xp.divide(d, avg, out=avg)

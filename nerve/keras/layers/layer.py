@@ -159,15 +159,18 @@ def pack_as(structure, flat: list):
 class Node:
     """One call of a layer in a functional graph: its input and output KerasTensors.
 
-    Symbolic tensors among the keyword arguments (``initial_state=[h, c]``, ``mask=m``) are inputs
-    of the node too: the graph orders and replays them as the positional ones.
+    Symbolic tensors among the other positional arguments (``layer(targets, logits)``) and the
+    keyword arguments (``initial_state=[h, c]``, ``mask=m``) are inputs of the node too: the graph
+    orders and replays them as the first one.
     """
 
-    def __init__(self, layer, call_inputs, outputs, call_kwargs=None):
+    def __init__(self, layer, call_inputs, outputs, call_kwargs=None, call_args=()):
         self.layer = layer
         self.call_inputs = call_inputs
+        self.call_args = tuple(call_args)  # positional arguments after the first (``layer(a, b)``)
         self.call_kwargs = call_kwargs or {}
-        self.input_tensors = [t for t in flatten(call_inputs) + flatten(self.call_kwargs) if isinstance(t, KerasTensor)]
+        self.input_tensors = [t for t in flatten(call_inputs) + flatten(list(self.call_args)) + flatten(self.call_kwargs)
+                              if isinstance(t, KerasTensor)]
         self.outputs = outputs
         self.output_tensors = flatten(outputs)
         layer._inbound_nodes.append(self)
@@ -584,7 +587,7 @@ class Layer:
         # A size the inputs leave open (None past the batch dim: ``Input((None,))`` for sequences of
         # any length) gets a dummy length; the call runs at two such lengths, and the output dims
         # that differ between the runs are open (None) too, as Keras's shape inference gives them.
-        leaves = flatten(inputs) + flatten(kwargs)
+        leaves = flatten(inputs) + flatten(list(args)) + flatten(kwargs)
         sizes = _OPEN_SIZES if any(isinstance(t, KerasTensor) and None in t.shape[1:] for t in leaves) else (1,)
 
         def dummy(kt, size):
@@ -605,7 +608,8 @@ class Layer:
         runs = []
         for size in sizes:
             with nerve.no_grad(), training_mode(False), _symbolic():
-                runs.append(self.call(map_structure(lambda kt: dummy(kt, size), inputs), *args,
+                runs.append(self.call(map_structure(lambda kt: dummy(kt, size), inputs),
+                                      *map_structure(lambda kt: dummy(kt, size), list(args)),
                                       **map_structure(lambda kt: dummy(kt, size), call_kwargs)))
         out = runs[0]
         batch_unknown = any(isinstance(t, KerasTensor) and t.shape and t.shape[0] is None for t in leaves)
@@ -618,7 +622,7 @@ class Layer:
 
         outputs = map_structure(lambda t: specs[id(t)], out)
         kwargs = {k: v for k, v in kwargs.items() if k != "training"}
-        Node(self, inputs, outputs, kwargs)
+        Node(self, inputs, outputs, kwargs, args)
         return outputs
 
     # -- the graph-facing properties --

@@ -68,7 +68,45 @@ def train_validation_split(arrays, validation_split: float):
     return train, val
 
 
-class ArrayData:
+class _Passes:
+    """An epoch of a data source as Keras's EpochIterator walks one: a whole pass over the data, or
+    with ``steps_per_epoch`` that many batches, going on where the last epoch stopped in the pass;
+    a pass that ends mid-epoch ends that epoch (with Keras's warning), and the next epoch starts a
+    new pass. Subclasses give ``_one_pass()``, ``num_batches`` (None when unknown) and
+    ``steps_per_epoch``."""
+
+    _pass, _seen = None, 0
+
+    def reset(self) -> None:
+        """Start the next epoch on a new pass (Keras resets before each validation)."""
+        self._pass, self._seen = None, 0
+
+    def __iter__(self):
+        return self._one_pass() if not self.steps_per_epoch else self._steps()
+
+    def _steps(self):
+        if self._pass is None:
+            self._pass, self._seen = iter(self._one_pass()), 0
+        for _ in range(self.steps_per_epoch):
+            if self.num_batches is not None and self._seen >= self.num_batches:
+                epoch_iterator._ran_out()
+                break
+            item = next(self._pass, _END)
+            if item is _END:  # a source of unknown length ran out: now its length is known
+                self.num_batches = self._seen
+                epoch_iterator._ran_out()
+                self._pass = None
+                return
+            self._seen += 1
+            yield item
+        if self.num_batches is not None and self._seen >= self.num_batches:
+            self._pass = None
+
+
+_END = object()
+
+
+class ArrayData(_Passes):
     """Batches of in-memory arrays, reshuffled each epoch."""
 
     def __init__(self, x, y=None, sample_weight=None, batch_size=32, shuffle=False, steps=None):
@@ -89,24 +127,27 @@ class ArrayData:
         self.num_samples = sizes_x[0]
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
-        full = math.ceil(self.num_samples / self.batch_size)
-        self.steps = min(full, steps) if steps else full
+        self.num_batches = math.ceil(self.num_samples / self.batch_size)
+        self.steps_per_epoch = steps
+        self.steps = steps if steps else self.num_batches
+        self._pass, self._seen = None, 0
+
 
     def first_x(self):
         return map_structure(lambda a: a[: self.batch_size], self.x)
 
-    def __iter__(self):
+    def _one_pass(self):
         n, bs = self.num_samples, self.batch_size
         order = _permutation(n, _CPU) if self.shuffle else None
         x, y, sw = self.x, self.y, self.sw
         if order is not None and type(x) is np.ndarray and (y is None or type(y) is np.ndarray) and sw is None:
             # the common case: one input, one target, in memory. take() is NumPy's fast gather of
             # whole rows (x[idx] goes through the general fancy-indexing path: twice the work)
-            for step in range(self.steps):
+            for step in range(self.num_batches):
                 idx = order[step * bs:(step + 1) * bs]
                 yield x.take(idx, axis=0), None if y is None else y.take(idx, axis=0), None
             return
-        for step in range(self.steps):
+        for step in range(self.num_batches):
             lo, hi = step * bs, min((step + 1) * bs, n)
             if order is None:
                 take = lambda a, lo=lo, hi=hi: a[lo:hi]  # noqa: E731  (a view, no copy)
@@ -130,7 +171,7 @@ def _split_item(item):
     return item, None, None
 
 
-class IterableData:
+class IterableData(_Passes):
     """Ready-made batches from a DataLoader, a dataset of batches, or any re-iterable of them."""
 
     def __init__(self, data, steps=None):
@@ -139,7 +180,9 @@ class IterableData:
             n = len(data)
         except TypeError:
             n = None
-        self.steps = min(n, steps) if (n is not None and steps) else (steps or n)
+        self.num_batches = n
+        self.steps_per_epoch = steps
+        self.steps = steps or n
         self._first = None
 
     def first_x(self):
@@ -147,10 +190,8 @@ class IterableData:
             self._first = _split_item(next(iter(self.data)))[0]
         return self._first
 
-    def __iter__(self):
-        for step, item in enumerate(self.data):
-            if self.steps is not None and step >= self.steps:
-                break
+    def _one_pass(self):
+        for item in self.data:
             yield _split_item(item)
 
 

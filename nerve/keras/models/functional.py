@@ -206,8 +206,8 @@ class Functional(Model):
             def value(t):
                 return values[id(t)] if isinstance(t, KerasTensor) else t
 
-            out = node.layer(map_structure(value, node.call_inputs), training=training,
-                             **map_structure(value, node.call_kwargs))
+            out = node.layer(map_structure(value, node.call_inputs), *map_structure(value, node.call_args),
+                             training=training, **map_structure(value, node.call_kwargs))
             for kt, v in zip(node.output_tensors, flatten(out)):
                 values[id(kt)] = v
         return map_structure(lambda kt: values[id(kt)], self._outputs_struct)
@@ -233,7 +233,9 @@ class Functional(Model):
                                    "args": map_structure(lambda t: ref(t) if isinstance(t, KerasTensor) else t,
                                                          n.call_inputs),
                                    "kwargs": map_structure(lambda t: ref(t) if isinstance(t, KerasTensor) else t,
-                                                           n.call_kwargs)}
+                                                           n.call_kwargs),
+                                   **({"call_args": map_structure(lambda t: ref(t) if isinstance(t, KerasTensor) else t,
+                                                                  list(n.call_args))} if n.call_args else {})}
                                   for n in nodes if not isinstance(layer, InputLayer)],
             })
         return {

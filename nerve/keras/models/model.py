@@ -175,6 +175,7 @@ class Model(Layer):
         self.compiled = True
 
     def _assert_compiled(self) -> None:
+        # compile() without a loss is fine: the layers may add theirs (add_loss), else the step says so
         if not self.compiled:
             raise ValueError("You must call `compile()` before using the model.")
 
@@ -215,6 +216,8 @@ class Model(Layer):
         """Pairs (name, y_true, y_pred) per output, matching lists or dicts of targets."""
         names = self.output_names
         if isinstance(y_pred, (list, tuple)):
+            if y_true is None:  # no targets: the layers add the loss (add_loss)
+                y_true = [None] * len(y_pred)
             if isinstance(y_true, dict):
                 y_true = [y_true[n] for n in names]
             if not isinstance(y_true, (list, tuple)) or len(y_true) != len(y_pred):
@@ -242,9 +245,11 @@ class Model(Layer):
                 for spec in per.get(name) or []:
                     m = metrics_module.get(spec, yt, yp)
                     prefix = f"{name}_" if multi else ""
-                    full = prefix + m.name
+                    # a metric object compiled again keeps its own name (not the last prefixed one)
+                    base = m.__dict__.setdefault("_base_name", m.name)
+                    full = prefix + base
                     if full in taken:
-                        full = prefix + ("weighted_" if weighted else "") + m.name
+                        full = prefix + ("weighted_" if weighted else "") + base
                         if full in taken:
                             taken[full] += 1
                             full = f"{full}_{taken[full] - 1}"
@@ -253,7 +258,14 @@ class Model(Layer):
                     out.append((i, m, weighted))
         self._metrics = out
         self.__dict__["_log_order"] = None
-        self._output_loss_trackers = [metrics_module.Mean(name=f"{n}_loss") for n, _, _ in pairs] if multi else []
+        # one tracker per output with a loss, where two or more have one (Keras logs no
+        # per-output loss for loss=[None, ...] with one loss left)
+        fns = self._loss_fns
+        with_loss = [n for i, (n, _, _) in enumerate(pairs)
+                     if (fns.get(n) if isinstance(fns, dict) else fns[i] if isinstance(fns, (list, tuple)) else fns)
+                     is not None]
+        self._output_loss_trackers = [metrics_module.Mean(name=f"{n}_loss") for n in with_loss] \
+            if multi and len(with_loss) > 1 else []
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The loss to train on: the compiled loss (summed over outputs, weighted) plus ``self.losses``
@@ -269,12 +281,13 @@ class Model(Layer):
         if isinstance(y_pred, nerve.Tensor) and isinstance(fns, losses_module.Loss) and self._loss_weights is None:
             total = fns(y, y_pred, sample_weight) if sample_weight is not None else fns(y, y_pred)
             parts = [total]
-            if self._has_regularizers:
-                for penalty in self.losses:
-                    total = total + penalty
+            if self._has_regularizers or _layer_module._adds_losses[0]:
+                total = self._add_model_losses(total)
             return total, parts
-        pairs = self._per_output(y, y_pred)
-        fns = self._loss_fns
+        if isinstance(fns, dict) and not isinstance(y_pred, dict) and getattr(self, "outputs", None) \
+                and set(fns) != set(self.output_names):
+            raise ValueError(f"Expected keys {self.output_names} in loss dict, but found loss.keys()={list(fns)}")
+        pairs = self._per_output(y, y_pred) if fns is not None else []
         total, parts = None, []
         for i, (name, yt, yp) in enumerate(pairs):
             if isinstance(fns, dict):
@@ -292,12 +305,20 @@ class Model(Layer):
             if w is not None:
                 value = value * (w[name] if isinstance(w, dict) else w[i])
             total = value if total is None else total + value
-        if self._has_regularizers:
-            for penalty in self.losses:  # add_loss's and the regularizers' (alone if no compiled loss)
-                total = penalty if total is None else total + penalty
+        if fns is None or self._has_regularizers or _layer_module._adds_losses[0]:
+            total = self._add_model_losses(total)
+        return total, parts
+
+    def _add_model_losses(self, total):
+        """``total`` plus the layers' losses (``add_loss``, regularization), each summed, as Keras's."""
+        for penalty in self.losses:
+            if not isinstance(penalty, nerve.Tensor):
+                penalty = nerve.tensor(np.asarray(penalty, dtype="float32"), device=backend.device())
+            penalty = penalty.sum() if penalty.ndim else penalty
+            total = penalty if total is None else total + penalty
         if total is None:
             raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`.")
-        return total, parts
+        return total
 
     @property
     def _has_regularizers(self) -> bool:
@@ -360,7 +381,7 @@ class Model(Layer):
         if ms is None or len(ms) != 1 + len(self._metrics or []) + len(self._output_loss_trackers):
             ms = sorted(self._own_metrics(), key=lambda m: m.name)
             self.__dict__["_log_order"] = ms
-        return {m.name: m.result() for m in ms}
+        return {m.name: _log_value(m.result()) for m in ms}
 
     def train_step(self, data) -> dict:
         """One training step on a batch ``data = (x, y, sample_weight)``; returns the running logs.
@@ -382,7 +403,8 @@ class Model(Layer):
         # metrics count on the arrays of y_pred: no graph is built, no no_grad() needed. On a GPU
         # the loss stays a device scalar (no sync per step) until the logs are read.
         value = loss.item() if loss._device.type == "cpu" else loss._data.astype("float64")
-        return self._update_metrics(y, y_pred, value, parts, _batch_len(x), sample_weight)
+        with nerve.no_grad():  # a metric of one's own may compute with y_pred's tensors: no graph
+            return self._update_metrics(y, y_pred, value, parts, _batch_len(x), sample_weight)
 
     def test_step(self, data) -> dict:
         """Loss and metrics on a batch ``data = (x, y, sample_weight)``, no training."""
@@ -496,7 +518,7 @@ class Model(Layer):
         custom = type(self).train_step is not Model.train_step
         defer = not custom and not cbs.wants_train_batch_logs()
         cbs.on_train_begin()
-        logs = {}
+        logs, training_logs = {}, None
         try:
             for epoch in range(initial_epoch, epochs):
                 self.reset_metrics()
@@ -527,11 +549,12 @@ class Model(Layer):
                 if validation_data is not None and (epoch + 1) % validation_freq == 0:
                     if val is None:
                         val = make_val()
-                    if isinstance(val, EpochIterator):
+                    if isinstance(val, (EpochIterator, data_module._Passes)):
                         val.reset()  # Keras's evaluate starts each validation with a reset
                     val_logs = self._run_test(val, cbs)
                     epoch_logs.update({"val_" + k: v for k, v in val_logs.items()})
                 cbs.on_epoch_end(epoch, epoch_logs)
+                training_logs = epoch_logs  # what on_train_end gets, as Keras: the last epoch's
                 if self.stop_training:
                     break
         finally:
@@ -541,7 +564,7 @@ class Model(Layer):
             for data in (train, val):
                 if isinstance(data, EpochIterator):
                     data.close()
-        cbs.on_train_end(logs)
+        cbs.on_train_end(training_logs)
         return cbs.history
 
     def _one_hot_hint(self, train):
@@ -614,9 +637,14 @@ class Model(Layer):
         return logs if return_dict else self._ordered(logs)
 
     def _ordered(self, logs):
-        # Keras's order: the loss, the compiled metrics, then each output's loss (in the outputs' order)
-        names = [n for m in self.metrics
-                 for n in ([s.name for s in m.metrics] if isinstance(m, CompileMetrics) else [m.name])]
+        # Keras's order: the loss, the compiled metrics, the outputs' losses (in output order), the
+        # rest sorted; with several outputs the metrics' names carry the outputs' (Keras's list of
+        # names does not), so they come sorted after the losses
+        if self._output_loss_trackers:
+            names = [m.name for m in [self._loss_tracker] + self._output_loss_trackers]
+        else:
+            names = [n for m in self.metrics
+                     for n in ([s.name for s in m.metrics] if isinstance(m, CompileMetrics) else [m.name])]
         out = [logs[n] for n in names if n in logs] + [logs[k] for k in sorted(logs) if k not in names]
         return out[0] if len(out) == 1 else out
 
@@ -799,6 +827,22 @@ def _pythonify_logs(logs):
         except (TypeError, ValueError, RuntimeError):
             out[key] = value
     return out
+
+
+def _log_value(value):
+    """A metric's result as the logs hold it: a Python float (Keras's pythonify_logs)."""
+    if type(value) is float:
+        return value
+    from ..variables import Variable
+
+    if isinstance(value, Variable):
+        value = value.value
+    if isinstance(value, nerve.Tensor):
+        return float(_host(value))
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
 
 
 def _host(t) -> np.ndarray:
