@@ -14,6 +14,7 @@ import numpy as np
 
 import nerve
 import nerve.nn.functional as _functional
+import nerve.nn.functional.loss as _functional_loss
 
 from . import activations, backend
 
@@ -35,14 +36,47 @@ def _as_tensor(y, like):
     return nerve.Tensor._make(move(np.asarray(y), like.device), like.device)
 
 
-def _clipped_mean(ce):
-    """The batch mean of per-example cross-entropies from probabilities, clipped as Keras clips
-    them. On the CPU the clamp runs only when some value is out of range (reading the values costs
-    less than the op); on a GPU it always runs (reading them would wait for the device)."""
-    arr = ce._data
-    if type(arr) is np.ndarray and _CE_LO <= arr.min() and arr.max() <= _CE_HI:
-        return ce.mean()
-    return ce.clamp(_CE_LO, _CE_HI).mean()
+class _ClippedCrossEntropy(_functional_loss.CrossEntropy):
+    """The fused log-softmax + NLL with Keras's clip: each example's cross-entropy from probabilities
+    kept in [_CE_LO, _CE_HI] (no gradient beyond), then the batch mean. The per-example values are
+    there anyway; when all lie in range (the common case) forward and backward are the fused mean's,
+    at the cost of one min and one max (on a GPU the mask is always built: reading the values would
+    wait for the device)."""
+
+    keep_mask = None  # (M,) 0/1 where an example was clipped, else None
+
+    def forward(self, xp, x, t, w=None):
+        self.reduction = "none"
+        nll = super().forward(xp, x, t, w)
+        m = x.shape[0]
+        self.reduction, self.denom = "mean", m
+        if xp is np and m and _CE_LO <= np.minimum.reduce(nll) and np.maximum.reduce(nll) <= _CE_HI:
+            return np.array(float(np.add.reduce(nll)) / m, dtype=x.dtype)
+        self.keep_mask = ((nll >= _CE_LO) & (nll <= _CE_HI)).astype(x.dtype)
+        return xp.asarray(xp.clip(nll, _CE_LO, _CE_HI).sum() / max(m, 1), dtype=x.dtype)
+
+    def backward(self, xp, g):
+        if self.keep_mask is None:
+            return super().backward(xp, g)
+        self.reduction = "none"  # the row factors: the mean's, zero where the example was clipped
+        try:
+            return super().backward(xp, (g / self.denom) * self.keep_mask)
+        finally:
+            self.reduction = "mean"
+
+    def backward_t(self, g):
+        if self.keep_mask is not None:
+            raise RuntimeError("create_graph=True: double backward of a clipped Keras cross-entropy (an example's "
+                               "probability beyond [1e-7, 1 - 1e-7]) is not implemented in nerve")
+        return super().backward_t(g)
+
+
+def _clipped_ce(logits, ids, in_range: bool = False):
+    """Keras's categorical cross-entropy from probabilities (class indices ``ids``; ``in_range``: they
+    come from an argmax, so no range check), as one op."""
+    no_ignored = in_range or _functional_loss._check_targets(ids, logits.shape[1], -100)
+    return _ClippedCrossEntropy.apply(logits, ids, ignore_index=-100, smoothing=0.0, reduction="mean",
+                                      no_ignored=no_ignored)
 
 
 def _pred_tensor(y_pred):
@@ -263,7 +297,7 @@ class CategoricalCrossentropy(Loss):
                     ids = nerve.Tensor._make(ids, logits.device)
                     if kw["from_logits"]:
                         return _F().cross_entropy(logits, ids)
-                    return _clipped_mean(_F().cross_entropy(logits, ids, reduction="none"))
+                    return _clipped_ce(logits, ids, in_range=True)
         return super().__call__(y_true, y_pred, sample_weight)
 
 
@@ -287,7 +321,7 @@ class SparseCategoricalCrossentropy(Loss):
                     t = t.long()
                 if self.kwargs["from_logits"]:
                     return _F().cross_entropy(logits, t)
-                return _clipped_mean(_F().cross_entropy(logits, t, reduction="none"))
+                return _clipped_ce(logits, t)
         return super().__call__(y_true, y_pred, sample_weight)
 
 
