@@ -780,8 +780,7 @@ def get(identifier, y_true=None, y_pred=None, loss=None) -> Metric:
                 f"{', '.join(sorted(_BY_NAME))}"
             )
         m = cls()
-        if identifier in ("mse", "mae", "mape"):
-            m.name = identifier
+        m.name = identifier  # as Keras's compile: 'mse', 'AUC', 'precision' name the metric
         return m
     if callable(identifier):
         fn = identifier

@@ -251,9 +251,14 @@ class Model(Layer):
                     if full in taken:
                         full = prefix + ("weighted_" if weighted else "") + base
                         if full in taken:
+                            # Keras's CompileMetrics.result: a suffixed name is not itself taken, so a
+                            # later metric of that very name replaces it in the logs (as in Keras)
                             taken[full] += 1
                             full = f"{full}_{taken[full] - 1}"
-                    taken.setdefault(full, 1)
+                        else:
+                            taken[full] = 1
+                    else:
+                        taken[full] = 1
                     m.name = full
                     out.append((i, m, weighted))
         self._metrics = out
