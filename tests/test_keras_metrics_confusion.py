@@ -63,7 +63,7 @@ def test_top_k_and_class_id_equal_keras(name, kw):
     run_both(lambda lib: getattr(lib.metrics, name)(**kw), data)
 
 
-@pytest.mark.parametrize("curve", ["ROC", "PR"])
+@pytest.mark.parametrize("curve", ["ROC", "PR", "PRGAIN"])
 @pytest.mark.parametrize("summation", ["interpolation", "minoring", "majoring"])
 def test_auc_curves_and_summations_equal_keras(curve, summation):
     for kw in (dict(), dict(num_thresholds=7), dict(thresholds=[0.7, 0.2, 0.45]),
@@ -76,6 +76,7 @@ def test_auc_curves_and_summations_equal_keras(curve, summation):
 @pytest.mark.parametrize("kw", [dict(multi_label=True), dict(multi_label=True, curve="PR"),
                                 dict(multi_label=True, num_labels=4, label_weights=[1.0, 0.5, 2.0, 0.0]),
                                 dict(multi_label=True, curve="PR", label_weights=[1.0, 0.5, 2.0, 0.0]),
+                                dict(multi_label=True, curve="PRGAIN", summation_method="minoring"),
                                 dict(multi_label=True, thresholds=[0.3, 0.8]),
                                 dict(label_weights=[1.0, 0.5, 2.0, 0.0]), dict(multi_label=False)])
 def test_auc_multi_label_and_label_weights_equal_keras(kw):
@@ -122,6 +123,7 @@ def test_names_configs_and_reset_as_keras():
                  lambda lib: lib.metrics.SensitivityAtSpecificity(0.5, num_thresholds=20)):
         theirs, ours = run_both(make, data)
         assert ours.name == theirs.name
+        assert [v.path for v in ours.variables] == [v.path for v in theirs.variables]
         want = {k: v for k, v in theirs.get_config().items() if k != "dtype"}
         assert ours.get_config() == want
         again = type(ours).from_config(ours.get_config())
@@ -135,7 +137,7 @@ def test_names_configs_and_reset_as_keras():
 
 def test_errors_as_keras():
     for make in (lambda lib: lib.metrics.Precision(thresholds=[0.5, 1.5]),
-                 lambda lib: lib.metrics.AUC(curve="XY"), lambda lib: lib.metrics.AUC(summation_method="mid"),
+                 lambda lib: lib.metrics.AUC(curve="XY"), lambda lib: lib.metrics.AUC(curve="Roc"), lambda lib: lib.metrics.AUC(summation_method="mid"),
                  lambda lib: lib.metrics.AUC(num_thresholds=1), lambda lib: lib.metrics.PrecisionAtRecall(1.5),
                  lambda lib: lib.metrics.AUC(num_labels=3)):
         with pytest.raises(ValueError) as want:

@@ -348,7 +348,7 @@ def _confusion(y_true, y_pred, thresholds, dev, sample_weight=None, top_k=None, 
         _, w = _same_rank(t, w, expand_rank_1=False)
     if top_k is not None:
         # the k highest of the last axis keep their value, the rest fall to -1e10
-        rank = xp.argsort(xp.argsort(-p, axis=-1, kind="stable"), axis=-1, kind="stable")
+        rank = xp.argsort(xp.argsort(-p, axis=-1), axis=-1)
         p = xp.where(rank < top_k, p, xp.float32(_NEG_INF))
     if class_id is not None:
         if p.ndim == 1:
@@ -382,7 +382,7 @@ def _confusion(y_true, y_pred, thresholds, dev, sample_weight=None, top_k=None, 
 
     tp, fp = per_threshold(pos), per_threshold(neg)
     if not evenly:
-        back = np.argsort(order)
+        back = xp.asarray(np.argsort(order))
         tp, fp = tp[back], fp[back]
     total_pos = pos.reshape(-1, labels).sum(axis=0, dtype="float32")
     total_neg = neg.reshape(-1, labels).sum(axis=0, dtype="float32")
@@ -404,24 +404,25 @@ def _read(values, scalar: bool):
     return float(host.reshape(-1)[0]) if scalar else host
 
 
+_COUNT_NAMES = {"tp": "true_positives", "fp": "false_positives", "tn": "true_negatives", "fn": "false_negatives"}
+
+
 class _ConfusionMetric(Metric):
     """Counts of the confusion matrix per threshold, kept in the metric's variables on the device."""
 
-    _counts: tuple = ()  # which of 'tp', 'fp', 'tn', 'fn' the metric keeps
+    _counts: tuple = ()  # which of 'tp', 'fp', 'tn', 'fn' the metric keeps, in Keras's order
 
     def _make_counts(self, shape) -> None:
-        names = {"tp": "true_positives", "fp": "false_positives", "tn": "true_negatives", "fn": "false_negatives"}
         for key in self._counts:
-            setattr(self, names[key], self.add_variable(shape, "zeros", "float32", name=names[key]))
+            name = _COUNT_NAMES[key]
+            setattr(self, name, self.add_variable(shape, "zeros", "float32", name=name))
 
     def _count(self, y_true, y_pred, sample_weight, **kw) -> None:
-        names = {"tp": "true_positives", "fp": "false_positives", "tn": "true_negatives", "fn": "false_negatives"}
-        first = getattr(self, names[self._counts[0]]).value
-        tp, fp, tn, fn = _confusion(y_true, y_pred, self.thresholds, first.device, sample_weight,
-                                    evenly=self._evenly, **kw)
+        dev = getattr(self, _COUNT_NAMES[self._counts[0]]).value.device
+        tp, fp, tn, fn = _confusion(y_true, y_pred, self.thresholds, dev, sample_weight, evenly=self._evenly, **kw)
         got = {"tp": tp, "fp": fp, "tn": tn, "fn": fn}
         for key in self._counts:
-            getattr(self, names[key]).value._data += got[key]
+            self._data(_COUNT_NAMES[key])[...] += got[key]
 
     def _data(self, name):
         return getattr(self, name).value._data
@@ -588,8 +589,9 @@ class RecallAtPrecision(_AtConstraint):
         super().__init__(precision, num_thresholds, class_id, name, dtype)
 
 
-_CURVES = {"roc": "ROC", "pr": "PR"}
-_SUMMATIONS = ("interpolation", "majoring", "minoring")
+_CURVES = {"roc": "ROC", "ROC": "ROC", "pr": "PR", "PR": "PR", "prgain": "PRGAIN", "PRGAIN": "PRGAIN"}
+_SUMMATIONS = {"interpolation": "interpolation", "Interpolation": "interpolation", "majoring": "majoring",
+               "Majoring": "majoring", "minoring": "minoring", "Minoring": "minoring"}
 
 
 class AUC(_ConfusionMetric):
@@ -597,7 +599,7 @@ class AUC(_ConfusionMetric):
 
     Args:
         num_thresholds: how many thresholds, evenly spaced over [0, 1] (ignored with ``thresholds``).
-        curve: ``'ROC'`` or ``'PR'``.
+        curve: ``'ROC'``, ``'PR'`` or ``'PRGAIN'`` (precision-recall gain).
         summation_method: ``'interpolation'`` (the trapezoid rule; for PR, Davis & Goadrich's
             interpolation), ``'minoring'`` or ``'majoring'`` (lower or upper Riemann sums).
         thresholds: the thresholds themselves (in (0, 1); 0 - eps and 1 + eps are added).
@@ -611,9 +613,9 @@ class AUC(_ConfusionMetric):
 
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name=None, dtype=None,
                  thresholds=None, multi_label=False, num_labels=None, label_weights=None, from_logits=False):
-        if str(curve).lower() not in _CURVES:
-            raise ValueError(f'Invalid AUC curve value: "{curve}". Expected values are ["PR", "ROC"]')
-        if str(summation_method).lower() not in _SUMMATIONS:
+        if curve not in _CURVES:
+            raise ValueError(f'Invalid AUC curve value: "{curve}". Expected values are ["PR", "ROC", "PRGAIN"]')
+        if summation_method not in _SUMMATIONS:
             raise ValueError(f'Invalid AUC summation method value: "{summation_method}". '
                              'Expected values are ["interpolation", "majoring", "minoring"]')
         self._init_from_thresholds = thresholds is not None
@@ -631,8 +633,8 @@ class AUC(_ConfusionMetric):
         eps = backend.epsilon()
         self._thresholds = np.array([0.0 - eps] + thresholds + [1.0 + eps])
         self._evenly = evenly
-        self.curve = _CURVES[str(curve).lower()]
-        self.summation_method = str(summation_method).lower()
+        self.curve = _CURVES[curve]
+        self.summation_method = _SUMMATIONS[summation_method]
         super().__init__(name, dtype)
         self.multi_label, self.num_labels = multi_label, num_labels
         self.label_weights = None if label_weights is None else np.asarray(label_weights, dtype="float32")
@@ -712,8 +714,12 @@ class AUC(_ConfusionMetric):
         recall = _ratio(tp, tp + fn)
         if self.curve == "ROC":
             x, y = _ratio(fp, fp + tn), recall
-        else:
+        elif self.curve == "PR":
             x, y = recall, _ratio(tp, tp + fp)
+        else:  # precision-recall gain (Flach & Kull)
+            scale = _ratio(tp + fn, tn + fp)
+            x = xp.maximum(xp.where(tp == 0, xp.float32(0), 1 - scale * _ratio(fn, tp)), xp.float32(0))
+            y = xp.where(tp == 0, xp.float32(1), 1 - scale * _ratio(fp, tp))
         if self.summation_method == "interpolation":
             heights = (y[:-1] + y[1:]) / xp.float32(2.0)
         elif self.summation_method == "minoring":
