@@ -188,3 +188,20 @@ def test_strings_in_compile_as_keras():
         logs.append(m.evaluate(x, y, verbose=0, return_dict=True))
     assert list(logs[1]) == list(logs[0])
     np.testing.assert_allclose(list(logs[1].values()), list(logs[0].values()), rtol=1e-5, atol=1e-6)
+
+
+def test_metric_objects_survive_save_and_load(tmp_path):
+    """A model compiled with metric objects, saved and loaded, logs what Keras's logs (the saved
+    compile config gives the metrics back as objects with their arguments, not as their names)."""
+    x = np.random.default_rng(18).normal(size=(40, 6)).astype("float32")
+    y = (x[:, 3] > 0.2).astype("float32")
+    theirs, ours = both(_classifier)
+    for lib, m in ((K, theirs), (keras, ours)):
+        m.compile("sgd", "binary_crossentropy",
+                  metrics=[lib.metrics.BinaryAccuracy(threshold=0.3), lib.metrics.AUC(thresholds=[0.2, 0.6]),
+                           lib.metrics.Recall(top_k=1), lib.metrics.PrecisionAtRecall(0.5, num_thresholds=9)])
+    want = theirs.evaluate(x, y, verbose=0, return_dict=True)
+    ours.save(tmp_path / "m.keras")
+    got = keras.models.load_model(tmp_path / "m.keras").evaluate(x, y, verbose=0, return_dict=True)
+    assert list(got) == list(want)
+    np.testing.assert_allclose(list(got.values()), list(want.values()), rtol=1e-5, atol=1e-6)

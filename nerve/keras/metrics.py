@@ -156,6 +156,9 @@ class BinaryAccuracy(Metric):
         hit = ((p > self.threshold) == (t > 0.5)).astype("float32")
         self._add(hit.mean(axis=-1) if hit.ndim > 1 else hit, sample_weight)
 
+    def get_config(self) -> dict:
+        return {**super().get_config(), "threshold": self.threshold}
+
 
 class CategoricalAccuracy(Metric):
     """How often the arg-max of the prediction is the arg-max of the one-hot label."""
@@ -212,6 +215,9 @@ class TopKCategoricalAccuracy(Metric):
         self._add(_in_top_k(p.reshape(-1, p.shape[-1]), t.reshape(-1, t.shape[-1]).argmax(axis=-1), self.k),
                   sample_weight)
 
+    def get_config(self) -> dict:
+        return {**super().get_config(), "k": self.k}
+
 
 class SparseTopKCategoricalAccuracy(Metric):
     def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None):
@@ -222,6 +228,9 @@ class SparseTopKCategoricalAccuracy(Metric):
         p = _array(y_pred)
         t = _array(y_true, _xp(p))
         self._add(_in_top_k(p.reshape(-1, p.shape[-1]), t.reshape(-1), self.k), sample_weight)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "k": self.k}
 
 
 class _LossMetric(Metric):
