@@ -44,7 +44,8 @@ class Metric:
     """
 
     def __init__(self, name=None, dtype=None):
-        self.name = name or backend.snake_case(type(self).__name__)
+        # as Keras's ``auto_name``: the second ``Precision()`` of a session is ``precision_1``
+        self.name = name or backend.unique_name(backend.snake_case(type(self).__name__))
         self._variables: list = []
         self.total, self.count = 0.0, 0.0
 
@@ -114,6 +115,9 @@ class Metric:
 class Mean(Metric):
     """The (weighted) mean of the values given to ``update_state(values)``."""
 
+    def __init__(self, name="mean", dtype=None):
+        super().__init__(name, dtype)
+
     def add_scalar(self, value: float, weight: float = 1.0) -> None:
         """Add one value with a weight (the loss of a batch of ``weight`` examples)."""
         self.total += float(value) * weight
@@ -127,6 +131,9 @@ class Mean(Metric):
 
 class Accuracy(Metric):
     """How often predictions equal labels exactly."""
+
+    def __init__(self, name="accuracy", dtype=None):
+        super().__init__(name, dtype)
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         p = _array(y_pred)
@@ -148,6 +155,9 @@ class BinaryAccuracy(Metric):
             t = t.reshape(t.shape + (1,))
         hit = ((p > self.threshold) == (t > 0.5)).astype("float32")
         self._add(hit.mean(axis=-1) if hit.ndim > 1 else hit, sample_weight)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "threshold": self.threshold}
 
 
 class CategoricalAccuracy(Metric):
@@ -205,6 +215,9 @@ class TopKCategoricalAccuracy(Metric):
         self._add(_in_top_k(p.reshape(-1, p.shape[-1]), t.reshape(-1, t.shape[-1]).argmax(axis=-1), self.k),
                   sample_weight)
 
+    def get_config(self) -> dict:
+        return {**super().get_config(), "k": self.k}
+
 
 class SparseTopKCategoricalAccuracy(Metric):
     def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None):
@@ -215,6 +228,9 @@ class SparseTopKCategoricalAccuracy(Metric):
         p = _array(y_pred)
         t = _array(y_true, _xp(p))
         self._add(_in_top_k(p.reshape(-1, p.shape[-1]), t.reshape(-1), self.k), sample_weight)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "k": self.k}
 
 
 class _LossMetric(Metric):
@@ -269,6 +285,469 @@ class BinaryCrossentropy(_LossMetric):
         super().__init__(name, dtype)
 
 
+class Sum(Metric):
+    """The (weighted) sum of the values given to ``update_state(values)``."""
+
+    def __init__(self, name="sum", dtype=None):
+        super().__init__(name, dtype)
+
+    def update_state(self, values, sample_weight=None) -> None:
+        arr = _array(values)
+        self._add(_xp(arr).asarray(arr, dtype="float64") if np.ndim(arr) else np.asarray([float(arr)]), sample_weight)
+
+    def result(self) -> float:
+        return float(self.total)
+
+
+# -- confusion-matrix metrics ------------------------------------------------------------------
+#
+# Each counts, for every threshold t, the (weighted) examples whose prediction is > t, split by
+# label, as Keras's ``metrics_utils.update_confusion_matrix_variables``. No loop over thresholds:
+# each prediction falls in one slot (how many thresholds lie below it), one ``bincount`` sums the
+# weights per slot, and a reversed cumulative sum turns slots into counts per threshold. With
+# evenly spaced thresholds (AUC's 200) the slot is Keras's bucket ``ceil(p * (T - 1))``, so that
+# the values on a bucket's edge land where Keras puts them.
+
+_NEG_INF = -1e10
+
+
+def _same_rank(x1, x2, expand_rank_1=True):
+    """Keras's ``squeeze_or_expand_to_same_rank``: drop or add a last axis of 1 on one of the two."""
+    if x1.ndim == x2.ndim + 1 and x1.shape[-1] == 1:
+        if x2.ndim == 1 and expand_rank_1:
+            x2 = x2.reshape(x2.shape + (1,))
+        else:
+            x1 = x1.reshape(x1.shape[:-1])
+    if x2.ndim == x1.ndim + 1 and x2.shape[-1] == 1:
+        if x1.ndim == 1 and expand_rank_1:
+            x1 = x1.reshape(x1.shape + (1,))
+        else:
+            x2 = x2.reshape(x2.shape[:-1])
+    return x1, x2
+
+
+def _evenly_spaced(thresholds) -> bool:
+    """Keras's test for the bucket path: three or more thresholds at ``i / (T - 1)``."""
+    n = len(thresholds)
+    return n >= 3 and bool(np.allclose(thresholds, np.arange(n, dtype="float32") / (n - 1), atol=backend.epsilon()))
+
+
+def _parse_thresholds(thresholds, default):
+    if thresholds is None:
+        return [default]
+    values = list(thresholds) if isinstance(thresholds, (list, tuple)) else [thresholds]
+    bad = [t for t in values if t is None or t < 0 or t > 1]
+    if bad:
+        raise ValueError(f"Threshold values must be in [0, 1]. Received: {bad}")
+    return values
+
+
+def _confusion(y_true, y_pred, thresholds, dev, sample_weight=None, top_k=None, class_id=None,
+               multi_label=False, label_weights=None, evenly=False):
+    """Weighted (tp, fp, tn, fn) per threshold, float32 arrays on ``dev``: shape (T,), or (T, labels)
+    with ``multi_label``. A prediction counts as positive at threshold t when it is > t."""
+    p = move(_array(y_pred), dev).astype("float32", copy=False)
+    xp = _xp(p)
+    t = move(_array(y_true), dev).astype("float32", copy=False)
+    p, t = _same_rank(p, t)
+    w = None
+    if sample_weight is not None:
+        w = move(_array(sample_weight), dev).astype("float32", copy=False)
+        w = w.reshape(w.shape + (1,))
+        _, w = _same_rank(t, w, expand_rank_1=False)
+    if top_k is not None:
+        # the k highest of the last axis keep their value, the rest fall to -1e10
+        rank = xp.argsort(xp.argsort(-p, axis=-1), axis=-1)
+        p = xp.where(rank < top_k, p, xp.float32(_NEG_INF))
+    if class_id is not None:
+        if p.ndim == 1:
+            raise ValueError("When class_id is provided, y_pred must be a 2D array with shape "
+                             f"(num_samples, num_classes), found shape: {p.shape}")
+        t, p = t[..., class_id, None], p[..., class_id, None]
+    weights = xp.ones(p.shape, "float32") if w is None else xp.broadcast_to(w, p.shape).astype("float32")
+    if label_weights is not None and not multi_label:
+        weights = weights * xp.broadcast_to(xp.asarray(label_weights, dtype="float32"), p.shape)
+    thr = np.asarray(thresholds, dtype="float32")
+    n = len(thr)
+    if evenly:
+        p = xp.clip(p, 0.0, 1.0)
+        bucket = xp.ceil(p * xp.float32(n - 1)) - 1
+        if thr[0] < 0 or thr[-1] > 1:  # AUC's end thresholds -eps and 1 + eps hold 0 and 1
+            bucket = xp.maximum(bucket, 0)
+        slot = bucket.astype("int64") + 1  # 0: above no threshold
+    else:
+        order = np.argsort(thr, kind="stable")
+        slot = xp.searchsorted(xp.asarray(thr[order]), p, side="left")  # thresholds strictly below p
+    positive = (t != 0).astype("float32")
+    labels = p.shape[-1] if multi_label else 1
+    slot = slot.reshape(-1, labels) + (n + 1) * xp.arange(labels)
+    pos = (positive * weights).reshape(-1)
+    neg = ((1 - positive) * weights).reshape(-1)
+
+    def per_threshold(values):
+        hist = xp.bincount(slot.reshape(-1), weights=values, minlength=(n + 1) * labels)
+        hist = hist.reshape(labels, n + 1)[:, ::-1].cumsum(axis=1)[:, ::-1][:, 1:].T.astype("float32")
+        return hist if multi_label else hist[:, 0]
+
+    tp, fp = per_threshold(pos), per_threshold(neg)
+    if not evenly:
+        back = xp.asarray(np.argsort(order))
+        tp, fp = tp[back], fp[back]
+    total_pos = pos.reshape(-1, labels).sum(axis=0, dtype="float32")
+    total_neg = neg.reshape(-1, labels).sum(axis=0, dtype="float32")
+    if not multi_label:
+        total_pos, total_neg = total_pos[0], total_neg[0]
+    return tp, fp, total_neg - fp, total_pos - tp
+
+
+def _ratio(a, b):
+    """a / b, 0 where b is 0 (Keras's ``divide_no_nan``)."""
+    xp = _xp(a)
+    safe = xp.where(b == 0, xp.ones_like(b), b)
+    return xp.where(b == 0, xp.zeros_like(a), a / safe)
+
+
+def _read(values, scalar: bool):
+    """A result as nerve's metrics give it: a float, or a NumPy array (one value per threshold)."""
+    host = nerve.backend.to_numpy(values)
+    return float(host.reshape(-1)[0]) if scalar else host
+
+
+_COUNT_NAMES = {"tp": "true_positives", "fp": "false_positives", "tn": "true_negatives", "fn": "false_negatives"}
+
+
+class _ConfusionMetric(Metric):
+    """Counts of the confusion matrix per threshold, kept in the metric's variables on the device."""
+
+    _counts: tuple = ()  # which of 'tp', 'fp', 'tn', 'fn' the metric keeps, in Keras's order
+
+    def _make_counts(self, shape) -> None:
+        for key in self._counts:
+            name = _COUNT_NAMES[key]
+            setattr(self, name, self.add_variable(shape, "zeros", "float32", name=name))
+
+    def _count(self, y_true, y_pred, sample_weight, **kw) -> None:
+        dev = getattr(self, _COUNT_NAMES[self._counts[0]]).value.device
+        tp, fp, tn, fn = _confusion(y_true, y_pred, self.thresholds, dev, sample_weight, evenly=self._evenly, **kw)
+        got = {"tp": tp, "fp": fp, "tn": tn, "fn": fn}
+        for key in self._counts:
+            self._data(_COUNT_NAMES[key])[...] += got[key]
+
+    def _data(self, name):
+        return getattr(self, name).value._data
+
+
+class _ConditionCount(_ConfusionMetric):
+    def __init__(self, thresholds=None, name=None, dtype=None):
+        super().__init__(name, dtype)
+        self.init_thresholds = thresholds
+        self.thresholds = _parse_thresholds(thresholds, 0.5)
+        self._evenly = _evenly_spaced(self.thresholds)
+        self.accumulator = self.add_variable((len(self.thresholds),), "zeros", "float32", name="accumulator")
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        dev = self.accumulator.value.device
+        counts = _confusion(y_true, y_pred, self.thresholds, dev, sample_weight, evenly=self._evenly)
+        self.accumulator.value._data += counts[("tp", "fp", "tn", "fn").index(self._counts[0])]
+
+    def result(self):
+        return _read(self.accumulator.value._data, len(self.thresholds) == 1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "thresholds": self.init_thresholds}
+
+
+class TruePositives(_ConditionCount):
+    """The (weighted) number of positive examples predicted above the threshold(s)."""
+
+    _counts = ("tp",)
+
+
+class FalsePositives(_ConditionCount):
+    """The (weighted) number of negative examples predicted above the threshold(s)."""
+
+    _counts = ("fp",)
+
+
+class TrueNegatives(_ConditionCount):
+    """The (weighted) number of negative examples predicted at or below the threshold(s)."""
+
+    _counts = ("tn",)
+
+
+class FalseNegatives(_ConditionCount):
+    """The (weighted) number of positive examples predicted at or below the threshold(s)."""
+
+    _counts = ("fn",)
+
+
+class _PrecisionRecall(_ConfusionMetric):
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
+        super().__init__(name, dtype)
+        self.init_thresholds, self.top_k, self.class_id = thresholds, top_k, class_id
+        self.thresholds = _parse_thresholds(thresholds, 0.5 if top_k is None else _NEG_INF)
+        self._evenly = _evenly_spaced(self.thresholds)
+        self._make_counts((len(self.thresholds),))
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        self._count(y_true, y_pred, sample_weight, top_k=self.top_k, class_id=self.class_id)
+
+    def result(self):
+        tp = self._data("true_positives")
+        other = self._data(self._other)
+        return _read(_ratio(tp, tp + other), len(self.thresholds) == 1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "thresholds": self.init_thresholds, "top_k": self.top_k,
+                "class_id": self.class_id}
+
+
+class Precision(_PrecisionRecall):
+    """tp / (tp + fp): how many of the predicted positives are positive.
+
+    Args:
+        thresholds: a float or list in [0, 1] (default 0.5; with ``top_k``, any value kept).
+        top_k: count as predicted positive only the ``k`` highest scores of each example.
+        class_id: score only this class (the last axis's index).
+    """
+
+    _counts, _other = ("tp", "fp"), "false_positives"
+
+
+class Recall(_PrecisionRecall):
+    """tp / (tp + fn): how many of the positives are predicted positive (arguments as Precision)."""
+
+    _counts, _other = ("tp", "fn"), "false_negatives"
+
+
+class _AtConstraint(_ConfusionMetric):
+    """The best of one rate (``_best``) among the thresholds where another (``_bound``) reaches ``value``."""
+
+    _counts = ("tp", "fp", "tn", "fn")
+    _arg = ""
+
+    def __init__(self, value, num_thresholds=200, class_id=None, name=None, dtype=None):
+        if value < 0 or value > 1:
+            raise ValueError(f"Argument `{self._arg}` must be in the range [0, 1]. Received: {self._arg}={value}")
+        if num_thresholds <= 0:
+            raise ValueError(f"Argument `num_thresholds` must be an integer > 0. Received: num_thresholds={num_thresholds}")
+        super().__init__(name, dtype)
+        setattr(self, self._arg, value)
+        self.value, self.num_thresholds, self.class_id = value, num_thresholds, class_id
+        if num_thresholds == 1:
+            self.thresholds, self._evenly = [0.5], False
+        else:
+            self.thresholds = [0.0] + [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)] + [1.0]
+            self._evenly = True
+        self._make_counts((len(self.thresholds),))
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        self._count(y_true, y_pred, sample_weight, class_id=self.class_id)
+
+    def _rates(self) -> dict:
+        tp, fp, tn, fn = (self._data(n) for n in ("true_positives", "false_positives", "true_negatives",
+                                                    "false_negatives"))
+        return {"sensitivity": _ratio(tp, tp + fn), "specificity": _ratio(tn, tn + fp),
+                "precision": _ratio(tp, tp + fp)}
+
+    def result(self) -> float:
+        rates = self._rates()
+        rates["recall"] = rates["sensitivity"]
+        bound, best = rates[self._bound], rates[self._best]
+        xp = _xp(best)
+        return _read(xp.maximum(xp.where(bound >= self.value, best, xp.zeros_like(best)).max(), 0.0), True)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "class_id": self.class_id, "num_thresholds": self.num_thresholds,
+                self._arg: self.value}
+
+
+class SensitivityAtSpecificity(_AtConstraint):
+    """The best sensitivity (recall) among the thresholds whose specificity is >= ``specificity``."""
+
+    _arg, _bound, _best = "specificity", "specificity", "sensitivity"
+
+    def __init__(self, specificity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(specificity, num_thresholds, class_id, name, dtype)
+
+
+class SpecificityAtSensitivity(_AtConstraint):
+    """The best specificity among the thresholds whose sensitivity is >= ``sensitivity``."""
+
+    _arg, _bound, _best = "sensitivity", "sensitivity", "specificity"
+
+    def __init__(self, sensitivity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(sensitivity, num_thresholds, class_id, name, dtype)
+
+
+class PrecisionAtRecall(_AtConstraint):
+    """The best precision among the thresholds whose recall is >= ``recall``."""
+
+    _arg, _bound, _best = "recall", "recall", "precision"
+
+    def __init__(self, recall, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(recall, num_thresholds, class_id, name, dtype)
+
+
+class RecallAtPrecision(_AtConstraint):
+    """The best recall among the thresholds whose precision is >= ``precision``."""
+
+    _arg, _bound, _best = "precision", "precision", "recall"
+
+    def __init__(self, precision, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(precision, num_thresholds, class_id, name, dtype)
+
+
+_CURVES = {"roc": "ROC", "ROC": "ROC", "pr": "PR", "PR": "PR", "prgain": "PRGAIN", "PRGAIN": "PRGAIN"}
+_SUMMATIONS = {"interpolation": "interpolation", "Interpolation": "interpolation", "majoring": "majoring",
+               "Majoring": "majoring", "minoring": "minoring", "Minoring": "minoring"}
+
+
+class AUC(_ConfusionMetric):
+    """The area under the ROC or precision-recall curve, summed over ``num_thresholds`` thresholds.
+
+    Args:
+        num_thresholds: how many thresholds, evenly spaced over [0, 1] (ignored with ``thresholds``).
+        curve: ``'ROC'``, ``'PR'`` or ``'PRGAIN'`` (precision-recall gain).
+        summation_method: ``'interpolation'`` (the trapezoid rule; for PR, Davis & Goadrich's
+            interpolation), ``'minoring'`` or ``'majoring'`` (lower or upper Riemann sums).
+        thresholds: the thresholds themselves (in (0, 1); 0 - eps and 1 + eps are added).
+        multi_label: one curve per label (the last axis), averaged (weighted by ``label_weights``).
+        num_labels: the number of labels, to build the counts before the first batch.
+        label_weights: a weight per label.
+        from_logits: the predictions are logits (a sigmoid is applied first).
+    """
+
+    _counts = ("tp", "fp", "tn", "fn")
+
+    def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name=None, dtype=None,
+                 thresholds=None, multi_label=False, num_labels=None, label_weights=None, from_logits=False):
+        if curve not in _CURVES:
+            raise ValueError(f'Invalid AUC curve value: "{curve}". Expected values are ["PR", "ROC", "PRGAIN"]')
+        if summation_method not in _SUMMATIONS:
+            raise ValueError(f'Invalid AUC summation method value: "{summation_method}". '
+                             'Expected values are ["interpolation", "majoring", "minoring"]')
+        self._init_from_thresholds = thresholds is not None
+        if thresholds is not None:
+            self.num_thresholds = len(thresholds) + 2
+            thresholds = sorted(thresholds)
+            evenly = _evenly_spaced(np.array([0.0] + thresholds + [1.0]))
+        else:
+            if num_thresholds <= 1:
+                raise ValueError(f"Argument `num_thresholds` must be an integer > 1. "
+                                 f"Received: num_thresholds={num_thresholds}")
+            self.num_thresholds = num_thresholds
+            thresholds = [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+            evenly = True
+        eps = backend.epsilon()
+        self._thresholds = np.array([0.0 - eps] + thresholds + [1.0 + eps])
+        self._evenly = evenly
+        self.curve = _CURVES[curve]
+        self.summation_method = _SUMMATIONS[summation_method]
+        super().__init__(name, dtype)
+        self.multi_label, self.num_labels = multi_label, num_labels
+        self.label_weights = None if label_weights is None else np.asarray(label_weights, dtype="float32")
+        self._from_logits = from_logits
+        self._built = False
+        if multi_label:
+            if num_labels:
+                self._build((None, num_labels))
+        else:
+            if num_labels:
+                raise ValueError("`num_labels` is needed only when `multi_label` is True.")
+            self._build(None)
+
+    @property
+    def thresholds(self) -> list:
+        return list(self._thresholds)
+
+    def _build(self, shape) -> None:
+        if self.multi_label:
+            if len(shape) != 2:
+                raise ValueError(f"`y_pred` must have rank 2 when `multi_label=True`. Found rank {len(shape)}. "
+                                 f"Full shape received for `y_pred`: {tuple(shape)}")
+            self._num_labels = shape[1]
+            self._make_counts((self.num_thresholds, shape[1]))
+        else:
+            self._make_counts((self.num_thresholds,))
+        self._built = True
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        if not self._built:
+            self._build(tuple(np.shape(_array(y_pred))))
+        if self._from_logits:
+            p = _array(y_pred)
+            p = 1 / (1 + _xp(p).exp(-p.astype("float32")))
+            y_pred = p.astype("float32")
+        self._count(y_true, y_pred, sample_weight, multi_label=self.multi_label,
+                    label_weights=None if self.multi_label else self.label_weights)
+
+    def reset_state(self) -> None:
+        if self._built:
+            super().reset_state()
+
+    def _average(self, terms):
+        """The area: the terms summed over thresholds (per label, then averaged with multi_label)."""
+        xp = _xp(terms)
+        by_label = terms.sum(axis=0)
+        if not self.multi_label:
+            return by_label
+        if self.label_weights is None:
+            return by_label.mean()
+        lw = xp.asarray(self.label_weights)
+        return _ratio((by_label * lw).sum(), lw.sum())
+
+    def _interpolate_pr(self):
+        """Davis & Goadrich's PR area: precision interpolated between thresholds, as Keras."""
+        tp, fp, fn = self._data("true_positives"), self._data("false_positives"), self._data("false_negatives")
+        xp = _xp(tp)
+        dtp = tp[:-1] - tp[1:]
+        p = tp + fp
+        dp = p[:-1] - p[1:]
+        slope = _ratio(dtp, xp.maximum(dp, 0))
+        intercept = tp[1:] - slope * p[1:]
+        both = (p[:-1] > 0) & (p[1:] > 0)
+        ratio = xp.where(both, _ratio(p[:-1], xp.maximum(p[1:], 0)), xp.ones_like(p[1:]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = xp.log(ratio)
+        return self._average(_ratio(slope * (dtp + intercept * logs), xp.maximum(tp[1:] + fn[1:], 0)))
+
+    def result(self) -> float:
+        if not self._built:
+            return 0.0
+        if self.curve == "PR" and self.summation_method == "interpolation":
+            return _read(self._interpolate_pr(), True)
+        tp, fp, tn, fn = (self._data(n) for n in ("true_positives", "false_positives", "true_negatives",
+                                                    "false_negatives"))
+        xp = _xp(tp)
+        recall = _ratio(tp, tp + fn)
+        if self.curve == "ROC":
+            x, y = _ratio(fp, fp + tn), recall
+        elif self.curve == "PR":
+            x, y = recall, _ratio(tp, tp + fp)
+        else:  # precision-recall gain (Flach & Kull)
+            scale = _ratio(tp + fn, tn + fp)
+            x = xp.maximum(xp.where(tp == 0, xp.float32(0), 1 - scale * _ratio(fn, tp)), xp.float32(0))
+            y = xp.where(tp == 0, xp.float32(1), 1 - scale * _ratio(fp, tp))
+        if self.summation_method == "interpolation":
+            heights = (y[:-1] + y[1:]) / xp.float32(2.0)
+        elif self.summation_method == "minoring":
+            heights = xp.minimum(y[:-1], y[1:])
+        else:
+            heights = xp.maximum(y[:-1], y[1:])
+        return _read(self._average((x[:-1] - x[1:]) * heights), True)
+
+    def get_config(self) -> dict:
+        config = {**super().get_config(), "num_thresholds": self.num_thresholds, "curve": self.curve,
+                  "summation_method": self.summation_method, "multi_label": self.multi_label,
+                  "num_labels": self.num_labels,
+                  "label_weights": None if self.label_weights is None else self.label_weights.tolist(),
+                  "from_logits": self._from_logits}
+        if self._init_from_thresholds:
+            config["thresholds"] = self.thresholds[1:-1]
+        return config
+
+
 _BY_NAME = {
     "categorical_accuracy": CategoricalAccuracy, "sparse_categorical_accuracy": SparseCategoricalAccuracy,
     "binary_accuracy": BinaryAccuracy, "top_k_categorical_accuracy": TopKCategoricalAccuracy,
@@ -279,8 +758,12 @@ _BY_NAME = {
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "binary_crossentropy": BinaryCrossentropy,
+    "sum": Sum, "true_positives": TruePositives, "false_positives": FalsePositives,
+    "true_negatives": TrueNegatives, "false_negatives": FalseNegatives, "precision": Precision, "recall": Recall,
+    "auc": AUC,
 }
-_CLASSES = {c.__name__: c for c in list(_BY_NAME.values()) + [Accuracy, Mean]}
+_CLASSES = {c.__name__: c for c in list(_BY_NAME.values()) + [
+    Accuracy, Mean, PrecisionAtRecall, RecallAtPrecision, SensitivityAtSpecificity, SpecificityAtSensitivity]}
 
 
 def get(identifier, y_true=None, y_pred=None, loss=None) -> Metric:
@@ -312,8 +795,7 @@ def get(identifier, y_true=None, y_pred=None, loss=None) -> Metric:
                 f"{', '.join(sorted(_BY_NAME))}"
             )
         m = cls()
-        if identifier in ("mse", "mae", "mape"):
-            m.name = identifier
+        m.name = identifier  # as Keras's compile: 'mse', 'AUC', 'precision' name the metric
         return m
     if callable(identifier):
         fn = identifier

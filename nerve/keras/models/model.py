@@ -251,9 +251,14 @@ class Model(Layer):
                     if full in taken:
                         full = prefix + ("weighted_" if weighted else "") + base
                         if full in taken:
+                            # Keras's CompileMetrics.result: a suffixed name is not itself taken, so a
+                            # later metric of that very name replaces it in the logs (as in Keras)
                             taken[full] += 1
                             full = f"{full}_{taken[full] - 1}"
-                    taken.setdefault(full, 1)
+                        else:
+                            taken[full] = 1
+                    else:
+                        taken[full] = 1
                     m.name = full
                     out.append((i, m, weighted))
         self._metrics = out
@@ -769,7 +774,8 @@ class Model(Layer):
             ({k: losses_module.get(v) for k, v in loss.items()} if isinstance(loss, dict) and "class_name" not in loss
              else losses_module.get(loss)),
             loss_weights=config.get("loss_weights"),
-            metrics=config.get("metrics"), weighted_metrics=config.get("weighted_metrics"),
+            metrics=_metrics_from_config(config.get("metrics")),
+            weighted_metrics=_metrics_from_config(config.get("weighted_metrics")),
         )
 
     @classmethod
@@ -796,6 +802,18 @@ def _metric_config(spec):
     if isinstance(spec, metrics_module.Metric):
         return {"class_name": type(spec).__name__, "config": spec.get_config()}
     raise TypeError(f"cannot save the custom metric {spec!r}")
+
+
+def _metrics_from_config(specs):
+    """``compile``'s metrics as ``_metric_config`` saved them: each ``{class_name, config}`` a Metric
+    again (a list per output and a dict by output name kept as they were)."""
+    if isinstance(specs, dict) and "class_name" in specs and "config" in specs:
+        return metrics_module.get(specs)
+    if isinstance(specs, dict):
+        return {k: _metrics_from_config(v) for k, v in specs.items()}
+    if isinstance(specs, (list, tuple)):
+        return [_metrics_from_config(v) for v in specs]
+    return specs
 
 
 def _masked_weight(y_pred, sample_weight):
