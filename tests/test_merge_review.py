@@ -2,7 +2,7 @@
 backward): each runs the same program on Keras 3 (torch backend) or PyTorch and on nerve."""
 
 import numpy as np
-from _keras_compare import K, keras
+from _keras_compare import K, both, keras
 
 
 def _mean_metric(lib):
@@ -32,3 +32,27 @@ def test_metric_variables_named_total_and_count_survive_reset_state():
         m.update_state(None, np.full((2, 1), 3.0, "float32"))
         got[lib] = (float(m.result()), [float(v.numpy()) for v in m.variables])
     assert got[keras] == got[K]
+
+
+def _two_outputs(lib, L):
+    class WithOwnComputeLoss(lib.Model):
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+            return super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+
+    inputs = lib.Input((3,))
+    hidden = L.Dense(4, name="hidden")(inputs)
+    return WithOwnComputeLoss(inputs, [L.Dense(1, name="a")(hidden), L.Dense(2, name="b")(hidden)])
+
+
+def test_outputs_losses_logged_when_compute_loss_is_overridden():
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 3), dtype=np.float32)
+    ys = [rng.random((8, 1), dtype=np.float32), rng.random((8, 2), dtype=np.float32)]
+    histories = []
+    for lib, model in zip((K, keras), both(_two_outputs)):
+        model.compile(lib.optimizers.SGD(0.1), loss=["mse", "mae"])
+        histories.append(model.fit(x, ys, batch_size=4, epochs=2, verbose=0, shuffle=False).history)
+    theirs, ours = histories
+    assert sorted(ours) == sorted(theirs) == ["a_loss", "b_loss", "loss"]
+    for key in theirs:
+        np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-5, atol=1e-6)
