@@ -56,3 +56,27 @@ def test_outputs_losses_logged_when_compute_loss_is_overridden():
     assert sorted(ours) == sorted(theirs) == ["a_loss", "b_loss", "loss"]
     for key in theirs:
         np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-5, atol=1e-6)
+
+
+def _cut_model(lib, two_positional: bool):
+    class Scaled(lib.layers.Layer):
+        def call(self, x, scale):
+            return x * scale
+
+    a, b = lib.Input((3,), name="a"), lib.Input((3,), name="b")
+    hidden = lib.layers.Dense(3, kernel_initializer="ones", name="dense")(a)
+    out = Scaled(name="scaled")(hidden, b) if two_positional else lib.layers.Multiply(name="scaled")([hidden, b])
+    lib.Model([a, b], out)
+    # inputs: an intermediate tensor (cloned as a new Input) beside an Input of the graph (kept)
+    return lib.Model([hidden, b], out)
+
+
+def test_model_cut_at_an_intermediate_tensor_beside_an_input():
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for two_positional in (False, True):
+        results = []
+        for lib in (K, keras):
+            lib.backend.clear_session()
+            model = _cut_model(lib, two_positional)
+            results.append(([layer.name for layer in model.layers], np.asarray(model([x, x + 1])).tolist()))
+        assert results[1] == results[0]
