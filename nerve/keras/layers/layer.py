@@ -494,40 +494,37 @@ class Layer:
         if _adds_losses[0] and _call_depth[0] == 0:
             self._clear_losses()
         _call_depth[0] += 1
-        try:
-            return self._call(*args, **kwargs)
+        try:  # the call's body in place (no second frame: every layer of every step comes here)
+            if args:
+                inputs, args = args[0], args[1:]
+            else:
+                inputs = kwargs.pop("inputs")
+            if type(inputs) is Tensor and self.built and not _masks and not self._mask_source and "mask" not in kwargs:
+                # The hot path (every layer of every training step): one tensor in, weights built, no masks.
+                dt = inputs._data.dtype
+                if (dt is not _F32 and dt != _F32) or self._int_inputs:
+                    inputs = self._convert(inputs)
+                if self._call_has_training:
+                    if kwargs.get("training") is None:
+                        kwargs["training"] = _training_stack[-1]
+                elif "training" in kwargs:
+                    del kwargs["training"]
+                return self.call(inputs, *args, **kwargs)
+            leaves = flatten(inputs)
+            if any(isinstance(t, KerasTensor) for t in leaves):
+                return self._symbolic_call(inputs, args, kwargs)
+            # the masks the inputs carry (read before converting: a cast makes a new tensor)
+            masks = map_structure(get_keras_mask, inputs) if _masks else None
+            inputs = map_structure(lambda t: self._convert(t) if t is not None else None, inputs)
+            if not self.built:
+                self._maybe_build(map_structure(lambda t: tuple(t.shape), inputs))
+            if self._call_has_training and kwargs.get("training") is None:
+                kwargs["training"] = _training_stack[-1]
+            elif not self._call_has_training:
+                kwargs.pop("training", None)
+            return self._call_with_masks(inputs, masks, args, kwargs)
         finally:
             _call_depth[0] -= 1
-
-    def _call(self, *args, **kwargs):
-        if args:
-            inputs, args = args[0], args[1:]
-        else:
-            inputs = kwargs.pop("inputs")
-        if type(inputs) is Tensor and self.built and not _masks and not self._mask_source and "mask" not in kwargs:
-            # The hot path (every layer of every training step): one tensor in, weights built, no masks.
-            dt = inputs._data.dtype
-            if (dt is not _F32 and dt != _F32) or self._int_inputs:
-                inputs = self._convert(inputs)
-            if self._call_has_training:
-                if kwargs.get("training") is None:
-                    kwargs["training"] = _training_stack[-1]
-            elif "training" in kwargs:
-                del kwargs["training"]
-            return self.call(inputs, *args, **kwargs)
-        leaves = flatten(inputs)
-        if any(isinstance(t, KerasTensor) for t in leaves):
-            return self._symbolic_call(inputs, args, kwargs)
-        # the masks the inputs carry (read before converting: a cast makes a new tensor)
-        masks = map_structure(get_keras_mask, inputs) if _masks else None
-        inputs = map_structure(lambda t: self._convert(t) if t is not None else None, inputs)
-        if not self.built:
-            self._maybe_build(map_structure(lambda t: tuple(t.shape), inputs))
-        if self._call_has_training and kwargs.get("training") is None:
-            kwargs["training"] = _training_stack[-1]
-        elif not self._call_has_training:
-            kwargs.pop("training", None)
-        return self._call_with_masks(inputs, masks, args, kwargs)
 
     def _call_with_masks(self, inputs, masks, args, kwargs):
         """``call`` with Keras's mask handling: the inputs' masks go to ``call(mask=...)`` when it
