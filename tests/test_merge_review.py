@@ -80,3 +80,33 @@ def test_model_cut_at_an_intermediate_tensor_beside_an_input():
             model = _cut_model(lib, two_positional)
             results.append(([layer.name for layer in model.layers], np.asarray(model([x, x + 1])).tolist()))
         assert results[1] == results[0]
+
+
+def _nested_losses(lib):
+    class Adds(lib.layers.Layer):
+        def __init__(self, value, inner=(), **kwargs):
+            super().__init__(**kwargs)
+            self.value, self.inner = value, list(inner)
+
+        def call(self, x):
+            self.add_loss(lib.ops.sum(x) * 0.0 + self.value)
+            for layer in self.inner:
+                x = layer(x)
+            return x
+
+    class Outer(lib.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.first = Adds(1.0, inner=[Adds(2.0), Adds(3.0, inner=[Adds(4.0)])])
+            self.second = Adds(5.0)
+
+        def call(self, x):
+            return self.second(self.first(x))
+
+    outer = Outer()
+    outer(np.ones((1, 2), "float32"))
+    return [float(v) for v in outer.losses]
+
+
+def test_losses_of_nested_layers_in_keras_order():
+    assert _nested_losses(keras) == _nested_losses(K)

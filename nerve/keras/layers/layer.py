@@ -14,6 +14,7 @@ functional models need nothing more: the masks travel with the tensors they repl
 
 from __future__ import annotations
 
+import collections
 import functools
 import inspect
 import math
@@ -728,15 +729,17 @@ def flatten_shapes(structure) -> list:
 
 
 def _all_sublayers(layer) -> list:
-    """The layers inside ``layer``, at any depth, breadth first, each once (``layer`` left out)."""
+    """The layers inside ``layer``, at any depth, each once (``layer`` left out), in the order of
+    Keras's ``_flatten_layers`` (so ``losses`` lists as Keras's): a layer, then what its sublayers
+    hold (the last sublayer's first), then the next."""
     seen, out = {id(layer)}, []
-    queue = list(layer._layers)
+    queue = collections.deque(layer._layers)
     while queue:
-        sub = queue.pop(0)
+        sub = queue.popleft()
         if id(sub) not in seen:
             seen.add(id(sub))
             out.append(sub)
-            queue.extend(sub._layers)
+            queue.extendleft(sub._layers)
     return out
 
 
