@@ -2,6 +2,7 @@
 backward): each runs the same program on Keras 3 (torch backend) or PyTorch and on nerve."""
 
 import numpy as np
+import pytest
 from _keras_compare import K, both, keras
 
 
@@ -110,3 +111,42 @@ def _nested_losses(lib):
 
 def test_losses_of_nested_layers_in_keras_order():
     assert _nested_losses(keras) == _nested_losses(K)
+
+
+def _two_outputs_plain(lib, L):
+    inputs = lib.Input((3,))
+    hidden = L.Dense(4, name="hidden")(inputs)
+    return lib.Model(inputs, [L.Dense(1, name="a")(hidden), L.Dense(2, name="b")(hidden)])
+
+
+def test_compile_again_without_loss_or_metrics_keeps_them():
+    rng = np.random.default_rng(1)
+    x = rng.random((8, 3), dtype=np.float32)
+    ys = [rng.random((8, 1), dtype=np.float32), rng.random((8, 2), dtype=np.float32)]
+    results = []
+    for lib, model in zip((K, keras), both(_two_outputs_plain)):
+        model.compile(lib.optimizers.SGD(0.1), loss=["mse", "mae"], loss_weights=[1.0, 0.25], metrics=[["mae"], []])
+        model.compile(lib.optimizers.SGD(0.05))  # a new optimizer only
+        history = model.fit(x, ys, batch_size=4, epochs=2, verbose=0, shuffle=False).history
+        results.append((history, model.evaluate(x, ys, verbose=0, return_dict=True)))
+    (theirs, their_eval), (ours, our_eval) = results
+    assert sorted(ours) == sorted(theirs) and sorted(our_eval) == sorted(their_eval)
+    for key in theirs:
+        np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(our_eval[key], their_eval[key], rtol=1e-5, atol=1e-6)
+
+
+def test_compile_that_fails_leaves_the_earlier_compile():
+    x, y = np.ones((4, 3), "float32"), np.zeros((4, 2), "float32")
+    keys = []
+    for lib in (K, keras):
+        model = lib.Sequential([lib.Input((3,)), lib.layers.Dense(2)])
+        model.compile("sgd", "mae", metrics=["mse"])
+        with pytest.raises(ValueError):
+            model.compile(optimizer="sgdd")
+        if lib is keras:  # nerve checks metric names in compile (Keras only on the first batch)
+            with pytest.raises(ValueError):
+                model.compile(optimizer="sgd", metrics=["acuracy"])
+        model.compile("adam")  # no loss, no metrics: the earlier ones
+        keys.append(sorted(model.evaluate(x, y, verbose=0, return_dict=True)))
+    assert keys[1] == keys[0]

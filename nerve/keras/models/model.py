@@ -159,17 +159,20 @@ class Model(Layer):
             if value and not isinstance(value, (list, tuple, dict)):
                 raise ValueError(f"Expected `{arg}` argument to be a list, tuple, or dict. Received instead: "
                                  f"{arg}={value} of type {type(value)}")
-        if loss is None:  # as Keras 3: compiling again without a loss keeps the earlier one
-            loss = self.__dict__.get("_loss_spec")
+        if loss is None:  # as Keras 3: compiling again without a loss keeps the earlier one (and its weights)
+            loss, loss_weights = self.__dict__.get("_loss_spec"), self.__dict__.get("_loss_weights")
+        if metrics is None and weighted_metrics is None:  # and without metrics, the earlier metrics
+            metrics, weighted_metrics = self.__dict__.get("_metric_specs"), self.__dict__.get("_weighted_metric_specs")
+        for m in flatten(metrics or []) + flatten(weighted_metrics or []):
+            metrics_module.check(m)  # before any change: a compile that fails leaves the model as it was
+        optimizer = optimizers_module.get(optimizer)
         self._reset_compile()
-        self.optimizer = optimizers_module.get(optimizer)
+        self.optimizer = optimizer
         self.loss = loss
         self._loss_spec = loss
         self._loss_weights = loss_weights
         self._metric_specs = metrics
         self._weighted_metric_specs = weighted_metrics
-        for m in flatten(metrics or []) + flatten(weighted_metrics or []):
-            metrics_module.check(m)
         self._loss_fns = map_structure(losses_module.get, loss) if isinstance(loss, (list, dict)) else losses_module.get(loss)
         if metrics is not None or weighted_metrics is not None:
             self._compile_metrics = CompileMetrics(self)
