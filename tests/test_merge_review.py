@@ -150,3 +150,22 @@ def test_compile_that_fails_leaves_the_earlier_compile():
         model.compile("adam")  # no loss, no metrics: the earlier ones
         keys.append(sorted(model.evaluate(x, y, verbose=0, return_dict=True)))
     assert keys[1] == keys[0]
+
+
+def _frozen_regularized(lib, L):
+    return lib.Sequential([lib.Input((3,)), L.Dense(4, kernel_regularizer=lib.regularizers.L2(0.1), name="base"),
+                           L.Dense(1, kernel_regularizer="l2", name="head")])
+
+
+def test_frozen_layer_adds_no_regularization_penalty():
+    rng = np.random.default_rng(2)
+    x, y = rng.random((8, 3), dtype=np.float32), rng.random((8, 1), dtype=np.float32)
+    results = []
+    for lib, model in zip((K, keras), both(_frozen_regularized)):
+        model.get_layer("base").trainable = False
+        model.compile(lib.optimizers.SGD(0.1), "mse")
+        history = model.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False).history
+        results.append(([float(v) for v in model.losses], history["loss"]))
+    (their_penalties, their_loss), (our_penalties, our_loss) = results
+    np.testing.assert_allclose(our_penalties, their_penalties, rtol=1e-5)
+    np.testing.assert_allclose(our_loss, their_loss, rtol=1e-5, atol=1e-6)

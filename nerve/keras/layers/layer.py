@@ -404,7 +404,9 @@ class Layer:
         return out + self._penalties()
 
     def _penalties(self) -> list:
-        out = [reg(var.value) for var, reg in self._regularizers]
+        if not self._trainable:  # as Keras: the penalties of the trainable weights (a frozen layer has none)
+            return []
+        out = [reg(var.value) for var, reg in self._regularizers if var.trainable]
         for layer in self._layers:
             out += layer._penalties()
         return out
