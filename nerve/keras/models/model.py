@@ -195,11 +195,14 @@ class Model(Layer):
             if self._compile_metrics is not None:
                 out.append(self._compile_metrics)
             out += self._output_loss_trackers
+        metric = metrics_module.Metric
         for name, value in vars(self).items():
-            if name.startswith("_"):  # fit's own (above) and other internals
+            if name[0] == "_":  # fit's own (above) and other internals
                 continue
-            items = value if isinstance(value, (list, tuple)) else (value,)
-            out += [m for m in items if isinstance(m, metrics_module.Metric) and all(m is not o for o in out)]
+            if isinstance(value, (list, tuple)):  # (train_on_batch reads this every call: no work for the rest)
+                out += [m for m in value if isinstance(m, metric) and all(m is not o for o in out)]
+            elif isinstance(value, metric) and all(value is not o for o in out):
+                out.append(value)
         return out
 
     @property
