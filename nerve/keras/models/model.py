@@ -843,7 +843,7 @@ def _masked_weight(y_pred, sample_weight):
     return w * m
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=64)  # bounded: it holds the functions (classes made in a loop)
 def _takes_training(compute_loss) -> bool:
     """Whether a ``compute_loss`` takes ``training`` (read once per function: a signature costs ~10 us)."""
     return "training" in inspect.signature(compute_loss).parameters
