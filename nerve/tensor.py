@@ -683,10 +683,10 @@ class Tensor:
         return ops.Pow.apply(b, a)
 
     def __matmul__(self, other):
-        if hasattr(other, "__nerve_tensor__"):
-            other = other.__nerve_tensor__()
         if not isinstance(other, Tensor):
-            raise TypeError(f"matmul: expected a Tensor, got {type(other).__name__}")
+            if not hasattr(other, "__nerve_tensor__"):  # a wrapper that stands for a tensor (a Keras Variable)
+                raise TypeError(f"matmul: expected a Tensor, got {type(other).__name__}")
+            other = other.__nerve_tensor__()
         a, b = self._coerce(other)
         return ops.MatMul.apply(a, b)
 

@@ -50,9 +50,14 @@ class Metric:
         self.total, self.count = 0.0, 0.0
 
     def reset_state(self) -> None:
-        self.total, self.count = 0.0, 0.0
-        for v in self._variables:
+        variables = self.__dict__.get("_variables", ())
+        for v in variables:
             v.assign(np.zeros(v.shape, dtype=v.dtype))
+        # the built-ins' running sums, unless a metric of one's own keeps a variable by that name
+        # (``self.total = self.add_variable(...)``, as Keras's Mean does)
+        for name in ("total", "count"):
+            if not any(v is self.__dict__.get(name) for v in variables):
+                setattr(self, name, 0.0)
 
     def add_variable(self, shape, initializer, dtype=None, aggregation="sum", name=None):
         """A state variable of this metric (not trainable), as Keras's ``Metric.add_variable``."""

@@ -14,6 +14,7 @@ functional models need nothing more: the masks travel with the tensors they repl
 
 from __future__ import annotations
 
+import collections
 import functools
 import inspect
 import math
@@ -403,7 +404,9 @@ class Layer:
         return out + self._penalties()
 
     def _penalties(self) -> list:
-        out = [reg(var.value) for var, reg in self._regularizers]
+        if not self._trainable:  # as Keras: the penalties of the trainable weights (a frozen layer has none)
+            return []
+        out = [reg(var.value) for var, reg in self._regularizers if var.trainable]
         for layer in self._layers:
             out += layer._penalties()
         return out
@@ -494,40 +497,37 @@ class Layer:
         if _adds_losses[0] and _call_depth[0] == 0:
             self._clear_losses()
         _call_depth[0] += 1
-        try:
-            return self._call(*args, **kwargs)
+        try:  # the call's body in place (no second frame: every layer of every step comes here)
+            if args:
+                inputs, args = args[0], args[1:]
+            else:
+                inputs = kwargs.pop("inputs")
+            if type(inputs) is Tensor and self.built and not _masks and not self._mask_source and "mask" not in kwargs:
+                # The hot path (every layer of every training step): one tensor in, weights built, no masks.
+                dt = inputs._data.dtype
+                if (dt is not _F32 and dt != _F32) or self._int_inputs:
+                    inputs = self._convert(inputs)
+                if self._call_has_training:
+                    if kwargs.get("training") is None:
+                        kwargs["training"] = _training_stack[-1]
+                elif "training" in kwargs:
+                    del kwargs["training"]
+                return self.call(inputs, *args, **kwargs)
+            leaves = flatten(inputs)
+            if any(isinstance(t, KerasTensor) for t in leaves):
+                return self._symbolic_call(inputs, args, kwargs)
+            # the masks the inputs carry (read before converting: a cast makes a new tensor)
+            masks = map_structure(get_keras_mask, inputs) if _masks else None
+            inputs = map_structure(lambda t: self._convert(t) if t is not None else None, inputs)
+            if not self.built:
+                self._maybe_build(map_structure(lambda t: tuple(t.shape), inputs))
+            if self._call_has_training and kwargs.get("training") is None:
+                kwargs["training"] = _training_stack[-1]
+            elif not self._call_has_training:
+                kwargs.pop("training", None)
+            return self._call_with_masks(inputs, masks, args, kwargs)
         finally:
             _call_depth[0] -= 1
-
-    def _call(self, *args, **kwargs):
-        if args:
-            inputs, args = args[0], args[1:]
-        else:
-            inputs = kwargs.pop("inputs")
-        if type(inputs) is Tensor and self.built and not _masks and not self._mask_source and "mask" not in kwargs:
-            # The hot path (every layer of every training step): one tensor in, weights built, no masks.
-            dt = inputs._data.dtype
-            if (dt is not _F32 and dt != _F32) or self._int_inputs:
-                inputs = self._convert(inputs)
-            if self._call_has_training:
-                if kwargs.get("training") is None:
-                    kwargs["training"] = _training_stack[-1]
-            elif "training" in kwargs:
-                del kwargs["training"]
-            return self.call(inputs, *args, **kwargs)
-        leaves = flatten(inputs)
-        if any(isinstance(t, KerasTensor) for t in leaves):
-            return self._symbolic_call(inputs, args, kwargs)
-        # the masks the inputs carry (read before converting: a cast makes a new tensor)
-        masks = map_structure(get_keras_mask, inputs) if _masks else None
-        inputs = map_structure(lambda t: self._convert(t) if t is not None else None, inputs)
-        if not self.built:
-            self._maybe_build(map_structure(lambda t: tuple(t.shape), inputs))
-        if self._call_has_training and kwargs.get("training") is None:
-            kwargs["training"] = _training_stack[-1]
-        elif not self._call_has_training:
-            kwargs.pop("training", None)
-        return self._call_with_masks(inputs, masks, args, kwargs)
 
     def _call_with_masks(self, inputs, masks, args, kwargs):
         """``call`` with Keras's mask handling: the inputs' masks go to ``call(mask=...)`` when it
@@ -731,15 +731,17 @@ def flatten_shapes(structure) -> list:
 
 
 def _all_sublayers(layer) -> list:
-    """The layers inside ``layer``, at any depth, breadth first, each once (``layer`` left out)."""
+    """The layers inside ``layer``, at any depth, each once (``layer`` left out), in the order of
+    Keras's ``_flatten_layers`` (so ``losses`` lists as Keras's): a layer, then what its sublayers
+    hold (the last sublayer's first), then the next."""
     seen, out = {id(layer)}, []
-    queue = list(layer._layers)
+    queue = collections.deque(layer._layers)
     while queue:
-        sub = queue.pop(0)
+        sub = queue.popleft()
         if id(sub) not in seen:
             seen.add(id(sub))
             out.append(sub)
-            queue.extend(sub._layers)
+            queue.extendleft(sub._layers)
     return out
 
 

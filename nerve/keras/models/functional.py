@@ -65,16 +65,17 @@ def _clone_graph(inputs, outputs):
         return mapping[id(t)]
 
     def new_input(t):
-        if not isinstance(t._keras_history[0], InputLayer):
-            mapping[id(t)] = Input(batch_shape=t.shape, dtype=t.dtype, name=f"{t.name}CLONE")
-        return swap(t)
+        # an Input's tensor stays as it is (as Keras's), an intermediate one gets a new Input
+        mapping[id(t)] = t if isinstance(t._keras_history[0], InputLayer) else \
+            Input(batch_shape=t.shape, dtype=t.dtype, name=f"{t.name}CLONE")
+        return mapping[id(t)]
 
     inputs = map_structure(new_input, inputs)
     outputs = map_structure(swap, outputs)
     for node in nodes:
         if not isinstance(node.layer, InputLayer):
             Node(node.layer, map_structure(swap, node.call_inputs), map_structure(swap, node.outputs),
-                 map_structure(swap, node.call_kwargs))
+                 map_structure(swap, node.call_kwargs), map_structure(swap, list(node.call_args)))
     return inputs, outputs
 
 

@@ -10,6 +10,7 @@ progress bar).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import warnings
 
@@ -158,17 +159,20 @@ class Model(Layer):
             if value and not isinstance(value, (list, tuple, dict)):
                 raise ValueError(f"Expected `{arg}` argument to be a list, tuple, or dict. Received instead: "
                                  f"{arg}={value} of type {type(value)}")
-        if loss is None:  # as Keras 3: compiling again without a loss keeps the earlier one
-            loss = self.__dict__.get("_loss_spec")
+        if loss is None:  # as Keras 3: compiling again without a loss keeps the earlier one (and its weights)
+            loss, loss_weights = self.__dict__.get("_loss_spec"), self.__dict__.get("_loss_weights")
+        if metrics is None and weighted_metrics is None:  # and without metrics, the earlier metrics
+            metrics, weighted_metrics = self.__dict__.get("_metric_specs"), self.__dict__.get("_weighted_metric_specs")
+        for m in flatten(metrics or []) + flatten(weighted_metrics or []):
+            metrics_module.check(m)  # before any change: a compile that fails leaves the model as it was
+        optimizer = optimizers_module.get(optimizer)
         self._reset_compile()
-        self.optimizer = optimizers_module.get(optimizer)
+        self.optimizer = optimizer
         self.loss = loss
         self._loss_spec = loss
         self._loss_weights = loss_weights
         self._metric_specs = metrics
         self._weighted_metric_specs = weighted_metrics
-        for m in flatten(metrics or []) + flatten(weighted_metrics or []):
-            metrics_module.check(m)
         self._loss_fns = map_structure(losses_module.get, loss) if isinstance(loss, (list, dict)) else losses_module.get(loss)
         if metrics is not None or weighted_metrics is not None:
             self._compile_metrics = CompileMetrics(self)
@@ -191,11 +195,14 @@ class Model(Layer):
             if self._compile_metrics is not None:
                 out.append(self._compile_metrics)
             out += self._output_loss_trackers
+        metric = metrics_module.Metric
         for name, value in vars(self).items():
-            if name.startswith("_"):  # fit's own (above) and other internals
+            if name[0] == "_":  # fit's own (above) and other internals
                 continue
-            items = value if isinstance(value, (list, tuple)) else (value,)
-            out += [m for m in items if isinstance(m, metrics_module.Metric) and all(m is not o for o in out)]
+            if isinstance(value, (list, tuple)):  # (train_on_batch reads this every call: no work for the rest)
+                out += [m for m in value if isinstance(m, metric) and all(m is not o for o in out)]
+            elif isinstance(value, metric) and all(value is not o for o in out):
+                out.append(value)
         return out
 
     @property
@@ -278,7 +285,9 @@ class Model(Layer):
 
         A custom ``train_step`` calls it as Keras 3's: ``self.compute_loss(y=y, y_pred=y_pred)``.
         """
-        return self._compute_loss(x, y, y_pred, sample_weight, training)[0]
+        total, parts = self._compute_loss(x, y, y_pred, sample_weight, training)
+        self.__dict__["_loss_parts"] = parts  # the outputs' losses, for fit's trackers (_step_loss)
+        return total
 
     def _compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """``compute_loss``'s total and the outputs' losses before weighting (for their trackers)."""
@@ -425,9 +434,13 @@ class Model(Layer):
         cls = type(self)
         if cls.compute_loss is Model.compute_loss:
             return self._compute_loss(x, y, y_pred, sample_weight, training)
-        if "training" in inspect.signature(cls.compute_loss).parameters:
-            return self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training), []
-        return self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight), []
+        # the outputs' losses, where it calls Model.compute_loss (as Keras's trackers see them there)
+        self.__dict__["_loss_parts"] = []
+        if _takes_training(cls.compute_loss):
+            total = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+        else:
+            total = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+        return total, self.__dict__.pop("_loss_parts")
 
     def _custom_logs(self, logs):
         """Keras's epoch logs after a ``train_step`` / ``test_step`` of the user's: the metrics'
@@ -828,6 +841,12 @@ def _masked_weight(y_pred, sample_weight):
 
     m, w = _same_rank(m, _as_tensor(sample_weight, m).to(m.dtype))
     return w * m
+
+
+@functools.lru_cache(maxsize=64)  # bounded: it holds the functions (classes made in a loop)
+def _takes_training(compute_loss) -> bool:
+    """Whether a ``compute_loss`` takes ``training`` (read once per function: a signature costs ~10 us)."""
+    return "training" in inspect.signature(compute_loss).parameters
 
 
 def _pythonify_logs(logs):
