@@ -35,7 +35,7 @@ import nerve
 
 pytest.importorskip("torch")
 import torch as _torch  # noqa: E402  (after the skip)
-from _tutorial_compare import assert_same_lines, torch_on_one_thread  # noqa: E402,F401  (the fixture applies here)
+from _tutorial_compare import SharedWeights, assert_same_lines, torch_on_one_thread  # noqa: E402,F401  (the fixture applies here)
 
 # ---------------------------------------------------------------- running a program on both libraries
 
@@ -145,18 +145,10 @@ def _modules(lib, out):
                            read_image=vision.io.read_image, print=print)
 
 
-class _Shared:
+class _Shared(SharedWeights):
     """The PyTorch run (first) records initial weights and random draws; the nerve run gets the same."""
 
-    def __init__(self):
-        self.saved = {}
-
-    def model(self, torch, key, model):
-        if key not in self.saved:
-            self.saved[key] = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
-        else:
-            model.load_state_dict({k: torch.tensor(v) for k, v in self.saved[key].items()})
-        return model
+    model = SharedWeights.__call__
 
     def value(self, key, value):
         return self.saved.setdefault(key, value)
