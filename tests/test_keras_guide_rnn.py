@@ -11,7 +11,7 @@ Skipped where Keras 3 is not installed.
 
 import numpy as np
 import pytest
-from _keras_compare import K, assert_same, both, fresh, same_step, summary_of
+from _keras_compare import K, assert_same, both, fresh, names, same_step, summary_of
 
 from nerve import keras
 from nerve.keras import layers
@@ -168,7 +168,8 @@ def test_rnn_of_stacked_cells():
         seq = L.RNN(cells, return_sequences=True)(inputs)
         return k.Model(inputs, [seq, L.RNN([L.GRUCell(3), L.LSTMCell(2)])(seq)])
 
-    same_model(build, SEQ)
+    theirs, ours = same_model(build, SEQ)
+    assert names(ours) == names(theirs)  # 'rnn_1/stacked_rnn_cells/gru_cell/kernel', ...
 
     def build_one(k, L):
         return k.Sequential([k.Input((None, 5)), L.RNN([L.LSTMCell(4), L.SimpleRNNCell(3)], return_sequences=True),
@@ -176,6 +177,23 @@ def test_rnn_of_stacked_cells():
 
     theirs, ours = same_model(build_one, SEQ)
     same_step(theirs, ours, SEQ, RNG.standard_normal((3, 2)).astype("float32"))
+
+
+def test_bidirectional_of_rnn_cell_and_config_round_trip():
+    def build(k, L):
+        inputs = k.Input((6, 5))
+        x = L.Bidirectional(L.RNN(L.LSTMCell(4), return_sequences=True), merge_mode="sum")(inputs)
+        return k.Model(inputs, L.RNN([L.GRUCell(3), L.SimpleRNNCell(2)], go_backwards=True)(x))
+
+    theirs, ours = same_model(build, SEQ)
+    # rebuilt from its config in each library (fresh cells), Keras's weights copied in again
+    theirs2 = K.Model.from_config(theirs.get_config())
+    ours2 = keras.Model.from_config(ours.get_config())
+    assert all(a is not b for a, b in zip(ours2.weights, ours.weights))
+    ours2.set_weights(theirs.get_weights())
+    theirs2.set_weights(theirs.get_weights())
+    assert_same(ours2(SEQ), theirs2(SEQ))
+    assert_same(ours2(SEQ), theirs(SEQ))
 
 
 # ---------------------------------------------------------------- cross-batch statefulness

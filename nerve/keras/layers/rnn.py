@@ -562,6 +562,12 @@ class StackedRNNCells(Layer):
                                  f"cells={cells} (including cell={cell}).")
         self.cells = list(cells)
 
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["cells"] = _cell_from_config(config["cells"])
+        return cls(**config)
+
     @property
     def state_size(self):
         return [c.state_size for c in self.cells]
@@ -588,6 +594,8 @@ class StackedRNNCells(Layer):
             if size is None:
                 size = cell.state_size if _is_size(cell.state_size) else cell.state_size[0]
             input_shape = (input_shape[0], size) if isinstance(size, int) else (input_shape[0], *size)
+            if isinstance(cell, Layer):
+                _prefix(self, cell)
         self.built = True
 
     def call(self, inputs, states, training=False):
@@ -634,6 +642,12 @@ class RNN(Layer):
     def state_size(self):
         return [self.cell.state_size] if _is_size(self.cell.state_size) else list(self.cell.state_size)
 
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["cell"] = _cell_from_config(config["cell"])
+        return cls(**config)
+
     def build(self, input_shape):
         nested = isinstance(input_shape[0], (list, tuple)) or input_shape[0] is not None and \
             not isinstance(input_shape[0], int)
@@ -641,6 +655,7 @@ class RNN(Layer):
         step = [(s[0], *s[2:]) for s in shapes]
         if isinstance(self.cell, Layer) and not self.cell.built:
             self.cell._maybe_build(type(input_shape)(step) if nested else step[0])
+        _prefix(self, self.cell)  # Keras's paths: 'rnn/lstm_cell/kernel'
         if self.stateful:
             batch = shapes[0][0]
             if batch is None:
@@ -714,6 +729,24 @@ class RNN(Layer):
         if self.return_state:
             return [out] + [None] * len(self.state_size)
         return out
+
+
+def _prefix(owner, cell):
+    for v in getattr(cell, "weights", []):
+        if not v.path.startswith(owner.name + "/"):
+            v.path = f"{owner.name}/{v.path}"
+
+
+def _cell_from_config(cell):
+    """A cell (or a list of them) from its serialized form in a config (a fresh one: a config never
+    shares the cell it was made from)."""
+    from ..saving import deserialize
+
+    if isinstance(cell, (list, tuple)):
+        return [_cell_from_config(c) for c in cell]
+    if isinstance(cell, dict):
+        return deserialize(cell["class_name"], cell["config"], registered_name=cell.get("registered_name"))
+    return type(cell).from_config(cell.get_config())
 
 
 def _select(m, a, b):
