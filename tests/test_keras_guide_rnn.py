@@ -226,6 +226,26 @@ def test_stateful_carries_states_across_batches(make):
     assert_same(ours(paragraphs[0]), first[1])
 
 
+def test_stateful_model_with_fixed_batch_input():
+    def build(k, L):
+        inputs = k.Input((3, 5), batch_size=2)
+        x = L.RNN(L.LSTMCell(4), stateful=True, return_sequences=True)(inputs)
+        return k.Model(inputs, L.Dense(2)(L.GRU(3, stateful=True)(x)))
+
+    theirs, ours = both(build)
+    assert summary_of(ours) == summary_of(theirs)
+    batches = [RNG.random((2, 3, 5)).astype("float32") for _ in range(3)]
+    first = theirs(batches[0])
+    assert_same(ours(batches[0]), first)
+    for b in batches[1:]:
+        assert_same(ours.predict(b, verbose=0), theirs.predict(b, verbose=0))
+    for model in (theirs, ours):
+        for layer in model.layers[1:3]:
+            layer.reset_state()
+    assert_same(ours(batches[0]), first)
+    assert_same(theirs(batches[0]), first)
+
+
 def test_stateful_state_reuse_as_initial_state():
     paragraphs = [RNG.random((2, 3, 5)).astype("float32") for _ in range(3)]
     got, weights = {}, []
@@ -325,3 +345,44 @@ def test_nested_states_returned():
     got, want = ours(x), theirs(x)
     assert [tuple(t.shape) for t in got] == [(3, 6, 2), (3, 2), (3, 3, 2)]
     assert_same(got, want)
+
+
+# ---------------------------------------------------------------- masks and errors
+
+@pytest.mark.parametrize("kw", [{}, {"return_sequences": True, "return_state": True},
+                                {"return_sequences": True, "zero_output_for_mask": True, "go_backwards": True}])
+def test_rnn_of_cell_with_mask(kw):
+    ids = IDS.copy()
+    ids[0, 4:] = 0
+    ids[1, :2] = 0
+    ids[2, ::3] = 0
+
+    def build(k, L):
+        inputs = k.Input((None,))
+        x = L.Embedding(30, 5, mask_zero=True)(inputs)
+        return k.Model(inputs, L.RNN([L.LSTMCell(4), L.GRUCell(3)], **kw)(x))
+
+    theirs, ours = both(build)
+    got, want = ours(ids), theirs(ids)
+    assert structure(got) == structure(want)  # with return_state: output, [h, c] of the LSTMCell, h of the GRUCell
+    assert_same(leaves(got), leaves(want))
+
+
+def leaves(y):
+    return [t for item in y for t in leaves(item)] if isinstance(y, (list, tuple)) else [y]
+
+
+def structure(y):
+    return [structure(item) for item in y] if isinstance(y, (list, tuple)) else tuple(y.shape)
+
+
+def test_rnn_cell_errors_match():
+    class NoState:
+        def call(self, inputs, states):
+            return inputs, states
+
+    for L in (K.layers, layers):
+        with pytest.raises(ValueError, match="state_size"):
+            L.RNN(NoState())
+        with pytest.raises(ValueError, match="`call` method"):
+            L.RNN(object())
