@@ -160,6 +160,13 @@ def test_rnn_of_cell_equals_its_layer(cell, layer):
     for w, wo, wt in zip(theirs.weights, ours_cell.get_weights(), theirs.get_weights()):
         if "moving_variance" not in w.path:
             np.testing.assert_allclose(wo, wt, atol=1e-5, rtol=1e-4)
+    # the guide's last step: a fresh fused model with the trained weights predicts one sample
+    fresh_theirs, fresh_ours = build_model(K, K.layers, True), build_model(keras, layers, True)
+    fresh_theirs.set_weights(theirs.get_weights())
+    fresh_ours.set_weights(theirs.get_weights())
+    got, want = fresh_ours.predict_on_batch(x[:1]), fresh_theirs.predict_on_batch(x[:1])
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+    assert np.argmax(got, axis=1) == np.argmax(want, axis=1)
 
 
 def test_rnn_of_stacked_cells():
@@ -302,6 +309,7 @@ def test_custom_cell_in_rnn(kw):
 def nested_cell(k):
     """The guide's NestedCell with one input and one output (Keras 3's RNN takes neither nested
     inputs nor nested outputs): a state of shape (unit_2, unit_3) beside a flat one."""
+    @k.saving.register_keras_serializable()
     class NestedCell(k.layers.Layer):
         def __init__(self, unit_1, unit_2, unit_3, **kwargs):
             self.unit_1, self.unit_2, self.unit_3 = unit_1, unit_2, unit_3
