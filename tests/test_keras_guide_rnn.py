@@ -11,7 +11,7 @@ Skipped where Keras 3 is not installed.
 
 import numpy as np
 import pytest
-from _keras_compare import K, assert_same, both, fresh, names, same_step, summary_of
+from _keras_compare import K, assert_same, both, fresh, names, same_step, summary_of, to_numpy
 
 from nerve import keras
 from nerve.keras import layers
@@ -395,3 +395,31 @@ def test_rnn_cell_errors_match():
             L.RNN(NoState())
         with pytest.raises(ValueError, match="`call` method"):
             L.RNN(object())
+
+
+@pytest.mark.parametrize("kind", ["dropout", "recurrent_dropout"])
+def test_cell_dropout_masks_are_fixed_over_the_steps(kind):
+    """Keras 3's cell dropout, the same in both libraries: one mask per sequence, the same at every
+    step, about the rate dropped; none outside training. Seen through a linear SimpleRNNCell whose
+    step is its input (identity kernel) or its state (identity recurrent kernel, a first state of ones)."""
+    rate, n = 0.5, 64
+    x = np.ones((n, 4, 8), "float32")
+    eye, zero = np.eye(8, dtype="float32"), np.zeros((8, 8), "float32")
+    h0 = np.ones((n, 8), "float32")
+    for k in (K, keras):
+        rnn = k.layers.RNN(k.layers.SimpleRNNCell(8, activation="linear", use_bias=False, **{kind: rate}),
+                           return_sequences=True)
+        rnn(x)
+        rnn.set_weights([eye, zero] if kind == "dropout" else [zero, eye])
+
+        def run(training):
+            return to_numpy(rnn(x, initial_state=[h0], training=training))
+
+        seq = run(True)
+        kept = seq != 0
+        assert all(np.array_equal(kept[:, 0], kept[:, t]) for t in range(1, 4))
+        assert 0.3 < 1 - kept[:, 0].mean() < 0.7
+        if kind == "dropout":  # the mask itself, scaled by 1 / (1 - rate)
+            assert set(np.unique(seq)) == {0.0, 2.0}
+        assert not np.array_equal(run(True) != 0, kept)  # a new mask for the next sequence
+        np.testing.assert_array_equal(run(False), 1.0)

@@ -430,10 +430,12 @@ class _Cell(Layer):
         if units is None or int(units) <= 0:
             raise ValueError(f"Received an invalid value for argument `units`, expected a positive integer, "
                              f"got {units}.")
-        if dropout or recurrent_dropout:
-            raise NotImplementedError("nerve.keras's RNN cells do not support dropout yet; use the "
-                                      "SimpleRNN / LSTM / GRU layers' `dropout` and `recurrent_dropout`")
-        self.dropout, self.recurrent_dropout = 0.0, 0.0
+        for what, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if not 0 <= rate < 1:
+                raise ValueError(f"Invalid value received for argument `{what}`. Expected a float value "
+                                 f"between 0 and 1 (1 excluded). Received: {what}={rate}")
+        self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
+        self.__dict__["_dropout_masks"] = [None, None]
         self.units = int(units)
         self.activation = activations.get(activation)
         self.recurrent_activation = activations.get(recurrent_activation)
@@ -471,10 +473,29 @@ class _Cell(Layer):
         n = 2 if self._layer._gates == 4 else 1
         return [_zeros_state(self.units, batch_size, self.dtype) for _ in range(n)]
 
+    def _mask(self, i, like, rate):
+        """Keras 3's cell dropout: one mask (for every gate) drawn at the first step of a sequence and
+        kept until ``reset_dropout_mask`` (which ``RNN`` calls after each sequence)."""
+        if self._dropout_masks[i] is None:
+            ones = Tensor._make(like._device.xp.ones(tuple(like.shape), dtype=like._data.dtype), like._device)
+            self._dropout_masks[i] = _F().dropout(ones, p=rate, training=True)
+        return self._dropout_masks[i]
+
+    def reset_dropout_mask(self):
+        self._dropout_masks[0] = None
+
+    def reset_recurrent_dropout_mask(self):
+        self._dropout_masks[1] = None
+
     def call(self, inputs, states, training=False):
         states = list(states) if isinstance(states, (list, tuple)) else [states]
         w_ih, w_hh, b_ih, b_hh = self._layer._core_weights(self, False)
-        new = self._layer._step(self, _F().linear(inputs, w_ih, b_ih), states, w_hh, b_hh, None)
+        if training and self.dropout:
+            inputs = inputs * self._mask(0, inputs, self.dropout)
+        rmasks = None
+        if training and self.recurrent_dropout:
+            rmasks = [self._mask(1, states[0], self.recurrent_dropout)] * self._gates
+        new = self._layer._step(self, _F().linear(inputs, w_ih, b_ih), states, w_hh, b_hh, rmasks)
         return new[0], new
 
     def _rec(self, h, w_hh, rmasks, first, stop):
@@ -697,6 +718,8 @@ class RNN(Layer):
             states = self.get_initial_state(N)
         mask = as_mask(mask[0] if isinstance(mask, (list, tuple)) else mask)
         kw = {"training": training} if getattr(self.cell, "_call_has_training", False) else {}
+        cells = self.cell.cells if isinstance(self.cell, StackedRNNCells) else [self.cell]
+        _reset_dropout(cells)  # each sequence draws its own masks, fixed over its steps
         outs, prev = [], None
         for t in (range(T - 1, -1, -1) if self.go_backwards else range(T)):
             xt = [f[:, t] for f in flat]
@@ -711,6 +734,7 @@ class RNN(Layer):
                 out = pack_as(out, [_select(m, a, b) for a, b in zip(flatten(out), flatten(prev))])
             states, prev = new, out
             outs.append(out)
+        _reset_dropout(cells)
         if stateful and not in_symbolic_call():
             for v, s in zip(self.states, flatten(states)):
                 v.value._data[...] = s._data  # the next batch starts here (no gradient across batches)
@@ -729,6 +753,13 @@ class RNN(Layer):
         if self.return_state:
             return [out] + [None] * len(self.state_size)
         return out
+
+
+def _reset_dropout(cells):
+    for cell in cells:
+        for name in ("reset_dropout_mask", "reset_recurrent_dropout_mask"):
+            if hasattr(cell, name):
+                getattr(cell, name)()
 
 
 def _prefix(owner, cell):
