@@ -127,6 +127,7 @@ def test_rnn_of_builtin_cell(cell, kw):
 
     theirs, ours = same_model(build, SEQ, extra=[SEQ[:, :2]])
     assert [w.shape for w in ours.weights] == [tuple(w.shape) for w in theirs.weights]
+    assert names(ours) == names(theirs)
 
 
 @pytest.mark.parametrize("cell,layer", list(zip(CELLS, ["LSTM", "GRU", "SimpleRNN"])))
@@ -194,6 +195,7 @@ def test_bidirectional_of_rnn_cell_and_config_round_trip():
         return k.Model(inputs, L.RNN([L.GRUCell(3), L.SimpleRNNCell(2)], go_backwards=True)(x))
 
     theirs, ours = same_model(build, SEQ)
+    assert names(ours) == names(theirs)  # 'bidirectional/forward_rnn/lstm_cell/kernel', ...
     # rebuilt from its config in each library (fresh cells), Keras's weights copied in again
     theirs2 = K.Model.from_config(theirs.get_config())
     ours2 = keras.Model.from_config(ours.get_config())
