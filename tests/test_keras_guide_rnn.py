@@ -425,3 +425,43 @@ def test_cell_dropout_masks_are_fixed_over_the_steps(kind):
             assert set(np.unique(seq)) == {0.0, 2.0}
         assert not np.array_equal(run(True) != 0, kept)  # a new mask for the next sequence
         np.testing.assert_array_equal(run(False), 1.0)
+
+
+def test_nested_inputs_equal_keras_on_the_joined_input():
+    """The guide's nested inputs (Keras 3's RNN takes none): nerve's RNN over (x1, x2) with a cell
+    reading both equals Keras's over the joined input with the same weights."""
+    def cell_class(k):
+        class SplitCell(k.layers.Layer):
+            def __init__(self, units, **kwargs):
+                super().__init__(**kwargs)
+                self.units, self.state_size = units, units
+
+            def build(self, input_shape):
+                nested = isinstance(input_shape[0], (list, tuple))
+                features = sum(s[-1] for s in input_shape) if nested else input_shape[-1]
+                self.kernel = self.add_weight(shape=(features, self.units), name="kernel")
+
+            def call(self, inputs, states):
+                if isinstance(inputs, (list, tuple)):
+                    a, b = inputs
+                    z = k.ops.matmul(a, self.kernel[:3]) + k.ops.matmul(b, self.kernel[3:])
+                else:
+                    z = k.ops.matmul(inputs, self.kernel)
+                out = k.ops.tanh(z + states[0])
+                return out, [out]
+
+        return SplitCell
+
+    theirs = K.layers.RNN(cell_class(K)(4), return_sequences=True, return_state=True)
+    ours = layers.RNN(cell_class(keras)(4), return_sequences=True, return_state=True)
+    want = theirs(SEQ)
+    got = ours((SEQ[..., :3], SEQ[..., 3:]))
+    ours.set_weights(theirs.get_weights())
+    assert_same(ours((SEQ[..., :3], SEQ[..., 3:])), want)
+    assert_same(ours(SEQ), want)
+    assert len(got) == 2
+    # in a functional model, as the guide builds it
+    i1, i2 = keras.Input((None, 3)), keras.Input((None, 2))
+    model = keras.models.Model([i1, i2], layers.RNN(cell_class(keras)(4))((i1, i2)))
+    model.set_weights(theirs.get_weights())
+    assert_same(model.predict([SEQ[..., :3], SEQ[..., 3:]], verbose=0), want[1])

@@ -22,6 +22,12 @@ the step loop skips the masked rows of each step. ``return_sequences=True`` pass
 ``stateful=True`` (the batch size fixed, e.g. ``keras.Input(shape, batch_size=n)``): each batch
 starts from the states the previous one ended with; ``reset_state()`` zeros them. ``unroll``, the
 constraints and ``seed`` are accepted and ignored.
+
+``RNN(cell)`` is the generic loop, step by step, around ``SimpleRNNCell`` / ``LSTMCell`` / ``GRUCell``
+(the layers' step code and weights: ``RNN(LSTMCell(n))`` with ``LSTM(n)``'s weights gives its outputs;
+dropout as Keras 3's cells, one mask per sequence for all gates), a list of cells
+(``StackedRNNCells``) or a cell of one's own (``state_size``, ``call(inputs, states)``; states of any
+shape; inputs may be a list / tuple of sequences, which Keras 3's RNN does not take).
 """
 
 from __future__ import annotations
