@@ -145,6 +145,12 @@ def dot(x1, x2):
     return matmul(x1, x2)
 
 
+def einsum(subscripts, *operands):
+    """Keras's ``ops.einsum``: the core's einsum of the operands as tensors."""
+    from nerve.functions import einsum as _einsum
+    return _einsum(subscripts, *[_t(o) for o in operands])
+
+
 def _axis(axis):
     return tuple(axis) if isinstance(axis, list) else axis
 

@@ -79,7 +79,7 @@ from .merging import (
 )
 from .normalization import BatchNormalization, LayerNormalization
 from .reshaping import Cropping1D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
-from .rnn import GRU, LSTM, SimpleRNN
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell, StackedRNNCells
 from .serialization import deserialize, serialize
 from .wrappers import Bidirectional, TimeDistributed
 
@@ -89,7 +89,7 @@ __all__ = [
     "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalMaxPooling2D", "Identity", "Input", "InputLayer",
     "KerasTensor", "Layer", "LayerNormalization", "LeakyReLU", "MaxPool2D", "MaxPooling2D", "Multiply",
     "ReLU", "Rescaling", "Reshape", "Softmax", "Subtract", "add", "concatenate",
-    "GRU", "LSTM", "SimpleRNN", "Conv2DTranspose", "Convolution2DTranspose", "UpSampling2D", "ZeroPadding2D",
+    "GRU", "LSTM", "SimpleRNN", "RNN", "GRUCell", "LSTMCell", "SimpleRNNCell", "StackedRNNCells", "Conv2DTranspose", "Convolution2DTranspose", "UpSampling2D", "ZeroPadding2D",
     "Bidirectional", "GlobalAveragePooling1D", "GlobalAvgPool1D", "GlobalMaxPool1D", "GlobalMaxPooling1D", "Lambda",
     "Masking", "TimeDistributed",
     "AdditiveAttention", "Attention", "AveragePooling1D", "AvgPool1D", "Conv1D", "Convolution1D", "Cropping1D",
