@@ -646,6 +646,30 @@ def test_crossentropy_of_a_saturated_softmax_is_clipped_as_keras():
     np.testing.assert_allclose(ours[2], theirs[2], rtol=1e-5)
 
 
+def test_crossentropy_of_unnormalized_probabilities_as_keras():
+    """With ``from_logits=False`` Keras divides the predictions by their sum before the clip and the
+    log, so raw scores (a Dense without softmax, the mistake the RNN guide's loss would make) cost
+    what they cost in Keras; values and gradients against Keras 3's own."""
+    import torch
+
+    rng = np.random.default_rng(3)
+    for scores in (rng.random((5, 4), dtype=np.float32) * 3,  # positive, not summing to one
+                   rng.standard_normal((5, 4)).astype(np.float32)):  # raw logits, negatives included
+        labels = np.array([0, 3, 1, 2, 3])
+        for name, target in (("SparseCategoricalCrossentropy", labels),
+                             ("CategoricalCrossentropy", np.eye(4, dtype=np.float32)[labels])):
+            tp = torch.tensor(scores, requires_grad=True)
+            want = getattr(K.losses, name)()(torch.tensor(target), tp)
+            want.backward()
+            from nerve import tensor as ntensor
+
+            xp = ntensor(scores, requires_grad=True)
+            got = getattr(keras.losses, name)()(target, xp)
+            got.backward()
+            np.testing.assert_allclose(got.item(), want.item(), rtol=1e-5, err_msg=name)
+            np.testing.assert_allclose(xp.grad.numpy(), tp.grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
+
+
 # ---------------------------------------------------------------- "Writing your own callbacks"
 def get_model(k):
     model = k.Sequential()

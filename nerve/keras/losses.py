@@ -127,7 +127,8 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
             logits = logits.movedim(-1, 1) if hasattr(logits, "movedim") else logits.permute(0, logits.ndim - 1, *range(1, logits.ndim - 1))
         out = F.cross_entropy(logits, y_true, reduction="none")
         return out if from_logits else out.clamp(_CE_LO, _CE_HI)
-    logp = y_pred.clamp(EPS, 1.0 - EPS).log()
+    # as Keras: the probabilities are normalized to sum to one first, then clipped
+    logp = (y_pred / y_pred.sum(dim=axis, keepdim=True)).clamp(EPS, 1.0 - EPS).log()
     if logp.ndim > 2:
         logp = logp.permute(0, logp.ndim - 1, *range(1, logp.ndim - 1))
     return F.nll_loss(logp, y_true, reduction="none")
