@@ -121,6 +121,25 @@ def test_normalization_and_embedding_equal_keras():
     _same_outputs(lambda k, L: k.Sequential([k.Input((4,), dtype="int32"), L.Embedding(20, 5)]), ids)
 
 
+@pytest.mark.parametrize("shape", [(8, 5), (4, 3, 3, 5)])
+def test_batchnorm_moving_statistics_equal_keras(shape):
+    """A training call moves the moving variance by the biased batch variance, as Keras (PyTorch's
+    running_var, which nerve's core keeps, takes the unbiased one); three calls, 2-D and 4-D."""
+    rng = np.random.default_rng(2)
+    xs = [rng.normal(size=shape).astype("float32") * 2 + 1 for _ in range(3)]
+
+    def bn(k, L):
+        return k.Sequential([k.Input(shape[1:]), L.BatchNormalization(momentum=0.9)])
+
+    theirs, ours = both(bn)
+    for x in xs:
+        want = K.ops.convert_to_numpy(theirs(x, training=True))
+        got = ours(x, training=True).detach().numpy()
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-5)
+    for got, want in zip(ours.get_weights(), theirs.get_weights()):  # gamma, beta, moving mean, variance
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("loss,target", [
     ("categorical_crossentropy", "onehot"), ("sparse_categorical_crossentropy", "ids"),
     ("mse", "onehot"), ("mae", "onehot"), ("binary_crossentropy", "onehot"),

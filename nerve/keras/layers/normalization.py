@@ -67,12 +67,18 @@ class BatchNormalization(Layer):
         last = self._axis == inputs.ndim - 1 and inputs.ndim > 2
         if last:  # the core normalizes axis 1 (NCHW); channels-last goes there and back as views
             x = x.movedim(-1, 1) if hasattr(x, "movedim") else x.permute(0, x.ndim - 1, *range(1, x.ndim - 1))
+        mv = self.moving_variance.value
+        old = mv.detach().clone() if training else None
         y = _F().batch_norm(
-            x, self.moving_mean.value, self.moving_variance.value,
+            x, self.moving_mean.value, mv,
             self.gamma.value if self.gamma is not None else None,
             self.beta.value if self.beta is not None else None,
             training=training, momentum=1.0 - self.momentum, eps=self.epsilon,
         )
+        if training:  # the core (as PyTorch) averages in the unbiased variance, Keras the biased one
+            n = x.numel() // max(mv.numel(), 1)
+            with nerve.no_grad():  # r (n-1)/n + momentum old / n: the same update with the biased variance
+                mv.mul_((n - 1) / n).add_(old * (self.momentum / n))
         if last:
             y = y.permute(0, *range(2, y.ndim), 1)
         return y
