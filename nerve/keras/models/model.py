@@ -858,27 +858,23 @@ def _pythonify_logs(logs):
     for key, value in sorted(logs.items()):
         if isinstance(value, dict):
             out.update(_pythonify_logs(value))
-            continue
-        try:
-            out[key] = float(value)
-        except (TypeError, ValueError, RuntimeError):
-            out[key] = value
+        else:
+            out[key] = _log_value(value)
     return out
 
 
 def _log_value(value):
-    """A metric's result as the logs hold it: a Python float (Keras's pythonify_logs)."""
+    """A metric's result as the logs hold it: a Python float (Keras's pythonify_logs), or the value
+    itself where it is not one number (a list of thresholds' results)."""
     if type(value) is float:
         return value
     from ..variables import Variable
 
     if isinstance(value, Variable):
         value = value.value
-    if isinstance(value, nerve.Tensor):
-        return float(_host(value))
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        return float(value)  # a one-element tensor copies its number from the device
+    except (TypeError, ValueError, RuntimeError):
         return value
 
 
