@@ -34,6 +34,7 @@ import numpy as np
 from ... import _threads
 from ...autograd import Function, is_grad_enabled
 from ...tensor import Tensor
+from . import _winograd
 
 
 def _ntuple(v, n: int, what: str) -> tuple:
@@ -195,6 +196,9 @@ _WORKERS: int | None = None  # threads for the CPU chunks; None: nerve's worker 
 # up, narrow was as fast or faster (the MNIST net's 26x26 -> 24x24: 61 ms against 64 ms, its
 # 28x28 -> 26x26 first layer 4.3 ms against 5.8 ms), with no extra columns to multiply.
 _WIDE_BELOW = 10
+# 3x3 stride-1 convolutions on the CPU run through Winograd F(4x4, 3x3) (see _winograd.py);
+# False sends them through im2col like every other convolution.
+_WINOGRAD = True
 
 
 def _workers(xp) -> int:
@@ -239,6 +243,14 @@ class ConvNdFn(Function):
         g = self.groups
         stride, dilation = self.stride, self.dilation
         pads = self.pads
+        self.wino = None
+        if _WINOGRAD and _winograd.usable(xp, x, w, stride, dilation, g):
+            store = (lambda size: _col_buffer(xp, size, x.dtype, self)) if self.keep_col else None
+            out, self.wino, self.col, self.u = _winograd.forward(xp, x, w, b, pads, store, _workers(xp))
+            self.w = w
+            padded = (sizes[0] + pads[0] + pads[1], sizes[1] + pads[2] + pads[3])
+            self.geom = (n, c, sizes, padded, None, None, None, (2, 3), None)
+            return out.transpose(1, 0, 2, 3)
         padded, outs, spatial, crop = _conv_geometry(sizes, kernel, stride, dilation, pads)
         xc = x.transpose(1, 0, *spatial)  # channel-major view; free when x came from a conv
         if crop is not None:
@@ -318,6 +330,8 @@ class ConvNdFn(Function):
         return out.transpose(1, 0, *spatial)
 
     def backward(self, xp, grad):
+        if self.wino is not None:
+            return self._backward_winograd(grad)
         n, c, sizes, padded, outs, cshape, wide, spatial, crop = self.geom
         w = self.w
         o, cg = w.shape[:2]
@@ -385,6 +399,22 @@ class ConvNdFn(Function):
             gx = dx.transpose(1, 0, *spatial)
         return gx, gw, gb
 
+    def _backward_winograd(self, grad):
+        want_x = self.parents[0] is not None
+        want_w = self.parents[1] is not None
+        want_b = len(self.parents) > 2 and self.parents[2] is not None
+        gc = grad.transpose(1, 0, 2, 3)
+        gx, gw = _winograd.backward(np, gc, self.w, self.u, self.col, self.wino, want_x, want_w)
+        gb = gc.sum(axis=(1, 2, 3)) if want_b else None
+        return (None if gx is None else gx.transpose(1, 0, 2, 3)), gw, gb
+
+    def _saved_input(self, kernel):
+        """The input, rebuilt from what forward kept (the im2col matrix or Winograd's transform)."""
+        xp = self.device.xp
+        if self.wino is not None:
+            return _winograd.input_from_store(self.col, self.wino, self.col.dtype).transpose(1, 0, 2, 3)
+        return _input_from_col(xp, self.col, self.geom, kernel, self.stride, self.dilation)
+
     def backward_t(self, g):
         # the input gradient is the transposed convolution of g with the weight, the weight gradient
         # a convolution of the input with g (batch and channel axes swapped): both recorded ops
@@ -408,8 +438,7 @@ class ConvNdFn(Function):
             if self.col is None:
                 raise RuntimeError(f"create_graph=True: double backward of {self.name} ({self.node_name}) needs the "
                                    "input, which this convolution did not keep (its weight did not require grad)")
-            x = self.saved(0, _input_from_col(self.device.xp, self.col, self.geom, kernel, self.stride,
-                                              self.dilation))
+            x = self.saved(0, self._saved_input(kernel))
             gw = weight_grad_t(x, g, kernel, groups, self.stride, self.dilation, pads, self.name)
         if len(p) > 2 and p[2] is not None:
             gb = g.sum((0,) + spatial)

@@ -1,0 +1,187 @@
+"""Winograd F(4x4, 3x3), the CPU path of 3x3 stride-1 convolutions: against PyTorch, against the
+im2col path, gradient checks, double backward, threads and image blocks, and where it is not used."""
+
+import numpy as np
+import pytest
+from _torch_compare import compare, to_np
+
+import nerve
+import nerve.nn as nn
+import nerve.nn.functional as F
+from nerve.autograd import gradcheck, gradgradcheck
+from nerve.nn.functional import _winograd
+from nerve.nn.functional import conv as conv_mod
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+# (N, C, H, W), out channels, padding, bias
+CASES = [
+    ((2, 4, 6, 6), 4, 0, True),  # one 4x4 output tile an image
+    ((2, 4, 10, 10), 5, 0, False),  # 8x8 output: tiles fit exactly
+    ((3, 5, 9, 7), 6, 0, True),  # 7x5 output: partial tiles, cropped
+    ((2, 4, 7, 8), 5, 1, True),
+    ((1, 8, 5, 5), 4, "same", False),
+    ((3, 4, 6, 9), 4, (2, 0), True),  # different padding for height and width
+    ((5, 4, 3, 3), 4, 0, True),  # a 1x1 output
+    ((4, 6, 13, 13), 8, 0, True),  # the keras.io convnet's second layer shape, smaller
+]
+
+
+def _ids(cases):
+    return [f"case{i}" for i in range(len(cases))]
+
+
+def _arrays(rng, shape, out, bias):
+    arrays = [rng.standard_normal(shape), rng.standard_normal((out, shape[1], 3, 3))]
+    if bias:
+        arrays.append(rng.standard_normal(out))
+    return arrays
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """How many convolutions ran through Winograd."""
+    count = [0]
+    real = _winograd.forward
+
+    def counting(*a, **k):
+        count[0] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(_winograd, "forward", counting)
+    return count
+
+
+def _vs_torch(case, dtype, tol=None):
+    shape, out, pad, bias = case
+    arrays = _arrays(np.random.default_rng(3), shape, out, bias)
+    compare(torch, lambda *t: F.conv2d(*t[:2], *(t[2:] or [None]), padding=pad),
+            lambda *t: TF.conv2d(*t[:2], *(t[2:] or [None]), padding=pad),
+            arrays, [True] * len(arrays), "cpu", dtype, tol=tol)
+
+
+@pytest.mark.parametrize("case", CASES, ids=_ids(CASES))
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_matches_torch(case, dtype, calls):
+    # in float32 Winograd's error is about 2e-6 of the largest magnitude, not of each element: a
+    # weight gradient element that is a small difference of large sums gets an absolute tolerance
+    _vs_torch(case, dtype, tol=dict(rtol=2e-4, atol=1e-4) if dtype == "float32" else None)
+    assert calls[0] == 1
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_one_image_a_block_on_threads(workers, calls, monkeypatch):
+    # blocks of one image, spread over 1-3 threads: every image range and block boundary
+    import nerve._threads as threads
+
+    before = threads.get_num_threads()
+    monkeypatch.setattr(_winograd, "_SUB_BYTES", 1)
+    monkeypatch.setattr(conv_mod, "_workers", lambda xp: workers)
+    for case in CASES[2], CASES[3]:
+        _vs_torch(case, "float64")
+    assert calls[0] == 2
+    assert threads.get_num_threads() == before
+
+
+@pytest.mark.parametrize("grads", [[False, True, True], [True, False, False], [True, True, False]])
+def test_only_requested_gradients(grads, calls):
+    arrays = _arrays(np.random.default_rng(4), (2, 4, 7, 6), 5, True)
+    compare(torch, lambda x, w, b: F.conv2d(x, w, b, padding=1), lambda x, w, b: TF.conv2d(x, w, b, padding=1),
+            arrays, grads)
+    assert calls[0] == 1
+
+
+def test_same_as_im2col_in_float32(monkeypatch):
+    # the two CPU paths agree to float32 rounding on the MNIST net's second layer, batch 8
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((8, 32, 26, 26)).astype(np.float32)
+    w = (rng.standard_normal((64, 32, 3, 3)) * 0.06).astype(np.float32)
+    b = rng.standard_normal(64).astype(np.float32)
+    g = rng.standard_normal((8, 64, 24, 24)).astype(np.float32)
+    results = []
+    for on in (True, False):
+        monkeypatch.setattr(conv_mod, "_WINOGRAD", on)
+        xt, wt, bt = (nerve.tensor(a, requires_grad=True) for a in (x, w, b))
+        y = F.conv2d(xt, wt, bt)
+        y.backward(nerve.tensor(g))
+        results.append([to_np(y), to_np(xt.grad), to_np(wt.grad), to_np(bt.grad)])
+    for a, b in zip(*results):
+        assert np.abs(a - b).max() <= 2e-5 * np.abs(b).max()
+
+
+def test_gradcheck(calls):
+    rng = np.random.default_rng(6)
+    x = nerve.tensor(rng.standard_normal((2, 4, 6, 5)), requires_grad=True)
+    w = nerve.tensor(rng.standard_normal((4, 4, 3, 3)), requires_grad=True)
+    b = nerve.tensor(rng.standard_normal(4), requires_grad=True)
+    assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=1), (x, w, b))
+    assert calls[0] > 0
+
+
+def test_double_backward_matches_torch(calls):
+    # the weight's double backward rebuilds the input from the kept transform
+    rng = np.random.default_rng(7)
+    arrays = [rng.standard_normal((2, 4, 7, 6)), rng.standard_normal((5, 4, 3, 3)), rng.standard_normal(5)]
+
+    def second(lib):
+        ts = [lib.tensor(a, requires_grad=True) for a in arrays]
+        y = lib.nn.functional.conv2d((ts[0] * 1.3).tanh(), ts[1], ts[2], padding=1)
+        gs = lib.autograd.grad((y * y.sin()).sum(), ts, create_graph=True)
+        g2 = lib.autograd.grad(sum((g * g.tanh()).sum() for g in gs), ts)
+        return [t.detach().numpy() for t in list(gs) + list(g2)]
+
+    for a, b in zip(second(nerve), second(torch)):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-11 * max(1.0, np.abs(b).max()))
+    assert calls[0] >= 1
+    x = nerve.tensor(arrays[0], requires_grad=True)
+    w = nerve.tensor(arrays[1], requires_grad=True)
+    assert gradgradcheck(lambda x, w: F.conv2d(x, w, padding=1), (x, w))
+
+
+def test_chained_layers_and_a_training_step_match_torch(calls):
+    # two Winograd layers in a row: the second reads the first's channel-major output
+    torch.manual_seed(0)
+    tnet = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3, padding=1),
+                               torch.nn.ReLU(), torch.nn.Conv2d(8, 6, 3), torch.nn.Flatten(), torch.nn.Linear(6 * 36, 3))
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 6, 3),
+                        nn.Flatten(), nn.Linear(6 * 36, 3)).double()
+    net.load_state_dict({k: nerve.tensor(v.double().numpy()) for k, v in tnet.state_dict().items()})
+    tnet.double()
+    rng = np.random.default_rng(8)
+    x, y = rng.standard_normal((4, 3, 10, 10)), rng.integers(0, 3, 4)
+    opt = nerve.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    topt = torch.optim.SGD(tnet.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(3):
+        for m, o, lib in ((net, opt, nerve), (tnet, topt, torch)):
+            o.zero_grad()
+            loss = lib.nn.functional.cross_entropy(m(lib.tensor(x)), lib.tensor(y))
+            loss.backward()
+            o.step()
+    for (k, a), b in zip(net.state_dict().items(), tnet.state_dict().values()):
+        np.testing.assert_allclose(to_np(a), b.numpy(), rtol=1e-9, atol=1e-10, err_msg=k)
+    assert calls[0] == 6  # the second and third layers, 3 steps (3 input channels send the first to im2col)
+
+
+@pytest.mark.parametrize("kwargs,shape", [
+    (dict(stride=2), (2, 4, 8, 8)), (dict(dilation=2), (2, 4, 8, 8)), (dict(groups=2), (2, 4, 8, 8)),
+    ({}, (2, 3, 8, 8)),  # fewer than 4 input channels
+])
+def test_other_convolutions_take_im2col(kwargs, shape, calls):
+    rng = np.random.default_rng(9)
+    groups = kwargs.get("groups", 1)
+    arrays = [rng.standard_normal(shape), rng.standard_normal((4, shape[1] // groups, 3, 3))]
+    compare(torch, lambda x, w: F.conv2d(x, w, **kwargs), lambda x, w: TF.conv2d(x, w, **kwargs), arrays, [True, True])
+    assert calls[0] == 0
+
+
+def test_kept_transform_goes_back_to_the_pool(monkeypatch):
+    # the transform kept for the weight gradient is a pooled buffer: handed to the next step's
+    # layer once this step's backward has run
+    monkeypatch.setattr(conv_mod, "_POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(conv_mod, "_pool", [])
+    rng = np.random.default_rng(10)
+    w = nerve.tensor(rng.standard_normal((4, 4, 3, 3)), requires_grad=True)
+    for _ in range(3):
+        F.conv2d(nerve.tensor(rng.standard_normal((2, 4, 8, 8))), w).sum().backward()
+    assert len(conv_mod._pool) == 1
