@@ -17,14 +17,14 @@ TF = torch.nn.functional
 
 # (N, C, H, W), out channels, padding, bias
 CASES = [
-    ((2, 4, 6, 6), 4, 0, True),  # one 4x4 output tile an image
-    ((2, 4, 10, 10), 5, 0, False),  # 8x8 output: tiles fit exactly
-    ((3, 5, 9, 7), 6, 0, True),  # 7x5 output: partial tiles, cropped
-    ((2, 4, 7, 8), 5, 1, True),
-    ((1, 8, 5, 5), 4, "same", False),
-    ((3, 4, 6, 9), 4, (2, 0), True),  # different padding for height and width
-    ((5, 4, 3, 3), 4, 0, True),  # a 1x1 output
-    ((4, 6, 13, 13), 8, 0, True),  # the keras.io convnet's second layer shape, smaller
+    ((2, 8, 6, 6), 4, 0, True),  # one 4x4 output tile an image
+    ((2, 8, 10, 10), 5, 0, False),  # 8x8 output: tiles fit exactly
+    ((3, 9, 13, 9), 6, 0, True),  # 11x7 output: partial tiles, cropped
+    ((2, 8, 7, 8), 5, 1, True),
+    ((1, 8, 7, 7), 4, "same", False),
+    ((3, 8, 6, 9), 4, (2, 0), True),  # different padding for height and width
+    ((5, 8, 4, 4), 4, 1, True),
+    ((4, 12, 13, 13), 8, 0, True),  # the keras.io convnet's second layer shape, fewer channels
 ]
 
 
@@ -86,7 +86,7 @@ def test_one_image_a_block_on_threads(workers, calls, monkeypatch):
 
 @pytest.mark.parametrize("grads", [[False, True, True], [True, False, False], [True, True, False]])
 def test_only_requested_gradients(grads, calls):
-    arrays = _arrays(np.random.default_rng(4), (2, 4, 7, 6), 5, True)
+    arrays = _arrays(np.random.default_rng(4), (2, 8, 8, 7), 5, True)
     compare(torch, lambda x, w, b: F.conv2d(x, w, b, padding=1), lambda x, w, b: TF.conv2d(x, w, b, padding=1),
             arrays, grads)
     assert calls[0] == 1
@@ -112,8 +112,8 @@ def test_same_as_im2col_in_float32(monkeypatch):
 
 def test_gradcheck(calls):
     rng = np.random.default_rng(6)
-    x = nerve.tensor(rng.standard_normal((2, 4, 6, 5)), requires_grad=True)
-    w = nerve.tensor(rng.standard_normal((4, 4, 3, 3)), requires_grad=True)
+    x = nerve.tensor(rng.standard_normal((2, 8, 7, 8)), requires_grad=True)
+    w = nerve.tensor(rng.standard_normal((4, 8, 3, 3)), requires_grad=True)
     b = nerve.tensor(rng.standard_normal(4), requires_grad=True)
     assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=1), (x, w, b))
     assert calls[0] > 0
@@ -122,7 +122,7 @@ def test_gradcheck(calls):
 def test_double_backward_matches_torch(calls):
     # the weight's double backward rebuilds the input from the kept transform
     rng = np.random.default_rng(7)
-    arrays = [rng.standard_normal((2, 4, 7, 6)), rng.standard_normal((5, 4, 3, 3)), rng.standard_normal(5)]
+    arrays = [rng.standard_normal((2, 8, 7, 8)), rng.standard_normal((5, 8, 3, 3)), rng.standard_normal(5)]
 
     def second(lib):
         ts = [lib.tensor(a, requires_grad=True) for a in arrays]
@@ -143,13 +143,13 @@ def test_chained_layers_and_a_training_step_match_torch(calls):
     # two Winograd layers in a row: the second reads the first's channel-major output
     torch.manual_seed(0)
     tnet = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3, padding=1),
-                               torch.nn.ReLU(), torch.nn.Conv2d(8, 6, 3), torch.nn.Flatten(), torch.nn.Linear(6 * 36, 3))
+                               torch.nn.ReLU(), torch.nn.Conv2d(8, 6, 3), torch.nn.Flatten(), torch.nn.Linear(6 * 64, 3))
     net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 6, 3),
-                        nn.Flatten(), nn.Linear(6 * 36, 3)).double()
+                        nn.Flatten(), nn.Linear(6 * 64, 3)).double()
     net.load_state_dict({k: nerve.tensor(v.double().numpy()) for k, v in tnet.state_dict().items()})
     tnet.double()
     rng = np.random.default_rng(8)
-    x, y = rng.standard_normal((4, 3, 10, 10)), rng.integers(0, 3, 4)
+    x, y = rng.standard_normal((4, 3, 12, 12)), rng.integers(0, 3, 4)
     opt = nerve.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
     topt = torch.optim.SGD(tnet.parameters(), lr=0.1, momentum=0.9)
     for _ in range(3):
@@ -164,8 +164,9 @@ def test_chained_layers_and_a_training_step_match_torch(calls):
 
 
 @pytest.mark.parametrize("kwargs,shape", [
-    (dict(stride=2), (2, 4, 8, 8)), (dict(dilation=2), (2, 4, 8, 8)), (dict(groups=2), (2, 4, 8, 8)),
-    ({}, (2, 3, 8, 8)),  # fewer than 4 input channels
+    (dict(stride=2), (2, 8, 8, 8)), (dict(dilation=2), (2, 8, 8, 8)), (dict(groups=2), (2, 8, 8, 8)),
+    ({}, (2, 4, 8, 8)),  # fewer than 8 input channels
+    ({}, (2, 8, 7, 7)),  # a 5x5 output fills its 2x2 tiles of 4x4 too little
 ])
 def test_other_convolutions_take_im2col(kwargs, shape, calls):
     rng = np.random.default_rng(9)
@@ -181,7 +182,7 @@ def test_kept_transform_goes_back_to_the_pool(monkeypatch):
     monkeypatch.setattr(conv_mod, "_POOL_MIN_BYTES", 0)
     monkeypatch.setattr(conv_mod, "_pool", [])
     rng = np.random.default_rng(10)
-    w = nerve.tensor(rng.standard_normal((4, 4, 3, 3)), requires_grad=True)
+    w = nerve.tensor(rng.standard_normal((4, 8, 3, 3)), requires_grad=True)
     for _ in range(3):
-        F.conv2d(nerve.tensor(rng.standard_normal((2, 4, 8, 8))), w).sum().backward()
+        F.conv2d(nerve.tensor(rng.standard_normal((2, 8, 10, 10))), w).sum().backward()
     assert len(conv_mod._pool) == 1

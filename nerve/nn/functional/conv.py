@@ -244,7 +244,7 @@ class ConvNdFn(Function):
         stride, dilation = self.stride, self.dilation
         pads = self.pads
         self.wino = None
-        if _WINOGRAD and _winograd.usable(xp, x, w, stride, dilation, g):
+        if _WINOGRAD and _winograd.usable(xp, x, w, stride, dilation, g, pads):
             store = (lambda size: _col_buffer(xp, size, x.dtype, self)) if self.keep_col else None
             out, self.wino, self.col, self.u = _winograd.forward(xp, x, w, b, pads, store, _workers(xp))
             self.w = w
