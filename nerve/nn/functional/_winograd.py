@@ -1,4 +1,4 @@
-"""Winograd F(4x4, 3x3): 3x3 stride-1 convolutions on the CPU with 2.25x fewer multiplications.
+"""Winograd F(4x4, 3x3): 3x3 stride-1 convolutions on the CPU with a quarter of the multiplications.
 
 Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks" (2016). The output is cut
 into 4x4 tiles; each reads a 6x6 tile of the input (neighbours overlap by 2). For one tile
@@ -60,8 +60,8 @@ _SUB_BYTES = 2 << 20
 
 @functools.lru_cache(maxsize=4)
 def _mats(dtype):
-    """(B, G, A, B^-1) Kronecker matrices in ``dtype``: (36, 36), (36, 9), (16, 36) and B's inverse
-    (to rebuild the input for double backward), each C-contiguous, with the transposes backward uses."""
+    """The Kronecker matrices in ``dtype``, C-contiguous: B (36, 36), G (36, 9), A (16, 36), the
+    transposes of A and G backward uses, and B's inverse (to rebuild the input for double backward)."""
     bk = np.kron(_BT, _BT)
     gk = np.kron(_G, _G)
     ak = np.kron(_AT, _AT)
@@ -174,6 +174,7 @@ def backward(xp, grad_c, w, u, keep, plan, want_x, want_w):
     if want_x:
         dx = np.empty((c, n, plan.hx, plan.wx), dtype=dtype)
         rows, cols = _spread(plan.th, dtype), _spread(plan.tw, dtype).T
+
     def run(i):
         du = np.zeros((36, o, c), dtype=dtype) if want_w else None
         for n0, n1 in plan.blocks[i]:
