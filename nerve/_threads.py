@@ -172,12 +172,15 @@ _SINGLE_MACS = 4_000_000
 # Below this OpenBLAS itself runs one thread (it gives a product one thread per 262,144
 # multiply-adds): asking it for one thread would only cost the two calls that set it.
 _BLAS_SINGLE_MACS = 524_288
+# A product whose inner dimension is this many times its larger outer one is split along it.
+_SPLIT_K_RATIO = 8
 
 
 def gemm(a, b):
     """``a @ b`` for 2-D NumPy arrays: a small product on one BLAS thread, a middle one on BLAS
-    as it is set, a big one split by rows of ``a`` over nerve's threads (each row block one
-    single-threaded BLAS call writing its slice of the result)."""
+    as it is set, a big one split over nerve's threads: by rows of ``a`` (each row block one
+    single-threaded BLAS call writing its slice of the result), or, when the inner dimension is
+    long and the result small, along the inner dimension (partial products added)."""
     m, k = a.shape
     n = b.shape[1]
     macs = m * k * n
@@ -185,10 +188,21 @@ def gemm(a, b):
         return a @ b
     if macs < _SINGLE_MACS:
         return _on_one_blas_thread(lambda: a @ b)
-    if macs < _SPLIT_MACS or m < 16 or in_worker():
+    if macs < _SPLIT_MACS or in_worker():
         return a @ b
     w = workers()
     if w < 2:
+        return a @ b
+    if k >= _SPLIT_K_RATIO * max(m, n):
+        # a long inner dimension, as fc1's (64, 9216) @ (9216, 128): each thread multiplies a slice of
+        # it and the (m, n) partial products are added. Measured on the 2-core Zen 4 VM: 1.14 ms
+        # against 1.46 ms split by rows (each thread read all of b) and 1.59 ms on BLAS's 2 threads.
+        parts = run_chunks(w, lambda k0, k1: a[:, k0:k1] @ b[k0:k1], blocks(k, w))
+        out = parts[0]
+        for p in parts[1:]:
+            out += p
+        return out
+    if m < 16:
         return a @ b
     out = np.empty((m, n), dtype=np.result_type(a, b))
 

@@ -428,7 +428,7 @@ def test_logsumexp_rows_far_apart_and_infinite(dim):
     np.testing.assert_allclose(n.grad.numpy(), t.grad.numpy(), rtol=2e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("shape", [(3, 5, 4), (64, 784, 128), (300, 64, 200), (17, 4000, 40)])
+@pytest.mark.parametrize("shape", [(3, 5, 4), (64, 784, 128), (300, 64, 200), (17, 4000, 40), (4, 3000, 6)])  # the last two split K
 @pytest.mark.parametrize("workers", [1, 2, 3])
 def test_gemm_on_nerves_threads_equals_numpy_and_leaves_blas_alone(monkeypatch, shape, workers):
     from nerve import _threads
