@@ -576,6 +576,11 @@ class Mean(Function):
 
     def forward(self, xp, x):
         self.shape = x.shape
+        if xp is _np and self.axis is None and not self.keepdims and x.size:
+            # the mean of everything (a loss): NumPy's scalar sum divided as a scalar, half the
+            # cost of a 1-element array's in-place division; same float division, same rounding
+            self.n = x.size
+            return _np.asarray(_np.add.reduce(x, axis=None) / float(self.n))
         # sum / n: cheaper than ndarray.mean; keepdims so the sum is always an array
         y = x.sum(axis=self.axis, keepdims=True)
         self.n = x.size // max(y.size, 1) if x.size else 0
@@ -586,8 +591,15 @@ class Mean(Function):
         return y if self.keepdims else y.reshape(_reduced_shape(x.shape, self.axis))
 
     def backward(self, xp, g):
-        g = _expand_reduced(xp, g, self.shape, self.axis, self.keepdims)
-        return broadcast(xp, g / self.n, self.shape)
+        shape = self.shape
+        if xp is _np and self.axis is None and shape:
+            # one value spread over the input: a zero-stride read-only view of g / n, made directly
+            v = g.reshape((1,) * len(shape)) / float(self.n)
+            v = _np.ndarray(shape, v.dtype, v, 0, (0,) * len(shape))
+            v.flags.writeable = False
+            return v
+        g = _expand_reduced(xp, g, shape, self.axis, self.keepdims)
+        return broadcast(xp, g / self.n, shape)
 
     def backward_t(self, g):
         return _expand_reduced_t(g / self.n, self.shape, self.axis, self.keepdims)
