@@ -716,8 +716,20 @@ class _OnceDifferentiable(Function):
     backward_t = functools.partialmethod(backward, None)
 
 
-_ONES: dict = {}  # {(length, dtype): a read-only vector of ones}, for sums as BLAS products
+_ONES: dict = {}
 _BLAS_FLOATS = (_np.dtype(_np.float32), _np.dtype(_np.float64))
+
+
+def ones_vector(n: int, dtype):
+    """A read-only NumPy vector of ``n`` ones, kept per length and dtype: sums written as BLAS
+    matrix-vector products (``a @ ones``) are several times faster than NumPy's reductions on the
+    small matrices of a training step."""
+    key = (n, dtype)
+    ones = _ONES.get(key)
+    if ones is None:
+        ones = _ONES[key] = _np.ones(n, dtype)
+        ones.flags.writeable = False
+    return ones
 
 
 def sum_to(xp, g, shape):
@@ -730,17 +742,15 @@ def sum_to(xp, g, shape):
         if g.ndim == 2 and g.dtype in _BLAS_FLOATS:
             # a row of ones times g: BLAS's matrix-vector product, about twice as fast as NumPy's
             # reduction along the first axis for a batch of rows (as nn.Linear's bias gradient)
-            key = (g.shape[0], g.dtype)
-            ones = _ONES.get(key)
-            if ones is None:
-                ones = _ONES[key] = _np.ones(g.shape[0], g.dtype)
-                ones.flags.writeable = False
-            return ones @ g
+            ones = _ONES.get((g.shape[0], g.dtype))
+            return (ones_vector(g.shape[0], g.dtype) if ones is None else ones) @ g
         return _np.add.reduce(g, axis=0)
     lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        i + lead for i, s in enumerate(shape) if s == 1 and g.shape[i + lead] != 1
-    )
+    axes = list(range(lead))
+    for i, s in enumerate(shape):  # a loop, not a generator: one Python frame less
+        if s == 1 and g.shape[i + lead] != 1:
+            axes.append(i + lead)
+    axes = tuple(axes)
     if axes:
         # ufunc.reduce directly: ndarray.sum goes through a Python wrapper first
         g = _np.add.reduce(g, axis=axes, keepdims=True) if xp is _np else g.sum(axis=axes, keepdims=True)
@@ -838,8 +848,11 @@ def run_backward(root, grad, retain_graph: bool = False, capture=None) -> None:
                             hooked = {}
                         prior = hooked.get(id(p))
                         hooked[id(p)] = (p, gi, g) if prior is None else (p, prior[1] + gi, None)
+                    elif p._grad is None:  # _accumulate without hooks, written out (a call less a leaf)
+                        # own the array: it may be the upstream gradient or a view shared elsewhere
+                        p._grad = Tensor._make(gi.copy() if gi is g or gi.base is not None else gi, p._device)
                     else:
-                        _accumulate(p, gi, g)
+                        p._grad._data += gi
                 elif id(p) in capture[1]:
                     _add_to(capture[2], capture[1][id(p)], gi)
             if not retain_graph:

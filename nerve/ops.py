@@ -15,7 +15,7 @@ import numpy as _np
 
 from . import _threads
 from ._threads import gemm
-from .autograd import Function, quiet_errors
+from .autograd import _ONES, Function, ones_vector, quiet_errors
 from .backend import cupyx_errstate, scatter_add
 
 # ---------------------------------------------------------------- elementwise
@@ -786,7 +786,6 @@ class LogSumExp(Function):
 
 # ---------------------------------------------------------------- stable exponentials
 
-_ONES: dict = {}
 _SAFE: dict = {}
 
 
@@ -802,12 +801,17 @@ def sum_along(xp, a, axis: int):
     """``a.sum(axis, keepdims=True)``; along the last axis on NumPy a BLAS matrix-vector product,
     several times faster than NumPy's reduction on the small rows of a classifier's logits."""
     if xp is _np and axis == a.ndim - 1 and a.dtype.kind == "f":
-        key = (a.shape[-1], a.dtype)
-        ones = _ONES.get(key)
-        if ones is None:
-            ones = _ONES[key] = _np.ones(a.shape[-1], dtype=a.dtype)
-        return (a @ ones)[..., None]
+        return sum_last(xp, a)[..., None]
     return a.sum(axis=axis, keepdims=True)
+
+
+def sum_last(xp, a):
+    """``a.sum(-1)`` as ``sum_along`` computes it: a fresh array (not a view), so that a gradient
+    made this way (a bias's) is kept as it is, without the copy a view would need."""
+    if xp is _np and a.dtype.kind == "f":
+        ones = _ONES.get((a.shape[-1], a.dtype))  # (the common case without a call)
+        return a @ (ones_vector(a.shape[-1], a.dtype) if ones is None else ones)
+    return a.sum(axis=-1)
 
 
 def _global_shift(x, axis: int, keep_shifted: bool):
