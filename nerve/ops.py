@@ -766,9 +766,11 @@ class LogSumExp(Function):
         return y if self.keepdims else y.reshape(_reduced_shape(x.shape, self.axis))
 
     def backward(self, xp, g):
-        g = _expand_reduced(xp, g, self.x.shape if self.e is None else self.e.shape, self.axis, self.keepdims)
         if self.e is not None:
+            if not self.keepdims:  # (_expand_reduced's case here, without its call)
+                g = xp.expand_dims(g, self.axis)
             return self.e * (g / self.s)
+        g = _expand_reduced(xp, g, self.x.shape, self.axis, self.keepdims)
         return g * xp.exp(self.x - self.y)
 
     def backward_t(self, g):
@@ -927,6 +929,10 @@ class Stack(Function):
         return tuple(GetItem.apply(g, index=(slice(None),) * ax + (i,), advanced=False) for i in range(g.shape[ax]))
 
 
+# NumPy's C function itself: its __array_function__ dispatcher is a Python frame more a call
+_ravel_multi_index = getattr(_np.ravel_multi_index, "_implementation", _np.ravel_multi_index)
+
+
 class GetItem(Function):
     """``x[index]`` for slices, ints, None, Ellipsis, integer arrays and boolean masks."""
 
@@ -979,7 +985,7 @@ class GetItem(Function):
             if type(a) is not _np.ndarray or a.dtype.kind not in "iu":
                 return None
         try:
-            return _np.ravel_multi_index(idx, self.shape, mode="wrap").reshape(-1)
+            return _ravel_multi_index(idx, self.shape, mode="wrap").reshape(-1)
         except (TypeError, ValueError):  # an index type ravel_multi_index does not take
             return None
 

@@ -606,6 +606,8 @@ class Tensor:
 
     def __add__(self, other):
         if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:  # nothing to promote
+            if _autograd._enabled and (self.requires_grad or other.requires_grad):
+                return ops.Add.apply(self, other)  # recording: straight to the op
             return _same_dtype(self, other, _operator.add, ops.Add)
         if self._plain_scalar(other):
             return Tensor._make(self._data + other, self._device)
@@ -620,6 +622,8 @@ class Tensor:
 
     def __sub__(self, other):
         if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:  # nothing to promote
+            if _autograd._enabled and (self.requires_grad or other.requires_grad):
+                return ops.Sub.apply(self, other)  # recording: straight to the op
             return _same_dtype(self, other, _operator.sub, ops.Sub)
         if self._plain_scalar(other):
             return Tensor._make(self._data - other, self._device)
@@ -636,6 +640,8 @@ class Tensor:
 
     def __mul__(self, other):
         if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:  # nothing to promote
+            if _autograd._enabled and (self.requires_grad or other.requires_grad):
+                return ops.Mul.apply(self, other)  # recording: straight to the op
             return _same_dtype(self, other, _operator.mul, ops.Mul)
         if self._plain_scalar(other):
             return Tensor._make(self._data * other, self._device)
