@@ -751,6 +751,11 @@ def sum_to(xp, g, shape):
         if s == 1 and g.shape[i + lead] != 1:
             axes.append(i + lead)
     axes = tuple(axes)
+    if xp is _np and lead == 0 and axes == (g.ndim - 1,) and g.dtype in _BLAS_FLOATS:
+        # only the last axis (a per-row value broadcast along a row: x - x.logsumexp(1, keepdim=True)):
+        # g @ ones, BLAS's matrix-vector product, as for a bias above
+        ones = _ONES.get((g.shape[-1], g.dtype))
+        return (g @ (ones_vector(g.shape[-1], g.dtype) if ones is None else ones)).reshape(shape)
     if axes:
         # ufunc.reduce directly: ndarray.sum goes through a Python wrapper first
         g = _np.add.reduce(g, axis=axes, keepdims=True) if xp is _np else g.sum(axis=axes, keepdims=True)

@@ -826,8 +826,9 @@ def _global_shift(x, axis: int, keep_shifted: bool):
         return None
     sh = x - c
     e = _np.exp(sh, out=None if keep_shifted else sh)
-    s = sum_along(_np, e, axis)
-    return (c, sh, e, s) if _np.minimum.reduce(s, axis=None) >= _safe_sum(x.dtype) else None
+    s = sum_last(_np, e)[..., None] if axis == e.ndim - 1 else sum_along(_np, e, axis)
+    safe = _SAFE.get(x.dtype)  # (_safe_sum's lookup without its call)
+    return (c, sh, e, s) if _np.minimum.reduce(s, axis=None) >= (safe or _safe_sum(x.dtype)) else None
 
 
 def exp_shifted(xp, x, axis: int, keep_shifted: bool = True):
