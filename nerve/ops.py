@@ -576,7 +576,7 @@ class Mean(Function):
 
     def forward(self, xp, x):
         self.shape = x.shape
-        if xp is _np and self.axis is None and not self.keepdims and x.size:
+        if xp is _np and self.axis is None and not self.keepdims and x.size and x.dtype.kind == "f":
             # the mean of everything (a loss): NumPy's scalar sum divided as a scalar, half the
             # cost of a 1-element array's in-place division; same float division, same rounding
             self.n = x.size
