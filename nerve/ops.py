@@ -15,7 +15,7 @@ import numpy as _np
 
 from . import _threads
 from ._threads import gemm
-from .autograd import Function, quiet_errors
+from .autograd import _ONES, Function, ones_vector, quiet_errors
 from .backend import cupyx_errstate, scatter_add
 
 # ---------------------------------------------------------------- elementwise
@@ -576,6 +576,11 @@ class Mean(Function):
 
     def forward(self, xp, x):
         self.shape = x.shape
+        if xp is _np and self.axis is None and not self.keepdims and x.size and x.dtype.kind == "f":
+            # the mean of everything (a loss): NumPy's scalar sum divided as a scalar, half the
+            # cost of a 1-element array's in-place division; same float division, same rounding
+            self.n = x.size
+            return _np.asarray(_np.add.reduce(x, axis=None) / float(self.n))
         # sum / n: cheaper than ndarray.mean; keepdims so the sum is always an array
         y = x.sum(axis=self.axis, keepdims=True)
         self.n = x.size // max(y.size, 1) if x.size else 0
@@ -586,8 +591,15 @@ class Mean(Function):
         return y if self.keepdims else y.reshape(_reduced_shape(x.shape, self.axis))
 
     def backward(self, xp, g):
-        g = _expand_reduced(xp, g, self.shape, self.axis, self.keepdims)
-        return broadcast(xp, g / self.n, self.shape)
+        shape = self.shape
+        if xp is _np and self.axis is None and shape:
+            # one value spread over the input: a zero-stride read-only view of g / n, made directly
+            v = g.reshape((1,) * len(shape)) / float(self.n)
+            v = _np.ndarray(shape, v.dtype, v, 0, (0,) * len(shape))
+            v.flags.writeable = False
+            return v
+        g = _expand_reduced(xp, g, shape, self.axis, self.keepdims)
+        return broadcast(xp, g / self.n, shape)
 
     def backward_t(self, g):
         return _expand_reduced_t(g / self.n, self.shape, self.axis, self.keepdims)
@@ -754,9 +766,11 @@ class LogSumExp(Function):
         return y if self.keepdims else y.reshape(_reduced_shape(x.shape, self.axis))
 
     def backward(self, xp, g):
-        g = _expand_reduced(xp, g, self.x.shape if self.e is None else self.e.shape, self.axis, self.keepdims)
         if self.e is not None:
+            if not self.keepdims:  # (_expand_reduced's case here, without its call)
+                g = xp.expand_dims(g, self.axis)
             return self.e * (g / self.s)
+        g = _expand_reduced(xp, g, self.x.shape, self.axis, self.keepdims)
         return g * xp.exp(self.x - self.y)
 
     def backward_t(self, g):
@@ -774,7 +788,6 @@ class LogSumExp(Function):
 
 # ---------------------------------------------------------------- stable exponentials
 
-_ONES: dict = {}
 _SAFE: dict = {}
 
 
@@ -790,12 +803,17 @@ def sum_along(xp, a, axis: int):
     """``a.sum(axis, keepdims=True)``; along the last axis on NumPy a BLAS matrix-vector product,
     several times faster than NumPy's reduction on the small rows of a classifier's logits."""
     if xp is _np and axis == a.ndim - 1 and a.dtype.kind == "f":
-        key = (a.shape[-1], a.dtype)
-        ones = _ONES.get(key)
-        if ones is None:
-            ones = _ONES[key] = _np.ones(a.shape[-1], dtype=a.dtype)
-        return (a @ ones)[..., None]
+        return sum_last(xp, a)[..., None]
     return a.sum(axis=axis, keepdims=True)
+
+
+def sum_last(xp, a):
+    """``a.sum(-1)`` as ``sum_along`` computes it: a fresh array (not a view), so that a gradient
+    made this way (a bias's) is kept as it is, without the copy a view would need."""
+    if xp is _np and a.dtype.kind == "f":
+        ones = _ONES.get((a.shape[-1], a.dtype))  # (the common case without a call)
+        return a @ (ones_vector(a.shape[-1], a.dtype) if ones is None else ones)
+    return a.sum(axis=-1)
 
 
 def _global_shift(x, axis: int, keep_shifted: bool):
@@ -808,8 +826,9 @@ def _global_shift(x, axis: int, keep_shifted: bool):
         return None
     sh = x - c
     e = _np.exp(sh, out=None if keep_shifted else sh)
-    s = sum_along(_np, e, axis)
-    return (c, sh, e, s) if _np.minimum.reduce(s, axis=None) >= _safe_sum(x.dtype) else None
+    s = sum_last(_np, e)[..., None] if axis == e.ndim - 1 else sum_along(_np, e, axis)
+    safe = _SAFE.get(x.dtype)  # (_safe_sum's lookup without its call)
+    return (c, sh, e, s) if _np.minimum.reduce(s, axis=None) >= (safe or _safe_sum(x.dtype)) else None
 
 
 def exp_shifted(xp, x, axis: int, keep_shifted: bool = True):
@@ -911,6 +930,10 @@ class Stack(Function):
         return tuple(GetItem.apply(g, index=(slice(None),) * ax + (i,), advanced=False) for i in range(g.shape[ax]))
 
 
+# NumPy's C function itself: its __array_function__ dispatcher is a Python frame more a call
+_ravel_multi_index = getattr(_np.ravel_multi_index, "_implementation", _np.ravel_multi_index)
+
+
 class GetItem(Function):
     """``x[index]`` for slices, ints, None, Ellipsis, integer arrays and boolean masks."""
 
@@ -963,7 +986,7 @@ class GetItem(Function):
             if type(a) is not _np.ndarray or a.dtype.kind not in "iu":
                 return None
         try:
-            return _np.ravel_multi_index(idx, self.shape, mode="wrap").reshape(-1)
+            return _ravel_multi_index(idx, self.shape, mode="wrap").reshape(-1)
         except (TypeError, ValueError):  # an index type ravel_multi_index does not take
             return None
 

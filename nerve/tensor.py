@@ -606,6 +606,8 @@ class Tensor:
 
     def __add__(self, other):
         if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:  # nothing to promote
+            if _autograd._enabled and (self.requires_grad or other.requires_grad):
+                return ops.Add.apply(self, other)  # recording: straight to the op
             return _same_dtype(self, other, _operator.add, ops.Add)
         if self._plain_scalar(other):
             return Tensor._make(self._data + other, self._device)
@@ -620,6 +622,8 @@ class Tensor:
 
     def __sub__(self, other):
         if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:  # nothing to promote
+            if _autograd._enabled and (self.requires_grad or other.requires_grad):
+                return ops.Sub.apply(self, other)  # recording: straight to the op
             return _same_dtype(self, other, _operator.sub, ops.Sub)
         if self._plain_scalar(other):
             return Tensor._make(self._data - other, self._device)
@@ -636,6 +640,8 @@ class Tensor:
 
     def __mul__(self, other):
         if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:  # nothing to promote
+            if _autograd._enabled and (self.requires_grad or other.requires_grad):
+                return ops.Mul.apply(self, other)  # recording: straight to the op
             return _same_dtype(self, other, _operator.mul, ops.Mul)
         if self._plain_scalar(other):
             return Tensor._make(self._data * other, self._device)
@@ -643,7 +649,9 @@ class Tensor:
         return ops.Mul.apply(a, b)
 
     def __rmul__(self, other):
-        if self._plain_scalar(other):
+        # _plain_scalar written out: `lr * p.grad` in a hand-written update saves a Python call
+        if other.__class__ in _FAST_SCALARS and self._data.dtype.kind == "f" and not (
+                self.requires_grad and _autograd._enabled):
             return Tensor._make(other * self._data, self._device)
         a, b = self._coerce(other)
         return ops.Mul.apply(a, b)  # the tensor first, as PyTorch's graph has it (multiplication commutes)
@@ -687,6 +695,8 @@ class Tensor:
             if not hasattr(other, "__nerve_tensor__"):  # a wrapper that stands for a tensor (a Keras Variable)
                 raise TypeError(f"matmul: expected a Tensor, got {type(other).__name__}")
             other = other.__nerve_tensor__()
+        if other._data.dtype == self._data.dtype:  # nothing to promote
+            return ops.MatMul.apply(self, other)
         a, b = self._coerce(other)
         return ops.MatMul.apply(a, b)
 
@@ -901,12 +911,24 @@ class Tensor:
         return self
 
     def __iadd__(self, other):
+        if not _autograd._enabled and other.__class__ is Tensor and other._data.dtype == self._data.dtype \
+                and other._device is self._device:  # _binary_inplace's first case, without its call
+            _operator.iadd(self._data, other._data)
+            return self
         return self._binary_inplace(other, _operator.iadd, "add", Tensor.__add__)
 
     def __isub__(self, other):
+        if not _autograd._enabled and other.__class__ is Tensor and other._data.dtype == self._data.dtype \
+                and other._device is self._device:  # _binary_inplace's first case, without its call
+            _operator.isub(self._data, other._data)
+            return self
         return self._binary_inplace(other, _operator.isub, "subtract", Tensor.__sub__)
 
     def __imul__(self, other):
+        if not _autograd._enabled and other.__class__ is Tensor and other._data.dtype == self._data.dtype \
+                and other._device is self._device:  # _binary_inplace's first case, without its call
+            _operator.imul(self._data, other._data)
+            return self
         return self._binary_inplace(other, _operator.imul, "multiply", Tensor.__mul__)
 
     def __itruediv__(self, other):
@@ -1193,7 +1215,7 @@ class Tensor:
                 "mean(): could not infer output dtype. Input dtype must be either a floating point "
                 f"or complex dtype. Got: {x.dtype}"
             )
-        return ops.Mean.apply(x, axis=_axis(dim, self.ndim), keepdims=keepdim)
+        return ops.Mean.apply(x, axis=_axis(dim, self._data.ndim), keepdims=keepdim)
 
     def var(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
         if correction is None:
@@ -1259,7 +1281,7 @@ class Tensor:
         return self._arg("argmin", dim, keepdim)
 
     def logsumexp(self, dim, keepdim: bool = False):
-        return ops.LogSumExp.apply(self._floating(), axis=_axis(dim, self.ndim), keepdims=keepdim)
+        return ops.LogSumExp.apply(self._floating(), axis=_axis(dim, self._data.ndim), keepdims=keepdim)
 
     def norm(self, p=2, dim=None, keepdim: bool = False):
         if p == 2 or p == "fro":
@@ -3406,7 +3428,7 @@ def _index(index, dev) -> tuple[Any, bool]:
             it = move(np.asarray(it), dev)
         elif isinstance(it, np.generic):
             it = it.item()
-        if is_array(it):
+        if it.__class__ is np.ndarray or is_array(it):
             if it.dtype.kind == "b":
                 # a mask: scatter_add needs integer coordinates, and so does an empty mask
                 advanced = True

@@ -49,6 +49,7 @@ def _as_number(x):
 # Parameters of at least this many elements are updated in blocks on nerve's threads (see
 # Optimizer.elementwise).
 _SPLIT_MIN = 1 << 17
+_new = object.__new__
 
 # PyTorch's implementation choices (multi-tensor, fused kernels, CUDA graphs): nerve has one
 # implementation, so these are accepted for compatibility and change nothing.
@@ -251,7 +252,9 @@ class Optimizer:
                     if not state:  # first step (or a state someone emptied): start it as PyTorch does
                         for k, v in self.init_single(xp, a, group).items():
                             state[k] = self._tensor(v) if is_array(v) else v
-                    self.apply_single(xp, a, g, _ArrayView(state), group)
+                    view = _new(_ArrayView)  # (its __init__ would be one more Python call a parameter)
+                    view._state = state
+                    self.apply_single(xp, a, g, view, group)
         for hook in list(self._step_post_hooks.values()):
             hook(self, (closure,), {})
         return loss

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import optimizer as _optimizer
 from .optimizer import Optimizer
 
 
@@ -37,13 +38,17 @@ class SGD(Optimizer):
 
     def apply_single(self, xp, p, g, state, group):
         lr, momentum, dampening = float(group["lr"]), float(group["momentum"]), float(group["dampening"])
-        d = self.grad_with_decay(xp, p, g, group)
+        # (grad_with_decay returns g itself without weight decay or maximize: no call for that)
+        d = self.grad_with_decay(xp, p, g, group) if group.get("weight_decay") or group.get("maximize") else g
         buf = state.get("momentum_buffer") if momentum else None
         first = momentum and buf is None
         if first:  # the first step starts the buffer at the gradient, undamped
             state["momentum_buffer"] = buf = d.copy()
-        self.elementwise(xp, _update, (p, d, buf, self.scratch(p, 1)), xp, lr, momentum, dampening,
-                         group["nesterov"], first)
+        args = (p, d, buf, self.scratch(p, 1), xp, lr, momentum, dampening, group["nesterov"], first)
+        if p.size < _optimizer._SPLIT_MIN:  # what elementwise does for a parameter this small
+            _update(*args)
+        else:
+            self.elementwise(xp, _update, args[:4], *args[4:])
 
 
 def _update(p, d, buf, tmp, xp, lr, momentum, dampening, nesterov, first):

@@ -6,8 +6,8 @@ import numpy as np
 
 from ..._threads import gemm
 from ...autograd import Function, GraphNode
+from ...ops import sum_last
 from ...tensor import Tensor
-from .activation import sum_along
 
 
 class Linear(Function):
@@ -72,7 +72,7 @@ class Linear(Function):
         if p[1] is not None:
             gw = mm(g2.T, x)
         if len(p) > 2 and p[2] is not None:
-            gb = sum_along(xp, g2.T, 1)[:, 0]  # a BLAS product on NumPy, faster than sum(axis=0)
+            gb = sum_last(xp, g2.T)  # a BLAS product on NumPy, faster than sum(axis=0)
         return gx, gw, gb
 
     def backward_t(self, g):

@@ -324,10 +324,11 @@ class NLL(Function):
 
 def _class_layout(input: Tensor, target: Tensor, name: str):
     """Bring (N, C, d1, ...) or (C,) inputs to (M, C) and the targets to (M,)."""
-    if input.ndim == 0:
+    nd = input._data.ndim  # (the array's: Tensor.ndim is a Python property)
+    if nd == 0:
         raise ValueError(f"{name}: input must have at least 1 dimension (the classes)")
-    if input.ndim == 1:
-        if target.ndim != 0:
+    if nd == 1:
+        if target._data.ndim != 0:
             raise ValueError(f"Expected target to be a 0-D tensor for a 1-D input (one sample), got shape {list(target.shape)}")
         return input.reshape(1, -1), target.reshape(1), ()
     shape, tshape = input._data.shape, target._data.shape
@@ -339,7 +340,7 @@ def _class_layout(input: Tensor, target: Tensor, name: str):
         raise RuntimeError(f"Expected target size {list(expect)}, got {list(tshape)}")
     if len(shape) == 2:
         return input, target, None
-    x = input.permute(0, *range(2, input.ndim), 1)
+    x = input.permute(0, *range(2, nd), 1)
     return x.reshape(-1, c), target.reshape(-1), expect
 
 

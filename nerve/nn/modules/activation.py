@@ -14,7 +14,7 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return F.relu(input, inplace=self.inplace)
+        return input.relu_() if self.inplace else input.relu()  # F.relu's body, a Python call less
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""

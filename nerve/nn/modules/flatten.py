@@ -15,7 +15,7 @@ class Flatten(Module):
         self.end_dim = end_dim
 
     def forward(self, input):
-        if input.requires_grad or input.ndim < 2 or self.start_dim != 1 or self.end_dim != -1:
+        if input.requires_grad or input._data.ndim < 2 or self.start_dim != 1 or self.end_dim != -1:
             return input.flatten(self.start_dim, self.end_dim)
         # the usual case, a batch of data straight from the loader: a view, no graph to record
         arr = input._data
