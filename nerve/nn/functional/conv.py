@@ -19,6 +19,9 @@ results in the memory order of their inputs. With the channel-major layout
 * backward reuses the saved im2col matrix for the weight gradient.
 
 In 3-D the wide columns flatten each (H, W) plane only; depth offsets are plain slices.
+
+On the CPU, 3x3 stride-1 convolutions with 8 or more input channels take another path,
+Winograd F(4x4, 3x3) (``_winograd.py``), in the same channel-major layout.
 """
 
 from __future__ import annotations
