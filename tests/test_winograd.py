@@ -186,3 +186,21 @@ def test_kept_transform_goes_back_to_the_pool(monkeypatch):
     for _ in range(3):
         F.conv2d(nerve.tensor(rng.standard_normal((2, 8, 10, 10))), w).sum().backward()
     assert len(conv_mod._pool) == 1
+
+
+def test_threads_keep_one_pool(calls, monkeypatch):
+    # 4 images on 3 workers make 2 image ranges: Winograd still asks for the pool of 3 threads every
+    # other op uses, so the pool is not rebuilt at each switch between it and an im2col convolution
+    import nerve._threads as threads
+
+    monkeypatch.setattr(conv_mod, "_workers", lambda xp: 3)
+    monkeypatch.setattr(threads, "_executor", None)
+    pools = set()
+    for kernel in (3, 5, 3):
+        arrays = _arrays(np.random.default_rng(12), (4, 8, 10, 10), 4, True)
+        arrays[1] = arrays[1][:, :, :1, :1].repeat(kernel, 2).repeat(kernel, 3)
+        compare(torch, lambda x, w, b: F.conv2d(x, w, b), lambda x, w, b: TF.conv2d(x, w, b), arrays, [True] * 3)
+        pools.add(id(threads._executor[2]))
+        assert threads._executor[1] == 3
+    assert len(pools) == 1
+    assert calls[0] == 2

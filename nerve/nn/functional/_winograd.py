@@ -112,6 +112,7 @@ class Plan:
         self.exact = (self.oh, self.ow) == (4 * self.th, 4 * self.tw)
         per_image = itemsize * self.t * (36 * c * 2 + 36 * o + 16 * o)
         sub = max(1, _SUB_BYTES // per_image)
+        self.workers = workers  # the pool's size, not len(ranges): a pool of another size would be rebuilt
         self.ranges = _threads.blocks(n, workers)
         self.blocks = [[(a, min(b, a + sub)) for a in range(a0, b, sub)] for a0, b in self.ranges]
 
@@ -159,7 +160,7 @@ def forward(xp, x, w, b, pads, store, workers):
             if not plan.exact:
                 out[:, n0:n1] = dst.reshape(o, nb, 4 * th, 4 * tw)[:, :, : plan.oh, : plan.ow]
 
-    _threads.run_chunks(len(plan.ranges), lambda i, _: run(i), [(i, None) for i in range(len(plan.ranges))])
+    _threads.run_chunks(plan.workers, lambda i, _: run(i), [(i, None) for i in range(len(plan.ranges))])
     return out, plan, keep, u
 
 
@@ -202,7 +203,7 @@ def backward(xp, grad_c, w, u, keep, plan, want_x, want_w):
                 np.matmul(rows, half, out=dx[:, n0:n1])
         return du
 
-    parts = _threads.run_chunks(len(plan.ranges), lambda i, _: run(i), [(i, None) for i in range(len(plan.ranges))])
+    parts = _threads.run_chunks(plan.workers, lambda i, _: run(i), [(i, None) for i in range(len(plan.ranges))])
     gw = gx = None
     if want_w:
         du = parts[0]
