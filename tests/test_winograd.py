@@ -188,6 +188,15 @@ def test_kept_transform_goes_back_to_the_pool(monkeypatch):
     assert len(conv_mod._pool) == 1
 
 
+@pytest.mark.parametrize("winograd", [True, False])
+def test_empty_batch_matches_torch(winograd, calls, monkeypatch):
+    # a batch of 0 images: an empty output, zero weight and bias gradients (no image range to run)
+    monkeypatch.setattr(conv_mod, "_WINOGRAD", winograd)
+    arrays = _arrays(np.random.default_rng(11), (0, 8, 10, 10), 4, True)
+    compare(torch, lambda x, w, b: F.conv2d(x, w, b), lambda x, w, b: TF.conv2d(x, w, b), arrays, [True] * 3)
+    assert calls[0] == int(winograd)
+
+
 def test_threads_keep_one_pool(calls, monkeypatch):
     # 4 images on 3 workers make 2 image ranges: Winograd still asks for the pool of 3 threads every
     # other op uses, so the pool is not rebuilt at each switch between it and an im2col convolution

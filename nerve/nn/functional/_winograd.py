@@ -206,7 +206,7 @@ def backward(xp, grad_c, w, u, keep, plan, want_x, want_w):
     parts = _threads.run_chunks(plan.workers, lambda i, _: run(i), [(i, None) for i in range(len(plan.ranges))])
     gw = gx = None
     if want_w:
-        du = parts[0]
+        du = parts[0] if parts else np.zeros((36, o, c), dtype=dtype)  # no parts: an empty batch
         for p in parts[1:]:
             du += p
         gw = np.matmul(m["GT"], du.reshape(36, o * c)).T.reshape(o, c, 3, 3)

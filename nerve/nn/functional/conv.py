@@ -286,7 +286,7 @@ class ConvNdFn(Function):
         if fold:
             wm = xp.concatenate([wm[0], b.reshape(o, 1)], axis=1)[None]
         outm = None if compact else out.reshape(g, o // g, n, ln)
-        size = g * kr * max(n1 - n0 for n0, n1 in chunks) * ln
+        size = g * kr * max((n1 - n0 for n0, n1 in chunks), default=0) * ln
         at_n = (slice(None),) * (len(kernel) + 1)  # the image axis of the column matrix comes after the kernel's
 
         def chunk(n0, n1):
@@ -355,7 +355,7 @@ class ConvNdFn(Function):
             dx = (xp.empty if wide and len(kernel) == 2 else xp.zeros)((c, n) + padded, dtype=grad.dtype)
         workers = _workers(xp)
         chunks = _chunks(xp, n, c * kk * ln * grad.itemsize, workers)
-        size = g * k * max(n1 - n0 for n0, n1 in chunks) * ln
+        size = g * k * max((n1 - n0 for n0, n1 in chunks), default=0) * ln
 
         def chunk(n0, n1):  # returns this chunk's share of the weight gradient
             nb = n1 - n0
@@ -384,7 +384,7 @@ class ConvNdFn(Function):
         parts = _threads.run_chunks(workers, chunk, chunks)
         gx = gw = gb = None
         if want_w:
-            gw = parts[0]
+            gw = parts[0] if parts else xp.zeros((g, o // g, col.shape[1]), dtype=grad.dtype)  # an empty batch
             for p in parts[1:]:
                 gw += p
             if self.fold:  # with the bias folded in, its gradient is the last column
