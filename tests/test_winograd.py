@@ -213,3 +213,13 @@ def test_threads_keep_one_pool(calls, monkeypatch):
         assert threads._executor[1] == 3
     assert len(pools) == 1
     assert calls[0] == 2
+
+
+def test_an_inf_or_nan_input_stays_where_torch_has_it():
+    # an inf or NaN pixel reaches the outputs whose 3x3 windows read it, as in a direct convolution;
+    # through Winograd's transforms it turned the whole 4x4 output tile, all channels, into NaN
+    arrays = _arrays(np.random.default_rng(13), (2, 8, 10, 10), 4, True)
+    arrays[0][0, 0, 0, 0] = np.inf
+    arrays[0][1, 3, 5, 6] = np.nan
+    yn, yt = compare(torch, lambda x, w, b: F.conv2d(x, w, b), lambda x, w, b: TF.conv2d(x, w, b), arrays, [True] * 3)
+    assert np.isfinite(yt).sum() == np.isfinite(yn).sum() == yt.size - 4 - 9 * 4
