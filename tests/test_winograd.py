@@ -215,11 +215,17 @@ def test_threads_keep_one_pool(calls, monkeypatch):
     assert calls[0] == 2
 
 
-def test_an_inf_or_nan_input_stays_where_torch_has_it():
+def test_an_inf_or_nan_stays_where_torch_has_it():
     # an inf or NaN pixel reaches the outputs whose 3x3 windows read it, as in a direct convolution;
-    # through Winograd's transforms it turned the whole 4x4 output tile, all channels, into NaN
+    # through Winograd's transforms it turned the whole 4x4 output tile, all channels, into NaN (and an
+    # inf weight its whole output channel, where torch has +-inf)
     arrays = _arrays(np.random.default_rng(13), (2, 8, 10, 10), 4, True)
     arrays[0][0, 0, 0, 0] = np.inf
     arrays[0][1, 3, 5, 6] = np.nan
     yn, yt = compare(torch, lambda x, w, b: F.conv2d(x, w, b), lambda x, w, b: TF.conv2d(x, w, b), arrays, [True] * 3)
     assert np.isfinite(yt).sum() == np.isfinite(yn).sum() == yt.size - 4 - 9 * 4
+    arrays = _arrays(np.random.default_rng(14), (2, 8, 10, 10), 4, True)
+    arrays[1][1, 2, 0, 1] = np.inf
+    yn, yt = compare(torch, lambda x, w, b: F.conv2d(x, w, b, padding=1), lambda x, w, b: TF.conv2d(x, w, b, padding=1),
+                     arrays, [True] * 3)
+    assert np.isinf(yt).sum() == np.isinf(yn).sum() > 0

@@ -85,7 +85,7 @@ def _spread(tiles, dtype):
 def usable(xp, x, w, stride, dilation, groups, pads) -> bool:
     """Whether a convolution runs through Winograd: on the CPU, float32/float64, one group, a 3x3
     kernel, stride and dilation 1, at least 8 input and 4 output channels, outputs that fill
-    their 4x4 tiles at least two thirds, and a finite input. Measured (one thread, forward + backward against im2col):
+    their 4x4 tiles at least two thirds, and finite input and weight. Measured (one thread, forward + backward against im2col):
     4 input channels 1.06-1.09x im2col's time, a 5x5 output (2x2 tiles for 25 pixels) 1.36x;
     8 channels and up 0.39-0.88x."""
     if not (xp is np and groups == 1 and tuple(w.shape[2:]) == (3, 3) and tuple(stride) == (1, 1)
@@ -97,9 +97,10 @@ def usable(xp, x, w, stride, dilation, groups, pads) -> bool:
     if not (oh > 0 and ow > 0 and 2 * (16 * -(-oh // 4) * -(-ow // 4)) <= 3 * oh * ow):
         return False
     # an inf or NaN would spread over its whole tile (each transformed position mixes all 36 pixels,
-    # 0 * inf is NaN), where a direct convolution keeps it to the outputs whose windows read it.
+    # 0 * inf is NaN), where a direct convolution keeps it to the outputs whose windows read it; in
+    # the weight it would turn its output channel all NaN, where a direct convolution gives +-inf.
     # The check costs 0.1 ms for the MNIST net's second layer at batch 64.
-    return bool(np.isfinite(x).all())
+    return bool(np.isfinite(x).all() and np.isfinite(w).all())
 
 
 class Plan:
