@@ -229,3 +229,42 @@ def test_an_inf_or_nan_stays_where_torch_has_it():
     yn, yt = compare(torch, lambda x, w, b: F.conv2d(x, w, b, padding=1), lambda x, w, b: TF.conv2d(x, w, b, padding=1),
                      arrays, [True] * 3)
     assert np.isinf(yt).sum() == np.isinf(yn).sum() > 0
+
+
+@pytest.mark.parametrize("view", ["channels_last", "transposed", "flipped", "cropped"])
+@pytest.mark.parametrize("pad", [0, 1])
+def test_strided_inputs_match_torch(view, pad, calls):
+    # the tiles are read through as_strided with the input's own strides (no copy without padding)
+    views = {"channels_last": lambda x: x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2),
+             "transposed": lambda x: x.transpose(2, 3), "flipped": lambda x: x.flip(3),
+             "cropped": lambda x: x[:, 1:, 2:, 1:-1]}
+    arrays = _arrays(np.random.default_rng(15), (3, 9, 12, 10), 5, True)
+    arrays[1] = arrays[1][:, :8] if view == "cropped" else arrays[1]
+    if view == "transposed":
+        arrays[0] = arrays[0].transpose(0, 1, 3, 2).copy()
+    compare(torch, lambda x, w, b: F.conv2d(views[view](x), w, b, padding=pad),
+            lambda x, w, b: TF.conv2d(views[view](x), w, b, padding=pad), arrays, [True] * 3)
+    assert calls[0] == 1
+
+
+def test_pooled_transform_is_not_taken_from_a_graph_still_to_run(monkeypatch):
+    # two forward passes keep two transforms; the first's backward runs after the second's forward, and
+    # with retain_graph a graph whose backward has run keeps its buffer for the next backward
+    monkeypatch.setattr(conv_mod, "_POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(conv_mod, "_pool", [])
+    rng = np.random.default_rng(16)
+    xs, w0 = [rng.standard_normal((2, 8, 10, 10)) for _ in range(3)], rng.standard_normal((5, 8, 3, 3))
+    grads = []
+    for lib in (nerve, torch):
+        w = lib.tensor(w0, requires_grad=True)
+        losses = [(lib.nn.functional.conv2d(lib.tensor(x), w) ** 2).sum() for x in xs[:2]]
+        got = []
+        for loss, retain in ((losses[0], True), (losses[1], False), (losses[0], False)):
+            if loss is losses[0] and not retain:  # a third forward between the two backward passes of the first
+                (lib.nn.functional.conv2d(lib.tensor(xs[2]), w) ** 2).sum().backward()
+            w.grad = None
+            loss.backward(retain_graph=retain)
+            got.append(w.grad.numpy().copy())
+        grads.append(got)
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9 * np.abs(b).max())
