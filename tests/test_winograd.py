@@ -268,3 +268,22 @@ def test_pooled_transform_is_not_taken_from_a_graph_still_to_run(monkeypatch):
         grads.append(got)
     for a, b in zip(*grads):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9 * np.abs(b).max())
+
+
+@pytest.mark.parametrize("grads", [[True, True, True], [True, False, False], [False, True, True]])
+def test_an_inf_gradient_stays_where_torch_has_it(grads, calls):
+    # an inf in the output's gradient: through Winograd's transforms and the band products that add the
+    # tiles back it made the whole image's input gradient NaN (800 elements against torch's 72 infs)
+    # and the weight gradient NaN where torch has +-inf; such a backward runs through im2col
+    arrays = _arrays(np.random.default_rng(17), (2, 8, 10, 10), 4, True)
+    g = np.random.default_rng(18).standard_normal((2, 4, 8, 8))
+    g[1, 1, 5, 5] = np.inf
+    got = []
+    for lib, fn in ((nerve, F.conv2d), (torch, TF.conv2d)):
+        ts = [lib.tensor(a, requires_grad=r) for a, r in zip(arrays, grads)]
+        fn(*ts).backward(lib.tensor(g))
+        got.append([to_np(t.grad) if lib is nerve else t.grad.numpy() for t, r in zip(ts, grads) if r])
+    for a, b in zip(*got):
+        assert np.isinf(b).any()
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9 * np.abs(b[np.isfinite(b)]).max())
+    assert calls[0] == 1
