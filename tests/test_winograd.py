@@ -186,3 +186,104 @@ def test_kept_transform_goes_back_to_the_pool(monkeypatch):
     for _ in range(3):
         F.conv2d(nerve.tensor(rng.standard_normal((2, 8, 10, 10))), w).sum().backward()
     assert len(conv_mod._pool) == 1
+
+
+@pytest.mark.parametrize("winograd", [True, False])
+def test_empty_batch_matches_torch(winograd, calls, monkeypatch):
+    # a batch of 0 images: an empty output, zero weight and bias gradients (no image range to run)
+    monkeypatch.setattr(conv_mod, "_WINOGRAD", winograd)
+    arrays = _arrays(np.random.default_rng(11), (0, 8, 10, 10), 4, True)
+    compare(torch, lambda x, w, b: F.conv2d(x, w, b), lambda x, w, b: TF.conv2d(x, w, b), arrays, [True] * 3)
+    assert calls[0] == int(winograd)
+
+
+def test_threads_keep_one_pool(calls, monkeypatch):
+    # 4 images on 3 workers make 2 image ranges: Winograd still asks for the pool of 3 threads every
+    # other op uses, so the pool is not rebuilt at each switch between it and an im2col convolution
+    import nerve._threads as threads
+
+    monkeypatch.setattr(conv_mod, "_workers", lambda xp: 3)
+    monkeypatch.setattr(threads, "_executor", None)
+    pools = set()
+    for kernel in (3, 5, 3):
+        arrays = _arrays(np.random.default_rng(12), (4, 8, 10, 10), 4, True)
+        arrays[1] = arrays[1][:, :, :1, :1].repeat(kernel, 2).repeat(kernel, 3)
+        compare(torch, lambda x, w, b: F.conv2d(x, w, b), lambda x, w, b: TF.conv2d(x, w, b), arrays, [True] * 3)
+        pools.add(id(threads._executor[2]))
+        assert threads._executor[1] == 3
+    assert len(pools) == 1
+    assert calls[0] == 2
+
+
+def test_an_inf_or_nan_stays_where_torch_has_it():
+    # an inf or NaN pixel reaches the outputs whose 3x3 windows read it, as in a direct convolution;
+    # through Winograd's transforms it turned the whole 4x4 output tile, all channels, into NaN (and an
+    # inf weight its whole output channel, where torch has +-inf)
+    arrays = _arrays(np.random.default_rng(13), (2, 8, 10, 10), 4, True)
+    arrays[0][0, 0, 0, 0] = np.inf
+    arrays[0][1, 3, 5, 6] = np.nan
+    yn, yt = compare(torch, lambda x, w, b: F.conv2d(x, w, b), lambda x, w, b: TF.conv2d(x, w, b), arrays, [True] * 3)
+    assert np.isfinite(yt).sum() == np.isfinite(yn).sum() == yt.size - 4 - 9 * 4
+    arrays = _arrays(np.random.default_rng(14), (2, 8, 10, 10), 4, True)
+    arrays[1][1, 2, 0, 1] = np.inf
+    yn, yt = compare(torch, lambda x, w, b: F.conv2d(x, w, b, padding=1), lambda x, w, b: TF.conv2d(x, w, b, padding=1),
+                     arrays, [True] * 3)
+    assert np.isinf(yt).sum() == np.isinf(yn).sum() > 0
+
+
+@pytest.mark.parametrize("view", ["channels_last", "transposed", "flipped", "cropped"])
+@pytest.mark.parametrize("pad", [0, 1])
+def test_strided_inputs_match_torch(view, pad, calls):
+    # the tiles are read through as_strided with the input's own strides (no copy without padding)
+    views = {"channels_last": lambda x: x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2),
+             "transposed": lambda x: x.transpose(2, 3), "flipped": lambda x: x.flip(3),
+             "cropped": lambda x: x[:, 1:, 2:, 1:-1]}
+    arrays = _arrays(np.random.default_rng(15), (3, 9, 12, 10), 5, True)
+    arrays[1] = arrays[1][:, :8] if view == "cropped" else arrays[1]
+    if view == "transposed":
+        arrays[0] = arrays[0].transpose(0, 1, 3, 2).copy()
+    compare(torch, lambda x, w, b: F.conv2d(views[view](x), w, b, padding=pad),
+            lambda x, w, b: TF.conv2d(views[view](x), w, b, padding=pad), arrays, [True] * 3)
+    assert calls[0] == 1
+
+
+def test_pooled_transform_is_not_taken_from_a_graph_still_to_run(monkeypatch):
+    # two forward passes keep two transforms; the first's backward runs after the second's forward, and
+    # with retain_graph a graph whose backward has run keeps its buffer for the next backward
+    monkeypatch.setattr(conv_mod, "_POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(conv_mod, "_pool", [])
+    rng = np.random.default_rng(16)
+    xs, w0 = [rng.standard_normal((2, 8, 10, 10)) for _ in range(3)], rng.standard_normal((5, 8, 3, 3))
+    grads = []
+    for lib in (nerve, torch):
+        w = lib.tensor(w0, requires_grad=True)
+        losses = [(lib.nn.functional.conv2d(lib.tensor(x), w) ** 2).sum() for x in xs[:2]]
+        got = []
+        for loss, retain in ((losses[0], True), (losses[1], False), (losses[0], False)):
+            if loss is losses[0] and not retain:  # a third forward between the two backward passes of the first
+                (lib.nn.functional.conv2d(lib.tensor(xs[2]), w) ** 2).sum().backward()
+            w.grad = None
+            loss.backward(retain_graph=retain)
+            got.append(w.grad.numpy().copy())
+        grads.append(got)
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9 * np.abs(b).max())
+
+
+@pytest.mark.parametrize("grads", [[True, True, True], [True, False, False], [False, True, True]])
+def test_an_inf_gradient_stays_where_torch_has_it(grads, calls):
+    # an inf in the output's gradient: through Winograd's transforms and the band products that add the
+    # tiles back it made the whole image's input gradient NaN (800 elements against torch's 72 infs)
+    # and the weight gradient NaN where torch has +-inf; such a backward runs through im2col
+    arrays = _arrays(np.random.default_rng(17), (2, 8, 10, 10), 4, True)
+    g = np.random.default_rng(18).standard_normal((2, 4, 8, 8))
+    g[1, 1, 5, 5] = np.inf
+    got = []
+    for lib, fn in ((nerve, F.conv2d), (torch, TF.conv2d)):
+        ts = [lib.tensor(a, requires_grad=r) for a, r in zip(arrays, grads)]
+        fn(*ts).backward(lib.tensor(g))
+        got.append([to_np(t.grad) if lib is nerve else t.grad.numpy() for t, r in zip(ts, grads) if r])
+    for a, b in zip(*got):
+        assert np.isinf(b).any()
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9 * np.abs(b[np.isfinite(b)]).max())
+    assert calls[0] == 1

@@ -238,6 +238,7 @@ class ConvNdFn(Function):
 
     name = "conv2d"
     torch_name = "ConvolutionBackward0"
+    winograd = True  # False: never through Winograd (see _backward_direct)
 
     def forward(self, xp, x, w, b=None):
         n, c = x.shape[:2]
@@ -247,7 +248,7 @@ class ConvNdFn(Function):
         stride, dilation = self.stride, self.dilation
         pads = self.pads
         self.wino = None
-        if _WINOGRAD and _winograd.usable(xp, x, w, stride, dilation, g, pads):
+        if _WINOGRAD and self.winograd and _winograd.usable(xp, x, w, stride, dilation, g, pads):
             store = (lambda size: _col_buffer(xp, size, x.dtype, self)) if self.keep_col else None
             out, self.wino, self.col, self.u = _winograd.forward(xp, x, w, b, pads, store, _workers(xp))
             self.w = w
@@ -289,7 +290,7 @@ class ConvNdFn(Function):
         if fold:
             wm = xp.concatenate([wm[0], b.reshape(o, 1)], axis=1)[None]
         outm = None if compact else out.reshape(g, o // g, n, ln)
-        size = g * kr * max(n1 - n0 for n0, n1 in chunks) * ln
+        size = g * kr * max((n1 - n0 for n0, n1 in chunks), default=0) * ln
         at_n = (slice(None),) * (len(kernel) + 1)  # the image axis of the column matrix comes after the kernel's
 
         def chunk(n0, n1):
@@ -358,7 +359,7 @@ class ConvNdFn(Function):
             dx = (xp.empty if wide and len(kernel) == 2 else xp.zeros)((c, n) + padded, dtype=grad.dtype)
         workers = _workers(xp)
         chunks = _chunks(xp, n, c * kk * ln * grad.itemsize, workers)
-        size = g * k * max(n1 - n0 for n0, n1 in chunks) * ln
+        size = g * k * max((n1 - n0 for n0, n1 in chunks), default=0) * ln
 
         def chunk(n0, n1):  # returns this chunk's share of the weight gradient
             nb = n1 - n0
@@ -387,7 +388,7 @@ class ConvNdFn(Function):
         parts = _threads.run_chunks(workers, chunk, chunks)
         gx = gw = gb = None
         if want_w:
-            gw = parts[0]
+            gw = parts[0] if parts else xp.zeros((g, o // g, col.shape[1]), dtype=grad.dtype)  # an empty batch
             for p in parts[1:]:
                 gw += p
             if self.fold:  # with the bias folded in, its gradient is the last column
@@ -403,6 +404,8 @@ class ConvNdFn(Function):
         return gx, gw, gb
 
     def _backward_winograd(self, grad):
+        if not np.isfinite(grad).all():
+            return self._backward_direct(grad)
         want_x = self.parents[0] is not None
         want_w = self.parents[1] is not None
         want_b = len(self.parents) > 2 and self.parents[2] is not None
@@ -410,6 +413,18 @@ class ConvNdFn(Function):
         gx, gw = _winograd.backward(np, gc, self.w, self.u, self.col, self.wino, want_x, want_w)
         gb = gc.sum(axis=(1, 2, 3)) if want_b else None
         return (None if gx is None else gx.transpose(1, 0, 2, 3)), gw, gb
+
+    def _backward_direct(self, grad):
+        """Backward through im2col, for a gradient with an inf or NaN: Winograd's transforms, and the band
+        products that add its tiles back, would spread it as NaN over the whole image."""
+        n, c, sizes = self.geom[:3]
+        keep = self.col is not None
+        x = self._saved_input(self.w.shape[2:]) if keep else np.zeros((n, c, *sizes), dtype=self.w.dtype)
+        fn = ConvNdFn()  # the input gradient does not read x: zeros where the weight needs no gradient
+        fn.__dict__.update(stride=self.stride, dilation=self.dilation, pads=self.pads, groups=self.groups,
+                           keep_col=keep, winograd=False, parents=self.parents)
+        fn.forward(np, x, self.w)
+        return fn.backward(np, grad)
 
     def _saved_input(self, kernel):
         """The input, rebuilt from what forward kept (the im2col matrix or Winograd's transform)."""
