@@ -132,3 +132,23 @@ def test_nn_mlp_sgd_matches_torch(opt_kw):
     np.testing.assert_allclose(results[nerve][0], results[torch][0], rtol=1e-5, atol=1e-6)
     for a, b in zip(results[nerve][1], results[torch][1]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+def test_mean_of_everything_keeps_the_dtype(dtype):
+    # the whole-tensor mean divides a NumPy scalar: NumPy 1.x (nerve takes numpy>=1.24) turns a
+    # float32 scalar divided by a Python float into float64, where torch's mean stays float32
+    values = np.arange(12, dtype=np.float64).reshape(3, 4) / 7
+    out = {}
+    for lib in (nerve, torch):
+        x = lib.tensor(values, dtype=getattr(lib, dtype), requires_grad=True)
+        m = x.mean()
+        m.backward()
+        out[lib] = m, x.grad
+    (mn, gn), (mt, gt) = out[nerve], out[torch]
+    assert str(mn.dtype) == str(mt.dtype).replace("torch", "nerve")
+    assert mn.detach().numpy().dtype == mt.detach().numpy().dtype
+    assert gn.numpy().dtype == gt.numpy().dtype
+    tol = 1e-3 if dtype == "float16" else 1e-6
+    np.testing.assert_allclose(mn.item(), mt.item(), rtol=tol)
+    np.testing.assert_allclose(gn.numpy(), gt.numpy(), rtol=tol)
