@@ -853,6 +853,8 @@ def run_backward(root, grad, retain_graph: bool = False, capture=None) -> None:
                             hooked = {}
                         prior = hooked.get(id(p))
                         hooked[id(p)] = (p, gi, g) if prior is None else (p, prior[1] + gi, None)
+                    elif not p.requires_grad:  # turned off after the graph was recorded: no .grad (torch)
+                        continue
                     elif p._grad is None:  # _accumulate without hooks, written out (a call less a leaf)
                         # own the array: it may be the upstream gradient or a view shared elsewhere
                         p._grad = Tensor._make(gi.copy() if gi is g or gi.base is not None else gi, p._device)
@@ -978,8 +980,10 @@ def _accumulate_t(leaf, g) -> None:
         g = _run_hooks_t(hooks, g)
     cur = leaf._grad
     # a differentiable copy first (the gradient may be another tensor's, as PyTorch's clone), then
-    # out of place: the old .grad may be part of a graph someone differentiates later
-    leaf._grad = g.clone() if cur is None else cur + g
+    # out of place: the old .grad may be part of a graph someone differentiates later; none for a
+    # leaf whose requires_grad was turned off after the graph was recorded (as torch)
+    if leaf.requires_grad:
+        leaf._grad = g.clone() if cur is None else cur + g
     if hooks:
         _post_accumulate(leaf, hooks)
 
@@ -1114,7 +1118,9 @@ def _accumulate(leaf, g, upstream) -> None:
     if hooks:
         g = _run_hooks(hooks, g, leaf._device)
     cur = leaf._grad
-    if cur is None:
+    if not leaf.requires_grad:  # turned off after the graph was recorded: torch's hooks run, .grad stays
+        pass
+    elif cur is None:
         # own the array: it may be the upstream gradient or a view shared elsewhere
         if g is upstream or g.base is not None:
             g = g.copy()

@@ -5,6 +5,8 @@ visited without the heap, leaf gradients stored without a copy, the hand-written
 and nn.Linear / nn.ReLU / SGD momentum calling their ops directly.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -152,3 +154,34 @@ def test_mean_of_everything_keeps_the_dtype(dtype):
     tol = 1e-3 if dtype == "float16" else 1e-6
     np.testing.assert_allclose(mn.item(), mt.item(), rtol=tol)
     np.testing.assert_allclose(gn.numpy(), gt.numpy(), rtol=tol)
+
+
+def _frozen_after_forward(lib, create_graph=False):
+    """A leaf whose requires_grad is turned off between forward and backward: torch's gradient
+    accumulator skips it (its hooks still run, the post-accumulate hook sees no .grad)."""
+    calls = []
+    x = lib.ones(2, requires_grad=True)
+    w = lib.tensor([2.0, 3.0], requires_grad=True)
+    x.register_hook(lambda g: calls.append(("hook", g.tolist())))
+    x.register_post_accumulate_grad_hook(lambda t: calls.append(("post", t.grad)))
+    layer = lib.nn.Linear(2, 3)
+    with lib.no_grad():
+        layer.weight.copy_(lib.tensor([[1.0, -1.0], [0.5, 2.0], [-3.0, 1.0]]))
+    y = (layer(x * w) + x.sum()).sum()
+    x.requires_grad_(False)
+    layer.bias.requires_grad_(False)  # a layer frozen between forward and backward
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's note on create_graph's reference cycle
+        y.backward(create_graph=create_graph)
+    return calls, x.grad, layer.bias.grad, w.grad.tolist(), layer.weight.grad.tolist()
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_leaf_frozen_after_forward_gets_no_grad(create_graph):
+    n = _frozen_after_forward(nerve, create_graph)
+    t = _frozen_after_forward(torch, create_graph)
+    assert n[0] == t[0]  # the hooks' calls
+    assert n[1] is None and t[1] is None
+    assert n[2] is None and t[2] is None
+    np.testing.assert_allclose(n[3], t[3], rtol=1e-6)
+    np.testing.assert_allclose(n[4], t[4], rtol=1e-6)
