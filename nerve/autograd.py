@@ -778,7 +778,7 @@ def run_backward(root, grad, retain_graph: bool = False, capture=None) -> None:
     if fn0 is None:
         if root.requires_grad:  # a leaf: its gradient is grad itself
             if capture is None:
-                _accumulate(root, grad, None)
+                _accumulate(root, grad, grad)  # (copied: grad may be the caller's array)
             elif id(root) in capture[1]:
                 _add_to(capture[2], capture[1][id(root)], grad)
             return

@@ -185,3 +185,17 @@ def test_leaf_frozen_after_forward_gets_no_grad(create_graph):
     assert n[2] is None and t[2] is None
     np.testing.assert_allclose(n[3], t[3], rtol=1e-6)
     np.testing.assert_allclose(n[4], t[4], rtol=1e-6)
+
+
+def test_backward_of_a_leaf_does_not_alias_the_given_gradient():
+    # x.backward(g) on a leaf: x.grad is a copy of g, so updating one leaves the other alone
+    out = {}
+    for lib in (nerve, torch):
+        x = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        g = lib.ones(3)
+        x.backward(g)
+        with lib.no_grad():
+            x.grad.mul_(4)
+            x.grad[0] = 7.0
+        out[lib] = x.grad.tolist(), g.tolist()
+    assert out[nerve] == out[torch]
