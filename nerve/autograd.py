@@ -718,15 +718,26 @@ class _OnceDifferentiable(Function):
 
 _ONES: dict = {}
 _BLAS_FLOATS = (_np.dtype(_np.float32), _np.dtype(_np.float64))
+# vectors up to this length are kept one per length; a longer one is a view of one vector per dtype
+_ONES_KEPT = 4096
 
 
 def ones_vector(n: int, dtype):
     """A read-only NumPy vector of ``n`` ones, kept per length and dtype: sums written as BLAS
     matrix-vector products (``a @ ones``) are several times faster than NumPy's reductions on the
-    small matrices of a training step."""
+    small matrices of a training step.
+
+    Long lengths (rows of sequences that vary from batch to batch, flattened) would each keep a
+    vector for good: those are views of the longest vector asked for so far (one per dtype)."""
     key = (n, dtype)
     ones = _ONES.get(key)
     if ones is None:
+        if n > _ONES_KEPT:
+            ones = _ONES.get(dtype)
+            if ones is None or ones.shape[0] < n:
+                ones = _ONES[dtype] = _np.ones(n, dtype)
+                ones.flags.writeable = False
+            return ones[:n]
         ones = _ONES[key] = _np.ones(n, dtype)
         ones.flags.writeable = False
     return ones

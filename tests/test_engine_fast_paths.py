@@ -199,3 +199,30 @@ def test_backward_of_a_leaf_does_not_alias_the_given_gradient():
             x.grad[0] = 7.0
         out[lib] = x.grad.tolist(), g.tolist()
     assert out[nerve] == out[torch]
+
+
+def test_ones_vectors_of_varying_lengths_are_not_kept_each():
+    # a Linear over batches of sequences whose length varies: the bias gradient sums B*T rows as a
+    # BLAS product with a vector of ones; one kept vector per length would hold memory for good
+    from nerve import autograd
+
+    gen = np.random.default_rng(3)
+    w = gen.standard_normal((3, 4)).astype(np.float32)
+    layers = {}
+    for lib in (nerve, torch):
+        layers[lib] = lib.nn.Linear(4, 3)
+        with lib.no_grad():
+            layers[lib].weight.copy_(lib.tensor(w))
+            layers[lib].bias.zero_()
+    longest = 0
+    for t in range(600, 612):
+        x = gen.standard_normal((8, t, 4)).astype(np.float32)
+        g = gen.standard_normal((8, t, 3)).astype(np.float32)
+        longest = max(longest, 8 * t)
+        for lib, layer in layers.items():
+            layer.zero_grad()
+            layer(lib.tensor(x)).backward(lib.tensor(g))
+        np.testing.assert_allclose(layers[nerve].bias.grad.numpy(), layers[torch].bias.grad.numpy(),
+                                   rtol=1e-4, atol=1e-3)
+    held = sum(v.nbytes for v in autograd._ONES.values() if v.shape[0] > autograd._ONES_KEPT)
+    assert held <= longest * 8  # at most the longest vector, per float dtype
