@@ -1101,9 +1101,13 @@ _FREED = (
 
 def _run_hooks(hooks, g, dev):
     for h in hooks:
-        r = h(Tensor._make(g, dev))
-        if r is not None:
-            g = r._data
+        if g.__class__ is _ndarray and not g.flags.writeable:
+            # a gradient spread as a read-only zero-stride view (a mean's): the hook gets its own
+            # array, which it may change in place as in torch (where that gradient is a new tensor)
+            g = g.copy()
+        t = Tensor._make(g, dev)
+        r = h(t)
+        g = t._data if r is None else r._data
     return g
 
 

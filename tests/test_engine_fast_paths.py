@@ -229,3 +229,32 @@ def test_ones_vectors_of_varying_lengths_are_not_kept_each():
         np.testing.assert_allclose(layers[nerve].bias.grad.numpy(), layers[torch].bias.grad.numpy(),
                                    rtol=1e-4, atol=1e-3)
     assert held() - before <= longest * 4  # at most one float32 vector of the longest length
+
+
+def _hooks_change_gradient_in_place(lib):
+    """Hooks that scale a mean's gradient in place (one returning it, others returning None)."""
+
+    def add_one(g):
+        g.add_(1)
+
+    def double(g):
+        g.mul_(2)
+
+    x = lib.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+    w = lib.tensor([[0.5, -1.0, 2.0], [1.0, 1.0, -0.5]], requires_grad=True)
+    h = x * w
+    h.register_hook(lambda g: g.mul_(3))
+    w.register_hook(add_one)
+    (h.mean() + w.mean()).backward()
+    v = lib.tensor([1.0, 2.0, 4.0], requires_grad=True)
+    v.register_hook(double)
+    gv, = lib.autograd.grad(v.mean(), v)
+    return x.grad.tolist(), w.grad.tolist(), gv.tolist()
+
+
+def test_hooks_may_change_a_mean_gradient_in_place():
+    # the mean's backward spreads g / n as a read-only view: a hook gets an array it may write
+    n = _hooks_change_gradient_in_place(nerve)
+    t = _hooks_change_gradient_in_place(torch)
+    for a, b in zip(n, t):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
