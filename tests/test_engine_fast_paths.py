@@ -258,3 +258,25 @@ def test_hooks_may_change_a_mean_gradient_in_place():
     t = _hooks_change_gradient_in_place(torch)
     for a, b in zip(n, t):
         np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_backward_into_inputs_owns_each_gradient(create_graph):
+    # backward(inputs=...): an add hands the same gradient to both operands, and a leaf's own
+    # gradient is the caller's; each .grad must be a copy, as torch's accumulation makes
+    out = {}
+    for lib in (nerve, torch):
+        a = lib.ones(3, requires_grad=True)
+        b = lib.ones(3, requires_grad=True)
+        go = lib.tensor([1.0, 2.0, 3.0])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's note on create_graph's reference cycle
+            (a + b).backward(go, inputs=[a, b], create_graph=create_graph)
+            c = lib.ones(2, requires_grad=True)
+            gc = lib.tensor([4.0, 5.0])
+            c.backward(gc, inputs=[c], create_graph=create_graph)
+        with lib.no_grad():
+            a.grad.mul_(5)
+            c.grad.mul_(2)
+        out[lib] = a.grad.tolist(), b.grad.tolist(), go.tolist(), c.grad.tolist(), gc.tolist()
+    assert out[nerve] == out[torch]
