@@ -718,15 +718,26 @@ class _OnceDifferentiable(Function):
 
 _ONES: dict = {}
 _BLAS_FLOATS = (_np.dtype(_np.float32), _np.dtype(_np.float64))
+# vectors up to this length are kept one per length; a longer one is a view of one vector per dtype
+_ONES_KEPT = 4096
 
 
 def ones_vector(n: int, dtype):
     """A read-only NumPy vector of ``n`` ones, kept per length and dtype: sums written as BLAS
     matrix-vector products (``a @ ones``) are several times faster than NumPy's reductions on the
-    small matrices of a training step."""
+    small matrices of a training step.
+
+    Long lengths (rows of sequences that vary from batch to batch, flattened) would each keep a
+    vector for good: those are views of the longest vector asked for so far (one per dtype)."""
     key = (n, dtype)
     ones = _ONES.get(key)
     if ones is None:
+        if n > _ONES_KEPT:
+            ones = _ONES.get(dtype)
+            if ones is None or ones.shape[0] < n:
+                ones = _ONES[dtype] = _np.ones(n, dtype)
+                ones.flags.writeable = False
+            return ones[:n]
         ones = _ONES[key] = _np.ones(n, dtype)
         ones.flags.writeable = False
     return ones
@@ -778,7 +789,7 @@ def run_backward(root, grad, retain_graph: bool = False, capture=None) -> None:
     if fn0 is None:
         if root.requires_grad:  # a leaf: its gradient is grad itself
             if capture is None:
-                _accumulate(root, grad, None)
+                _accumulate(root, grad, grad)  # (copied: grad may be the caller's array)
             elif id(root) in capture[1]:
                 _add_to(capture[2], capture[1][id(root)], grad)
             return
@@ -853,6 +864,8 @@ def run_backward(root, grad, retain_graph: bool = False, capture=None) -> None:
                             hooked = {}
                         prior = hooked.get(id(p))
                         hooked[id(p)] = (p, gi, g) if prior is None else (p, prior[1] + gi, None)
+                    elif not p.requires_grad:  # turned off after the graph was recorded: no .grad (torch)
+                        continue
                     elif p._grad is None:  # _accumulate without hooks, written out (a call less a leaf)
                         # own the array: it may be the upstream gradient or a view shared elsewhere
                         p._grad = Tensor._make(gi.copy() if gi is g or gi.base is not None else gi, p._device)
@@ -978,8 +991,10 @@ def _accumulate_t(leaf, g) -> None:
         g = _run_hooks_t(hooks, g)
     cur = leaf._grad
     # a differentiable copy first (the gradient may be another tensor's, as PyTorch's clone), then
-    # out of place: the old .grad may be part of a graph someone differentiates later
-    leaf._grad = g.clone() if cur is None else cur + g
+    # out of place: the old .grad may be part of a graph someone differentiates later; none for a
+    # leaf whose requires_grad was turned off after the graph was recorded (as torch)
+    if leaf.requires_grad:
+        leaf._grad = g.clone() if cur is None else cur + g
     if hooks:
         _post_accumulate(leaf, hooks)
 
@@ -1086,9 +1101,13 @@ _FREED = (
 
 def _run_hooks(hooks, g, dev):
     for h in hooks:
-        r = h(Tensor._make(g, dev))
-        if r is not None:
-            g = r._data
+        if g.__class__ is _ndarray and not g.flags.writeable:
+            # a gradient spread as a read-only zero-stride view (a mean's): the hook gets its own
+            # array, which it may change in place as in torch (where that gradient is a new tensor)
+            g = g.copy()
+        t = Tensor._make(g, dev)
+        r = h(t)
+        g = t._data if r is None else r._data
     return g
 
 
@@ -1114,7 +1133,9 @@ def _accumulate(leaf, g, upstream) -> None:
     if hooks:
         g = _run_hooks(hooks, g, leaf._device)
     cur = leaf._grad
-    if cur is None:
+    if not leaf.requires_grad:  # turned off after the graph was recorded: torch's hooks run, .grad stays
+        pass
+    elif cur is None:
         # own the array: it may be the upstream gradient or a view shared elsewhere
         if g is upstream or g.base is not None:
             g = g.copy()

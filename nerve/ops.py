@@ -578,9 +578,11 @@ class Mean(Function):
         self.shape = x.shape
         if xp is _np and self.axis is None and not self.keepdims and x.size and x.dtype.kind == "f":
             # the mean of everything (a loss): NumPy's scalar sum divided as a scalar, half the
-            # cost of a 1-element array's in-place division; same float division, same rounding
+            # cost of a 1-element array's in-place division; same float division, same rounding.
+            # n as a scalar of x's dtype: NumPy 1.x turns a float32 scalar divided by a Python
+            # float into float64 (NumPy 2 keeps float32, as an array's division does)
             self.n = x.size
-            return _np.asarray(_np.add.reduce(x, axis=None) / float(self.n))
+            return _np.asarray(_np.add.reduce(x, axis=None) / x.dtype.type(self.n))
         # sum / n: cheaper than ndarray.mean; keepdims so the sum is always an array
         y = x.sum(axis=self.axis, keepdims=True)
         self.n = x.size // max(y.size, 1) if x.size else 0

@@ -505,8 +505,12 @@ class Tensor:
             fn = t.grad_fn
             if g is None or (fn is not None and fn._retain is not None and fn._retain() is t):
                 continue  # (a non-leaf that retains its gradient got it on the way, as in torch)
-            if create_graph or t._grad is None:
-                t._grad = g if t._grad is None else t._grad + g
+            if t._grad is None:
+                # its own copy, as torch's accumulation: grad() may hand one array to several inputs
+                # (an add's two operands), and the caller's gradient itself to a leaf
+                t._grad = g.clone() if create_graph else Tensor._make(g._data.copy(), g._device)
+            elif create_graph:
+                t._grad = t._grad + g
             else:
                 t._grad._data += g._data
 

@@ -5,6 +5,8 @@ visited without the heap, leaf gradients stored without a copy, the hand-written
 and nn.Linear / nn.ReLU / SGD momentum calling their ops directly.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -132,3 +134,149 @@ def test_nn_mlp_sgd_matches_torch(opt_kw):
     np.testing.assert_allclose(results[nerve][0], results[torch][0], rtol=1e-5, atol=1e-6)
     for a, b in zip(results[nerve][1], results[torch][1]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+def test_mean_of_everything_keeps_the_dtype(dtype):
+    # the whole-tensor mean divides a NumPy scalar: NumPy 1.x (nerve takes numpy>=1.24) turns a
+    # float32 scalar divided by a Python float into float64, where torch's mean stays float32
+    values = np.arange(12, dtype=np.float64).reshape(3, 4) / 7
+    out = {}
+    for lib in (nerve, torch):
+        x = lib.tensor(values, dtype=getattr(lib, dtype), requires_grad=True)
+        m = x.mean()
+        m.backward()
+        out[lib] = m, x.grad
+    (mn, gn), (mt, gt) = out[nerve], out[torch]
+    assert str(mn.dtype) == str(mt.dtype).replace("torch", "nerve")
+    assert mn.detach().numpy().dtype == mt.detach().numpy().dtype
+    assert gn.numpy().dtype == gt.numpy().dtype
+    tol = 1e-3 if dtype == "float16" else 1e-6
+    np.testing.assert_allclose(mn.item(), mt.item(), rtol=tol)
+    np.testing.assert_allclose(gn.numpy(), gt.numpy(), rtol=tol)
+
+
+def _frozen_after_forward(lib, create_graph=False):
+    """A leaf whose requires_grad is turned off between forward and backward: torch's gradient
+    accumulator skips it (its hooks still run, the post-accumulate hook sees no .grad)."""
+    calls = []
+    x = lib.ones(2, requires_grad=True)
+    w = lib.tensor([2.0, 3.0], requires_grad=True)
+    x.register_hook(lambda g: calls.append(("hook", g.tolist())))
+    x.register_post_accumulate_grad_hook(lambda t: calls.append(("post", t.grad)))
+    layer = lib.nn.Linear(2, 3)
+    with lib.no_grad():
+        layer.weight.copy_(lib.tensor([[1.0, -1.0], [0.5, 2.0], [-3.0, 1.0]]))
+    y = (layer(x * w) + x.sum()).sum()
+    x.requires_grad_(False)
+    layer.bias.requires_grad_(False)  # a layer frozen between forward and backward
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's note on create_graph's reference cycle
+        y.backward(create_graph=create_graph)
+    return calls, x.grad, layer.bias.grad, w.grad.tolist(), layer.weight.grad.tolist()
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_leaf_frozen_after_forward_gets_no_grad(create_graph):
+    n = _frozen_after_forward(nerve, create_graph)
+    t = _frozen_after_forward(torch, create_graph)
+    assert n[0] == t[0]  # the hooks' calls
+    assert n[1] is None and t[1] is None
+    assert n[2] is None and t[2] is None
+    np.testing.assert_allclose(n[3], t[3], rtol=1e-6)
+    np.testing.assert_allclose(n[4], t[4], rtol=1e-6)
+
+
+def test_backward_of_a_leaf_does_not_alias_the_given_gradient():
+    # x.backward(g) on a leaf: x.grad is a copy of g, so updating one leaves the other alone
+    out = {}
+    for lib in (nerve, torch):
+        x = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        g = lib.ones(3)
+        x.backward(g)
+        with lib.no_grad():
+            x.grad.mul_(4)
+            x.grad[0] = 7.0
+        out[lib] = x.grad.tolist(), g.tolist()
+    assert out[nerve] == out[torch]
+
+
+def test_ones_vectors_of_varying_lengths_are_not_kept_each():
+    # a Linear over batches of sequences whose length varies: the bias gradient sums B*T rows as a
+    # BLAS product with a vector of ones; one kept vector per length would hold memory for good
+    from nerve import autograd
+
+    gen = np.random.default_rng(3)
+    w = gen.standard_normal((3, 4)).astype(np.float32)
+    layers = {}
+    for lib in (nerve, torch):
+        layers[lib] = lib.nn.Linear(4, 3)
+        with lib.no_grad():
+            layers[lib].weight.copy_(lib.tensor(w))
+            layers[lib].bias.zero_()
+    def held():  # bytes in the long vectors (other tests may have asked for some already)
+        return sum(v.nbytes for v in autograd._ONES.values() if v.shape[0] > autograd._ONES_KEPT)
+
+    before = held()
+    longest = 0
+    for t in range(600, 612):
+        x = gen.standard_normal((8, t, 4)).astype(np.float32)
+        g = gen.standard_normal((8, t, 3)).astype(np.float32)
+        longest = max(longest, 8 * t)
+        for lib, layer in layers.items():
+            layer.zero_grad()
+            layer(lib.tensor(x)).backward(lib.tensor(g))
+        np.testing.assert_allclose(layers[nerve].bias.grad.numpy(), layers[torch].bias.grad.numpy(),
+                                   rtol=1e-4, atol=1e-3)
+    assert held() - before <= longest * 4  # at most one float32 vector of the longest length
+
+
+def _hooks_change_gradient_in_place(lib):
+    """Hooks that scale a mean's gradient in place (one returning it, others returning None)."""
+
+    def add_one(g):
+        g.add_(1)
+
+    def double(g):
+        g.mul_(2)
+
+    x = lib.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+    w = lib.tensor([[0.5, -1.0, 2.0], [1.0, 1.0, -0.5]], requires_grad=True)
+    h = x * w
+    h.register_hook(lambda g: g.mul_(3))
+    w.register_hook(add_one)
+    (h.mean() + w.mean()).backward()
+    v = lib.tensor([1.0, 2.0, 4.0], requires_grad=True)
+    v.register_hook(double)
+    gv, = lib.autograd.grad(v.mean(), v)
+    return x.grad.tolist(), w.grad.tolist(), gv.tolist()
+
+
+def test_hooks_may_change_a_mean_gradient_in_place():
+    # the mean's backward spreads g / n as a read-only view: a hook gets an array it may write
+    n = _hooks_change_gradient_in_place(nerve)
+    t = _hooks_change_gradient_in_place(torch)
+    for a, b in zip(n, t):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_backward_into_inputs_owns_each_gradient(create_graph):
+    # backward(inputs=...): an add hands the same gradient to both operands, and a leaf's own
+    # gradient is the caller's; each .grad must be a copy, as torch's accumulation makes
+    out = {}
+    for lib in (nerve, torch):
+        a = lib.ones(3, requires_grad=True)
+        b = lib.ones(3, requires_grad=True)
+        go = lib.tensor([1.0, 2.0, 3.0])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's note on create_graph's reference cycle
+            (a + b).backward(go, inputs=[a, b], create_graph=create_graph)
+            c = lib.ones(2, requires_grad=True)
+            gc = lib.tensor([4.0, 5.0])
+            c.backward(gc, inputs=[c], create_graph=create_graph)
+        with lib.no_grad():
+            a.grad.mul_(5)
+            c.grad.mul_(2)
+        out[lib] = a.grad.tolist(), b.grad.tolist(), go.tolist(), c.grad.tolist(), gc.tolist()
+    assert out[nerve] == out[torch]
