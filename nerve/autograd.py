@@ -864,13 +864,8 @@ def run_backward(root, grad, retain_graph: bool = False, capture=None) -> None:
                             hooked = {}
                         prior = hooked.get(id(p))
                         hooked[id(p)] = (p, gi, g) if prior is None else (p, prior[1] + gi, None)
-                    elif not p.requires_grad:  # turned off after the graph was recorded: no .grad (torch)
-                        continue
-                    elif p._grad is None:  # _accumulate without hooks, written out (a call less a leaf)
-                        # own the array: it may be the upstream gradient or a view shared elsewhere
-                        p._grad = Tensor._make(gi.copy() if gi is g or gi.base is not None else gi, p._device)
                     else:
-                        p._grad._data += gi
+                        _accumulate(p, gi, g)
                 elif id(p) in capture[1]:
                     _add_to(capture[2], capture[1][id(p)], gi)
             if not retain_graph:
