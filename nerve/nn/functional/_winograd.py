@@ -123,7 +123,7 @@ class Plan:
         self.blocks = [[(a, min(b, a + sub)) for a in range(a0, b, sub)] for a0, b in self.ranges]
 
 
-def forward(xp, x, w, b, pads, store, workers):
+def forward(x, w, b, pads, store, workers):
     """The convolution of ``x`` (N, C, H, W) with ``w`` (O, C, 3, 3): its output, channel-major
     (O, N, OH, OW), and the plan. ``store(size)`` gives a flat buffer to keep the transformed input in
     (for the weight gradient), or is None when nothing needs it."""
@@ -170,7 +170,7 @@ def forward(xp, x, w, b, pads, store, workers):
     return out, plan, keep, u
 
 
-def backward(xp, grad_c, w, u, keep, plan, want_x, want_w):
+def backward(grad_c, u, keep, plan, want_x, want_w):
     """Gradients of the input (channel-major (C, N, H, W) view, or None) and of the weight (or None)
     from the output's gradient ``grad_c``, channel-major (O, N, OH, OW)."""
     dtype = grad_c.dtype

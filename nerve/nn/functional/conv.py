@@ -250,7 +250,7 @@ class ConvNdFn(Function):
         self.wino = None
         if _WINOGRAD and self.winograd and _winograd.usable(xp, x, w, stride, dilation, g, pads):
             store = (lambda size: _col_buffer(xp, size, x.dtype, self)) if self.keep_col else None
-            out, self.wino, self.col, self.u = _winograd.forward(xp, x, w, b, pads, store, _workers(xp))
+            out, self.wino, self.col, self.u = _winograd.forward(x, w, b, pads, store, _workers(xp))
             self.w = w
             padded = (sizes[0] + pads[0] + pads[1], sizes[1] + pads[2] + pads[3])
             self.geom = (n, c, sizes, padded, None, None, None, (2, 3), None)
@@ -410,7 +410,7 @@ class ConvNdFn(Function):
         want_w = self.parents[1] is not None
         want_b = len(self.parents) > 2 and self.parents[2] is not None
         gc = grad.transpose(1, 0, 2, 3)
-        gx, gw = _winograd.backward(np, gc, self.w, self.u, self.col, self.wino, want_x, want_w)
+        gx, gw = _winograd.backward(gc, self.u, self.col, self.wino, want_x, want_w)
         gb = gc.sum(axis=(1, 2, 3)) if want_b else None
         return (None if gx is None else gx.transpose(1, 0, 2, 3)), gw, gb
 
