@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import weakref
 from typing import Any
 
 import numpy as np
@@ -169,6 +170,74 @@ def move(array, dev: device):
     cp = cupy_module()
     with cp.cuda.Device(dev.index):
         return cp.asarray(array)
+
+
+# ---------------------------------------------------------------- aligned CPU memory
+
+# Arrays that live long and are written in place (parameters, optimizer state) start on a 64-byte
+# boundary, as every CPU tensor does in PyTorch (its allocator's alignment): a whole cache line and
+# a whole AVX-512 vector. malloc gives NumPy 16-byte alignment, and an in-place update whose stores
+# straddle cache lines is much slower: measured on the 2-core Zen 4 VM, ``w -= 0.1 * g`` on a
+# (784, 128) float32 weight took 26 us with ``w`` on a 64-byte boundary and 53-54 us 16 or 48 bytes
+# past one, and the raw-op MLP benchmark's epoch 233-236 ms against 264-267 ms (hand NumPy).
+ALIGNMENT = 64
+# smaller arrays are left to NumPy: the aligned allocation costs about 2 us
+_ALIGN_MIN_BYTES = 4096
+# the raw byte buffers under aligned arrays, by id: ``storage_offset`` counts from their aligned start
+_ALIGNED_ROOTS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def empty_aligned(shape, dtype) -> np.ndarray:
+    """``np.empty(shape, dtype)`` starting on a 64-byte boundary (when it is 4 KB or more)."""
+    dtype = np.dtype(dtype)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes < _ALIGN_MIN_BYTES or dtype.kind not in "biufc":
+        return np.empty(shape, dtype)
+    raw = np.empty(nbytes + ALIGNMENT, np.uint8)
+    _ALIGNED_ROOTS[id(raw)] = raw
+    start = -raw.ctypes.data % ALIGNMENT
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def aligned_start(root: np.ndarray) -> int:
+    """The address where ``root``'s own elements start: past the padding of an aligned buffer."""
+    addr = root.ctypes.data
+    if _ALIGNED_ROOTS.get(id(root)) is root:
+        addr += -addr % ALIGNMENT
+    return addr
+
+
+def copy_aligned(array, dtype=None):
+    """A C-order copy of ``array`` (cast to ``dtype`` if given), 64-byte aligned on the CPU."""
+    if not isinstance(array, np.ndarray):
+        return array.astype(dtype, order="C") if dtype is not None else array.copy()
+    out = empty_aligned(array.shape, array.dtype if dtype is None else dtype)
+    np.copyto(out, array, casting="unsafe")
+    return out
+
+
+def aligned(array):
+    """``array`` itself when it is aligned (or small, or not a NumPy array), else an aligned copy.
+    For arrays that nothing else holds yet: a copy does not keep sharing memory."""
+    if (array.__class__ is not np.ndarray or array.nbytes < _ALIGN_MIN_BYTES
+            or array.ctypes.data % ALIGNMENT == 0 or not array.flags.c_contiguous):
+        return array
+    return copy_aligned(array)
+
+
+def full_aligned(xp, shape, value, dtype):
+    """``xp.full(shape, value, dtype)``, aligned on the CPU."""
+    if xp is not np:
+        return xp.full(shape, value, dtype=dtype)
+    out = empty_aligned(shape, dtype)
+    np.copyto(out, value, casting="unsafe")  # as np.full fills
+    return out
+
+
+def zeros_like_aligned(xp, array):
+    """``xp.zeros_like(array)`` (C order), aligned on the CPU: optimizer state updated in place."""
+    return full_aligned(xp, array.shape, 0, array.dtype)
 
 
 def to_numpy(array) -> np.ndarray:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes as _dt
-from .backend import CPU, DEFAULT, is_array, move
+from .backend import CPU, DEFAULT, aligned, copy_aligned, full_aligned, is_array, move
 from .backend import device as _device
 from .random import _integers, _normal, _permutation, _uniform
 from .tensor import _TORCH_NAMES, Tensor, _size, _torch_name
 
 
 def _finish(arr, dev, requires_grad) -> Tensor:
-    t = Tensor._make(arr, dev)
+    # a new tensor's storage starts on a 64-byte boundary, as PyTorch's (backend.empty_aligned);
+    # arr is the factory's own array, so an aligned copy (only where it is not) shares nothing
+    t = Tensor._make(aligned(arr), dev)
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -58,10 +60,10 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
         requires_grad: record operations on it for backward.
     """
     if isinstance(data, Tensor):
-        arr = data._data.copy()
+        arr = data._data
         src = data._device
     elif is_array(data):
-        arr = data.copy()
+        arr = data
         src = DEFAULT[0] if isinstance(data, np.ndarray) else None
     else:
         if isinstance(data, (list, tuple)) and data and any(isinstance(x, Tensor) for x in _flat(data)):
@@ -75,7 +77,9 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
         elif arr.dtype.kind == "U" or arr.dtype.kind == "S":
             raise TypeError("can't make a tensor from strings")
     dt = _dt.to_dtype(dtype).np if dtype is not None else _infer_np_dtype(arr)
-    if arr.dtype != dt:
+    if arr is data or isinstance(data, Tensor):  # the caller's array: copied (and cast) once, aligned
+        arr = copy_aligned(arr, dt)
+    elif arr.dtype != dt:
         arr = arr.astype(dt)
     dev = _dev(device) if device is not None else (src if src is not None else _array_device(arr))
     arr = move(arr, dev)
@@ -121,20 +125,19 @@ def _factory_dtype(dtype):
 
 def _make_filled(size, value, dtype, device, requires_grad):
     dev = _dev(device)
-    arr = dev.xp.full(_size(size), value, dtype=_factory_dtype(dtype))
-    return _finish(arr, dev, requires_grad)
+    return _finish(full_aligned(dev.xp, _size(size), value, _factory_dtype(dtype)), dev, requires_grad)
 
 
 def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros; sizes as ints or one tuple."""
     dev = _dev(device)
-    return _finish(dev.xp.zeros(_size(size), dtype=_factory_dtype(dtype)), dev, requires_grad)
+    return _finish(full_aligned(dev.xp, _size(size), 0, _factory_dtype(dtype)), dev, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones; sizes as ints or one tuple."""
     dev = _dev(device)
-    return _finish(dev.xp.ones(_size(size), dtype=_factory_dtype(dtype)), dev, requires_grad)
+    return _finish(full_aligned(dev.xp, _size(size), 1, _factory_dtype(dtype)), dev, requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:

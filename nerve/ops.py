@@ -16,7 +16,7 @@ import numpy as _np
 from . import _threads
 from ._threads import gemm
 from .autograd import _ONES, Function, ones_vector, quiet_errors
-from .backend import cupyx_errstate, scatter_add
+from .backend import copy_aligned, cupyx_errstate, scatter_add
 
 # ---------------------------------------------------------------- elementwise
 
@@ -1096,8 +1096,8 @@ class Contiguous(Function):
     torch_name = "CloneBackward0"
 
     def forward(self, xp, x):
-        if self.perm is None:
-            return xp.array(x, copy=True, order="C")
+        if self.perm is None:  # (a clone is often kept and updated in place: aligned as a new tensor)
+            return copy_aligned(x) if xp is _np else xp.array(x, copy=True, order="C")
         back = sorted(range(x.ndim), key=self.perm.__getitem__)
         return xp.ascontiguousarray(x.transpose(self.perm)).transpose(back)
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _tensor_str, ops
 from . import dtypes as _dt
-from .backend import CPU, device, device_of, is_array, move
+from .backend import CPU, aligned_start, device, device_of, is_array, move
 from .dtypes import dtype
 
 _py_slice = builtins.slice
@@ -2566,7 +2566,7 @@ class Tensor:
             base = base.base
         if base is a:
             return 0
-        start = a.ctypes.data - base.ctypes.data if isinstance(a, np.ndarray) else a.data.ptr - base.data.ptr
+        start = a.ctypes.data - aligned_start(base) if isinstance(a, np.ndarray) else a.data.ptr - base.data.ptr
         return int(start) // a.itemsize
 
     def put(self, index: "Tensor", source: "Tensor", accumulate: bool = False) -> "Tensor":

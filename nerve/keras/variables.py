@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 import nerve
-from nerve.backend import move, to_numpy
+from nerve.backend import copy_aligned, move, to_numpy
 from nerve.nn.parameter import Parameter
 
 from . import backend
@@ -58,7 +58,8 @@ class Variable:
         if perm is not None:
             arr = np.ascontiguousarray(arr.transpose(self._perm))
         floating = arr.dtype.kind == "f"
-        self.value = Parameter(move(arr, backend.device()), requires_grad=self._trainable and floating)
+        # the variable's own storage (np.asarray may share the caller's array), aligned as a new tensor's
+        self.value = Parameter(move(copy_aligned(arr), backend.device()), requires_grad=self._trainable and floating)
 
     @property
     def trainable(self) -> bool:

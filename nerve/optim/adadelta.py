@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..backend import zeros_like_aligned
 from .optimizer import Optimizer
 
 
@@ -34,7 +35,7 @@ class Adadelta(Optimizer):
                                       maximize=maximize), **hints)
 
     def init_single(self, xp, p, group):
-        return {"step": 0, "square_avg": xp.zeros_like(p), "acc_delta": xp.zeros_like(p)}
+        return {"step": 0, "square_avg": zeros_like_aligned(xp, p), "acc_delta": zeros_like_aligned(xp, p)}
 
     def apply_single(self, xp, p, g, state, group):
         lr, rho, eps = float(group["lr"]), float(group["rho"]), float(group["eps"])

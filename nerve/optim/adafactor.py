@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import zeros_like_aligned
 from .optimizer import Optimizer
 
 
@@ -57,7 +58,7 @@ class Adafactor(Optimizer):
         if p.ndim > 1:
             return {"step": 0, "row_var": xp.zeros(p.shape[:-1] + (1,), p.dtype),
                     "col_var": xp.zeros(p.shape[:-2] + (1, p.shape[-1]), p.dtype)}
-        return {"step": 0, "variance": xp.zeros_like(p)}
+        return {"step": 0, "variance": zeros_like_aligned(xp, p)}
 
     def apply_single(self, xp, p, g, state, group):
         lr, wd, clip = float(group["lr"]), float(group["weight_decay"]), float(group["d"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..backend import zeros_like_aligned
 from .optimizer import Optimizer
 
 
@@ -46,9 +47,9 @@ class Adam(Optimizer):
                                       decoupled_weight_decay=bool(decoupled_weight_decay) or self.decoupled), **hints)
 
     def init_single(self, xp, p, group):
-        state = {"step": 0, "exp_avg": xp.zeros_like(p), "exp_avg_sq": xp.zeros_like(p)}
+        state = {"step": 0, "exp_avg": zeros_like_aligned(xp, p), "exp_avg_sq": zeros_like_aligned(xp, p)}
         if group["amsgrad"]:
-            state["max_exp_avg_sq"] = xp.zeros_like(p)
+            state["max_exp_avg_sq"] = zeros_like_aligned(xp, p)
         return state
 
     def apply_single(self, xp, p, g, state, group):

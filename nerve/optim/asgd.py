@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..backend import zeros_like_aligned
 from .optimizer import Optimizer
 
 
@@ -31,7 +32,7 @@ class ASGD(Optimizer):
                                       maximize=maximize), **hints)
 
     def init_single(self, xp, p, group):
-        return {"step": 0, "eta": float(group["lr"]), "mu": 1.0, "ax": xp.zeros_like(p)}
+        return {"step": 0, "eta": float(group["lr"]), "mu": 1.0, "ax": zeros_like_aligned(xp, p)}
 
     def apply_single(self, xp, p, g, state, group):
         lr, lambd, alpha, t0 = float(group["lr"]), float(group["lambd"]), float(group["alpha"]), float(group["t0"])

@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import _threads, autograd
 from ..autograd import zero_grads
-from ..backend import CPU, device_of, is_array, move
+from ..backend import CPU, device_of, empty_aligned, is_array, move
 from ..tensor import Tensor
 
 
@@ -127,7 +127,8 @@ class Optimizer:
         key = (p.dtype.str, type(p), getattr(getattr(p, "device", None), "id", None), slot)
         buf = self._scratch.get(key)
         if buf is None or buf.size < p.size:
-            buf = self._scratch[key] = p.copy().reshape(-1)  # works alike for NumPy and CuPy
+            # (aligned on NumPy, as parameters are: written with out= at every step)
+            buf = self._scratch[key] = empty_aligned(p.size, p.dtype) if type(p) is np.ndarray else p.copy().reshape(-1)
         view = buf[: p.size].reshape(p.shape)
         if vkey is not None:
             views[vkey] = view  # a view of an outgrown buffer stays a valid work array

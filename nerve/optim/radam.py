@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..backend import zeros_like_aligned
 from .adam import _check_adam_args
 from .optimizer import Optimizer
 
@@ -30,7 +31,7 @@ class RAdam(Optimizer):
                                       decoupled_weight_decay=decoupled_weight_decay, maximize=maximize), **hints)
 
     def init_single(self, xp, p, group):
-        return {"step": 0, "exp_avg": xp.zeros_like(p), "exp_avg_sq": xp.zeros_like(p)}
+        return {"step": 0, "exp_avg": zeros_like_aligned(xp, p), "exp_avg_sq": zeros_like_aligned(xp, p)}
 
     def apply_single(self, xp, p, g, state, group):
         lr, eps, wd = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])

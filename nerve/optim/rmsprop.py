@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..backend import zeros_like_aligned
 from .optimizer import Optimizer
 
 
@@ -44,11 +45,11 @@ class RMSprop(Optimizer):
                                       **({"eps_in_sqrt": True} if eps_in_sqrt else {})), **hints)
 
     def init_single(self, xp, p, group):
-        state = {"step": 0, "square_avg": xp.zeros_like(p)}
+        state = {"step": 0, "square_avg": zeros_like_aligned(xp, p)}
         if group["momentum"] > 0:
-            state["momentum_buffer"] = xp.zeros_like(p)
+            state["momentum_buffer"] = zeros_like_aligned(xp, p)
         if group["centered"]:
-            state["grad_avg"] = xp.zeros_like(p)
+            state["grad_avg"] = zeros_like_aligned(xp, p)
         return state
 
     def apply_single(self, xp, p, g, state, group):

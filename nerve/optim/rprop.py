@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..backend import full_aligned, zeros_like_aligned
 from .optimizer import Optimizer
 
 
@@ -28,7 +29,7 @@ class Rprop(Optimizer):
         super().__init__(params, dict(lr=lr, etas=tuple(etas), step_sizes=tuple(step_sizes), maximize=maximize), **hints)
 
     def init_single(self, xp, p, group):
-        return {"step": 0, "prev": xp.zeros_like(p), "step_size": xp.full_like(p, float(group["lr"]))}
+        return {"step": 0, "prev": zeros_like_aligned(xp, p), "step_size": full_aligned(xp, p.shape, float(group["lr"]), p.dtype)}
 
     def apply_single(self, xp, p, g, state, group):
         shrink, grow = (float(e) for e in group["etas"])

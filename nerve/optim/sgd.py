@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..backend import copy_aligned
 from . import optimizer as _optimizer
 from .optimizer import Optimizer
 
@@ -43,7 +44,7 @@ class SGD(Optimizer):
         buf = state.get("momentum_buffer") if momentum else None
         first = momentum and buf is None
         if first:  # the first step starts the buffer at the gradient, undamped
-            state["momentum_buffer"] = buf = d.copy()
+            state["momentum_buffer"] = buf = copy_aligned(d)
         args = (p, d, buf, self.scratch(p, 1), xp, lr, momentum, dampening, group["nesterov"], first)
         if p.size < _optimizer._SPLIT_MIN:  # what elementwise does for a parameter this small
             _update(*args)
