@@ -599,6 +599,8 @@ class Tensor:
             return a._coerce(tensor(other, device=a._device))
         if hasattr(other, "__nerve_tensor__"):  # a wrapper that stands for a tensor (a Keras Variable)
             return a._coerce(other.__nerve_tensor__())
+        if isinstance(other, complex):
+            raise TypeError(f"{_dt.NO_COMPLEX} (got {other!r})")
         raise TypeError(f"unsupported operand type for a tensor op: {type(other).__name__}")
 
     def _plain_scalar(self, other) -> bool:
