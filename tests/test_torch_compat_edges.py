@@ -85,14 +85,26 @@ def test_matmul_of_one_dtype_still_works():
                                    _np(torch.bmm(torch.tensor(a), torch.tensor(b))), rtol=1e-6)
 
 
-def test_keras_ops_matmul_still_promotes_as_keras():
+def test_keras_matmul_still_promotes_as_keras():
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    K = pytest.importorskip("keras")
     from nerve import keras
 
     x = np.arange(6, dtype="int32").reshape(2, 3)
     w = np.linspace(-1, 1, 6, dtype="float32").reshape(3, 2)
-    y = keras.ops.matmul(x, w)
-    assert y.dtype is nerve.float32
-    np.testing.assert_allclose(_np(y), x @ w, rtol=1e-6)
+
+    def run(lib):
+        v = lib.Variable(w)
+        out = {"ops.matmul": lib.ops.matmul(x, w), "variable @ int tensor": v.__rmatmul__(lib.ops.convert_to_tensor(x)),
+               "variable @ array": lib.Variable(w.T) @ x.T, "ops.matmul(variable)": lib.ops.matmul(x, v)}
+        return {k: (lib.backend.standardize_dtype(y.dtype), lib.ops.convert_to_numpy(y)) for k, y in out.items()}
+
+    ours, theirs = run(keras), run(K)
+    for name, (dt, y) in theirs.items():
+        assert ours[name][0] == dt, (name, ours[name][0], dt)
+        np.testing.assert_allclose(ours[name][1], y, rtol=1e-6, err_msg=name)
 
 
 # ---------------------------------------------------------------- 2. float16 sum and mean
