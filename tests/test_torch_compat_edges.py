@@ -65,13 +65,22 @@ def test_matmul_of_two_dtypes_raises_as_torch(a_dt, b_dt):
         assert a_dt in msg and b_dt in msg and ".to(dtype)" in msg and ".float()" in msg, msg
 
 
-def test_vector_products_of_two_dtypes_raise_as_torch():
-    for make in (lambda lib: lib.ones(3) @ lib.ones(3, dtype=lib.float64),
-                 lambda lib: lib.ones(2, 3) @ lib.ones(3, dtype=lib.float64),
-                 lambda lib: lib.dot(lib.ones(3), lib.ones(3, dtype=lib.float64))):
-        rn, rt = _outcome(lambda: make(nerve)), _outcome(lambda: make(torch))
-        assert rt[0] is rn[0] is RuntimeError, (rn, rt)
-        assert "float32" in rn[1] and "float64" in rn[1]
+@pytest.mark.parametrize("expr", ["lib.ones(3) @ lib.ones(3, dtype=lib.float64)",
+                                  "lib.ones(2, 3) @ lib.ones(3, dtype=lib.float64)",
+                                  "lib.dot(lib.ones(3), lib.ones(3, dtype=lib.float64))",
+                                  "lib.ones(2, 3).mv(lib.ones(3, dtype=lib.float64))",
+                                  "lib.einsum('ij,jk->ik', lib.ones(2, 3), lib.ones(3, 2, dtype=lib.float64))",
+                                  "lib.einsum('ij,jk', lib.ones(2, 3, dtype=lib.int64), lib.ones(3, 2))",
+                                  "lib.addmm(lib.ones(2, 2), lib.ones(2, 3), lib.ones(3, 2, dtype=lib.float64))",
+                                  "lib.baddbmm(lib.ones(1, 2, 2), lib.ones(1, 2, 3), lib.ones(1, 3, 2, dtype=lib.float64))",
+                                  "lib.tensordot(lib.ones(2, 3), lib.ones(3, 2, dtype=lib.float64), 1)",
+                                  "lib.nn.functional.linear(lib.ones(2, 3), lib.ones(4, 3, dtype=lib.float64))"])
+def test_other_products_of_two_dtypes_raise_as_torch(expr):
+    rn = _outcome(lambda: eval(expr, {"lib": nerve}))
+    rt = _outcome(lambda: eval(expr, {"lib": torch}))
+    assert rt[0] is rn[0] is RuntimeError, (rn, rt)
+    named = [w in rn[1] for w in ("float32", "Float", "float64", "Double", "int64")]
+    assert (named[0] or named[1]) and any(named[2:]), rn  # both dtypes, in nerve's or torch's words
 
 
 def test_matmul_of_one_dtype_still_works():
