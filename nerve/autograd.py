@@ -862,7 +862,9 @@ def run_backward(root, grad, retain_graph: bool = False, capture=None) -> None:
                     if p._hooks:  # a leaf's hooks see its whole gradient once, as torch's: summed first
                         if hooked is None:
                             hooked = {}
-                        prior = hooked.get(id(p))
+                        # taken out and put back: the leaves run in the order of their last gradient,
+                        # the order in which PyTorch's engine finds each one's gradient complete
+                        prior = hooked.pop(id(p), None)
                         hooked[id(p)] = (p, gi, g) if prior is None else (p, prior[1] + gi, None)
                     else:
                         _accumulate(p, gi, g)
@@ -944,7 +946,7 @@ def run_backward_graph(root, grad, retain_graph: bool = True, capture=None) -> N
                         grads[p] = prior + gi
                 elif capture is None:
                     if p._hooks:  # summed first: the hooks see the leaf's whole gradient once
-                        prior = hooked.get(id(p))
+                        prior = hooked.pop(id(p), None)  # (put back last: run_backward's order)
                         hooked[id(p)] = (p, gi if prior is None else prior[1] + gi)
                     else:
                         _accumulate_t(p, gi)

@@ -39,6 +39,16 @@ def _dev(d):
     return DEFAULT[0] if d is None else _device(d)
 
 
+def _native(arr) -> None:
+    """Refuse a NumPy array of the other byte order (``'>f8'`` on a little-endian machine), as
+    PyTorch does, rather than read its bytes as something else."""
+    if not arr.dtype.isnative:
+        raise ValueError(
+            "given numpy array has byte order different from the native byte order. Conversion between "
+            "byte orders is currently not supported; convert it first, e.g. arr.astype(arr.dtype.newbyteorder('='))"
+        )
+
+
 def _infer_np_dtype(arr) -> np.dtype:
     k = arr.dtype.kind
     if k == "f":
@@ -47,6 +57,8 @@ def _infer_np_dtype(arr) -> np.dtype:
         return np.dtype(np.bool_)
     if k in "iu":
         return arr.dtype if arr.dtype in (np.int32, np.int64, np.uint8, np.int16, np.int8) else np.dtype(np.int64)
+    if k == "c":
+        raise TypeError(f"{_dt.NO_COMPLEX} (got data of dtype {arr.dtype})")
     raise TypeError(f"can't make a tensor from data of dtype {arr.dtype}")
 
 
@@ -63,6 +75,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
         arr = data._data
         src = data._device
     elif is_array(data):
+        _native(data)
         arr = data
         src = DEFAULT[0] if isinstance(data, np.ndarray) else None
     else:
@@ -115,6 +128,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
     """A tensor sharing memory with a NumPy array (dtype kept)."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
+    _native(array)
     _dt.from_numpy_dtype(array.dtype)
     return Tensor._make(array, CPU)
 
@@ -332,6 +346,7 @@ def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=None) -> T
         dt, dev, what = want_dt or obj.dtype, want_dev or obj.device, "tensor"
         src_dt, src_dev = obj.dtype, obj.device
     elif is_array(obj):
+        _native(obj)
         src_dt, src_dev, what = _dt.from_numpy_dtype(obj.dtype), _array_device(obj), "tensor"  # torch's words
         dt, dev = want_dt or src_dt, want_dev or (DEFAULT[0] if isinstance(obj, np.ndarray) else src_dev)
     else:

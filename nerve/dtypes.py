@@ -79,6 +79,10 @@ def set_default_dtype(d) -> None:
     _default_float = d
 
 
+# PyTorch has complex dtypes (a float tensor times 1j is complex); nerve has none
+NO_COMPLEX = "complex numbers are not supported: nerve has no complex dtype"
+
+
 def from_numpy_dtype(npdtype) -> dtype:
     """The nerve dtype of a NumPy dtype."""
     try:
@@ -86,6 +90,8 @@ def from_numpy_dtype(npdtype) -> dtype:
     except KeyError:
         d = _FROM_NP.get(np.dtype(npdtype))
         if d is None:
+            if np.dtype(npdtype).kind == "c":
+                raise TypeError(f"{NO_COMPLEX} (got a NumPy array of {np.dtype(npdtype)})") from None
             raise TypeError(
                 f"unsupported dtype {np.dtype(npdtype)}: nerve supports "
                 + ", ".join(x.name for x in ALL)
@@ -136,6 +142,8 @@ def scalar_dtype(x) -> dtype:
         return int64
     if isinstance(x, (float, np.floating)):
         return _default_float
+    if isinstance(x, (complex, np.complexfloating)):
+        raise TypeError(f"{NO_COMPLEX} (got {x!r})")
     raise TypeError(f"unsupported scalar {x!r} of type {type(x).__name__}")
 
 

@@ -208,6 +208,10 @@ def einsum(equation: str, *operands) -> Tensor:
     if "->" not in equation:  # implicit output, as NumPy and PyTorch: the letters seen once, sorted
         letters = equation.replace(",", "")
         equation += "->" + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    dts = [o.dtype for o in operands if isinstance(o, Tensor)]
+    if builtins.any(d is not dts[0] for d in dts):  # as PyTorch's: a product never promotes
+        raise RuntimeError(f"einsum(): expected all operands to have the same dtype, but got "
+                           f"{', '.join(map(str, dts))}; convert them with .to(dtype) first")
     return ops.Einsum.apply(*operands, equation=equation)
 
 

@@ -552,6 +552,9 @@ def broadcast(xp, g, shape):
     return xp.broadcast_to(g, shape)
 
 
+_F16 = _np.dtype(_np.float16)  # (a dtype is one object per type: `is` is the cheapest test)
+
+
 class Sum(Function):
     @property
     def torch_name(self) -> str:
@@ -559,6 +562,8 @@ class Sum(Function):
 
     def forward(self, xp, x):
         self.shape = x.shape
+        if x.dtype is _F16 and self.dtype is None:  # summed in float32 as PyTorch's, rounded once
+            return x.sum(axis=self.axis, keepdims=self.keepdims, dtype=_np.float32).astype(x.dtype)
         return x.sum(axis=self.axis, keepdims=self.keepdims, dtype=self.dtype)
 
     def backward(self, xp, g):
@@ -575,6 +580,8 @@ class Mean(Function):
         return "MeanBackward0" if self.axis is None else "MeanBackward1"
 
     def forward(self, xp, x):
+        if x.dtype is _F16:  # as PyTorch: summed and divided in float32, rounded once
+            return self.forward(xp, x.astype(_np.float32)).astype(x.dtype)
         self.shape = x.shape
         if xp is _np and self.axis is None and not self.keepdims and x.size and x.dtype.kind == "f":
             # the mean of everything (a loss): NumPy's scalar sum divided as a scalar, half the
@@ -593,6 +600,8 @@ class Mean(Function):
         return y if self.keepdims else y.reshape(_reduced_shape(x.shape, self.axis))
 
     def backward(self, xp, g):
+        if g.dtype is _F16:  # n does not fit a float16 (65504 at most): divided in float32,
+            return self.backward(xp, g.astype(_np.float32))  # the engine rounds to the input's dtype
         shape = self.shape
         if xp is _np and self.axis is None and shape:
             # one value spread over the input: a zero-stride read-only view of g / n, made directly

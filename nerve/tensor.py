@@ -599,6 +599,8 @@ class Tensor:
             return a._coerce(tensor(other, device=a._device))
         if hasattr(other, "__nerve_tensor__"):  # a wrapper that stands for a tensor (a Keras Variable)
             return a._coerce(other.__nerve_tensor__())
+        if isinstance(other, complex):
+            raise TypeError(f"{_dt.NO_COMPLEX} (got {other!r})")
         raise TypeError(f"unsupported operand type for a tensor op: {type(other).__name__}")
 
     def _plain_scalar(self, other) -> bool:
@@ -699,10 +701,9 @@ class Tensor:
             if not hasattr(other, "__nerve_tensor__"):  # a wrapper that stands for a tensor (a Keras Variable)
                 raise TypeError(f"matmul: expected a Tensor, got {type(other).__name__}")
             other = other.__nerve_tensor__()
-        if other._data.dtype == self._data.dtype:  # nothing to promote
+        if other._data.dtype == self._data.dtype:
             return ops.MatMul.apply(self, other)
-        a, b = self._coerce(other)
-        return ops.MatMul.apply(a, b)
+        raise _mixed_matmul("matmul", self, other)  # as PyTorch: a product never promotes
 
     def __rmatmul__(self, other):
         from .creation import tensor
@@ -779,12 +780,18 @@ class Tensor:
     floor_divide = __floordiv__
 
     def mm(self, other):
+        if isinstance(other, Tensor) and other._data.dtype != self._data.dtype:
+            raise _mixed_matmul("mm", self, other)
         return self @ other
 
     def bmm(self, other):
+        if isinstance(other, Tensor) and other._data.dtype != self._data.dtype:
+            raise _mixed_matmul("bmm", self, other)
         return self @ other
 
     def dot(self, other):
+        if isinstance(other, Tensor) and other._data.dtype != self._data.dtype:
+            raise _mixed_matmul("dot", self, other)
         return self @ other
 
     # comparisons (no gradient)
@@ -3445,6 +3452,15 @@ def _index(index, dev) -> tuple[Any, bool]:
 
 _TORCH_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
                 "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def _mixed_matmul(name: str, a: "Tensor", b: "Tensor") -> RuntimeError:
+    """The error of a matrix product of two dtypes: PyTorch's products do not promote."""
+    return RuntimeError(
+        f"{name}: expected both operands to have the same dtype, but got {a.dtype} and {b.dtype} "
+        f"({_torch_name(a)} != {_torch_name(b)}); convert one of them with .to(dtype) "
+        "(e.g. .float() or .double())"
+    )
 
 
 def _torch_name(t: "Tensor") -> str:

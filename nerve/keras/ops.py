@@ -138,7 +138,11 @@ less_equal = _bin(lambda a, b: a <= b)
 
 
 def matmul(x1, x2):
-    return _t(x1) @ _t(x2)
+    a, b = _t(x1), _t(x2)
+    if a.dtype != b.dtype:  # Keras promotes; the core's product, as PyTorch's, does not
+        d = nerve.promote_types(a.dtype, b.dtype)
+        a, b = a.to(d), b.to(d)
+    return a @ b
 
 
 def dot(x1, x2):

@@ -155,6 +155,21 @@ def _binary(name: str):
 # Arithmetic on a Variable is arithmetic on its value, as Keras's variables allow (``==`` stays
 # identity, so a layer's weights can be looked up in lists).
 for _name in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__",
-              "__floordiv__", "__rfloordiv__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__", "__mod__",
+              "__floordiv__", "__rfloordiv__", "__pow__", "__rpow__", "__mod__",
               "__lt__", "__le__", "__gt__", "__ge__"):
     setattr(Variable, _name, _binary(_name))
+
+
+def _matmul(self, other):  # ops.matmul: Keras promotes two dtypes where the core's product does not
+    from .ops import matmul
+
+    return matmul(self, other)
+
+
+def _rmatmul(self, other):
+    from .ops import matmul
+
+    return matmul(other, self)
+
+
+Variable.__matmul__, Variable.__rmatmul__ = _matmul, _rmatmul

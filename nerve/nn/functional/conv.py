@@ -469,6 +469,8 @@ def weight_grad_t(x, g, kernel, groups, stride, dilation, pads, name):
     n, c, *sizes = x.shape
     o, outs = g.shape[1], tuple(g.shape[2:])
     cg, og = c // groups, o // groups
+    if n == 0:  # an empty batch: a zero gradient (the convolution below would have no channels)
+        return g.new_zeros((o, cg, *kernel))
     ax = tuple(range(3, 3 + len(sizes)))
     # (cg, groups * n, *S) images against (groups * og, n, *outs) filters, groups as groups:
     # output (cg, o, *K') with K' >= K, the weight gradient's transpose and a margin
@@ -489,7 +491,9 @@ def _input_from_col(xp, col, geom, kernel, stride, dilation):
     ln = math.prod(cshape)
     m = col.reshape(-1)[: c * kk * n * ln].reshape((c, *kernel, n) + cshape)
     img = xp.zeros((c, n) + padded, dtype=col.dtype)
-    flat_img, flat_m = (img.reshape(img.shape[:-2] + (-1,)), m.reshape(m.shape[:-2] + (-1,))) if wide else (img, m)
+    # (the last two axes' sizes multiplied out: -1 is ambiguous in an empty batch's reshape)
+    flat_img, flat_m = (img.reshape(img.shape[:-2] + (img.shape[-2] * img.shape[-1],)),
+                        m.reshape(m.shape[:-2] + (m.shape[-2] * m.shape[-1],))) if wide else (img, m)
     for dst, src, _, _ in _blocks(tuple(kernel), tuple(outs), tuple(stride), tuple(dilation), tuple(padded), wide):
         flat_img[src] = flat_m[dst]
     if crop is not None:

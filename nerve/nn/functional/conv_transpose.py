@@ -111,7 +111,7 @@ class ConvTransposeNdFn(Function):
         if want_x or want_w:
             parts = _threads.run_chunks(workers, chunk, chunks)
             if want_w:
-                gw = parts[0]
+                gw = parts[0] if parts else xp.zeros(wm.shape, dtype=grad.dtype)  # no chunks: an empty batch
                 for q in parts[1:]:
                     gw += q
                 gw = gw.reshape(w.shape)

@@ -181,6 +181,8 @@ class CrossEntropy(Function):
             denom = 1
         self.e, self.s, self.tt, self.cw, self.w = e, s, tt, cw, w
         self.denom = denom if self.reduction == "mean" else 1
+        if not all_valid and not valid.any():  # every target ignored: a NaN mean, zero gradients (as torch)
+            self.denom = float("inf")
         self.vmask = None if all_valid else vmask
         return xp.asarray(out, dtype=x.dtype)
 
@@ -299,6 +301,8 @@ class NLL(Function):
         else:
             self.denom = 1
             out = loss.sum() if self.reduction == "sum" else loss
+        if not all_valid and not valid.any():  # every target ignored: a NaN mean, zero gradients (as torch)
+            self.denom = float("inf")
         self.shape, self.tt, self.cw = x.shape, tt, cw
         return xp.asarray(out, dtype=x.dtype)
 
@@ -327,14 +331,17 @@ def _class_layout(input: Tensor, target: Tensor, name: str):
     nd = input._data.ndim  # (the array's: Tensor.ndim is a Python property)
     if nd == 0:
         raise ValueError(f"{name}: input must have at least 1 dimension (the classes)")
-    if nd == 1:
-        if target._data.ndim != 0:
-            raise ValueError(f"Expected target to be a 0-D tensor for a 1-D input (one sample), got shape {list(target.shape)}")
+    if nd == 1:  # one sample: its class index as () or, as PyTorch also takes, (1,)
+        tshape = target._data.shape
+        if len(tshape) > 1:
+            raise RuntimeError(f"0D or 1D target tensor expected, multi-target not supported (got shape {list(tshape)})")
+        if tshape and tshape[0] != 1:
+            raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: {tshape[0]}")
         return input.reshape(1, -1), target.reshape(1), ()
     shape, tshape = input._data.shape, target._data.shape
     n, c = shape[0], shape[1]
-    if tshape and tshape[0] != n:
-        raise ValueError(f"Expected input batch_size ({n}) to match target batch_size ({tshape[0]}).")
+    if not tshape or tshape[0] != n:
+        raise ValueError(f"Expected input batch_size ({n}) to match target batch_size ({tshape[0] if tshape else 0}).")
     expect = (n,) + shape[2:]
     if tshape != expect:
         raise RuntimeError(f"Expected target size {list(expect)}, got {list(tshape)}")
