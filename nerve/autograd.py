@@ -221,6 +221,16 @@ def is_anomaly_check_nan_enabled() -> bool:
     return _anomaly
 
 
+def _stack() -> list:
+    """The Python stack of the code that ran an op (anomaly mode), without the engine's frames."""
+    import traceback
+
+    stack = traceback.format_stack()
+    while len(stack) > 1 and "nerve/autograd.py" in stack[-1].replace("\\", "/"):
+        stack.pop()
+    return stack
+
+
 def _check_nan(fn, grads, xp) -> None:
     for i, gi in enumerate(grads):
         if gi is not None and gi.dtype.kind == "f" and bool(xp.isnan(gi).any()):
@@ -286,6 +296,75 @@ class Function:
         raise NotImplementedError
 
     def run(self, inputs):
+        # One or two tensors on one device (nearly every op a training step runs): the general loop
+        # below, unrolled. About 0.3 us an op, and the forward of the raw-op MLP step 3 us faster
+        # (15 us of the engine's 68 over hand NumPy there are its forward's).
+        n = len(inputs)
+        if n == 1:
+            x = inputs[0]
+            if isinstance(x, Tensor):
+                dev = x._device
+                a = x._data
+                try:
+                    out = self.forward(dev._xp or dev.xp, a)
+                except ValueError as e:  # shapes that do not fit: RuntimeError, as PyTorch raises
+                    raise RuntimeError(self.describe_error(inputs, e)) from None
+                except IndexError as e:
+                    raise IndexError(self.describe_error(inputs, e)) from None
+                record = x.requires_grad and _enabled
+                if record:
+                    self.parents = [x.grad_fn or x]
+                    self.in_meta = [(a.shape, a.dtype)]
+                if out.__class__ is not _ndarray and isinstance(out, _np.generic):
+                    out = _np.asarray(out)
+                t = _new(Tensor)  # (as _output makes it, written out: a call costs as much as the rest)
+                t._data = out
+                t._device = dev
+                t._grad = t.grad_fn = t._hooks = None
+                if record:
+                    self.device = dev
+                    self.seq = _next_seq()
+                    t.requires_grad = True
+                    t.grad_fn = self
+                    if _anomaly:
+                        self._stack = _stack()
+                else:
+                    t.requires_grad = False
+                return t
+        elif n == 2:
+            x, y = inputs
+            if isinstance(x, Tensor) and isinstance(y, Tensor) and x._device is y._device:
+                dev = x._device
+                a = x._data
+                b = y._data
+                try:
+                    out = self.forward(dev._xp or dev.xp, a, b)
+                except ValueError as e:
+                    raise RuntimeError(self.describe_error(inputs, e)) from None
+                except IndexError as e:
+                    raise IndexError(self.describe_error(inputs, e)) from None
+                rx = x.requires_grad
+                ry = y.requires_grad
+                record = (rx or ry) and _enabled
+                if record:
+                    self.parents = [(x.grad_fn or x) if rx else None, (y.grad_fn or y) if ry else None]
+                    self.in_meta = [(a.shape, a.dtype) if rx else None, (b.shape, b.dtype) if ry else None]
+                if out.__class__ is not _ndarray and isinstance(out, _np.generic):
+                    out = _np.asarray(out)
+                t = _new(Tensor)  # (as _output makes it, written out: a call costs as much as the rest)
+                t._data = out
+                t._device = dev
+                t._grad = t.grad_fn = t._hooks = None
+                if record:
+                    self.device = dev
+                    self.seq = _next_seq()
+                    t.requires_grad = True
+                    t.grad_fn = self
+                    if _anomaly:
+                        self._stack = _stack()
+                else:
+                    t.requires_grad = False
+                return t
         dev = None
         arrays = []
         # the graph's edges are gathered in the same pass (kept only when the op records)
@@ -320,23 +399,28 @@ class Function:
             raise RuntimeError(self.describe_error(inputs, e)) from None
         except IndexError as e:  # an index out of range stays an IndexError, as in PyTorch
             raise IndexError(self.describe_error(inputs, e)) from None
+        record = record and _enabled
+        if record:
+            self.parents = parents
+            self.in_meta = meta
+        return self._output(out, dev, record)
+
+    def _output(self, out, dev, record: bool):
+        """The op's output tensor for array ``out``; with ``record``, this op as its ``grad_fn``
+        (``parents`` and ``in_meta`` already set)."""
         if out.__class__ is not _ndarray and isinstance(out, _np.generic):
             out = _np.asarray(out)  # NumPy hands back a scalar for a 0-d result: keep an array
         t = _new(Tensor)
         t._data = out
         t._device = dev
         t._grad = t.grad_fn = t._hooks = None
-        if record and _enabled:
-            self.parents = parents
-            self.in_meta = meta
+        if record:
             self.device = dev
             self.seq = _next_seq()
             t.requires_grad = True
             t.grad_fn = self
             if _anomaly:
-                import traceback
-
-                self._stack = traceback.format_stack()[:-2]
+                self._stack = _stack()
         else:
             t.requires_grad = False
         return t

@@ -1208,8 +1208,13 @@ class Tensor:
 
     # ------------------------------------------------------------ reductions
 
-    def sum(self, dim=None, keepdim: bool = False, dtype=None):
+    # sum, mean and logsumexp take NumPy's axis/keepdims themselves (numpy_aliases would wrap them
+    # in one more Python call: these three sit in most losses)
+
+    def sum(self, dim=None, keepdim: bool = False, dtype=None, *, axis=None, keepdims=None):
         """Sum over ``dim`` (an int, a tuple, or all dims)."""
+        if axis is not None or keepdims is not None:
+            dim, keepdim = _dim_aliases("sum", dim, keepdim, axis, keepdims)
         ax = _axis(dim, self.ndim)
         if dtype is not None:
             out_dt = _dt.to_dtype(dtype).np
@@ -1219,14 +1224,19 @@ class Tensor:
             out_dt = None
         return ops.Sum.apply(self, axis=ax, keepdims=keepdim, dtype=out_dt)
 
-    def mean(self, dim=None, keepdim: bool = False, dtype=None):
+    def mean(self, dim=None, keepdim: bool = False, dtype=None, *, axis=None, keepdims=None):
+        if axis is not None or keepdims is not None:
+            dim, keepdim = _dim_aliases("mean", dim, keepdim, axis, keepdims)
         x = self if dtype is None else self.to(dtype=dtype)
         if x._data.dtype.kind != "f":
             raise RuntimeError(
                 "mean(): could not infer output dtype. Input dtype must be either a floating point "
                 f"or complex dtype. Got: {x.dtype}"
             )
-        return ops.Mean.apply(x, axis=_axis(dim, self._data.ndim), keepdims=keepdim)
+        fn = ops.Mean()  # (Function.apply's work, written out: the last op of most losses)
+        fn.axis = None if dim is None else _axis(dim, x._data.ndim)
+        fn.keepdims = keepdim
+        return fn.run((x,))
 
     def var(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
         if correction is None:
@@ -1291,8 +1301,17 @@ class Tensor:
     def argmin(self, dim=None, keepdim: bool = False):
         return self._arg("argmin", dim, keepdim)
 
-    def logsumexp(self, dim, keepdim: bool = False):
-        return ops.LogSumExp.apply(self._floating(), axis=_axis(dim, self._data.ndim), keepdims=keepdim)
+    def logsumexp(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        if axis is not None or keepdims is not None or dim is None:
+            dim, keepdim = _dim_aliases("logsumexp", dim, keepdim, axis, keepdims)
+            if dim is None:
+                raise TypeError("logsumexp() missing 1 required positional argument: 'dim'")
+        x = self if self._data.dtype.kind == "f" else self._floating()
+        fn = ops.LogSumExp()  # (Function.apply's work, written out: this op sits in many losses)
+        nd = x._data.ndim
+        fn.axis = dim % nd if dim.__class__ is int and -nd <= dim < nd else _axis(dim, nd)
+        fn.keepdims = keepdim
+        return fn.run((x,))
 
     def norm(self, p=2, dim=None, keepdim: bool = False):
         if p == 2 or p == "fro":
@@ -1540,7 +1559,10 @@ class Tensor:
             out._view = (self, "index", index)
             return out
         idx, advanced = _index(index, self._device)
-        out = ops.GetItem.apply(self, index=idx, advanced=advanced)
+        fn = ops.GetItem()  # (Function.apply's work, written out)
+        fn.index = idx
+        fn.advanced = advanced
+        out = fn.run((self,))
         if not advanced:  # a view: an in-place op on it that records the graph reaches self
             out._view = (self, "index", idx)
         return out
@@ -3206,6 +3228,20 @@ def numpy_aliases(fn):
         return fn(*args, **kwargs)
 
     return functools.wraps(fn)(call)
+
+
+def _dim_aliases(name: str, dim, keepdim, axis, keepdims):
+    """``(dim, keepdim)`` from a method's own ``dim``/``keepdim`` and NumPy's ``axis``/``keepdims``
+    (what ``numpy_aliases`` does, for the methods that take the aliases themselves)."""
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{name}() got both 'dim' and its alias 'axis'")
+        dim = axis
+    if keepdims is not None:
+        if keepdim:
+            raise TypeError(f"{name}() got both 'keepdim' and its alias 'keepdims'")
+        keepdim = keepdims
+    return dim, keepdim
 
 
 def _takes_dim(fn) -> bool:

@@ -280,3 +280,72 @@ def test_backward_into_inputs_owns_each_gradient(create_graph):
             c.grad.mul_(2)
         out[lib] = a.grad.tolist(), b.grad.tolist(), go.tolist(), c.grad.tolist(), gc.tolist()
     assert out[nerve] == out[torch]
+
+
+# ---------------------------------------------------------------- the unrolled Function.run and the
+# methods that build their op directly (logsumexp, mean, sum, indexing)
+
+
+def test_anomaly_stack_ends_at_the_callers_line():
+    """Every path through Function.run (one tensor, two tensors, the general loop) keeps the stack of
+    the code that ran the op, without the engine's own frames."""
+    x = nerve.tensor([1.0, -1.0], requires_grad=True)
+    with nerve.autograd.detect_anomaly():
+        ops = {
+            "one": x.sqrt(),  # one tensor
+            "two": x * x,  # two tensors
+            "three": nerve.where(x > 0, x, x * 2),  # three inputs: the general loop
+        }
+    for name, t in ops.items():
+        stack = t.grad_fn._stack
+        assert "autograd.py" not in stack[-1], (name, stack[-1])  # the method that ran the op, or the caller
+        assert any("test_engine_fast_paths.py" in f for f in stack), name  # the caller's line is in it
+
+
+def test_unrolled_run_errors_and_no_grad_as_the_general_loop():
+    a, b = nerve.ones(2, 3, requires_grad=True), nerve.ones(4)
+    with pytest.raises(RuntimeError, match=r"\(2, 3\) and \(4,\)"):
+        a + b
+    with pytest.raises(IndexError):
+        a[5]
+    with nerve.no_grad():
+        out = a * 2 + a
+    assert out.grad_fn is None and not out.requires_grad
+    c = nerve.ones(3)  # neither input records: no node
+    assert (c + c).grad_fn is None
+    # one input requiring grad of two: only its edge is kept
+    d = nerve.ones(3, requires_grad=True)
+    e = c * d
+    assert e.grad_fn.parents[0] is None and e.grad_fn.parents[1] is d
+
+
+@pytest.mark.parametrize("method", ["sum", "mean", "logsumexp"])
+def test_reductions_take_numpy_aliases_as_torch(method):
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((3, 4, 5))
+    xn, xt = nerve.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    calls = [dict(axis=1), dict(axis=-1, keepdims=True), dict(dim=0, keepdims=True), dict(axis=(0, 2))]
+    if method != "logsumexp":
+        calls.append({})
+    for kw in calls:
+        got, want = getattr(xn, method)(**kw), getattr(xt, method)(**kw)
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-12)
+        got.sum().backward()
+        want.sum().backward()
+        np.testing.assert_allclose(xn.grad.numpy(), xt.grad.numpy(), rtol=1e-12)
+        xn.grad = xt.grad = None
+    with pytest.raises(TypeError, match="both 'dim' and its alias 'axis'"):
+        getattr(xn, method)(dim=0, axis=1)
+    with pytest.raises(TypeError, match="both 'keepdim' and its alias 'keepdims'"):
+        getattr(xn, method)(1, keepdim=True, keepdims=True)
+
+
+def test_logsumexp_without_dim_and_of_integers():
+    with pytest.raises(TypeError, match="dim"):
+        nerve.ones(3).logsumexp()
+    got = nerve.tensor([[1, 2], [3, 4]]).logsumexp(1)
+    want = torch.tensor([[1, 2], [3, 4]]).logsumexp(1)
+    assert got.dtype == nerve.float32
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+    with pytest.raises(IndexError, match="Dimension out of range"):
+        nerve.ones(2, 3).logsumexp(2)
