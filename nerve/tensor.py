@@ -613,7 +613,7 @@ class Tensor:
     def __add__(self, other):
         if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:  # nothing to promote
             if _autograd._enabled and (self.requires_grad or other.requires_grad):
-                return ops.Add.apply(self, other)  # recording: straight to the op
+                return ops.Add().run((self, other))  # recording: straight to the op (apply's work, written out)
             return _same_dtype(self, other, _operator.add, ops.Add)
         if self._plain_scalar(other):
             return Tensor._make(self._data + other, self._device)
@@ -629,7 +629,7 @@ class Tensor:
     def __sub__(self, other):
         if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:  # nothing to promote
             if _autograd._enabled and (self.requires_grad or other.requires_grad):
-                return ops.Sub.apply(self, other)  # recording: straight to the op
+                return ops.Sub().run((self, other))  # recording: straight to the op
             return _same_dtype(self, other, _operator.sub, ops.Sub)
         if self._plain_scalar(other):
             return Tensor._make(self._data - other, self._device)
@@ -647,7 +647,7 @@ class Tensor:
     def __mul__(self, other):
         if isinstance(other, Tensor) and other._data.dtype == self._data.dtype:  # nothing to promote
             if _autograd._enabled and (self.requires_grad or other.requires_grad):
-                return ops.Mul.apply(self, other)  # recording: straight to the op
+                return ops.Mul().run((self, other))  # recording: straight to the op
             return _same_dtype(self, other, _operator.mul, ops.Mul)
         if self._plain_scalar(other):
             return Tensor._make(self._data * other, self._device)
@@ -702,7 +702,7 @@ class Tensor:
                 raise TypeError(f"matmul: expected a Tensor, got {type(other).__name__}")
             other = other.__nerve_tensor__()
         if other._data.dtype == self._data.dtype:
-            return ops.MatMul.apply(self, other)
+            return ops.MatMul().run((self, other))  # (apply's work, written out)
         raise _mixed_matmul("matmul", self, other)  # as PyTorch: a product never promotes
 
     def __rmatmul__(self, other):
@@ -711,7 +711,7 @@ class Tensor:
         return tensor(other, device=self._device).__matmul__(self)
 
     def __neg__(self):
-        return ops.Neg.apply(self)
+        return ops.Neg().run((self,))  # (apply's work, written out)
 
     def __pos__(self):
         return self
