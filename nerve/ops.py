@@ -604,8 +604,13 @@ class Mean(Function):
             return self.backward(xp, g.astype(_np.float32))  # the engine rounds to the input's dtype
         shape = self.shape
         if xp is _np and self.axis is None and shape:
-            # one value spread over the input: a zero-stride read-only view of g / n, made directly
-            v = g.reshape((1,) * len(shape)) / float(self.n)
+            v = g / float(self.n)
+            if self.n <= 4096:  # a small input (a loss over a batch): an array of its own, filled
+                out = _np.empty(shape, v.dtype)
+                out.fill(v)
+                return out
+            # one value spread over a big input: a zero-stride read-only view of g / n, made directly
+            v = v.reshape((1,) * len(shape))
             v = _np.ndarray(shape, v.dtype, v, 0, (0,) * len(shape))
             v.flags.writeable = False
             return v

@@ -349,3 +349,18 @@ def test_logsumexp_without_dim_and_of_integers():
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
     with pytest.raises(IndexError, match="Dimension out of range"):
         nerve.ones(2, 3).logsumexp(2)
+
+
+@pytest.mark.parametrize("n", [64, 5000])  # a filled array / a zero-stride view below and above 4096
+def test_mean_gradient_small_and_large(n):
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal(n).astype(np.float32)
+    got, want = [], []
+    for lib, out in ((nerve, got), (torch, want)):
+        x = lib.tensor(a, requires_grad=True)
+        y = x * 2
+        y.register_hook(lambda g: g.mul_(3))  # in place: the hook owns what it is given
+        y.mean().backward()
+        x.grad.add_(1)  # the leaf's gradient is its own, writable array
+        out.append(x.grad.numpy().copy())
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-6)
