@@ -347,6 +347,16 @@ def test_bench_machine_line_names_cpu_blas_and_kernels():
         assert f", {core} kernels)" in line
 
 
+def test_bench_engine_overhead_row_puts_the_thread_counts_back():
+    torch = pytest.importorskip("torch")
+    from nerve.bench.engine import _overhead_row
+
+    before = nerve.get_num_threads(), torch.get_num_threads()
+    r = _overhead_row(nerve, torch)
+    assert (nerve.get_num_threads(), torch.get_num_threads()) == before
+    assert r["nerve_s"] > 0 and r["torch_s"] > 0 and r["note"].startswith("hand NumPy ")
+
+
 def test_bench_is_nerve_bench(capsys):
     with pytest.raises(SystemExit) as e:
         main(["bench", "--help"])

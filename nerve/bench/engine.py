@@ -10,14 +10,15 @@ import numpy as np
 from . import fashion_arrays, interleaved, row, torch_or_none
 
 
-def _mlp_epoch(lib, x, y, steps, batch, dev=None, sync=None):
+def _mlp_epoch(lib, x, y, steps, batch, dev=None, sync=None, dims=(784, 128, 10)):
     """One pass of a 784-128-10 MLP written with raw ops: x @ W1 + b1, relu, @ W2 + b2, log-softmax, NLL."""
     gen = np.random.default_rng(0)
     kw = {"device": dev} if dev else {}
-    w1 = lib.tensor(gen.standard_normal((784, 128)).astype(np.float32) * 0.05, requires_grad=True, **kw)
-    b1 = lib.zeros(128, requires_grad=True, **kw)
-    w2 = lib.tensor(gen.standard_normal((128, 10)).astype(np.float32) * 0.05, requires_grad=True, **kw)
-    b2 = lib.zeros(10, requires_grad=True, **kw)
+    d_in, d_hidden, d_out = dims
+    w1 = lib.tensor(gen.standard_normal((d_in, d_hidden)).astype(np.float32) * 0.05, requires_grad=True, **kw)
+    b1 = lib.zeros(d_hidden, requires_grad=True, **kw)
+    w2 = lib.tensor(gen.standard_normal((d_hidden, d_out)).astype(np.float32) * 0.05, requires_grad=True, **kw)
+    b2 = lib.zeros(d_out, requires_grad=True, **kw)
     params = [w1, b1, w2, b2]
     rows = lib.arange(batch, **kw)
 
@@ -39,13 +40,14 @@ def _mlp_epoch(lib, x, y, steps, batch, dev=None, sync=None):
     return epoch
 
 
-def _numpy_epoch(x, y, steps, batch):
+def _numpy_epoch(x, y, steps, batch, dims=(784, 128, 10)):
     """The same work written by hand in NumPy (the floor the engine's overhead sits on)."""
     gen = np.random.default_rng(0)
-    w1 = gen.standard_normal((784, 128)).astype(np.float32) * 0.05
-    b1 = np.zeros(128, np.float32)
-    w2 = gen.standard_normal((128, 10)).astype(np.float32) * 0.05
-    b2 = np.zeros(10, np.float32)
+    d_in, d_hidden, d_out = dims
+    w1 = gen.standard_normal((d_in, d_hidden)).astype(np.float32) * 0.05
+    b1 = np.zeros(d_hidden, np.float32)
+    w2 = gen.standard_normal((d_hidden, d_out)).astype(np.float32) * 0.05
+    b2 = np.zeros(d_out, np.float32)
     rows = np.arange(batch)
 
     def epoch():
@@ -98,6 +100,10 @@ def run(quick: bool = False) -> list[dict]:
         row("  same work in hand-written NumPy", t["numpy"], ts, "the floor"),
     ]
 
+    # the engine's own cost: the same step with matrices too small for the products to matter,
+    # on one thread (steadier than the epoch on a shared machine: it moves by well under 1 us)
+    rows.append(_overhead_row(nerve, torch))
+
     # overhead of one small op
     a_np = rng.random((64, 128), dtype=np.float32)
     na, nb = nerve.from_numpy(a_np), nerve.from_numpy(a_np.copy())
@@ -122,6 +128,31 @@ def run(quick: bool = False) -> list[dict]:
     if nerve.cuda.is_available():
         rows += _gpu_rows(nerve, torch, quick)
     return rows
+
+
+def _overhead_row(nerve, torch) -> dict:
+    """The raw-op MLP step with 64x16 inputs and a 16-unit hidden layer, one BLAS/torch thread: what
+    nerve's engine adds over hand-written NumPy, where the big benchmark's products do not hide it."""
+    dims, steps, batch = (16, 16, 10), 200, 64
+    rng = np.random.default_rng(2)
+    xs = rng.random((steps * batch, dims[0]), dtype=np.float32)
+    ys = rng.integers(0, dims[2], steps * batch)
+    fns = {"nerve": _mlp_epoch(nerve, nerve.from_numpy(xs), nerve.from_numpy(ys), steps, batch, dims=dims),
+           "numpy": _numpy_epoch(xs, ys, steps, batch, dims=dims)}
+    if torch:
+        fns["torch"] = _mlp_epoch(torch, torch.from_numpy(xs), torch.from_numpy(ys), steps, batch, dims=dims)
+    before = nerve.get_num_threads(), (torch.get_num_threads() if torch else None)
+    nerve.set_num_threads(1)
+    if torch:
+        torch.set_num_threads(1)
+    try:
+        t = {k: v / steps for k, v in interleaved(fns, repeat=7).items()}
+    finally:
+        nerve.set_num_threads(before[0])
+        if torch:
+            torch.set_num_threads(before[1])
+    return row("raw-op MLP step, 64x16 @ 16x16 (the engine's own cost), one thread", t["nerve"], t.get("torch"),
+               f"hand NumPy {t['numpy'] * 1e6:.1f} us")
 
 
 def _import_times(modules, repeat: int = 5) -> dict:
