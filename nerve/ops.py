@@ -604,7 +604,7 @@ class Mean(Function):
             return self.backward(xp, g.astype(_np.float32))  # the engine rounds to the input's dtype
         shape = self.shape
         if xp is _np and self.axis is None and shape:
-            v = g / float(self.n)
+            v = g.reshape(()) / float(self.n)  # (g is 0-d, or all ones in shape with keepdim)
             if self.n <= 4096:  # a small input (a loss over a batch): an array of its own, filled
                 out = _np.empty(shape, v.dtype)
                 out.fill(v)
