@@ -1305,7 +1305,7 @@ class Tensor:
         if axis is not None or keepdims is not None or dim is None:
             dim, keepdim = _dim_aliases("logsumexp", dim, keepdim, axis, keepdims)
             if dim is None:
-                raise TypeError("logsumexp() missing 1 required positional argument: 'dim'")
+                raise TypeError("logsumexp(): argument 'dim' must be tuple of ints, not NoneType")
         x = self if self._data.dtype.kind == "f" else self._floating()
         fn = ops.LogSumExp()  # (Function.apply's work, written out: this op sits in many losses)
         nd = x._data.ndim
