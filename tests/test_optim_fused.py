@@ -31,6 +31,22 @@ SGD_CASES = [
     dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.1, maximize=True),
 ]
 
+# Adam, AdamW and RMSprop merge some of their passes with BLAS (the rest stays NumPy ufuncs)
+OTHER_CASES = [
+    ("Adam", dict(lr=0.01)),
+    ("Adam", dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, maximize=True)),
+    ("Adam", dict(lr=0.01, amsgrad=True)),
+    ("Adam", dict(lr=0.01, betas=(0.3, 0.9))),  # 1 - beta1 > 0.5: the other form of lerp
+    ("Adam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
+    ("AdamW", dict(lr=0.01)),
+    ("AdamW", dict(lr=0.01, weight_decay=0.3, amsgrad=True, maximize=True)),
+    ("RMSprop", dict(lr=0.01)),
+    ("RMSprop", dict(lr=0.01, alpha=0.9, eps=1e-6, weight_decay=0.1, maximize=True)),
+    ("RMSprop", dict(lr=0.01, momentum=0.9)),
+    ("RMSprop", dict(lr=0.01, centered=True)),
+    ("RMSprop", dict(lr=0.005, centered=True, momentum=0.7, weight_decay=0.05)),
+]
+
 needs_blas = pytest.mark.skipif(
     _blas.kernels(np.zeros(_blas.MIN_SIZE, np.float32)) is None,
     reason="NumPy's BLAS has no scipy_cblas_*64_ symbols: only the NumPy path exists here",
@@ -47,6 +63,8 @@ def torch_on_one_thread():
 
 
 def _ids(kw):
+    if isinstance(kw, tuple):
+        return kw[0] + "-" + _ids(kw[1])
     return ",".join(f"{k}={v}" for k, v in kw.items())
 
 
@@ -219,3 +237,95 @@ def test_kernels_only_for_big_contiguous_float_numpy_arrays():
         np.testing.assert_array_equal(y, 2 * x + 3)
         k.axpy(-1.0, x, y)
         np.testing.assert_array_equal(y, x + 3)
+
+
+@needs_blas
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", OTHER_CASES, ids=_ids)
+def test_adam_and_rmsprop_blas_updates_match_torch(case, dtype, blas_calls):
+    name, kw = case
+    _assert_matches_torch(name, kw, dtype)
+    assert blas_calls == [BIG[0] * BIG[1]] * STEPS
+
+
+@needs_blas
+@pytest.mark.parametrize("case", OTHER_CASES, ids=_ids)
+def test_adam_and_rmsprop_blas_updates_of_small_parameters_match_torch(case, blas_calls, monkeypatch):
+    monkeypatch.setattr(_blas, "MIN_SIZE", 1)
+    name, kw = case
+    _assert_matches_torch(name, kw, np.float64, shapes=[(4, 3), (3,), (2, 2, 2)], steps=30)
+    assert len(blas_calls) == 3 * 30
+
+
+@needs_blas
+@pytest.mark.parametrize("workers", [1, 3])
+@pytest.mark.parametrize("case", [OTHER_CASES[1], OTHER_CASES[6], OTHER_CASES[11]], ids=_ids)
+def test_adam_and_rmsprop_blas_updates_on_one_thread_or_split_match_torch(case, workers, blas_calls, monkeypatch):
+    monkeypatch.setattr(_threads, "WORKERS", workers)
+    chunks = []
+    real = _threads.run_chunks
+    monkeypatch.setattr(_threads, "run_chunks", lambda n, fn, c: chunks.append(len(c)) or real(n, fn, c))
+    name, kw = case
+    _assert_matches_torch(name, kw, np.float32, steps=6)
+    assert len(blas_calls) == 6
+    assert (max(chunks) == 3) if workers == 3 else not chunks
+
+
+@needs_blas
+@pytest.mark.parametrize("centered", [False, True])
+def test_rmsprop_eps_in_sqrt_blas_update_matches_numpys(centered, monkeypatch):
+    # nerve's own option (Keras's formula): PyTorch has no counterpart, so against nerve's NumPy code
+    kw = dict(lr=0.01, momentum=0.5, centered=centered, eps_in_sqrt=True, eps=1e-3)
+    weights, grads = _data(np.float64, steps=8)
+    with_blas, _ = _train(nerve, "RMSprop", kw, weights, grads)
+    monkeypatch.setattr(_blas, "_kernels", {})
+    without, _ = _train(nerve, "RMSprop", kw, weights, grads)
+    for a, b in zip(with_blas, without):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", [OTHER_CASES[1], OTHER_CASES[6], OTHER_CASES[11]], ids=_ids)
+def test_adam_and_rmsprop_without_blas_kernels_take_numpys_code(case, blas_calls, monkeypatch):
+    monkeypatch.setattr(_blas, "_kernels", {})
+    name, kw = case
+    _assert_matches_torch(name, kw, np.float32, steps=6)
+    assert not blas_calls
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # 0 * inf, on worker threads
+@pytest.mark.parametrize("case", [("Adam", dict(lr=0.0)), ("Adam", dict(lr=0.01, betas=(0.0, 0.9))),
+                                  ("AdamW", dict(lr=1.0, weight_decay=1.0)), ("RMSprop", dict(lr=0.0)),
+                                  ("RMSprop", dict(lr=0.01, alpha=0.0))], ids=_ids)
+def test_adam_and_rmsprop_with_a_zero_factor_keep_numpys_nan_rules(case, blas_calls):
+    name, kw = case
+    weights, grads = _data(np.float64, steps=3)
+    grads = [[g.copy() for g in gs] for gs in grads]
+    grads[1][0][0, 0] = np.inf
+    ours, _ = _train(nerve, name, kw, weights, grads)
+    theirs, _ = _train(torch, name, kw, weights, grads)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-6, atol=1e-6)
+    assert not blas_calls
+
+
+@needs_blas
+def test_blas_steps_allocate_no_arrays(monkeypatch):
+    import tracemalloc
+
+    monkeypatch.setattr(_blas, "MIN_SIZE", 1)
+    rng = np.random.default_rng(3)
+    for name, kw in [("SGD", SGD_CASES[6]), ("SGD", SGD_CASES[9])] + OTHER_CASES:
+        p = nerve.tensor(rng.standard_normal((128, 128)), requires_grad=True)
+        p.grad = nerve.tensor(rng.standard_normal((128, 128)))
+        opt = getattr(optim, name)([p], **kw)
+        opt.step()
+        opt.step()
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            for _ in range(3):
+                opt.step()
+            extra = tracemalloc.get_traced_memory()[1] - base
+        finally:
+            tracemalloc.stop()
+        assert extra < 4096, (name, kw, extra)
