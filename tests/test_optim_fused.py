@@ -186,7 +186,8 @@ def test_sgd_in_float16_takes_numpys_code(blas_calls):
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # 0 * inf, on worker threads
-@pytest.mark.parametrize("kw", [dict(lr=0.0, momentum=0.9), dict(lr=0.1, momentum=0.9, dampening=1.0)], ids=_ids)
+@pytest.mark.parametrize("kw", [dict(lr=0.0, momentum=0.9), dict(lr=0.1, momentum=0.9, dampening=1.0),
+                                dict(lr=0.5, weight_decay=2.0)], ids=_ids)
 def test_sgd_with_a_zero_factor_keeps_numpys_nan_rules(kw, blas_calls):
     # BLAS skips x when its factor is 0, so an infinite gradient would vanish; PyTorch's gives NaN
     weights, grads = _data(np.float64, steps=3)

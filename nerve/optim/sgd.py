@@ -42,12 +42,12 @@ class SGD(Optimizer):
     def apply_single(self, xp, p, g, state, group):
         lr, momentum, dampening = float(group["lr"]), float(group["momentum"]), float(group["dampening"])
         buf = state.get("momentum_buffer") if momentum else None
-        if (momentum and buf is None) or not lr or dampening == 1:
+        wd = float(group.get("weight_decay") or 0)
+        if (momentum and buf is None) or not lr or dampening == 1 or lr * wd == 1:
             k = None  # (the first momentum step copies the gradient; zero factors: NumPy's NaN rules)
         else:
             k = _blas.kernels(p, g) if buf is None else _blas.kernels(p, g, buf)
         if k is not None:  # a big float parameter: BLAS, 2 or 3 passes instead of 4 to 7
-            wd = float(group.get("weight_decay") or 0)
             sign = -1.0 if group.get("maximize") else 1.0
             self.elementwise(xp, _blas_update, (p, g, buf), k, sign, lr, momentum, dampening, wd,
                              group["nesterov"])
