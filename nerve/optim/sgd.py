@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from .. import _threads
 from ..backend import copy_aligned
+from . import _blas
 from . import optimizer as _optimizer
 from .optimizer import Optimizer
 
@@ -39,9 +41,19 @@ class SGD(Optimizer):
 
     def apply_single(self, xp, p, g, state, group):
         lr, momentum, dampening = float(group["lr"]), float(group["momentum"]), float(group["dampening"])
+        buf = state.get("momentum_buffer") if momentum else None
+        wd = float(group.get("weight_decay") or 0)
+        if (momentum and buf is None) or not lr or dampening == 1 or lr * wd == 1:
+            k = None  # (the first momentum step copies the gradient; zero factors: NumPy's NaN rules)
+        else:
+            k = _blas.kernels(p, g) if buf is None else _blas.kernels(p, g, buf)
+        if k is not None:  # a big float parameter: BLAS, 2 or 3 passes instead of 4 to 7
+            sign = -1.0 if group.get("maximize") else 1.0
+            self.elementwise(xp, _blas_update, (p, g, buf), k, sign, lr, momentum, dampening, wd,
+                             group["nesterov"])
+            return
         # (grad_with_decay returns g itself without weight decay or maximize: no call for that)
         d = self.grad_with_decay(xp, p, g, group) if group.get("weight_decay") or group.get("maximize") else g
-        buf = state.get("momentum_buffer") if momentum else None
         first = momentum and buf is None
         if first:  # the first step starts the buffer at the gradient, undamped
             state["momentum_buffer"] = buf = copy_aligned(d)
@@ -59,3 +71,27 @@ def _update(p, d, buf, tmp, xp, lr, momentum, dampening, nesterov, first):
             buf += d if dampening == 0 else xp.multiply(d, 1 - dampening, out=tmp)
         d = xp.add(d, xp.multiply(buf, momentum, out=tmp), out=tmp) if nesterov else buf
     p -= xp.multiply(d, lr, out=tmp)
+
+
+def _blas_update(p, g, buf, k, sign, lr, momentum, dampening, wd, nesterov):
+    """``_update``'s step with BLAS calls (``k``) on the raw gradient ``g``, where the gradient
+    with decay is ``d = sign * g + wd * p``: its terms are folded into the calls' factors, so ``d``
+    is never written out. Same formulas as PyTorch's; roundings can differ in the last bit."""
+    _threads._on_one_blas_thread(lambda: _blas_steps(p, g, buf, k, sign, lr, momentum, dampening, wd, nesterov))
+
+
+def _blas_steps(p, g, buf, k, sign, lr, momentum, dampening, wd, nesterov):
+    if buf is not None:
+        k.axpby((1 - dampening) * sign, g, momentum, buf)  # buf = momentum * buf + (1 - dampening) * d
+        if wd:
+            k.axpy((1 - dampening) * wd, p, buf)
+        if not nesterov:
+            k.axpy(-lr, buf, p)  # p -= lr * buf
+            return
+    # p -= lr * d (+ lr * momentum * buf with Nesterov), the decay term taken from p itself
+    if wd:
+        k.axpby(-lr * sign, g, 1 - lr * wd, p)
+    else:
+        k.axpy(-lr * sign, g, p)
+    if buf is not None:
+        k.axpy(-lr * momentum, buf, p)
