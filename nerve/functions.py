@@ -8,7 +8,7 @@ import numpy as _np
 
 from . import dtypes as _dt
 from . import ops
-from .tensor import Tensor, _one_axis, _takes_dim, numpy_aliases
+from .tensor import Tensor, _mixed_matmul, _one_axis, _takes_dim, numpy_aliases
 
 
 def _tensor(x, like=None):
@@ -480,6 +480,8 @@ def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
     db = [_one_axis(d, b.ndim) for d in db]
     if len(da) != len(db):
         raise RuntimeError("both dimension lists should have same length")
+    if a._data.dtype != b._data.dtype:
+        raise _mixed_matmul("tensordot", a, b)
     for x, y in zip(da, db):
         if a.shape[x] != b.shape[y]:
             raise RuntimeError(f"contracted dimensions need to match, but first has size {a.shape[x]} in dim {x} "

@@ -1749,6 +1749,8 @@ class Tensor:
         for nm, m in (("mat1", mat1), ("mat2", mat2)):
             if m.ndim != 2:
                 raise RuntimeError(f"{nm} must be a matrix, got {m.ndim}-D tensor")
+        if mat1._data.dtype != mat2._data.dtype:
+            raise _mixed_matmul("addmm", mat1, mat2)
         if mat1.shape[1] != mat2.shape[0]:
             raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({mat1.shape[0]}x{mat1.shape[1]} and "
                                f"{mat2.shape[0]}x{mat2.shape[1]})")
@@ -1759,6 +1761,8 @@ class Tensor:
         for nm, m in (("batch1", batch1), ("batch2", batch2)):
             if m.ndim != 3:
                 raise RuntimeError(f"{nm} must be a 3D tensor")
+        if batch1._data.dtype != batch2._data.dtype:
+            raise _mixed_matmul("baddbmm", batch1, batch2)
         if batch1.shape[0] != batch2.shape[0] or batch1.shape[2] != batch2.shape[1]:
             raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
                                f"[{batch1.shape[0]}, {batch1.shape[2]}] but got: [{batch2.shape[0]}, {batch2.shape[1]}].")
@@ -1769,6 +1773,8 @@ class Tensor:
         for nm, m in (("batch1", batch1), ("batch2", batch2)):
             if m.ndim != 3:
                 raise RuntimeError(f"{nm} must be a 3D tensor")
+        if batch1._data.dtype != batch2._data.dtype:
+            raise _mixed_matmul("addbmm", batch1, batch2)
         return self._scaled_sum((batch1 @ batch2).sum(0), beta, alpha, "addbmm")
 
     def addmv(self, mat: "Tensor", vec: "Tensor", *, beta=1, alpha=1) -> "Tensor":
@@ -1778,6 +1784,8 @@ class Tensor:
         if mat.shape[1] != vec.shape[0]:
             raise RuntimeError(f"size mismatch, got input ({self.shape[0] if self.ndim else 1}), "
                                f"mat ({mat.shape[0]}x{mat.shape[1]}), vec ({vec.shape[0]})")
+        if mat._data.dtype != vec._data.dtype:
+            raise _mixed_matmul("addmv", mat, vec)
         return self._scaled_sum(mat @ vec, beta, alpha, "addmv")
 
     def addr(self, vec1: "Tensor", vec2: "Tensor", *, beta=1, alpha=1) -> "Tensor":

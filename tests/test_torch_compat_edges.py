@@ -74,6 +74,8 @@ def test_matmul_of_two_dtypes_raises_as_torch(a_dt, b_dt):
                                   "lib.addmm(lib.ones(2, 2), lib.ones(2, 3), lib.ones(3, 2, dtype=lib.float64))",
                                   "lib.baddbmm(lib.ones(1, 2, 2), lib.ones(1, 2, 3), lib.ones(1, 3, 2, dtype=lib.float64))",
                                   "lib.tensordot(lib.ones(2, 3), lib.ones(3, 2, dtype=lib.float64), 1)",
+                                  "lib.addbmm(lib.ones(2, 2), lib.ones(1, 2, 3), lib.ones(1, 3, 2, dtype=lib.float64))",
+                                  "lib.addmv(lib.ones(2), lib.ones(2, 3), lib.ones(3, dtype=lib.float64))",
                                   "lib.nn.functional.linear(lib.ones(2, 3), lib.ones(4, 3, dtype=lib.float64))"])
 def test_other_products_of_two_dtypes_raise_as_torch(expr):
     rn = _outcome(lambda: eval(expr, {"lib": nerve}))
@@ -81,6 +83,9 @@ def test_other_products_of_two_dtypes_raise_as_torch(expr):
     assert rt[0] is rn[0] is RuntimeError, (rn, rt)
     named = [w in rn[1] for w in ("float32", "Float", "float64", "Double", "int64")]
     assert (named[0] or named[1]) and any(named[2:]), rn  # both dtypes, in nerve's or torch's words
+    for op in ("addmm", "baddbmm", "addbmm", "addmv", "tensordot"):
+        if f"lib.{op}(" in expr:
+            assert rn[1].startswith(f"{op}:"), rn  # the error names the op the user called
 
 
 def test_matmul_of_one_dtype_still_works():
