@@ -618,6 +618,8 @@ class Mean(Function):
         return broadcast(xp, g / self.n, shape)
 
     def backward_t(self, g):
+        if g._data.dtype is _F16:  # n may not fit a float16 (65504 at most): divided in float32, as backward
+            return _expand_reduced_t((g.float() / self.n).half(), self.shape, self.axis, self.keepdims)
         return _expand_reduced_t(g / self.n, self.shape, self.axis, self.keepdims)
 
 

@@ -156,6 +156,18 @@ def test_float16_sum_and_mean_accumulate_in_float32_as_torch(case):
         np.testing.assert_array_equal(gn, gt, err_msg=f"gradient of {name}")
 
 
+def test_float16_mean_double_backward_divides_in_float32_as_torch():
+    got = []
+    for lib in (nerve, torch):
+        x = lib.ones(70000, dtype=lib.float16, requires_grad=True)
+        w = lib.ones(1, dtype=lib.float16, requires_grad=True)
+        g, = lib.autograd.grad((x * w).mean(), x, create_graph=True)  # through the mean's backward_t
+        got.append((str(g.dtype).split(".")[-1], np.asarray(g.detach().numpy(), np.float32)))
+    (dn, gn), (dt, gt) = got
+    assert dn == dt == "float16"
+    np.testing.assert_array_equal(gn, gt)  # 1/70000 in float16, not 0 from 1/inf
+
+
 # ---------------------------------------------------------------- 3. complex numbers
 
 
