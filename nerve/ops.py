@@ -563,7 +563,9 @@ class Sum(Function):
     def forward(self, xp, x):
         self.shape = x.shape
         if x.dtype is _F16 and self.dtype is None:  # summed in float32 as PyTorch's, rounded once
-            return x.sum(axis=self.axis, keepdims=self.keepdims, dtype=_np.float32).astype(x.dtype)
+            s = x.sum(axis=self.axis, keepdims=self.keepdims, dtype=_np.float32)
+            with _errstate(xp):  # a sum past 65504 becomes inf without NumPy's warning, as in torch
+                return s.astype(x.dtype)
         return x.sum(axis=self.axis, keepdims=self.keepdims, dtype=self.dtype)
 
     def backward(self, xp, g):

@@ -156,6 +156,14 @@ def test_float16_sum_and_mean_accumulate_in_float32_as_torch(case):
         np.testing.assert_array_equal(gn, gt, err_msg=f"gradient of {name}")
 
 
+def test_float16_sum_past_its_range_is_inf_without_a_warning_as_torch():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch is silent; so must nerve be
+        got = nerve.ones(70000, dtype=nerve.float16).sum()
+        want = torch.ones(70000, dtype=torch.float16).sum()
+    assert got.dtype == nerve.float16 and np.isinf(got.item()) and np.isinf(want.item())
+
+
 def test_float16_mean_double_backward_divides_in_float32_as_torch():
     got = []
     for lib in (nerve, torch):
