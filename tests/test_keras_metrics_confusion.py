@@ -205,3 +205,33 @@ def test_metric_objects_survive_save_and_load(tmp_path):
     got = keras.models.load_model(tmp_path / "m.keras").evaluate(x, y, verbose=0, return_dict=True)
     assert list(got) == list(want)
     np.testing.assert_allclose(list(got.values()), list(want.values()), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("make", [lambda k: k.metrics.SparseCategoricalAccuracy(), lambda k: k.metrics.Mean(),
+                                  lambda k: k.metrics.Sum(), lambda k: k.metrics.Precision(thresholds=[0.3, 0.6]),
+                                  lambda k: k.metrics.AUC()],
+                         ids=["accuracy", "mean", "sum", "precision-thresholds", "auc"])
+def test_result_is_a_float32_tensor_as_keras_on_torch(make):
+    """``m.result()`` is a tensor in Keras (torch backend), not a float: scripts call ``.numpy()`` on it,
+    format it and print it."""
+    import nerve
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 16)
+    p = rng.random((16, 2)).astype("float32")
+    got = {}
+    for lib in (K, keras):
+        m = make(lib)
+        if isinstance(m, lib.metrics.SparseCategoricalAccuracy):
+            m.update_state(y, p)
+        elif isinstance(m, (lib.metrics.Mean, lib.metrics.Sum)):
+            m.update_state(p[:, 0])
+        else:
+            m.update_state(y, p[:, 1])
+        got[lib] = m.result()
+    theirs, ours = got[K], got[keras]
+    assert isinstance(ours, nerve.Tensor) and ours.dtype == nerve.float32
+    assert tuple(ours.shape) == tuple(theirs.shape)
+    np.testing.assert_allclose(ours.numpy(), K.ops.convert_to_numpy(theirs), rtol=1e-6)
+    if ours.ndim == 0:
+        assert f"{ours:.4f}" == f"{float(theirs):.4f}" and float(ours) == pytest.approx(float(theirs), rel=1e-6)

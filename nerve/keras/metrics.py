@@ -98,9 +98,9 @@ class Metric:
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         raise NotImplementedError
 
-    def result(self) -> float:
+    def result(self):
         # total may be a device scalar (counts stay on the GPU until read): float() reads it
-        return float(self.total) / self.count if self.count else 0.0
+        return _result(float(self.total) / self.count if self.count else 0.0)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         self.update_state(y_true, y_pred, sample_weight)
@@ -300,8 +300,8 @@ class Sum(Metric):
         arr = _array(values)
         self._add(_xp(arr).asarray(arr, dtype="float64") if np.ndim(arr) else np.asarray([float(arr)]), sample_weight)
 
-    def result(self) -> float:
-        return float(self.total)
+    def result(self):
+        return _result(float(self.total))
 
 
 # -- confusion-matrix metrics ------------------------------------------------------------------
@@ -412,10 +412,16 @@ def _ratio(a, b):
     return xp.where(b == 0, xp.zeros_like(a), a / safe)
 
 
+def _result(value):
+    """A built-in metric's result as Keras (on torch) gives it: a float32 tensor, 0-d for one number
+    (``float()``, ``.numpy()``, ``f"{r:.4f}"`` all work on it), one value per threshold otherwise."""
+    return nerve.tensor(value, dtype=nerve.float32)
+
+
 def _read(values, scalar: bool):
-    """A result as nerve's metrics give it: a float, or a NumPy array (one value per threshold)."""
+    """A result of the device's counts: a 0-d tensor, or one value per threshold (``_result``)."""
     host = nerve.backend.to_numpy(values)
-    return float(host.reshape(-1)[0]) if scalar else host
+    return _result(float(host.reshape(-1)[0]) if scalar else host)
 
 
 _COUNT_NAMES = {"tp": "true_positives", "fp": "false_positives", "tn": "true_negatives", "fn": "false_negatives"}
@@ -555,7 +561,7 @@ class _AtConstraint(_ConfusionMetric):
         return {"sensitivity": _ratio(tp, tp + fn), "specificity": _ratio(tn, tn + fp),
                 "precision": _ratio(tp, tp + fp)}
 
-    def result(self) -> float:
+    def result(self):
         rates = self._rates()
         rates["recall"] = rates["sensitivity"]
         bound, best = rates[self._bound], rates[self._best]
@@ -717,9 +723,9 @@ class AUC(_ConfusionMetric):
             logs = xp.log(ratio)
         return self._average(_ratio(slope * (dtp + intercept * logs), xp.maximum(tp[1:] + fn[1:], 0)))
 
-    def result(self) -> float:
+    def result(self):
         if not self._built:
-            return 0.0
+            return _result(0.0)
         if self.curve == "PR" and self.summation_method == "interpolation":
             return _read(self._interpolate_pr(), True)
         tp, fp, tn, fn = (self._data(n) for n in ("true_positives", "false_positives", "true_negatives",
