@@ -1080,10 +1080,10 @@ class Tensor:
     # ------------------------------------------------------------ elementwise math
 
     def exp(self):
-        return ops.Exp.apply(self._floating())
+        return ops.Exp().run((self._floating(),))
 
     def log(self):
-        return ops.Log.apply(self._floating())
+        return ops.Log().run((self._floating(),))
 
     def log1p(self):
         return ops.Log1p.apply(self._floating())
@@ -1098,7 +1098,7 @@ class Tensor:
         return self.exp() - 1
 
     def sqrt(self):
-        return ops.Sqrt.apply(self._floating())
+        return ops.Sqrt().run((self._floating(),))
 
     def rsqrt(self):
         return 1 / self.sqrt()
@@ -1119,13 +1119,13 @@ class Tensor:
         return self.sin() / self.cos()
 
     def tanh(self):
-        return ops.Tanh.apply(self._floating())
+        return ops.Tanh().run((self._floating(),))
 
     def sigmoid(self):
-        return ops.Sigmoid.apply(self._floating())
+        return ops.Sigmoid().run((self._floating(),))
 
-    def relu(self):
-        return ops.Relu.apply(self)
+    def relu(self):  # the common activations run their op without Function.apply (a Python call less)
+        return ops.Relu().run((self,))
 
     def softmax(self, dim: int, dtype=None):
         from .nn import functional as F
