@@ -69,6 +69,16 @@ class _Kernels:
         self._axpby(y.size, a, x.ctypes.data, 1, b, y.ctypes.data, 1)
 
 
+def on_one_blas_thread(steps):
+    """``steps(*args)`` run with BLAS on one thread (see the module's docstring): the body that
+    ``Optimizer.elementwise`` calls for an update written with these kernels."""
+    def update(*args):
+        _threads._on_one_blas_thread(lambda: steps(*args))
+
+    update.__doc__ = steps.__doc__
+    return update
+
+
 def kernels(*arrays) -> _Kernels | None:
     """The BLAS kernels for ``arrays`` (NumPy, C-contiguous, one float32 or float64 dtype, at
     least ``MIN_SIZE`` elements), or None: then the caller runs its NumPy code."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _threads
 from ..backend import zeros_like_aligned
 from . import _blas
 from .optimizer import Optimizer
@@ -81,37 +80,36 @@ def _update(p, d, m, v, tmp, vmax, xp, decay, beta1, beta2, eps, step_size, root
         xp.subtract(d, xp.multiply(diff, beta1, out=tmp), out=m)
     v *= beta2
     v += xp.multiply(xp.multiply(d, d, out=tmp), 1 - beta2, out=tmp)
+    p -= xp.multiply(xp.divide(m, _denominator(xp, v, vmax, tmp, eps, root_bc2), out=tmp), step_size, out=tmp)
+
+
+def _denominator(xp, v, vmax, tmp, eps, root_bc2):
+    """``sqrt(v) / sqrt(1 - beta2**step) + eps`` into ``tmp``, ``v`` first raised to its running
+    maximum with amsgrad (kept in ``vmax``)."""
     if vmax is not None:
         v = xp.maximum(vmax, v, out=vmax)
     denom = xp.sqrt(v, out=tmp)
     denom /= root_bc2
     denom += eps
-    p -= xp.multiply(xp.divide(m, denom, out=tmp), step_size, out=tmp)
-
-
-def _blas_update(p, d, m, v, tmp, vmax, k, decay, beta1, beta2, eps, step_size, root_bc2):
-    """``_update`` with BLAS calls ``k`` where they merge passes (23 reads and writes of the arrays an
-    element, not 31 or 33): the same formulas as PyTorch's, roundings can differ in the last bit."""
-    _threads._on_one_blas_thread(lambda: _blas_steps(p, d, m, v, tmp, vmax, k, decay, beta1, beta2, eps,
-                                                     step_size, root_bc2))
+    return denom
 
 
 def _blas_steps(p, d, m, v, tmp, vmax, k, decay, beta1, beta2, eps, step_size, root_bc2):
+    """``_update`` with BLAS calls ``k`` where they merge passes (23 reads and writes of the arrays an
+    element, not 31 or 33): the same formulas as PyTorch's, roundings can differ in the last bit."""
     if 1 - beta1 < 0.5:  # m.lerp_(d, 1 - beta1)
         k.axpy(1 - beta1, np.subtract(d, m, out=tmp), m)
     else:
         k.axpby(1.0, d, -beta1, np.subtract(d, m, out=m))
     k.axpby(1 - beta2, np.multiply(d, d, out=tmp), beta2, v)  # v = beta2 * v + (1 - beta2) * d * d
-    if vmax is not None:
-        v = np.maximum(vmax, v, out=vmax)
-    denom = np.sqrt(v, out=tmp)
-    denom /= root_bc2
-    denom += eps
-    ratio = np.divide(m, denom, out=tmp)
+    ratio = np.divide(m, _denominator(np, v, vmax, tmp, eps, root_bc2), out=tmp)
     if decay:  # AdamW: p = (1 - lr * wd) * p - step_size * m / denom
         k.axpby(-step_size, ratio, 1 - decay, p)
     else:
         k.axpy(-step_size, ratio, p)
+
+
+_blas_update = _blas.on_one_blas_thread(_blas_steps)
 
 
 class AdamW(Adam):

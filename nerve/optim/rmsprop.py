@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _threads
 from ..backend import zeros_like_aligned
 from . import _blas
 from .optimizer import Optimizer
@@ -75,14 +74,7 @@ def _update(p, d, sq, avg, mean, buf, xp, lr, alpha, eps, momentum, in_sqrt=Fals
     sq += xp.multiply(xp.multiply(d, d, out=avg), 1 - alpha, out=avg)
     if mean is not None:  # centered
         mean += xp.multiply(xp.subtract(d, mean, out=avg), 1 - alpha, out=avg)
-        xp.subtract(sq, xp.multiply(mean, mean, out=avg), out=avg)
-        if in_sqrt:
-            avg += eps
-        xp.sqrt(avg, out=avg)
-    else:
-        xp.sqrt(xp.add(sq, eps, out=avg) if in_sqrt else sq, out=avg)
-    if not in_sqrt:
-        avg += eps
+    _denominator(xp, sq, mean, avg, eps, in_sqrt)
     if buf is not None:
         buf *= momentum
         buf += xp.divide(d, avg, out=avg)
@@ -91,28 +83,33 @@ def _update(p, d, sq, avg, mean, buf, xp, lr, alpha, eps, momentum, in_sqrt=Fals
         p -= xp.multiply(xp.divide(d, avg, out=avg), lr, out=avg)
 
 
-def _blas_update(p, d, sq, avg, mean, buf, k, lr, alpha, eps, momentum, in_sqrt=False):
+def _denominator(xp, sq, mean, avg, eps, in_sqrt):
+    """``sqrt(sq - mean**2) + eps`` (``mean`` None: not centered; ``in_sqrt``: eps inside the root,
+    Keras's formula) into ``avg``."""
+    if mean is not None:
+        xp.subtract(sq, xp.multiply(mean, mean, out=avg), out=avg)
+        if in_sqrt:
+            avg += eps
+        xp.sqrt(avg, out=avg)
+    else:
+        xp.sqrt(xp.add(sq, eps, out=avg) if in_sqrt else sq, out=avg)
+    if not in_sqrt:
+        avg += eps
+    return avg
+
+
+def _blas_steps(p, d, sq, avg, mean, buf, k, lr, alpha, eps, momentum, in_sqrt=False):
     """``_update`` with BLAS calls ``k`` where they merge passes (15 reads and writes of the arrays an
     element, not 21, without options): the same formulas, roundings can differ in the last bit."""
-    _threads._on_one_blas_thread(lambda: _blas_steps(p, d, sq, avg, mean, buf, k, lr, alpha, eps, momentum,
-                                                     in_sqrt))
-
-
-def _blas_steps(p, d, sq, avg, mean, buf, k, lr, alpha, eps, momentum, in_sqrt):
     k.axpby(1 - alpha, np.multiply(d, d, out=avg), alpha, sq)  # sq = alpha * sq + (1 - alpha) * d * d
     if mean is not None:  # centered
         k.axpy(1 - alpha, np.subtract(d, mean, out=avg), mean)
-        np.subtract(sq, np.multiply(mean, mean, out=avg), out=avg)
-        if in_sqrt:
-            avg += eps
-        np.sqrt(avg, out=avg)
-    else:
-        np.sqrt(np.add(sq, eps, out=avg) if in_sqrt else sq, out=avg)
-    if not in_sqrt:
-        avg += eps
-    ratio = np.divide(d, avg, out=avg)
+    ratio = np.divide(d, _denominator(np, sq, mean, avg, eps, in_sqrt), out=avg)
     if buf is not None:
         k.axpby(1.0, ratio, momentum, buf)  # buf = momentum * buf + d / avg
         k.axpy(-lr, buf, p)
     else:
         k.axpy(-lr, ratio, p)
+
+
+_blas_update = _blas.on_one_blas_thread(_blas_steps)

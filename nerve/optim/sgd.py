@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from .. import _threads
 from ..backend import copy_aligned
 from . import _blas
 from . import optimizer as _optimizer
@@ -73,14 +72,10 @@ def _update(p, d, buf, tmp, xp, lr, momentum, dampening, nesterov, first):
     p -= xp.multiply(d, lr, out=tmp)
 
 
-def _blas_update(p, g, buf, k, sign, lr, momentum, dampening, wd, nesterov):
+def _blas_steps(p, g, buf, k, sign, lr, momentum, dampening, wd, nesterov):
     """``_update``'s step with BLAS calls (``k``) on the raw gradient ``g``, where the gradient
     with decay is ``d = sign * g + wd * p``: its terms are folded into the calls' factors, so ``d``
     is never written out. Same formulas as PyTorch's; roundings can differ in the last bit."""
-    _threads._on_one_blas_thread(lambda: _blas_steps(p, g, buf, k, sign, lr, momentum, dampening, wd, nesterov))
-
-
-def _blas_steps(p, g, buf, k, sign, lr, momentum, dampening, wd, nesterov):
     if buf is not None:
         k.axpby((1 - dampening) * sign, g, momentum, buf)  # buf = momentum * buf + (1 - dampening) * d
         if wd:
@@ -95,3 +90,6 @@ def _blas_steps(p, g, buf, k, sign, lr, momentum, dampening, wd, nesterov):
         k.axpy(-lr * sign, g, p)
     if buf is not None:
         k.axpy(-lr * momentum, buf, p)
+
+
+_blas_update = _blas.on_one_blas_thread(_blas_steps)
