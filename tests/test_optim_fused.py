@@ -88,6 +88,15 @@ def blas_calls(monkeypatch):
     return calls
 
 
+def _record_chunks(monkeypatch, workers) -> list:
+    """nerve's threads set to ``workers``; the number of blocks of each split update, appended."""
+    monkeypatch.setattr(_threads, "WORKERS", workers)
+    chunks = []
+    real = _threads.run_chunks
+    monkeypatch.setattr(_threads, "run_chunks", lambda n, fn, c: chunks.append(len(c)) or real(n, fn, c))
+    return chunks
+
+
 def _train(lib, name, kw, weights, grads, transpose_grads=False):
     """``STEPS`` steps of ``lib.optim.<name>`` on ``weights`` with the given gradients."""
     params = [lib.tensor(w, requires_grad=True) for w in weights]
@@ -136,10 +145,7 @@ def test_sgd_blas_update_matches_torch(kw, dtype, blas_calls):
 @pytest.mark.parametrize("workers", [1, 3])
 @pytest.mark.parametrize("kw", [SGD_CASES[3], SGD_CASES[6], SGD_CASES[9]], ids=_ids)
 def test_sgd_blas_update_on_one_thread_or_split_matches_torch(kw, workers, blas_calls, monkeypatch):
-    monkeypatch.setattr(_threads, "WORKERS", workers)
-    chunks = []
-    real = _threads.run_chunks
-    monkeypatch.setattr(_threads, "run_chunks", lambda n, fn, c: chunks.append(len(c)) or real(n, fn, c))
+    chunks = _record_chunks(monkeypatch, workers)
     _assert_matches_torch("SGD", kw, np.float32, steps=6)
     assert blas_calls
     assert (max(chunks) == 3) if workers == 3 else not chunks
@@ -262,10 +268,7 @@ def test_adam_and_rmsprop_blas_updates_of_small_parameters_match_torch(case, bla
 @pytest.mark.parametrize("workers", [1, 3])
 @pytest.mark.parametrize("case", [OTHER_CASES[1], OTHER_CASES[6], OTHER_CASES[11]], ids=_ids)
 def test_adam_and_rmsprop_blas_updates_on_one_thread_or_split_match_torch(case, workers, blas_calls, monkeypatch):
-    monkeypatch.setattr(_threads, "WORKERS", workers)
-    chunks = []
-    real = _threads.run_chunks
-    monkeypatch.setattr(_threads, "run_chunks", lambda n, fn, c: chunks.append(len(c)) or real(n, fn, c))
+    chunks = _record_chunks(monkeypatch, workers)
     name, kw = case
     _assert_matches_torch(name, kw, np.float32, steps=6)
     assert len(blas_calls) == 6
@@ -311,22 +314,10 @@ def test_adam_and_rmsprop_with_a_zero_factor_keep_numpys_nan_rules(case, blas_ca
 
 @needs_blas
 def test_blas_steps_allocate_no_arrays(monkeypatch):
-    import tracemalloc
+    from test_optim import bytes_allocated_by_steps
 
     monkeypatch.setattr(_blas, "MIN_SIZE", 1)
     rng = np.random.default_rng(3)
     for name, kw in [("SGD", SGD_CASES[6]), ("SGD", SGD_CASES[9])] + OTHER_CASES:
-        p = nerve.tensor(rng.standard_normal((128, 128)), requires_grad=True)
-        p.grad = nerve.tensor(rng.standard_normal((128, 128)))
-        opt = getattr(optim, name)([p], **kw)
-        opt.step()
-        opt.step()
-        tracemalloc.start()
-        try:
-            base = tracemalloc.get_traced_memory()[0]
-            for _ in range(3):
-                opt.step()
-            extra = tracemalloc.get_traced_memory()[1] - base
-        finally:
-            tracemalloc.stop()
+        extra = bytes_allocated_by_steps(name, kw, rng)
         assert extra < 4096, (name, kw, extra)
