@@ -803,6 +803,15 @@ def ones_vector(n: int, dtype):
     return ones
 
 
+def sum_last(xp, a):
+    """``a.sum(-1)``; on NumPy ``a @ ones``, BLAS's matrix-vector product (``ones_vector``). A fresh
+    array (not a view), so that a gradient made this way (a bias's) is kept as it is."""
+    if xp is _np and a.dtype.kind == "f":
+        ones = _ONES.get((a.shape[-1], a.dtype))  # (the common case without a call)
+        return a @ (ones_vector(a.shape[-1], a.dtype) if ones is None else ones)
+    return a.sum(axis=-1)
+
+
 def sum_to(xp, g, shape):
     """Sum ``g`` down to ``shape``: the reverse of NumPy broadcasting."""
     if g.shape == shape:
@@ -823,10 +832,8 @@ def sum_to(xp, g, shape):
             axes.append(i + lead)
     axes = tuple(axes)
     if xp is _np and lead == 0 and axes == (g.ndim - 1,) and g.dtype in _BLAS_FLOATS:
-        # only the last axis (a per-row value broadcast along a row: x - x.logsumexp(1, keepdim=True)):
-        # g @ ones, BLAS's matrix-vector product, as for a bias above
-        ones = _ONES.get((g.shape[-1], g.dtype))
-        return (g @ (ones_vector(g.shape[-1], g.dtype) if ones is None else ones)).reshape(shape)
+        # only the last axis (a per-row value broadcast along a row: x - x.logsumexp(1, keepdim=True))
+        return sum_last(xp, g).reshape(shape)
     if axes:
         # ufunc.reduce directly: ndarray.sum goes through a Python wrapper first
         g = _np.add.reduce(g, axis=axes, keepdims=True) if xp is _np else g.sum(axis=axes, keepdims=True)

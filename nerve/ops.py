@@ -15,7 +15,7 @@ import numpy as _np
 
 from . import _threads
 from ._threads import gemm
-from .autograd import _ONES, Function, ones_vector, quiet_errors
+from .autograd import Function, quiet_errors, sum_last
 from .backend import copy_aligned, cupyx_errstate, scatter_add
 
 # ---------------------------------------------------------------- elementwise
@@ -827,15 +827,6 @@ def sum_along(xp, a, axis: int):
     return a.sum(axis=axis, keepdims=True)
 
 
-def sum_last(xp, a):
-    """``a.sum(-1)`` as ``sum_along`` computes it: a fresh array (not a view), so that a gradient
-    made this way (a bias's) is kept as it is, without the copy a view would need."""
-    if xp is _np and a.dtype.kind == "f":
-        ones = _ONES.get((a.shape[-1], a.dtype))  # (the common case without a call)
-        return a @ (ones_vector(a.shape[-1], a.dtype) if ones is None else ones)
-    return a.sum(axis=-1)
-
-
 def _global_shift(x, axis: int, keep_shifted: bool):
     """NumPy: ``(c, shifted, e, s)`` with one global shift ``c = x.max()``, or None when some
     slice's sum of exponentials comes near underflow (logits of rows far apart, inf, nan)."""
@@ -846,9 +837,8 @@ def _global_shift(x, axis: int, keep_shifted: bool):
         return None
     sh = x - c
     e = _np.exp(sh, out=None if keep_shifted else sh)
-    s = sum_last(_np, e)[..., None] if axis == e.ndim - 1 else sum_along(_np, e, axis)
-    safe = _SAFE.get(x.dtype)  # (_safe_sum's lookup without its call)
-    return (c, sh, e, s) if _np.minimum.reduce(s, axis=None) >= (safe or _safe_sum(x.dtype)) else None
+    s = sum_along(_np, e, axis)
+    return (c, sh, e, s) if _np.minimum.reduce(s, axis=None) >= _safe_sum(x.dtype) else None
 
 
 def exp_shifted(xp, x, axis: int, keep_shifted: bool = True):
