@@ -296,94 +296,73 @@ class Function:
         raise NotImplementedError
 
     def run(self, inputs):
-        # One or two tensors on one device (nearly every op a training step runs): the general loop
-        # below, unrolled, and the output made here rather than in _output (a Python call costs
-        # as much as the rest): 0.94 -> 0.67 us for an op that does nothing.
         n = len(inputs)
-        if n == 1 or n == 2:
-            x = inputs[0]
-            y = inputs[1] if n == 2 else None
-            if isinstance(x, Tensor) and (y is None or isinstance(y, Tensor) and y._device is x._device):
-                dev = x._device
-                a = x._data
-                try:
-                    out = self.forward(dev._xp or dev.xp, a) if y is None else self.forward(dev._xp or dev.xp, a, y._data)
-                except ValueError as e:  # shapes that do not fit: RuntimeError, as PyTorch raises
-                    raise RuntimeError(self.describe_error(inputs, e)) from None
-                except IndexError as e:
-                    raise IndexError(self.describe_error(inputs, e)) from None
-                rx = x.requires_grad
-                if y is None:
-                    record = rx and _enabled
-                    if record:
-                        self.parents = [x.grad_fn or x]
-                        self.in_meta = [(a.shape, a.dtype)]
-                else:
-                    ry = y.requires_grad
-                    record = (rx or ry) and _enabled
-                    if record:
-                        b = y._data
-                        self.parents = [(x.grad_fn or x) if rx else None, (y.grad_fn or y) if ry else None]
-                        self.in_meta = [(a.shape, a.dtype) if rx else None, (b.shape, b.dtype) if ry else None]
-                if out.__class__ is not _ndarray and isinstance(out, _np.generic):
-                    out = _np.asarray(out)
-                t = _new(Tensor)
-                t._data = out
-                t._device = dev
-                t._grad = t.grad_fn = t._hooks = None
+        x = inputs[0] if n else None
+        y = inputs[1] if n == 2 else None
+        if (n == 1 or n == 2) and isinstance(x, Tensor) and (
+                y is None or isinstance(y, Tensor) and y._device is x._device):
+            # one tensor, or two on one device (nearly every op a training step runs): the general
+            # loop below, unrolled (0.94 -> 0.67 us for an op that does nothing)
+            dev = x._device
+            a = x._data
+            try:
+                out = self.forward(dev._xp or dev.xp, a) if y is None else self.forward(dev._xp or dev.xp, a, y._data)
+            except ValueError as e:  # shapes that do not fit: RuntimeError, as PyTorch raises
+                raise RuntimeError(self.describe_error(inputs, e)) from None
+            except IndexError as e:  # an index out of range stays an IndexError, as in PyTorch
+                raise IndexError(self.describe_error(inputs, e)) from None
+            rx = x.requires_grad
+            if y is None:
+                record = rx and _enabled
                 if record:
-                    self.device = dev
-                    self.seq = _next_seq()
-                    t.requires_grad = True
-                    t.grad_fn = self
-                    if _anomaly:
-                        self._stack = _stack()
-                else:
-                    t.requires_grad = False
-                return t
-        dev = None
-        arrays = []
-        # the graph's edges are gathered in the same pass (kept only when the op records)
-        parents = []
-        meta = []
-        record = False
-        for x in inputs:
-            if isinstance(x, Tensor):
-                d = x._device
-                if d is not dev:
-                    if dev is not None:
-                        raise RuntimeError(
-                            f"{self.name}: expected all tensors on the same device, got "
-                            + " and ".join(str(t._device) for t in inputs if isinstance(t, Tensor))
-                            + "; move them with .to(device)"
-                        )
-                    dev = d
-                a = x._data
-                arrays.append(a)
-                if x.requires_grad:
-                    record = True
-                    parents.append(x.grad_fn or x)
-                    meta.append((a.shape, a.dtype))
-                    continue
+                    self.parents = [x.grad_fn or x]
+                    self.in_meta = [(a.shape, a.dtype)]
             else:
-                arrays.append(x)
-            parents.append(None)
-            meta.append(None)
-        try:
-            out = self.forward(dev._xp or dev.xp, *arrays)
-        except ValueError as e:  # shapes that do not fit: RuntimeError, as PyTorch raises
-            raise RuntimeError(self.describe_error(inputs, e)) from None
-        except IndexError as e:  # an index out of range stays an IndexError, as in PyTorch
-            raise IndexError(self.describe_error(inputs, e)) from None
-        record = record and _enabled
-        if record:
-            self.parents = parents
-            self.in_meta = meta
-        return self._output(out, dev, record)
-
-    def _output(self, out, dev, record: bool):
-        """The op's output tensor for array ``out``; with ``record``, this op as its ``grad_fn``
-        (``parents`` and ``in_meta`` already set)."""
+                ry = y.requires_grad
+                record = (rx or ry) and _enabled
+                if record:
+                    b = y._data
+                    self.parents = [(x.grad_fn or x) if rx else None, (y.grad_fn or y) if ry else None]
+                    self.in_meta = [(a.shape, a.dtype) if rx else None, (b.shape, b.dtype) if ry else None]
+        else:
+            dev = None
+            arrays = []
+            # the graph's edges are gathered in the same pass (kept only when the op records)
+            parents = []
+            meta = []
+            record = False
+            for x in inputs:
+                if isinstance(x, Tensor):
+                    d = x._device
+                    if d is not dev:
+                        if dev is not None:
+                            raise RuntimeError(
+                                f"{self.name}: expected all tensors on the same device, got "
+                                + " and ".join(str(t._device) for t in inputs if isinstance(t, Tensor))
+                                + "; move them with .to(device)"
+                            )
+                        dev = d
+                    a = x._data
+                    arrays.append(a)
+                    if x.requires_grad:
+                        record = True
+                        parents.append(x.grad_fn or x)
+                        meta.append((a.shape, a.dtype))
+                        continue
+                else:
+                    arrays.append(x)
+                parents.append(None)
+                meta.append(None)
+            try:
+                out = self.forward(dev._xp or dev.xp, *arrays)
+            except ValueError as e:
+                raise RuntimeError(self.describe_error(inputs, e)) from None
+            except IndexError as e:
+                raise IndexError(self.describe_error(inputs, e)) from None
+            record = record and _enabled
+            if record:
+                self.parents = parents
+                self.in_meta = meta
         if out.__class__ is not _ndarray and isinstance(out, _np.generic):
             out = _np.asarray(out)  # NumPy hands back a scalar for a 0-d result: keep an array
         t = _new(Tensor)
