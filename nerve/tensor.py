@@ -655,9 +655,7 @@ class Tensor:
         return ops.Mul.apply(a, b)
 
     def __rmul__(self, other):
-        # _plain_scalar written out: `lr * p.grad` in a hand-written update saves a Python call
-        if other.__class__ in _FAST_SCALARS and self._data.dtype.kind == "f" and not (
-                self.requires_grad and _autograd._enabled):
+        if self._plain_scalar(other):
             return Tensor._make(other * self._data, self._device)
         a, b = self._coerce(other)
         return ops.Mul.apply(a, b)  # the tensor first, as PyTorch's graph has it (multiplication commutes)
@@ -922,24 +920,12 @@ class Tensor:
         return self
 
     def __iadd__(self, other):
-        if not _autograd._enabled and other.__class__ is Tensor and other._data.dtype == self._data.dtype \
-                and other._device is self._device:  # _binary_inplace's first case, without its call
-            _operator.iadd(self._data, other._data)
-            return self
         return self._binary_inplace(other, _operator.iadd, "add", Tensor.__add__)
 
     def __isub__(self, other):
-        if not _autograd._enabled and other.__class__ is Tensor and other._data.dtype == self._data.dtype \
-                and other._device is self._device:  # _binary_inplace's first case, without its call
-            _operator.isub(self._data, other._data)
-            return self
         return self._binary_inplace(other, _operator.isub, "subtract", Tensor.__sub__)
 
     def __imul__(self, other):
-        if not _autograd._enabled and other.__class__ is Tensor and other._data.dtype == self._data.dtype \
-                and other._device is self._device:  # _binary_inplace's first case, without its call
-            _operator.imul(self._data, other._data)
-            return self
         return self._binary_inplace(other, _operator.imul, "multiply", Tensor.__mul__)
 
     def __itruediv__(self, other):
