@@ -114,10 +114,11 @@ class set_grad_enabled:
 
 
 class _GradMode:
+    __slots__ = ("prev",)
     mode = False
 
     def __new__(cls, fn=None):
-        self = super().__new__(cls)
+        self = _new(cls)  # (not super(): ``with no_grad():`` runs in every update loop)
         if fn is not None:  # used bare, as ``@no_grad`` (PyTorch 2 allows it): decorate at once
             if not callable(fn):
                 raise TypeError(f"{cls.__name__}() takes no arguments other than a function to decorate, got {fn!r}")
@@ -149,16 +150,47 @@ class _GradMode:
 class no_grad(_GradMode):
     """Context manager and decorator that stops recording (for evaluation and in-place updates)."""
 
+    __slots__ = ()
     mode = False
 
 
 class enable_grad(_GradMode):
     """Context manager and decorator that turns recording back on inside ``no_grad``."""
 
+    __slots__ = ()
     mode = True
 
 
-inference_mode = no_grad
+class inference_mode(_GradMode):
+    """``torch.inference_mode(mode=True)``: recording off, as ``no_grad`` (nerve has no separate
+    inference tensors); ``inference_mode(False)`` turns it on, as PyTorch's does (inside ``no_grad``
+    too). A context manager and a decorator, bare (``@inference_mode``) or called."""
+
+    __slots__ = ("on",)
+    mode = False
+
+    def __new__(cls, mode=True):
+        if callable(mode):  # bare ``@inference_mode``
+            return _GradMode.__new__(cls, mode)
+        self = _new(cls)
+        self.on = bool(mode)
+        return self
+
+    def __enter__(self):
+        global _enabled
+        self.prev = _enabled
+        _enabled = not getattr(self, "on", True)
+        return self
+
+    def __call__(self, fn):
+        on = getattr(self, "on", True)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with inference_mode(on):
+                return fn(*args, **kwargs)
+
+        return wrapper
 
 _anomaly = False  # anomaly mode: ops keep the stack that made them; backward checks for NaN
 

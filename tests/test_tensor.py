@@ -547,6 +547,33 @@ def test_bare_no_grad_decorator_and_backends_flags():
         assert g(x).requires_grad
     with pytest.raises(TypeError, match="no_grad"):
         nerve.no_grad(3)
+
+
+@pytest.mark.parametrize("lib", ["nerve", "torch"])
+def test_inference_mode_takes_its_mode_as_torch(lib):
+    lib = nerve if lib == "nerve" else pytest.importorskip("torch")
+    x = lib.ones(2, requires_grad=True)
+    with lib.inference_mode():
+        assert not (x * 2).requires_grad
+    with lib.inference_mode(False):
+        assert (x * 2).requires_grad
+    with lib.no_grad(), lib.inference_mode(mode=False):
+        assert (x * 2).requires_grad  # it turns recording on
+
+    @lib.inference_mode
+    def bare(t):
+        return t * 2
+
+    @lib.inference_mode(False)
+    def off(t):
+        return t * 2
+
+    @lib.inference_mode()
+    def on(t):
+        return t * 2
+
+    assert not bare(x).requires_grad and off(x).requires_grad and not on(x).requires_grad
+    assert bare.__name__ == "bare" and lib.is_grad_enabled()
     # the start-up lines of many PyTorch scripts
     nerve.backends.cudnn.deterministic = True
     nerve.backends.cudnn.benchmark = False
