@@ -286,6 +286,18 @@ class Sigmoid(Function):
 
 
 _ZERO_ROWS: dict = {}
+_ZERO_0D: dict = {}
+
+
+def zero_of(dtype):
+    """A read-only 0-d NumPy zero of ``dtype``. NumPy 2 takes 0.3-0.4 us longer over an op with a
+    Python number than with a 0-d array of the array's dtype (it checks how the number converts):
+    for the constants of small hot ops (ReLU's backward on a (64, 128) batch: 1.15 -> 0.78 us)."""
+    z = _ZERO_0D.get(dtype)
+    if z is None:
+        z = _ZERO_0D[dtype] = _np.zeros((), dtype)
+        z.flags.writeable = False
+    return z
 _PARALLEL_MIN = 1 << 20  # elements from which ReLU splits its work over nerve's threads
 
 
@@ -347,7 +359,7 @@ class Relu(Function):
             w = _threads.workers()
             _threads.run_chunks(w, part, _threads.blocks(y.shape[ax], w))
             return out
-        return g * (y != 0)
+        return g * (y != (zero_of(y.dtype) if xp is _np else 0))
 
     def backward_t(self, g):
         return g * self.const((self.y != 0).astype(self.y.dtype))
