@@ -15,7 +15,8 @@ from nerve.optim import _blas
 
 torch = pytest.importorskip("torch")
 
-BIG = (512, 513)  # 262,656 elements: just above _blas.MIN_SIZE
+BIG = (512, 513)  # 262,656 elements: above _blas.MIN_SIZE and the size elementwise splits
+MID = (256, 300)  # 76,800: BLAS, in one piece on OpenBLAS's own threads
 STEPS = 20
 
 SGD_CASES = [
@@ -149,6 +150,19 @@ def test_sgd_blas_update_on_one_thread_or_split_matches_torch(kw, workers, blas_
     _assert_matches_torch("SGD", kw, np.float32, steps=6)
     assert blas_calls
     assert (max(chunks) == 3) if workers == 3 else not chunks
+
+
+@needs_blas
+@pytest.mark.parametrize("case", [("SGD", SGD_CASES[4]), ("SGD", SGD_CASES[9]), OTHER_CASES[0], OTHER_CASES[6],
+                                  OTHER_CASES[11]], ids=_ids)
+def test_mid_size_blas_update_runs_in_one_piece_and_matches_torch(case, blas_calls, monkeypatch):
+    # (a 784-128 Linear's weight is this size: between _blas.MIN_SIZE and the split size)
+    assert _blas.MIN_SIZE <= MID[0] * MID[1] < optim.optimizer._SPLIT_MIN
+    chunks = _record_chunks(monkeypatch, None)
+    name, kw = case
+    _assert_matches_torch(name, kw, np.float32, shapes=[MID, (300,)], steps=8)
+    assert blas_calls and set(blas_calls) == {MID[0] * MID[1]}
+    assert not chunks
 
 
 @needs_blas

@@ -4,11 +4,12 @@ An update such as SGD momentum's ``buf = m * buf + g; p -= lr * buf`` is memory-
 each ufunc is one more pass over the parameter-sized arrays (``m * buf`` written, then ``+= g``,
 then ``lr * buf`` into a work array, then ``p -=`` it). OpenBLAS's ``axpby`` (``y = a*x + b*y``)
 and ``axpy`` (``y += a*x``) do each of those pairs in one pass. Measured on the 2-core VM on
-1M float32 elements: 218 us for the two BLAS calls against 427 us for the four NumPy passes, and
-no gain at 100K elements (a ctypes call costs a few microseconds).
+1M float32 elements: 218 us for the two BLAS calls against 427 us for the four NumPy passes.
 
-The callers run these on one BLAS thread (inside ``Optimizer.elementwise``, which may split the
-arrays over nerve's threads): on OpenBLAS's own threads a 1M-element axpby + axpy took 7.8 ms
+Threads: an update of up to ``Optimizer.elementwise``'s split size (131,072 elements) runs on
+OpenBLAS's own threads, as the GEMMs of the same training step do; a bigger one is split over
+nerve's threads by ``elementwise``, with OpenBLAS on one thread meanwhile
+(``_threads.run_chunks``): on OpenBLAS's own threads a 1M-element axpby + axpy took 7.8 ms
 instead of 0.2 ms whenever the busy VM descheduled one of them.
 
 Only NumPy's bundled OpenBLAS is used, through its explicitly 64-bit-integer symbols
@@ -26,10 +27,12 @@ import numpy as np
 from .. import _threads
 
 # Arrays of at least this many elements are updated with BLAS; smaller ones with NumPy, where the
-# ctypes calls cost more than the passes they save. Measured on the 2-core VM (steps of 4 float32
-# parameters, SGD momentum / Adam, interleaved): no gain at 131,072 or 200,000 elements, 14% / 13%
-# less time at 262,144, 20% / 7% at 1,048,576.
-MIN_SIZE = 1 << 18
+# ctypes calls cost more than the passes they save. Measured on the 2-core VM: no gain for an
+# update timed on its own at 131,072 or 200,000 elements, 14% / 13% less time at 262,144 (SGD
+# momentum / Adam); but inside a training epoch, where the arrays are no longer in cache, the
+# 784-128-10 MLP with SGD momentum (a 100,352-element weight) took 3-4% less time an epoch
+# (measured interleaved in one process, three runs).
+MIN_SIZE = 1 << 16
 
 _I64, _P = ctypes.c_int64, ctypes.c_void_p
 _kernels: dict | None = None
@@ -67,16 +70,6 @@ class _Kernels:
 
     def axpby(self, a: float, x: np.ndarray, b: float, y: np.ndarray) -> None:
         self._axpby(y.size, a, x.ctypes.data, 1, b, y.ctypes.data, 1)
-
-
-def on_one_blas_thread(steps):
-    """``steps(*args)`` run with BLAS on one thread (see the module's docstring): the body that
-    ``Optimizer.elementwise`` calls for an update written with these kernels."""
-    def update(*args):
-        _threads._on_one_blas_thread(lambda: steps(*args))
-
-    update.__doc__ = steps.__doc__
-    return update
 
 
 def kernels(*arrays) -> _Kernels | None:

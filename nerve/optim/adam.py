@@ -65,8 +65,9 @@ class Adam(Optimizer):
                   state["max_exp_avg_sq"] if group["amsgrad"] else None)
         decay = lr * wd if decoupled else 0.0
         # BLAS for a big float parameter (zero factors keep NumPy's code: BLAS would skip 0 * x)
-        k = _blas.kernels(*(a for a in arrays if a is not None)) if lr and beta1 and beta2 and decay != 1 else None
-        self.elementwise(xp, _update if k is None else _blas_update, arrays, xp if k is None else k, decay,
+        big = p.size >= _blas.MIN_SIZE and lr and beta1 and beta2 and decay != 1
+        k = _blas.kernels(*(a for a in arrays if a is not None)) if big else None
+        self.elementwise(xp, _update if k is None else _blas_steps, arrays, xp if k is None else k, decay,
                          beta1, beta2, eps, lr / (1 - beta1**step), (1 - beta2**step) ** 0.5)
 
 
@@ -108,8 +109,6 @@ def _blas_steps(p, d, m, v, tmp, vmax, k, decay, beta1, beta2, eps, step_size, r
     else:
         k.axpy(-step_size, ratio, p)
 
-
-_blas_update = _blas.on_one_blas_thread(_blas_steps)
 
 
 class AdamW(Adam):

@@ -64,8 +64,9 @@ class RMSprop(Optimizer):
                   state["grad_avg"] if group["centered"] else None,
                   state["momentum_buffer"] if momentum > 0 else None)
         # BLAS for a big float parameter (zero factors keep NumPy's code: BLAS would skip 0 * x)
-        k = _blas.kernels(*(a for a in arrays if a is not None)) if lr and 0 < alpha < 1 else None
-        self.elementwise(xp, _update if k is None else _blas_update, arrays, xp if k is None else k, lr, alpha,
+        big = p.size >= _blas.MIN_SIZE and lr and 0 < alpha < 1
+        k = _blas.kernels(*(a for a in arrays if a is not None)) if big else None
+        self.elementwise(xp, _update if k is None else _blas_steps, arrays, xp if k is None else k, lr, alpha,
                          eps, momentum, bool(group.get("eps_in_sqrt")))
 
 
@@ -111,5 +112,3 @@ def _blas_steps(p, d, sq, avg, mean, buf, k, lr, alpha, eps, momentum, in_sqrt=F
     else:
         k.axpy(-lr, ratio, p)
 
-
-_blas_update = _blas.on_one_blas_thread(_blas_steps)

@@ -42,17 +42,17 @@ class SGD(Optimizer):
         lr, momentum, dampening = float(group["lr"]), float(group["momentum"]), float(group["dampening"])
         buf = state.get("momentum_buffer") if momentum else None
         wd = float(group.get("weight_decay") or 0)
-        if (momentum and buf is None) or not lr or dampening == 1 or lr * wd == 1:
+        if p.size < _blas.MIN_SIZE or (momentum and buf is None) or not lr or dampening == 1 or lr * wd == 1:
             k = None  # (the first momentum step copies the gradient; zero factors: NumPy's NaN rules)
         else:
             k = _blas.kernels(p, g) if buf is None else _blas.kernels(p, g, buf)
         if k is not None:  # a big float parameter: BLAS, 2 or 3 passes instead of 4 to 7
             sign = -1.0 if group.get("maximize") else 1.0
-            self.elementwise(xp, _blas_update, (p, g, buf), k, sign, lr, momentum, dampening, wd,
+            self.elementwise(xp, _blas_steps, (p, g, buf), k, sign, lr, momentum, dampening, wd,
                              group["nesterov"])
             return
         # (grad_with_decay returns g itself without weight decay or maximize: no call for that)
-        d = self.grad_with_decay(xp, p, g, group) if group.get("weight_decay") or group.get("maximize") else g
+        d = self.grad_with_decay(xp, p, g, group) if wd or group.get("maximize") else g
         first = momentum and buf is None
         if first:  # the first step starts the buffer at the gradient, undamped
             state["momentum_buffer"] = buf = copy_aligned(d)
@@ -91,5 +91,3 @@ def _blas_steps(p, g, buf, k, sign, lr, momentum, dampening, wd, nesterov):
     if buf is not None:
         k.axpy(-lr * momentum, buf, p)
 
-
-_blas_update = _blas.on_one_blas_thread(_blas_steps)
