@@ -179,10 +179,16 @@ mae = MAE = mean_absolute_error
 mape = MAPE = mean_absolute_percentage_error
 
 
+_layer = None  # keras.layers.layer, imported on first use (it imports this module)
+
+
 def _mask_of(y_pred):
     """The Keras mask on the model's output (a sequence output after Embedding(mask_zero=True)), or None."""
-    from .layers import layer as _layer
+    global _layer
+    if _layer is None:  # (an import statement costs 0.3 us even when done: it runs every step)
+        from .layers import layer
 
+        _layer = layer
     return _layer.get_keras_mask(y_pred) if _layer._masks else None
 
 
