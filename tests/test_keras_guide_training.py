@@ -670,6 +670,36 @@ def test_crossentropy_of_unnormalized_probabilities_as_keras():
             np.testing.assert_allclose(xp.grad.numpy(), tp.grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
 
 
+def test_crossentropy_of_a_softmax_output_uses_its_logits_until_the_output_changes():
+    """On a softmax output the categorical cross-entropy takes the softmax's input (one fused op); a
+    softmax output changed in place afterwards is a new tensor for it: Keras's formula on its values."""
+    import torch
+
+    from nerve import no_grad
+    from nerve import tensor as ntensor
+
+    rng = np.random.default_rng(4)
+    logits = (rng.standard_normal((6, 5)) * 3).astype(np.float32)
+    target = np.eye(5, dtype=np.float32)[[0, 4, 1, 1, 3, 2]]
+    for shift in (None, 0.05):
+        tx = torch.tensor(logits, requires_grad=True)
+        ty = K.activations.softmax(tx)
+        want = K.losses.CategoricalCrossentropy()(torch.tensor(target), ty if shift is None else ty + shift)
+        want.backward()
+        x = ntensor(logits, requires_grad=True)
+        y = keras.activations.softmax(x)
+        assert keras.activations.logits_of(y) is x
+        if shift is not None:
+            y.add_(shift)
+            assert keras.activations.logits_of(y) is None
+        got = keras.losses.CategoricalCrossentropy()(target, y)
+        got.backward()
+        np.testing.assert_allclose(got.item(), want.item(), rtol=1e-5)
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-6)
+    with no_grad():  # nothing recorded, nothing kept
+        assert keras.activations.logits_of(keras.activations.softmax(ntensor(logits))) is None
+
+
 # ---------------------------------------------------------------- "Writing your own callbacks"
 def get_model(k):
     model = k.Sequential()

@@ -7,46 +7,26 @@ does) instead of taking the log of rounded probabilities.
 
 from __future__ import annotations
 
-import weakref
-
-import nerve
 import nerve.nn.functional as _functional
-
-_logits: dict = {}  # id(softmax output) -> (weak reference to the output, its input)
 
 
 def _F():
     return _functional
 
 
-class _Ref(weakref.ref):
-    """A weak reference to a softmax output that drops its entry (and so the logits) when the
-    output dies: the logits, and the graph and batch behind them, live no longer than the
-    output does (keeping them longer made every step allocate fresh, cold memory)."""
-
-    __slots__ = ("key",)
-
-
-def _drop(ref) -> None:
-    hit = _logits.get(ref.key)
-    if hit is not None and hit[0] is ref:
-        del _logits[ref.key]
-
-
 def logits_of(y):
-    """The input of the ``softmax`` that produced ``y``, or None."""
-    hit = _logits.get(id(y))
-    if hit is not None and hit[0]() is y:
-        return hit[1]
-    return None
+    """The input of the ``softmax`` that produced ``y`` (while the graph records it), or None."""
+    fn = y.grad_fn
+    return getattr(fn, "keras_logits", None) if fn is not None else None
 
 
 def softmax(x, axis=-1):
     y = _F().softmax(x, dim=axis)
-    if axis in (-1, x.ndim - 1) and nerve.is_grad_enabled():
-        ref = _Ref(y, _drop)
-        ref.key = key = id(y)
-        _logits[key] = (ref, x)
+    fn = y.grad_fn
+    if fn is not None and axis in (-1, x.ndim - 1):
+        # kept on the op that made y: the logits live as long as y's graph does, no longer, and an
+        # in-place change of y (a new grad_fn) forgets them
+        fn.keras_logits = x
     return y
 
 
