@@ -535,6 +535,8 @@ class Model(Layer):
         # metrics only accumulate per step, and the logs are read once at the end of the epoch.
         custom = type(self).train_step is not Model.train_step
         defer = not custom and not cbs.wants_train_batch_logs()
+        # the callbacks that act on each step (none, without a progress bar): found once
+        begin_hooks, end_hooks = cbs._train_hooks("begin"), cbs._train_hooks("end")
         cbs.on_train_begin()
         logs, training_logs = {}, None
         try:
@@ -547,13 +549,15 @@ class Model(Layer):
                 step = -1
                 with training_mode(True):
                     for step, (xb, yb, swb) in enumerate(train):
-                        cbs.on_train_batch_begin(step)
+                        if begin_hooks:
+                            cbs.on_train_batch_begin(step)
                         xb = data_module.to_device(xb, dev)
                         yb = data_module.to_device(yb, dev)
                         logs = self.train_step(_pack(xb, yb, swb))
                         if custom:
                             raw, logs = logs, _pythonify_logs(logs)
-                        cbs.on_train_batch_end(step, logs)
+                        if end_hooks:
+                            cbs.on_train_batch_end(step, logs)
                         if self.stop_training:
                             break
                 self.__dict__["_defer_logs"] = False
