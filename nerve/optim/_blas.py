@@ -27,12 +27,16 @@ import numpy as np
 from .. import _threads
 
 # Arrays of at least this many elements are updated with BLAS; smaller ones with NumPy, where the
-# ctypes calls cost more than the passes they save. Measured on the 2-core VM: no gain for an
-# update timed on its own at 131,072 or 200,000 elements, 14% / 13% less time at 262,144 (SGD
-# momentum / Adam); but inside a training epoch, where the arrays are no longer in cache, the
-# 784-128-10 MLP with SGD momentum (a 100,352-element weight) took 3-4% less time an epoch
-# (measured interleaved in one process, three runs).
-MIN_SIZE = 1 << 16
+# ctypes calls cost more than the passes they save. Measured on the 2-core VM (steps of 4 float32
+# parameters, SGD momentum / Adam, interleaved): no gain at 131,072 or 200,000 elements, 14% / 13%
+# less time at 262,144, 20% / 7% at 1,048,576.
+MIN_SIZE = 1 << 18
+# SGD's own threshold, lower: inside a training epoch, where the arrays are no longer in cache,
+# its two BLAS passes on OpenBLAS's threads beat NumPy's four. The 784-128-10 MLP with SGD
+# momentum (a 100,352-element weight) took 3-6% less time an epoch (interleaved in one process,
+# five runs). Adam's update, which keeps NumPy passes between its BLAS calls, took 2% longer
+# there in a quiet run and 20% longer in a busy one: it keeps MIN_SIZE.
+SGD_MIN_SIZE = 1 << 16
 
 _I64, _P = ctypes.c_int64, ctypes.c_void_p
 _kernels: dict | None = None
@@ -72,12 +76,13 @@ class _Kernels:
         self._axpby(y.size, a, x.ctypes.data, 1, b, y.ctypes.data, 1)
 
 
-def kernels(*arrays) -> _Kernels | None:
+def kernels(*arrays, min_size: int | None = None) -> _Kernels | None:
     """The BLAS kernels for ``arrays`` (NumPy, C-contiguous, one float32 or float64 dtype, at
-    least ``MIN_SIZE`` elements), or None: then the caller runs its NumPy code."""
+    least ``min_size`` elements, ``MIN_SIZE`` by default), or None: then the caller runs its
+    NumPy code."""
     global _kernels
     a = arrays[0]
-    if type(a) is not np.ndarray or a.size < MIN_SIZE:
+    if type(a) is not np.ndarray or a.size < (MIN_SIZE if min_size is None else min_size):
         return None
     if _kernels is None:
         _kernels = _load()

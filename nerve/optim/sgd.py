@@ -42,10 +42,11 @@ class SGD(Optimizer):
         lr, momentum, dampening = float(group["lr"]), float(group["momentum"]), float(group["dampening"])
         buf = state.get("momentum_buffer") if momentum else None
         wd = float(group.get("weight_decay") or 0)
-        if p.size < _blas.MIN_SIZE or (momentum and buf is None) or not lr or dampening == 1 or lr * wd == 1:
+        n = _blas.SGD_MIN_SIZE
+        if p.size < n or (momentum and buf is None) or not lr or dampening == 1 or lr * wd == 1:
             k = None  # (the first momentum step copies the gradient; zero factors: NumPy's NaN rules)
         else:
-            k = _blas.kernels(p, g) if buf is None else _blas.kernels(p, g, buf)
+            k = _blas.kernels(p, g, min_size=n) if buf is None else _blas.kernels(p, g, buf, min_size=n)
         if k is not None:  # a big float parameter: BLAS, 2 or 3 passes instead of 4 to 7
             sign = -1.0 if group.get("maximize") else 1.0
             self.elementwise(xp, _blas_steps, (p, g, buf), k, sign, lr, momentum, dampening, wd,
