@@ -1,11 +1,12 @@
-"""Keras 3's own weights files (``.weights.h5``, HDF5) read into a nerve.keras model.
+"""Keras 3's own weights files (``.weights.h5``, HDF5), read into and written from a nerve.keras model.
 
 Keras stores each layer's own weights under a path that follows the model's structure:
 ``layers/<class in snake_case, numbered when repeated>/vars/0, 1, ...`` inside a Sequential or
 functional model, ``<attribute name>/vars/...`` inside a subclassed layer or model (a list
 attribute adds ``<attribute>/<class>``). nerve walks its model the same way, so a model built
 alike in nerve.keras finds every layer's arrays; Keras's optimizer state in the file is left
-out. Reading HDF5 takes h5py (``pip install 'nerve[h5]'``; Keras installs it too), imported only here.
+out. Writing follows the same walk (each layer's ``save_own_variables``, in Keras's layouts), so
+Keras's ``load_weights`` finds every array of a model built alike. Reading and writing HDF5 takes h5py (``pip install 'nerve[h5]'``; Keras installs it too), imported only here.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ def _unique(name: str, used: dict) -> str:
 
 def _private_last(name: str) -> str:
     return f"~{name}" if name.startswith("_") else name
+
+
+def vars_path(path: str, layer) -> str:
+    """Where Keras's files hold ``layer``'s own variables: ``<path>/vars``, or, for a layer whose
+    weights Keras keeps on a sublayer nerve does not have (an LSTM's cell), ``<path>/cell/vars``."""
+    return _join(path, getattr(layer, "_keras_vars_in", ""), "vars")
 
 
 def keras_paths(model) -> list:
@@ -71,20 +78,81 @@ def keras_paths(model) -> list:
     return out
 
 
-def load_weights(model, filepath) -> None:
-    """Assign the weights in Keras's ``filepath`` to ``model`` (built), layer by layer."""
+def have_h5py() -> bool:
+    """Whether h5py is installed (then nerve writes Keras's own files)."""
+    try:
+        import h5py  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def weights_bytes(model, optimizer=None) -> bytes:
+    """Keras's ``.weights.h5`` content for ``model`` (built): each layer's own variables under its
+    Keras path, and, as Keras writes it, ``optimizer/vars`` (its iterations and learning rate)."""
+    import io
+
+    import h5py
+
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        for path, layer in keras_paths(model):
+            group = f.create_group(_join(path, "vars"))
+            group.attrs["name"] = layer.name
+            if vars_path(path, layer) != group.name.lstrip("/"):
+                group = f.create_group(vars_path(path, layer))
+                group.attrs["name"] = f"{snake_case(type(layer).__name__)}_cell"
+            store: dict = {}
+            layer.save_own_variables(store)
+            for key, value in store.items():
+                group.create_dataset(key, data=_host(value))
+        if optimizer is not None:
+            group = f.create_group("optimizer/vars")
+            group.attrs["name"] = optimizer.name
+            group.create_dataset("0", data=np.asarray(optimizer.iterations, dtype="int64"))
+            group.create_dataset("1", data=np.asarray(float(optimizer.learning_rate), dtype="float32"))
+    return buffer.getvalue()
+
+
+def _host(value) -> np.ndarray:
+    import nerve
+
+    if isinstance(value, nerve.Tensor):
+        return nerve.backend.to_numpy(value._data)
+    return np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+
+
+def save_weights(model, filepath) -> None:
+    """Write ``model``'s weights to ``filepath`` as Keras 3's ``.weights.h5`` (atomically)."""
+    from nerve._atomic import atomic_write
+
+    optimizer = getattr(model, "optimizer", None) if getattr(model, "compiled", False) else None
+    data = weights_bytes(model, optimizer)  # Keras writes the optimizer's variables here too
+    with atomic_write(filepath, "wb") as out:
+        out.write(data)
+
+
+def load_weights(model, filepath, label=None) -> None:
+    """Assign the weights in Keras's ``filepath`` (a path or a binary file object; ``label`` names
+    it in errors) to ``model`` (built), layer by layer."""
+    label = filepath if label is None else label
     try:
         import h5py
     except ImportError:
-        raise ImportError(f"{filepath} is Keras's HDF5 weights file: reading it takes h5py "
+        raise ImportError(f"{label} is Keras's HDF5 weights file: reading it takes h5py "
                           "(`pip install h5py`, or nerve's extra: `pip install 'nerve[h5]'`).") from None
-    with h5py.File(filepath, "r") as f:
+    try:
+        f = h5py.File(filepath, "r")
+    except OSError as e:
+        raise ValueError(f"{label} is not a readable HDF5 weights file (truncated or corrupt?): {e}") from None
+    with f:
         for path, layer in keras_paths(model):
             own = layer._trainable_variables + layer._non_trainable_variables
-            group = f.get(_join(path, "vars"))
+            where = vars_path(path, layer)
+            group = f.get(where)
             if not own and (group is None or not len(group)):
                 continue
             if group is None:
-                raise ValueError(f"Keras's weights file {filepath} has no weights for layer '{layer.name}' (looked "
-                                 f"for '{_join(path, 'vars')}'): build the model as the one that was saved.")
+                raise ValueError(f"Keras's weights file {label} has no weights for layer '{layer.name}' (looked "
+                                 f"for '{where}'): build the model as the one that was saved.")
             layer.load_own_variables({key: np.asarray(group[key]) for key in group})

@@ -1,0 +1,273 @@
+"""Keras 3's file formats, both ways: a model built and saved in one library (``model.save('m.keras')``,
+``model.save_weights('m.weights.h5')``) is opened by the other (``keras.models.load_model``,
+``model.load_weights``) and predicts and evaluates the same, with the same layer configs; nerve's own
+older files still load; unsafe and broken files are refused with clear errors; saves are atomic."""
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+from _keras_compare import K, assert_same, summary_of
+
+import nerve
+from nerve import keras
+from nerve.keras import keras_h5
+
+h5py = pytest.importorskip("h5py")
+
+
+def rand(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype("float32")
+
+
+def convnet(k):
+    model = k.Sequential([
+        k.Input((8, 8, 3)),
+        k.layers.Conv2D(4, 3, padding="same", activation="relu"),
+        k.layers.BatchNormalization(),
+        k.layers.MaxPooling2D(),
+        k.layers.Conv2D(3, (2, 2), strides=2),
+        k.layers.GlobalAveragePooling2D(),
+        k.layers.Dropout(0.2),
+        k.layers.Dense(3, activation="softmax"),
+    ])
+    model.compile(optimizer=k.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def two_inputs(k):
+    a, b = k.Input((6,), name="a"), k.Input((4,), name="b")
+    x = k.layers.Concatenate()([k.layers.Dense(5, activation="tanh")(a), b])
+    left = k.layers.ReLU()(k.layers.Dense(4)(x))
+    right = k.layers.Activation("sigmoid")(k.layers.Dense(4, use_bias=False)(x))
+    out = k.layers.Dense(2)(k.layers.Add()([left, right]))
+    model = k.Model([a, b], out)
+    model.compile(optimizer=k.optimizers.SGD(0.1, momentum=0.9), loss="mse", metrics=["mae"])
+    return model
+
+
+def recurrent(k):
+    model = k.Sequential([
+        k.Input((5,), dtype="int32"),
+        k.layers.Embedding(20, 4),
+        k.layers.LSTM(6, return_sequences=True),
+        k.layers.GRU(3),
+        k.layers.Flatten(),
+        k.layers.Dense(2),
+    ])
+    model.compile(optimizer=k.optimizers.RMSprop(0.01), loss=k.losses.MeanSquaredError(), metrics=["mse"])
+    return model
+
+
+def data(build):
+    if build is two_inputs:
+        return [rand(4, 6, seed=1), rand(4, 4, seed=2)], rand(4, 2, seed=3)
+    if build is recurrent:
+        return np.random.default_rng(4).integers(0, 20, (4, 5)).astype("int32"), rand(4, 2, seed=5)
+    return rand(4, 8, 8, 3, seed=6), np.array([0, 2, 1, 2])
+
+
+def layer_configs(model):
+    """Each layer's config as Keras reports it, without names and Keras's per-session object ids."""
+    def clean(value):
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items() if k not in ("name", "shared_object_id")}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+    return [(type(layer).__name__, clean(layer.get_config())) for layer in model.layers]
+
+
+def evaluate(model, x, y):
+    return model.evaluate(x, y, verbose=0, return_dict=True)
+
+
+def quiet():
+    ctx = warnings.catch_warnings()
+    ctx.__enter__()
+    warnings.simplefilter("ignore")  # Keras: an optimizer saved unbuilt "skips variable loading"
+    return ctx
+
+
+@pytest.mark.parametrize("build", [convnet, two_inputs, recurrent])
+def test_a_model_saved_by_nerve_opens_in_keras(tmp_path, build):
+    x, y = data(build)
+    keras.utils.set_random_seed(1)
+    ours = build(keras)
+    ours.predict(x, verbose=0)
+    ours.save(tmp_path / "m.keras")
+    ctx = quiet()
+    try:
+        theirs = K.models.load_model(tmp_path / "m.keras")
+        native = build(K)  # the same architecture written in Keras: its configs are the reference
+    finally:
+        ctx.__exit__(None, None, None)
+    assert_same(theirs.predict(x, verbose=0), ours.predict(x, verbose=0))
+    assert [layer.name for layer in theirs.layers] == [layer.name for layer in ours.layers]
+    assert layer_configs(theirs) == layer_configs(native)
+    # the compile config came along: the same optimizer settings, loss and metrics
+    assert theirs.optimizer.get_config() | {"name": None} == native.optimizer.get_config() | {"name": None}
+    got, want = evaluate(theirs, x, y), evaluate(ours, x, y)
+    assert sorted(got) == sorted(want)
+    np.testing.assert_allclose([got[k] for k in sorted(got)], [want[k] for k in sorted(want)], rtol=1e-5, atol=1e-6)
+
+    # weights only: Keras's load_weights on the same architecture built in Keras
+    ours.save_weights(tmp_path / "m.weights.h5")
+    with h5py.File(tmp_path / "m.weights.h5") as f:
+        assert "vars" in f and "layers" in f  # Keras's HDF5 layout
+    native.load_weights(tmp_path / "m.weights.h5")
+    assert_same(native.predict(x, verbose=0), ours.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("build", [convnet, two_inputs, recurrent])
+def test_a_model_saved_by_keras_opens_in_nerve(tmp_path, build):
+    x, y = data(build)
+    K.utils.set_random_seed(2)
+    theirs = build(K)
+    table = summary_of(theirs)  # layer names, classes, output shapes, parameter counts (before the optimizer's)
+    theirs.fit(x, y, epochs=1, verbose=0)  # moving statistics and weights away from their initial values
+    theirs.save(tmp_path / "k.keras")
+    ours = keras.models.load_model(tmp_path / "k.keras")
+    assert_same(ours.predict(x, verbose=0), theirs.predict(x, verbose=0))
+    assert summary_of(ours) == table
+    assert type(ours.optimizer).__name__ == type(theirs.optimizer).__name__
+    np.testing.assert_allclose(float(ours.optimizer.learning_rate), float(theirs.optimizer.learning_rate))
+    got, want = evaluate(ours, x, y), evaluate(theirs, x, y)
+    assert sorted(got) == sorted(want)
+    np.testing.assert_allclose([got[k] for k in sorted(got)], [want[k] for k in sorted(want)], rtol=1e-5, atol=1e-6)
+    # nerve's model saved again opens in Keras with the same configs
+    ours.save(tmp_path / "again.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        back = K.models.load_model(tmp_path / "again.keras")
+    assert layer_configs(back) == layer_configs(theirs)
+    assert_same(back.predict(x, verbose=0), theirs.predict(x, verbose=0))
+    # and Keras's weights file into nerve
+    theirs.save_weights(tmp_path / "k.weights.h5")
+    fresh = build(keras)
+    fresh.predict(x, verbose=0)
+    fresh.load_weights(tmp_path / "k.weights.h5")
+    assert_same(fresh.predict(x, verbose=0), theirs.predict(x, verbose=0))
+
+
+def test_a_file_keras_wrote_without_nerve_member_rebuilds_from_config_json(tmp_path):
+    """nerve's own .keras zip is rebuilt by nerve from Keras's config.json alone too (as Keras would)."""
+    import zipfile
+
+    x, _ = data(two_inputs)
+    ours = two_inputs(keras)
+    ours.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as src, zipfile.ZipFile(tmp_path / "plain.keras", "w") as dst:
+        for name in src.namelist():
+            if name != "nerve.safetensors":
+                dst.writestr(name, src.read(name))
+    again = keras.models.load_model(tmp_path / "plain.keras")
+    assert_same(again.predict(x, verbose=0), ours.predict(x, verbose=0))
+    assert again.get_config()["layers"] == ours.get_config()["layers"]
+
+
+def test_training_resumes_from_nerve_s_keras_file(tmp_path):
+    """The optimizer's state travels in nerve's member of the zip: one more step after loading is the
+    step the saved model would have taken."""
+    x, y = data(convnet)
+    ours = convnet(keras)
+    ours.fit(x, y, epochs=2, verbose=0)
+    ours.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras")
+    assert again.optimizer.iterations == ours.optimizer.iterations
+    for model in (ours, again):
+        keras.utils.set_random_seed(3)  # the same dropout masks
+        model.train_on_batch(x, y)
+    assert_same(again.predict(x, verbose=0), ours.predict(x, verbose=0))
+
+
+def test_without_h5py_nerve_writes_its_own_format_and_reads_both(tmp_path, monkeypatch):
+    x, y = data(convnet)
+    ours = convnet(keras)
+    ours.fit(x, y, epochs=1, verbose=0)
+    ours.save_weights(tmp_path / "keras_layout.weights.h5")
+    monkeypatch.setattr(keras_h5, "have_h5py", lambda: False)
+    ours.save_weights(tmp_path / "own.weights.h5")
+    ours.save(tmp_path / "own.keras")
+    for name in ("own.weights.h5", "own.keras"):
+        with open(tmp_path / name, "rb") as f:
+            assert f.read(8) not in (keras_h5.HDF5_SIGNATURE,) and not (tmp_path / name).read_bytes().startswith(b"PK")
+    monkeypatch.undo()
+    assert_same(keras.models.load_model(tmp_path / "own.keras").predict(x, verbose=0), ours.predict(x, verbose=0))
+    for name in ("own.weights.h5", "keras_layout.weights.h5"):
+        fresh = convnet(keras)
+        fresh.predict(x, verbose=0)
+        fresh.load_weights(tmp_path / name)
+        assert_same(fresh.predict(x, verbose=0), ours.predict(x, verbose=0))
+
+
+def test_a_lambda_layer_is_refused_both_ways(tmp_path):
+    x = rand(2, 3)
+    theirs = K.Sequential([K.Input((3,)), K.layers.Lambda(lambda t: t * 2, name="double"), K.layers.Dense(2)])
+    theirs.predict(x, verbose=0)
+    theirs.save(tmp_path / "lambda.keras")
+    for safe_mode in (True, False):  # nerve never runs code from a file, even when told it may
+        with pytest.raises(ValueError, match=r"lambda\.keras.*'double'.*Python code.*never runs code"):
+            keras.models.load_model(tmp_path / "lambda.keras", safe_mode=safe_mode)
+    ours = keras.Sequential([keras.Input((3,)), keras.layers.Lambda(lambda t: t * 2, name="double"),
+                             keras.layers.Dense(2)])
+    ours.predict(x, verbose=0)
+    with pytest.raises(ValueError, match="Layer 'double' is a Lambda layer"):
+        ours.save(tmp_path / "ours.keras")
+    assert not (tmp_path / "ours.keras").exists()
+
+
+def test_keras_arguments_nerve_lacks_are_named(tmp_path):
+    theirs = K.Sequential([K.Input((3,)), K.layers.BatchNormalization(renorm=True, name="bn")])
+    theirs.save(tmp_path / "r.keras")
+    with pytest.raises(ValueError, match=r"r\.keras: layer 'bn' \(BatchNormalization\) sets `renorm=True`"):
+        keras.models.load_model(tmp_path / "r.keras")
+
+
+def test_truncated_and_corrupt_files_give_clear_errors_naming_the_file(tmp_path):
+    ours = convnet(keras)
+    ours.predict(data(convnet)[0], verbose=0)
+    ours.save(tmp_path / "m.keras")
+    ours.save_weights(tmp_path / "m.weights.h5")
+    whole = (tmp_path / "m.keras").read_bytes()
+    (tmp_path / "cut.keras").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match=r"cut\.keras is not a readable \.keras file"):
+        keras.models.load_model(tmp_path / "cut.keras")
+    weights = (tmp_path / "m.weights.h5").read_bytes()
+    (tmp_path / "cut.weights.h5").write_bytes(weights[: len(weights) // 2])
+    with pytest.raises(ValueError, match=r"cut\.weights\.h5 is not a readable HDF5 weights file"):
+        ours.load_weights(tmp_path / "cut.weights.h5")
+    # a zip whose config.json is not JSON
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "bad.keras", "w") as archive:
+        archive.writestr("config.json", "{not json")
+        archive.writestr("metadata.json", "{}")
+    with pytest.raises(ValueError, match=r"bad\.keras is corrupt: its config\.json is not JSON"):
+        keras.models.load_model(tmp_path / "bad.keras")
+
+
+def test_a_failed_save_leaves_the_previous_file_whole(tmp_path, monkeypatch):
+    x, _ = data(convnet)
+    ours = convnet(keras)
+    ours.predict(x, verbose=0)
+    ours.save(tmp_path / "m.keras")
+    ours.save_weights(tmp_path / "m.weights.h5")
+    before = {name: (tmp_path / name).read_bytes() for name in ("m.keras", "m.weights.h5")}
+
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(nerve._atomic.os, "fsync", full_disk)  # fails after the bytes went to the temporary file
+    ours.layers[-1].kernel.assign(np.zeros((3, 3), dtype="float32"))
+    with pytest.raises(OSError, match="No space left"):
+        ours.save(tmp_path / "m.keras")
+    with pytest.raises(OSError, match="No space left"):
+        ours.save_weights(tmp_path / "m.weights.h5")
+    monkeypatch.undo()
+    assert sorted(os.listdir(tmp_path)) == ["m.keras", "m.weights.h5"]  # no temporary file left behind
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert float(np.abs(K.models.load_model(tmp_path / "m.keras").layers[-1].kernel.numpy()).max()) > 0
