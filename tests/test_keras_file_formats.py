@@ -60,12 +60,85 @@ def recurrent(k):
     return model
 
 
+def masked_sequence(k):
+    model = k.Sequential([
+        k.Input((6,), dtype="int32"),
+        k.layers.Embedding(15, 4, mask_zero=True),
+        k.layers.Bidirectional(k.layers.LSTM(3, return_sequences=True)),
+        k.layers.TimeDistributed(k.layers.Dense(2)),
+        k.layers.SimpleRNN(3),
+        k.layers.Dense(1),
+    ])
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+def signal(k):
+    model = k.Sequential([
+        k.Input((10, 3)),
+        k.layers.Conv1D(4, 3, padding="causal"),
+        k.layers.LayerNormalization(),
+        k.layers.MaxPooling1D(),
+        k.layers.GlobalMaxPooling1D(),
+        k.layers.Dense(2),
+    ])
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+def image_ops(k):
+    model = k.Sequential([
+        k.Input((6, 6, 2)),
+        k.layers.ZeroPadding2D(1),
+        k.layers.Conv2D(3, 3, use_bias=False),
+        k.layers.LeakyReLU(0.2),
+        k.layers.AveragePooling2D(2),
+        k.layers.UpSampling2D(),
+        k.layers.Reshape((-1,)),
+        k.layers.Dense(4),
+        k.layers.Softmax(),
+    ])
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["categorical_accuracy"])
+    return model
+
+
+def nested_and_shared(k):
+    a, b = k.Input((4,), name="a"), k.Input((4,), name="b")
+    inner = k.Sequential([k.layers.Dense(3, activation="relu"), k.layers.Dense(3)], name="inner")
+    diff = k.layers.Subtract(name="diff")([inner(a), inner(b)])
+    total = k.layers.Dense(1, name="total")(k.layers.Concatenate()([a, b]))
+    model = k.Model({"a": a, "b": b}, {"diff": diff, "total": total})
+    model.compile(optimizer="adam", loss={"diff": "mse", "total": "mae"})
+    return model
+
+
+BUILDERS = [convnet, two_inputs, recurrent, masked_sequence, signal, image_ops, nested_and_shared]
+
+
 def data(build):
+    rng = np.random.default_rng(7)
+    if build is masked_sequence:
+        return np.array([[1, 2, 3, 0, 0, 0], [4, 5, 6, 7, 8, 9]], "int32"), rand(2, 1, seed=8)
+    if build is signal:
+        return rand(3, 10, 3, seed=9), rand(3, 2, seed=10)
+    if build is image_ops:
+        return rand(2, 6, 6, 2, seed=11), np.eye(4, dtype="float32")[[1, 3]]
+    if build is nested_and_shared:
+        return {"a": rand(3, 4, seed=12), "b": rand(3, 4, seed=13)}, {"diff": rand(3, 3, seed=14),
+                                                                        "total": rng.random((3, 1), "float32")}
     if build is two_inputs:
         return [rand(4, 6, seed=1), rand(4, 4, seed=2)], rand(4, 2, seed=3)
     if build is recurrent:
         return np.random.default_rng(4).integers(0, 20, (4, 5)).astype("int32"), rand(4, 2, seed=5)
     return rand(4, 8, 8, 3, seed=6), np.array([0, 2, 1, 2])
+
+
+def same(got, want):
+    """Outputs equal to float32 tolerance: one array, a list, or a dict by output name."""
+    if isinstance(want, dict):
+        assert sorted(got) == sorted(want)
+        got, want = [got[k] for k in sorted(got)], [want[k] for k in sorted(want)]
+    assert_same(got, want)
 
 
 def layer_configs(model):
@@ -90,7 +163,7 @@ def quiet():
     return ctx
 
 
-@pytest.mark.parametrize("build", [convnet, two_inputs, recurrent])
+@pytest.mark.parametrize("build", BUILDERS)
 def test_a_model_saved_by_nerve_opens_in_keras(tmp_path, build):
     x, y = data(build)
     keras.utils.set_random_seed(1)
@@ -103,7 +176,7 @@ def test_a_model_saved_by_nerve_opens_in_keras(tmp_path, build):
         native = build(K)  # the same architecture written in Keras: its configs are the reference
     finally:
         ctx.__exit__(None, None, None)
-    assert_same(theirs.predict(x, verbose=0), ours.predict(x, verbose=0))
+    same(theirs.predict(x, verbose=0), ours.predict(x, verbose=0))
     assert [layer.name for layer in theirs.layers] == [layer.name for layer in ours.layers]
     assert layer_configs(theirs) == layer_configs(native)
     # the compile config came along: the same optimizer settings, loss and metrics
@@ -117,10 +190,10 @@ def test_a_model_saved_by_nerve_opens_in_keras(tmp_path, build):
     with h5py.File(tmp_path / "m.weights.h5") as f:
         assert "vars" in f and "layers" in f  # Keras's HDF5 layout
     native.load_weights(tmp_path / "m.weights.h5")
-    assert_same(native.predict(x, verbose=0), ours.predict(x, verbose=0))
+    same(native.predict(x, verbose=0), ours.predict(x, verbose=0))
 
 
-@pytest.mark.parametrize("build", [convnet, two_inputs, recurrent])
+@pytest.mark.parametrize("build", BUILDERS)
 def test_a_model_saved_by_keras_opens_in_nerve(tmp_path, build):
     x, y = data(build)
     K.utils.set_random_seed(2)
@@ -129,7 +202,7 @@ def test_a_model_saved_by_keras_opens_in_nerve(tmp_path, build):
     theirs.fit(x, y, epochs=1, verbose=0)  # moving statistics and weights away from their initial values
     theirs.save(tmp_path / "k.keras")
     ours = keras.models.load_model(tmp_path / "k.keras")
-    assert_same(ours.predict(x, verbose=0), theirs.predict(x, verbose=0))
+    same(ours.predict(x, verbose=0), theirs.predict(x, verbose=0))
     assert summary_of(ours) == table
     assert type(ours.optimizer).__name__ == type(theirs.optimizer).__name__
     np.testing.assert_allclose(float(ours.optimizer.learning_rate), float(theirs.optimizer.learning_rate))
@@ -142,13 +215,13 @@ def test_a_model_saved_by_keras_opens_in_nerve(tmp_path, build):
         warnings.simplefilter("ignore")
         back = K.models.load_model(tmp_path / "again.keras")
     assert layer_configs(back) == layer_configs(theirs)
-    assert_same(back.predict(x, verbose=0), theirs.predict(x, verbose=0))
+    same(back.predict(x, verbose=0), theirs.predict(x, verbose=0))
     # and Keras's weights file into nerve
     theirs.save_weights(tmp_path / "k.weights.h5")
     fresh = build(keras)
     fresh.predict(x, verbose=0)
     fresh.load_weights(tmp_path / "k.weights.h5")
-    assert_same(fresh.predict(x, verbose=0), theirs.predict(x, verbose=0))
+    same(fresh.predict(x, verbose=0), theirs.predict(x, verbose=0))
 
 
 def test_a_file_keras_wrote_without_nerve_member_rebuilds_from_config_json(tmp_path):
@@ -163,8 +236,11 @@ def test_a_file_keras_wrote_without_nerve_member_rebuilds_from_config_json(tmp_p
             if name != "nerve.safetensors":
                 dst.writestr(name, src.read(name))
     again = keras.models.load_model(tmp_path / "plain.keras")
-    assert_same(again.predict(x, verbose=0), ours.predict(x, verbose=0))
-    assert again.get_config()["layers"] == ours.get_config()["layers"]
+    same(again.predict(x, verbose=0), ours.predict(x, verbose=0))
+    for got, want in zip(again.get_config()["layers"], ours.get_config()["layers"], strict=True):
+        assert (got["class_name"], got["name"], got["inbound_nodes"]) == \
+            (want["class_name"], want["name"], want["inbound_nodes"])
+        assert got["config"] | want["config"] == got["config"]  # what nerve's model was given, and defaults
 
 
 def test_training_resumes_from_nerve_s_keras_file(tmp_path):
@@ -179,7 +255,7 @@ def test_training_resumes_from_nerve_s_keras_file(tmp_path):
     for model in (ours, again):
         keras.utils.set_random_seed(3)  # the same dropout masks
         model.train_on_batch(x, y)
-    assert_same(again.predict(x, verbose=0), ours.predict(x, verbose=0))
+    same(again.predict(x, verbose=0), ours.predict(x, verbose=0))
 
 
 def test_without_h5py_nerve_writes_its_own_format_and_reads_both(tmp_path, monkeypatch):
@@ -194,12 +270,12 @@ def test_without_h5py_nerve_writes_its_own_format_and_reads_both(tmp_path, monke
         with open(tmp_path / name, "rb") as f:
             assert f.read(8) not in (keras_h5.HDF5_SIGNATURE,) and not (tmp_path / name).read_bytes().startswith(b"PK")
     monkeypatch.undo()
-    assert_same(keras.models.load_model(tmp_path / "own.keras").predict(x, verbose=0), ours.predict(x, verbose=0))
+    same(keras.models.load_model(tmp_path / "own.keras").predict(x, verbose=0), ours.predict(x, verbose=0))
     for name in ("own.weights.h5", "keras_layout.weights.h5"):
         fresh = convnet(keras)
         fresh.predict(x, verbose=0)
         fresh.load_weights(tmp_path / name)
-        assert_same(fresh.predict(x, verbose=0), ours.predict(x, verbose=0))
+        same(fresh.predict(x, verbose=0), ours.predict(x, verbose=0))
 
 
 def test_a_lambda_layer_is_refused_both_ways(tmp_path):

@@ -87,13 +87,34 @@ def layer_entry(layer) -> dict:
         except (TypeError, ValueError) as e:
             raise ValueError(f"Layer '{layer.name}' ({type(layer).__name__}) cannot be written in Keras's config "
                              f"schema: {e}") from None
-        entry["config"] = _with_modules(entry["config"])
+        entry["config"] = _with_modules({**_defaults(type(layer)), **entry["config"]})
         entry["config"].pop("batch_input_shape", None)  # Keras writes an InputLayer instead
         entry["build_config"] = _build_config(layer)
         return entry
     return {"module": module, "class_name": "Functional" if type(layer) is Functional else "Sequential",
             "config": config, "registered_name": "Functional" if type(layer) is Functional else None,
             "build_config": _build_config(layer)}
+
+
+def _defaults(cls) -> dict:
+    """The arguments of one of nerve.keras's layer classes that have defaults, with them: Keras's
+    constructor may need some that nerve's does not (``AveragePooling2D``'s ``pool_size``). Only the
+    class's own constructor counts (a base class's may take arguments the Keras class lacks)."""
+    from .layers.layer import Layer, _jsonable
+
+    if not cls.__module__.startswith("nerve.keras."):
+        return {}
+    init = next((k.__dict__["__init__"] for k in cls.__mro__ if "__init__" in k.__dict__), None)
+    if init is None or init is Layer.__init__:
+        return {}
+    out: dict = {}
+    for p in inspect.signature(init).parameters.values():
+        if p.default is not p.empty and p.name not in cls._config_skip:
+            try:
+                out[p.name] = _jsonable(p.default)
+            except TypeError:
+                continue
+    return out
 
 
 def _build_config(layer):
