@@ -27,7 +27,7 @@ KERAS_VERSION = "3.15.1"  # the Keras version whose files these are written as
 
 # Keras's arguments nerve has no parameter for, and the value that makes them a no-op
 _KERAS_DEFAULTS = {"renorm_momentum": 0.99, "use_cudnn": "auto", "implementation": 2, "groups": 1,
-                   "data_format": "channels_last"}
+                   "data_format": "channels_last", "dtype": "float32"}
 
 
 # ------------------------------------------------------------------------------------------ writing
@@ -260,6 +260,20 @@ class _Archive:
 
         keras_h5.load_weights(model, io.BytesIO(self.read(WEIGHTS)), label=f"{self.filepath} ({WEIGHTS})")
 
+    def warn_optimizer_state(self) -> None:
+        """Keras's optimizer variables beyond its step count and learning rate (Adam's moments, ...)
+        are not read: say so, as Keras warns when it skips an optimizer's variables."""
+        import warnings
+
+        import h5py
+
+        with h5py.File(io.BytesIO(self.read(WEIGHTS)), "r") as f:
+            group = f.get("optimizer/vars")
+            count = len(group) if group is not None else 0
+        if count > 2:
+            warnings.warn(f"{self.filepath}: the optimizer's state saved by Keras ({count} variables) is not loaded "
+                          "by nerve; training goes on with a fresh optimizer state.", stacklevel=4)
+
     def load_assets(self, model) -> None:
         import tempfile
 
@@ -309,7 +323,13 @@ def load_model(filepath, compile=True):
     archive.load_weights(model)
     archive.load_assets(model)
     if compile and config.get("compile_config"):
-        model.compile_from_config(_compile_from_keras(config["compile_config"], filepath))
+        try:
+            model.compile_from_config(_compile_from_keras(config["compile_config"], filepath))
+        except (KeyError, TypeError, ValueError) as e:
+            why = str(e) if str(e).startswith(str(filepath)) else f"{filepath}: {e!r}"
+            raise ValueError(f"{why} (the model's compile config cannot be restored in nerve.keras: load it with "
+                             "`compile=False` and compile it yourself)") from None
+        archive.warn_optimizer_state()
     return model
 
 
@@ -351,6 +371,8 @@ def _fit_arguments(cls, config, what, filepath):
 def _from_keras(value, filepath, where="the model"):
     """A Keras config (or part of one) made fit for nerve's constructors: dtype policies as their
     names, each object's arguments fitted to nerve's class; Lambda layers refused."""
+    from .layers.layer import Layer
+
     if isinstance(value, list):
         return [_from_keras(v, filepath, where) for v in value]
     if not isinstance(value, dict):
@@ -369,9 +391,14 @@ def _from_keras(value, filepath, where="the model"):
         return {**value, "config": _functional_from_keras(inner, filepath)}
     if not isinstance(inner, dict):
         return value
-    what = f"layer '{inner['name']}' ({class_name})" if "name" in inner else f"{where}'s {class_name}"
-    inner = {k: _from_keras(v, filepath, what) for k, v in inner.items()}
     cls = _class_for(class_name, value.get("registered_name"))
+    if "name" not in inner:
+        what = f"{where}'s {class_name}"
+    elif cls is not None and issubclass(cls, Layer):
+        what = f"layer '{inner['name']}' ({class_name})"
+    else:
+        what = f"{class_name} '{inner['name']}'"
+    inner = {k: _from_keras(v, filepath, what) for k, v in inner.items()}
     if cls is not None:
         inner = _fit_arguments(cls, inner, what, filepath)
     return {**value, "config": inner}

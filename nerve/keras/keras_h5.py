@@ -45,6 +45,7 @@ def vars_path(path: str, layer) -> str:
 def keras_paths(model) -> list:
     """``(path, layer)`` for the model and each layer in it, as Keras's saving walks them."""
     from .models.functional import Functional
+    from .models.model import Model
     from .models.sequential import Sequential
 
     out, seen = [], set()
@@ -65,8 +66,12 @@ def keras_paths(model) -> list:
             container(layer.layers, _join(path, "layers"))
             return
         tracked = {id(sub) for sub in layer._layers}
-        for attr in sorted(vars(layer), key=_private_last):
-            value = layer.__dict__[attr]
+        items = dict(vars(layer))
+        if isinstance(layer, Model):  # Keras walks dir(model): a subclassed model's `layers` property too
+            items["layers"] = layer.layers
+            tracked.update(id(sub) for sub in layer.layers)
+        for attr in sorted(items, key=_private_last):
+            value = items[attr]
             if attr in base:
                 continue
             if isinstance(value, Layer) and id(value) in tracked:
