@@ -207,7 +207,8 @@ def archive_bytes(model, nerve_payload: dict) -> bytes:
     optimizer = getattr(model, "optimizer", None)
     weights = keras_h5.weights_bytes(model, optimizer if getattr(model, "compiled", False) else None)
     metadata = {"keras_version": KERAS_VERSION,
-                "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
+                "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
+                "saved_by": f"nerve {nerve.__version__}"}
     extra = io.BytesIO()
     nerve.save(nerve_payload, extra)
     buffer = io.BytesIO()

@@ -219,7 +219,7 @@ def _read(filepath) -> dict:
                          "and call `model.load_weights(path)`, which reads Keras's weights (with h5py installed).")
     data = nerve.load(filepath, map_location="cpu")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{filepath} is not a nerve.keras file (Keras's own .keras / .h5 files cannot be read).")
+        raise ValueError(f"{filepath} is neither a nerve.keras file nor Keras's .keras zip (truncated or corrupt?).")
     return data
 
 
