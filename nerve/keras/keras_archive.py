@@ -22,6 +22,8 @@ import json
 import os
 import zipfile
 
+import numpy as np
+
 CONFIG, METADATA, WEIGHTS, NERVE = "config.json", "metadata.json", "model.weights.h5", "nerve.safetensors"
 KERAS_VERSION = "3.15.1"  # the Keras version whose files these are written as
 
@@ -261,19 +263,20 @@ class _Archive:
 
         keras_h5.load_weights(model, io.BytesIO(self.read(WEIGHTS)), label=f"{self.filepath} ({WEIGHTS})")
 
-    def warn_optimizer_state(self) -> None:
-        """Keras's optimizer variables beyond its step count and learning rate (Adam's moments, ...)
-        are not read: say so, as Keras warns when it skips an optimizer's variables."""
+    def load_optimizer_state(self, model) -> None:
+        """Keras's optimizer variables into the compiled model's optimizer where they map onto
+        nerve's (Adam, SGD, plain RMSprop); else say so, as Keras warns when it skips them."""
         import warnings
 
         import h5py
 
         with h5py.File(io.BytesIO(self.read(WEIGHTS)), "r") as f:
             group = f.get("optimizer/vars")
-            count = len(group) if group is not None else 0
-        if count > 2:
-            warnings.warn(f"{self.filepath}: the optimizer's state saved by Keras ({count} variables) is not loaded "
-                          "by nerve; training goes on with a fresh optimizer state.", stacklevel=4)
+            arrays = [np.asarray(group[str(i)]) for i in range(len(group))] if group is not None else []
+        if len(arrays) <= 2 or model.optimizer.load_keras_variables(model.trainable_weights, arrays):
+            return
+        warnings.warn(f"{self.filepath}: the optimizer's state saved by Keras ({len(arrays)} variables) is not "
+                      "loaded by nerve; training goes on with a fresh optimizer state.", stacklevel=4)
 
     def load_assets(self, model) -> None:
         import tempfile
@@ -330,7 +333,7 @@ def load_model(filepath, compile=True):
             why = str(e) if str(e).startswith(str(filepath)) else f"{filepath}: {e!r}"
             raise ValueError(f"{why} (the model's compile config cannot be restored in nerve.keras: load it with "
                              "`compile=False` and compile it yourself)") from None
-        archive.warn_optimizer_state()
+        archive.load_optimizer_state(model)
     return model
 
 

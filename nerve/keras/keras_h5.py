@@ -94,7 +94,8 @@ def have_h5py() -> bool:
 
 def weights_bytes(model, optimizer=None) -> bytes:
     """Keras's ``.weights.h5`` content for ``model`` (built): each layer's own variables under its
-    Keras path, and, as Keras writes it, ``optimizer/vars`` (its iterations and learning rate)."""
+    Keras path, and, as Keras writes it, ``optimizer/vars`` (its step count, learning rate and, where
+    they map onto Keras's, its per-weight state)."""
     import io
 
     import h5py
@@ -114,8 +115,8 @@ def weights_bytes(model, optimizer=None) -> bytes:
         if optimizer is not None:
             group = f.create_group("optimizer/vars")
             group.attrs["name"] = optimizer.name
-            group.create_dataset("0", data=np.asarray(optimizer.iterations, dtype="int64"))
-            group.create_dataset("1", data=np.asarray(float(optimizer.learning_rate), dtype="float32"))
+            for i, value in enumerate(optimizer.keras_variables(model.trainable_weights)):
+                group.create_dataset(str(i), data=value)
     return buffer.getvalue()
 
 
