@@ -57,7 +57,7 @@ def _with_modules(value):
     if "class_name" in out and "config" in out and "module" not in out:
         _, where = _find_nerve_class(out["class_name"])
         out = {"module": where, **out}
-        out.setdefault("registered_name", None)
+        out.setdefault("registered_name", None if where else out["class_name"])  # a custom one: by name
     return out
 
 
@@ -231,17 +231,23 @@ def archive_bytes(model, nerve_payload: dict) -> bytes:
 
 
 # ------------------------------------------------------------------------------------------ reading
-class _Archive:
-    """A ``.keras`` zip held in memory, with errors that name the file."""
+class Archive:
+    """A ``.keras`` zip open for reading (a context manager), with errors that name the file."""
 
     def __init__(self, filepath):
         self.filepath = filepath
         try:
             self.zip = zipfile.ZipFile(filepath)
-            self.names = set(self.zip.namelist())
         except (zipfile.BadZipFile, OSError, EOFError) as e:
             raise ValueError(f"{filepath} is not a readable .keras file (a truncated or corrupt zip archive): "
                              f"{e}") from None
+        self.names = set(self.zip.namelist())
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.zip.close()
 
     def read(self, name) -> bytes:
         if name not in self.names:
@@ -286,13 +292,12 @@ class _Archive:
         for path, layer in keras_h5.keras_paths(model):
             if not hasattr(layer, "load_assets"):
                 continue
+            # as Keras: the folder under assets/ named by the layer's path, sublayers' folders and all
             prefix = "/".join(p for p in ("assets", path) if p) + "/"
             with tempfile.TemporaryDirectory() as folder:
                 for name in self.names:
                     if name.startswith(prefix) and not name.endswith("/"):
                         parts = [p for p in name[len(prefix):].split("/") if p not in ("", ".", "..")]
-                        if path == "" and parts and parts[0] == "layers":
-                            continue  # a sublayer's assets, not the model's own
                         target = os.path.join(folder, *parts)
                         os.makedirs(os.path.dirname(target), exist_ok=True)
                         with open(target, "wb") as f:
@@ -307,11 +312,15 @@ def is_archive(filepath) -> bool:
 
 def load_model(filepath, compile=True):
     """The model in the ``.keras`` zip ``filepath`` (written by nerve or by Keras 3)."""
+    with Archive(filepath) as archive:
+        return _load_model(archive, filepath, compile)
+
+
+def _load_model(archive, filepath, compile):
     import nerve
 
     from .saving import compile_loaded, model_from_payload
 
-    archive = _Archive(filepath)
     if NERVE in archive.names:
         try:
             data = nerve.load(io.BytesIO(archive.read(NERVE)), map_location="cpu")

@@ -261,9 +261,10 @@ def _load_keras_weights(model, filepath) -> None:
     if _keras_file_kind(filepath).startswith("an HDF5"):
         keras_h5.load_weights(model, filepath)
         return
-    from .keras_archive import _Archive
+    from .keras_archive import Archive
 
-    _Archive(filepath).load_weights(model)
+    with Archive(filepath) as archive:
+        archive.load_weights(model)
 
 
 def load_weights(model, filepath, skip_mismatch=False) -> None:
