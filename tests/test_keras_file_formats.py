@@ -387,6 +387,11 @@ def test_a_lambda_layer_is_refused_both_ways(tmp_path):
     ours.predict(x, verbose=0)
     with pytest.raises(ValueError, match="Layer 'double' is a Lambda layer"):
         ours.save(tmp_path / "ours.keras")
+    # a lambda as an activation: no name for Keras's config to hold it by
+    odd = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation=lambda t: t * 2, name="odd")])
+    odd.predict(x, verbose=0)
+    with pytest.raises(ValueError, match=r"Layer 'odd' \(Dense\) cannot be written in Keras's config.*lambda"):
+        odd.save(tmp_path / "ours.keras")
     assert not (tmp_path / "ours.keras").exists()
 
 

@@ -197,15 +197,16 @@ def model_config(model) -> dict:
     return entry
 
 
-def archive_bytes(model, nerve_payload: dict) -> bytes:
-    """The ``.keras`` zip for ``model``; ``nerve_payload`` is what only nerve reads back."""
+def archive_bytes(model, config: dict, nerve_payload: dict) -> bytes:
+    """The ``.keras`` zip for ``model``: ``config`` is ``model_config(model)``, ``nerve_payload``
+    what only nerve reads back."""
     import tempfile
 
     import nerve
 
     from . import keras_h5
 
-    config = json.dumps(model_config(model))
+    config = json.dumps(config)
     optimizer = getattr(model, "optimizer", None)
     weights = keras_h5.weights_bytes(model, optimizer if getattr(model, "compiled", False) else None)
     metadata = {"keras_version": KERAS_VERSION,

@@ -93,6 +93,7 @@ def _save_archive(model, filepath) -> None:
 
     from . import keras_archive
 
+    config = keras_archive.model_config(model)  # first: its errors name the layer Keras's schema cannot hold
     payload = {
         "format": FORMAT, "version": VERSION, "kind": "model",
         "class_name": _class_name(model),
@@ -104,7 +105,7 @@ def _save_archive(model, filepath) -> None:
     opt = getattr(model, "optimizer", None)
     if opt is not None and opt.built:
         payload["optimizer_state"] = {"iterations": int(opt.iterations), "state": opt._opt.state_dict()}
-    data = keras_archive.archive_bytes(model, payload)
+    data = keras_archive.archive_bytes(model, config, payload)
     with atomic_write(filepath, "wb") as out:
         out.write(data)
 
