@@ -2,15 +2,18 @@
 
 Writing: the model's architecture in Keras's config schema (each layer serialized as Keras does:
 ``module``, ``class_name``, ``config``, ``registered_name``, ``build_config``; a functional model's
-calls as ``inbound_nodes`` of ``__keras_tensor__`` references), the compile config, and the weights
-in Keras's HDF5 layout (see ``keras_h5.py``), so that Keras's ``load_model`` opens the file. What
-Keras's file has no place for (nerve's own config of the model and the optimizer's state, so that
-``fit`` resumes where it was) goes into one more member, ``nerve.safetensors``, which Keras ignores.
+calls as ``inbound_nodes`` of ``__keras_tensor__`` references), the compile config, the weights
+and the optimizer's state in Keras's HDF5 layout (see ``keras_h5.py``; the optimizer's per-weight
+state where it maps onto Keras's: Adam, SGD, plain RMSprop), and layers' asset files under
+``assets/``, so that Keras's ``load_model`` opens the file and training goes on there. nerve's own
+config of the model and its optimizer's full state go into one more member, ``nerve.safetensors``,
+which Keras ignores.
 
 Reading: a file nerve wrote is rebuilt from that member; a file Keras wrote is rebuilt from
 ``config.json``, each layer from nerve.keras's class of the same name (or the custom objects), with
-Keras's arguments that nerve lacks dropped only where they hold Keras's default. Nothing in a file
-ever runs: a Lambda layer (Python bytecode in the config) is refused, as Keras's ``safe_mode``.
+Keras's arguments that nerve lacks dropped only where they hold Keras's default (else an error that
+names the layer and the argument). Nothing in a file ever runs: a Lambda layer (Python bytecode in
+the config) is refused, whatever ``safe_mode`` says.
 """
 
 from __future__ import annotations

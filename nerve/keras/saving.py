@@ -397,10 +397,12 @@ def _functional_from_config(config, custom_objects):
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
-    """Load a model saved with ``model.save('....keras')``: architecture, weights, compile settings.
+    """Load a model saved with ``model.save('....keras')``, by nerve or by Keras 3: architecture,
+    weights, compile settings (and the optimizer's state where nerve can take it).
 
     Custom layers and functions are found by name in ``custom_objects``, the open
-    ``custom_object_scope`` blocks and the ``register_keras_serializable`` registry."""
+    ``custom_object_scope`` blocks and the ``register_keras_serializable`` registry. Code is never
+    run: a Lambda layer in a Keras file is refused even with ``safe_mode=False``."""
     with custom_object_scope(custom_objects):
         return _load_model(filepath, compile)
 
