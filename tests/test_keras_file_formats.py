@@ -114,7 +114,16 @@ def nested_and_shared(k):
     return model
 
 
-BUILDERS = [convnet, two_inputs, recurrent, masked_sequence, signal, image_ops, nested_and_shared]
+def attention(k):
+    q, v = k.Input((5, 4), name="q"), k.Input((6, 4), name="v")
+    mixed = k.layers.Add()([k.layers.MultiHeadAttention(2, 3)(q, v), k.layers.Attention()([q, v])])
+    out = k.layers.RNN(k.layers.StackedRNNCells([k.layers.LSTMCell(4), k.layers.GRUCell(2)]))(mixed)
+    model = k.Model([q, v], out)
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+BUILDERS = [convnet, two_inputs, recurrent, masked_sequence, signal, image_ops, nested_and_shared, attention]
 
 
 def data(build):
@@ -125,6 +134,8 @@ def data(build):
         return rand(3, 10, 3, seed=9), rand(3, 2, seed=10)
     if build is image_ops:
         return rand(2, 6, 6, 2, seed=11), np.eye(4, dtype="float32")[[1, 3]]
+    if build is attention:
+        return [rand(3, 5, 4, seed=15), rand(3, 6, 4, seed=16)], rand(3, 2, seed=17)
     if build is nested_and_shared:
         return {"a": rand(3, 4, seed=12), "b": rand(3, 4, seed=13)}, {"diff": rand(3, 3, seed=14),
                                                                         "total": rng.random((3, 1), "float32")}

@@ -36,10 +36,15 @@ def _private_last(name: str) -> str:
     return f"~{name}" if name.startswith("_") else name
 
 
-def vars_path(path: str, layer) -> str:
-    """Where Keras's files hold ``layer``'s own variables: ``<path>/vars``, or, for a layer whose
-    weights Keras keeps on a sublayer nerve does not have (an LSTM's cell), ``<path>/cell/vars``."""
-    return _join(path, getattr(layer, "_keras_vars_in", ""), "vars")
+def var_groups(path: str, layer, count: int) -> list:
+    """Where Keras's files hold ``layer``'s ``count`` own variables, as ``(group, how many)`` in
+    order: ``<path>/vars``, or, where Keras keeps the weights on sublayers nerve does not have, their
+    groups (an LSTM's ``<path>/cell/vars``; a MultiHeadAttention's ``query``, ``key``, ...). A layer
+    says so in ``_keras_vars_in``: one sublayer's name, or ``(name, how many)`` pairs."""
+    spec = getattr(layer, "_keras_vars_in", "")
+    if isinstance(spec, str):
+        return [(_join(path, spec, "vars"), count)]
+    return [(_join(path, sub, "vars"), n) for sub, n in spec]
 
 
 def keras_paths(model) -> list:
@@ -103,21 +108,34 @@ def weights_bytes(model, optimizer=None) -> bytes:
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
         for path, layer in keras_paths(model):
-            group = f.create_group(_join(path, "vars"))
-            group.attrs["name"] = layer.name
-            if vars_path(path, layer) != group.name.lstrip("/"):
-                group = f.create_group(vars_path(path, layer))
-                group.attrs["name"] = f"{snake_case(type(layer).__name__)}_cell"
+            f.create_group(_join(path, "vars")).attrs["name"] = layer.name
             store: dict = {}
             layer.save_own_variables(store)
-            for key, value in store.items():
-                group.create_dataset(key, data=_host(value))
+            groups = var_groups(path, layer, len(store))
+            if len(groups) == 1:  # the store as the layer wrote it (its own keys, as Keras keeps them)
+                parts = [(groups[0][0], list(store.items()))]
+            else:  # split in order over Keras's sublayers, each numbered from "0"
+                values = [store[key] for key in sorted(store, key=_key_order)]
+                parts = []
+                for where, n in groups:
+                    parts.append((where, [(str(i), v) for i, v in enumerate(values[:n])]))
+                    values = values[n:]
+            for where, items in parts:
+                group = f.require_group(where)
+                group.attrs.setdefault("name", where.split("/")[-2] if "/" in where else layer.name)
+                for key, value in items:
+                    group.create_dataset(key, data=_host(value))
         if optimizer is not None:
             group = f.create_group("optimizer/vars")
             group.attrs["name"] = optimizer.name
             for i, value in enumerate(optimizer.keras_variables(model.trainable_weights)):
                 group.create_dataset(str(i), data=value)
     return buffer.getvalue()
+
+
+def _key_order(key: str):
+    """A store's keys in order: ``"0", "1", ..., "10"`` by number; other names after, by name."""
+    return (0, int(key), "") if key.isdigit() else (1, 0, key)
 
 
 def _host(value) -> np.ndarray:
@@ -154,11 +172,18 @@ def load_weights(model, filepath, label=None) -> None:
     with f:
         for path, layer in keras_paths(model):
             own = layer._trainable_variables + layer._non_trainable_variables
-            where = vars_path(path, layer)
-            group = f.get(where)
-            if not own and (group is None or not len(group)):
-                continue
-            if group is None:
-                raise ValueError(f"Keras's weights file {label} has no weights for layer '{layer.name}' (looked "
-                                 f"for '{where}'): build the model as the one that was saved.")
-            layer.load_own_variables({key: np.asarray(group[key]) for key in group})
+            groups = var_groups(path, layer, len(own))
+            stores = []
+            for where, _ in groups:
+                group = f.get(where)
+                if not own and (group is None or not len(group)):
+                    continue
+                if group is None:
+                    raise ValueError(f"Keras's weights file {label} has no weights for layer '{layer.name}' "
+                                     f"(looked for '{where}'): build the model as the one that was saved.")
+                stores.append({key: np.asarray(group[key]) for key in sorted(group, key=_key_order)})
+            if len(groups) == 1 and stores:
+                layer.load_own_variables(stores[0])
+            elif stores:
+                values = [v for store in stores for v in store.values()]
+                layer.load_own_variables({str(i): v for i, v in enumerate(values)})
