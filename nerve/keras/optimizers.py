@@ -182,6 +182,65 @@ class Optimizer:
     def _extra_config(self) -> dict:
         return {}
 
+    # -- the state as Keras's files hold it (``optimizer/vars`` in ``model.weights.h5``) --
+    _keeps_step = True  # nerve.optim's state has a step count (SGD's has not)
+
+    def _keras_slots(self):
+        """Keras's per-weight variables, each as ``(nerve.optim's state name, factor from nerve's
+        value to Keras's)``, in Keras's order; None where the two do not map one to one."""
+        return None
+
+    def keras_variables(self, trainable) -> list:
+        """Keras's ``optimizer.variables`` as arrays: the step count, the learning rate, then each
+        trained weight's slots (Adam's momentum and velocity, ...) in Keras's layouts. Only the
+        first two where the optimizer is not built or its state has no Keras counterpart.
+
+        Args:
+            trainable: the model's ``trainable_weights`` (Keras's order and layouts)."""
+        import nerve
+
+        out = [np.asarray(self.iterations, dtype="int64"), np.asarray(float(self.learning_rate), dtype="float32")]
+        slots = self._keras_slots()
+        if not self.built or not slots:
+            return out
+        params = {id(p): p for p in self._params}
+        if len(params) != len(trainable) or any(id(v.value) not in params for v in trainable):
+            return out[:2]
+        for var in trainable:
+            state = self._opt.state.get(params[id(var.value)], {})
+            for name, factor in slots:
+                value = state.get(name)
+                if value is None:
+                    out.append(np.zeros(var.shape, dtype="float32"))
+                    continue
+                arr = nerve.backend.to_numpy(getattr(value, "_data", value))
+                arr = arr.transpose(var._inv) if var._inv is not None else arr
+                out.append(np.ascontiguousarray(arr * factor, dtype="float32"))
+        return out
+
+    def load_keras_variables(self, trainable, arrays) -> bool:
+        """Take the state from Keras's ``optimizer.variables`` (as ``keras_variables`` lists them):
+        False, with nothing changed, where they do not map onto this optimizer's state."""
+        slots = self._keras_slots()
+        if slots is None or len(arrays) != 2 + len(slots) * len(trainable) or any(f == 0 for _, f in slots):
+            return False
+        self.build(trainable)
+        self.iterations = int(np.asarray(arrays[0]))
+        if not slots or self._opt is None:
+            return True
+        index = {id(p): i for i, p in enumerate(self._params)}
+        saved = self._opt.state_dict()
+        state = {}
+        for k, var in enumerate(trainable):
+            entry = {"step": float(self.iterations)} if self._keeps_step else {}
+            for j, (name, factor) in enumerate(slots):
+                arr = np.asarray(arrays[2 + k * len(slots) + j], dtype="float32") / factor
+                entry[name] = np.ascontiguousarray(arr.transpose(var._perm) if var._perm is not None else arr)
+            state[index[id(var.value)]] = entry
+        saved["state"] = state
+        self._opt.load_state_dict(saved)
+        return True
+
     @classmethod
     def from_config(cls, config):
         config = dict(config)
@@ -209,6 +268,13 @@ class SGD(Optimizer):
     def _slot_count(self) -> int:
         return 1 if self.momentum else 0
 
+    _keeps_step = False
+
+    def _keras_slots(self):
+        # Keras's momentum m steps as w += m with m = momentum * m - lr * g, nerve's buffer b as
+        # w -= lr * b with b = momentum * b + g: m = -lr * b (at a constant learning rate)
+        return (("momentum_buffer", -self._current_lr()),) if self.momentum else ()
+
     def _nerve_kwargs(self):
         return "SGD", {"momentum": self.momentum, "nesterov": self.nesterov, "weight_decay": self.weight_decay or 0.0}
 
@@ -225,6 +291,9 @@ class Adam(Optimizer):
 
     def _slot_count(self) -> int:
         return 3 if self.amsgrad else 2
+
+    def _keras_slots(self):
+        return None if self.amsgrad else (("exp_avg", 1.0), ("exp_avg_sq", 1.0))  # momentum, velocity
 
     def _before_step(self) -> None:
         # Keras adds epsilon to sqrt(v) before the bias correction, PyTorch (so nerve.optim) after
@@ -265,6 +334,9 @@ class RMSprop(Optimizer):
 
     def _slot_count(self) -> int:
         return 1 + bool(self.momentum) + bool(self.centered)
+
+    def _keras_slots(self):
+        return None if self.momentum or self.centered else (("square_avg", 1.0),)  # velocity
 
     def _nerve_kwargs(self):
         return "RMSprop", {"alpha": self.rho, "eps": self.epsilon, "momentum": self.momentum,

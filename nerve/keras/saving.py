@@ -1,14 +1,21 @@
 """Saving and loading: ``model.save('model.keras')``, ``keras.models.load_model``, ``save_weights``.
 
-One safe format for all of them: a nerve checkpoint (the safetensors layout, written
-atomically by ``nerve.save``) whose JSON header holds the architecture (each layer's class
-name and constructor arguments, and for functional models how the layers are wired) and the
-compile settings, and whose data holds the weights in Keras's layouts (and, in ``.keras`` files
-of a model that trained, the optimizer's state). Loading reads JSON and raw arrays only and
-builds layers by name from nerve.keras's own classes or the custom objects (``custom_objects``,
-``custom_object_scope``, ``register_keras_serializable``): no code in a file ever runs. The ``.keras`` and ``.weights.h5``
-names are kept so that Keras scripts run unchanged, but the files are not Keras's zip / HDF5.
-``load_weights`` also reads Keras's own weights files (see ``keras_h5.py``).
+With h5py installed, ``.keras`` and ``.weights.h5`` files are Keras 3's own (a zip of
+``config.json``, ``metadata.json`` and ``model.weights.h5``; an HDF5 file of the weights in
+Keras's layouts), which Keras's ``load_model`` / ``load_weights`` read; see ``keras_archive.py``
+and ``keras_h5.py``. ``load_model`` rebuilds a model from Keras's own ``.keras`` files too.
+
+Without h5py (and for ``.safetensors`` names) nerve writes its own safe format: a nerve
+checkpoint (the safetensors layout, written atomically by ``nerve.save``) whose JSON header holds
+the architecture (each layer's class name and constructor arguments, and for functional models
+how the layers are wired) and the compile settings, and whose data holds the weights in Keras's
+layouts (and, in ``.keras`` files of a model that trained, the optimizer's state). nerve reads
+those files back whatever is installed.
+
+Loading reads JSON and raw arrays only and builds layers by name from nerve.keras's own classes
+or the custom objects (``custom_objects``, ``custom_object_scope``, ``register_keras_serializable``):
+no code in a file ever runs (Lambda layers in Keras's files are refused). Every write goes to a
+temporary file in the same folder, renamed into place: a failed save leaves the previous file whole.
 """
 
 from __future__ import annotations
@@ -58,6 +65,11 @@ def save_model(model, filepath, overwrite=True) -> None:
     if not model.built:
         raise ValueError("The model is not built yet: call it on data (or fit it) before saving.")
     _refuse_code(model)
+    from . import keras_h5
+
+    if keras_h5.have_h5py():
+        _save_archive(model, filepath)
+        return
     payload = {
         "format": FORMAT, "version": VERSION, "kind": "model",
         "class_name": _class_name(model),
@@ -73,6 +85,29 @@ def save_model(model, filepath, overwrite=True) -> None:
         # the optimizer's state (Adam's moments, the step count), so that fit resumes where it was
         payload["optimizer_state"] = {"iterations": int(opt.iterations), "state": opt._opt.state_dict()}
     nerve.save(payload, filepath)
+
+
+def _save_archive(model, filepath) -> None:
+    """Keras 3's ``.keras`` zip, with nerve's own config and the optimizer's state beside it."""
+    from nerve._atomic import atomic_write
+
+    from . import keras_archive
+
+    config = keras_archive.model_config(model)  # first: its errors name the layer Keras's schema cannot hold
+    payload = {
+        "format": FORMAT, "version": VERSION, "kind": "model",
+        "class_name": _class_name(model),
+        "registered_name": registered_name(model),
+        "config": model.get_config(),
+        "compile_config": serialize_keras_object(model.get_compile_config()),
+        "build_shape": _shape_json(getattr(model, "_build_shape", None)),
+    }
+    opt = getattr(model, "optimizer", None)
+    if opt is not None and opt.built:
+        payload["optimizer_state"] = {"iterations": int(opt.iterations), "state": opt._opt.state_dict()}
+    data = keras_archive.archive_bytes(model, config, payload)
+    with atomic_write(filepath, "wb") as out:
+        out.write(data)
 
 
 def _hooked_layers(model):
@@ -159,11 +194,19 @@ def _class_name(obj) -> str:
 
 
 def save_weights(model, filepath, overwrite=True) -> None:
-    """Write only the weights (in ``model.weights`` order, with their paths as names)."""
+    """Write only the weights: Keras 3's ``.weights.h5`` with h5py installed, else nerve's format
+    (in ``model.weights`` order, with their paths as names)."""
+    from . import keras_h5
+
     filepath = os.fspath(filepath)
     if not filepath.endswith((".weights.h5", ".weights.safetensors", ".safetensors")):
         raise ValueError("The filename must end in `.weights.h5`. Received: filepath=" + filepath)
     _check_overwrite(filepath, overwrite)
+    if filepath.endswith(".h5") and keras_h5.have_h5py():
+        if not model.built:
+            raise ValueError("The model is not built yet: call it on data (or fit it) before saving its weights.")
+        keras_h5.save_weights(model, filepath)
+        return
     nerve.save({"format": FORMAT, "version": VERSION, "kind": "weights", **_weights_payload(model)}, filepath)
 
 
@@ -173,12 +216,11 @@ def _read(filepath) -> dict:
         raise ValueError(f"File not found: filepath={filepath}. Please ensure the file is an accessible `.keras` file.")
     kind = _keras_file_kind(filepath)
     if kind is not None:
-        raise ValueError(f"{filepath} is not a nerve.keras file: it is {kind}. nerve.keras cannot rebuild a model "
-                         "from Keras's config; build the same model in nerve.keras and call "
-                         "`model.load_weights(path)`, which reads Keras's weights (with h5py installed).")
+        raise ValueError(f"{filepath} is not a nerve.keras file: it is {kind}. Build the same model in nerve.keras "
+                         "and call `model.load_weights(path)`, which reads Keras's weights (with h5py installed).")
     data = nerve.load(filepath, map_location="cpu")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{filepath} is not a nerve.keras file (Keras's own .keras / .h5 files cannot be read).")
+        raise ValueError(f"{filepath} is neither a nerve.keras file nor Keras's .keras zip (truncated or corrupt?).")
     return data
 
 
@@ -212,21 +254,18 @@ def _keras_file_kind(filepath):
 
 def _load_keras_weights(model, filepath) -> None:
     """Keras's own ``.weights.h5`` (or the weights in its ``.keras`` zip) into a built model."""
-    import tempfile
-    import zipfile
-
     from . import keras_h5
 
     if not model.built:
         raise ValueError("You are loading weights into a model that has not yet been built. Try building the "
                          "model first by calling it on some data or by using `build()`.")
-    if not zipfile.is_zipfile(filepath):
+    if _keras_file_kind(filepath).startswith("an HDF5"):
         keras_h5.load_weights(model, filepath)
         return
-    with zipfile.ZipFile(filepath) as archive, tempfile.TemporaryDirectory() as folder:
-        if "model.weights.h5" not in archive.namelist():
-            raise ValueError(f"{filepath} holds no model.weights.h5 (sharded Keras archives are not read).")
-        keras_h5.load_weights(model, archive.extract("model.weights.h5", folder))
+    from .keras_archive import Archive
+
+    with Archive(filepath) as archive:
+        archive.load_weights(model)
 
 
 def load_weights(model, filepath, skip_mismatch=False) -> None:
@@ -358,16 +397,32 @@ def _functional_from_config(config, custom_objects):
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
-    """Load a model saved with ``model.save('....keras')``: architecture, weights, compile settings.
+    """Load a model saved with ``model.save('....keras')``, by nerve or by Keras 3: architecture,
+    weights, compile settings (and the optimizer's state where nerve can take it).
 
     Custom layers and functions are found by name in ``custom_objects``, the open
-    ``custom_object_scope`` blocks and the ``register_keras_serializable`` registry."""
+    ``custom_object_scope`` blocks and the ``register_keras_serializable`` registry. Code is never
+    run: a Lambda layer in a Keras file is refused even with ``safe_mode=False``."""
     with custom_object_scope(custom_objects):
         return _load_model(filepath, compile)
 
 
 def _load_model(filepath, compile):
+    from . import keras_archive
+
+    filepath = os.fspath(filepath)
+    if os.path.exists(filepath) and keras_archive.is_archive(filepath):
+        return keras_archive.load_model(filepath, compile)
     data = _read(filepath)
+    model = model_from_payload(data, filepath)
+    _assign(model, data)
+    _load_hooks(model, data)
+    compile_loaded(model, data if compile else {})
+    return model
+
+
+def model_from_payload(data, filepath):
+    """The model (built, weights not loaded) that nerve's own payload ``data`` describes."""
     if data.get("kind") != "model":
         raise ValueError(f"{filepath} holds weights only: build the model and call load_weights.")
     class_name, config = data["class_name"], data["config"]
@@ -383,16 +438,18 @@ def _load_model(filepath, compile):
             raise ValueError("The saved model was never built; nothing to load the weights into.")
         model.build(tuple(shape) if not isinstance(shape[0], list) else [tuple(s) for s in shape])
         model._build_shape = shape
-    _assign(model, data)
-    _load_hooks(model, data)
-    if compile and data.get("compile_config"):
+    return model
+
+
+def compile_loaded(model, data) -> None:
+    """Compile a loaded model as it was saved, with its optimizer's state (from nerve's payload)."""
+    if data.get("compile_config"):
         model.compile_from_config(data["compile_config"])
         saved = data.get("optimizer_state")
         if saved is not None:
             model.optimizer.build(model.trainable_weights)
             model.optimizer._opt.load_state_dict(saved["state"])
             model.optimizer.iterations = saved["iterations"]
-    return model
 
 
 def _public_module(cls):

@@ -39,7 +39,7 @@ class Variable:
         from . import initializers
 
         dtype = backend.standardize_dtype(dtype)
-        if callable(initializer) or isinstance(initializer, str):
+        if callable(initializer) or isinstance(initializer, (str, dict)):  # a dict: an initializer's config
             init = initializers.get(initializer)
             arr = np.asarray(init(tuple(shape), dtype=dtype), dtype=dtype)
         else:

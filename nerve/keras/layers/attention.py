@@ -98,6 +98,12 @@ class MultiHeadAttention(Layer):
         self._kernel_regularizer, self._bias_regularizer = kernel_regularizer, bias_regularizer
         self._inverse_sqrt_key_dim = 1.0 / math.sqrt(float(key_dim))
 
+    @property
+    def _keras_vars_in(self):
+        """Keras keeps the four projections' weights on sublayers: 'query_dense/vars', ..."""
+        per = 2 if self._use_bias else 1
+        return tuple((name, per) for name in ("query_dense", "key_dense", "value_dense", "output_dense"))
+
     num_heads = property(lambda self: self._num_heads)
     key_dim = property(lambda self: self._key_dim)
     value_dim = property(lambda self: self._value_dim)

@@ -117,7 +117,10 @@ class LayerNormalization(Layer):
         self._inits = (gamma_initializer, beta_initializer)
 
     def build(self, input_shape):
-        if self.axis not in (-1, len(input_shape) - 1):
+        axis = self.axis
+        if isinstance(axis, (list, tuple)) and len(axis) == 1:  # Keras's configs write the axis as a list
+            axis = axis[0]
+        if axis not in (-1, len(input_shape) - 1):
             raise NotImplementedError("LayerNormalization supports axis=-1 only")
         c = (input_shape[-1],)
         self.gamma = self.add_weight(c, self._inits[0], name="gamma") if self.scale else None

@@ -69,6 +69,7 @@ def _swap01(w, u, axis):
 class _RNN(Layer):
     _gates = 1
     supports_masking = True
+    _keras_vars_in = "cell"  # Keras keeps these weights on the layer's cell: 'lstm/cell/vars' in its files
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",

@@ -745,13 +745,15 @@ class Model(Layer):
 
     # ----------------------------------------------------------------- saving
     def save(self, filepath, overwrite=True, zipped=None, **kwargs) -> None:
-        """Save architecture, weights and compile settings to ``model.keras`` (a safe nerve file)."""
+        """Save architecture, weights and compile settings to ``model.keras``: Keras 3's zip with h5py
+        installed (Keras's ``load_model`` reads it), else nerve's own safe file."""
         from .. import saving
 
         saving.save_model(self, filepath, overwrite=overwrite)
 
     def save_weights(self, filepath, overwrite=True) -> None:
-        """Save the weights (``.weights.h5`` names are accepted; the content is nerve's safetensors)."""
+        """Save the weights: Keras 3's ``.weights.h5`` with h5py installed, else nerve's safetensors
+        under that name (``load_weights`` reads both)."""
         from .. import saving
 
         saving.save_weights(self, filepath, overwrite=overwrite)
