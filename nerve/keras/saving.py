@@ -70,6 +70,12 @@ def save_model(model, filepath, overwrite=True) -> None:
     if keras_h5.have_h5py():
         _save_archive(model, filepath)
         return
+    nerve.save({**_model_payload(model), **_weights_payload(model), **_hooks_payload(model)}, filepath)
+
+
+def _model_payload(model) -> dict:
+    """nerve's own description of ``model``: architecture, compile settings and, once it trained,
+    the optimizer's state (Adam's moments, the step count), so that fit resumes where it was."""
     payload = {
         "format": FORMAT, "version": VERSION, "kind": "model",
         "class_name": _class_name(model),
@@ -77,14 +83,11 @@ def save_model(model, filepath, overwrite=True) -> None:
         "config": model.get_config(),
         "compile_config": serialize_keras_object(model.get_compile_config()),
         "build_shape": _shape_json(getattr(model, "_build_shape", None)),
-        **_weights_payload(model),
-        **_hooks_payload(model),
     }
     opt = getattr(model, "optimizer", None)
     if opt is not None and opt.built:
-        # the optimizer's state (Adam's moments, the step count), so that fit resumes where it was
         payload["optimizer_state"] = {"iterations": int(opt.iterations), "state": opt._opt.state_dict()}
-    nerve.save(payload, filepath)
+    return payload
 
 
 def _save_archive(model, filepath) -> None:
@@ -94,18 +97,7 @@ def _save_archive(model, filepath) -> None:
     from . import keras_archive
 
     config = keras_archive.model_config(model)  # first: its errors name the layer Keras's schema cannot hold
-    payload = {
-        "format": FORMAT, "version": VERSION, "kind": "model",
-        "class_name": _class_name(model),
-        "registered_name": registered_name(model),
-        "config": model.get_config(),
-        "compile_config": serialize_keras_object(model.get_compile_config()),
-        "build_shape": _shape_json(getattr(model, "_build_shape", None)),
-    }
-    opt = getattr(model, "optimizer", None)
-    if opt is not None and opt.built:
-        payload["optimizer_state"] = {"iterations": int(opt.iterations), "state": opt._opt.state_dict()}
-    data = keras_archive.archive_bytes(model, config, payload)
+    data = keras_archive.archive_bytes(model, config, _model_payload(model))
     with atomic_write(filepath, "wb") as out:
         out.write(data)
 
