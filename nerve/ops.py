@@ -298,6 +298,8 @@ def zero_of(dtype):
         z = _ZERO_0D[dtype] = _np.zeros((), dtype)
         z.flags.writeable = False
     return z
+
+
 _PARALLEL_MIN = 1 << 20  # elements from which ReLU splits its work over nerve's threads
 
 

@@ -33,8 +33,8 @@ from .. import _threads
 MIN_SIZE = 1 << 18
 # SGD's own threshold, lower: inside a training epoch, where the arrays are no longer in cache,
 # its two BLAS passes on OpenBLAS's threads beat NumPy's four. The 784-128-10 MLP with SGD
-# momentum (a 100,352-element weight) took 3-6% less time an epoch (interleaved in one process,
-# five runs). Adam's update, which keeps NumPy passes between its BLAS calls, took 2% longer
+# momentum (a 100,352-element weight) took 0-8% less time an epoch, 4% at the median, over nine
+# runs interleaved in one process (on one BLAS thread: 0-5%, and slower when the VM was busy). Adam's update, which keeps NumPy passes between its BLAS calls, took 2% longer
 # there in a quiet run and 20% longer in a busy one: it keeps MIN_SIZE.
 SGD_MIN_SIZE = 1 << 16
 
