@@ -165,8 +165,8 @@ def test_bad_arguments_and_channel_counts_raise_clear_errors():
         layers.Conv3D(4, 3, padding="causal")
     with pytest.raises(ValueError, match="padding"):
         layers.MaxPooling3D(padding="full")
-    with pytest.raises(ValueError, match="channels_last"):
-        layers.Conv3D(4, 3, data_format="channels_first")
+    with pytest.raises(ValueError, match="must be one of {'channels_first', 'channels_last'}"):
+        layers.Conv3D(4, 3, data_format="channels_middle")
     with pytest.raises(NotImplementedError, match="dilation_rate=1"):
         layers.Conv3DTranspose(4, 3, dilation_rate=2)
     with pytest.raises(ValueError, match="non-negative"):

@@ -142,8 +142,8 @@ def test_bad_arguments_and_channel_counts_raise_clear_errors():
         layers.Conv1D(4, 3, padding="full")
     with pytest.raises(ValueError, match="padding"):
         layers.MaxPooling1D(padding="causal")
-    with pytest.raises(ValueError, match="channels_last"):
-        layers.Conv1D(4, 3, data_format="channels_first")
+    with pytest.raises(ValueError, match="must be one of {'channels_first', 'channels_last'}"):
+        layers.Conv1D(4, 3, data_format="channels_middle")
 
 
 @pytest.mark.parametrize("cls, kw", [

@@ -15,7 +15,7 @@ import numpy as np
 import nerve
 
 _uids: collections.Counter = collections.Counter()
-_state = {"floatx": "float32", "epsilon": 1e-7, "device": None}
+_state = {"floatx": "float32", "epsilon": 1e-7, "device": None, "image_data_format": "channels_last"}
 
 
 def backend() -> str:
@@ -39,7 +39,26 @@ def set_epsilon(value: float) -> None:
 
 
 def image_data_format() -> str:
-    return "channels_last"
+    """The default ``data_format`` of image layers: ``'channels_last'`` unless set otherwise."""
+    return _state["image_data_format"]
+
+
+def set_image_data_format(data_format: str) -> None:
+    """Make ``data_format`` (``'channels_first'`` or ``'channels_last'``) the layers' default."""
+    _state["image_data_format"] = _data_format(data_format)
+
+
+def standardize_data_format(data_format) -> str:
+    """A layer's ``data_format`` argument checked, lower-cased; None: ``image_data_format()``."""
+    return image_data_format() if data_format is None else _data_format(data_format)
+
+
+def _data_format(data_format) -> str:
+    value = str(data_format).lower()
+    if value not in ("channels_first", "channels_last"):
+        raise ValueError("The `data_format` argument must be one of {'channels_first', 'channels_last'}. "
+                         f"Received: data_format={value}")
+    return value
 
 
 def get_uid(prefix: str) -> int:

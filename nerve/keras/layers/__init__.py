@@ -1,4 +1,5 @@
-"""``keras.layers``: the layers nerve's Keras front end provides (channels-last images)."""
+"""``keras.layers``: the layers nerve's Keras front end provides (channels-last images by default,
+channels-first with ``data_format="channels_first"`` or ``keras.config.set_image_data_format``)."""
 
 from .attention import AdditiveAttention, Attention, MultiHeadAttention
 from .conv import (

@@ -1,8 +1,9 @@
 """``Conv2D``: channels-last images and (kh, kw, in, out) kernels, on the core's NCHW conv.
 
-Cost of the layout: each call permutes the input to NCHW and the output back to NHWC. Permutes
-are views (no copy); the core's im2col copies the data once as it would anyway, so the price is
-a strided read, not an extra pass. The kernel is kept in the core's (out, in, kh, kw) layout and
+Cost of the layout: each call permutes a channels-last input to NCHW and the output back to
+NHWC. Permutes are views (no copy); the core's im2col copies the data once as it would anyway,
+so the price is a strided read, not an extra pass. ``data_format='channels_first'`` (or
+``keras.config.set_image_data_format('channels_first')``) hands NCHW straight to the core. The kernel is kept in the core's (out, in, kh, kw) layout and
 only shown to Keras (get_weights, set_weights, files) as (kh, kw, in, out): no per-call transpose.
 """
 
@@ -12,7 +13,7 @@ import nerve.nn.functional as _functional
 from nerve.creation import zeros
 from nerve.functions import where
 
-from .. import activations
+from .. import activations, backend
 from .layer import Layer
 
 
@@ -36,9 +37,39 @@ def same_pads(size, k, s, d=1):
     return total // 2, total - total // 2
 
 
-def check_channels_last(data_format, name: str) -> None:
-    if data_format not in (None, "channels_last"):
-        raise ValueError(f"nerve.keras {name} supports data_format='channels_last' only")
+def set_data_format(layer, data_format) -> None:
+    """``layer.data_format``: Keras's argument checked; None takes ``keras.config.image_data_format()``.
+
+    The config keeps the format chosen (as Keras's), so a model saved while the global default is
+    channels-first loads channels-first whatever the default is then."""
+    layer.data_format = backend.standardize_data_format(data_format)
+    init_args = layer.__dict__.get("_init_args")
+    if init_args is not None:
+        init_args["data_format"] = layer.data_format
+
+
+def channel_axis(layer) -> int:
+    return 1 if layer.data_format == "channels_first" else -1
+
+
+def to_channels_first(layer, x):
+    """``x`` in ``layer``'s data format as the core's (N, C, *spatial): a view, or ``x`` itself."""
+    return x if layer.data_format == "channels_first" else x.movedim(-1, 1)
+
+
+def from_channels_first(layer, y):
+    """The core's (N, C, *spatial) ``y`` in ``layer``'s data format: a view, or ``y`` itself."""
+    return y if layer.data_format == "channels_first" else y.movedim(1, -1)
+
+
+def spatial_dims(layer, shape):
+    """The spatial sizes of ``shape`` (batch and channel axes left out)."""
+    return tuple(shape[2:]) if layer.data_format == "channels_first" else tuple(shape[1:-1])
+
+
+def with_spatial(layer, n, spatial, c):
+    """An output shape from its batch size, spatial sizes and channels, in ``layer``'s data format."""
+    return (n, c, *spatial) if layer.data_format == "channels_first" else (n, *spatial, c)
 
 
 def check_ndim(layer, shape, ndim: int) -> None:
@@ -55,7 +86,7 @@ def check_ndim4(layer, shape) -> None:
 def _conv_options(layer, filters, kernel_size, strides, padding, data_format, activation, use_bias,
                   kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer) -> None:
     """The arguments Conv2D and Conv2DTranspose share, checked and set on ``layer``."""
-    check_channels_last(data_format, type(layer).__name__)
+    set_data_format(layer, data_format)
     padding = padding.lower()
     if padding not in ("valid", "same"):
         raise ValueError(f"The `padding` argument must be one of 'valid', 'same'. Received: {padding}")
@@ -70,7 +101,8 @@ def _conv_options(layer, filters, kernel_size, strides, padding, data_format, ac
 
 
 class Conv2D(Layer):
-    """2-D convolution of (N, H, W, C) images, Keras's arguments and defaults.
+    """2-D convolution of (N, H, W, C) images ((N, C, H, W) with ``data_format='channels_first'``),
+    Keras's arguments and defaults; the kernel is (kh, kw, in / groups, filters) either way.
 
     Args:
         filters: output channels.
@@ -94,7 +126,7 @@ class Conv2D(Layer):
 
     def build(self, input_shape):
         check_ndim4(self, input_shape)
-        channels = input_shape[-1]
+        channels = input_shape[channel_axis(self)]
         shape = self.kernel_size + (channels // self.groups, self.filters)
         self.kernel = self.add_weight(shape, self.kernel_initializer, name="kernel", regularizer=self.kernel_regularizer,
                                       perm=(3, 2, 0, 1))
@@ -103,7 +135,7 @@ class Conv2D(Layer):
 
     def call(self, inputs):
         F = _F()
-        x = inputs.permute(0, 3, 1, 2)
+        x = to_channels_first(self, inputs)
         padding = self.padding
         if padding == "same" and self.strides != (1, 1):
             (t, b), (left, r) = (same_pads(x.shape[2 + i], self.kernel_size[i], self.strides[i], self.dilation_rate[i])
@@ -112,12 +144,13 @@ class Conv2D(Layer):
             padding = "valid"
         y = F.conv2d(x, self.kernel.value, self.bias.value if self.bias is not None else None, stride=self.strides,
                      padding=padding, dilation=self.dilation_rate, groups=self.groups)
-        return self.activation(y.permute(0, 2, 3, 1))
+        return self.activation(from_channels_first(self, y))
 
 
 class _Pooling2D(Layer):
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
+        set_data_format(self, data_format)
         self.pool_size = _pair(pool_size, "pool_size")
         self.strides = _pair(strides, "strides") if strides is not None else self.pool_size
         self.padding = padding.lower()
@@ -129,7 +162,7 @@ class _Pooling2D(Layer):
 
     def call(self, inputs):
         F = _F()
-        x = inputs.permute(0, 3, 1, 2)
+        x = to_channels_first(self, inputs)
         ceil = False
         if self.padding == "same":
             pads = [same_pads(x.shape[2 + i], self.pool_size[i], self.strides[i]) for i in range(2)]
@@ -138,7 +171,7 @@ class _Pooling2D(Layer):
             # Only the last window runs past the edge: a ceil-mode pool covers it with the valid part.
             ceil = any(after for _, after in pads)
         y = self._pool(F, x, self.pool_size, self.strides, ceil_mode=ceil)
-        return y.permute(0, 2, 3, 1)
+        return from_channels_first(self, y)
 
 
 class MaxPooling2D(_Pooling2D):
@@ -155,27 +188,31 @@ class AveragePooling2D(_Pooling2D):
         return F.avg_pool2d(x, kernel, stride, **kw)
 
 
-class GlobalAveragePooling2D(Layer):
+class _GlobalPooling(Layer):
+    """Keras's global pooling: ``data_format`` and ``keepdims``, and the spatial axes to reduce."""
+
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        set_data_format(self, data_format)
+        self.keepdims = keepdims
+
+    def _axes(self, ndim):
+        return tuple(range(2, ndim)) if self.data_format == "channels_first" else tuple(range(1, ndim - 1))
+
+
+class GlobalAveragePooling2D(_GlobalPooling):
     """Mean over height and width: (N, H, W, C) -> (N, C) (``keepdims`` keeps (N, 1, 1, C))."""
 
-    def __init__(self, data_format=None, keepdims=False, **kwargs):
-        super().__init__(**kwargs)
-        self.keepdims = keepdims
-
     def call(self, inputs):
-        return inputs.mean(dim=(1, 2), keepdim=self.keepdims)
+        return inputs.mean(dim=self._axes(inputs.ndim), keepdim=self.keepdims)
 
 
-class GlobalMaxPooling2D(Layer):
-    def __init__(self, data_format=None, keepdims=False, **kwargs):
-        super().__init__(**kwargs)
-        self.keepdims = keepdims
-
+class GlobalMaxPooling2D(_GlobalPooling):
     def call(self, inputs):
-        return inputs.amax(dim=(1, 2), keepdim=self.keepdims)
+        return inputs.amax(dim=self._axes(inputs.ndim), keepdim=self.keepdims)
 
 
-class GlobalAveragePooling1D(Layer):
+class GlobalAveragePooling1D(_GlobalPooling):
     """Mean over the time steps: (N, steps, C) -> (N, C) (``keepdims``: (N, 1, C)).
 
     With a mask (batch, steps), from an ``Embedding(mask_zero=True)`` or ``Masking``, the mean is
@@ -183,14 +220,6 @@ class GlobalAveragePooling1D(Layer):
     """
 
     supports_masking = True
-
-    def __init__(self, data_format=None, keepdims=False, **kwargs):
-        super().__init__(**kwargs)
-        if data_format not in (None, "channels_last", "channels_first"):
-            raise ValueError(f"The `data_format` argument must be one of 'channels_first', 'channels_last'. "
-                             f"Received: data_format={data_format}")
-        self.data_format = data_format or "channels_last"
-        self.keepdims = keepdims
 
     def call(self, inputs, mask=None):
         axis = 1 if self.data_format == "channels_last" else 2
@@ -204,13 +233,8 @@ class GlobalAveragePooling1D(Layer):
         return None
 
 
-class GlobalMaxPooling1D(Layer):
+class GlobalMaxPooling1D(_GlobalPooling):
     """Max over the time steps: (N, steps, C) -> (N, C) (a mask is not used, as Keras's)."""
-
-    def __init__(self, data_format=None, keepdims=False, **kwargs):
-        super().__init__(**kwargs)
-        self.data_format = data_format or "channels_last"
-        self.keepdims = keepdims
 
     def call(self, inputs):
         return inputs.amax(dim=1 if self.data_format == "channels_last" else 2, keepdim=self.keepdims)

@@ -1,7 +1,8 @@
 """Sequence convolution and pooling: ``Conv1D``, ``SeparableConv1D``, ``MaxPooling1D``,
 ``AveragePooling1D`` on (N, steps, C) inputs, over the core's (N, C, L) ``conv1d`` and pools.
 
-As Conv2D, each call permutes to channels-first and back (views), and the kernels are kept in the
+As Conv2D, each call permutes to channels-first and back (views; none with
+``data_format='channels_first'``, (N, C, steps) inputs), and the kernels are kept in the
 core's layout: a Conv1D kernel (k, in / groups, filters) to Keras is the (filters, in / groups, k)
 weight ``F.conv1d`` takes. Padding ``'same'`` is TensorFlow's (the odd pad at the end), ``'causal'``
 pads ``(k - 1) * dilation`` steps at the start so that step t sees only steps <= t.
@@ -14,7 +15,15 @@ import math
 from nerve.creation import ones
 
 from .. import activations
-from .conv import _F, check_channels_last, check_ndim, same_pads
+from .conv import (
+    _F,
+    channel_axis,
+    check_ndim,
+    from_channels_first,
+    same_pads,
+    set_data_format,
+    to_channels_first,
+)
 from .layer import Layer
 
 
@@ -40,7 +49,7 @@ def grouped_conv_options(layer, name, size, filters, kernel_size, strides, paddi
                          kernel_regularizer, bias_regularizer) -> None:
     """The arguments Conv1D and Conv3D share, checked and set on ``layer``; ``size`` turns an int or
     a tuple into the layer's form (``_single``, ``_triple``), ``allowed`` are its paddings."""
-    check_channels_last(data_format, name)
+    set_data_format(layer, data_format)
     layer.filters, layer.groups = int(filters), int(groups)
     if layer.filters <= 0 or layer.groups <= 0 or layer.filters % layer.groups:
         raise ValueError("The number of filters must be evenly divisible by the number of groups. "
@@ -58,7 +67,7 @@ def grouped_conv_options(layer, name, size, filters, kernel_size, strides, paddi
 def grouped_in_channels(layer, input_shape, ndim: int) -> int:
     """The input's channels, checked against the rank and ``layer.groups`` and kept as ``layer._channels``."""
     check_ndim(layer, input_shape, ndim)
-    channels = input_shape[-1]
+    channels = input_shape[channel_axis(layer)]
     if channels % layer.groups:
         raise ValueError(f"The number of input channels must be evenly divisible by the number of groups. "
                          f"Received groups={layer.groups}, but the input has {channels} channels (full input "
@@ -68,8 +77,9 @@ def grouped_in_channels(layer, input_shape, ndim: int) -> int:
 
 
 def _check_channels(layer, shape, channels) -> None:
-    if shape[-1] != channels:
-        raise ValueError(f'Input 0 of layer "{layer.name}" is incompatible with the layer: expected axis -1 of '
+    axis = channel_axis(layer)
+    if shape[axis] != channels:
+        raise ValueError(f'Input 0 of layer "{layer.name}" is incompatible with the layer: expected axis {axis} of '
                          f"input shape to have value {channels}, but received input with shape {tuple(shape)}")
 
 
@@ -125,9 +135,9 @@ class Conv1D(Layer):
     def call(self, inputs):
         check_ndim(self, inputs.shape, 3)
         _check_channels(self, inputs.shape, self._channels)
-        y = _conv(inputs.permute(0, 2, 1), self.kernel.value, self.bias.value if self.bias is not None else None,
+        y = _conv(to_channels_first(self, inputs), self.kernel.value, self.bias.value if self.bias is not None else None,
                   self.strides, self.padding, self.dilation_rate, self.groups)
-        return self.activation(y.permute(0, 2, 1))
+        return self.activation(from_channels_first(self, y))
 
 
 class SeparableConv1D(Layer):
@@ -144,7 +154,7 @@ class SeparableConv1D(Layer):
                  pointwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  depthwise_constraint=None, pointwise_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        check_channels_last(data_format, "SeparableConv1D")
+        set_data_format(self, data_format)
         self.filters, self.depth_multiplier = int(filters), int(depth_multiplier)
         self.kernel_size = _single(kernel_size, "kernel_size")
         self.strides = _single(strides, "strides")
@@ -159,7 +169,7 @@ class SeparableConv1D(Layer):
 
     def build(self, input_shape):
         check_ndim(self, input_shape, 3)
-        c, m = input_shape[-1], self.depth_multiplier
+        c, m = input_shape[channel_axis(self)], self.depth_multiplier
         self._channels = c
         # (k, C, m) kept as (C, m, k): reshaped to the (C * m, 1, k) grouped weight, channel c's outputs together
         self.depthwise_kernel = self.add_weight((self.kernel_size, c, m), self.depthwise_initializer,
@@ -176,24 +186,24 @@ class SeparableConv1D(Layer):
         _check_channels(self, inputs.shape, self._channels)
         c, m = self._channels, self.depth_multiplier
         depthwise = self.depthwise_kernel.value.reshape(c * m, 1, self.kernel_size)
-        x = _conv(inputs.permute(0, 2, 1), depthwise, None, self.strides, self.padding, self.dilation_rate, c)
+        x = _conv(to_channels_first(self, inputs), depthwise, None, self.strides, self.padding, self.dilation_rate, c)
         y = _F().conv1d(x, self.pointwise_kernel.value, self.bias.value if self.bias is not None else None)
-        return self.activation(y.permute(0, 2, 1))
+        return self.activation(from_channels_first(self, y))
 
 
 class _Pooling1D(Layer):
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
-        check_channels_last(data_format, type(self).__name__)
+        set_data_format(self, data_format)
         self.pool_size = _single(pool_size, "pool_size")
         self.strides = _single(strides, "strides") if strides is not None else self.pool_size
         self.padding = _padding(padding, ("valid", "same"))
 
     def call(self, inputs):
         check_ndim(self, inputs.shape, 3)
-        x = inputs.permute(0, 2, 1)
+        x = to_channels_first(self, inputs)
         before, after = _pads(self.padding, x.shape[2], self.pool_size, self.strides)
-        return self._pool(x, before, after).permute(0, 2, 1)
+        return from_channels_first(self, self._pool(x, before, after))
 
 
 class MaxPooling1D(_Pooling1D):

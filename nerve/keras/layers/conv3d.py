@@ -3,7 +3,8 @@
 ``ZeroPadding3D`` and ``Cropping3D``, over the core's (N, C, D, H, W) ``conv3d``,
 ``conv_transpose3d``, ``max_pool3d``, ``avg_pool3d`` and ``pad``.
 
-As Conv2D: each call permutes to channels-first and back (views), and the kernels are kept in the
+As Conv2D: each call permutes to channels-first and back (views; none with
+``data_format='channels_first'``, (N, C, D, H, W) volumes), and the kernels are kept in the
 core's layout, shown to Keras as (kd, kh, kw, in / groups, filters) (Conv3D) or
 (kd, kh, kw, filters, in) (Conv3DTranspose). Padding ``'same'`` is TensorFlow's (the odd pad at the
 end); a pooling window that runs past an edge takes the max, or the mean, of the cells it covers.
@@ -16,7 +17,18 @@ import math
 from nerve.creation import ones
 
 from .. import activations
-from .conv import _F, check_channels_last, check_ndim, same_pads
+from .conv import (
+    _F,
+    _GlobalPooling,
+    channel_axis,
+    check_ndim,
+    from_channels_first,
+    same_pads,
+    set_data_format,
+    spatial_dims,
+    to_channels_first,
+    with_spatial,
+)
 from .conv1d import _check_channels, _padding, grouped_conv_options, grouped_in_channels
 from .conv_transpose import transpose_pads
 from .layer import Layer
@@ -41,6 +53,10 @@ def _pads(padding, sizes, kernel, strides, dilation=(1, 1, 1)):
 def _pad_arg(pads):
     """F.pad's order (the last axis first) for per-axis (before, after) pairs."""
     return tuple(p for pair in reversed(pads) for p in pair)
+
+
+def _first_spatial(layer) -> int:
+    return 2 if layer.data_format == "channels_first" else 1
 
 
 def _size(n, k, s, padding, d=1):
@@ -86,7 +102,7 @@ class Conv3D(Layer):
         F = _F()
         check_ndim(self, inputs.shape, 5)
         _check_channels(self, inputs.shape, self._channels)
-        x = inputs.permute(0, 4, 1, 2, 3)
+        x = to_channels_first(self, inputs)
         pads = _pads(self.padding, x.shape[2:], self.kernel_size, self.strides, self.dilation_rate)
         if all(before == after for before, after in pads):
             padding = tuple(before for before, _ in pads)
@@ -95,12 +111,12 @@ class Conv3D(Layer):
             padding = 0
         y = F.conv3d(x, self.kernel.value, self.bias.value if self.bias is not None else None, stride=self.strides,
                      padding=padding, dilation=self.dilation_rate, groups=self.groups)
-        return self.activation(y.permute(0, 2, 3, 4, 1))
+        return self.activation(from_channels_first(self, y))
 
     def compute_output_shape(self, input_shape):
-        n, *spatial, _ = input_shape
-        return (n, *(_size(spatial[i], self.kernel_size[i], self.strides[i], self.padding, self.dilation_rate[i])
-                     for i in range(3)), self.filters)
+        spatial = spatial_dims(self, input_shape)
+        return with_spatial(self, input_shape[0], (_size(spatial[i], self.kernel_size[i], self.strides[i], self.padding,
+                                                         self.dilation_rate[i]) for i in range(3)), self.filters)
 
 
 class Conv3DTranspose(Layer):
@@ -113,7 +129,7 @@ class Conv3DTranspose(Layer):
                  bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
                  bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        check_channels_last(data_format, "Conv3DTranspose")
+        set_data_format(self, data_format)
         self.filters = int(filters)
         self.kernel_size = _triple(kernel_size, "kernel_size")
         self.strides = _triple(strides, "strides")
@@ -128,7 +144,7 @@ class Conv3DTranspose(Layer):
 
     def build(self, input_shape):
         check_ndim(self, input_shape, 5)
-        self._channels = input_shape[-1]
+        self._channels = input_shape[channel_axis(self)]
         shape = self.kernel_size + (self.filters, self._channels)
         self.kernel = self.add_weight(shape, self.kernel_initializer, name="kernel",
                                       regularizer=self.kernel_regularizer, perm=(4, 3, 0, 1, 2))
@@ -142,7 +158,7 @@ class Conv3DTranspose(Layer):
         F = _F()
         check_ndim(self, inputs.shape, 5)
         _check_channels(self, inputs.shape, self._channels)
-        x = inputs.permute(0, 4, 1, 2, 3)
+        x = to_channels_first(self, inputs)
         bias = self.bias.value if self.bias is not None else None
         pads = _pad_arg([self._pads(i) for i in range(3)])
         if not any(pads):
@@ -151,32 +167,33 @@ class Conv3DTranspose(Layer):
             y = F.pad(F.conv_transpose3d(x, self.kernel.value, None, stride=self.strides), pads)
             if bias is not None:
                 y = y + bias.reshape(1, -1, 1, 1, 1)
-        return self.activation(y.permute(0, 2, 3, 4, 1))
+        return self.activation(from_channels_first(self, y))
 
     def compute_output_shape(self, input_shape):
-        n, *spatial, _ = input_shape
-        return (n, *(None if spatial[i] is None else
-                     (spatial[i] - 1) * self.strides[i] + self.kernel_size[i] + sum(self._pads(i))
-                     for i in range(3)), self.filters)
+        spatial = spatial_dims(self, input_shape)
+        return with_spatial(self, input_shape[0], (None if spatial[i] is None else
+                                                   (spatial[i] - 1) * self.strides[i] + self.kernel_size[i]
+                                                   + sum(self._pads(i)) for i in range(3)), self.filters)
 
 
 class _Pooling3D(Layer):
     def __init__(self, pool_size=(2, 2, 2), strides=None, padding="valid", data_format=None, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
-        check_channels_last(data_format, type(self).__name__)
+        set_data_format(self, data_format)
         self.pool_size = _triple(pool_size, "pool_size")
         self.strides = _triple(strides, "strides") if strides is not None else self.pool_size
         self.padding = _padding(padding, ("valid", "same"))
 
     def call(self, inputs):
         check_ndim(self, inputs.shape, 5)
-        x = inputs.permute(0, 4, 1, 2, 3)
+        x = to_channels_first(self, inputs)
         pads = _pads(self.padding, x.shape[2:], self.pool_size, self.strides)
-        return self._pool(x, _pad_arg(pads)).permute(0, 2, 3, 4, 1)
+        return from_channels_first(self, self._pool(x, _pad_arg(pads)))
 
     def compute_output_shape(self, input_shape):
-        n, *spatial, c = input_shape
-        return (n, *(_size(spatial[i], self.pool_size[i], self.strides[i], self.padding) for i in range(3)), c)
+        spatial, c = spatial_dims(self, input_shape), input_shape[channel_axis(self)]
+        return with_spatial(self, input_shape[0],
+                            (_size(spatial[i], self.pool_size[i], self.strides[i], self.padding) for i in range(3)), c)
 
 
 class MaxPooling3D(_Pooling3D):
@@ -213,15 +230,10 @@ class AveragePooling3D(_Pooling3D):
         return sums / counts
 
 
-class _GlobalPooling3D(Layer):
-    def __init__(self, data_format=None, keepdims=False, **kwargs):
-        super().__init__(**kwargs)
-        check_channels_last(data_format, type(self).__name__)
-        self.keepdims = keepdims
-
+class _GlobalPooling3D(_GlobalPooling):
     def compute_output_shape(self, input_shape):
-        n, c = input_shape[0], input_shape[-1]
-        return (n, 1, 1, 1, c) if self.keepdims else (n, c)
+        n, c = input_shape[0], input_shape[channel_axis(self)]
+        return with_spatial(self, n, (1, 1, 1), c) if self.keepdims else (n, c)
 
 
 class GlobalAveragePooling3D(_GlobalPooling3D):
@@ -229,7 +241,7 @@ class GlobalAveragePooling3D(_GlobalPooling3D):
 
     def call(self, inputs):
         check_ndim(self, inputs.shape, 5)
-        return inputs.mean(dim=(1, 2, 3), keepdim=self.keepdims)
+        return inputs.mean(dim=self._axes(5), keepdim=self.keepdims)
 
 
 class GlobalMaxPooling3D(_GlobalPooling3D):
@@ -237,7 +249,7 @@ class GlobalMaxPooling3D(_GlobalPooling3D):
 
     def call(self, inputs):
         check_ndim(self, inputs.shape, 5)
-        return inputs.amax(dim=(1, 2, 3), keepdim=self.keepdims)
+        return inputs.amax(dim=self._axes(5), keepdim=self.keepdims)
 
 
 class UpSampling3D(Layer):
@@ -245,20 +257,21 @@ class UpSampling3D(Layer):
 
     def __init__(self, size=(2, 2, 2), data_format=None, **kwargs):
         super().__init__(**kwargs)
-        check_channels_last(data_format, "UpSampling3D")
+        set_data_format(self, data_format)
         self.size = _triple(size, "size")
 
     def call(self, inputs):
         check_ndim(self, inputs.shape, 5)
         y = inputs
-        for axis, s in enumerate(self.size, start=1):
+        for axis, s in enumerate(self.size, start=_first_spatial(self)):
             if s != 1:
                 y = y.repeat_interleave(s, dim=axis)
         return y
 
     def compute_output_shape(self, input_shape):
-        n, *spatial, c = input_shape
-        return (n, *(None if d is None else d * s for d, s in zip(spatial, self.size)), c)
+        spatial = spatial_dims(self, input_shape)
+        return with_spatial(self, input_shape[0], (None if d is None else d * s for d, s in zip(spatial, self.size)),
+                            input_shape[channel_axis(self)])
 
 
 def _three_pairs(value, what):
@@ -291,16 +304,18 @@ class ZeroPadding3D(Layer):
 
     def __init__(self, padding=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):
         super().__init__(**kwargs)
-        check_channels_last(data_format, "ZeroPadding3D")
+        set_data_format(self, data_format)
         self.padding = _three_pairs(padding, "padding")
 
     def call(self, inputs):
         check_ndim(self, inputs.shape, 5)
-        return _F().pad(inputs, (0, 0) + _pad_arg(self.padding))
+        pads = _pad_arg(self.padding)
+        return _F().pad(inputs, pads if self.data_format == "channels_first" else (0, 0) + pads)
 
     def compute_output_shape(self, input_shape):
-        n, *spatial, c = input_shape
-        return (n, *(None if d is None else d + sum(p) for d, p in zip(spatial, self.padding)), c)
+        spatial = spatial_dims(self, input_shape)
+        return with_spatial(self, input_shape[0], (None if d is None else d + sum(p)
+                                                   for d, p in zip(spatial, self.padding)), input_shape[channel_axis(self)])
 
 
 class Cropping3D(Layer):
@@ -313,11 +328,11 @@ class Cropping3D(Layer):
 
     def __init__(self, cropping=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):
         super().__init__(**kwargs)
-        check_channels_last(data_format, "Cropping3D")
+        set_data_format(self, data_format)
         self.cropping = _three_pairs(cropping, "cropping")
 
     def _check(self, shape):
-        for d, (start, end) in zip(shape[1:4], self.cropping):
+        for d, (start, end) in zip(spatial_dims(self, shape), self.cropping):
             if d is not None and start + end >= d:
                 raise ValueError(f"Values in `cropping` argument should be smaller than the corresponding spatial "
                                  f"dimension of the input. Received: input_shape={tuple(shape)}, "
@@ -327,14 +342,17 @@ class Cropping3D(Layer):
         check_ndim(self, inputs.shape, 5)
         self._check(inputs.shape)
         (a, b), (c, d), (e, f) = self.cropping
-        D, H, W = inputs.shape[1:4]
+        D, H, W = spatial_dims(self, inputs.shape)
+        if self.data_format == "channels_first":
+            return inputs[:, :, a:D - b, c:H - d, e:W - f]
         return inputs[:, a:D - b, c:H - d, e:W - f]
 
     def compute_output_shape(self, input_shape):
         check_ndim(self, input_shape, 5)
         self._check(input_shape)
-        n, *spatial, c = input_shape
-        return (n, *(None if d is None else d - sum(p) for d, p in zip(spatial, self.cropping)), c)
+        spatial = spatial_dims(self, input_shape)
+        return with_spatial(self, input_shape[0], (None if d is None else d - sum(p)
+                                                   for d, p in zip(spatial, self.cropping)), input_shape[channel_axis(self)])
 
 
 MaxPool3D, AvgPool3D = MaxPooling3D, AveragePooling3D

@@ -8,7 +8,17 @@ or padding the full transposed convolution as Keras's torch backend does (JAX's 
 
 from __future__ import annotations
 
-from .conv import _F, _conv_options, _pair, check_ndim4
+from .conv import (
+    _F,
+    _conv_options,
+    _pair,
+    channel_axis,
+    check_ndim4,
+    from_channels_first,
+    spatial_dims,
+    to_channels_first,
+    with_spatial,
+)
 from .layer import Layer
 
 
@@ -28,7 +38,8 @@ def transpose_pads(layer, i):
 
 
 class Conv2DTranspose(Layer):
-    """Transposed 2-D convolution ("deconvolution") of (N, H, W, C) images.
+    """Transposed 2-D convolution ("deconvolution") of (N, H, W, C) images ((N, C, H, W) with
+    ``data_format='channels_first'``; the kernel is (kh, kw, filters, in) either way).
 
     Args:
         filters: output channels.
@@ -57,7 +68,7 @@ class Conv2DTranspose(Layer):
 
     def build(self, input_shape):
         check_ndim4(self, input_shape)
-        shape = self.kernel_size + (self.filters, input_shape[-1])
+        shape = self.kernel_size + (self.filters, input_shape[channel_axis(self)])
         self.kernel = self.add_weight(shape, self.kernel_initializer, name="kernel", regularizer=self.kernel_regularizer,
                                       perm=(3, 2, 0, 1))
         self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias",
@@ -75,11 +86,12 @@ class Conv2DTranspose(Layer):
     def call(self, inputs):
         F = _F()
         check_ndim4(self, inputs.shape)
-        if inputs.shape[-1] != self.kernel.shape[3]:
-            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis -1 '
+        axis = channel_axis(self)
+        if inputs.shape[axis] != self.kernel.shape[3]:
+            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis {axis} '
                              f"of input shape to have value {self.kernel.shape[3]}, but received input with "
                              f"shape {tuple(inputs.shape)}")
-        x = inputs.permute(0, 3, 1, 2)
+        x = to_channels_first(self, inputs)
         bias = self.bias.value if self.bias is not None else None
         pads = self._pads(1) + self._pads(0)  # F.pad's order: the last axis first
         if not any(pads):
@@ -88,11 +100,11 @@ class Conv2DTranspose(Layer):
             y = F.pad(F.conv_transpose2d(x, self.kernel.value, None, stride=self.strides), pads)
             if bias is not None:
                 y = y + bias.reshape(1, -1, 1, 1)
-        return self.activation(y.permute(0, 2, 3, 1))
+        return self.activation(from_channels_first(self, y))
 
     def compute_output_shape(self, input_shape):
-        n, h, w, _ = input_shape
-        return (n, self._size(h, 0), self._size(w, 1), self.filters)
+        h, w = spatial_dims(self, input_shape)
+        return with_spatial(self, input_shape[0], (self._size(h, 0), self._size(w, 1)), self.filters)
 
 
 Convolution2DTranspose = Conv2DTranspose

@@ -17,6 +17,7 @@ import nerve.nn.functional as _functional
 from nerve.tensor import Tensor
 
 from .. import activations
+from .conv import set_data_format
 from .layer import KerasTensor, Layer, Node, map_structure, set_keras_mask
 
 
@@ -80,12 +81,16 @@ class Activation(Layer):
 
 
 class Flatten(Layer):
-    """Flatten every axis but the batch axis (in channels-last order, as Keras)."""
+    """Flatten every axis but the batch axis (in channels-last order, as Keras: with
+    ``data_format='channels_first'`` the channels move last first)."""
 
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
+        set_data_format(self, data_format)
 
     def call(self, inputs):
+        if self.data_format == "channels_first" and inputs.ndim > 2:
+            inputs = inputs.movedim(1, -1)
         arr = inputs._data
         if inputs.requires_grad or arr.ndim < 2:
             return inputs.reshape(arr.shape[0], -1)

@@ -1,10 +1,22 @@
 """Reshaping layers: ``UpSampling2D`` and ``ZeroPadding2D`` on (N, H, W, C) images, on the core's
-``interpolate`` and ``pad`` (channels-last in and out, as Keras), and ``UpSampling1D``,
-``ZeroPadding1D``, ``Cropping1D`` on (N, steps, C) sequences."""
+``interpolate`` and ``pad`` (channels-last in and out, as Keras; (N, C, H, W) with
+``data_format='channels_first'``), and ``UpSampling1D``, ``ZeroPadding1D``, ``Cropping1D`` on
+(N, steps, C) sequences."""
 
 from __future__ import annotations
 
-from .conv import _F, _pair, check_channels_last, check_ndim, check_ndim4
+from .conv import (
+    _F,
+    _pair,
+    channel_axis,
+    check_ndim,
+    check_ndim4,
+    from_channels_first,
+    set_data_format,
+    spatial_dims,
+    to_channels_first,
+    with_spatial,
+)
 from .layer import Layer
 
 
@@ -19,7 +31,7 @@ class UpSampling2D(Layer):
 
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
         super().__init__(**kwargs)
-        check_channels_last(data_format, "UpSampling2D")
+        set_data_format(self, data_format)
         self.size = _pair(size, "size")
         self.interpolation = interpolation.lower()
         if self.interpolation not in ("nearest", "bilinear"):
@@ -29,15 +41,17 @@ class UpSampling2D(Layer):
     def call(self, inputs):
         check_ndim4(self, inputs.shape)
         if self.interpolation == "nearest":
-            return inputs.repeat_interleave(self.size[0], dim=1).repeat_interleave(self.size[1], dim=2)
-        x = inputs.permute(0, 3, 1, 2)
+            rows = 2 if self.data_format == "channels_first" else 1
+            return inputs.repeat_interleave(self.size[0], dim=rows).repeat_interleave(self.size[1], dim=rows + 1)
+        x = to_channels_first(self, inputs)
         h, w = x.shape[2] * self.size[0], x.shape[3] * self.size[1]
         y = _F().interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
-        return y.permute(0, 2, 3, 1)
+        return from_channels_first(self, y)
 
     def compute_output_shape(self, input_shape):
-        n, h, w, c = input_shape
-        return (n, None if h is None else h * self.size[0], None if w is None else w * self.size[1], c)
+        h, w = spatial_dims(self, input_shape)
+        return with_spatial(self, input_shape[0], (None if h is None else h * self.size[0],
+                                                   None if w is None else w * self.size[1]), input_shape[channel_axis(self)])
 
 
 class ZeroPadding2D(Layer):
@@ -50,7 +64,7 @@ class ZeroPadding2D(Layer):
 
     def __init__(self, padding=(1, 1), data_format=None, **kwargs):
         super().__init__(**kwargs)
-        check_channels_last(data_format, "ZeroPadding2D")
+        set_data_format(self, data_format)
         if isinstance(padding, int):
             self.padding = ((padding, padding), (padding, padding))
         elif hasattr(padding, "__len__") and len(padding) == 2:
@@ -68,12 +82,15 @@ class ZeroPadding2D(Layer):
     def call(self, inputs):
         check_ndim4(self, inputs.shape)
         (t, b), (left, r) = self.padding
+        if self.data_format == "channels_first":
+            return _F().pad(inputs, (left, r, t, b))
         return _F().pad(inputs, (0, 0, left, r, t, b))
 
     def compute_output_shape(self, input_shape):
-        n, h, w, c = input_shape
+        h, w = spatial_dims(self, input_shape)
         (t, b), (left, r) = self.padding
-        return (n, None if h is None else h + t + b, None if w is None else w + left + r, c)
+        return with_spatial(self, input_shape[0], (None if h is None else h + t + b,
+                                                   None if w is None else w + left + r), input_shape[channel_axis(self)])
 
 
 def _two(value, what):
@@ -115,16 +132,18 @@ class ZeroPadding1D(Layer):
 
     def __init__(self, padding=1, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        check_channels_last(data_format, "ZeroPadding1D")
+        set_data_format(self, data_format)
         self.padding = _two(padding, "padding")
 
     def call(self, inputs):
         check_ndim(self, inputs.shape, 3)
+        if self.data_format == "channels_first":
+            return _F().pad(inputs, self.padding)
         return _F().pad(inputs, (0, 0) + self.padding)
 
     def compute_output_shape(self, input_shape):
-        n, steps, c = input_shape
-        return (n, _add(steps, sum(self.padding)), c)
+        (steps,) = spatial_dims(self, input_shape)
+        return with_spatial(self, input_shape[0], (_add(steps, sum(self.padding)),), input_shape[channel_axis(self)])
 
 
 class Cropping1D(Layer):

@@ -93,8 +93,13 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
                                  validation_split=None, subset=None, interpolation="bilinear", follow_links=False,
                                  crop_to_aspect_ratio=False, pad_to_aspect_ratio=False, data_format=None,
                                  verbose=True):
-    """Batches of (float32 NHWC images in 0-255, int32 labels) from one subfolder per class."""
+    """Batches of (float32 NHWC images in 0-255, int32 labels) from one subfolder per class; NCHW
+    with ``data_format='channels_first'`` (None: ``keras.config.image_data_format()``)."""
     from nerve.vision.datasets import image_dataset_from_directory as engine
+
+    from .. import backend
+
+    data_format = backend.standardize_data_format(data_format)
 
     return engine(directory, labels=labels, label_mode=label_mode, class_names=class_names, color_mode=color_mode,
                   batch_size=batch_size, image_size=image_size, shuffle=shuffle, seed=seed,
