@@ -159,24 +159,117 @@ def _match(y_true, y_pred):
 
 def mean_squared_error(y_true, y_pred):
     """Per-example mean of squared errors over the last axis."""
+    y_pred = _pred_tensor(y_pred)
     return _F().mse_loss(y_pred, _match(y_true, y_pred), reduction="none").mean(dim=-1)
 
 
 def mean_absolute_error(y_true, y_pred):
     """Per-example mean of absolute errors over the last axis."""
+    y_pred = _pred_tensor(y_pred)
     return _F().l1_loss(y_pred, _match(y_true, y_pred), reduction="none").mean(dim=-1)
 
 
 def mean_absolute_percentage_error(y_true, y_pred):
     """Per-example ``100 * mean(|(y_true - y_pred) / y_true|)`` over the last axis (|y_true| at
     least 1e-7, as Keras)."""
+    y_pred = _pred_tensor(y_pred)
     y_true, y_pred = _same_rank(_as_tensor(y_true, y_pred).to(y_pred.dtype), y_pred)
     return ((y_true - y_pred) / y_true.abs().clamp(min=EPS)).abs().mean(dim=-1) * 100.0
+
+
+def mean_squared_logarithmic_error(y_true, y_pred):
+    """Per-example mean of ``(log(1 + y_pred) - log(1 + y_true)) ** 2`` (both at least 1e-7, as Keras)."""
+    y_pred = _pred_tensor(y_pred)
+    y_true, y_pred = _same_rank(_as_tensor(y_true, y_pred).to(y_pred.dtype), y_pred)
+    first = (y_pred.clamp(min=EPS) + 1.0).log()
+    second = (y_true.clamp(min=EPS) + 1.0).log()
+    return ((first - second) ** 2).mean(dim=-1)
+
+
+def _to_hinge_labels(y_true):
+    """Keras's labels for the hinges: 0/1 labels become -1/1, any others stay as they are."""
+    data = y_true._data
+    binary = bool(((data == 0) | (data == 1)).all())
+    return y_true * 2.0 - 1.0 if binary else y_true
+
+
+def _hinge_margin(y_true, y_pred):
+    # no rank matching, as Keras: labels (n,) against predictions (n, 1) broadcast to (n, n)
+    y_pred = _pred_tensor(y_pred)
+    y_true = _to_hinge_labels(_as_tensor(y_true, y_pred).to(y_pred.dtype))
+    return (1.0 - y_true * y_pred).clamp(min=0.0)
+
+
+def hinge(y_true, y_pred):
+    """Per-example mean of ``max(1 - y_true * y_pred, 0)`` (0/1 labels taken as -1/1)."""
+    return _hinge_margin(y_true, y_pred).mean(dim=-1)
+
+
+def squared_hinge(y_true, y_pred):
+    """Per-example mean of ``max(1 - y_true * y_pred, 0) ** 2`` (0/1 labels taken as -1/1)."""
+    return (_hinge_margin(y_true, y_pred) ** 2).mean(dim=-1)
+
+
+def categorical_hinge(y_true, y_pred):
+    """Per-example ``max(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0)`` (one-hot ``y_true``)."""
+    y_pred = _pred_tensor(y_pred)
+    y_true = _as_tensor(y_true, y_pred).to(y_pred.dtype)
+    pos = (y_true * y_pred).sum(dim=-1)
+    neg = ((1.0 - y_true) * y_pred).amax(dim=-1)
+    return (neg - pos + 1.0).clamp(min=0.0)
+
+
+def _l2_normalize(x, axis):
+    """Keras's ``ops.normalize``: ``x * min(rsqrt(sum(x ** 2)), 1 / eps)``."""
+    inv = (x * x).sum(dim=axis, keepdim=True).rsqrt().clamp(max=1.0 / backend.epsilon())
+    return x * inv
+
+
+def cosine_similarity(y_true, y_pred, axis=-1):
+    """Per-example negative cosine similarity along ``axis`` (-1 for vectors pointing the same way)."""
+    y_pred = _pred_tensor(y_pred)
+    y_true, y_pred = _same_rank(_as_tensor(y_true, y_pred).to(y_pred.dtype), y_pred)
+    return -(_l2_normalize(y_true, axis) * _l2_normalize(y_pred, axis)).sum(dim=axis)
+
+
+def log_cosh(y_true, y_pred):
+    """Per-example mean of ``log(cosh(y_pred - y_true))`` (as ``x + softplus(-2x) - log 2``, stable)."""
+    y_pred = _pred_tensor(y_pred)
+    y_true, y_pred = _same_rank(_as_tensor(y_true, y_pred).to(y_pred.dtype), y_pred)
+    x = y_pred - y_true
+    return (x + _F().softplus(x * -2.0) - math.log(2.0)).mean(dim=-1)
+
+
+def kl_divergence(y_true, y_pred):
+    """Per-example ``sum(y_true * log(y_true / y_pred))``, both clipped to [1e-7, 1]."""
+    y_pred = _pred_tensor(y_pred)
+    y_true = _as_tensor(y_true, y_pred).to(y_pred.dtype).clamp(backend.epsilon(), 1.0)
+    y_pred = y_pred.clamp(backend.epsilon(), 1.0)
+    return (y_true * (y_true / y_pred).log()).sum(dim=-1)
+
+
+def poisson(y_true, y_pred):
+    """Per-example mean of ``y_pred - y_true * log(y_pred + 1e-7)``."""
+    y_pred = _pred_tensor(y_pred)
+    y_true = _as_tensor(y_true, y_pred).to(y_pred.dtype)
+    return (y_pred - y_true * (y_pred + backend.epsilon()).log()).mean(dim=-1)
+
+
+def huber(y_true, y_pred, delta=1.0):
+    """Per-example mean of the Huber loss: squared below ``delta``, linear above."""
+    y_pred = _pred_tensor(y_pred)
+    y_true, y_pred = _same_rank(_as_tensor(y_true, y_pred).to(y_pred.dtype), y_pred)
+    err = (y_pred - y_true).abs()
+    quad = err.clamp(max=delta)
+    return (0.5 * quad * quad + delta * (err - quad)).mean(dim=-1)
 
 
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
 mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
+kld = KLD = kullback_leibler_divergence = kl_divergence
+logcosh = log_cosh
 
 
 _layer = None  # keras.layers.layer, imported on first use (it imports this module)
@@ -361,6 +454,69 @@ class MeanAbsolutePercentageError(Loss):
         super().__init__(name, reduction)
 
 
+class MeanSquaredLogarithmicError(Loss):
+    fn = staticmethod(mean_squared_logarithmic_error)
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_logarithmic_error"):
+        super().__init__(name, reduction)
+
+
+class Hinge(Loss):
+    fn = staticmethod(hinge)
+
+    def __init__(self, reduction="sum_over_batch_size", name="hinge"):
+        super().__init__(name, reduction)
+
+
+class SquaredHinge(Loss):
+    fn = staticmethod(squared_hinge)
+
+    def __init__(self, reduction="sum_over_batch_size", name="squared_hinge"):
+        super().__init__(name, reduction)
+
+
+class CategoricalHinge(Loss):
+    fn = staticmethod(categorical_hinge)
+
+    def __init__(self, reduction="sum_over_batch_size", name="categorical_hinge"):
+        super().__init__(name, reduction)
+
+
+class CosineSimilarity(Loss):
+    fn = staticmethod(cosine_similarity)
+
+    def __init__(self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity"):
+        super().__init__(name, reduction, axis=axis)
+
+
+class LogCosh(Loss):
+    fn = staticmethod(log_cosh)
+
+    def __init__(self, reduction="sum_over_batch_size", name="log_cosh"):
+        super().__init__(name, reduction)
+
+
+class KLDivergence(Loss):
+    fn = staticmethod(kl_divergence)
+
+    def __init__(self, reduction="sum_over_batch_size", name="kl_divergence"):
+        super().__init__(name, reduction)
+
+
+class Poisson(Loss):
+    fn = staticmethod(poisson)
+
+    def __init__(self, reduction="sum_over_batch_size", name="poisson"):
+        super().__init__(name, reduction)
+
+
+class Huber(Loss):
+    fn = staticmethod(huber)
+
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss"):
+        super().__init__(name, reduction, delta=delta)
+
+
 class LossFunctionWrapper(Loss):
     """A loss object around a function ``fn(y_true, y_pred)`` returning per-example values."""
 
@@ -386,6 +542,10 @@ _BY_NAME = {
     "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
     "mean_absolute_percentage_error": MeanAbsolutePercentageError, "mape": MeanAbsolutePercentageError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError, "msle": MeanSquaredLogarithmicError,
+    "hinge": Hinge, "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
+    "cosine_similarity": CosineSimilarity, "log_cosh": LogCosh, "kl_divergence": KLDivergence,
+    "kld": KLDivergence, "poisson": Poisson, "huber": Huber, "bce": BinaryCrossentropy,
 }
 _CLASSES = {c.__name__: c for c in set(_BY_NAME.values())}
 
