@@ -870,8 +870,8 @@ def _pythonify_logs(logs):
 
 
 def _log_value(value):
-    """A metric's result as the logs hold it: a Python float (Keras's pythonify_logs), or the value
-    itself where it is not one number (a list of thresholds' results)."""
+    """A metric's result as the logs hold it: a Python float (Keras's pythonify_logs), or, where it
+    is not one number (a result per threshold or per class), a NumPy array."""
     if type(value) is float:
         return value
     from ..variables import Variable
@@ -881,7 +881,8 @@ def _log_value(value):
     try:
         return float(value)  # a one-element tensor copies its number from the device
     except (TypeError, ValueError, RuntimeError):
-        return value
+        # several numbers (per threshold, per class): a NumPy array, as Keras's logs hold them
+        return value.numpy() if isinstance(value, nerve.Tensor) else value
 
 
 def _host(t) -> np.ndarray:
