@@ -115,11 +115,13 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
-    """Per-example cross-entropy with integer class ids ``y_true``."""
-    y_true = _as_tensor(y_true, y_pred)
-    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
-        y_true = y_true.squeeze(-1)
-    y_true = y_true.long()
+    """Per-example cross-entropy with integer class ids ``y_true`` (0 where the id is ``ignore_class``)."""
+    y_pred = _pred_tensor(y_pred)
+    y_true = _sparse_ids(y_true, y_pred)
+    if ignore_class is not None:
+        valid = _valid_ids(y_true, ignore_class)
+        out = sparse_categorical_crossentropy(y_true * valid.long(), y_pred, from_logits, None, axis)
+        return out * valid.to(out.dtype)
     logits = _logits(y_pred, from_logits)
     F = _F()
     if logits is not None:
@@ -132,6 +134,19 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     if logp.ndim > 2:
         logp = logp.permute(0, logp.ndim - 1, *range(1, logp.ndim - 1))
     return F.nll_loss(logp, y_true, reduction="none")
+
+
+def _sparse_ids(y_true, y_pred):
+    """Class ids as an int64 tensor, a last axis of 1 dropped."""
+    y_true = _as_tensor(y_true, y_pred)
+    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
+        y_true = y_true.squeeze(-1)
+    return y_true.long()
+
+
+def _valid_ids(ids, ignore_class):
+    """A 0/1 tensor: 1 where the class id is not ``ignore_class`` (Keras's mask on the loss values)."""
+    return nerve.Tensor._make(ids._data != ignore_class, ids.device)
 
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
@@ -333,6 +348,9 @@ class Loss:
         y_pred = _pred_tensor(y_pred)
         mask = _mask_of(y_pred)
         out = self.call(y_true, y_pred)
+        out_mask = self._values_mask(y_true, y_pred)
+        if out_mask is not None:
+            mask = out_mask if mask is None else mask.to(out.dtype) * out_mask.to(out.dtype)
         if mask is not None:
             sample_weight = _apply_mask(sample_weight, mask, out, self.reduction)
         if sample_weight is not None:
@@ -344,6 +362,10 @@ class Loss:
         if self.reduction == "sum":
             return out.sum()
         return out.mean()
+
+    def _values_mask(self, y_true, y_pred):
+        """A mask that the loss function puts on its values (Keras's mask on ``call``'s output), or None."""
+        return None
 
     def get_config(self) -> dict:
         return {"name": self.name, "reduction": self.reduction, **self.kwargs}
@@ -407,11 +429,17 @@ class SparseCategoricalCrossentropy(Loss):
     def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
                  name="sparse_categorical_crossentropy"):
         super().__init__(name, reduction, from_logits=from_logits)
+        if ignore_class is not None:  # (kept out of kwargs when unset: the saved config stays as it was)
+            self.kwargs["ignore_class"] = ignore_class
+
+    def _values_mask(self, y_true, y_pred):
+        ignore = self.kwargs.get("ignore_class")
+        return None if ignore is None else _valid_ids(_sparse_ids(y_true, y_pred), ignore)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         y_pred = _pred_tensor(y_pred)
         if sample_weight is None and self.reduction == "sum_over_batch_size" and y_pred.ndim == 2 and \
-                _mask_of(y_pred) is None:
+                _mask_of(y_pred) is None and self.kwargs.get("ignore_class") is None:
             logits = _logits(y_pred, self.kwargs["from_logits"])
             if logits is not None:
                 t = _as_tensor(y_true, y_pred)

@@ -302,22 +302,50 @@ class MeanAbsolutePercentageError(_LossMetric):
 class CategoricalCrossentropy(_LossMetric):
     fn = staticmethod(losses.categorical_crossentropy)
 
-    def __init__(self, name="categorical_crossentropy", dtype=None):
+    def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False, label_smoothing=0, axis=-1):
         super().__init__(name, dtype)
+        self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
+        self._fn_kwargs = {"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), **self._fn_kwargs}
 
 
 class SparseCategoricalCrossentropy(_LossMetric):
     fn = staticmethod(losses.sparse_categorical_crossentropy)
 
-    def __init__(self, name="sparse_categorical_crossentropy", dtype=None):
+    def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False, ignore_class=None,
+                 axis=-1):
         super().__init__(name, dtype)
+        self.from_logits, self.ignore_class, self.axis = from_logits, ignore_class, axis
+        self._fn_kwargs = {"from_logits": from_logits, "ignore_class": ignore_class, "axis": axis}
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        if self.ignore_class is not None and sample_weight is not None:
+            # as Keras: the ignored labels' zeros count in an unweighted mean, but weigh 0 in a weighted one
+            p = _array(y_pred)
+            t = _array(y_true, _xp(p))
+            if t.ndim == p.ndim and t.shape[-1] == 1:
+                t = t.reshape(t.shape[:-1])
+            w = _xp(p).asarray(_array(sample_weight, _xp(p)), dtype="float32")
+            w, valid = _same_rank(w, (t != self.ignore_class).astype("float32"), expand_rank_1=True)
+            sample_weight = w * valid
+        super().update_state(y_true, y_pred, sample_weight)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), **self._fn_kwargs}
 
 
 class BinaryCrossentropy(_LossMetric):
     fn = staticmethod(losses.binary_crossentropy)
 
-    def __init__(self, name="binary_crossentropy", dtype=None):
+    def __init__(self, name="binary_crossentropy", dtype=None, from_logits=False, label_smoothing=0):
         super().__init__(name, dtype)
+        self.from_logits, self.label_smoothing = from_logits, label_smoothing
+        self._fn_kwargs = {"from_logits": from_logits, "label_smoothing": label_smoothing}
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), **self._fn_kwargs}
 
 
 class MeanSquaredLogarithmicError(_LossMetric):
