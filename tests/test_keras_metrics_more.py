@@ -65,6 +65,7 @@ MEAN_METRICS = {
     "LogCoshError": regression_batches, "Poisson": regression_batches, "CosineSimilarity": regression_batches,
     "KLDivergence": one_hot_batches, "CategoricalHinge": one_hot_batches,
     "Hinge": label_batches, "SquaredHinge": label_batches,
+    "PearsonCorrelation": regression_batches, "ConcordanceCorrelation": regression_batches,
 }
 
 
@@ -90,6 +91,8 @@ def test_cosine_similarity_axis_and_mean_metric_wrapper_equal_keras():
     data = [(rng.normal(size=(5, 3, 4)).astype("float32"), rng.normal(size=(5, 3, 4)).astype("float32"),
              rng.random(5).astype("float32")) for _ in range(2)]
     run_both(lambda lib: lib.metrics.CosineSimilarity(axis=1), data)
+    run_both(lambda lib: lib.metrics.PearsonCorrelation(axis=1), data)
+    run_both(lambda lib: lib.metrics.ConcordanceCorrelation(axis=-2), data)
     theirs, ours = run_both(lambda lib: lib.metrics.MeanMetricWrapper(lib.losses.huber, delta=0.3),
                             regression_batches(4))
     assert ours.name == theirs.name == "mean_metric_wrapper"
@@ -190,6 +193,8 @@ FUNCTIONS = [("metrics", "hinge", label_batches, {}), ("metrics", "squared_hinge
              ("metrics", "poisson", regression_batches, {}), ("metrics", "log_cosh", regression_batches, {}),
              ("metrics", "mean_squared_logarithmic_error", regression_batches, {}),
              ("metrics", "huber", regression_batches, dict(delta=0.5)),
+             ("metrics", "pearson_correlation", regression_batches, {}),
+             ("metrics", "concordance_correlation", regression_batches, dict(axis=0)),
              ("losses", "cosine_similarity", regression_batches, {}), ("losses", "log_cosh", regression_batches, {}),
              ("metrics", "binary_accuracy", label_batches, dict(threshold=0.1)),
              ("metrics", "categorical_accuracy", one_hot_batches, {}),
@@ -366,3 +371,15 @@ def test_sparse_classifier_with_ignored_class_fits_as_keras():
     _fit_both(build, x, y, lambda lib: [lib.metrics.SparseCategoricalCrossentropy(from_logits=True, ignore_class=1),
                                         lib.metrics.SparseTopKCategoricalAccuracy(k=2)],
               lambda lib: lib.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=1))
+
+
+def test_serialize_and_deserialize_as_keras():
+    for make in (lambda lib: lib.metrics.F1Score(average="macro", threshold=0.3),
+                 lambda lib: lib.metrics.OneHotIoU(3, [0, 2], name="iou"), lambda lib: lib.metrics.R2Score(),
+                 lambda lib: lib.metrics.PearsonCorrelation(axis=0), lambda lib: lib.metrics.Poisson()):
+        want, got = K.metrics.serialize(make(K)), keras.metrics.serialize(make(keras))
+        assert {k: got[k] for k in ("module", "class_name")} == {k: want[k] for k in ("module", "class_name")}
+        assert got["config"] == {k: v for k, v in want["config"].items() if k != "dtype"}
+        again = keras.metrics.deserialize(got)
+        assert type(again) is type(make(keras)) and again.get_config() == got["config"]
+        assert type(keras.metrics.deserialize(want)).__name__ == type(K.metrics.deserialize(want)).__name__

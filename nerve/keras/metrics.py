@@ -411,6 +411,64 @@ class CosineSimilarity(_LossMetric):
         self._fn_kwargs = {"axis": axis}  # (Keras's get_config leaves the axis out too)
 
 
+def _pair(y_true, y_pred):
+    """Labels and predictions as float32 tensors of the same rank (Keras's squeeze_or_expand_to_same_rank)."""
+    y_pred = losses._pred_tensor(y_pred)
+    return losses._same_rank(losses._as_tensor(y_true, y_pred).to(y_pred.dtype), y_pred)
+
+
+def pearson_correlation(y_true, y_pred, axis=-1):
+    """Per-example Pearson correlation of labels and predictions along ``axis``."""
+    y_true, y_pred = _pair(y_true, y_pred)
+
+    def standardize(x):
+        x = x - x.mean(dim=axis, keepdim=True)
+        return x / (x * x).mean(dim=axis, keepdim=True).sqrt()
+
+    return (standardize(y_true) * standardize(y_pred)).mean(dim=axis)
+
+
+def concordance_correlation(y_true, y_pred, axis=-1):
+    """Per-example concordance correlation along ``axis``, written as Keras 3 writes it (its covariance
+    centres the labels on the predictions' mean)."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    true_mean, pred_mean = y_true.mean(dim=axis, keepdim=True), y_pred.mean(dim=axis, keepdim=True)
+
+    def var(x):
+        x = x - x.mean(dim=axis, keepdim=True)
+        return (x * x).mean(dim=axis, keepdim=True)
+
+    covar = (y_true - pred_mean) * (y_pred - pred_mean)
+    norm = var(y_true - true_mean) + var(y_pred - pred_mean) + (true_mean - pred_mean) ** 2
+    return (covar * 2 / (norm + backend.epsilon())).mean(dim=axis)
+
+
+class PearsonCorrelation(_LossMetric):
+    """The mean over examples of the Pearson correlation along ``axis``."""
+
+    fn = staticmethod(pearson_correlation)
+
+    def __init__(self, name="pearson_correlation", dtype=None, axis=-1):
+        super().__init__(name, dtype)
+        self.axis, self._fn_kwargs = axis, {"axis": axis}
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": self.axis}
+
+
+class ConcordanceCorrelation(_LossMetric):
+    """The mean over examples of the concordance correlation along ``axis``."""
+
+    fn = staticmethod(concordance_correlation)
+
+    def __init__(self, name="concordance_correlation", dtype=None, axis=-1):
+        super().__init__(name, dtype)
+        self.axis, self._fn_kwargs = axis, {"axis": axis}
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": self.axis}
+
+
 class RootMeanSquaredError(Metric):
     """The square root of the running (weighted) mean of the squared errors."""
 
@@ -1236,12 +1294,13 @@ _BY_NAME = {
     "log_cosh_error": LogCoshError, "r2_score": R2Score, "hinge": Hinge, "squared_hinge": SquaredHinge,
     "categorical_hinge": CategoricalHinge, "kl_divergence": KLDivergence, "poisson": Poisson,
     "f1_score": F1Score, "f_beta_score": FBetaScore, "binary_io_u": BinaryIoU,
+    "pearson_correlation": PearsonCorrelation, "concordance_correlation": ConcordanceCorrelation,
     # as Keras's names of the classes (each needs arguments: the string fails as it does in Keras)
     "io_u": IoU, "mean_io_u": MeanIoU, "one_hot_io_u": OneHotIoU, "one_hot_mean_io_u": OneHotMeanIoU,
 }
 _CLASSES = {c.__name__: c for c in list(_BY_NAME.values()) + [
     Accuracy, Mean, PrecisionAtRecall, RecallAtPrecision, SensitivityAtSpecificity, SpecificityAtSensitivity,
-    MeanMetricWrapper]}
+    MeanMetricWrapper, Sum]}
 
 
 def get(identifier, y_true=None, y_pred=None, loss=None) -> Metric:
@@ -1284,6 +1343,24 @@ def get(identifier, y_true=None, y_pred=None, loss=None) -> Metric:
         _FnMetric.fn = staticmethod(fn)
         return _FnMetric(name=getattr(fn, "__name__", "metric"))
     raise ValueError(f"Could not interpret metric identifier: {identifier!r}")
+
+
+def serialize(metric) -> dict:
+    """A metric object as Keras's ``keras.metrics.serialize`` writes it (class name and config)."""
+    if not isinstance(metric, Metric) or type(metric).__name__ not in _CLASSES:
+        raise TypeError(f"cannot serialize the custom metric {metric!r}")
+    return {"module": "keras.metrics", "class_name": type(metric).__name__, "config": metric.get_config(),
+            "registered_name": None}
+
+
+def deserialize(config, custom_objects=None) -> Metric:
+    """The metric ``serialize`` wrote (or a class name), as Keras's ``keras.metrics.deserialize``."""
+    if isinstance(config, str):
+        config = {"class_name": config, "config": {}}
+    cls = (custom_objects or {}).get(config["class_name"]) or _CLASSES.get(config["class_name"])
+    if cls is None:
+        raise ValueError(f"Could not interpret metric identifier: {config['class_name']!r}")
+    return cls.from_config(config.get("config", {}))
 
 
 def check(identifier) -> None:
