@@ -383,3 +383,25 @@ def test_serialize_and_deserialize_as_keras():
         again = keras.metrics.deserialize(got)
         assert type(again) is type(make(keras)) and again.get_config() == got["config"]
         assert type(keras.metrics.deserialize(want)).__name__ == type(K.metrics.deserialize(want)).__name__
+
+
+def test_keras_file_with_the_new_metrics_loads_and_evaluates_as_keras(tmp_path):
+    """A .keras file Keras saved with these metrics compiled in: nerve restores them from their configs
+    (dtype and all) and evaluates as Keras; nerve's own file of it loads again the same."""
+    rng = np.random.default_rng(26)
+    x = rng.normal(size=(30, 5)).astype("float32")
+    y = np.eye(3, dtype="float32")[rng.integers(0, 3, 30)]
+    theirs = _classifier(K, K.layers)
+    theirs.compile("sgd", "categorical_crossentropy", metrics=[
+        K.metrics.F1Score(average="weighted"), K.metrics.OneHotMeanIoU(3), K.metrics.RootMeanSquaredError(),
+        K.metrics.R2Score(), K.metrics.CategoricalCrossentropy(from_logits=False, label_smoothing=0.1),
+        K.metrics.ConcordanceCorrelation(), "categorical_hinge", "kl_divergence"])
+    want = theirs.evaluate(x, y, verbose=0, return_dict=True)
+    theirs.save(tmp_path / "m.keras")
+    ours = keras.models.load_model(tmp_path / "m.keras")
+    got = ours.evaluate(x, y, verbose=0, return_dict=True)
+    assert list(got) == list(want)
+    np.testing.assert_allclose(list(got.values()), list(want.values()), rtol=1e-5, atol=1e-6)
+    ours.save(tmp_path / "ours.keras")
+    again = keras.models.load_model(tmp_path / "ours.keras").evaluate(x, y, verbose=0, return_dict=True)
+    np.testing.assert_allclose(list(again.values()), list(want.values()), rtol=1e-5, atol=1e-6)
