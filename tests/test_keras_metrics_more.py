@@ -405,3 +405,17 @@ def test_keras_file_with_the_new_metrics_loads_and_evaluates_as_keras(tmp_path):
     ours.save(tmp_path / "ours.keras")
     again = keras.models.load_model(tmp_path / "ours.keras").evaluate(x, y, verbose=0, return_dict=True)
     np.testing.assert_allclose(list(again.values()), list(want.values()), rtol=1e-5, atol=1e-6)
+
+
+def test_hinge_losses_on_labels_of_one_axis_fit_as_keras():
+    """Keras's loss classes match the labels' rank to the predictions' first ((n,) to (n, 1)); its
+    hinge metrics do not, and broadcast them: both as Keras."""
+    rng = np.random.default_rng(27)
+    x = rng.normal(size=(32, 5)).astype("float32")
+    y = (x[:, 0] > 0).astype("float32")
+
+    def build(lib, layers):
+        return lib.Sequential([lib.Input((5,)), layers.Dense(4, activation="tanh"), layers.Dense(1)])
+
+    for loss in ("hinge", "squared_hinge"):
+        _fit_both(build, x, y, lambda lib: ["hinge", lib.metrics.SquaredHinge()], loss)

@@ -342,6 +342,8 @@ class Loss:
         self.kwargs = kwargs
 
     def call(self, y_true, y_pred):
+        # as Keras's LossFunctionWrapper: labels (n,) against predictions (n, 1) become (n, 1) first
+        y_true, y_pred = _same_rank(_as_tensor(y_true, y_pred), y_pred)
         return type(self).fn(y_true, y_pred, **self.kwargs)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
@@ -553,6 +555,7 @@ class LossFunctionWrapper(Loss):
         super().__init__(name or getattr(fn, "__name__", "loss"), reduction, **kwargs)
 
     def call(self, y_true, y_pred):
+        y_true, y_pred = _same_rank(_as_tensor(y_true, y_pred), y_pred)
         return self._fn(y_true, y_pred, **self.kwargs)
 
 
