@@ -196,6 +196,10 @@ FUNCTIONS = [("metrics", "hinge", label_batches, {}), ("metrics", "squared_hinge
              ("metrics", "pearson_correlation", regression_batches, {}),
              ("metrics", "concordance_correlation", regression_batches, dict(axis=0)),
              ("losses", "cosine_similarity", regression_batches, {}), ("losses", "log_cosh", regression_batches, {}),
+             ("metrics", "binary_focal_crossentropy", one_hot_batches, dict(apply_class_balancing=True, gamma=1.5)),
+             ("losses", "binary_focal_crossentropy", label_batches, dict(from_logits=True, label_smoothing=0.1)),
+             ("metrics", "categorical_focal_crossentropy", one_hot_batches, dict(alpha=0.4, label_smoothing=0.1)),
+             ("losses", "categorical_focal_crossentropy", label_batches, dict(from_logits=True, gamma=3.0)),
              ("metrics", "binary_accuracy", label_batches, dict(threshold=0.1)),
              ("metrics", "categorical_accuracy", one_hot_batches, {}),
              ("metrics", "top_k_categorical_accuracy", one_hot_batches, dict(k=2))]
@@ -226,7 +230,9 @@ def test_sparse_accuracy_functions_as_keras():
 @pytest.mark.parametrize("name, kw", [("Hinge", {}), ("SquaredHinge", {}), ("CategoricalHinge", {}),
                                       ("Poisson", {}), ("KLDivergence", {}), ("LogCosh", {}),
                                       ("MeanSquaredLogarithmicError", {}), ("CosineSimilarity", dict(axis=-1)),
-                                      ("Huber", dict(delta=0.4))])
+                                      ("Huber", dict(delta=0.4)),
+                                      ("BinaryFocalCrossentropy", dict(apply_class_balancing=True, alpha=0.3)),
+                                      ("CategoricalFocalCrossentropy", dict(gamma=1.0, label_smoothing=0.2))])
 def test_loss_classes_equal_keras(name, kw):
     y, p, w = one_hot_batches(19, n=1)[0]
     for reduction in ("sum_over_batch_size", "sum", "none"):
@@ -407,7 +413,7 @@ def test_keras_file_with_the_new_metrics_loads_and_evaluates_as_keras(tmp_path):
     np.testing.assert_allclose(list(again.values()), list(want.values()), rtol=1e-5, atol=1e-6)
 
 
-def test_hinge_losses_on_labels_of_one_axis_fit_as_keras():
+def test_hinge_and_focal_losses_fit_as_keras():
     """Keras's loss classes match the labels' rank to the predictions' first ((n,) to (n, 1)); its
     hinge metrics do not, and broadcast them: both as Keras."""
     rng = np.random.default_rng(27)
@@ -417,5 +423,8 @@ def test_hinge_losses_on_labels_of_one_axis_fit_as_keras():
     def build(lib, layers):
         return lib.Sequential([lib.Input((5,)), layers.Dense(4, activation="tanh"), layers.Dense(1)])
 
-    for loss in ("hinge", "squared_hinge"):
+    for loss in ("hinge", "squared_hinge",
+                 lambda lib: lib.losses.BinaryFocalCrossentropy(apply_class_balancing=True, from_logits=True)):
         _fit_both(build, x, y, lambda lib: ["hinge", lib.metrics.SquaredHinge()], loss)
+    y3 = np.eye(3, dtype="float32")[(x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5)]
+    _fit_both(_classifier, x, y3, lambda lib: [lib.metrics.categorical_focal_crossentropy], "categorical_focal_crossentropy")

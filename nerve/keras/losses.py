@@ -9,6 +9,7 @@ sees the output of a softmax it uses that softmax's input instead (fused log-sof
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -134,6 +135,43 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     if logp.ndim > 2:
         logp = logp.permute(0, logp.ndim - 1, *range(1, logp.ndim - 1))
     return F.nll_loss(logp, y_true, reduction="none")
+
+
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0,
+                              from_logits=False, label_smoothing=0.0, axis=-1):
+    """Per-example binary cross-entropy scaled by ``(1 - p_t) ** gamma`` (and, with class balancing,
+    by ``alpha`` for positives and ``1 - alpha`` for negatives), averaged over ``axis``."""
+    y_pred = _pred_tensor(y_pred)
+    y_true = _as_tensor(y_true, y_pred).to(y_pred.dtype)
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        y_pred = y_pred.sigmoid()
+    bce = _F().binary_cross_entropy(y_pred.clamp(EPS, 1.0 - EPS), y_true, reduction="none")
+    p_t = y_true * y_pred + (1 - y_true) * (1 - y_pred)
+    focal = (1.0 - p_t) ** gamma * bce
+    if apply_class_balancing:
+        focal = (y_true * alpha + (1 - y_true) * (1 - alpha)) * focal
+    return focal.mean(dim=axis)
+
+
+def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
+                                   axis=-1):
+    """Per-example categorical cross-entropy with each class's term scaled by ``alpha * (1 - p) ** gamma``."""
+    if isinstance(axis, bool):
+        raise ValueError(f"`axis` must be of type `int`. Received: axis={axis} of type {type(axis)}")
+    y_pred = _pred_tensor(y_pred)
+    y_true = _as_tensor(y_true, y_pred).to(y_pred.dtype)
+    if y_pred.shape[-1] == 1:
+        warnings.warn("In loss categorical_focal_crossentropy, expected y_pred.shape to be (batch_size, num_classes) "
+                      f"with num_classes > 1. Received: y_pred.shape={tuple(y_pred.shape)}. Consider using "
+                      "'binary_crossentropy' if you only have 2 classes.", SyntaxWarning, stacklevel=2)
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / y_true.shape[-1]
+    if from_logits:
+        y_pred = _F().softmax(y_pred, dim=axis)
+    p = (y_pred / y_pred.sum(dim=axis, keepdim=True)).clamp(EPS, 1.0 - EPS)
+    return ((1.0 - p) ** gamma * alpha * (-y_true * p.log())).sum(dim=axis)
 
 
 def _sparse_ids(y_true, y_pred):
@@ -547,6 +585,24 @@ class Huber(Loss):
         super().__init__(name, reduction, delta=delta)
 
 
+class BinaryFocalCrossentropy(Loss):
+    fn = staticmethod(binary_focal_crossentropy)
+
+    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
+                 axis=-1, reduction="sum_over_batch_size", name="binary_focal_crossentropy"):
+        super().__init__(name, reduction, apply_class_balancing=apply_class_balancing, alpha=alpha, gamma=gamma,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+
+
+class CategoricalFocalCrossentropy(Loss):
+    fn = staticmethod(categorical_focal_crossentropy)
+
+    def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="categorical_focal_crossentropy"):
+        super().__init__(name, reduction, alpha=alpha, gamma=gamma, from_logits=from_logits,
+                         label_smoothing=label_smoothing, axis=axis)
+
+
 class LossFunctionWrapper(Loss):
     """A loss object around a function ``fn(y_true, y_pred)`` returning per-example values."""
 
@@ -577,6 +633,7 @@ _BY_NAME = {
     "hinge": Hinge, "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
     "cosine_similarity": CosineSimilarity, "log_cosh": LogCosh, "kl_divergence": KLDivergence,
     "kld": KLDivergence, "poisson": Poisson, "huber": Huber, "bce": BinaryCrossentropy,
+    "binary_focal_crossentropy": BinaryFocalCrossentropy, "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
 }
 _CLASSES = {c.__name__: c for c in set(_BY_NAME.values())}
 

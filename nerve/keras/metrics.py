@@ -1426,3 +1426,5 @@ mean_absolute_percentage_error = losses.mean_absolute_percentage_error
 mean_squared_logarithmic_error = losses.mean_squared_logarithmic_error
 binary_crossentropy, categorical_crossentropy = losses.binary_crossentropy, losses.categorical_crossentropy
 sparse_categorical_crossentropy = losses.sparse_categorical_crossentropy
+binary_focal_crossentropy = losses.binary_focal_crossentropy
+categorical_focal_crossentropy = losses.categorical_focal_crossentropy
