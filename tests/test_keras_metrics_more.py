@@ -95,6 +95,9 @@ def test_cosine_similarity_axis_and_mean_metric_wrapper_equal_keras():
     run_both(lambda lib: lib.metrics.ConcordanceCorrelation(axis=-2), data)
     theirs, ours = run_both(lambda lib: lib.metrics.MeanMetricWrapper(lib.losses.huber, delta=0.3),
                             regression_batches(4))
+    # a function of one's own, on NumPy arrays
+    run_both(lambda lib: lib.metrics.MeanMetricWrapper(lambda t, p: np.abs(np.asarray(t) - np.asarray(p)).max(-1),
+                                                       name="max_error"), regression_batches(5))
     assert ours.name == theirs.name == "mean_metric_wrapper"
     again = keras.metrics.MeanMetricWrapper.from_config(ours.get_config())
     for y, p, w in regression_batches(4):
@@ -180,6 +183,9 @@ def test_r2_score_equal_keras(aggregation):
         run_both(lambda lib: lib.metrics.R2Score(class_aggregation=aggregation, num_regressors=2), data, weighted)
     assert ours.get_config() == {k: v for k, v in theirs.get_config().items() if k != "dtype"}
     assert [v.path for v in ours.variables] == [v.path for v in theirs.variables]
+    # a column of zeros (no variance: Keras's -inf score counts as 0)
+    const = [(np.concatenate([y[:, :2], np.zeros_like(y[:, :1])], axis=1), p, w) for y, p, w in data]
+    run_both(lambda lib: lib.metrics.R2Score(class_aggregation=aggregation), const)
     y, p, w = regression_batches(16, n=1, size=4, cols=1)[0]  # (n,) labels, (n, 1) predictions
     run_both(lambda lib: lib.metrics.R2Score(), [(y[:, 0], p, w)])
     for regressors in (3, 5):  # the adjusted score falls back to the plain one, with Keras's warning

@@ -251,7 +251,7 @@ class _LossMetric(Metric):
         with nerve.no_grad():
             pred = y_pred if isinstance(y_pred, nerve.Tensor) else nerve.tensor(np.asarray(y_pred, dtype="float32"))
             values = fn(y_true, pred, **self._fn_kwargs)
-        self._add(values._data, sample_weight)
+        self._add(_array(values), sample_weight)  # (a function of one's own may give a NumPy array)
 
 
 class MeanMetricWrapper(_LossMetric):
