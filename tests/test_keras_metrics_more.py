@@ -99,6 +99,7 @@ def test_cosine_similarity_axis_and_mean_metric_wrapper_equal_keras():
     run_both(lambda lib: lib.metrics.MeanMetricWrapper(lambda t, p: np.abs(np.asarray(t) - np.asarray(p)).max(-1),
                                                        name="max_error"), regression_batches(5))
     assert ours.name == theirs.name == "mean_metric_wrapper"
+    assert keras.metrics.MeanMetricWrapper.from_config(theirs.get_config())._fn is keras.losses.huber
     again = keras.metrics.MeanMetricWrapper.from_config(ours.get_config())
     for y, p, w in regression_batches(4):
         again.update_state(y, p, sample_weight=w)

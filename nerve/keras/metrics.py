@@ -273,8 +273,11 @@ class MeanMetricWrapper(_LossMetric):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        if isinstance(config.get("fn"), str):
-            config["fn"] = getattr(losses, config["fn"])
+        fn = config.get("fn")
+        if isinstance(fn, dict):  # Keras's serialized function: {"class_name": "function", "config": "huber", ...}
+            fn = fn.get("config")
+        if isinstance(fn, str):  # a function of keras.metrics or keras.losses, by name
+            config["fn"] = globals().get(fn) if callable(globals().get(fn)) else getattr(losses, fn)
         return cls(**config)
 
 
