@@ -435,3 +435,17 @@ def test_hinge_and_focal_losses_fit_as_keras():
         _fit_both(build, x, y, lambda lib: ["hinge", lib.metrics.SquaredHinge()], loss)
     y3 = np.eye(3, dtype="float32")[(x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5)]
     _fit_both(_classifier, x, y3, lambda lib: [lib.metrics.categorical_focal_crossentropy], "categorical_focal_crossentropy")
+
+
+def test_loss_strings_in_compile_as_keras():
+    rng = np.random.default_rng(28)
+    x = rng.normal(size=(20, 5)).astype("float32")
+    y = np.eye(3, dtype="float32")[rng.integers(0, 3, 20)]
+    theirs, ours = both(_classifier)
+    for loss in ("hinge", "squared_hinge", "categorical_hinge", "msle", "mean_squared_logarithmic_error",
+                 "cosine_similarity", "log_cosh", "kl_divergence", "kld", "poisson", "huber", "bce",
+                 "binary_focal_crossentropy", "categorical_focal_crossentropy"):
+        theirs.compile("sgd", loss)
+        ours.compile("sgd", loss)
+        np.testing.assert_allclose(ours.evaluate(x, y, verbose=0), theirs.evaluate(x, y, verbose=0),
+                                   rtol=1e-5, atol=1e-6, err_msg=loss)
