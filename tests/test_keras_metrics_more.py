@@ -202,6 +202,8 @@ FUNCTIONS = [("metrics", "hinge", label_batches, {}), ("metrics", "squared_hinge
              ("metrics", "huber", regression_batches, dict(delta=0.5)),
              ("metrics", "pearson_correlation", regression_batches, {}),
              ("metrics", "concordance_correlation", regression_batches, dict(axis=0)),
+             ("losses", "dice", one_hot_batches, {}), ("losses", "dice", one_hot_batches, dict(axis=-1)),
+             ("losses", "tversky", one_hot_batches, dict(alpha=0.3, beta=0.7, axis=(1,))),
              ("losses", "cosine_similarity", regression_batches, {}), ("losses", "log_cosh", regression_batches, {}),
              ("metrics", "binary_focal_crossentropy", one_hot_batches, dict(apply_class_balancing=True, gamma=1.5)),
              ("losses", "binary_focal_crossentropy", label_batches, dict(from_logits=True, label_smoothing=0.1)),
@@ -239,7 +241,9 @@ def test_sparse_accuracy_functions_as_keras():
                                       ("MeanSquaredLogarithmicError", {}), ("CosineSimilarity", dict(axis=-1)),
                                       ("Huber", dict(delta=0.4)),
                                       ("BinaryFocalCrossentropy", dict(apply_class_balancing=True, alpha=0.3)),
-                                      ("CategoricalFocalCrossentropy", dict(gamma=1.0, label_smoothing=0.2))])
+                                      ("CategoricalFocalCrossentropy", dict(gamma=1.0, label_smoothing=0.2)),
+                                      ("Dice", dict(axis=-1)), ("Tversky", dict(alpha=0.2, beta=0.8, axis=1)),
+                                      ("Dice", {})])
 def test_loss_classes_equal_keras(name, kw):
     y, p, w = one_hot_batches(19, n=1)[0]
     for reduction in ("sum_over_batch_size", "sum", "none"):
@@ -247,8 +251,9 @@ def test_loss_classes_equal_keras(name, kw):
         got = getattr(keras.losses, name)(reduction=reduction, **kw)
         assert got.name == want.name
         for weights in (None, w):
-            np.testing.assert_allclose(_numpy(got(y, p, sample_weight=weights)),
-                                       _numpy(want(y, p, sample_weight=weights)), rtol=1e-5, atol=1e-6)
+            g, t = _numpy(got(y, p, sample_weight=weights)), _numpy(want(y, p, sample_weight=weights))
+            assert g.shape == t.shape
+            np.testing.assert_allclose(g, t, rtol=1e-5, atol=1e-6)
 
 
 def test_errors_as_keras():
@@ -444,7 +449,7 @@ def test_loss_strings_in_compile_as_keras():
     theirs, ours = both(_classifier)
     for loss in ("hinge", "squared_hinge", "categorical_hinge", "msle", "mean_squared_logarithmic_error",
                  "cosine_similarity", "log_cosh", "kl_divergence", "kld", "poisson", "huber", "bce",
-                 "binary_focal_crossentropy", "categorical_focal_crossentropy"):
+                 "binary_focal_crossentropy", "categorical_focal_crossentropy", "dice", "tversky"):
         theirs.compile("sgd", loss)
         ours.compile("sgd", loss)
         np.testing.assert_allclose(ours.evaluate(x, y, verbose=0), theirs.evaluate(x, y, verbose=0),

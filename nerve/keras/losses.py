@@ -174,6 +174,25 @@ def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_l
     return ((1.0 - p) ** gamma * alpha * (-y_true * p.log())).sum(dim=axis)
 
 
+def dice(y_true, y_pred, axis=None):
+    """``1 - 2 |y_true * y_pred| / (|y_true| + |y_pred|)``, sums over ``axis`` (all axes: one value)."""
+    y_pred = _pred_tensor(y_pred)
+    y_true = _as_tensor(y_true, y_pred).to(y_pred.dtype)
+    overlap = (y_true * y_pred).sum(dim=axis)
+    return 1 - 2.0 * overlap / (y_true.sum(dim=axis) + y_pred.sum(dim=axis) + backend.epsilon())
+
+
+def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
+    """``1 - TP / (TP + alpha FP + beta FN)`` with soft counts summed over ``axis`` (as Keras 3 writes it:
+    its FP term counts the labels the predictions miss, its FN term the predictions off the labels)."""
+    y_pred = _pred_tensor(y_pred)
+    y_true = _as_tensor(y_true, y_pred).to(y_pred.dtype)
+    tp = (y_true * y_pred).sum(dim=axis)
+    fp = ((1 - y_pred) * y_true).sum(dim=axis)
+    fn = (y_pred * (1 - y_true)).sum(dim=axis)
+    return 1 - tp / (tp + fp * alpha + fn * beta + backend.epsilon())
+
+
 def _sparse_ids(y_true, y_pred):
     """Class ids as an int64 tensor, a last axis of 1 dropped."""
     y_true = _as_tensor(y_true, y_pred)
@@ -603,6 +622,20 @@ class CategoricalFocalCrossentropy(Loss):
                          label_smoothing=label_smoothing, axis=axis)
 
 
+class Dice(Loss):
+    fn = staticmethod(dice)
+
+    def __init__(self, reduction="sum_over_batch_size", name="dice", axis=None):
+        super().__init__(name, reduction, axis=axis)
+
+
+class Tversky(Loss):
+    fn = staticmethod(tversky)
+
+    def __init__(self, alpha=0.5, beta=0.5, reduction="sum_over_batch_size", name="tversky", axis=None):
+        super().__init__(name, reduction, alpha=alpha, beta=beta, axis=axis)
+
+
 class LossFunctionWrapper(Loss):
     """A loss object around a function ``fn(y_true, y_pred)`` returning per-example values."""
 
@@ -634,6 +667,7 @@ _BY_NAME = {
     "cosine_similarity": CosineSimilarity, "log_cosh": LogCosh, "kl_divergence": KLDivergence,
     "kld": KLDivergence, "poisson": Poisson, "huber": Huber, "bce": BinaryCrossentropy,
     "binary_focal_crossentropy": BinaryFocalCrossentropy, "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
+    "dice": Dice, "tversky": Tversky,
 }
 _CLASSES = {c.__name__: c for c in set(_BY_NAME.values())}
 
