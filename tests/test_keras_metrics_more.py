@@ -454,3 +454,24 @@ def test_loss_strings_in_compile_as_keras():
         ours.compile("sgd", loss)
         np.testing.assert_allclose(ours.evaluate(x, y, verbose=0), theirs.evaluate(x, y, verbose=0),
                                    rtol=1e-5, atol=1e-6, err_msg=loss)
+
+
+@pytest.mark.parametrize("verbose", [1, 2])
+def test_progress_bar_shows_per_class_results_as_keras(capsys, verbose):
+    """A result of several numbers (F1Score per class) shows as their mean; a negative value near 0 in
+    the one-line form as Keras writes it."""
+    rng = np.random.default_rng(29)
+    x = rng.normal(size=(32, 5)).astype("float32")
+    y = np.eye(3, dtype="float32")[rng.integers(0, 3, 32)]
+    theirs, ours = both(_classifier)
+    printed = []
+    for lib, model in ((K, theirs), (keras, ours)):
+        model.compile(lib.optimizers.SGD(0.1), "categorical_crossentropy",
+                      metrics=["f1_score", lib.metrics.R2Score(), lib.metrics.Precision(thresholds=[0.2, 0.5])])
+        capsys.readouterr()
+        model.fit(x, y, batch_size=16, epochs=1, verbose=verbose, shuffle=False)
+        model.evaluate(x, y, verbose=verbose)
+        text = capsys.readouterr().out.split("\r")[-1] if verbose == 1 else capsys.readouterr().out
+        text = re.sub(r"\x1b\[[0-9;]*m|━|─", "", text)  # colours and the bar itself
+        printed.append(re.sub(r"\d+(?:ms|us|s)/step|\b\d+s\b", "", text).split())  # times
+    assert printed[1] == printed[0], [" ".join(p) for p in printed]
