@@ -286,15 +286,17 @@ def _classifier(lib, layers):
     return lib.Sequential([lib.Input((5,)), layers.Dense(6, activation="tanh"), layers.Dense(3, activation="softmax")])
 
 
-def _fit_both(build, x, y, metrics, loss):
+def _fit_both(build, x, y, metrics, loss, weighted_metrics=None, sample_weight=None):
     theirs, ours = both(build)
     logs = []
     for lib, model in ((K, theirs), (keras, ours)):
-        model.compile(lib.optimizers.SGD(0.1), loss if isinstance(loss, str) else loss(lib), metrics=metrics(lib))
-        h = model.fit(x, y, batch_size=16, epochs=2, verbose=0, validation_split=0.25, shuffle=False).history
-        logs.append((h, model.evaluate(x, y, batch_size=24, verbose=0, return_dict=True)))
+        model.compile(lib.optimizers.SGD(0.1), loss if isinstance(loss, str) else loss(lib), metrics=metrics(lib),
+                      weighted_metrics=weighted_metrics and weighted_metrics(lib))
+        h = model.fit(x, y, batch_size=16, epochs=2, verbose=0, validation_split=0.25, shuffle=False,
+                      sample_weight=sample_weight).history
+        logs.append((h, model.evaluate(x, y, batch_size=24, verbose=0, return_dict=True, sample_weight=sample_weight)))
     (ht, et), (ho, eo) = logs
-    assert list(ho) == list(ht)
+    assert list(ho) == list(ht), (list(ho), list(ht))
     for key in ht:
         # a per-class result is a NumPy array in both logs, one number a Python float
         assert [type(v) for v in ho[key]] == [type(v) for v in ht[key]], key
@@ -475,3 +477,20 @@ def test_progress_bar_shows_per_class_results_as_keras(capsys, verbose):
         text = re.sub(r"\x1b\[[0-9;]*m|━|─", "", text)  # colours and the bar itself
         printed.append(re.sub(r"\d+(?:ms|us|s)/step|\b\d+s\b", "", text).split())  # times
     assert printed[1] == printed[0], [" ".join(p) for p in printed]
+
+
+def test_weighted_metrics_in_fit_as_keras():
+    """fit's sample weights reach the new metrics given as weighted_metrics (named weighted_* where taken)."""
+    rng = np.random.default_rng(30)
+    x = rng.normal(size=(64, 5)).astype("float32")
+    y = np.eye(3, dtype="float32")[(x[:, 0] > 0).astype(int) + (x[:, 2] > 0.5)]
+    w = rng.integers(0, 3, 64).astype("float32")  # whole numbers: the IoUs count in int32 (as Keras)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        keys = _fit_both(_classifier, x, y, lambda lib: ["f1_score"], "categorical_crossentropy",
+                         weighted_metrics=lambda lib: [
+                             "f1_score", lib.metrics.FBetaScore(average="micro", beta=2.0),
+                             lib.metrics.OneHotMeanIoU(3), lib.metrics.R2Score(), "root_mean_squared_error",
+                             "categorical_hinge", lib.metrics.CategoricalCrossentropy(label_smoothing=0.1)],
+                         sample_weight=w)
+    assert "weighted_f1_score" in keys and "val_one_hot_mean_io_u" in keys

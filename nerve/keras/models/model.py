@@ -575,6 +575,8 @@ class Model(Layer):
                         val.reset()  # Keras's evaluate starts each validation with a reset
                     val_logs = self._run_test(val, cbs)
                     epoch_logs.update({"val_" + k: v for k, v in val_logs.items()})
+                    # Keras's callbacks get the keys sorted as one list ('val_loss' before 'weighted_...')
+                    epoch_logs = dict(sorted(epoch_logs.items()))
                 cbs.on_epoch_end(epoch, epoch_logs)
                 training_logs = epoch_logs  # what on_train_end gets, as Keras: the last epoch's
                 if self.stop_training:
