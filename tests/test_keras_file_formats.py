@@ -418,12 +418,17 @@ def test_keras_arguments_nerve_lacks_are_named(tmp_path):
     theirs.save(tmp_path / "a.keras")
     with pytest.warns(UserWarning, match=r"a\.keras: the optimizer's state saved by Keras \(8 variables\) is not loaded"):
         keras.models.load_model(tmp_path / "a.keras")
-    # a metric nerve.keras lacks: the compile config is refused by name; compile=False loads the model
+    # a metric nerve.keras lacks (a Keras user's own class): the compile config is refused by name;
+    # compile=False loads the model
+    @K.saving.register_keras_serializable(package="test_formats")
+    class HalfMean(K.metrics.Mean):
+        pass
+
     x = rand(2, 3)
     theirs = K.Sequential([K.Input((3,)), K.layers.Dense(2)])
-    theirs.compile(optimizer="sgd", loss="mse", metrics=[K.metrics.RootMeanSquaredError()])
+    theirs.compile(optimizer="sgd", loss="mse", metrics=[HalfMean()])
     theirs.save(tmp_path / "m.keras")
-    with pytest.raises(ValueError, match=r"m\.keras: .*RootMeanSquaredError.*compile=False"):
+    with pytest.raises(ValueError, match=r"m\.keras: .*HalfMean.*compile=False"):
         keras.models.load_model(tmp_path / "m.keras")
     same(keras.models.load_model(tmp_path / "m.keras", compile=False).predict(x, verbose=0),
          theirs.predict(x, verbose=0))

@@ -9,6 +9,7 @@ sees the output of a softmax it uses that softmax's input instead (fused log-sof
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -115,11 +116,13 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
-    """Per-example cross-entropy with integer class ids ``y_true``."""
-    y_true = _as_tensor(y_true, y_pred)
-    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
-        y_true = y_true.squeeze(-1)
-    y_true = y_true.long()
+    """Per-example cross-entropy with integer class ids ``y_true`` (0 where the id is ``ignore_class``)."""
+    y_pred = _pred_tensor(y_pred)
+    y_true = _sparse_ids(y_true, y_pred)
+    if ignore_class is not None:
+        valid = _valid_ids(y_true, ignore_class)
+        out = sparse_categorical_crossentropy(y_true * valid.long(), y_pred, from_logits, None, axis)
+        return out * valid.to(out.dtype)
     logits = _logits(y_pred, from_logits)
     F = _F()
     if logits is not None:
@@ -132,6 +135,75 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     if logp.ndim > 2:
         logp = logp.permute(0, logp.ndim - 1, *range(1, logp.ndim - 1))
     return F.nll_loss(logp, y_true, reduction="none")
+
+
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0,
+                              from_logits=False, label_smoothing=0.0, axis=-1):
+    """Per-example binary cross-entropy scaled by ``(1 - p_t) ** gamma`` (and, with class balancing,
+    by ``alpha`` for positives and ``1 - alpha`` for negatives), averaged over ``axis``."""
+    y_pred = _pred_tensor(y_pred)
+    y_true = _as_tensor(y_true, y_pred).to(y_pred.dtype)
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        y_pred = y_pred.sigmoid()
+    bce = _F().binary_cross_entropy(y_pred.clamp(EPS, 1.0 - EPS), y_true, reduction="none")
+    p_t = y_true * y_pred + (1 - y_true) * (1 - y_pred)
+    focal = (1.0 - p_t) ** gamma * bce
+    if apply_class_balancing:
+        focal = (y_true * alpha + (1 - y_true) * (1 - alpha)) * focal
+    return focal.mean(dim=axis)
+
+
+def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
+                                   axis=-1):
+    """Per-example categorical cross-entropy with each class's term scaled by ``alpha * (1 - p) ** gamma``."""
+    if isinstance(axis, bool):
+        raise ValueError(f"`axis` must be of type `int`. Received: axis={axis} of type {type(axis)}")
+    y_pred = _pred_tensor(y_pred)
+    y_true = _as_tensor(y_true, y_pred).to(y_pred.dtype)
+    if y_pred.shape[-1] == 1:
+        warnings.warn("In loss categorical_focal_crossentropy, expected y_pred.shape to be (batch_size, num_classes) "
+                      f"with num_classes > 1. Received: y_pred.shape={tuple(y_pred.shape)}. Consider using "
+                      "'binary_crossentropy' if you only have 2 classes.", SyntaxWarning, stacklevel=2)
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / y_true.shape[-1]
+    if from_logits:
+        y_pred = _F().softmax(y_pred, dim=axis)
+    p = (y_pred / y_pred.sum(dim=axis, keepdim=True)).clamp(EPS, 1.0 - EPS)
+    return ((1.0 - p) ** gamma * alpha * (-y_true * p.log())).sum(dim=axis)
+
+
+def dice(y_true, y_pred, axis=None):
+    """``1 - 2 |y_true * y_pred| / (|y_true| + |y_pred|)``, sums over ``axis`` (all axes: one value)."""
+    y_pred = _pred_tensor(y_pred)
+    y_true = _as_tensor(y_true, y_pred).to(y_pred.dtype)
+    overlap = (y_true * y_pred).sum(dim=axis)
+    return 1 - 2.0 * overlap / (y_true.sum(dim=axis) + y_pred.sum(dim=axis) + backend.epsilon())
+
+
+def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
+    """``1 - TP / (TP + alpha FP + beta FN)`` with soft counts summed over ``axis`` (as Keras 3 writes it:
+    its FP term counts the labels the predictions miss, its FN term the predictions off the labels)."""
+    y_pred = _pred_tensor(y_pred)
+    y_true = _as_tensor(y_true, y_pred).to(y_pred.dtype)
+    tp = (y_true * y_pred).sum(dim=axis)
+    fp = ((1 - y_pred) * y_true).sum(dim=axis)
+    fn = (y_pred * (1 - y_true)).sum(dim=axis)
+    return 1 - tp / (tp + fp * alpha + fn * beta + backend.epsilon())
+
+
+def _sparse_ids(y_true, y_pred):
+    """Class ids as an int64 tensor, a last axis of 1 dropped."""
+    y_true = _as_tensor(y_true, y_pred)
+    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
+        y_true = y_true.squeeze(-1)
+    return y_true.long()
+
+
+def _valid_ids(ids, ignore_class):
+    """A 0/1 tensor: 1 where the class id is not ``ignore_class`` (Keras's mask on the loss values)."""
+    return nerve.Tensor._make(ids._data != ignore_class, ids.device)
 
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
@@ -159,24 +231,117 @@ def _match(y_true, y_pred):
 
 def mean_squared_error(y_true, y_pred):
     """Per-example mean of squared errors over the last axis."""
+    y_pred = _pred_tensor(y_pred)
     return _F().mse_loss(y_pred, _match(y_true, y_pred), reduction="none").mean(dim=-1)
 
 
 def mean_absolute_error(y_true, y_pred):
     """Per-example mean of absolute errors over the last axis."""
+    y_pred = _pred_tensor(y_pred)
     return _F().l1_loss(y_pred, _match(y_true, y_pred), reduction="none").mean(dim=-1)
 
 
 def mean_absolute_percentage_error(y_true, y_pred):
     """Per-example ``100 * mean(|(y_true - y_pred) / y_true|)`` over the last axis (|y_true| at
     least 1e-7, as Keras)."""
+    y_pred = _pred_tensor(y_pred)
     y_true, y_pred = _same_rank(_as_tensor(y_true, y_pred).to(y_pred.dtype), y_pred)
     return ((y_true - y_pred) / y_true.abs().clamp(min=EPS)).abs().mean(dim=-1) * 100.0
+
+
+def mean_squared_logarithmic_error(y_true, y_pred):
+    """Per-example mean of ``(log(1 + y_pred) - log(1 + y_true)) ** 2`` (both at least 1e-7, as Keras)."""
+    y_pred = _pred_tensor(y_pred)
+    y_true, y_pred = _same_rank(_as_tensor(y_true, y_pred).to(y_pred.dtype), y_pred)
+    first = (y_pred.clamp(min=EPS) + 1.0).log()
+    second = (y_true.clamp(min=EPS) + 1.0).log()
+    return ((first - second) ** 2).mean(dim=-1)
+
+
+def _to_hinge_labels(y_true):
+    """Keras's labels for the hinges: 0/1 labels become -1/1, any others stay as they are."""
+    data = y_true._data
+    binary = bool(((data == 0) | (data == 1)).all())
+    return y_true * 2.0 - 1.0 if binary else y_true
+
+
+def _hinge_margin(y_true, y_pred):
+    # no rank matching, as Keras: labels (n,) against predictions (n, 1) broadcast to (n, n)
+    y_pred = _pred_tensor(y_pred)
+    y_true = _to_hinge_labels(_as_tensor(y_true, y_pred).to(y_pred.dtype))
+    return (1.0 - y_true * y_pred).clamp(min=0.0)
+
+
+def hinge(y_true, y_pred):
+    """Per-example mean of ``max(1 - y_true * y_pred, 0)`` (0/1 labels taken as -1/1)."""
+    return _hinge_margin(y_true, y_pred).mean(dim=-1)
+
+
+def squared_hinge(y_true, y_pred):
+    """Per-example mean of ``max(1 - y_true * y_pred, 0) ** 2`` (0/1 labels taken as -1/1)."""
+    return (_hinge_margin(y_true, y_pred) ** 2).mean(dim=-1)
+
+
+def categorical_hinge(y_true, y_pred):
+    """Per-example ``max(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0)`` (one-hot ``y_true``)."""
+    y_pred = _pred_tensor(y_pred)
+    y_true = _as_tensor(y_true, y_pred).to(y_pred.dtype)
+    pos = (y_true * y_pred).sum(dim=-1)
+    neg = ((1.0 - y_true) * y_pred).amax(dim=-1)
+    return (neg - pos + 1.0).clamp(min=0.0)
+
+
+def _l2_normalize(x, axis):
+    """Keras's ``ops.normalize``: ``x * min(rsqrt(sum(x ** 2)), 1 / eps)``."""
+    inv = (x * x).sum(dim=axis, keepdim=True).rsqrt().clamp(max=1.0 / backend.epsilon())
+    return x * inv
+
+
+def cosine_similarity(y_true, y_pred, axis=-1):
+    """Per-example negative cosine similarity along ``axis`` (-1 for vectors pointing the same way)."""
+    y_pred = _pred_tensor(y_pred)
+    y_true, y_pred = _same_rank(_as_tensor(y_true, y_pred).to(y_pred.dtype), y_pred)
+    return -(_l2_normalize(y_true, axis) * _l2_normalize(y_pred, axis)).sum(dim=axis)
+
+
+def log_cosh(y_true, y_pred):
+    """Per-example mean of ``log(cosh(y_pred - y_true))`` (as ``x + softplus(-2x) - log 2``, stable)."""
+    y_pred = _pred_tensor(y_pred)
+    y_true, y_pred = _same_rank(_as_tensor(y_true, y_pred).to(y_pred.dtype), y_pred)
+    x = y_pred - y_true
+    return (x + _F().softplus(x * -2.0) - math.log(2.0)).mean(dim=-1)
+
+
+def kl_divergence(y_true, y_pred):
+    """Per-example ``sum(y_true * log(y_true / y_pred))``, both clipped to [1e-7, 1]."""
+    y_pred = _pred_tensor(y_pred)
+    y_true = _as_tensor(y_true, y_pred).to(y_pred.dtype).clamp(backend.epsilon(), 1.0)
+    y_pred = y_pred.clamp(backend.epsilon(), 1.0)
+    return (y_true * (y_true / y_pred).log()).sum(dim=-1)
+
+
+def poisson(y_true, y_pred):
+    """Per-example mean of ``y_pred - y_true * log(y_pred + 1e-7)``."""
+    y_pred = _pred_tensor(y_pred)
+    y_true = _as_tensor(y_true, y_pred).to(y_pred.dtype)
+    return (y_pred - y_true * (y_pred + backend.epsilon()).log()).mean(dim=-1)
+
+
+def huber(y_true, y_pred, delta=1.0):
+    """Per-example mean of the Huber loss: squared below ``delta``, linear above."""
+    y_pred = _pred_tensor(y_pred)
+    y_true, y_pred = _same_rank(_as_tensor(y_true, y_pred).to(y_pred.dtype), y_pred)
+    err = (y_pred - y_true).abs()
+    quad = err.clamp(max=delta)
+    return (0.5 * quad * quad + delta * (err - quad)).mean(dim=-1)
 
 
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
 mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
+kld = KLD = kullback_leibler_divergence = kl_divergence
+logcosh = log_cosh
 
 
 _layer = None  # keras.layers.layer, imported on first use (it imports this module)
@@ -234,12 +399,17 @@ class Loss:
         self.kwargs = kwargs
 
     def call(self, y_true, y_pred):
+        # as Keras's LossFunctionWrapper: labels (n,) against predictions (n, 1) become (n, 1) first
+        y_true, y_pred = _same_rank(_as_tensor(y_true, y_pred), y_pred)
         return type(self).fn(y_true, y_pred, **self.kwargs)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         y_pred = _pred_tensor(y_pred)
         mask = _mask_of(y_pred)
         out = self.call(y_true, y_pred)
+        out_mask = self._values_mask(y_true, y_pred)
+        if out_mask is not None:
+            mask = out_mask if mask is None else mask.to(out.dtype) * out_mask.to(out.dtype)
         if mask is not None:
             sample_weight = _apply_mask(sample_weight, mask, out, self.reduction)
         if sample_weight is not None:
@@ -251,6 +421,10 @@ class Loss:
         if self.reduction == "sum":
             return out.sum()
         return out.mean()
+
+    def _values_mask(self, y_true, y_pred):
+        """A mask that the loss function puts on its values (Keras's mask on ``call``'s output), or None."""
+        return None
 
     def get_config(self) -> dict:
         return {"name": self.name, "reduction": self.reduction, **self.kwargs}
@@ -314,11 +488,17 @@ class SparseCategoricalCrossentropy(Loss):
     def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
                  name="sparse_categorical_crossentropy"):
         super().__init__(name, reduction, from_logits=from_logits)
+        if ignore_class is not None:  # (kept out of kwargs when unset: the saved config stays as it was)
+            self.kwargs["ignore_class"] = ignore_class
+
+    def _values_mask(self, y_true, y_pred):
+        ignore = self.kwargs.get("ignore_class")
+        return None if ignore is None else _valid_ids(_sparse_ids(y_true, y_pred), ignore)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         y_pred = _pred_tensor(y_pred)
         if sample_weight is None and self.reduction == "sum_over_batch_size" and y_pred.ndim == 2 and \
-                _mask_of(y_pred) is None:
+                _mask_of(y_pred) is None and self.kwargs.get("ignore_class") is None:
             logits = _logits(y_pred, self.kwargs["from_logits"])
             if logits is not None:
                 t = _as_tensor(y_true, y_pred)
@@ -361,6 +541,101 @@ class MeanAbsolutePercentageError(Loss):
         super().__init__(name, reduction)
 
 
+class MeanSquaredLogarithmicError(Loss):
+    fn = staticmethod(mean_squared_logarithmic_error)
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_logarithmic_error"):
+        super().__init__(name, reduction)
+
+
+class Hinge(Loss):
+    fn = staticmethod(hinge)
+
+    def __init__(self, reduction="sum_over_batch_size", name="hinge"):
+        super().__init__(name, reduction)
+
+
+class SquaredHinge(Loss):
+    fn = staticmethod(squared_hinge)
+
+    def __init__(self, reduction="sum_over_batch_size", name="squared_hinge"):
+        super().__init__(name, reduction)
+
+
+class CategoricalHinge(Loss):
+    fn = staticmethod(categorical_hinge)
+
+    def __init__(self, reduction="sum_over_batch_size", name="categorical_hinge"):
+        super().__init__(name, reduction)
+
+
+class CosineSimilarity(Loss):
+    fn = staticmethod(cosine_similarity)
+
+    def __init__(self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity"):
+        super().__init__(name, reduction, axis=axis)
+
+
+class LogCosh(Loss):
+    fn = staticmethod(log_cosh)
+
+    def __init__(self, reduction="sum_over_batch_size", name="log_cosh"):
+        super().__init__(name, reduction)
+
+
+class KLDivergence(Loss):
+    fn = staticmethod(kl_divergence)
+
+    def __init__(self, reduction="sum_over_batch_size", name="kl_divergence"):
+        super().__init__(name, reduction)
+
+
+class Poisson(Loss):
+    fn = staticmethod(poisson)
+
+    def __init__(self, reduction="sum_over_batch_size", name="poisson"):
+        super().__init__(name, reduction)
+
+
+class Huber(Loss):
+    fn = staticmethod(huber)
+
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss"):
+        super().__init__(name, reduction, delta=delta)
+
+
+class BinaryFocalCrossentropy(Loss):
+    fn = staticmethod(binary_focal_crossentropy)
+
+    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
+                 axis=-1, reduction="sum_over_batch_size", name="binary_focal_crossentropy"):
+        super().__init__(name, reduction, apply_class_balancing=apply_class_balancing, alpha=alpha, gamma=gamma,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+
+
+class CategoricalFocalCrossentropy(Loss):
+    fn = staticmethod(categorical_focal_crossentropy)
+
+    def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="categorical_focal_crossentropy"):
+        super().__init__(name, reduction, alpha=alpha, gamma=gamma, from_logits=from_logits,
+                         label_smoothing=label_smoothing, axis=axis)
+
+
+class Dice(Loss):
+    fn = staticmethod(dice)
+
+    def __init__(self, reduction="sum_over_batch_size", name="dice", axis=None):
+        super().__init__(name, reduction, axis=axis)
+
+
+class Tversky(Loss):
+    fn = staticmethod(tversky)
+
+    def __init__(self, alpha=0.5, beta=0.5, reduction="sum_over_batch_size", name="tversky", axis=None):
+        super().__init__(name, reduction, alpha=alpha, beta=beta, axis=axis)
+
+
 class LossFunctionWrapper(Loss):
     """A loss object around a function ``fn(y_true, y_pred)`` returning per-example values."""
 
@@ -369,6 +644,7 @@ class LossFunctionWrapper(Loss):
         super().__init__(name or getattr(fn, "__name__", "loss"), reduction, **kwargs)
 
     def call(self, y_true, y_pred):
+        y_true, y_pred = _same_rank(_as_tensor(y_true, y_pred), y_pred)
         return self._fn(y_true, y_pred, **self.kwargs)
 
 
@@ -386,6 +662,12 @@ _BY_NAME = {
     "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
     "mean_absolute_percentage_error": MeanAbsolutePercentageError, "mape": MeanAbsolutePercentageError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError, "msle": MeanSquaredLogarithmicError,
+    "hinge": Hinge, "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
+    "cosine_similarity": CosineSimilarity, "log_cosh": LogCosh, "kl_divergence": KLDivergence,
+    "kld": KLDivergence, "poisson": Poisson, "huber": Huber, "bce": BinaryCrossentropy,
+    "binary_focal_crossentropy": BinaryFocalCrossentropy, "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
+    "dice": Dice, "tversky": Tversky,
 }
 _CLASSES = {c.__name__: c for c in set(_BY_NAME.values())}
 

@@ -9,6 +9,8 @@ when the labels have one axis fewer (or a last axis of 1), else categorical.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 import nerve
@@ -239,13 +241,44 @@ class SparseTopKCategoricalAccuracy(Metric):
 
 
 class _LossMetric(Metric):
+    """The running mean of a loss function's per-example values (``fn(y_true, y_pred, **kwargs)``)."""
+
     fn = None
+    _fn_kwargs: dict = {}
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        fn = self.__dict__.get("_fn") or type(self).fn
         with nerve.no_grad():
             pred = y_pred if isinstance(y_pred, nerve.Tensor) else nerve.tensor(np.asarray(y_pred, dtype="float32"))
-            values = type(self).fn(y_true, pred)
-        self._add(values._data, sample_weight)
+            values = fn(y_true, pred, **self._fn_kwargs)
+        self._add(_array(values), sample_weight)  # (a function of one's own may give a NumPy array)
+
+
+class MeanMetricWrapper(_LossMetric):
+    """The running (weighted) mean of ``fn(y_true, y_pred, **kwargs)``, one value per example.
+
+    Args:
+        fn: a function of ``(y_true, y_pred)`` giving per-example values (a loss function).
+        name: the metric's name (default ``mean_metric_wrapper``).
+        **kwargs: passed on to ``fn``.
+    """
+
+    def __init__(self, fn, name=None, dtype=None, **kwargs):
+        super().__init__(name, dtype)
+        self._fn, self._fn_kwargs = fn, kwargs
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "fn": getattr(self._fn, "__name__", self._fn), **self._fn_kwargs}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        fn = config.get("fn")
+        if isinstance(fn, dict):  # Keras's serialized function: {"class_name": "function", "config": "huber", ...}
+            fn = fn.get("config")
+        if isinstance(fn, str):  # a function of keras.metrics or keras.losses, by name
+            config["fn"] = globals().get(fn) if callable(globals().get(fn)) else getattr(losses, fn)
+        return cls(**config)
 
 
 class MeanSquaredError(_LossMetric):
@@ -272,22 +305,188 @@ class MeanAbsolutePercentageError(_LossMetric):
 class CategoricalCrossentropy(_LossMetric):
     fn = staticmethod(losses.categorical_crossentropy)
 
-    def __init__(self, name="categorical_crossentropy", dtype=None):
+    def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False, label_smoothing=0, axis=-1):
         super().__init__(name, dtype)
+        self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
+        self._fn_kwargs = {"from_logits": from_logits, "label_smoothing": label_smoothing, "axis": axis}
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), **self._fn_kwargs}
 
 
 class SparseCategoricalCrossentropy(_LossMetric):
     fn = staticmethod(losses.sparse_categorical_crossentropy)
 
-    def __init__(self, name="sparse_categorical_crossentropy", dtype=None):
+    def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False, ignore_class=None,
+                 axis=-1):
         super().__init__(name, dtype)
+        self.from_logits, self.ignore_class, self.axis = from_logits, ignore_class, axis
+        self._fn_kwargs = {"from_logits": from_logits, "ignore_class": ignore_class, "axis": axis}
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        if self.ignore_class is not None and sample_weight is not None:
+            # as Keras: the ignored labels' zeros count in an unweighted mean, but weigh 0 in a weighted one
+            p = _array(y_pred)
+            t = _array(y_true, _xp(p))
+            if t.ndim == p.ndim and t.shape[-1] == 1:
+                t = t.reshape(t.shape[:-1])
+            w = _xp(p).asarray(_array(sample_weight, _xp(p)), dtype="float32")
+            w, valid = _same_rank(w, (t != self.ignore_class).astype("float32"), expand_rank_1=True)
+            sample_weight = w * valid
+        super().update_state(y_true, y_pred, sample_weight)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), **self._fn_kwargs}
 
 
 class BinaryCrossentropy(_LossMetric):
     fn = staticmethod(losses.binary_crossentropy)
 
-    def __init__(self, name="binary_crossentropy", dtype=None):
+    def __init__(self, name="binary_crossentropy", dtype=None, from_logits=False, label_smoothing=0):
         super().__init__(name, dtype)
+        self.from_logits, self.label_smoothing = from_logits, label_smoothing
+        self._fn_kwargs = {"from_logits": from_logits, "label_smoothing": label_smoothing}
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), **self._fn_kwargs}
+
+
+class MeanSquaredLogarithmicError(_LossMetric):
+    fn = staticmethod(losses.mean_squared_logarithmic_error)
+
+    def __init__(self, name="mean_squared_logarithmic_error", dtype=None):
+        super().__init__(name, dtype)
+
+
+class Hinge(_LossMetric):
+    fn = staticmethod(losses.hinge)
+
+    def __init__(self, name="hinge", dtype=None):
+        super().__init__(name, dtype)
+
+
+class SquaredHinge(_LossMetric):
+    fn = staticmethod(losses.squared_hinge)
+
+    def __init__(self, name="squared_hinge", dtype=None):
+        super().__init__(name, dtype)
+
+
+class CategoricalHinge(_LossMetric):
+    fn = staticmethod(losses.categorical_hinge)
+
+    def __init__(self, name="categorical_hinge", dtype=None):
+        super().__init__(name, dtype)
+
+
+class KLDivergence(_LossMetric):
+    fn = staticmethod(losses.kl_divergence)
+
+    def __init__(self, name="kl_divergence", dtype=None):
+        super().__init__(name, dtype)
+
+
+class Poisson(_LossMetric):
+    fn = staticmethod(losses.poisson)
+
+    def __init__(self, name="poisson", dtype=None):
+        super().__init__(name, dtype)
+
+
+class LogCoshError(_LossMetric):
+    fn = staticmethod(losses.log_cosh)
+
+    def __init__(self, name="logcosh", dtype=None):
+        super().__init__(name, dtype)
+
+
+def _cosine_similarity(y_true, y_pred, axis=-1):
+    return -losses.cosine_similarity(y_true, y_pred, axis=axis)
+
+
+class CosineSimilarity(_LossMetric):
+    """The mean cosine similarity of labels and predictions along ``axis`` (1: the same direction)."""
+
+    fn = staticmethod(_cosine_similarity)
+
+    def __init__(self, name="cosine_similarity", dtype=None, axis=-1):
+        super().__init__(name, dtype)
+        self._fn_kwargs = {"axis": axis}  # (Keras's get_config leaves the axis out too)
+
+
+def _pair(y_true, y_pred):
+    """Labels and predictions as float32 tensors of the same rank (Keras's squeeze_or_expand_to_same_rank)."""
+    y_pred = losses._pred_tensor(y_pred)
+    return losses._same_rank(losses._as_tensor(y_true, y_pred).to(y_pred.dtype), y_pred)
+
+
+def pearson_correlation(y_true, y_pred, axis=-1):
+    """Per-example Pearson correlation of labels and predictions along ``axis``."""
+    y_true, y_pred = _pair(y_true, y_pred)
+
+    def standardize(x):
+        x = x - x.mean(dim=axis, keepdim=True)
+        return x / (x * x).mean(dim=axis, keepdim=True).sqrt()
+
+    return (standardize(y_true) * standardize(y_pred)).mean(dim=axis)
+
+
+def concordance_correlation(y_true, y_pred, axis=-1):
+    """Per-example concordance correlation along ``axis``, written as Keras 3 writes it (its covariance
+    centres the labels on the predictions' mean)."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    true_mean, pred_mean = y_true.mean(dim=axis, keepdim=True), y_pred.mean(dim=axis, keepdim=True)
+
+    def var(x):
+        x = x - x.mean(dim=axis, keepdim=True)
+        return (x * x).mean(dim=axis, keepdim=True)
+
+    covar = (y_true - pred_mean) * (y_pred - pred_mean)
+    norm = var(y_true - true_mean) + var(y_pred - pred_mean) + (true_mean - pred_mean) ** 2
+    return (covar * 2 / (norm + backend.epsilon())).mean(dim=axis)
+
+
+class PearsonCorrelation(_LossMetric):
+    """The mean over examples of the Pearson correlation along ``axis``."""
+
+    fn = staticmethod(pearson_correlation)
+
+    def __init__(self, name="pearson_correlation", dtype=None, axis=-1):
+        super().__init__(name, dtype)
+        self.axis, self._fn_kwargs = axis, {"axis": axis}
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": self.axis}
+
+
+class ConcordanceCorrelation(_LossMetric):
+    """The mean over examples of the concordance correlation along ``axis``."""
+
+    fn = staticmethod(concordance_correlation)
+
+    def __init__(self, name="concordance_correlation", dtype=None, axis=-1):
+        super().__init__(name, dtype)
+        self.axis, self._fn_kwargs = axis, {"axis": axis}
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": self.axis}
+
+
+class RootMeanSquaredError(Metric):
+    """The square root of the running (weighted) mean of the squared errors."""
+
+    def __init__(self, name="root_mean_squared_error", dtype=None):
+        super().__init__(name, dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        p = _array(y_pred).astype("float32", copy=False)
+        t = _array(y_true, _xp(p)).astype("float32", copy=False)
+        t, p = _same_rank(t, p, expand_rank_1=False)
+        err = (p - t) ** 2
+        self._add(err.reshape(err.shape[0], -1).mean(axis=1) if err.ndim > 1 else err, sample_weight)
+
+    def result(self):
+        return _result(np.sqrt(float(self.total) / self.count) if self.count else 0.0)
 
 
 class Sum(Metric):
@@ -759,6 +958,325 @@ class AUC(_ConfusionMetric):
         return config
 
 
+# -- F-scores, R2, IoU: running sums per class in the metric's variables -------------------------
+
+
+def _on_device(x, dev, dtype="float32"):
+    return move(_array(x), dev).astype(dtype, copy=False)
+
+
+class FBetaScore(Metric):
+    """The F-beta score per class, ``(1 + beta^2) * P * R / (beta^2 * P + R)``, over 2D one-hot or
+    multi-label inputs.
+
+    Args:
+        average: ``None`` (one score per class), ``'micro'`` (of the counts summed over classes),
+            ``'macro'`` (the mean of the classes' scores) or ``'weighted'`` (weighted by support).
+        beta: a Python float > 0: how much more recall counts than precision.
+        threshold: a Python float in (0, 1]: predictions above it are positive; ``None``: the
+            highest of each row is positive.
+    """
+
+    def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
+        super().__init__(name, dtype)
+        if average not in (None, "micro", "macro", "weighted"):
+            raise ValueError("Invalid `average` argument value. Expected one of: {None, 'micro', 'macro', "
+                             f"'weighted'}}. Received: average={average}")
+        if not isinstance(beta, float):
+            raise ValueError("Invalid `beta` argument value. It should be a Python float. "
+                             f"Received: beta={beta} of type '{type(beta)}'")
+        if beta <= 0.0:
+            raise ValueError(f"Invalid `beta` argument value. It should be > 0. Received: beta={beta}")
+        if threshold is not None:
+            if not isinstance(threshold, float):
+                raise ValueError("Invalid `threshold` argument value. It should be a Python float. "
+                                 f"Received: threshold={threshold} of type '{type(threshold)}'")
+            if threshold > 1.0 or threshold <= 0.0:
+                raise ValueError("Invalid `threshold` argument value. It should verify 0 < threshold <= 1. "
+                                 f"Received: threshold={threshold}")
+        self.average, self.beta, self.threshold = average, beta, threshold
+        self.axis = None if average == "micro" else 0
+        self._built = False
+
+    def _build(self, true_shape, pred_shape) -> None:
+        if len(pred_shape) != 2 or len(true_shape) != 2:
+            raise ValueError("FBetaScore expects 2D inputs with shape (batch_size, output_dim). Received input shapes: "
+                             f"y_pred.shape={tuple(pred_shape)} and y_true.shape={tuple(true_shape)}.")
+        shape = () if self.average == "micro" else (pred_shape[-1],)
+        for name in ("true_positives", "false_positives", "false_negatives", "intermediate_weights"):
+            setattr(self, name, self.add_variable(shape, "zeros", "float32", name=name))
+        self._built = True
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        p = _array(y_pred)
+        if not self._built:
+            self._build(np.shape(_array(y_true)), np.shape(p))
+        dev = self.true_positives.value.device
+        p, t = _on_device(p, dev), _on_device(y_true, dev)
+        xp = _xp(p)
+        if self.threshold is None:
+            hit = (p >= p.max(axis=-1, keepdims=True)) & (xp.abs(p) > 1e-9)
+        else:
+            hit = p > self.threshold
+        hit = hit.astype("float32")
+        w = None if sample_weight is None else _on_device(sample_weight, dev).reshape(-1, 1)
+
+        def total(values):
+            return (values if w is None else values * w).sum(axis=self.axis)
+
+        for name, values in (("true_positives", hit * t), ("false_positives", hit * (1 - t)),
+                             ("false_negatives", (1 - hit) * t), ("intermediate_weights", t)):
+            getattr(self, name).value._data[...] += total(values)
+
+    def result(self):
+        if not self._built:
+            return _result(0.0)
+        eps = backend.epsilon()
+        tp, fp, fn, support = (getattr(self, n).value._data for n in
+                               ("true_positives", "false_positives", "false_negatives", "intermediate_weights"))
+        xp = _xp(tp)
+        precision = tp / (tp + fp + eps)
+        recall = tp / (tp + fn + eps)
+        b2 = self.beta ** 2
+        score = precision * recall / (b2 * precision + recall + eps) * (1 + b2)
+        if self.average == "weighted":
+            score = (score * (support / (support.sum() + eps))).sum()
+        elif self.average is not None:
+            score = xp.mean(score)
+        return _result(nerve.backend.to_numpy(xp.asarray(score, dtype="float32")))
+
+    def reset_state(self) -> None:
+        if self._built:
+            super().reset_state()
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "average": self.average, "beta": self.beta, "threshold": self.threshold}
+
+
+class F1Score(FBetaScore):
+    """The F1 score (FBetaScore with ``beta=1``): the harmonic mean of precision and recall."""
+
+    def __init__(self, average=None, threshold=None, name="f1_score", dtype=None):
+        super().__init__(average=average, beta=1.0, threshold=threshold, name=name, dtype=dtype)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        del config["beta"]
+        return config
+
+
+_R2_AGGREGATIONS = (None, "uniform_average", "variance_weighted_average")
+
+
+class R2Score(Metric):
+    """The coefficient of determination, ``1 - SS_res / SS_tot`` per output column, then aggregated.
+
+    Args:
+        class_aggregation: ``'uniform_average'`` (the mean over columns), ``'variance_weighted_average'``
+            (weighted by each column's variance) or ``None`` (one score per column).
+        num_regressors: the number of independent variables, for the adjusted R2 (0: plain R2).
+    """
+
+    def __init__(self, class_aggregation="uniform_average", num_regressors=0, name="r2_score", dtype=None):
+        super().__init__(name, dtype)
+        if class_aggregation not in _R2_AGGREGATIONS:
+            raise ValueError(f"Invalid value for argument `class_aggregation`. Expected one of {_R2_AGGREGATIONS}. "
+                             f"Received: class_aggregation={class_aggregation}")
+        if num_regressors < 0:
+            raise ValueError("Invalid value for argument `num_regressors`. Expected a value >= 0. "
+                             f"Received: num_regressors={num_regressors}")
+        self.class_aggregation, self.num_regressors = class_aggregation, num_regressors
+        self.num_samples = self.add_variable((), "zeros", "float32", name="num_samples")
+        self._built = False
+
+    def _build(self, true_shape, pred_shape) -> None:
+        if len(pred_shape) != 2 or len(true_shape) != 2:
+            raise ValueError("R2Score expects 2D inputs with shape (batch_size, output_dim). Received input "
+                             f"shapes: y_pred.shape={tuple(pred_shape)} and y_true.shape={tuple(true_shape)}.")
+        # Keras's variable names (``total_mse`` is kept as "residual")
+        for attr, name in (("squared_sum", "squared_sum"), ("sum", "sum"), ("total_mse", "residual"),
+                           ("count", "count")):
+            setattr(self, attr, self.add_variable((pred_shape[-1],), "zeros", "float32", name=name))
+        self._built = True
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        dev = self.num_samples.value.device
+        t, p = _same_rank(_on_device(y_true, dev), _on_device(y_pred, dev))
+        if not self._built:
+            self._build(t.shape, p.shape)
+        xp = _xp(p)
+        w = xp.ones((), "float32") if sample_weight is None else _on_device(sample_weight, dev)
+        if w.ndim == 1:
+            w = w.reshape(-1, 1)
+        w = xp.broadcast_to(w, t.shape)
+        wt = t * w
+        self.sum.value._data[...] += wt.sum(axis=0)
+        self.squared_sum.value._data[...] += (t * wt).sum(axis=0)
+        self.total_mse.value._data[...] += ((t - p) ** 2 * w).sum(axis=0)
+        self.count.value._data[...] += w.sum(axis=0)
+        self.num_samples.value._data[...] += t.size
+
+    def result(self):
+        if not self._built:
+            return _result(0.0)
+        data = {n: getattr(self, n).value._data for n in ("sum", "squared_sum", "total_mse", "count")}
+        xp = _xp(data["sum"])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = data["sum"] / data["count"]
+            total = data["squared_sum"] - data["sum"] * mean
+            raw = 1 - data["total_mse"] / total
+            raw = xp.where(xp.isinf(raw), xp.float32(0), raw)
+            if self.class_aggregation == "uniform_average":
+                score = raw.mean()
+            elif self.class_aggregation == "variance_weighted_average":
+                score = (total * raw).sum() / total.sum()
+            else:
+                score = raw
+        if self.num_regressors:
+            n, k = float(self.num_samples.value._data), float(self.num_regressors)
+            if k > n - 1:
+                warnings.warn("More independent predictors than datapoints in adjusted R2 score. "
+                              "Falling back to standard R2 score.", stacklevel=2)
+            elif k == n - 1:
+                warnings.warn("Division by zero in Adjusted R2 score. Falling back to standard R2 score.",
+                              stacklevel=2)
+            else:
+                score = 1 - (1 - score) * xp.float32(n - 1) / xp.float32(n - k - 1)
+        return _result(nerve.backend.to_numpy(xp.asarray(score, dtype="float32")))
+
+    def reset_state(self) -> None:
+        for v in self.variables:
+            v.assign(np.zeros(v.shape, dtype=v.dtype))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "class_aggregation": self.class_aggregation,
+                "num_regressors": self.num_regressors}
+
+
+class _IoUBase(Metric):
+    """A running confusion matrix of class ids (int32, rows the labels, columns the predictions)."""
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_true=True,
+                 sparse_y_pred=True, axis=-1):
+        super().__init__(name, dtype)
+        self.num_classes, self.ignore_class = num_classes, ignore_class
+        self.sparse_y_true, self.sparse_y_pred, self.axis = sparse_y_true, sparse_y_pred, axis
+        self.total_cm = self.add_variable((num_classes, num_classes), "zeros", "int32",
+                                          name="total_confusion_matrix")
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        dev = self.total_cm.value.device
+        t, p = move(_array(y_true), dev), move(_array(y_pred), dev)
+        if not self.sparse_y_true:
+            t = t.argmax(axis=self.axis)
+        if not self.sparse_y_pred:
+            p = p.argmax(axis=self.axis)
+        t, p = t.astype("int32").reshape(-1), p.astype("int32").reshape(-1)
+        xp = _xp(t)
+        if sample_weight is None:
+            w = xp.ones(t.shape, "int32")
+        else:
+            w = move(_array(sample_weight), dev)
+            if w.dtype.kind == "f":  # as Keras: the metric counts in int32, a float weight is truncated
+                warnings.warn("You are passing weight as `float`, but dtype is `int`. This may result in an "
+                              "incorrect weight due to type casting Consider using integer weights.", stacklevel=2)
+            w = xp.broadcast_to(w.astype("int32").reshape(-1) if w.ndim > 1 else w.astype("int32"), t.shape)
+        n = self.num_classes
+        inside = (t >= 0) & (t < n) & (p >= 0) & (p < n)
+        if self.ignore_class is not None:
+            inside &= t != self.ignore_class
+        cell = xp.where(inside, t * n + p, 0)
+        counts = xp.bincount(cell, weights=xp.where(inside, w, 0).astype("float64"), minlength=n * n)
+        self.total_cm.value._data[...] += counts.reshape(n, n).astype("int32")
+
+
+class IoU(_IoUBase):
+    """The intersection over union of the classes ``target_class_ids``, averaged over those present.
+
+    Args:
+        num_classes: how many classes (the confusion matrix is num_classes x num_classes).
+        target_class_ids: the classes whose IoU is averaged.
+        ignore_class: a label id left out of the counts.
+        sparse_y_true, sparse_y_pred: class ids (True) or scores to take the arg-max of along ``axis``.
+    """
+
+    def __init__(self, num_classes, target_class_ids, name=None, dtype=None, ignore_class=None,
+                 sparse_y_true=True, sparse_y_pred=True, axis=-1):
+        super().__init__(num_classes, name, dtype, ignore_class, sparse_y_true, sparse_y_pred, axis)
+        if max(target_class_ids) >= num_classes:
+            raise ValueError(f"Target class id {max(target_class_ids)} is out of range, which is [0, {num_classes}).")
+        self.target_class_ids = list(target_class_ids)
+
+    def result(self):
+        cm = self.total_cm.value._data
+        xp = _xp(cm)
+        tp = xp.diagonal(cm).astype("float32")
+        denominator = cm.sum(axis=0).astype("float32") + cm.sum(axis=1).astype("float32") - tp
+        ids = xp.asarray(self.target_class_ids)
+        tp, denominator = tp[ids], denominator[ids]
+        valid = denominator > 1e-9
+        iou = xp.where(valid, tp / (denominator + xp.float32(backend.epsilon())), xp.float32(0))
+        score = iou.sum(axis=self.axis) / (valid.sum(dtype="float32") + xp.float32(backend.epsilon()))
+        return _result(nerve.backend.to_numpy(xp.asarray(score, dtype="float32")))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "num_classes": self.num_classes, "target_class_ids": self.target_class_ids,
+                "ignore_class": self.ignore_class, "sparse_y_true": self.sparse_y_true,
+                "sparse_y_pred": self.sparse_y_pred, "axis": self.axis}
+
+
+class BinaryIoU(IoU):
+    """The IoU of the two classes of a binary task, predictions at or above ``threshold`` being class 1."""
+
+    def __init__(self, target_class_ids=(0, 1), threshold=0.5, name=None, dtype=None):
+        super().__init__(2, target_class_ids, name=name, dtype=dtype)
+        self.threshold = threshold
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        p = _array(y_pred)
+        p = (p.astype("float32", copy=False) >= self.threshold).astype("int32")
+        super().update_state(_array(y_true).astype("int32"), p, sample_weight)
+
+    def get_config(self) -> dict:
+        return {"target_class_ids": self.target_class_ids, "threshold": self.threshold, "name": self.name}
+
+
+class MeanIoU(IoU):
+    """The IoU averaged over all ``num_classes`` classes present."""
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_true=True,
+                 sparse_y_pred=True, axis=-1):
+        super().__init__(num_classes, list(range(num_classes)), name, dtype, ignore_class, sparse_y_true,
+                         sparse_y_pred, axis)
+
+    def get_config(self) -> dict:
+        return {"num_classes": self.num_classes, "name": self.name, "ignore_class": self.ignore_class,
+                "sparse_y_true": self.sparse_y_true, "sparse_y_pred": self.sparse_y_pred, "axis": self.axis}
+
+
+class OneHotIoU(IoU):
+    """IoU with one-hot labels (and scores as predictions, unless ``sparse_y_pred``)."""
+
+    def __init__(self, num_classes, target_class_ids, name=None, dtype=None, ignore_class=None,
+                 sparse_y_pred=False, axis=-1):
+        super().__init__(num_classes, target_class_ids, name, dtype, ignore_class, False, sparse_y_pred, axis)
+
+    def get_config(self) -> dict:
+        return {"num_classes": self.num_classes, "target_class_ids": self.target_class_ids, "name": self.name,
+                "ignore_class": self.ignore_class, "sparse_y_pred": self.sparse_y_pred, "axis": self.axis}
+
+
+class OneHotMeanIoU(MeanIoU):
+    """MeanIoU with one-hot labels (and scores as predictions, unless ``sparse_y_pred``)."""
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_pred=False, axis=-1):
+        super().__init__(num_classes, name, dtype, ignore_class, False, sparse_y_pred, axis)
+
+    def get_config(self) -> dict:
+        return {"num_classes": self.num_classes, "name": self.name, "ignore_class": self.ignore_class,
+                "sparse_y_pred": self.sparse_y_pred, "axis": self.axis}
+
+
 _BY_NAME = {
     "categorical_accuracy": CategoricalAccuracy, "sparse_categorical_accuracy": SparseCategoricalAccuracy,
     "binary_accuracy": BinaryAccuracy, "top_k_categorical_accuracy": TopKCategoricalAccuracy,
@@ -772,9 +1290,20 @@ _BY_NAME = {
     "sum": Sum, "true_positives": TruePositives, "false_positives": FalsePositives,
     "true_negatives": TrueNegatives, "false_negatives": FalseNegatives, "precision": Precision, "recall": Recall,
     "auc": AUC,
+    "MSE": MeanSquaredError, "MAE": MeanAbsoluteError, "MAPE": MeanAbsolutePercentageError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError, "msle": MeanSquaredLogarithmicError,
+    "MSLE": MeanSquaredLogarithmicError, "bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
+    "root_mean_squared_error": RootMeanSquaredError, "cosine_similarity": CosineSimilarity,
+    "log_cosh_error": LogCoshError, "r2_score": R2Score, "hinge": Hinge, "squared_hinge": SquaredHinge,
+    "categorical_hinge": CategoricalHinge, "kl_divergence": KLDivergence, "poisson": Poisson,
+    "f1_score": F1Score, "f_beta_score": FBetaScore, "binary_io_u": BinaryIoU,
+    "pearson_correlation": PearsonCorrelation, "concordance_correlation": ConcordanceCorrelation,
+    # as Keras's names of the classes (each needs arguments: the string fails as it does in Keras)
+    "io_u": IoU, "mean_io_u": MeanIoU, "one_hot_io_u": OneHotIoU, "one_hot_mean_io_u": OneHotMeanIoU,
 }
 _CLASSES = {c.__name__: c for c in list(_BY_NAME.values()) + [
-    Accuracy, Mean, PrecisionAtRecall, RecallAtPrecision, SensitivityAtSpecificity, SpecificityAtSensitivity]}
+    Accuracy, Mean, PrecisionAtRecall, RecallAtPrecision, SensitivityAtSpecificity, SpecificityAtSensitivity,
+    MeanMetricWrapper, Sum]}
 
 
 def get(identifier, y_true=None, y_pred=None, loss=None) -> Metric:
@@ -819,6 +1348,24 @@ def get(identifier, y_true=None, y_pred=None, loss=None) -> Metric:
     raise ValueError(f"Could not interpret metric identifier: {identifier!r}")
 
 
+def serialize(metric) -> dict:
+    """A metric object as Keras's ``keras.metrics.serialize`` writes it (class name and config)."""
+    if not isinstance(metric, Metric) or type(metric).__name__ not in _CLASSES:
+        raise TypeError(f"cannot serialize the custom metric {metric!r}")
+    return {"module": "keras.metrics", "class_name": type(metric).__name__, "config": metric.get_config(),
+            "registered_name": None}
+
+
+def deserialize(config, custom_objects=None) -> Metric:
+    """The metric ``serialize`` wrote (or a class name), as Keras's ``keras.metrics.deserialize``."""
+    if isinstance(config, str):
+        config = {"class_name": config, "config": {}}
+    cls = (custom_objects or {}).get(config["class_name"]) or _CLASSES.get(config["class_name"])
+    if cls is None:
+        raise ValueError(f"Could not interpret metric identifier: {config['class_name']!r}")
+    return cls.from_config(config.get("config", {}))
+
+
 def check(identifier) -> None:
     """Raise at compile time for a metric name that will not resolve."""
     if isinstance(identifier, str) and identifier not in ("accuracy", "acc"):
@@ -826,20 +1373,61 @@ def check(identifier) -> None:
             get(identifier)
 
 
-# Keras's function forms, for ``metrics=[keras.metrics.categorical_accuracy]`` style use.
-def categorical_accuracy(y_true, y_pred):
-    m = CategoricalAccuracy()
-    m.update_state(y_true, y_pred)
-    return m.result()
-
-
-def sparse_categorical_accuracy(y_true, y_pred):
-    m = SparseCategoricalAccuracy()
-    m.update_state(y_true, y_pred)
-    return m.result()
+# Keras's function forms (``metrics=[keras.metrics.categorical_accuracy]``): one value per example,
+# float32 tensors, as Keras's
+def _per_example(values):
+    return nerve.Tensor._make(values.astype("float32"), nerve.backend.device_of(values))
 
 
 def binary_accuracy(y_true, y_pred, threshold=0.5):
-    m = BinaryAccuracy(threshold=threshold)
-    m.update_state(y_true, y_pred)
-    return m.result()
+    """1 where ``y_pred > threshold`` matches the label, else 0 (per entry)."""
+    p = _array(y_pred)
+    t, p = _same_rank(_array(y_true, _xp(p)), p)
+    return _per_example(t == (p > threshold).astype(t.dtype))
+
+
+def categorical_accuracy(y_true, y_pred):
+    """1 where the arg-max of the prediction is the arg-max of the one-hot label, else 0."""
+    p = _array(y_pred)
+    return _per_example(_array(y_true, _xp(p)).argmax(axis=-1) == p.argmax(axis=-1))
+
+
+def sparse_categorical_accuracy(y_true, y_pred):
+    """1 where the arg-max of the prediction is the integer label, else 0."""
+    p = _array(y_pred)
+    t = _array(y_true, _xp(p))
+    if t.ndim == p.ndim and t.shape[-1] == 1:
+        t = t.reshape(t.shape[:-1])
+    return _per_example(t == p.argmax(axis=-1))
+
+
+def top_k_categorical_accuracy(y_true, y_pred, k=5):
+    """1 where the one-hot label's class is among the ``k`` highest predictions, else 0."""
+    p = _array(y_pred)
+    t = _array(y_true, _xp(p)).argmax(axis=-1)
+    return _per_example(_in_top_k(p.reshape(-1, p.shape[-1]), t.reshape(-1), k).reshape(t.shape))
+
+
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False):
+    """1 where the integer label is among the ``k`` highest predictions (or, with ``from_sorted_ids``,
+    among the first ``k`` of ``y_pred``'s class ids), else 0."""
+    p = _array(y_pred)
+    t = _array(y_true, _xp(p))
+    flat = t.reshape(-1)
+    if from_sorted_ids:
+        hit = (p.reshape(-1, p.shape[-1])[:, :k] == flat.reshape(-1, 1)).any(axis=1)
+    else:
+        hit = _in_top_k(p.reshape(-1, p.shape[-1]), flat, k)
+    return _per_example(hit.reshape(t.shape))
+
+
+# the loss functions Keras also exports from keras.metrics
+hinge, squared_hinge, categorical_hinge = losses.hinge, losses.squared_hinge, losses.categorical_hinge
+kl_divergence, poisson, log_cosh, huber = losses.kl_divergence, losses.poisson, losses.log_cosh, losses.huber
+mean_squared_error, mean_absolute_error = losses.mean_squared_error, losses.mean_absolute_error
+mean_absolute_percentage_error = losses.mean_absolute_percentage_error
+mean_squared_logarithmic_error = losses.mean_squared_logarithmic_error
+binary_crossentropy, categorical_crossentropy = losses.binary_crossentropy, losses.categorical_crossentropy
+sparse_categorical_crossentropy = losses.sparse_categorical_crossentropy
+binary_focal_crossentropy = losses.binary_focal_crossentropy
+categorical_focal_crossentropy = losses.categorical_focal_crossentropy

@@ -575,6 +575,8 @@ class Model(Layer):
                         val.reset()  # Keras's evaluate starts each validation with a reset
                     val_logs = self._run_test(val, cbs)
                     epoch_logs.update({"val_" + k: v for k, v in val_logs.items()})
+                    # Keras's callbacks get the keys sorted as one list ('val_loss' before 'weighted_...')
+                    epoch_logs = dict(sorted(epoch_logs.items()))
                 cbs.on_epoch_end(epoch, epoch_logs)
                 training_logs = epoch_logs  # what on_train_end gets, as Keras: the last epoch's
                 if self.stop_training:
@@ -870,8 +872,8 @@ def _pythonify_logs(logs):
 
 
 def _log_value(value):
-    """A metric's result as the logs hold it: a Python float (Keras's pythonify_logs), or the value
-    itself where it is not one number (a list of thresholds' results)."""
+    """A metric's result as the logs hold it: a Python float (Keras's pythonify_logs), or, where it
+    is not one number (a result per threshold or per class), a NumPy array."""
     if type(value) is float:
         return value
     from ..variables import Variable
@@ -881,7 +883,8 @@ def _log_value(value):
     try:
         return float(value)  # a one-element tensor copies its number from the device
     except (TypeError, ValueError, RuntimeError):
-        return value
+        # several numbers (per threshold, per class): a NumPy array, as Keras's logs hold them
+        return value.numpy() if isinstance(value, nerve.Tensor) else value
 
 
 def _host(t) -> np.ndarray:

@@ -12,10 +12,24 @@ import os
 import sys
 import time
 
+import numpy as np
 
-def _fmt_value(v) -> str:
+
+def _as_number(v) -> float:
+    """A logged value as one number: several (F1Score's per class) show as their mean, as in Keras's bar."""
+    if type(v) is float:
+        return v
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float(np.mean(np.asarray(v, dtype="float64")))
+
+
+def _fmt_value(v, by_size: bool = True) -> str:
+    """A value as Keras's bar writes it: 4 decimals, or exponent notation near 0. The one-line
+    (verbose=2) form compares the value itself, not its size, so a negative one is in exponent form."""
     v = float(v)
-    return f"{v:.4f}" if abs(v) > 1e-3 else f"{v:.4e}"
+    return f"{v:.4f}" if (abs(v) if by_size else v) > 1e-3 else f"{v:.4e}"
 
 
 def format_time_per_unit(seconds: float, unit: str = "step") -> str:
@@ -66,6 +80,7 @@ class Progbar:
         if values:
             acc, base = self._values, max(current - self._seen, 1)
             for k, v in values:
+                v = _as_number(v)
                 old = acc.get(k)
                 if old is None:
                     self._order.append(k)
@@ -125,7 +140,7 @@ class Progbar:
             line += format_time_per_unit(per_unit, self.unit_name)
             for k in self._order:
                 total, count = self._values[k]
-                line += f" - {k}: {_fmt_value(total / max(1, count))}"
+                line += f" - {k}: {_fmt_value(total / max(1, count), by_size=False)}"
             self._print(line + "\n")
         self._last_update = now
 
