@@ -166,7 +166,7 @@ class inference_mode(_GradMode):
     inference tensors); ``inference_mode(False)`` turns it on, as PyTorch's does (inside ``no_grad``
     too). A context manager and a decorator, bare (``@inference_mode``) or called."""
 
-    __slots__ = ("on",)
+    __slots__ = ("on", "prev_inference")
     mode = False
 
     def __new__(cls, mode=True):
@@ -177,10 +177,16 @@ class inference_mode(_GradMode):
         return self
 
     def __enter__(self):
-        global _enabled
-        self.prev = _enabled
-        _enabled = not getattr(self, "on", True)
+        global _enabled, _inference
+        on = getattr(self, "on", True)
+        self.prev, self.prev_inference = _enabled, _inference
+        _enabled, _inference = not on, on
         return self
+
+    def __exit__(self, *exc):
+        global _enabled, _inference
+        _enabled, _inference = self.prev, self.prev_inference
+        return False
 
     def __call__(self, fn):
         on = getattr(self, "on", True)
@@ -191,6 +197,14 @@ class inference_mode(_GradMode):
                 return fn(*args, **kwargs)
 
         return wrapper
+
+_inference = False  # inside inference_mode(True)
+
+
+def is_inference_mode_enabled() -> bool:
+    """Whether an ``inference_mode()`` block is open (and not turned off by ``inference_mode(False)``)."""
+    return _inference
+
 
 _anomaly = False  # anomaly mode: ops keep the stack that made them; backward checks for NaN
 

@@ -554,7 +554,11 @@ def test_inference_mode_takes_its_mode_as_torch(lib):
     lib = nerve if lib == "nerve" else pytest.importorskip("torch")
     x = lib.ones(2, requires_grad=True)
     with lib.inference_mode():
-        assert not (x * 2).requires_grad
+        assert not (x * 2).requires_grad and lib.is_inference_mode_enabled()
+        with lib.inference_mode(False):
+            assert (x * 2).requires_grad and not lib.is_inference_mode_enabled()
+        assert lib.is_inference_mode_enabled()
+    assert not lib.is_inference_mode_enabled()
     with lib.inference_mode(False):
         assert (x * 2).requires_grad
     with lib.no_grad(), lib.inference_mode(mode=False):
