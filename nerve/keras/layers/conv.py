@@ -30,6 +30,30 @@ def _pair(v, what):
     return v
 
 
+def standardize_tuple(value, n, what, allow_zero=False):
+    """Keras's ``standardize_tuple``: an int or ``n`` ints as an n-tuple of positive (or, with
+    ``allow_zero``, non-negative) ints, with Keras's error otherwise."""
+    msg = f"The `{what}` argument must be a tuple of {n} integers. Received {what}={value}"
+    if isinstance(value, int):
+        out = (value,) * n
+    else:
+        try:
+            out = tuple(value)
+        except TypeError:
+            raise ValueError(msg) from None
+        if len(out) != n:
+            raise ValueError(msg)
+        for v in out:
+            try:
+                int(v)
+            except (ValueError, TypeError):
+                raise ValueError(f"{msg}including element {v} of type {type(v)}") from None
+    bad = {v for v in out if (v < 0 if allow_zero else v <= 0)}
+    if bad:
+        raise ValueError(f"{msg}, including values {bad} that do not satisfy `value {'>= 0' if allow_zero else '> 0'}`")
+    return tuple(int(v) for v in out)
+
+
 def same_pads(size, k, s, d=1):
     """TensorFlow's 'same' padding (before, after) for one spatial axis."""
     out = -(-size // s)
@@ -168,27 +192,25 @@ def _positive(value, what) -> int:
     return int(value)
 
 
-def depthwise_options(layer, size, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
+def depthwise_options(layer, rank, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
                       activation, use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
                       bias_regularizer) -> None:
     """The arguments of the depthwise and separable convolutions (Keras's ``BaseDepthwiseConv``),
-    checked as Keras checks them and set on ``layer``; ``size`` makes the per-axis tuple (or int)."""
-    set_data_format(layer, data_format)
-    layer.depth_multiplier = _positive(depth_multiplier, "depth_multiplier")
-    layer.kernel_size = size(kernel_size, "kernel_size")
-    layer.strides = size(strides, "strides")
-    layer.dilation_rate = size(dilation_rate, "dilation_rate")
-    for what, value in (("kernel_size", layer.kernel_size), ("strides", layer.strides)):
-        if not all(v > 0 for v in (value if isinstance(value, tuple) else (value,))):
-            raise ValueError(f"The argument `{what}` cannot contain 0. Received {what}={value}.")
+    checked as Keras checks them and set on ``layer``: sizes as ``rank``-tuples."""
+    layer.kernel_size = standardize_tuple(kernel_size, rank, "kernel_size")
+    layer.strides = standardize_tuple(strides, rank, "strides")
+    layer.dilation_rate = standardize_tuple(dilation_rate, rank, "dilation_rate")
     p = padding.lower()
     if p not in ("valid", "same"):
-        raise ValueError(f"The `padding` argument must be a list/tuple or one of {{'valid', 'same'}}. Received: {p}")
+        allowed = {"valid", "same"}  # a set, printed in the order Keras's message prints it in this process
+        raise ValueError(f"The `padding` argument must be a list/tuple or one of {allowed}. Received: {p}")
     layer.padding = p
+    set_data_format(layer, data_format)
     layer.activation = activations.get(activation)
     layer.use_bias = use_bias
     layer.depthwise_initializer, layer.bias_initializer = depthwise_initializer, bias_initializer
     layer.depthwise_regularizer, layer.bias_regularizer = depthwise_regularizer, bias_regularizer
+    layer.depth_multiplier = _positive(depth_multiplier, "depth_multiplier")
 
 
 class DepthwiseConv2D(Layer):
@@ -213,7 +235,7 @@ class DepthwiseConv2D(Layer):
                  bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, depthwise_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        depthwise_options(self, _pair, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
+        depthwise_options(self, 2, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
                           activation, use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
                           bias_regularizer)
 
@@ -251,7 +273,7 @@ class SeparableConv2D(Layer):
                  bias_regularizer=None, activity_regularizer=None, depthwise_constraint=None,
                  pointwise_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        depthwise_options(self, _pair, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
+        depthwise_options(self, 2, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
                           activation, use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
                           bias_regularizer)
         self.filters = _positive(filters, "filters")

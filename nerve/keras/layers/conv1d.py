@@ -202,7 +202,7 @@ class DepthwiseConv1D(Layer):
                  bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, depthwise_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        depthwise_options(self, _single, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
+        depthwise_options(self, 1, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
                           activation, use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
                           bias_regularizer)
 
@@ -210,7 +210,7 @@ class DepthwiseConv1D(Layer):
         check_ndim(self, input_shape, 3)
         c, m = input_shape[channel_axis(self)], self.depth_multiplier
         self._channels = c
-        self.kernel = self.add_weight((self.kernel_size, c, m), self.depthwise_initializer, name="kernel",
+        self.kernel = self.add_weight(self.kernel_size + (c, m), self.depthwise_initializer, name="kernel",
                                       regularizer=self.depthwise_regularizer, perm=(1, 2, 0))
         self.bias = self.add_weight((c * m,), self.bias_initializer, name="bias",
                                     regularizer=self.bias_regularizer) if self.use_bias else None
@@ -219,9 +219,9 @@ class DepthwiseConv1D(Layer):
         check_ndim(self, inputs.shape, 3)
         _check_channels(self, inputs.shape, self._channels)
         c, m = self._channels, self.depth_multiplier
-        weight = self.kernel.value.reshape(c * m, 1, self.kernel_size)
+        weight = self.kernel.value.reshape(c * m, 1, *self.kernel_size)
         y = _conv(to_channels_first(self, inputs), weight, self.bias.value if self.bias is not None else None,
-                  self.strides, self.padding, self.dilation_rate, c)
+                  self.strides[0], self.padding, self.dilation_rate[0], c)
         return self.activation(from_channels_first(self, y))
 
 

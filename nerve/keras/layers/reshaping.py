@@ -14,6 +14,7 @@ from .conv import (
     from_channels_first,
     set_data_format,
     spatial_dims,
+    standardize_tuple,
     to_channels_first,
     with_spatial,
 )
@@ -107,21 +108,6 @@ def _add(n, extra):
     return None if n is None else n + extra
 
 
-def _crop_pair(value, what):
-    """Keras's standardize_tuple(value, 2, what, allow_zero=True)."""
-    msg = f"The `{what}` argument must be a tuple of 2 integers. Received {what}={value}"
-    try:
-        pair = (value, value) if isinstance(value, int) else tuple(int(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(msg) from None
-    if len(pair) != 2:
-        raise ValueError(msg)
-    negative = {v for v in pair if v < 0}
-    if negative:
-        raise ValueError(f"{msg}, including values {negative} that do not satisfy `value >= 0`")
-    return pair
-
-
 class Cropping2D(Layer):
     """Drop rows and columns at the edges of (N, H, W, C) images ((N, C, H, W) with
     ``data_format='channels_first'``).
@@ -141,8 +127,8 @@ class Cropping2D(Layer):
         elif hasattr(cropping, "__len__"):
             if len(cropping) != 2:
                 raise ValueError(f"`cropping` should have two elements. Received: cropping={cropping}.")
-            self.cropping = (_crop_pair(cropping[0], "1st entry of cropping"),
-                             _crop_pair(cropping[1], "2nd entry of cropping"))
+            self.cropping = (standardize_tuple(cropping[0], 2, "1st entry of cropping", allow_zero=True),
+                             standardize_tuple(cropping[1], 2, "2nd entry of cropping", allow_zero=True))
         else:
             raise ValueError("`cropping` should be either an int, a tuple of 2 ints (symmetric_height_crop, "
                              "symmetric_width_crop), or a tuple of 2 tuples of 2 ints ((top_crop, bottom_crop), "
