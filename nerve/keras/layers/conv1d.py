@@ -39,10 +39,11 @@ def _single(v, what) -> int:
 
 
 def _padding(padding, allowed) -> str:
+    """Keras's ``standardize_padding``: ``padding`` lower-cased, one of ``allowed``, else Keras's error."""
     p = padding.lower()
     if p not in allowed:
-        raise ValueError(f"The `padding` argument must be one of {', '.join(repr(a) for a in allowed)}. "
-                         f"Received: padding={padding}")
+        allowed = set(allowed)  # a set, printed in the order Keras's message prints it in this process
+        raise ValueError(f"The `padding` argument must be a list/tuple or one of {allowed}. Received: {p}")
     return p
 
 

@@ -124,9 +124,9 @@ class Conv1DTranspose(Layer):
         padding: ``'valid'`` (output (steps - 1) * stride + max(kernel, stride)) or ``'same'``
             (steps * stride).
         output_padding: extra steps, placed as Keras's backends place them; None: the sizes above.
+        dilation_rate: the kernel's taps this many steps apart.
         activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
             bias_regularizer: as Conv1D.
-        dilation_rate: 1 only.
     """
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None, data_format=None,
@@ -138,8 +138,9 @@ class Conv1DTranspose(Layer):
                              ("valid", "same"), data_format, dilation_rate, 1, activation, use_bias,
                              kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer)
         self.output_padding = None if output_padding is None else _single(output_padding, "output_padding")
-        if self.dilation_rate != 1:
-            raise NotImplementedError("nerve.keras Conv1DTranspose supports dilation_rate=1 only")
+        if self.strides > 1 and self.dilation_rate > 1:
+            raise ValueError("`strides > 1` not supported in conjunction with `dilation_rate > 1`. Received: "
+                             f"strides={(self.strides,)} and dilation_rate={(self.dilation_rate,)}")
 
     def build(self, input_shape):
         check_ndim(self, input_shape, 3)
@@ -149,8 +150,12 @@ class Conv1DTranspose(Layer):
         self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias",
                                     regularizer=self.bias_regularizer) if self.use_bias else None
 
+    def _span(self):
+        """The dilated kernel's extent: (k - 1) * dilation + 1 steps."""
+        return (self.kernel_size - 1) * self.dilation_rate + 1
+
     def _pads(self):
-        return _transpose_pads(self.padding, self.kernel_size, self.strides, self.output_padding)
+        return _transpose_pads(self.padding, self._span(), self.strides, self.output_padding)
 
     def call(self, inputs):
         F = _F()
@@ -160,9 +165,10 @@ class Conv1DTranspose(Layer):
         bias = self.bias.value if self.bias is not None else None
         pads = self._pads()
         if not any(pads):
-            y = F.conv_transpose1d(x, self.kernel.value, bias, stride=self.strides)
+            y = F.conv_transpose1d(x, self.kernel.value, bias, stride=self.strides, dilation=self.dilation_rate)
         else:
-            y = F.pad(F.conv_transpose1d(x, self.kernel.value, None, stride=self.strides), pads)
+            y = F.pad(F.conv_transpose1d(x, self.kernel.value, None, stride=self.strides, dilation=self.dilation_rate),
+                      pads)
             if bias is not None:
                 y = y + bias.reshape(1, -1, 1)
         return self.activation(from_channels_first(self, y))
@@ -170,7 +176,7 @@ class Conv1DTranspose(Layer):
     def compute_output_shape(self, input_shape):
         (steps,) = spatial_dims(self, input_shape)
         if steps is not None:
-            steps = (steps - 1) * self.strides + self.kernel_size + sum(self._pads())
+            steps = (steps - 1) * self.strides + self._span() + sum(self._pads())
         return with_spatial(self, input_shape[0], (steps,), self.filters)
 
 
