@@ -43,6 +43,7 @@ CASES = [
     ("DepthwiseConv2D", {"kernel_size": 2, "dilation_rate": 2, "depth_multiplier": 3, "use_bias": False,
                          "activation": "relu"}, IMG),
     ("DepthwiseConv2D", {"kernel_size": 4, "strides": (1, 2), "padding": "same", "bias_initializer": "ones"}, IMG),
+    ("DepthwiseConv2D", {"kernel_size": 3, "strides": 2, "dilation_rate": 2, "padding": "same"}, IMG),
     ("SeparableConv2D", {"filters": 4, "kernel_size": 3}, IMG),
     ("SeparableConv2D", {"filters": 5, "kernel_size": (2, 3), "strides": 2, "padding": "same",
                          "depth_multiplier": 2, "activation": "tanh"}, IMG),
@@ -51,6 +52,7 @@ CASES = [
     ("DepthwiseConv1D", {"kernel_size": 3}, SEQ),
     ("DepthwiseConv1D", {"kernel_size": 4, "strides": 2, "padding": "same", "depth_multiplier": 2}, SEQ),
     ("DepthwiseConv1D", {"kernel_size": 2, "dilation_rate": 3, "use_bias": False, "activation": "sigmoid"}, SEQ),
+    ("DepthwiseConv1D", {"kernel_size": 3, "strides": 2, "dilation_rate": 2, "padding": "same"}, SEQ),
     ("Conv1DTranspose", {"filters": 4, "kernel_size": 3}, SEQ),
     ("Conv1DTranspose", {"filters": 2, "kernel_size": 3, "strides": 2, "padding": "same"}, SEQ),
     ("Conv1DTranspose", {"filters": 3, "kernel_size": 2, "strides": 3}, SEQ),
@@ -107,6 +109,21 @@ def test_each_layer_equals_keras_with_gradients(cls, kw, shape, data_format):
         np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-5)
     symbolic = ours(keras.Input(x.shape[1:]))
     assert tuple(symbolic.shape) == tuple(theirs.compute_output_shape((None,) + x.shape[1:]))
+
+
+def test_global_image_data_format_is_the_new_layers_default():
+    try:
+        for lib in (K, keras):
+            lib.config.set_image_data_format("channels_first")
+        for cls, kw in (("DepthwiseConv2D", {"kernel_size": 2}), ("SeparableConv2D", {"filters": 2, "kernel_size": 2}),
+                        ("DepthwiseConv1D", {"kernel_size": 2}), ("Conv1DTranspose", {"filters": 2, "kernel_size": 2}),
+                        ("Cropping2D", {})):
+            ours, theirs = getattr(layers, cls)(**kw), getattr(K.layers, cls)(**kw)
+            assert ours.data_format == theirs.data_format == "channels_first"
+            assert ours.get_config()["data_format"] == "channels_first"
+    finally:
+        for lib in (K, keras):
+            lib.config.set_image_data_format("channels_last")
 
 
 def test_depthwise_kernel_layout_is_keras():
