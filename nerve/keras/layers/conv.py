@@ -1,4 +1,5 @@
-"""``Conv2D``: channels-last images and (kh, kw, in, out) kernels, on the core's NCHW conv.
+"""``Conv2D``: channels-last images and (kh, kw, in, out) kernels, on the core's NCHW conv; the
+depthwise and separable ``DepthwiseConv2D`` and ``SeparableConv2D`` on its grouped convolution.
 
 Cost of the layout: each call permutes a channels-last input to NCHW and the output back to
 NHWC. Permutes are views (no copy); the core's im2col copies the data once as it would anyway,
@@ -185,7 +186,7 @@ def check_channels(layer, shape, channels) -> None:
                          f"input shape to have value {channels}, but received input with shape {tuple(shape)}")
 
 
-def _positive(value, what) -> int:
+def positive(value, what) -> int:
     if value is None or int(value) <= 0:
         raise ValueError(f"Invalid value for argument `{what}`. Expected a strictly positive value. "
                          f"Received {what}={value}.")
@@ -210,7 +211,7 @@ def depthwise_options(layer, rank, kernel_size, strides, padding, data_format, d
     layer.use_bias = use_bias
     layer.depthwise_initializer, layer.bias_initializer = depthwise_initializer, bias_initializer
     layer.depthwise_regularizer, layer.bias_regularizer = depthwise_regularizer, bias_regularizer
-    layer.depth_multiplier = _positive(depth_multiplier, "depth_multiplier")
+    layer.depth_multiplier = positive(depth_multiplier, "depth_multiplier")
 
 
 class DepthwiseConv2D(Layer):
@@ -276,7 +277,7 @@ class SeparableConv2D(Layer):
         depthwise_options(self, 2, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
                           activation, use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
                           bias_regularizer)
-        self.filters = _positive(filters, "filters")
+        self.filters = positive(filters, "filters")
         self.pointwise_initializer, self.pointwise_regularizer = pointwise_initializer, pointwise_regularizer
 
     def build(self, input_shape):

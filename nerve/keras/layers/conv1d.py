@@ -22,6 +22,7 @@ from .conv import (
     check_ndim,
     depthwise_options,
     from_channels_first,
+    positive,
     same_pads,
     set_data_format,
     to_channels_first,
@@ -153,25 +154,18 @@ class SeparableConv1D(Layer):
                  pointwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  depthwise_constraint=None, pointwise_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        set_data_format(self, data_format)
-        self.filters, self.depth_multiplier = int(filters), int(depth_multiplier)
-        self.kernel_size = _single(kernel_size, "kernel_size")
-        self.strides = _single(strides, "strides")
-        self.dilation_rate = _single(dilation_rate, "dilation_rate")
-        self.padding = _padding(padding, ("valid", "same", "causal"))
-        self.activation = activations.get(activation)
-        self.use_bias = use_bias
-        self.depthwise_initializer, self.pointwise_initializer = depthwise_initializer, pointwise_initializer
-        self.bias_initializer = bias_initializer
-        self.depthwise_regularizer, self.pointwise_regularizer = depthwise_regularizer, pointwise_regularizer
-        self.bias_regularizer = bias_regularizer
+        depthwise_options(self, 1, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
+                          activation, use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
+                          bias_regularizer)
+        self.filters = positive(filters, "filters")
+        self.pointwise_initializer, self.pointwise_regularizer = pointwise_initializer, pointwise_regularizer
 
     def build(self, input_shape):
         check_ndim(self, input_shape, 3)
         c, m = input_shape[channel_axis(self)], self.depth_multiplier
         self._channels = c
         # (k, C, m) kept as (C, m, k): reshaped to the (C * m, 1, k) grouped weight, channel c's outputs together
-        self.depthwise_kernel = self.add_weight((self.kernel_size, c, m), self.depthwise_initializer,
+        self.depthwise_kernel = self.add_weight(self.kernel_size + (c, m), self.depthwise_initializer,
                                                 name="depthwise_kernel", regularizer=self.depthwise_regularizer,
                                                 perm=(1, 2, 0))
         self.pointwise_kernel = self.add_weight((1, c * m, self.filters), self.pointwise_initializer,
@@ -184,8 +178,9 @@ class SeparableConv1D(Layer):
         check_ndim(self, inputs.shape, 3)
         _check_channels(self, inputs.shape, self._channels)
         c, m = self._channels, self.depth_multiplier
-        depthwise = self.depthwise_kernel.value.reshape(c * m, 1, self.kernel_size)
-        x = _conv(to_channels_first(self, inputs), depthwise, None, self.strides, self.padding, self.dilation_rate, c)
+        depthwise = self.depthwise_kernel.value.reshape(c * m, 1, *self.kernel_size)
+        x = _conv(to_channels_first(self, inputs), depthwise, None, self.strides[0], self.padding,
+                  self.dilation_rate[0], c)
         y = _F().conv1d(x, self.pointwise_kernel.value, self.bias.value if self.bias is not None else None)
         return self.activation(from_channels_first(self, y))
 
