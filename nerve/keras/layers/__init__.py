@@ -7,6 +7,7 @@ from .conv import (
     AvgPool2D,
     Conv2D,
     Convolution2D,
+    DepthwiseConv2D,
     GlobalAveragePooling1D,
     GlobalAveragePooling2D,
     GlobalAvgPool1D,
@@ -17,12 +18,15 @@ from .conv import (
     GlobalMaxPooling2D,
     MaxPool2D,
     MaxPooling2D,
+    SeparableConv2D,
+    SeparableConvolution2D,
 )
 from .conv1d import (
     AveragePooling1D,
     AvgPool1D,
     Conv1D,
     Convolution1D,
+    DepthwiseConv1D,
     MaxPool1D,
     MaxPooling1D,
     SeparableConv1D,
@@ -45,7 +49,7 @@ from .conv3d import (
     UpSampling3D,
     ZeroPadding3D,
 )
-from .conv_transpose import Conv2DTranspose, Convolution2DTranspose
+from .conv_transpose import Conv1DTranspose, Conv2DTranspose, Convolution1DTranspose, Convolution2DTranspose
 from .core import (
     Activation,
     Dense,
@@ -79,7 +83,7 @@ from .merging import (
     subtract,
 )
 from .normalization import BatchNormalization, LayerNormalization
-from .reshaping import Cropping1D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
+from .reshaping import Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell, StackedRNNCells
 from .serialization import deserialize, serialize
 from .wrappers import Bidirectional, TimeDistributed
@@ -100,3 +104,5 @@ __all__ = [
     "GlobalAvgPool3D", "GlobalMaxPool3D", "GlobalMaxPooling3D", "MaxPool3D", "MaxPooling3D", "UpSampling3D", "ZeroPadding3D",
 ]
 __all__ += ["deserialize", "serialize"]
+__all__ += ["Conv1DTranspose", "Convolution1DTranspose", "Cropping2D", "DepthwiseConv1D", "DepthwiseConv2D",
+            "SeparableConv2D", "SeparableConvolution2D"]

@@ -1,4 +1,5 @@
-"""``Conv2D``: channels-last images and (kh, kw, in, out) kernels, on the core's NCHW conv.
+"""``Conv2D``: channels-last images and (kh, kw, in, out) kernels, on the core's NCHW conv; the
+depthwise and separable ``DepthwiseConv2D`` and ``SeparableConv2D`` on its grouped convolution.
 
 Cost of the layout: each call permutes a channels-last input to NCHW and the output back to
 NHWC. Permutes are views (no copy); the core's im2col copies the data once as it would anyway,
@@ -28,6 +29,30 @@ def _pair(v, what):
     if len(v) != 2:
         raise ValueError(f"The `{what}` argument must be a tuple of 2 integers. Received: {what}={v}")
     return v
+
+
+def standardize_tuple(value, n, what, allow_zero=False):
+    """Keras's ``standardize_tuple``: an int or ``n`` ints as an n-tuple of positive (or, with
+    ``allow_zero``, non-negative) ints, with Keras's error otherwise."""
+    msg = f"The `{what}` argument must be a tuple of {n} integers. Received {what}={value}"
+    if isinstance(value, int):
+        out = (value,) * n
+    else:
+        try:
+            out = tuple(value)
+        except TypeError:
+            raise ValueError(msg) from None
+        if len(out) != n:
+            raise ValueError(msg)
+        for v in out:
+            try:
+                int(v)
+            except (ValueError, TypeError):
+                raise ValueError(f"{msg}including element {v} of type {type(v)}") from None
+    bad = {v for v in out if (v < 0 if allow_zero else v <= 0)}
+    if bad:
+        raise ValueError(f"{msg}, including values {bad} that do not satisfy `value {'>= 0' if allow_zero else '> 0'}`")
+    return tuple(int(v) for v in out)
 
 
 def same_pads(size, k, s, d=1):
@@ -134,16 +159,147 @@ class Conv2D(Layer):
                                     regularizer=self.bias_regularizer) if self.use_bias else None
 
     def call(self, inputs):
-        F = _F()
-        x = to_channels_first(self, inputs)
-        padding = self.padding
-        if padding == "same" and self.strides != (1, 1):
-            (t, b), (left, r) = (same_pads(x.shape[2 + i], self.kernel_size[i], self.strides[i], self.dilation_rate[i])
-                                 for i in range(2))
-            x = F.pad(x, (left, r, t, b))
-            padding = "valid"
-        y = F.conv2d(x, self.kernel.value, self.bias.value if self.bias is not None else None, stride=self.strides,
-                     padding=padding, dilation=self.dilation_rate, groups=self.groups)
+        y = conv2d_keras(self, to_channels_first(self, inputs), self.kernel.value,
+                         self.bias.value if self.bias is not None else None, self.groups)
+        return self.activation(from_channels_first(self, y))
+
+
+def conv2d_keras(layer, x, weight, bias, groups):
+    """``F.conv2d`` of the (N, C, H, W) ``x`` with ``layer``'s strides, dilation and Keras's padding
+    (TensorFlow's 'same': with strides, the odd pad at the end, given to F.pad)."""
+    F = _F()
+    padding = layer.padding
+    if padding == "same" and layer.strides != (1, 1):
+        (t, b), (left, r) = (same_pads(x.shape[2 + i], weight.shape[2 + i], layer.strides[i], layer.dilation_rate[i])
+                             for i in range(2))
+        x = F.pad(x, (left, r, t, b))
+        padding = "valid"
+    return F.conv2d(x, weight, bias, stride=layer.strides, padding=padding, dilation=layer.dilation_rate,
+                    groups=groups)
+
+
+def check_channels(layer, shape, channels) -> None:
+    """Keras's error for an input whose channel axis differs from the one the layer was built for."""
+    axis = channel_axis(layer)
+    if shape[axis] != channels:
+        raise ValueError(f'Input 0 of layer "{layer.name}" is incompatible with the layer: expected axis {axis} of '
+                         f"input shape to have value {channels}, but received input with shape {tuple(shape)}")
+
+
+def positive(value, what) -> int:
+    if value is None or int(value) <= 0:
+        raise ValueError(f"Invalid value for argument `{what}`. Expected a strictly positive value. "
+                         f"Received {what}={value}.")
+    return int(value)
+
+
+def depthwise_options(layer, rank, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
+                      activation, use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
+                      bias_regularizer) -> None:
+    """The arguments of the depthwise and separable convolutions (Keras's ``BaseDepthwiseConv``),
+    checked as Keras checks them and set on ``layer``: sizes as ``rank``-tuples."""
+    layer.kernel_size = standardize_tuple(kernel_size, rank, "kernel_size")
+    layer.strides = standardize_tuple(strides, rank, "strides")
+    layer.dilation_rate = standardize_tuple(dilation_rate, rank, "dilation_rate")
+    p = padding.lower()
+    if p not in ("valid", "same"):
+        allowed = {"valid", "same"}  # a set, printed in the order Keras's message prints it in this process
+        raise ValueError(f"The `padding` argument must be a list/tuple or one of {allowed}. Received: {p}")
+    layer.padding = p
+    set_data_format(layer, data_format)
+    layer.activation = activations.get(activation)
+    layer.use_bias = use_bias
+    layer.depthwise_initializer, layer.bias_initializer = depthwise_initializer, bias_initializer
+    layer.depthwise_regularizer, layer.bias_regularizer = depthwise_regularizer, bias_regularizer
+    layer.depth_multiplier = positive(depth_multiplier, "depth_multiplier")
+
+
+class DepthwiseConv2D(Layer):
+    """Each channel of (N, H, W, C) images ((N, C, H, W) with ``data_format='channels_first'``)
+    convolved alone with ``depth_multiplier`` filters of its own: C * depth_multiplier output
+    channels, channel c's outputs together (c * depth_multiplier + j), as Keras's.
+
+    A grouped convolution (groups = C) in the core. Weights, in Keras's order and shapes: ``kernel``
+    (kh, kw, C, depth_multiplier), kept as the core's (C * depth_multiplier, 1, kh, kw); ``bias``
+    (C * depth_multiplier,).
+
+    Args:
+        kernel_size: int or (kh, kw).
+        strides, padding ('valid' or 'same'), dilation_rate, data_format: as Conv2D.
+        depth_multiplier: output channels per input channel.
+        activation, use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
+            bias_regularizer: as Conv2D's kernel_ ones.
+    """
+
+    def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1, data_format=None,
+                 dilation_rate=(1, 1), activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, depthwise_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        depthwise_options(self, 2, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
+                          activation, use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
+                          bias_regularizer)
+
+    def build(self, input_shape):
+        check_ndim4(self, input_shape)
+        c, m = input_shape[channel_axis(self)], self.depth_multiplier
+        self._channels = c
+        self.kernel = self.add_weight(self.kernel_size + (c, m), self.depthwise_initializer, name="kernel",
+                                      regularizer=self.depthwise_regularizer, perm=(2, 3, 0, 1))
+        self.bias = self.add_weight((c * m,), self.bias_initializer, name="bias",
+                                    regularizer=self.bias_regularizer) if self.use_bias else None
+
+    def call(self, inputs):
+        check_ndim4(self, inputs.shape)
+        check_channels(self, inputs.shape, self._channels)
+        c, m = self._channels, self.depth_multiplier
+        weight = self.kernel.value.reshape(c * m, 1, *self.kernel_size)
+        y = conv2d_keras(self, to_channels_first(self, inputs), weight,
+                         self.bias.value if self.bias is not None else None, c)
+        return self.activation(from_channels_first(self, y))
+
+
+class SeparableConv2D(Layer):
+    """A depthwise 2-D convolution (each channel alone, ``depth_multiplier`` outputs each), then a
+    pointwise (1 x 1) convolution to ``filters`` channels, as Keras's.
+
+    Weights, in Keras's order and shapes: ``depthwise_kernel`` (kh, kw, C, depth_multiplier),
+    ``pointwise_kernel`` (1, 1, C * depth_multiplier, filters), ``bias`` (filters,).
+    """
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
+                 dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
+                 depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", depthwise_regularizer=None, pointwise_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, depthwise_constraint=None,
+                 pointwise_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        depthwise_options(self, 2, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
+                          activation, use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
+                          bias_regularizer)
+        self.filters = positive(filters, "filters")
+        self.pointwise_initializer, self.pointwise_regularizer = pointwise_initializer, pointwise_regularizer
+
+    def build(self, input_shape):
+        check_ndim4(self, input_shape)
+        c, m = input_shape[channel_axis(self)], self.depth_multiplier
+        self._channels = c
+        self.depthwise_kernel = self.add_weight(self.kernel_size + (c, m), self.depthwise_initializer,
+                                                name="depthwise_kernel", regularizer=self.depthwise_regularizer,
+                                                perm=(2, 3, 0, 1))
+        self.pointwise_kernel = self.add_weight((1, 1, c * m, self.filters), self.pointwise_initializer,
+                                                name="pointwise_kernel", regularizer=self.pointwise_regularizer,
+                                                perm=(3, 2, 0, 1))
+        self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias",
+                                    regularizer=self.bias_regularizer) if self.use_bias else None
+
+    def call(self, inputs):
+        check_ndim4(self, inputs.shape)
+        check_channels(self, inputs.shape, self._channels)
+        c, m = self._channels, self.depth_multiplier
+        depthwise = self.depthwise_kernel.value.reshape(c * m, 1, *self.kernel_size)
+        x = conv2d_keras(self, to_channels_first(self, inputs), depthwise, None, c)
+        y = _F().conv2d(x, self.pointwise_kernel.value, self.bias.value if self.bias is not None else None)
         return self.activation(from_channels_first(self, y))
 
 
@@ -243,3 +399,4 @@ class GlobalMaxPooling1D(_GlobalPooling):
 GlobalAvgPool1D, GlobalMaxPool1D = GlobalAveragePooling1D, GlobalMaxPooling1D
 MaxPool2D, AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D = MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D
 Convolution2D = Conv2D
+SeparableConvolution2D = SeparableConv2D

@@ -1,4 +1,4 @@
-"""Sequence convolution and pooling: ``Conv1D``, ``SeparableConv1D``, ``MaxPooling1D``,
+"""Sequence convolution and pooling: ``Conv1D``, ``SeparableConv1D``, ``DepthwiseConv1D``, ``MaxPooling1D``,
 ``AveragePooling1D`` on (N, steps, C) inputs, over the core's (N, C, L) ``conv1d`` and pools.
 
 As Conv2D, each call permutes to channels-first and back (views; none with
@@ -18,8 +18,11 @@ from .. import activations
 from .conv import (
     _F,
     channel_axis,
+    check_channels,
     check_ndim,
+    depthwise_options,
     from_channels_first,
+    positive,
     same_pads,
     set_data_format,
     to_channels_first,
@@ -37,10 +40,11 @@ def _single(v, what) -> int:
 
 
 def _padding(padding, allowed) -> str:
+    """Keras's ``standardize_padding``: ``padding`` lower-cased, one of ``allowed``, else Keras's error."""
     p = padding.lower()
     if p not in allowed:
-        raise ValueError(f"The `padding` argument must be one of {', '.join(repr(a) for a in allowed)}. "
-                         f"Received: padding={padding}")
+        allowed = set(allowed)  # a set, printed in the order Keras's message prints it in this process
+        raise ValueError(f"The `padding` argument must be a list/tuple or one of {allowed}. Received: {p}")
     return p
 
 
@@ -76,11 +80,7 @@ def grouped_in_channels(layer, input_shape, ndim: int) -> int:
     return channels
 
 
-def _check_channels(layer, shape, channels) -> None:
-    axis = channel_axis(layer)
-    if shape[axis] != channels:
-        raise ValueError(f'Input 0 of layer "{layer.name}" is incompatible with the layer: expected axis {axis} of '
-                         f"input shape to have value {channels}, but received input with shape {tuple(shape)}")
+_check_channels = check_channels
 
 
 def _pads(padding, length, k, s, d=1):
@@ -154,25 +154,18 @@ class SeparableConv1D(Layer):
                  pointwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  depthwise_constraint=None, pointwise_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        set_data_format(self, data_format)
-        self.filters, self.depth_multiplier = int(filters), int(depth_multiplier)
-        self.kernel_size = _single(kernel_size, "kernel_size")
-        self.strides = _single(strides, "strides")
-        self.dilation_rate = _single(dilation_rate, "dilation_rate")
-        self.padding = _padding(padding, ("valid", "same", "causal"))
-        self.activation = activations.get(activation)
-        self.use_bias = use_bias
-        self.depthwise_initializer, self.pointwise_initializer = depthwise_initializer, pointwise_initializer
-        self.bias_initializer = bias_initializer
-        self.depthwise_regularizer, self.pointwise_regularizer = depthwise_regularizer, pointwise_regularizer
-        self.bias_regularizer = bias_regularizer
+        depthwise_options(self, 1, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
+                          activation, use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
+                          bias_regularizer)
+        self.filters = positive(filters, "filters")
+        self.pointwise_initializer, self.pointwise_regularizer = pointwise_initializer, pointwise_regularizer
 
     def build(self, input_shape):
         check_ndim(self, input_shape, 3)
         c, m = input_shape[channel_axis(self)], self.depth_multiplier
         self._channels = c
         # (k, C, m) kept as (C, m, k): reshaped to the (C * m, 1, k) grouped weight, channel c's outputs together
-        self.depthwise_kernel = self.add_weight((self.kernel_size, c, m), self.depthwise_initializer,
+        self.depthwise_kernel = self.add_weight(self.kernel_size + (c, m), self.depthwise_initializer,
                                                 name="depthwise_kernel", regularizer=self.depthwise_regularizer,
                                                 perm=(1, 2, 0))
         self.pointwise_kernel = self.add_weight((1, c * m, self.filters), self.pointwise_initializer,
@@ -185,9 +178,46 @@ class SeparableConv1D(Layer):
         check_ndim(self, inputs.shape, 3)
         _check_channels(self, inputs.shape, self._channels)
         c, m = self._channels, self.depth_multiplier
-        depthwise = self.depthwise_kernel.value.reshape(c * m, 1, self.kernel_size)
-        x = _conv(to_channels_first(self, inputs), depthwise, None, self.strides, self.padding, self.dilation_rate, c)
+        depthwise = self.depthwise_kernel.value.reshape(c * m, 1, *self.kernel_size)
+        x = _conv(to_channels_first(self, inputs), depthwise, None, self.strides[0], self.padding,
+                  self.dilation_rate[0], c)
         y = _F().conv1d(x, self.pointwise_kernel.value, self.bias.value if self.bias is not None else None)
+        return self.activation(from_channels_first(self, y))
+
+
+class DepthwiseConv1D(Layer):
+    """Each channel of (N, steps, C) sequences convolved alone with ``depth_multiplier`` filters of
+    its own: C * depth_multiplier output channels, channel c's outputs together, as Keras's.
+
+    A grouped convolution (groups = C) in the core. Weights, in Keras's order and shapes: ``kernel``
+    (k, C, depth_multiplier), ``bias`` (C * depth_multiplier,). Padding 'valid' or 'same'.
+    """
+
+    def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1, data_format=None,
+                 dilation_rate=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, depthwise_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        depthwise_options(self, 1, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
+                          activation, use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
+                          bias_regularizer)
+
+    def build(self, input_shape):
+        check_ndim(self, input_shape, 3)
+        c, m = input_shape[channel_axis(self)], self.depth_multiplier
+        self._channels = c
+        self.kernel = self.add_weight(self.kernel_size + (c, m), self.depthwise_initializer, name="kernel",
+                                      regularizer=self.depthwise_regularizer, perm=(1, 2, 0))
+        self.bias = self.add_weight((c * m,), self.bias_initializer, name="bias",
+                                    regularizer=self.bias_regularizer) if self.use_bias else None
+
+    def call(self, inputs):
+        check_ndim(self, inputs.shape, 3)
+        _check_channels(self, inputs.shape, self._channels)
+        c, m = self._channels, self.depth_multiplier
+        weight = self.kernel.value.reshape(c * m, 1, *self.kernel_size)
+        y = _conv(to_channels_first(self, inputs), weight, self.bias.value if self.bias is not None else None,
+                  self.strides[0], self.padding, self.dilation_rate[0], c)
         return self.activation(from_channels_first(self, y))
 
 

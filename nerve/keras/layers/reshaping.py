@@ -1,4 +1,4 @@
-"""Reshaping layers: ``UpSampling2D`` and ``ZeroPadding2D`` on (N, H, W, C) images, on the core's
+"""Reshaping layers: ``UpSampling2D``, ``ZeroPadding2D`` and ``Cropping2D`` on (N, H, W, C) images, on the core's
 ``interpolate`` and ``pad`` (channels-last in and out, as Keras; (N, C, H, W) with
 ``data_format='channels_first'``), and ``UpSampling1D``, ``ZeroPadding1D``, ``Cropping1D`` on
 (N, steps, C) sequences."""
@@ -14,6 +14,7 @@ from .conv import (
     from_channels_first,
     set_data_format,
     spatial_dims,
+    standardize_tuple,
     to_channels_first,
     with_spatial,
 )
@@ -105,6 +106,56 @@ def _two(value, what):
 
 def _add(n, extra):
     return None if n is None else n + extra
+
+
+class Cropping2D(Layer):
+    """Drop rows and columns at the edges of (N, H, W, C) images ((N, C, H, W) with
+    ``data_format='channels_first'``).
+
+    Args:
+        cropping: int (all four sides), (symmetric_height, symmetric_width), or
+            ((top, bottom), (left, right)).
+    """
+
+    def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        set_data_format(self, data_format)
+        if isinstance(cropping, int):
+            if cropping < 0:
+                raise ValueError(f"`cropping` cannot be negative. Received: cropping={cropping}.")
+            self.cropping = ((cropping, cropping), (cropping, cropping))
+        elif hasattr(cropping, "__len__"):
+            if len(cropping) != 2:
+                raise ValueError(f"`cropping` should have two elements. Received: cropping={cropping}.")
+            self.cropping = (standardize_tuple(cropping[0], 2, "1st entry of cropping", allow_zero=True),
+                             standardize_tuple(cropping[1], 2, "2nd entry of cropping", allow_zero=True))
+        else:
+            raise ValueError("`cropping` should be either an int, a tuple of 2 ints (symmetric_height_crop, "
+                             "symmetric_width_crop), or a tuple of 2 tuples of 2 ints ((top_crop, bottom_crop), "
+                             f"(left_crop, right_crop)). Received: cropping={cropping}.")
+
+    def _check(self, shape, what):
+        for d, (start, end) in zip(spatial_dims(self, shape), self.cropping):
+            if d is not None and start + end >= d:
+                raise ValueError("Values in `cropping` argument should be smaller than the corresponding spatial "
+                                 f"dimension of the input. Received: {what}={tuple(shape)}, cropping={self.cropping}")
+
+    def call(self, inputs):
+        check_ndim4(self, inputs.shape)
+        self._check(inputs.shape, "inputs.shape")
+        (t, b), (left, r) = self.cropping
+        h, w = spatial_dims(self, inputs.shape)
+        if self.data_format == "channels_first":
+            return inputs[:, :, t:h - b, left:w - r]
+        return inputs[:, t:h - b, left:w - r]
+
+    def compute_output_shape(self, input_shape):
+        check_ndim4(self, input_shape)
+        self._check(input_shape, "input_shape")
+        h, w = spatial_dims(self, input_shape)
+        (t, b), (left, r) = self.cropping
+        return with_spatial(self, input_shape[0], (_add(h, -t - b), _add(w, -left - r)),
+                            input_shape[channel_axis(self)])
 
 
 class UpSampling1D(Layer):
