@@ -1,0 +1,164 @@
+"""``EinsumDense``: a dense layer whose product is an einsum equation (``"abc,cd->abd"``).
+
+As Keras's: the kernel's shape comes from the equation, the input shape and ``output_shape``
+(the output's dims past the batch and any ``...``); ``bias_axes`` names the output letters the
+bias spans. The layer holds its weights and calls ``nerve.einsum``; the shape rules and their
+errors are Keras's ``_analyze_einsum_string``. LoRA and quantization are not provided.
+"""
+
+from __future__ import annotations
+
+import re
+
+import nerve
+
+from .. import activations
+from .layer import Layer
+
+
+class EinsumDense(Layer):
+    """``activation(einsum(equation, x, kernel) + bias)``.
+
+    Args:
+        equation: ``"ab,bc->ac"``, ``"...ab,bc->...ac"`` or ``"ab...,bc->ac..."`` style.
+        output_shape: the output's shape past the batch dim and any ``...`` (an int for one dim);
+            ``None`` for a dim the input gives.
+        activation: a name or a function; None is linear.
+        bias_axes: the output letters that get a bias (None: no bias).
+        kernel_initializer, bias_initializer: Keras initializers (glorot_uniform, zeros).
+        kernel_regularizer, bias_regularizer: penalties added to the loss.
+    """
+
+    def __init__(self, equation, output_shape, activation=None, bias_axes=None,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, kernel_constraint=None, bias_constraint=None, lora_rank=None,
+                 lora_alpha=None, **kwargs):
+        if lora_rank is not None:
+            raise NotImplementedError("EinsumDense(lora_rank=...): LoRA is not supported in nerve.keras; "
+                                      "leave lora_rank=None.")
+        super().__init__(**kwargs)
+        self.equation = equation
+        self.partial_output_shape = (output_shape,) if isinstance(output_shape, int) else tuple(output_shape)
+        self.bias_axes = bias_axes
+        self.activation = activations.get(activation)
+        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+        self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
+
+    def build(self, input_shape):
+        kernel_shape, bias_shape, full_output_shape = _analyze_einsum_string(
+            self.equation, self.bias_axes, input_shape, self.partial_output_shape)
+        self.full_output_shape = tuple(full_output_shape)
+        self.kernel = self.add_weight(kernel_shape, self.kernel_initializer, name="kernel",
+                                      regularizer=self.kernel_regularizer)
+        self.bias = self.add_weight(bias_shape, self.bias_initializer, name="bias",
+                                    regularizer=self.bias_regularizer) if bias_shape is not None else None
+
+    def call(self, inputs):
+        y = nerve.einsum(self.equation, inputs, self.kernel.value)
+        if self.bias is not None:
+            y = y + self.bias.value
+        return self.activation(y)
+
+    def compute_output_shape(self, input_shape):
+        return self._keras_dims(super().compute_output_shape(input_shape))
+
+    def _symbolic_call(self, inputs, args, kwargs):
+        outputs = super()._symbolic_call(inputs, args, kwargs)
+        outputs.shape = self._keras_dims(outputs.shape)
+        return outputs
+
+    def _keras_dims(self, shape):
+        # Keras's symbolic output takes output_shape's None dims as they are (unknown), though the
+        # input gives them: "abc,cd->abd" with output_shape=(None, 64) on (None, 32, 128) is (None, None, 64)
+        return tuple(d if i == 0 or k is not None else None
+                     for i, (d, k) in enumerate(zip(shape, self.full_output_shape)))
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config["output_shape"] = list(self.partial_output_shape)  # as Keras writes it: always a list
+        config.pop("lora_rank", None)
+        config.pop("lora_alpha", None)
+        return config
+
+
+def _analyze_einsum_string(equation, bias_axes, input_shape, output_shape):
+    """``(kernel_shape, bias_shape or None, full_output_shape)`` for ``equation``, as Keras works them
+    out (with its errors); ``...`` may stand on the left of the input and output or on their right."""
+    dotted = re.sub(r"\.\.\.", "0", equation)
+    forms = (("([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)", False),
+             ("0([a-zA-Z]+),([a-zA-Z]+)->0([a-zA-Z]+)", True),
+             ("([a-zA-Z]{2,})0,([a-zA-Z]+)->([a-zA-Z]+)0", False))
+    for pattern, left_elided in forms:
+        split = re.match(pattern, dotted)
+        if split:
+            return _analyze_split_string(split, bias_axes, input_shape, output_shape, left_elided)
+    raise ValueError(
+        f"Invalid einsum equation '{equation}'. Equations must be in the form "
+        "[X],[Y]->[Z], ...[X],[Y]->...[Z], or [X]...,[Y]->[Z]...."
+    )
+
+
+def _analyze_split_string(split, bias_axes, input_shape, output_shape, left_elided):
+    input_spec, weight_spec, output_spec = split.group(1), split.group(2), split.group(3)
+    input_shape = tuple(input_shape)
+    elided = len(input_shape) - len(input_spec)
+    output_shape = [output_shape] if isinstance(output_shape, int) else list(output_shape)
+    # the full output shape: the batch dim, then the elided dims where the `...` stands
+    output_shape.insert(0, input_shape[0])
+    if elided > 0 and left_elided:
+        output_shape[1:1] = input_shape[1:elided]
+    elif elided > 0:
+        output_shape.extend(input_shape[len(input_shape) - elided:])
+
+    if left_elided:  # input letters count from the end; the output's past the elided dims
+        input_dim_map = {dim: i + elided - len(input_shape) for i, dim in enumerate(input_spec)}
+        output_dim_map = {dim: i + elided for i, dim in enumerate(output_spec)}
+    else:
+        input_dim_map = {dim: i for i, dim in enumerate(input_spec)}
+        output_dim_map = {dim: i for i, dim in enumerate(output_spec)}
+
+    for dim in input_spec:
+        size = input_shape[input_dim_map[dim]]
+        if dim in output_dim_map:
+            out = output_shape[output_dim_map[dim]]
+            if out is not None and out != size:
+                raise ValueError(
+                    f"Input shape and output shape do not match at shared dimension '{dim}'. "
+                    f"Input shape is {size}, and output shape is {out}."
+                )
+    for dim in output_spec:
+        if dim not in input_spec and dim not in weight_spec:
+            # Keras's message names the output spec where it means the weight spec; kept as Keras's
+            raise ValueError(
+                f"Dimension '{dim}' was specified in the output '{output_spec}' but has no corresponding "
+                f"dim in the input spec '{input_spec}' or weight spec '{output_spec}'"
+            )
+
+    weight_shape = []
+    for dim in weight_spec:
+        if dim in output_dim_map:
+            weight_shape.append(output_shape[output_dim_map[dim]])
+        elif dim in input_dim_map:
+            weight_shape.append(input_shape[input_dim_map[dim]])
+        else:
+            raise ValueError(
+                f"Weight dimension '{dim}' did not have a match in either the input spec '{input_spec}' "
+                f"or the output spec '{output_spec}'. For this layer, the weight must be fully specified."
+            )
+
+    bias_shape = None
+    if bias_axes is not None:
+        offset = elided if left_elided else 0
+        sizes = {char: output_shape[i + offset] for i, char in enumerate(output_spec)}
+        for char in bias_axes:
+            if char not in output_spec:
+                raise ValueError(
+                    f"Bias dimension '{char}' was requested, but is not part of the output spec '{output_spec}'"
+                )
+        # the bias spans the output from its first biased letter on (ones where no bias), so it
+        # broadcasts against the output's trailing dims
+        first = min(output_spec.find(char) for char in bias_axes)
+        bias_shape = [sizes[char] if char in bias_axes else 1 for char in output_spec[first:]]
+        if not left_elided:
+            bias_shape.extend([1] * max(elided, 0))
+    return weight_shape, bias_shape, output_shape
