@@ -315,6 +315,9 @@ class Layer:
         dtype = backend.standardize_dtype(dtype or self.dtype)
         if initializer is None:
             initializer = "glorot_uniform" if backend.is_float_dtype(dtype) else "zeros"
+        if shape is not None and any(d is None for d in shape):
+            raise ValueError("Shapes used to initialize variables must be fully-defined (no `None` dimensions). "
+                             f"Received: shape={tuple(shape)} for variable path='{self.name}/{name}'")
         shape = () if shape is None else tuple(int(d) for d in shape)
         var = Variable(initializer, shape, dtype, trainable=trainable and self._trainable,
                        name=name or backend.unique_name("variable"), perm=perm)
