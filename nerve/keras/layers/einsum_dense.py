@@ -75,7 +75,7 @@ class EinsumDense(Layer):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config["output_shape"] = list(self.partial_output_shape)  # as Keras writes it: always a list
+        config["output_shape"] = self.partial_output_shape  # as Keras's: a tuple, even for an int
         config.pop("lora_rank", None)
         config.pop("lora_alpha", None)
         return config
