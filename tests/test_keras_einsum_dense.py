@@ -233,3 +233,24 @@ def test_nerve_einsum_takes_ellipses_as_torch_does(eq, shapes):
     np.testing.assert_allclose(to_numpy(yn), yt.detach().numpy(), rtol=1e-5, atol=1e-5)
     for a, b in zip(ns, ts):
         np.testing.assert_allclose(to_numpy(a.grad), b.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def _built_by_hand(lib):
+    """Build a layer with ``build()``, then call it: on data of the wrong rank, symbolically on the
+    wrong rank and on the right one; what each call gives, and whether the weights stayed."""
+    layer = lib.layers.EinsumDense("abc,cd->abd", output_shape=(3, 8), bias_axes="d")
+    layer.build((None, 3, 5))
+    kernel = layer.kernel
+    seen = [layer.built]
+    for x in (np.zeros((2, 5), "float32"), lib.Input(shape=(5,)), lib.Input(shape=(3, 5)),
+              np.ones((2, 3, 5), "float32")):
+        try:
+            seen.append(tuple(layer(x).shape))
+        except ValueError as e:
+            seen.append(str(e))
+    return seen + [layer.kernel is kernel, len(layer.weights), layer.get_build_config()]
+
+
+def test_a_layer_built_by_hand_keeps_its_weights_and_checks_the_input_rank():
+    fresh()
+    assert _built_by_hand(keras) == _built_by_hand(K)

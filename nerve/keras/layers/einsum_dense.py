@@ -13,7 +13,7 @@ import re
 import nerve
 
 from .. import activations
-from .layer import Layer
+from .layer import Layer, in_symbolic_call
 
 
 class EinsumDense(Layer):
@@ -48,12 +48,17 @@ class EinsumDense(Layer):
         kernel_shape, bias_shape, full_output_shape = _analyze_einsum_string(
             self.equation, self.bias_axes, input_shape, self.partial_output_shape)
         self.full_output_shape = tuple(full_output_shape)
+        self._input_ndim = len(input_shape)  # Keras's InputSpec(ndim=...)
         self.kernel = self.add_weight(kernel_shape, self.kernel_initializer, name="kernel",
                                       regularizer=self.kernel_regularizer)
         self.bias = self.add_weight(bias_shape, self.bias_initializer, name="bias",
                                     regularizer=self.bias_regularizer) if bias_shape is not None else None
 
     def call(self, inputs):
+        if inputs.ndim != self._input_ndim:
+            raise ValueError(f"Input 0 with name 'None' of layer '{self.name}' is incompatible with the layer: "
+                             f"expected ndim={self._input_ndim}, found ndim={inputs.ndim}. Full shape received: "
+                             f"{tuple(inputs.shape) if not in_symbolic_call() else (None, *inputs.shape[1:])}")
         y = nerve.einsum(self.equation, inputs, self.kernel.value)
         if self.bias is not None:
             y = y + self.bias.value
