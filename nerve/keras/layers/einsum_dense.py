@@ -8,11 +8,12 @@ errors are Keras's ``_analyze_einsum_string``. LoRA and quantization are not pro
 
 from __future__ import annotations
 
+import copy
 import re
 
 import nerve
 
-from .. import activations
+from .. import activations, initializers
 from .layer import Layer, in_symbolic_call
 
 
@@ -45,12 +46,16 @@ class EinsumDense(Layer):
         self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
 
     def build(self, input_shape):
-        kernel_shape, bias_shape, full_output_shape = _analyze_einsum_string(
+        kernel_shape, bias_shape, full_output_shape, input_axes, output_axes = _analyze_einsum_string(
             self.equation, self.bias_axes, input_shape, self.partial_output_shape)
         self.full_output_shape = tuple(full_output_shape)
         self._input_ndim = len(input_shape)  # Keras's InputSpec(ndim=...)
-        self.kernel = self.add_weight(kernel_shape, self.kernel_initializer, name="kernel",
-                                      regularizer=self.kernel_regularizer)
+        init = initializers.get(self.kernel_initializer)
+        if isinstance(init, initializers.VarianceScaling) and (init.input_axes is None or init.output_axes is None):
+            # as Keras's: glorot/he/lecun take their fans from the kernel's input and output letters
+            init = copy.copy(init)
+            init.input_axes, init.output_axes = input_axes, output_axes
+        self.kernel = self.add_weight(kernel_shape, init, name="kernel", regularizer=self.kernel_regularizer)
         self.bias = self.add_weight(bias_shape, self.bias_initializer, name="bias",
                                     regularizer=self.bias_regularizer) if bias_shape is not None else None
 
@@ -87,7 +92,8 @@ class EinsumDense(Layer):
 
 
 def _analyze_einsum_string(equation, bias_axes, input_shape, output_shape):
-    """``(kernel_shape, bias_shape or None, full_output_shape)`` for ``equation``, as Keras works them
+    """``(kernel_shape, bias_shape or None, full_output_shape, input_axes, output_axes)`` (the kernel's
+    axes that take the input's letters and the output's) for ``equation``, as Keras works them
     out (with its errors); ``...`` may stand on the left of the input and output or on their right."""
     dotted = re.sub(r"\.\.\.", "0", equation)
     forms = (("([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)", False),
@@ -139,12 +145,14 @@ def _analyze_split_string(split, bias_axes, input_shape, output_shape, left_elid
                 f"dim in the input spec '{input_spec}' or weight spec '{output_spec}'"
             )
 
-    weight_shape = []
-    for dim in weight_spec:
+    weight_shape, input_axes, output_axes = [], [], []
+    for i, dim in enumerate(weight_spec):
         if dim in output_dim_map:
             weight_shape.append(output_shape[output_dim_map[dim]])
+            output_axes.append(i)
         elif dim in input_dim_map:
             weight_shape.append(input_shape[input_dim_map[dim]])
+            input_axes.append(i)
         else:
             raise ValueError(
                 f"Weight dimension '{dim}' did not have a match in either the input spec '{input_spec}' "
@@ -166,4 +174,4 @@ def _analyze_split_string(split, bias_axes, input_shape, output_shape, left_elid
         bias_shape = [sizes[char] if char in bias_axes else 1 for char in output_spec[first:]]
         if not left_elided:
             bias_shape.extend([1] * max(elided, 0))
-    return weight_shape, bias_shape, output_shape
+    return weight_shape, bias_shape, output_shape, input_axes, output_axes
