@@ -123,6 +123,9 @@ def test_config_round_trip_matches_keras():
     again = keras.layers.EinsumDense.from_config(co)
     assert _config_view(again.get_config()) == _config_view(ct)
     assert again(nerve.zeros(2, 3, 5)).shape == (2, 3, 16)
+    # each library's config builds the layer in the other
+    assert _config_view(K.layers.EinsumDense.from_config(co).get_config()) == _config_view(ct)
+    assert _config_view(keras.layers.EinsumDense.from_config(ct).get_config()) == _config_view(ct)
     # an int output_shape becomes a one-item tuple, as in Keras
     one = keras.layers.EinsumDense("ab,bc->ac", 4).get_config()
     assert one["output_shape"] == K.layers.EinsumDense("ab,bc->ac", 4).get_config()["output_shape"]
@@ -212,9 +215,11 @@ def test_bad_equations_and_shapes_raise_keras_s_errors(bad):
     assert errors[1] == errors[0]
 
 
-def test_lora_rank_is_refused_clearly():
+def test_lora_and_quantization_are_refused_clearly():
     with pytest.raises(NotImplementedError, match="lora_rank"):
         keras.layers.EinsumDense("ab,bc->ac", 4, lora_rank=2)
+    with pytest.raises(NotImplementedError, match="quantization_config"):
+        keras.layers.EinsumDense("ab,bc->ac", 4, quantization_config=K.quantizers.Int8QuantizationConfig())
 
 
 @pytest.mark.parametrize("eq, shapes", [

@@ -32,11 +32,14 @@ class EinsumDense(Layer):
 
     def __init__(self, equation, output_shape, activation=None, bias_axes=None,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
-                 bias_regularizer=None, kernel_constraint=None, bias_constraint=None, lora_rank=None,
-                 lora_alpha=None, **kwargs):
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
+                 lora_rank=None, lora_alpha=None, quantization_config=None, **kwargs):
         if lora_rank is not None:
             raise NotImplementedError("EinsumDense(lora_rank=...): LoRA is not supported in nerve.keras; "
                                       "leave lora_rank=None.")
+        if quantization_config is not None:
+            raise NotImplementedError("EinsumDense(quantization_config=...): quantization is not supported in "
+                                      "nerve.keras; leave quantization_config=None.")
         super().__init__(**kwargs)
         self.equation = equation
         self.partial_output_shape = (output_shape,) if isinstance(output_shape, int) else tuple(output_shape)
@@ -86,8 +89,8 @@ class EinsumDense(Layer):
     def get_config(self) -> dict:
         config = super().get_config()
         config["output_shape"] = self.partial_output_shape  # as Keras's: a tuple, even for an int
-        config.pop("lora_rank", None)
-        config.pop("lora_alpha", None)
+        for key in ("lora_rank", "lora_alpha"):  # Keras writes them only when LoRA is on
+            config.pop(key, None)
         return config
 
 
