@@ -79,7 +79,7 @@ def test_summary_and_training_match_keras():
         h = layers.EinsumDense("abc,cde->abde", output_shape=(6, 2, 4), bias_axes="de", activation="relu")(inputs)
         h = layers.EinsumDense("abcd,cde->abe", output_shape=(6, 3), bias_axes="e",
                                kernel_regularizer=lib.regularizers.L2(0.01), bias_regularizer="l1")(h)
-        h = layers.EinsumDense("...b,bc->...c", output_shape=5, bias_axes="c")(h)
+        h = layers.EinsumDense("...b,bc->...c", output_shape=5, bias_axes="c", activity_regularizer="l2")(h)
         h = layers.Flatten()(h)
         return lib.Model(inputs, layers.Dense(1)(h))
 
@@ -215,11 +215,13 @@ def test_bad_equations_and_shapes_raise_keras_s_errors(bad):
     assert errors[1] == errors[0]
 
 
-def test_lora_and_quantization_are_refused_clearly():
+def test_lora_quantization_and_constraints_are_refused_clearly():
     with pytest.raises(NotImplementedError, match="lora_rank"):
         keras.layers.EinsumDense("ab,bc->ac", 4, lora_rank=2)
     with pytest.raises(NotImplementedError, match="quantization_config"):
         keras.layers.EinsumDense("ab,bc->ac", 4, quantization_config=K.quantizers.Int8QuantizationConfig())
+    with pytest.raises(NotImplementedError, match="constraint"):
+        keras.layers.EinsumDense("ab,bc->ac", 4, kernel_constraint="non_neg")
 
 
 @pytest.mark.parametrize("eq, shapes", [

@@ -13,7 +13,7 @@ import re
 
 import nerve
 
-from .. import activations, initializers
+from .. import activations, initializers, regularizers
 from .layer import Layer, in_symbolic_call
 
 
@@ -27,7 +27,9 @@ class EinsumDense(Layer):
         activation: a name or a function; None is linear.
         bias_axes: the output letters that get a bias (None: no bias).
         kernel_initializer, bias_initializer: Keras initializers (glorot_uniform, zeros).
-        kernel_regularizer, bias_regularizer: penalties added to the loss.
+        kernel_regularizer, bias_regularizer, activity_regularizer: penalties added to the loss
+            (the activity's on the output, divided by the batch size).
+    Constraints, LoRA and quantization are refused (NotImplementedError).
     """
 
     def __init__(self, equation, output_shape, activation=None, bias_axes=None,
@@ -37,6 +39,9 @@ class EinsumDense(Layer):
         if lora_rank is not None:
             raise NotImplementedError("EinsumDense(lora_rank=...): LoRA is not supported in nerve.keras; "
                                       "leave lora_rank=None.")
+        if kernel_constraint is not None or bias_constraint is not None:
+            raise NotImplementedError("EinsumDense(kernel_constraint=..., bias_constraint=...): weight constraints "
+                                      "are not applied by nerve.keras; leave them None.")
         if quantization_config is not None:
             raise NotImplementedError("EinsumDense(quantization_config=...): quantization is not supported in "
                                       "nerve.keras; leave quantization_config=None.")
@@ -47,6 +52,7 @@ class EinsumDense(Layer):
         self.activation = activations.get(activation)
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
         self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
+        self.activity_regularizer = regularizers.get(activity_regularizer)
 
     def build(self, input_shape):
         kernel_shape, bias_shape, full_output_shape, input_axes, output_axes = _analyze_einsum_string(
@@ -70,7 +76,10 @@ class EinsumDense(Layer):
         y = nerve.einsum(self.equation, inputs, self.kernel.value)
         if self.bias is not None:
             y = y + self.bias.value
-        return self.activation(y)
+        y = self.activation(y)
+        if self.activity_regularizer is not None:  # as Keras's: a penalty on the output, per example
+            self.add_loss(self.activity_regularizer(y) / y.shape[0])
+        return y
 
     def compute_output_shape(self, input_shape):
         return self._keras_dims(super().compute_output_shape(input_shape))
