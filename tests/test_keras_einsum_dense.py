@@ -279,3 +279,39 @@ def test_kernel_initial_scale_takes_fans_from_the_equation_as_keras(init):
         assert w.shape == (64, 16, 16)
         scales.append((np.abs(w).max(), w.std()))
     np.testing.assert_allclose(scales[1], scales[0], rtol=0.05)
+
+
+def _block_model(lib):
+    """A keras-hub style block: per-head projections held by a layer of the user's own."""
+
+    class HeadsBlock(lib.layers.Layer):
+        def __init__(self, heads, size, **kwargs):
+            super().__init__(**kwargs)
+            self.query = lib.layers.EinsumDense("abc,cde->abde", output_shape=(None, heads, size), bias_axes="de")
+            self.out = lib.layers.EinsumDense("abcd,cde->abe", output_shape=(None, 6), bias_axes="e")
+
+        def call(self, x):
+            return x + self.out(lib.ops.tanh(self.query(x)))
+
+    inputs = lib.Input(shape=(4, 6))
+    return lib.Model(inputs, lib.layers.Dense(2)(HeadsBlock(3, 5)(inputs)))
+
+
+def test_weights_files_of_einsum_dense_inside_a_layer_of_one_s_own(tmp_path):
+    x = sample(("", 0, (4, 6)), batch=5)
+    fresh()
+    theirs = _block_model(K)
+    theirs.save_weights(tmp_path / "k.weights.h5")
+    fresh(clear_keras=False)
+    ours = _block_model(keras)
+    ours.load_weights(tmp_path / "k.weights.h5")
+    assert_same(ours.predict(x, verbose=0), theirs.predict(x, verbose=0))
+    assert summary_of(ours) == summary_of(theirs)
+    # and back: nerve's file (weights changed by a step of training) into Keras's model
+    ours.compile(keras.optimizers.SGD(0.1), "mse")
+    ours.fit(x, np.ones((5, 4, 2), "float32"), verbose=0)
+    ours.save_weights(tmp_path / "n.weights.h5")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*[Ss]kipping variable loading.*")
+        theirs.load_weights(tmp_path / "n.weights.h5")
+    assert_same(theirs.predict(x, verbose=0), ours.predict(x, verbose=0))
