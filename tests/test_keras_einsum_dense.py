@@ -58,6 +58,11 @@ def test_outputs_gradients_and_weights_match_keras(case):
         assert sorted(want[1:]) == sorted(tuple(theirs.output.shape)[1:])
     assert tuple(ours.output.shape) == want
     assert lo.compute_output_shape((None,) + in_shape) == want
+    unbuilt = [lib.layers.EinsumDense(eq, output_shape=case[1], bias_axes=case[3]) for lib in (K, keras)]
+    assert unbuilt[1].compute_output_shape((None,) + in_shape) == want
+    assert unbuilt[1].built == unbuilt[0].built  # as Keras's, worked out without building
+    if want == tuple(theirs.output.shape):
+        assert tuple(unbuilt[0].compute_output_shape((None,) + in_shape)) == want
 
     assert_same(ours.predict(x, verbose=0), theirs.predict(x, verbose=0))
     # the gradient of the output's sum, for the input and every weight

@@ -82,18 +82,15 @@ class EinsumDense(Layer):
         return y
 
     def compute_output_shape(self, input_shape):
-        return self._keras_dims(super().compute_output_shape(input_shape))
+        # Keras's: the shape worked out from the equation, where output_shape's None dims stay unknown
+        # though the input gives them ("abc,cd->abd", output_shape=(None, 64) on (None, 32, 128) gives
+        # (None, None, 64)); no need to build the layer
+        return tuple(_analyze_einsum_string(self.equation, self.bias_axes, input_shape, self.partial_output_shape)[2])
 
     def _symbolic_call(self, inputs, args, kwargs):
         outputs = super()._symbolic_call(inputs, args, kwargs)
-        outputs.shape = self._keras_dims(outputs.shape)
+        outputs.shape = outputs.shape[:1] + self.compute_output_shape(inputs.shape)[1:]
         return outputs
-
-    def _keras_dims(self, shape):
-        # Keras's symbolic output takes output_shape's None dims as they are (unknown), though the
-        # input gives them: "abc,cd->abd" with output_shape=(None, 64) on (None, 32, 128) is (None, None, 64)
-        return tuple(d if i == 0 or k is not None else None
-                     for i, (d, k) in enumerate(zip(shape, self.full_output_shape)))
 
     def get_config(self) -> dict:
         config = super().get_config()
