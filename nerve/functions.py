@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import string
 
 import numpy as _np
 
@@ -206,13 +207,32 @@ def einsum(equation: str, *operands) -> Tensor:
         operands = tuple(operands[0])
     equation = equation.replace(" ", "")
     if "->" not in equation:  # implicit output, as NumPy and PyTorch: the letters seen once, sorted
-        letters = equation.replace(",", "")
-        equation += "->" + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+        letters = equation.replace(",", "").replace(".", "")
+        equation += "->" + ("..." if "..." in equation else "") + "".join(
+            sorted(c for c in set(letters) if letters.count(c) == 1))
+    if "..." in equation:
+        equation = _spell_out_ellipsis(equation, [o.ndim for o in operands])
     dts = [o.dtype for o in operands if isinstance(o, Tensor)]
     if builtins.any(d is not dts[0] for d in dts):  # as PyTorch's: a product never promotes
         raise RuntimeError(f"einsum(): expected all operands to have the same dtype, but got "
                            f"{', '.join(map(str, dts))}; convert them with .to(dtype) first")
     return ops.Einsum.apply(*operands, equation=equation)
+
+
+def _spell_out_ellipsis(equation: str, ndims: list) -> str:
+    """``equation`` with each ``...`` written as letters of its own (the op takes letters only): the
+    dims an operand's ``...`` covers are the last of one shared block, as broadcasting aligns them."""
+    ins, out = equation.split("->")
+    terms = ins.split(",")
+    if len(terms) != len(ndims):
+        raise ValueError(f"einsum(): {len(terms)} operands in the equation, but {len(ndims)} were given")
+    spans = [nd - len(t.replace("...", "")) if "..." in t else 0 for t, nd in zip(terms, ndims)]
+    if builtins.any(n < 0 for n in spans):
+        raise RuntimeError(f"einsum(): the equation '{equation}' has more dimensions than an operand")
+    free = [c for c in string.ascii_letters if c not in equation]
+    block = "".join(free[:builtins.max(spans)])
+    terms = [t.replace("...", block[len(block) - n:]) for t, n in zip(terms, spans)]
+    return ",".join(terms) + "->" + out.replace("...", block)
 
 
 def _into(out, result, name: str):

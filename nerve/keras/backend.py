@@ -100,6 +100,8 @@ def set_device(dev) -> None:
 
 
 def standardize_dtype(dtype) -> str:
+    if isinstance(dtype, dict) and dtype.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
+        dtype = (dtype.get("config") or {}).get("name")  # a policy as Keras's get_config writes it
     if dtype is None:
         return floatx()
     if isinstance(dtype, nerve.dtype):

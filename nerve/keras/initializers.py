@@ -16,7 +16,9 @@ from nerve.random import _normal, _uniform
 _CPU = nerve.device("cpu")
 
 
-def _fans(shape):
+def _fans(shape, input_axes=None, output_axes=None):
+    if input_axes is not None and output_axes is not None:  # named (an EinsumDense kernel's, as Keras's)
+        return math.prod(shape[a] for a in input_axes), math.prod(shape[a] for a in output_axes)
     if len(shape) == 0:
         return 1, 1
     if len(shape) == 1:
@@ -112,12 +114,15 @@ class TruncatedNormal(Initializer):
 class VarianceScaling(Initializer):
     """Keras's family behind glorot/he/lecun: ``scale / fan`` variance, normal or uniform."""
 
-    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None, input_axes=None,
+                 output_axes=None):
         super().__init__(seed)
         self.scale, self.mode, self.distribution = scale, mode, distribution
+        # the kernel's axes that count as its inputs and its outputs (else the Dense/conv layouts' rule)
+        self.input_axes, self.output_axes = input_axes, output_axes
 
     def __call__(self, shape, dtype="float32"):
-        fan_in, fan_out = _fans(shape)
+        fan_in, fan_out = _fans(shape, self.input_axes, self.output_axes)
         fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
         var = self.scale / max(1.0, fan)
         if self.distribution == "uniform":
@@ -129,11 +134,11 @@ class VarianceScaling(Initializer):
 
 
 def _family(name, scale, mode, distribution):
-    def __init__(self, seed=None):
-        VarianceScaling.__init__(self, scale, mode, distribution, seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        VarianceScaling.__init__(self, scale, mode, distribution, seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": self.input_axes, "output_axes": self.output_axes}
 
     return type(name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config})
 

@@ -283,7 +283,13 @@ class Archive:
         with h5py.File(io.BytesIO(self.read(WEIGHTS)), "r") as f:
             group = f.get("optimizer/vars")
             arrays = [np.asarray(group[str(i)]) for i in range(len(group))] if group is not None else []
-        if len(arrays) <= 2 or model.optimizer.load_keras_variables(model.trainable_weights, arrays):
+        if len(arrays) <= 2:  # no per-weight state (plain SGD, or an optimizer that never ran)
+            # Keras's compile_from_config builds a loaded model's optimizer all the same: so does nerve
+            model.optimizer.build(model.trainable_weights)
+            if arrays:
+                model.optimizer.iterations = int(np.asarray(arrays[0]))
+            return
+        if model.optimizer.load_keras_variables(model.trainable_weights, arrays):
             return
         warnings.warn(f"{self.filepath}: the optimizer's state saved by Keras ({len(arrays)} variables) is not "
                       "loaded by nerve; training goes on with a fresh optimizer state.", stacklevel=4)

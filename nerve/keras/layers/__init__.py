@@ -65,6 +65,7 @@ from .core import (
     Reshape,
     Softmax,
 )
+from .einsum_dense import EinsumDense
 from .layer import Input, InputLayer, KerasTensor, Layer
 from .merging import (
     Add,
@@ -106,3 +107,4 @@ __all__ = [
 __all__ += ["deserialize", "serialize"]
 __all__ += ["Conv1DTranspose", "Convolution1DTranspose", "Cropping2D", "DepthwiseConv1D", "DepthwiseConv2D",
             "SeparableConv2D", "SeparableConvolution2D"]
+__all__ += ["EinsumDense"]

@@ -234,6 +234,19 @@ class Layer:
         cls._call_has_mask = "mask" in params
         # a layer whose compute_mask is its own may make a mask from no mask (Embedding, Masking)
         cls._mask_source = cls.compute_mask is not Layer.compute_mask
+        build = cls.__dict__.get("build")
+        if build is not None and not getattr(build, "_marks_built", False):
+            # As Keras's: a layer built by hand (``layer.build(shape)``) is built, and its first call
+            # uses those weights instead of building new ones.
+            @functools.wraps(build)
+            def build_then_mark(self, *args, **kw):
+                build(self, *args, **kw)
+                self.built = True
+                if self.__dict__.get("_build_shape") is None and len(args) == 1 and not kw:
+                    self._build_shape = args[0]  # for get_build_config, as _maybe_build records it
+
+            build_then_mark._marks_built = True
+            cls.build = build_then_mark
         init = cls.__dict__.get("__init__")
         if init is None:
             return
@@ -315,6 +328,9 @@ class Layer:
         dtype = backend.standardize_dtype(dtype or self.dtype)
         if initializer is None:
             initializer = "glorot_uniform" if backend.is_float_dtype(dtype) else "zeros"
+        if shape is not None and any(d is None for d in shape):
+            raise ValueError("Shapes used to initialize variables must be fully-defined (no `None` dimensions). "
+                             f"Received: shape={tuple(shape)} for variable path='{self.name}/{name}'")
         shape = () if shape is None else tuple(int(d) for d in shape)
         var = Variable(initializer, shape, dtype, trainable=trainable and self._trainable,
                        name=name or backend.unique_name("variable"), perm=perm)
