@@ -80,3 +80,15 @@ def same_step(theirs, ours, x, y, loss="mse", lr=0.1):
     for b, wt, wo in zip(before, theirs.get_weights(), ours.get_weights()):
         np.testing.assert_allclose(wo, wt, atol=1e-5, rtol=1e-4)
     assert any(np.abs(w - b).max() > 1e-4 for b, w in zip(before, ours.get_weights()))
+
+
+def same_fit(theirs, ours, x, y, **fit_kw):
+    """``fit`` both compiled models on the same data (no shuffling): the same history keys and
+    values, and the same weights afterwards."""
+    ht = theirs.fit(x, y, verbose=0, shuffle=False, **fit_kw)
+    ho = ours.fit(x, y, verbose=0, shuffle=False, **fit_kw)
+    assert list(ho.history) == list(ht.history)
+    for key in ht.history:
+        np.testing.assert_allclose(ho.history[key], ht.history[key], rtol=1e-4, atol=1e-5, err_msg=key)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -13,7 +13,7 @@ Skipped where Keras 3 is not installed.
 import numpy as np
 import pytest
 import torch
-from _keras_compare import K, assert_same, both, fresh, summary_of, to_numpy
+from _keras_compare import K, assert_same, both, fresh, same_fit, summary_of, to_numpy
 
 import nerve
 from nerve import keras
@@ -204,13 +204,7 @@ def test_channels_first_convnet_fit_gives_keras_history():
     theirs, ours = both(image_net)
     for m, lib in ((theirs, K), (ours, keras)):
         m.compile(optimizer=lib.optimizers.SGD(0.05), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    ht = theirs.fit(x, y, batch_size=16, epochs=3, validation_split=0.25, verbose=0, shuffle=False)
-    ho = ours.fit(x, y, batch_size=16, epochs=3, validation_split=0.25, verbose=0, shuffle=False)
-    assert list(ho.history) == list(ht.history)
-    for k in ht.history:
-        np.testing.assert_allclose(ho.history[k], ht.history[k], rtol=1e-4, atol=1e-5, err_msg=k)
-    for a, b in zip(ours.get_weights(), theirs.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    same_fit(theirs, ours, x, y, batch_size=16, epochs=3, validation_split=0.25)
 
 
 def test_global_image_data_format_is_the_layers_default():

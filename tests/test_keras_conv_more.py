@@ -14,7 +14,7 @@ Skipped where Keras 3 is not installed.
 import numpy as np
 import pytest
 import torch
-from _keras_compare import K, assert_same, both, fresh, names, summary_of, to_numpy
+from _keras_compare import K, assert_same, both, fresh, names, same_fit, summary_of, to_numpy
 
 import nerve
 from nerve import keras
@@ -191,13 +191,7 @@ def test_fit_gives_keras_history(build):
     loss, metric = ("sparse_categorical_crossentropy", "accuracy") if out == 3 else ("mse", "mae")
     for m, lib in ((theirs, K), (ours, keras)):
         m.compile(optimizer=lib.optimizers.Adam(0.01), loss=loss, metrics=[metric])
-    ht = theirs.fit(x, y, batch_size=8, epochs=2, validation_split=0.25, verbose=0, shuffle=False)
-    ho = ours.fit(x, y, batch_size=8, epochs=2, validation_split=0.25, verbose=0, shuffle=False)
-    assert list(ho.history) == list(ht.history)
-    for key in ht.history:
-        np.testing.assert_allclose(ho.history[key], ht.history[key], rtol=1e-4, atol=1e-5, err_msg=key)
-    for a, b in zip(ours.get_weights(), theirs.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    same_fit(theirs, ours, x, y, batch_size=8, epochs=2, validation_split=0.25)
 
 
 @pytest.mark.parametrize("build", [lambda k, L: mobilenet_block(k, L, "channels_first"), sequence_net],
