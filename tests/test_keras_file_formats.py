@@ -480,3 +480,15 @@ def test_a_failed_save_leaves_the_previous_file_whole(tmp_path, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert float(np.abs(K.models.load_model(tmp_path / "m.keras").layers[-1].kernel.numpy()).max()) > 0
+
+
+def test_a_dense_config_written_by_keras_builds_the_layer_in_nerve():
+    theirs = K.layers.Dense(3, activation="relu")
+    theirs.build((None, 4))
+    ours = keras.layers.Dense.from_config(theirs.get_config())  # it holds quantization_config=None
+    ours.build((None, 4))
+    ours.set_weights(theirs.get_weights())
+    x = rand(5, 4)
+    assert_same(ours(nerve.tensor(x)), theirs(x))
+    with pytest.raises(NotImplementedError, match="LoRA and quantization"):
+        keras.layers.Dense(3, lora_rank=4)

@@ -40,7 +40,12 @@ class Dense(Layer):
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
-                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, lora_rank=None,
+                 lora_alpha=None, quantization_config=None, **kwargs):
+        # (Keras's get_config writes quantization_config=None: its configs build this layer too)
+        if lora_rank is not None or quantization_config is not None:
+            raise NotImplementedError("Dense(lora_rank=... / quantization_config=...): LoRA and quantization are "
+                                      "not supported in nerve.keras; leave them None.")
         super().__init__(**kwargs)
         self.units = int(units)
         self.activation = activations.get(activation)
