@@ -315,11 +315,6 @@ class Archive:
                 layer.load_assets(folder)
 
 
-def is_archive(filepath) -> bool:
-    with open(filepath, "rb") as f:
-        return f.read(2) == b"PK"
-
-
 def load_model(filepath, compile=True):
     """The model in the ``.keras`` zip ``filepath`` (written by nerve or by Keras 3)."""
     with Archive(filepath) as archive:

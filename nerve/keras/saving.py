@@ -231,16 +231,20 @@ def _assign(model, data, skip_mismatch=False) -> None:
         var.assign(arr)
 
 
+_ZIP = "a zip archive, as Keras 3 writes `.keras` files (config.json, metadata.json, model.weights.h5)"
+_HDF5 = "an HDF5 file, as Keras writes `.h5` and `.weights.h5` files"
+
+
 def _keras_file_kind(filepath):
-    """What Keras's own file ``filepath`` is (a ``.keras`` zip, an HDF5 file), or None."""
+    """What Keras's own file ``filepath`` is (``_ZIP``, a ``.keras`` zip; ``_HDF5``), or None."""
     from .keras_h5 import HDF5_SIGNATURE
 
     with open(filepath, "rb") as f:
         head = f.read(8)
     if head.startswith(b"PK"):
-        return "a zip archive, as Keras 3 writes `.keras` files (config.json, metadata.json, model.weights.h5)"
+        return _ZIP
     if head == HDF5_SIGNATURE:
-        return "an HDF5 file, as Keras writes `.h5` and `.weights.h5` files"
+        return _HDF5
     return None
 
 
@@ -251,7 +255,7 @@ def _load_keras_weights(model, filepath) -> None:
     if not model.built:
         raise ValueError("You are loading weights into a model that has not yet been built. Try building the "
                          "model first by calling it on some data or by using `build()`.")
-    if _keras_file_kind(filepath).startswith("an HDF5"):
+    if _keras_file_kind(filepath) == _HDF5:
         keras_h5.load_weights(model, filepath)
         return
     from .keras_archive import Archive
@@ -403,7 +407,7 @@ def _load_model(filepath, compile):
     from . import keras_archive
 
     filepath = os.fspath(filepath)
-    if os.path.exists(filepath) and keras_archive.is_archive(filepath):
+    if os.path.exists(filepath) and _keras_file_kind(filepath) == _ZIP:
         return keras_archive.load_model(filepath, compile)
     data = _read(filepath)
     model = model_from_payload(data, filepath)
