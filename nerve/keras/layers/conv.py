@@ -55,6 +55,15 @@ def standardize_tuple(value, n, what, allow_zero=False):
     return tuple(int(v) for v in out)
 
 
+def standardize_padding(padding, allowed) -> str:
+    """Keras's ``standardize_padding``: ``padding`` lower-cased, one of ``allowed``, else Keras's error."""
+    p = padding.lower()
+    if p not in allowed:
+        allowed = set(allowed)  # a set, printed in the order Keras's message prints it in this process
+        raise ValueError(f"The `padding` argument must be a list/tuple or one of {allowed}. Received: {p}")
+    return p
+
+
 def same_pads(size, k, s, d=1):
     """TensorFlow's 'same' padding (before, after) for one spatial axis."""
     out = -(-size // s)
@@ -201,11 +210,7 @@ def depthwise_options(layer, rank, kernel_size, strides, padding, data_format, d
     layer.kernel_size = standardize_tuple(kernel_size, rank, "kernel_size")
     layer.strides = standardize_tuple(strides, rank, "strides")
     layer.dilation_rate = standardize_tuple(dilation_rate, rank, "dilation_rate")
-    p = padding.lower()
-    if p not in ("valid", "same"):
-        allowed = {"valid", "same"}  # a set, printed in the order Keras's message prints it in this process
-        raise ValueError(f"The `padding` argument must be a list/tuple or one of {allowed}. Received: {p}")
-    layer.padding = p
+    layer.padding = standardize_padding(padding, ("valid", "same"))
     set_data_format(layer, data_format)
     layer.activation = activations.get(activation)
     layer.use_bias = use_bias

@@ -25,6 +25,7 @@ from .conv import (
     positive,
     same_pads,
     set_data_format,
+    standardize_padding,
     to_channels_first,
 )
 from .layer import Layer
@@ -37,15 +38,6 @@ def _single(v, what) -> int:
     if len(v) != 1:
         raise ValueError(f"The `{what}` argument must be a tuple of 1 integers. Received: {what}={v}")
     return v[0]
-
-
-def _padding(padding, allowed) -> str:
-    """Keras's ``standardize_padding``: ``padding`` lower-cased, one of ``allowed``, else Keras's error."""
-    p = padding.lower()
-    if p not in allowed:
-        allowed = set(allowed)  # a set, printed in the order Keras's message prints it in this process
-        raise ValueError(f"The `padding` argument must be a list/tuple or one of {allowed}. Received: {p}")
-    return p
 
 
 def grouped_conv_options(layer, name, size, filters, kernel_size, strides, padding, allowed, data_format,
@@ -61,7 +53,7 @@ def grouped_conv_options(layer, name, size, filters, kernel_size, strides, paddi
     layer.kernel_size = size(kernel_size, "kernel_size")
     layer.strides = size(strides, "strides")
     layer.dilation_rate = size(dilation_rate, "dilation_rate")
-    layer.padding = _padding(padding, allowed)
+    layer.padding = standardize_padding(padding, allowed)
     layer.activation = activations.get(activation)
     layer.use_bias = use_bias
     layer.kernel_initializer, layer.bias_initializer = kernel_initializer, bias_initializer
@@ -227,7 +219,7 @@ class _Pooling1D(Layer):
         set_data_format(self, data_format)
         self.pool_size = _single(pool_size, "pool_size")
         self.strides = _single(strides, "strides") if strides is not None else self.pool_size
-        self.padding = _padding(padding, ("valid", "same"))
+        self.padding = standardize_padding(padding, ("valid", "same"))
 
     def call(self, inputs):
         check_ndim(self, inputs.shape, 3)

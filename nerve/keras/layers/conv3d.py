@@ -26,10 +26,11 @@ from .conv import (
     same_pads,
     set_data_format,
     spatial_dims,
+    standardize_padding,
     to_channels_first,
     with_spatial,
 )
-from .conv1d import _check_channels, _padding, grouped_conv_options, grouped_in_channels
+from .conv1d import _check_channels, grouped_conv_options, grouped_in_channels
 from .conv_transpose import transpose_pads
 from .layer import Layer
 
@@ -133,7 +134,7 @@ class Conv3DTranspose(Layer):
         self.filters = int(filters)
         self.kernel_size = _triple(kernel_size, "kernel_size")
         self.strides = _triple(strides, "strides")
-        self.padding = _padding(padding, ("valid", "same"))
+        self.padding = standardize_padding(padding, ("valid", "same"))
         self.output_padding = None if output_padding is None else _triple(output_padding, "output_padding")
         if _triple(dilation_rate, "dilation_rate") != (1, 1, 1):
             raise NotImplementedError("nerve.keras Conv3DTranspose supports dilation_rate=1 only")
@@ -182,7 +183,7 @@ class _Pooling3D(Layer):
         set_data_format(self, data_format)
         self.pool_size = _triple(pool_size, "pool_size")
         self.strides = _triple(strides, "strides") if strides is not None else self.pool_size
-        self.padding = _padding(padding, ("valid", "same"))
+        self.padding = standardize_padding(padding, ("valid", "same"))
 
     def call(self, inputs):
         check_ndim(self, inputs.shape, 5)

@@ -93,11 +93,7 @@ class Conv2DTranspose(Layer):
     def call(self, inputs):
         F = _F()
         check_ndim4(self, inputs.shape)
-        axis = channel_axis(self)
-        if inputs.shape[axis] != self.kernel.shape[3]:
-            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis {axis} '
-                             f"of input shape to have value {self.kernel.shape[3]}, but received input with "
-                             f"shape {tuple(inputs.shape)}")
+        check_channels(self, inputs.shape, self.kernel.shape[3])  # the kernel's (kh, kw, filters, in)
         x = to_channels_first(self, inputs)
         bias = self.bias.value if self.bias is not None else None
         pads = self._pads(1) + self._pads(0)  # F.pad's order: the last axis first
