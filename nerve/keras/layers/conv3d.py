@@ -31,7 +31,7 @@ from .conv import (
     with_spatial,
 )
 from .conv1d import _check_channels, grouped_conv_options, grouped_in_channels
-from .conv_transpose import transpose_pads
+from .conv_transpose import padded_transpose, transpose_pads
 from .layer import Layer
 
 
@@ -162,12 +162,7 @@ class Conv3DTranspose(Layer):
         x = to_channels_first(self, inputs)
         bias = self.bias.value if self.bias is not None else None
         pads = _pad_arg([self._pads(i) for i in range(3)])
-        if not any(pads):
-            y = F.conv_transpose3d(x, self.kernel.value, bias, stride=self.strides)
-        else:
-            y = F.pad(F.conv_transpose3d(x, self.kernel.value, None, stride=self.strides), pads)
-            if bias is not None:
-                y = y + bias.reshape(1, -1, 1, 1, 1)
+        y = padded_transpose(F.conv_transpose3d, x, self.kernel.value, bias, pads, stride=self.strides)
         return self.activation(from_channels_first(self, y))
 
     def compute_output_shape(self, input_shape):

@@ -44,6 +44,15 @@ def _transpose_pads(padding, k, s, op):
     return left - (k - 1), right - (k - 1)
 
 
+def padded_transpose(op, x, kernel, bias, pads, **kw):
+    """``op`` (``F.conv_transpose1d/2d/3d``) of ``x``, then the pads (> 0) or crops (< 0) of Keras's
+    padding, in F.pad's order; the bias goes after them, so that a padded border gets it too."""
+    if not any(pads):
+        return op(x, kernel, bias, **kw)
+    y = _F().pad(op(x, kernel, None, **kw), pads)
+    return y if bias is None else y + bias.reshape(1, -1, *(1,) * (y.ndim - 2))
+
+
 class Conv2DTranspose(Layer):
     """Transposed 2-D convolution ("deconvolution") of (N, H, W, C) images ((N, C, H, W) with
     ``data_format='channels_first'``; the kernel is (kh, kw, filters, in) either way).
@@ -97,12 +106,7 @@ class Conv2DTranspose(Layer):
         x = to_channels_first(self, inputs)
         bias = self.bias.value if self.bias is not None else None
         pads = self._pads(1) + self._pads(0)  # F.pad's order: the last axis first
-        if not any(pads):
-            y = F.conv_transpose2d(x, self.kernel.value, bias, stride=self.strides)
-        else:
-            y = F.pad(F.conv_transpose2d(x, self.kernel.value, None, stride=self.strides), pads)
-            if bias is not None:
-                y = y + bias.reshape(1, -1, 1, 1)
+        y = padded_transpose(F.conv_transpose2d, x, self.kernel.value, bias, pads, stride=self.strides)
         return self.activation(from_channels_first(self, y))
 
     def compute_output_shape(self, input_shape):
@@ -159,14 +163,8 @@ class Conv1DTranspose(Layer):
         check_channels(self, inputs.shape, self._channels)
         x = to_channels_first(self, inputs)
         bias = self.bias.value if self.bias is not None else None
-        pads = self._pads()
-        if not any(pads):
-            y = F.conv_transpose1d(x, self.kernel.value, bias, stride=self.strides, dilation=self.dilation_rate)
-        else:
-            y = F.pad(F.conv_transpose1d(x, self.kernel.value, None, stride=self.strides, dilation=self.dilation_rate),
-                      pads)
-            if bias is not None:
-                y = y + bias.reshape(1, -1, 1)
+        y = padded_transpose(F.conv_transpose1d, x, self.kernel.value, bias, self._pads(), stride=self.strides,
+                             dilation=self.dilation_rate)
         return self.activation(from_channels_first(self, y))
 
     def compute_output_shape(self, input_shape):
