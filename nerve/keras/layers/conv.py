@@ -219,6 +219,33 @@ def depthwise_options(layer, rank, kernel_size, strides, padding, data_format, d
     layer.depth_multiplier = positive(depth_multiplier, "depth_multiplier")
 
 
+def build_depthwise(layer, input_shape, rank: int, name: str):
+    """The ``rank``-D depthwise kernel of ``layer`` for ``input_shape``, Keras's (k..., C,
+    depth_multiplier), kept as (C, depth_multiplier, k...): it reshapes to the core's grouped
+    (C * depth_multiplier, 1, k...) weight with channel c's outputs together, as Keras's."""
+    check_ndim(layer, input_shape, rank + 2)
+    c = layer._channels = input_shape[channel_axis(layer)]
+    return layer.add_weight(layer.kernel_size + (c, layer.depth_multiplier), layer.depthwise_initializer, name=name,
+                            regularizer=layer.depthwise_regularizer, perm=(rank, rank + 1, *range(rank)))
+
+
+def build_pointwise(layer, rank: int):
+    """A separable convolution's pointwise kernel, Keras's (1..., C * depth_multiplier, filters), kept
+    as the core's (filters, C * depth_multiplier, 1...)."""
+    shape = (1,) * rank + (layer._channels * layer.depth_multiplier, layer.filters)
+    return layer.add_weight(shape, layer.pointwise_initializer, name="pointwise_kernel",
+                            regularizer=layer.pointwise_regularizer, perm=(rank + 1, rank, *range(rank)))
+
+
+def depthwise_input(layer, inputs, kernel, rank: int):
+    """``inputs`` checked as Keras checks them and in the core's (N, C, spatial...), and the grouped
+    convolution weight of the depthwise ``kernel`` (see ``build_depthwise``)."""
+    check_ndim(layer, inputs.shape, rank + 2)
+    check_channels(layer, inputs.shape, layer._channels)
+    weight = kernel.value.reshape(layer._channels * layer.depth_multiplier, 1, *layer.kernel_size)
+    return to_channels_first(layer, inputs), weight
+
+
 class DepthwiseConv2D(Layer):
     """Each channel of (N, H, W, C) images ((N, C, H, W) with ``data_format='channels_first'``)
     convolved alone with ``depth_multiplier`` filters of its own: C * depth_multiplier output
@@ -246,21 +273,13 @@ class DepthwiseConv2D(Layer):
                           bias_regularizer)
 
     def build(self, input_shape):
-        check_ndim4(self, input_shape)
-        c, m = input_shape[channel_axis(self)], self.depth_multiplier
-        self._channels = c
-        self.kernel = self.add_weight(self.kernel_size + (c, m), self.depthwise_initializer, name="kernel",
-                                      regularizer=self.depthwise_regularizer, perm=(2, 3, 0, 1))
-        self.bias = self.add_weight((c * m,), self.bias_initializer, name="bias",
+        self.kernel = build_depthwise(self, input_shape, 2, "kernel")
+        self.bias = self.add_weight((self._channels * self.depth_multiplier,), self.bias_initializer, name="bias",
                                     regularizer=self.bias_regularizer) if self.use_bias else None
 
     def call(self, inputs):
-        check_ndim4(self, inputs.shape)
-        check_channels(self, inputs.shape, self._channels)
-        c, m = self._channels, self.depth_multiplier
-        weight = self.kernel.value.reshape(c * m, 1, *self.kernel_size)
-        y = conv2d_keras(self, to_channels_first(self, inputs), weight,
-                         self.bias.value if self.bias is not None else None, c)
+        x, weight = depthwise_input(self, inputs, self.kernel, 2)
+        y = conv2d_keras(self, x, weight, self.bias.value if self.bias is not None else None, self._channels)
         return self.activation(from_channels_first(self, y))
 
 
@@ -286,24 +305,14 @@ class SeparableConv2D(Layer):
         self.pointwise_initializer, self.pointwise_regularizer = pointwise_initializer, pointwise_regularizer
 
     def build(self, input_shape):
-        check_ndim4(self, input_shape)
-        c, m = input_shape[channel_axis(self)], self.depth_multiplier
-        self._channels = c
-        self.depthwise_kernel = self.add_weight(self.kernel_size + (c, m), self.depthwise_initializer,
-                                                name="depthwise_kernel", regularizer=self.depthwise_regularizer,
-                                                perm=(2, 3, 0, 1))
-        self.pointwise_kernel = self.add_weight((1, 1, c * m, self.filters), self.pointwise_initializer,
-                                                name="pointwise_kernel", regularizer=self.pointwise_regularizer,
-                                                perm=(3, 2, 0, 1))
+        self.depthwise_kernel = build_depthwise(self, input_shape, 2, "depthwise_kernel")
+        self.pointwise_kernel = build_pointwise(self, 2)
         self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias",
                                     regularizer=self.bias_regularizer) if self.use_bias else None
 
     def call(self, inputs):
-        check_ndim4(self, inputs.shape)
-        check_channels(self, inputs.shape, self._channels)
-        c, m = self._channels, self.depth_multiplier
-        depthwise = self.depthwise_kernel.value.reshape(c * m, 1, *self.kernel_size)
-        x = conv2d_keras(self, to_channels_first(self, inputs), depthwise, None, c)
+        x, depthwise = depthwise_input(self, inputs, self.depthwise_kernel, 2)
+        x = conv2d_keras(self, x, depthwise, None, self._channels)
         y = _F().conv2d(x, self.pointwise_kernel.value, self.bias.value if self.bias is not None else None)
         return self.activation(from_channels_first(self, y))
 

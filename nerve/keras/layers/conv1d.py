@@ -17,9 +17,12 @@ from nerve.creation import ones
 from .. import activations
 from .conv import (
     _F,
+    build_depthwise,
+    build_pointwise,
     channel_axis,
     check_channels,
     check_ndim,
+    depthwise_input,
     depthwise_options,
     from_channels_first,
     positive,
@@ -153,26 +156,14 @@ class SeparableConv1D(Layer):
         self.pointwise_initializer, self.pointwise_regularizer = pointwise_initializer, pointwise_regularizer
 
     def build(self, input_shape):
-        check_ndim(self, input_shape, 3)
-        c, m = input_shape[channel_axis(self)], self.depth_multiplier
-        self._channels = c
-        # (k, C, m) kept as (C, m, k): reshaped to the (C * m, 1, k) grouped weight, channel c's outputs together
-        self.depthwise_kernel = self.add_weight(self.kernel_size + (c, m), self.depthwise_initializer,
-                                                name="depthwise_kernel", regularizer=self.depthwise_regularizer,
-                                                perm=(1, 2, 0))
-        self.pointwise_kernel = self.add_weight((1, c * m, self.filters), self.pointwise_initializer,
-                                                name="pointwise_kernel", regularizer=self.pointwise_regularizer,
-                                                perm=(2, 1, 0))
+        self.depthwise_kernel = build_depthwise(self, input_shape, 1, "depthwise_kernel")
+        self.pointwise_kernel = build_pointwise(self, 1)
         self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias",
                                     regularizer=self.bias_regularizer) if self.use_bias else None
 
     def call(self, inputs):
-        check_ndim(self, inputs.shape, 3)
-        _check_channels(self, inputs.shape, self._channels)
-        c, m = self._channels, self.depth_multiplier
-        depthwise = self.depthwise_kernel.value.reshape(c * m, 1, *self.kernel_size)
-        x = _conv(to_channels_first(self, inputs), depthwise, None, self.strides[0], self.padding,
-                  self.dilation_rate[0], c)
+        x, depthwise = depthwise_input(self, inputs, self.depthwise_kernel, 1)
+        x = _conv(x, depthwise, None, self.strides[0], self.padding, self.dilation_rate[0], self._channels)
         y = _F().conv1d(x, self.pointwise_kernel.value, self.bias.value if self.bias is not None else None)
         return self.activation(from_channels_first(self, y))
 
@@ -195,21 +186,14 @@ class DepthwiseConv1D(Layer):
                           bias_regularizer)
 
     def build(self, input_shape):
-        check_ndim(self, input_shape, 3)
-        c, m = input_shape[channel_axis(self)], self.depth_multiplier
-        self._channels = c
-        self.kernel = self.add_weight(self.kernel_size + (c, m), self.depthwise_initializer, name="kernel",
-                                      regularizer=self.depthwise_regularizer, perm=(1, 2, 0))
-        self.bias = self.add_weight((c * m,), self.bias_initializer, name="bias",
+        self.kernel = build_depthwise(self, input_shape, 1, "kernel")
+        self.bias = self.add_weight((self._channels * self.depth_multiplier,), self.bias_initializer, name="bias",
                                     regularizer=self.bias_regularizer) if self.use_bias else None
 
     def call(self, inputs):
-        check_ndim(self, inputs.shape, 3)
-        _check_channels(self, inputs.shape, self._channels)
-        c, m = self._channels, self.depth_multiplier
-        weight = self.kernel.value.reshape(c * m, 1, *self.kernel_size)
-        y = _conv(to_channels_first(self, inputs), weight, self.bias.value if self.bias is not None else None,
-                  self.strides[0], self.padding, self.dilation_rate[0], c)
+        x, weight = depthwise_input(self, inputs, self.kernel, 1)
+        y = _conv(x, weight, self.bias.value if self.bias is not None else None, self.strides[0], self.padding,
+                  self.dilation_rate[0], self._channels)
         return self.activation(from_channels_first(self, y))
 
 
