@@ -92,3 +92,39 @@ def same_fit(theirs, ours, x, y, **fit_kw):
         np.testing.assert_allclose(ho.history[key], ht.history[key], rtol=1e-4, atol=1e-5, err_msg=key)
     for a, b in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def in_format(x, data_format):
+    """A channels-last array in ``data_format`` (the channels moved to axis 1 for channels_first)."""
+    return np.ascontiguousarray(np.moveaxis(x, -1, 1)) if data_format == "channels_first" else x
+
+
+def keras_grads(layer):
+    return [w.value.grad.numpy() for w in layer.trainable_weights]
+
+
+def nerve_grads(layer):
+    """The weights' gradients in Keras's layout (nerve may keep a kernel in the core's layout)."""
+    out = []
+    for w in layer.trainable_weights:
+        g = to_numpy(w.value.grad)
+        out.append(g if w._inv is None else g.transpose(w._inv))
+    return out
+
+
+def run_both(theirs, ours, x, **call_kw):
+    """Build both layers on ``x``, copy Keras's weights, then the outputs and the gradients of their
+    sum: (Keras's, nerve's) output, input gradient and weight gradients."""
+    import torch
+
+    theirs(x, **call_kw)
+    ours(x, **call_kw)
+    ours.set_weights(theirs.get_weights())
+    xt = torch.tensor(x, requires_grad=True)
+    yt = theirs(xt, **call_kw)
+    yt.sum().backward()
+    xn = nerve.tensor(x, requires_grad=True)
+    yn = ours(xn, **call_kw)
+    yn.sum().backward()
+    assert xn.grad is not None
+    return (yt, yn), (xt.grad.numpy(), to_numpy(xn.grad)), (keras_grads(theirs), nerve_grads(ours))

@@ -12,10 +12,8 @@ Skipped where Keras 3 is not installed.
 
 import numpy as np
 import pytest
-import torch
-from _keras_compare import K, assert_same, both, fresh, same_fit, summary_of, to_numpy
+from _keras_compare import K, assert_same, both, fresh, in_format, run_both, same_fit, summary_of, to_numpy
 
-import nerve
 from nerve import keras
 from nerve.keras import layers
 
@@ -32,11 +30,6 @@ def _fresh():
     yield
     K.config.set_image_data_format("channels_last")
     keras.config.set_image_data_format("channels_last")
-
-
-def in_format(x, data_format):
-    """A channels-last array in ``data_format`` (the channels moved to axis 1 for channels_first)."""
-    return np.ascontiguousarray(np.moveaxis(x, -1, 1)) if data_format == "channels_first" else x
 
 
 CASES = [
@@ -77,34 +70,6 @@ CASES = [
     ("ZeroPadding3D", {"padding": (1, 0, 2)}, VOL),
     ("Cropping3D", {"cropping": ((0, 1), (1, 1), (1, 0))}, VOL),
 ]
-
-
-def keras_grads(layer):
-    return [w.value.grad.numpy() for w in layer.trainable_weights]
-
-
-def nerve_grads(layer):
-    """The weights' gradients in Keras's layout (nerve may keep a kernel in the core's layout)."""
-    out = []
-    for w in layer.trainable_weights:
-        g = w.value.grad.numpy()
-        out.append(g if w._inv is None else g.transpose(w._inv))
-    return out
-
-
-def run_both(theirs, ours, x, **call_kw):
-    """Build both layers on ``x``, copy Keras's weights, then the outputs and the gradients of their
-    sum: (Keras's, nerve's) output, input gradient and weight gradients."""
-    theirs(x, **call_kw)
-    ours(x, **call_kw)
-    ours.set_weights(theirs.get_weights())
-    xt = torch.tensor(x, requires_grad=True)
-    yt = theirs(xt, **call_kw)
-    yt.sum().backward()
-    xn = nerve.tensor(x, requires_grad=True)
-    yn = ours(xn, **call_kw)
-    yn.sum().backward()
-    return (yt, yn), (xt.grad.numpy(), to_numpy(xn.grad)), (keras_grads(theirs), nerve_grads(ours))
 
 
 @pytest.mark.parametrize("data_format", FORMATS)

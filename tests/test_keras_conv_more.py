@@ -13,10 +13,8 @@ Skipped where Keras 3 is not installed.
 
 import numpy as np
 import pytest
-import torch
-from _keras_compare import K, assert_same, both, fresh, names, same_fit, summary_of, to_numpy
+from _keras_compare import K, assert_same, both, fresh, in_format, names, run_both, same_fit, summary_of, to_numpy
 
-import nerve
 from nerve import keras
 from nerve.keras import layers
 
@@ -31,10 +29,6 @@ SEQ, IMG = (2, 11, 3), (2, 9, 8, 3)  # channels-last shapes
 def _fresh():
     fresh(clear_keras=False)
     yield
-
-
-def in_format(x, data_format):
-    return np.ascontiguousarray(np.moveaxis(x, -1, 1)) if data_format == "channels_first" else x
 
 
 CASES = [
@@ -69,41 +63,18 @@ CASES = [
 ]
 
 
-def keras_grads(layer):
-    return [w.value.grad.numpy() for w in layer.trainable_weights]
-
-
-def nerve_grads(layer):
-    """The weights' gradients in Keras's layout (nerve keeps kernels in the core's layout)."""
-    out = []
-    for w in layer.trainable_weights:
-        g = to_numpy(w.value.grad)
-        out.append(g if w._inv is None else g.transpose(w._inv))
-    return out
-
-
 @pytest.mark.parametrize("data_format", FORMATS)
 @pytest.mark.parametrize("cls, kw, shape", CASES, ids=[f"{c}-{i}" for i, (c, _, _) in enumerate(CASES)])
 def test_each_layer_equals_keras_with_gradients(cls, kw, shape, data_format):
     x = in_format(RNG.standard_normal(shape).astype("float32"), data_format)
     theirs = getattr(K.layers, cls)(data_format=data_format, **kw)
     ours = getattr(layers, cls)(data_format=data_format, **kw)
-    theirs(x)
-    ours(x)
+    (yt, yn), (gt, gn), (wt, wn) = run_both(theirs, ours, x)
     assert [w.shape for w in ours.get_weights()] == [w.shape for w in theirs.get_weights()]
     assert [w.name for w in ours.weights] == [w.name for w in theirs.weights]
-    ours.set_weights(theirs.get_weights())
-    xt = torch.tensor(x, requires_grad=True)
-    yt = theirs(xt)
-    yt.sum().backward()
-    xn = nerve.tensor(x, requires_grad=True)
-    yn = ours(xn)
-    yn.sum().backward()
     assert_same(yn, yt)
-    if cls == "Cropping2D":  # no weights; the input's gradient is the mask of the kept cells
-        assert xn.grad is not None
-    np.testing.assert_allclose(to_numpy(xn.grad), xt.grad.numpy(), atol=1e-5, rtol=1e-5)
-    wt, wn = keras_grads(theirs), nerve_grads(ours)
+    # (Cropping2D has no weights; its input's gradient is the mask of the kept cells)
+    np.testing.assert_allclose(gn, gt, atol=1e-5, rtol=1e-5)
     assert len(wn) == len(wt)
     for a, b in zip(wn, wt):
         np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-5)
