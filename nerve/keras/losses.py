@@ -357,19 +357,19 @@ def _mask_of(y_pred):
     return _layer.get_keras_mask(y_pred) if _layer._masks else None
 
 
-def _same_rank(x1, x2):
-    """Keras's squeeze_or_expand_to_same_rank: drop (or add) a trailing axis of 1 where ranks differ by one."""
-    r1, r2 = x1.ndim, x2.ndim
-    if r1 == r2 + 1 and x1.shape[-1] == 1:
-        if r2 == 1:
-            x2 = x2.unsqueeze(-1)
+def _same_rank(x1, x2, expand_rank_1=True):
+    """Keras's ``squeeze_or_expand_to_same_rank`` (tensors or arrays): drop a trailing axis of 1 where
+    the ranks differ by one, or, against a 1-D other (with ``expand_rank_1``), add one to it."""
+    if x1.ndim == x2.ndim + 1 and x1.shape[-1] == 1:
+        if x2.ndim == 1 and expand_rank_1:
+            x2 = x2.reshape(tuple(x2.shape) + (1,))
         else:
-            x1 = x1.squeeze(-1)
-    if r2 == r1 + 1 and x2.shape[-1] == 1:
-        if r1 == 1:
-            x1 = x1.unsqueeze(-1)
+            x1 = x1.reshape(tuple(x1.shape[:-1]))
+    if x2.ndim == x1.ndim + 1 and x2.shape[-1] == 1:
+        if x1.ndim == 1 and expand_rank_1:
+            x1 = x1.reshape(tuple(x1.shape) + (1,))
         else:
-            x2 = x2.squeeze(-1)
+            x2 = x2.reshape(tuple(x2.shape[:-1]))
     return x1, x2
 
 

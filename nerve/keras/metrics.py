@@ -515,19 +515,7 @@ class Sum(Metric):
 _NEG_INF = -1e10
 
 
-def _same_rank(x1, x2, expand_rank_1=True):
-    """Keras's ``squeeze_or_expand_to_same_rank``: drop or add a last axis of 1 on one of the two."""
-    if x1.ndim == x2.ndim + 1 and x1.shape[-1] == 1:
-        if x2.ndim == 1 and expand_rank_1:
-            x2 = x2.reshape(x2.shape + (1,))
-        else:
-            x1 = x1.reshape(x1.shape[:-1])
-    if x2.ndim == x1.ndim + 1 and x2.shape[-1] == 1:
-        if x1.ndim == 1 and expand_rank_1:
-            x1 = x1.reshape(x1.shape + (1,))
-        else:
-            x2 = x2.reshape(x2.shape[:-1])
-    return x1, x2
+_same_rank = losses._same_rank
 
 
 def _evenly_spaced(thresholds) -> bool:
