@@ -170,17 +170,16 @@ class inference_mode(_GradMode):
     mode = False
 
     def __new__(cls, mode=True):
-        if callable(mode):  # bare ``@inference_mode``
-            return _GradMode.__new__(cls, mode)
+        if callable(mode):  # bare ``@inference_mode``: decorate at once
+            return cls(True)(mode)
         self = _new(cls)
         self.on = bool(mode)
         return self
 
     def __enter__(self):
         global _enabled, _inference
-        on = getattr(self, "on", True)
         self.prev, self.prev_inference = _enabled, _inference
-        _enabled, _inference = not on, on
+        _enabled, _inference = not self.on, self.on
         return self
 
     def __exit__(self, *exc):
@@ -189,7 +188,7 @@ class inference_mode(_GradMode):
         return False
 
     def __call__(self, fn):
-        on = getattr(self, "on", True)
+        on = self.on
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
