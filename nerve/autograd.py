@@ -31,6 +31,114 @@ _ndarray = _np.ndarray
 _next_seq = itertools.count().__next__
 _heappush, _heappop = heapq.heappush, heapq.heappop
 
+# ---------------------------------------------------------------- in-place writes to saved arrays
+# PyTorch gives every storage a version counter and raises in backward when a tensor an op saved
+# was changed in place after the op ran. nerve's in-place ops that record a graph work out of
+# place (the saved arrays stay as they were), so only writes made outside the graph can change
+# what backward reads: in-place ops under no_grad, writes through ``.data``, optimizer steps.
+# Those writes are noted here, by storage (the array that owns the memory, as PyTorch's counter
+# is shared by a tensor and its views): ``{id(storage): [sequence number of the last write,
+# weak reference to the storage]}``. An op numbered after the last write has nothing to check,
+# so a training loop (forward, backward, then the step's writes) pays one comparison per op in
+# backward; an older op has the arrays its backward reads looked up here.
+_written: dict = {}
+_last_write = -1  # sequence number of the newest write noted
+
+
+def _is_array(x) -> bool:
+    """True for a NumPy or CuPy array (what ops save; nothing else has a storage to check)."""
+    return isinstance(x, _ndarray) or type(x).__module__.startswith("cupy")
+
+
+def _storage(a):
+    """The array that owns ``a``'s memory (``a`` itself, or the last array in its ``base`` chain)."""
+    b = a.base
+    while b is not None and _is_array(b):
+        a, b = b, b.base
+    return a
+
+
+DATA_ALIAS = (None, "data", None)  # the ``_view`` of a tensor that ``.data`` made
+
+
+def note_tensor_write(t) -> None:
+    """Record that tensor ``t`` was just changed in place outside the graph; not when ``t`` is a
+    ``.data`` alias (or a view of one), whose writes PyTorch leaves untracked."""
+    v = getattr(t, "_view", None)
+    while v is not None:
+        if v is DATA_ALIAS:
+            return
+        v = getattr(v[0], "_view", None)
+    note_write(t._data)
+
+
+def note_write(a) -> None:
+    """Record that array ``a`` was just changed in place outside the graph."""
+    global _last_write
+    if a.base is not None:
+        a = _storage(a)
+    seq = _next_seq()
+    e = _written.get(id(a))
+    if e is not None and e[1]() is a:
+        e[0] = seq
+    else:
+        key = id(a)
+
+        def forget(ref, key=key):  # the storage is gone: so is its entry (unless a new one took the id)
+            e = _written.get(key)
+            if e is not None and e[1] is ref:
+                del _written[key]
+
+        try:
+            _written[key] = [seq, weakref.ref(a, forget)]
+        except TypeError:  # an array type without weak references: not tracked
+            return
+    _last_write = seq
+
+
+def _check_saved(fn) -> None:
+    """Raise as PyTorch does when an array that ``fn``'s backward reads was changed in place
+    after ``fn`` ran (``fn`` is older than the last write noted)."""
+    seq = fn.seq
+    for a in fn.saved_arrays():
+        if not _is_array(a):
+            continue
+        s = _storage(a)
+        e = _written.get(id(s))
+        if e is not None and e[0] > seq and e[1]() is s:
+            where = ""
+            stack = getattr(fn, "_stack", None)
+            if stack:
+                where = "\nThe op was recorded at:\n" + "".join(stack)
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an inplace "
+                f"operation: a {a.dtype} array of shape {tuple(a.shape)} that {fn.node_name} saved for its "
+                "backward was changed in place after that op ran (an in-place op under no_grad, a write "
+                "through .data, or an optimizer step before this backward). Change it after backward(), "
+                "or use a clone of it in the forward pass." + where
+                + ("" if where else " Hint: nerve.autograd.set_detect_anomaly(True) shows where the op was recorded.")
+            )
+
+
+_NOT_SAVED = frozenset(("parents", "in_meta", "device", "seq", "_stack", "_hooks", "_retain", "_attrs"))
+
+
+def _arrays_in(fn) -> list:
+    """The arrays ``fn`` holds among its attributes (directly, or in a tuple or list), but for
+    the options ``apply`` was given (a batch norm's running statistics, which its backward does
+    not read and which are updated after it runs)."""
+    out = []
+    given = fn.__dict__.get("_attrs", ())
+    for k, v in fn.__dict__.items():
+        if k in _NOT_SAVED or k in given:
+            continue
+        if type(v) is tuple or type(v) is list:
+            out.extend(x for x in v if _is_array(x))
+        elif _is_array(v):
+            out.append(v)
+    return out
+
+
 # NumPy 2 keeps its floating-point error state in a context variable; ``np.errstate`` is three
 # Python calls around setting it (2.2 us a backward). Setting the variable directly, with the
 # quiet state made once per state it replaces, does the same in a few hundred ns. Any other
@@ -319,6 +427,7 @@ class Function:
         fn = cls()
         if attrs:
             fn.__dict__.update(attrs)
+            fn._attrs = attrs  # (options, not saved inputs: see saved_arrays)
         return fn.run(inputs)
 
     # PyTorch's name for this op's graph node, where it is not the class's name + "Backward0"
@@ -413,7 +522,7 @@ class Function:
         t = _new(Tensor)
         t._data = out
         t._device = dev
-        t._grad = t.grad_fn = t._hooks = None
+        t._grad = t.grad_fn = t._hooks = t._view = None
         if record:
             self.device = dev
             self.seq = _next_seq()
@@ -424,6 +533,12 @@ class Function:
         else:
             t.requires_grad = False
         return t
+
+    def saved_arrays(self) -> list:
+        """The arrays this op's backward reads, for the check of in-place changes made after the
+        op ran: every array it keeps, by default. An op whose inputs are each needed only for the
+        other inputs' gradients (a product) names just those, as PyTorch saves them."""
+        return _arrays_in(self)
 
     def backward_t(self, g):
         """The backward on tensors, recorded as a graph of its own (``create_graph=True``).
@@ -618,6 +733,9 @@ class _CtxNode(Function):
 
     def torch_edges(self) -> list:  # PyTorch's node has an edge for each tensor input only
         return [p for p, is_tensor in zip(self.parents, self.tensor_inputs) if is_tensor]
+
+    def saved_arrays(self) -> list:  # what the user's forward gave save_for_backward, as PyTorch checks
+        return [t._data for t in self.ctx.saved_tensors if isinstance(t, Tensor)]
 
     def backward(self, xp, g):
         if self.outputs is None:
@@ -914,6 +1032,8 @@ def run_backward(root, grad, retain_graph: bool = False, capture=None) -> None:
             parents = fn.parents
             if parents is None:
                 raise RuntimeError(_FREED)
+            if fn.seq < _last_write:  # something was written in place after this op ran
+                _check_saved(fn)
             if fn._hooks:
                 g = _run_hooks(fn._hooks, g, fn.device)
             ref = fn._retain
@@ -1007,6 +1127,8 @@ def run_backward_graph(root, grad, retain_graph: bool = True, capture=None) -> N
             parents = fn.parents
             if parents is None:
                 raise RuntimeError(_FREED)
+            if fn.seq < _last_write:  # something was written in place after this op ran
+                _check_saved(fn)
             if fn._hooks:
                 g = _run_hooks_t(fn._hooks, g)
             ref = fn._retain

@@ -76,7 +76,15 @@ class Sub(Function):
         return g, (-g if self.parents[1] is not None else None)
 
 
+def _product_saved(op) -> list:
+    """What a product's backward reads: each input for the other's gradient (as PyTorch saves)."""
+    pa, pb = op.parents
+    return [x for x, other in ((op.b, pa), (op.a, pb)) if other is not None]
+
+
 class Mul(Function):
+    saved_arrays = _product_saved
+
     def forward(self, xp, a, b):
         self.a, self.b = a, b
         return a * b
@@ -91,6 +99,11 @@ class Mul(Function):
 
 
 class Div(Function):
+    def saved_arrays(self) -> list:  # a's gradient reads b; b's reads both
+        pa, pb = self.parents
+        return [x for x, need in ((self.b, pa is not None or pb is not None), (self.a, pb is not None))
+                if need]
+
     def forward(self, xp, a, b):
         self.a, self.b = a, b
         if _is_number(b) and b != 0:
@@ -121,6 +134,11 @@ class Pow(Function):
 
     def torch_edges(self) -> list:  # PyTorch's overloads with a number take it as an argument, not an input
         return [p for p, v in zip(self.parents, (self.a, self.b)) if not _is_number(v)]
+
+    def saved_arrays(self) -> list:  # as PyTorch's overloads save: tensor ** number keeps the base only
+        if _is_number(self.b):
+            return [self.a]
+        return [self.a, self.b, self.y]
 
     def forward(self, xp, a, b):
         self.a, self.b = a, b
@@ -444,6 +462,8 @@ class Where(Function):
 
 
 class MatMul(Function):
+    saved_arrays = _product_saved
+
     @property
     def torch_name(self) -> str:  # the product PyTorch's matmul picks for these shapes
         na, nb = self.a.ndim, self.b.ndim
@@ -1167,6 +1187,10 @@ class CumSum(Function):
 
 class Einsum(Function):
     """``einsum`` with an explicit ``->`` output; a letter may appear once per operand."""
+
+    def saved_arrays(self) -> list:  # each operand's gradient reads all the others
+        need = [p is not None for p in self.parents]
+        return [x for i, x in enumerate(self.xs) if any(n for j, n in enumerate(need) if j != i)]
 
     def forward(self, xp, *xs):
         self.xs = xs

@@ -114,6 +114,7 @@ class Tensor:
         self._grad = None
         self.grad_fn = None
         self._hooks = None
+        self._view = None
 
     @staticmethod
     def _make(data, dev) -> "Tensor":
@@ -126,6 +127,7 @@ class Tensor:
         t._grad = None
         t.grad_fn = None
         t._hooks = None
+        t._view = None
         return t
 
     def _wrap(self, data) -> "Tensor":
@@ -135,8 +137,11 @@ class Tensor:
 
     @property
     def data(self) -> "Tensor":
-        """The same storage, detached from the graph (as ``torch.Tensor.data``)."""
-        return Tensor._make(self._data, self._device)
+        """The same storage, detached from the graph (as ``torch.Tensor.data``); as in PyTorch,
+        backward does not see in-place changes made through it (``detach()``'s are checked)."""
+        t = Tensor._make(self._data, self._device)
+        t._view = _DATA_ALIAS
+        return t
 
     @data.setter
     def data(self, value) -> None:
@@ -562,6 +567,7 @@ class Tensor:
         new.grad = None if self.grad is None else self.grad.__deepcopy__(memo)
         new.grad_fn = None
         new._hooks = None
+        new._view = None
         if hasattr(self, "__dict__"):
             import copy
 
@@ -857,7 +863,7 @@ class Tensor:
             raise RuntimeError(f"output with shape {list(self._data.shape)} doesn't match the broadcast shape "
                                f"{list(result._data.shape)}")
         view = getattr(self, "_view", None)
-        if view is not None:
+        if view is not None and view is not _DATA_ALIAS:
             base, op, arg = view
             if base.grad_fn is None and base.requires_grad:
                 raise RuntimeError(
@@ -900,6 +906,7 @@ class Tensor:
         if not _autograd._enabled and isinstance(other, Tensor) and other._data.dtype == self._data.dtype \
                 and other._device is self._device:  # an update under no_grad, as an SGD step by hand
             iop(self._data, other._data)  # the array's own in-place op: the ufunc with out=
+            _noted(self)
             return self
         if self._needs_graph(other):
             return self._inplace(method(self, other))
@@ -917,6 +924,7 @@ class Tensor:
             name = {"f": "Float", "i": "Long", "u": "Long"}.get(kind, "Bool")
             raise RuntimeError(f"result type {name} can't be cast to the desired output type {self.dtype}")
         npop(self._data, b, out=self._data, casting="unsafe")
+        _noted(self)
         return self
 
     def __iadd__(self, other):
@@ -955,6 +963,7 @@ class Tensor:
         if self.requires_grad and _autograd._enabled:
             return self._inplace(result)
         self._data[...] = result._data
+        _noted(self)
         return self
 
     def pow_(self, other):
@@ -974,6 +983,7 @@ class Tensor:
             return self._inplace(fn(self))
         out = fn(self.detach())
         self._data[...] = out._data
+        _noted(self)
         return self
 
     def zero_(self):
@@ -983,6 +993,7 @@ class Tensor:
         if self._needs_graph(value):
             return self._inplace(self * 0 + value)
         self._data[...] = _raw(value, self)
+        _noted(self)
         return self
 
     def copy_(self, src, non_blocking: bool = False):
@@ -1002,6 +1013,7 @@ class Tensor:
                 f"copy_: the size of the source {tuple(src.shape)} does not match the destination "
                 f"{tuple(self.shape)} and cannot be broadcast to it"
             ) from None
+        _noted(self)
         return self
 
     def clamp_(self, min=None, max=None):
@@ -1032,6 +1044,7 @@ class Tensor:
 
         with _no_grad():
             self._data[...] = _uniform(self.shape, a, b, self._data.dtype, self._device, generator)
+        _noted(self)
         return self
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, generator=None):
@@ -1039,6 +1052,7 @@ class Tensor:
 
         with _no_grad():
             self._data[...] = _normal(self.shape, mean, std, self._data.dtype, self._device, generator)
+        _noted(self)
         return self
 
     def bernoulli_(self, p: float = 0.5, generator=None):
@@ -1047,6 +1061,7 @@ class Tensor:
         with _no_grad():
             u = _uniform(self.shape, 0.0, 1.0, np.float32, self._device, generator)
             self._data[...] = u < p
+        _noted(self)
         return self
 
     def __setitem__(self, index, value):
@@ -1062,6 +1077,7 @@ class Tensor:
             self._data[idx] = v
         except ValueError as e:
             raise RuntimeError(f"setitem: {e} (tensor shape {tuple(self.shape)})") from None
+        _noted(self)
 
     # ------------------------------------------------------------ elementwise math
 
@@ -1616,6 +1632,7 @@ class Tensor:
         if self._needs_graph(other):
             return self._inplace(result)
         self._data[...] = result._data
+        _noted(self)
         return self
 
     def scatter(self, dim: int, index: "Tensor", src=None, *, value=None, reduce=None) -> "Tensor":
@@ -2822,6 +2839,8 @@ class Tensor:
 from . import autograd as _autograd  # noqa: E402
 
 _autograd.Tensor = Tensor
+_noted = _autograd.note_tensor_write  # an in-place write outside the graph (backward checks saved arrays)
+_DATA_ALIAS = _autograd.DATA_ALIAS
 
 
 def _inplace_variant(name):
@@ -3095,6 +3114,7 @@ class _MoreTensorAPI:
             everywhere = self._wrap(self._device.xp.ones(self._data.shape, bool))
             return self._inplace(where(everywhere, self._wrap(values), self))
         self._data[...] = values
+        _noted(self)
         return self
 
     def _continuous(self, what: str) -> None:
@@ -3506,6 +3526,7 @@ def _rebuild(cls, arr, dev, requires_grad, state):
     t._grad = None
     t.grad_fn = None
     t._hooks = None
+    t._view = None
     if state:
         t.__dict__.update(state)
     return t

@@ -11,6 +11,7 @@ import math
 import warnings
 
 from .. import random as _random
+from ..autograd import note_write
 from ..tensor import Tensor
 from .parameter import is_lazy
 
@@ -19,6 +20,7 @@ def _fill(tensor: Tensor, arr) -> Tensor:
     if is_lazy(tensor):
         tensor._refuse("an nn.init function")
     tensor._data[...] = arr
+    note_write(tensor._data)
     return tensor
 
 

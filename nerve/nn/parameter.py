@@ -35,6 +35,7 @@ class Parameter(Tensor):
         self._grad = None
         self.grad_fn = None
         self._hooks = None
+        self._view = None
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
@@ -52,6 +53,7 @@ class Buffer(Tensor):
         self._grad = None
         self.grad_fn = None
         self._hooks = None
+        self._view = None
         self.persistent = persistent
 
 
@@ -149,6 +151,7 @@ class UninitializedBuffer(_Uninitialized, Tensor):
         self._grad = None
         self.grad_fn = None
         self._hooks = None
+        self._view = None
 
 
 def is_lazy(param) -> bool:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .. import _threads, autograd
-from ..autograd import zero_grads
+from ..autograd import note_write, zero_grads
 from ..backend import CPU, device_of, empty_aligned, is_array, move
 from ..tensor import Tensor
 
@@ -256,6 +256,7 @@ class Optimizer:
                     view = _new(_ArrayView)  # (its __init__ would be one more Python call a parameter)
                     view._state = state
                     self.apply_single(xp, a, g, view, group)
+                    note_write(a)
         for hook in list(self._step_post_hooks.values()):
             hook(self, (closure,), {})
         return loss

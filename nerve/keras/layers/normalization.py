@@ -77,8 +77,11 @@ class BatchNormalization(Layer):
         )
         if training:  # the core (as PyTorch) averages in the unbiased variance, Keras the biased one
             n = x.numel() // max(mv.numel(), 1)
-            with nerve.no_grad():  # r (n-1)/n + momentum old / n: the same update with the biased variance
-                mv.mul_((n - 1) / n).add_(old * (self.momentum / n))
+            # r (n-1)/n + momentum old / n: the same update with the biased variance, on the arrays as
+            # the core's own update (a buffer's update is no in-place change for backward to check)
+            a = mv._data
+            a *= (n - 1) / n
+            a += old._data * (self.momentum / n)
         if last:
             y = y.permute(0, *range(2, y.ndim), 1)
         return y
@@ -91,10 +94,11 @@ class BatchNormalization(Layer):
         weight = m.to(x.dtype).sum(dim=axes, keepdim=True) + backend.epsilon()
         mean = nerve.where(m, x, zero).sum(dim=axes, keepdim=True) / weight
         var = nerve.where(m, x - mean, zero).square().sum(dim=axes, keepdim=True) / weight
-        with nerve.no_grad():
-            mo = self.momentum
-            self.moving_mean.value.mul_(mo).add_(mean.reshape(-1).detach() * (1 - mo))
-            self.moving_variance.value.mul_(mo).add_(var.reshape(-1).detach() * (1 - mo))
+        mo = self.momentum  # (on the arrays: see call)
+        for stat, batch in ((self.moving_mean.value, mean), (self.moving_variance.value, var)):
+            a = stat._data
+            a *= mo
+            a += batch.detach()._data.reshape(-1) * (1 - mo)
         y = (x - mean) / (var + self.epsilon).sqrt()
         shape = [1] * x.ndim
         shape[self._axis] = -1

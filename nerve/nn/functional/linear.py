@@ -35,6 +35,10 @@ class Linear(Function):
             return edges
         return [GraphNode("AddmmBackward0" if pb is not False else "MmBackward0", edges)]
 
+    def saved_arrays(self) -> list:  # as PyTorch's addmm saves them: x for W's gradient, W for x's
+        p = self.parents
+        return [a for a, need in ((self.w, p[0]), (self.x, p[1])) if need is not None]
+
     def forward(self, xp, x, w, b=None):
         if x.ndim == 0 or w.ndim != 2 or x.shape[-1] != w.shape[1]:
             rows = x.size // x.shape[-1] if x.ndim and x.shape[-1] else 1

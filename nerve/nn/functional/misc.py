@@ -218,11 +218,16 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -
 
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
-    """Cosine of the angle between ``x1`` and ``x2`` along ``dim``."""
-    dot = (x1 * x2).sum(dim)
-    n1 = (x1 * x1).sum(dim).sqrt().clamp(min=eps)
-    n2 = (x2 * x2).sum(dim).sqrt().clamp(min=eps)
-    return dot / (n1 * n2)
+    """Cosine of the angle between ``x1`` and ``x2`` along ``dim``: each divided by its norm (at
+    least ``eps``) first, then their product summed, as PyTorch computes it (so a constant input's
+    own values are not what backward keeps). The inputs broadcast."""
+    if x1.shape != x2.shape:
+        from ...functions import broadcast_tensors
+
+        x1, x2 = broadcast_tensors(x1, x2)
+    n1 = (x1 * x1).sum(dim, keepdim=True).sqrt().clamp(min=eps)
+    n2 = (x2 * x2).sum(dim, keepdim=True).sqrt().clamp(min=eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
 
 
 def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ... import dtypes as _dt
-from ...autograd import zero_grads
+from ...autograd import note_write, zero_grads
 from ...backend import device as _device
 from ...backend import device_of, is_array, move
 from ...tensor import Tensor, parse_to_args
@@ -612,6 +612,7 @@ class Module:
                     module._buffers[name] = Tensor._make(src, device_of(src))
             elif src is not target._data:
                 target._data[...] = src
+                note_write(target._data)
         return _IncompatibleKeys(missing, unexpected)
 
     def _register_load_state_dict_pre_hook(self, hook: Callable, with_module: bool = False):
