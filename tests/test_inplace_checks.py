@@ -162,7 +162,27 @@ def two_forwards_through_batchnorm(lib):  # running statistics change between th
     return [a, bn.weight]
 
 
-PROGRAMS = [sigmoid_output_scaled, leaf_squared_then_stepped, data_input_changed, weight_changed_but_not_saved,
+def recorded_inplace_keeps_what_it_reads(lib):  # a.mul_(b): b's gradient is a's old value
+    x = _leaf(lib, [1.0, 2.0, 3.0])
+    b = _leaf(lib, [4.0, -5.0, 6.0])
+    a = x * 1
+    a.mul_(b)
+    a.relu_()
+    (a * a).sum().backward()
+    return [x, b]
+
+
+def residual_add_after_linear(lib):  # the ResNet order: the product saves no output
+    x = _leaf(lib, [[1.0, -2.0], [3.0, 0.5]])
+    w = _leaf(lib, [[0.5, -1.0], [1.5, 2.0]])
+    out = x @ w
+    out += x
+    out.relu_()
+    out.sum().backward()
+    return [x, w]
+
+
+PROGRAMS = [recorded_inplace_keeps_what_it_reads, residual_add_after_linear, sigmoid_output_scaled, leaf_squared_then_stepped, data_input_changed, weight_changed_but_not_saved,
             sum_input_changed, write_through_data, view_of_saved_output_changed, step_before_backward,
             single_linear_step_before_backward, backward_twice_after_change, changed_after_backward,
             custom_function_saved_input_changed, two_forwards_through_batchnorm]
