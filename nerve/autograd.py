@@ -72,18 +72,15 @@ def note_tensor_write(t) -> None:
     note_write(t._data)
 
 
-def note_write(a, seq=None) -> None:
-    """Record that array ``a`` was just changed in place outside the graph (or, with ``seq``, by
-    the op numbered ``seq``: an in-place op that records the graph)."""
+def note_write(a) -> None:
+    """Record that array ``a`` was just changed in place outside the graph."""
     global _last_write
     if a.base is not None:
         a = _storage(a)
-    if seq is None:
-        seq = _next_seq()
+    seq = _next_seq()
     e = _written.get(id(a))
     if e is not None and e[1]() is a:
-        if seq > e[0]:
-            e[0] = seq
+        e[0] = seq
     else:
         key = id(a)
 
@@ -96,76 +93,7 @@ def note_write(a, seq=None) -> None:
             _written[key] = [seq, weakref.ref(a, forget)]
         except TypeError:  # an array type without weak references: not tracked
             return
-    if seq > _last_write:
-        _last_write = seq
-
-
-# Storages an in-place op that records the graph wrote into (``{id(storage): [seq, weak ref]}``):
-# a view made before such a write still reads the memory, but its node is from before; the next op
-# that takes it finds its node again from the base (as PyTorch's views are rebased).
-_graph_writes: dict = {}
-rebase_view = None  # set by nerve.tensor: rebase_view(t) gives view t its base's current node
-
-
-def note_graph_write(a, fn, out) -> None:
-    """Record that the in-place op ``fn``, which records the graph, wrote its result ``out`` into
-    array ``a``'s memory: an older op that saved that memory fails backward, ``fn`` keeps ``a`` as
-    its output (PyTorch's in-place result is the tensor itself), and a view made earlier is stale."""
-    seq = fn.seq
-    for k, v in list(fn.__dict__.items()):
-        if v is out and k not in _NOT_SAVED:
-            fn.__dict__[k] = a
-    note_write(a, seq)
-    s = _storage(a)
-    key = id(s)
-    e = _graph_writes.get(key)
-    if e is not None and e[1]() is s:
-        e[0] = max(e[0], seq)
-        return
-
-    def forget(ref, key=key):
-        e = _graph_writes.get(key)
-        if e is not None and e[1] is ref:
-            del _graph_writes[key]
-
-    try:
-        _graph_writes[key] = [seq, weakref.ref(s, forget)]
-    except TypeError:
-        pass
-
-
-def stale_view(t) -> bool:
-    """Whether view ``t`` was made before an in-place op that records the graph wrote into its
-    memory (its ``grad_fn`` then predates that write)."""
-    s = _storage(t._data)
-    e = _graph_writes.get(id(s))
-    if e is None or e[1]() is not s:
-        return False
-    fn = t.grad_fn
-    return fn is None or fn.seq < e[0]
-
-
-def _fresh(inputs) -> None:
-    """Rebase the stale views among an op's inputs (only called once some view may be stale)."""
-    for x in inputs:
-        v = getattr(x, "_view", None)
-        if v is not None and v[0] is not None and stale_view(x):
-            rebase_view(x)
-
-
-def keep_originals(fn, a) -> None:
-    """Before an in-place op writes its result into array ``a``: replace the arrays op ``fn`` (which
-    computed that result) keeps from ``a``'s memory by copies, so its backward reads the values
-    it saw (PyTorch's ``original_self``)."""
-    s = _storage(a)
-    for k, v in list(fn.__dict__.items()):
-        if k in _NOT_SAVED:
-            continue
-        if type(v) is tuple or type(v) is list:
-            if any(_is_array(x) and _storage(x) is s for x in v):
-                fn.__dict__[k] = type(v)(x.copy() if _is_array(x) and _storage(x) is s else x for x in v)
-        elif _is_array(v) and _storage(v) is s:
-            fn.__dict__[k] = v.copy()
+    _last_write = seq
 
 
 def _check_saved(fn) -> None:
@@ -522,8 +450,6 @@ class Function:
         raise NotImplementedError
 
     def run(self, inputs):
-        if _graph_writes:  # an in-place op wrote into memory a view made earlier may read
-            _fresh(inputs)
         n = len(inputs)
         x = inputs[0] if n else None
         y = inputs[1] if n == 2 else None

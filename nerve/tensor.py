@@ -470,8 +470,6 @@ class Tensor:
             inputs: the tensors (leaves or not) whose ``.grad`` receives the gradient; the
                 others are left as they are (default: every leaf).
         """
-        if _autograd._graph_writes and getattr(self, "_view", None) is not None:
-            _autograd._fresh((self,))
         if inputs is not None:
             self._backward_into(inputs, gradient, retain_graph, create_graph)
             return
@@ -893,36 +891,10 @@ class Tensor:
             self._data, self.grad_fn, self.requires_grad = new._data, new.grad_fn, new.requires_grad
             self._view = getattr(new, "_view", None)
             return self
-        arr, fn = self._data, result.grad_fn
-        if fn is not None and type(arr) is type(result._data) and getattr(arr.flags, "writeable", True):
-            # written into the tensor's own memory, so its views see the change, as in PyTorch: the
-            # op keeps copies of the old values it read from there (PyTorch's original self), an
-            # older op that saved this memory fails backward (as there), and a view made earlier
-            # takes its node from this tensor again when it is next used
-            _autograd.keep_originals(fn, arr)
-            arr[...] = result._data
-            _autograd.note_graph_write(arr, fn, result._data)
-        else:
-            self._data = result._data
-        self.grad_fn = fn
+        self._data = result._data
+        self.grad_fn = result.grad_fn
         self.requires_grad = result.requires_grad
         return self
-
-    def _rebase(self) -> None:
-        """This view's node again, from its base as it is now (after an in-place op on the base)."""
-        base, op, arg = self._view
-        if getattr(base, "_view", None) is not None and base._view[0] is not None and _autograd.stale_view(base):
-            base._rebase()
-        with _autograd.enable_grad():
-            if op == "index":
-                new = base[arg]
-            elif op == "reshape":
-                new = base.reshape(arg)
-            elif op == "diagonal":
-                new = base.diagonal(*arg)
-            else:  # permute
-                new = base.permute(*arg)
-        self.grad_fn, self.requires_grad = new.grad_fn, new.requires_grad
 
     def _needs_graph(self, other=None) -> bool:
         return _autograd._enabled and (
@@ -2867,7 +2839,6 @@ class Tensor:
 from . import autograd as _autograd  # noqa: E402
 
 _autograd.Tensor = Tensor
-_autograd.rebase_view = Tensor._rebase
 _noted = _autograd.note_tensor_write  # an in-place write outside the graph (backward checks saved arrays)
 _DATA_ALIAS = _autograd.DATA_ALIAS
 

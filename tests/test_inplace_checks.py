@@ -162,23 +162,6 @@ def two_forwards_through_batchnorm(lib):  # running statistics change between th
     return [a, bn.weight]
 
 
-def recorded_inplace_on_saved_output(lib):  # exp saved its output; mul_ (recorded) changes it
-    x = _leaf(lib, [1.0, 2.0, 3.0])
-    y = x.exp()
-    y.mul_(2)
-    y.sum().backward()
-    return [x]
-
-
-def recorded_inplace_on_saved_input(lib):  # y * y saved y; add_ (recorded) changes it
-    x = _leaf(lib, [1.0, 2.0, 3.0])
-    y = x * 1
-    z = (y * y).sum()
-    y.add_(x)
-    z.backward()
-    return [x]
-
-
 def recorded_inplace_keeps_what_it_reads(lib):  # a.mul_(b): b's gradient is a's old value
     x = _leaf(lib, [1.0, 2.0, 3.0])
     b = _leaf(lib, [4.0, -5.0, 6.0])
@@ -189,16 +172,7 @@ def recorded_inplace_keeps_what_it_reads(lib):  # a.mul_(b): b's gradient is a's
     return [x, b]
 
 
-def residual_add_after_relu(lib):  # out = relu(...); out += identity: relu saved its output
-    x = _leaf(lib, [[1.0, -2.0], [3.0, 0.5]])
-    w = _leaf(lib, [[0.5, -1.0], [1.5, 2.0]])
-    out = (x @ w).relu()
-    out += x
-    out.sum().backward()
-    return [x, w]
-
-
-def residual_add_after_linear(lib):  # the usual ResNet order: the product saves no output
+def residual_add_after_linear(lib):  # the ResNet order: the product saves no output
     x = _leaf(lib, [[1.0, -2.0], [3.0, 0.5]])
     w = _leaf(lib, [[0.5, -1.0], [1.5, 2.0]])
     out = x @ w
@@ -208,41 +182,7 @@ def residual_add_after_linear(lib):  # the usual ResNet order: the product saves
     return [x, w]
 
 
-def views_made_before_the_base_changed(lib):  # they see the new values, with the new graph
-    x = _leaf(lib, [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
-    w = _leaf(lib, [[0.5, -1.0, 2.0], [1.0, 3.0, -2.0]])
-    y = x * 1
-    head, flat, t, inner = y[0], y.reshape(3, 2), y.t(), y[:, 1:][1]
-    y.mul_(w)
-    loss = (head * 2).sum() + (flat ** 2).sum() + (t * t[:, :1]).sum() + inner.sum()
-    loss.backward()
-    assert head.tolist() == (x * w)[0].tolist()
-    return [x, w]
-
-
-def view_changed_then_base_used(lib):  # a write through one view reaches the base and the others
-    x = _leaf(lib, [1.0, 2.0, 3.0, 4.0])
-    z = x * 1
-    a, b = z[:2], z[1:]
-    a.mul_(3)
-    (b * z[:3]).sum().backward()
-    assert b.tolist() == [6.0, 3.0, 4.0]
-    return [x]
-
-
-def views_of_a_view(lib):
-    x = _leaf(lib, [[1.0, -2.0], [3.0, 4.0]])
-    y = x + 0
-    v = y[1]
-    vv = v[:1]
-    y.sub_(x * x)
-    (vv * 5 + v.sum()).sum().backward()
-    return [x]
-
-
-PROGRAMS = [views_made_before_the_base_changed, view_changed_then_base_used, views_of_a_view,
-            recorded_inplace_on_saved_output, recorded_inplace_on_saved_input, recorded_inplace_keeps_what_it_reads,
-            residual_add_after_relu, residual_add_after_linear, sigmoid_output_scaled, leaf_squared_then_stepped, data_input_changed, weight_changed_but_not_saved,
+PROGRAMS = [recorded_inplace_keeps_what_it_reads, residual_add_after_linear, sigmoid_output_scaled, leaf_squared_then_stepped, data_input_changed, weight_changed_but_not_saved,
             sum_input_changed, write_through_data, view_of_saved_output_changed, step_before_backward,
             single_linear_step_before_backward, backward_twice_after_change, changed_after_backward,
             custom_function_saved_input_changed, two_forwards_through_batchnorm]
@@ -257,17 +197,6 @@ def test_inplace_change_of_saved_tensor_as_torch(program):
     else:
         for a, b in zip(ours[1], theirs[1]):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-
-
-@pytest.mark.parametrize("lib", [nerve, torch], ids=["nerve", "torch"])
-def test_views_see_an_in_place_change_of_their_base_while_recording(lib):
-    x = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
-    y = x * 1
-    head, flat = y[:2], y.reshape(3, 1)
-    y.mul_(3)
-    assert head.tolist() == [3.0, 6.0] and flat.flatten().tolist() == [3.0, 6.0, 9.0]
-    (head * 2).sum().backward()
-    assert x.grad.tolist() == [6.0, 6.0, 0.0]
 
 
 def test_the_message_names_the_op_and_the_array():
@@ -350,7 +279,7 @@ NOT_CAUGHT = {("conv2d", 0)}  # a convolution keeps its input's patches, not the
 def _op_cases():
     for name, (n, _) in OPS.items():
         for need in ((True,), (True, True), (True, False), (False, True))[: 1 if n == 1 else 4][(n == 2):]:
-            for target in ["output", "output, recorded", *range(n)]:
+            for target in ["output", *range(n)]:
                 yield pytest.param(name, need, target, id=f"{name}-{''.join('g' if r else 'c' for r in need)}-{target}")
 
 
@@ -360,11 +289,8 @@ def _op_outcome(lib, name, need, target):
     inputs = [lib.tensor(rng.uniform(0.1, 0.9, (3, 4)), requires_grad=r) for r in need]
     try:
         y = fn(lib, *inputs)
-        if target == "output, recorded":  # an in-place op that is itself part of the graph
-            y.mul_(1.5)
-        else:
-            with lib.no_grad():
-                (y if target == "output" else inputs[target]).mul_(1.5)
+        with lib.no_grad():
+            (y if target == "output" else inputs[target]).mul_(1.5)
         y.sum().backward()
     except RuntimeError as e:
         assert MESSAGE in str(e), str(e)
@@ -379,45 +305,3 @@ def test_op_by_op_against_torch(name, need, target):
         assert theirs == "raised", "nerve raised where PyTorch runs"
     if name in CAUGHT and (name, target) not in NOT_CAUGHT:
         assert ours == theirs
-
-
-# ---------------------------------------------------------------- a layer, then an in-place op on its output
-# (nn.ReLU(inplace=True) after a norm or a convolution, a residual +=): both libraries run, or both raise.
-LAYERS = {
-    "bn": lambda nn: nn.BatchNorm2d(3), "bn_plain": lambda nn: nn.BatchNorm2d(3, affine=False),
-    "ln_plain": lambda nn: nn.LayerNorm(5, elementwise_affine=False), "gn_plain": lambda nn: nn.GroupNorm(1, 3, affine=False),
-    "instance": lambda nn: nn.InstanceNorm2d(3), "conv": lambda nn: nn.Conv2d(3, 3, 3, padding=1),
-    "conv_t": lambda nn: nn.ConvTranspose2d(3, 3, 3, padding=1), "linear": lambda nn: nn.Linear(5, 5),
-    "dropout": lambda nn: nn.Dropout(0.3), "max_pool": lambda nn: nn.MaxPool2d(1), "upsample": lambda nn: nn.Upsample(scale_factor=2),
-    "tanh": lambda nn: nn.Tanh(), "relu_inplace": lambda nn: nn.ReLU(inplace=True), "gelu": lambda nn: nn.GELU(),
-    "softmax": lambda nn: nn.Softmax(-1),
-}
-
-
-def _layer_outcome(lib, layer, then):
-    lib.manual_seed(0)
-    x = lib.tensor(np.random.default_rng(0).standard_normal((2, 3, 5, 5)).astype(np.float32), requires_grad=True)
-    try:
-        module = LAYERS[layer](lib.nn)
-        h = x * 1  # (not the leaf itself, which no in-place op may change)
-        y = module(h)
-        if then == "residual":
-            y += h if y.shape == h.shape else 1.0
-        else:
-            getattr(y, then)()
-        y.sum().backward()
-    except RuntimeError as e:
-        assert MESSAGE in str(e), str(e)
-        return "raised", None
-    # (the gradients are compared where both libraries start alike: no random weights or masks)
-    same_start = layer not in ("dropout", "conv", "conv_t", "linear")
-    return "ran", x.grad.detach().numpy().copy() if same_start else None
-
-
-@pytest.mark.parametrize("then", ["relu_", "sigmoid_", "residual"])
-@pytest.mark.parametrize("layer", list(LAYERS))
-def test_layer_then_inplace_against_torch(layer, then):
-    ours, theirs = _layer_outcome(nerve, layer, then), _layer_outcome(torch, layer, then)
-    assert ours[0] == theirs[0]
-    if ours[1] is not None:
-        np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-4, atol=1e-5)
