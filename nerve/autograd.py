@@ -50,12 +50,34 @@ def _is_array(x) -> bool:
     return isinstance(x, _ndarray) or type(x).__module__.startswith("cupy")
 
 
+# Arrays that stand for a storage of their own although they view another array: each tensor
+# ``from_numpy`` makes (PyTorch gives each its own version counter, even of one NumPy array).
+_own: dict = {}
+
+
+def own_storage(a) -> None:
+    """Make array ``a`` (a view made for one tensor) a storage of its own for the checks."""
+    key = id(a)
+
+    def forget(ref, key=key):
+        if _own.get(key) is ref:
+            del _own[key]
+
+    _own[key] = weakref.ref(a, forget)
+
+
 def _storage(a):
-    """The array that owns ``a``'s memory (``a`` itself, or the last array in its ``base`` chain)."""
-    b = a.base
-    while b is not None and _is_array(b):
-        a, b = b, b.base
-    return a
+    """The array that owns ``a``'s memory for the checks: ``a`` itself, or the last array in its
+    ``base`` chain, or the first one there that ``own_storage`` marked."""
+    while True:
+        if _own:
+            r = _own.get(id(a))
+            if r is not None and r() is a:
+                return a
+        b = a.base
+        if b is None or not _is_array(b):
+            return a
+        a = b
 
 
 DATA_ALIAS = (None, "data", None)  # the ``_view`` of a tensor that ``.data`` made

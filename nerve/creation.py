@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes as _dt
+from .autograd import own_storage
 from .backend import CPU, DEFAULT, aligned, copy_aligned, full_aligned, is_array, move
 from .backend import device as _device
 from .random import _integers, _normal, _permutation, _uniform
@@ -130,7 +131,11 @@ def from_numpy(array: np.ndarray) -> Tensor:
         raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
     _native(array)
     _dt.from_numpy_dtype(array.dtype)
-    return Tensor._make(array, CPU)
+    # a view of its own: the in-place checks count each from_numpy tensor as one storage, as
+    # PyTorch gives each its own version counter (two of one array do not see each other's writes)
+    view = array.view()
+    own_storage(view)
+    return Tensor._make(view, CPU)
 
 
 def _factory_dtype(dtype):

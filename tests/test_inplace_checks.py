@@ -305,3 +305,32 @@ def test_op_by_op_against_torch(name, need, target):
         assert theirs == "raised", "nerve raised where PyTorch runs"
     if name in CAUGHT and (name, target) not in NOT_CAUGHT:
         assert ours == theirs
+
+
+def two_batches_of_one_numpy_array(lib):  # each from_numpy tensor has its own counter in PyTorch
+    data = np.arange(12, dtype=np.float32).reshape(6, 2) / 10
+    w = lib.tensor(np.array([[1.0, -1.0], [0.5, 2.0]], dtype=np.float32), requires_grad=True)
+    out = lib.from_numpy(data[0:2]) @ w
+    nxt = lib.from_numpy(data[2:4])
+    nxt.mul_(2)  # the next batch, normalized in place before this one's backward
+    out.sum().backward()
+    return [w]
+
+
+def one_batch_changed_through_its_own_tensor(lib):
+    data = np.arange(12, dtype=np.float32).reshape(6, 2) / 10
+    w = lib.tensor(np.array([[1.0, -1.0], [0.5, 2.0]], dtype=np.float32), requires_grad=True)
+    xb = lib.from_numpy(data)
+    out = xb[0:2] @ w
+    xb[2:4].mul_(2)  # the same tensor's storage: PyTorch raises
+    out.sum().backward()
+    return [w]
+
+
+@pytest.mark.parametrize("program", [two_batches_of_one_numpy_array, one_batch_changed_through_its_own_tensor],
+                         ids=lambda p: p.__name__)
+def test_from_numpy_tensors_as_torch(program):
+    ours, theirs = _outcome(nerve, program), _outcome(torch, program)
+    assert ours[0] == theirs[0], f"nerve {ours}, torch {theirs}"
+    if ours[0] == "grads":
+        np.testing.assert_allclose(ours[1][0], theirs[1][0], rtol=1e-6)
