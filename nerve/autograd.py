@@ -35,8 +35,9 @@ _heappush, _heappop = heapq.heappush, heapq.heappop
 # PyTorch gives every storage a version counter and raises in backward when a tensor an op saved
 # was changed in place after the op ran. nerve's in-place ops that record a graph work out of
 # place (the saved arrays stay as they were), so only writes made outside the graph can change
-# what backward reads: in-place ops under no_grad, writes through ``.data``, optimizer steps.
-# Those writes are noted here, by storage (the array that owns the memory, as PyTorch's counter
+# what backward reads: in-place ops under no_grad, copy_/fill_, nn.init, load_state_dict,
+# optimizer steps (writes through ``.data`` are left out, as PyTorch leaves them out of its
+# counters). Those writes are noted here, by storage (the array that owns the memory, as PyTorch's counter
 # is shared by a tensor and its views): ``{id(storage): [sequence number of the last write,
 # weak reference to the storage]}``. An op numbered after the last write has nothing to check,
 # so a training loop (forward, backward, then the step's writes) pays one comparison per op in
@@ -135,8 +136,8 @@ def _check_saved(fn) -> None:
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by an inplace "
                 f"operation: a {a.dtype} array of shape {tuple(a.shape)} that {fn.node_name} saved for its "
-                "backward was changed in place after that op ran (an in-place op under no_grad, a write "
-                "through .data, or an optimizer step before this backward). Change it after backward(), "
+                "backward was changed in place after that op ran (an in-place op under no_grad, or an "
+                "optimizer step before this backward). Change it after backward(), "
                 "or use a clone of it in the forward pass." + where
                 + ("" if where else " Hint: nerve.autograd.set_detect_anomaly(True) shows where the op was recorded.")
             )
