@@ -45,6 +45,25 @@ class Neg(Function):
         return -g
 
 
+class Stepwise(Function):
+    """An elementwise op whose derivative is zero wherever it exists (floor, ceil, round, trunc,
+    sign): recorded as PyTorch records it, passing a zero gradient on (so a result that depends
+    on a tensor only through it still reaches the tensor, with zeros)."""
+
+    def forward(self, xp, x):
+        return self.step(xp, x)
+
+    @property
+    def torch_name(self) -> str:
+        return self.node
+
+    def backward(self, xp, g):
+        return xp.zeros_like(g)
+
+    def backward_t(self, g):
+        return g * 0.0
+
+
 class Add(Function):
     def forward(self, xp, a, b):
         return a + b

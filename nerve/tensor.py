@@ -1139,20 +1139,23 @@ class Tensor:
 
         return F.log_softmax(self, dim=dim, dtype=dtype)
 
+    # the step functions record a node with a zero gradient, as PyTorch's (FloorBackward0, ...)
     def sign(self):
-        return self._wrap(self._device.xp.sign(self._data))
+        return ops.Stepwise.apply(self, step=_sign, node="SignBackward0")
 
     def floor(self):
-        return self._wrap(self._device.xp.floor(self._data))
+        return ops.Stepwise.apply(self, step=_floor, node="FloorBackward0")
 
     def ceil(self):
-        return self._wrap(self._device.xp.ceil(self._data))
+        return ops.Stepwise.apply(self, step=_ceil, node="CeilBackward0")
 
     def round(self, decimals: int = 0):
-        return self._wrap(self._device.xp.round(self._data, decimals))
+        if decimals == 0:
+            return ops.Stepwise.apply(self, step=_round, node="RoundBackward0")
+        return ops.Stepwise.apply(self, step=lambda xp, x: xp.round(x, decimals), node="RoundBackward1")
 
     def trunc(self):
-        return self._wrap(self._device.xp.trunc(self._data))
+        return ops.Stepwise.apply(self, step=_trunc, node="TruncBackward0")
 
     def clamp(self, min=None, max=None):
         """Limit values to [min, max]; either bound may be a number, a tensor or None."""
@@ -2839,6 +2842,26 @@ class Tensor:
 from . import autograd as _autograd  # noqa: E402
 
 _autograd.Tensor = Tensor
+
+
+def _sign(xp, x):
+    return xp.sign(x)
+
+
+def _floor(xp, x):
+    return xp.floor(x)
+
+
+def _ceil(xp, x):
+    return xp.ceil(x)
+
+
+def _round(xp, x):
+    return xp.round(x)
+
+
+def _trunc(xp, x):
+    return xp.trunc(x)
 _noted = _autograd.note_tensor_write  # an in-place write outside the graph (backward checks saved arrays)
 _DATA_ALIAS = _autograd.DATA_ALIAS
 

@@ -399,3 +399,27 @@ def test_post_accumulate_grad_hooks_see_summed_gradients():
     ours, theirs = run(nerve), run(torch)
     assert len(ours) == len(theirs) == 1
     np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["floor", "ceil", "round", "trunc", "sign"])
+def test_step_functions_record_a_zero_gradient_as_torch(name):
+    """floor, ceil, round, trunc and sign are in PyTorch's graph with a zero gradient (a loss that
+    reaches a tensor only through them gives it zeros, not an error); their in-place forms keep
+    the tensor in the graph."""
+    pass  # (torch imported at the top)
+
+    values = np.array([1.5, -2.3, 0.49, -0.5, 3.0])
+    got = {}
+    for lib in (nerve, torch):
+        x = lib.tensor(values, requires_grad=True)
+        y = getattr(x, name)()
+        z = x * 1
+        getattr(z, name + "_")()
+        (y * 3 + z).sum().backward()
+        got[lib] = (y.detach().numpy(), y.requires_grad, type(y.grad_fn).__name__ if lib is torch else y.grad_fn.node_name,
+                    z.requires_grad, x.grad.numpy())
+    ours, theirs = got[nerve], got[torch]
+    np.testing.assert_array_equal(ours[0], theirs[0])
+    assert ours[1:4] == theirs[1:4]
+    np.testing.assert_array_equal(ours[4], theirs[4])
+    assert nerve.tensor([2.567]).round(decimals=2).tolist() == pytest.approx([2.57])
