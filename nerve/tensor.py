@@ -862,6 +862,9 @@ class Tensor:
         if result._data.shape != self._data.shape:  # an in-place op cannot broadcast its target
             raise RuntimeError(f"output with shape {list(self._data.shape)} doesn't match the broadcast shape "
                                f"{list(result._data.shape)}")
+        if not getattr(self._data.flags, "writeable", True) and any(
+                st == 0 and n > 1 for st, n in zip(self._data.strides, self._data.shape)):
+            raise _readonly(self._data)  # an expanded tensor, as PyTorch refuses it
         view = getattr(self, "_view", None)
         if view is not None and view is not _DATA_ALIAS:
             base, op, arg = view
@@ -905,7 +908,12 @@ class Tensor:
         """``self op= other``: ``iop`` is the array's in-place operator, ``name`` the ufunc's name."""
         if not _autograd._enabled and isinstance(other, Tensor) and other._data.dtype == self._data.dtype \
                 and other._device is self._device:  # an update under no_grad, as an SGD step by hand
-            iop(self._data, other._data)  # the array's own in-place op: the ufunc with out=
+            try:
+                iop(self._data, other._data)  # the array's own in-place op: the ufunc with out=
+            except ValueError:
+                if getattr(self._data.flags, "writeable", True):
+                    raise
+                raise _readonly(self._data) from None
             _noted(self)
             return self
         if self._needs_graph(other):
@@ -923,6 +931,8 @@ class Tensor:
         if _KIND_RANK[kind] > _KIND_RANK[self._data.dtype.kind]:
             name = {"f": "Float", "i": "Long", "u": "Long"}.get(kind, "Bool")
             raise RuntimeError(f"result type {name} can't be cast to the desired output type {self.dtype}")
+        if not getattr(self._data.flags, "writeable", True):
+            raise _readonly(self._data)
         npop(self._data, b, out=self._data, casting="unsafe")
         _noted(self)
         return self
@@ -991,7 +1001,11 @@ class Tensor:
 
     def fill_(self, value):
         if self._needs_graph(value):
+            if not getattr(self._data.flags, "writeable", True):
+                raise _readonly(self._data, "fill_")
             return self._inplace(self * 0 + value)
+        if not getattr(self._data.flags, "writeable", True):
+            raise _readonly(self._data, "fill_")
         self._data[...] = _raw(value, self)
         _noted(self)
         return self
@@ -1006,6 +1020,8 @@ class Tensor:
             moved = src.to(self._device).to(self.dtype)
             return self._inplace(moved.expand(self.shape) + self * 0)
         arr = move(src._data, self._device)
+        if not getattr(self._data.flags, "writeable", True):
+            raise _readonly(self._data)
         try:
             self._data[...] = arr
         except ValueError:
@@ -1073,6 +1089,8 @@ class Tensor:
             self._inplace(ops.SetItem.apply(self, v, index=idx))
             return
         v = _raw(value, self)
+        if not getattr(self._data.flags, "writeable", True):
+            raise _readonly(self._data, "item assignment")
         try:
             self._data[idx] = v
         except ValueError as e:
@@ -2862,6 +2880,25 @@ def _round(xp, x):
 
 def _trunc(xp, x):
     return xp.trunc(x)
+def _readonly(arr, op: str | None = None) -> RuntimeError:
+    """The error for an in-place write into memory NumPy will not write: an expanded tensor's (one
+    element seen at several places) as PyTorch words it, else a read-only array's. ``op``: a write
+    PyTorch lets through to the expanded tensor's source (``fill_``, item assignment), which nerve
+    cannot do."""
+    expanded = any(st == 0 for st, n in zip(arr.strides, arr.shape) if n > 1)
+    if expanded and op:
+        return RuntimeError(f"{op}: nerve cannot write into an expanded tensor (several of its elements share "
+                            "memory; PyTorch writes through to the tensor it was expanded from): write into "
+                            "that tensor, or clone() this one first")
+    if expanded:
+        return RuntimeError(
+            "unsupported operation: more than one element of the written-to tensor refers to a single memory "
+            "location. Please clone() the tensor before performing the operation."
+        )
+    return RuntimeError("the tensor's memory is read-only (a NumPy array that is not writeable, as from_numpy "
+                        "of one): clone() it before writing into it")
+
+
 _noted = _autograd.note_tensor_write  # an in-place write outside the graph (backward checks saved arrays)
 _DATA_ALIAS = _autograd.DATA_ALIAS
 

@@ -421,3 +421,39 @@ def test_step_functions_record_a_zero_gradient_as_torch(name):
     assert ours[1:4] == theirs[1:4]
     np.testing.assert_array_equal(ours[4], theirs[4])
     assert nerve.tensor([2.567]).round(decimals=2).tolist() == pytest.approx([2.57])
+
+
+@pytest.mark.parametrize("grad", [False, True])
+@pytest.mark.parametrize("write", ["add_", "mul_number", "copy_"])
+def test_in_place_write_into_an_expanded_tensor_raises_as_torch(write, grad):
+    for lib in (nerve, torch):
+        x = lib.tensor([[1.0], [2.0]], requires_grad=grad)
+        y = (x * 1 if grad else x).expand(2, 3)
+        with pytest.raises(RuntimeError, match="more than one element of the written-to tensor refers to a single"):
+            if write == "add_":
+                y.add_(lib.ones(2, 3))
+            elif write == "mul_number":
+                y.mul_(2)
+            else:
+                y.copy_(lib.zeros(2, 3))
+
+
+@pytest.mark.parametrize("write", ["fill_", "setitem"])
+def test_fill_and_item_assignment_into_an_expanded_tensor_say_what_to_do(write):
+    """PyTorch writes these through to the tensor expanded from; nerve cannot, and says so."""
+    y = nerve.tensor([[1.0], [2.0]]).expand(2, 3)
+    with pytest.raises(RuntimeError, match="cannot write into an expanded tensor.*clone"):
+        if write == "fill_":
+            y.fill_(0.5)
+        else:
+            y[0, 0] = 5.0
+
+
+def test_in_place_write_into_a_read_only_numpy_array_says_so():
+    a = np.arange(3.0)
+    a.flags.writeable = False
+    t = nerve.from_numpy(a)
+    with pytest.raises(RuntimeError, match="read-only"):
+        t.add_(1)
+    with pytest.raises(RuntimeError, match="read-only"):
+        t -= nerve.ones(3, dtype=nerve.float64)
