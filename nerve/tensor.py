@@ -845,6 +845,17 @@ class Tensor:
     # ------------------------------------------------------------ in-place
 
     def _inplace(self, result: "Tensor") -> "Tensor":
+        """``_inplace_graph``, with ``retain_grad`` following the tensor: its ``.grad`` is then for
+        the value after the op, as PyTorch's (a hook registered before keeps the value before's)."""
+        old = self.grad_fn
+        keep = old is not None and old._retain is not None and old._retain() is self
+        self._inplace_graph(result)
+        if keep and self.grad_fn is not old:
+            old._retain = None
+            self.retain_grad()
+        return self
+
+    def _inplace_graph(self, result: "Tensor") -> "Tensor":
         """Make ``self`` hold ``result`` (computed out of place, with its graph).
 
         When ``self`` is a view of another tensor (basic indexing, reshape, permute, made while

@@ -334,3 +334,23 @@ def test_from_numpy_tensors_as_torch(program):
     assert ours[0] == theirs[0], f"nerve {ours}, torch {theirs}"
     if ours[0] == "grads":
         np.testing.assert_allclose(ours[1][0], theirs[1][0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("order", ["retain_then_inplace", "inplace_then_retain"])
+def test_retain_grad_follows_the_tensor_through_an_in_place_op_as_torch(order):
+    got = {}
+    for lib in (nerve, torch):
+        x = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        y = x * 2
+        seen = []
+        y.register_hook(lambda g: seen.append(g.detach().numpy().copy()))  # the value before the op
+        if order == "retain_then_inplace":
+            y.retain_grad()
+            y.mul_(2)
+        else:
+            y.mul_(2)
+            y.retain_grad()
+        (y * y).sum().backward()
+        got[lib] = (y.grad.numpy().copy(), seen[0], x.grad.numpy().copy())
+    for a, b in zip(got[nerve], got[torch]):
+        np.testing.assert_allclose(a, b)
