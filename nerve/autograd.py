@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as _np
 
+from .backend import is_array
+
 _enabled = True
 _new = object.__new__
 _ndarray = _np.ndarray
@@ -44,11 +46,6 @@ _heappush, _heappop = heapq.heappush, heapq.heappop
 # backward; an older op has the arrays its backward reads looked up here.
 _written: dict = {}
 _last_write = -1  # sequence number of the newest write noted
-
-
-def _is_array(x) -> bool:
-    """True for a NumPy or CuPy array (what ops save; nothing else has a storage to check)."""
-    return isinstance(x, _ndarray) or type(x).__module__.startswith("cupy")
 
 
 # Arrays that stand for a storage of their own although they view another array: each tensor
@@ -76,7 +73,7 @@ def _storage(a):
             if r is not None and r() is a:
                 return a
         b = a.base
-        if b is None or not _is_array(b):
+        if b is None or not is_array(b):
             return a
         a = b
 
@@ -124,7 +121,7 @@ def _check_saved(fn) -> None:
     after ``fn`` ran (``fn`` is older than the last write noted)."""
     seq = fn.seq
     for a in fn.saved_arrays():
-        if not _is_array(a):
+        if not is_array(a):
             continue
         s = _storage(a)
         e = _written.get(id(s))
@@ -156,8 +153,8 @@ def _arrays_in(fn) -> list:
         if k in _NOT_SAVED or k in given:
             continue
         if type(v) is tuple or type(v) is list:
-            out.extend(x for x in v if _is_array(x))
-        elif _is_array(v):
+            out.extend(x for x in v if is_array(x))
+        elif is_array(v):
             out.append(v)
     return out
 

@@ -46,16 +46,19 @@ class Neg(Function):
 
 
 class Stepwise(Function):
-    """An elementwise op whose derivative is zero wherever it exists (floor, ceil, round, trunc,
-    sign): recorded as PyTorch records it, passing a zero gradient on (so a result that depends
-    on a tensor only through it still reaches the tensor, with zeros)."""
+    """An elementwise op whose derivative is zero wherever it exists (``fn``: the array module's
+    floor, ceil, round, trunc or sign; ``args``: its extra arguments, round's decimals): recorded
+    as PyTorch records it, passing a zero gradient on (so a result that depends on a tensor only
+    through it still reaches the tensor, with zeros)."""
+
+    args = ()
 
     def forward(self, xp, x):
-        return self.step(xp, x)
+        return getattr(xp, self.fn)(x, *self.args)
 
     @property
-    def torch_name(self) -> str:
-        return self.node
+    def torch_name(self) -> str:  # FloorBackward0, ...; round with decimals is RoundBackward1
+        return f"{self.fn.capitalize()}Backward{1 if self.args else 0}"
 
     def backward(self, xp, g):
         return xp.zeros_like(g)

@@ -873,9 +873,8 @@ class Tensor:
         if result._data.shape != self._data.shape:  # an in-place op cannot broadcast its target
             raise RuntimeError(f"output with shape {list(self._data.shape)} doesn't match the broadcast shape "
                                f"{list(result._data.shape)}")
-        if not getattr(self._data.flags, "writeable", True) and any(
-                st == 0 and n > 1 for st, n in zip(self._data.strides, self._data.shape)):
-            raise _readonly(self._data)  # an expanded tensor, as PyTorch refuses it
+        if not getattr(self._data.flags, "writeable", True) and _expanded(self._data):
+            raise _readonly(self._data)  # an expanded tensor, as PyTorch refuses it (the result is rebound)
         view = getattr(self, "_view", None)
         if view is not None and view is not _DATA_ALIAS:
             base, op, arg = view
@@ -919,7 +918,7 @@ class Tensor:
         """``self op= other``: ``iop`` is the array's in-place operator, ``name`` the ufunc's name."""
         if not _autograd._enabled and isinstance(other, Tensor) and other._data.dtype == self._data.dtype \
                 and other._device is self._device:  # an update under no_grad, as an SGD step by hand
-            try:
+            try:  # (the writeable check only on failure: this path runs in every hand-written update)
                 iop(self._data, other._data)  # the array's own in-place op: the ufunc with out=
             except ValueError:
                 if getattr(self._data.flags, "writeable", True):
@@ -942,8 +941,7 @@ class Tensor:
         if _KIND_RANK[kind] > _KIND_RANK[self._data.dtype.kind]:
             name = {"f": "Float", "i": "Long", "u": "Long"}.get(kind, "Bool")
             raise RuntimeError(f"result type {name} can't be cast to the desired output type {self.dtype}")
-        if not getattr(self._data.flags, "writeable", True):
-            raise _readonly(self._data)
+        _check_writeable(self._data)
         npop(self._data, b, out=self._data, casting="unsafe")
         _noted(self)
         return self
@@ -1011,12 +1009,9 @@ class Tensor:
         return self.fill_(0)
 
     def fill_(self, value):
+        _check_writeable(self._data, "fill_")
         if self._needs_graph(value):
-            if not getattr(self._data.flags, "writeable", True):
-                raise _readonly(self._data, "fill_")
             return self._inplace(self * 0 + value)
-        if not getattr(self._data.flags, "writeable", True):
-            raise _readonly(self._data, "fill_")
         self._data[...] = _raw(value, self)
         _noted(self)
         return self
@@ -1031,8 +1026,7 @@ class Tensor:
             moved = src.to(self._device).to(self.dtype)
             return self._inplace(moved.expand(self.shape) + self * 0)
         arr = move(src._data, self._device)
-        if not getattr(self._data.flags, "writeable", True):
-            raise _readonly(self._data)
+        _check_writeable(self._data)
         try:
             self._data[...] = arr
         except ValueError:
@@ -1100,8 +1094,7 @@ class Tensor:
             self._inplace(ops.SetItem.apply(self, v, index=idx))
             return
         v = _raw(value, self)
-        if not getattr(self._data.flags, "writeable", True):
-            raise _readonly(self._data, "item assignment")
+        _check_writeable(self._data, "item assignment")
         try:
             self._data[idx] = v
         except ValueError as e:
@@ -1170,21 +1163,21 @@ class Tensor:
 
     # the step functions record a node with a zero gradient, as PyTorch's (FloorBackward0, ...)
     def sign(self):
-        return ops.Stepwise.apply(self, step=_sign, node="SignBackward0")
+        return ops.Stepwise.apply(self, fn="sign")
 
     def floor(self):
-        return ops.Stepwise.apply(self, step=_floor, node="FloorBackward0")
+        return ops.Stepwise.apply(self, fn="floor")
 
     def ceil(self):
-        return ops.Stepwise.apply(self, step=_ceil, node="CeilBackward0")
+        return ops.Stepwise.apply(self, fn="ceil")
 
     def round(self, decimals: int = 0):
         if decimals == 0:
-            return ops.Stepwise.apply(self, step=_round, node="RoundBackward0")
-        return ops.Stepwise.apply(self, step=lambda xp, x: xp.round(x, decimals), node="RoundBackward1")
+            return ops.Stepwise.apply(self, fn="round")
+        return ops.Stepwise.apply(self, fn="round", args=(decimals,))
 
     def trunc(self):
-        return ops.Stepwise.apply(self, step=_trunc, node="TruncBackward0")
+        return ops.Stepwise.apply(self, fn="trunc")
 
     def clamp(self, min=None, max=None):
         """Limit values to [min, max]; either bound may be a number, a tensor or None."""
@@ -2873,30 +2866,23 @@ from . import autograd as _autograd  # noqa: E402
 _autograd.Tensor = Tensor
 
 
-def _sign(xp, x):
-    return xp.sign(x)
+def _expanded(arr) -> bool:
+    """Whether several elements of ``arr`` share memory (an ``expand``ed tensor's array)."""
+    return any(st == 0 and n > 1 for st, n in zip(arr.strides, arr.shape))
 
 
-def _floor(xp, x):
-    return xp.floor(x)
+def _check_writeable(arr, op: str | None = None) -> None:
+    """Raise ``_readonly``'s error when NumPy will not write into ``arr``."""
+    if not getattr(arr.flags, "writeable", True):
+        raise _readonly(arr, op)
 
 
-def _ceil(xp, x):
-    return xp.ceil(x)
-
-
-def _round(xp, x):
-    return xp.round(x)
-
-
-def _trunc(xp, x):
-    return xp.trunc(x)
 def _readonly(arr, op: str | None = None) -> RuntimeError:
     """The error for an in-place write into memory NumPy will not write: an expanded tensor's (one
     element seen at several places) as PyTorch words it, else a read-only array's. ``op``: a write
     PyTorch lets through to the expanded tensor's source (``fill_``, item assignment), which nerve
     cannot do."""
-    expanded = any(st == 0 for st, n in zip(arr.strides, arr.shape) if n > 1)
+    expanded = _expanded(arr)
     if expanded and op:
         return RuntimeError(f"{op}: nerve cannot write into an expanded tensor (several of its elements share "
                             "memory; PyTorch writes through to the tensor it was expanded from): write into "
