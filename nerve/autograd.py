@@ -48,6 +48,28 @@ _written: dict = {}
 _last_write = -1  # sequence number of the newest write noted
 
 
+def _entry(table: dict, a):
+    """``table``'s entry for array ``a`` (``[value, weak reference to a]``), or None."""
+    e = table.get(id(a))
+    return e if e is not None and e[1]() is a else None
+
+
+def _remember(table: dict, a, value) -> None:
+    """``table[id(a)] = [value, weak reference to a]``, dropped when ``a`` is freed (unless a new
+    entry took the id by then); nothing for an array type without weak references."""
+    key = id(a)
+
+    def forget(ref, key=key):
+        e = table.get(key)
+        if e is not None and e[1] is ref:
+            del table[key]
+
+    try:
+        table[key] = [value, weakref.ref(a, forget)]
+    except TypeError:
+        pass
+
+
 # Arrays that stand for a storage of their own although they view another array: each tensor
 # ``from_numpy`` makes (PyTorch gives each its own version counter, even of one NumPy array).
 _own: dict = {}
@@ -55,23 +77,15 @@ _own: dict = {}
 
 def own_storage(a) -> None:
     """Make array ``a`` (a view made for one tensor) a storage of its own for the checks."""
-    key = id(a)
-
-    def forget(ref, key=key):
-        if _own.get(key) is ref:
-            del _own[key]
-
-    _own[key] = weakref.ref(a, forget)
+    _remember(_own, a, True)
 
 
 def _storage(a):
     """The array that owns ``a``'s memory for the checks: ``a`` itself, or the last array in its
     ``base`` chain, or the first one there that ``own_storage`` marked."""
     while True:
-        if _own:
-            r = _own.get(id(a))
-            if r is not None and r() is a:
-                return a
+        if _own and _entry(_own, a) is not None:
+            return a
         b = a.base
         if b is None or not is_array(b):
             return a
@@ -98,21 +112,11 @@ def note_write(a) -> None:
     if a.base is not None:
         a = _storage(a)
     seq = _next_seq()
-    e = _written.get(id(a))
-    if e is not None and e[1]() is a:
+    e = _entry(_written, a)
+    if e is not None:
         e[0] = seq
     else:
-        key = id(a)
-
-        def forget(ref, key=key):  # the storage is gone: so is its entry (unless a new one took the id)
-            e = _written.get(key)
-            if e is not None and e[1] is ref:
-                del _written[key]
-
-        try:
-            _written[key] = [seq, weakref.ref(a, forget)]
-        except TypeError:  # an array type without weak references: not tracked
-            return
+        _remember(_written, a, seq)
     _last_write = seq
 
 
@@ -123,9 +127,8 @@ def _check_saved(fn) -> None:
     for a in fn.saved_arrays():
         if not is_array(a):
             continue
-        s = _storage(a)
-        e = _written.get(id(s))
-        if e is not None and e[0] > seq and e[1]() is s:
+        e = _entry(_written, _storage(a))
+        if e is not None and e[0] > seq:
             where = ""
             stack = getattr(fn, "_stack", None)
             if stack:
@@ -141,22 +144,6 @@ def _check_saved(fn) -> None:
 
 
 _NOT_SAVED = frozenset(("parents", "in_meta", "device", "seq", "_stack", "_hooks", "_retain", "_attrs"))
-
-
-def _arrays_in(fn) -> list:
-    """The arrays ``fn`` holds among its attributes (directly, or in a tuple or list), but for
-    the options ``apply`` was given (a batch norm's running statistics, which its backward does
-    not read and which are updated after it runs)."""
-    out = []
-    given = fn.__dict__.get("_attrs", ())
-    for k, v in fn.__dict__.items():
-        if k in _NOT_SAVED or k in given:
-            continue
-        if type(v) is tuple or type(v) is list:
-            out.extend(x for x in v if is_array(x))
-        elif is_array(v):
-            out.append(v)
-    return out
 
 
 # NumPy 2 keeps its floating-point error state in a context variable; ``np.errstate`` is three
@@ -557,8 +544,19 @@ class Function:
     def saved_arrays(self) -> list:
         """The arrays this op's backward reads, for the check of in-place changes made after the
         op ran: every array it keeps, by default. An op whose inputs are each needed only for the
-        other inputs' gradients (a product) names just those, as PyTorch saves them."""
-        return _arrays_in(self)
+        other inputs' gradients (a product) names just those, as PyTorch saves them. The options
+        ``apply`` was given are left out (a batch norm's running statistics, which its backward
+        does not read and which are updated after it runs); so are tuples' and lists' other items."""
+        out = []
+        given = self.__dict__.get("_attrs", ())
+        for k, v in self.__dict__.items():
+            if k in _NOT_SAVED or k in given:
+                continue
+            if type(v) is tuple or type(v) is list:
+                out.extend(x for x in v if is_array(x))
+            elif is_array(v):
+                out.append(v)
+        return out
 
     def backward_t(self, g):
         """The backward on tensors, recorded as a graph of its own (``create_graph=True``).
