@@ -112,6 +112,11 @@ def blas_core() -> str | None:
     return None
 
 
+# An elementwise update of at least this many elements (an optimizer's step of a big parameter,
+# a fused ``p -= lr * g``) runs in blocks on nerve's threads, with BLAS on one thread.
+ELEMENTWISE_SPLIT = 1 << 17
+
+
 def workers() -> int:
     """How many threads nerve's CPU work runs on: ``WORKERS``, else BLAS's thread count."""
     if WORKERS is not None:

@@ -1,4 +1,4 @@
-"""The optimizers' BLAS updates of big parameters (nerve/optim/_blas.py) against torch.optim.
+"""The optimizers' BLAS updates of big parameters (nerve/_blas.py) against torch.optim.
 
 A parameter of at least ``_blas.MIN_SIZE`` contiguous float32 or float64 elements is updated with
 OpenBLAS's axpy/axpby; everything else takes the NumPy code. Both must give PyTorch's parameters.
@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 import nerve
-from nerve import _threads, optim
-from nerve.optim import _blas
+from nerve import _blas, _threads, optim
 
 torch = pytest.importorskip("torch")
 

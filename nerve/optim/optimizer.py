@@ -48,7 +48,7 @@ def _as_number(x):
 
 # Parameters of at least this many elements are updated in blocks on nerve's threads (see
 # Optimizer.elementwise).
-_SPLIT_MIN = 1 << 17
+_SPLIT_MIN = _threads.ELEMENTWISE_SPLIT
 _new = object.__new__
 
 # PyTorch's implementation choices (multi-tensor, fused kernels, CUDA graphs): nerve has one

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _blas
 from ..backend import zeros_like_aligned
-from . import _blas
 from .optimizer import Optimizer
 
 

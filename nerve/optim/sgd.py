@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from .. import _blas
 from ..backend import copy_aligned
-from . import _blas
 from . import optimizer as _optimizer
 from .optimizer import Optimizer
 

@@ -1,4 +1,5 @@
-"""BLAS level-1 updates (``axpy``, ``axpby``) for the optimizers' big in-place updates.
+"""BLAS level-1 updates (``axpy``, ``axpby``) for the optimizers' big in-place updates, and for
+the hand-written ``p -= lr * p.grad`` (:func:`add_scaled`, see ``nerve/_fuse.py``).
 
 An update such as SGD momentum's ``buf = m * buf + g; p -= lr * buf`` is memory-bound: in NumPy
 each ufunc is one more pass over the parameter-sized arrays (``m * buf`` written, then ``+= g``,
@@ -24,7 +25,7 @@ import ctypes
 
 import numpy as np
 
-from .. import _threads
+from . import _threads
 
 # Arrays of at least this many elements are updated with BLAS; smaller ones with NumPy, where the
 # ctypes calls cost more than the passes they save. Measured on the 2-core VM (steps of 4 float32
@@ -93,3 +94,20 @@ def kernels(*arrays, min_size: int | None = None) -> _Kernels | None:
         if type(x) is not np.ndarray or x.dtype != a.dtype or x.size != a.size or not x.flags.c_contiguous:
             return None
     return k
+
+
+def add_scaled(a: float, x, y) -> bool:
+    """``y += a * x`` in one pass, as the optimizers' SGD step runs it: on OpenBLAS's threads up
+    to ``_threads.ELEMENTWISE_SPLIT`` elements, in blocks on nerve's threads beyond. False (and
+    nothing written) where BLAS can not take these arrays; ``kernels`` says which."""
+    k = kernels(x, y, min_size=SGD_MIN_SIZE)
+    if k is None:
+        return False
+    n = y.size
+    w = _threads.workers() if n >= _threads.ELEMENTWISE_SPLIT else 1
+    if w < 2 or _threads.in_worker():
+        k.axpy(a, x, y)
+    else:
+        fx, fy = x.reshape(-1), y.reshape(-1)
+        _threads.run_chunks(w, lambda i, j: k.axpy(a, fx[i:j], fy[i:j]), _threads.blocks(n, w))
+    return True
