@@ -357,6 +357,15 @@ def test_bench_engine_overhead_row_puts_the_thread_counts_back():
     assert r["nerve_s"] > 0 and r["torch_s"] > 0 and r["note"].startswith("hand NumPy ")
 
 
+def test_bench_isolated_runs_each_library_in_its_own_interpreter():
+    from nerve.bench import isolated
+
+    t = isolated("nn", "article", ["nerve"], rounds=2, epochs=1, quick=True)
+    assert list(t) == ["nerve"] and 0 < t["nerve"] < 60
+    with pytest.raises(RuntimeError, match=r"benchmark nn\.nope on nerve failed:(.|\n)*KeyError: 'nope'"):
+        isolated("nn", "nope", ["nerve"], rounds=1, epochs=1)
+
+
 def test_bench_is_nerve_bench(capsys):
     with pytest.raises(SystemExit) as e:
         main(["bench", "--help"])

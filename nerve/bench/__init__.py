@@ -1,4 +1,4 @@
-"""nerve's benchmark suite: each benchmark times nerve and PyTorch side by side in one process.
+"""nerve's benchmark suite: each benchmark times nerve and PyTorch side by side in one run.
 
 Run it with ``nerve bench`` or ``python -m nerve.bench [--quick] [--only NAME ...]``. Each module
 here has ``run(quick: bool) -> list[dict]`` returning rows ``{"name", "nerve_s", "torch_s",
@@ -7,7 +7,11 @@ here has ``run(quick: bool) -> list[dict]`` returning rows ``{"name", "nerve_s",
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 
 SUITES = ["engine", "nn", "data", "cnn", "keras", "optim", "attention", "resize", "rnn"]
@@ -47,6 +51,31 @@ def interleaved(fns: dict, repeat: int = 5, warmup: int = 1) -> dict:
             t0 = time.perf_counter()
             fns[k]()
             times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def isolated(suite: str, case: str, libs: list, rounds: int = 3, epochs: int = 3, quick: bool = False) -> dict:
+    """Median times of one benchmark, each library in fresh interpreters that take turns.
+
+    ``nerve.bench.<suite>.epoch_for(case, lib, quick)`` builds the timed function in each
+    interpreter (``lib`` is "nerve", "torch" or "numpy"); it runs once untimed, then ``epochs``
+    times; the libraries take turns ``rounds`` times (the order turning each round), so machine
+    noise hits them alike, as in :func:`interleaved`.
+
+    Why not one process: measured on the 2-core VM, PyTorch's epoch of the raw-op MLP took 440 ms
+    in a process of its own and 500-540 ms in a process where nerve's epoch had been built first,
+    while nerve's took the same either way: where the libraries' arrays land in memory changes
+    the other's speed. A script a user runs has one library in it.
+    """
+    times: dict = {k: [] for k in libs}
+    for r in range(rounds):
+        s = r % len(libs)
+        for lib in libs[s:] + libs[:s]:
+            cmd = [sys.executable, "-m", "nerve.bench._isolated", suite, case, lib, str(epochs), str(int(quick))]
+            done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+            if done.returncode:
+                raise RuntimeError(f"benchmark {suite}.{case} on {lib} failed:\n{done.stderr[-2000:]}")
+            times[lib] += json.loads(done.stdout.strip().splitlines()[-1])
     return {k: statistics.median(v) for k, v in times.items()}
 
 

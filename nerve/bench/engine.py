@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 
 import numpy as np
 
-from . import fashion_arrays, interleaved, row, torch_or_none
+from . import fashion_arrays, interleaved, isolated, row, torch_or_none
 
 
 def _mlp_epoch(lib, x, y, steps, batch, dev=None, sync=None, dims=(784, 128, 10)):
@@ -75,6 +76,20 @@ def _numpy_epoch(x, y, steps, batch, dims=(784, 128, 10)):
     return epoch
 
 
+def epoch_for(case: str, lib: str, quick: bool):
+    """The timed function of ``case`` for ``lib`` ("nerve", "torch" or "numpy"), for
+    ``bench.isolated``: one epoch of the raw-op MLP."""
+    assert case == "raw_mlp", case
+    batch = 64
+    n = 6400 if quick else 60000
+    xs, ys, _ = fashion_arrays(n)
+    xs = xs.reshape(n, 784)
+    if lib == "numpy":
+        return _numpy_epoch(xs, ys, n // batch, batch)
+    mod = importlib.import_module(lib)
+    return _mlp_epoch(mod, mod.from_numpy(xs), mod.from_numpy(ys), n // batch, batch)
+
+
 def run(quick: bool = False) -> list[dict]:
     import os
 
@@ -83,17 +98,12 @@ def run(quick: bool = False) -> list[dict]:
     torch = torch_or_none()
     if os.environ.get("NERVE_BENCH_DEVICE") == "cuda":  # the GPU check: GPU rows only
         return _gpu_rows(nerve, torch, quick)
-    batch = 64
     n = 6400 if quick else 60000
-    steps = n // batch
-    xs, ys, source = fashion_arrays(n)
-    xs = xs.reshape(n, 784)
+    source = fashion_arrays(n)[2]
     rng = np.random.default_rng(1)
-    fns = {"nerve": _mlp_epoch(nerve, nerve.from_numpy(xs), nerve.from_numpy(ys), steps, batch),
-           "numpy": _numpy_epoch(xs, ys, steps, batch)}
-    if torch:
-        fns["torch"] = _mlp_epoch(torch, torch.from_numpy(xs), torch.from_numpy(ys), steps, batch)
-    t = interleaved(fns, repeat=6 if not quick else 2)
+    # each library in interpreters of its own, taking turns (see bench.isolated)
+    t = isolated("engine", "raw_mlp", ["nerve", "numpy"] + (["torch"] if torch else []),
+                 rounds=2 if quick else 4, epochs=2 if quick else 3, quick=quick)
     ts = t.get("torch")
     rows = [
         row(f"MLP 784-128-10 raw ops, 1 epoch ({n} ex, batch 64)", t["nerve"], ts, f"goal <= 0.6x; {source}"),

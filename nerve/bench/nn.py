@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from . import fashion_arrays, interleaved, row, torch_or_none
+import importlib
+
+from . import fashion_arrays, isolated, row, torch_or_none
 
 
 def _epoch(lib, model_fn, opt_fn, x, y, steps, batch):
@@ -32,23 +34,32 @@ def _mlp(nn):
     return nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
 
 
-def run(quick: bool = False) -> list[dict]:
-    import nerve
+CASES = {  # name, model, optimizer, goal
+    "article": ("article model (Flatten, Linear 784-10), SGD", _article,
+                lambda optim, p: optim.SGD(p, lr=0.5), "goal <= 0.5x"),
+    "momentum": ("MLP 784-128-10, SGD momentum 0.9", _mlp,
+                 lambda optim, p: optim.SGD(p, lr=0.05, momentum=0.9), "goal <= 0.6x"),
+}
 
-    torch = torch_or_none()
+
+def epoch_for(case: str, lib: str, quick: bool):
+    """One epoch of ``CASES[case]`` on ``lib`` ("nerve" or "torch"), for ``bench.isolated``."""
+    _, model_fn, opt_fn, _ = CASES[case]
     batch = 64
     n = 6400 if quick else 60000
-    steps = n // batch
-    xs, ys, source = fashion_arrays(n)
-    cases = [
-        ("article model (Flatten, Linear 784-10), SGD", _article, lambda optim, p: optim.SGD(p, lr=0.5), "goal <= 0.5x"),
-        ("MLP 784-128-10, SGD momentum 0.9", _mlp, lambda optim, p: optim.SGD(p, lr=0.05, momentum=0.9), "goal <= 0.6x"),
-    ]
+    xs, ys, _ = fashion_arrays(n)
+    mod = importlib.import_module(lib)
+    return _epoch(mod, model_fn, opt_fn, mod.from_numpy(xs), mod.from_numpy(ys), n // batch, batch)
+
+
+def run(quick: bool = False) -> list[dict]:
+    torch = torch_or_none()
+    n = 6400 if quick else 60000
+    source = fashion_arrays(n)[2]
     rows = []
-    for name, model_fn, opt_fn, goal in cases:
-        fns = {"nerve": _epoch(nerve, model_fn, opt_fn, nerve.from_numpy(xs), nerve.from_numpy(ys), steps, batch)}
-        if torch:
-            fns["torch"] = _epoch(torch, model_fn, opt_fn, torch.from_numpy(xs), torch.from_numpy(ys), steps, batch)
-        t = interleaved(fns, repeat=2 if quick else 6)
+    for case, (name, _, _, goal) in CASES.items():
+        # each library in interpreters of its own, taking turns (see bench.isolated)
+        t = isolated("nn", case, ["nerve"] + (["torch"] if torch else []),
+                     rounds=2 if quick else 4, epochs=2 if quick else 3, quick=quick)
         rows.append(row(f"{name}, 1 epoch ({n} ex, batch 64)", t["nerve"], t.get("torch"), f"{goal}; {source}"))
     return rows
