@@ -1,5 +1,5 @@
 """BLAS level-1 updates (``axpy``, ``axpby``) for the optimizers' big in-place updates, and for
-the hand-written ``p -= lr * p.grad`` (:func:`add_scaled`, see ``nerve/_fuse.py``).
+``Tensor.add_``/``sub_`` with ``alpha`` (:func:`add_scaled`).
 
 An update such as SGD momentum's ``buf = m * buf + g; p -= lr * buf`` is memory-bound: in NumPy
 each ufunc is one more pass over the parameter-sized arrays (``m * buf`` written, then ``+= g``,
@@ -97,9 +97,9 @@ def kernels(*arrays, min_size: int | None = None) -> _Kernels | None:
 
 
 def add_scaled(a: float, x, y) -> bool:
-    """``y += a * x`` in one pass, as the optimizers' SGD step runs it: on OpenBLAS's threads up
-    to ``_threads.ELEMENTWISE_SPLIT`` elements, in blocks on nerve's threads beyond. False (and
-    nothing written) where BLAS can not take these arrays; ``kernels`` says which."""
+    """``y += a * x`` in one pass (``add_``/``sub_`` with ``alpha``), on the threads the optimizers'
+    SGD step uses: OpenBLAS's up to ``_threads.ELEMENTWISE_SPLIT`` elements, nerve's (in blocks)
+    beyond. False, and nothing written, where BLAS can not take these arrays (``kernels``)."""
     k = kernels(x, y, min_size=SGD_MIN_SIZE)
     if k is None:
         return False

@@ -151,18 +151,36 @@ def _on_one_blas_thread(call):
 
 
 def run_chunks(n_workers: int, fn, chunks) -> list:
-    """``[fn(a, b) for a, b in chunks]``, on ``n_workers`` threads of one BLAS thread each."""
+    """``[fn(a, b) for a, b in chunks]``, on ``n_workers`` threads of one BLAS thread each.
+
+    While the interpreter shuts down (an ``atexit`` handler, a ``__del__``) no thread can start
+    and no pool takes work: the chunks not handed out run here, one after the other.
+    """
     if n_workers < 2 or len(chunks) < 2 or in_worker():
         return [fn(a, b) for a, b in chunks]
     global _executor
-    with _lock:
-        if _executor is None or _executor[:2] != (os.getpid(), n_workers):  # new after a fork
-            from concurrent.futures import ThreadPoolExecutor  # (imported here: 8 ms of logging and queues)
+    try:
+        with _lock:
+            if _executor is None or _executor[:2] != (os.getpid(), n_workers):  # new after a fork
+                from concurrent.futures import ThreadPoolExecutor  # (imported here: 8 ms of logging and queues)
 
-            _executor = (os.getpid(), n_workers,
-                         ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix=_POOL_PREFIX))
-        pool = _executor[2]
-    return _on_one_blas_thread(lambda: list(pool.map(lambda r: fn(*r), chunks)))
+                _executor = (os.getpid(), n_workers,
+                             ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix=_POOL_PREFIX))
+            pool = _executor[2]
+    except RuntimeError:  # "can't register atexit after shutdown"
+        return [fn(a, b) for a, b in chunks]
+
+    def call():
+        futures = []
+        try:
+            for a, b in chunks:
+                futures.append(pool.submit(fn, a, b))
+        except RuntimeError:  # "cannot schedule new futures after shutdown"
+            pass
+        rest = [fn(a, b) for a, b in chunks[len(futures):]]
+        return [f.result() for f in futures] + rest
+
+    return _on_one_blas_thread(call)
 
 
 # A product of at least this many multiply-adds is split over nerve's threads; a smaller one is

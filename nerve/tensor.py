@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _fuse, _tensor_str, ops
+from . import _tensor_str, ops
 from . import dtypes as _dt
 from .backend import CPU, aligned_start, device, device_of, is_array, move
 from .dtypes import dtype
@@ -19,7 +19,6 @@ from .dtypes import dtype
 _py_slice = builtins.slice
 _ndarray = np.ndarray
 _SCALAR_TYPES = (int, float, bool)
-_FUSED_SIGN = {_operator.iadd: 1.0, _operator.isub: -1.0}
 _FAST_SCALARS = frozenset((int, float))  # exact types: bool and NumPy scalars take the full path
 _KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
 
@@ -657,23 +656,13 @@ class Tensor:
                 return ops.Mul().run((self, other))  # recording: straight to the op
             return _same_dtype(self, other, _operator.mul, ops.Mul)
         if self._plain_scalar(other):
-            a = self._data
-            if a.size >= _FUSE_MIN and _fuse.feeds_update(1):  # p -= p.grad * lr: one pass (nerve/_fuse.py)
-                t = _scaled(a, other, self._device)
-                if t is not None:
-                    return t
-            return Tensor._make(a * other, self._device)
+            return Tensor._make(self._data * other, self._device)
         a, b = self._coerce(other)
         return ops.Mul.apply(a, b)
 
     def __rmul__(self, other):
         if self._plain_scalar(other):
-            a = self._data
-            if a.size >= _FUSE_MIN and _fuse.feeds_update(1):  # p -= lr * p.grad: one pass (nerve/_fuse.py)
-                t = _scaled(a, other, self._device)
-                if t is not None:
-                    return t
-            return Tensor._make(other * a, self._device)
+            return Tensor._make(other * self._data, self._device)
         a, b = self._coerce(other)
         return ops.Mul.apply(a, b)  # the tensor first, as PyTorch's graph has it (multiplication commutes)
 
@@ -927,8 +916,6 @@ class Tensor:
 
     def _binary_inplace(self, other, iop, name, method):
         """``self op= other``: ``iop`` is the array's in-place operator, ``name`` the ufunc's name."""
-        if other.__class__ is _Scaled and iop in _FUSED_SIGN and _fused_update(self, other, _FUSED_SIGN[iop]):
-            return self
         if not _autograd._enabled and isinstance(other, Tensor) and other._data.dtype == self._data.dtype \
                 and other._device is self._device:  # an update under no_grad, as an SGD step by hand
             try:  # (the writeable check only on failure: this path runs in every hand-written update)
@@ -975,12 +962,16 @@ class Tensor:
 
     def add_(self, other, alpha=None):
         if alpha is not None:
-            other = _times(other, alpha)
+            if _axpy(self, other, alpha, 1.0):
+                return self
+            other = other * alpha
         return self.__iadd__(other)
 
     def sub_(self, other, alpha=None):
         if alpha is not None:
-            other = _times(other, alpha)
+            if _axpy(self, other, alpha, -1.0):
+                return self
+            other = other * alpha
         return self.__isub__(other)
 
     def mul_(self, other):
@@ -2879,18 +2870,6 @@ from . import autograd as _autograd  # noqa: E402
 _autograd.Tensor = Tensor
 
 
-def _times(other, alpha):
-    """``other * alpha`` for ``add_``/``sub_``: left uncomputed (``_Scaled``) where the update can
-    take it in one pass."""
-    if other.__class__ is Tensor and alpha.__class__ in _FAST_SCALARS and other._plain_scalar(alpha):
-        a = other._data
-        if a.size >= _FUSE_MIN:
-            t = _scaled(a, alpha, other._device)
-            if t is not None:
-                return t
-    return other * alpha
-
-
 def _expanded(arr) -> bool:
     """Whether several elements of ``arr`` share memory (an ``expand``ed tensor's array)."""
     return any(st == 0 and n > 1 for st, n in zip(arr.strides, arr.shape))
@@ -2922,69 +2901,28 @@ def _readonly(arr, op: str | None = None) -> RuntimeError:
 
 
 _noted = _autograd.note_tensor_write  # an in-place write outside the graph (backward checks saved arrays)
+# add_/sub_ with alpha on at least this many elements run as one BLAS axpy (_blas.SGD_MIN_SIZE)
+_AXPY_MIN = 1 << 16
 
 
-_DATA = Tensor.__dict__["_data"]  # the slot itself, under the property of _Scaled
-# a product of at least this many elements that an in-place add or subtract takes is left for
-# that update to compute in one BLAS pass (nerve/_fuse.py): _blas.SGD_MIN_SIZE, the threshold
-# of the optimizers' SGD step
-_FUSE_MIN = 1 << 16
-
-
-class _Scaled(Tensor):
-    """``k * a`` for a number ``k`` and a big float array ``a``, not yet computed.
-
-    Made only where an in-place ``+=``/``-=`` (or ``add_``/``sub_`` with ``alpha``) takes it next
-    (see ``nerve/_fuse.py``): that update runs ``axpy`` on ``a``. Anything else that reads
-    ``_data`` computes the product then, as the eager op would have, and the tensor is a plain
-    ``Tensor`` from there on.
-    """
-
-    __slots__ = ()
-
-    @property
-    def _data(self):
-        k, a = _DATA.__get__(self)
-        out = a * k
-        _DATA.__set__(self, out)
-        self.__class__ = Tensor
-        return out
-
-    @_data.setter
-    def _data(self, value):
-        _DATA.__set__(self, value)
-        self.__class__ = Tensor
-
-
-def _scaled(a, k, dev) -> "Tensor | None":
-    """A ``_Scaled`` tensor for ``k * a``, or None when the update could not fuse it."""
-    if a.__class__ is not _ndarray or a.size < _FUSE_MIN or a.dtype.kind != "f" or a.itemsize < 4 \
-            or not a.flags.c_contiguous or not (-1e38 < k < 1e38) or k == 0:
-        return None
-    t = object.__new__(_Scaled)
-    _DATA.__set__(t, (k, a))
-    t._device = dev
-    t.requires_grad = False
-    t._grad = None
-    t.grad_fn = None
-    t._hooks = None
-    t._view = None
-    return t
-
-
-def _fused_update(target: Tensor, scaled: _Scaled, sign: float) -> bool:
-    """``target += sign * scaled`` in one BLAS ``axpy`` pass; False when it cannot (then the
-    caller's usual code runs, and reading ``scaled`` computes it)."""
-    k, a = _DATA.__get__(scaled)
-    t = target._data
-    if t.__class__ is not _ndarray or t.dtype != a.dtype or t.shape != a.shape or target._device is not scaled._device \
-            or (target.requires_grad and _autograd._enabled) or not t.flags.writeable:
+def _axpy(target: Tensor, other, alpha, sign: float) -> bool:
+    """``target += sign * alpha * other`` in one BLAS ``axpy`` pass, for ``add_``/``sub_`` with
+    ``alpha`` on big float arrays that record no graph: one pass instead of NumPy's two, and one
+    rounding, as PyTorch's kernel (a fused multiply-add). False where it does not apply (then the
+    caller's NumPy code runs, errors included)."""
+    if other.__class__ is not Tensor or alpha.__class__ not in _FAST_SCALARS:
         return False
-    if t is not a and np.may_share_memory(t, a):
+    t, a = target._data, other._data
+    if t.__class__ is not _ndarray or a.__class__ is not _ndarray or t.size < _AXPY_MIN or t.dtype != a.dtype \
+            or t.shape != a.shape or (_autograd._enabled and (target.requires_grad or other.requires_grad)):
         return False
-    from . import _blas  # (ctypes and BLAS symbols: on first use, not at import)
+    k = t.dtype.type(sign * alpha) if t.dtype.kind == "f" else None
+    if k is None or k == 0 or not np.isfinite(k) or not t.flags.writeable \
+            or (t is not a and np.may_share_memory(t, a)):
+        return False  # (a zero factor: BLAS would skip the array, dropping its NaNs and infs)
+    from . import _blas  # (ctypes and the BLAS symbols: on first use, not at import)
 
-    if not _blas.add_scaled(sign * k, a, t):
+    if not _blas.add_scaled(float(k), a, t):
         return False
     _noted(target)
     return True

@@ -55,17 +55,20 @@ def interleaved(fns: dict, repeat: int = 5, warmup: int = 1) -> dict:
 
 
 def isolated(suite: str, case: str, libs: list, rounds: int = 3, epochs: int = 3, quick: bool = False) -> dict:
-    """Median times of one benchmark, each library in fresh interpreters that take turns.
+    """Times of one benchmark, each library in fresh interpreters that take turns.
 
     ``nerve.bench.<suite>.epoch_for(case, lib, quick)`` builds the timed function in each
     interpreter (``lib`` is "nerve", "torch" or "numpy"); it runs once untimed, then ``epochs``
-    times; the libraries take turns ``rounds`` times (the order turning each round), so machine
-    noise hits them alike, as in :func:`interleaved`.
+    times; the libraries take turns ``rounds`` times (the order turning each round). The result
+    for each library is its best interpreter's median: the shared VM has minutes when its two
+    cores run at about half speed (two-thread products wait), and one interpreter may fall into
+    them while the other library's does not.
 
     Why not one process: measured on the 2-core VM, PyTorch's epoch of the raw-op MLP took 440 ms
-    in a process of its own and 500-540 ms in a process where nerve's epoch had been built first,
-    while nerve's took the same either way: where the libraries' arrays land in memory changes
-    the other's speed. A script a user runs has one library in it.
+    in a process of its own, and 500-540 ms in most processes where nerve's and NumPy's epochs
+    had been built too (440-470 ms when PyTorch's model was built first), while nerve's took the
+    same either way. Pauses between the runs (so no library's idle threads still spin) did not
+    change it; the cause was not found. A script a user runs has one library in it.
     """
     times: dict = {k: [] for k in libs}
     for r in range(rounds):
@@ -75,8 +78,8 @@ def isolated(suite: str, case: str, libs: list, rounds: int = 3, epochs: int = 3
             done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
             if done.returncode:
                 raise RuntimeError(f"benchmark {suite}.{case} on {lib} failed:\n{done.stderr[-2000:]}")
-            times[lib] += json.loads(done.stdout.strip().splitlines()[-1])
-    return {k: statistics.median(v) for k, v in times.items()}
+            times[lib].append(statistics.median(json.loads(done.stdout.strip().splitlines()[-1])))
+    return {k: min(v) for k, v in times.items()}
 
 
 def fashion_arrays(n: int):
