@@ -2,8 +2,9 @@
 
 The network is pytorch/examples' MNIST CNN (Conv2d 1-32-3, ReLU, Conv2d 32-64-3, ReLU, max_pool2d 2,
 Dropout, flatten, Linear 9216-128, ReLU, Dropout, Linear 128-10, log_softmax, nll_loss) with its
-dropout off (p=0), trained with SGD and momentum at batch 64. Times are per step, nerve and
-PyTorch interleaved in one process. Peak memory is each library's training loop in a fresh
+dropout off (p=0), trained with SGD and momentum at batch 64. Times are per step, each library
+in interpreters of its own that take turns (``bench.isolated``; on the GPU, interleaved in one
+process). Peak memory is each library's training loop in a fresh
 process of its own (its VmHWM high-water mark), so neither pays for the other's imports. With a GPU (or
 ``NERVE_BENCH_DEVICE=cuda``) the step is also timed on CuPy against PyTorch CUDA, synchronising
 before every clock read.
@@ -17,7 +18,7 @@ import sys
 
 import numpy as np
 
-from . import interleaved, row, torch_or_none
+from . import interleaved, isolated, row, torch_or_none
 
 BATCH = 64
 
@@ -73,13 +74,23 @@ def _data(n=BATCH * 8):
     return rng.random((n, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, n)
 
 
-def _cpu_rows(nerve, torch, quick):
+def epoch_for(case: str, lib: str, quick: bool):
+    """The CNN's training steps on ``lib`` ("nerve" or "torch"), for ``bench.isolated``."""
+    import importlib
+
+    assert case == "steps", case
+    mod = importlib.import_module(lib)
     xs, ys = _data()
+    return _steps(mod, mod.from_numpy(xs), mod.from_numpy(ys), 3 if quick else 5)
+
+
+def _cpu_rows(nerve, torch, quick):
     steps = 3 if quick else 5
-    fns = {"nerve": _steps(nerve, nerve.from_numpy(xs), nerve.from_numpy(ys), steps)}
-    if torch:
-        fns["torch"] = _steps(torch, torch.from_numpy(xs), torch.from_numpy(ys), steps)
-    t = interleaved(fns, repeat=3 if quick else 9, warmup=1)
+    # each library in interpreters of its own, taking turns (see bench.isolated): in one process
+    # PyTorch's spinning OpenMP threads cost nerve's step after it 2-5 ms (0.99-1.08x against
+    # 0.94-0.96x a process each, measured 2026-11-27)
+    t = isolated("cnn", "steps", ["nerve"] + (["torch"] if torch else []), rounds=2 if quick else 4,
+                 epochs=3 if quick else 5, quick=quick)
     per = {k: v / steps for k, v in t.items()}
     rows = [row("MNIST CNN train step, batch 64, SGD momentum, dropout off (CPU)", per["nerve"], per.get("torch"),
                 "goal <= 1.0x")]
