@@ -113,7 +113,7 @@ def blas_core() -> str | None:
 
 
 # An elementwise update of at least this many elements (an optimizer's step of a big parameter,
-# a fused ``p -= lr * g``) runs in blocks on nerve's threads, with BLAS on one thread.
+# ``add_`` with ``alpha``) runs in blocks on nerve's threads, with BLAS on one thread.
 ELEMENTWISE_SPLIT = 1 << 17
 
 
