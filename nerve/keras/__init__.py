@@ -35,6 +35,7 @@ from . import (
     activations,
     backend,
     callbacks,
+    constraints,
     datasets,
     initializers,
     layers,
@@ -60,6 +61,6 @@ config = backend
 
 __all__ = [
     "Functional", "Input", "InputLayer", "KerasTensor", "Layer", "Model", "Sequential", "Variable", "activations",
-    "backend", "callbacks", "datasets", "initializers", "layers", "load_model", "losses", "metrics", "models",
-    "ops", "optimizers", "random", "regularizers", "saving", "utils",
+    "backend", "callbacks", "constraints", "datasets", "initializers", "layers", "load_model", "losses", "metrics",
+    "models", "ops", "optimizers", "random", "regularizers", "saving", "utils",
 ]

@@ -38,10 +38,11 @@ _KERAS_DEFAULTS = {"renorm_momentum": 0.99, "use_cudnn": "auto", "implementation
 # ------------------------------------------------------------------------------------------ writing
 def _find_nerve_class(class_name):
     """nerve.keras's public class ``class_name`` and the Keras module that holds it, or (None, None)."""
-    from . import initializers, layers, losses, metrics, models, optimizers, regularizers
+    from . import constraints, initializers, layers, losses, metrics, models, optimizers, regularizers
 
     for module, where in ((layers, "keras.layers"), (initializers, "keras.initializers"),
-                          (regularizers, "keras.regularizers"), (losses, "keras.losses"),
+                          (regularizers, "keras.regularizers"),
+                          (constraints, "keras.constraints"), (losses, "keras.losses"),
                           (metrics, "keras.metrics"), (optimizers, "keras.optimizers"), (models, "keras")):
         cls = getattr(module, class_name, None)
         if isinstance(cls, type):
