@@ -48,6 +48,7 @@ class Optimizer:
         self.iterations = 0
         self._opt = None
         self._params: list = []
+        self._variables: list = []
 
     # -- the nerve optimizer --
     def _nerve_kwargs(self) -> dict:
@@ -57,8 +58,11 @@ class Optimizer:
         """Create the nerve optimizer over ``var_list`` (Keras Variables or nerve tensors)."""
         import nerve.optim
 
+        var_list = list(var_list)
         params = [getattr(v, "value", v) for v in var_list]
         params = [p for p in params if p.requires_grad]
+        # the Keras Variables updated here, to apply their constraints after each step (as Keras)
+        self._variables = [v for v in var_list if hasattr(v, "constraint") and v.value.requires_grad]
         if self._opt is not None and len(params) == len(self._params) and all(a is b for a, b in zip(params, self._params)):
             return
         name, kwargs = self._nerve_kwargs()
@@ -125,6 +129,8 @@ class Optimizer:
                 and type(self._learning_rate) is float:
             self._opt.step()  # the common case
             self.iterations += 1
+            if self._variables:
+                self._apply_constraints()
             return
         if self.clipvalue is not None or self.clipnorm is not None or self.global_clipnorm is not None:
             from nerve.nn.utils import clip_grad_norm_, clip_grad_value_
@@ -140,6 +146,18 @@ class Optimizer:
             self._set_lr()
         self._opt.step()
         self.iterations += 1
+        if self._variables:
+            self._apply_constraints()
+
+    def _apply_constraints(self) -> None:
+        """Keras's: right after the update, each updated variable that has a constraint becomes
+        ``constraint(variable)``."""
+        import nerve
+
+        with nerve.no_grad():
+            for var in self._variables:
+                if var.constraint is not None and var.value.grad is not None:
+                    var.assign(var.constraint(var))
 
     def _before_step(self) -> None:
         """Set what the nerve optimizer needs for this step to take Keras's (``iterations`` is its count)."""

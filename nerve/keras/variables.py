@@ -35,7 +35,7 @@ class Variable:
     """
 
     def __init__(self, initializer, shape=None, dtype=None, trainable: bool = True, name: str = "variable",
-                 perm=None):
+                 perm=None, constraint=None):
         from . import initializers
 
         dtype = backend.standardize_dtype(dtype)
@@ -51,6 +51,7 @@ class Variable:
             arr = np.asarray(src, dtype=dtype)
         self.name = name
         self.path = name
+        self.constraint = constraint
         self._trainable = bool(trainable)
         self._shape = tuple(arr.shape)
         self._perm = tuple(perm) if perm is not None else None
@@ -69,6 +70,18 @@ class Variable:
     def trainable(self, value: bool) -> None:
         self._trainable = bool(value)
         self.value.requires_grad = self._trainable and self.value.is_floating_point()
+
+    @property
+    def constraint(self):
+        """The projection the optimizer applies after each update of this variable (Keras's), or None."""
+        return self._constraint
+
+    @constraint.setter
+    def constraint(self, value) -> None:
+        if value is not None and not callable(value):
+            raise ValueError("Invalid value for attribute `constraint`. Expected a callable (such as a "
+                             f"`keras.constraints.Constraint` instance) or `None`. Received: constraint={value}")
+        self._constraint = value
 
     @property
     def shape(self) -> tuple:
