@@ -189,7 +189,7 @@ class Node:
 
 
 def _jsonable(value):
-    from .. import activations, initializers, regularizers
+    from .. import activations, constraints, initializers, regularizers
 
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
@@ -201,6 +201,8 @@ def _jsonable(value):
         return initializers.serialize(value)
     if isinstance(value, regularizers.Regularizer):
         return regularizers.serialize(value)
+    if isinstance(value, constraints.Constraint):
+        return constraints.serialize(value)
     if isinstance(value, Layer):  # a layer given to a layer: Keras's serialized dict of it
         from ..saving import serialize_keras_object
 
@@ -226,6 +228,7 @@ class Layer:
     # Keras's masking: a layer that supports it passes its input's mask on to its output
     # (compute_mask's default), or computes a new one; one that does not drops it, with a warning.
     supports_masking = False
+    activity_regularizer = None  # Keras's: a penalty on the outputs, added to ``losses`` on each call
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -274,9 +277,13 @@ class Layer:
         cls.__init__ = wrapped
 
     def __init__(self, *, trainable=True, name=None, dtype=None, input_shape=None, input_dim=None,
-                 batch_input_shape=None, batch_size=None, autocast=True, **kwargs):
+                 batch_input_shape=None, batch_size=None, autocast=True, activity_regularizer=None, **kwargs):
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
+        if activity_regularizer is not None:
+            from .. import regularizers
+
+            self.activity_regularizer = regularizers.get(activity_regularizer)
         self.__dict__.setdefault("_layers", [])
         self.name = name or backend.unique_name(backend.snake_case(type(self).__name__))
         self._trainable = bool(trainable)
@@ -337,6 +344,10 @@ class Layer:
         var._trainable = trainable
         var.value.requires_grad = trainable and self._trainable and backend.is_float_dtype(dtype)
         var.path = f"{self.name}/{var.name}"
+        if constraint is not None:
+            from .. import constraints
+
+            var.constraint = constraints.get(constraint)
         (self._trainable_variables if trainable else self._non_trainable_variables).append(var)
         if regularizer is not None:
             from .. import regularizers
@@ -528,7 +539,9 @@ class Layer:
                         kwargs["training"] = _training_stack[-1]
                 elif "training" in kwargs:
                     del kwargs["training"]
-                return self.call(inputs, *args, **kwargs)
+                if self.activity_regularizer is None:
+                    return self.call(inputs, *args, **kwargs)
+                return self._add_activity_losses(self.call(inputs, *args, **kwargs))
             leaves = flatten(inputs)
             if any(isinstance(t, KerasTensor) for t in leaves):
                 return self._symbolic_call(inputs, args, kwargs)
@@ -541,9 +554,23 @@ class Layer:
                 kwargs["training"] = _training_stack[-1]
             elif not self._call_has_training:
                 kwargs.pop("training", None)
-            return self._call_with_masks(inputs, masks, args, kwargs)
+            outputs = self._call_with_masks(inputs, masks, args, kwargs)
+            if self.activity_regularizer is not None:
+                self._add_activity_losses(outputs)
+            return outputs
         finally:
             _call_depth[0] -= 1
+
+    def _add_activity_losses(self, outputs):
+        """As Keras's ``__call__``: ``activity_regularizer(output)`` per output tensor, divided by its
+        batch size, goes to ``losses`` (so ``fit`` adds it to the loss)."""
+        for out in flatten(outputs):
+            if isinstance(out, Tensor):
+                loss = self.activity_regularizer(out)
+                if out.ndim > 0 and out.shape[0]:
+                    loss = loss / out.shape[0]
+                self.add_loss(loss)
+        return outputs
 
     def _call_with_masks(self, inputs, masks, args, kwargs):
         """``call`` with Keras's mask handling: the inputs' masks go to ``call(mask=...)`` when it
@@ -670,6 +697,11 @@ class Layer:
         if _user_writes_config(type(self)):
             return {"name": self.name, "trainable": self.trainable}
         config = {k: v for k, v in (self.__dict__.get("_init_args") or {}).items() if k not in self._config_skip}
+        for k, v in config.items():
+            if isinstance(v, str) and k.endswith("_constraint"):  # Keras's: the object's config, not its name
+                from .. import constraints
+
+                config[k] = constraints.get(v)
         config["name"] = self.name
         config["trainable"] = self.trainable
         if self._batch_input_shape is not None:
