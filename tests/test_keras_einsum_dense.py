@@ -220,13 +220,12 @@ def test_bad_equations_and_shapes_raise_keras_s_errors(bad):
     assert errors[1] == errors[0]
 
 
-def test_lora_quantization_and_constraints_are_refused_clearly():
+def test_lora_and_quantization_are_refused_clearly():
     with pytest.raises(NotImplementedError, match="lora_rank"):
         keras.layers.EinsumDense("ab,bc->ac", 4, lora_rank=2)
     with pytest.raises(NotImplementedError, match="quantization_config"):
         keras.layers.EinsumDense("ab,bc->ac", 4, quantization_config=K.quantizers.Int8QuantizationConfig())
-    with pytest.raises(NotImplementedError, match="constraint"):
-        keras.layers.EinsumDense("ab,bc->ac", 4, kernel_constraint="non_neg")
+    # (constraints are applied now: tests/test_keras_constraints.py)
 
 
 @pytest.mark.parametrize("eq, shapes", [

@@ -14,7 +14,7 @@ import nerve.nn.functional as _functional
 from nerve.creation import zeros
 from nerve.functions import where
 
-from .. import activations, backend
+from .. import activations, backend, constraints
 from .layer import Layer
 
 
@@ -152,7 +152,8 @@ class Conv2D(Layer):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
                  bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
                  bias_constraint=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.kernel_constraint, self.bias_constraint = map(constraints.get, (kernel_constraint, bias_constraint))
         _conv_options(self, filters, kernel_size, strides, padding, data_format, activation, use_bias,
                       kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer)
         self.dilation_rate = _pair(dilation_rate, "dilation_rate")
@@ -162,9 +163,11 @@ class Conv2D(Layer):
         check_ndim4(self, input_shape)
         channels = input_shape[channel_axis(self)]
         shape = self.kernel_size + (channels // self.groups, self.filters)
-        self.kernel = self.add_weight(shape, self.kernel_initializer, name="kernel", regularizer=self.kernel_regularizer,
+        self.kernel = self.add_weight(shape, self.kernel_initializer, name="kernel",
+                                      constraint=self.kernel_constraint, regularizer=self.kernel_regularizer,
                                       perm=(3, 2, 0, 1))
         self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias",
+                                    constraint=self.bias_constraint,
                                     regularizer=self.bias_regularizer) if self.use_bias else None
 
     def call(self, inputs):
@@ -226,7 +229,8 @@ def build_depthwise(layer, input_shape, rank: int, name: str):
     check_ndim(layer, input_shape, rank + 2)
     c = layer._channels = input_shape[channel_axis(layer)]
     return layer.add_weight(layer.kernel_size + (c, layer.depth_multiplier), layer.depthwise_initializer, name=name,
-                            regularizer=layer.depthwise_regularizer, perm=(rank, rank + 1, *range(rank)))
+                            regularizer=layer.depthwise_regularizer,
+                            constraint=layer.depthwise_constraint, perm=(rank, rank + 1, *range(rank)))
 
 
 def build_pointwise(layer, rank: int):
@@ -234,7 +238,8 @@ def build_pointwise(layer, rank: int):
     as the core's (filters, C * depth_multiplier, 1...)."""
     shape = (1,) * rank + (layer._channels * layer.depth_multiplier, layer.filters)
     return layer.add_weight(shape, layer.pointwise_initializer, name="pointwise_kernel",
-                            regularizer=layer.pointwise_regularizer, perm=(rank + 1, rank, *range(rank)))
+                            regularizer=layer.pointwise_regularizer,
+                            constraint=layer.pointwise_constraint, perm=(rank + 1, rank, *range(rank)))
 
 
 def depthwise_input(layer, inputs, kernel, rank: int):
@@ -267,7 +272,8 @@ class DepthwiseConv2D(Layer):
                  dilation_rate=(1, 1), activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
                  bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, depthwise_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.bias_constraint, self.depthwise_constraint = map(constraints.get, (bias_constraint, depthwise_constraint))
         depthwise_options(self, 2, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
                           activation, use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
                           bias_regularizer)
@@ -275,6 +281,7 @@ class DepthwiseConv2D(Layer):
     def build(self, input_shape):
         self.kernel = build_depthwise(self, input_shape, 2, "kernel")
         self.bias = self.add_weight((self._channels * self.depth_multiplier,), self.bias_initializer, name="bias",
+                                    constraint=self.bias_constraint,
                                     regularizer=self.bias_regularizer) if self.use_bias else None
 
     def call(self, inputs):
@@ -297,7 +304,9 @@ class SeparableConv2D(Layer):
                  bias_initializer="zeros", depthwise_regularizer=None, pointwise_regularizer=None,
                  bias_regularizer=None, activity_regularizer=None, depthwise_constraint=None,
                  pointwise_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.bias_constraint, self.depthwise_constraint, self.pointwise_constraint = map(
+            constraints.get, (bias_constraint, depthwise_constraint, pointwise_constraint))
         depthwise_options(self, 2, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
                           activation, use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
                           bias_regularizer)
@@ -308,6 +317,7 @@ class SeparableConv2D(Layer):
         self.depthwise_kernel = build_depthwise(self, input_shape, 2, "depthwise_kernel")
         self.pointwise_kernel = build_pointwise(self, 2)
         self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias",
+                                    constraint=self.bias_constraint,
                                     regularizer=self.bias_regularizer) if self.use_bias else None
 
     def call(self, inputs):

@@ -14,7 +14,7 @@ import math
 
 from nerve.creation import ones
 
-from .. import activations
+from .. import activations, constraints
 from .conv import (
     _F,
     build_depthwise,
@@ -114,7 +114,8 @@ class Conv1D(Layer):
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.kernel_constraint, self.bias_constraint = map(constraints.get, (kernel_constraint, bias_constraint))
         grouped_conv_options(self, "Conv1D", _single, filters, kernel_size, strides, padding, ("valid", "same", "causal"),
                              data_format, dilation_rate, groups, activation, use_bias, kernel_initializer,
                              bias_initializer, kernel_regularizer, bias_regularizer)
@@ -122,9 +123,10 @@ class Conv1D(Layer):
     def build(self, input_shape):
         channels = grouped_in_channels(self, input_shape, 3)
         shape = (self.kernel_size, channels // self.groups, self.filters)
-        self.kernel = self.add_weight(shape, self.kernel_initializer, name="kernel",
+        self.kernel = self.add_weight(shape, self.kernel_initializer, name="kernel", constraint=self.kernel_constraint,
                                       regularizer=self.kernel_regularizer, perm=(2, 1, 0))
         self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias",
+                                    constraint=self.bias_constraint,
                                     regularizer=self.bias_regularizer) if self.use_bias else None
 
     def call(self, inputs):
@@ -148,7 +150,9 @@ class SeparableConv1D(Layer):
                  pointwise_initializer="glorot_uniform", bias_initializer="zeros", depthwise_regularizer=None,
                  pointwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  depthwise_constraint=None, pointwise_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.bias_constraint, self.depthwise_constraint, self.pointwise_constraint = map(
+            constraints.get, (bias_constraint, depthwise_constraint, pointwise_constraint))
         depthwise_options(self, 1, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
                           activation, use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
                           bias_regularizer)
@@ -159,6 +163,7 @@ class SeparableConv1D(Layer):
         self.depthwise_kernel = build_depthwise(self, input_shape, 1, "depthwise_kernel")
         self.pointwise_kernel = build_pointwise(self, 1)
         self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias",
+                                    constraint=self.bias_constraint,
                                     regularizer=self.bias_regularizer) if self.use_bias else None
 
     def call(self, inputs):
@@ -180,7 +185,8 @@ class DepthwiseConv1D(Layer):
                  dilation_rate=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
                  bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, depthwise_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.bias_constraint, self.depthwise_constraint = map(constraints.get, (bias_constraint, depthwise_constraint))
         depthwise_options(self, 1, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
                           activation, use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer,
                           bias_regularizer)
@@ -188,6 +194,7 @@ class DepthwiseConv1D(Layer):
     def build(self, input_shape):
         self.kernel = build_depthwise(self, input_shape, 1, "kernel")
         self.bias = self.add_weight((self._channels * self.depth_multiplier,), self.bias_initializer, name="bias",
+                                    constraint=self.bias_constraint,
                                     regularizer=self.bias_regularizer) if self.use_bias else None
 
     def call(self, inputs):

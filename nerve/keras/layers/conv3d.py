@@ -16,7 +16,7 @@ import math
 
 from nerve.creation import ones
 
-from .. import activations
+from .. import activations, constraints
 from .conv import (
     _F,
     _GlobalPooling,
@@ -86,7 +86,8 @@ class Conv3D(Layer):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
                  bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
                  bias_constraint=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.kernel_constraint, self.bias_constraint = map(constraints.get, (kernel_constraint, bias_constraint))
         grouped_conv_options(self, "Conv3D", _triple, filters, kernel_size, strides, padding, ("valid", "same"),
                              data_format, dilation_rate, groups, activation, use_bias, kernel_initializer,
                              bias_initializer, kernel_regularizer, bias_regularizer)
@@ -94,9 +95,10 @@ class Conv3D(Layer):
     def build(self, input_shape):
         channels = grouped_in_channels(self, input_shape, 5)
         shape = self.kernel_size + (channels // self.groups, self.filters)
-        self.kernel = self.add_weight(shape, self.kernel_initializer, name="kernel",
+        self.kernel = self.add_weight(shape, self.kernel_initializer, name="kernel", constraint=self.kernel_constraint,
                                       regularizer=self.kernel_regularizer, perm=(4, 3, 0, 1, 2))
         self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias",
+                                    constraint=self.bias_constraint,
                                     regularizer=self.bias_regularizer) if self.use_bias else None
 
     def call(self, inputs):
@@ -129,7 +131,8 @@ class Conv3DTranspose(Layer):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
                  bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
                  bias_constraint=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.kernel_constraint, self.bias_constraint = map(constraints.get, (kernel_constraint, bias_constraint))
         set_data_format(self, data_format)
         self.filters = int(filters)
         self.kernel_size = _triple(kernel_size, "kernel_size")
@@ -147,9 +150,10 @@ class Conv3DTranspose(Layer):
         check_ndim(self, input_shape, 5)
         self._channels = input_shape[channel_axis(self)]
         shape = self.kernel_size + (self.filters, self._channels)
-        self.kernel = self.add_weight(shape, self.kernel_initializer, name="kernel",
+        self.kernel = self.add_weight(shape, self.kernel_initializer, name="kernel", constraint=self.kernel_constraint,
                                       regularizer=self.kernel_regularizer, perm=(4, 3, 0, 1, 2))
         self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias",
+                                    constraint=self.bias_constraint,
                                     regularizer=self.bias_regularizer) if self.use_bias else None
 
     def _pads(self, i):

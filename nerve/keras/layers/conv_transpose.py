@@ -9,6 +9,7 @@ or padding the full transposed convolution as Keras's torch backend does (JAX's 
 
 from __future__ import annotations
 
+from .. import constraints
 from .conv import (
     _F,
     _conv_options,
@@ -75,7 +76,8 @@ class Conv2DTranspose(Layer):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
                  bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
                  bias_constraint=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.kernel_constraint, self.bias_constraint = map(constraints.get, (kernel_constraint, bias_constraint))
         _conv_options(self, filters, kernel_size, strides, padding, data_format, activation, use_bias,
                       kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer)
         self.output_padding = None if output_padding is None else _pair(output_padding, "output_padding")
@@ -85,9 +87,11 @@ class Conv2DTranspose(Layer):
     def build(self, input_shape):
         check_ndim4(self, input_shape)
         shape = self.kernel_size + (self.filters, input_shape[channel_axis(self)])
-        self.kernel = self.add_weight(shape, self.kernel_initializer, name="kernel", regularizer=self.kernel_regularizer,
+        self.kernel = self.add_weight(shape, self.kernel_initializer, name="kernel",
+                                      constraint=self.kernel_constraint, regularizer=self.kernel_regularizer,
                                       perm=(3, 2, 0, 1))
         self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias",
+                                    constraint=self.bias_constraint,
                                     regularizer=self.bias_regularizer) if self.use_bias else None
         self.built = True
 
@@ -133,7 +137,8 @@ class Conv1DTranspose(Layer):
                  dilation_rate=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.kernel_constraint, self.bias_constraint = map(constraints.get, (kernel_constraint, bias_constraint))
         grouped_conv_options(self, "Conv1DTranspose", _single, filters, kernel_size, strides, padding,
                              ("valid", "same"), data_format, dilation_rate, 1, activation, use_bias,
                              kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer)
@@ -146,8 +151,10 @@ class Conv1DTranspose(Layer):
         check_ndim(self, input_shape, 3)
         self._channels = input_shape[channel_axis(self)]
         self.kernel = self.add_weight((self.kernel_size, self.filters, self._channels), self.kernel_initializer,
-                                      name="kernel", regularizer=self.kernel_regularizer, perm=(2, 1, 0))
+                                      name="kernel", constraint=self.kernel_constraint,
+                                      regularizer=self.kernel_regularizer, perm=(2, 1, 0))
         self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias",
+                                    constraint=self.bias_constraint,
                                     regularizer=self.bias_regularizer) if self.use_bias else None
 
     def _span(self):

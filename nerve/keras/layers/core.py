@@ -16,7 +16,7 @@ import nerve
 import nerve.nn.functional as _functional
 from nerve.tensor import Tensor
 
-from .. import activations
+from .. import activations, constraints
 from .conv import set_data_format
 from .layer import KerasTensor, Layer, Node, map_structure, set_keras_mask
 
@@ -46,7 +46,8 @@ class Dense(Layer):
         if lora_rank is not None or quantization_config is not None:
             raise NotImplementedError("Dense(lora_rank=... / quantization_config=...): LoRA and quantization are "
                                       "not supported in nerve.keras; leave them None.")
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.kernel_constraint, self.bias_constraint = map(constraints.get, (kernel_constraint, bias_constraint))
         self.units = int(units)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
@@ -56,8 +57,9 @@ class Dense(Layer):
     def build(self, input_shape):
         # Keras's (in, out) kernel, kept as the (out, in) weight F.linear takes (see Variable).
         self.kernel = self.add_weight((input_shape[-1], self.units), self.kernel_initializer, name="kernel",
+                                      constraint=self.kernel_constraint,
                                       regularizer=self.kernel_regularizer, perm=(1, 0))
-        self.bias = self.add_weight((self.units,), self.bias_initializer, name="bias",
+        self.bias = self.add_weight((self.units,), self.bias_initializer, name="bias", constraint=self.bias_constraint,
                                     regularizer=self.bias_regularizer) if self.use_bias else None
 
     def call(self, inputs):
@@ -211,8 +213,9 @@ class Embedding(Layer):
     supports_masking = True
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
-                 mask_zero=False, **kwargs):
+                 embeddings_constraint=None, mask_zero=False, **kwargs):
         super().__init__(**kwargs)
+        self.embeddings_constraint = constraints.get(embeddings_constraint)
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self.embeddings_initializer = embeddings_initializer
         self.embeddings_regularizer = embeddings_regularizer
@@ -221,6 +224,7 @@ class Embedding(Layer):
     def build(self, input_shape):
         init = "random_uniform" if self.embeddings_initializer == "uniform" else self.embeddings_initializer
         self.embeddings = self.add_weight((self.input_dim, self.output_dim), init, name="embeddings",
+                                          constraint=self.embeddings_constraint,
                                           regularizer=self.embeddings_regularizer)
 
     def call(self, inputs):

@@ -13,7 +13,7 @@ import re
 
 import nerve
 
-from .. import activations, initializers, regularizers
+from .. import activations, constraints, initializers
 from .layer import Layer, in_symbolic_call
 
 
@@ -39,20 +39,17 @@ class EinsumDense(Layer):
         if lora_rank is not None:
             raise NotImplementedError("EinsumDense(lora_rank=...): LoRA is not supported in nerve.keras; "
                                       "leave lora_rank=None.")
-        if kernel_constraint is not None or bias_constraint is not None:
-            raise NotImplementedError("EinsumDense(kernel_constraint=..., bias_constraint=...): weight constraints "
-                                      "are not applied by nerve.keras; leave them None.")
         if quantization_config is not None:
             raise NotImplementedError("EinsumDense(quantization_config=...): quantization is not supported in "
                                       "nerve.keras; leave quantization_config=None.")
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.kernel_constraint, self.bias_constraint = map(constraints.get, (kernel_constraint, bias_constraint))
         self.equation = equation
         self.partial_output_shape = (output_shape,) if isinstance(output_shape, int) else tuple(output_shape)
         self.bias_axes = bias_axes
         self.activation = activations.get(activation)
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
         self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
-        self.activity_regularizer = regularizers.get(activity_regularizer)
 
     def build(self, input_shape):
         kernel_shape, bias_shape, full_output_shape, input_axes, output_axes = _analyze_einsum_string(
@@ -64,8 +61,9 @@ class EinsumDense(Layer):
             # as Keras's: glorot/he/lecun take their fans from the kernel's input and output letters
             init = copy.copy(init)
             init.input_axes, init.output_axes = input_axes, output_axes
-        self.kernel = self.add_weight(kernel_shape, init, name="kernel", regularizer=self.kernel_regularizer)
-        self.bias = self.add_weight(bias_shape, self.bias_initializer, name="bias",
+        self.kernel = self.add_weight(kernel_shape, init, name="kernel",
+                                      constraint=self.kernel_constraint, regularizer=self.kernel_regularizer)
+        self.bias = self.add_weight(bias_shape, self.bias_initializer, name="bias", constraint=self.bias_constraint,
                                     regularizer=self.bias_regularizer) if bias_shape is not None else None
 
     def call(self, inputs):
@@ -77,8 +75,6 @@ class EinsumDense(Layer):
         if self.bias is not None:
             y = y + self.bias.value
         y = self.activation(y)
-        if self.activity_regularizer is not None:  # as Keras's: a penalty on the output, per example
-            self.add_loss(self.activity_regularizer(y) / y.shape[0])
         return y
 
     def compute_output_shape(self, input_shape):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import nerve
 import nerve.nn.functional as _functional
 
-from .. import backend
+from .. import backend, constraints
 from .layer import Layer
 
 
@@ -39,6 +39,8 @@ class BatchNormalization(Layer):
                  moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
                  beta_constraint=None, gamma_constraint=None, synchronized=False, **kwargs):
         super().__init__(**kwargs)
+        self.beta_regularizer, self.gamma_regularizer = beta_regularizer, gamma_regularizer
+        self.beta_constraint, self.gamma_constraint = map(constraints.get, (beta_constraint, gamma_constraint))
         self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
         self.center, self.scale = center, scale
         self._inits = (gamma_initializer, beta_initializer, moving_mean_initializer, moving_variance_initializer)
@@ -50,8 +52,10 @@ class BatchNormalization(Layer):
         self._axis = axis
         c = (input_shape[axis],)
         g, b, mm, mv = self._inits
-        self.gamma = self.add_weight(c, g, name="gamma") if self.scale else None
-        self.beta = self.add_weight(c, b, name="beta") if self.center else None
+        self.gamma = self.add_weight(c, g, name="gamma", regularizer=self.gamma_regularizer,
+                                    constraint=self.gamma_constraint) if self.scale else None
+        self.beta = self.add_weight(c, b, name="beta", regularizer=self.beta_regularizer,
+                                   constraint=self.beta_constraint) if self.center else None
         self.moving_mean = self.add_weight(c, mm, name="moving_mean", trainable=False)
         self.moving_variance = self.add_weight(c, mv, name="moving_variance", trainable=False)
 
@@ -115,8 +119,11 @@ class LayerNormalization(Layer):
     supports_masking = True
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
-                 gamma_initializer="ones", **kwargs):
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, **kwargs):
         super().__init__(**kwargs)
+        self.beta_regularizer, self.gamma_regularizer = beta_regularizer, gamma_regularizer
+        self.beta_constraint, self.gamma_constraint = map(constraints.get, (beta_constraint, gamma_constraint))
         self.axis, self.epsilon, self.center, self.scale = axis, float(epsilon), center, scale
         self._inits = (gamma_initializer, beta_initializer)
 
@@ -127,8 +134,10 @@ class LayerNormalization(Layer):
         if axis not in (-1, len(input_shape) - 1):
             raise NotImplementedError("LayerNormalization supports axis=-1 only")
         c = (input_shape[-1],)
-        self.gamma = self.add_weight(c, self._inits[0], name="gamma") if self.scale else None
-        self.beta = self.add_weight(c, self._inits[1], name="beta") if self.center else None
+        self.gamma = self.add_weight(c, self._inits[0], name="gamma", regularizer=self.gamma_regularizer,
+                                    constraint=self.gamma_constraint) if self.scale else None
+        self.beta = self.add_weight(c, self._inits[1], name="beta", regularizer=self.beta_regularizer,
+                                   constraint=self.beta_constraint) if self.center else None
 
     def call(self, inputs):
         return _F().layer_norm(inputs, (inputs.shape[-1],),
