@@ -23,7 +23,7 @@ from nerve.creation import arange, full, zeros
 from nerve.functions import where
 from nerve.nn.functional.attention import attention_probs
 
-from .. import backend
+from .. import backend, constraints, regularizers
 from .layer import Layer, as_mask, get_keras_mask
 
 
@@ -96,6 +96,9 @@ class MultiHeadAttention(Layer):
         self._sliding_window = sliding_window
         self._kernel_initializer, self._bias_initializer = kernel_initializer, bias_initializer
         self._kernel_regularizer, self._bias_regularizer = kernel_regularizer, bias_regularizer
+        # as Keras's: these go to each projection (query, key, value, output), not to this layer's output
+        self._kernel_constraint, self._bias_constraint = map(constraints.get, (kernel_constraint, bias_constraint))
+        self._activity_regularizer = regularizers.get(activity_regularizer)
         self._inverse_sqrt_key_dim = 1.0 / math.sqrt(float(key_dim))
 
     @property
@@ -135,9 +138,10 @@ class MultiHeadAttention(Layer):
         def projection(name, dim, size):
             # Keras's (dim, heads, size) kernel, kept as (heads, size, dim): F.linear's weight once reshaped
             kernel = self.add_weight((dim, n, size), self._kernel_initializer, name="kernel",
-                                     regularizer=self._kernel_regularizer, perm=(1, 2, 0))
-            bias = self.add_weight((n, size), self._bias_initializer, name="bias",
-                                   regularizer=self._bias_regularizer) if self._use_bias else None
+                                     regularizer=self._kernel_regularizer, constraint=self._kernel_constraint,
+                                     perm=(1, 2, 0))
+            bias = self.add_weight((n, size), self._bias_initializer, name="bias", regularizer=self._bias_regularizer,
+                                   constraint=self._bias_constraint) if self._use_bias else None
             for v in (kernel, bias):
                 if v is not None:
                     v.path = f"{self.name}/{name}/{v.name}"
@@ -149,9 +153,11 @@ class MultiHeadAttention(Layer):
         # (heads, value_dim, *out) kept as (*out, heads, value_dim)
         perm = tuple(range(2, 2 + len(out))) + (0, 1)
         self._output_kernel = self.add_weight((n, self._value_dim) + tuple(out), self._kernel_initializer,
-                                              name="kernel", regularizer=self._kernel_regularizer, perm=perm)
+                                              name="kernel", regularizer=self._kernel_regularizer,
+                                              constraint=self._kernel_constraint, perm=perm)
         self._output_bias = self.add_weight(tuple(out), self._bias_initializer, name="bias",
-                                            regularizer=self._bias_regularizer) if self._use_bias else None
+                                            regularizer=self._bias_regularizer,
+                                            constraint=self._bias_constraint) if self._use_bias else None
         for v in (self._output_kernel, self._output_bias):
             if v is not None:
                 v.path = f"{self.name}/attention_output/{v.name}"
@@ -185,6 +191,8 @@ class MultiHeadAttention(Layer):
         w = kernel.value.reshape(n * size, dim)
         b = bias.value.reshape(n * size) if bias is not None else None
         y = _F().linear(x.reshape(x.shape[0], steps, dim), w, b)
+        if self._activity_regularizer is not None:
+            self.add_loss(self._activity_regularizer(y) / y.shape[0])
         return y.reshape(x.shape[0], steps, n, size).permute(0, 2, 1, 3)
 
     def _attention_mask(self, batch, t, s, n_axes, device, query_mask, value_mask, key_mask, attention_mask,
@@ -250,6 +258,8 @@ class MultiHeadAttention(Layer):
         w = self._output_kernel.value.reshape(math.prod(out_shape), n * hv)
         b = self._output_bias.value.reshape(-1) if self._output_bias is not None else None
         y = F.linear(out, w, b).reshape((batch,) + q_steps + tuple(out_shape))
+        if self._activity_regularizer is not None:
+            self.add_loss(self._activity_regularizer(y) / batch)
         if return_attention_scores:
             return y, scores.reshape((batch, n) + q_steps + kv_steps)
         return y

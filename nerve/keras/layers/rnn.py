@@ -20,8 +20,8 @@ which ``Bidirectional`` sets with ``return_sequences``): the ``Scan`` op (defaul
 the step loop skips the masked rows of each step. ``return_sequences=True`` passes the mask on.
 
 ``stateful=True`` (the batch size fixed, e.g. ``keras.Input(shape, batch_size=n)``): each batch
-starts from the states the previous one ended with; ``reset_state()`` zeros them. ``unroll``, the
-constraints and ``seed`` are accepted and ignored.
+starts from the states the previous one ended with; ``reset_state()`` zeros them. ``unroll`` and
+``seed`` are accepted and ignored.
 
 ``RNN(cell)`` is the generic loop, step by step, around ``SimpleRNNCell`` / ``LSTMCell`` / ``GRUCell``
 (the layers' step code and weights: ``RNN(LSTMCell(n))`` with ``LSTM(n)``'s weights gives its outputs;
@@ -39,7 +39,7 @@ from nerve.functions import cat, stack, where
 from nerve.nn.modules.rnn import _scan
 from nerve.tensor import Tensor
 
-from .. import activations, initializers
+from .. import activations, constraints, initializers
 from ..variables import Variable
 from .layer import Layer, as_mask, flatten, in_symbolic_call, map_structure, pack_as
 
@@ -78,7 +78,7 @@ class _RNN(Layer):
                  recurrent_constraint=None, bias_constraint=None, dropout=0.0, recurrent_dropout=0.0,
                  seed=None, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
                  unroll=False, zero_output_for_mask=False, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         if units is None or int(units) <= 0:
             raise ValueError(f"Received an invalid value for argument `units`, expected a positive integer, "
                              f"got {units}.")
@@ -98,6 +98,8 @@ class _RNN(Layer):
         self.bias_initializer = bias_initializer
         self.kernel_regularizer, self.recurrent_regularizer = kernel_regularizer, recurrent_regularizer
         self.bias_regularizer = bias_regularizer
+        self.kernel_constraint, self.recurrent_constraint, self.bias_constraint = map(
+            constraints.get, (kernel_constraint, recurrent_constraint, bias_constraint))
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards = bool(go_backwards)
         self.unroll = unroll
@@ -116,11 +118,14 @@ class _RNN(Layer):
         k = self._gates * self.units
         # Kept as the core's (k*units, in) / (k*units, units), shown to Keras as (in, k*units) / (units, k*units).
         self.kernel = self.add_weight((input_shape[-1], k), self.kernel_initializer, name="kernel",
-                                      regularizer=self.kernel_regularizer, perm=(1, 0))
+                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint,
+                                      perm=(1, 0))
         self.recurrent_kernel = self.add_weight((self.units, k), self.recurrent_initializer, name="recurrent_kernel",
-                                                regularizer=self.recurrent_regularizer, perm=(1, 0))
+                                                regularizer=self.recurrent_regularizer,
+                                                constraint=self.recurrent_constraint, perm=(1, 0))
         self.bias = self.add_weight(self._bias_shape(), self._bias_init(), name="bias",
-                                    regularizer=self.bias_regularizer) if self.use_bias else None
+                                    regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
         cell = f"{self.name}/{type(self).__name__.lower().replace('simplernn', 'simple_rnn')}_cell"
         for v in self.weights:
             v.path = f"{cell}/{v.name}"  # Keras 3 keeps them in a cell: 'lstm/lstm_cell/kernel'
@@ -451,6 +456,8 @@ class _Cell(Layer):
         self.bias_initializer = bias_initializer
         self.kernel_regularizer, self.recurrent_regularizer = kernel_regularizer, recurrent_regularizer
         self.bias_regularizer = bias_regularizer
+        self.kernel_constraint, self.recurrent_constraint, self.bias_constraint = map(
+            constraints.get, (kernel_constraint, recurrent_constraint, bias_constraint))
 
     @property
     def state_size(self):
@@ -469,11 +476,14 @@ class _Cell(Layer):
     def build(self, input_shape):
         k = self._layer._gates * self.units
         self.kernel = self.add_weight((input_shape[-1], k), self.kernel_initializer, name="kernel",
-                                      regularizer=self.kernel_regularizer, perm=(1, 0))
+                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint,
+                                      perm=(1, 0))
         self.recurrent_kernel = self.add_weight((self.units, k), self.recurrent_initializer, name="recurrent_kernel",
-                                                regularizer=self.recurrent_regularizer, perm=(1, 0))
+                                                regularizer=self.recurrent_regularizer,
+                                                constraint=self.recurrent_constraint, perm=(1, 0))
         self.bias = self.add_weight(self._bias_shape(), self._bias_init(), name="bias",
-                                    regularizer=self.bias_regularizer) if self.use_bias else None
+                                    regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
         self.built = True
 
     def get_initial_state(self, batch_size=None):
