@@ -200,3 +200,108 @@ def test_save_load_keeps_constraints(tmp_path):
     loaded(X_VEC[:8])
     ours(X_VEC[:8])
     np.testing.assert_allclose(float(loaded.losses[0]), float(ours.losses[0]), rtol=1e-6)
+
+
+X_SEQ = RNG.normal(size=(8, 5, 3)).astype("float32")
+Y_SEQ = RNG.normal(size=(8, 4)).astype("float32")
+
+
+def test_lstm_constraints_and_activity_regularizer():
+    def build(lib, L):
+        c = lib.constraints
+        return lib.Sequential([L.Input((5, 3)),
+                               L.LSTM(4, kernel_constraint=c.MaxNorm(0.4), recurrent_constraint="unit_norm",
+                                      bias_constraint="non_neg", activity_regularizer="l2")])
+
+    theirs, ours = both(build)
+    theirs(X_SEQ)
+    ours(X_SEQ)
+    np.testing.assert_allclose([float(v) for v in ours.losses],
+                               [float(K.ops.convert_to_numpy(v)) for v in theirs.losses], rtol=1e-5)
+    kernel, recurrent, bias = fit_epochs(theirs, ours, X_SEQ, Y_SEQ, OPTS[1], epochs=2)
+    assert np.sqrt((kernel ** 2).sum(axis=0)).max() <= 0.4 + 1e-5
+    np.testing.assert_allclose(np.sqrt((recurrent ** 2).sum(axis=0)), 1.0, rtol=1e-4)
+    assert bias.min() >= 0
+
+
+def test_multi_head_attention_constraints_and_activity_regularizer():
+    def build(lib, L):
+        x = lib.Input((5, 3))
+        h = L.MultiHeadAttention(2, 3, kernel_constraint=lib.constraints.MaxNorm(0.3, axis=0), bias_constraint="non_neg",
+                                 activity_regularizer=lib.regularizers.L1(0.01))(x, x)
+        return lib.Model(x, L.Dense(4)(L.Flatten()(h)))
+
+    theirs, ours = both(build)
+    theirs(X_SEQ)
+    ours(X_SEQ)
+    got, want = [float(v) for v in ours.losses], [float(K.ops.convert_to_numpy(v)) for v in theirs.losses]
+    assert len(got) == len(want) == 4  # one per projection: query, key, value, output
+    np.testing.assert_allclose(sum(got), sum(want), rtol=1e-5)
+    weights = fit_epochs(theirs, ours, X_SEQ, Y_SEQ, OPTS[0], epochs=2)
+    query_kernel, query_bias = weights[0], weights[1]
+    assert np.sqrt((query_kernel ** 2).sum(axis=0)).max() <= 0.3 + 1e-5
+    assert query_bias.min() >= 0
+
+
+def test_normalization_gamma_beta_regularizers():
+    def build(lib, L):
+        return lib.Sequential([L.Input((6,)), L.Dense(5),
+                               L.BatchNormalization(gamma_regularizer="l2", beta_regularizer=lib.regularizers.L1(0.1)),
+                               L.LayerNormalization(gamma_regularizer="l1", beta_constraint="non_neg"),
+                               L.Dense(4)])
+
+    theirs, ours = both(build)
+    np.testing.assert_allclose(sorted(float(v) for v in ours.losses),
+                               sorted(float(K.ops.convert_to_numpy(v)) for v in theirs.losses), rtol=1e-5)
+    assert len(ours.losses) == 3
+    weights = fit_epochs(theirs, ours, X_VEC, Y_VEC, OPTS[0], epochs=2)
+    assert weights[-3].min() >= 0  # the LayerNormalization's beta
+
+
+def test_registered_custom_constraint_saves_and_loads(tmp_path):
+    def program(lib, path):
+        @lib.saving.register_keras_serializable(package="kcons_test")
+        class ClipTo(lib.constraints.Constraint):
+            def __init__(self, limit=1.0):
+                self.limit = limit
+
+            def __call__(self, w):
+                return lib.ops.clip(w, -self.limit, self.limit)
+
+            def get_config(self):
+                return {"limit": self.limit}
+
+        model = lib.Sequential([lib.Input((6,)), lib.layers.Dense(4, kernel_constraint=ClipTo(0.02))])
+        model.compile(optimizer=lib.optimizers.SGD(1.0), loss="mse")
+        model.save(path)
+        loaded = lib.models.load_model(path)
+        constraint = loaded.layers[0].kernel.constraint
+        loaded.fit(X_VEC, Y_VEC, epochs=1, verbose=0)
+        return type(constraint).__name__, constraint.get_config(), float(np.abs(loaded.get_weights()[0]).max())
+
+    theirs = program(K, tmp_path / "k.keras")
+    ours = program(keras, tmp_path / "n.keras")
+    assert ours[:2] == theirs[:2] == ("ClipTo", {"limit": 0.02})
+    assert ours[2] == pytest.approx(theirs[2]) and ours[2] == pytest.approx(0.02)
+
+
+def test_keras_files_carry_constraints_both_ways(tmp_path):
+    def build(lib):
+        c = lib.constraints
+        return lib.Sequential([lib.Input((6,)),
+                               lib.layers.Dense(5, kernel_constraint=c.MaxNorm(1.5), bias_constraint="non_neg",
+                                                activity_regularizer=lib.regularizers.L2(0.01)),
+                               lib.layers.BatchNormalization(gamma_constraint=c.UnitNorm())])
+
+    def described(model):
+        first, bn = model.layers
+        return (type(first.kernel.constraint).__name__, first.kernel.constraint.get_config(),
+                type(first.bias.constraint).__name__, type(first.activity_regularizer).__name__,
+                type(bn.gamma.constraint).__name__)
+
+    for writer, reader in ((keras, K), (K, keras)):
+        model = build(writer)
+        model.compile(optimizer="adam", loss="mse")
+        model.save(tmp_path / "m.keras")
+        assert described(reader.models.load_model(tmp_path / "m.keras")) == described(model) == \
+            ("MaxNorm", {"max_value": 1.5, "axis": 0}, "NonNeg", "L2", "UnitNorm")
