@@ -305,3 +305,23 @@ def test_keras_files_carry_constraints_both_ways(tmp_path):
         model.save(tmp_path / "m.keras")
         assert described(reader.models.load_model(tmp_path / "m.keras")) == described(model) == \
             ("MaxNorm", {"max_value": 1.5, "axis": 0}, "NonNeg", "L2", "UnitNorm")
+
+
+def test_more_conv_layers_constraints():
+    def build(lib, L):
+        c = lib.constraints
+        x = lib.Input((5, 3))
+        h = L.Conv1D(4, 2, kernel_constraint=c.MaxNorm(0.2, axis=[0, 1]), bias_constraint="non_neg")(x)
+        h = L.SeparableConv1D(3, 2, depthwise_constraint="non_neg", pointwise_constraint=c.UnitNorm(axis=[0, 1]))(h)
+        h = L.Conv1DTranspose(2, 2, kernel_constraint="non_neg")(h)
+        h = L.Reshape((4, 2, 1))(h)
+        h = L.Conv2DTranspose(2, 2, kernel_constraint=c.MaxNorm(0.25, axis=[0, 1, 3]))(h)
+        return lib.Model(x, L.Dense(4)(L.Flatten()(h)))
+
+    theirs, ours = both(build)
+    w = fit_epochs(theirs, ours, X_SEQ, Y_SEQ, OPTS[1], epochs=2)
+    assert np.sqrt((w[0] ** 2).sum(axis=(0, 1))).max() <= 0.2 + 1e-5 and w[1].min() >= 0
+    assert w[2].min() >= 0
+    np.testing.assert_allclose(np.sqrt((w[3] ** 2).sum(axis=(0, 1))), 1.0, rtol=1e-4)
+    assert w[5].min() >= 0
+    assert np.sqrt((w[7] ** 2).sum(axis=(0, 1, 3))).max() <= 0.25 + 1e-5
