@@ -152,12 +152,14 @@ class Optimizer:
     def _apply_constraints(self) -> None:
         """Keras's: right after the update, each updated variable that has a constraint becomes
         ``constraint(variable)``."""
+        todo = [v for v in self._variables if v._constraint is not None and v.value.grad is not None]
+        if not todo:  # (the usual case: one pass over the list, no grad-mode switch)
+            return
         import nerve
 
         with nerve.no_grad():
-            for var in self._variables:
-                if var.constraint is not None and var.value.grad is not None:
-                    var.assign(var.constraint(var))
+            for var in todo:
+                var.assign(var.constraint(var))
 
     def _before_step(self) -> None:
         """Set what the nerve optimizer needs for this step to take Keras's (``iterations`` is its count)."""
