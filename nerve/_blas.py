@@ -98,16 +98,10 @@ def kernels(*arrays, min_size: int | None = None) -> _Kernels | None:
 
 def add_scaled(a: float, x, y) -> bool:
     """``y += a * x`` in one pass (``add_``/``sub_`` with ``alpha``), on the threads the optimizers'
-    SGD step uses: OpenBLAS's up to ``_threads.ELEMENTWISE_SPLIT`` elements, nerve's (in blocks)
-    beyond. False, and nothing written, where BLAS can not take these arrays (``kernels``)."""
+    SGD step uses (``_threads.elementwise``). False, and nothing written, where BLAS can not take
+    these arrays (``kernels``)."""
     k = kernels(x, y, min_size=SGD_MIN_SIZE)
     if k is None:
         return False
-    n = y.size
-    w = _threads.workers() if n >= _threads.ELEMENTWISE_SPLIT else 1
-    if w < 2 or _threads.in_worker():
-        k.axpy(a, x, y)
-    else:
-        fx, fy = x.reshape(-1), y.reshape(-1)
-        _threads.run_chunks(w, lambda i, j: k.axpy(a, fx[i:j], fy[i:j]), _threads.blocks(n, w))
+    _threads.elementwise(lambda xs, ys: k.axpy(a, xs, ys), (x, y))
     return True

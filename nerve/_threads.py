@@ -183,6 +183,21 @@ def run_chunks(n_workers: int, fn, chunks) -> list:
     return _on_one_blas_thread(call)
 
 
+
+def elementwise(body, arrays, *args) -> None:
+    """``body(*arrays, *args)``, where ``body`` updates NumPy ``arrays`` (of one shape; None allowed)
+    element by element (ufuncs with ``out=``, BLAS level-1 calls). From ``ELEMENTWISE_SPLIT``
+    elements it runs on blocks of the flattened arrays over nerve's threads: NumPy and BLAS let go
+    of the GIL, and such an update is memory-bound (PyTorch spreads its own over its threads too).
+    """
+    n = arrays[0].size
+    w = workers() if n >= ELEMENTWISE_SPLIT else 1
+    if w < 2 or in_worker() or not all(a is None or a.flags.c_contiguous for a in arrays):
+        body(*arrays, *args)
+        return
+    flat = [None if a is None else a.reshape(-1) for a in arrays]  # views: each is contiguous
+    run_chunks(w, lambda i, j: body(*(None if f is None else f[i:j] for f in flat), *args), blocks(n, w))
+
 # A product of at least this many multiply-adds is split over nerve's threads; a smaller one is
 # left to BLAS as it is set. Measured on the 2-core VM: a (64, 9216) @ (9216, 128) product took
 # 1.6 ms split against 2.3 ms on BLAS's 2 threads, while for (64, 784) @ (784, 128) handing work

@@ -136,9 +136,8 @@ SPLIT_CASES = [c for c in CASES if c[0] in ("SGD", "Adam", "AdamW", "RMSprop", "
 def test_updates_split_over_threads_match_torch(case, monkeypatch):
     # big parameters are updated in blocks on nerve's worker threads; make every one "big"
     from nerve import _threads
-    from nerve.optim import optimizer as opt_mod
 
-    monkeypatch.setattr(opt_mod, "_SPLIT_MIN", 2)
+    monkeypatch.setattr(_threads, "ELEMENTWISE_SPLIT", 2)
     monkeypatch.setattr(_threads, "WORKERS", 3)
     calls = []
     real = _threads.run_chunks

@@ -157,7 +157,7 @@ def test_sgd_blas_update_on_one_thread_or_split_matches_torch(kw, workers, blas_
 def test_mid_size_update_matches_torch_sgd_with_blas_in_one_piece(case, blas_calls, monkeypatch):
     # (a 784-128 Linear's weight is this size: BLAS for SGD, in one piece on OpenBLAS's threads;
     # NumPy's code for Adam and RMSprop, which measured slower with BLAS there)
-    assert _blas.SGD_MIN_SIZE <= MID[0] * MID[1] < min(_blas.MIN_SIZE, optim.optimizer._SPLIT_MIN)
+    assert _blas.SGD_MIN_SIZE <= MID[0] * MID[1] < min(_blas.MIN_SIZE, _threads.ELEMENTWISE_SPLIT)
     chunks = _record_chunks(monkeypatch, None)
     name, kw = case
     _assert_matches_torch(name, kw, np.float32, shapes=[MID, (300,)], steps=8)

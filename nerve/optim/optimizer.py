@@ -46,9 +46,6 @@ def _as_number(x):
     return x
 
 
-# Parameters of at least this many elements are updated in blocks on nerve's threads (see
-# Optimizer.elementwise).
-_SPLIT_MIN = _threads.ELEMENTWISE_SPLIT
 _new = object.__new__
 
 # PyTorch's implementation choices (multi-tensor, fused kernels, CUDA graphs): nerve has one
@@ -136,18 +133,12 @@ class Optimizer:
 
     def elementwise(self, xp, body, arrays, *args) -> None:
         """``body(*arrays, *args)``, where ``body`` updates ``arrays`` (of one shape; None allowed)
-        element by element with NumPy ufuncs and ``out=``. For a big parameter on NumPy it runs on
-        blocks of the flattened arrays over nerve's worker threads: NumPy lets go of the GIL in its
-        loops, and an update is memory-bound (PyTorch spreads its own over its threads too).
-        """
-        n = arrays[0].size
-        w = _threads.workers() if n >= _SPLIT_MIN and xp is np else 1
-        if w < 2 or _threads.in_worker() or not all(a is None or a.flags.c_contiguous for a in arrays):
+        element by element: for a big parameter on NumPy, in blocks over nerve's threads
+        (``_threads.elementwise``)."""
+        if xp is np:
+            _threads.elementwise(body, arrays, *args)
+        else:
             body(*arrays, *args)
-            return
-        flat = [None if a is None else a.reshape(-1) for a in arrays]  # views: each is contiguous
-        _threads.run_chunks(w, lambda i, j: body(*(None if f is None else f[i:j] for f in flat), *args),
-                            _threads.blocks(n, w))
 
     def grad_with_decay(self, xp, p, g, group: dict, weight_decay: float | None = None):
         """The gradient with ``maximize`` and L2 weight decay applied: ``±g + weight_decay * p``.

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from .. import _blas
+from .. import _blas, _threads
 from ..backend import copy_aligned
-from . import optimizer as _optimizer
 from .optimizer import Optimizer
 
 
@@ -58,7 +57,7 @@ class SGD(Optimizer):
         if first:  # the first step starts the buffer at the gradient, undamped
             state["momentum_buffer"] = buf = copy_aligned(d)
         args = (p, d, buf, self.scratch(p, 1), xp, lr, momentum, dampening, group["nesterov"], first)
-        if p.size < _optimizer._SPLIT_MIN:  # what elementwise does for a parameter this small
+        if p.size < _threads.ELEMENTWISE_SPLIT:  # what elementwise does for a parameter this small
             _update(*args)
         else:
             self.elementwise(xp, _update, args[:4], *args[4:])
