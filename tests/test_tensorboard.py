@@ -218,3 +218,36 @@ def test_keras_tensorboard_callback(tmp_path):
     assert "keras" in train.Tags()["tensors"]  # the model's configuration, for the graph view
     with pytest.raises(ValueError, match="profile_batch"):
         keras.callbacks.TensorBoard(profile_batch=2)
+
+
+def test_pr_curves_and_embeddings_as_pytorchs(tmp_path):
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 100)
+    preds = np.clip(labels * 0.6 + rng.random(100) * 0.5, 0, 1)
+    feats = rng.normal(size=(9, 4)).astype(np.float32)
+    meta = [f"p{i}" for i in range(9)]
+    rows = [[f"p{i}", i % 3] for i in range(9)]
+    imgs = rng.random((9, 3, 4, 5)).astype(np.float32)
+    for writer_cls, lib, name in ((SummaryWriter, nerve, "nerve"), (TorchWriter, torch, "torch")):
+        with writer_cls(str(tmp_path / name)) as w:
+            w.add_pr_curve("pr", lib.tensor(labels), lib.tensor(preds), 1)
+            w.add_pr_curve("pr_w", labels, preds, 2, num_thresholds=200, weights=np.linspace(0, 1, 100))
+            w.add_embedding(lib.tensor(feats), metadata=meta, label_img=lib.tensor(imgs), global_step=3, tag="a/b")
+            w.add_embedding(lib.tensor(feats), metadata=rows, metadata_header=["name", "cls"])
+    ours, theirs = _read(tmp_path / "nerve"), _read(tmp_path / "torch")
+    for tag in ("pr", "pr_w"):
+        a, b = ours.Tensors(tag)[0], theirs.Tensors(tag)[0]
+        assert (a.step, a.tensor_proto) == (b.step, b.tensor_proto)
+        assert ours.summary_metadata[tag] == theirs.summary_metadata[tag]
+    for rel in ("00003/a%2fb/tensors.tsv", "00003/a%2fb/metadata.tsv", "00000/default/tensors.tsv",
+                "00000/default/metadata.tsv", "projector_config.pbtxt"):
+        assert (tmp_path / "nerve" / rel).read_text() == (tmp_path / "torch" / rel).read_text(), rel
+    from PIL import Image
+
+    a, b = (np.asarray(Image.open(tmp_path / d / "00003/a%2fb/sprite.png")) for d in ("nerve", "torch"))
+    assert a.shape == b.shape == (15, 15, 3) and (a == b).all()
+    # images taller than wide (PyTorch's writer raises there): a square sprite of the grid's height
+    w = SummaryWriter(str(tmp_path / "tall"))
+    w.add_embedding(feats, label_img=imgs.transpose(0, 1, 3, 2))
+    w.close()
+    assert np.asarray(Image.open(tmp_path / "tall/00000/default/sprite.png")).shape == (15, 15, 3)

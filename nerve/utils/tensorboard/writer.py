@@ -175,6 +175,44 @@ def _hparams_summaries(hparam_dict: dict, metric_dict: dict, domains: dict | Non
             value("_hparams_/session_end_info", 4, ev.varint_field(1, 1)))  # STATUS_SUCCESS
 
 
+def _pr_counts(labels, predictions, n: int, weights) -> np.ndarray:
+    """(6, n): true/false positives, true/false negatives, precision and recall at ``n`` thresholds
+    (a prediction counts as positive at threshold i when it reaches i / (n - 1)), as PyTorch's."""
+    buckets = np.int32(np.floor(predictions * (n - 1)))
+    lab = labels.astype(np.float64)
+    tp_b, _ = np.histogram(buckets, bins=n, range=(0, n - 1), weights=lab * weights)
+    fp_b, _ = np.histogram(buckets, bins=n, range=(0, n - 1), weights=(1.0 - lab) * weights)
+    tp, fp = np.cumsum(tp_b[::-1])[::-1], np.cumsum(fp_b[::-1])[::-1]
+    tn, fn = fp[0] - fp, tp[0] - tp
+    precision = tp / np.maximum(1e-7, tp + fp)
+    recall = tp / np.maximum(1e-7, tp + fn)
+    return np.stack((tp, fp, tn, fn, precision, recall))
+
+
+def _escape_tag(tag: str) -> str:
+    """A tag as a folder name: ``%``, ``/`` and ``\\`` percent-encoded (as PyTorch's writer)."""
+    return tag.replace("%", "%25").replace("/", "%2f").replace("\\", "%5c")
+
+
+def _pbtxt(text: str) -> str:
+    """A string inside a protobuf text-format literal."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _sprite(imgs: np.ndarray) -> bytes:
+    """The images as one square PNG, a grid of ceil(sqrt(N)) columns (the projector's sprite)."""
+    from PIL import Image
+
+    ncols = int(np.ceil(imgs.shape[0] ** 0.5))
+    grid = _grid(imgs, ncols=ncols).transpose(1, 2, 0)  # HWC
+    side = max(grid.shape[:2])  # (PyTorch's writer fails on images taller than wide: it takes the width)
+    square = np.zeros((side, side, 3))
+    square[:grid.shape[0], :grid.shape[1]] = grid
+    buf = io.BytesIO()
+    Image.fromarray(np.uint8((square * 255).clip(0, 255))).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 class SummaryWriter:
     """Write TensorBoard logs to ``log_dir`` (as ``torch.utils.tensorboard.SummaryWriter``).
 
@@ -322,6 +360,82 @@ class SummaryWriter:
         if verbose:
             print(gd[1])
         self._get_file_writer().add_event(ev.event(time.time(), graph_def=gd[0]))
+
+    def add_pr_curve(self, tag: str, labels, predictions, global_step=None, num_thresholds: int = 127,
+                     weights=None, walltime=None) -> None:
+        """Log a precision-recall curve of binary ``labels`` against ``predictions`` in [0, 1], at
+        ``num_thresholds`` (at most 127) evenly spaced thresholds."""
+        labels, predictions = _numpy(labels), _numpy(predictions)
+        if labels.shape != predictions.shape:
+            raise ValueError(f"add_pr_curve: labels of shape {labels.shape} and predictions of shape "
+                             f"{predictions.shape} must have the same shape")
+        n = min(int(num_thresholds), 127)
+        self._pr_curve(tag, _pr_counts(labels, predictions, n, 1.0 if weights is None else _numpy(weights)),
+                       n, global_step, walltime)
+
+    def add_pr_curve_raw(self, tag: str, true_positive_counts, false_positive_counts, true_negative_counts,
+                         false_negative_counts, precision, recall, global_step=None, num_thresholds: int = 127,
+                         weights=None, walltime=None) -> None:
+        """Log a precision-recall curve from counts already made, one per threshold."""
+        data = np.stack([_numpy(a).astype(np.float64) for a in (true_positive_counts, false_positive_counts,
+                                                                 true_negative_counts, false_negative_counts,
+                                                                 precision, recall)])
+        self._pr_curve(tag, data, min(int(num_thresholds), 127), global_step, walltime)
+
+    def _pr_curve(self, tag, data, n, global_step, walltime) -> None:
+        tensor = ev.tensor_proto(ev.DT_FLOAT, data.shape, floats=data.reshape(-1).tolist())
+        value = ev.summary_value(tag, tensor=tensor, plugin="pr_curves", plugin_content=ev.varint_field(2, n))
+        self._add(ev.summary(value), global_step, walltime)
+
+    def add_embedding(self, mat, metadata=None, label_img=None, global_step=None, tag: str = "default",
+                      metadata_header=None) -> None:
+        """Save points for TensorBoard's embedding projector: ``mat`` (N, D), with a label per point
+        (``metadata``: N values, or N rows under ``metadata_header``) and an image per point
+        (``label_img``: (N, C, H, W) in [0, 1]), in ``<log_dir>/<step>/<tag>/``, listed in
+        ``projector_config.pbtxt``."""
+        from ..._atomic import atomic_write
+
+        mat = _numpy(mat)
+        if mat.ndim != 2:
+            raise ValueError(f"add_embedding: mat must be 2-D (points, features), got shape {mat.shape}")
+        step = 0 if global_step is None else int(global_step)
+        sub = f"{str(step).zfill(5)}/{_escape_tag(tag)}"
+        folder = os.path.join(self._get_file_writer().log_dir, sub)
+        if os.path.isfile(folder):
+            raise NotADirectoryError(f"add_embedding: {folder} exists and is a file")
+        os.makedirs(folder, exist_ok=True)
+        # EmbeddingInfo's fields in the text format's order (by number): tensor_name 1, metadata_path 2,
+        # sprite 5, tensor_path 8
+        info = f'  tensor_name: "{_pbtxt(tag)}:{str(step).zfill(5)}"\n'
+        if metadata is not None:
+            metadata = list(metadata)
+            if len(metadata) != mat.shape[0]:
+                raise ValueError(f"add_embedding: {len(metadata)} metadata rows for {mat.shape[0]} points")
+            if metadata_header:
+                if len(metadata_header) != len(metadata[0]):
+                    raise ValueError(f"add_embedding: a header of {len(metadata_header)} columns for rows of "
+                                     f"{len(metadata[0])}")
+                rows = ["\t".join(str(e) for e in r) for r in [metadata_header] + metadata]
+            else:
+                rows = [str(m) for m in metadata]
+            with atomic_write(os.path.join(folder, "metadata.tsv")) as f:
+                f.write(("\n".join(rows) + "\n").encode())
+            info += f'  metadata_path: "{_pbtxt(sub)}/metadata.tsv"\n'
+        if label_img is not None:
+            imgs = _numpy(label_img)
+            if imgs.ndim != 4 or imgs.shape[0] != mat.shape[0]:
+                raise ValueError(f"add_embedding: label_img must be (N, C, H, W) with N={mat.shape[0]}, "
+                                 f"got shape {imgs.shape}")
+            with atomic_write(os.path.join(folder, "sprite.png")) as f:
+                f.write(_sprite(imgs))
+            info += (f'  sprite {{\n    image_path: "{_pbtxt(sub)}/sprite.png"\n'
+                     f"    single_image_dim: {imgs.shape[3]}\n    single_image_dim: {imgs.shape[2]}\n  }}\n")
+        with atomic_write(os.path.join(folder, "tensors.tsv")) as f:
+            f.write("".join("\t".join(str(v.item()) for v in row) + "\n" for row in mat).encode())
+        info += f'  tensor_path: "{_pbtxt(sub)}/tensors.tsv"\n'
+        self._projector = getattr(self, "_projector", "") + "embeddings {\n" + info + "}\n"
+        with atomic_write(os.path.join(self._get_file_writer().log_dir, "projector_config.pbtxt")) as f:
+            f.write(self._projector.encode())
 
     # ------------------------------------------------------------ the files
 
