@@ -251,3 +251,14 @@ def test_pr_curves_and_embeddings_as_pytorchs(tmp_path):
     w.add_embedding(feats, label_img=imgs.transpose(0, 1, 3, 2))
     w.close()
     assert np.asarray(Image.open(tmp_path / "tall/00000/default/sprite.png")).shape == (15, 15, 3)
+
+
+def test_events_held_at_exit_are_written(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("from nerve.utils.tensorboard import SummaryWriter\n"
+            f"w = SummaryWriter({str(tmp_path)!r})\n"
+            "for i in range(3):\n    w.add_scalar('x', i, i)\n")  # never flushed nor closed
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert [e.step for e in _read(tmp_path).Scalars("x")] == [0, 1, 2]

@@ -9,11 +9,13 @@ The few messages used here are encoded by hand below, with the field numbers of 
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import struct
 import threading
 import time
+import weakref
 
 # ---------------------------------------------------------------- CRC-32C (Castagnoli)
 
@@ -172,6 +174,12 @@ def event(wall_time: float, step=None, *, summary_bytes=None, file_version=None,
 # ---------------------------------------------------------------- the file
 
 
+def _flush_at_exit(ref) -> None:
+    w = ref()
+    if w is not None:
+        w.flush()
+
+
 _uid_lock = threading.Lock()
 _uid = 0
 
@@ -200,6 +208,7 @@ class EventFileWriter:
         self._lock = threading.Lock()
         self.add_event(event(time.time(), file_version="brain.Event:2"))
         self.flush()
+        atexit.register(_flush_at_exit, weakref.ref(self))  # a writer never closed still writes what it held
 
     def add_event(self, data: bytes) -> None:
         with self._lock:
