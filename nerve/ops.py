@@ -171,26 +171,45 @@ class Pow(Function):
                 self.y = a ** b
         return self.y
 
+    def zero_masks(self):
+        """Where each gradient is 0 as PyTorch defines it, not the nan of ``0 * inf``: the base's
+        where the exponent is 0, the exponent's where ``0 ** b`` with ``b >= 0`` (None: nowhere)."""
+        a, b = self.a, self.b
+        mb = None if _is_number(b) else b == 0
+        ma = (a == 0) & (b >= 0) if not _is_number(a) or a == 0 else None
+        return mb, ma
+
     def backward(self, xp, g):
         a, b = self.a, self.b
         ga = gb = None
-        if self.parents[0] is not None:
-            ga = g * b * a ** (b - 1) if not isinstance(b, (int, float)) or b != 2 else g * 2 * a
-        if self.parents[1] is not None:
-            ga_log = xp.log(a) if not isinstance(a, (int, float)) else _pylog(a)
-            gb = g * self.y * ga_log
+        mb, ma = self.zero_masks()
+        with _errstate(xp):  # 0 ** -1 in the derivative: inf silently, as in torch
+            if self.parents[0] is not None:
+                if _is_number(b):
+                    ga = g * 0.0 if b == 0 else g * 2 * a if b == 2 else g * b * a ** (b - 1)
+                else:
+                    ga = xp.where(mb, 0, g * b * a ** (b - 1))
+            if self.parents[1] is not None:
+                gb = g * self.y * (xp.log(a) if not _is_number(a) else _pylog(a))
+                if ma is not None:
+                    gb = xp.where(ma, 0, gb)
         return ga, gb
 
     def backward_t(self, g):
         a, b = self.saved(0, self.a), self.saved(1, self.b)
         ga = gb = None
+        mb, ma = self.zero_masks()
         if self.parents[0] is not None:
             if _is_number(b) and b in (0, 1, 2):  # no a ** 0 or a ** -1 whose own derivative is nan at 0
                 ga = g * 0.0 if b == 0 else g if b == 1 else g * 2 * a
             else:
                 ga = g * b * a ** (b - 1)
+                if mb is not None:
+                    ga = ga.masked_fill(self.const(mb), 0.0)
         if self.parents[1] is not None:
             gb = g * self.output(self.y) * (a.log() if not _is_number(a) else _pylog(a))
+            if ma is not None:
+                gb = gb.masked_fill(self.const(ma), 0.0)
         return ga, gb
 
 
@@ -207,7 +226,7 @@ def _is_number(x) -> bool:
 
 
 def _pylog(x):
-    return math.log(x) if x > 0 else float("nan")
+    return math.log(x) if x > 0 else -math.inf if x == 0 else math.nan
 
 
 class Exp(Function):
@@ -1686,6 +1705,52 @@ class Fmod(Function):
             with _errstate(self.device.xp):
                 gb = -g * self.const(self.device.xp.trunc(self.a / self.b))
         return g, gb
+
+
+class Remainder(Function):
+    """Python's remainder (the sign of the divisor); the divisor's gradient is ``-g * floor(a / b)``."""
+
+    @property
+    def torch_name(self) -> str:  # PyTorch's overloads: tensor % number, tensor % tensor
+        return "RemainderBackward0" if _is_number(self.b) else "RemainderBackward1"
+
+    def forward(self, xp, a, b):
+        self.a, self.b = a, b
+        with _errstate(xp):  # x % 0 is nan silently, as in torch
+            return xp.remainder(a, b)
+
+    def backward(self, xp, g):
+        gb = None
+        if self.parents[1] is not None:
+            with _errstate(xp):
+                gb = -g * xp.floor_divide(self.a, self.b)
+        return g, gb
+
+    def backward_t(self, g):
+        gb = None
+        if self.parents[1] is not None:
+            with _errstate(self.device.xp):
+                gb = -g * self.const(self.device.xp.floor_divide(self.a, self.b))
+        return g, gb
+
+
+class RoundedDiv(Function):
+    """``a / b`` rounded down (``mode='floor'``, exact as Python's ``//``) or toward zero
+    (``'trunc'``): in the graph with a zero gradient, as PyTorch records it."""
+
+    torch_name = "DivBackward2"
+
+    def forward(self, xp, a, b):
+        with _errstate(xp):  # x // 0 is inf or nan silently, as in torch
+            return xp.floor_divide(a, b) if self.mode == "floor" else xp.trunc(a / b)
+
+    def backward(self, xp, g):
+        z = xp.zeros_like(g)
+        return tuple(z if p is not None else None for p in self.parents)
+
+    def backward_t(self, g):
+        z = g * 0.0
+        return tuple(z if p is not None else None for p in self.parents)
 
 
 # ---------------------------------------------------------------- erf (W. J. Cody's rational approximations)

@@ -681,16 +681,22 @@ class Tensor:
         return ops.Div.apply(b, a)
 
     def __floordiv__(self, other):
-        a, b = self._coerce(other)
-        return _nograd(a, b, lambda x, y: x // y)
+        return self.div(other, rounding_mode="floor")
 
     def __rfloordiv__(self, other):
         a, b = self._coerce(other)
-        return _nograd(a, b, lambda x, y: y // x)
+        return _constant(b, a).div(a, rounding_mode="floor")
 
     def __mod__(self, other):
+        """``self % other`` with the sign of the divisor (Python's and ``torch.remainder``'s)."""
         a, b = self._coerce(other)
-        return _nograd(a, b, lambda x, y: x % y)
+        if _integer_division(a, _raw(b, a), "remainder"):
+            return a._wrap(a._device.xp.remainder(a._data, _raw(b, a)))
+        return ops.Remainder.apply(a, b)
+
+    def __rmod__(self, other):
+        a, b = self._coerce(other)
+        return _constant(b, a) % a
 
     def __pow__(self, other):
         a, b = self._coerce(other)
@@ -758,20 +764,12 @@ class Tensor:
             )
         a, b = self._coerce(other)
         x, y = a._data, _raw(b, a)
-        xp = a._device.xp
-        if x.dtype.kind in "iu" and not isinstance(y, float) and getattr(y, "dtype", x.dtype).kind in "iub":
-            if (y == 0).any() if hasattr(y, "any") else y == 0:
-                raise RuntimeError("ZeroDivisionError")  # as torch words it
-            q = xp.floor_divide(x, y)
+        if _integer_division(a, y, "div_" + rounding_mode):
+            q = a._device.xp.floor_divide(x, y)
             if rounding_mode == "trunc":  # floor rounds a negative quotient down: step back up
                 q = q + ((q * y != x) & ((x < 0) != (y < 0)))
-            return a._wrap(xp.asarray(q, dtype=x.dtype) if q.dtype != x.dtype else q)
-        if x.dtype.kind != "f":
-            a = a.to(dtype=_dt.get_default_dtype())
-            a, b = a._coerce(b)
-            x, y = a._data, _raw(b, a)
-        q = x / y
-        return a._wrap((xp.floor if rounding_mode == "floor" else xp.trunc)(q).astype(x.dtype, copy=False))
+            return a._wrap(a._device.xp.asarray(q, dtype=x.dtype) if q.dtype != x.dtype else q)
+        return ops.RoundedDiv.apply(a, b, mode=rounding_mode)
 
     divide = div
     true_divide = __truediv__
@@ -1961,9 +1959,7 @@ class Tensor:
         """C's remainder: the result has the sign of ``self`` (``remainder`` takes the divisor's)."""
         a, b = self._coerce(other)
         raw = _raw(b, a)
-        if a._data.dtype.kind in "iub" and getattr(raw, "dtype", np.dtype(type(raw))).kind in "iub":
-            if bool((raw == 0).any()) if hasattr(raw, "any") else raw == 0:
-                raise RuntimeError("ZeroDivisionError")
+        if _integer_division(a, raw, "fmod"):
             return a._wrap(self._device.xp.fmod(a._data, raw))
         return ops.Fmod.apply(a, b)
 
@@ -3536,8 +3532,23 @@ def _raw(x, like: Tensor):
     return x
 
 
-def _nograd(a: Tensor, b, fn) -> Tensor:
-    return a._wrap(fn(a._data, _raw(b, a)))
+def _constant(x, like: Tensor) -> Tensor:
+    """``x`` as a tensor of ``like``'s dtype and device (a number on the left of ``//`` or ``%``)."""
+    return x if isinstance(x, Tensor) else like.new_tensor(x)
+
+
+def _integer_division(a: Tensor, y, name: str) -> bool:
+    """Whether ``a`` (promoted already) and the divisor ``y`` (an array or a number) divide as
+    integers. As PyTorch: a bool dividend is refused, and so is an integer divisor of 0 (NumPy
+    would give 0 with a warning)."""
+    kind = a._data.dtype.kind
+    if kind not in "iub" or isinstance(y, float) or getattr(y, "dtype", a._data.dtype).kind not in "iub":
+        return False
+    if kind == "b":
+        raise NotImplementedError(f"\"{name}_cpu\" not implemented for 'Bool'")
+    if (y == 0).any() if hasattr(y, "any") else y == 0:
+        raise RuntimeError("ZeroDivisionError")  # as torch words it
+    return True
 
 
 def _size(args) -> tuple:

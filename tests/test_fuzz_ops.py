@@ -1,0 +1,130 @@
+"""Tensor ops where a differential fuzz against PyTorch found nerve differing: each case runs the
+same program on torch and on nerve (only the module differs) and compares values, dtypes, shapes,
+``requires_grad``, gradients, or the type of the error raised.
+
+Integer division and remainder (gradients, exact floor division, division by zero), ``pow``'s
+gradients at a zero base or exponent, and a seeded mini-fuzz of binary ops over dtypes and shapes.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import nerve
+
+torch = pytest.importorskip("torch")
+
+LIBS = (torch, nerve)
+
+
+def _np(t):
+    return t.detach().numpy()
+
+
+def _run(fn, *arrays, grad=True, backward=True):
+    """``fn(lib, *tensors)`` on torch and nerve, the float inputs requiring a gradient when ``grad``;
+    backpropagates a fixed random weighting of the float outputs. Returns, per library, the
+    outputs and the inputs' gradients (or the type of the error raised)."""
+    got = []
+    for lib in LIBS:
+        ts = [lib.tensor(a, requires_grad=grad and a.dtype.kind == "f") if isinstance(a, np.ndarray) else a
+              for a in arrays]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # torch is silent about inf, nan and 0-division
+                out = fn(lib, *ts)
+        except Exception as e:  # noqa: BLE001 - the error's type is what is compared
+            got.append(type(e))
+            continue
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        loss = None
+        rng = np.random.default_rng(0)
+        for o in outs:
+            if isinstance(o, lib.Tensor) and o.requires_grad:
+                w = lib.tensor(rng.standard_normal(tuple(o.shape)), dtype=o.dtype)
+                loss = (o * w).sum() if loss is None else loss + (o * w).sum()
+        if loss is not None and backward:
+            loss.backward()
+        grads = [None if not isinstance(t, lib.Tensor) or t.grad is None else _np(t.grad) for t in ts]
+        got.append(([(str(o.dtype).split(".")[-1], tuple(o.shape), o.requires_grad, _np(o))
+                     if isinstance(o, lib.Tensor) else o for o in outs], grads))
+    return got
+
+
+def _same(fn, *arrays, grad=True, backward=True, rtol=1e-6, atol=1e-6):
+    """Assert that ``_run`` gives torch's outputs, gradients, or error type on nerve."""
+    theirs, ours = _run(fn, *arrays, grad=grad, backward=backward)
+    if isinstance(theirs, type) or isinstance(ours, type):
+        assert ours is theirs or isinstance(ours, type) and isinstance(theirs, type) and issubclass(ours, theirs), (
+            f"torch: {theirs}, nerve: {ours}")
+        return
+    for t, n in zip(theirs[0], ours[0]):
+        if isinstance(t, tuple):
+            assert n[:3] == t[:3], f"dtype, shape, requires_grad: torch {t[:3]}, nerve {n[:3]}"
+            np.testing.assert_allclose(n[3], t[3], rtol=rtol, atol=atol, equal_nan=True)
+        else:
+            assert n == t
+    for i, (t, n) in enumerate(zip(theirs[1], ours[1])):
+        assert (t is None) == (n is None), f"gradient of input {i}: torch {t}, nerve {n}"
+        if t is not None:
+            np.testing.assert_allclose(n, t, rtol=rtol, atol=atol, equal_nan=True, err_msg=f"gradient of input {i}")
+
+
+# ---------------------------------------------------------------- 1. division and remainder
+
+FLOATS = np.array([1.0, -7.5, 5.25, -0.5, 3.0, 0.3])
+DIVISORS = np.array([0.1, 2.0, -1.5, 0.25, -3.0, 0.1])
+
+
+@pytest.mark.parametrize("op, backward", [
+    (lambda L, a, b: a % b, True), (lambda L, a, b: L.remainder(a, b), True), (lambda L, a, b: a.remainder(2.5), True),
+    (lambda L, a, b: L.fmod(a, b), True), (lambda L, a, b: L.div(a, b, rounding_mode="floor"), True),
+    (lambda L, a, b: L.div(a, b, rounding_mode="trunc"), True),
+    # PyTorch records these but has no derivative for them: compared up to requires_grad
+    (lambda L, a, b: a // b, False), (lambda L, a, b: L.floor_divide(a, -0.7), False),
+    (lambda L, a, b: 7 // b, False), (lambda L, a, b: 2.5 % b, False),
+])
+def test_remainder_and_rounded_division_of_floats_as_torch(op, backward):
+    """``%`` passes its gradient on (1 to the dividend, ``-floor(a / b)`` to the divisor); rounded
+    quotients are in the graph with a zero gradient; ``1.0 // 0.1`` is 9 as in Python, not 10."""
+    _same(op, FLOATS, DIVISORS, backward=backward)
+
+
+@pytest.mark.parametrize("op", [
+    lambda L, a, b: a % b, lambda L, a, b: a // b, lambda L, a, b: L.div(a, b, rounding_mode="trunc"),
+    lambda L, a, b: L.fmod(a, b), lambda L, a, b: -7 % b, lambda L, a, b: 7 // b, lambda L, a, b: a % 0,
+    lambda L, a, b: a // False, lambda L, a, b: a % b.clamp(max=0), lambda L, a, b: (a > 0) % (b > 0),
+    lambda L, a, b: (a > 0) // (b > 0), lambda L, a, b: a % 2.5,
+])
+def test_integer_division_and_remainder_as_torch(op):
+    """Integers stay integers with Python's signs; a divisor of 0 raises (NumPy would give 0 with a
+    warning); bool tensors are refused."""
+    _same(op, np.array([7, -7, 5, -5, 0, 3]), np.array([2, 2, -3, -3, 4, 1]))
+
+
+# ---------------------------------------------------------------- 2. pow's gradients
+
+
+@pytest.mark.parametrize("op", [
+    lambda L, a, b: a ** b, lambda L, a, b: L.pow(a, b), lambda L, a, b: 0.0 ** b, lambda L, a, b: 2 ** b,
+    lambda L, a, b: a ** 0, lambda L, a, b: L.float_power(a, b),
+])
+def test_pow_gradient_at_a_zero_base_or_exponent_as_torch(op):
+    """As PyTorch defines them: the exponent's gradient is 0 where ``0 ** b`` with ``b >= 0`` (not
+    ``0 * log 0`` = nan) and the base's is 0 where the exponent is 0."""
+    _same(op, np.array([0.0, 0.0, 2.0, 0.0, 1.5, -1.0]), np.array([0.0, 2.0, 1.5, -1.0, 0.0, 2.0]))
+
+
+def test_pow_gradient_at_zero_with_create_graph_as_torch():
+    """The same zeros from the differentiable backward (create_graph); second derivatives are
+    compared where the base is not 0 (there PyTorch's own are nan)."""
+    got = []
+    for lib in LIBS:
+        x = lib.tensor([0.0, 2.0, 0.0], requires_grad=True)
+        p = lib.tensor([0.0, 1.5, 3.0], requires_grad=True)
+        (gp,) = lib.autograd.grad((x ** p).sum(), p, create_graph=True)
+        gp.sum().backward()
+        got.append((_np(gp), _np(x.grad)[1], _np(p.grad)[1]))
+    for t, n in zip(*got):
+        np.testing.assert_allclose(n, t, rtol=1e-6)
