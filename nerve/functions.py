@@ -147,7 +147,12 @@ def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
     return ops.Gather.apply(input, index, axis=d)
 
 
-def cumsum(input: Tensor, dim: int) -> Tensor:
+def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor:
+    """The running sum along ``dim`` (in ``dtype`` if given; integer and bool inputs give int64)."""
+    if dtype is not None:
+        input = input.to(dtype=dtype)
+    elif input._data.dtype.kind in "iub":  # NumPy would keep int32, or give uint64 for uint8
+        input = input.to(dtype=_dt.int64)
     if not input.ndim:  # a 0-d tensor stays 0-d
         return ops.CumSum.apply(input.reshape(1), axis=_one_axis(dim, 1)).reshape(())
     return ops.CumSum.apply(input, axis=_one_axis(dim, input.ndim))

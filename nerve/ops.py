@@ -1216,7 +1216,7 @@ class Gather(Function):
 
 class CumSum(Function):
     def forward(self, xp, x):
-        return xp.cumsum(x, axis=self.axis)
+        return xp.cumsum(x, axis=self.axis, dtype=x.dtype)  # (NumPy would widen int32)
 
     def backward(self, xp, g):
         return xp.flip(xp.cumsum(xp.flip(g, axis=self.axis), axis=self.axis), axis=self.axis)

@@ -314,7 +314,10 @@ class Tensor:
         dev, dt, copy = parse_to_args(args, kwargs)
         out = self
         if dt is not None and dt.np != self._data.dtype:
-            out = ops.Cast.apply(out, dtype=dt.np)
+            if dt.np.kind == "f":
+                out = ops.Cast.apply(out, dtype=dt.np)
+            else:  # an integer or bool result has no gradient: outside the graph, as in torch
+                out = Tensor._make(out._data.astype(dt.np), out._device)
         if dev is not None:
             if dev is not out._device:
                 out = _ToDevice.apply(out, target=dev)
@@ -1192,7 +1195,8 @@ class Tensor:
             return out
         if min is None and max is None:
             raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
-        return ops.Clamp.apply(self, min=_as_scalar(min), max=_as_scalar(max))
+        x = self._floating() if isinstance(min, float) or isinstance(max, float) else self  # int to float32, not 64
+        return ops.Clamp.apply(x, min=_as_scalar(min), max=_as_scalar(max))
 
     clip = clamp
 
@@ -1280,6 +1284,8 @@ class Tensor:
 
     def prod(self, dim=None, keepdim: bool = False, dtype=None):
         x = self if dtype is None else self.to(dtype=dtype)
+        if x._data.dtype.kind in "iub":  # as sum: int64 (NumPy would give uint64 for uint8)
+            x = x.to(dtype=_dt.int64)
         return ops.Prod.apply(x, axis=_axis(dim, self.ndim) if dim is not None else None, keepdims=keepdim)
 
     def amax(self, dim=None, keepdim: bool = False):
@@ -1360,10 +1366,10 @@ class Tensor:
     def count_nonzero(self, dim=None):
         return self._wrap(self._device.xp.asarray((self._data != 0).sum(axis=_axis(dim, self.ndim))).astype(np.int64))
 
-    def cumsum(self, dim: int):
+    def cumsum(self, dim: int, *, dtype=None):
         from .functions import cumsum
 
-        return cumsum(self, dim)
+        return cumsum(self, dim, dtype=dtype)
 
     def sort(self, dim: int = -1, descending: bool = False, *, stable: bool = False):
         """Sorted values and their indices along ``dim``; always stable (equal values keep
@@ -1374,8 +1380,8 @@ class Tensor:
         idx = xp.argsort(key, axis=ax, kind="stable")
         return SortResult(self.gather(ax, self._wrap(idx)), self._wrap(idx.astype(np.int64)))
 
-    def argsort(self, dim: int = -1, descending: bool = False):
-        return self.sort(dim, descending).indices
+    def argsort(self, dim: int = -1, descending: bool = False, *, stable: bool = False):
+        return self.sort(dim, descending).indices  # (sort is always stable)
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
         s = self.sort(dim, descending=largest)
@@ -1393,12 +1399,20 @@ class Tensor:
             return tuple(self._wrap(n.astype(np.int64)) for n in nz)
         return self._wrap(self._device.xp.stack(nz, axis=1).astype(np.int64))
 
-    def unique(self, sorted: bool = True, return_counts: bool = False):
-        xp = self._device.xp
+    def unique(self, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False, dim=None):
+        """The distinct values (or, along ``dim``, slices), sorted; with ``return_inverse`` where each
+        element (slice) of ``self`` went, with ``return_counts`` how often each occurs."""
+        x = self._data
+        axis = None if dim is None else _one_axis(dim, self.ndim)
+        if axis is not None and self.ndim == 0:
+            raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
+        u, inverse, counts = self._device.xp.unique(x, return_inverse=True, return_counts=True, axis=axis)
+        out = [self._wrap(u)]
+        if return_inverse:
+            out.append(self._wrap(inverse.reshape(x.shape if axis is None else -1).astype(np.int64)))
         if return_counts:
-            u, c = xp.unique(self._data, return_counts=True)
-            return self._wrap(u), self._wrap(c.astype(np.int64))
-        return self._wrap(xp.unique(self._data))
+            out.append(self._wrap(counts.astype(np.int64)))
+        return out[0] if len(out) == 1 else tuple(out)
 
     # ------------------------------------------------------------ shapes
 

@@ -128,3 +128,44 @@ def test_pow_gradient_at_zero_with_create_graph_as_torch():
         got.append((_np(gp), _np(x.grad)[1], _np(p.grad)[1]))
     for t, n in zip(*got):
         np.testing.assert_allclose(n, t, rtol=1e-6)
+
+
+# ---------------------------------------------------------------- 3. dtypes of casts, scans and reductions
+
+
+@pytest.mark.parametrize("op", [
+    lambda L, x: x.to(L.int64), lambda L, x: x.long(), lambda L, x: x.bool(), lambda L, x: x.int() * 2,
+    lambda L, x: x.to(L.float64) * x.half(),
+])
+def test_a_cast_to_an_integer_leaves_the_graph_as_torch(op):
+    """An integer or bool result has no gradient: torch gives it ``requires_grad=False``."""
+    _same(op, np.array([1.5, -2.5, 0.0]))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.int64, np.bool_, np.float32])
+@pytest.mark.parametrize("op", [
+    lambda L, x: x.prod(), lambda L, x: x.prod(1), lambda L, x: x.cumsum(0), lambda L, x: L.cumsum(x, -1),
+    lambda L, x: x.cumprod(1), lambda L, x: x.cumsum(1, dtype=L.float64), lambda L, x: L.cumsum(x, 0, dtype=L.int32),
+    lambda L, x: x.sum(0), lambda L, x: x.clamp(max=0.5), lambda L, x: L.clamp(x, min=1.5, max=3),
+    lambda L, x: x.clamp(min=2),
+])
+def test_scans_reductions_and_clamp_keep_torchs_dtypes(op, dtype):
+    """Integer products and running sums are int64 (NumPy gives uint64 for uint8, keeps int32 in a
+    cumsum); ``cumsum`` takes ``dtype=``; an integer tensor clamped to a float bound is float32."""
+    x = np.array([[3, 200, 7], [1, 0, 2]]).astype(dtype)
+    _same(op, x, grad=False)
+
+
+@pytest.mark.parametrize("kw", [
+    {}, {"return_inverse": True}, {"return_counts": True}, {"return_inverse": True, "return_counts": True},
+    {"dim": 0, "return_inverse": True, "return_counts": True}, {"dim": -1, "return_inverse": True},
+])
+def test_unique_takes_torchs_arguments(kw):
+    for fn in (lambda L, x: L.unique(x, **kw), lambda L, x: x.unique(**kw)):
+        _same(fn, np.array([[1, 2, 1], [1, 2, 1], [0, 5, 0]]))
+
+
+def test_argsort_takes_stable_as_torch():
+    x = np.array([3, 1, 3, 1, 2, 3])
+    _same(lambda L, x: x.argsort(stable=True, descending=True), x)
+    _same(lambda L, x: L.argsort(x, dim=0, stable=True), x)
