@@ -217,11 +217,29 @@ def einsum(equation: str, *operands) -> Tensor:
             sorted(c for c in set(letters) if letters.count(c) == 1))
     if "..." in equation:
         equation = _spell_out_ellipsis(equation, [o.ndim for o in operands])
+    ins, out = equation.split("->")
+    terms = ins.split(",")
+    if builtins.any(len(set(t)) < len(t) for t in terms):  # "ii": the op takes a letter once per operand
+        pairs = [_take_diagonals(t, o) for t, o in zip(terms, operands)]
+        equation = ",".join(t for t, _ in pairs) + "->" + out
+        operands = tuple(o for _, o in pairs)
     dts = [o.dtype for o in operands if isinstance(o, Tensor)]
     if builtins.any(d is not dts[0] for d in dts):  # as PyTorch's: a product never promotes
         raise RuntimeError(f"einsum(): expected all operands to have the same dtype, but got "
                            f"{', '.join(map(str, dts))}; convert them with .to(dtype) first")
     return ops.Einsum.apply(*operands, equation=equation)
+
+
+def _take_diagonals(term: str, x: Tensor) -> tuple[str, Tensor]:
+    """An operand whose ``term`` repeats a letter (``"ii"``), as its diagonal over those dims (the
+    letter moves last, where ``diagonal`` puts the dim), until no letter repeats."""
+    while len(set(term)) < len(term):
+        c = next(c for c in term if term.count(c) > 1)
+        p = term.index(c)
+        q = term.index(c, p + 1)
+        x = x.diagonal(0, p, q)
+        term = term[:p] + term[p + 1:q] + term[q + 1:] + c
+    return term, x
 
 
 def _spell_out_ellipsis(equation: str, ndims: list) -> str:

@@ -1168,7 +1168,12 @@ class Tensor:
 
     # the step functions record a node with a zero gradient, as PyTorch's (FloorBackward0, ...)
     def sign(self):
-        return ops.Stepwise.apply(self, fn="sign")
+        if self._data.dtype.kind == "b":  # NumPy has no sign of bools; the values are their own
+            return self.clone()
+        out = ops.Stepwise.apply(self, fn="sign")
+        if out._data.dtype.kind == "f" and self._device.xp.isnan(out._data).any():
+            out._data[self._device.xp.isnan(out._data)] = 0  # torch: the sign of nan is 0
+        return out
 
     def floor(self):
         return ops.Stepwise.apply(self, fn="floor")
@@ -1376,14 +1381,23 @@ class Tensor:
         their order), so ``stable`` is accepted and changes nothing."""
         xp = self._device.xp
         ax = _one_axis(dim, self.ndim)
-        key = -self._data if descending and self._data.dtype.kind != "b" else self._data
-        idx = xp.argsort(key, axis=ax, kind="stable")
+        if not self.ndim:
+            s = self.reshape(1).sort(ax, descending)
+            return SortResult(s.values.reshape(()), s.indices.reshape(()))
+        if descending:  # not an ascending sort of -x: -x wraps for uint8 and keeps nan last (torch: first)
+            flipped = xp.argsort(xp.flip(self._data, ax), axis=ax, kind="stable")
+            idx = (self._data.shape[ax] - 1) - xp.flip(flipped, ax)  # equal values keep their order
+        else:
+            idx = xp.argsort(self._data, axis=ax, kind="stable")
         return SortResult(self.gather(ax, self._wrap(idx)), self._wrap(idx.astype(np.int64)))
 
     def argsort(self, dim: int = -1, descending: bool = False, *, stable: bool = False):
         return self.sort(dim, descending).indices  # (sort is always stable)
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
+        if not self.ndim:  # a 0-d tensor is its own top 1
+            s = self.reshape(1).topk(k, 0, largest, sorted)
+            return TopkResult(s.values.reshape(()), s.indices.reshape(()))
         s = self.sort(dim, descending=largest)
         return TopkResult(s.values.narrow(dim, 0, k), s.indices.narrow(dim, 0, k))
 

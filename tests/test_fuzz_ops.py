@@ -19,7 +19,7 @@ LIBS = (torch, nerve)
 
 
 def _np(t):
-    return t.detach().numpy()
+    return t.detach().numpy(force=True) if isinstance(t, torch.Tensor) else t.detach().numpy()
 
 
 def _run(fn, *arrays, grad=True, backward=True):
@@ -169,3 +169,42 @@ def test_argsort_takes_stable_as_torch():
     x = np.array([3, 1, 3, 1, 2, 3])
     _same(lambda L, x: x.argsort(stable=True, descending=True), x)
     _same(lambda L, x: L.argsort(x, dim=0, stable=True), x)
+
+
+# ---------------------------------------------------------------- 4. sorting, sign, einsum's diagonals
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize("x", [
+    np.array([0, 1, 200, 1, 7], dtype=np.uint8), np.array([5, -2 ** 63, 0, 5]), np.array([3.0, NAN, 1.0, 3.0, -np.inf]),
+    np.array([[2.0, NAN, 2.0], [1.0, 0.0, 1.0]]), np.array([True, False, True]), np.array(2.5),
+])
+@pytest.mark.parametrize("op", [
+    lambda L, x: x.sort(descending=True), lambda L, x: x.sort(), lambda L, x: L.sort(x, dim=0, descending=True, stable=True),
+    lambda L, x: x.argsort(descending=True), lambda L, x: x.topk(1).values if x.dtype != L.bool else x.sort(),  # (tied indices: unspecified)
+    lambda L, x: x.msort() if x.dim() else x,
+])
+def test_descending_sorts_as_torch(x, op):
+    """Descending: uint8 does not wrap (-x did), the smallest int64 stays last, nan comes first,
+    equal values keep their order; a 0-d tensor sorts to itself."""
+    _same(op, x)
+
+
+@pytest.mark.parametrize("x", [np.array([NAN, -1.5, 0.0, -0.0, 2.0]), np.array([True, False]), np.array([-3, 0, 4])])
+def test_sign_as_torch(x):
+    """The sign of nan is 0 and a bool tensor's sign is itself, as torch."""
+    _same(lambda L, x: x.sign(), x)
+    _same(lambda L, x: L.sgn(x) * 1, x)
+
+
+@pytest.mark.parametrize("equation, shapes", [
+    ("ii", [(3, 3)]), ("ii->i", [(3, 3)]), ("iij->j", [(3, 3, 2)]), ("iji->j", [(3, 2, 3)]), ("iii", [(2, 2, 2)]),
+    ("bii->bi", [(2, 3, 3)]), ("...ii->...i", [(2, 3, 3)]), ("ij,jj->i", [(2, 3), (3, 3)]), ("ii,i->i", [(3, 3), (3,)]),
+])
+def test_einsum_with_a_letter_repeated_in_an_operand_as_torch(equation, shapes):
+    """A repeated letter takes the diagonal: its gradient reaches the diagonal only (nerve gave the
+    whole operand a gradient for "ii", and refused "ii->i")."""
+    rng = np.random.default_rng(3)
+    arrays = [rng.standard_normal(s) for s in shapes]
+    _same(lambda L, *xs: L.einsum(equation, *xs), *arrays, rtol=1e-9, atol=1e-12)
