@@ -320,7 +320,8 @@ for _n in _METHODS:
 _METHODS_MORE = (
     "scatter scatter_add scatter_reduce index_add addmm baddbmm addbmm addmv addr ger diag diagonal trace "
     "movedim moveaxis rot90 take_along_dim masked_select atan2 arctan2 hypot fmod frac lerp nan_to_num erf "
-    "erfc bitwise_and bitwise_or bitwise_xor bitwise_not cumprod diff median kthvalue quantile histc "
+    "erfc bitwise_and bitwise_or bitwise_xor bitwise_not bitwise_left_shift bitwise_right_shift cumprod diff "
+    "median kthvalue quantile histc "
     "bincount asin acos atan sinh cosh asinh acosh atanh arcsin arccos arctan arcsinh arccosh arctanh erfinv "
     "exp2 deg2rad rad2deg sinc logit xlogy logaddexp float_power copysign signbit heaviside sgn positive "
     "logical_xor clamp_min clamp_max nansum nanmean aminmax cummax cummin msort argwhere flipud fliplr take "

@@ -736,13 +736,29 @@ class Tensor:
         return self._wrap(~self._data)
 
     def __and__(self, other):
-        return self._wrap(self._data & _raw(other, self))
+        return self._bitwise(other, "bitwise_and", "bitwise_and")
 
     def __or__(self, other):
-        return self._wrap(self._data | _raw(other, self))
+        return self._bitwise(other, "bitwise_or", "bitwise_or")
 
     def __xor__(self, other):
-        return self._wrap(self._data ^ _raw(other, self))
+        return self._bitwise(other, "bitwise_xor", "bitwise_xor")
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+    def __lshift__(self, other):
+        return self._bitwise(other, "left_shift", "lshift")
+
+    def __rshift__(self, other):
+        return self._bitwise(other, "right_shift", "rshift")
+
+    def __rlshift__(self, other):
+        a, b = self._coerce(other)
+        return _constant(b, a)._bitwise(a, "left_shift", "lshift")
+
+    def __rrshift__(self, other):
+        a, b = self._coerce(other)
+        return _constant(b, a)._bitwise(a, "right_shift", "rshift")
 
     def add(self, other, *, alpha=1):
         """``self + alpha * other``, as ``torch.add``."""
@@ -1966,7 +1982,8 @@ class Tensor:
 
     def _binary_float(self, other):
         """Both operands of a float op, promoted to one floating dtype."""
-        a, b = self._coerce(other if isinstance(other, Tensor) else self.new_tensor(_as_scalar(other)))
+        a, b = self._coerce(other if isinstance(other, Tensor) else _as_scalar(other))
+        b = _constant(b, a)  # (after the promotion: 2.5 with an integer tensor stays 2.5)
         if a._data.dtype.kind != "f":
             a, b = a.to(dtype=_dt.get_default_dtype()), b.to(dtype=_dt.get_default_dtype())
         return a, b
@@ -2028,15 +2045,18 @@ class Tensor:
         return ops.Erf.apply(self._floating(), complement=1)
 
     def _bitwise(self, other, fn, name):
-        xp = self._device.xp
-        b = _raw(other, self)
-        for k in (self._data.dtype.kind, getattr(b, "dtype", np.dtype(type(b))).kind):
-            if k not in "iub":
-                raise RuntimeError(f"\"{name}_cpu\" not implemented for 'Float'")
-        if isinstance(other, Tensor) and other._data.dtype != self._data.dtype:
-            t = _dt.result_type(self, other).np
-            return self._wrap(getattr(xp, fn)(self._data.astype(t), b.astype(t)))
-        return self._wrap(getattr(xp, fn)(self._data, b))
+        """An integer op of two operands (``fn``: the array module's), promoted as PyTorch's binary
+        ops; floats are refused as PyTorch refuses them."""
+        a, b = self._coerce(other)
+        if a._data.dtype.kind == "f":
+            raise NotImplementedError(f"\"{name}_cpu\" not implemented for '{_torch_name(a)}'")
+        return a._wrap(getattr(a._device.xp, fn)(a._data, _raw(b, a)))
+
+    def bitwise_left_shift(self, other) -> "Tensor":
+        return self << other
+
+    def bitwise_right_shift(self, other) -> "Tensor":
+        return self >> other
 
     def bitwise_and(self, other) -> "Tensor":
         return self._bitwise(other, "bitwise_and", "bitwise_and")
@@ -2354,12 +2374,9 @@ class Tensor:
 
     def copysign(self, other) -> "Tensor":
         """``|self|`` with the sign of ``other`` (a sign bit: -0.0 counts as negative)."""
-        x = self._floating()
-        o = _raw(other, self)
-        if not is_array(o):
-            return x.abs() * (-1.0 if np.signbit(o) else 1.0)
+        x, o = self._binary_float(other)  # promoted as torch's binary ops (bool with float16 is float16)
         xp = self._device.xp
-        return x.abs() * self._wrap(xp.where(xp.signbit(o), -1.0, 1.0).astype(x._data.dtype))
+        return x.abs() * self._wrap(xp.where(xp.signbit(o._data), -1.0, 1.0).astype(x._data.dtype))
 
     def signbit(self) -> "Tensor":
         return self._wrap(self._device.xp.signbit(self._data))
@@ -2970,6 +2987,7 @@ def _inplace_variant(name):
 for _name in ("erf erfc erfinv asin acos atan sinh cosh asinh acosh atanh arcsin arccos arctan arcsinh arccosh "
               "arctanh exp2 deg2rad rad2deg sinc logit xlogy logaddexp float_power copysign atan2 arctan2 hypot "
               "fmod frac nan_to_num cumprod lerp clamp_min clamp_max bitwise_and bitwise_or bitwise_xor bitwise_not "
+              "bitwise_left_shift bitwise_right_shift "
               "logical_xor sgn log log1p log2 log10 sin cos tan tanh sigmoid floor ceil round trunc sign reciprocal "
               "rsqrt expm1 square triu tril logical_and logical_or logical_not addcmul addcdiv renorm lgamma digamma "
               "polygamma mvlgamma ldexp gcd lcm nextafter").split():

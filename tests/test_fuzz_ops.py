@@ -208,3 +208,35 @@ def test_einsum_with_a_letter_repeated_in_an_operand_as_torch(equation, shapes):
     rng = np.random.default_rng(3)
     arrays = [rng.standard_normal(s) for s in shapes]
     _same(lambda L, *xs: L.einsum(equation, *xs), *arrays, rtol=1e-9, atol=1e-12)
+
+
+# ---------------------------------------------------------------- 5. integer bit ops, float ops of a number
+
+INTS = {np.uint8: np.array([1, 2, 200]), np.int8: np.array([-3, 2, 7]), np.int32: np.array([5, -6, 9]),
+        np.int64: np.array([12, -1, 3]), np.bool_: np.array([True, False, True])}
+
+
+@pytest.mark.parametrize("da, db", [(np.uint8, np.int64), (np.int8, np.int32), (np.bool_, np.int8), (np.int32, np.int32),
+                                    (np.bool_, np.bool_), (np.uint8, np.float32)])
+@pytest.mark.parametrize("op", [
+    lambda L, a, b: a & b, lambda L, a, b: a | b[0], lambda L, a, b: a ^ b, lambda L, a, b: a[0] & b,
+    lambda L, a, b: a & 3, lambda L, a, b: True | a, lambda L, a, b: L.bitwise_xor(a, b),
+    lambda L, a, b: a.abs() << 2 if a.dtype != L.bool else a, lambda L, a, b: a >> 1 if a.dtype != L.bool else a,
+    lambda L, a, b: L.bitwise_left_shift(a, 1) if a.dtype != L.bool else a,
+])
+def test_bit_operators_promote_as_torch(op, da, db):
+    """``&``, ``|``, ``^`` promote as torch's binary ops (a 0-d tensor does not widen a dimensioned
+    one), and ``<<`` / ``>>`` exist; floats are refused with NotImplementedError."""
+    b = INTS.get(db, np.array([1.5, -2.0, 0.5])).astype(db)
+    _same(op, INTS[da].astype(da), b)
+
+
+@pytest.mark.parametrize("op", [
+    lambda L, a, b: L.xlogy(a, 2.5), lambda L, a, b: L.special.xlog1py(a, 2.5), lambda L, a, b: L.copysign(a, b.detach()),
+    lambda L, a, b: L.copysign(b, -1.5), lambda L, a, b: L.atan2(a, L.tensor(2.5)),
+    lambda L, a, b: L.copysign(a > 0, b.detach().half()),
+])
+def test_float_ops_of_an_integer_tensor_and_a_number_as_torch(op):
+    """A float number given with an integer tensor is not truncated to the tensor's dtype first
+    (xlogy(x, 2.5) took log 2); copysign promotes as torch's binary ops."""
+    _same(op, np.array([1, 2, -3]), np.array([-0.5, 2.0, -0.0], dtype=np.float32))
