@@ -269,16 +269,25 @@ class Log1p(Function):
 
 
 class Sqrt(Function):
+    """``sqrt(x)``; with ``zero_at_zero`` its gradient is 0 where the result is 0, not inf, as
+    PyTorch defines the gradients of std and of the 2-norm (a constant row, a zero vector)."""
+
+    zero_at_zero = False
+
     def forward(self, xp, x):
         with _errstate(xp):
             self.y = xp.sqrt(x)
         return self.y
 
     def backward(self, xp, g):
-        return g / (2 * self.y)
+        if not self.zero_at_zero:
+            return g / (2 * self.y)
+        with _errstate(xp):
+            return xp.where(self.y == 0, 0, g / (2 * self.y))
 
     def backward_t(self, g):
-        return g / (2 * self.output(self.y))
+        d = g / (2 * self.output(self.y))
+        return d.masked_fill(self.const(self.y == 0), 0.0) if self.zero_at_zero else d
 
 
 class Abs(Function):

@@ -64,8 +64,13 @@ def _axis(dim, ndim):
     if isinstance(dim, (tuple, list)):
         if len(dim) == 0:
             return None
-        return tuple(sorted(_one_axis(d, ndim) for d in dim))
-    return _one_axis(dim, ndim)
+        axes = tuple(sorted(_one_axis(d, ndim) for d in dim))
+        for a, b in zip(axes, axes[1:]):
+            if a == b:
+                raise RuntimeError(f"dim {a} appears multiple times in the list of dims")
+    else:
+        axes = _one_axis(dim, ndim)
+    return None if ndim == 0 else axes  # a 0-d tensor takes dim 0 or -1 (as torch): all of it
 
 
 def _one_axis(d, ndim):
@@ -1301,7 +1306,7 @@ class Tensor:
                              correction=correction)
 
     def std(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
-        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+        return ops.Sqrt.apply(self.var(dim, unbiased, keepdim, correction=correction), zero_at_zero=True)
 
     def prod(self, dim=None, keepdim: bool = False, dtype=None):
         x = self if dtype is None else self.to(dtype=dtype)
@@ -1323,6 +1328,9 @@ class Tensor:
                 raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0")
             return ops.Amax.apply(self, axis=None, keepdims=False, op=op, whole=True)
         ax = _one_axis(dim, self.ndim)
+        if not self.ndim:  # dim 0 or -1 of a 0-d tensor: the tensor itself, at index 0
+            values, arg = self.reshape(1)._maxmin(op, 0, False)
+            return (MaxResult if op == "max" else MinResult)(values.reshape(()), arg.reshape(()))
         values = ops.MaxDim.apply(self, axis=ax, keepdims=keepdim, op=op)
         arg = self._data.argmax(axis=ax) if op == "max" else self._data.argmin(axis=ax)
         if keepdim:
@@ -1371,7 +1379,7 @@ class Tensor:
 
     def norm(self, p=2, dim=None, keepdim: bool = False):
         if p == 2 or p == "fro":
-            return (self * self).sum(dim, keepdim).sqrt()
+            return ops.Sqrt.apply((self * self).sum(dim, keepdim), zero_at_zero=True)
         if p == 1:
             return self.abs().sum(dim, keepdim)
         if p == float("inf"):
@@ -1414,6 +1422,8 @@ class Tensor:
         if not self.ndim:  # a 0-d tensor is its own top 1
             s = self.reshape(1).topk(k, 0, largest, sorted)
             return TopkResult(s.values.reshape(()), s.indices.reshape(()))
+        if not 0 <= k <= self._data.shape[_one_axis(dim, self.ndim)]:
+            raise RuntimeError("selected index k out of range")
         s = self.sort(dim, descending=largest)
         return TopkResult(s.values.narrow(dim, 0, k), s.indices.narrow(dim, 0, k))
 
@@ -1600,7 +1610,18 @@ class Tensor:
         return ops.Flip.apply(self, axis=tuple(_one_axis(d, self.ndim) for d in dims))
 
     def narrow(self, dim: int, start: int, length: int):
+        if not self.ndim:
+            raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
         d = _one_axis(dim, self.ndim)
+        size = self._data.shape[d]
+        start, length = int(start), int(length)
+        if not -size <= start <= size:
+            raise IndexError(f"start out of range (expected to be in range of [{-size}, {size}], but got {start})")
+        if length < 0:
+            raise RuntimeError("narrow(): length must be non-negative.")
+        start = start + size if start < 0 else start
+        if start + length > size:  # a slice would clip silently
+            raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({size}).")
         idx = [_py_slice(None)] * self.ndim
         idx[d] = _py_slice(start, start + length)
         return self[tuple(idx)]

@@ -240,3 +240,40 @@ def test_float_ops_of_an_integer_tensor_and_a_number_as_torch(op):
     """A float number given with an integer tensor is not truncated to the tensor's dtype first
     (xlogy(x, 2.5) took log 2); copysign promotes as torch's binary ops."""
     _same(op, np.array([1, 2, -3]), np.array([-0.5, 2.0, -0.0], dtype=np.float32))
+
+
+# ---------------------------------------------------------------- 6. a 0-d tensor's dim, ranges checked
+
+
+@pytest.mark.parametrize("op", [
+    lambda L, x: x.mean(0), lambda L, x: x.prod(-1), lambda L, x: x.amax(0), lambda L, x: x.amin(-1, keepdim=True),
+    lambda L, x: x.max(0), lambda L, x: x.min(-1, keepdim=True), lambda L, x: x.logsumexp(0), lambda L, x: x.var(0, correction=0),
+    lambda L, x: x.std(0, correction=0), lambda L, x: L.aminmax(x, dim=0), lambda L, x: x.sum((0,)), lambda L, x: x.all(0),
+    lambda L, x: (x > 0).any(-1), lambda L, x: L.count_nonzero(x, 0), lambda L, x: x.norm(dim=0), lambda L, x: x.mean((0, -1)),
+])
+def test_reductions_along_dim_0_of_a_0d_tensor_as_torch(op):
+    """torch takes dim 0 or -1 of a 0-d tensor as the whole of it (nerve raised a ZeroDivisionError
+    or NumPy's axis error)."""
+    _same(op, np.array(2.5))
+
+
+@pytest.mark.parametrize("op", [
+    lambda L, x: x.narrow(0, 2, 2), lambda L, x: x.narrow(0, -2, 2), lambda L, x: x.narrow(-1, 3, 0),
+    lambda L, x: x.narrow(0, 4, 1), lambda L, x: x.narrow(0, -5, 1), lambda L, x: x.narrow(0, 1, -1),
+    lambda L, x: x[0].narrow(0, 0, 1), lambda L, x: x.topk(4), lambda L, x: x.topk(3), lambda L, x: x.topk(0),
+])
+def test_narrow_and_topk_check_their_range_as_torch(op):
+    """narrow past the end raised nothing and gave fewer elements (a slice clips); topk of more than
+    the dim's size likewise."""
+    _same(op, np.array([1.0, 3.0, 2.0]))
+
+
+@pytest.mark.parametrize("op", [
+    lambda L, x: x.std(1), lambda L, x: x.std(), lambda L, x: x.std(1, correction=0, keepdim=True), lambda L, x: x.norm(dim=1),
+    lambda L, x: (x - 1).norm(dim=-1), lambda L, x: (x - 1).norm(), lambda L, x: L.std_mean(x, 1)[0],
+    lambda L, x: L.nn.functional.normalize(x - 1, dim=1), lambda L, x: L.linalg.vector_norm(x - 1, dim=1),
+])
+def test_std_and_norm_of_constant_rows_have_a_zero_gradient_as_torch(op):
+    """torch's std and 2-norm give 0 where the result is 0 (a constant row, a zero vector); nerve's
+    went through sqrt and gave nan."""
+    _same(op, np.array([[1.0, 1.0, 1.0], [1.0, 2.0, 4.0]]))
