@@ -1315,10 +1315,12 @@ class Tensor:
         return ops.Prod.apply(x, axis=_axis(dim, self.ndim) if dim is not None else None, keepdims=keepdim)
 
     def amax(self, dim=None, keepdim: bool = False):
-        return ops.Amax.apply(self, axis=_axis(dim, self.ndim), keepdims=keepdim, op="max")
+        ax = _nonempty(self, "amax", _axis(dim, self.ndim))
+        return ops.Amax.apply(self, axis=ax, keepdims=keepdim, op="max")
 
     def amin(self, dim=None, keepdim: bool = False):
-        return ops.Amax.apply(self, axis=_axis(dim, self.ndim), keepdims=keepdim, op="min")
+        ax = _nonempty(self, "amin", _axis(dim, self.ndim))
+        return ops.Amax.apply(self, axis=ax, keepdims=keepdim, op="min")
 
     def _maxmin(self, op, dim, keepdim):
         if isinstance(dim, Tensor):
@@ -1331,6 +1333,7 @@ class Tensor:
         if not self.ndim:  # dim 0 or -1 of a 0-d tensor: the tensor itself, at index 0
             values, arg = self.reshape(1)._maxmin(op, 0, False)
             return (MaxResult if op == "max" else MinResult)(values.reshape(()), arg.reshape(()))
+        _nonempty(self, op, ax)
         values = ops.MaxDim.apply(self, axis=ax, keepdims=keepdim, op=op)
         arg = self._data.argmax(axis=ax) if op == "max" else self._data.argmin(axis=ax)
         if keepdim:
@@ -1349,12 +1352,14 @@ class Tensor:
         """Index of the max/min (first one on ties), over everything or along ``dim`` (int64)."""
         xp = self._device.xp
         if dim is None:
+            if self._data.size == 0:
+                raise IndexError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0.")
             out = xp.asarray(getattr(self._data, op)())
             if keepdim:
                 out = out.reshape((1,) * self.ndim)
         else:
-            ax = _one_axis(dim, self.ndim)
-            out = getattr(self._data, op)(axis=ax)
+            ax = _nonempty(self, op, _one_axis(dim, self.ndim))
+            out = getattr(self._data, op)(axis=ax) if self.ndim else xp.asarray(0)
             if keepdim:
                 out = xp.expand_dims(out, ax)
         return self._wrap(out.astype(np.int64, copy=False))
@@ -3599,6 +3604,19 @@ def _raw(x, like: Tensor):
     return x
 
 
+def _nonempty(x: Tensor, op: str, axis):
+    """``axis`` (None, an int or a tuple), after raising torch's IndexError where a max- or min-like
+    reduction would run over a dim of size 0 (NumPy's error names no dim)."""
+    if x._data.size == 0:
+        if axis is None:  # (a 0-d tensor is never empty: this is a reduction of everything)
+            raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0. "
+                               "Specify the reduction dim with the 'dim' argument.")
+        for a in axis if isinstance(axis, tuple) else (axis,):
+            if x._data.shape[a] == 0:
+                raise IndexError(f"{op}(): Expected reduction dim {a} to have non-zero size.")
+    return axis
+
+
 def _constant(x, like: Tensor) -> Tensor:
     """``x`` as a tensor of ``like``'s dtype and device (a number on the left of ``//`` or ``%``)."""
     return x if isinstance(x, Tensor) else like.new_tensor(x)
@@ -3613,8 +3631,8 @@ def _integer_division(a: Tensor, y, name: str) -> bool:
         return False
     if kind == "b":
         raise NotImplementedError(f"\"{name}_cpu\" not implemented for 'Bool'")
-    if (y == 0).any() if hasattr(y, "any") else y == 0:
-        raise RuntimeError("ZeroDivisionError")  # as torch words it
+    if a._data.size and ((y == 0).any() if hasattr(y, "any") else y == 0):
+        raise RuntimeError("ZeroDivisionError")  # as torch words it (an empty tensor divides by anything)
     return True
 
 

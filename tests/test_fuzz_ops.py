@@ -101,6 +101,7 @@ def test_integer_division_and_remainder_as_torch(op):
     """Integers stay integers with Python's signs; a divisor of 0 raises (NumPy would give 0 with a
     warning); bool tensors are refused."""
     _same(op, np.array([7, -7, 5, -5, 0, 3]), np.array([2, 2, -3, -3, 4, 1]))
+    _same(op, np.zeros(0, np.int64), np.zeros(0, np.int64))  # nothing to divide: no error
 
 
 # ---------------------------------------------------------------- 2. pow's gradients
@@ -277,3 +278,15 @@ def test_std_and_norm_of_constant_rows_have_a_zero_gradient_as_torch(op):
     """torch's std and 2-norm give 0 where the result is 0 (a constant row, a zero vector); nerve's
     went through sqrt and gave nan."""
     _same(op, np.array([[1.0, 1.0, 1.0], [1.0, 2.0, 4.0]]))
+
+
+@pytest.mark.parametrize("shape, op", [
+    ((0, 3), lambda L, x: x.amax(0)), ((0, 3), lambda L, x: x.amax(1)), ((0, 3), lambda L, x: x.max(0)),
+    ((0, 3), lambda L, x: x.argmax()), ((3, 0), lambda L, x: x.argmin(1)), ((0,), lambda L, x: x.amax()),
+    ((0, 3), lambda L, x: x.amin((0, 1))), ((3, 0), lambda L, x: x.min(-1)), ((0, 2), lambda L, x: L.aminmax(x, dim=0)),
+    ((3, 0), lambda L, x: x.argmax(0, keepdim=True)), ((), lambda L, x: x.argmax(0)),
+])
+def test_max_and_min_over_an_empty_dim_raise_as_torch(shape, op):
+    """An IndexError naming the dim (argmax leaked NumPy's ValueError), or an empty result where
+    the empty dim is not the reduced one."""
+    _same(op, np.zeros(shape))
