@@ -1112,6 +1112,10 @@ class Tensor:
         return self
 
     def __setitem__(self, index, value):
+        steps = _ints_first(index, self.ndim)
+        if steps is not None:  # into the view the integers select (its writes reach self)
+            self[steps[0]][steps[1]] = value
+            return
         idx, _ = _index(index, self._device)
         if self._needs_graph(value):
             v = value
@@ -1657,6 +1661,10 @@ class Tensor:
             out = Tensor._make(self._data[index], self._device)
             out._view = (self, "index", index)
             return out
+        if index.__class__ is tuple:
+            steps = _ints_first(index, self.ndim)
+            if steps is not None:
+                return self[steps[0]][steps[1]]
         idx, advanced = _index(index, self._device)
         fn = ops.GetItem()  # (Function.apply's work, written out)
         fn.index = idx
@@ -3648,6 +3656,42 @@ def _size(args) -> tuple:
             raise TypeError(f"sizes must be integers, got {a!r} of type {type(a).__name__}")
         out.append(int(a))
     return tuple(out)
+
+
+def _ints_first(index, ndim: int):
+    """For an index that mixes integers with tensors, lists or masks: (the integers alone, the rest),
+    to apply one after the other, as PyTorch does (NumPy counts an integer among arrays as one more
+    array, which moves the dims: ``x[0, :, idx]`` has shape ``(n, len(idx))`` in PyTorch, ``(len(idx),
+    n)`` in NumPy). None when the index has no such mix."""
+    if index.__class__ is not tuple:
+        return None
+    ints = advanced = False
+    for it in index:
+        if isinstance(it, (int, np.integer)) and not isinstance(it, (bool, np.bool_)):
+            ints = True
+        elif it is not None and it is not Ellipsis and not isinstance(it, (_py_slice, bool)):
+            advanced = True
+    if not (ints and advanced):
+        return None
+
+    def width(it):  # the dims of the tensor an item consumes: a mask all of its own
+        if it is None:
+            return 0
+        arr = it._data if isinstance(it, Tensor) else np.asarray(it) if isinstance(it, (list, np.ndarray)) else None
+        return arr.ndim if arr is not None and arr.dtype.kind == "b" else 1
+
+    first, rest = [], []
+    for it in index:
+        if it is Ellipsis:
+            n = ndim - builtins.sum(width(o) for o in index if o is not Ellipsis)
+            first += [_py_slice(None)] * n
+            rest.append(it)
+        elif isinstance(it, (int, np.integer)) and not isinstance(it, (bool, np.bool_)):
+            first.append(it)
+        else:
+            first += [_py_slice(None)] * width(it)
+            rest.append(it)
+    return tuple(first), tuple(rest)
 
 
 def _index(index, dev) -> tuple[Any, bool]:

@@ -290,3 +290,80 @@ def test_max_and_min_over_an_empty_dim_raise_as_torch(shape, op):
     """An IndexError naming the dim (argmax leaked NumPy's ValueError), or an empty result where
     the empty dim is not the reduced one."""
     _same(op, np.zeros(shape))
+
+
+# ---------------------------------------------------------------- 7. integers among tensor indices
+
+
+def _index_items(rng, shape, lib):
+    """A random index for ``shape``: integers, slices, None, Ellipsis, index tensors, lists, masks."""
+    items, k, ellipsis = [], 0, False
+    while k < len(shape):
+        n, r = shape[k], rng.random()
+        if r < 0.2:
+            items.append(slice(None) if rng.random() < 0.5 else slice(int(rng.integers(-n, n)), None, int(rng.integers(1, 3))))
+        elif r < 0.4:
+            items.append(int(rng.integers(-n, n)))
+        elif r < 0.55:
+            items.append(lib.tensor(rng.integers(-n, n, int(rng.integers(1, 4))).tolist()))
+        elif r < 0.65:
+            items.append(lib.tensor(rng.integers(0, n, (2, 1)).tolist()))
+        elif r < 0.75:
+            items.append(rng.integers(0, n, 2).tolist())
+        elif r < 0.85:
+            items.append(lib.tensor((rng.random(n) > 0.5).tolist()))
+        elif r < 0.92:
+            items.append(None)
+            continue
+        elif not ellipsis:
+            ellipsis = True
+            items.append(Ellipsis)
+            k = len(shape) - int(rng.integers(1, len(shape) - k + 1))
+            continue
+        else:
+            items.append(slice(None))
+        k += 1
+    return tuple(items)
+
+
+@pytest.mark.parametrize("index", [
+    lambda L: (0, slice(None), L.tensor([2, 0])), lambda L: (slice(None), L.tensor([1, 2, 1]), None, 0),
+    lambda L: (-1, None, L.tensor([[1], [0]]), Ellipsis), lambda L: (L.tensor([0, 1]), 1, L.tensor([2, 3])),
+    lambda L: (1, L.tensor([True, False, True]), slice(1, None)), lambda L: (Ellipsis, 0, [1, 0]),
+    lambda L: (0, slice(None), [3]), lambda L: (slice(None), 1, slice(None), L.tensor([0])),
+])
+def test_integers_among_tensor_indices_select_first_as_torch(index):
+    """``x[0, :, idx]`` has torch's shape ``(n, len(idx))``, not NumPy's ``(len(idx), n)``; writes
+    through such an index land where torch's do, values broadcast to torch's shape."""
+    x = np.random.default_rng(1).standard_normal((2, 3, 4, 2))
+    _same(lambda L, a: a[index(L)], x)
+
+    def write(L, a):
+        b = a.clone()
+        target = b[index(L)].shape
+        b[index(L)] = L.arange(target[-1], dtype=b.dtype) * 2 if len(target) else 7.0
+        return b
+    _same(write, x)
+
+
+def test_random_indexes_as_torch():
+    """A seeded fuzz: reads and writes through random mixes of integers, slices, None, Ellipsis,
+    index tensors, lists and masks give torch's values, shapes and gradients (or its error type)."""
+    rng = np.random.default_rng(7)
+    for _ in range(150):
+        shape = tuple(int(n) for n in rng.integers(1, 4, int(rng.integers(1, 4))))
+        x = rng.standard_normal(shape)
+        state = rng.bit_generator.state
+        items = {}
+        for lib in LIBS:
+            rng.bit_generator.state = state
+            items[lib] = _index_items(rng, shape, lib)
+        if any(it is Ellipsis for it in items[torch]):  # (NumPy's and torch's layouts differ around an
+            continue                                    # Ellipsis of no dims between tensor indices)
+        _same(lambda L, a: a[items[L]], x)
+
+        def write(L, a):
+            b = a.clone()
+            b[items[L]] = 7.5
+            return b
+        _same(write, x)
