@@ -166,6 +166,11 @@ class Pow(Function):
         self.a, self.b = a, b
         if _is_number(b) and b >= 0 and float(b).is_integer():
             self.y = a ** b
+        elif not _is_number(b) and b.dtype.kind in "iu" and _is_integer(a) and bool((b < 0).any()):
+            # as torch (NumPy refuses): 1 ** -n is 1, (-1) ** -n is 1 or -1, any other base gives 0
+            y = a ** xp.where(b < 0, 0, b)
+            unit = xp.where((a == -1) & (b % 2 != 0), -1, xp.where((a == 1) | (a == -1), 1, 0))
+            self.y = xp.where(b < 0, unit, y).astype(y.dtype, copy=False)
         else:
             with _errstate(xp):  # 0 ** -1 = inf, (-1) ** 0.5 = nan: silently, as in torch
                 self.y = a ** b
@@ -223,6 +228,11 @@ def _pick_t(fn, g):
 
 def _is_number(x) -> bool:
     return isinstance(x, (int, float))
+
+
+def _is_integer(x) -> bool:
+    """An integer Python number or array."""
+    return isinstance(x, int) if _is_number(x) else x.dtype.kind in "iu"
 
 
 def _pylog(x):
@@ -1699,7 +1709,8 @@ class Fmod(Function):
 
     def forward(self, xp, a, b):
         self.a, self.b = a, b
-        return xp.fmod(a, b)
+        with _errstate(xp):  # fmod(x, 0) is nan silently, as in torch
+            return xp.fmod(a, b)
 
     def backward(self, xp, g):
         gb = None
