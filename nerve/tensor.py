@@ -1364,7 +1364,7 @@ class Tensor:
         else:
             ax = _nonempty(self, op, _one_axis(dim, self.ndim))
             out = getattr(self._data, op)(axis=ax) if self.ndim else xp.asarray(0)
-            if keepdim:
+            if keepdim and self.ndim:
                 out = xp.expand_dims(out, ax)
         return self._wrap(out.astype(np.int64, copy=False))
 

@@ -291,6 +291,7 @@ def test_std_and_norm_of_constant_rows_have_a_zero_gradient_as_torch(op):
     ((0, 3), lambda L, x: x.argmax()), ((3, 0), lambda L, x: x.argmin(1)), ((0,), lambda L, x: x.amax()),
     ((0, 3), lambda L, x: x.amin((0, 1))), ((3, 0), lambda L, x: x.min(-1)), ((0, 2), lambda L, x: L.aminmax(x, dim=0)),
     ((3, 0), lambda L, x: x.argmax(0, keepdim=True)), ((), lambda L, x: x.argmax(0)),
+    ((), lambda L, x: x.argmin(-1, keepdim=True)),
 ])
 def test_max_and_min_over_an_empty_dim_raise_as_torch(shape, op):
     """An IndexError naming the dim (argmax leaked NumPy's ValueError), or an empty result where
