@@ -944,7 +944,7 @@ class Tensor:
                 iop(self._data, other._data)  # the array's own in-place op: the ufunc with out=
             except ValueError:
                 if getattr(self._data.flags, "writeable", True):
-                    raise
+                    raise _shape_error(self, other) from None
                 raise _readonly(self._data) from None
             _noted(self)
             return self
@@ -964,7 +964,10 @@ class Tensor:
             name = {"f": "Float", "i": "Long", "u": "Long"}.get(kind, "Bool")
             raise RuntimeError(f"result type {name} can't be cast to the desired output type {self.dtype}")
         _check_writeable(self._data)
-        npop(self._data, b, out=self._data, casting="unsafe")
+        try:
+            npop(self._data, b, out=self._data, casting="unsafe")
+        except ValueError:
+            raise _shape_error(self, other) from None
         _noted(self)
         return self
 
@@ -1027,7 +1030,13 @@ class Tensor:
         if self._needs_graph():
             return self._inplace(fn(self))
         out = fn(self.detach())
-        self._data[...] = out._data
+        if _KIND_RANK[out._data.dtype.kind] > _KIND_RANK[self._data.dtype.kind]:  # exp_ of an int tensor
+            raise RuntimeError(f"result type {_torch_name(out)} can't be cast to the desired output type "
+                               f"{_torch_name(self)}")
+        try:
+            self._data[...] = out._data
+        except ValueError:
+            raise _shape_error(self, out) from None
         _noted(self)
         return self
 
@@ -1053,6 +1062,8 @@ class Tensor:
             return self._inplace(moved.expand(self.shape) + self * 0)
         arr = move(src._data, self._device)
         _check_writeable(self._data)
+        if self._data.dtype.kind == "b" and arr.dtype.kind != "b":
+            arr = arr != 0  # (NumPy refuses to cast numbers to bool in an assignment; torch casts)
         try:
             self._data[...] = arr
         except ValueError:
@@ -3388,6 +3399,13 @@ for _name, _op in (("eq", "__eq__"), ("ne", "__ne__"), ("lt", "__lt__"), ("le", 
 for _name in ("floor_divide", "remainder"):
     setattr(Tensor, _name + "_", _inplace_variant(_name))
 
+# ``x //= y`` and the like write into x as in torch (without these Python makes a new tensor, so a
+# view or another name of x keeps the old values)
+for _op, _name in (("__ipow__", "pow_"), ("__ifloordiv__", "floor_divide_"), ("__imod__", "remainder_"),
+                   ("__iand__", "bitwise_and_"), ("__ior__", "bitwise_or_"), ("__ixor__", "bitwise_xor_"),
+                   ("__ilshift__", "bitwise_left_shift_"), ("__irshift__", "bitwise_right_shift_")):
+    setattr(Tensor, _op, getattr(Tensor, _name))
+
 _NUMPY_NAMES = {"axis": "dim", "keepdims": "keepdim"}
 
 
@@ -3623,6 +3641,18 @@ def _nonempty(x: Tensor, op: str, axis):
             if x._data.shape[a] == 0:
                 raise IndexError(f"{op}(): Expected reduction dim {a} to have non-zero size.")
     return axis
+
+
+def _shape_error(target: Tensor, other) -> RuntimeError:
+    """torch's error for an in-place op whose other operand does not fit its target's shape."""
+    a, b = tuple(target.shape), tuple(getattr(other, "shape", ()))
+    try:
+        return RuntimeError(f"output with shape {list(a)} doesn't match the broadcast shape "
+                            f"{list(np.broadcast_shapes(a, b))}")
+    except ValueError:
+        d = next(i for i in range(1, min(len(a), len(b)) + 1) if 1 != a[-i] != b[-i] != 1)
+        return RuntimeError(f"The size of tensor a ({a[-d]}) must match the size of tensor b ({b[-d]}) at "
+                            f"non-singleton dimension {len(a) - d}")
 
 
 def _constant(x, like: Tensor) -> Tensor:

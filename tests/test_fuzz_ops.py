@@ -421,3 +421,43 @@ def test_random_binary_ops_promote_and_differentiate_as_torch():
         except AssertionError as e:
             raise AssertionError(f"{name}({a.dtype}{list(a.shape)}, {getattr(b, 'dtype', b)}"
                                  f"{list(getattr(b, 'shape', ()))}): {e}") from None
+
+
+# ---------------------------------------------------------------- 9. in-place ops
+
+
+@pytest.mark.parametrize("x, update", [
+    (np.array([7, -7]), lambda x: x.__ifloordiv__(2)), (np.array([7.5, -7.0]), lambda x: x.__ipow__(2)),
+    (np.array([7.0, -7.0]), lambda x: x.__imod__(3)), (np.array([7, -7]), lambda x: x.__imod__(3)),
+    (np.array([7, 6]), lambda x: x.__iand__(3)), (np.array([7, 6]), lambda x: x.__ior__(8)),
+    (np.array([7, 6]), lambda x: x.__ixor__(1)), (np.array([7, 6]), lambda x: x.__ilshift__(2)),
+    (np.array([7, 6]), lambda x: x.__irshift__(1)), (np.array([True, False]), lambda x: x.copy_(x.new_tensor([0, 5]).long())),
+])
+def test_augmented_assignments_write_in_place_as_torch(x, update):
+    """``x //= 2``, ``x **= 2``, ``x %= 3``, ``x &= m``, ... change x itself (nerve made a new tensor, so
+    another name or a view of x kept the old values); copy_ casts numbers to bool."""
+    got = []
+    for lib in LIBS:
+        t = lib.tensor(x)
+        alias = t[:]
+        out = update(t)
+        got.append((out is t, alias.tolist(), t.dtype == alias.dtype))
+    assert got[1] == got[0]
+
+
+@pytest.mark.parametrize("op", [
+    lambda L: L.zeros(3).add_(L.ones(2, 3)), lambda L: L.zeros(3).add_(L.ones(2)), lambda L: L.zeros(2, 3).mul_(L.ones(4, 1)),
+    lambda L: L.zeros(3).pow_(L.ones(2, 3)), lambda L: L.tensor([1, 2]).exp_(), lambda L: L.tensor([1, 2]).sqrt_(),
+    lambda L: L.tensor([1, 2]).clamp_(min=0.5), lambda L: L.zeros(3, dtype=L.int64).sub_(L.ones(2, 3, dtype=L.int64)),
+    lambda L: L.zeros(3).clamp_(min=L.zeros(2, 3)), lambda L: L.tensor([1, 2]).clamp_(0, 1), lambda L: L.zeros(3).add_(1.5),
+])
+def test_in_place_ops_that_do_not_fit_raise_as_torch(op):
+    """A broadcast that would grow the target, or a float result written into an integer tensor, is
+    torch's RuntimeError (NumPy's ValueError or a silent truncation before)."""
+    got = []
+    for lib in LIBS:
+        try:
+            got.append(op(lib).tolist())
+        except RuntimeError as e:
+            got.append(str(e).replace("long int", "Long"))
+    assert got[1] == got[0]
