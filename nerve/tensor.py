@@ -1255,8 +1255,18 @@ class Tensor:
         return where(condition, self, other)
 
     def masked_fill(self, mask, value):
+        """``value`` where ``mask`` holds, else ``self``; in this tensor's dtype, as torch (the value is
+        cast to it: 1.5 fills an integer tensor with 1)."""
         from .functions import where
 
+        if isinstance(value, Tensor):
+            if value.ndim:
+                raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got tensor "
+                                   f"with {value.ndim} dimension(s).")
+            if value._data.dtype != self._data.dtype:
+                value = value.to(dtype=self.dtype)
+        elif self._data.dtype.kind in "iub" and not isinstance(value, bool):
+            value = (builtins.bool if self._data.dtype.kind == "b" else builtins.int)(value)
         return where(mask, value, self)
 
     def isnan(self):

@@ -461,3 +461,18 @@ def test_in_place_ops_that_do_not_fit_raise_as_torch(op):
         except RuntimeError as e:
             got.append(str(e).replace("long int", "Long"))
     assert got[1] == got[0]
+
+
+@pytest.mark.parametrize("x, value", [
+    (np.array([1, 2]), 1.5), (np.array([1, 2]), -1.5), (np.array([1, 2], dtype=np.uint8), 7), (np.array([True, False]), 2),
+    (np.array([1.0, 2.0]), 3), (np.array([1.0, 2.0], dtype=np.float16), np.array(2.5)), (np.array([1, 2]), np.array(2.5)),
+    (np.array([1.0, 2.0]), np.array([2.5, 1.0])),
+])
+def test_masked_fill_keeps_the_tensors_dtype_as_torch(x, value):
+    """The value is cast to the tensor's dtype (an integer tensor filled with 1.5 holds 1, and stays
+    integer); a value tensor must be 0-d."""
+    mask = np.array([True, False])
+    _same(lambda L, a, m, v: a.masked_fill(m, v), x, mask, value, grad=False)
+    _same(lambda L, a, m, v: a.clone().masked_fill_(m, v), x, mask, value, grad=False)
+    if x.dtype.kind == "f":
+        _same(lambda L, a, m, v: a.masked_fill(m, v), x, mask, value)
