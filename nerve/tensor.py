@@ -1008,11 +1008,7 @@ class Tensor:
         result = self.div(other, rounding_mode=rounding_mode)
         if _KIND_RANK[result._data.dtype.kind] > _KIND_RANK[self._data.dtype.kind]:
             raise RuntimeError(f"result type {result.dtype} can't be cast to the desired output type {self.dtype}")
-        if self.requires_grad and _autograd._enabled:
-            return self._inplace(result)
-        self._data[...] = result._data
-        _noted(self)
-        return self
+        return self._write(result, other)
 
     def pow_(self, other):
         return self._unary_inplace(lambda t: t ** other)
@@ -1757,6 +1753,8 @@ class Tensor:
         """Make an in-place op's out-of-place ``result`` this tensor's value."""
         if self._needs_graph(other):
             return self._inplace(result)
+        if result._data.shape != self._data.shape:  # an in-place op cannot broadcast its target
+            raise _shape_error(self, result)
         self._data[...] = result._data
         _noted(self)
         return self

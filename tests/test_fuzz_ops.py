@@ -450,6 +450,8 @@ def test_augmented_assignments_write_in_place_as_torch(x, update):
     lambda L: L.zeros(3).pow_(L.ones(2, 3)), lambda L: L.tensor([1, 2]).exp_(), lambda L: L.tensor([1, 2]).sqrt_(),
     lambda L: L.tensor([1, 2]).clamp_(min=0.5), lambda L: L.zeros(3, dtype=L.int64).sub_(L.ones(2, 3, dtype=L.int64)),
     lambda L: L.zeros(3).clamp_(min=L.zeros(2, 3)), lambda L: L.tensor([1, 2]).clamp_(0, 1), lambda L: L.zeros(3).add_(1.5),
+    lambda L: L.zeros(3, dtype=L.int64).__iand__(L.ones(2, 3, dtype=L.int64)), lambda L: L.zeros(3).__ifloordiv__(L.ones(2, 3)),
+    lambda L: L.zeros(3).div_(L.ones(2, 3), rounding_mode="floor"), lambda L: L.ones(2, 3).div_(L.full((3,), 2.0), rounding_mode="trunc"),
 ])
 def test_in_place_ops_that_do_not_fit_raise_as_torch(op):
     """A broadcast that would grow the target, or a float result written into an integer tensor, is
