@@ -808,16 +808,20 @@ class Tensor:
     def mm(self, other):
         if isinstance(other, Tensor) and other._data.dtype != self._data.dtype:
             raise _mixed_matmul("mm", self, other)
+        _matrices("mm", (self, "self must be a matrix"), (other, "mat2 must be a matrix"), ndim=2)
         return self @ other
 
     def bmm(self, other):
         if isinstance(other, Tensor) and other._data.dtype != self._data.dtype:
             raise _mixed_matmul("bmm", self, other)
+        _matrices("bmm", (self, "batch1 must be a 3D tensor"), (other, "batch2 must be a 3D tensor"), ndim=3)
         return self @ other
 
     def dot(self, other):
         if isinstance(other, Tensor) and other._data.dtype != self._data.dtype:
             raise _mixed_matmul("dot", self, other)
+        if isinstance(other, Tensor) and (self.ndim != 1 or other.ndim != 1):
+            raise RuntimeError(f"1D tensors expected, but got {self.ndim}D and {other.ndim}D tensors")
         return self @ other
 
     # comparisons (no gradient)
@@ -1460,6 +1464,9 @@ class Tensor:
         return gather(self, dim, index)
 
     def nonzero(self, as_tuple: bool = False):
+        if not self.ndim:  # (NumPy refuses a 0-d array) as torch: one row of no coordinates if nonzero
+            return self.reshape(1).nonzero(as_tuple) if as_tuple else self._wrap(
+                self._device.xp.zeros((int(self._data != 0), 0), np.int64))
         nz = self._device.xp.nonzero(self._data)
         if as_tuple:
             return tuple(self._wrap(n.astype(np.int64)) for n in nz)
@@ -1502,6 +1509,8 @@ class Tensor:
         if self.ndim == 0:
             return self.reshape(1)
         s, e = _one_axis(start_dim, self.ndim), _one_axis(end_dim, self.ndim)
+        if s > e:
+            raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
         shp = self._data.shape
         n = 1
         for d in shp[s : e + 1]:
@@ -1577,16 +1586,25 @@ class Tensor:
         return ops.Expand.apply(self, shape=shape)
 
     def repeat(self, *sizes):
-        return ops.Repeat.apply(self, reps=_size(sizes))
+        reps = _size(sizes)
+        if len(reps) < self.ndim:  # (NumPy's tile would pad them with ones)
+            raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions "
+                               "of tensor")
+        return ops.Repeat.apply(self, reps=reps)
 
     def tile(self, *dims):
         """Repeat along each axis (as ``repeat``, with missing leading counts taken as 1)."""
         dims = _size(dims)
         return self.repeat(*((1,) * (self.ndim - len(dims)) + dims))
 
-    def repeat_interleave(self, repeats, dim=None):
+    def repeat_interleave(self, repeats=None, dim=None, *, output_size=None):
         """Repeat each element ``repeats`` times along ``dim`` (the flattened tensor when None);
-        ``repeats`` is an int or one count per element."""
+        ``repeats`` is an int or one count per element. Without ``repeats``, this tensor holds the
+        counts and the result repeats their indices (``[2, 1]`` gives ``[0, 0, 1]``)."""
+        if repeats is None:
+            from .creation import arange
+
+            return arange(self._data.size, device=self._device).repeat_interleave(self)
         x = self.reshape(-1) if dim is None else self
         d = 0 if dim is None else _one_axis(dim, self.ndim)
         n = x.shape[d]
@@ -3661,6 +3679,13 @@ def _shape_error(target: Tensor, other) -> RuntimeError:
         d = next(i for i in range(1, min(len(a), len(b)) + 1) if 1 != a[-i] != b[-i] != 1)
         return RuntimeError(f"The size of tensor a ({a[-d]}) must match the size of tensor b ({b[-d]}) at "
                             f"non-singleton dimension {len(a) - d}")
+
+
+def _matrices(name: str, *operands, ndim: int) -> None:
+    """torch's error where an operand of mm (bmm) is not ``ndim``-D (``@`` would take it anyway)."""
+    for t, message in operands:
+        if isinstance(t, Tensor) and t.ndim != ndim:
+            raise RuntimeError(message)
 
 
 def _constant(x, like: Tensor) -> Tensor:

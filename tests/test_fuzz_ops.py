@@ -478,3 +478,29 @@ def test_masked_fill_keeps_the_tensors_dtype_as_torch(x, value):
     _same(lambda L, a, m, v: a.clone().masked_fill_(m, v), x, mask, value, grad=False)
     if x.dtype.kind == "f":
         _same(lambda L, a, m, v: a.masked_fill(m, v), x, mask, value)
+
+
+# ---------------------------------------------------------------- 10. shape arguments torch refuses
+
+
+@pytest.mark.parametrize("op", [
+    lambda L: L.zeros(2, 3, 4).flatten(2, 1), lambda L: L.arange(6).reshape(2, 3).repeat(2),
+    lambda L: L.bmm(L.zeros(2, 3), L.zeros(3, 2)), lambda L: L.zeros(2, 3).bmm(L.zeros(2, 3, 2)),
+    lambda L: L.mm(L.zeros(3), L.zeros(3, 2)), lambda L: L.zeros(2, 3).mm(L.zeros(2, 3, 2)),
+    lambda L: L.dot(L.zeros(2, 3), L.zeros(2, 3)), lambda L: L.arange(6).reshape(2, 3).tile(2),
+    lambda L: L.arange(6).reshape(2, 3).repeat(1, 2, 1), lambda L: L.repeat_interleave(L.tensor([2, 0, 1])),
+    lambda L: L.tensor(5).nonzero(), lambda L: L.tensor(0).nonzero(),
+    lambda L: L.argwhere(L.tensor(2.5)), lambda L: L.tensor(5).nonzero(as_tuple=True),
+])
+def test_shape_arguments_as_torch(op):
+    """flatten with start after end, repeat with fewer counts than dims, mm / bmm / dot of the wrong
+    rank raise as in torch (nerve returned a tensor: NumPy's tile pads, matmul takes any rank);
+    repeat_interleave of counts alone; nonzero of a 0-d tensor."""
+    got = []
+    for lib in LIBS:
+        try:
+            out = op(lib)
+            got.append([(tuple(t.shape), t.tolist()) for t in (out if isinstance(out, tuple) else (out,))])
+        except RuntimeError as e:
+            got.append(str(e))
+    assert got[1] == got[0]
