@@ -279,10 +279,11 @@ def test_narrow_and_topk_check_their_range_as_torch(op):
     lambda L, x: x.std(1), lambda L, x: x.std(), lambda L, x: x.std(1, correction=0, keepdim=True), lambda L, x: x.norm(dim=1),
     lambda L, x: (x - 1).norm(dim=-1), lambda L, x: (x - 1).norm(), lambda L, x: L.std_mean(x, 1)[0],
     lambda L, x: L.nn.functional.normalize(x - 1, dim=1), lambda L, x: L.linalg.vector_norm(x - 1, dim=1),
+    lambda L, x: L.nn.functional.cosine_similarity(x - 1, x.flip(0), dim=1),
 ])
 def test_std_and_norm_of_constant_rows_have_a_zero_gradient_as_torch(op):
     """torch's std and 2-norm give 0 where the result is 0 (a constant row, a zero vector); nerve's
-    went through sqrt and gave nan."""
+    went through sqrt and gave nan (so did cosine_similarity of a zero vector)."""
     _same(op, np.array([[1.0, 1.0, 1.0], [1.0, 2.0, 4.0]]))
 
 
