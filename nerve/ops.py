@@ -176,45 +176,43 @@ class Pow(Function):
                 self.y = a ** b
         return self.y
 
-    def zero_masks(self):
-        """Where each gradient is 0 as PyTorch defines it, not the nan of ``0 * inf``: the base's
-        where the exponent is 0, the exponent's where ``0 ** b`` with ``b >= 0`` (None: nowhere)."""
+    def zero_base(self):
+        """Where the exponent's gradient is 0 as PyTorch defines it (``0 ** b`` with ``b >= 0``), not
+        the nan of ``0 * log 0``; None for nowhere. (The base's is 0 where the exponent is 0.)"""
         a, b = self.a, self.b
-        mb = None if _is_number(b) else b == 0
-        ma = (a == 0) & (b >= 0) if not _is_number(a) or a == 0 else None
-        return mb, ma
+        return (a == 0) & (b >= 0) if not _is_number(a) or a == 0 else None
 
     def backward(self, xp, g):
         a, b = self.a, self.b
         ga = gb = None
-        mb, ma = self.zero_masks()
         with _errstate(xp):  # 0 ** -1 in the derivative: inf silently, as in torch
             if self.parents[0] is not None:
                 if _is_number(b):
                     ga = g * 0.0 if b == 0 else g * 2 * a if b == 2 else g * b * a ** (b - 1)
                 else:
-                    ga = xp.where(mb, 0, g * b * a ** (b - 1))
+                    ga = xp.where(b == 0, 0, g * b * a ** (b - 1))
             if self.parents[1] is not None:
                 gb = g * self.y * (xp.log(a) if not _is_number(a) else _pylog(a))
-                if ma is not None:
-                    gb = xp.where(ma, 0, gb)
+                zero = self.zero_base()
+                if zero is not None:
+                    gb = xp.where(zero, 0, gb)
         return ga, gb
 
     def backward_t(self, g):
         a, b = self.saved(0, self.a), self.saved(1, self.b)
         ga = gb = None
-        mb, ma = self.zero_masks()
         if self.parents[0] is not None:
             if _is_number(b) and b in (0, 1, 2):  # no a ** 0 or a ** -1 whose own derivative is nan at 0
                 ga = g * 0.0 if b == 0 else g if b == 1 else g * 2 * a
             else:
                 ga = g * b * a ** (b - 1)
-                if mb is not None:
-                    ga = ga.masked_fill(self.const(mb), 0.0)
+                if not _is_number(b):
+                    ga = ga.masked_fill(self.const(self.b == 0), 0.0)
         if self.parents[1] is not None:
             gb = g * self.output(self.y) * (a.log() if not _is_number(a) else _pylog(a))
-            if ma is not None:
-                gb = gb.masked_fill(self.const(ma), 0.0)
+            zero = self.zero_base()
+            if zero is not None:
+                gb = gb.masked_fill(self.const(zero), 0.0)
         return ga, gb
 
 
