@@ -3,7 +3,11 @@ same program on torch and on nerve (only the module differs) and compares values
 ``requires_grad``, gradients, or the type of the error raised.
 
 Integer division and remainder (gradients, exact floor division, division by zero), ``pow``'s
-gradients at a zero base or exponent, and a seeded mini-fuzz of binary ops over dtypes and shapes.
+gradients at a zero base or exponent, dtypes of casts, scans and reductions, unique / argsort
+arguments, descending sorts, sign, einsum's repeated letters, bit operators, float ops of a number,
+reductions of 0-d and empty tensors, narrow / topk ranges, std and norm at 0, indexing that mixes
+integers with tensors, in-place operators, masked_fill, shape arguments; and seeded fuzzes of
+indexing and of binary ops over dtypes, shapes and Python numbers.
 """
 
 import warnings
