@@ -131,9 +131,17 @@ def where(condition, input=None, other=None):
 
 
 def _scalar_tensor(v, like: Tensor) -> Tensor:
+    """A Python number as a 0-d tensor of the dtype it promotes to with ``like``, as torch's rule
+    has it: a number raises the kind (bool, integer, float), never the width."""
     from .creation import tensor
 
-    dt = like.dtype if (like.is_floating_point() or not isinstance(v, float)) else _dt.get_default_dtype()
+    kind = like._data.dtype.kind
+    if isinstance(v, float) and kind != "f":
+        dt = _dt.get_default_dtype()
+    elif isinstance(v, int) and not isinstance(v, bool) and kind == "b":  # where(mask, flags, 1) is int64
+        dt = _dt.int64
+    else:
+        dt = like.dtype
     return tensor(v, dtype=dt, device=like.device)
 
 

@@ -512,3 +512,15 @@ def test_shape_arguments_as_torch(op):
         except RuntimeError as e:
             got.append(str(e))
     assert got[1] == got[0]
+
+
+@pytest.mark.parametrize("x", [np.array([True, False, True]), np.array([1, 2, 3], dtype=np.uint8), np.array([1.5, 2.0, 3.0])])
+@pytest.mark.parametrize("op", [
+    lambda L, c, x: L.where(c, x, 1), lambda L, c, x: L.where(c, 1, x), lambda L, c, x: L.where(c, x, 2.5),
+    lambda L, c, x: L.where(c, True, 0), lambda L, c, x: L.where(c, True, False), lambda L, c, x: L.where(c, 1, 0.5),
+    lambda L, c, x: x.where(c, 0),
+])
+def test_where_with_numbers_promotes_as_torch(op, x):
+    """A number raises the kind of the tensor beside it (a bool tensor and 1 give int64; nerve gave
+    bool, turning 1 into True)."""
+    _same(op, np.array([True, False, False]), x, grad=False)
