@@ -39,6 +39,9 @@ def cat(tensors, dim: int = 0, *, out: Tensor | None = None) -> Tensor:
     if out is not None:
         return _into(out, cat(tensors, dim), "cat")
     ts = [t for t in _same(tensors, "cat") if not (t.ndim == 1 and t.shape[0] == 0)] or _same(tensors, "cat")[:1]
+    for i, t in enumerate(ts):
+        if not t.ndim:
+            raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
     d = _one_axis(dim, ts[0].ndim)
     for t in ts[1:]:
         if t.ndim != ts[0].ndim or builtins.any(a != b for i, (a, b) in enumerate(zip(t.shape, ts[0].shape)) if i != d):

@@ -499,6 +499,7 @@ def test_masked_fill_keeps_the_tensors_dtype_as_torch(x, value):
     lambda L: L.arange(6).reshape(2, 3).repeat(1, 2, 1), lambda L: L.repeat_interleave(L.tensor([2, 0, 1])),
     lambda L: L.tensor(5).nonzero(), lambda L: L.tensor(0).nonzero(),
     lambda L: L.argwhere(L.tensor(2.5)), lambda L: L.tensor(5).nonzero(as_tuple=True),
+    lambda L: L.cat([L.tensor([1.0]), L.tensor(2.0)]), lambda L: L.cat([L.tensor(1.0), L.tensor(2.0)]),
 ])
 def test_shape_arguments_as_torch(op):
     """flatten with start after end, repeat with fewer counts than dims, mm / bmm / dot of the wrong
