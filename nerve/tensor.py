@@ -1123,7 +1123,7 @@ class Tensor:
         return self
 
     def __setitem__(self, index, value):
-        steps = _ints_first(index, self.ndim)
+        steps = _ints_first(index, self.ndim) if index.__class__ is tuple and _has_int(index) else None
         if steps is not None:  # into the view the integers select (its writes reach self)
             self[steps[0]][steps[1]] = value
             return
@@ -1696,7 +1696,7 @@ class Tensor:
             out = Tensor._make(self._data[index], self._device)
             out._view = (self, "index", index)
             return out
-        if index.__class__ is tuple:
+        if index.__class__ is tuple and _has_int(index):
             steps = _ints_first(index, self.ndim)
             if steps is not None:
                 return self[steps[0]][steps[1]]
@@ -3719,6 +3719,18 @@ def _size(args) -> tuple:
             raise TypeError(f"sizes must be integers, got {a!r} of type {type(a).__name__}")
         out.append(int(a))
     return tuple(out)
+
+
+_INT_TYPES = frozenset((int, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64))
+
+
+def _has_int(index: tuple) -> bool:
+    """Whether a tuple index holds an integer (the cheap test before ``_ints_first``, which runs on
+    every indexing with a tuple, as a loss's ``logp[rows, targets]``)."""
+    for it in index:
+        if it.__class__ in _INT_TYPES:
+            return True
+    return False
 
 
 def _ints_first(index, ndim: int):
