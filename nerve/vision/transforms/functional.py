@@ -162,56 +162,65 @@ def _batch_to_tensor(batch: np.ndarray, scale: bool) -> Tensor:
 
 
 def pil_to_tensor(pic) -> Tensor:
-    """A PIL image as a CHW tensor of its own dtype (no scaling), as ``PILToTensor``."""
+    """A PIL image as a CHW tensor of its own dtype (no scaling; mode ``'1'`` gives bool), as ``PILToTensor``."""
     if isinstance(pic, np.ndarray):
         arr = pic[:, :, None] if pic.ndim == 2 else pic
         return Tensor._make(np.ascontiguousarray(arr.transpose(2, 0, 1)), CPU)
     if not _is_pil(pic):
         raise TypeError(f"pic should be PIL Image. Got {type(pic)}")
     arr = np.array(pic, dtype=np.int32 if pic.mode == "I" else (np.float32 if pic.mode == "F" else None))
-    if pic.mode == "1":
-        arr = arr.astype(np.uint8)
+    if arr.dtype == np.uint16:  # 16-bit modes: torchvision gives uint16, a dtype nerve lacks
+        raise TypeError(f"PIL mode {pic.mode!r} gives uint16 pixels, which nerve has no dtype for; "
+                        "convert the image to mode 'I' (int32) first")
     arr = arr.reshape(pic.height, pic.width, len(pic.getbands()))
     return Tensor._make(np.ascontiguousarray(arr.transpose(2, 0, 1)), CPU)
 
 
+_CHANNEL_MODES = {2: ["LA"], 3: ["RGB", "YCbCr", "HSV"], 4: ["RGBA", "CMYK", "RGBX"]}
+_ONE_CHANNEL_MODE = {np.dtype(np.uint8): "L", np.dtype(np.int16): "I;16", np.dtype(np.int32): "I",
+                     np.dtype(np.float32): "F"}
+
+
 def to_pil_image(pic, mode: str | None = None) -> Image.Image:
-    """A CHW tensor or HWC array as a PIL image (floats are scaled by 255, as torchvision)."""
+    """A CHW tensor or HWC array as a PIL image, as torchvision's ``to_pil_image``.
+
+    Floats (tensor or array) are scaled by 255 to uint8 unless ``mode`` is ``'F'``. ``mode`` names
+    how to read the channels (``'YCbCr'`` takes them as Y, Cb, Cr: nothing is converted) and must
+    suit their number: 1 channel takes its dtype's mode, 2 ``LA``, 3 ``RGB``/``YCbCr``/``HSV``,
+    4 ``RGBA``/``CMYK``/``RGBX``.
+    """
     if isinstance(pic, Tensor):
         arr = move(pic._data, CPU)
-        if arr.ndim == 2:
-            arr = arr[None]
-        if arr.ndim != 3:
-            raise ValueError(f"pic should be 2/3 dimensional. Got {arr.ndim} dimensions.")
-        if arr.dtype.kind == "f" and mode != "F":
-            arr = (arr * 255).astype(np.uint8)
-        arr = arr.transpose(1, 2, 0)
+        if arr.ndim == 3:
+            arr = arr.transpose(1, 2, 0)
     elif isinstance(pic, np.ndarray):
-        arr = pic[:, :, None] if pic.ndim == 2 else pic
-        if arr.ndim != 3:
-            raise ValueError(f"pic should be 2/3 dimensional. Got {pic.ndim} dimensions.")
+        arr = pic
     else:
         raise TypeError(f"pic should be Tensor or ndarray. Got {type(pic)}.")
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3:
+        raise ValueError(f"pic should be 2/3 dimensional. Got {arr.ndim} dimensions.")
     c = arr.shape[2]
+    if c > 4:
+        raise ValueError(f"pic should not have > 4 channels. Got {c} channels.")
+    if arr.dtype.kind == "f" and mode != "F":
+        arr = (arr * 255).astype(np.uint8)
     if c == 1:
-        a = arr[:, :, 0]
-        if mode is None:
-            mode = {np.dtype(np.uint8): "L", np.dtype(np.int16): "I;16", np.dtype(np.int32): "I",
-                    np.dtype(np.float32): "F"}.get(a.dtype)
-            if mode is None:
-                raise TypeError(f"Input type {a.dtype} is not supported")
-        if mode == "F":
-            a = a.astype(np.float32)
-        elif mode == "I":
-            a = a.astype(np.int32)
-        return Image.fromarray(a, mode=mode) if mode in ("L", "F", "I") else Image.fromarray(a).convert(mode)
-    if arr.dtype != np.uint8:
-        raise TypeError(f"Input type {arr.dtype} is not supported for {c} channels")
-    default = {2: "LA", 3: "RGB", 4: "RGBA"}.get(c)
-    if default is None:
-        raise ValueError(f"pic has {c} channels: PIL images have 1 to 4")
-    img = Image.fromarray(np.ascontiguousarray(arr), mode=default)
-    return img if mode is None or mode == default else img.convert(mode)
+        arr = arr[:, :, 0]
+        expected = _ONE_CHANNEL_MODE.get(arr.dtype)
+        if mode is not None and mode != expected:
+            raise ValueError(f"Incorrect mode ({mode}) supplied for input type {arr.dtype}. Should be {expected}")
+        mode = expected
+    else:
+        if mode is not None and mode not in _CHANNEL_MODES[c]:
+            raise ValueError(f"Only modes {_CHANNEL_MODES[c]} are supported for {c}D inputs")
+        if mode is None and arr.dtype == np.uint8:
+            mode = _CHANNEL_MODES[c][0]
+    if mode is None:
+        raise TypeError(f"Input type {arr.dtype} is not supported")
+    # the bytes are read in ``mode`` (Pillow's raw decoder), as torchvision does: no conversion
+    return Image.frombuffer(mode, (arr.shape[1], arr.shape[0]), np.ascontiguousarray(arr).tobytes(), "raw", mode, 0, 1)
 
 
 def _max_value(dtype: np.dtype) -> float:
