@@ -105,3 +105,43 @@ def test_to_tensor_and_pil_to_tensor_every_mode(mode):
     p = pil(image(5, 6, 3)).convert(mode)
     same(NF.to_tensor(p), TF.to_tensor(p))
     same(NF.pil_to_tensor(p), TF.pil_to_tensor(p))
+
+
+# ---------------------------------------------------------------- resize
+
+MODES = ["NEAREST", "NEAREST_EXACT", "BILINEAR", "BICUBIC"]
+
+
+@pytest.mark.parametrize("mode", MODES + ["BOX", "HAMMING", "LANCZOS"])
+@pytest.mark.parametrize("size", [5, (4, 6), (15, 20), [13]])
+def test_resize_pil(mode, size):
+    p = pil(image(7, 9, 3))
+    ours = NF.resize(p, size, getattr(NF.InterpolationMode, mode))
+    same(ours, TF.resize(p, size, getattr(TF.InterpolationMode, mode)))
+
+
+@pytest.mark.parametrize("antialias", [True, False])
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("size", [5, (4, 6), (15, 20), [13]])
+def test_resize_tensor(mode, size, antialias):
+    """Tensors are resized as torchvision resizes them: PyTorch's nearest index rules, bicubic
+    with a = -0.75 when not antialiased, integers interpolated as floats (uint8 may differ by one
+    where a float32 result lies within rounding error of .5)."""
+    for dtype, atol in ((np.uint8, 1), (np.float32, 1e-5)):
+        a = image(7, 9, 3)
+        a = a if dtype == np.uint8 else a.astype(np.float32) / 255
+        t, n = chw(a)
+        ours = NF.resize(n, size, getattr(NF.InterpolationMode, mode), antialias=antialias)
+        same(ours, TF.resize(t, size, getattr(TF.InterpolationMode, mode), antialias=antialias), atol=atol)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_resize_batched_tensor_and_max_size(mode):
+    b = np.random.default_rng(1).random((2, 3, 8, 12), dtype=np.float32)
+    tr = TT.Resize([5, 7], getattr(TF.InterpolationMode, mode))
+    nr = NT.Resize([5, 7], getattr(NF.InterpolationMode, mode))
+    same(nr(nerve.tensor(b)), tr(torch.from_numpy(b)), atol=1e-5)
+    for max_size in (None, 10, 14):
+        same(NT.Resize(6, max_size=max_size)(nerve.tensor(b)), TT.Resize(6, max_size=max_size)(torch.from_numpy(b)),
+             atol=1e-5)
+    assert repr(NT.Resize((4, 5), max_size=None, antialias=False)) == repr(TT.Resize((4, 5), antialias=False))

@@ -365,6 +365,61 @@ def _bilinear_planes(arr: np.ndarray, hw, out_hw) -> np.ndarray:
     return np.moveaxis(out, (-2, -1), (h_ax, w_ax))
 
 
+def _nearest_planes(arr: np.ndarray, out_hw, exact: bool) -> np.ndarray:
+    """PyTorch's ``nearest`` (source ``floor(i * in / out)``) or ``nearest-exact`` (``floor((i + 0.5) * in / out)``)
+    on the last two axes, in float32 as ATen computes the indices."""
+
+    def index(n_in, n_out):
+        i = np.arange(n_out, dtype=np.float32) + np.float32(0.5 if exact else 0.0)
+        return np.minimum(np.floor(i * np.float32(n_in / n_out)).astype(np.int64), n_in - 1)
+
+    return arr[..., index(arr.shape[-2], out_hw[0])[:, None], index(arr.shape[-1], out_hw[1])]
+
+
+def _bicubic_planes(arr: np.ndarray, out_hw) -> np.ndarray:
+    """PyTorch's bicubic interpolation without antialiasing (``a = -0.75``, half-pixel centres, edge
+    pixels repeated) on the last two axes of a float array."""
+    a = -0.75
+
+    def along(x, axis, n_out):
+        n_in = x.shape[axis]
+        src = (np.arange(n_out, dtype=np.float32) + np.float32(0.5)) * np.float32(n_in / n_out) - np.float32(0.5)
+        i0 = np.floor(src)
+        t = src - i0
+        w = [((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a,
+             ((a + 2) * t - (a + 3)) * t * t + 1,
+             ((a + 2) * (1 - t) - (a + 3)) * (1 - t) * (1 - t) + 1,
+             ((a * (2 - t) - 5 * a) * (2 - t) + 8 * a) * (2 - t) - 4 * a]
+        shape = [1] * x.ndim
+        shape[axis] = n_out
+        out = 0
+        for k in range(4):
+            idx = np.clip(i0.astype(np.int64) + k - 1, 0, n_in - 1)
+            out = out + np.take(x, idx, axis=axis) * w[k].astype(x.dtype).reshape(shape)
+        return out
+
+    return along(along(arr, arr.ndim - 2, out_hw[0]), arr.ndim - 1, out_hw[1])
+
+
+def _tensor_resize(arr: np.ndarray, out_hw, mode: InterpolationMode, antialias) -> np.ndarray:
+    """Resize a (..., C, H, W) array as torchvision resizes a tensor: interpolated in floating point
+    (integers as float32, then rounded and clamped), nearest modes by PyTorch's index rules."""
+    if mode in (InterpolationMode.NEAREST, InterpolationMode.NEAREST_EXACT):
+        return _nearest_planes(arr, out_hw, mode is InterpolationMode.NEAREST_EXACT)
+    x = arr if arr.dtype in (np.float32, np.float64) else arr.astype(np.float32)
+    hw = (arr.ndim - 2, arr.ndim - 1)
+    if mode is InterpolationMode.BILINEAR and not antialias:
+        out = _bilinear_planes(x, hw, out_hw)
+    elif mode is InterpolationMode.BICUBIC and not antialias:
+        out = _bicubic_planes(x, out_hw)
+    else:  # antialiased bilinear / bicubic are Pillow's filters, which PyTorch's reproduce
+        out = _pil_resize_planes(x, hw, out_hw, _PIL_RESAMPLE[mode])
+    if arr.dtype.kind in "iu":
+        info = np.iinfo(arr.dtype)
+        out = np.clip(np.round(out), info.min, info.max)
+    return out.astype(arr.dtype, copy=False)
+
+
 def resize(img, size, interpolation=InterpolationMode.BILINEAR, max_size: int | None = None, antialias: bool | None = True):
     """Resize to ``size``: ``(h, w)``, or an int that the shorter side becomes (as torchvision).
 
@@ -373,8 +428,11 @@ def resize(img, size, interpolation=InterpolationMode.BILINEAR, max_size: int | 
         size: ``(h, w)`` or an int (shorter side; the longer is ``int(size * long / short)``).
         interpolation: an ``InterpolationMode`` (or its string, or a PIL constant).
         max_size: cap on the longer side when ``size`` is an int.
-        antialias: for arrays and tensors with bilinear/bicubic; False gives plain bilinear
-            interpolation (PIL images are always antialiased, as in torchvision).
+        antialias: for arrays and tensors with bilinear/bicubic; False gives plain bilinear or
+            bicubic interpolation (PIL images are always antialiased, as in torchvision).
+
+    Tensors are resized as torchvision resizes them (in floating point, nearest modes by PyTorch's
+    index rules); PIL images and arrays by Pillow.
     """
     mode = _interp(interpolation)
     _, h, w = get_dimensions(img)
@@ -386,7 +444,9 @@ def resize(img, size, interpolation=InterpolationMode.BILINEAR, max_size: int | 
         return img.resize((ow, oh), resample)
     arr, is_t, dev = _host(img)
     hw = _hw(arr.ndim, is_t)
-    if antialias is False and mode is InterpolationMode.BILINEAR:
+    if is_t:
+        out = _tensor_resize(arr, (oh, ow), mode, antialias)
+    elif antialias is False and mode is InterpolationMode.BILINEAR:
         out = _bilinear_planes(arr, hw, (oh, ow))
     elif not is_t and arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[2] in (3, 4):
         m = "RGB" if arr.shape[2] == 3 else "RGBA"

@@ -177,7 +177,7 @@ def _size_arg(size, name="size"):
     if isinstance(size, numbers.Number):
         return int(size)
     if isinstance(size, (list, tuple)) and len(size) in (1, 2):
-        return list(size)
+        return size  # kept as given, as torchvision (its repr shows a tuple as a tuple)
     if size is None:
         return None
     raise TypeError(f"{name} should be int or sequence of length 1 or 2. Got {size!r}")
