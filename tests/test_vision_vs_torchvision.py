@@ -145,3 +145,73 @@ def test_resize_batched_tensor_and_max_size(mode):
         same(NT.Resize(6, max_size=max_size)(nerve.tensor(b)), TT.Resize(6, max_size=max_size)(torch.from_numpy(b)),
              atol=1e-5)
     assert repr(NT.Resize((4, 5), max_size=None, antialias=False)) == repr(TT.Resize((4, 5), antialias=False))
+
+
+# ---------------------------------------------------------------- rotate, affine
+
+
+ROTATIONS = [(30, False, None, None), (-45, True, (2, 3), 100), (90, False, None, 7), (12.5, True, None, [10, 20, 30])]
+
+
+@pytest.mark.parametrize("angle, expand, center, fill", ROTATIONS)
+@pytest.mark.parametrize("mode", ["NEAREST", "BILINEAR"])
+def test_rotate(angle, expand, center, fill, mode):
+    """PIL images by Pillow; tensors by a sampling grid, exactly as torchvision's (uint8 bilinear may
+    differ by one where a float32 value lies within rounding error of .5)."""
+    a = image(7, 9, 3)
+    kw = dict(expand=expand, center=center, fill=fill)
+    same(NF.rotate(pil(a), angle, getattr(NF.InterpolationMode, mode), **kw),
+         TF.rotate(pil(a), angle, getattr(TF.InterpolationMode, mode), **kw))
+    t, n = chw(a)
+    same(NF.rotate(n, angle, getattr(NF.InterpolationMode, mode), **kw),
+         TF.rotate(t, angle, getattr(TF.InterpolationMode, mode), **kw), atol=1 if mode == "BILINEAR" else 0)
+    f = a.astype(np.float32) / 255
+    t, n = chw(f)
+    same(NF.rotate(n, angle, getattr(NF.InterpolationMode, mode), **kw),
+         TF.rotate(t, angle, getattr(TF.InterpolationMode, mode), **kw), atol=1e-4)
+
+
+AFFINES = [(30, [0, 0], 1.0, 0, None), (-45, [2, -1], 1.3, [5, -8], (2, 3)), (90, [1, 1], 0.7, 10, None),
+           (0, [0, 0], 1.0, [12], (4, 4))]
+
+
+@pytest.mark.parametrize("angle, translate, scale, shear, center", AFFINES)
+@pytest.mark.parametrize("mode", ["NEAREST", "BILINEAR"])
+def test_affine(angle, translate, scale, shear, center, mode):
+    a = image(8, 9, 3)
+    for fill in (None, [10, 20, 30]):
+        kw = dict(center=center, fill=fill)
+        same(NF.affine(pil(a), angle, translate, scale, shear, getattr(NF.InterpolationMode, mode), **kw),
+             TF.affine(pil(a), angle, translate, scale, shear, getattr(TF.InterpolationMode, mode), **kw))
+        t, n = chw(a)
+        same(NF.affine(n, angle, translate, scale, shear, getattr(NF.InterpolationMode, mode), **kw),
+             TF.affine(t, angle, translate, scale, shear, getattr(TF.InterpolationMode, mode), **kw),
+             atol=1 if mode == "BILINEAR" else 0)
+
+
+def test_random_rotation_and_affine_apply_their_parameters_as_torchvision():
+    torch.manual_seed(0)
+    a = image(8, 9, 3)
+    t, n = chw(a)
+    for kw in (dict(degrees=30), dict(degrees=(10, 20), translate=(0.1, 0.2), scale=(0.8, 1.2), shear=10),
+               dict(degrees=0, shear=(1, 2, 3, 4), fill=5, center=(1, 2))):
+        ta, na = TT.RandomAffine(**kw), NT.RandomAffine(**kw)
+        assert repr(na) == repr(ta)
+        assert (na.degrees, na.translate, na.scale, na.shear, na.fill) == (ta.degrees, ta.translate, ta.scale,
+                                                                            ta.shear, ta.fill)
+        for _ in range(3):  # torchvision's parameters, through nerve's functional: the same images
+            p = ta.get_params(ta.degrees, ta.translate, ta.scale, ta.shear, [9, 8])
+            same(NF.affine(pil(a), *p, fill=na.fill, center=na.center),
+                 TF.affine(pil(a), *p, fill=ta.fill, center=ta.center))
+            same(NF.affine(n, *p, fill=na.fill, center=na.center),
+                 TF.affine(t, *p, fill=[float(ta.fill)] * 3, center=ta.center))
+        angle, (tx, ty), scale, (sx, sy) = na.get_params(na.degrees, na.translate, na.scale, na.shear, [9, 8])
+        assert na.degrees[0] <= angle <= na.degrees[1] and isinstance(tx, int) and isinstance(ty, int)
+    # RandomRotation's default fill 0 is a fill (masked edges when bilinear), as torchvision's
+    tr = TT.RandomRotation((33, 33), TF.InterpolationMode.BILINEAR)
+    nr = NT.RandomRotation((33, 33), NF.InterpolationMode.BILINEAR, fill=None)
+    same(nr(n), tr(t), atol=1)
+    with pytest.raises(ValueError, match="translation values should be between 0 and 1"):
+        NT.RandomAffine(10, translate=(0.1, 2))
+    with pytest.raises(ValueError, match="shear should be a sequence of length 2 or 4"):
+        NT.RandomAffine(10, shear=(1, 2, 3))

@@ -12,6 +12,7 @@ from .transforms import (
     Normalize,
     Pad,
     PILToTensor,
+    RandomAffine,
     RandomApply,
     RandomChoice,
     RandomCrop,
@@ -29,7 +30,7 @@ from .transforms import (
 
 __all__ = [
     "CenterCrop", "ColorJitter", "Compose", "ConvertImageDtype", "Grayscale", "InterpolationMode", "Lambda",
-    "Normalize", "PILToTensor", "Pad", "RandomApply", "RandomChoice", "RandomCrop", "RandomHorizontalFlip",
+    "Normalize", "PILToTensor", "Pad", "RandomAffine", "RandomApply", "RandomChoice", "RandomCrop", "RandomHorizontalFlip",
     "RandomOrder", "RandomResizedCrop", "RandomRotation", "RandomVerticalFlip", "Resize", "ToPILImage", "ToTensor", "Transform",
     "functional", "is_batchable",
 ]

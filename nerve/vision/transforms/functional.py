@@ -10,6 +10,7 @@ which its antialiased tensor path is built to match).
 
 from __future__ import annotations
 
+import math
 import numbers
 from enum import Enum
 from typing import Sequence
@@ -21,7 +22,7 @@ from ...backend import CPU, move
 from ...tensor import Tensor
 
 __all__ = [
-    "InterpolationMode", "adjust_brightness", "adjust_contrast", "adjust_hue", "adjust_saturation", "center_crop", "convert_image_dtype", "crop",
+    "InterpolationMode", "adjust_brightness", "affine", "adjust_contrast", "adjust_hue", "adjust_saturation", "center_crop", "convert_image_dtype", "crop",
     "get_dimensions", "get_image_num_channels", "get_image_size", "hflip", "normalize", "pad",
     "pil_to_tensor", "resize", "resized_crop", "rgb_to_grayscale", "rotate", "to_grayscale",
     "to_pil_image", "to_tensor", "vflip",
@@ -585,19 +586,26 @@ def vflip(img):
     return _back(np.flip(arr, axis=h_ax), is_t, dev)
 
 
-def rotate(img, angle: float, interpolation=InterpolationMode.NEAREST, expand: bool = False,
-           center=None, fill=None):
-    """Rotate by ``angle`` degrees counter-clockwise (Pillow's rotation; arrays and tensors plane by plane)."""
-    resample = _PIL_RESAMPLE[_interp(interpolation)]
-    if _is_pil(img):
-        bands = len(img.getbands())
-        f = 0 if fill is None else fill
-        if isinstance(f, (tuple, list)):
-            f = tuple(f) if bands > 1 else f[0]
-        elif bands > 1:
-            f = (f,) * bands
-        return img.rotate(angle, resample, expand=expand, center=center, fillcolor=f)
-    arr, is_t, dev = _host(img)
+def _pil_fill(fill, img: Image.Image):
+    """torchvision's ``_parse_fill``: one fill per band (ints unless the image is mode ``F``)."""
+    bands = len(img.getbands())
+    fill = 0 if fill is None else fill
+    if isinstance(fill, (int, float)) and bands > 1:
+        fill = (fill,) * bands
+    if isinstance(fill, (list, tuple)):
+        if len(fill) == 1:
+            fill = tuple(fill) * bands
+        elif len(fill) != bands:
+            raise ValueError("The number of elements in 'fill' does not match the number of channels of the image "
+                             f"({len(fill)} != {bands})")
+        fill = tuple(fill)
+    if img.mode != "F":
+        fill = tuple(int(v) for v in fill) if isinstance(fill, tuple) else int(fill)
+    return fill
+
+
+def _pil_planes(arr: np.ndarray, is_t: bool, fill, op) -> np.ndarray:
+    """Apply ``op(plane_image, fill)`` (a Pillow operation) to each HW plane of an array or tensor image."""
     hw = _hw(arr.ndim, is_t)
     a = np.moveaxis(arr, hw, (-2, -1))
     lead = a.shape[:-2]
@@ -608,10 +616,143 @@ def rotate(img, angle: float, interpolation=InterpolationMode.NEAREST, expand: b
     for k, p in enumerate(planes):
         fv = fills[(k % n_ch) % len(fills)]
         pim = Image.fromarray(p, mode="L") if p.dtype == np.uint8 else Image.fromarray(p.astype(np.float32), mode="F")
-        r = np.asarray(pim.rotate(angle, resample, expand=expand, center=center, fillcolor=fv))
+        r = np.asarray(op(pim, fv))
         out.append(r.astype(arr.dtype) if arr.dtype.kind == "f" else np.round(r).astype(arr.dtype))
     res = np.stack(out).reshape(lead + out[0].shape)
-    return _back(np.moveaxis(res, (-2, -1), hw), is_t, dev)
+    return np.moveaxis(res, (-2, -1), hw)
+
+
+def _inverse_affine_matrix(center, angle, translate, scale, shear) -> list[float]:
+    """torchvision's ``_get_inverse_affine_matrix``: the output-to-input map of
+    ``T * C * R(angle) * Shear * Scale * C^-1`` as (a, b, c, d, e, f)."""
+    rot = math.radians(angle)
+    sx, sy = math.radians(shear[0]), math.radians(shear[1])
+    cx, cy = center
+    tx, ty = translate
+    a = math.cos(rot - sy) / math.cos(sy)
+    b = -math.cos(rot - sy) * math.tan(sx) / math.cos(sy) - math.sin(rot)
+    c = math.sin(rot - sy) / math.cos(sy)
+    d = -math.sin(rot - sy) * math.tan(sx) / math.cos(sy) + math.cos(rot)
+    m = [v / scale for v in (d, -b, 0.0, -c, a, 0.0)]
+    m[2] += m[0] * (-cx - tx) + m[1] * (-cy - ty)
+    m[5] += m[3] * (-cx - tx) + m[4] * (-cy - ty)
+    m[2] += cx
+    m[5] += cy
+    return m
+
+
+def _affine_output_size(matrix, w: int, h: int) -> tuple[int, int]:
+    """(width, height) that holds the whole transformed image (``expand=True``), as torchvision computes it."""
+    pts = np.array([[-0.5 * w, -0.5 * h, 1.0], [-0.5 * w, 0.5 * h, 1.0], [0.5 * w, 0.5 * h, 1.0],
+                    [0.5 * w, -0.5 * h, 1.0]], dtype=np.float32)
+    new = pts @ np.asarray(matrix, dtype=np.float32).reshape(2, 3).T
+    lo = new.min(axis=0) + np.array([w * 0.5, h * 0.5], dtype=np.float32)
+    hi = new.max(axis=0) + np.array([w * 0.5, h * 0.5], dtype=np.float32)
+    tol = np.float32(1e-4)  # drop digits below 1e-4 so that ceil(x + 1e-15) stays x
+    size = np.ceil(np.trunc(hi / tol) * tol) - np.floor(np.trunc(lo / tol) * tol)
+    return int(size[0]), int(size[1])
+
+
+def _grid_transform(arr: np.ndarray, dev, matrix, mode: InterpolationMode, fill, out_wh=None) -> np.ndarray:
+    """Warp a (..., C, H, W) array by an inverse affine ``matrix`` (centre-origin pixel coordinates) with
+    ``grid_sample`` (zeros outside, then ``fill``), as torchvision's tensor ``affine`` and ``rotate``."""
+    from ...nn.functional import grid_sample
+
+    if mode not in (InterpolationMode.NEAREST, InterpolationMode.BILINEAR):
+        raise ValueError(f"Interpolation mode '{mode.value}' is unsupported with Tensor input")
+    c = 1 if arr.ndim == 2 else arr.shape[-3]
+    if isinstance(fill, (tuple, list)) and len(fill) > 1 and len(fill) != c:
+        raise ValueError("The number of elements in 'fill' cannot broadcast to match the number of channels of the "
+                         f"image ({len(fill)} != {c})")
+    h, w = arr.shape[-2:]
+    ow, oh = out_wh or (w, h)
+    dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+    xs = (np.arange(ow) - ow * 0.5 + 0.5).astype(dtype)[None, :, None]
+    ys = (np.arange(oh) - oh * 0.5 + 0.5).astype(dtype)[:, None, None]
+    theta = np.asarray(matrix, dtype=dtype).reshape(2, 3).T / np.array([0.5 * w, 0.5 * h], dtype=dtype)
+    # summed in this order, as PyTorch's small batched matmul does: sampling points that fall on a
+    # pixel boundary then round to the same side in nearest mode
+    grid = (xs * theta[0] + ys * theta[1] + theta[2])[None]
+    x = arr.reshape((-1, c, h, w)).astype(dtype)
+    if fill is not None:
+        x = np.concatenate([x, np.ones_like(x[:, :1])], axis=1)
+    n = x.shape[0]
+    sampled = grid_sample(Tensor._make(move(x, dev), dev), Tensor._make(move(np.repeat(grid, n, 0), dev), dev),
+                          mode=mode.value, padding_mode="zeros", align_corners=False)
+    out = move(sampled._data, CPU)
+    if fill is not None:
+        mask, out = out[:, -1:], out[:, :-1]
+        f = np.asarray(fill if isinstance(fill, (tuple, list)) else [float(fill)], dtype=dtype).reshape(1, -1, 1, 1)
+        f = np.broadcast_to(f, out.shape)
+        if mode is InterpolationMode.NEAREST:
+            out = np.where(mask < 0.5, f, out)
+        else:
+            out = out * mask + (1.0 - mask) * f
+    if arr.dtype != dtype:
+        out = np.round(out) if arr.dtype.kind in "iu" else out
+    out = out.astype(arr.dtype).reshape(arr.shape[:-2] + (oh, ow))
+    return out
+
+
+def rotate(img, angle: float, interpolation=InterpolationMode.NEAREST, expand: bool = False,
+           center=None, fill=None):
+    """Rotate by ``angle`` degrees counter-clockwise about ``center`` (default: the image's centre).
+
+    PIL images and arrays are rotated by Pillow, tensors by a sampling grid (nearest or bilinear),
+    as torchvision rotates each.
+    """
+    mode = _interp(interpolation)
+    resample = _PIL_RESAMPLE[mode]
+    if _is_pil(img):
+        return img.rotate(angle, resample, expand=expand, center=center, fillcolor=_pil_fill(fill, img))
+    arr, is_t, dev = _host(img)
+    if is_t:
+        _, h, w = get_dimensions(img)
+        c = [0.0, 0.0] if center is None else [float(v) - s * 0.5 for v, s in zip(center, (w, h))]
+        matrix = _inverse_affine_matrix(c, -angle, [0.0, 0.0], 1.0, [0.0, 0.0])
+        out_wh = _affine_output_size(matrix, w, h) if expand else None
+        return _back(_grid_transform(arr, dev, matrix, mode, fill, out_wh), is_t, dev)
+    out = _pil_planes(arr, is_t, fill, lambda p, f: p.rotate(angle, resample, expand=expand, center=center, fillcolor=f))
+    return _back(out, is_t, dev)
+
+
+def affine(img, angle: float, translate, scale: float, shear, interpolation=InterpolationMode.NEAREST,
+           fill=None, center=None):
+    """Rotate by ``angle`` degrees (clockwise, as torchvision's affine), shift by ``translate``, scale and shear
+    (degrees: a number shears along x, a pair along x and y), keeping the image's size.
+
+    PIL images and arrays go through Pillow's affine transform, tensors through a sampling grid, as in torchvision.
+    """
+    mode = _interp(interpolation)
+    if not isinstance(translate, (list, tuple)):
+        raise TypeError("Argument translate should be a sequence")
+    if len(translate) != 2:
+        raise ValueError("Argument translate should be a sequence of length 2")
+    if scale <= 0.0:
+        raise ValueError("Argument scale should be positive")
+    if not isinstance(shear, (numbers.Number, list, tuple)):
+        raise TypeError("Shear should be either a single value or a sequence of two values")
+    shear = [shear, 0.0] if isinstance(shear, numbers.Number) else list(shear)
+    if len(shear) == 1:
+        shear = [shear[0], shear[0]]
+    if len(shear) != 2:
+        raise ValueError(f"Shear should be a sequence containing two values. Got {shear}")
+    _, h, w = get_dimensions(img)
+    arr, is_t, dev = (None, False, None) if _is_pil(img) else _host(img)
+    if is_t:
+        c = [0.0, 0.0] if center is None else [float(v) - s * 0.5 for v, s in zip(center, (w, h))]
+        matrix = _inverse_affine_matrix(c, float(angle), [float(t) for t in translate], scale, shear)
+        return _back(_grid_transform(arr, dev, matrix, mode, fill), is_t, dev)
+    matrix = _inverse_affine_matrix([w * 0.5, h * 0.5] if center is None else center, float(angle), list(translate),
+                                    scale, shear)
+    resample = _PIL_RESAMPLE[mode]
+
+    def warp(p, f):
+        return p.transform(p.size, Image.Transform.AFFINE, matrix, resample, fillcolor=f)
+
+    if _is_pil(img):
+        return warp(img, _pil_fill(fill, img))
+    return _back(_pil_planes(arr, is_t, fill, warp), is_t, dev)
 
 
 def rgb_to_grayscale(img, num_output_channels: int = 1):

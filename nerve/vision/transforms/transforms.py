@@ -25,7 +25,7 @@ from .functional import InterpolationMode
 
 __all__ = [
     "CenterCrop", "ColorJitter", "Compose", "ConvertImageDtype", "Grayscale", "Lambda", "Normalize", "Pad",
-    "PILToTensor", "RandomApply", "RandomChoice", "RandomCrop", "RandomHorizontalFlip", "RandomOrder",
+    "PILToTensor", "RandomAffine", "RandomApply", "RandomChoice", "RandomCrop", "RandomHorizontalFlip", "RandomOrder",
     "RandomResizedCrop", "RandomRotation", "RandomVerticalFlip", "Resize", "ToPILImage", "ToTensor",
     "is_batchable",
 ]
@@ -130,6 +130,9 @@ class ToPILImage(Transform):
     def __call__(self, pic):
         return F.to_pil_image(pic, self.mode)
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({'' if self.mode is None else f'mode={self.mode}'})"
+
 
 class ConvertImageDtype(Transform):
     """Convert a tensor image to ``dtype``, rescaling (uint8 0..255 <-> float 0..1)."""
@@ -143,9 +146,6 @@ class ConvertImageDtype(Transform):
         return F.convert_image_dtype(image, self.dtype)
 
     batch = __call__
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(dtype={self.dtype})"
 
 
 class Normalize(Transform):
@@ -246,6 +246,9 @@ class Pad(Transform):
 
     def __call__(self, img):
         return F.pad(img, self.padding, self.fill, self.padding_mode)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(padding={self.padding}, fill={self.fill}, padding_mode={self.padding_mode})"
 
 
 class RandomCrop(Transform):
@@ -380,7 +383,9 @@ class RandomResizedCrop(Transform):
         return F.resized_crop(img, i, j, h, w, self.size, self.interpolation, antialias=self.antialias)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(size={self.size}, scale={self.scale}, ratio={self.ratio})"
+        return (f"{type(self).__name__}(size={self.size}, scale={tuple(round(v, 4) for v in self.scale)}, "
+                f"ratio={tuple(round(v, 4) for v in self.ratio)}, interpolation={self.interpolation.value}, "
+                f"antialias={self.antialias})")
 
 
 class RandomRotation(Transform):
@@ -397,7 +402,7 @@ class RandomRotation(Transform):
         self.interpolation = F._interp(interpolation)
         self.expand = expand
         self.center = center
-        self.fill = fill
+        self.fill = 0 if fill is None else fill
 
     @staticmethod
     def get_params(degrees) -> float:
@@ -408,7 +413,96 @@ class RandomRotation(Transform):
         return F.rotate(img, angle, self.interpolation, self.expand, self.center, self.fill)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(degrees={self.degrees})"
+        s = f"{type(self).__name__}(degrees={self.degrees}, interpolation={self.interpolation.value}, expand={self.expand}"
+        s += "" if self.center is None else f", center={self.center}"
+        s += "" if self.fill is None else f", fill={self.fill}"
+        return s + ")"
+
+
+def _angle_range(x, name: str, sizes=(2,)) -> list[float]:
+    """torchvision's ``_setup_angle``: a number d means (-d, d); else a sequence of one of ``sizes`` lengths."""
+    if isinstance(x, numbers.Number):
+        if x < 0:
+            raise ValueError(f"If {name} is a single number, it must be positive.")
+        x = [-x, x]
+    elif not isinstance(x, Sequence) or len(x) not in sizes:
+        msg = " or ".join(str(n) for n in sizes)
+        raise (ValueError if isinstance(x, Sequence) else TypeError)(f"{name} should be a sequence of length {msg}.")
+    return [float(d) for d in x]
+
+
+def _check_pair(x, name: str) -> None:
+    if not isinstance(x, Sequence):
+        raise TypeError(f"{name} should be a sequence of length 2.")
+    if len(x) != 2:
+        raise ValueError(f"{name} should be a sequence of length 2.")
+
+
+class RandomAffine(Transform):
+    """A random rotation, translation, scale and shear that keeps the centre (torchvision's ``RandomAffine``).
+
+    Args:
+        degrees: angle range (a number d means (-d, d)).
+        translate: (a, b): shifts drawn from (-a * width, a * width) and (-b * height, b * height), rounded.
+        scale: (min, max) of the scale factor.
+        shear: x shear range (a number s means (-s, s)), or 4 numbers: x range then y range.
+        interpolation: nearest (default) or bilinear for tensors; any Pillow filter for PIL images.
+        fill: value (or one per channel) outside the transformed image.
+        center: (x, y) to rotate about; default the image's centre.
+    """
+
+    def __init__(self, degrees, translate=None, scale=None, shear=None, interpolation=InterpolationMode.NEAREST,
+                 fill=0, center=None):
+        self.degrees = _angle_range(degrees, "degrees")
+        if translate is not None:
+            _check_pair(translate, "translate")
+            if not all(0.0 <= t <= 1.0 for t in translate):
+                raise ValueError("translation values should be between 0 and 1")
+        if scale is not None:
+            _check_pair(scale, "scale")
+            if any(v <= 0 for v in scale):
+                raise ValueError("scale values should be positive")
+        self.translate = translate
+        self.scale = scale
+        self.shear = None if shear is None else _angle_range(shear, "shear", (2, 4))
+        self.interpolation = F._interp(interpolation)
+        self.fill = 0 if fill is None else fill
+        self.center = center
+
+    @staticmethod
+    def get_params(degrees, translate, scale_ranges, shears, img_size):
+        """(angle, (tx, ty), scale, (shear_x, shear_y)) for an image of ``img_size`` = [width, height]."""
+        def draw(lo, hi):
+            return float(_uniform((1,), float(lo), float(hi), np.float32, CPU)[0])
+
+        angle = draw(degrees[0], degrees[1])
+        if translate is not None:
+            max_dx, max_dy = float(translate[0] * img_size[0]), float(translate[1] * img_size[1])
+            translations = (int(round(draw(-max_dx, max_dx))), int(round(draw(-max_dy, max_dy))))
+        else:
+            translations = (0, 0)
+        scale = draw(scale_ranges[0], scale_ranges[1]) if scale_ranges is not None else 1.0
+        shear_x = shear_y = 0.0
+        if shears is not None:
+            shear_x = draw(shears[0], shears[1])
+            if len(shears) == 4:
+                shear_y = draw(shears[2], shears[3])
+        return angle, translations, scale, (shear_x, shear_y)
+
+    def __call__(self, img):
+        _, height, width = F.get_dimensions(img)
+        params = self.get_params(self.degrees, self.translate, self.scale, self.shear, [width, height])
+        return F.affine(img, *params, interpolation=self.interpolation, fill=self.fill, center=self.center)
+
+    def __repr__(self) -> str:
+        s = f"{type(self).__name__}(degrees={self.degrees}"
+        s += f", translate={self.translate}" if self.translate is not None else ""
+        s += f", scale={self.scale}" if self.scale is not None else ""
+        s += f", shear={self.shear}" if self.shear is not None else ""
+        s += f", interpolation={self.interpolation.value}" if self.interpolation != InterpolationMode.NEAREST else ""
+        s += f", fill={self.fill}" if self.fill != 0 else ""
+        s += f", center={self.center}" if self.center is not None else ""
+        return s + ")"
 
 
 class Grayscale(Transform):
@@ -500,6 +594,15 @@ class RandomApply(Transform):
             img = t(img)
         return img
 
+    def __repr__(self) -> str:
+        body = "".join(f"\n    {t}" for t in self.transforms)
+        return f"{type(self).__name__}(\n    p={self.p}{body}\n)"
+
+
+def _list_repr(self) -> str:
+    body = "".join(f"\n    {t}" for t in self.transforms)
+    return f"{type(self).__name__}({body}\n)"
+
 
 class RandomChoice(Transform):
     """Apply one of ``transforms``, picked at random (weighted by ``p`` when given)."""
@@ -519,6 +622,9 @@ class RandomChoice(Transform):
             k = min(k, len(self.transforms) - 1)
         return self.transforms[k](img)
 
+    def __repr__(self) -> str:
+        return f"{_list_repr(self)}(p={self.p})"  # torchvision's odd layout, kept
+
 
 class RandomOrder(Transform):
     """Apply ``transforms`` in a random order."""
@@ -532,6 +638,8 @@ class RandomOrder(Transform):
         for k in _permutation(len(self.transforms), CPU).tolist():
             img = self.transforms[k](img)
         return img
+
+    __repr__ = _list_repr
 
 
 class Lambda(Transform):
