@@ -215,3 +215,31 @@ def test_random_rotation_and_affine_apply_their_parameters_as_torchvision():
         NT.RandomAffine(10, translate=(0.1, 2))
     with pytest.raises(ValueError, match="shear should be a sequence of length 2 or 4"):
         NT.RandomAffine(10, shear=(1, 2, 3))
+
+
+# ---------------------------------------------------------------- colour
+
+
+@pytest.mark.parametrize("fn, factors", [("adjust_brightness", (0, 0.3, 1.7)), ("adjust_contrast", (0, 0.3, 1.7)),
+                                         ("adjust_saturation", (0, 0.3, 1.7)), ("adjust_hue", (-0.5, -0.2, 0.37))])
+def test_colour_adjustments(fn, factors):
+    a = image(6, 7, 3)
+    f = a.astype(np.float32) / 255
+    batch = np.random.default_rng(2).random((2, 3, 5, 6), dtype=np.float32)
+    for factor in factors:
+        ours, theirs = getattr(NF, fn), getattr(TF, fn)
+        same(ours(pil(a), factor), theirs(pil(a), factor))
+        same(ours(pil(a[:, :, 0]), factor), theirs(pil(a[:, :, 0]), factor))
+        same(ours(chw(a)[1], factor), theirs(chw(a)[0], factor))  # uint8: back to 8 bits as torchvision rounds
+        same(ours(chw(f)[1], factor), theirs(chw(f)[0], factor), atol=1e-5)
+        same(ours(nerve.tensor(batch), factor), theirs(torch.from_numpy(batch), factor), atol=1e-5)
+
+
+def test_grayscale():
+    a = image(6, 7, 3)
+    for n in (1, 3):
+        same(NT.Grayscale(n)(pil(a)), TT.Grayscale(n)(pil(a)))
+        same(NT.Grayscale(n)(chw(a)[1]), TT.Grayscale(n)(chw(a)[0]))
+        same(NT.Grayscale(n)(chw(a / np.float32(255))[1]), TT.Grayscale(n)(chw(a / np.float32(255))[0]), atol=1e-6)
+    t, n = chw(image(5, 5, 4))
+    same_error(lambda: NF.rgb_to_grayscale(n), lambda: TF.rgb_to_grayscale(t))

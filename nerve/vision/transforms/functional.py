@@ -903,5 +903,6 @@ def adjust_hue(img, hue_factor: float):
     x = arr.astype(np.float32) / 255.0 if arr.dtype == np.uint8 else arr.astype(np.float32)
     h, sat, val = _rgb2hsv(x)
     out = _hsv2rgb((h + hue_factor) % 1.0, sat, val)
-    out = (out * 255.0).astype(np.uint8) if arr.dtype == np.uint8 else out.astype(arr.dtype)
+    # back to uint8 as convert_image_dtype does it: times 256 - 1e-3, truncated
+    out = (out * np.float32(255 + 1 - 1e-3)).astype(np.uint8) if arr.dtype == np.uint8 else out.astype(arr.dtype)
     return _colour_back(out, is_t, dev, hwc, False)
