@@ -4,6 +4,7 @@ Each test calls torchvision and nerve with the same arguments on the same small 
 the same results: PIL images (mode, size, pixels), tensors (dtype, shape, values), errors.
 """
 
+import os
 import warnings
 
 import numpy as np
@@ -243,3 +244,264 @@ def test_grayscale():
         same(NT.Grayscale(n)(chw(a / np.float32(255))[1]), TT.Grayscale(n)(chw(a / np.float32(255))[0]), atol=1e-6)
     t, n = chw(image(5, 5, 4))
     same_error(lambda: NF.rgb_to_grayscale(n), lambda: TF.rgb_to_grayscale(t))
+
+
+# ---------------------------------------------------------------- the other transforms: crops, pads, reprs
+
+
+@pytest.mark.parametrize("size", [3, (4, 5), (10, 12), (8, 4), [5]])
+def test_center_crop_and_crop(size):
+    a = image(7, 9, 3)
+    t, n = chw(a)
+    same(NT.CenterCrop(size)(pil(a)), TT.CenterCrop(size)(pil(a)))
+    same(NT.CenterCrop(size)(n), TT.CenterCrop(size)(t))
+    for box in [(1, 2, 3, 4), (-2, -1, 5, 6), (5, 7, 4, 4)]:
+        same(NF.crop(pil(a), *box), TF.crop(pil(a), *box))
+        same(NF.crop(n, *box), TF.crop(t, *box))
+
+
+@pytest.mark.parametrize("padding_mode", ["constant", "edge", "reflect", "symmetric"])
+def test_pad(padding_mode):
+    a = image(6, 7, 3)
+    t, n = chw(a)
+    for padding in (1, (1, 2), (1, 2, 3, 4), (-1, 1, 2, -2)):
+        same(NT.Pad(padding, 7, padding_mode)(pil(a)), TT.Pad(padding, 7, padding_mode)(pil(a)))
+        same(NT.Pad(padding, 7, padding_mode)(n), TT.Pad(padding, 7, padding_mode)(t))
+    for mode in ("P", "L", "RGBA"):
+        p = pil(a).convert(mode)
+        same(NF.pad(p, 2, 3, padding_mode), TF.pad(p, 2, 3, padding_mode))
+    same(NF.hflip(n), TF.hflip(t))
+    same(NF.vflip(pil(a)), TF.vflip(pil(a)))
+
+
+def test_random_crop_and_resized_crop_parameters():
+    a = image(10, 30, 3)
+    for scale, ratio in [((5, 6), (0.75, 1.33)), ((2, 3), (10, 11)), ((2, 3), (0.1, 0.2))]:  # the central fallback
+        assert NT.RandomResizedCrop.get_params(pil(a), scale, ratio) == TT.RandomResizedCrop.get_params(pil(a), scale,
+                                                                                                         ratio)
+    t, n = chw(a)
+    for kw in (dict(size=12, pad_if_needed=True), dict(size=(12, 40), pad_if_needed=True, fill=9),
+               dict(size=8, padding=3, padding_mode="reflect")):
+        assert NT.RandomCrop(**kw)(pil(a)).size == TT.RandomCrop(**kw)(pil(a)).size
+        assert tuple(NT.RandomCrop(**kw)(n).shape) == tuple(TT.RandomCrop(**kw)(t).shape)
+    for size in (5, (4, 6)):
+        assert tuple(NT.RandomResizedCrop(size)(n).shape) == tuple(TT.RandomResizedCrop(size)(t).shape)
+
+
+def test_reprs():
+    pairs = [
+        (NT.Pad((1, 2), fill=3, padding_mode="edge"), TT.Pad((1, 2), fill=3, padding_mode="edge")),
+        (NT.RandomResizedCrop(5), TT.RandomResizedCrop(5)),
+        (NT.RandomRotation(30, center=(1, 2)), TT.RandomRotation(30, center=(1, 2))),
+        (NT.RandomApply([NT.Grayscale()], p=0.3), TT.RandomApply([TT.Grayscale()], p=0.3)),
+        (NT.RandomChoice([NT.Grayscale(), NT.RandomHorizontalFlip()]),
+         TT.RandomChoice([TT.Grayscale(), TT.RandomHorizontalFlip()])),
+        (NT.RandomOrder([NT.Grayscale()]), TT.RandomOrder([TT.Grayscale()])),
+        (NT.ConvertImageDtype(nerve.float32), TT.ConvertImageDtype(torch.float32)),
+        (NT.ToPILImage("RGB"), TT.ToPILImage("RGB")), (NT.ToPILImage(), TT.ToPILImage()),
+        (NT.Compose([NT.Resize((3, 4)), NT.CenterCrop(3), NT.ToTensor(), NT.Normalize([0.5], [0.2])]),
+         TT.Compose([TT.Resize((3, 4)), TT.CenterCrop(3), TT.ToTensor(), TT.Normalize([0.5], [0.2])])),
+        (NT.ColorJitter(0.2, 0.3, 0.4, 0.1), TT.ColorJitter(0.2, 0.3, 0.4, 0.1)),
+    ]
+    for ours, theirs in pairs:
+        assert repr(ours) == repr(theirs)
+
+
+# ---------------------------------------------------------------- utils
+
+
+@pytest.mark.parametrize("shape", [(5, 3, 4, 6), (1, 3, 4, 4), (7, 1, 3, 3), (3, 4, 4), (4, 4), (3, 2, 5, 5)])
+def test_make_grid(shape):
+    from torchvision import utils as TU
+
+    from nerve.vision import utils as NU
+
+    x = (np.random.default_rng(0).standard_normal(shape) * 2).astype(np.float32)
+    for kw in (dict(), dict(nrow=2, padding=0), dict(padding=3, pad_value=0.5), dict(normalize=True),
+               dict(normalize=True, value_range=(-1, 1)), dict(nrow=3, normalize=True, scale_each=True)):
+        same(NU.make_grid(nerve.tensor(x), **kw), TU.make_grid(torch.from_numpy(x), **kw), atol=1e-6)
+
+
+def test_save_image(tmp_path):
+    from torchvision import utils as TU
+
+    from nerve.vision import utils as NU
+
+    x = np.random.default_rng(0).random((5, 3, 4, 6), dtype=np.float32) * 1.4 - 0.2
+    for k, arr in enumerate((x, x[:1, :1], x[0, 0])):
+        TU.save_image(torch.from_numpy(arr.copy()), tmp_path / f"t{k}.png", nrow=2)
+        NU.save_image(nerve.tensor(arr.copy()), tmp_path / f"n{k}.png", nrow=2)
+        same(Image.open(tmp_path / f"n{k}.png"), Image.open(tmp_path / f"t{k}.png"))
+
+
+# ---------------------------------------------------------------- models
+
+
+@pytest.mark.parametrize("name, kw", [("resnet18", dict(num_classes=10)), ("resnet50", dict(num_classes=7))])
+def test_resnet_same_structure_and_outputs(name, kw):
+    """The same state-dict keys and shapes; with torchvision's weights copied in, the same outputs
+    (eval and train mode) and gradients, compared in float64 where nothing is lost to rounding."""
+    import torchvision.models as TM
+
+    from nerve.vision import models as NM
+
+    torch.manual_seed(0)
+    tm, nm = getattr(TM, name)(weights=None, **kw), getattr(NM, name)(weights=None, **kw)
+    ts, ns = tm.state_dict(), nm.state_dict()
+    assert list(ns) == list(ts)
+    assert [tuple(v.shape) for v in ns.values()] == [tuple(v.shape) for v in ts.values()]
+    assert repr(nm) == repr(tm)
+    nm.load_state_dict({k: nerve.tensor(v.numpy().copy()) for k, v in ts.items()})
+    tm, nm = tm.double(), nm.double()
+    # 33 x 33: layer4's batch norms then see 8 values a channel (with 2 values, training-mode batch
+    # norm amplifies rounding differences a thousandfold)
+    x = np.random.default_rng(0).standard_normal((2, 3, 33, 33))
+    w = np.random.default_rng(1).standard_normal((2, kw["num_classes"]))
+    tm.eval(), nm.eval()
+    with torch.no_grad(), nerve.no_grad():
+        np.testing.assert_allclose(nm(nerve.tensor(x)).numpy(), tm(torch.from_numpy(x)).numpy(), rtol=1e-9, atol=1e-9)
+    tm.train(), nm.train()
+    yt, yn = tm(torch.from_numpy(x)), nm(nerve.tensor(x))
+    np.testing.assert_allclose(yn.detach().numpy(), yt.detach().numpy(), rtol=1e-8, atol=1e-8)
+    (yt * torch.from_numpy(w)).sum().backward()
+    (yn * nerve.tensor(w)).sum().backward()
+    for (key, p), q in zip(tm.named_parameters(), nm.parameters()):
+        np.testing.assert_allclose(q.grad.numpy(), p.grad.numpy(), rtol=1e-7, atol=1e-9, err_msg=key)
+    ts, ns = tm.state_dict(), nm.state_dict()
+    for key in ts:  # running statistics after one training step
+        np.testing.assert_allclose(ns[key].numpy(), ts[key].numpy(), rtol=1e-9, atol=1e-12, err_msg=key)
+
+
+# ---------------------------------------------------------------- datasets
+
+
+@pytest.fixture()
+def image_tree(tmp_path):
+    root = tmp_path / "tree"
+    files = ["b/x1.png", "b/sub/z.PNG", "b/sub/deeper/a.jpg", "a/2.png", "a/10.png", "a/.hidden.png", "a/notes.txt",
+             "c/file.JPEG", "empty/readme.md", "A/up.png", "a b/sp.bmp", "b/sub2/q.ppm", "d.png"]
+    for k, name in enumerate(files):
+        p = root / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        ext = p.suffix.lower()[1:]
+        if ext in ("png", "jpg", "jpeg", "bmp", "ppm"):
+            Image.fromarray(image(4, 5, 3, seed=k)).save(p, format={"jpg": "JPEG"}.get(ext, ext.upper()))
+        else:
+            p.write_text("x")
+    (root / "zz_empty").mkdir()
+    return root
+
+
+def test_image_folder_and_dataset_folder(image_tree):
+    import torchvision.datasets as TD
+
+    from nerve.vision import datasets as ND
+
+    def layout(ds):
+        rel = [(os.path.relpath(p, image_tree), c) for p, c in ds.samples]
+        return ds.classes, ds.class_to_idx, rel, ds.targets
+
+    for kw in (dict(allow_empty=True), dict(is_valid_file=lambda p: p.endswith(".png"), allow_empty=True)):
+        t, n = TD.ImageFolder(image_tree, **kw), ND.ImageFolder(image_tree, **kw)
+        assert layout(n) == layout(t)
+        for i in range(len(t)):
+            same(n[i][0], t[i][0])
+            assert n[i][1] == t[i][1]
+    msg = same_error(lambda: ND.ImageFolder(image_tree), lambda: TD.ImageFolder(image_tree))
+    assert "empty" in msg
+    for kw in (dict(extensions=(".png",), allow_empty=True), dict(extensions=("txt", "md"), allow_empty=True)):
+        t, n = TD.DatasetFolder(image_tree, str, **kw), ND.DatasetFolder(image_tree, str, **kw)
+        assert layout(n) == layout(t)
+    same_error(lambda: ND.DatasetFolder(image_tree, str), lambda: TD.DatasetFolder(image_tree, str))
+
+
+def test_dataset_repr_and_standard_transform(image_tree):
+    import torchvision.datasets as TD
+
+    from nerve.vision import datasets as ND
+
+    t = TD.ImageFolder(image_tree, transform=TT.Compose([TT.Resize(3), TT.ToTensor()]), allow_empty=True)
+    n = ND.ImageFolder(image_tree, transform=NT.Compose([NT.Resize(3), NT.ToTensor()]), allow_empty=True)
+    assert repr(n) == repr(t)
+    assert repr(ND.FakeData(size=5, image_size=(3, 6, 7))) == repr(TD.FakeData(size=5, image_size=(3, 6, 7)))
+    sample, target = n.transforms(Image.open(n.samples[0][0]).convert("RGB"), 3)  # transforms(input, target)
+    assert target == 3 and tuple(sample.shape) == (3, 3, 3)
+
+
+def _idx(path, arr):
+    head = bytes([0, 0, 8, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+    path.write_bytes(head + arr.tobytes())
+
+
+@pytest.mark.parametrize("name", ["MNIST", "FashionMNIST", "KMNIST"])
+def test_mnist_family_reads_the_same_files(tmp_path, name):
+    import torchvision.datasets as TD
+    from torch.utils.data import DataLoader as TorchLoader
+
+    from nerve.utils.data import DataLoader
+    from nerve.vision import datasets as ND
+
+    raw = tmp_path / name / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 7), ("t10k", 3)):
+        _idx(raw / f"{split}-images-idx3-ubyte", rng.integers(0, 256, (count, 28, 28), dtype=np.uint8))
+        _idx(raw / f"{split}-labels-idx1-ubyte", rng.integers(0, 10, (count,), dtype=np.uint8))
+    for train in (True, False):
+        t, n = getattr(TD, name)(tmp_path, train=train), getattr(ND, name)(tmp_path, train=train)
+        same(n.data, t.data)
+        same(n.targets, t.targets)
+        assert (n.classes, n.class_to_idx, repr(n)) == (t.classes, t.class_to_idx, repr(t))
+        same(n[1][0], t[1][0])
+        assert n[1][1] == t[1][1] and type(n[1][1]) is type(t[1][1])
+        tf = ([TT.ToTensor(), TT.Normalize((0.1307,), (0.3081,))], [NT.ToTensor(), NT.Normalize((0.1307,), (0.3081,))])
+        t = getattr(TD, name)(tmp_path, train=train, transform=TT.Compose(tf[0]))
+        n = getattr(ND, name)(tmp_path, train=train, transform=NT.Compose(tf[1]))
+        (xt, yt), (xn, yn) = next(iter(TorchLoader(t, batch_size=4))), next(iter(DataLoader(n, batch_size=4)))
+        same(xn, xt, atol=1e-6)
+        same(yn, yt)
+
+
+def test_cifar10_reads_the_same_batches(tmp_path):
+    import hashlib
+    import pickle
+
+    import torchvision.datasets as TD
+
+    from nerve.vision import datasets as ND
+
+    src = tmp_path / "cifar-10-batches-py"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        batch = {"batch_label": name, "data": rng.integers(0, 256, (3, 3072), dtype=np.uint8),
+                 "labels": rng.integers(0, 10, 3).tolist()}
+        (src / name).write_bytes(pickle.dumps(batch, protocol=2))
+    (src / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"c{k}" for k in range(10)]}, protocol=2))
+    md5 = {name: hashlib.md5((src / name).read_bytes()).hexdigest() for name in names + ["batches.meta"]}
+    small = {"train_list": [[name, md5[name]] for name in names[:5]], "test_list": [["test_batch", md5["test_batch"]]],
+             "meta": {"filename": "batches.meta", "key": "label_names", "md5": md5["batches.meta"]}}
+    for train in (True, False):
+        t = type("CIFAR10", (TD.CIFAR10,), small)(tmp_path, train=train)
+        n = type("CIFAR10", (ND.CIFAR10,), small)(tmp_path, train=train)
+        same(n.data, t.data)
+        assert (n.targets, n.classes, n.class_to_idx, repr(n)) == (t.targets, t.classes, t.class_to_idx, repr(t))
+        same(n[2][0], t[2][0])
+        assert n[2][1] == t[2][1]
+
+
+def test_fake_data():
+    import torchvision.datasets as TD
+
+    from nerve.vision import datasets as ND
+
+    for image_size in ((3, 6, 7), (1, 6, 7)):
+        t, n = TD.FakeData(size=5, image_size=image_size, num_classes=4), ND.FakeData(size=5, image_size=image_size,
+                                                                                      num_classes=4)
+        assert len(n) == len(t)
+        (ti, tl), (ni, nl) = t[0], n[0]
+        assert (ni.mode, ni.size, type(nl)) == (ti.mode, ti.size, type(tl)) and 0 <= nl < 4
+        same_error(lambda: n[5], lambda: t[5])
+    x = torch.randn(3, 6, 7, generator=torch.Generator().manual_seed(3))  # FakeData's conversion of a normal draw
+    same(NT.ToPILImage()(nerve.tensor(x.numpy())), TT.ToPILImage()(x))
