@@ -505,3 +505,61 @@ def test_fake_data():
         same_error(lambda: n[5], lambda: t[5])
     x = torch.randn(3, 6, 7, generator=torch.Generator().manual_seed(3))  # FakeData's conversion of a normal draw
     same(NT.ToPILImage()(nerve.tensor(x.numpy())), TT.ToPILImage()(x))
+
+
+# ---------------------------------------------------------------- blur, sharpness, gamma, invert, erasing
+
+
+@pytest.mark.parametrize("kernel_size, sigma", [(3, None), ((5, 3), None), (3, 1.5), ((3, 5), (0.7, 2.0))])
+def test_gaussian_blur(kernel_size, sigma):
+    a = image(7, 9, 3)
+    t, n = chw(a)
+    same(NF.gaussian_blur(pil(a), kernel_size, sigma), TF.gaussian_blur(pil(a), kernel_size, sigma))
+    same(NF.gaussian_blur(pil(a[:, :, 0]), kernel_size, sigma), TF.gaussian_blur(pil(a[:, :, 0]), kernel_size, sigma))
+    same(NF.gaussian_blur(n, kernel_size, sigma), TF.gaussian_blur(t, kernel_size, sigma))
+    b = np.random.default_rng(2).random((2, 3, 6, 7), dtype=np.float32)
+    same(NF.gaussian_blur(nerve.tensor(b), kernel_size, sigma), TF.gaussian_blur(torch.from_numpy(b), kernel_size, sigma),
+         atol=1e-6)
+    s = (0.5, 1.0) if sigma is None else sigma
+    ours, theirs = NT.GaussianBlur(kernel_size, s), TT.GaussianBlur(kernel_size, s)
+    assert (repr(ours), ours.kernel_size, ours.sigma) == (repr(theirs), theirs.kernel_size, theirs.sigma)
+    assert ours.sigma[0] <= ours.get_params(*ours.sigma) <= ours.sigma[1]
+    same_error(lambda: NT.GaussianBlur(4), lambda: TT.GaussianBlur(4))
+    same_error(lambda: NT.GaussianBlur(3, (2, 1)), lambda: TT.GaussianBlur(3, (2, 1)))
+
+
+@pytest.mark.parametrize("fn, args", [("adjust_sharpness", (0.5,)), ("adjust_sharpness", (2.5,)), ("adjust_gamma", (0.5,)),
+                                      ("adjust_gamma", (2.2, 0.8)), ("invert", ()), ("solarize", (100,))])
+def test_point_and_sharpness_functions(fn, args):
+    a = image(7, 9, 3)
+    t, n = chw(a)
+    same(getattr(NF, fn)(pil(a), *args), getattr(TF, fn)(pil(a), *args))
+    same(getattr(NF, fn)(pil(a[:, :, 0]), *args), getattr(TF, fn)(pil(a[:, :, 0]), *args))
+    same(getattr(NF, fn)(n, *args), getattr(TF, fn)(t, *args))
+    if fn != "solarize":
+        f = a.astype(np.float32) / 255
+        same(getattr(NF, fn)(chw(f)[1], *args), getattr(TF, fn)(chw(f)[0], *args), atol=1e-6)
+
+
+def test_random_erasing_grayscale_and_point_transforms():
+    f = image(7, 9, 3).astype(np.float32) / 255
+    t, n = chw(f)
+    for kw in (dict(), dict(p=0.3, scale=(0.1, 0.2), ratio=(0.5, 2), value="random", inplace=True)):
+        assert repr(NT.RandomErasing(**kw)) == repr(TT.RandomErasing(**kw))
+    for kw in (dict(value="x"), dict(scale=(0, 2)), dict(p=2), dict(scale=0.3)):
+        same_error(lambda: NT.RandomErasing(**kw), lambda: TT.RandomErasing(**kw))
+    same_error(lambda: NT.RandomErasing(p=1, value=(1, 2))(n), lambda: TT.RandomErasing(p=1, value=(1, 2))(t))
+    torch.manual_seed(1)
+    for value in ([0.5], [0.1, 0.2, 0.3], None):  # torchvision's rectangle and values, erased by nerve
+        i, j, h, w, v = TT.RandomErasing.get_params(t, (0.02, 0.33), (0.3, 3.3), value)
+        same(NF.erase(n, i, j, h, w, nerve.tensor(v.numpy())), TF.erase(t, i, j, h, w, v))
+        i, j, h, w, v = NT.RandomErasing.get_params(n, (0.02, 0.33), (0.3, 3.3), value)
+        assert 0 <= i <= 7 - h and 0 <= j <= 9 - w and tuple(v.shape)[0] == (3 if value is None else len(value))
+    assert NT.RandomErasing.get_params(n, (1.0, 1.0), (1.0, 1.0))[:4] == (0, 0, 7, 9)  # no rectangle fits
+    a = image(7, 9, 3)
+    same(NT.RandomGrayscale(p=1)(pil(a)), TT.RandomGrayscale(p=1)(pil(a)))
+    same(NT.RandomGrayscale(p=1)(chw(a)[1]), TT.RandomGrayscale(p=1)(chw(a)[0]))
+    for ours, theirs in ((NT.RandomInvert(1), TT.RandomInvert(1)), (NT.RandomSolarize(100, 1), TT.RandomSolarize(100, 1)),
+                         (NT.RandomAdjustSharpness(2, 1), TT.RandomAdjustSharpness(2, 1))):
+        assert repr(ours) == repr(theirs)
+        same(ours(pil(a)), theirs(pil(a)))

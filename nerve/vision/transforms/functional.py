@@ -23,6 +23,7 @@ from ...tensor import Tensor
 
 __all__ = [
     "InterpolationMode", "adjust_brightness", "affine", "adjust_contrast", "adjust_hue", "adjust_saturation", "center_crop", "convert_image_dtype", "crop",
+    "adjust_gamma", "adjust_sharpness", "erase", "gaussian_blur", "invert", "solarize",
     "get_dimensions", "get_image_num_channels", "get_image_size", "hflip", "normalize", "pad",
     "pil_to_tensor", "resize", "resized_crop", "rgb_to_grayscale", "rotate", "to_grayscale",
     "to_pil_image", "to_tensor", "vflip",
@@ -906,3 +907,143 @@ def adjust_hue(img, hue_factor: float):
     # back to uint8 as convert_image_dtype does it: times 256 - 1e-3, truncated
     out = (out * np.float32(255 + 1 - 1e-3)).astype(np.uint8) if arr.dtype == np.uint8 else out.astype(arr.dtype)
     return _colour_back(out, is_t, dev, hwc, False)
+
+
+# ---------------------------------------------------------------- filters and point operations
+
+
+def _filter_planes(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Correlate the last two axes of ``x`` with a small 2-D ``kernel`` ('valid': no padding)."""
+    kh, kw = kernel.shape
+    oh, ow = x.shape[-2] - kh + 1, x.shape[-1] - kw + 1
+    out = np.zeros(x.shape[:-2] + (oh, ow), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out += kernel[i, j] * x[..., i:i + oh, j:j + ow]
+    return out
+
+
+def _gaussian_kernel1d(size: int, sigma: float, dtype) -> np.ndarray:
+    half = (size - 1) * 0.5
+    x = np.linspace(-half, half, size).astype(dtype)
+    pdf = np.exp(np.asarray(-0.5, dtype) * (x / dtype.type(sigma)) ** 2)
+    return pdf / pdf.sum()
+
+
+def _as_float_planes(arr: np.ndarray):
+    """(float array, back) where ``back`` rounds and casts a result to ``arr``'s dtype, as torchvision's casts."""
+    if arr.dtype in (np.float32, np.float64):
+        return arr, lambda out: out.astype(arr.dtype, copy=False)
+    return arr.astype(np.float32), lambda out: np.round(out).astype(arr.dtype)
+
+
+def gaussian_blur(img, kernel_size, sigma=None):
+    """Blur with a Gaussian kernel, as torchvision: ``kernel_size`` (x, y) odd, ``sigma`` (x, y) (default
+    ``0.3 * ((k - 1) * 0.5 - 1) + 0.8``), borders reflected; PIL images are blurred as their tensors."""
+    if not isinstance(kernel_size, (int, list, tuple)):
+        raise TypeError(f"kernel_size should be int or a sequence of integers. Got {type(kernel_size)}")
+    if isinstance(kernel_size, int):
+        kernel_size = [kernel_size, kernel_size]
+    if len(kernel_size) != 2:
+        raise ValueError(f"If kernel_size is a sequence its length should be 2. Got {len(kernel_size)}")
+    for k in kernel_size:
+        if k % 2 == 0 or k < 0:
+            raise ValueError(f"kernel_size should have odd and positive integers. Got {kernel_size}")
+    if sigma is None:
+        sigma = [k * 0.15 + 0.35 for k in kernel_size]
+    if not isinstance(sigma, (int, float, list, tuple)):
+        raise TypeError(f"sigma should be either float or sequence of floats. Got {type(sigma)}")
+    if isinstance(sigma, (int, float)):
+        sigma = [float(sigma), float(sigma)]
+    if len(sigma) == 1:
+        sigma = [sigma[0], sigma[0]]
+    if len(sigma) != 2:
+        raise ValueError(f"If sigma is a sequence, its length should be 2. Got {len(sigma)}")
+    if any(s <= 0.0 for s in sigma):
+        raise ValueError(f"sigma should have positive values. Got {sigma}")
+    if _is_pil(img):
+        return to_pil_image(gaussian_blur(pil_to_tensor(img), kernel_size, sigma), mode=img.mode)
+    arr, is_t, dev, hwc = _channels_first(img)
+    x, back = _as_float_planes(arr)
+    kernel = np.outer(_gaussian_kernel1d(kernel_size[1], sigma[1], x.dtype),
+                      _gaussian_kernel1d(kernel_size[0], sigma[0], x.dtype))
+    px, py = kernel_size[0] // 2, kernel_size[1] // 2
+    x = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(py, py), (px, px)], mode="reflect")
+    return _colour_back(back(_filter_planes(x, kernel)), is_t, dev, hwc, not is_t and img.ndim == 2)
+
+
+def adjust_sharpness(img, sharpness_factor: float):
+    """Blend with a smoothed copy (3 x 3, centre weight 5): 0 blurs, 1 keeps, 2 sharpens (as torchvision / Pillow)."""
+    if sharpness_factor < 0:
+        raise ValueError(f"sharpness_factor ({sharpness_factor}) is not non-negative.")
+    if _is_pil(img):
+        return _pil_enhance(img, "Sharpness", sharpness_factor)
+    arr, is_t, dev, hwc = _channels_first(img)
+    if arr.shape[-3] not in (1, 3):
+        raise TypeError(f"Input image tensor permitted channel values are [1, 3], but found {arr.shape[-3]}")
+    if arr.shape[-1] <= 2 or arr.shape[-2] <= 2:
+        return img
+    x, back = _as_float_planes(arr)
+    kernel = np.ones((3, 3), dtype=x.dtype)
+    kernel[1, 1] = 5.0
+    smooth = arr.copy()
+    smooth[..., 1:-1, 1:-1] = back(_filter_planes(x, kernel / kernel.sum()))
+    out = _blend(arr.astype(np.float32), smooth.astype(np.float32), sharpness_factor, arr.dtype)
+    return _colour_back(out, is_t, dev, hwc, not is_t and img.ndim == 2)
+
+
+def adjust_gamma(img, gamma: float, gain: float = 1):
+    """``gain * x ** gamma`` on intensities in [0, 1] (uint8 scaled there and back as torchvision)."""
+    if gamma < 0:
+        raise ValueError("Gamma should be a non-negative real number")
+    if _is_pil(img):
+        mode = img.mode
+        table = [int((255 + 1 - 1e-3) * gain * pow(v / 255.0, gamma)) for v in range(256)] * 3
+        return img.convert("RGB").point(table).convert(mode)
+    arr, is_t, dev, hwc = _channels_first(img)
+    if arr.shape[-3] not in (1, 3):
+        raise TypeError(f"Input image tensor permitted channel values are [1, 3], but found {arr.shape[-3]}")
+    if arr.dtype == np.uint8:
+        x = arr.astype(np.float32) / np.float32(255)
+        out = (np.clip(gain * x ** gamma, 0, 1) * np.float32(255 + 1 - 1e-3)).astype(np.uint8)
+    else:
+        out = np.clip(gain * arr ** gamma, 0, 1).astype(arr.dtype)
+    return _colour_back(out, is_t, dev, hwc, not is_t and img.ndim == 2)
+
+
+def invert(img):
+    """``max - x`` (255 for uint8, 1 for floats); PIL images by ``ImageOps.invert``."""
+    if _is_pil(img):
+        from PIL import ImageOps
+
+        return ImageOps.invert(img)
+    arr, is_t, dev, hwc = _channels_first(img)
+    if arr.shape[-3] not in (1, 3):
+        raise TypeError(f"Input image tensor permitted channel values are [1, 3], but found {arr.shape[-3]}")
+    out = (np.asarray(_max_value(arr.dtype), dtype=arr.dtype) - arr).astype(arr.dtype)
+    return _colour_back(out, is_t, dev, hwc, not is_t and img.ndim == 2)
+
+
+def solarize(img, threshold: float):
+    """Invert the values at or above ``threshold``."""
+    if _is_pil(img):
+        from PIL import ImageOps
+
+        return ImageOps.solarize(img, threshold)
+    arr, _, _, _ = _channels_first(img)
+    if threshold > _max_value(arr.dtype):
+        raise TypeError("Threshold should be less than bound of img.")
+    inverted = invert(img)
+    a, b = (x._data if isinstance(x, Tensor) else x for x in (img, inverted))
+    out = img._device.xp.where(a >= threshold, b, a) if isinstance(img, Tensor) else np.where(a >= threshold, b, a)
+    return Tensor._make(out, img._device) if isinstance(img, Tensor) else out
+
+
+def erase(img, i: int, j: int, h: int, w: int, v, inplace: bool = False):
+    """Set the ``h`` x ``w`` window at (i, j) of a (..., C, H, W) tensor to ``v`` (a tensor or number)."""
+    if not isinstance(img, Tensor):
+        raise TypeError(f"img should be Tensor Image. Got {type(img)}")
+    out = img if inplace else Tensor._make(img._data.copy(), img._device)
+    value = move(v._data, out._device) if isinstance(v, Tensor) else v
+    out._data[..., i:i + h, j:j + w] = value
+    return out

@@ -24,9 +24,10 @@ from . import functional as F
 from .functional import InterpolationMode
 
 __all__ = [
-    "CenterCrop", "ColorJitter", "Compose", "ConvertImageDtype", "Grayscale", "Lambda", "Normalize", "Pad",
-    "PILToTensor", "RandomAffine", "RandomApply", "RandomChoice", "RandomCrop", "RandomHorizontalFlip", "RandomOrder",
-    "RandomResizedCrop", "RandomRotation", "RandomVerticalFlip", "Resize", "ToPILImage", "ToTensor",
+    "CenterCrop", "ColorJitter", "Compose", "ConvertImageDtype", "GaussianBlur", "Grayscale", "Lambda", "Normalize",
+    "Pad", "PILToTensor", "RandomAdjustSharpness", "RandomAffine", "RandomApply", "RandomChoice", "RandomCrop",
+    "RandomErasing", "RandomGrayscale", "RandomHorizontalFlip", "RandomInvert", "RandomOrder", "RandomResizedCrop",
+    "RandomRotation", "RandomSolarize", "RandomVerticalFlip", "Resize", "ToPILImage", "ToTensor",
     "is_batchable",
 ]
 
@@ -578,6 +579,188 @@ class ColorJitter(Transform):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(brightness={self.brightness}, contrast={self.contrast}, "
                 f"saturation={self.saturation}, hue={self.hue})")
+
+
+class RandomGrayscale(Transform):
+    """To grayscale with probability ``p``, keeping the number of channels."""
+
+    def __init__(self, p: float = 0.1):
+        self.p = p
+
+    def __call__(self, img):
+        channels = F.get_dimensions(img)[0]
+        return F.rgb_to_grayscale(img, num_output_channels=channels) if _rand() < self.p else img
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(p={self.p})"
+
+
+class GaussianBlur(Transform):
+    """Gaussian blur with a sigma drawn uniformly from ``sigma`` (a number s means (s, s)) for each image.
+
+    Args:
+        kernel_size: odd int or (x, y) sizes.
+        sigma: a positive number, or (min, max).
+    """
+
+    def __init__(self, kernel_size, sigma=(0.1, 2.0)):
+        if isinstance(kernel_size, numbers.Number):
+            kernel_size = (int(kernel_size), int(kernel_size))
+        elif isinstance(kernel_size, Sequence) and len(kernel_size) == 1:
+            kernel_size = (kernel_size[0], kernel_size[0])
+        elif len(kernel_size) != 2:
+            raise ValueError("Kernel size should be a tuple/list of two integers")
+        if any(k <= 0 or k % 2 == 0 for k in kernel_size):
+            raise ValueError("Kernel size value should be an odd and positive number.")
+        if isinstance(sigma, numbers.Number):
+            if sigma <= 0:
+                raise ValueError("If sigma is a single number, it must be positive.")
+            sigma = (sigma, sigma)
+        elif isinstance(sigma, Sequence) and len(sigma) == 2:
+            if not 0.0 < sigma[0] <= sigma[1]:
+                raise ValueError("sigma values should be positive and of the form (min, max).")
+        else:
+            raise ValueError("sigma should be a single number or a list/tuple with length 2.")
+        self.kernel_size = kernel_size
+        self.sigma = sigma
+
+    @staticmethod
+    def get_params(sigma_min: float, sigma_max: float) -> float:
+        return float(_uniform((1,), float(sigma_min), float(sigma_max), np.float32, CPU)[0])
+
+    def __call__(self, img):
+        sigma = self.get_params(self.sigma[0], self.sigma[1])
+        return F.gaussian_blur(img, self.kernel_size, [sigma, sigma])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(kernel_size={self.kernel_size}, sigma={self.sigma})"
+
+
+class _RandomPointOp(Transform):
+    """Apply ``_op`` with probability ``p``."""
+
+    def __init__(self, p: float = 0.5):
+        self.p = p
+
+    def _op(self, img):
+        raise NotImplementedError
+
+    def __call__(self, img):
+        return self._op(img) if _rand() < self.p else img
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(p={self.p})"
+
+
+class RandomInvert(_RandomPointOp):
+    """Invert the colours with probability ``p``."""
+
+    def _op(self, img):
+        return F.invert(img)
+
+
+class RandomSolarize(_RandomPointOp):
+    """Invert the values at or above ``threshold``, with probability ``p``."""
+
+    def __init__(self, threshold: float, p: float = 0.5):
+        super().__init__(p)
+        self.threshold = threshold
+
+    def _op(self, img):
+        return F.solarize(img, self.threshold)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(threshold={self.threshold},p={self.p})"  # torchvision's spacing
+
+
+class RandomAdjustSharpness(_RandomPointOp):
+    """``adjust_sharpness(img, sharpness_factor)`` with probability ``p``."""
+
+    def __init__(self, sharpness_factor: float, p: float = 0.5):
+        super().__init__(p)
+        self.sharpness_factor = sharpness_factor
+
+    def _op(self, img):
+        return F.adjust_sharpness(img, self.sharpness_factor)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(sharpness_factor={self.sharpness_factor},p={self.p})"
+
+
+class RandomErasing(Transform):
+    """Erase a random rectangle of a tensor image with probability ``p`` (Zhong et al.'s Random Erasing).
+
+    Args:
+        p: probability of erasing.
+        scale: (min, max) of the erased area, as a fraction of the image.
+        ratio: (min, max) of the rectangle's aspect ratio (drawn log-uniformly).
+        value: the fill: a number, one per channel, or ``'random'`` (standard normal values).
+        inplace: erase in the given tensor.
+    """
+
+    def __init__(self, p: float = 0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=0, inplace: bool = False):
+        if not isinstance(value, (numbers.Number, str, tuple, list)):
+            raise TypeError("Argument value should be either a number or str or a sequence")
+        if isinstance(value, str) and value != "random":
+            raise ValueError("If value is str, it should be 'random'")
+        if not isinstance(scale, Sequence):
+            raise TypeError("Scale should be a sequence")
+        if not isinstance(ratio, Sequence):
+            raise TypeError("Ratio should be a sequence")
+        if scale[0] > scale[1] or ratio[0] > ratio[1]:
+            import warnings
+
+            warnings.warn("Scale and ratio should be of kind (min, max)")
+        if scale[0] < 0 or scale[1] > 1:
+            raise ValueError("Scale should be between 0 and 1")
+        if p < 0 or p > 1:
+            raise ValueError("Random erasing probability should be between 0 and 1")
+        self.p = p
+        self.scale = scale
+        self.ratio = ratio
+        self.value = value
+        self.inplace = inplace
+
+    @staticmethod
+    def get_params(img, scale, ratio, value=None):
+        """(i, j, h, w, v): up to 10 tries for a rectangle inside the image, else the whole image (v = img)."""
+        from ...random import _normal
+
+        img_c, img_h, img_w = img.shape[-3], img.shape[-2], img.shape[-1]
+        area = img_h * img_w
+        log_ratio = np.log(np.asarray(ratio, dtype=np.float32))
+        for _ in range(10):
+            erase_area = area * float(_uniform((1,), scale[0], scale[1], np.float32, CPU)[0])
+            aspect = float(np.exp(_uniform((1,), float(log_ratio[0]), float(log_ratio[1]), np.float32, CPU)[0]))
+            h = int(round(math.sqrt(erase_area * aspect)))
+            w = int(round(math.sqrt(erase_area / aspect)))
+            if not (h < img_h and w < img_w):
+                continue
+            if value is None:
+                v = Tensor._make(_normal((img_c, h, w), 0.0, 1.0, np.float32, CPU), CPU)
+            else:
+                v = Tensor._make(np.asarray(value, dtype=np.float32)[:, None, None], CPU)
+            return _randint(0, img_h - h + 1), _randint(0, img_w - w + 1), h, w, v
+        return 0, 0, img_h, img_w, img
+
+    def __call__(self, img):
+        if _rand() >= self.p:
+            return img
+        if isinstance(self.value, str):
+            value = None
+        elif isinstance(self.value, (list, tuple)):
+            value = [float(v) for v in self.value]
+        else:
+            value = [float(self.value)]
+        if value is not None and len(value) not in (1, img.shape[-3]):
+            raise ValueError("If value is a sequence, it should have either a single value or "
+                             f"{img.shape[-3]} (number of input channels)")
+        i, j, h, w, v = self.get_params(img, scale=self.scale, ratio=self.ratio, value=value)
+        return F.erase(img, i, j, h, w, v, self.inplace)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(p={self.p}, scale={self.scale}, ratio={self.ratio}, value={self.value}, "
+                f"inplace={self.inplace})")
 
 
 class RandomApply(Transform):
