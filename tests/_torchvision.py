@@ -13,13 +13,14 @@ import functools
 import pytest
 
 
-def import_torchvision():
-    """torchvision (its Python parts), or skip the calling test module when it is not installed."""
-    torch = pytest.importorskip("torch")
+def load_torchvision():
+    """torchvision (its Python parts), or None when it or torch is not installed."""
     import importlib.util
 
-    if importlib.util.find_spec("torchvision") is None:
-        pytest.skip("torchvision is not installed")
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("torchvision") is None:
+        return None
+    import torch
+
     original = torch.library.register_fake
 
     @functools.wraps(original)
@@ -44,4 +45,12 @@ def import_torchvision():
         import torchvision
     finally:
         torch.library.register_fake = original
+    return torchvision
+
+
+def import_torchvision():
+    """torchvision (its Python parts), or skip the calling test module when it is not installed."""
+    torchvision = load_torchvision()
+    if torchvision is None:
+        pytest.skip("torchvision is not installed", allow_module_level=True)
     return torchvision
