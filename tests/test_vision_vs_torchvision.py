@@ -563,3 +563,40 @@ def test_random_erasing_grayscale_and_point_transforms():
                          (NT.RandomAdjustSharpness(2, 1), TT.RandomAdjustSharpness(2, 1))):
         assert repr(ours) == repr(theirs)
         same(ours(pil(a)), theirs(pil(a)))
+
+
+@pytest.mark.parametrize("size", [3, (4, 5), [6]])
+def test_five_and_ten_crop(size):
+    a = image(7, 9, 3)
+    t, n = chw(a)
+    for vertical_flip in (False, True):
+        for ours, theirs in ((NT.TenCrop(size, vertical_flip)(pil(a)), TT.TenCrop(size, vertical_flip)(pil(a))),
+                             (NT.TenCrop(size, vertical_flip)(n), TT.TenCrop(size, vertical_flip)(t))):
+            assert isinstance(ours, tuple) and len(ours) == len(theirs) == 10
+            for x, y in zip(ours, theirs):
+                same(x, y)
+        assert repr(NT.TenCrop(size, vertical_flip)) == repr(TT.TenCrop(size, vertical_flip))
+    assert repr(NT.FiveCrop(size)) == repr(TT.FiveCrop(size))
+    for x, y in zip(NF.five_crop(n, size), TF.five_crop(t, size)):
+        same(x, y)
+    same_error(lambda: NF.five_crop(n, 8), lambda: TF.five_crop(t, 8))
+
+
+def test_posterize_and_autocontrast():
+    a = image(7, 9, 3)
+    t, n = chw(a)
+    for bits in (1, 4, 8):
+        same(NF.posterize(pil(a), bits), TF.posterize(pil(a), bits))
+        same(NF.posterize(n, bits), TF.posterize(t, bits))
+    same_error(lambda: NF.posterize(chw(a / 255.0)[1], 2), lambda: TF.posterize(chw(a / 255.0)[0], 2))
+    low = (a // 2 + 30).astype(np.uint8)
+    low[:, :, 1] = 77  # one flat channel
+    same(NF.autocontrast(pil(low)), TF.autocontrast(pil(low)))
+    same(NF.autocontrast(chw(low)[1]), TF.autocontrast(chw(low)[0]))
+    same(NF.autocontrast(chw(low / 300.0)[1]), TF.autocontrast(chw(low / 300.0)[0]), atol=1e-12)
+    for seed in range(5):  # uint8 batches: scale = 255 * (1 / (max - min)), as PyTorch divides a number by a tensor
+        b = np.random.default_rng(seed).integers(0, 200, (2, 3, 5, 5), dtype=np.uint8)
+        same(NF.autocontrast(nerve.tensor(b)), TF.autocontrast(torch.from_numpy(b)))
+    assert repr(NT.RandomPosterize(3)) == repr(TT.RandomPosterize(3))
+    assert repr(NT.RandomAutocontrast()) == repr(TT.RandomAutocontrast())
+    same(NT.RandomPosterize(3, p=1)(pil(a)), TT.RandomPosterize(3, p=1)(pil(a)))

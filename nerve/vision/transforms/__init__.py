@@ -7,6 +7,7 @@ from .transforms import (
     ColorJitter,
     Compose,
     ConvertImageDtype,
+    FiveCrop,
     GaussianBlur,
     Grayscale,
     Lambda,
@@ -16,6 +17,7 @@ from .transforms import (
     RandomAdjustSharpness,
     RandomAffine,
     RandomApply,
+    RandomAutocontrast,
     RandomChoice,
     RandomCrop,
     RandomErasing,
@@ -23,11 +25,13 @@ from .transforms import (
     RandomHorizontalFlip,
     RandomInvert,
     RandomOrder,
+    RandomPosterize,
     RandomResizedCrop,
     RandomRotation,
     RandomSolarize,
     RandomVerticalFlip,
     Resize,
+    TenCrop,
     ToPILImage,
     ToTensor,
     Transform,
@@ -35,9 +39,10 @@ from .transforms import (
 )
 
 __all__ = [
-    "CenterCrop", "ColorJitter", "Compose", "ConvertImageDtype", "GaussianBlur", "Grayscale", "InterpolationMode",
-    "Lambda", "Normalize", "PILToTensor", "Pad", "RandomAdjustSharpness", "RandomAffine", "RandomApply",
-    "RandomChoice", "RandomCrop", "RandomErasing", "RandomGrayscale", "RandomHorizontalFlip", "RandomInvert",
-    "RandomOrder", "RandomResizedCrop", "RandomRotation", "RandomSolarize", "RandomVerticalFlip", "Resize",
-    "ToPILImage", "ToTensor", "Transform", "functional", "is_batchable"
+    "CenterCrop", "ColorJitter", "Compose", "ConvertImageDtype", "FiveCrop", "GaussianBlur", "Grayscale",
+    "InterpolationMode", "Lambda", "Normalize", "PILToTensor", "Pad", "RandomAdjustSharpness", "RandomAffine",
+    "RandomApply", "RandomAutocontrast", "RandomChoice", "RandomCrop", "RandomErasing", "RandomGrayscale",
+    "RandomHorizontalFlip", "RandomInvert", "RandomOrder", "RandomPosterize", "RandomResizedCrop", "RandomRotation",
+    "RandomSolarize", "RandomVerticalFlip", "Resize", "TenCrop", "ToPILImage", "ToTensor", "Transform",
+    "functional", "is_batchable"
 ]

@@ -23,7 +23,8 @@ from ...tensor import Tensor
 
 __all__ = [
     "InterpolationMode", "adjust_brightness", "affine", "adjust_contrast", "adjust_hue", "adjust_saturation", "center_crop", "convert_image_dtype", "crop",
-    "adjust_gamma", "adjust_sharpness", "erase", "gaussian_blur", "invert", "solarize",
+    "adjust_gamma", "adjust_sharpness", "autocontrast", "erase", "five_crop", "gaussian_blur", "invert", "posterize",
+    "solarize", "ten_crop",
     "get_dimensions", "get_image_num_channels", "get_image_size", "hflip", "normalize", "pad",
     "pil_to_tensor", "resize", "resized_crop", "rgb_to_grayscale", "rotate", "to_grayscale",
     "to_pil_image", "to_tensor", "vflip",
@@ -1047,3 +1048,71 @@ def erase(img, i: int, j: int, h: int, w: int, v, inplace: bool = False):
     value = move(v._data, out._device) if isinstance(v, Tensor) else v
     out._data[..., i:i + h, j:j + w] = value
     return out
+
+
+def _pair_size(size):
+    if isinstance(size, numbers.Number):
+        size = (int(size), int(size))
+    elif isinstance(size, (tuple, list)) and len(size) == 1:
+        size = (size[0], size[0])
+    if len(size) != 2:
+        raise ValueError("Please provide only two dimensions (h, w) for size.")
+    return size
+
+
+def five_crop(img, size):
+    """The four corner crops and the central crop of ``size`` (h, w): (top-left, top-right, bottom-left,
+    bottom-right, centre)."""
+    size = _pair_size(size)
+    _, h, w = get_dimensions(img)
+    ch, cw = size
+    if cw > w or ch > h:
+        raise ValueError(f"Requested crop size {size} is bigger than input size {(h, w)}")
+    return (crop(img, 0, 0, ch, cw), crop(img, 0, w - cw, ch, cw), crop(img, h - ch, 0, ch, cw),
+            crop(img, h - ch, w - cw, ch, cw), center_crop(img, [ch, cw]))
+
+
+def ten_crop(img, size, vertical_flip: bool = False):
+    """``five_crop`` of the image, then of its mirror (left-right, or top-bottom with ``vertical_flip``)."""
+    size = _pair_size(size)
+    return five_crop(img, size) + five_crop(vflip(img) if vertical_flip else hflip(img), size)
+
+
+def posterize(img, bits: int):
+    """Keep the ``bits`` high bits of each uint8 value."""
+    if not (0 <= bits <= 8):
+        raise ValueError(f"The number if bits should be between 0 and 8. Got {bits}")
+    if _is_pil(img):
+        from PIL import ImageOps
+
+        return ImageOps.posterize(img, bits)
+    arr, is_t, dev, hwc = _channels_first(img)
+    if arr.dtype != np.uint8:
+        raise TypeError(f"Only torch.uint8 image tensors are supported, but found {arr.dtype}")
+    if arr.shape[-3] not in (1, 3):
+        raise TypeError(f"Input image tensor permitted channel values are [1, 3], but found {arr.shape[-3]}")
+    out = arr & np.uint8(-int(2 ** (8 - bits)) & 0xFF)
+    return _colour_back(out, is_t, dev, hwc, not is_t and img.ndim == 2)
+
+
+def autocontrast(img):
+    """Stretch each channel to the full range (its minimum to 0, its maximum to the top)."""
+    if _is_pil(img):
+        from PIL import ImageOps
+
+        return ImageOps.autocontrast(img)
+    arr, is_t, dev, hwc = _channels_first(img)
+    if arr.ndim < 3:
+        raise TypeError(f"Input image tensor should have at least 3 dimensions, but found {arr.ndim}")
+    if arr.shape[-3] not in (1, 3):
+        raise TypeError(f"Input image tensor permitted channel values are [1, 3], but found {arr.shape[-3]}")
+    bound = _max_value(arr.dtype)
+    dtype = arr.dtype if arr.dtype.kind == "f" else np.dtype(np.float32)
+    lo = arr.min(axis=(-2, -1), keepdims=True).astype(dtype)
+    hi = arr.max(axis=(-2, -1), keepdims=True).astype(dtype)
+    flat = hi == lo
+    lo = np.where(flat, 0, lo).astype(dtype)
+    # bound / (hi - lo) as PyTorch computes a number over a tensor: a reciprocal, then a product
+    scale = np.where(flat, 1, np.reciprocal(np.where(flat, 1, hi - lo)) * dtype.type(bound)).astype(dtype)
+    out = np.clip((arr - lo) * scale, 0, bound).astype(arr.dtype)
+    return _colour_back(out, is_t, dev, hwc, not is_t and img.ndim == 2)

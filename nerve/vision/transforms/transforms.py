@@ -24,10 +24,11 @@ from . import functional as F
 from .functional import InterpolationMode
 
 __all__ = [
-    "CenterCrop", "ColorJitter", "Compose", "ConvertImageDtype", "GaussianBlur", "Grayscale", "Lambda", "Normalize",
-    "Pad", "PILToTensor", "RandomAdjustSharpness", "RandomAffine", "RandomApply", "RandomChoice", "RandomCrop",
-    "RandomErasing", "RandomGrayscale", "RandomHorizontalFlip", "RandomInvert", "RandomOrder", "RandomResizedCrop",
-    "RandomRotation", "RandomSolarize", "RandomVerticalFlip", "Resize", "ToPILImage", "ToTensor",
+    "CenterCrop", "ColorJitter", "Compose", "ConvertImageDtype", "FiveCrop", "GaussianBlur", "Grayscale", "Lambda",
+    "Normalize", "Pad", "PILToTensor", "RandomAdjustSharpness", "RandomAffine", "RandomApply", "RandomAutocontrast",
+    "RandomChoice", "RandomCrop", "RandomErasing", "RandomGrayscale", "RandomHorizontalFlip", "RandomInvert",
+    "RandomOrder", "RandomPosterize", "RandomResizedCrop", "RandomRotation", "RandomSolarize", "RandomVerticalFlip",
+    "Resize", "TenCrop", "ToPILImage", "ToTensor",
     "is_batchable",
 ]
 
@@ -685,6 +686,64 @@ class RandomAdjustSharpness(_RandomPointOp):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(sharpness_factor={self.sharpness_factor},p={self.p})"
+
+
+class RandomPosterize(_RandomPointOp):
+    """Keep ``bits`` bits of each value, with probability ``p``."""
+
+    def __init__(self, bits: int, p: float = 0.5):
+        super().__init__(p)
+        self.bits = bits
+
+    def _op(self, img):
+        return F.posterize(img, self.bits)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(bits={self.bits},p={self.p})"
+
+
+class RandomAutocontrast(_RandomPointOp):
+    """Stretch each channel to the full range, with probability ``p``."""
+
+    def _op(self, img):
+        return F.autocontrast(img)
+
+
+def _crop_pair(size):
+    if isinstance(size, numbers.Number):
+        return int(size), int(size)
+    if isinstance(size, Sequence) and len(size) == 1:
+        return size[0], size[0]
+    if len(size) != 2:
+        raise ValueError("Please provide only two dimensions (h, w) for size.")
+    return size
+
+
+class FiveCrop(Transform):
+    """The four corner crops and the central crop of ``size``, as a tuple of five images."""
+
+    def __init__(self, size):
+        self.size = _crop_pair(size)
+
+    def __call__(self, img):
+        return F.five_crop(img, self.size)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(size={self.size})"
+
+
+class TenCrop(Transform):
+    """``FiveCrop`` of the image and of its mirror (``vertical_flip`` mirrors top to bottom): ten images."""
+
+    def __init__(self, size, vertical_flip: bool = False):
+        self.size = _crop_pair(size)
+        self.vertical_flip = vertical_flip
+
+    def __call__(self, img):
+        return F.ten_crop(img, self.size, self.vertical_flip)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(size={self.size}, vertical_flip={self.vertical_flip})"
 
 
 class RandomErasing(Transform):
