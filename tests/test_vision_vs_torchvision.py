@@ -603,3 +603,17 @@ def test_posterize_and_autocontrast():
     assert repr(NT.RandomPosterize(3)) == repr(TT.RandomPosterize(3))
     assert repr(NT.RandomAutocontrast()) == repr(TT.RandomAutocontrast())
     same(NT.RandomPosterize(3, p=1)(pil(a)), TT.RandomPosterize(3, p=1)(pil(a)))
+
+
+def test_equalize():
+    for seed in range(3):
+        a = image(7, 9, 3, seed)
+        same(NF.equalize(pil(a)), TF.equalize(pil(a)))
+        same(NF.equalize(pil(a[:, :, 0])), TF.equalize(pil(a[:, :, 0])))
+        same(NF.equalize(chw(a)[1]), TF.equalize(chw(a)[0]))
+        b = np.random.default_rng(seed).integers(0, 50, (2, 3, 5, 5), dtype=np.uint8)
+        same(NF.equalize(nerve.tensor(b)), TF.equalize(torch.from_numpy(b)))
+    flat = np.full((4, 4, 3), 7, np.uint8)
+    same(NF.equalize(chw(flat)[1]), TF.equalize(chw(flat)[0]))
+    same_error(lambda: NF.equalize(chw(flat / 1.0)[1]), lambda: TF.equalize(chw(flat / 1.0)[0]))
+    assert repr(NT.RandomEqualize()) == repr(TT.RandomEqualize())

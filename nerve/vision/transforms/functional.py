@@ -23,7 +23,7 @@ from ...tensor import Tensor
 
 __all__ = [
     "InterpolationMode", "adjust_brightness", "affine", "adjust_contrast", "adjust_hue", "adjust_saturation", "center_crop", "convert_image_dtype", "crop",
-    "adjust_gamma", "adjust_sharpness", "autocontrast", "erase", "five_crop", "gaussian_blur", "invert", "posterize",
+    "adjust_gamma", "adjust_sharpness", "autocontrast", "equalize", "erase", "five_crop", "gaussian_blur", "invert", "posterize",
     "solarize", "ten_crop",
     "get_dimensions", "get_image_num_channels", "get_image_size", "hflip", "normalize", "pad",
     "pil_to_tensor", "resize", "resized_crop", "rgb_to_grayscale", "rotate", "to_grayscale",
@@ -1115,4 +1115,34 @@ def autocontrast(img):
     # bound / (hi - lo) as PyTorch computes a number over a tensor: a reciprocal, then a product
     scale = np.where(flat, 1, np.reciprocal(np.where(flat, 1, hi - lo)) * dtype.type(bound)).astype(dtype)
     out = np.clip((arr - lo) * scale, 0, bound).astype(arr.dtype)
+    return _colour_back(out, is_t, dev, hwc, not is_t and img.ndim == 2)
+
+
+def _equalize_plane(p: np.ndarray) -> np.ndarray:
+    """torchvision's ``_scale_channel``: a lookup table from the cumulative histogram of one uint8 plane."""
+    hist = np.bincount(p.reshape(-1), minlength=256)
+    nonzero = hist[hist != 0]
+    step = int(nonzero[:-1].sum()) // 255
+    if step == 0:
+        return p
+    lut = (np.cumsum(hist) + step // 2) // step
+    lut = np.clip(np.concatenate([[0], lut[:-1]]), 0, 255)
+    return lut[p.astype(np.int64)].astype(np.uint8)
+
+
+def equalize(img):
+    """Equalize the histogram of each channel of a uint8 image."""
+    if _is_pil(img):
+        from PIL import ImageOps
+
+        return ImageOps.equalize(img)
+    arr, is_t, dev, hwc = _channels_first(img)
+    if not (3 <= arr.ndim <= 4):
+        raise TypeError(f"Input image tensor should have 3 or 4 dimensions, but found {arr.ndim}")
+    if arr.dtype != np.uint8:
+        raise TypeError(f"Only torch.uint8 image tensors are supported, but found {arr.dtype}")
+    if arr.shape[-3] not in (1, 3):
+        raise TypeError(f"Input image tensor permitted channel values are [1, 3], but found {arr.shape[-3]}")
+    planes = arr.reshape((-1,) + arr.shape[-2:])
+    out = np.stack([_equalize_plane(p) for p in planes]).reshape(arr.shape)
     return _colour_back(out, is_t, dev, hwc, not is_t and img.ndim == 2)

@@ -26,10 +26,9 @@ from .functional import InterpolationMode
 __all__ = [
     "CenterCrop", "ColorJitter", "Compose", "ConvertImageDtype", "FiveCrop", "GaussianBlur", "Grayscale", "Lambda",
     "Normalize", "Pad", "PILToTensor", "RandomAdjustSharpness", "RandomAffine", "RandomApply", "RandomAutocontrast",
-    "RandomChoice", "RandomCrop", "RandomErasing", "RandomGrayscale", "RandomHorizontalFlip", "RandomInvert",
-    "RandomOrder", "RandomPosterize", "RandomResizedCrop", "RandomRotation", "RandomSolarize", "RandomVerticalFlip",
-    "Resize", "TenCrop", "ToPILImage", "ToTensor",
-    "is_batchable",
+    "RandomChoice", "RandomCrop", "RandomEqualize", "RandomErasing", "RandomGrayscale", "RandomHorizontalFlip",
+    "RandomInvert", "RandomOrder", "RandomPosterize", "RandomResizedCrop", "RandomRotation", "RandomSolarize",
+    "RandomVerticalFlip", "Resize", "TenCrop", "ToPILImage", "ToTensor", "is_batchable",
 ]
 
 
@@ -707,6 +706,13 @@ class RandomAutocontrast(_RandomPointOp):
 
     def _op(self, img):
         return F.autocontrast(img)
+
+
+class RandomEqualize(_RandomPointOp):
+    """Equalize the histogram, with probability ``p``."""
+
+    def _op(self, img):
+        return F.equalize(img)
 
 
 def _crop_pair(size):
