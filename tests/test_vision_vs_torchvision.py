@@ -617,3 +617,30 @@ def test_equalize():
     same(NF.equalize(chw(flat)[1]), TF.equalize(chw(flat)[0]))
     same_error(lambda: NF.equalize(chw(flat / 1.0)[1]), lambda: TF.equalize(chw(flat / 1.0)[0]))
     assert repr(NT.RandomEqualize()) == repr(TT.RandomEqualize())
+
+
+@pytest.mark.parametrize("endpoints", [[[1, 1], [7, 0], [8, 6], [0, 7]], [[2, 1], [6, 2], [7, 5], [1, 6]]])
+@pytest.mark.parametrize("mode", ["NEAREST", "BILINEAR"])
+def test_perspective(endpoints, mode):
+    """torchvision's coefficients come from LAPACK's gels, nerve's from NumPy's lstsq: equal to float32
+    rounding, so a bilinear uint8 pixel may differ by one."""
+    a = image(8, 9, 3)
+    startpoints = [[0, 0], [8, 0], [8, 7], [0, 7]]
+    np.testing.assert_allclose(NF._perspective_coeffs(startpoints, endpoints),
+                               TF._get_perspective_coeffs(startpoints, endpoints), rtol=1e-6, atol=1e-6)
+    atol = 1 if mode == "BILINEAR" else 0
+    for fill in (None, [10, 20, 30]):
+        args = (startpoints, endpoints)
+        same(NF.perspective(pil(a), *args, getattr(NF.InterpolationMode, mode), fill),
+             TF.perspective(pil(a), *args, getattr(TF.InterpolationMode, mode), fill), atol=atol)
+        t, n = chw(a)
+        same(NF.perspective(n, *args, getattr(NF.InterpolationMode, mode), fill),
+             TF.perspective(t, *args, getattr(TF.InterpolationMode, mode), fill), atol=atol)
+        t, n = chw(a / np.float32(255))
+        same(NF.perspective(n, *args, getattr(NF.InterpolationMode, mode), fill),
+             TF.perspective(t, *args, getattr(TF.InterpolationMode, mode), fill), atol=1e-4)
+    assert repr(NT.RandomPerspective()) == repr(TT.RandomPerspective())
+    start, end = NT.RandomPerspective.get_params(9, 8, 0.5)
+    assert start == TT.RandomPerspective.get_params(9, 8, 0.5)[0]
+    assert all(0 <= x < 9 and 0 <= y < 8 for x, y in end)
+    assert NT.RandomPerspective(p=1)(pil(a)).size == (9, 8)

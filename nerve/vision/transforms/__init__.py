@@ -26,6 +26,7 @@ from .transforms import (
     RandomHorizontalFlip,
     RandomInvert,
     RandomOrder,
+    RandomPerspective,
     RandomPosterize,
     RandomResizedCrop,
     RandomRotation,
@@ -43,7 +44,7 @@ __all__ = [
     "CenterCrop", "ColorJitter", "Compose", "ConvertImageDtype", "FiveCrop", "GaussianBlur", "Grayscale",
     "InterpolationMode", "Lambda", "Normalize", "PILToTensor", "Pad", "RandomAdjustSharpness", "RandomAffine",
     "RandomApply", "RandomAutocontrast", "RandomChoice", "RandomCrop", "RandomEqualize", "RandomErasing",
-    "RandomGrayscale", "RandomHorizontalFlip", "RandomInvert", "RandomOrder", "RandomPosterize",
+    "RandomGrayscale", "RandomHorizontalFlip", "RandomInvert", "RandomOrder", "RandomPerspective", "RandomPosterize",
     "RandomResizedCrop", "RandomRotation", "RandomSolarize", "RandomVerticalFlip", "Resize", "TenCrop",
     "ToPILImage", "ToTensor", "Transform", "functional", "is_batchable",
 ]

@@ -23,7 +23,7 @@ from ...tensor import Tensor
 
 __all__ = [
     "InterpolationMode", "adjust_brightness", "affine", "adjust_contrast", "adjust_hue", "adjust_saturation", "center_crop", "convert_image_dtype", "crop",
-    "adjust_gamma", "adjust_sharpness", "autocontrast", "equalize", "erase", "five_crop", "gaussian_blur", "invert", "posterize",
+    "adjust_gamma", "adjust_sharpness", "autocontrast", "equalize", "erase", "five_crop", "gaussian_blur", "invert", "perspective", "posterize",
     "solarize", "ten_crop",
     "get_dimensions", "get_image_num_channels", "get_image_size", "hflip", "normalize", "pad",
     "pil_to_tensor", "resize", "resized_crop", "rgb_to_grayscale", "rotate", "to_grayscale",
@@ -658,8 +658,6 @@ def _affine_output_size(matrix, w: int, h: int) -> tuple[int, int]:
 def _grid_transform(arr: np.ndarray, dev, matrix, mode: InterpolationMode, fill, out_wh=None) -> np.ndarray:
     """Warp a (..., C, H, W) array by an inverse affine ``matrix`` (centre-origin pixel coordinates) with
     ``grid_sample`` (zeros outside, then ``fill``), as torchvision's tensor ``affine`` and ``rotate``."""
-    from ...nn.functional import grid_sample
-
     if mode not in (InterpolationMode.NEAREST, InterpolationMode.BILINEAR):
         raise ValueError(f"Interpolation mode '{mode.value}' is unsupported with Tensor input")
     c = 1 if arr.ndim == 2 else arr.shape[-3]
@@ -675,6 +673,16 @@ def _grid_transform(arr: np.ndarray, dev, matrix, mode: InterpolationMode, fill,
     # summed in this order, as PyTorch's small batched matmul does: sampling points that fall on a
     # pixel boundary then round to the same side in nearest mode
     grid = (xs * theta[0] + ys * theta[1] + theta[2])[None]
+    return _sample_with_fill(arr, dev, grid, mode, fill, dtype)
+
+
+def _sample_with_fill(arr: np.ndarray, dev, grid: np.ndarray, mode: InterpolationMode, fill, dtype) -> np.ndarray:
+    """``grid_sample`` a (..., C, H, W) array at a (1, Ho, Wo, 2) grid; points outside take ``fill``
+    (through a sampled mask of ones, as torchvision's ``_apply_grid_transform``)."""
+    from ...nn.functional import grid_sample
+
+    c, h, w = (1,) + arr.shape if arr.ndim == 2 else arr.shape[-3:]
+    oh, ow = grid.shape[1:3]
     x = arr.reshape((-1, c, h, w)).astype(dtype)
     if fill is not None:
         x = np.concatenate([x, np.ones_like(x[:, :1])], axis=1)
@@ -1146,3 +1154,46 @@ def equalize(img):
     planes = arr.reshape((-1,) + arr.shape[-2:])
     out = np.stack([_equalize_plane(p) for p in planes]).reshape(arr.shape)
     return _colour_back(out, is_t, dev, hwc, not is_t and img.ndim == 2)
+
+
+def _perspective_coeffs(startpoints, endpoints) -> list[float]:
+    """The 8 coefficients that map output pixels (``endpoints``) to input ones (``startpoints``), solved in
+    float64 by least squares and rounded to float32, as torchvision's ``_get_perspective_coeffs``."""
+    if len(startpoints) != 4 or len(endpoints) != 4:
+        raise ValueError(f"Please provide exactly four corners, got {len(startpoints)} startpoints and "
+                         f"{len(endpoints)} endpoints.")
+    a = np.zeros((8, 8), dtype=np.float64)
+    for i, (p1, p2) in enumerate(zip(endpoints, startpoints)):
+        a[2 * i] = [p1[0], p1[1], 1, 0, 0, 0, -p2[0] * p1[0], -p2[0] * p1[1]]
+        a[2 * i + 1] = [0, 0, 0, p1[0], p1[1], 1, -p2[1] * p1[0], -p2[1] * p1[1]]
+    b = np.asarray(startpoints, dtype=np.float64).reshape(8)
+    # torchvision solves with LAPACK's gels; another solver may round a coefficient to the next float32
+    return np.linalg.lstsq(a, b, rcond=None)[0].astype(np.float32).tolist()
+
+
+def perspective(img, startpoints, endpoints, interpolation=InterpolationMode.BILINEAR, fill=None):
+    """Warp so that the four ``startpoints`` (corners, as [x, y]) land on ``endpoints``, as torchvision:
+    Pillow's perspective transform for PIL images and arrays, a sampling grid for tensors."""
+    coeffs = _perspective_coeffs(startpoints, endpoints)
+    mode = _interp(interpolation)
+    if _is_pil(img):
+        return img.transform(img.size, Image.Transform.PERSPECTIVE, coeffs, _PIL_RESAMPLE[mode],
+                             fillcolor=_pil_fill(fill, img))
+    arr, is_t, dev = _host(img)
+    if not is_t:
+        return _pil_planes(arr, is_t, fill, lambda p, f: p.transform(p.size, Image.Transform.PERSPECTIVE, coeffs,
+                                                                       _PIL_RESAMPLE[mode], fillcolor=f))
+    if mode not in (InterpolationMode.NEAREST, InterpolationMode.BILINEAR):
+        raise ValueError(f"Interpolation mode '{mode.value}' is unsupported with Tensor input")
+    c = 1 if arr.ndim == 2 else arr.shape[-3]
+    if isinstance(fill, (tuple, list)) and len(fill) > 1 and len(fill) != c:
+        raise ValueError("The number of elements in 'fill' cannot broadcast to match the number of channels of the "
+                         f"image ({len(fill)} != {c})")
+    oh, ow = arr.shape[-2:]
+    dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+    xs = (np.arange(ow) + 0.5).astype(dtype)[None, :, None]
+    ys = (np.arange(oh) + 0.5).astype(dtype)[:, None, None]
+    t1 = np.asarray(coeffs[:6], dtype=dtype).reshape(2, 3).T / np.array([0.5 * ow, 0.5 * oh], dtype=dtype)
+    t2 = np.asarray([[coeffs[6], coeffs[7], 1.0]] * 2, dtype=dtype).T
+    grid = (xs * t1[0] + ys * t1[1] + t1[2]) / (xs * t2[0] + ys * t2[1] + t2[2]) - dtype.type(1.0)
+    return _back(_sample_with_fill(arr, dev, grid[None], mode, fill, dtype), is_t, dev)

@@ -27,7 +27,7 @@ __all__ = [
     "CenterCrop", "ColorJitter", "Compose", "ConvertImageDtype", "FiveCrop", "GaussianBlur", "Grayscale", "Lambda",
     "Normalize", "Pad", "PILToTensor", "RandomAdjustSharpness", "RandomAffine", "RandomApply", "RandomAutocontrast",
     "RandomChoice", "RandomCrop", "RandomEqualize", "RandomErasing", "RandomGrayscale", "RandomHorizontalFlip",
-    "RandomInvert", "RandomOrder", "RandomPosterize", "RandomResizedCrop", "RandomRotation", "RandomSolarize",
+    "RandomInvert", "RandomOrder", "RandomPerspective", "RandomPosterize", "RandomResizedCrop", "RandomRotation", "RandomSolarize",
     "RandomVerticalFlip", "Resize", "TenCrop", "ToPILImage", "ToTensor", "is_batchable",
 ]
 
@@ -504,6 +504,41 @@ class RandomAffine(Transform):
         s += f", fill={self.fill}" if self.fill != 0 else ""
         s += f", center={self.center}" if self.center is not None else ""
         return s + ")"
+
+
+class RandomPerspective(Transform):
+    """With probability ``p``, move each corner inwards by up to ``distortion_scale`` of half the image
+    and warp the image to match (torchvision's ``RandomPerspective``)."""
+
+    def __init__(self, distortion_scale: float = 0.5, p: float = 0.5, interpolation=InterpolationMode.BILINEAR,
+                 fill=0):
+        if fill is not None and not isinstance(fill, (Sequence, numbers.Number)):
+            raise TypeError("Fill should be either a sequence or a number.")
+        self.p = p
+        self.interpolation = F._interp(interpolation)
+        self.distortion_scale = distortion_scale
+        self.fill = 0 if fill is None else fill
+
+    @staticmethod
+    def get_params(width: int, height: int, distortion_scale: float):
+        """(startpoints, endpoints): the image's corners and the corners moved inwards at random."""
+        dx, dy = int(distortion_scale * (width // 2)), int(distortion_scale * (height // 2))
+        topleft = [_randint(0, dx + 1), _randint(0, dy + 1)]
+        topright = [_randint(width - dx - 1, width), _randint(0, dy + 1)]
+        botright = [_randint(width - dx - 1, width), _randint(height - dy - 1, height)]
+        botleft = [_randint(0, dx + 1), _randint(height - dy - 1, height)]
+        startpoints = [[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]]
+        return startpoints, [topleft, topright, botright, botleft]
+
+    def __call__(self, img):
+        if _rand() >= self.p:
+            return img
+        _, height, width = F.get_dimensions(img)
+        startpoints, endpoints = self.get_params(width, height, self.distortion_scale)
+        return F.perspective(img, startpoints, endpoints, self.interpolation, self.fill)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(p={self.p})"
 
 
 class Grayscale(Transform):
