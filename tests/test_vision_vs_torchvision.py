@@ -644,3 +644,53 @@ def test_perspective(endpoints, mode):
     assert start == TT.RandomPerspective.get_params(9, 8, 0.5)[0]
     assert all(0 <= x < 9 and 0 <= y < 8 for x, y in end)
     assert NT.RandomPerspective(p=1)(pil(a)).size == (9, 8)
+
+
+# ---------------------------------------------------------------- AutoAugment, RandAugment, TrivialAugmentWide
+
+
+def _space_lists(space):
+    return {k: (v.tolist() if v.ndim > 0 else None, signed) for k, (v, signed) in space.items()}
+
+
+def test_auto_augment_spaces_policies_and_reprs():
+    import torchvision.transforms.autoaugment as TA
+
+    from nerve.vision.transforms import autoaugment as NA
+
+    for num_bins, size in ((10, (8, 9)), (31, (33, 40))):
+        for cls in ("AutoAugment", "RandAugment"):
+            theirs = _space_lists(getattr(TT, cls)()._augmentation_space(num_bins, size))
+            assert getattr(NT, cls)()._augmentation_space(num_bins, size) == theirs
+        theirs = _space_lists(TT.TrivialAugmentWide()._augmentation_space(num_bins))
+        ours = NT.TrivialAugmentWide()._augmentation_space(num_bins)
+        assert ours == theirs and list(ours) == list(theirs)  # the order the operation is drawn from
+    for policy in TA.AutoAugmentPolicy:
+        ours = NT.AutoAugment(NA.AutoAugmentPolicy(policy.value))
+        assert ours.policies == TT.AutoAugment(policy).policies and repr(ours) == repr(TT.AutoAugment(policy))
+    assert repr(NT.RandAugment(3, 5, fill=2)) == repr(TT.RandAugment(3, 5, fill=2))
+    assert repr(NT.TrivialAugmentWide(interpolation=NF.InterpolationMode.BILINEAR)) == repr(
+        TT.TrivialAugmentWide(interpolation=TF.InterpolationMode.BILINEAR))
+    a = image(8, 9, 3)
+    for cls in ("AutoAugment", "RandAugment", "TrivialAugmentWide"):
+        assert getattr(NT, cls)()(pil(a)).size == (9, 8)
+        assert tuple(getattr(NT, cls)(fill=3)(chw(a)[1]).shape) == (3, 8, 9)
+
+
+@pytest.mark.parametrize("mode", ["NEAREST", "BILINEAR"])
+def test_auto_augment_operations(mode):
+    import torchvision.transforms.autoaugment as TA
+
+    from nerve.vision.transforms import autoaugment as NA
+
+    a = image(8, 9, 3)
+    t, n = chw(a)
+    space = _space_lists(TT.TrivialAugmentWide()._augmentation_space(31))
+    for op, (magnitudes, signed) in list(space.items()) + [("Invert", (None, False))]:
+        for magnitude in ((magnitudes[4], -magnitudes[-1]) if signed else (magnitudes or [0.0])[::13]):
+            for fill in (None, [5.0, 6.0, 7.0]):
+                args = (op, magnitude)
+                same(NA._apply_op(pil(a), *args, getattr(NF.InterpolationMode, mode), fill),
+                     TA._apply_op(pil(a), *args, getattr(TF.InterpolationMode, mode), fill))
+                same(NA._apply_op(n, *args, getattr(NF.InterpolationMode, mode), fill),
+                     TA._apply_op(t, *args, getattr(TF.InterpolationMode, mode), fill), atol=1 if mode == "BILINEAR" else 0)
