@@ -41,11 +41,12 @@ def _library(name):
         import torch.nn.init as init
         import torch.nn.parallel  # noqa: F401  (dcgan/main.py's imports)
         import torch.optim as optim
+        from _torchvision import load_torchvision
         from torch.optim.lr_scheduler import StepLR
         from torch.utils.data import DataLoader, Dataset
-        try:
-            import torchvision
-        except ImportError:  # not installed with the tests: its ResNet-18, written out below
+
+        torchvision = load_torchvision()  # its Python parts: its C++ operators do not load with the CPU torch
+        if torchvision is None:  # not installed with the tests: its ResNet-18, written out below
             torchvision = types.SimpleNamespace(models=types.SimpleNamespace(resnet18=_torch_resnet18))
     else:
         import nerve as torch

@@ -78,7 +78,8 @@ def test_resize_int_is_the_shorter_side_with_torchvision_rounding():
     np.testing.assert_array_equal(T.Resize(255)(a), want)  # HWC uint8 array
     t = T.Resize(255)(as_chw(a))  # CHW uint8 tensor
     assert t.shape == (3, 340, 255)
-    np.testing.assert_array_equal(t.numpy().transpose(1, 2, 0), want)
+    # torchvision resizes tensors in float32 and rounds: within one of Pillow's 8-bit result
+    np.testing.assert_allclose(t.numpy().transpose(1, 2, 0), want, atol=1, rtol=0)
     # landscape: (h, w) = (375, 500) -> (255, 340)
     assert T.Resize(255)(Image.fromarray(rgb(375, 500))).size == (340, 255)
     # sizes torchvision gives for a few more shapes: int(size * long / short)

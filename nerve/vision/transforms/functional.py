@@ -10,6 +10,7 @@ which its antialiased tensor path is built to match).
 
 from __future__ import annotations
 
+import math
 import numbers
 from enum import Enum
 from typing import Sequence
@@ -21,7 +22,9 @@ from ...backend import CPU, move
 from ...tensor import Tensor
 
 __all__ = [
-    "InterpolationMode", "adjust_brightness", "adjust_contrast", "adjust_hue", "adjust_saturation", "center_crop", "convert_image_dtype", "crop",
+    "InterpolationMode", "adjust_brightness", "affine", "adjust_contrast", "adjust_hue", "adjust_saturation", "center_crop", "convert_image_dtype", "crop",
+    "adjust_gamma", "adjust_sharpness", "autocontrast", "equalize", "erase", "five_crop", "gaussian_blur", "invert", "perspective", "posterize",
+    "solarize", "ten_crop",
     "get_dimensions", "get_image_num_channels", "get_image_size", "hflip", "normalize", "pad",
     "pil_to_tensor", "resize", "resized_crop", "rgb_to_grayscale", "rotate", "to_grayscale",
     "to_pil_image", "to_tensor", "vflip",
@@ -162,56 +165,65 @@ def _batch_to_tensor(batch: np.ndarray, scale: bool) -> Tensor:
 
 
 def pil_to_tensor(pic) -> Tensor:
-    """A PIL image as a CHW tensor of its own dtype (no scaling), as ``PILToTensor``."""
+    """A PIL image as a CHW tensor of its own dtype (no scaling; mode ``'1'`` gives bool), as ``PILToTensor``."""
     if isinstance(pic, np.ndarray):
         arr = pic[:, :, None] if pic.ndim == 2 else pic
         return Tensor._make(np.ascontiguousarray(arr.transpose(2, 0, 1)), CPU)
     if not _is_pil(pic):
         raise TypeError(f"pic should be PIL Image. Got {type(pic)}")
     arr = np.array(pic, dtype=np.int32 if pic.mode == "I" else (np.float32 if pic.mode == "F" else None))
-    if pic.mode == "1":
-        arr = arr.astype(np.uint8)
+    if arr.dtype == np.uint16:  # 16-bit modes: torchvision gives uint16, a dtype nerve lacks
+        raise TypeError(f"PIL mode {pic.mode!r} gives uint16 pixels, which nerve has no dtype for; "
+                        "convert the image to mode 'I' (int32) first")
     arr = arr.reshape(pic.height, pic.width, len(pic.getbands()))
     return Tensor._make(np.ascontiguousarray(arr.transpose(2, 0, 1)), CPU)
 
 
+_CHANNEL_MODES = {2: ["LA"], 3: ["RGB", "YCbCr", "HSV"], 4: ["RGBA", "CMYK", "RGBX"]}
+_ONE_CHANNEL_MODE = {np.dtype(np.uint8): "L", np.dtype(np.int16): "I;16", np.dtype(np.int32): "I",
+                     np.dtype(np.float32): "F"}
+
+
 def to_pil_image(pic, mode: str | None = None) -> Image.Image:
-    """A CHW tensor or HWC array as a PIL image (floats are scaled by 255, as torchvision)."""
+    """A CHW tensor or HWC array as a PIL image, as torchvision's ``to_pil_image``.
+
+    Floats (tensor or array) are scaled by 255 to uint8 unless ``mode`` is ``'F'``. ``mode`` names
+    how to read the channels (``'YCbCr'`` takes them as Y, Cb, Cr: nothing is converted) and must
+    suit their number: 1 channel takes its dtype's mode, 2 ``LA``, 3 ``RGB``/``YCbCr``/``HSV``,
+    4 ``RGBA``/``CMYK``/``RGBX``.
+    """
     if isinstance(pic, Tensor):
         arr = move(pic._data, CPU)
-        if arr.ndim == 2:
-            arr = arr[None]
-        if arr.ndim != 3:
-            raise ValueError(f"pic should be 2/3 dimensional. Got {arr.ndim} dimensions.")
-        if arr.dtype.kind == "f" and mode != "F":
-            arr = (arr * 255).astype(np.uint8)
-        arr = arr.transpose(1, 2, 0)
+        if arr.ndim == 3:
+            arr = arr.transpose(1, 2, 0)
     elif isinstance(pic, np.ndarray):
-        arr = pic[:, :, None] if pic.ndim == 2 else pic
-        if arr.ndim != 3:
-            raise ValueError(f"pic should be 2/3 dimensional. Got {pic.ndim} dimensions.")
+        arr = pic
     else:
         raise TypeError(f"pic should be Tensor or ndarray. Got {type(pic)}.")
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3:
+        raise ValueError(f"pic should be 2/3 dimensional. Got {arr.ndim} dimensions.")
     c = arr.shape[2]
+    if c > 4:
+        raise ValueError(f"pic should not have > 4 channels. Got {c} channels.")
+    if arr.dtype.kind == "f" and mode != "F":
+        arr = (arr * 255).astype(np.uint8)
     if c == 1:
-        a = arr[:, :, 0]
-        if mode is None:
-            mode = {np.dtype(np.uint8): "L", np.dtype(np.int16): "I;16", np.dtype(np.int32): "I",
-                    np.dtype(np.float32): "F"}.get(a.dtype)
-            if mode is None:
-                raise TypeError(f"Input type {a.dtype} is not supported")
-        if mode == "F":
-            a = a.astype(np.float32)
-        elif mode == "I":
-            a = a.astype(np.int32)
-        return Image.fromarray(a, mode=mode) if mode in ("L", "F", "I") else Image.fromarray(a).convert(mode)
-    if arr.dtype != np.uint8:
-        raise TypeError(f"Input type {arr.dtype} is not supported for {c} channels")
-    default = {2: "LA", 3: "RGB", 4: "RGBA"}.get(c)
-    if default is None:
-        raise ValueError(f"pic has {c} channels: PIL images have 1 to 4")
-    img = Image.fromarray(np.ascontiguousarray(arr), mode=default)
-    return img if mode is None or mode == default else img.convert(mode)
+        arr = arr[:, :, 0]
+        expected = _ONE_CHANNEL_MODE.get(arr.dtype)
+        if mode is not None and mode != expected:
+            raise ValueError(f"Incorrect mode ({mode}) supplied for input type {arr.dtype}. Should be {expected}")
+        mode = expected
+    else:
+        if mode is not None and mode not in _CHANNEL_MODES[c]:
+            raise ValueError(f"Only modes {_CHANNEL_MODES[c]} are supported for {c}D inputs")
+        if mode is None and arr.dtype == np.uint8:
+            mode = _CHANNEL_MODES[c][0]
+    if mode is None:
+        raise TypeError(f"Input type {arr.dtype} is not supported")
+    # the bytes are read in ``mode`` (Pillow's raw decoder), as torchvision does: no conversion
+    return Image.frombuffer(mode, (arr.shape[1], arr.shape[0]), np.ascontiguousarray(arr).tobytes(), "raw", mode, 0, 1)
 
 
 def _max_value(dtype: np.dtype) -> float:
@@ -356,6 +368,61 @@ def _bilinear_planes(arr: np.ndarray, hw, out_hw) -> np.ndarray:
     return np.moveaxis(out, (-2, -1), (h_ax, w_ax))
 
 
+def _nearest_planes(arr: np.ndarray, out_hw, exact: bool) -> np.ndarray:
+    """PyTorch's ``nearest`` (source ``floor(i * in / out)``) or ``nearest-exact`` (``floor((i + 0.5) * in / out)``)
+    on the last two axes, in float32 as ATen computes the indices."""
+
+    def index(n_in, n_out):
+        i = np.arange(n_out, dtype=np.float32) + np.float32(0.5 if exact else 0.0)
+        return np.minimum(np.floor(i * np.float32(n_in / n_out)).astype(np.int64), n_in - 1)
+
+    return arr[..., index(arr.shape[-2], out_hw[0])[:, None], index(arr.shape[-1], out_hw[1])]
+
+
+def _bicubic_planes(arr: np.ndarray, out_hw) -> np.ndarray:
+    """PyTorch's bicubic interpolation without antialiasing (``a = -0.75``, half-pixel centres, edge
+    pixels repeated) on the last two axes of a float array."""
+    a = -0.75
+
+    def along(x, axis, n_out):
+        n_in = x.shape[axis]
+        src = (np.arange(n_out, dtype=np.float32) + np.float32(0.5)) * np.float32(n_in / n_out) - np.float32(0.5)
+        i0 = np.floor(src)
+        t = src - i0
+        w = [((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a,
+             ((a + 2) * t - (a + 3)) * t * t + 1,
+             ((a + 2) * (1 - t) - (a + 3)) * (1 - t) * (1 - t) + 1,
+             ((a * (2 - t) - 5 * a) * (2 - t) + 8 * a) * (2 - t) - 4 * a]
+        shape = [1] * x.ndim
+        shape[axis] = n_out
+        out = 0
+        for k in range(4):
+            idx = np.clip(i0.astype(np.int64) + k - 1, 0, n_in - 1)
+            out = out + np.take(x, idx, axis=axis) * w[k].astype(x.dtype).reshape(shape)
+        return out
+
+    return along(along(arr, arr.ndim - 2, out_hw[0]), arr.ndim - 1, out_hw[1])
+
+
+def _tensor_resize(arr: np.ndarray, out_hw, mode: InterpolationMode, antialias) -> np.ndarray:
+    """Resize a (..., C, H, W) array as torchvision resizes a tensor: interpolated in floating point
+    (integers as float32, then rounded and clamped), nearest modes by PyTorch's index rules."""
+    if mode in (InterpolationMode.NEAREST, InterpolationMode.NEAREST_EXACT):
+        return _nearest_planes(arr, out_hw, mode is InterpolationMode.NEAREST_EXACT)
+    x = arr if arr.dtype in (np.float32, np.float64) else arr.astype(np.float32)
+    hw = (arr.ndim - 2, arr.ndim - 1)
+    if mode is InterpolationMode.BILINEAR and not antialias:
+        out = _bilinear_planes(x, hw, out_hw)
+    elif mode is InterpolationMode.BICUBIC and not antialias:
+        out = _bicubic_planes(x, out_hw)
+    else:  # antialiased bilinear / bicubic are Pillow's filters, which PyTorch's reproduce
+        out = _pil_resize_planes(x, hw, out_hw, _PIL_RESAMPLE[mode])
+    if arr.dtype.kind in "iu":
+        info = np.iinfo(arr.dtype)
+        out = np.clip(np.round(out), info.min, info.max)
+    return out.astype(arr.dtype, copy=False)
+
+
 def resize(img, size, interpolation=InterpolationMode.BILINEAR, max_size: int | None = None, antialias: bool | None = True):
     """Resize to ``size``: ``(h, w)``, or an int that the shorter side becomes (as torchvision).
 
@@ -364,8 +431,11 @@ def resize(img, size, interpolation=InterpolationMode.BILINEAR, max_size: int | 
         size: ``(h, w)`` or an int (shorter side; the longer is ``int(size * long / short)``).
         interpolation: an ``InterpolationMode`` (or its string, or a PIL constant).
         max_size: cap on the longer side when ``size`` is an int.
-        antialias: for arrays and tensors with bilinear/bicubic; False gives plain bilinear
-            interpolation (PIL images are always antialiased, as in torchvision).
+        antialias: for arrays and tensors with bilinear/bicubic; False gives plain bilinear or
+            bicubic interpolation (PIL images are always antialiased, as in torchvision).
+
+    Tensors are resized as torchvision resizes them (in floating point, nearest modes by PyTorch's
+    index rules); PIL images and arrays by Pillow.
     """
     mode = _interp(interpolation)
     _, h, w = get_dimensions(img)
@@ -377,7 +447,9 @@ def resize(img, size, interpolation=InterpolationMode.BILINEAR, max_size: int | 
         return img.resize((ow, oh), resample)
     arr, is_t, dev = _host(img)
     hw = _hw(arr.ndim, is_t)
-    if antialias is False and mode is InterpolationMode.BILINEAR:
+    if is_t:
+        out = _tensor_resize(arr, (oh, ow), mode, antialias)
+    elif antialias is False and mode is InterpolationMode.BILINEAR:
         out = _bilinear_planes(arr, hw, (oh, ow))
     elif not is_t and arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[2] in (3, 4):
         m = "RGB" if arr.shape[2] == 3 else "RGBA"
@@ -516,19 +588,26 @@ def vflip(img):
     return _back(np.flip(arr, axis=h_ax), is_t, dev)
 
 
-def rotate(img, angle: float, interpolation=InterpolationMode.NEAREST, expand: bool = False,
-           center=None, fill=None):
-    """Rotate by ``angle`` degrees counter-clockwise (Pillow's rotation; arrays and tensors plane by plane)."""
-    resample = _PIL_RESAMPLE[_interp(interpolation)]
-    if _is_pil(img):
-        bands = len(img.getbands())
-        f = 0 if fill is None else fill
-        if isinstance(f, (tuple, list)):
-            f = tuple(f) if bands > 1 else f[0]
-        elif bands > 1:
-            f = (f,) * bands
-        return img.rotate(angle, resample, expand=expand, center=center, fillcolor=f)
-    arr, is_t, dev = _host(img)
+def _pil_fill(fill, img: Image.Image):
+    """torchvision's ``_parse_fill``: one fill per band (ints unless the image is mode ``F``)."""
+    bands = len(img.getbands())
+    fill = 0 if fill is None else fill
+    if isinstance(fill, (int, float)) and bands > 1:
+        fill = (fill,) * bands
+    if isinstance(fill, (list, tuple)):
+        if len(fill) == 1:
+            fill = tuple(fill) * bands
+        elif len(fill) != bands:
+            raise ValueError("The number of elements in 'fill' does not match the number of channels of the image "
+                             f"({len(fill)} != {bands})")
+        fill = tuple(fill)
+    if img.mode != "F":
+        fill = tuple(int(v) for v in fill) if isinstance(fill, tuple) else int(fill)
+    return fill
+
+
+def _pil_planes(arr: np.ndarray, is_t: bool, fill, op) -> np.ndarray:
+    """Apply ``op(plane_image, fill)`` (a Pillow operation) to each HW plane of an array or tensor image."""
     hw = _hw(arr.ndim, is_t)
     a = np.moveaxis(arr, hw, (-2, -1))
     lead = a.shape[:-2]
@@ -539,10 +618,151 @@ def rotate(img, angle: float, interpolation=InterpolationMode.NEAREST, expand: b
     for k, p in enumerate(planes):
         fv = fills[(k % n_ch) % len(fills)]
         pim = Image.fromarray(p, mode="L") if p.dtype == np.uint8 else Image.fromarray(p.astype(np.float32), mode="F")
-        r = np.asarray(pim.rotate(angle, resample, expand=expand, center=center, fillcolor=fv))
+        r = np.asarray(op(pim, fv))
         out.append(r.astype(arr.dtype) if arr.dtype.kind == "f" else np.round(r).astype(arr.dtype))
     res = np.stack(out).reshape(lead + out[0].shape)
-    return _back(np.moveaxis(res, (-2, -1), hw), is_t, dev)
+    return np.moveaxis(res, (-2, -1), hw)
+
+
+def _inverse_affine_matrix(center, angle, translate, scale, shear) -> list[float]:
+    """torchvision's ``_get_inverse_affine_matrix``: the output-to-input map of
+    ``T * C * R(angle) * Shear * Scale * C^-1`` as (a, b, c, d, e, f)."""
+    rot = math.radians(angle)
+    sx, sy = math.radians(shear[0]), math.radians(shear[1])
+    cx, cy = center
+    tx, ty = translate
+    a = math.cos(rot - sy) / math.cos(sy)
+    b = -math.cos(rot - sy) * math.tan(sx) / math.cos(sy) - math.sin(rot)
+    c = math.sin(rot - sy) / math.cos(sy)
+    d = -math.sin(rot - sy) * math.tan(sx) / math.cos(sy) + math.cos(rot)
+    m = [v / scale for v in (d, -b, 0.0, -c, a, 0.0)]
+    m[2] += m[0] * (-cx - tx) + m[1] * (-cy - ty)
+    m[5] += m[3] * (-cx - tx) + m[4] * (-cy - ty)
+    m[2] += cx
+    m[5] += cy
+    return m
+
+
+def _affine_output_size(matrix, w: int, h: int) -> tuple[int, int]:
+    """(width, height) that holds the whole transformed image (``expand=True``), as torchvision computes it."""
+    pts = np.array([[-0.5 * w, -0.5 * h, 1.0], [-0.5 * w, 0.5 * h, 1.0], [0.5 * w, 0.5 * h, 1.0],
+                    [0.5 * w, -0.5 * h, 1.0]], dtype=np.float32)
+    new = pts @ np.asarray(matrix, dtype=np.float32).reshape(2, 3).T
+    lo = new.min(axis=0) + np.array([w * 0.5, h * 0.5], dtype=np.float32)
+    hi = new.max(axis=0) + np.array([w * 0.5, h * 0.5], dtype=np.float32)
+    tol = np.float32(1e-4)  # drop digits below 1e-4 so that ceil(x + 1e-15) stays x
+    size = np.ceil(np.trunc(hi / tol) * tol) - np.floor(np.trunc(lo / tol) * tol)
+    return int(size[0]), int(size[1])
+
+
+def _grid_transform(arr: np.ndarray, dev, matrix, mode: InterpolationMode, fill, out_wh=None) -> np.ndarray:
+    """Warp a (..., C, H, W) array by an inverse affine ``matrix`` (centre-origin pixel coordinates) with
+    ``grid_sample`` (zeros outside, then ``fill``), as torchvision's tensor ``affine`` and ``rotate``."""
+    if mode not in (InterpolationMode.NEAREST, InterpolationMode.BILINEAR):
+        raise ValueError(f"Interpolation mode '{mode.value}' is unsupported with Tensor input")
+    c = 1 if arr.ndim == 2 else arr.shape[-3]
+    if isinstance(fill, (tuple, list)) and len(fill) > 1 and len(fill) != c:
+        raise ValueError("The number of elements in 'fill' cannot broadcast to match the number of channels of the "
+                         f"image ({len(fill)} != {c})")
+    h, w = arr.shape[-2:]
+    ow, oh = out_wh or (w, h)
+    dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+    xs = (np.arange(ow) - ow * 0.5 + 0.5).astype(dtype)[None, :, None]
+    ys = (np.arange(oh) - oh * 0.5 + 0.5).astype(dtype)[:, None, None]
+    theta = np.asarray(matrix, dtype=dtype).reshape(2, 3).T / np.array([0.5 * w, 0.5 * h], dtype=dtype)
+    # summed in this order, as PyTorch's small batched matmul does: sampling points that fall on a
+    # pixel boundary then round to the same side in nearest mode
+    grid = (xs * theta[0] + ys * theta[1] + theta[2])[None]
+    return _sample_with_fill(arr, dev, grid, mode, fill, dtype)
+
+
+def _sample_with_fill(arr: np.ndarray, dev, grid: np.ndarray, mode: InterpolationMode, fill, dtype) -> np.ndarray:
+    """``grid_sample`` a (..., C, H, W) array at a (1, Ho, Wo, 2) grid; points outside take ``fill``
+    (through a sampled mask of ones, as torchvision's ``_apply_grid_transform``)."""
+    from ...nn.functional import grid_sample
+
+    c, h, w = (1,) + arr.shape if arr.ndim == 2 else arr.shape[-3:]
+    oh, ow = grid.shape[1:3]
+    x = arr.reshape((-1, c, h, w)).astype(dtype)
+    if fill is not None:
+        x = np.concatenate([x, np.ones_like(x[:, :1])], axis=1)
+    n = x.shape[0]
+    sampled = grid_sample(Tensor._make(move(x, dev), dev), Tensor._make(move(np.repeat(grid, n, 0), dev), dev),
+                          mode=mode.value, padding_mode="zeros", align_corners=False)
+    out = move(sampled._data, CPU)
+    if fill is not None:
+        mask, out = out[:, -1:], out[:, :-1]
+        f = np.asarray(fill if isinstance(fill, (tuple, list)) else [float(fill)], dtype=dtype).reshape(1, -1, 1, 1)
+        f = np.broadcast_to(f, out.shape)
+        if mode is InterpolationMode.NEAREST:
+            out = np.where(mask < 0.5, f, out)
+        else:
+            out = out * mask + (1.0 - mask) * f
+    if arr.dtype != dtype:
+        out = np.round(out) if arr.dtype.kind in "iu" else out
+    out = out.astype(arr.dtype).reshape(arr.shape[:-2] + (oh, ow))
+    return out
+
+
+def rotate(img, angle: float, interpolation=InterpolationMode.NEAREST, expand: bool = False,
+           center=None, fill=None):
+    """Rotate by ``angle`` degrees counter-clockwise about ``center`` (default: the image's centre).
+
+    PIL images and arrays are rotated by Pillow, tensors by a sampling grid (nearest or bilinear),
+    as torchvision rotates each.
+    """
+    mode = _interp(interpolation)
+    resample = _PIL_RESAMPLE[mode]
+    if _is_pil(img):
+        return img.rotate(angle, resample, expand=expand, center=center, fillcolor=_pil_fill(fill, img))
+    arr, is_t, dev = _host(img)
+    if is_t:
+        _, h, w = get_dimensions(img)
+        c = [0.0, 0.0] if center is None else [float(v) - s * 0.5 for v, s in zip(center, (w, h))]
+        matrix = _inverse_affine_matrix(c, -angle, [0.0, 0.0], 1.0, [0.0, 0.0])
+        out_wh = _affine_output_size(matrix, w, h) if expand else None
+        return _back(_grid_transform(arr, dev, matrix, mode, fill, out_wh), is_t, dev)
+    out = _pil_planes(arr, is_t, fill, lambda p, f: p.rotate(angle, resample, expand=expand, center=center, fillcolor=f))
+    return _back(out, is_t, dev)
+
+
+def affine(img, angle: float, translate, scale: float, shear, interpolation=InterpolationMode.NEAREST,
+           fill=None, center=None):
+    """Rotate by ``angle`` degrees (clockwise, as torchvision's affine), shift by ``translate``, scale and shear
+    (degrees: a number shears along x, a pair along x and y), keeping the image's size.
+
+    PIL images and arrays go through Pillow's affine transform, tensors through a sampling grid, as in torchvision.
+    """
+    mode = _interp(interpolation)
+    if not isinstance(translate, (list, tuple)):
+        raise TypeError("Argument translate should be a sequence")
+    if len(translate) != 2:
+        raise ValueError("Argument translate should be a sequence of length 2")
+    if scale <= 0.0:
+        raise ValueError("Argument scale should be positive")
+    if not isinstance(shear, (numbers.Number, list, tuple)):
+        raise TypeError("Shear should be either a single value or a sequence of two values")
+    shear = [shear, 0.0] if isinstance(shear, numbers.Number) else list(shear)
+    if len(shear) == 1:
+        shear = [shear[0], shear[0]]
+    if len(shear) != 2:
+        raise ValueError(f"Shear should be a sequence containing two values. Got {shear}")
+    _, h, w = get_dimensions(img)
+    arr, is_t, dev = (None, False, None) if _is_pil(img) else _host(img)
+    if is_t:
+        c = [0.0, 0.0] if center is None else [float(v) - s * 0.5 for v, s in zip(center, (w, h))]
+        matrix = _inverse_affine_matrix(c, float(angle), [float(t) for t in translate], scale, shear)
+        return _back(_grid_transform(arr, dev, matrix, mode, fill), is_t, dev)
+    matrix = _inverse_affine_matrix([w * 0.5, h * 0.5] if center is None else center, float(angle), list(translate),
+                                    scale, shear)
+    resample = _PIL_RESAMPLE[mode]
+
+    def warp(p, f):
+        return p.transform(p.size, Image.Transform.AFFINE, matrix, resample, fillcolor=f)
+
+    if _is_pil(img):
+        return warp(img, _pil_fill(fill, img))
+    return _back(_pil_planes(arr, is_t, fill, warp), is_t, dev)
 
 
 def rgb_to_grayscale(img, num_output_channels: int = 1):
@@ -693,5 +913,287 @@ def adjust_hue(img, hue_factor: float):
     x = arr.astype(np.float32) / 255.0 if arr.dtype == np.uint8 else arr.astype(np.float32)
     h, sat, val = _rgb2hsv(x)
     out = _hsv2rgb((h + hue_factor) % 1.0, sat, val)
-    out = (out * 255.0).astype(np.uint8) if arr.dtype == np.uint8 else out.astype(arr.dtype)
+    # back to uint8 as convert_image_dtype does it: times 256 - 1e-3, truncated
+    out = (out * np.float32(255 + 1 - 1e-3)).astype(np.uint8) if arr.dtype == np.uint8 else out.astype(arr.dtype)
     return _colour_back(out, is_t, dev, hwc, False)
+
+
+# ---------------------------------------------------------------- filters and point operations
+
+
+def _filter_planes(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Correlate the last two axes of ``x`` with a small 2-D ``kernel`` ('valid': no padding)."""
+    kh, kw = kernel.shape
+    oh, ow = x.shape[-2] - kh + 1, x.shape[-1] - kw + 1
+    out = np.zeros(x.shape[:-2] + (oh, ow), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out += kernel[i, j] * x[..., i:i + oh, j:j + ow]
+    return out
+
+
+def _gaussian_kernel1d(size: int, sigma: float, dtype) -> np.ndarray:
+    half = (size - 1) * 0.5
+    x = np.linspace(-half, half, size).astype(dtype)
+    pdf = np.exp(np.asarray(-0.5, dtype) * (x / dtype.type(sigma)) ** 2)
+    return pdf / pdf.sum()
+
+
+def _as_float_planes(arr: np.ndarray):
+    """(float array, back) where ``back`` rounds and casts a result to ``arr``'s dtype, as torchvision's casts."""
+    if arr.dtype in (np.float32, np.float64):
+        return arr, lambda out: out.astype(arr.dtype, copy=False)
+    return arr.astype(np.float32), lambda out: np.round(out).astype(arr.dtype)
+
+
+def gaussian_blur(img, kernel_size, sigma=None):
+    """Blur with a Gaussian kernel, as torchvision: ``kernel_size`` (x, y) odd, ``sigma`` (x, y) (default
+    ``0.3 * ((k - 1) * 0.5 - 1) + 0.8``), borders reflected; PIL images are blurred as their tensors."""
+    if not isinstance(kernel_size, (int, list, tuple)):
+        raise TypeError(f"kernel_size should be int or a sequence of integers. Got {type(kernel_size)}")
+    if isinstance(kernel_size, int):
+        kernel_size = [kernel_size, kernel_size]
+    if len(kernel_size) != 2:
+        raise ValueError(f"If kernel_size is a sequence its length should be 2. Got {len(kernel_size)}")
+    for k in kernel_size:
+        if k % 2 == 0 or k < 0:
+            raise ValueError(f"kernel_size should have odd and positive integers. Got {kernel_size}")
+    if sigma is None:
+        sigma = [k * 0.15 + 0.35 for k in kernel_size]
+    if not isinstance(sigma, (int, float, list, tuple)):
+        raise TypeError(f"sigma should be either float or sequence of floats. Got {type(sigma)}")
+    if isinstance(sigma, (int, float)):
+        sigma = [float(sigma), float(sigma)]
+    if len(sigma) == 1:
+        sigma = [sigma[0], sigma[0]]
+    if len(sigma) != 2:
+        raise ValueError(f"If sigma is a sequence, its length should be 2. Got {len(sigma)}")
+    if any(s <= 0.0 for s in sigma):
+        raise ValueError(f"sigma should have positive values. Got {sigma}")
+    if _is_pil(img):
+        return to_pil_image(gaussian_blur(pil_to_tensor(img), kernel_size, sigma), mode=img.mode)
+    arr, is_t, dev, hwc = _channels_first(img)
+    x, back = _as_float_planes(arr)
+    kernel = np.outer(_gaussian_kernel1d(kernel_size[1], sigma[1], x.dtype),
+                      _gaussian_kernel1d(kernel_size[0], sigma[0], x.dtype))
+    px, py = kernel_size[0] // 2, kernel_size[1] // 2
+    x = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(py, py), (px, px)], mode="reflect")
+    return _colour_back(back(_filter_planes(x, kernel)), is_t, dev, hwc, not is_t and img.ndim == 2)
+
+
+def adjust_sharpness(img, sharpness_factor: float):
+    """Blend with a smoothed copy (3 x 3, centre weight 5): 0 blurs, 1 keeps, 2 sharpens (as torchvision / Pillow)."""
+    if sharpness_factor < 0:
+        raise ValueError(f"sharpness_factor ({sharpness_factor}) is not non-negative.")
+    if _is_pil(img):
+        return _pil_enhance(img, "Sharpness", sharpness_factor)
+    arr, is_t, dev, hwc = _channels_first(img)
+    if arr.shape[-3] not in (1, 3):
+        raise TypeError(f"Input image tensor permitted channel values are [1, 3], but found {arr.shape[-3]}")
+    if arr.shape[-1] <= 2 or arr.shape[-2] <= 2:
+        return img
+    x, back = _as_float_planes(arr)
+    kernel = np.ones((3, 3), dtype=x.dtype)
+    kernel[1, 1] = 5.0
+    smooth = arr.copy()
+    smooth[..., 1:-1, 1:-1] = back(_filter_planes(x, kernel / kernel.sum()))
+    out = _blend(arr.astype(np.float32), smooth.astype(np.float32), sharpness_factor, arr.dtype)
+    return _colour_back(out, is_t, dev, hwc, not is_t and img.ndim == 2)
+
+
+def adjust_gamma(img, gamma: float, gain: float = 1):
+    """``gain * x ** gamma`` on intensities in [0, 1] (uint8 scaled there and back as torchvision)."""
+    if gamma < 0:
+        raise ValueError("Gamma should be a non-negative real number")
+    if _is_pil(img):
+        mode = img.mode
+        table = [int((255 + 1 - 1e-3) * gain * pow(v / 255.0, gamma)) for v in range(256)] * 3
+        return img.convert("RGB").point(table).convert(mode)
+    arr, is_t, dev, hwc = _channels_first(img)
+    if arr.shape[-3] not in (1, 3):
+        raise TypeError(f"Input image tensor permitted channel values are [1, 3], but found {arr.shape[-3]}")
+    if arr.dtype == np.uint8:
+        x = arr.astype(np.float32) / np.float32(255)
+        out = (np.clip(gain * x ** gamma, 0, 1) * np.float32(255 + 1 - 1e-3)).astype(np.uint8)
+    else:
+        out = np.clip(gain * arr ** gamma, 0, 1).astype(arr.dtype)
+    return _colour_back(out, is_t, dev, hwc, not is_t and img.ndim == 2)
+
+
+def invert(img):
+    """``max - x`` (255 for uint8, 1 for floats); PIL images by ``ImageOps.invert``."""
+    if _is_pil(img):
+        from PIL import ImageOps
+
+        return ImageOps.invert(img)
+    arr, is_t, dev, hwc = _channels_first(img)
+    if arr.shape[-3] not in (1, 3):
+        raise TypeError(f"Input image tensor permitted channel values are [1, 3], but found {arr.shape[-3]}")
+    out = (np.asarray(_max_value(arr.dtype), dtype=arr.dtype) - arr).astype(arr.dtype)
+    return _colour_back(out, is_t, dev, hwc, not is_t and img.ndim == 2)
+
+
+def solarize(img, threshold: float):
+    """Invert the values at or above ``threshold``."""
+    if _is_pil(img):
+        from PIL import ImageOps
+
+        return ImageOps.solarize(img, threshold)
+    arr, _, _, _ = _channels_first(img)
+    if threshold > _max_value(arr.dtype):
+        raise TypeError("Threshold should be less than bound of img.")
+    inverted = invert(img)
+    a, b = (x._data if isinstance(x, Tensor) else x for x in (img, inverted))
+    out = img._device.xp.where(a >= threshold, b, a) if isinstance(img, Tensor) else np.where(a >= threshold, b, a)
+    return Tensor._make(out, img._device) if isinstance(img, Tensor) else out
+
+
+def erase(img, i: int, j: int, h: int, w: int, v, inplace: bool = False):
+    """Set the ``h`` x ``w`` window at (i, j) of a (..., C, H, W) tensor to ``v`` (a tensor or number)."""
+    if not isinstance(img, Tensor):
+        raise TypeError(f"img should be Tensor Image. Got {type(img)}")
+    out = img if inplace else Tensor._make(img._data.copy(), img._device)
+    value = move(v._data, out._device) if isinstance(v, Tensor) else v
+    out._data[..., i:i + h, j:j + w] = value
+    return out
+
+
+def _pair_size(size):
+    if isinstance(size, numbers.Number):
+        size = (int(size), int(size))
+    elif isinstance(size, (tuple, list)) and len(size) == 1:
+        size = (size[0], size[0])
+    if len(size) != 2:
+        raise ValueError("Please provide only two dimensions (h, w) for size.")
+    return size
+
+
+def five_crop(img, size):
+    """The four corner crops and the central crop of ``size`` (h, w): (top-left, top-right, bottom-left,
+    bottom-right, centre)."""
+    size = _pair_size(size)
+    _, h, w = get_dimensions(img)
+    ch, cw = size
+    if cw > w or ch > h:
+        raise ValueError(f"Requested crop size {size} is bigger than input size {(h, w)}")
+    return (crop(img, 0, 0, ch, cw), crop(img, 0, w - cw, ch, cw), crop(img, h - ch, 0, ch, cw),
+            crop(img, h - ch, w - cw, ch, cw), center_crop(img, [ch, cw]))
+
+
+def ten_crop(img, size, vertical_flip: bool = False):
+    """``five_crop`` of the image, then of its mirror (left-right, or top-bottom with ``vertical_flip``)."""
+    size = _pair_size(size)
+    return five_crop(img, size) + five_crop(vflip(img) if vertical_flip else hflip(img), size)
+
+
+def posterize(img, bits: int):
+    """Keep the ``bits`` high bits of each uint8 value."""
+    if not (0 <= bits <= 8):
+        raise ValueError(f"The number if bits should be between 0 and 8. Got {bits}")
+    if _is_pil(img):
+        from PIL import ImageOps
+
+        return ImageOps.posterize(img, bits)
+    arr, is_t, dev, hwc = _channels_first(img)
+    if arr.dtype != np.uint8:
+        raise TypeError(f"Only torch.uint8 image tensors are supported, but found {arr.dtype}")
+    if arr.shape[-3] not in (1, 3):
+        raise TypeError(f"Input image tensor permitted channel values are [1, 3], but found {arr.shape[-3]}")
+    out = arr & np.uint8(-int(2 ** (8 - bits)) & 0xFF)
+    return _colour_back(out, is_t, dev, hwc, not is_t and img.ndim == 2)
+
+
+def autocontrast(img):
+    """Stretch each channel to the full range (its minimum to 0, its maximum to the top)."""
+    if _is_pil(img):
+        from PIL import ImageOps
+
+        return ImageOps.autocontrast(img)
+    arr, is_t, dev, hwc = _channels_first(img)
+    if arr.ndim < 3:
+        raise TypeError(f"Input image tensor should have at least 3 dimensions, but found {arr.ndim}")
+    if arr.shape[-3] not in (1, 3):
+        raise TypeError(f"Input image tensor permitted channel values are [1, 3], but found {arr.shape[-3]}")
+    bound = _max_value(arr.dtype)
+    dtype = arr.dtype if arr.dtype.kind == "f" else np.dtype(np.float32)
+    lo = arr.min(axis=(-2, -1), keepdims=True).astype(dtype)
+    hi = arr.max(axis=(-2, -1), keepdims=True).astype(dtype)
+    flat = hi == lo
+    lo = np.where(flat, 0, lo).astype(dtype)
+    # bound / (hi - lo) as PyTorch computes a number over a tensor: a reciprocal, then a product
+    scale = np.where(flat, 1, np.reciprocal(np.where(flat, 1, hi - lo)) * dtype.type(bound)).astype(dtype)
+    out = np.clip((arr - lo) * scale, 0, bound).astype(arr.dtype)
+    return _colour_back(out, is_t, dev, hwc, not is_t and img.ndim == 2)
+
+
+def _equalize_plane(p: np.ndarray) -> np.ndarray:
+    """torchvision's ``_scale_channel``: a lookup table from the cumulative histogram of one uint8 plane."""
+    hist = np.bincount(p.reshape(-1), minlength=256)
+    nonzero = hist[hist != 0]
+    step = int(nonzero[:-1].sum()) // 255
+    if step == 0:
+        return p
+    lut = (np.cumsum(hist) + step // 2) // step
+    lut = np.clip(np.concatenate([[0], lut[:-1]]), 0, 255)
+    return lut[p.astype(np.int64)].astype(np.uint8)
+
+
+def equalize(img):
+    """Equalize the histogram of each channel of a uint8 image."""
+    if _is_pil(img):
+        from PIL import ImageOps
+
+        return ImageOps.equalize(img)
+    arr, is_t, dev, hwc = _channels_first(img)
+    if not (3 <= arr.ndim <= 4):
+        raise TypeError(f"Input image tensor should have 3 or 4 dimensions, but found {arr.ndim}")
+    if arr.dtype != np.uint8:
+        raise TypeError(f"Only torch.uint8 image tensors are supported, but found {arr.dtype}")
+    if arr.shape[-3] not in (1, 3):
+        raise TypeError(f"Input image tensor permitted channel values are [1, 3], but found {arr.shape[-3]}")
+    planes = arr.reshape((-1,) + arr.shape[-2:])
+    out = np.stack([_equalize_plane(p) for p in planes]).reshape(arr.shape)
+    return _colour_back(out, is_t, dev, hwc, not is_t and img.ndim == 2)
+
+
+def _perspective_coeffs(startpoints, endpoints) -> list[float]:
+    """The 8 coefficients that map output pixels (``endpoints``) to input ones (``startpoints``), solved in
+    float64 by least squares and rounded to float32, as torchvision's ``_get_perspective_coeffs``."""
+    if len(startpoints) != 4 or len(endpoints) != 4:
+        raise ValueError(f"Please provide exactly four corners, got {len(startpoints)} startpoints and "
+                         f"{len(endpoints)} endpoints.")
+    a = np.zeros((8, 8), dtype=np.float64)
+    for i, (p1, p2) in enumerate(zip(endpoints, startpoints)):
+        a[2 * i] = [p1[0], p1[1], 1, 0, 0, 0, -p2[0] * p1[0], -p2[0] * p1[1]]
+        a[2 * i + 1] = [0, 0, 0, p1[0], p1[1], 1, -p2[1] * p1[0], -p2[1] * p1[1]]
+    b = np.asarray(startpoints, dtype=np.float64).reshape(8)
+    # torchvision solves with LAPACK's gels; another solver may round a coefficient to the next float32
+    return np.linalg.lstsq(a, b, rcond=None)[0].astype(np.float32).tolist()
+
+
+def perspective(img, startpoints, endpoints, interpolation=InterpolationMode.BILINEAR, fill=None):
+    """Warp so that the four ``startpoints`` (corners, as [x, y]) land on ``endpoints``, as torchvision:
+    Pillow's perspective transform for PIL images and arrays, a sampling grid for tensors."""
+    coeffs = _perspective_coeffs(startpoints, endpoints)
+    mode = _interp(interpolation)
+    if _is_pil(img):
+        return img.transform(img.size, Image.Transform.PERSPECTIVE, coeffs, _PIL_RESAMPLE[mode],
+                             fillcolor=_pil_fill(fill, img))
+    arr, is_t, dev = _host(img)
+    if not is_t:
+        return _pil_planes(arr, is_t, fill, lambda p, f: p.transform(p.size, Image.Transform.PERSPECTIVE, coeffs,
+                                                                       _PIL_RESAMPLE[mode], fillcolor=f))
+    if mode not in (InterpolationMode.NEAREST, InterpolationMode.BILINEAR):
+        raise ValueError(f"Interpolation mode '{mode.value}' is unsupported with Tensor input")
+    c = 1 if arr.ndim == 2 else arr.shape[-3]
+    if isinstance(fill, (tuple, list)) and len(fill) > 1 and len(fill) != c:
+        raise ValueError("The number of elements in 'fill' cannot broadcast to match the number of channels of the "
+                         f"image ({len(fill)} != {c})")
+    oh, ow = arr.shape[-2:]
+    dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+    xs = (np.arange(ow) + 0.5).astype(dtype)[None, :, None]
+    ys = (np.arange(oh) + 0.5).astype(dtype)[:, None, None]
+    t1 = np.asarray(coeffs[:6], dtype=dtype).reshape(2, 3).T / np.array([0.5 * ow, 0.5 * oh], dtype=dtype)
+    t2 = np.asarray([[coeffs[6], coeffs[7], 1.0]] * 2, dtype=dtype).T
+    grid = (xs * t1[0] + ys * t1[1] + t1[2]) / (xs * t2[0] + ys * t2[1] + t2[2]) - dtype.type(1.0)
+    return _back(_sample_with_fill(arr, dev, grid[None], mode, fill, dtype), is_t, dev)

@@ -24,10 +24,11 @@ from . import functional as F
 from .functional import InterpolationMode
 
 __all__ = [
-    "CenterCrop", "ColorJitter", "Compose", "ConvertImageDtype", "Grayscale", "Lambda", "Normalize", "Pad",
-    "PILToTensor", "RandomApply", "RandomChoice", "RandomCrop", "RandomHorizontalFlip", "RandomOrder",
-    "RandomResizedCrop", "RandomRotation", "RandomVerticalFlip", "Resize", "ToPILImage", "ToTensor",
-    "is_batchable",
+    "CenterCrop", "ColorJitter", "Compose", "ConvertImageDtype", "FiveCrop", "GaussianBlur", "Grayscale", "Lambda",
+    "Normalize", "Pad", "PILToTensor", "RandomAdjustSharpness", "RandomAffine", "RandomApply", "RandomAutocontrast",
+    "RandomChoice", "RandomCrop", "RandomEqualize", "RandomErasing", "RandomGrayscale", "RandomHorizontalFlip",
+    "RandomInvert", "RandomOrder", "RandomPerspective", "RandomPosterize", "RandomResizedCrop", "RandomRotation", "RandomSolarize",
+    "RandomVerticalFlip", "Resize", "TenCrop", "ToPILImage", "ToTensor", "is_batchable",
 ]
 
 
@@ -130,6 +131,9 @@ class ToPILImage(Transform):
     def __call__(self, pic):
         return F.to_pil_image(pic, self.mode)
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({'' if self.mode is None else f'mode={self.mode}'})"
+
 
 class ConvertImageDtype(Transform):
     """Convert a tensor image to ``dtype``, rescaling (uint8 0..255 <-> float 0..1)."""
@@ -143,9 +147,6 @@ class ConvertImageDtype(Transform):
         return F.convert_image_dtype(image, self.dtype)
 
     batch = __call__
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(dtype={self.dtype})"
 
 
 class Normalize(Transform):
@@ -177,7 +178,7 @@ def _size_arg(size, name="size"):
     if isinstance(size, numbers.Number):
         return int(size)
     if isinstance(size, (list, tuple)) and len(size) in (1, 2):
-        return list(size)
+        return size  # kept as given, as torchvision (its repr shows a tuple as a tuple)
     if size is None:
         return None
     raise TypeError(f"{name} should be int or sequence of length 1 or 2. Got {size!r}")
@@ -246,6 +247,9 @@ class Pad(Transform):
 
     def __call__(self, img):
         return F.pad(img, self.padding, self.fill, self.padding_mode)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(padding={self.padding}, fill={self.fill}, padding_mode={self.padding_mode})"
 
 
 class RandomCrop(Transform):
@@ -380,7 +384,9 @@ class RandomResizedCrop(Transform):
         return F.resized_crop(img, i, j, h, w, self.size, self.interpolation, antialias=self.antialias)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(size={self.size}, scale={self.scale}, ratio={self.ratio})"
+        return (f"{type(self).__name__}(size={self.size}, scale={tuple(round(v, 4) for v in self.scale)}, "
+                f"ratio={tuple(round(v, 4) for v in self.ratio)}, interpolation={self.interpolation.value}, "
+                f"antialias={self.antialias})")
 
 
 class RandomRotation(Transform):
@@ -397,7 +403,7 @@ class RandomRotation(Transform):
         self.interpolation = F._interp(interpolation)
         self.expand = expand
         self.center = center
-        self.fill = fill
+        self.fill = 0 if fill is None else fill
 
     @staticmethod
     def get_params(degrees) -> float:
@@ -408,7 +414,131 @@ class RandomRotation(Transform):
         return F.rotate(img, angle, self.interpolation, self.expand, self.center, self.fill)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(degrees={self.degrees})"
+        s = f"{type(self).__name__}(degrees={self.degrees}, interpolation={self.interpolation.value}, expand={self.expand}"
+        s += "" if self.center is None else f", center={self.center}"
+        s += "" if self.fill is None else f", fill={self.fill}"
+        return s + ")"
+
+
+def _angle_range(x, name: str, sizes=(2,)) -> list[float]:
+    """torchvision's ``_setup_angle``: a number d means (-d, d); else a sequence of one of ``sizes`` lengths."""
+    if isinstance(x, numbers.Number):
+        if x < 0:
+            raise ValueError(f"If {name} is a single number, it must be positive.")
+        x = [-x, x]
+    elif not isinstance(x, Sequence) or len(x) not in sizes:
+        msg = " or ".join(str(n) for n in sizes)
+        raise (ValueError if isinstance(x, Sequence) else TypeError)(f"{name} should be a sequence of length {msg}.")
+    return [float(d) for d in x]
+
+
+def _check_pair(x, name: str) -> None:
+    if not isinstance(x, Sequence):
+        raise TypeError(f"{name} should be a sequence of length 2.")
+    if len(x) != 2:
+        raise ValueError(f"{name} should be a sequence of length 2.")
+
+
+class RandomAffine(Transform):
+    """A random rotation, translation, scale and shear that keeps the centre (torchvision's ``RandomAffine``).
+
+    Args:
+        degrees: angle range (a number d means (-d, d)).
+        translate: (a, b): shifts drawn from (-a * width, a * width) and (-b * height, b * height), rounded.
+        scale: (min, max) of the scale factor.
+        shear: x shear range (a number s means (-s, s)), or 4 numbers: x range then y range.
+        interpolation: nearest (default) or bilinear for tensors; any Pillow filter for PIL images.
+        fill: value (or one per channel) outside the transformed image.
+        center: (x, y) to rotate about; default the image's centre.
+    """
+
+    def __init__(self, degrees, translate=None, scale=None, shear=None, interpolation=InterpolationMode.NEAREST,
+                 fill=0, center=None):
+        self.degrees = _angle_range(degrees, "degrees")
+        if translate is not None:
+            _check_pair(translate, "translate")
+            if not all(0.0 <= t <= 1.0 for t in translate):
+                raise ValueError("translation values should be between 0 and 1")
+        if scale is not None:
+            _check_pair(scale, "scale")
+            if any(v <= 0 for v in scale):
+                raise ValueError("scale values should be positive")
+        self.translate = translate
+        self.scale = scale
+        self.shear = None if shear is None else _angle_range(shear, "shear", (2, 4))
+        self.interpolation = F._interp(interpolation)
+        self.fill = 0 if fill is None else fill
+        self.center = center
+
+    @staticmethod
+    def get_params(degrees, translate, scale_ranges, shears, img_size):
+        """(angle, (tx, ty), scale, (shear_x, shear_y)) for an image of ``img_size`` = [width, height]."""
+        def draw(lo, hi):
+            return float(_uniform((1,), float(lo), float(hi), np.float32, CPU)[0])
+
+        angle = draw(degrees[0], degrees[1])
+        if translate is not None:
+            max_dx, max_dy = float(translate[0] * img_size[0]), float(translate[1] * img_size[1])
+            translations = (int(round(draw(-max_dx, max_dx))), int(round(draw(-max_dy, max_dy))))
+        else:
+            translations = (0, 0)
+        scale = draw(scale_ranges[0], scale_ranges[1]) if scale_ranges is not None else 1.0
+        shear_x = shear_y = 0.0
+        if shears is not None:
+            shear_x = draw(shears[0], shears[1])
+            if len(shears) == 4:
+                shear_y = draw(shears[2], shears[3])
+        return angle, translations, scale, (shear_x, shear_y)
+
+    def __call__(self, img):
+        _, height, width = F.get_dimensions(img)
+        params = self.get_params(self.degrees, self.translate, self.scale, self.shear, [width, height])
+        return F.affine(img, *params, interpolation=self.interpolation, fill=self.fill, center=self.center)
+
+    def __repr__(self) -> str:
+        s = f"{type(self).__name__}(degrees={self.degrees}"
+        s += f", translate={self.translate}" if self.translate is not None else ""
+        s += f", scale={self.scale}" if self.scale is not None else ""
+        s += f", shear={self.shear}" if self.shear is not None else ""
+        s += f", interpolation={self.interpolation.value}" if self.interpolation != InterpolationMode.NEAREST else ""
+        s += f", fill={self.fill}" if self.fill != 0 else ""
+        s += f", center={self.center}" if self.center is not None else ""
+        return s + ")"
+
+
+class RandomPerspective(Transform):
+    """With probability ``p``, move each corner inwards by up to ``distortion_scale`` of half the image
+    and warp the image to match (torchvision's ``RandomPerspective``)."""
+
+    def __init__(self, distortion_scale: float = 0.5, p: float = 0.5, interpolation=InterpolationMode.BILINEAR,
+                 fill=0):
+        if fill is not None and not isinstance(fill, (Sequence, numbers.Number)):
+            raise TypeError("Fill should be either a sequence or a number.")
+        self.p = p
+        self.interpolation = F._interp(interpolation)
+        self.distortion_scale = distortion_scale
+        self.fill = 0 if fill is None else fill
+
+    @staticmethod
+    def get_params(width: int, height: int, distortion_scale: float):
+        """(startpoints, endpoints): the image's corners and the corners moved inwards at random."""
+        dx, dy = int(distortion_scale * (width // 2)), int(distortion_scale * (height // 2))
+        topleft = [_randint(0, dx + 1), _randint(0, dy + 1)]
+        topright = [_randint(width - dx - 1, width), _randint(0, dy + 1)]
+        botright = [_randint(width - dx - 1, width), _randint(height - dy - 1, height)]
+        botleft = [_randint(0, dx + 1), _randint(height - dy - 1, height)]
+        startpoints = [[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]]
+        return startpoints, [topleft, topright, botright, botleft]
+
+    def __call__(self, img):
+        if _rand() >= self.p:
+            return img
+        _, height, width = F.get_dimensions(img)
+        startpoints, endpoints = self.get_params(width, height, self.distortion_scale)
+        return F.perspective(img, startpoints, endpoints, self.interpolation, self.fill)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(p={self.p})"
 
 
 class Grayscale(Transform):
@@ -486,6 +616,253 @@ class ColorJitter(Transform):
                 f"saturation={self.saturation}, hue={self.hue})")
 
 
+class RandomGrayscale(Transform):
+    """To grayscale with probability ``p``, keeping the number of channels."""
+
+    def __init__(self, p: float = 0.1):
+        self.p = p
+
+    def __call__(self, img):
+        channels = F.get_dimensions(img)[0]
+        return F.rgb_to_grayscale(img, num_output_channels=channels) if _rand() < self.p else img
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(p={self.p})"
+
+
+class GaussianBlur(Transform):
+    """Gaussian blur with a sigma drawn uniformly from ``sigma`` (a number s means (s, s)) for each image.
+
+    Args:
+        kernel_size: odd int or (x, y) sizes.
+        sigma: a positive number, or (min, max).
+    """
+
+    def __init__(self, kernel_size, sigma=(0.1, 2.0)):
+        if isinstance(kernel_size, numbers.Number):
+            kernel_size = (int(kernel_size), int(kernel_size))
+        elif isinstance(kernel_size, Sequence) and len(kernel_size) == 1:
+            kernel_size = (kernel_size[0], kernel_size[0])
+        elif len(kernel_size) != 2:
+            raise ValueError("Kernel size should be a tuple/list of two integers")
+        if any(k <= 0 or k % 2 == 0 for k in kernel_size):
+            raise ValueError("Kernel size value should be an odd and positive number.")
+        if isinstance(sigma, numbers.Number):
+            if sigma <= 0:
+                raise ValueError("If sigma is a single number, it must be positive.")
+            sigma = (sigma, sigma)
+        elif isinstance(sigma, Sequence) and len(sigma) == 2:
+            if not 0.0 < sigma[0] <= sigma[1]:
+                raise ValueError("sigma values should be positive and of the form (min, max).")
+        else:
+            raise ValueError("sigma should be a single number or a list/tuple with length 2.")
+        self.kernel_size = kernel_size
+        self.sigma = sigma
+
+    @staticmethod
+    def get_params(sigma_min: float, sigma_max: float) -> float:
+        return float(_uniform((1,), float(sigma_min), float(sigma_max), np.float32, CPU)[0])
+
+    def __call__(self, img):
+        sigma = self.get_params(self.sigma[0], self.sigma[1])
+        return F.gaussian_blur(img, self.kernel_size, [sigma, sigma])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(kernel_size={self.kernel_size}, sigma={self.sigma})"
+
+
+class _RandomPointOp(Transform):
+    """Apply ``_op`` with probability ``p``."""
+
+    def __init__(self, p: float = 0.5):
+        self.p = p
+
+    def _op(self, img):
+        raise NotImplementedError
+
+    def __call__(self, img):
+        return self._op(img) if _rand() < self.p else img
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(p={self.p})"
+
+
+class RandomInvert(_RandomPointOp):
+    """Invert the colours with probability ``p``."""
+
+    def _op(self, img):
+        return F.invert(img)
+
+
+class RandomSolarize(_RandomPointOp):
+    """Invert the values at or above ``threshold``, with probability ``p``."""
+
+    def __init__(self, threshold: float, p: float = 0.5):
+        super().__init__(p)
+        self.threshold = threshold
+
+    def _op(self, img):
+        return F.solarize(img, self.threshold)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(threshold={self.threshold},p={self.p})"  # torchvision's spacing
+
+
+class RandomAdjustSharpness(_RandomPointOp):
+    """``adjust_sharpness(img, sharpness_factor)`` with probability ``p``."""
+
+    def __init__(self, sharpness_factor: float, p: float = 0.5):
+        super().__init__(p)
+        self.sharpness_factor = sharpness_factor
+
+    def _op(self, img):
+        return F.adjust_sharpness(img, self.sharpness_factor)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(sharpness_factor={self.sharpness_factor},p={self.p})"
+
+
+class RandomPosterize(_RandomPointOp):
+    """Keep ``bits`` bits of each value, with probability ``p``."""
+
+    def __init__(self, bits: int, p: float = 0.5):
+        super().__init__(p)
+        self.bits = bits
+
+    def _op(self, img):
+        return F.posterize(img, self.bits)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(bits={self.bits},p={self.p})"
+
+
+class RandomAutocontrast(_RandomPointOp):
+    """Stretch each channel to the full range, with probability ``p``."""
+
+    def _op(self, img):
+        return F.autocontrast(img)
+
+
+class RandomEqualize(_RandomPointOp):
+    """Equalize the histogram, with probability ``p``."""
+
+    def _op(self, img):
+        return F.equalize(img)
+
+
+def _crop_pair(size):
+    if isinstance(size, numbers.Number):
+        return int(size), int(size)
+    if isinstance(size, Sequence) and len(size) == 1:
+        return size[0], size[0]
+    if len(size) != 2:
+        raise ValueError("Please provide only two dimensions (h, w) for size.")
+    return size
+
+
+class FiveCrop(Transform):
+    """The four corner crops and the central crop of ``size``, as a tuple of five images."""
+
+    def __init__(self, size):
+        self.size = _crop_pair(size)
+
+    def __call__(self, img):
+        return F.five_crop(img, self.size)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(size={self.size})"
+
+
+class TenCrop(Transform):
+    """``FiveCrop`` of the image and of its mirror (``vertical_flip`` mirrors top to bottom): ten images."""
+
+    def __init__(self, size, vertical_flip: bool = False):
+        self.size = _crop_pair(size)
+        self.vertical_flip = vertical_flip
+
+    def __call__(self, img):
+        return F.ten_crop(img, self.size, self.vertical_flip)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(size={self.size}, vertical_flip={self.vertical_flip})"
+
+
+class RandomErasing(Transform):
+    """Erase a random rectangle of a tensor image with probability ``p`` (Zhong et al.'s Random Erasing).
+
+    Args:
+        p: probability of erasing.
+        scale: (min, max) of the erased area, as a fraction of the image.
+        ratio: (min, max) of the rectangle's aspect ratio (drawn log-uniformly).
+        value: the fill: a number, one per channel, or ``'random'`` (standard normal values).
+        inplace: erase in the given tensor.
+    """
+
+    def __init__(self, p: float = 0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=0, inplace: bool = False):
+        if not isinstance(value, (numbers.Number, str, tuple, list)):
+            raise TypeError("Argument value should be either a number or str or a sequence")
+        if isinstance(value, str) and value != "random":
+            raise ValueError("If value is str, it should be 'random'")
+        if not isinstance(scale, Sequence):
+            raise TypeError("Scale should be a sequence")
+        if not isinstance(ratio, Sequence):
+            raise TypeError("Ratio should be a sequence")
+        if scale[0] > scale[1] or ratio[0] > ratio[1]:
+            import warnings
+
+            warnings.warn("Scale and ratio should be of kind (min, max)")
+        if scale[0] < 0 or scale[1] > 1:
+            raise ValueError("Scale should be between 0 and 1")
+        if p < 0 or p > 1:
+            raise ValueError("Random erasing probability should be between 0 and 1")
+        self.p = p
+        self.scale = scale
+        self.ratio = ratio
+        self.value = value
+        self.inplace = inplace
+
+    @staticmethod
+    def get_params(img, scale, ratio, value=None):
+        """(i, j, h, w, v): up to 10 tries for a rectangle inside the image, else the whole image (v = img)."""
+        from ...random import _normal
+
+        img_c, img_h, img_w = img.shape[-3], img.shape[-2], img.shape[-1]
+        area = img_h * img_w
+        log_ratio = np.log(np.asarray(ratio, dtype=np.float32))
+        for _ in range(10):
+            erase_area = area * float(_uniform((1,), scale[0], scale[1], np.float32, CPU)[0])
+            aspect = float(np.exp(_uniform((1,), float(log_ratio[0]), float(log_ratio[1]), np.float32, CPU)[0]))
+            h = int(round(math.sqrt(erase_area * aspect)))
+            w = int(round(math.sqrt(erase_area / aspect)))
+            if not (h < img_h and w < img_w):
+                continue
+            if value is None:
+                v = Tensor._make(_normal((img_c, h, w), 0.0, 1.0, np.float32, CPU), CPU)
+            else:
+                v = Tensor._make(np.asarray(value, dtype=np.float32)[:, None, None], CPU)
+            return _randint(0, img_h - h + 1), _randint(0, img_w - w + 1), h, w, v
+        return 0, 0, img_h, img_w, img
+
+    def __call__(self, img):
+        if _rand() >= self.p:
+            return img
+        if isinstance(self.value, str):
+            value = None
+        elif isinstance(self.value, (list, tuple)):
+            value = [float(v) for v in self.value]
+        else:
+            value = [float(self.value)]
+        if value is not None and len(value) not in (1, img.shape[-3]):
+            raise ValueError("If value is a sequence, it should have either a single value or "
+                             f"{img.shape[-3]} (number of input channels)")
+        i, j, h, w, v = self.get_params(img, scale=self.scale, ratio=self.ratio, value=value)
+        return F.erase(img, i, j, h, w, v, self.inplace)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(p={self.p}, scale={self.scale}, ratio={self.ratio}, value={self.value}, "
+                f"inplace={self.inplace})")
+
+
 class RandomApply(Transform):
     """Apply the list of ``transforms`` with probability ``p`` (one draw for all)."""
 
@@ -499,6 +876,15 @@ class RandomApply(Transform):
         for t in self.transforms:
             img = t(img)
         return img
+
+    def __repr__(self) -> str:
+        body = "".join(f"\n    {t}" for t in self.transforms)
+        return f"{type(self).__name__}(\n    p={self.p}{body}\n)"
+
+
+def _list_repr(self) -> str:
+    body = "".join(f"\n    {t}" for t in self.transforms)
+    return f"{type(self).__name__}({body}\n)"
 
 
 class RandomChoice(Transform):
@@ -519,6 +905,9 @@ class RandomChoice(Transform):
             k = min(k, len(self.transforms) - 1)
         return self.transforms[k](img)
 
+    def __repr__(self) -> str:
+        return f"{_list_repr(self)}(p={self.p})"  # torchvision's odd layout, kept
+
 
 class RandomOrder(Transform):
     """Apply ``transforms`` in a random order."""
@@ -532,6 +921,8 @@ class RandomOrder(Transform):
         for k in _permutation(len(self.transforms), CPU).tolist():
             img = self.transforms[k](img)
         return img
+
+    __repr__ = _list_repr
 
 
 class Lambda(Transform):
