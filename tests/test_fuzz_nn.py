@@ -1,0 +1,58 @@
+"""Differential checks of nerve.nn / nerve.optim against PyTorch for options and inputs that the
+other test files leave out; each test here guards a divergence that was found and fixed."""
+
+import numpy as np
+import pytest
+
+import nerve
+import nerve.nn.functional as NF
+from tests._torch_compare import compare
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+
+def _rows_with_a_zero_one():
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    x[1] = 0.0
+    return x
+
+
+@pytest.mark.parametrize("p", [2, "fro", 3, 0.5, 1, float("inf")])
+@pytest.mark.parametrize("dim", [1, None])
+def test_norm_of_a_zero_vector_has_a_zero_gradient_as_torch(p, dim):
+    # torch's norm backward is 0 where the norm is 0; sqrt(sum(x * x)) gave NaN there
+    compare(torch, lambda t: t.norm(p, dim=dim), lambda t: t.norm(p, dim=dim), [_rows_with_a_zero_one()], [True])
+    compare(torch, lambda t: nerve.norm(t, p, dim=dim), lambda t: torch.norm(t, p, dim=dim),
+            [_rows_with_a_zero_one()], [True])
+
+
+def test_l2_penalty_of_a_zero_initialised_bias_trains_as_torch():
+    out = []
+    for lib in (torch, nerve):
+        lib.manual_seed(0)
+        model = lib.nn.Linear(4, 2)
+        model.load_state_dict({"weight": lib.tensor(np.full((2, 4), 0.5, np.float32)), "bias": lib.zeros(2)})
+        opt = lib.optim.SGD(model.parameters(), lr=0.1)
+        x = lib.tensor(np.random.default_rng(1).standard_normal((5, 4)).astype(np.float32))
+        for _ in range(2):
+            opt.zero_grad()
+            loss = model(x).pow(2).mean() + 0.01 * sum(p.norm() for p in model.parameters())
+            loss.backward()
+            opt.step()
+        out.append([p.detach().numpy().copy() for p in model.parameters()])
+    for a, b in zip(*out):
+        assert np.isfinite(b).all()
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["normalize", "cosine_similarity"])
+def test_zero_rows_in_normalize_and_cosine_similarity_keep_gradients_finite_as_torch(case):
+    x2 = np.random.default_rng(2).standard_normal((3, 4))
+    if case == "normalize":
+        compare(torch, lambda t: NF.normalize(t), lambda t: TF.normalize(t), [_rows_with_a_zero_one()], [True],
+                tol=dict(rtol=1e-9, atol=1e-6))
+    else:
+        compare(torch, NF.cosine_similarity, TF.cosine_similarity, [_rows_with_a_zero_one(), x2], [True, True],
+                tol=dict(rtol=1e-9, atol=1e-6))
+
