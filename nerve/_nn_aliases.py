@@ -40,7 +40,8 @@ def dropout(input, p: float, train: bool):
 
 def embedding(weight, indices, padding_idx: int = -1, scale_grad_by_freq: bool = False, sparse: bool = False):
     """``torch.embedding``: the weight first; ``padding_idx=-1`` means none."""
-    return F.embedding(indices, weight, padding_idx=None if padding_idx == -1 else padding_idx)
+    return F.embedding(indices, weight, padding_idx=None if padding_idx == -1 else padding_idx,
+                       scale_grad_by_freq=scale_grad_by_freq)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5, cudnn_enable: bool = True):

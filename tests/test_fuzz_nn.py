@@ -56,3 +56,26 @@ def test_zero_rows_in_normalize_and_cosine_similarity_keep_gradients_finite_as_t
         compare(torch, NF.cosine_similarity, TF.cosine_similarity, [_rows_with_a_zero_one(), x2], [True, True],
                 tol=dict(rtol=1e-9, atol=1e-6))
 
+
+@pytest.mark.parametrize("kw", [dict(scale_grad_by_freq=True), dict(scale_grad_by_freq=True, padding_idx=2)])
+def test_embedding_scale_grad_by_freq_as_torch(kw):
+    # the option was accepted and ignored: each row's gradient is divided by its count in the batch
+    idx = np.array([[0, 2, 2], [5, 6, 2], [0, 1, 6]])
+    w = np.random.default_rng(3).standard_normal((7, 4))
+    compare(torch, lambda i, t: NF.embedding(i, t, **kw), lambda i, t: TF.embedding(i, t, **kw), [idx, w],
+            [False, True])
+    compare(torch, lambda t, i: nerve.embedding(t, i, scale_grad_by_freq=True),
+            lambda t, i: torch.embedding(t, i, scale_grad_by_freq=True), [w, idx], [True, False])
+
+
+
+def test_embedding_module_scale_grad_by_freq_as_torch():
+    idx = np.array([1, 3, 3, 3, 4])
+    w = np.random.default_rng(4).standard_normal((6, 3)).astype(np.float32)
+    grads = []
+    for lib in (torch, nerve):
+        emb = lib.nn.Embedding(6, 3, scale_grad_by_freq=True)
+        emb.load_state_dict({"weight": lib.tensor(w)})
+        (emb(lib.tensor(idx)) ** 3).sum().backward()
+        grads.append(emb.weight.grad.numpy())
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-6)
