@@ -82,7 +82,10 @@ def threshold(input, threshold: float, value: float):
 
 
 def kl_div(input, target, reduction=0, *, log_target: bool = False):
-    return F.kl_div(input, target, reduction=_reduction(reduction), log_target=log_target)
+    reduction = _reduction(reduction)
+    if reduction == "mean":  # the op itself does not warn of 'mean' as F.kl_div does
+        return F.kl_div(input, target, reduction="none", log_target=log_target).mean()
+    return F.kl_div(input, target, reduction=reduction, log_target=log_target)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None, reduction=0):

@@ -79,3 +79,36 @@ def test_embedding_module_scale_grad_by_freq_as_torch():
         (emb(lib.tensor(idx)) ** 3).sum().backward()
         grads.append(emb.weight.grad.numpy())
     np.testing.assert_allclose(grads[1], grads[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(reduction="mean"), dict(reduction="batchmean"), dict(reduction="sum"),
+                                dict(size_average=True), dict(reduce=False)])
+def test_kl_div_warns_of_its_default_mean_and_legacy_args_as_torch(kw):
+    # F.kl_div's default 'mean' warns in torch; the loss modules warned nothing of size_average / reduce
+    import warnings
+
+    seen = []
+    for lib in (torch, nerve):
+        inp, target = lib.log_softmax(lib.ones(3, 4), 1), lib.full((3, 4), 0.25)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            lib.nn.functional.kl_div(inp, target, **kw)
+            lib.nn.KLDivLoss(**kw)(inp, target)
+            lib.kl_div(inp, target, 1)  # the op, with reduction 'mean' by number, never warns
+        seen.append([(w.category, str(w.message)) for w in caught])
+    assert seen[1] == seen[0]
+
+
+@pytest.mark.parametrize("make", [lambda nn: nn.MSELoss(size_average=False),
+                                  lambda nn: nn.CrossEntropyLoss(reduce=False),
+                                  lambda nn: nn.BCELoss(size_average=True, reduce=True)])
+def test_loss_modules_warn_of_legacy_size_average_and_reduce_as_torch(make):
+    import warnings
+
+    seen = []
+    for lib in (torch, nerve):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            loss = make(lib.nn)
+        seen.append((loss.reduction, [(w.category, str(w.message)) for w in caught]))
+    assert seen[1] == seen[0]
