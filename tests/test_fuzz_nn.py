@@ -183,3 +183,28 @@ def test_optimizer_repr_with_two_groups_as_torch():
         groups = [{"params": [lib.nn.Parameter(lib.ones(1))]}, {"params": [lib.nn.Parameter(lib.ones(1))], "lr": 0.3}]
         reprs.append(repr(lib.optim.SGD(groups, lr=0.1, momentum=0.9)))
     assert reprs[1] == reprs[0]
+
+
+def test_module_list_extends_with_another_container_as_torch():
+    # `layers += nn.ModuleList([...])` raised TypeError in nerve
+    reprs = []
+    for lib in (torch, nerve):
+        nn = lib.nn
+        layers = nn.ModuleList([nn.ReLU()])
+        layers += nn.ModuleList([nn.Tanh()])
+        layers.extend(nn.Sequential(nn.ELU(), nn.Linear(2, 3)))
+        with pytest.raises(TypeError, match="ModuleList.extend should be called with an iterable"):
+            layers.extend(nn.ReLU())
+        reprs.append((repr(layers), [k for k, _ in layers.named_parameters()]))
+    assert reprs[1] == reprs[0]
+
+
+def test_parameter_dict_repr_names_tensor_types_as_torch():
+    reprs = []
+    for lib in (torch, nerve):
+        values = {"a": lib.nn.Parameter(lib.ones(2, 3)), "b": lib.ones(1, dtype=lib.float64), "c": 3}
+        params = lib.nn.ParameterDict(values)
+        listed = lib.nn.ParameterList([values["a"], values["b"]])
+        reprs.append((repr(params), repr(listed)))
+    assert reprs[1][0] == reprs[0][0].replace("torch.", "nerve.")
+    assert reprs[1][1] == reprs[0][1].replace("torch.", "nerve.")
