@@ -208,3 +208,10 @@ def test_parameter_dict_repr_names_tensor_types_as_torch():
         reprs.append((repr(params), repr(listed)))
     assert reprs[1][0] == reprs[0][0].replace("torch.", "nerve.")
     assert reprs[1][1] == reprs[0][1].replace("torch.", "nerve.")
+
+
+@pytest.mark.parametrize("pad", [(-1, 2), (2, -1), (1, -3), (1, -2, 2, -1)])
+def test_circular_pad_with_a_negative_amount_wraps_what_is_left_as_torch(pad):
+    # torch crops first and wraps the cropped tensor; nerve wrapped the uncropped one
+    x = np.random.default_rng(5).standard_normal((2, 3, 5, 7)[: 2 + len(pad) // 2])
+    compare(torch, lambda t: NF.pad(t, pad, mode="circular"), lambda t: TF.pad(t, pad, mode="circular"), [x], [True])

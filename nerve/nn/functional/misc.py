@@ -103,7 +103,8 @@ def _pad_index(xp, n: int, lo: int, hi: int, mode: str, where: str = ""):
     if mode == "circular":
         if lo > n or hi > n:
             raise RuntimeError("Padding value causes wrapping around more than once.")
-        return i % n
+        start = max(-lo, 0)  # a negative amount crops first; the pad wraps around what is left (as torch)
+        return start + (i - start) % (n - start - max(-hi, 0))
     raise NotImplementedError(f"pad mode {mode!r}: expected 'constant', 'reflect', 'replicate' or 'circular'")
 
 
