@@ -215,3 +215,45 @@ def test_circular_pad_with_a_negative_amount_wraps_what_is_left_as_torch(pad):
     # torch crops first and wraps the cropped tensor; nerve wrapped the uncropped one
     x = np.random.default_rng(5).standard_normal((2, 3, 5, 7)[: 2 + len(pad) // 2])
     compare(torch, lambda t: NF.pad(t, pad, mode="circular"), lambda t: TF.pad(t, pad, mode="circular"), [x], [True])
+
+
+@pytest.mark.parametrize("kw", [dict(normalized_shape=[5]), dict(normalized_shape=(4, 5), eps=1e-3),
+                                dict(normalized_shape=5, elementwise_affine=False)])
+def test_rms_norm_module_as_torch(kw):
+    # nn.RMSNorm was missing (F.rms_norm was there)
+    x = np.random.default_rng(6).standard_normal((2, 3, 4, 5)).astype(np.float32)
+    w = np.random.default_rng(7).standard_normal(kw["normalized_shape"]).astype(np.float32)
+    out = []
+    for lib in (torch, nerve):
+        norm = lib.nn.RMSNorm(**kw)
+        if norm.weight is not None:
+            norm.load_state_dict({"weight": lib.tensor(w)})
+        t = lib.tensor(x, requires_grad=True)
+        y = norm(t)
+        (y * lib.tensor(x[..., ::-1].copy())).sum().backward()
+        grads = [t.grad.numpy()] + [p.grad.numpy() for p in norm.parameters()]
+        out.append((repr(norm), list(norm.state_dict()), y.detach().numpy(), grads))
+    assert out[1][:2] == out[0][:2]
+    np.testing.assert_allclose(out[1][2], out[0][2], rtol=1e-5, atol=1e-6)
+    for a, b in zip(out[1][3], out[0][3]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(8, 16, 6), (16, 6)])
+def test_dropout1d_zeroes_whole_channels_as_torch(shape):
+    x = np.ones(shape, np.float32)
+    for lib in (torch, nerve):
+        lib.manual_seed(0)
+        y = lib.nn.Dropout1d(0.5)(lib.tensor(x)).numpy()
+        assert y.shape == shape and set(np.unique(y)) <= {0.0, 2.0}
+        assert ((y == 0).all(-1) | (y == 2).all(-1)).all()  # a channel is dropped whole or kept whole
+        assert 0.2 < (y == 0).mean() < 0.8
+        drop = lib.nn.Dropout1d(0.5).eval()
+        assert repr(drop) == "Dropout1d(p=0.5, inplace=False)"
+        np.testing.assert_array_equal(drop(lib.tensor(x)).numpy(), x)
+    errors = []
+    for lib in (torch, nerve):
+        with pytest.raises(RuntimeError) as caught:
+            lib.nn.functional.dropout1d(lib.ones(2, 3, 4, 5), 0.5, training=False)
+        errors.append(str(caught.value))
+    assert errors[1] == errors[0]
