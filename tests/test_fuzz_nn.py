@@ -257,3 +257,14 @@ def test_dropout1d_zeroes_whole_channels_as_torch(shape):
             lib.nn.functional.dropout1d(lib.ones(2, 3, 4, 5), 0.5, training=False)
         errors.append(str(caught.value))
     assert errors[1] == errors[0]
+
+
+@pytest.mark.parametrize("shapes", [((2, 3, 7), (7,), ()), ((7,), (7,), None), ((4, 7), (7,), None)])
+def test_linear_with_a_vector_weight_as_torch(shapes):
+    # F.linear(x, v) with a 1-D weight (a scoring vector) raised a shape error in nerve
+    rng = np.random.default_rng(8)
+    x, w, b = (None if s is None else rng.standard_normal(s) for s in shapes)
+    if b is None:
+        compare(torch, NF.linear, TF.linear, [x, w], [True, True])
+    else:
+        compare(torch, NF.linear, TF.linear, [x, w, b], [True, True, True])
