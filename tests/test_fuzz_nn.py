@@ -268,3 +268,55 @@ def test_linear_with_a_vector_weight_as_torch(shapes):
         compare(torch, NF.linear, TF.linear, [x, w], [True, True])
     else:
         compare(torch, NF.linear, TF.linear, [x, w, b], [True, True, True])
+
+
+def _encoder_outputs(make, call, grad=False):
+    out = []
+    for lib in (torch, nerve):
+        torch.manual_seed(0)
+        model, caught = _warnings_of(lambda: make(lib.nn))
+        if lib is torch:
+            state = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+        else:
+            model.load_state_dict({k: nerve.tensor(v) for k, v in state.items()})
+        model.eval()
+        if grad:
+            y = call(model, lib)
+        else:
+            with lib.no_grad():
+                y = call(model, lib)
+        out.append((y.detach().numpy(), caught))
+    return out
+
+
+_X = np.random.default_rng(9).standard_normal((2, 5, 8)).astype(np.float32)
+_PAD = np.array([[False, False, False, True, True], [False] * 5])
+
+
+@pytest.mark.parametrize("case", ["bool", "float", "norm", "gelu", "grad", "src_mask", "right_aligned",
+                                  "not_batch_first", "odd_heads"])
+def test_transformer_encoder_inference_zeroes_padded_positions_as_torch(case):
+    # in eval without grad, torch runs a batch_first TransformerEncoder on nested tensors: its output
+    # is 0 at the padded positions (nerve returned the layers' values there); elsewhere it runs the layers
+    heads, width = (3, 9) if case == "odd_heads" else (2, 8)
+    x = np.concatenate([_X, _X[..., :1]], -1) if case == "odd_heads" else _X
+
+    def make(nn):
+        layer = nn.TransformerEncoderLayer(width, heads, 16, batch_first=case != "not_batch_first",
+                                           activation="gelu" if case == "gelu" else "relu")
+        return nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(width) if case == "norm" else None)
+
+    pad = _PAD.copy()
+    if case == "right_aligned":
+        pad[0] = [True, True, False, False, False]
+
+    def call(model, lib):
+        src = lib.tensor(x if case != "not_batch_first" else x.transpose(1, 0, 2).copy())
+        mask = lib.tensor(np.where(pad, -np.inf, 0.0).astype(np.float32)) if case == "float" else lib.tensor(pad)
+        kw = dict(mask=lib.tensor(np.triu(np.ones((5, 5), bool), 1))) if case == "src_mask" else {}
+        y = model(src, src_key_padding_mask=mask, **kw)
+        return y.transpose(0, 1) if case == "not_batch_first" else y
+
+    (want, want_warned), (got, got_warned) = _encoder_outputs(make, call, grad=case == "grad")
+    assert got_warned == want_warned
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-6)
