@@ -320,3 +320,34 @@ def test_transformer_encoder_inference_zeroes_padded_positions_as_torch(case):
     (want, want_warned), (got, got_warned) = _encoder_outputs(make, call, grad=case == "grad")
     assert got_warned == want_warned
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("call", [
+    lambda lib: lib.nn.functional.cross_entropy(lib.ones(2, 3), lib.full((2, 3), 1 / 3), ignore_index=1),
+    lambda lib: lib.nn.CrossEntropyLoss(ignore_index=0)(lib.ones(2, 3), lib.full((2, 3), 1 / 3)),
+    lambda lib: lib.nn.functional.cross_entropy(lib.ones(2, 3), lib.tensor([0, 1]), label_smoothing=1.5),
+])
+def test_cross_entropy_option_errors_as_torch(call):
+    # probabilities with an ignore_index were computed as if it were not given; label_smoothing > 1
+    # raised ValueError where torch raises RuntimeError
+    errors = []
+    for lib in (torch, nerve):
+        with pytest.raises(Exception) as caught:
+            call(lib)
+        errors.append((caught.type, str(caught.value)))
+    assert errors[1] == errors[0]
+
+
+@pytest.mark.parametrize("name, call", [
+    ("upsample", lambda lib: lib.nn.functional.upsample(lib.ones(1, 1, 2, 2), scale_factor=2)),
+    ("upsample_nearest", lambda lib: lib.nn.functional.upsample_nearest(lib.ones(1, 1, 2, 2), scale_factor=2)),
+    ("upsample_bilinear", lambda lib: lib.nn.functional.upsample_bilinear(lib.ones(1, 1, 2, 2), scale_factor=2)),
+    ("clip_grad_norm", lambda lib: lib.nn.utils.clip_grad_norm([lib.nn.Parameter(lib.ones(2))], 1.0)),
+    ("Upsample", lambda lib: lib.nn.Upsample(scale_factor=2)(lib.ones(1, 1, 2, 2))),
+])
+def test_deprecated_names_warn_as_torch(name, call):
+    seen = []
+    for lib in (torch, nerve):
+        out, caught = _warnings_of(lambda: call(lib))
+        seen.append((tuple(out.shape), caught))
+    assert seen[1] == seen[0]
