@@ -351,3 +351,57 @@ def test_deprecated_names_warn_as_torch(name, call):
         out, caught = _warnings_of(lambda: call(lib))
         seen.append((tuple(out.shape), caught))
     assert seen[1] == seen[0]
+
+
+def _with_extra_state(nn):
+    class Vocab(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(4, 2)
+            self.words = ["a", "b"]
+
+        def get_extra_state(self):
+            return {"words": list(self.words)}
+
+        def set_extra_state(self, state):
+            self.words = state["words"]
+
+    return nn.Sequential(Vocab(), nn.Linear(2, 1))
+
+
+def test_extra_state_is_saved_and_loaded_as_torch():
+    # get_extra_state / set_extra_state were ignored: the state was silently lost on save and load
+    seen = []
+    for lib in (torch, nerve):
+        model = _with_extra_state(lib.nn)
+        model[0].words = ["x", "y", "z"]
+        state = model.state_dict()
+        fresh = _with_extra_state(lib.nn)
+        loaded = fresh.load_state_dict(state)
+        partial = _with_extra_state(lib.nn).load_state_dict({k: v for k, v in state.items() if "extra" not in k},
+                                                            strict=False)
+        plain = lib.nn.Sequential(lib.nn.Embedding(4, 2), lib.nn.Linear(2, 1))
+        with pytest.raises(RuntimeError) as caught:
+            plain.load_state_dict({k.replace("0.embed.", "0."): v for k, v in state.items()})
+        seen.append((list(state), state["0._extra_state"], fresh[0].words, tuple(loaded), tuple(partial),
+                     str(caught.value).split("\n")[1]))
+    assert seen[1] == seen[0]
+
+
+def test_forward_hook_with_always_call_runs_when_forward_raises_as_torch():
+    seen = []
+    for lib in (torch, nerve):
+        class Failing(lib.nn.Module):
+            def forward(self, x):
+                raise ValueError("boom")
+
+        log = []
+        model = Failing()
+        model.register_forward_hook(lambda m, args, out: log.append(("always", out)), always_call=True)
+        model.register_forward_hook(lambda m, args, out: log.append(("plain", out)))
+        model.register_forward_hook(lambda m, args, kw, out: log.append(("kw", sorted(kw), out)), with_kwargs=True,
+                                    always_call=True)
+        with pytest.raises(ValueError, match="boom"):
+            model(lib.ones(1))
+        seen.append(log)
+    assert seen[1] == seen[0]
