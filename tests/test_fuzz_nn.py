@@ -405,3 +405,23 @@ def test_forward_hook_with_always_call_runs_when_forward_raises_as_torch():
             model(lib.ones(1))
         seen.append(log)
     assert seen[1] == seen[0]
+
+
+def test_public_load_state_dict_pre_hook_and_module_compile_as_torch():
+    seen = []
+    for lib in (torch, nerve):
+        model = lib.nn.Sequential(lib.nn.Linear(2, 1))
+        log = []
+
+        def rename(module, state, prefix, *rest):
+            log.append((type(module).__name__, prefix))
+            if prefix + "w" in state:
+                state[prefix + "weight"] = state.pop(prefix + "w")
+
+        model[0].register_load_state_dict_pre_hook(rename)
+        keys = model.load_state_dict({"0.w": lib.ones(1, 2), "0.bias": lib.zeros(1)})
+        y = model(lib.ones(1, 2)).tolist()
+        out = model.compile()  # (torch's compiles on the next call: not made here, it takes seconds)
+        seen.append((log, tuple(keys), model[0].weight.tolist(), out, y))
+    assert seen[1] == seen[0]
+    assert model(nerve.ones(1, 2)).tolist() == seen[1][-1]

@@ -664,6 +664,14 @@ class Module:
         hooks[handle.id] = (lambda *a: hook(self, *a)) if with_module else hook
         return handle
 
+    def register_load_state_dict_pre_hook(self, hook: Callable):
+        """Run ``hook(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+        error_msgs)`` before ``load_state_dict`` reads this module's keys (torch's public form)."""
+        return self._register_load_state_dict_pre_hook(hook, with_module=True)
+
+    def compile(self, *args, **kwargs) -> None:
+        """``Module.compile``: nerve has no compiler (see ``nerve.compile``), so the module runs as it is."""
+
     # ------------------------------------------------------------ printing
 
     def extra_repr(self) -> str:
