@@ -425,3 +425,12 @@ def test_public_load_state_dict_pre_hook_and_module_compile_as_torch():
         seen.append((log, tuple(keys), model[0].weight.tolist(), out, y))
     assert seen[1] == seen[0]
     assert model(nerve.ones(1, 2)).tolist() == seen[1][-1]
+
+
+def test_convolutions_carry_torch_attributes():
+    # code that walks a model tells convolutions apart by `transposed` (Conv2d had none in nerve)
+    for make in (lambda nn: nn.Conv1d(2, 3, 3), lambda nn: nn.Conv2d(2, 3, (3, 1), stride=2),
+                 lambda nn: nn.ConvTranspose2d(2, 3, 3, output_padding=1, stride=2), lambda nn: nn.LazyConv2d(3, 3)):
+        a, b = make(torch.nn), make(nerve.nn)
+        names = ("transposed", "output_padding", "stride", "padding", "dilation", "groups", "padding_mode")
+        assert [getattr(b, k) for k in names] == [getattr(a, k) for k in names]
