@@ -434,3 +434,12 @@ def test_convolutions_carry_torch_attributes():
         a, b = make(torch.nn), make(nerve.nn)
         names = ("transposed", "output_padding", "stride", "padding", "dilation", "groups", "padding_mode")
         assert [getattr(b, k) for k in names] == [getattr(a, k) for k in names]
+
+
+@pytest.mark.parametrize("name, lambd", [("Hardshrink", 0.5), ("Softshrink", 0.5), ("Softshrink", 0.2)])
+def test_shrink_modules_as_torch(name, lambd):
+    # nn.Hardshrink, nn.Softshrink and F.softshrink were missing
+    x = np.array([[-1.0, -0.5, -0.3, 0.0, 0.2, 0.5, 0.6, 2.0]])
+    compare(torch, getattr(nerve.nn, name)(lambd), getattr(torch.nn, name)(lambd), [x], [True])
+    assert repr(getattr(nerve.nn, name)(lambd)) == repr(getattr(torch.nn, name)(lambd))
+    assert repr(getattr(nerve.nn, name)()) == repr(getattr(torch.nn, name)())

@@ -39,7 +39,7 @@ from .shuffle import channel_shuffle, pixel_shuffle, pixel_unshuffle
 from .upsampling import interpolate, upsample, upsample_bilinear, upsample_nearest
 from .conv_transpose import conv_transpose1d, conv_transpose2d, conv_transpose3d
 # ---- the API-surface work
-from .activation import hardshrink
+from .activation import hardshrink, softshrink
 from .layer_norm import rms_norm
 from .misc import pdist
 # ---- spatial transformers, local response norm, gumbel softmax, embedding bags (the nn-extras work)
