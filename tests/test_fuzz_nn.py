@@ -443,3 +443,21 @@ def test_shrink_modules_as_torch(name, lambd):
     compare(torch, getattr(nerve.nn, name)(lambd), getattr(torch.nn, name)(lambd), [x], [True])
     assert repr(getattr(nerve.nn, name)(lambd)) == repr(getattr(torch.nn, name)(lambd))
     assert repr(getattr(nerve.nn, name)()) == repr(getattr(torch.nn, name)())
+
+
+@pytest.mark.parametrize("sparsity", [0.1, 0.3, 0.5])
+def test_init_sparse_as_torch(sparsity):
+    # nn.init.sparse_ was missing: the same count of zeros per column, the rest small normal values
+    counts = []
+    for lib in (torch, nerve):
+        lib.manual_seed(0)
+        w = lib.empty(40, 6)
+        assert lib.nn.init.sparse_(w, sparsity, std=0.02) is w
+        a = w.numpy()
+        counts.append([(a[:, j] == 0).sum() for j in range(6)])
+        assert 0.01 < a[a != 0].std() < 0.03
+    assert counts[1] == counts[0]
+    with pytest.raises(ValueError, match="Only tensors with 2 dimensions are supported"):
+        nerve.nn.init.sparse_(nerve.empty(3), 0.1)
+    _, caught = _warnings_of(lambda: nerve.nn.init.sparse(nerve.empty(4, 3), 0.5))
+    assert caught == _warnings_of(lambda: torch.nn.init.sparse(torch.empty(4, 3), 0.5))[1]
