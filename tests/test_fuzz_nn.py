@@ -461,3 +461,38 @@ def test_init_sparse_as_torch(sparsity):
         nerve.nn.init.sparse_(nerve.empty(3), 0.1)
     _, caught = _warnings_of(lambda: nerve.nn.init.sparse(nerve.empty(4, 3), 0.5))
     assert caught == _warnings_of(lambda: torch.nn.init.sparse(torch.empty(4, 3), 0.5))[1]
+
+
+@pytest.mark.parametrize("which", ["mha", "layer", "encoder", "decoder_layer"])
+def test_mismatched_mask_types_warn_once_as_torch(which):
+    # a bool attention mask with a float padding mask: torch warns once, naming the arguments the user passed
+    bool_mask = np.triu(np.ones((4, 4), bool), 1)
+    float_pad = np.zeros((2, 4), np.float32)
+    float_pad[0, 3] = -np.inf
+
+    def make(nn):
+        if which == "mha":
+            return nn.MultiheadAttention(8, 2, batch_first=True)
+        if which == "layer":
+            return nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)
+        if which == "encoder":
+            return nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 2)
+        return nn.TransformerDecoderLayer(8, 2, 16, batch_first=True)
+
+    def call(model, lib):
+        x, am, pad = lib.tensor(_X[:, :4]), lib.tensor(bool_mask), lib.tensor(float_pad)
+        if which == "mha":
+            return model(x, x, x, attn_mask=am, key_padding_mask=pad)[0]
+        if which == "layer":
+            return model(x, src_mask=am, src_key_padding_mask=pad)
+        if which == "encoder":
+            return model(x, mask=am, src_key_padding_mask=pad)
+        return model(x, x, tgt_mask=am, tgt_key_padding_mask=pad)
+
+    seen = []
+    for lib in (torch, nerve):
+        model = make(lib.nn)
+        y, caught = _warnings_of(lambda: call(model, lib))
+        seen.append((tuple(y.shape), [w for w in caught if "nested tensors" not in w[1]]))
+    assert seen[1] == seen[0]
+    assert len(seen[0][1]) == 1

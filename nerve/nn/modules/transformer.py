@@ -43,6 +43,15 @@ def _float_mask(mask: Tensor | None, dtype) -> Tensor | None:
     return mask if mask.dtype == dtype else mask.to(dtype=dtype)
 
 
+def _canonical_masks(padding, name: str, mask, mask_name: str, dtype):
+    """Both masks as additive float masks, warning as torch does when their types differ."""
+    padding_f = _float_mask(padding, dtype)
+    if padding is not None and mask is not None and padding.dtype != mask.dtype:
+        warnings.warn(f"Support for mismatched {name} and {mask_name} is deprecated. Use same type for both instead.",
+                      stacklevel=3)
+    return padding_f, _float_mask(mask, dtype)
+
+
 def _pad_last(mask: Tensor | None) -> Tensor | None:
     """One more key that every query may attend to (add_bias_kv / add_zero_attn): a 0 column."""
     return None if mask is None else F.pad(mask, (0, 1))
@@ -223,6 +232,9 @@ class MultiheadAttention(Module):
         # torch then ignores attn_mask and masks causally, top-left, over all keys (bias_k and the zero key too)
         causal = is_causal and key_padding_mask is None and not need_weights
         kpm = _float_mask(key_padding_mask, query.dtype)
+        if kpm is not None and attn_mask is not None and key_padding_mask.dtype != attn_mask.dtype:
+            warnings.warn("Support for mismatched key_padding_mask and attn_mask is deprecated. Use same type for "
+                          "both instead.", stacklevel=2)
         mask = None if causal else _float_mask(attn_mask, query.dtype)
         if mask is not None and mask.ndim == 3:
             mask = mask.reshape(N, H, L, S)
@@ -316,6 +328,8 @@ class TransformerEncoderLayer(Module):
     def forward(self, src: Tensor, src_mask: Tensor | None = None, src_key_padding_mask: Tensor | None = None,
                 is_causal: bool = False) -> Tensor:
         """src: (S, N, E) (or (N, S, E) with batch_first, or (S, E)); masks as MultiheadAttention's."""
+        src_key_padding_mask, src_mask = _canonical_masks(src_key_padding_mask, "src_key_padding_mask", src_mask,
+                                                          "src_mask", src.dtype)
         x = src
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
@@ -378,6 +392,8 @@ class TransformerEncoder(Module):
     def forward(self, src: Tensor, mask: Tensor | None = None, src_key_padding_mask: Tensor | None = None,
                 is_causal: bool | None = None) -> Tensor:
         """Run ``src`` through every layer with the same masks."""
+        src_key_padding_mask, mask = _canonical_masks(src_key_padding_mask, "src_key_padding_mask", mask, "mask",
+                                                      src.dtype)
         out = src
         for layer in self.layers:
             out = layer(out, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=bool(is_causal))
