@@ -233,8 +233,8 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
         from ...functions import broadcast_tensors
 
         x1, x2 = broadcast_tensors(x1, x2)
-    n1 = x1.norm(2, dim, keepdim=True).clamp(min=eps)  # norm's gradient is 0 (not NaN) at a zero vector
-    n2 = x2.norm(2, dim, keepdim=True).clamp(min=eps)
+    n1 = x1.norm(dim=dim, keepdim=True).clamp(min=eps)  # (norm: a zero gradient at 0, not sqrt's nan)
+    n2 = x2.norm(dim=dim, keepdim=True).clamp(min=eps)
     return ((x1 / n1) * (x2 / n2)).sum(dim)
 
 
