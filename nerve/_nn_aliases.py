@@ -40,7 +40,8 @@ def dropout(input, p: float, train: bool):
 
 def embedding(weight, indices, padding_idx: int = -1, scale_grad_by_freq: bool = False, sparse: bool = False):
     """``torch.embedding``: the weight first; ``padding_idx=-1`` means none."""
-    return F.embedding(indices, weight, padding_idx=None if padding_idx == -1 else padding_idx)
+    return F.embedding(indices, weight, padding_idx=None if padding_idx == -1 else padding_idx,
+                       scale_grad_by_freq=scale_grad_by_freq)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5, cudnn_enable: bool = True):
@@ -81,7 +82,10 @@ def threshold(input, threshold: float, value: float):
 
 
 def kl_div(input, target, reduction=0, *, log_target: bool = False):
-    return F.kl_div(input, target, reduction=_reduction(reduction), log_target=log_target)
+    reduction = _reduction(reduction)
+    if reduction == "mean":  # the op itself does not warn of 'mean' as F.kl_div does
+        return F.kl_div(input, target, reduction="none", log_target=log_target).mean()
+    return F.kl_div(input, target, reduction=reduction, log_target=log_target)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None, reduction=0):

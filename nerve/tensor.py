@@ -1408,13 +1408,20 @@ class Tensor:
         return fn.run((x,))
 
     def norm(self, p=2, dim=None, keepdim: bool = False):
+        # the gradient is 0, not NaN, where the norm is 0 (a zero-initialised bias, a padding row), as PyTorch's
         if p == 2 or p == "fro":
             return ops.Sqrt.apply((self * self).sum(dim, keepdim), zero_at_zero=True)
         if p == 1:
             return self.abs().sum(dim, keepdim)
         if p == float("inf"):
             return self.abs().amax(dim, keepdim)
-        return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+        from .functions import where
+
+        mag = self.abs()
+        zero = mag == 0
+        s = where(zero, 0.0, where(zero, 1.0, mag) ** p).sum(dim, keepdim)
+        empty = s == 0
+        return where(empty, 0.0, where(empty, 1.0, s) ** (1.0 / p))
 
     def all(self, dim=None, keepdim: bool = False):
         return self._wrap(self._device.xp.asarray(self._data.all(axis=_axis(dim, self.ndim), keepdims=keepdim)))

@@ -55,6 +55,10 @@ from .modules.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNeares
 from .modules.conv import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 # ---- spatial transformers, local response norm, embedding bags, lazy layers (the nn-extras work) ----
 from .modules.normalization import LocalResponseNorm
+# ---- layers found missing by the torch differential checks (tests/test_fuzz_nn.py) ----
+from .modules.normalization import RMSNorm
+from .modules.dropout2d import Dropout1d
+from .modules.activation import Hardshrink, Softshrink
 from .modules.sparse import EmbeddingBag
 from .modules.linear import LazyLinear
 from .modules.batchnorm import LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d

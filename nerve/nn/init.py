@@ -199,6 +199,18 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     return _fill(tensor, (gain * q).reshape(tensor.shape))
 
 
+def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) -> Tensor:
+    """Fill a 2-D tensor from N(0, std^2), then zero ``ceil(sparsity * rows)`` random rows of each column."""
+    if tensor.dim() != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    rows, cols = tensor.shape
+    arr = _random._normal((rows, cols), 0.0, std, tensor._data.dtype, tensor._device, generator)
+    zeros = math.ceil(sparsity * rows)
+    for col in range(cols):
+        arr[_random._permutation(rows, tensor._device, generator)[:zeros], col] = 0
+    return _fill(tensor, arr)
+
+
 def _deprecated(fn):
     """The old name of ``fn`` (no trailing underscore): still works, with torch's FutureWarning."""
     old = fn.__name__[:-1]
@@ -224,3 +236,4 @@ xavier_normal = _deprecated(xavier_normal_)
 kaiming_uniform = _deprecated(kaiming_uniform_)
 kaiming_normal = _deprecated(kaiming_normal_)
 orthogonal = _deprecated(orthogonal_)
+sparse = _deprecated(sparse_)

@@ -6,6 +6,7 @@ called (once per epoch, or per batch for ``OneCycleLR``), after ``optimizer.step
 
 from __future__ import annotations
 
+import functools
 import math
 import types
 import warnings
@@ -21,6 +22,13 @@ __all__ = [
     "ReduceLROnPlateau", "OneCycleLR", "MultiplicativeLR", "ConstantLR", "LinearLR", "PolynomialLR",
     "CosineAnnealingWarmRestarts", "SequentialLR", "ChainedScheduler", "CyclicLR",
 ]
+
+_EPOCH_DEPRECATION = (  # torch's words
+    "The epoch parameter in `scheduler.step()` was not necessary and is being deprecated where possible. "
+    "Please use `scheduler.step()` to step the scheduler. During the deprecation, if epoch is different from "
+    "None, the closed form is used instead of the new chainable form, where available. Please open an issue "
+    "if you are unable to replicate your use case: https://github.com/pytorch/pytorch/issues/new/choose."
+)
 
 
 def _per_group(name: str, optimizer: Optimizer, value) -> list:
@@ -41,6 +49,29 @@ class LRScheduler:
         last_epoch: index of the last epoch; -1 starts a fresh schedule (other values resume one,
             and need ``'initial_lr'`` in every param group).
     """
+
+    _get_lr_called_within_step = False
+
+    def __init_subclass__(cls, **kwargs):
+        # nerve's own schedulers warn when get_lr() is called outside step(), as torch's do
+        super().__init_subclass__(**kwargs)
+        get_lr = cls.__dict__.get("get_lr")
+        if get_lr is not None and cls.__module__.startswith("nerve.optim"):
+            @functools.wraps(get_lr)
+            def checked(self):
+                if not self._get_lr_called_within_step:
+                    warnings.warn("To get the last learning rate computed by the scheduler, please use "
+                                  "`get_last_lr()`.", UserWarning, stacklevel=2)
+                return get_lr(self)
+
+            cls.get_lr = checked
+
+    def _lrs_within_step(self) -> list[float]:
+        self._get_lr_called_within_step = True
+        try:
+            return self.get_lr()
+        finally:
+            self._get_lr_called_within_step = False
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
         if not isinstance(optimizer, Optimizer):
@@ -84,18 +115,17 @@ class LRScheduler:
                 "schedule is skipped, as in PyTorch 1.1.0 and later.", UserWarning, stacklevel=2)
         self._step_count += 1
         if epoch is not None:
-            warnings.warn("The epoch parameter in `scheduler.step()` is deprecated; call "
-                          "`scheduler.step()` without it.", UserWarning, stacklevel=2)
+            warnings.warn(_EPOCH_DEPRECATION, UserWarning, stacklevel=2)
         self._update_lr(epoch)
 
     def _update_lr(self, epoch: int | None = None) -> None:
         if epoch is None:
             self.last_epoch += 1
-            values = self.get_lr()
+            values = self._lrs_within_step()
         else:
             self.last_epoch = epoch
             closed = getattr(self, "_get_closed_form_lr", None)
-            values = closed() if closed is not None else self.get_lr()
+            values = closed() if closed is not None else self._lrs_within_step()
         for group, lr in zip(self.optimizer.param_groups, values):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
@@ -618,7 +648,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             self.T_cur = epoch
         self._step_count += 1
         self.last_epoch = math.floor(epoch)
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+        for group, lr in zip(self.optimizer.param_groups, self._lrs_within_step()):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 

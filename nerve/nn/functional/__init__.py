@@ -16,7 +16,7 @@ from .misc import cosine_similarity, embedding, normalize, one_hot, pad
 
 # ---- convolution, pooling and batch norm (owned by the conv work; add imports below this line) ----
 from .conv import conv1d, conv2d, conv3d
-from .dropout2d import dropout2d, dropout3d
+from .dropout2d import dropout1d, dropout2d, dropout3d
 from .normalization import batch_norm
 from .pooling import (
     adaptive_avg_pool2d, adaptive_avg_pool3d, adaptive_max_pool2d, adaptive_max_pool3d, avg_pool1d, avg_pool2d,
@@ -39,7 +39,7 @@ from .shuffle import channel_shuffle, pixel_shuffle, pixel_unshuffle
 from .upsampling import interpolate, upsample, upsample_bilinear, upsample_nearest
 from .conv_transpose import conv_transpose1d, conv_transpose2d, conv_transpose3d
 # ---- the API-surface work
-from .activation import hardshrink
+from .activation import hardshrink, softshrink
 from .layer_norm import rms_norm
 from .misc import pdist
 # ---- spatial transformers, local response norm, gumbel softmax, embedding bags (the nn-extras work)

@@ -1,4 +1,4 @@
-"""Channel-wise dropout: ``dropout2d`` and ``dropout3d`` zero whole feature maps."""
+"""Channel-wise dropout: ``dropout1d``, ``dropout2d`` and ``dropout3d`` zero whole feature maps."""
 
 from __future__ import annotations
 
@@ -22,6 +22,28 @@ class ChannelDropout(Function):
 
     def backward_t(self, g):
         return g * self.const(self.mask)
+
+
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero each channel of an (N, C, L) or (C, L) input with probability ``p`` while training.
+
+    The kept channels are scaled by 1/(1-p); the mask comes from nerve's global generator.
+    """
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if input.ndim not in (2, 3):
+        raise RuntimeError(
+            f"dropout1d: Expected 2D or 3D input, but received a {input.ndim}D input. Note that dropout1d exists to "
+            "provide channel-wise dropout on inputs with 1 spatial dimension, a channel dimension, and an optional "
+            "batch dimension (i.e. 2D or 3D inputs)."
+        )
+    if not training or p == 0.0:
+        return input
+    x = input if input.ndim == 3 else input.unsqueeze(0)
+    out = ChannelDropout.apply(x, p=float(p), mask_shape=tuple(x.shape[:2]) + (1,), dev=x._device, generator=None)
+    if input.ndim != 3:
+        out = out.squeeze(0)
+    return input._inplace(out) if inplace else out
 
 
 def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:

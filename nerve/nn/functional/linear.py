@@ -100,13 +100,16 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
     Args:
         input: (..., in_features).
-        weight: (out_features, in_features).
+        weight: (out_features, in_features), or (in_features,) for one output without its dim.
         bias: (out_features,) or None.
     """
     if input._data.dtype != weight._data.dtype:
         raise RuntimeError(
             f"mat1 and mat2 must have the same dtype, but got {input.dtype} and {weight.dtype}"
         )
+    if weight.ndim == 1:  # torch takes a vector weight: input @ weight drops the feature dim
+        out = input.matmul(weight)
+        return out if bias is None else out + bias
     if bias is None:
         return Linear.apply(input, weight)
     return Linear.apply(input, weight, bias)

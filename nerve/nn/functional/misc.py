@@ -103,7 +103,8 @@ def _pad_index(xp, n: int, lo: int, hi: int, mode: str, where: str = ""):
     if mode == "circular":
         if lo > n or hi > n:
             raise RuntimeError("Padding value causes wrapping around more than once.")
-        return i % n
+        start = max(-lo, 0)  # a negative amount crops first; the pad wraps around what is left (as torch)
+        return start + (i - start) % (n - start - max(-hi, 0))
     raise NotImplementedError(f"pad mode {mode!r}: expected 'constant', 'reflect', 'replicate' or 'circular'")
 
 
@@ -158,6 +159,9 @@ class Embedding(Function):
         gw = xp.zeros(self.w_shape, g.dtype)
         flat = self.idx.reshape(-1)
         scatter_add(xp, gw, flat, g.reshape(-1, self.w_shape[1]))
+        if self.scale_grad_by_freq:  # each row's gradient over how often the batch picks it
+            counts = xp.bincount(flat, minlength=self.w_shape[0])
+            gw /= xp.maximum(counts, 1).astype(gw.dtype)[:, None]
         if self.padding_idx is not None:
             gw[self.padding_idx] = 0
         return gw, None
@@ -170,6 +174,9 @@ class Embedding(Function):
         rows = g.reshape(-1, self.w_shape[1])
         if self.padding_idx is not None:
             rows = rows * self.const((flat != self.padding_idx).astype(g._data.dtype)[:, None])
+        if self.scale_grad_by_freq:
+            counts = xp.bincount(flat, minlength=self.w_shape[0])
+            rows = rows * self.const((1.0 / counts[flat]).astype(g._data.dtype)[:, None])
         zeros = self.const(xp.zeros(self.w_shape, g._data.dtype))
         return IndexPut.apply(zeros, rows, index=flat, accumulate=True, advanced=True), None
 
@@ -181,6 +188,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
     Args:
         padding_idx: a row whose gradient stays zero.
         max_norm: rows picked are first renormalised in place to at most this norm.
+        scale_grad_by_freq: divide each row's gradient by how many times ``input`` picks it.
     """
     idx = input._data
     if idx.dtype.kind not in "iu":
@@ -198,7 +206,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
         padding_idx += n
     if max_norm is not None:
         _renorm_rows(weight, idx, max_norm, norm_type)
-    return Embedding.apply(weight, input, padding_idx=padding_idx)
+    return Embedding.apply(weight, input, padding_idx=padding_idx, scale_grad_by_freq=bool(scale_grad_by_freq))
 
 
 def _renorm_rows(weight: Tensor, idx, max_norm: float, norm_type: float) -> None:

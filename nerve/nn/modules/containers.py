@@ -154,7 +154,7 @@ class ModuleList(Module):
         return self
 
     def extend(self, modules: Iterable[Module]) -> "ModuleList":
-        if isinstance(modules, (Module, Tensor)) or not isinstance(modules, Iterable):
+        if isinstance(modules, Tensor) or not isinstance(modules, Iterable):  # a ModuleList or Sequential will do
             raise TypeError("ModuleList.extend should be called with an iterable, but got " + type(modules).__name__)
         for m in modules:
             self.append(m)
@@ -256,12 +256,13 @@ class ModuleDict(Module):
         raise NotImplementedError("ModuleDict has no forward: index it and call its modules")
 
 
-def _param_line(k, p) -> str:
+def _param_line(k, p, type_name: bool = False) -> str:
     if isinstance(p, Tensor):
         size = "x".join(str(s) for s in p.shape)
         dev = f" ({p.device})" if p.device.type == "cuda" else ""
         kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
-        return f"  ({k}): {kind} containing: [nerve.{p.dtype.name} of size {size}{dev}]"
+        name = p.type() if type_name else f"nerve.{p.dtype.name}"  # torch's ParameterDict prints the type name
+        return f"  ({k}): {kind} containing: [{name} of size {size}{dev}]"
     return f"  ({k}): Object of type: {type(p).__name__}"
 
 
@@ -362,7 +363,7 @@ class ParameterDict(Module):
             self[k] = v
 
     def extra_repr(self) -> str:
-        return "\n".join(_param_line(k, p) for k, p in self.items())
+        return "\n".join(_param_line(k, p, type_name=True) for k, p in self.items())
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ParameterDict has no forward")

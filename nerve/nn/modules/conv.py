@@ -61,6 +61,8 @@ class _ConvNd(Module):
             self.padding = _ntuple(padding, nd, "padding")
         self.groups = groups
         self.padding_mode = padding_mode
+        self.transposed = False  # attributes torch's convolutions share with the transposed ones
+        self.output_padding = (0,) * nd
         _make_parameters(self, (out_channels, in_channels // groups, *self.kernel_size), out_channels, bias,
                          device, dtype)
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from .. import functional as F
-from ..functional.loss import _legacy
+from ..functional.loss import _legacy_reduction
 from .module import Module
 
 
 class _Loss(Module):
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__()
-        self.reduction = _legacy(size_average, reduce) if size_average is not None or reduce is not None else reduction
+        self.reduction = _legacy_reduction(size_average, reduce, reduction)  # warns of the legacy args, as torch
 
 
 class _WeightedLoss(_Loss):

@@ -10,6 +10,7 @@ state-dict keys come out in the same order as PyTorch's for the same architectur
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections import OrderedDict, namedtuple
 from collections.abc import Mapping
 from typing import Any, Callable, Iterator
@@ -66,6 +67,9 @@ def _typename(value) -> str:
     return type(value).__name__
 
 
+_EXTRA_STATE = "_extra_state"  # the state_dict key of get_extra_state()
+
+
 class Module:
     """Base class for all layers and models.
 
@@ -119,7 +123,11 @@ class Module:
                 res = hook(self, args)
                 if res is not None:
                     args = res if isinstance(res, tuple) else (res,)
-        out = self.forward(*args, **kwargs)
+        try:
+            out = self.forward(*args, **kwargs)
+        except Exception:
+            self._run_always_called_hooks(args, kwargs)
+            raise
         for hid, hook in list(self._forward_hooks.items()):
             if hid in self._forward_hooks_with_kwargs:
                 res = hook(self, args, kwargs, out)
@@ -128,6 +136,18 @@ class Module:
             if res is not None:
                 out = res
         return out
+
+    def _run_always_called_hooks(self, args, kwargs) -> None:
+        """The forward hooks registered with ``always_call=True``, given output None, when forward raised."""
+        always = self.__dict__.get("_forward_hooks_always_called")
+        for hid, hook in list(self._forward_hooks.items()) if always else ():
+            if hid not in always:
+                continue
+            try:
+                hook(self, args, kwargs, None) if hid in self._forward_hooks_with_kwargs else hook(self, args, None)
+            except Exception as e:  # the error from forward is the one to raise, as torch
+                warnings.warn("forward hook with ``always_call=True`` raised an exception that was silenced as "
+                              f"another error was raised in forward: {e}")
 
     def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False):
         """Run ``hook(module, args)`` before ``forward``; it may return new args.
@@ -147,10 +167,14 @@ class Module:
                               always_call: bool = False):
         """Run ``hook(module, args, output)`` after ``forward``; it may return a new output.
 
-        With ``with_kwargs=True`` the hook is ``hook(module, args, kwargs, output)``.
+        With ``with_kwargs=True`` the hook is ``hook(module, args, kwargs, output)``; with
+        ``always_call=True`` it also runs (with output None) when ``forward`` raises.
         """
-        handle = RemovableHandle(self._forward_hooks, self._forward_hooks_with_kwargs)
+        always = self.__dict__.setdefault("_forward_hooks_always_called", {})
+        handle = RemovableHandle(self._forward_hooks, self._forward_hooks_with_kwargs, always)
         self._forward_hooks[handle.id] = hook
+        if always_call:
+            always[handle.id] = True
         if with_kwargs:
             self._forward_hooks_with_kwargs[handle.id] = True
         if prepend:
@@ -488,6 +512,14 @@ class Module:
 
     # ------------------------------------------------------------ state dict
 
+    def get_extra_state(self) -> Any:
+        """What to save under ``'_extra_state'`` in ``state_dict()`` (written with ``set_extra_state``)."""
+        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never be called.")
+
+    def set_extra_state(self, state: Any) -> None:
+        """Restore what ``get_extra_state`` returned, from ``load_state_dict``."""
+        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be called.")
+
     def _save_to_state_dict(self, destination, prefix: str, keep_vars: bool) -> None:
         for name, p in self._parameters.items():
             if p is not None:
@@ -495,6 +527,8 @@ class Module:
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent_buffers_set:
                 destination[prefix + name] = b if keep_vars else b.detach()
+        if type(self).get_extra_state is not Module.get_extra_state:
+            destination[prefix + _EXTRA_STATE] = self.get_extra_state()
 
     def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
         """An ordered dict from dotted names to detached tensors sharing this module's storage.
@@ -559,8 +593,11 @@ class Module:
                 for hook in list(m._load_state_dict_pre_hooks.values()):
                     hook(state_dict, p + "." if p else "", {}, strict, [], [], [])
         entries = self._state_entries()
-        expected = {e[0] for e in entries}
+        extras = [(p + "." + _EXTRA_STATE if p else _EXTRA_STATE, m) for p, m in self.named_modules()
+                  if type(m).set_extra_state is not Module.set_extra_state]
+        expected = {e[0] for e in entries} | {key for key, _ in extras}
         missing = [e[0] for e in entries if e[0] not in state_dict]
+        missing += [key for key, _ in extras if key not in state_dict]
         unexpected = [k for k in state_dict if k not in expected]
         errors = []
         staged = []
@@ -613,6 +650,9 @@ class Module:
             elif src is not target._data:
                 target._data[...] = src
                 note_write(target._data)
+        for key, module in extras:
+            if key in state_dict:
+                module.set_extra_state(state_dict[key])
         return _IncompatibleKeys(missing, unexpected)
 
     def _register_load_state_dict_pre_hook(self, hook: Callable, with_module: bool = False):
@@ -623,6 +663,14 @@ class Module:
         handle = RemovableHandle(hooks)
         hooks[handle.id] = (lambda *a: hook(self, *a)) if with_module else hook
         return handle
+
+    def register_load_state_dict_pre_hook(self, hook: Callable):
+        """Run ``hook(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+        error_msgs)`` before ``load_state_dict`` reads this module's keys (torch's public form)."""
+        return self._register_load_state_dict_pre_hook(hook, with_module=True)
+
+    def compile(self, *args, **kwargs) -> None:
+        """``Module.compile``: nerve has no compiler (see ``nerve.compile``), so the module runs as it is."""
 
     # ------------------------------------------------------------ printing
 

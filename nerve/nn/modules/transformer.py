@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 
+from ... import amp as _amp
+from ... import autograd as _autograd
 from ... import creation
+from ... import dtypes as _dtypes
 from ... import functions as _fn
 from ...tensor import Tensor
 from .. import functional as F
@@ -37,6 +41,15 @@ def _float_mask(mask: Tensor | None, dtype) -> Tensor | None:
     if a.dtype.kind != "f":
         raise AssertionError(f"only bool and floating types of masks are supported, got {mask.dtype}")
     return mask if mask.dtype == dtype else mask.to(dtype=dtype)
+
+
+def _canonical_masks(padding, name: str, mask, mask_name: str, dtype):
+    """Both masks as additive float masks, warning as torch does when their types differ."""
+    padding_f = _float_mask(padding, dtype)
+    if padding is not None and mask is not None and padding.dtype != mask.dtype:
+        warnings.warn(f"Support for mismatched {name} and {mask_name} is deprecated. Use same type for both instead.",
+                      stacklevel=3)
+    return padding_f, _float_mask(mask, dtype)
 
 
 def _pad_last(mask: Tensor | None) -> Tensor | None:
@@ -219,6 +232,9 @@ class MultiheadAttention(Module):
         # torch then ignores attn_mask and masks causally, top-left, over all keys (bias_k and the zero key too)
         causal = is_causal and key_padding_mask is None and not need_weights
         kpm = _float_mask(key_padding_mask, query.dtype)
+        if kpm is not None and attn_mask is not None and key_padding_mask.dtype != attn_mask.dtype:
+            warnings.warn("Support for mismatched key_padding_mask and attn_mask is deprecated. Use same type for "
+                          "both instead.", stacklevel=2)
         mask = None if causal else _float_mask(attn_mask, query.dtype)
         if mask is not None and mask.ndim == 3:
             mask = mask.reshape(N, H, L, S)
@@ -303,10 +319,17 @@ class TransformerEncoderLayer(Module):
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
         self.activation = _activation(activation)
+        from .activation import GELU, ReLU
+
+        act = self.activation  # as torch notes it for its fast path (see TransformerEncoder)
+        self.activation_relu_or_gelu = (1 if act is F.relu or isinstance(act, ReLU)
+                                        else 2 if act is F.gelu or isinstance(act, GELU) else 0)
 
     def forward(self, src: Tensor, src_mask: Tensor | None = None, src_key_padding_mask: Tensor | None = None,
                 is_causal: bool = False) -> Tensor:
         """src: (S, N, E) (or (N, S, E) with batch_first, or (S, E)); masks as MultiheadAttention's."""
+        src_key_padding_mask, src_mask = _canonical_masks(src_key_padding_mask, "src_key_padding_mask", src_mask,
+                                                          "src_mask", src.dtype)
         x = src
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
@@ -325,6 +348,28 @@ class TransformerEncoderLayer(Module):
         return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
 
+def _why_no_nested_tensor(layer) -> str:
+    """Why torch's TransformerEncoder would not take its nested-tensor path with ``layer`` ('' if it would)."""
+    name = "encoder_layer"
+    if not isinstance(layer, TransformerEncoderLayer):
+        return f"{name} was not TransformerEncoderLayer"
+    if layer.norm_first:
+        return f"{name}.norm_first was True"
+    if not layer.self_attn.batch_first:
+        return f"{name}.self_attn.batch_first was not True(use batch_first for better inference performance)"
+    if not layer.self_attn._qkv_same_embed_dim:
+        return f"{name}.self_attn._qkv_same_embed_dim was not True"
+    if layer.self_attn.in_proj_bias is None:
+        return f"{name}.self_attn was passed bias=False"
+    if not layer.activation_relu_or_gelu:
+        return f"{name}.activation_relu_or_gelu was not True"
+    if layer.norm1.eps != layer.norm2.eps:
+        return f"{name}.norm1.eps was not equal to {name}.norm2.eps"
+    if layer.self_attn.num_heads % 2 == 1:
+        return f"{name}.self_attn.num_heads is odd"
+    return ""
+
+
 class TransformerEncoder(Module):
     """A stack of ``num_layers`` deep copies of ``encoder_layer`` (``layers``), then ``norm`` if given."""
 
@@ -334,16 +379,47 @@ class TransformerEncoder(Module):
         self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(num_layers)])
         self.num_layers = num_layers
         self.norm = norm
-        self.enable_nested_tensor = enable_nested_tensor  # accepted; nerve has no nested tensors
+        self.enable_nested_tensor = enable_nested_tensor
         self.mask_check = mask_check
+        # torch runs such a stack on nested tensors in inference: nerve has none, but gives the same
+        # output (see forward) and the same warning when the layer rules it out
+        why_not = _why_no_nested_tensor(encoder_layer)
+        if enable_nested_tensor and why_not:
+            warnings.warn(f"enable_nested_tensor is True, but self.use_nested_tensor is False because {why_not}",
+                          stacklevel=2)
+        self.use_nested_tensor = enable_nested_tensor and not why_not
 
     def forward(self, src: Tensor, mask: Tensor | None = None, src_key_padding_mask: Tensor | None = None,
                 is_causal: bool | None = None) -> Tensor:
         """Run ``src`` through every layer with the same masks."""
+        src_key_padding_mask, mask = _canonical_masks(src_key_padding_mask, "src_key_padding_mask", mask, "mask",
+                                                      src.dtype)
         out = src
         for layer in self.layers:
             out = layer(out, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=bool(is_causal))
+        padded = self._nested_padding(src, mask, src_key_padding_mask)
+        if padded is not None:  # torch's nested-tensor path gives zeros at the padded positions
+            out = out.masked_fill(padded.unsqueeze(-1), 0.0)
         return self.norm(out) if self.norm is not None else out
+
+    def _nested_padding(self, src: Tensor, mask, key_padding_mask):
+        """The (N, S) padding torch's inference path leaves zero (its nested tensors), or None where it runs
+        the layers as they are: in training, with grads to compute, with a ``mask``, padding not at the end."""
+        first = self.layers[0]
+        if (not getattr(self, "use_nested_tensor", False) or first.training or src.ndim != 3
+                or key_padding_mask is None or mask is not None or _amp.is_autocast_enabled(src.device.type)):
+            return None
+        attn = first.self_attn
+        weights = (attn.in_proj_weight, attn.in_proj_bias, attn.out_proj.weight, attn.out_proj.bias,
+                   first.norm1.weight, first.norm1.bias, first.norm2.weight, first.norm2.bias,
+                   first.linear1.weight, first.linear1.bias, first.linear2.weight, first.linear2.bias)
+        if _autograd.is_grad_enabled() and any(t is not None and t.requires_grad for t in (src,) + weights):
+            return None
+        padded = key_padding_mask if key_padding_mask.dtype == _dtypes.bool_ else key_padding_mask != 0
+        keep = ~padded
+        if self.mask_check and bool((keep[:, 1:] & ~keep[:, :-1]).any()):  # not left aligned
+            return None
+        return padded
 
 
 class TransformerDecoderLayer(Module):
