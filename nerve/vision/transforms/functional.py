@@ -655,15 +655,21 @@ def _affine_output_size(matrix, w: int, h: int) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
-def _grid_transform(arr: np.ndarray, dev, matrix, mode: InterpolationMode, fill, out_wh=None) -> np.ndarray:
-    """Warp a (..., C, H, W) array by an inverse affine ``matrix`` (centre-origin pixel coordinates) with
-    ``grid_sample`` (zeros outside, then ``fill``), as torchvision's tensor ``affine`` and ``rotate``."""
+def _check_tensor_warp(arr: np.ndarray, mode: InterpolationMode, fill) -> None:
+    """The checks of torchvision's tensor warps (affine, rotate, perspective): nearest or bilinear,
+    and a fill of one value or one per channel."""
     if mode not in (InterpolationMode.NEAREST, InterpolationMode.BILINEAR):
         raise ValueError(f"Interpolation mode '{mode.value}' is unsupported with Tensor input")
     c = 1 if arr.ndim == 2 else arr.shape[-3]
     if isinstance(fill, (tuple, list)) and len(fill) > 1 and len(fill) != c:
         raise ValueError("The number of elements in 'fill' cannot broadcast to match the number of channels of the "
                          f"image ({len(fill)} != {c})")
+
+
+def _grid_transform(arr: np.ndarray, dev, matrix, mode: InterpolationMode, fill, out_wh=None) -> np.ndarray:
+    """Warp a (..., C, H, W) array by an inverse affine ``matrix`` (centre-origin pixel coordinates) with
+    ``grid_sample`` (zeros outside, then ``fill``), as torchvision's tensor ``affine`` and ``rotate``."""
+    _check_tensor_warp(arr, mode, fill)
     h, w = arr.shape[-2:]
     ow, oh = out_wh or (w, h)
     dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.dtype(np.float32)
@@ -1183,12 +1189,7 @@ def perspective(img, startpoints, endpoints, interpolation=InterpolationMode.BIL
     if not is_t:
         return _pil_planes(arr, is_t, fill, lambda p, f: p.transform(p.size, Image.Transform.PERSPECTIVE, coeffs,
                                                                        _PIL_RESAMPLE[mode], fillcolor=f))
-    if mode not in (InterpolationMode.NEAREST, InterpolationMode.BILINEAR):
-        raise ValueError(f"Interpolation mode '{mode.value}' is unsupported with Tensor input")
-    c = 1 if arr.ndim == 2 else arr.shape[-3]
-    if isinstance(fill, (tuple, list)) and len(fill) > 1 and len(fill) != c:
-        raise ValueError("The number of elements in 'fill' cannot broadcast to match the number of channels of the "
-                         f"image ({len(fill)} != {c})")
+    _check_tensor_warp(arr, mode, fill)
     oh, ow = arr.shape[-2:]
     dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.dtype(np.float32)
     xs = (np.arange(ow) + 0.5).astype(dtype)[None, :, None]
