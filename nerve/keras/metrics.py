@@ -45,6 +45,9 @@ class Metric:
     keep a running ``total`` and ``count``.
     """
 
+    # which way is better, as Keras's: "up", "down" or None (unknown); the callbacks' mode="auto" reads it
+    _direction: str | None = None
+
     def __init__(self, name=None, dtype=None):
         # as Keras's ``auto_name``: the second ``Precision()`` of a session is ``precision_1``
         self.name = name or backend.unique_name(backend.snake_case(type(self).__name__))
@@ -139,6 +142,8 @@ class Mean(Metric):
 class Accuracy(Metric):
     """How often predictions equal labels exactly."""
 
+    _direction = "up"
+
     def __init__(self, name="accuracy", dtype=None):
         super().__init__(name, dtype)
 
@@ -150,6 +155,8 @@ class Accuracy(Metric):
 
 class BinaryAccuracy(Metric):
     """How often ``y_pred > threshold`` matches the 0/1 label."""
+
+    _direction = "up"
 
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
         self.threshold = threshold
@@ -170,6 +177,8 @@ class BinaryAccuracy(Metric):
 class CategoricalAccuracy(Metric):
     """How often the arg-max of the prediction is the arg-max of the one-hot label."""
 
+    _direction = "up"
+
     def __init__(self, name="categorical_accuracy", dtype=None):
         super().__init__(name, dtype)
 
@@ -186,6 +195,8 @@ class CategoricalAccuracy(Metric):
 
 class SparseCategoricalAccuracy(Metric):
     """How often the arg-max of the prediction is the integer label."""
+
+    _direction = "up"
 
     def __init__(self, name="sparse_categorical_accuracy", dtype=None):
         super().__init__(name, dtype)
@@ -212,6 +223,8 @@ def _in_top_k(p, labels, k):
 class TopKCategoricalAccuracy(Metric):
     """How often the one-hot label's class is among the ``k`` highest predictions."""
 
+    _direction = "up"
+
     def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
         self.k = k
         super().__init__(name, dtype)
@@ -227,6 +240,8 @@ class TopKCategoricalAccuracy(Metric):
 
 
 class SparseTopKCategoricalAccuracy(Metric):
+    _direction = "up"
+
     def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None):
         self.k = k
         super().__init__(name, dtype)
@@ -242,6 +257,8 @@ class SparseTopKCategoricalAccuracy(Metric):
 
 class _LossMetric(Metric):
     """The running mean of a loss function's per-example values (``fn(y_true, y_pred, **kwargs)``)."""
+
+    _direction = "down"
 
     fn = None
     _fn_kwargs: dict = {}
@@ -266,6 +283,9 @@ class MeanMetricWrapper(_LossMetric):
     def __init__(self, fn, name=None, dtype=None, **kwargs):
         super().__init__(name, dtype)
         self._fn, self._fn_kwargs = fn, kwargs
+        # as Keras's: a loss is to be minimized; a function of one's own has no known direction
+        if not (isinstance(fn, losses.Loss) or getattr(fn, "__module__", None) == losses.__name__):
+            self._direction = None
 
     def get_config(self) -> dict:
         return {**super().get_config(), "fn": getattr(self._fn, "__name__", self._fn), **self._fn_kwargs}
@@ -407,6 +427,8 @@ def _cosine_similarity(y_true, y_pred, axis=-1):
 class CosineSimilarity(_LossMetric):
     """The mean cosine similarity of labels and predictions along ``axis`` (1: the same direction)."""
 
+    _direction = "up"
+
     fn = staticmethod(_cosine_similarity)
 
     def __init__(self, name="cosine_similarity", dtype=None, axis=-1):
@@ -449,6 +471,8 @@ def concordance_correlation(y_true, y_pred, axis=-1):
 class PearsonCorrelation(_LossMetric):
     """The mean over examples of the Pearson correlation along ``axis``."""
 
+    _direction = "up"
+
     fn = staticmethod(pearson_correlation)
 
     def __init__(self, name="pearson_correlation", dtype=None, axis=-1):
@@ -462,6 +486,8 @@ class PearsonCorrelation(_LossMetric):
 class ConcordanceCorrelation(_LossMetric):
     """The mean over examples of the concordance correlation along ``axis``."""
 
+    _direction = "up"
+
     fn = staticmethod(concordance_correlation)
 
     def __init__(self, name="concordance_correlation", dtype=None, axis=-1):
@@ -474,6 +500,8 @@ class ConcordanceCorrelation(_LossMetric):
 
 class RootMeanSquaredError(Metric):
     """The square root of the running (weighted) mean of the squared errors."""
+
+    _direction = "down"
 
     def __init__(self, name="root_mean_squared_error", dtype=None):
         super().__init__(name, dtype)
@@ -680,6 +708,8 @@ class FalseNegatives(_ConditionCount):
 
 
 class _PrecisionRecall(_ConfusionMetric):
+    _direction = "up"
+
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
         super().__init__(name, dtype)
         self.init_thresholds, self.top_k, self.class_id = thresholds, top_k, class_id
@@ -720,6 +750,8 @@ class Recall(_PrecisionRecall):
 
 class _AtConstraint(_ConfusionMetric):
     """The best of one rate (``_best``) among the thresholds where another (``_bound``) reaches ``value``."""
+
+    _direction = "up"
 
     _counts = ("tp", "fp", "tn", "fn")
     _arg = ""
@@ -815,6 +847,8 @@ class AUC(_ConfusionMetric):
         label_weights: a weight per label.
         from_logits: the predictions are logits (a sigmoid is applied first).
     """
+
+    _direction = "up"
 
     _counts = ("tp", "fp", "tn", "fn")
 
@@ -965,6 +999,8 @@ class FBetaScore(Metric):
             highest of each row is positive.
     """
 
+    _direction = "up"
+
     def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
         super().__init__(name, dtype)
         if average not in (None, "micro", "macro", "weighted"):
@@ -1065,6 +1101,8 @@ class R2Score(Metric):
         num_regressors: the number of independent variables, for the adjusted R2 (0: plain R2).
     """
 
+    _direction = "up"
+
     def __init__(self, class_aggregation="uniform_average", num_regressors=0, name="r2_score", dtype=None):
         super().__init__(name, dtype)
         if class_aggregation not in _R2_AGGREGATIONS:
@@ -1143,6 +1181,8 @@ class R2Score(Metric):
 
 class _IoUBase(Metric):
     """A running confusion matrix of class ids (int32, rows the labels, columns the predictions)."""
+
+    _direction = "up"
 
     def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_true=True,
                  sparse_y_pred=True, axis=-1):

@@ -1,0 +1,148 @@
+"""nerve.keras against Keras 3 (torch backend) on options of fit, compile, the callbacks, losses,
+metrics and optimizers that the other comparisons leave out: each test runs one program on both
+libraries (only the module differs, the same initial weights) and compares what comes back.
+
+Skipped where Keras 3 is not installed.
+"""
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+from _keras_compare import K, fresh
+
+from nerve import keras
+
+
+@pytest.fixture(autouse=True)
+def _fresh():
+    fresh(clear_keras=False)
+    yield
+
+
+RNG = np.random.default_rng(0)
+X = RNG.standard_normal((24, 4)).astype("float32")
+LABELS = RNG.integers(0, 3, 24)
+X_VAL = RNG.standard_normal((8, 4)).astype("float32")
+LABELS_VAL = RNG.integers(0, 3, 8)
+
+
+def numbers(v):
+    """A result as plain NumPy / Python values (dicts and lists walked)."""
+    if isinstance(v, dict):
+        return {k: numbers(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [numbers(x) for x in v]
+    if hasattr(v, "detach"):
+        v = v.detach().cpu().numpy()
+    elif hasattr(v, "numpy"):
+        v = v.numpy()
+    return v
+
+
+def assert_close(got, want, path="result"):
+    """The same structure (dict keys in order, list lengths) and numbers to float32 tolerance."""
+    got, want = numbers(got), numbers(want)
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and list(got) == list(want), f"{path}: {list(got)} != {list(want)}"
+        for k in want:
+            assert_close(got[k], want[k], f"{path}[{k!r}]")
+    elif isinstance(want, list) and want and not np.isscalar(want[0]) and not isinstance(want[0], str):
+        assert isinstance(got, list) and len(got) == len(want), f"{path}: {got} != {want}"
+        for i, (g, w) in enumerate(zip(got, want)):
+            assert_close(g, w, f"{path}[{i}]")
+    elif isinstance(want, str) or want is None or isinstance(want, list) and isinstance(want[0], str):
+        assert got == want, f"{path}: {got!r} != {want!r}"
+    else:
+        np.testing.assert_allclose(np.asarray(got, "float64"), np.asarray(want, "float64"), rtol=1e-4, atol=1e-5,
+                                   err_msg=path)
+
+
+def on_both(program):
+    """``program(library)`` run on Keras, then on nerve.keras (in fresh sessions); (Keras's, nerve's)
+    results, or the exceptions they raised."""
+    out = []
+    for k in (K, keras):
+        fresh(clear_keras=k is K)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                out.append(program(k))
+            except Exception as e:  # noqa: BLE001 (compared below)
+                out.append(e)
+    return out
+
+
+def classifier(k, units=3, activation="softmax"):
+    """A small MLP; nerve's copy starts from the weights Keras's started from."""
+    m = k.Sequential([k.Input((4,)), k.layers.Dense(5, activation="relu"), k.layers.Dense(units, activation=activation)])
+    if k is K:
+        classifier.weights = m.get_weights()
+    else:
+        m.set_weights(classifier.weights)
+    return m
+
+
+def same_error(theirs, ours):
+    assert isinstance(theirs, Exception) and type(ours) is type(theirs), (theirs, ours)
+    assert str(ours) == str(theirs)
+
+
+# ---------------------------------------------------------------------------------------------
+# callbacks: mode="auto" takes the direction of the compiled metric, as Keras's MonitorCallback
+
+
+@pytest.mark.parametrize("monitor", ["precision", "recall", "val_auc", "loss"])
+def test_auto_mode_follows_the_compiled_metric_s_direction_as_keras(tmp_path, monitor):
+    # Precision and recall go up: the best checkpoint is the highest (nerve took the lowest).
+    yb, yb_val = (LABELS > 0).astype("float32")[:, None], (LABELS_VAL > 0).astype("float32")[:, None]
+
+    def program(k):
+        m = classifier(k, 1, "sigmoid")
+        m.compile(k.optimizers.SGD(0.3), "binary_crossentropy", metrics=["precision", "recall", "auc"])
+        folder = tmp_path / k.__name__
+        ck = k.callbacks.ModelCheckpoint(str(folder / "m{epoch}.weights.h5"), monitor=monitor, save_best_only=True,
+                                         save_weights_only=True)
+        es = k.callbacks.EarlyStopping(monitor=monitor, patience=1, restore_best_weights=True)
+        rl = k.callbacks.ReduceLROnPlateau(monitor=monitor, patience=1, factor=0.5)
+        h = m.fit(X, yb, epochs=8, batch_size=8, shuffle=False, verbose=0, validation_data=(X_VAL, yb_val),
+                  callbacks=[ck, es, rl])
+        return h.history, sorted(os.listdir(folder)), float(ck.best), float(es.best), m.get_weights()
+
+    theirs, ours = on_both(program)
+    assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize("make", [
+    lambda k: k.callbacks.EarlyStopping(monitor="val_dense_1_loss"),
+    lambda k: k.callbacks.ReduceLROnPlateau(monitor="val_acc"),
+    lambda k: k.callbacks.ModelCheckpoint("never.keras", monitor="score"),
+])
+def test_auto_mode_of_a_value_that_is_no_compiled_metric_is_keras_error(make):
+    def program(k):
+        m = classifier(k)
+        m.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        m.fit(X, LABELS, epochs=2, verbose=0, validation_data=(X_VAL, LABELS_VAL), callbacks=[make(k)])
+
+    same_error(*on_both(program))
+
+
+# ---------------------------------------------------------------------------------------------
+# fit
+
+
+def test_csv_logger_keeps_columns_for_validation_values_as_keras(tmp_path):
+    # With no validation (or validation_freq > 1) Keras still writes val_ columns, "NA" in them.
+    def program(k):
+        m = classifier(k)
+        m.compile(k.optimizers.SGD(0.1), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        texts = []
+        for i, kw in enumerate([{}, dict(validation_data=(X_VAL, LABELS_VAL), validation_freq=2)]):
+            path = str(tmp_path / f"{k.__name__}{i}.csv")
+            m.fit(X, LABELS, epochs=2, shuffle=False, verbose=0, callbacks=[k.callbacks.CSVLogger(path)], **kw)
+            texts.append(open(path).read())
+        return texts
+
+    theirs, ours = on_both(program)
+    assert ours == theirs and "NA" in ours[0]
