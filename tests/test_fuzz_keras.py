@@ -132,6 +132,19 @@ def test_auto_mode_of_a_value_that_is_no_compiled_metric_is_keras_error(make):
 # fit
 
 
+def test_validation_freq_as_a_list_of_epochs_as_keras():
+    def program(k):
+        m = classifier(k)
+        m.compile(k.optimizers.SGD(0.1), "sparse_categorical_crossentropy", metrics=["acc"])
+        h = m.fit(X, LABELS, epochs=4, batch_size=8, shuffle=False, verbose=0, validation_split=0.25,
+                  validation_freq=[1, 3])
+        return h.history, m.get_weights()
+
+    theirs, ours = on_both(program)
+    assert_close(ours, theirs)
+    assert len(ours[0]["val_loss"]) == 2
+
+
 def test_csv_logger_keeps_columns_for_validation_values_as_keras(tmp_path):
     # With no validation (or validation_freq > 1) Keras still writes val_ columns, "NA" in them.
     def program(k):

@@ -568,7 +568,7 @@ class Model(Layer):
                 epoch_logs = dict(logs)
                 if one_hot is not None:
                     self._loss_fns.one_hot_known = None
-                if validation_data is not None and (epoch + 1) % validation_freq == 0:
+                if validation_data is not None and _should_validate(epoch, validation_freq):
                     if val is None:
                         val = make_val()
                     if isinstance(val, (EpochIterator, data_module._Passes)):
@@ -890,6 +890,17 @@ def _log_value(value):
 def _host(t) -> np.ndarray:
     """A NumPy array of a tensor's values, copied from the GPU when it lives there."""
     return nerve.backend.to_numpy(t._data)
+
+
+def _should_validate(epoch: int, validation_freq) -> bool:
+    """Whether to validate after ``epoch`` (from 0): every ``validation_freq`` epochs, or after the
+    epochs (from 1) listed in it, as Keras."""
+    if isinstance(validation_freq, int):
+        return (epoch + 1) % validation_freq == 0
+    if isinstance(validation_freq, list):
+        return epoch + 1 in validation_freq
+    raise ValueError("Expected `validation_freq` to be a list or int. Received: "
+                     f"validation_freq={validation_freq} of the type {type(validation_freq)}.")
 
 
 def _is_lazy(data) -> bool:
