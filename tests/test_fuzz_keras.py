@@ -159,3 +159,17 @@ def test_csv_logger_keeps_columns_for_validation_values_as_keras(tmp_path):
 
     theirs, ours = on_both(program)
     assert ours == theirs and "NA" in ours[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# losses and metrics called by hand
+
+
+@pytest.mark.parametrize("name", ["binary_crossentropy", "categorical_crossentropy", "binary_focal_crossentropy",
+                                  "mean_squared_error", "kl_divergence", "hinge"])
+def test_loss_functions_on_numpy_arrays_as_keras(name):
+    # (binary_ and categorical_crossentropy took the predictions' device from a NumPy array: an error)
+    y_true = RNG.integers(0, 2, (5, 3)).astype("float32")
+    y_pred = RNG.uniform(0.05, 0.95, (5, 3)).astype("float32")
+    theirs, ours = on_both(lambda k: getattr(k.losses, name)(y_true, y_pred / y_pred.sum(-1, keepdims=True)))
+    assert_close(ours, theirs)

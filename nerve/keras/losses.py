@@ -99,6 +99,7 @@ def _logits(y_pred, from_logits):
 
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """Per-example ``-sum(y_true * log(y_pred))`` over the class axis (one-hot ``y_true``)."""
+    y_pred = _pred_tensor(y_pred)
     y_true = _as_tensor(y_true, y_pred)
     if not y_true.is_floating_point():
         y_true = y_true.to(y_pred.dtype)
@@ -208,6 +209,7 @@ def _valid_ids(ids, ignore_class):
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """Per-example binary cross-entropy, averaged over the last axis."""
+    y_pred = _pred_tensor(y_pred)
     y_true = _as_tensor(y_true, y_pred)
     if y_true.ndim == y_pred.ndim - 1:
         y_true = y_true.unsqueeze(-1)
