@@ -173,3 +173,40 @@ def test_loss_functions_on_numpy_arrays_as_keras(name):
     y_pred = RNG.uniform(0.05, 0.95, (5, 3)).astype("float32")
     theirs, ours = on_both(lambda k: getattr(k.losses, name)(y_true, y_pred / y_pred.sum(-1, keepdims=True)))
     assert_close(ours, theirs)
+
+
+SEQ_X = RNG.standard_normal((12, 5, 4)).astype("float32")
+SEQ_Y = RNG.integers(0, 2, (12, 5, 2)).astype("float32")
+SEQ_WEIGHTS = (RNG.random((12, 5)) > 0.3).astype("float32")  # per time step, as a padding mask
+
+
+def test_metrics_take_weights_per_row_or_per_element_as_keras():
+    # Mean flattened its values, so weights per row of 2D values could not broadcast; BinaryAccuracy
+    # and RootMeanSquaredError averaged each example first, so weights per element could not either
+    values = RNG.standard_normal((4, 3)).astype("float32")
+
+    def program(k):
+        mean, acc, rmse = k.metrics.Mean(), k.metrics.BinaryAccuracy(), k.metrics.RootMeanSquaredError()
+        mean.update_state(values, sample_weight=np.array([1.0, 0.0, 2.0, 1.0], "float32"))
+        acc.update_state(SEQ_Y[:, 0], SEQ_Y[::-1, 0], sample_weight=SEQ_WEIGHTS[:, :2])
+        rmse.update_state(SEQ_Y[:, 0], values[:1, :2], sample_weight=SEQ_WEIGHTS[:, :2])
+        return [float(mean.result()), float(acc.result()), float(rmse.result())]
+
+    theirs, ours = on_both(program)
+    assert_close(ours, theirs)
+
+
+def test_weighted_metrics_with_weights_per_time_step_in_fit_as_keras():
+    def program(k):
+        m = k.Sequential([k.Input((5, 4)), k.layers.Dense(6, activation="tanh"), k.layers.Dense(2)])
+        if k is K:
+            program.weights = m.get_weights()
+        else:
+            m.set_weights(program.weights)
+        m.compile(k.optimizers.SGD(0.05), "mse", metrics=["mae"],
+                  weighted_metrics=["mae", k.metrics.RootMeanSquaredError(), "binary_accuracy"])
+        h = m.fit(SEQ_X, SEQ_Y, sample_weight=SEQ_WEIGHTS, epochs=2, batch_size=5, shuffle=False, verbose=0)
+        return h.history, m.evaluate(SEQ_X, SEQ_Y, sample_weight=SEQ_WEIGHTS, verbose=0, return_dict=True)
+
+    theirs, ours = on_both(program)
+    assert_close(ours, theirs)

@@ -135,8 +135,8 @@ class Mean(Metric):
 
     def update_state(self, values, sample_weight=None) -> None:
         arr = _array(values)
-        self._add(_xp(arr).asarray(arr, dtype="float64").reshape(-1) if np.ndim(arr) else np.asarray([float(arr)]),
-                  sample_weight)
+        # (kept in shape: weights per row or per element broadcast over the values, as Keras's)
+        self._add(_xp(arr).asarray(arr, dtype="float64") if np.ndim(arr) else np.asarray([float(arr)]), sample_weight)
 
 
 class Accuracy(Metric):
@@ -168,7 +168,7 @@ class BinaryAccuracy(Metric):
         if t.ndim == p.ndim - 1:
             t = t.reshape(t.shape + (1,))
         hit = ((p > self.threshold) == (t > 0.5)).astype("float32")
-        self._add(hit.mean(axis=-1) if hit.ndim > 1 else hit, sample_weight)
+        self._add(hit, sample_weight)  # (per element: weights may be per example or per element)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "threshold": self.threshold}
@@ -511,7 +511,7 @@ class RootMeanSquaredError(Metric):
         t = _array(y_true, _xp(p)).astype("float32", copy=False)
         t, p = _same_rank(t, p, expand_rank_1=False)
         err = (p - t) ** 2
-        self._add(err.reshape(err.shape[0], -1).mean(axis=1) if err.ndim > 1 else err, sample_weight)
+        self._add(err, sample_weight)
 
     def result(self):
         return _result(np.sqrt(float(self.total) / self.count) if self.count else 0.0)
