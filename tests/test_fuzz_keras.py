@@ -210,3 +210,18 @@ def test_weighted_metrics_with_weights_per_time_step_in_fit_as_keras():
 
     theirs, ours = on_both(program)
     assert_close(ours, theirs)
+
+
+def test_evaluate_lists_a_renamed_weighted_metric_as_keras():
+    # metrics=["accuracy"] and weighted_metrics=["accuracy"]: Keras's list has 'accuracy' twice,
+    # then 'weighted_accuracy' with the values not listed by name
+    def program(k):
+        m = classifier(k)
+        m.compile(k.optimizers.SGD(0.1), "sparse_categorical_crossentropy", metrics=["accuracy"],
+                  weighted_metrics=["accuracy", k.metrics.SparseCategoricalCrossentropy(name="sce")])
+        weights = np.linspace(0.1, 1.0, len(X)).astype("float32")
+        return [m.evaluate(X, LABELS, sample_weight=weights, verbose=0), m.test_on_batch(X, LABELS, weights),
+                m.train_on_batch(X, LABELS, weights), m.metrics_names]
+
+    theirs, ours = on_both(program)
+    assert_close(ours, theirs)

@@ -667,8 +667,11 @@ class Model(Layer):
         if self._output_loss_trackers:
             names = [m.name for m in [self._loss_tracker] + self._output_loss_trackers]
         else:
+            # (Keras lists a compiled metric by its own name: a weighted metric renamed weighted_NAME in
+            # the logs is listed as NAME, so NAME's value comes twice and weighted_NAME's with the rest)
             names = [n for m in self.metrics
-                     for n in ([s.name for s in m.metrics] if isinstance(m, CompileMetrics) else [m.name])]
+                     for n in ([s.__dict__.get("_base_name", s.name) for s in m.metrics]
+                               if isinstance(m, CompileMetrics) else [m.name])]
         out = [logs[n] for n in names if n in logs] + [logs[k] for k in sorted(logs) if k not in names]
         return out[0] if len(out) == 1 else out
 
