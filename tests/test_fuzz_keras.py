@@ -225,3 +225,30 @@ def test_evaluate_lists_a_renamed_weighted_metric_as_keras():
 
     theirs, ours = on_both(program)
     assert_close(ours, theirs)
+
+
+# ---------------------------------------------------------------------------------------------
+# optimizers
+
+
+@pytest.mark.parametrize("make", [
+    lambda k: k.optimizers.SGD(0.1, weight_decay=0.05, momentum=0.9, nesterov=True),
+    lambda k: k.optimizers.RMSprop(0.01, weight_decay=0.1),
+    lambda k: k.optimizers.Adagrad(0.1, weight_decay=0.1),
+    lambda k: k.optimizers.SGD(k.optimizers.schedules.ExponentialDecay(0.1, 2, 0.5), weight_decay=0.2, clipnorm=0.5),
+    lambda k: k.optimizers.SGD(k.optimizers.schedules.CosineDecay(0.0, decay_steps=10, alpha=0.1, warmup_target=0.1,
+                                                                  warmup_steps=4)),
+], ids=["sgd_weight_decay", "rmsprop_weight_decay", "adagrad_weight_decay", "scheduled_weight_decay",
+        "cosine_warmup"])
+def test_weight_decay_and_cosine_warmup_train_as_keras(make):
+    # Keras's weight decay is decoupled (w -= w * wd * lr before the update); nerve's SGD, RMSprop
+    # and Adagrad added it to the gradient. CosineDecay ignored warmup_target / warmup_steps.
+    def program(k):
+        m = classifier(k)
+        opt = make(k)
+        m.compile(opt, "sparse_categorical_crossentropy")
+        h = m.fit(X, LABELS, epochs=3, batch_size=5, shuffle=False, verbose=0)
+        return h.history, m.get_weights(), float(opt.learning_rate)
+
+    theirs, ours = on_both(program)
+    assert_close(ours, theirs)

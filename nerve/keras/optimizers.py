@@ -126,7 +126,7 @@ class Optimizer:
             return
         self._before_step()
         if self.clipvalue is None and self.clipnorm is None and self.global_clipnorm is None \
-                and type(self._learning_rate) is float:
+                and type(self._learning_rate) is float and not self._decays_here():
             self._opt.step()  # the common case
             self.iterations += 1
             if self._variables:
@@ -144,10 +144,28 @@ class Optimizer:
                     clip_grad_norm_([p], self.clipnorm)
         if isinstance(self._learning_rate, schedules.LearningRateSchedule):
             self._set_lr()
+        if self._decays_here():
+            self._apply_weight_decay()
         self._opt.step()
         self.iterations += 1
         if self._variables:
             self._apply_constraints()
+
+    _nerve_decays = False  # the nerve optimizer decays the weights as Keras does (AdamW)
+
+    def _decays_here(self) -> bool:
+        return bool(self.weight_decay) and not self._nerve_decays
+
+    def _apply_weight_decay(self) -> None:
+        """Keras's weight decay, decoupled from the gradient, before the update:
+        ``w -= w * weight_decay * learning_rate`` for each weight that has a gradient."""
+        import nerve
+
+        keep = 1.0 - float(self.weight_decay) * self._current_lr()
+        with nerve.no_grad():
+            for p in self._params:
+                if p.grad is not None:
+                    p.mul_(keep)
 
     def _apply_constraints(self) -> None:
         """Keras's: right after the update, each updated variable that has a constraint becomes
@@ -296,7 +314,7 @@ class SGD(Optimizer):
         return (("momentum_buffer", -self._current_lr()),) if self.momentum else ()
 
     def _nerve_kwargs(self):
-        return "SGD", {"momentum": self.momentum, "nesterov": self.nesterov, "weight_decay": self.weight_decay or 0.0}
+        return "SGD", {"momentum": self.momentum, "nesterov": self.nesterov}
 
     def _extra_config(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}
@@ -308,6 +326,8 @@ class Adam(Optimizer):
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
+
+    _nerve_decays = True  # (with weight_decay it drives nerve's AdamW, which decays as Keras)
 
     def _slot_count(self) -> int:
         return 3 if self.amsgrad else 2
@@ -360,8 +380,7 @@ class RMSprop(Optimizer):
 
     def _nerve_kwargs(self):
         return "RMSprop", {"alpha": self.rho, "eps": self.epsilon, "momentum": self.momentum,
-                           "centered": self.centered, "weight_decay": self.weight_decay or 0.0,
-                           "eps_in_sqrt": True}  # Keras divides by sqrt(v + eps)
+                           "centered": self.centered, "eps_in_sqrt": True}  # Keras divides by sqrt(v + eps)
 
     def _extra_config(self):
         return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon, "centered": self.centered}
@@ -377,8 +396,7 @@ class Adagrad(Optimizer):
     _slots = 1
 
     def _nerve_kwargs(self):
-        return "Adagrad", {"initial_accumulator_value": self.initial_accumulator_value, "eps": self.epsilon,
-                           "weight_decay": self.weight_decay or 0.0}
+        return "Adagrad", {"initial_accumulator_value": self.initial_accumulator_value, "eps": self.epsilon}
 
     def _extra_config(self):
         return {"initial_accumulator_value": self.initial_accumulator_value, "epsilon": self.epsilon}
@@ -394,7 +412,7 @@ class Adadelta(Optimizer):
     _slots = 2
 
     def _nerve_kwargs(self):
-        return "Adadelta", {"rho": self.rho, "eps": self.epsilon, "weight_decay": self.weight_decay or 0.0}
+        return "Adadelta", {"rho": self.rho, "eps": self.epsilon}
 
     def _extra_config(self):
         return {"rho": self.rho, "epsilon": self.epsilon}
@@ -442,11 +460,21 @@ class schedules:  # noqa: N801  (keras.optimizers.schedules is a module in Keras
         def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name=None, warmup_target=None,
                      warmup_steps=0):
             self.initial_learning_rate, self.decay_steps, self.alpha = initial_learning_rate, decay_steps, alpha
+            self.warmup_target, self.warmup_steps = warmup_target, warmup_steps
 
         def __call__(self, step):
-            frac = min(step, self.decay_steps) / self.decay_steps
-            cos = 0.5 * (1 + math.cos(math.pi * frac))
-            return self.initial_learning_rate * ((1 - self.alpha) * cos + self.alpha)
+            if self.warmup_target is None:
+                return self._decay(min(step, self.decay_steps), self.initial_learning_rate)
+            # as Keras: a straight line from initial_learning_rate up to warmup_target, then the decay
+            step = min(step, self.decay_steps + self.warmup_steps)
+            if step < self.warmup_steps:
+                frac = step / self.warmup_steps
+                return (self.warmup_target - self.initial_learning_rate) * frac + self.initial_learning_rate
+            return self._decay(step - self.warmup_steps, self.warmup_target)
+
+        def _decay(self, step, decay_from):
+            cos = 0.5 * (1 + math.cos(math.pi * step / self.decay_steps))
+            return decay_from * ((1 - self.alpha) * cos + self.alpha)
 
 
 _BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adadelta}
