@@ -252,3 +252,41 @@ def test_weight_decay_and_cosine_warmup_train_as_keras(make):
 
     theirs, ours = on_both(program)
     assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize("make", [
+    lambda k: k.optimizers.Adam(0.01, use_ema=True, ema_momentum=0.9, ema_overwrite_frequency=4),
+    lambda k: k.optimizers.SGD(0.1, momentum=0.9, use_ema=True, ema_momentum=0.5),
+    lambda k: k.optimizers.Adam(0.01, gradient_accumulation_steps=3),
+    lambda k: k.optimizers.RMSprop(0.01, gradient_accumulation_steps=2, use_ema=True, ema_momentum=0.8),
+    lambda k: k.optimizers.SGD(k.optimizers.schedules.ExponentialDecay(0.1, 2, 0.5), momentum=0.5,
+                               gradient_accumulation_steps=2),
+    lambda k: k.optimizers.SGD(k.optimizers.schedules.ExponentialDecay(0.1, 2, 0.5), momentum=0.5, nesterov=True),
+    lambda k: k.optimizers.RMSprop(k.optimizers.schedules.ExponentialDecay(0.01, 2, 0.5), momentum=0.5),
+], ids=["adam_ema", "sgd_momentum_ema", "adam_accumulation", "rmsprop_accumulation_ema",
+        "sgd_momentum_schedule_accumulation", "nesterov_schedule", "rmsprop_momentum_schedule"])
+def test_ema_accumulation_and_momentum_under_a_changing_rate_as_keras(make):
+    # use_ema and gradient_accumulation_steps were taken and ignored; SGD's and RMSprop's momentum
+    # (PyTorch's, per unit of rate) moved differently from Keras's once the rate changed
+    def program(k):
+        m = classifier(k)
+        opt = make(k)
+        m.compile(opt, "sparse_categorical_crossentropy")
+        h = m.fit(X, LABELS, epochs=3, batch_size=5, shuffle=False, verbose=0)
+        return h.history, m.get_weights(), int(opt.iterations), float(opt.learning_rate)
+
+    theirs, ours = on_both(program)
+    assert_close(ours, theirs)
+
+
+def test_sgd_momentum_with_rate_callbacks_as_keras():
+    def program(k):
+        m = classifier(k)
+        m.compile(k.optimizers.SGD(0.2, momentum=0.9), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        h = m.fit(X, LABELS, epochs=6, batch_size=6, shuffle=False, verbose=0,
+                  callbacks=[k.callbacks.ReduceLROnPlateau("loss", factor=0.5, patience=0, min_delta=0.05),
+                             k.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.9)])
+        return h.history, m.get_weights()
+
+    theirs, ours = on_both(program)
+    assert_close(ours, theirs)

@@ -31,6 +31,11 @@ class Optimizer:
         learning_rate: a float or a ``keras.optimizers.schedules`` schedule.
         weight_decay: decoupled weight decay (as Keras: ``w -= lr * weight_decay * w``).
         clipnorm, clipvalue, global_clipnorm: gradient clipping before each step.
+        use_ema, ema_momentum, ema_overwrite_frequency: keep an exponential moving average of the
+            weights (``ema = m * ema + (1 - m) * w`` after each step), copied into the weights every
+            ``ema_overwrite_frequency`` steps and at the end of ``fit``, as Keras.
+        gradient_accumulation_steps: update once every this many steps, with the mean of their
+            gradients (``iterations`` counts the updates, the schedules every step, as Keras).
     """
 
     _nerve_name = ""
@@ -45,7 +50,12 @@ class Optimizer:
             else float(learning_rate)
         self.weight_decay = weight_decay
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
-        self.iterations = 0
+        self.use_ema, self.ema_momentum, self.ema_overwrite_frequency = use_ema, ema_momentum, ema_overwrite_frequency
+        self.loss_scale_factor = loss_scale_factor
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self._averages: list = []  # the weights' moving averages (use_ema)
+        self._accumulated: list = []  # the gradients summed since the last update
+        self._iterations = 0  # every step (``iterations`` counts the updates, as Keras's)
         self._opt = None
         self._params: list = []
         self._variables: list = []
@@ -68,6 +78,19 @@ class Optimizer:
         name, kwargs = self._nerve_kwargs()
         self._params = params
         self._opt = getattr(nerve.optim, name)(params, lr=self._current_lr(), **kwargs) if params else None
+        self._averages = [p.detach().clone() for p in params] if self.use_ema else []
+        self._accumulated = [None] * len(params) if self.gradient_accumulation_steps else []
+        self._momentum_lr = self._current_lr()
+
+    @property
+    def iterations(self) -> int:
+        """The updates so far (with ``gradient_accumulation_steps``, the steps over that, as Keras)."""
+        n = self.gradient_accumulation_steps
+        return self._iterations // n if n else self._iterations
+
+    @iterations.setter
+    def iterations(self, value) -> None:
+        self._iterations = int(value)
 
     @property
     def built(self) -> bool:
@@ -89,7 +112,7 @@ class Optimizer:
     def _current_lr(self) -> float:
         lr = self._learning_rate
         if isinstance(lr, schedules.LearningRateSchedule):
-            return float(lr(self.iterations))
+            return float(lr(self._iterations))
         return float(lr)
 
     @property
@@ -115,6 +138,28 @@ class Optimizer:
             lr = self._current_lr()
             for group in self._opt.param_groups:
                 group["lr"] = lr
+            if self._lr_scaled_slots:
+                self._rescale_momentum(lr)
+
+    # momentum states that nerve.optim (as PyTorch) keeps per unit of learning rate, where Keras keeps
+    # them times the rate of each step (SGD: Keras's m = -lr * nerve's buffer)
+    _lr_scaled_slots: tuple = ()
+
+    def _rescale_momentum(self, lr: float) -> None:
+        """When the learning rate changes (a schedule, a callback), rescale those states so that the
+        next step moves as Keras's: the momentum carried over keeps the old rate, as in Keras."""
+        scaled_for = self.__dict__.get("_momentum_lr")
+        if lr and scaled_for and lr != scaled_for:
+            import nerve
+
+            with nerve.no_grad():
+                for state in self._opt.state.values():
+                    for name in self._lr_scaled_slots:
+                        buf = state.get(name)
+                        if buf is not None:
+                            buf.mul_(scaled_for / lr)
+        if lr:
+            self._momentum_lr = lr
 
     def zero_grad(self) -> None:
         if self._opt is not None:
@@ -124,11 +169,62 @@ class Optimizer:
         """One update from the gradients in ``.grad`` (clipping first if asked)."""
         if self._opt is None:
             return
+        if self.use_ema or self.gradient_accumulation_steps:
+            self._step_with_extras()
+            return
+        self._update()
+
+    def _step_with_extras(self) -> None:
+        """A step with gradient accumulation and/or EMA, in Keras's order: accumulate or update, then
+        the moving averages (on every step), then maybe overwrite the weights with them."""
+        import nerve
+
+        n = self.gradient_accumulation_steps
+        if not n:
+            self._update(count=False)
+        elif (self._iterations + 1) % n:  # only accumulate: the weights stay
+            with nerve.no_grad():
+                for i, p in enumerate(self._params):
+                    if p.grad is not None:
+                        acc = self._accumulated[i]
+                        self._accumulated[i] = p.grad.detach().clone() if acc is None else acc + p.grad
+        else:
+            with nerve.no_grad():
+                for i, p in enumerate(self._params):
+                    acc = self._accumulated[i]
+                    if p.grad is not None:
+                        p.grad = (p.grad + acc if acc is not None else p.grad) / n
+                    self._accumulated[i] = None
+            self._update(count=False)
+        if self.use_ema:
+            momentum = self.ema_momentum if self.iterations else 0.0
+            with nerve.no_grad():
+                for avg, p in zip(self._averages, self._params):
+                    avg.copy_(avg * momentum + p * (1.0 - momentum))
+            if self.ema_overwrite_frequency and (self.iterations + 1) % self.ema_overwrite_frequency == 0:
+                self._overwrite_with_averages()
+        self._iterations += 1
+
+    def _overwrite_with_averages(self) -> None:
+        import nerve
+
+        with nerve.no_grad():
+            for avg, p in zip(self._averages, self._params):
+                p.copy_(avg)
+
+    def finalize_variable_values(self, var_list) -> None:
+        """What ``fit`` calls at its end, as Keras: with ``use_ema``, the weights become their averages."""
+        if self.use_ema and self._averages:
+            self._overwrite_with_averages()
+
+    def _update(self, count: bool = True) -> None:
+        """The update from the gradients in ``.grad``: clipping, weight decay, the nerve optimizer's
+        step, the constraints (``iterations`` counted unless the caller counts it)."""
         self._before_step()
         if self.clipvalue is None and self.clipnorm is None and self.global_clipnorm is None \
                 and type(self._learning_rate) is float and not self._decays_here():
             self._opt.step()  # the common case
-            self.iterations += 1
+            self._iterations += count
             if self._variables:
                 self._apply_constraints()
             return
@@ -147,7 +243,7 @@ class Optimizer:
         if self._decays_here():
             self._apply_weight_decay()
         self._opt.step()
-        self.iterations += 1
+        self._iterations += count
         if self._variables:
             self._apply_constraints()
 
@@ -237,7 +333,7 @@ class Optimizer:
             trainable: the model's ``trainable_weights`` (Keras's order and layouts)."""
         import nerve
 
-        out = [np.asarray(self.iterations, dtype="int64"), np.asarray(float(self.learning_rate), dtype="float32")]
+        out = [np.asarray(self._iterations, dtype="int64"), np.asarray(float(self.learning_rate), dtype="float32")]
         slots = self._keras_slots()
         if not self.built or not slots:
             return out
@@ -263,7 +359,7 @@ class Optimizer:
         if slots is None or len(arrays) != 2 + len(slots) * len(trainable) or any(f == 0 for _, f in slots):
             return False
         self.build(trainable)
-        self.iterations = int(np.asarray(arrays[0]))
+        self._iterations = int(np.asarray(arrays[0]))
         if not slots or self._opt is None:
             return True
         index = {id(p): i for i, p in enumerate(self._params)}
@@ -302,6 +398,8 @@ class SGD(Optimizer):
         if not 0 <= momentum <= 1:
             raise ValueError("`momentum` must be a float between [0, 1].")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
+
+    _lr_scaled_slots = ("momentum_buffer",)
 
     def _slot_count(self) -> int:
         return 1 if self.momentum else 0
@@ -371,6 +469,8 @@ class RMSprop(Optimizer):
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, centered
+
+    _lr_scaled_slots = ("momentum_buffer",)  # (Keras's momentum holds lr * g / sqrt(v + eps))
 
     def _slot_count(self) -> int:
         return 1 + bool(self.momentum) + bool(self.centered)

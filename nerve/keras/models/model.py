@@ -588,6 +588,8 @@ class Model(Layer):
             for data in (train, val):
                 if isinstance(data, EpochIterator):
                     data.close()
+        if epochs > 0 and hasattr(self.optimizer, "finalize_variable_values"):
+            self.optimizer.finalize_variable_values(self.trainable_weights)  # (use_ema: the averages)
         cbs.on_train_end(training_logs)
         return cbs.history
 
