@@ -290,3 +290,11 @@ def test_sgd_momentum_with_rate_callbacks_as_keras():
 
     theirs, ours = on_both(program)
     assert_close(ours, theirs)
+
+
+def test_setting_the_rate_of_a_scheduled_optimizer_is_keras_error():
+    def program(k):
+        opt = k.optimizers.SGD(k.optimizers.schedules.ExponentialDecay(0.1, 3, 0.5))
+        opt.learning_rate = 0.5
+
+    same_error(*on_both(program))

@@ -127,6 +127,11 @@ class Optimizer:
     def learning_rate(self, value) -> None:
         if isinstance(value, schedules.LearningRateSchedule):
             self._learning_rate = value
+        elif isinstance(self._learning_rate, schedules.LearningRateSchedule):
+            raise TypeError("This optimizer was created with a `LearningRateSchedule` object as its "
+                            "`learning_rate` constructor argument, hence its learning rate is not settable. If "
+                            "you need the learning rate to be settable, you should instantiate the optimizer "
+                            "with a float `learning_rate` argument.")
         else:
             self._learning_rate = float(value)
         self._set_lr()
