@@ -298,3 +298,13 @@ def test_setting_the_rate_of_a_scheduled_optimizer_is_keras_error():
         opt.learning_rate = 0.5
 
     same_error(*on_both(program))
+
+
+def test_validation_data_of_four_items_is_keras_error():
+    # (nerve took the tuple for a dataset and failed with an AttributeError)
+    def program(k):
+        m = classifier(k)
+        m.compile("sgd", "sparse_categorical_crossentropy")
+        m.fit(X, LABELS, epochs=1, verbose=0, validation_data=(X_VAL, LABELS_VAL, LABELS_VAL, LABELS_VAL))
+
+    same_error(*on_both(program))

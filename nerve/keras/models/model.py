@@ -26,6 +26,7 @@ from .. import optimizers as optimizers_module
 from ..layers import layer as _layer_module
 from ..layers.layer import Layer, flatten, map_structure, training_mode
 from ..utils.batches import pack_x_y_sample_weight as _pack
+from ..utils.batches import unpack_x_y_sample_weight as _unpack_x_y_sample_weight
 from . import data as data_module
 from . import epoch_iterator as epoch_iterator_module
 from . import per_output
@@ -513,11 +514,13 @@ class Model(Layer):
         val = None
 
         def make_val():
-            if isinstance(validation_data, (list, tuple)) and len(validation_data) in (2, 3) \
+            if isinstance(validation_data, (list, tuple)) and validation_data \
                     and data_module._is_arrays(validation_data[0]):
-                vx, vy = validation_data[0], validation_data[1]
-                vsw = validation_data[2] if len(validation_data) == 3 else None
-                return data_module.make(vx, vy, vsw, validation_batch_size or batch_size, False, validation_steps)
+                if len(validation_data) in (2, 3):
+                    vx, vy, vsw = _unpack_x_y_sample_weight(validation_data)
+                    return data_module.make(vx, vy, vsw, validation_batch_size or batch_size, False,
+                                            validation_steps)
+                _unpack_x_y_sample_weight(validation_data)  # more than 3: Keras's error
             return data_module.make(validation_data, steps=validation_steps)
 
         # a generator is looked at when first validated on, as Keras; arrays are checked now
