@@ -308,3 +308,17 @@ def test_validation_data_of_four_items_is_keras_error():
         m.fit(X, LABELS, epochs=1, verbose=0, validation_data=(X_VAL, LABELS_VAL, LABELS_VAL, LABELS_VAL))
 
     same_error(*on_both(program))
+
+
+def test_class_weight_leaves_the_validation_split_unweighted_as_keras():
+    # (nerve turned the class weights into sample weights before the split: val_loss was weighted)
+    def program(k):
+        m = classifier(k)
+        m.compile(k.optimizers.SGD(0.3), "sparse_categorical_crossentropy", metrics=["accuracy"],
+                  weighted_metrics=["accuracy"])
+        h = m.fit(X, LABELS, epochs=2, batch_size=8, shuffle=False, verbose=0, validation_split=0.3,
+                  class_weight={0: 1.0, 1: 2.0, 2: 3.0})
+        return h.history, m.get_weights()
+
+    theirs, ours = on_both(program)
+    assert_close(ours, theirs)

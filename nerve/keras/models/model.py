@@ -502,14 +502,16 @@ class Model(Layer):
             per_output.check_sample_weight(y, sample_weight, class_weight)
             if sample_weight is not None:
                 raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
-            sample_weight = _class_weights(class_weight, y, sample_weight)
-            class_weight = None
         if validation_split and validation_data is None:
             if not data_module._is_arrays(x):
                 raise ValueError("Argument `validation_split` is only supported for tensors or NumPy arrays."
                                  f"Found incompatible type in the input: {[type(x)]}")
             (x, y, sample_weight), validation_data = data_module.train_validation_split(
                 (x, y, sample_weight), validation_split)
+        if class_weight is not None and data_module._is_arrays(x):
+            # (after the split, as Keras: the class weights weigh the training examples only)
+            sample_weight = _class_weights(class_weight, y, sample_weight)
+            class_weight = None
         train = data_module.make(x, y, sample_weight, batch_size, shuffle, steps_per_epoch, class_weight=class_weight)
         val = None
 
