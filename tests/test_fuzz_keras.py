@@ -322,3 +322,16 @@ def test_class_weight_leaves_the_validation_split_unweighted_as_keras():
 
     theirs, ours = on_both(program)
     assert_close(ours, theirs)
+
+
+def test_get_metrics_result_as_keras():
+    def program(k):
+        m = classifier(k)
+        m.compile(k.optimizers.SGD(0.1), "sparse_categorical_crossentropy", metrics=["accuracy", "mae"])
+        m.fit(X, LABELS, epochs=1, batch_size=8, verbose=0, shuffle=False)
+        after_fit = m.get_metrics_result()
+        m.reset_metrics()
+        return after_fit, m.get_metrics_result()
+
+    theirs, ours = on_both(program)
+    assert_close(ours, theirs)

@@ -214,6 +214,17 @@ class Model(Layer):
         """The loss tracker, the compiled metrics one by one, the per-output loss trackers."""
         return [self._loss_tracker] + [m for _, m, _ in (self._metrics or [])] + self._output_loss_trackers
 
+    def get_metrics_result(self) -> dict:
+        """Each metric's current result by name, the compiled metrics' spread out, as Keras's."""
+        out = {}
+        for metric in self.metrics:
+            result = metric.result()
+            if isinstance(result, dict):
+                out.update(result)
+            else:
+                out[metric.name] = result
+        return out
+
     def reset_metrics(self) -> None:
         # those a subclass's ``metrics`` lists (its own trackers), and fit's own
         for m in self.metrics + self._own_metrics():
