@@ -327,7 +327,7 @@ def test_class_weight_leaves_the_validation_split_unweighted_as_keras():
 def test_get_metrics_result_as_keras():
     def program(k):
         m = classifier(k)
-        m.compile(k.optimizers.SGD(0.1), "sparse_categorical_crossentropy", metrics=["accuracy", "mae"])
+        m.compile(k.optimizers.SGD(0.1), "sparse_categorical_crossentropy", metrics=["accuracy", "sparse_categorical_crossentropy"])
         m.fit(X, LABELS, epochs=1, batch_size=8, verbose=0, shuffle=False)
         after_fit = m.get_metrics_result()
         m.reset_metrics()
