@@ -43,6 +43,7 @@ def numbers(v):
 
 def assert_close(got, want, path="result"):
     """The same structure (dict keys in order, list lengths) and numbers to float32 tolerance."""
+    assert not isinstance(want, Exception) and not isinstance(got, Exception), f"{path}: Keras {want!r}, nerve {got!r}"
     got, want = numbers(got), numbers(want)
     if isinstance(want, dict):
         assert isinstance(got, dict) and list(got) == list(want), f"{path}: {list(got)} != {list(want)}"
