@@ -336,3 +336,16 @@ def test_get_metrics_result_as_keras():
 
     theirs, ours = on_both(program)
     assert_close(ours, theirs)
+
+
+def test_sparse_top_k_accuracy_from_sorted_ids_as_keras():
+    ids = np.array([[2, 0, 1], [1, 2, 0], [0, 1, 2], [2, 1, 0]], "int32")  # classes, best first
+    labels, weights = np.array([0, 0, 0, 1]), np.array([1.0, 2.0, 0.5, 1.0], "float32")
+
+    def program(k):
+        metric = k.metrics.SparseTopKCategoricalAccuracy(k=2, from_sorted_ids=True)
+        metric.update_state(labels, ids, sample_weight=weights)
+        return float(metric.result()), metric.get_config()["from_sorted_ids"]
+
+    theirs, ours = on_both(program)
+    assert ours == theirs

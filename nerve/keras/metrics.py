@@ -240,19 +240,29 @@ class TopKCategoricalAccuracy(Metric):
 
 
 class SparseTopKCategoricalAccuracy(Metric):
+    """How often the integer label is among the ``k`` highest predictions (with ``from_sorted_ids``,
+    among the first ``k`` class ids of each row of ``y_pred``)."""
+
     _direction = "up"
 
-    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None):
-        self.k = k
+    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None, from_sorted_ids=False):
+        self.k, self.from_sorted_ids = k, from_sorted_ids
         super().__init__(name, dtype)
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        if self.from_sorted_ids:
+            hit = sparse_top_k_categorical_accuracy(y_true, y_pred, self.k, from_sorted_ids=True)
+            self._add(_array(hit).reshape(-1), sample_weight)
+            return
         p = _array(y_pred)
         t = _array(y_true, _xp(p))
         self._add(_in_top_k(p.reshape(-1, p.shape[-1]), t.reshape(-1), self.k), sample_weight)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "k": self.k}
+        config = {**super().get_config(), "k": self.k}
+        if self.from_sorted_ids:
+            config["from_sorted_ids"] = True
+        return config
 
 
 class _LossMetric(Metric):
