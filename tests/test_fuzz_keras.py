@@ -350,3 +350,17 @@ def test_sparse_top_k_accuracy_from_sorted_ids_as_keras():
     theirs, ours = on_both(program)
     assert_close(ours, theirs)
     assert ours[1] is True
+
+
+def test_optimizer_config_has_keras_keys_and_values():
+    # (the EMA and accumulation settings were left out, so a saved optimizer lost them)
+    def program(k):
+        return [k.optimizers.SGD().get_config(),
+                k.optimizers.Adam(0.01, use_ema=True, ema_momentum=0.9, gradient_accumulation_steps=2).get_config(),
+                k.optimizers.RMSprop(weight_decay=0.1, clipnorm=1.0).get_config()]
+
+    theirs, ours = on_both(program)
+    assert [list(c) for c in ours] == [list(c) for c in theirs]
+    assert_close(ours, theirs)
+    ours_back = keras.optimizers.Adam.from_config(ours[1])
+    assert (ours_back.use_ema, ours_back.gradient_accumulation_steps) == (True, 2)

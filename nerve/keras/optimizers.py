@@ -311,10 +311,15 @@ class Optimizer:
 
     def get_config(self) -> dict:
         lr = self._learning_rate
-        config = {"name": self.name, "learning_rate": lr if not isinstance(lr, schedules.LearningRateSchedule)
+        # Keras's keys in Keras's order; the rate as its float32 variable reads
+        config = {"name": self.name, "learning_rate": float(np.float32(lr))
+                  if not isinstance(lr, schedules.LearningRateSchedule)
                   else {"class_name": type(lr).__name__, "config": lr.get_config()},
-                  "weight_decay": self.weight_decay, "clipnorm": self.clipnorm, "clipvalue": self.clipvalue,
-                  "global_clipnorm": self.global_clipnorm}
+                  "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
+                  "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue, "use_ema": self.use_ema,
+                  "ema_momentum": self.ema_momentum, "ema_overwrite_frequency": self.ema_overwrite_frequency,
+                  "loss_scale_factor": self.loss_scale_factor,
+                  "gradient_accumulation_steps": self.gradient_accumulation_steps}
         config.update(self._extra_config())
         return config
 
