@@ -249,7 +249,9 @@ class _MonitorCallback(Callback):
         found = False if name == "loss" else None
         for outer in getattr(self.model, "metrics", ()):
             for m in getattr(outer, "metrics", ()) if isinstance(outer, CompileMetrics) else ():
-                if m.name == name and m._direction is not None:
+                # (by the metric's own name, as Keras: not the log key of a weighted metric renamed
+                # weighted_NAME, nor an output's OUTPUT_NAME, which Keras cannot tell the direction of)
+                if m.__dict__.get("_base_name", m.name) == name and m._direction is not None:
                     found = m._direction == "up"
         if found is None:
             raise ValueError(
