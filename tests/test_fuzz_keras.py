@@ -366,3 +366,12 @@ def test_optimizer_config_has_keras_keys_and_values():
     assert_close(ours, theirs)
     ours_back = keras.optimizers.Adam.from_config(ours[1])
     assert (ours_back.use_ema, ours_back.gradient_accumulation_steps) == (True, 2)
+
+
+@pytest.mark.parametrize("name", ["mse", "categorical_crossentropy", "huber", "MeanSquaredError", "Huber"])
+def test_losses_get_gives_functions_for_function_names_as_keras(name):
+    # (nerve gave a Loss object for every name: a scalar where Keras gives a value per example)
+    y_true = RNG.integers(0, 2, (5, 3)).astype("float32")
+    y_pred = RNG.uniform(0.1, 0.9, (5, 3)).astype("float32")
+    theirs, ours = on_both(lambda k: k.losses.get(name)(y_true, y_pred))
+    assert_close(ours, theirs)

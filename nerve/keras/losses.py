@@ -675,7 +675,19 @@ _CLASSES = {c.__name__: c for c in set(_BY_NAME.values())}
 
 
 def get(identifier):
-    """A loss object from a name (``'categorical_crossentropy'``), a Loss, a class or a function."""
+    """As Keras's: the loss function for a function's name (``'mse'``, ``'categorical_crossentropy'``:
+    per-example values), a Loss for a class name (``'MeanSquaredError'``) or a config, a Loss or a
+    function as given."""
+    if isinstance(identifier, str) and identifier in _BY_NAME:
+        return _BY_NAME[identifier].fn
+    if callable(identifier) and not isinstance(identifier, type):
+        return identifier
+    return to_loss(identifier)
+
+
+def to_loss(identifier):
+    """A loss object from a name (``'categorical_crossentropy'``), a Loss, a class or a function
+    (what ``compile`` trains on)."""
     if identifier is None:
         return None
     if isinstance(identifier, Loss):

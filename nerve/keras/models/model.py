@@ -174,7 +174,7 @@ class Model(Layer):
         self._loss_weights = loss_weights
         self._metric_specs = metrics
         self._weighted_metric_specs = weighted_metrics
-        self._loss_fns = map_structure(losses_module.get, loss) if isinstance(loss, (list, dict)) else losses_module.get(loss)
+        self._loss_fns = map_structure(losses_module.to_loss, loss) if isinstance(loss, (list, dict)) else losses_module.to_loss(loss)
         if metrics is not None or weighted_metrics is not None:
             self._compile_metrics = CompileMetrics(self)
         self.compiled = True
@@ -812,9 +812,9 @@ class Model(Layer):
         loss = config.get("loss")
         self.compile(
             optimizer=optimizers_module.get(config["optimizer"]),
-            loss=map_structure(losses_module.get, loss) if isinstance(loss, list) else
-            ({k: losses_module.get(v) for k, v in loss.items()} if isinstance(loss, dict) and "class_name" not in loss
-             else losses_module.get(loss)),
+            loss=map_structure(losses_module.to_loss, loss) if isinstance(loss, list) else
+            ({k: losses_module.to_loss(v) for k, v in loss.items()} if isinstance(loss, dict) and "class_name" not in loss
+             else losses_module.to_loss(loss)),
             loss_weights=config.get("loss_weights"),
             metrics=_metrics_from_config(config.get("metrics")),
             weighted_metrics=_metrics_from_config(config.get("weighted_metrics")),
