@@ -375,3 +375,17 @@ def test_losses_get_gives_functions_for_function_names_as_keras(name):
     y_pred = RNG.uniform(0.1, 0.9, (5, 3)).astype("float32")
     theirs, ours = on_both(lambda k: k.losses.get(name)(y_true, y_pred))
     assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize("name", ["accuracy", "acc", "mse", "AUC"])
+def test_metrics_get_by_hand_as_keras(name):
+    # (nerve's get needed a batch to resolve 'accuracy' and failed without one)
+    def program(k):
+        metric = k.metrics.get(name)
+        return type(metric).__name__ if hasattr(metric, "update_state") else metric.__name__
+
+    theirs, ours = on_both(program)
+    if isinstance(theirs, Exception):
+        same_error(theirs, ours)
+    else:
+        assert ours == theirs

@@ -1359,6 +1359,10 @@ def get(identifier, y_true=None, y_pred=None, loss=None) -> Metric:
     if isinstance(identifier, dict):
         return _CLASSES[identifier["class_name"]].from_config(identifier.get("config", {}))
     if isinstance(identifier, str):
+        if identifier in ("accuracy", "acc") and y_pred is None:  # called by hand, as Keras's get
+            if identifier == "acc":
+                raise ValueError(f"Could not interpret metric identifier: {identifier}")
+            return Accuracy()
         if identifier in ("accuracy", "acc"):
             t_shape, p_shape = tuple(np.shape(y_true)), tuple(y_pred.shape)
             if p_shape[-1] == 1:
