@@ -39,6 +39,9 @@ def cat(tensors, dim: int = 0, *, out: Tensor | None = None) -> Tensor:
     if out is not None:
         return _into(out, cat(tensors, dim), "cat")
     ts = [t for t in _same(tensors, "cat") if not (t.ndim == 1 and t.shape[0] == 0)] or _same(tensors, "cat")[:1]
+    for i, t in enumerate(ts):
+        if not t.ndim:
+            raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
     d = _one_axis(dim, ts[0].ndim)
     for t in ts[1:]:
         if t.ndim != ts[0].ndim or builtins.any(a != b for i, (a, b) in enumerate(zip(t.shape, ts[0].shape)) if i != d):
@@ -131,9 +134,17 @@ def where(condition, input=None, other=None):
 
 
 def _scalar_tensor(v, like: Tensor) -> Tensor:
+    """A Python number as a 0-d tensor of the dtype it promotes to with ``like``, as torch's rule
+    has it: a number raises the kind (bool, integer, float), never the width."""
     from .creation import tensor
 
-    dt = like.dtype if (like.is_floating_point() or not isinstance(v, float)) else _dt.get_default_dtype()
+    kind = like._data.dtype.kind
+    if isinstance(v, float) and kind != "f":
+        dt = _dt.get_default_dtype()
+    elif isinstance(v, int) and not isinstance(v, bool) and kind == "b":  # where(mask, flags, 1) is int64
+        dt = _dt.int64
+    else:
+        dt = like.dtype
     return tensor(v, dtype=dt, device=like.device)
 
 
@@ -147,7 +158,12 @@ def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
     return ops.Gather.apply(input, index, axis=d)
 
 
-def cumsum(input: Tensor, dim: int) -> Tensor:
+def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor:
+    """The running sum along ``dim`` (in ``dtype`` if given; integer and bool inputs give int64)."""
+    if dtype is not None:
+        input = input.to(dtype=dtype)
+    elif input._data.dtype.kind in "iub":  # NumPy would keep int32, or give uint64 for uint8
+        input = input.to(dtype=_dt.int64)
     if not input.ndim:  # a 0-d tensor stays 0-d
         return ops.CumSum.apply(input.reshape(1), axis=_one_axis(dim, 1)).reshape(())
     return ops.CumSum.apply(input, axis=_one_axis(dim, input.ndim))
@@ -212,11 +228,29 @@ def einsum(equation: str, *operands) -> Tensor:
             sorted(c for c in set(letters) if letters.count(c) == 1))
     if "..." in equation:
         equation = _spell_out_ellipsis(equation, [o.ndim for o in operands])
+    ins, out = equation.split("->")
+    terms = ins.split(",")
+    if builtins.any(len(set(t)) < len(t) for t in terms):  # "ii": the op takes a letter once per operand
+        pairs = [_take_diagonals(t, o) for t, o in zip(terms, operands)]
+        equation = ",".join(t for t, _ in pairs) + "->" + out
+        operands = tuple(o for _, o in pairs)
     dts = [o.dtype for o in operands if isinstance(o, Tensor)]
     if builtins.any(d is not dts[0] for d in dts):  # as PyTorch's: a product never promotes
         raise RuntimeError(f"einsum(): expected all operands to have the same dtype, but got "
                            f"{', '.join(map(str, dts))}; convert them with .to(dtype) first")
     return ops.Einsum.apply(*operands, equation=equation)
+
+
+def _take_diagonals(term: str, x: Tensor) -> tuple[str, Tensor]:
+    """An operand whose ``term`` repeats a letter (``"ii"``), as its diagonal over those dims (the
+    letter moves last, where ``diagonal`` puts the dim), until no letter repeats."""
+    while len(set(term)) < len(term):
+        c = next(c for c in term if term.count(c) > 1)
+        p = term.index(c)
+        q = term.index(c, p + 1)
+        x = x.diagonal(0, p, q)
+        term = term[:p] + term[p + 1:q] + term[q + 1:] + c
+    return term, x
 
 
 def _spell_out_ellipsis(equation: str, ndims: list) -> str:
@@ -297,7 +331,8 @@ for _n in _METHODS:
 _METHODS_MORE = (
     "scatter scatter_add scatter_reduce index_add addmm baddbmm addbmm addmv addr ger diag diagonal trace "
     "movedim moveaxis rot90 take_along_dim masked_select atan2 arctan2 hypot fmod frac lerp nan_to_num erf "
-    "erfc bitwise_and bitwise_or bitwise_xor bitwise_not cumprod diff median kthvalue quantile histc "
+    "erfc bitwise_and bitwise_or bitwise_xor bitwise_not bitwise_left_shift bitwise_right_shift cumprod diff "
+    "median kthvalue quantile histc "
     "bincount asin acos atan sinh cosh asinh acosh atanh arcsin arccos arctan arcsinh arccosh arctanh erfinv "
     "exp2 deg2rad rad2deg sinc logit xlogy logaddexp float_power copysign signbit heaviside sgn positive "
     "logical_xor clamp_min clamp_max nansum nanmean aminmax cummax cummin msort argwhere flipud fliplr take "

@@ -166,19 +166,36 @@ class Pow(Function):
         self.a, self.b = a, b
         if _is_number(b) and b >= 0 and float(b).is_integer():
             self.y = a ** b
+        elif not _is_number(b) and b.dtype.kind in "iu" and _is_integer(a) and bool((b < 0).any()):
+            # as torch (NumPy refuses): 1 ** -n is 1, (-1) ** -n is 1 or -1, any other base gives 0
+            y = a ** xp.where(b < 0, 0, b)
+            unit = xp.where((a == -1) & (b % 2 != 0), -1, xp.where((a == 1) | (a == -1), 1, 0))
+            self.y = xp.where(b < 0, unit, y).astype(y.dtype, copy=False)
         else:
             with _errstate(xp):  # 0 ** -1 = inf, (-1) ** 0.5 = nan: silently, as in torch
                 self.y = a ** b
         return self.y
 
+    def zero_base(self):
+        """Where the exponent's gradient is 0 as PyTorch defines it (``0 ** b`` with ``b >= 0``), not
+        the nan of ``0 * log 0``; None for nowhere. (The base's is 0 where the exponent is 0.)"""
+        a, b = self.a, self.b
+        return (a == 0) & (b >= 0) if not _is_number(a) or a == 0 else None
+
     def backward(self, xp, g):
         a, b = self.a, self.b
         ga = gb = None
-        if self.parents[0] is not None:
-            ga = g * b * a ** (b - 1) if not isinstance(b, (int, float)) or b != 2 else g * 2 * a
-        if self.parents[1] is not None:
-            ga_log = xp.log(a) if not isinstance(a, (int, float)) else _pylog(a)
-            gb = g * self.y * ga_log
+        with _errstate(xp):  # 0 ** -1 in the derivative: inf silently, as in torch
+            if self.parents[0] is not None:
+                if _is_number(b):
+                    ga = g * 0.0 if b == 0 else g * 2 * a if b == 2 else g * b * a ** (b - 1)
+                else:
+                    ga = xp.where(b == 0, 0, g * b * a ** (b - 1))
+            if self.parents[1] is not None:
+                gb = g * self.y * (xp.log(a) if not _is_number(a) else _pylog(a))
+                zero = self.zero_base()
+                if zero is not None:
+                    gb = xp.where(zero, 0, gb)
         return ga, gb
 
     def backward_t(self, g):
@@ -189,8 +206,13 @@ class Pow(Function):
                 ga = g * 0.0 if b == 0 else g if b == 1 else g * 2 * a
             else:
                 ga = g * b * a ** (b - 1)
+                if not _is_number(b):
+                    ga = ga.masked_fill(self.const(self.b == 0), 0.0)
         if self.parents[1] is not None:
             gb = g * self.output(self.y) * (a.log() if not _is_number(a) else _pylog(a))
+            zero = self.zero_base()
+            if zero is not None:
+                gb = gb.masked_fill(self.const(zero), 0.0)
         return ga, gb
 
 
@@ -206,8 +228,13 @@ def _is_number(x) -> bool:
     return isinstance(x, (int, float))
 
 
+def _is_integer(x) -> bool:
+    """An integer Python number or array."""
+    return isinstance(x, int) if _is_number(x) else x.dtype.kind in "iu"
+
+
 def _pylog(x):
-    return math.log(x) if x > 0 else float("nan")
+    return math.log(x) if x > 0 else -math.inf if x == 0 else math.nan
 
 
 class Exp(Function):
@@ -250,16 +277,25 @@ class Log1p(Function):
 
 
 class Sqrt(Function):
+    """``sqrt(x)``; with ``zero_at_zero`` its gradient is 0 where the result is 0, not inf, as
+    PyTorch defines the gradients of std and of the 2-norm (a constant row, a zero vector)."""
+
+    zero_at_zero = False
+
     def forward(self, xp, x):
         with _errstate(xp):
             self.y = xp.sqrt(x)
         return self.y
 
     def backward(self, xp, g):
-        return g / (2 * self.y)
+        if not self.zero_at_zero:
+            return g / (2 * self.y)
+        with _errstate(xp):
+            return xp.where(self.y == 0, 0, g / (2 * self.y))
 
     def backward_t(self, g):
-        return g / (2 * self.output(self.y))
+        d = g / (2 * self.output(self.y))
+        return d.masked_fill(self.const(self.y == 0), 0.0) if self.zero_at_zero else d
 
 
 class Abs(Function):
@@ -1197,7 +1233,7 @@ class Gather(Function):
 
 class CumSum(Function):
     def forward(self, xp, x):
-        return xp.cumsum(x, axis=self.axis)
+        return xp.cumsum(x, axis=self.axis, dtype=x.dtype)  # (NumPy would widen int32)
 
     def backward(self, xp, g):
         return xp.flip(xp.cumsum(xp.flip(g, axis=self.axis), axis=self.axis), axis=self.axis)
@@ -1671,7 +1707,8 @@ class Fmod(Function):
 
     def forward(self, xp, a, b):
         self.a, self.b = a, b
-        return xp.fmod(a, b)
+        with _errstate(xp):  # fmod(x, 0) is nan silently, as in torch
+            return xp.fmod(a, b)
 
     def backward(self, xp, g):
         gb = None
@@ -1686,6 +1723,52 @@ class Fmod(Function):
             with _errstate(self.device.xp):
                 gb = -g * self.const(self.device.xp.trunc(self.a / self.b))
         return g, gb
+
+
+class Remainder(Function):
+    """Python's remainder (the sign of the divisor); the divisor's gradient is ``-g * floor(a / b)``."""
+
+    @property
+    def torch_name(self) -> str:  # PyTorch's overloads: tensor % number, tensor % tensor
+        return "RemainderBackward0" if _is_number(self.b) else "RemainderBackward1"
+
+    def forward(self, xp, a, b):
+        self.a, self.b = a, b
+        with _errstate(xp):  # x % 0 is nan silently, as in torch
+            return xp.remainder(a, b)
+
+    def backward(self, xp, g):
+        gb = None
+        if self.parents[1] is not None:
+            with _errstate(xp):
+                gb = -g * xp.floor_divide(self.a, self.b)
+        return g, gb
+
+    def backward_t(self, g):
+        gb = None
+        if self.parents[1] is not None:
+            with _errstate(self.device.xp):
+                gb = -g * self.const(self.device.xp.floor_divide(self.a, self.b))
+        return g, gb
+
+
+class RoundedDiv(Function):
+    """``a / b`` rounded down (``mode='floor'``, exact as Python's ``//``) or toward zero
+    (``'trunc'``): in the graph with a zero gradient, as PyTorch records it."""
+
+    torch_name = "DivBackward2"
+
+    def forward(self, xp, a, b):
+        with _errstate(xp):  # x // 0 is inf or nan silently, as in torch
+            return xp.floor_divide(a, b) if self.mode == "floor" else xp.trunc(a / b)
+
+    def backward(self, xp, g):
+        z = xp.zeros_like(g)
+        return tuple(z if p is not None else None for p in self.parents)
+
+    def backward_t(self, g):
+        z = g * 0.0
+        return tuple(z if p is not None else None for p in self.parents)
 
 
 # ---------------------------------------------------------------- erf (W. J. Cody's rational approximations)

@@ -64,8 +64,13 @@ def _axis(dim, ndim):
     if isinstance(dim, (tuple, list)):
         if len(dim) == 0:
             return None
-        return tuple(sorted(_one_axis(d, ndim) for d in dim))
-    return _one_axis(dim, ndim)
+        axes = tuple(sorted(_one_axis(d, ndim) for d in dim))
+        for a, b in zip(axes, axes[1:]):
+            if a == b:
+                raise RuntimeError(f"dim {a} appears multiple times in the list of dims")
+    else:
+        axes = _one_axis(dim, ndim)
+    return None if ndim == 0 else axes  # a 0-d tensor takes dim 0 or -1 (as torch): all of it
 
 
 def _one_axis(d, ndim):
@@ -314,7 +319,10 @@ class Tensor:
         dev, dt, copy = parse_to_args(args, kwargs)
         out = self
         if dt is not None and dt.np != self._data.dtype:
-            out = ops.Cast.apply(out, dtype=dt.np)
+            if dt.np.kind == "f":
+                out = ops.Cast.apply(out, dtype=dt.np)
+            else:  # an integer or bool result has no gradient: outside the graph, as in torch
+                out = Tensor._make(out._data.astype(dt.np), out._device)
         if dev is not None:
             if dev is not out._device:
                 out = _ToDevice.apply(out, target=dev)
@@ -681,16 +689,22 @@ class Tensor:
         return ops.Div.apply(b, a)
 
     def __floordiv__(self, other):
-        a, b = self._coerce(other)
-        return _nograd(a, b, lambda x, y: x // y)
+        return self.div(other, rounding_mode="floor")
 
     def __rfloordiv__(self, other):
         a, b = self._coerce(other)
-        return _nograd(a, b, lambda x, y: y // x)
+        return _constant(b, a).div(a, rounding_mode="floor")
 
     def __mod__(self, other):
+        """``self % other`` with the sign of the divisor (Python's and ``torch.remainder``'s)."""
         a, b = self._coerce(other)
-        return _nograd(a, b, lambda x, y: x % y)
+        if _integer_division(a, _raw(b, a), "remainder"):
+            return a._wrap(a._device.xp.remainder(a._data, _raw(b, a)))
+        return ops.Remainder.apply(a, b)
+
+    def __rmod__(self, other):
+        a, b = self._coerce(other)
+        return _constant(b, a) % a
 
     def __pow__(self, other):
         a, b = self._coerce(other)
@@ -727,13 +741,29 @@ class Tensor:
         return self._wrap(~self._data)
 
     def __and__(self, other):
-        return self._wrap(self._data & _raw(other, self))
+        return self._bitwise(other, "bitwise_and", "bitwise_and")
 
     def __or__(self, other):
-        return self._wrap(self._data | _raw(other, self))
+        return self._bitwise(other, "bitwise_or", "bitwise_or")
 
     def __xor__(self, other):
-        return self._wrap(self._data ^ _raw(other, self))
+        return self._bitwise(other, "bitwise_xor", "bitwise_xor")
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+    def __lshift__(self, other):
+        return self._bitwise(other, "left_shift", "lshift")
+
+    def __rshift__(self, other):
+        return self._bitwise(other, "right_shift", "rshift")
+
+    def __rlshift__(self, other):
+        a, b = self._coerce(other)
+        return _constant(b, a)._bitwise(a, "left_shift", "lshift")
+
+    def __rrshift__(self, other):
+        a, b = self._coerce(other)
+        return _constant(b, a)._bitwise(a, "right_shift", "rshift")
 
     def add(self, other, *, alpha=1):
         """``self + alpha * other``, as ``torch.add``."""
@@ -758,20 +788,12 @@ class Tensor:
             )
         a, b = self._coerce(other)
         x, y = a._data, _raw(b, a)
-        xp = a._device.xp
-        if x.dtype.kind in "iu" and not isinstance(y, float) and getattr(y, "dtype", x.dtype).kind in "iub":
-            if (y == 0).any() if hasattr(y, "any") else y == 0:
-                raise RuntimeError("ZeroDivisionError")  # as torch words it
-            q = xp.floor_divide(x, y)
+        if _integer_division(a, y, "div_" + rounding_mode):
+            q = a._device.xp.floor_divide(x, y)
             if rounding_mode == "trunc":  # floor rounds a negative quotient down: step back up
                 q = q + ((q * y != x) & ((x < 0) != (y < 0)))
-            return a._wrap(xp.asarray(q, dtype=x.dtype) if q.dtype != x.dtype else q)
-        if x.dtype.kind != "f":
-            a = a.to(dtype=_dt.get_default_dtype())
-            a, b = a._coerce(b)
-            x, y = a._data, _raw(b, a)
-        q = x / y
-        return a._wrap((xp.floor if rounding_mode == "floor" else xp.trunc)(q).astype(x.dtype, copy=False))
+            return a._wrap(a._device.xp.asarray(q, dtype=x.dtype) if q.dtype != x.dtype else q)
+        return ops.RoundedDiv.apply(a, b, mode=rounding_mode)
 
     divide = div
     true_divide = __truediv__
@@ -786,16 +808,20 @@ class Tensor:
     def mm(self, other):
         if isinstance(other, Tensor) and other._data.dtype != self._data.dtype:
             raise _mixed_matmul("mm", self, other)
+        _matrices("mm", (self, "self must be a matrix"), (other, "mat2 must be a matrix"), ndim=2)
         return self @ other
 
     def bmm(self, other):
         if isinstance(other, Tensor) and other._data.dtype != self._data.dtype:
             raise _mixed_matmul("bmm", self, other)
+        _matrices("bmm", (self, "batch1 must be a 3D tensor"), (other, "batch2 must be a 3D tensor"), ndim=3)
         return self @ other
 
     def dot(self, other):
         if isinstance(other, Tensor) and other._data.dtype != self._data.dtype:
             raise _mixed_matmul("dot", self, other)
+        if isinstance(other, Tensor) and (self.ndim != 1 or other.ndim != 1):
+            raise RuntimeError(f"1D tensors expected, but got {self.ndim}D and {other.ndim}D tensors")
         return self @ other
 
     # comparisons (no gradient)
@@ -922,7 +948,7 @@ class Tensor:
                 iop(self._data, other._data)  # the array's own in-place op: the ufunc with out=
             except ValueError:
                 if getattr(self._data.flags, "writeable", True):
-                    raise
+                    raise _shape_error(self, other) from None
                 raise _readonly(self._data) from None
             _noted(self)
             return self
@@ -942,7 +968,10 @@ class Tensor:
             name = {"f": "Float", "i": "Long", "u": "Long"}.get(kind, "Bool")
             raise RuntimeError(f"result type {name} can't be cast to the desired output type {self.dtype}")
         _check_writeable(self._data)
-        npop(self._data, b, out=self._data, casting="unsafe")
+        try:
+            npop(self._data, b, out=self._data, casting="unsafe")
+        except ValueError:
+            raise _shape_error(self, other) from None
         _noted(self)
         return self
 
@@ -983,11 +1012,7 @@ class Tensor:
         result = self.div(other, rounding_mode=rounding_mode)
         if _KIND_RANK[result._data.dtype.kind] > _KIND_RANK[self._data.dtype.kind]:
             raise RuntimeError(f"result type {result.dtype} can't be cast to the desired output type {self.dtype}")
-        if self.requires_grad and _autograd._enabled:
-            return self._inplace(result)
-        self._data[...] = result._data
-        _noted(self)
-        return self
+        return self._write(result, other)
 
     def pow_(self, other):
         return self._unary_inplace(lambda t: t ** other)
@@ -1005,7 +1030,13 @@ class Tensor:
         if self._needs_graph():
             return self._inplace(fn(self))
         out = fn(self.detach())
-        self._data[...] = out._data
+        if _KIND_RANK[out._data.dtype.kind] > _KIND_RANK[self._data.dtype.kind]:  # exp_ of an int tensor
+            raise RuntimeError(f"result type {_torch_name(out)} can't be cast to the desired output type "
+                               f"{_torch_name(self)}")
+        try:
+            self._data[...] = out._data
+        except ValueError:
+            raise _shape_error(self, out) from None
         _noted(self)
         return self
 
@@ -1031,6 +1062,8 @@ class Tensor:
             return self._inplace(moved.expand(self.shape) + self * 0)
         arr = move(src._data, self._device)
         _check_writeable(self._data)
+        if self._data.dtype.kind == "b" and arr.dtype.kind != "b":
+            arr = arr != 0  # (NumPy refuses to cast numbers to bool in an assignment; torch casts)
         try:
             self._data[...] = arr
         except ValueError:
@@ -1090,6 +1123,10 @@ class Tensor:
         return self
 
     def __setitem__(self, index, value):
+        steps = _ints_first(index, self.ndim)
+        if steps is not None:  # into the view the integers select (its writes reach self)
+            self[steps[0]][steps[1]] = value
+            return
         idx, _ = _index(index, self._device)
         if self._needs_graph(value):
             v = value
@@ -1167,7 +1204,12 @@ class Tensor:
 
     # the step functions record a node with a zero gradient, as PyTorch's (FloorBackward0, ...)
     def sign(self):
-        return ops.Stepwise.apply(self, fn="sign")
+        if self._data.dtype.kind == "b":  # NumPy has no sign of bools; the values are their own
+            return self.clone()
+        out = ops.Stepwise.apply(self, fn="sign")
+        if out._data.dtype.kind == "f" and self._device.xp.isnan(out._data).any():
+            out._data[self._device.xp.isnan(out._data)] = 0  # torch: the sign of nan is 0
+        return out
 
     def floor(self):
         return ops.Stepwise.apply(self, fn="floor")
@@ -1194,7 +1236,8 @@ class Tensor:
             return out
         if min is None and max is None:
             raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
-        return ops.Clamp.apply(self, min=_as_scalar(min), max=_as_scalar(max))
+        x = self._floating() if isinstance(min, float) or isinstance(max, float) else self  # int to float32, not 64
+        return ops.Clamp.apply(x, min=_as_scalar(min), max=_as_scalar(max))
 
     clip = clamp
 
@@ -1212,8 +1255,18 @@ class Tensor:
         return where(condition, self, other)
 
     def masked_fill(self, mask, value):
+        """``value`` where ``mask`` holds, else ``self``; in this tensor's dtype, as torch (the value is
+        cast to it: 1.5 fills an integer tensor with 1)."""
         from .functions import where
 
+        if isinstance(value, Tensor):
+            if value.ndim:
+                raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got tensor "
+                                   f"with {value.ndim} dimension(s).")
+            if value._data.dtype != self._data.dtype:
+                value = value.to(dtype=self.dtype)
+        elif self._data.dtype.kind in "iub" and not isinstance(value, bool):
+            value = (builtins.bool if self._data.dtype.kind == "b" else builtins.int)(value)
         return where(mask, value, self)
 
     def isnan(self):
@@ -1278,17 +1331,21 @@ class Tensor:
                              correction=correction)
 
     def std(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
-        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+        return ops.Sqrt.apply(self.var(dim, unbiased, keepdim, correction=correction), zero_at_zero=True)
 
     def prod(self, dim=None, keepdim: bool = False, dtype=None):
         x = self if dtype is None else self.to(dtype=dtype)
+        if x._data.dtype.kind in "iub":  # as sum: int64 (NumPy would give uint64 for uint8)
+            x = x.to(dtype=_dt.int64)
         return ops.Prod.apply(x, axis=_axis(dim, self.ndim) if dim is not None else None, keepdims=keepdim)
 
     def amax(self, dim=None, keepdim: bool = False):
-        return ops.Amax.apply(self, axis=_axis(dim, self.ndim), keepdims=keepdim, op="max")
+        ax = _nonempty(self, "amax", _axis(dim, self.ndim))
+        return ops.Amax.apply(self, axis=ax, keepdims=keepdim, op="max")
 
     def amin(self, dim=None, keepdim: bool = False):
-        return ops.Amax.apply(self, axis=_axis(dim, self.ndim), keepdims=keepdim, op="min")
+        ax = _nonempty(self, "amin", _axis(dim, self.ndim))
+        return ops.Amax.apply(self, axis=ax, keepdims=keepdim, op="min")
 
     def _maxmin(self, op, dim, keepdim):
         if isinstance(dim, Tensor):
@@ -1298,6 +1355,10 @@ class Tensor:
                 raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0")
             return ops.Amax.apply(self, axis=None, keepdims=False, op=op, whole=True)
         ax = _one_axis(dim, self.ndim)
+        if not self.ndim:  # dim 0 or -1 of a 0-d tensor: the tensor itself, at index 0
+            values, arg = self.reshape(1)._maxmin(op, 0, False)
+            return (MaxResult if op == "max" else MinResult)(values.reshape(()), arg.reshape(()))
+        _nonempty(self, op, ax)
         values = ops.MaxDim.apply(self, axis=ax, keepdims=keepdim, op=op)
         arg = self._data.argmax(axis=ax) if op == "max" else self._data.argmin(axis=ax)
         if keepdim:
@@ -1316,13 +1377,15 @@ class Tensor:
         """Index of the max/min (first one on ties), over everything or along ``dim`` (int64)."""
         xp = self._device.xp
         if dim is None:
+            if self._data.size == 0:
+                raise IndexError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0.")
             out = xp.asarray(getattr(self._data, op)())
             if keepdim:
                 out = out.reshape((1,) * self.ndim)
         else:
-            ax = _one_axis(dim, self.ndim)
-            out = getattr(self._data, op)(axis=ax)
-            if keepdim:
+            ax = _nonempty(self, op, _one_axis(dim, self.ndim))
+            out = getattr(self._data, op)(axis=ax) if self.ndim else xp.asarray(0)
+            if keepdim and self.ndim:
                 out = xp.expand_dims(out, ax)
         return self._wrap(out.astype(np.int64, copy=False))
 
@@ -1346,7 +1409,7 @@ class Tensor:
 
     def norm(self, p=2, dim=None, keepdim: bool = False):
         if p == 2 or p == "fro":
-            return (self * self).sum(dim, keepdim).sqrt()
+            return ops.Sqrt.apply((self * self).sum(dim, keepdim), zero_at_zero=True)
         if p == 1:
             return self.abs().sum(dim, keepdim)
         if p == float("inf"):
@@ -1362,24 +1425,35 @@ class Tensor:
     def count_nonzero(self, dim=None):
         return self._wrap(self._device.xp.asarray((self._data != 0).sum(axis=_axis(dim, self.ndim))).astype(np.int64))
 
-    def cumsum(self, dim: int):
+    def cumsum(self, dim: int, *, dtype=None):
         from .functions import cumsum
 
-        return cumsum(self, dim)
+        return cumsum(self, dim, dtype=dtype)
 
     def sort(self, dim: int = -1, descending: bool = False, *, stable: bool = False):
         """Sorted values and their indices along ``dim``; always stable (equal values keep
         their order), so ``stable`` is accepted and changes nothing."""
         xp = self._device.xp
         ax = _one_axis(dim, self.ndim)
-        key = -self._data if descending and self._data.dtype.kind != "b" else self._data
-        idx = xp.argsort(key, axis=ax, kind="stable")
+        if not self.ndim:
+            s = self.reshape(1).sort(ax, descending)
+            return SortResult(s.values.reshape(()), s.indices.reshape(()))
+        if descending:  # not an ascending sort of -x: -x wraps for uint8 and keeps nan last (torch: first)
+            flipped = xp.argsort(xp.flip(self._data, ax), axis=ax, kind="stable")
+            idx = (self._data.shape[ax] - 1) - xp.flip(flipped, ax)  # equal values keep their order
+        else:
+            idx = xp.argsort(self._data, axis=ax, kind="stable")
         return SortResult(self.gather(ax, self._wrap(idx)), self._wrap(idx.astype(np.int64)))
 
-    def argsort(self, dim: int = -1, descending: bool = False):
-        return self.sort(dim, descending).indices
+    def argsort(self, dim: int = -1, descending: bool = False, *, stable: bool = False):
+        return self.sort(dim, descending).indices  # (sort is always stable)
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
+        if not self.ndim:  # a 0-d tensor is its own top 1
+            s = self.reshape(1).topk(k, 0, largest, sorted)
+            return TopkResult(s.values.reshape(()), s.indices.reshape(()))
+        if not 0 <= k <= self._data.shape[_one_axis(dim, self.ndim)]:
+            raise RuntimeError("selected index k out of range")
         s = self.sort(dim, descending=largest)
         return TopkResult(s.values.narrow(dim, 0, k), s.indices.narrow(dim, 0, k))
 
@@ -1390,17 +1464,28 @@ class Tensor:
         return gather(self, dim, index)
 
     def nonzero(self, as_tuple: bool = False):
+        if not self.ndim:  # (NumPy refuses a 0-d array) as torch: one row of no coordinates if nonzero
+            return self.reshape(1).nonzero(as_tuple) if as_tuple else self._wrap(
+                self._device.xp.zeros((int(self._data != 0), 0), np.int64))
         nz = self._device.xp.nonzero(self._data)
         if as_tuple:
             return tuple(self._wrap(n.astype(np.int64)) for n in nz)
         return self._wrap(self._device.xp.stack(nz, axis=1).astype(np.int64))
 
-    def unique(self, sorted: bool = True, return_counts: bool = False):
-        xp = self._device.xp
+    def unique(self, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False, dim=None):
+        """The distinct values (or, along ``dim``, slices), sorted; with ``return_inverse`` where each
+        element (slice) of ``self`` went, with ``return_counts`` how often each occurs."""
+        x = self._data
+        axis = None if dim is None else _one_axis(dim, self.ndim)
+        if axis is not None and self.ndim == 0:
+            raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
+        u, inverse, counts = self._device.xp.unique(x, return_inverse=True, return_counts=True, axis=axis)
+        out = [self._wrap(u)]
+        if return_inverse:
+            out.append(self._wrap(inverse.reshape(x.shape if axis is None else -1).astype(np.int64)))
         if return_counts:
-            u, c = xp.unique(self._data, return_counts=True)
-            return self._wrap(u), self._wrap(c.astype(np.int64))
-        return self._wrap(xp.unique(self._data))
+            out.append(self._wrap(counts.astype(np.int64)))
+        return out[0] if len(out) == 1 else tuple(out)
 
     # ------------------------------------------------------------ shapes
 
@@ -1424,6 +1509,8 @@ class Tensor:
         if self.ndim == 0:
             return self.reshape(1)
         s, e = _one_axis(start_dim, self.ndim), _one_axis(end_dim, self.ndim)
+        if s > e:
+            raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
         shp = self._data.shape
         n = 1
         for d in shp[s : e + 1]:
@@ -1499,16 +1586,25 @@ class Tensor:
         return ops.Expand.apply(self, shape=shape)
 
     def repeat(self, *sizes):
-        return ops.Repeat.apply(self, reps=_size(sizes))
+        reps = _size(sizes)
+        if len(reps) < self.ndim:  # (NumPy's tile would pad them with ones)
+            raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions "
+                               "of tensor")
+        return ops.Repeat.apply(self, reps=reps)
 
     def tile(self, *dims):
         """Repeat along each axis (as ``repeat``, with missing leading counts taken as 1)."""
         dims = _size(dims)
         return self.repeat(*((1,) * (self.ndim - len(dims)) + dims))
 
-    def repeat_interleave(self, repeats, dim=None):
+    def repeat_interleave(self, repeats=None, dim=None, *, output_size=None):
         """Repeat each element ``repeats`` times along ``dim`` (the flattened tensor when None);
-        ``repeats`` is an int or one count per element."""
+        ``repeats`` is an int or one count per element. Without ``repeats``, this tensor holds the
+        counts and the result repeats their indices (``[2, 1]`` gives ``[0, 0, 1]``)."""
+        if repeats is None:
+            from .creation import arange
+
+            return arange(self._data.size, device=self._device).repeat_interleave(self)
         x = self.reshape(-1) if dim is None else self
         d = 0 if dim is None else _one_axis(dim, self.ndim)
         n = x.shape[d]
@@ -1558,7 +1654,18 @@ class Tensor:
         return ops.Flip.apply(self, axis=tuple(_one_axis(d, self.ndim) for d in dims))
 
     def narrow(self, dim: int, start: int, length: int):
+        if not self.ndim:
+            raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
         d = _one_axis(dim, self.ndim)
+        size = self._data.shape[d]
+        start, length = int(start), int(length)
+        if not -size <= start <= size:
+            raise IndexError(f"start out of range (expected to be in range of [{-size}, {size}], but got {start})")
+        if length < 0:
+            raise RuntimeError("narrow(): length must be non-negative.")
+        start = start + size if start < 0 else start
+        if start + length > size:  # a slice would clip silently
+            raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({size}).")
         idx = [_py_slice(None)] * self.ndim
         idx[d] = _py_slice(start, start + length)
         return self[tuple(idx)]
@@ -1589,6 +1696,10 @@ class Tensor:
             out = Tensor._make(self._data[index], self._device)
             out._view = (self, "index", index)
             return out
+        if index.__class__ is tuple:
+            steps = _ints_first(index, self.ndim)
+            if steps is not None:
+                return self[steps[0]][steps[1]]
         idx, advanced = _index(index, self._device)
         fn = ops.GetItem()  # (Function.apply's work, written out)
         fn.index = idx
@@ -1660,6 +1771,8 @@ class Tensor:
         """Make an in-place op's out-of-place ``result`` this tensor's value."""
         if self._needs_graph(other):
             return self._inplace(result)
+        if result._data.shape != self._data.shape:  # an in-place op cannot broadcast its target
+            raise _shape_error(self, result)
         self._data[...] = result._data
         _noted(self)
         return self
@@ -1940,7 +2053,8 @@ class Tensor:
 
     def _binary_float(self, other):
         """Both operands of a float op, promoted to one floating dtype."""
-        a, b = self._coerce(other if isinstance(other, Tensor) else self.new_tensor(_as_scalar(other)))
+        a, b = self._coerce(other if isinstance(other, Tensor) else _as_scalar(other))
+        b = _constant(b, a)  # (after the promotion: 2.5 with an integer tensor stays 2.5)
         if a._data.dtype.kind != "f":
             a, b = a.to(dtype=_dt.get_default_dtype()), b.to(dtype=_dt.get_default_dtype())
         return a, b
@@ -1961,9 +2075,7 @@ class Tensor:
         """C's remainder: the result has the sign of ``self`` (``remainder`` takes the divisor's)."""
         a, b = self._coerce(other)
         raw = _raw(b, a)
-        if a._data.dtype.kind in "iub" and getattr(raw, "dtype", np.dtype(type(raw))).kind in "iub":
-            if bool((raw == 0).any()) if hasattr(raw, "any") else raw == 0:
-                raise RuntimeError("ZeroDivisionError")
+        if _integer_division(a, raw, "fmod"):
             return a._wrap(self._device.xp.fmod(a._data, raw))
         return ops.Fmod.apply(a, b)
 
@@ -2004,15 +2116,18 @@ class Tensor:
         return ops.Erf.apply(self._floating(), complement=1)
 
     def _bitwise(self, other, fn, name):
-        xp = self._device.xp
-        b = _raw(other, self)
-        for k in (self._data.dtype.kind, getattr(b, "dtype", np.dtype(type(b))).kind):
-            if k not in "iub":
-                raise RuntimeError(f"\"{name}_cpu\" not implemented for 'Float'")
-        if isinstance(other, Tensor) and other._data.dtype != self._data.dtype:
-            t = _dt.result_type(self, other).np
-            return self._wrap(getattr(xp, fn)(self._data.astype(t), b.astype(t)))
-        return self._wrap(getattr(xp, fn)(self._data, b))
+        """An integer op of two operands (``fn``: the array module's), promoted as PyTorch's binary
+        ops; floats are refused as PyTorch refuses them."""
+        a, b = self._coerce(other)
+        if a._data.dtype.kind == "f":
+            raise NotImplementedError(f"\"{name}_cpu\" not implemented for '{_torch_name(a)}'")
+        return a._wrap(getattr(a._device.xp, fn)(a._data, _raw(b, a)))
+
+    def bitwise_left_shift(self, other) -> "Tensor":
+        return self << other
+
+    def bitwise_right_shift(self, other) -> "Tensor":
+        return self >> other
 
     def bitwise_and(self, other) -> "Tensor":
         return self._bitwise(other, "bitwise_and", "bitwise_and")
@@ -2330,12 +2445,9 @@ class Tensor:
 
     def copysign(self, other) -> "Tensor":
         """``|self|`` with the sign of ``other`` (a sign bit: -0.0 counts as negative)."""
-        x = self._floating()
-        o = _raw(other, self)
-        if not is_array(o):
-            return x.abs() * (-1.0 if np.signbit(o) else 1.0)
+        x, o = self._binary_float(other)  # promoted as torch's binary ops (bool with float16 is float16)
         xp = self._device.xp
-        return x.abs() * self._wrap(xp.where(xp.signbit(o), -1.0, 1.0).astype(x._data.dtype))
+        return x.abs() * self._wrap(xp.where(xp.signbit(o._data), -1.0, 1.0).astype(x._data.dtype))
 
     def signbit(self) -> "Tensor":
         return self._wrap(self._device.xp.signbit(self._data))
@@ -2946,6 +3058,7 @@ def _inplace_variant(name):
 for _name in ("erf erfc erfinv asin acos atan sinh cosh asinh acosh atanh arcsin arccos arctan arcsinh arccosh "
               "arctanh exp2 deg2rad rad2deg sinc logit xlogy logaddexp float_power copysign atan2 arctan2 hypot "
               "fmod frac nan_to_num cumprod lerp clamp_min clamp_max bitwise_and bitwise_or bitwise_xor bitwise_not "
+              "bitwise_left_shift bitwise_right_shift "
               "logical_xor sgn log log1p log2 log10 sin cos tan tanh sigmoid floor ceil round trunc sign reciprocal "
               "rsqrt expm1 square triu tril logical_and logical_or logical_not addcmul addcdiv renorm lgamma digamma "
               "polygamma mvlgamma ldexp gcd lcm nextafter").split():
@@ -3312,6 +3425,13 @@ for _name, _op in (("eq", "__eq__"), ("ne", "__ne__"), ("lt", "__lt__"), ("le", 
 for _name in ("floor_divide", "remainder"):
     setattr(Tensor, _name + "_", _inplace_variant(_name))
 
+# ``x //= y`` and the like write into x as in torch (without these Python makes a new tensor, so a
+# view or another name of x keeps the old values)
+for _op, _name in (("__ipow__", "pow_"), ("__ifloordiv__", "floor_divide_"), ("__imod__", "remainder_"),
+                   ("__iand__", "bitwise_and_"), ("__ior__", "bitwise_or_"), ("__ixor__", "bitwise_xor_"),
+                   ("__ilshift__", "bitwise_left_shift_"), ("__irshift__", "bitwise_right_shift_")):
+    setattr(Tensor, _op, getattr(Tensor, _name))
+
 _NUMPY_NAMES = {"axis": "dim", "keepdims": "keepdim"}
 
 
@@ -3536,8 +3656,55 @@ def _raw(x, like: Tensor):
     return x
 
 
-def _nograd(a: Tensor, b, fn) -> Tensor:
-    return a._wrap(fn(a._data, _raw(b, a)))
+def _nonempty(x: Tensor, op: str, axis):
+    """``axis`` (None, an int or a tuple), after raising torch's IndexError where a max- or min-like
+    reduction would run over a dim of size 0 (NumPy's error names no dim)."""
+    if x._data.size == 0:
+        if axis is None:  # (a 0-d tensor is never empty: this is a reduction of everything)
+            raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0. "
+                               "Specify the reduction dim with the 'dim' argument.")
+        for a in axis if isinstance(axis, tuple) else (axis,):
+            if x._data.shape[a] == 0:
+                raise IndexError(f"{op}(): Expected reduction dim {a} to have non-zero size.")
+    return axis
+
+
+def _shape_error(target: Tensor, other) -> RuntimeError:
+    """torch's error for an in-place op whose other operand does not fit its target's shape."""
+    a, b = tuple(target.shape), tuple(getattr(other, "shape", ()))
+    try:
+        return RuntimeError(f"output with shape {list(a)} doesn't match the broadcast shape "
+                            f"{list(np.broadcast_shapes(a, b))}")
+    except ValueError:
+        d = next(i for i in range(1, min(len(a), len(b)) + 1) if 1 != a[-i] != b[-i] != 1)
+        return RuntimeError(f"The size of tensor a ({a[-d]}) must match the size of tensor b ({b[-d]}) at "
+                            f"non-singleton dimension {len(a) - d}")
+
+
+def _matrices(name: str, *operands, ndim: int) -> None:
+    """torch's error where an operand of mm (bmm) is not ``ndim``-D (``@`` would take it anyway)."""
+    for t, message in operands:
+        if isinstance(t, Tensor) and t.ndim != ndim:
+            raise RuntimeError(message)
+
+
+def _constant(x, like: Tensor) -> Tensor:
+    """``x`` as a tensor of ``like``'s dtype and device (a number on the left of ``//`` or ``%``)."""
+    return x if isinstance(x, Tensor) else like.new_tensor(x)
+
+
+def _integer_division(a: Tensor, y, name: str) -> bool:
+    """Whether ``a`` (promoted already) and the divisor ``y`` (an array or a number) divide as
+    integers. As PyTorch: a bool dividend is refused, and so is an integer divisor of 0 (NumPy
+    would give 0 with a warning)."""
+    kind = a._data.dtype.kind
+    if kind not in "iub" or isinstance(y, float) or getattr(y, "dtype", a._data.dtype).kind not in "iub":
+        return False
+    if kind == "b":
+        raise NotImplementedError(f"\"{name}_cpu\" not implemented for 'Bool'")
+    if a._data.size and ((y == 0).any() if hasattr(y, "any") else y == 0):
+        raise RuntimeError("ZeroDivisionError")  # as torch words it (an empty tensor divides by anything)
+    return True
 
 
 def _size(args) -> tuple:
@@ -3552,6 +3719,42 @@ def _size(args) -> tuple:
             raise TypeError(f"sizes must be integers, got {a!r} of type {type(a).__name__}")
         out.append(int(a))
     return tuple(out)
+
+
+def _ints_first(index, ndim: int):
+    """For an index that mixes integers with tensors, lists or masks: (the integers alone, the rest),
+    to apply one after the other, as PyTorch does (NumPy counts an integer among arrays as one more
+    array, which moves the dims: ``x[0, :, idx]`` has shape ``(n, len(idx))`` in PyTorch, ``(len(idx),
+    n)`` in NumPy). None when the index has no such mix."""
+    if index.__class__ is not tuple:
+        return None
+    ints = advanced = False
+    for it in index:
+        if isinstance(it, (int, np.integer)) and not isinstance(it, (bool, np.bool_)):
+            ints = True
+        elif it is not None and it is not Ellipsis and not isinstance(it, (_py_slice, bool)):
+            advanced = True
+    if not (ints and advanced):
+        return None
+
+    def width(it):  # the dims of the tensor an item consumes: a mask all of its own
+        if it is None:
+            return 0
+        arr = it._data if isinstance(it, Tensor) else np.asarray(it) if isinstance(it, (list, np.ndarray)) else None
+        return arr.ndim if arr is not None and arr.dtype.kind == "b" else 1
+
+    first, rest = [], []
+    for it in index:
+        if it is Ellipsis:
+            n = ndim - builtins.sum(width(o) for o in index if o is not Ellipsis)
+            first += [_py_slice(None)] * n
+            rest.append(it)
+        elif isinstance(it, (int, np.integer)) and not isinstance(it, (bool, np.bool_)):
+            first.append(it)
+        else:
+            first += [_py_slice(None)] * width(it)
+            rest.append(it)
+    return tuple(first), tuple(rest)
 
 
 def _index(index, dev) -> tuple[Any, bool]:

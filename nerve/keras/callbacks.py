@@ -1,4 +1,4 @@
-"""Keras's callbacks: ``History``, ``EarlyStopping``, ``ModelCheckpoint``, ``LearningRateScheduler``,
+"""Keras's callbacks: ``History``, ``EarlyStopping``, ``ModelCheckpoint``, ``LearningRateScheduler``, ``TensorBoard``,
 ``ReduceLROnPlateau``, ``CSVLogger``, ``TerminateOnNaN``, ``ProgbarLogger``, ``LambdaCallback``.
 
 ``fit`` calls them at the same points and with the same ``logs`` dicts as Keras 3 does.
@@ -555,3 +555,169 @@ class LambdaCallback(Callback):
                              on_train_batch_end=on_train_batch_end, **kwargs).items():
             if fn is not None:
                 setattr(self, name, fn)
+
+
+class TensorBoard(Callback):
+    """Log metrics (and optionally weight histograms and images) for TensorBoard, as Keras's
+    ``TensorBoard`` callback lays them out: ``<log_dir>/train`` gets ``epoch_<metric>`` (with
+    ``epoch_learning_rate``) at each epoch's index, ``<log_dir>/validation`` the validation metrics
+    under the same names, and ``evaluation_<metric>_vs_iterations`` at the optimizer's step count.
+
+    Args:
+        log_dir: the folder for the two runs.
+        histogram_freq: every this many epochs, a histogram of each weight (0: none).
+        write_graph: write the model's configuration (TensorBoard's Keras graph view).
+        write_images: with ``histogram_freq``, also each weight as an image.
+        write_steps_per_second: log ``epoch_steps_per_second``.
+        update_freq: ``'epoch'``; ``'batch'`` or an integer N also logs ``batch_<metric>`` every N
+            training batches.
+        profile_batch: 0 (profiling needs TensorFlow's profiler).
+        embeddings_freq: 0 (the embedding projector needs TensorFlow).
+
+    Written by ``nerve.utils.tensorboard`` (no TensorFlow needed); Keras writes scalars and
+    histograms through ``tf.summary`` with the same tags and steps.
+    """
+
+    def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True, write_images=False,
+                 write_steps_per_second=False, update_freq="epoch", profile_batch=0, embeddings_freq=0,
+                 embeddings_metadata=None):
+        super().__init__()
+        if profile_batch:
+            raise ValueError(
+                "Profiling is not available in nerve (it needs TensorFlow's profiler). "
+                f"Received: profile_batch={profile_batch} (must be 0)"
+            )
+        if embeddings_freq:
+            raise ValueError(
+                "The embedding projector is not available in nerve (it needs TensorFlow). "
+                f"Received: embeddings_freq={embeddings_freq} (must be 0)"
+            )
+        if update_freq != "epoch" and update_freq != "batch" and not (isinstance(update_freq, int) and update_freq > 0):
+            raise ValueError(f"update_freq must be 'epoch', 'batch' or a positive integer, got {update_freq!r}")
+        self.log_dir = str(log_dir)
+        self.histogram_freq, self.write_graph, self.write_images = histogram_freq, write_graph, write_images
+        self.write_steps_per_second = write_steps_per_second
+        self.update_freq = 1 if update_freq == "batch" else update_freq
+        self._writers: dict = {}
+        self._global_train_batch = 0
+
+    def _writer(self, which: str):
+        w = self._writers.get(which)
+        if w is None:
+            from nerve.utils.tensorboard import SummaryWriter
+
+            w = self._writers[which] = SummaryWriter(os.path.join(self.log_dir, which))
+        return w
+
+    def set_model(self, model) -> None:
+        super().set_model(model)
+        self._close()
+        self._graph_written = not self.write_graph
+
+    def _scalar(self, which: str, tag: str, value, step: int) -> None:
+        self._writer(which).add_scalar(tag, float(value), int(step), new_style=True)  # as tf.summary writes them
+
+    def on_train_begin(self, logs=None):
+        self._global_train_batch = 0
+        if not self._graph_written:
+            self._graph_written = True
+            try:
+                config = self.model.to_json()
+            except Exception:  # a subclassed model without a config: no graph, as Keras
+                config = None
+            if config is not None:  # tag "keras", plugin "graph_keras_model": TensorBoard's Keras graph view
+                from nerve.utils.tensorboard import _events as ev
+
+                value = ev.summary_value("keras", tensor=ev.tensor_proto(ev.DT_STRING, strings=[config.encode()]),
+                                         plugin="graph_keras_model", plugin_content=b"1")
+                self._writer("train")._add(ev.summary(value), 0)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._global_train_batch += 1
+        if self.write_steps_per_second:
+            import time
+
+            self._batch_start = time.time()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.update_freq == "epoch" or self._global_train_batch % self.update_freq:
+            return
+        if self.write_steps_per_second:
+            import time
+
+            self._scalar("train", "batch_steps_per_second", 1.0 / max(time.time() - self._batch_start, 1e-9),
+                         self._global_train_batch)
+        for name, value in (logs or {}).items():
+            self._scalar("train", f"batch_{name}", value, self._global_train_batch)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.write_steps_per_second:
+            import time
+
+            self._epoch_start, self._epoch_iterations = time.time(), self._iterations()
+
+    def _iterations(self) -> int:
+        opt = getattr(self.model, "optimizer", None)
+        return int(getattr(opt, "iterations", 0) or 0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        train = {k: v for k, v in logs.items() if not k.startswith("val_")}
+        val = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
+        opt = getattr(self.model, "optimizer", None)
+        if opt is not None and hasattr(opt, "learning_rate"):
+            train["learning_rate"] = float(opt.learning_rate)
+        if self.write_steps_per_second:
+            import time
+
+            train["steps_per_second"] = (self._iterations() - self._epoch_iterations) / max(
+                time.time() - self._epoch_start, 1e-9)
+        for name, value in train.items():
+            self._scalar("train", f"epoch_{name}", value, epoch)
+        for name, value in val.items():
+            self._scalar("validation", f"epoch_{name}", value, epoch)
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            self._log_weights(epoch)
+        for w in self._writers.values():
+            w.flush()
+
+    def on_test_end(self, logs=None):
+        opt = getattr(self.model, "optimizer", None)
+        if opt is not None and hasattr(opt, "iterations"):
+            for name, value in (logs or {}).items():
+                self._scalar("validation", f"evaluation_{name}_vs_iterations", value, self._iterations())
+
+    def _log_weights(self, epoch: int) -> None:
+        w = self._writer("train")
+        for layer in self.model.layers:
+            for weight in layer.weights:
+                name = weight.path.replace(":", "_")
+                value = np.asarray(weight.numpy())
+                w.add_histogram(f"{name}/histogram", value, epoch)
+                if self.write_images:
+                    img = _weight_image(value)
+                    if img is not None:
+                        w.add_image(f"{name}/image", img, epoch, dataformats="NHWC")
+
+    def on_train_end(self, logs=None):
+        self._close()
+
+    def _close(self) -> None:
+        for w in self._writers.values():
+            w.close()
+        self._writers = {}
+
+
+def _weight_image(w: np.ndarray):
+    """A weight as Keras draws it: a bias as a column, a kernel wide side across, a 3-D kernel one
+    image per output channel; None for what it does not draw."""
+    w = np.squeeze(w)
+    if w.ndim == 1:
+        w = w.reshape(1, w.shape[0], 1, 1)
+    elif w.ndim == 2:
+        if w.shape[0] > w.shape[1]:
+            w = w.T
+        w = w.reshape(1, w.shape[0], w.shape[1], 1)
+    elif w.ndim == 3:
+        w = np.transpose(w, (2, 0, 1))[..., None]
+    return w if w.ndim == 4 and w.shape[-1] in (1, 3, 4) else None

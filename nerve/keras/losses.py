@@ -194,6 +194,29 @@ def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
     return 1 - tp / (tp + fp * alpha + fn * beta + backend.epsilon())
 
 
+def ctc(y_true, y_pred):
+    """CTC loss of logits ``y_pred`` (batch, frames, classes) against labels ``y_true`` (batch,
+    max_length) padded with 0, which is also the blank; every frame counts (Keras's ``ctc``)."""
+    y_pred = _pred_tensor(y_pred)
+    y_true = _as_tensor(y_true, y_pred)
+    if y_true.ndim != 2:
+        raise ValueError(
+            "Targets `y_true` are expected to be a tensor of shape `(batch_size, max_length)` in integer "
+            f"format. Received: y_true.shape={tuple(y_true.shape)}"
+        )
+    if y_pred.ndim != 3:
+        raise ValueError(
+            "Logits `y_pred` are expected to be a tensor of shape `(batch_size, max_length, num_classes)`. "
+            f"Received: y_pred.shape={tuple(y_pred.shape)}"
+        )
+    from . import ops
+
+    batch, frames = y_pred.shape[0], y_pred.shape[1]
+    label_length = (y_true != 0).sum(-1)
+    input_length = nerve.full((batch,), frames, dtype=nerve.int64, device=y_pred.device)
+    return ops.ctc_loss(y_true, y_pred, label_length, input_length, mask_index=0)
+
+
 def _sparse_ids(y_true, y_pred):
     """Class ids as an int64 tensor, a last axis of 1 dropped."""
     y_true = _as_tensor(y_true, y_pred)
@@ -638,6 +661,16 @@ class Tversky(Loss):
         super().__init__(name, reduction, alpha=alpha, beta=beta, axis=axis)
 
 
+class CTC(Loss):
+    fn = staticmethod(ctc)
+
+    def __init__(self, reduction="sum_over_batch_size", name="ctc", dtype=None):
+        super().__init__(name, reduction)
+
+    def call(self, y_true, y_pred):  # (no rank matching: the labels are (batch, length), the logits 3-D)
+        return ctc(y_true, y_pred)
+
+
 class LossFunctionWrapper(Loss):
     """A loss object around a function ``fn(y_true, y_pred)`` returning per-example values."""
 
@@ -669,7 +702,7 @@ _BY_NAME = {
     "cosine_similarity": CosineSimilarity, "log_cosh": LogCosh, "kl_divergence": KLDivergence,
     "kld": KLDivergence, "poisson": Poisson, "huber": Huber, "bce": BinaryCrossentropy,
     "binary_focal_crossentropy": BinaryFocalCrossentropy, "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
-    "dice": Dice, "tversky": Tversky,
+    "dice": Dice, "tversky": Tversky, "ctc": CTC,
 }
 _CLASSES = {c.__name__: c for c in set(_BY_NAME.values())}
 

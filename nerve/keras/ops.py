@@ -309,3 +309,56 @@ def binary_crossentropy(target, output, from_logits=False):
     from . import losses
 
     return losses.binary_crossentropy(target, _t(output), from_logits=from_logits)
+
+
+def ctc_loss(target, output, target_length, output_length, mask_index=0):
+    """Per-sample CTC losses of the logits ``output`` (batch, frames, classes) against the padded
+    labels ``target`` (batch, max_length), as Keras 3 on torch computes them: a log-softmax over
+    the classes, then ``F.ctc_loss`` with ``mask_index`` as the blank. float16 is computed in float32."""
+    import nerve.nn.functional as F
+
+    out = _t(output)
+    if not out.is_floating_point() or out.dtype == nerve.float16:
+        out = out.float()
+    logp = F.log_softmax(out.transpose(0, 1), dim=-1)
+    return F.ctc_loss(logp, _t(target).long(), _t(output_length).long(), _t(target_length).long(),
+                      blank=mask_index, reduction="none")
+
+
+def ctc_decode(inputs, sequence_lengths, strategy="greedy", beam_width=100, top_paths=1, merge_repeated=True,
+               mask_index=0):
+    """Greedy CTC decoding of (batch, frames, classes) scores, as Keras 3's: ``(decoded, scores)`` with
+    ``decoded`` (1, batch, frames) int32, each row the best class per frame (within its sequence
+    length), repeats merged, ``mask_index`` dropped and the rest padded with -1; ``scores`` (batch, 1)
+    the negated sum of the best scores. ``strategy="beam_search"`` is not in nerve."""
+    if strategy == "beam_search":
+        raise NotImplementedError(
+            "ctc_decode: strategy='beam_search' is not implemented in nerve; use strategy='greedy'"
+        )
+    if strategy != "greedy":
+        raise ValueError(f"Invalid strategy {strategy}. Supported values are 'greedy' and 'beam_search'.")
+    x = _t(inputs)
+    a = np.asarray(x.detach().cpu().numpy())
+    if a.ndim != 3:
+        raise ValueError(f"ctc_decode expects inputs of shape (batch_size, max_length, num_classes), got {a.shape}")
+    if a.dtype.kind != "f" or a.dtype == np.float16:
+        a = a.astype(np.float32)
+    batch, frames, classes = a.shape
+    lengths = np.asarray(_t(sequence_lengths).cpu().numpy()).reshape(-1).astype(np.int64)
+    if mask_index is None:
+        mask_index = classes - 1
+    idx = a.argmax(-1).astype(np.int32)
+    best = a.max(-1)
+    beyond = np.arange(frames)[None, :] >= lengths[:, None]
+    idx = np.where(beyond, mask_index, idx)
+    best = np.where(beyond, 0, best)
+    if merge_repeated:
+        repeat = np.zeros_like(beyond)
+        repeat[:, 1:] = idx[:, 1:] == idx[:, :-1]
+        idx = np.where(repeat, mask_index, idx)
+    dropped = idx == mask_index
+    idx = np.where(dropped, -1, idx).astype(np.int32)
+    order = np.argsort(np.where(dropped, frames, np.arange(frames)[None, :]), axis=-1, kind="stable")
+    idx = np.take_along_axis(idx, order, axis=-1)
+    scores = -best.sum(axis=1, keepdims=True).astype(a.dtype)
+    return convert_to_tensor(idx[None], dtype="int32"), convert_to_tensor(scores)

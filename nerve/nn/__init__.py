@@ -62,3 +62,5 @@ from .modules.conv import (
     LazyConv1d, LazyConv2d, LazyConv3d, LazyConvTranspose1d, LazyConvTranspose2d, LazyConvTranspose3d,
 )
 from .modules.instancenorm import LazyInstanceNorm1d, LazyInstanceNorm2d, LazyInstanceNorm3d
+# ---- connectionist temporal classification
+from .modules.loss import CTCLoss

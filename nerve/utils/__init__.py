@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib as _importlib
 
-__all__ = ["data", "checkpoint"]
+__all__ = ["data", "checkpoint", "tensorboard"]
 
 
 def __getattr__(name):

@@ -47,3 +47,5 @@ from .grid_sample import affine_grid, grid_sample
 from .activation import gumbel_softmax
 from .local_response_norm import local_response_norm
 from .embedding_bag import embedding_bag
+# ---- connectionist temporal classification
+from .ctc import ctc_loss

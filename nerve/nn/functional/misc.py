@@ -225,8 +225,8 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
         from ...functions import broadcast_tensors
 
         x1, x2 = broadcast_tensors(x1, x2)
-    n1 = (x1 * x1).sum(dim, keepdim=True).sqrt().clamp(min=eps)
-    n2 = (x2 * x2).sum(dim, keepdim=True).sqrt().clamp(min=eps)
+    n1 = x1.norm(dim=dim, keepdim=True).clamp(min=eps)  # (norm: a zero gradient at 0, not sqrt's nan)
+    n2 = x2.norm(dim=dim, keepdim=True).clamp(min=eps)
     return ((x1 / n1) * (x2 / n2)).sum(dim)
 
 
