@@ -46,7 +46,8 @@ def test_early_stopping_restores_best_weights():
     x, y = data()
     m = small_model()
     score = Score([3.0, 1.0, 2.0, 4.0, 5.0, 6.0, 7.0])
-    es = keras.callbacks.EarlyStopping(monitor="score", patience=2, restore_best_weights=True)
+    # a logged value that is no compiled metric needs its mode (Keras 3 refuses "auto" for it)
+    es = keras.callbacks.EarlyStopping(monitor="score", patience=2, restore_best_weights=True, mode="min")
     h = m.fit(x, y, epochs=7, verbose=0, callbacks=[score, es])
     assert h.epoch == [0, 1, 2, 3] and es.stopped_epoch == 3 and es.best_epoch == 1
     for got, want in zip(m.get_weights(), score.weights[1]):
@@ -58,7 +59,8 @@ def test_early_stopping_modes_and_start_epoch():
     x, y = data()
     m = small_model()
     es = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=0, start_from_epoch=3)
-    assert es._max  # 'auto' watches accuracies for a maximum
+    m.fit(x, y, epochs=1, verbose=0, validation_data=(x, y), callbacks=[es])
+    assert es._max  # 'auto' watches accuracies for a maximum (known once the metrics are built)
     Score_ = Score([0.0] * 10)
     h = m.fit(x, y, epochs=10, verbose=0, validation_data=(x, y),
               callbacks=[Score_, keras.callbacks.EarlyStopping(monitor="score", patience=1, mode="max", start_from_epoch=3)])
@@ -111,7 +113,7 @@ def test_learning_rate_scheduler_changes_lr():
 def test_reduce_lr_on_plateau():
     x, y = data()
     m = small_model(lr=0.1)
-    cb = keras.callbacks.ReduceLROnPlateau(monitor="score", factor=0.5, patience=1, min_lr=0.03)
+    cb = keras.callbacks.ReduceLROnPlateau(monitor="score", factor=0.5, patience=1, min_lr=0.03, mode="min")
     h = m.fit(x, y, epochs=5, verbose=0, callbacks=[Score([1.0, 1.0, 1.0, 1.0, 1.0]), cb])
     assert h.history["learning_rate"] == pytest.approx([0.1, 0.1, 0.05, 0.03, 0.03])  # logged before the cut, as Keras
 

@@ -228,16 +228,41 @@ class ProgbarLogger(Callback):
         self.progbar.update(self.progbar.target, finalize=True)
 
 
-def _mode_is_max(mode, monitor):
-    if mode not in ("auto", "min", "max"):
-        warnings.warn(f"mode {mode!r} is unknown, fallback to auto mode.", stacklevel=3)
-        mode = "auto"
-    if mode == "auto":
-        return monitor.endswith(("acc", "accuracy", "auc")) or "accuracy" in monitor
-    return mode == "max"
+class _MonitorCallback(Callback):
+    """What EarlyStopping, ModelCheckpoint and ReduceLROnPlateau share, as Keras's MonitorCallback:
+    ``mode='auto'`` takes the direction from the compiled metric named by ``monitor`` (``'loss'``
+    and ``'val_loss'`` go down), looked up at the end of the first epoch, once the metrics are built."""
+
+    def _init_monitor(self, monitor, mode) -> None:
+        if mode not in ("auto", "min", "max"):
+            warnings.warn(f"{type(self).__name__} mode '{mode}' is unknown, fallback to auto mode.", stacklevel=3)
+            mode = "auto"
+        self.monitor, self.mode = monitor, mode
+        self._max = None if mode == "auto" else mode == "max"
+
+    def _set_monitor_op(self) -> None:
+        if self._max is not None:
+            return
+        from .models.compile_metrics import CompileMetrics  # (the models import this module)
+
+        name = self.monitor.removeprefix("val_")
+        found = False if name == "loss" else None
+        for outer in getattr(self.model, "metrics", ()):
+            for m in getattr(outer, "metrics", ()) if isinstance(outer, CompileMetrics) else ():
+                # (by the metric's own name, as Keras: not the log key of a weighted metric renamed
+                # weighted_NAME, nor an output's OUTPUT_NAME, which Keras cannot tell the direction of)
+                if m.__dict__.get("_base_name", m.name) == name and m._direction is not None:
+                    found = m._direction == "up"
+        if found is None:
+            raise ValueError(
+                f"{type(self).__name__} callback received monitor={self.monitor}, but Keras isn't able to "
+                "automatically determine whether that metric should be maximized or minimized. Pass "
+                "`mode='max'` in order to monitor based on the highest metric value, or pass `mode='min'` "
+                "in order to use the lowest value.")
+        self._max = found
 
 
-class EarlyStopping(Callback):
+class EarlyStopping(_MonitorCallback):
     """Stop training when ``monitor`` has not improved for ``patience`` epochs.
 
     Args:
@@ -253,21 +278,23 @@ class EarlyStopping(Callback):
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto", baseline=None,
                  restore_best_weights=False, start_from_epoch=0):
         super().__init__()
-        self.monitor, self.patience, self.verbose = monitor, patience, verbose
+        self._init_monitor(monitor, mode)
+        self.patience, self.verbose = patience, verbose
         self.baseline, self.restore_best_weights = baseline, restore_best_weights
         self.start_from_epoch = start_from_epoch
-        self._max = _mode_is_max(mode, monitor)
-        self.min_delta = abs(min_delta) * (1 if self._max else -1)
+        self.min_delta = abs(min_delta)
 
     def _better(self, value, reference):
         if reference is None:
             return True
-        return value - self.min_delta > reference if self._max else value - self.min_delta < reference
+        delta = abs(self.min_delta)
+        return value - delta > reference if self._max else value + delta < reference
 
     def on_train_begin(self, logs=None):
         self.wait, self.stopped_epoch, self.best, self.best_weights, self.best_epoch = 0, 0, None, None, 0
 
     def on_epoch_end(self, epoch, logs=None):
+        self._set_monitor_op()
         current = (logs or {}).get(self.monitor)
         if current is None:
             warnings.warn(f"Early stopping conditioned on metric `{self.monitor}` which is not available. "
@@ -298,7 +325,7 @@ class EarlyStopping(Callback):
             self.model.set_weights(self.best_weights)
 
 
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(_MonitorCallback):
     """Save the model (or its weights) after each epoch, or only when ``monitor`` improves.
 
     Args:
@@ -315,7 +342,8 @@ class ModelCheckpoint(Callback):
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
         super().__init__()
         self.filepath = os.fspath(filepath)
-        self.monitor, self.verbose = monitor, verbose
+        self._init_monitor(monitor, mode)
+        self.verbose = verbose
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
         if save_freq != "epoch" and not isinstance(save_freq, int):
             raise ValueError(f"Unrecognized save_freq: {save_freq}. Expected save_freq are 'epoch' or integer values")
@@ -326,7 +354,6 @@ class ModelCheckpoint(Callback):
         if not save_weights_only and not self.filepath.endswith(".keras"):
             raise ValueError("The filepath provided must end in `.keras` (Keras model format). "
                              f"Received: filepath={self.filepath}")
-        self._max = _mode_is_max(mode, monitor)
         self.best = initial_value_threshold
         self._current_epoch = 0
         self._batches_seen = 0
@@ -355,6 +382,7 @@ class ModelCheckpoint(Callback):
             self._save_model(self._current_epoch, batch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
+        self._set_monitor_op()
         if self.save_freq == "epoch":
             self._save_model(epoch, None, logs)
 
@@ -367,6 +395,7 @@ class ModelCheckpoint(Callback):
         if current is None:
             warnings.warn(f"Can save best model only with {self.monitor} available.", stacklevel=3)
             return True
+        self._set_monitor_op()
         best = "None" if self.best is None else f"{self.best:.5f}"
         if self.best is None or (current > self.best if self._max else current < self.best):
             if self.verbose > 0:
@@ -418,7 +447,7 @@ class LearningRateScheduler(Callback):
             logs["learning_rate"] = float(self.model.optimizer.learning_rate)
 
 
-class ReduceLROnPlateau(Callback):
+class ReduceLROnPlateau(_MonitorCallback):
     """Multiply the learning rate by ``factor`` when ``monitor`` stalls for ``patience`` epochs."""
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
@@ -426,18 +455,21 @@ class ReduceLROnPlateau(Callback):
         super().__init__()
         if factor >= 1.0:
             raise ValueError(f"ReduceLROnPlateau does not support a factor >= 1.0. Received factor={factor}")
-        self.monitor, self.factor, self.patience, self.verbose = monitor, factor, patience, verbose
+        self._init_monitor(monitor, mode)
+        self.factor, self.patience, self.verbose = factor, patience, verbose
         self.min_delta, self.cooldown, self.min_lr = min_delta, cooldown, min_lr
-        self._max = _mode_is_max(mode, monitor)
 
     def on_train_begin(self, logs=None):
-        self.best = -np.inf if self._max else np.inf
+        self.best = None
         self.cooldown_counter, self.wait = 0, 0
 
     def _improved(self, current):
+        if self.best is None:
+            return True
         return current > self.best + self.min_delta if self._max else current < self.best - self.min_delta
 
     def on_epoch_end(self, epoch, logs=None):
+        self._set_monitor_op()
         logs = logs if logs is not None else {}
         logs["learning_rate"] = float(self.model.optimizer.learning_rate)
         current = logs.get(self.monitor)
@@ -483,6 +515,10 @@ class CSVLogger(Callback):
         logs = logs or {}
         if self.keys is None:
             self.keys = sorted(logs)
+            # as Keras: columns for the validation values even when the first epoch has none
+            # (validation_freq > 1, or no validation at all), written "NA"
+            if self.keys and not any(k.startswith("val_") for k in self.keys):
+                self.keys += ["val_" + k for k in self.keys]
         if self._writer is None:
             self._writer = csv.DictWriter(self._file, fieldnames=["epoch"] + self.keys, delimiter=self.sep)
             if self._append_header:

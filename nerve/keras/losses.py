@@ -99,6 +99,7 @@ def _logits(y_pred, from_logits):
 
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """Per-example ``-sum(y_true * log(y_pred))`` over the class axis (one-hot ``y_true``)."""
+    y_pred = _pred_tensor(y_pred)
     y_true = _as_tensor(y_true, y_pred)
     if not y_true.is_floating_point():
         y_true = y_true.to(y_pred.dtype)
@@ -231,6 +232,7 @@ def _valid_ids(ids, ignore_class):
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """Per-example binary cross-entropy, averaged over the last axis."""
+    y_pred = _pred_tensor(y_pred)
     y_true = _as_tensor(y_true, y_pred)
     if y_true.ndim == y_pred.ndim - 1:
         y_true = y_true.unsqueeze(-1)
@@ -706,7 +708,19 @@ _CLASSES = {c.__name__: c for c in set(_BY_NAME.values())}
 
 
 def get(identifier):
-    """A loss object from a name (``'categorical_crossentropy'``), a Loss, a class or a function."""
+    """As Keras's: the loss function for a function's name (``'mse'``, ``'categorical_crossentropy'``:
+    per-example values), a Loss for a class name (``'MeanSquaredError'``) or a config, a Loss or a
+    function as given."""
+    if isinstance(identifier, str) and identifier in _BY_NAME:
+        return _BY_NAME[identifier].fn
+    if callable(identifier) and not isinstance(identifier, type):
+        return identifier
+    return to_loss(identifier)
+
+
+def to_loss(identifier):
+    """A loss object from a name (``'categorical_crossentropy'``), a Loss, a class or a function
+    (what ``compile`` trains on)."""
     if identifier is None:
         return None
     if isinstance(identifier, Loss):

@@ -45,6 +45,9 @@ class Metric:
     keep a running ``total`` and ``count``.
     """
 
+    # which way is better, as Keras's: "up", "down" or None (unknown); the callbacks' mode="auto" reads it
+    _direction: str | None = None
+
     def __init__(self, name=None, dtype=None):
         # as Keras's ``auto_name``: the second ``Precision()`` of a session is ``precision_1``
         self.name = name or backend.unique_name(backend.snake_case(type(self).__name__))
@@ -132,12 +135,14 @@ class Mean(Metric):
 
     def update_state(self, values, sample_weight=None) -> None:
         arr = _array(values)
-        self._add(_xp(arr).asarray(arr, dtype="float64").reshape(-1) if np.ndim(arr) else np.asarray([float(arr)]),
-                  sample_weight)
+        # (kept in shape: weights per row or per element broadcast over the values, as Keras's)
+        self._add(_xp(arr).asarray(arr, dtype="float64") if np.ndim(arr) else np.asarray([float(arr)]), sample_weight)
 
 
 class Accuracy(Metric):
     """How often predictions equal labels exactly."""
+
+    _direction = "up"
 
     def __init__(self, name="accuracy", dtype=None):
         super().__init__(name, dtype)
@@ -151,6 +156,8 @@ class Accuracy(Metric):
 class BinaryAccuracy(Metric):
     """How often ``y_pred > threshold`` matches the 0/1 label."""
 
+    _direction = "up"
+
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
         self.threshold = threshold
         super().__init__(name, dtype)
@@ -161,7 +168,7 @@ class BinaryAccuracy(Metric):
         if t.ndim == p.ndim - 1:
             t = t.reshape(t.shape + (1,))
         hit = ((p > self.threshold) == (t > 0.5)).astype("float32")
-        self._add(hit.mean(axis=-1) if hit.ndim > 1 else hit, sample_weight)
+        self._add(hit, sample_weight)  # (per element: weights may be per example or per element)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "threshold": self.threshold}
@@ -169,6 +176,8 @@ class BinaryAccuracy(Metric):
 
 class CategoricalAccuracy(Metric):
     """How often the arg-max of the prediction is the arg-max of the one-hot label."""
+
+    _direction = "up"
 
     def __init__(self, name="categorical_accuracy", dtype=None):
         super().__init__(name, dtype)
@@ -186,6 +195,8 @@ class CategoricalAccuracy(Metric):
 
 class SparseCategoricalAccuracy(Metric):
     """How often the arg-max of the prediction is the integer label."""
+
+    _direction = "up"
 
     def __init__(self, name="sparse_categorical_accuracy", dtype=None):
         super().__init__(name, dtype)
@@ -212,6 +223,8 @@ def _in_top_k(p, labels, k):
 class TopKCategoricalAccuracy(Metric):
     """How often the one-hot label's class is among the ``k`` highest predictions."""
 
+    _direction = "up"
+
     def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
         self.k = k
         super().__init__(name, dtype)
@@ -227,21 +240,35 @@ class TopKCategoricalAccuracy(Metric):
 
 
 class SparseTopKCategoricalAccuracy(Metric):
-    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None):
-        self.k = k
+    """How often the integer label is among the ``k`` highest predictions (with ``from_sorted_ids``,
+    among the first ``k`` class ids of each row of ``y_pred``)."""
+
+    _direction = "up"
+
+    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None, from_sorted_ids=False):
+        self.k, self.from_sorted_ids = k, from_sorted_ids
         super().__init__(name, dtype)
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        if self.from_sorted_ids:
+            hit = sparse_top_k_categorical_accuracy(y_true, y_pred, self.k, from_sorted_ids=True)
+            self._add(_array(hit).reshape(-1), sample_weight)
+            return
         p = _array(y_pred)
         t = _array(y_true, _xp(p))
         self._add(_in_top_k(p.reshape(-1, p.shape[-1]), t.reshape(-1), self.k), sample_weight)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "k": self.k}
+        config = {**super().get_config(), "k": self.k}
+        if self.from_sorted_ids:
+            config["from_sorted_ids"] = True
+        return config
 
 
 class _LossMetric(Metric):
     """The running mean of a loss function's per-example values (``fn(y_true, y_pred, **kwargs)``)."""
+
+    _direction = "down"
 
     fn = None
     _fn_kwargs: dict = {}
@@ -266,6 +293,9 @@ class MeanMetricWrapper(_LossMetric):
     def __init__(self, fn, name=None, dtype=None, **kwargs):
         super().__init__(name, dtype)
         self._fn, self._fn_kwargs = fn, kwargs
+        # as Keras's: a loss is to be minimized; a function of one's own has no known direction
+        if not (isinstance(fn, losses.Loss) or getattr(fn, "__module__", None) == losses.__name__):
+            self._direction = None
 
     def get_config(self) -> dict:
         return {**super().get_config(), "fn": getattr(self._fn, "__name__", self._fn), **self._fn_kwargs}
@@ -407,6 +437,8 @@ def _cosine_similarity(y_true, y_pred, axis=-1):
 class CosineSimilarity(_LossMetric):
     """The mean cosine similarity of labels and predictions along ``axis`` (1: the same direction)."""
 
+    _direction = "up"
+
     fn = staticmethod(_cosine_similarity)
 
     def __init__(self, name="cosine_similarity", dtype=None, axis=-1):
@@ -449,6 +481,8 @@ def concordance_correlation(y_true, y_pred, axis=-1):
 class PearsonCorrelation(_LossMetric):
     """The mean over examples of the Pearson correlation along ``axis``."""
 
+    _direction = "up"
+
     fn = staticmethod(pearson_correlation)
 
     def __init__(self, name="pearson_correlation", dtype=None, axis=-1):
@@ -461,6 +495,8 @@ class PearsonCorrelation(_LossMetric):
 
 class ConcordanceCorrelation(_LossMetric):
     """The mean over examples of the concordance correlation along ``axis``."""
+
+    _direction = "up"
 
     fn = staticmethod(concordance_correlation)
 
@@ -475,6 +511,8 @@ class ConcordanceCorrelation(_LossMetric):
 class RootMeanSquaredError(Metric):
     """The square root of the running (weighted) mean of the squared errors."""
 
+    _direction = "down"
+
     def __init__(self, name="root_mean_squared_error", dtype=None):
         super().__init__(name, dtype)
 
@@ -483,7 +521,7 @@ class RootMeanSquaredError(Metric):
         t = _array(y_true, _xp(p)).astype("float32", copy=False)
         t, p = _same_rank(t, p, expand_rank_1=False)
         err = (p - t) ** 2
-        self._add(err.reshape(err.shape[0], -1).mean(axis=1) if err.ndim > 1 else err, sample_weight)
+        self._add(err, sample_weight)
 
     def result(self):
         return _result(np.sqrt(float(self.total) / self.count) if self.count else 0.0)
@@ -680,6 +718,8 @@ class FalseNegatives(_ConditionCount):
 
 
 class _PrecisionRecall(_ConfusionMetric):
+    _direction = "up"
+
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
         super().__init__(name, dtype)
         self.init_thresholds, self.top_k, self.class_id = thresholds, top_k, class_id
@@ -720,6 +760,8 @@ class Recall(_PrecisionRecall):
 
 class _AtConstraint(_ConfusionMetric):
     """The best of one rate (``_best``) among the thresholds where another (``_bound``) reaches ``value``."""
+
+    _direction = "up"
 
     _counts = ("tp", "fp", "tn", "fn")
     _arg = ""
@@ -815,6 +857,8 @@ class AUC(_ConfusionMetric):
         label_weights: a weight per label.
         from_logits: the predictions are logits (a sigmoid is applied first).
     """
+
+    _direction = "up"
 
     _counts = ("tp", "fp", "tn", "fn")
 
@@ -965,6 +1009,8 @@ class FBetaScore(Metric):
             highest of each row is positive.
     """
 
+    _direction = "up"
+
     def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
         super().__init__(name, dtype)
         if average not in (None, "micro", "macro", "weighted"):
@@ -1065,6 +1111,8 @@ class R2Score(Metric):
         num_regressors: the number of independent variables, for the adjusted R2 (0: plain R2).
     """
 
+    _direction = "up"
+
     def __init__(self, class_aggregation="uniform_average", num_regressors=0, name="r2_score", dtype=None):
         super().__init__(name, dtype)
         if class_aggregation not in _R2_AGGREGATIONS:
@@ -1143,6 +1191,8 @@ class R2Score(Metric):
 
 class _IoUBase(Metric):
     """A running confusion matrix of class ids (int32, rows the labels, columns the predictions)."""
+
+    _direction = "up"
 
     def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_true=True,
                  sparse_y_pred=True, axis=-1):
@@ -1309,6 +1359,10 @@ def get(identifier, y_true=None, y_pred=None, loss=None) -> Metric:
     if isinstance(identifier, dict):
         return _CLASSES[identifier["class_name"]].from_config(identifier.get("config", {}))
     if isinstance(identifier, str):
+        if identifier in ("accuracy", "acc") and y_pred is None:  # called by hand, as Keras's get
+            if identifier == "acc":
+                raise ValueError(f"Could not interpret metric identifier: {identifier}")
+            return Accuracy()
         if identifier in ("accuracy", "acc"):
             t_shape, p_shape = tuple(np.shape(y_true)), tuple(y_pred.shape)
             if p_shape[-1] == 1:

@@ -31,6 +31,11 @@ class Optimizer:
         learning_rate: a float or a ``keras.optimizers.schedules`` schedule.
         weight_decay: decoupled weight decay (as Keras: ``w -= lr * weight_decay * w``).
         clipnorm, clipvalue, global_clipnorm: gradient clipping before each step.
+        use_ema, ema_momentum, ema_overwrite_frequency: keep an exponential moving average of the
+            weights (``ema = m * ema + (1 - m) * w`` after each step), copied into the weights every
+            ``ema_overwrite_frequency`` steps and at the end of ``fit``, as Keras.
+        gradient_accumulation_steps: update once every this many steps, with the mean of their
+            gradients (``iterations`` counts the updates, the schedules every step, as Keras).
     """
 
     _nerve_name = ""
@@ -45,7 +50,12 @@ class Optimizer:
             else float(learning_rate)
         self.weight_decay = weight_decay
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
-        self.iterations = 0
+        self.use_ema, self.ema_momentum, self.ema_overwrite_frequency = use_ema, ema_momentum, ema_overwrite_frequency
+        self.loss_scale_factor = loss_scale_factor
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self._averages: list = []  # the weights' moving averages (use_ema)
+        self._accumulated: list = []  # the gradients summed since the last update
+        self._iterations = 0  # every step (``iterations`` counts the updates, as Keras's)
         self._opt = None
         self._params: list = []
         self._variables: list = []
@@ -68,6 +78,19 @@ class Optimizer:
         name, kwargs = self._nerve_kwargs()
         self._params = params
         self._opt = getattr(nerve.optim, name)(params, lr=self._current_lr(), **kwargs) if params else None
+        self._averages = [p.detach().clone() for p in params] if self.use_ema else []
+        self._accumulated = [None] * len(params) if self.gradient_accumulation_steps else []
+        self._momentum_lr = self._current_lr()
+
+    @property
+    def iterations(self) -> int:
+        """The updates so far (with ``gradient_accumulation_steps``, the steps over that, as Keras)."""
+        n = self.gradient_accumulation_steps
+        return self._iterations // n if n else self._iterations
+
+    @iterations.setter
+    def iterations(self, value) -> None:
+        self._iterations = int(value)
 
     @property
     def built(self) -> bool:
@@ -89,7 +112,7 @@ class Optimizer:
     def _current_lr(self) -> float:
         lr = self._learning_rate
         if isinstance(lr, schedules.LearningRateSchedule):
-            return float(lr(self.iterations))
+            return float(lr(self._iterations))
         return float(lr)
 
     @property
@@ -104,6 +127,11 @@ class Optimizer:
     def learning_rate(self, value) -> None:
         if isinstance(value, schedules.LearningRateSchedule):
             self._learning_rate = value
+        elif isinstance(self._learning_rate, schedules.LearningRateSchedule):
+            raise TypeError("This optimizer was created with a `LearningRateSchedule` object as its "
+                            "`learning_rate` constructor argument, hence its learning rate is not settable. If "
+                            "you need the learning rate to be settable, you should instantiate the optimizer "
+                            "with a float `learning_rate` argument.")
         else:
             self._learning_rate = float(value)
         self._set_lr()
@@ -115,6 +143,28 @@ class Optimizer:
             lr = self._current_lr()
             for group in self._opt.param_groups:
                 group["lr"] = lr
+            if self._lr_scaled_slots:
+                self._rescale_momentum(lr)
+
+    # momentum states that nerve.optim (as PyTorch) keeps per unit of learning rate, where Keras keeps
+    # them times the rate of each step (SGD: Keras's m = -lr * nerve's buffer)
+    _lr_scaled_slots: tuple = ()
+
+    def _rescale_momentum(self, lr: float) -> None:
+        """When the learning rate changes (a schedule, a callback), rescale those states so that the
+        next step moves as Keras's: the momentum carried over keeps the old rate, as in Keras."""
+        scaled_for = self.__dict__.get("_momentum_lr")
+        if lr and scaled_for and lr != scaled_for:
+            import nerve
+
+            with nerve.no_grad():
+                for state in self._opt.state.values():
+                    for name in self._lr_scaled_slots:
+                        buf = state.get(name)
+                        if buf is not None:
+                            buf.mul_(scaled_for / lr)
+        if lr:
+            self._momentum_lr = lr
 
     def zero_grad(self) -> None:
         if self._opt is not None:
@@ -124,11 +174,62 @@ class Optimizer:
         """One update from the gradients in ``.grad`` (clipping first if asked)."""
         if self._opt is None:
             return
+        if self.use_ema or self.gradient_accumulation_steps:
+            self._step_with_extras()
+            return
+        self._update()
+
+    def _step_with_extras(self) -> None:
+        """A step with gradient accumulation and/or EMA, in Keras's order: accumulate or update, then
+        the moving averages (on every step), then maybe overwrite the weights with them."""
+        import nerve
+
+        n = self.gradient_accumulation_steps
+        if not n:
+            self._update(count=False)
+        elif (self._iterations + 1) % n:  # only accumulate: the weights stay
+            with nerve.no_grad():
+                for i, p in enumerate(self._params):
+                    if p.grad is not None:
+                        acc = self._accumulated[i]
+                        self._accumulated[i] = p.grad.detach().clone() if acc is None else acc + p.grad
+        else:
+            with nerve.no_grad():
+                for i, p in enumerate(self._params):
+                    acc = self._accumulated[i]
+                    if p.grad is not None:
+                        p.grad = (p.grad + acc if acc is not None else p.grad) / n
+                    self._accumulated[i] = None
+            self._update(count=False)
+        if self.use_ema:
+            momentum = self.ema_momentum if self.iterations else 0.0
+            with nerve.no_grad():
+                for avg, p in zip(self._averages, self._params):
+                    avg.copy_(avg * momentum + p * (1.0 - momentum))
+            if self.ema_overwrite_frequency and (self.iterations + 1) % self.ema_overwrite_frequency == 0:
+                self._overwrite_with_averages()
+        self._iterations += 1
+
+    def _overwrite_with_averages(self) -> None:
+        import nerve
+
+        with nerve.no_grad():
+            for avg, p in zip(self._averages, self._params):
+                p.copy_(avg)
+
+    def finalize_variable_values(self, var_list) -> None:
+        """What ``fit`` calls at its end, as Keras: with ``use_ema``, the weights become their averages."""
+        if self.use_ema and self._averages:
+            self._overwrite_with_averages()
+
+    def _update(self, count: bool = True) -> None:
+        """The update from the gradients in ``.grad``: clipping, weight decay, the nerve optimizer's
+        step, the constraints (``iterations`` counted unless the caller counts it)."""
         self._before_step()
         if self.clipvalue is None and self.clipnorm is None and self.global_clipnorm is None \
-                and type(self._learning_rate) is float:
+                and type(self._learning_rate) is float and not self._decays_here():
             self._opt.step()  # the common case
-            self.iterations += 1
+            self._iterations += count
             if self._variables:
                 self._apply_constraints()
             return
@@ -144,10 +245,28 @@ class Optimizer:
                     clip_grad_norm_([p], self.clipnorm)
         if isinstance(self._learning_rate, schedules.LearningRateSchedule):
             self._set_lr()
+        if self._decays_here():
+            self._apply_weight_decay()
         self._opt.step()
-        self.iterations += 1
+        self._iterations += count
         if self._variables:
             self._apply_constraints()
+
+    _nerve_decays = False  # the nerve optimizer decays the weights as Keras does (AdamW)
+
+    def _decays_here(self) -> bool:
+        return bool(self.weight_decay) and not self._nerve_decays
+
+    def _apply_weight_decay(self) -> None:
+        """Keras's weight decay, decoupled from the gradient, before the update:
+        ``w -= w * weight_decay * learning_rate`` for each weight that has a gradient."""
+        import nerve
+
+        keep = 1.0 - float(self.weight_decay) * self._current_lr()
+        with nerve.no_grad():
+            for p in self._params:
+                if p.grad is not None:
+                    p.mul_(keep)
 
     def _apply_constraints(self) -> None:
         """Keras's: right after the update, each updated variable that has a constraint becomes
@@ -192,10 +311,15 @@ class Optimizer:
 
     def get_config(self) -> dict:
         lr = self._learning_rate
-        config = {"name": self.name, "learning_rate": lr if not isinstance(lr, schedules.LearningRateSchedule)
+        # Keras's keys in Keras's order; the rate as its float32 variable reads
+        config = {"name": self.name, "learning_rate": float(np.float32(lr))
+                  if not isinstance(lr, schedules.LearningRateSchedule)
                   else {"class_name": type(lr).__name__, "config": lr.get_config()},
-                  "weight_decay": self.weight_decay, "clipnorm": self.clipnorm, "clipvalue": self.clipvalue,
-                  "global_clipnorm": self.global_clipnorm}
+                  "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
+                  "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue, "use_ema": self.use_ema,
+                  "ema_momentum": self.ema_momentum, "ema_overwrite_frequency": self.ema_overwrite_frequency,
+                  "loss_scale_factor": self.loss_scale_factor,
+                  "gradient_accumulation_steps": self.gradient_accumulation_steps}
         config.update(self._extra_config())
         return config
 
@@ -219,7 +343,7 @@ class Optimizer:
             trainable: the model's ``trainable_weights`` (Keras's order and layouts)."""
         import nerve
 
-        out = [np.asarray(self.iterations, dtype="int64"), np.asarray(float(self.learning_rate), dtype="float32")]
+        out = [np.asarray(self._iterations, dtype="int64"), np.asarray(float(self.learning_rate), dtype="float32")]
         slots = self._keras_slots()
         if not self.built or not slots:
             return out
@@ -245,7 +369,7 @@ class Optimizer:
         if slots is None or len(arrays) != 2 + len(slots) * len(trainable) or any(f == 0 for _, f in slots):
             return False
         self.build(trainable)
-        self.iterations = int(np.asarray(arrays[0]))
+        self._iterations = int(np.asarray(arrays[0]))
         if not slots or self._opt is None:
             return True
         index = {id(p): i for i, p in enumerate(self._params)}
@@ -285,6 +409,8 @@ class SGD(Optimizer):
             raise ValueError("`momentum` must be a float between [0, 1].")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
 
+    _lr_scaled_slots = ("momentum_buffer",)
+
     def _slot_count(self) -> int:
         return 1 if self.momentum else 0
 
@@ -296,7 +422,7 @@ class SGD(Optimizer):
         return (("momentum_buffer", -self._current_lr()),) if self.momentum else ()
 
     def _nerve_kwargs(self):
-        return "SGD", {"momentum": self.momentum, "nesterov": self.nesterov, "weight_decay": self.weight_decay or 0.0}
+        return "SGD", {"momentum": self.momentum, "nesterov": self.nesterov}
 
     def _extra_config(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}
@@ -308,6 +434,8 @@ class Adam(Optimizer):
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
+
+    _nerve_decays = True  # (with weight_decay it drives nerve's AdamW, which decays as Keras)
 
     def _slot_count(self) -> int:
         return 3 if self.amsgrad else 2
@@ -352,6 +480,8 @@ class RMSprop(Optimizer):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.rho, self.momentum, self.epsilon, self.centered = rho, momentum, epsilon, centered
 
+    _lr_scaled_slots = ("momentum_buffer",)  # (Keras's momentum holds lr * g / sqrt(v + eps))
+
     def _slot_count(self) -> int:
         return 1 + bool(self.momentum) + bool(self.centered)
 
@@ -360,8 +490,7 @@ class RMSprop(Optimizer):
 
     def _nerve_kwargs(self):
         return "RMSprop", {"alpha": self.rho, "eps": self.epsilon, "momentum": self.momentum,
-                           "centered": self.centered, "weight_decay": self.weight_decay or 0.0,
-                           "eps_in_sqrt": True}  # Keras divides by sqrt(v + eps)
+                           "centered": self.centered, "eps_in_sqrt": True}  # Keras divides by sqrt(v + eps)
 
     def _extra_config(self):
         return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon, "centered": self.centered}
@@ -377,8 +506,7 @@ class Adagrad(Optimizer):
     _slots = 1
 
     def _nerve_kwargs(self):
-        return "Adagrad", {"initial_accumulator_value": self.initial_accumulator_value, "eps": self.epsilon,
-                           "weight_decay": self.weight_decay or 0.0}
+        return "Adagrad", {"initial_accumulator_value": self.initial_accumulator_value, "eps": self.epsilon}
 
     def _extra_config(self):
         return {"initial_accumulator_value": self.initial_accumulator_value, "epsilon": self.epsilon}
@@ -394,7 +522,7 @@ class Adadelta(Optimizer):
     _slots = 2
 
     def _nerve_kwargs(self):
-        return "Adadelta", {"rho": self.rho, "eps": self.epsilon, "weight_decay": self.weight_decay or 0.0}
+        return "Adadelta", {"rho": self.rho, "eps": self.epsilon}
 
     def _extra_config(self):
         return {"rho": self.rho, "epsilon": self.epsilon}
@@ -442,11 +570,21 @@ class schedules:  # noqa: N801  (keras.optimizers.schedules is a module in Keras
         def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name=None, warmup_target=None,
                      warmup_steps=0):
             self.initial_learning_rate, self.decay_steps, self.alpha = initial_learning_rate, decay_steps, alpha
+            self.warmup_target, self.warmup_steps = warmup_target, warmup_steps
 
         def __call__(self, step):
-            frac = min(step, self.decay_steps) / self.decay_steps
-            cos = 0.5 * (1 + math.cos(math.pi * frac))
-            return self.initial_learning_rate * ((1 - self.alpha) * cos + self.alpha)
+            if self.warmup_target is None:
+                return self._decay(min(step, self.decay_steps), self.initial_learning_rate)
+            # as Keras: a straight line from initial_learning_rate up to warmup_target, then the decay
+            step = min(step, self.decay_steps + self.warmup_steps)
+            if step < self.warmup_steps:
+                frac = step / self.warmup_steps
+                return (self.warmup_target - self.initial_learning_rate) * frac + self.initial_learning_rate
+            return self._decay(step - self.warmup_steps, self.warmup_target)
+
+        def _decay(self, step, decay_from):
+            cos = 0.5 * (1 + math.cos(math.pi * step / self.decay_steps))
+            return decay_from * ((1 - self.alpha) * cos + self.alpha)
 
 
 _BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adadelta}

@@ -26,6 +26,7 @@ from .. import optimizers as optimizers_module
 from ..layers import layer as _layer_module
 from ..layers.layer import Layer, flatten, map_structure, training_mode
 from ..utils.batches import pack_x_y_sample_weight as _pack
+from ..utils.batches import unpack_x_y_sample_weight as _unpack_x_y_sample_weight
 from . import data as data_module
 from . import epoch_iterator as epoch_iterator_module
 from . import per_output
@@ -173,7 +174,7 @@ class Model(Layer):
         self._loss_weights = loss_weights
         self._metric_specs = metrics
         self._weighted_metric_specs = weighted_metrics
-        self._loss_fns = map_structure(losses_module.get, loss) if isinstance(loss, (list, dict)) else losses_module.get(loss)
+        self._loss_fns = map_structure(losses_module.to_loss, loss) if isinstance(loss, (list, dict)) else losses_module.to_loss(loss)
         if metrics is not None or weighted_metrics is not None:
             self._compile_metrics = CompileMetrics(self)
         self.compiled = True
@@ -212,6 +213,17 @@ class Model(Layer):
     def _own_metrics(self) -> list:
         """The loss tracker, the compiled metrics one by one, the per-output loss trackers."""
         return [self._loss_tracker] + [m for _, m, _ in (self._metrics or [])] + self._output_loss_trackers
+
+    def get_metrics_result(self) -> dict:
+        """Each metric's current result by name, the compiled metrics' spread out, as Keras's."""
+        out = {}
+        for metric in self.metrics:
+            result = metric.result()
+            if isinstance(result, dict):
+                out.update(result)
+            else:
+                out[metric.name] = result
+        return out
 
     def reset_metrics(self) -> None:
         # those a subclass's ``metrics`` lists (its own trackers), and fit's own
@@ -501,23 +513,27 @@ class Model(Layer):
             per_output.check_sample_weight(y, sample_weight, class_weight)
             if sample_weight is not None:
                 raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
-            sample_weight = _class_weights(class_weight, y, sample_weight)
-            class_weight = None
         if validation_split and validation_data is None:
             if not data_module._is_arrays(x):
                 raise ValueError("Argument `validation_split` is only supported for tensors or NumPy arrays."
                                  f"Found incompatible type in the input: {[type(x)]}")
             (x, y, sample_weight), validation_data = data_module.train_validation_split(
                 (x, y, sample_weight), validation_split)
+        if class_weight is not None and data_module._is_arrays(x):
+            # (after the split, as Keras: the class weights weigh the training examples only)
+            sample_weight = _class_weights(class_weight, y, sample_weight)
+            class_weight = None
         train = data_module.make(x, y, sample_weight, batch_size, shuffle, steps_per_epoch, class_weight=class_weight)
         val = None
 
         def make_val():
-            if isinstance(validation_data, (list, tuple)) and len(validation_data) in (2, 3) \
+            if isinstance(validation_data, (list, tuple)) and validation_data \
                     and data_module._is_arrays(validation_data[0]):
-                vx, vy = validation_data[0], validation_data[1]
-                vsw = validation_data[2] if len(validation_data) == 3 else None
-                return data_module.make(vx, vy, vsw, validation_batch_size or batch_size, False, validation_steps)
+                if len(validation_data) in (2, 3):
+                    vx, vy, vsw = _unpack_x_y_sample_weight(validation_data)
+                    return data_module.make(vx, vy, vsw, validation_batch_size or batch_size, False,
+                                            validation_steps)
+                _unpack_x_y_sample_weight(validation_data)  # more than 3: Keras's error
             return data_module.make(validation_data, steps=validation_steps)
 
         # a generator is looked at when first validated on, as Keras; arrays are checked now
@@ -568,7 +584,7 @@ class Model(Layer):
                 epoch_logs = dict(logs)
                 if one_hot is not None:
                     self._loss_fns.one_hot_known = None
-                if validation_data is not None and (epoch + 1) % validation_freq == 0:
+                if validation_data is not None and _should_validate(epoch, validation_freq):
                     if val is None:
                         val = make_val()
                     if isinstance(val, (EpochIterator, data_module._Passes)):
@@ -588,6 +604,8 @@ class Model(Layer):
             for data in (train, val):
                 if isinstance(data, EpochIterator):
                     data.close()
+        if epochs > 0 and hasattr(self.optimizer, "finalize_variable_values"):
+            self.optimizer.finalize_variable_values(self.trainable_weights)  # (use_ema: the averages)
         cbs.on_train_end(training_logs)
         return cbs.history
 
@@ -667,8 +685,11 @@ class Model(Layer):
         if self._output_loss_trackers:
             names = [m.name for m in [self._loss_tracker] + self._output_loss_trackers]
         else:
+            # (Keras lists a compiled metric by its own name: a weighted metric renamed weighted_NAME in
+            # the logs is listed as NAME, so NAME's value comes twice and weighted_NAME's with the rest)
             names = [n for m in self.metrics
-                     for n in ([s.name for s in m.metrics] if isinstance(m, CompileMetrics) else [m.name])]
+                     for n in ([s.__dict__.get("_base_name", s.name) for s in m.metrics]
+                               if isinstance(m, CompileMetrics) else [m.name])]
         out = [logs[n] for n in names if n in logs] + [logs[k] for k in sorted(logs) if k not in names]
         return out[0] if len(out) == 1 else out
 
@@ -791,9 +812,9 @@ class Model(Layer):
         loss = config.get("loss")
         self.compile(
             optimizer=optimizers_module.get(config["optimizer"]),
-            loss=map_structure(losses_module.get, loss) if isinstance(loss, list) else
-            ({k: losses_module.get(v) for k, v in loss.items()} if isinstance(loss, dict) and "class_name" not in loss
-             else losses_module.get(loss)),
+            loss=map_structure(losses_module.to_loss, loss) if isinstance(loss, list) else
+            ({k: losses_module.to_loss(v) for k, v in loss.items()} if isinstance(loss, dict) and "class_name" not in loss
+             else losses_module.to_loss(loss)),
             loss_weights=config.get("loss_weights"),
             metrics=_metrics_from_config(config.get("metrics")),
             weighted_metrics=_metrics_from_config(config.get("weighted_metrics")),
@@ -890,6 +911,17 @@ def _log_value(value):
 def _host(t) -> np.ndarray:
     """A NumPy array of a tensor's values, copied from the GPU when it lives there."""
     return nerve.backend.to_numpy(t._data)
+
+
+def _should_validate(epoch: int, validation_freq) -> bool:
+    """Whether to validate after ``epoch`` (from 0): every ``validation_freq`` epochs, or after the
+    epochs (from 1) listed in it, as Keras."""
+    if isinstance(validation_freq, int):
+        return (epoch + 1) % validation_freq == 0
+    if isinstance(validation_freq, list):
+        return epoch + 1 in validation_freq
+    raise ValueError("Expected `validation_freq` to be a list or int. Received: "
+                     f"validation_freq={validation_freq} of the type {type(validation_freq)}.")
 
 
 def _is_lazy(data) -> bool:
