@@ -322,8 +322,35 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad: b
 def linspace(start, end, steps: int, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
     dev = _dev(device)
-    arr = dev.xp.linspace(start, end, steps, dtype=np.float64).astype(_factory_dtype(dtype))
+    dt = np.dtype(_factory_dtype(dtype))
+    if dev.xp is np and steps > 1 and dt.kind in "fiu":
+        arr = _torch_linspace(start, end, int(steps), dt)
+    else:
+        arr = dev.xp.linspace(start, end, steps, dtype=np.float64).astype(dt)
     return _finish(arr, dev, requires_grad)
+
+
+def _torch_linspace(start, end, steps: int, dt) -> np.ndarray:
+    """PyTorch's linspace, value for value: the step ``(end - start) / (steps - 1)``, the first half
+    counted up from ``start`` and the second down from ``end``, each value ``start + i * step``
+    rounded once (a fused multiply-add; a wider float stands in). Floats compute in their own dtype
+    (float16's values in float32, as PyTorch's); integers from the truncated ends, in float64,
+    truncated."""
+    if dt.kind == "f":  # (float16: the ends and the step in float16, the values in float32)
+        op = np.dtype(np.float32) if dt.itemsize < 4 else dt
+        start_d, end_d = dt.type(start), dt.type(end)
+        step = (end_d - start_d) / dt.type(steps - 1)
+    else:
+        op = np.dtype(np.float64)
+        start_d, end_d = op.type(int(start)), op.type(int(end))
+        step = (end_d - start_d) / op.type(steps - 1)
+    wide = op.type if dt.itemsize < 4 else np.float64 if op.itemsize < 8 else np.longdouble
+    i = np.arange(steps)
+    half = steps // 2
+    out = np.empty(steps, op)
+    out[:half] = (wide(start_d) + wide(step) * i[:half].astype(wide)).astype(op)
+    out[half:] = (wide(end_d) - wide(step) * (steps - 1 - i[half:]).astype(wide)).astype(op)
+    return out.astype(dt) if dt.kind == "f" else np.trunc(out).astype(dt)
 
 
 def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None, device=None) -> Tensor:
