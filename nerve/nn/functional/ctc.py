@@ -166,7 +166,7 @@ def ctc_loss(log_probs: Tensor, targets: Tensor, input_lengths, target_lengths, 
             )
         labels = tg[:, :s_max]
     elif tg.ndim == 1:  # concatenated
-        if tg.size != int(tl.sum()) and tg.size < int(tl.sum()):
+        if tg.size < int(tl.sum()):
             raise RuntimeError(
                 f"ctc_loss: the concatenated targets hold {tg.size} labels but target_lengths add up to {int(tl.sum())}"
             )
