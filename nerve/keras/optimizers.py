@@ -61,7 +61,8 @@ class Optimizer:
         self._variables: list = []
 
     # -- the nerve optimizer --
-    def _nerve_kwargs(self) -> dict:
+    def _nerve_kwargs(self) -> tuple:
+        """The nerve optimizer (its name in nerve.optim, or a class) and its arguments but ``lr``."""
         raise NotImplementedError
 
     def build(self, var_list) -> None:
@@ -77,7 +78,8 @@ class Optimizer:
             return
         name, kwargs = self._nerve_kwargs()
         self._params = params
-        self._opt = getattr(nerve.optim, name)(params, lr=self._current_lr(), **kwargs) if params else None
+        cls = getattr(nerve.optim, name) if isinstance(name, str) else name  # (or one of keras_rules')
+        self._opt = cls(params, lr=self._current_lr(), **kwargs) if params else None
         self._averages = [p.detach().clone() for p in params] if self.use_ema else []
         self._accumulated = [None] * len(params) if self.gradient_accumulation_steps else []
         self._momentum_lr = self._current_lr()
@@ -360,13 +362,24 @@ class Optimizer:
                 arr = nerve.backend.to_numpy(getattr(value, "_data", value))
                 arr = arr.transpose(var._inv) if var._inv is not None else arr
                 out.append(np.ascontiguousarray(arr * factor, dtype="float32"))
-        return out
+        return out + self._keras_trailing()
+
+    _trailing = 0  # how many variables Keras keeps after the per-weight ones (Nadam: its u_product)
+
+    def _keras_trailing(self) -> list:
+        """Keras's variables after the per-weight slots, as arrays."""
+        return []
+
+    def _state_from_trailing(self, arrays) -> dict:
+        """What each weight's nerve.optim state takes from those trailing variables."""
+        return {}
 
     def load_keras_variables(self, trainable, arrays) -> bool:
         """Take the state from Keras's ``optimizer.variables`` (as ``keras_variables`` lists them):
         False, with nothing changed, where they do not map onto this optimizer's state."""
         slots = self._keras_slots()
-        if slots is None or len(arrays) != 2 + len(slots) * len(trainable) or any(f == 0 for _, f in slots):
+        if slots is None or len(arrays) != 2 + len(slots) * len(trainable) + self._trailing \
+                or any(f == 0 for _, f in slots):
             return False
         self.build(trainable)
         self._iterations = int(np.asarray(arrays[0]))
@@ -377,6 +390,7 @@ class Optimizer:
         state = {}
         for k, var in enumerate(trainable):
             entry = {"step": float(self.iterations)} if self._keeps_step else {}
+            entry.update(self._state_from_trailing(arrays[len(arrays) - self._trailing:]))
             for j, (name, factor) in enumerate(slots):
                 arr = np.asarray(arrays[2 + k * len(slots) + j], dtype="float32") / factor
                 entry[name] = np.ascontiguousarray(arr.transpose(var._perm) if var._perm is not None else arr)
@@ -528,6 +542,159 @@ class Adadelta(Optimizer):
         return {"rho": self.rho, "epsilon": self.epsilon}
 
 
+class Adamax(Optimizer):
+    """Adamax: ``learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7`` (Keras's rule: epsilon
+    added after the running maximum, not before it as torch.optim's)."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
+    _slots = 2
+
+    def _keras_slots(self):
+        return (("momentum", 1.0), ("norm", 1.0))
+
+    def _nerve_kwargs(self):
+        from nerve.optim.keras_rules import KerasAdamax
+
+        return KerasAdamax, {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon}
+
+    def _extra_config(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Nadam(Optimizer):
+    """Nadam: ``learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7``.
+
+    Keras's momentum schedule ``mu_t = beta_1 * (1 - 0.5 * 0.96**t)`` is torch.optim's NAdam with
+    ``momentum_decay=1`` (PyTorch's default 0.004 decays it 250 times slower); the rest of the step
+    is the same."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
+    _slots = 2
+
+    def count_params(self) -> int:
+        return super().count_params() + (1 if self.built else 0)  # and the product of the mu_t
+
+    def _keras_slots(self):
+        return (("exp_avg", 1.0), ("exp_avg_sq", 1.0))  # momentum, velocity
+
+    _trailing = 1
+
+    def _keras_trailing(self):
+        states = [self._opt.state.get(p) for p in self._params] if self._opt is not None else []
+        product = next((float(s["mu_product"]) for s in states if s), 1.0)
+        return [np.asarray(product, dtype="float32")]
+
+    def _state_from_trailing(self, arrays):
+        return {"mu_product": float(np.asarray(arrays[0]))}
+
+    def _nerve_kwargs(self):
+        return "NAdam", {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon, "momentum_decay": 1.0}
+
+    def _extra_config(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Lion(Optimizer):
+    """Lion: ``learning_rate=0.001, beta_1=0.9, beta_2=0.99``; the step is ``learning_rate`` times the
+    sign of an interpolation of the momentum and the gradient."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta_1, self.beta_2 = beta_1, beta_2
+        if beta_1 <= 0 or beta_1 > 1:
+            raise ValueError("Argument `beta_1` must be in the [0, 1] range. Otherwise, the optimizer "
+                             f"degenerates to SignSGD. Received: beta_1={beta_1}.")
+
+    _slots = 1
+    _keeps_step = False
+
+    def _keras_slots(self):
+        return (("momentum", 1.0),)
+
+    def _nerve_kwargs(self):
+        from nerve.optim.keras_rules import KerasLion
+
+        return KerasLion, {"betas": (self.beta_1, self.beta_2)}
+
+    def _extra_config(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2}
+
+
+class Ftrl(Optimizer):
+    """FTRL-Proximal: ``learning_rate=0.001, learning_rate_power=-0.5, initial_accumulator_value=0.1``,
+    L1, L2 and L2-shrinkage strengths and ``beta`` all 0 by default."""
+
+    def __init__(self, learning_rate=0.001, learning_rate_power=-0.5, initial_accumulator_value=0.1,
+                 l1_regularization_strength=0.0, l2_regularization_strength=0.0,
+                 l2_shrinkage_regularization_strength=0.0, beta=0.0, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        for name, value, sign in (("initial_accumulator_value", initial_accumulator_value, "positive or zero"),
+                                  ("learning_rate_power", -learning_rate_power, "negative or zero"),
+                                  ("l1_regularization_strength", l1_regularization_strength, "positive or zero"),
+                                  ("l2_regularization_strength", l2_regularization_strength, "positive or zero"),
+                                  ("l2_shrinkage_regularization_strength", l2_shrinkage_regularization_strength,
+                                   "positive or zero")):
+            if value < 0.0:
+                raise ValueError(f"`{name}` needs to be {sign}. Received: {name}="
+                                 f"{-value if name == 'learning_rate_power' else value}.")
+        self.learning_rate_power = learning_rate_power
+        self.initial_accumulator_value = initial_accumulator_value
+        self.l1_regularization_strength = l1_regularization_strength
+        self.l2_regularization_strength = l2_regularization_strength
+        self.l2_shrinkage_regularization_strength = l2_shrinkage_regularization_strength
+        self.beta = beta
+
+    _slots = 2
+    _keeps_step = False
+
+    def _keras_slots(self):
+        return (("accumulator", 1.0), ("linear", 1.0))
+
+    def _nerve_kwargs(self):
+        from nerve.optim.keras_rules import KerasFtrl
+
+        return KerasFtrl, {"lr_power": self.learning_rate_power,
+                           "initial_accumulator_value": self.initial_accumulator_value,
+                           "l1": self.l1_regularization_strength, "l2": self.l2_regularization_strength,
+                           "l2_shrinkage": self.l2_shrinkage_regularization_strength, "beta": self.beta}
+
+    def _extra_config(self):
+        return {"learning_rate_power": self.learning_rate_power,
+                "initial_accumulator_value": self.initial_accumulator_value,
+                "l1_regularization_strength": self.l1_regularization_strength,
+                "l2_regularization_strength": self.l2_regularization_strength,
+                "l2_shrinkage_regularization_strength": self.l2_shrinkage_regularization_strength,
+                "beta": self.beta}
+
+
+class Lamb(Optimizer):
+    """LAMB: ``learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7``; Adam's step scaled per
+    weight by ``||w|| / ||step||``."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
+    _slots = 2
+
+    def _keras_slots(self):
+        return (("exp_avg", 1.0), ("exp_avg_sq", 1.0))  # momentum, velocity
+
+    def _nerve_kwargs(self):
+        from nerve.optim.keras_rules import KerasLamb
+
+        return KerasLamb, {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon}
+
+    def _extra_config(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
 class schedules:  # noqa: N801  (keras.optimizers.schedules is a module in Keras)
     """Learning-rate schedules: callables of the step number."""
 
@@ -587,7 +754,9 @@ class schedules:  # noqa: N801  (keras.optimizers.schedules is a module in Keras
             return decay_from * ((1 - self.alpha) * cos + self.alpha)
 
 
-_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adadelta}
+_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adadelta,
+            "adamax": Adamax, "nadam": Nadam, "ftrl": Ftrl, "lion": Lion}  # (Keras has no "lamb")
+_CLASSES = {c.__name__: c for c in (*_BY_NAME.values(), Lamb)}
 
 
 def get(identifier) -> Optimizer:
@@ -603,7 +772,7 @@ def get(identifier) -> Optimizer:
             )
         return cls()
     if isinstance(identifier, dict):
-        cls = {c.__name__: c for c in _BY_NAME.values()}[identifier["class_name"]]
+        cls = _CLASSES[identifier["class_name"]]
         return cls.from_config(identifier.get("config", {}))
     if isinstance(identifier, type) and issubclass(identifier, Optimizer):
         return identifier()

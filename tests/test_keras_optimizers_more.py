@@ -1,0 +1,205 @@
+"""Keras 3's Adamax, Nadam, Lion, Ftrl and Lamb in nerve.keras against Keras 3 (torch backend): the
+same fit from the same initial weights gives the same weights, with their options, a schedule and
+the base optimizer's extras; configs, string names, and their state saved in ``.keras`` files."""
+
+import warnings
+
+import numpy as np
+import pytest
+from _keras_compare import K, keras
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(48, 6)).astype("float32")
+Y = RNG.normal(size=(48, 3)).astype("float32")
+
+CASES = [
+    ("Adamax", {"learning_rate": 0.02}),
+    ("Adamax", {"learning_rate": 0.01, "beta_1": 0.8, "beta_2": 0.95, "epsilon": 1e-3}),
+    ("Nadam", {"learning_rate": 0.01}),
+    ("Nadam", {"learning_rate": 0.02, "beta_1": 0.7, "beta_2": 0.9, "epsilon": 1e-4}),
+    ("Lion", {"learning_rate": 0.003}),
+    ("Lion", {"learning_rate": 0.002, "beta_1": 0.5, "beta_2": 0.9}),
+    ("Ftrl", {"learning_rate": 0.2}),
+    ("Ftrl", {"learning_rate": 0.3, "learning_rate_power": -0.7, "initial_accumulator_value": 0.3,
+              "l1_regularization_strength": 0.001, "l2_regularization_strength": 0.02,
+              "l2_shrinkage_regularization_strength": 0.03, "beta": 0.5}),
+    ("Ftrl", {"learning_rate": 0.3, "learning_rate_power": 0.0, "l1_regularization_strength": 0.05}),
+    ("Lamb", {"learning_rate": 0.01}),
+    ("Lamb", {"learning_rate": 0.02, "beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-5}),
+]
+NAMES = ["Adamax", "Nadam", "Lion", "Ftrl", "Lamb"]
+
+
+def mlp(lib, L):
+    return lib.Sequential([L.Input((6,)), L.Dense(8, activation="tanh"), L.Dense(3)])
+
+
+def both(build):
+    """The model in Keras and in nerve, Keras's initial weights copied into nerve's (no fresh
+    sessions: Keras's clear_session costs a garbage collection, and no test here compares names)."""
+    theirs, ours = build(K, K.layers), build(keras, keras.layers)
+    ours.set_weights(theirs.get_weights())
+    return theirs, ours
+
+
+def fit_both(opt_name, kwargs, epochs=2, make_kwargs=None):
+    """Fit the same MLP with the optimizer in both libraries (12+ steps); the losses and weights agree
+    after each epoch. Returns (Keras's model, nerve's model, initial weights)."""
+    theirs, ours = both(mlp)
+    initial = theirs.get_weights()
+    make = make_kwargs or (lambda lib: kwargs)
+    theirs.compile(optimizer=getattr(K.optimizers, opt_name)(**make(K)), loss="mse")
+    ours.compile(optimizer=getattr(keras.optimizers, opt_name)(**make(keras)), loss="mse")
+    for _ in range(epochs):
+        h_theirs = theirs.fit(X, Y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+        h_ours = ours.fit(X, Y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+        np.testing.assert_allclose(h_ours.history["loss"], h_theirs.history["loss"], rtol=1e-5, atol=1e-6)
+        for a, b in zip(ours.get_weights(), theirs.get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-6)
+    assert int(ours.optimizer.iterations) == int(theirs.optimizer.iterations)
+    return theirs, ours, initial
+
+
+def moved(model, initial):
+    return max(float(np.abs(w - w0).max()) for w, w0 in zip(model.get_weights(), initial))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c[0] + "-" + "-".join(sorted(c[1]))[:40])
+def test_fit_matches_keras(case):
+    _, ours, initial = fit_both(*case)
+    assert moved(ours, initial) > 1e-3
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fit_with_a_schedule_matches_keras(name):
+    def make(lib):
+        lr = 0.2 if name == "Ftrl" else 0.01
+        return {"learning_rate": lib.optimizers.schedules.ExponentialDecay(lr, decay_steps=3, decay_rate=0.5)}
+
+    theirs, ours, _ = fit_both(name, None, make_kwargs=make)
+    np.testing.assert_allclose(float(ours.optimizer.learning_rate), float(theirs.optimizer.learning_rate),
+                               rtol=1e-6)
+
+
+EXTRAS = [
+    {"weight_decay": 0.05},
+    {"clipnorm": 0.05},
+    {"clipvalue": 0.01},
+    {"global_clipnorm": 0.05},
+    {"use_ema": True, "ema_momentum": 0.9},
+    {"use_ema": True, "ema_momentum": 0.8, "ema_overwrite_frequency": 3},
+    {"gradient_accumulation_steps": 3},
+]
+
+
+@pytest.mark.parametrize("extra", EXTRAS, ids=lambda e: "-".join(e))
+@pytest.mark.parametrize("name", NAMES)
+def test_base_optimizer_options_match_keras(name, extra):
+    lr = 0.2 if name == "Ftrl" else 0.01
+    _, ours, initial = fit_both(name, {"learning_rate": lr, **extra}, epochs=1)
+    assert moved(ours, initial) > 1e-4
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_apply_gradients_on_variables_matches_keras(name):
+    rng = np.random.default_rng(1)
+    start = [rng.normal(size=(3, 2)).astype("float32"), rng.normal(size=(2,)).astype("float32")]
+    grads = [[rng.normal(size=w.shape).astype("float32") for w in start] for _ in range(12)]
+    results = []
+    for lib in (K, keras):
+        variables = [lib.Variable(w) for w in start]
+        opt = getattr(lib.optimizers, name)(learning_rate=0.05)
+        for step in grads:
+            opt.apply_gradients(zip([lib.ops.convert_to_tensor(g) for g in step], variables))
+        results.append([np.asarray(lib.ops.convert_to_numpy(v)) for v in variables])
+        assert int(opt.iterations) == 12
+    for a, b in zip(*results):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c[0] + "-" + "-".join(sorted(c[1]))[:40])
+def test_config_matches_keras_and_round_trips(case):
+    name, kwargs = case
+    theirs = getattr(K.optimizers, name)(**kwargs)
+    ours = getattr(keras.optimizers, name)(**kwargs)
+    assert ours.get_config() | {"name": None} == theirs.get_config() | {"name": None}
+    again = type(ours).from_config(ours.get_config())
+    assert again.get_config() == ours.get_config()
+    rebuilt = keras.optimizers.get(keras.optimizers.serialize(ours))
+    assert type(rebuilt) is type(ours) and rebuilt.get_config() == ours.get_config()
+
+
+def test_defaults_and_string_names_match_keras():
+    for name in NAMES:
+        ours, theirs = getattr(keras.optimizers, name)(), getattr(K.optimizers, name)()
+        assert ours.get_config() | {"name": None} == theirs.get_config() | {"name": None}
+    for name in ("adamax", "nadam", "lion", "ftrl", "Nadam"):
+        assert type(keras.optimizers.get(name)).__name__ == type(K.optimizers.get(name)).__name__
+        theirs, ours = both(mlp)
+        theirs.compile(optimizer=name, loss="mse")
+        ours.compile(optimizer=name, loss="mse")
+        assert type(ours.optimizer).__name__ == type(theirs.optimizer).__name__
+        assert ours.optimizer.get_config() | {"name": None} == theirs.optimizer.get_config() | {"name": None}
+    for lib in (K, keras):  # Keras knows no "lamb" by name
+        with pytest.raises(ValueError, match="Could not interpret optimizer identifier"):
+            lib.optimizers.get("lamb")
+
+
+def test_invalid_arguments_raise_as_keras():
+    for name, kwargs in (("Lion", {"beta_1": 0.0}), ("Lion", {"beta_1": 1.5}),
+                         ("Ftrl", {"learning_rate_power": 0.5}), ("Ftrl", {"initial_accumulator_value": -1.0}),
+                         ("Ftrl", {"l1_regularization_strength": -1.0}), ("Ftrl", {"l2_regularization_strength": -1}),
+                         ("Ftrl", {"l2_shrinkage_regularization_strength": -0.1})):
+        with pytest.raises(ValueError) as theirs:
+            getattr(K.optimizers, name)(**kwargs)
+        with pytest.raises(ValueError) as ours:
+            getattr(keras.optimizers, name)(**kwargs)
+        assert str(ours.value) == str(theirs.value)
+
+
+def trained(lib, name, kwargs, steps=3):
+    lib.utils.set_random_seed(4)
+    model = mlp(lib, lib.layers)
+    model.compile(optimizer=getattr(lib.optimizers, name)(**kwargs), loss="mse")
+    for i in range(steps):
+        model.train_on_batch(X[i * 8:(i + 1) * 8], Y[i * 8:(i + 1) * 8])
+    return model
+
+
+SAVE_CASES = [("Adamax", {"learning_rate": 0.02}), ("Nadam", {"learning_rate": 0.02}),
+              ("Lion", {"learning_rate": 0.003}),
+              ("Ftrl", {"learning_rate": 0.3, "l1_regularization_strength": 0.001, "beta": 0.5}),
+              ("Lamb", {"learning_rate": 0.02})]
+
+
+@pytest.mark.parametrize("case", SAVE_CASES, ids=lambda c: c[0])
+def test_training_resumes_from_nerve_s_keras_file(tmp_path, case):
+    ours = trained(keras, *case)
+    ours.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras")
+    assert type(again.optimizer) is type(ours.optimizer)
+    assert again.optimizer.get_config() == ours.optimizer.get_config()
+    assert again.optimizer.iterations == ours.optimizer.iterations == 3
+    for model in (ours, again):
+        model.train_on_batch(X[24:32], Y[24:32])
+    for a, b in zip(again.get_weights(), ours.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("case", SAVE_CASES, ids=lambda c: c[0])
+def test_training_goes_on_in_the_other_library_with_the_optimizer_s_state(tmp_path, case):
+    """Trained in one library, saved, loaded in the other: the next steps are the steps the first
+    library takes (the optimizer's variables travel in Keras's layout, none skipped)."""
+    for source, target in ((K, keras), (keras, K)):
+        model = trained(source, *case)
+        model.save(tmp_path / "trained.keras")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            loaded = target.models.load_model(tmp_path / "trained.keras")
+        assert type(loaded.optimizer).__name__ == case[0]
+        assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == 3
+        for i in range(3, 5):
+            model.train_on_batch(X[i * 8:(i + 1) * 8], Y[i * 8:(i + 1) * 8])
+            loaded.train_on_batch(X[i * 8:(i + 1) * 8], Y[i * 8:(i + 1) * 8])
+        for a, b in zip(loaded.get_weights(), model.get_weights()):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
