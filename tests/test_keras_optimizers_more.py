@@ -203,3 +203,55 @@ def test_training_goes_on_in_the_other_library_with_the_optimizer_s_state(tmp_pa
             loaded.train_on_batch(X[i * 8:(i + 1) * 8], Y[i * 8:(i + 1) * 8])
         for a, b in zip(loaded.get_weights(), model.get_weights()):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+SCHEDULES = [
+    ("PolynomialDecay", {"initial_learning_rate": 0.1, "decay_steps": 7}),
+    ("PolynomialDecay", {"initial_learning_rate": 0.1, "decay_steps": 5, "power": 2.0}),
+    ("PolynomialDecay", {"initial_learning_rate": 0.1, "decay_steps": 7, "end_learning_rate": 0.01, "power": 0.5,
+                         "cycle": True}),
+    ("CosineDecayRestarts", {"initial_learning_rate": 0.1, "first_decay_steps": 4}),
+    ("CosineDecayRestarts", {"initial_learning_rate": 0.1, "first_decay_steps": 3, "t_mul": 1.0, "m_mul": 0.5,
+                             "alpha": 0.1}),
+    ("CosineDecayRestarts", {"initial_learning_rate": 0.3, "first_decay_steps": 5, "t_mul": 1.5, "m_mul": 0.8,
+                             "alpha": 0.05}),
+    ("CosineDecayRestarts", {"initial_learning_rate": 0.3, "first_decay_steps": 1, "t_mul": 3.0}),
+]
+
+
+@pytest.mark.parametrize("case", SCHEDULES, ids=lambda c: c[0] + "-" + "-".join(sorted(c[1]))[:40])
+def test_schedule_values_and_config_match_keras(case):
+    name, kwargs = case
+    theirs = getattr(K.optimizers.schedules, name)(**kwargs)
+    ours = getattr(keras.optimizers.schedules, name)(**kwargs)
+    steps = range(400)
+    want = np.array([float(K.ops.convert_to_numpy(theirs(s))) for s in steps])
+    got = np.array([float(ours(s)) for s in steps])
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)  # float32 steps of the rate
+    assert len(np.unique(np.round(want, 6))) > 5  # the rate does change
+    assert ours.get_config() == theirs.get_config()
+    again = type(ours)(**ours.get_config())
+    np.testing.assert_allclose([again(s) for s in steps], got, rtol=1e-7)
+    with pytest.raises(ValueError) as k_err:
+        getattr(K.optimizers.schedules, name)(**{**kwargs, list(kwargs)[1]: 0})
+    with pytest.raises(ValueError) as n_err:
+        getattr(keras.optimizers.schedules, name)(**{**kwargs, list(kwargs)[1]: 0})
+    assert str(n_err.value) == str(k_err.value)
+
+
+@pytest.mark.parametrize("case", [SCHEDULES[2], SCHEDULES[5]], ids=lambda c: c[0])
+@pytest.mark.parametrize("opt", ["SGD", "Adam", "Nadam", "Lion"])
+def test_schedule_in_fit_matches_keras(case, opt):
+    name, kwargs = case
+
+    def make(lib):
+        lr = getattr(lib.optimizers.schedules, name)(**{**kwargs, "initial_learning_rate": 0.02})
+        return {"learning_rate": lr}
+
+    theirs, ours, _ = fit_both(opt, None, make_kwargs=make)
+    np.testing.assert_allclose(float(ours.optimizer.learning_rate), float(theirs.optimizer.learning_rate),
+                               rtol=1e-6)
+    config = ours.optimizer.get_config()
+    assert config["learning_rate"]["class_name"] == name
+    rebuilt = type(ours.optimizer).from_config(config)
+    assert rebuilt.get_config() == config

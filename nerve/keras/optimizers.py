@@ -754,6 +754,65 @@ class schedules:  # noqa: N801  (keras.optimizers.schedules is a module in Keras
             return decay_from * ((1 - self.alpha) * cos + self.alpha)
 
 
+    class PolynomialDecay(LearningRateSchedule):
+        """From ``initial_learning_rate`` to ``end_learning_rate`` along ``(1 - step / decay_steps) ** power``;
+        with ``cycle``, ``decay_steps`` grows to the first multiple of it past the step (a restart)."""
+
+        def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0, cycle=False,
+                     name="PolynomialDecay"):
+            if decay_steps <= 0:
+                raise ValueError(f"Argument `decay_steps` must be > 0. Received: decay_steps={decay_steps}")
+            self.initial_learning_rate, self.decay_steps = initial_learning_rate, decay_steps
+            self.end_learning_rate, self.power, self.cycle, self.name = end_learning_rate, power, cycle, name
+
+        def __call__(self, step):
+            step, decay_steps = float(step), float(self.decay_steps)
+            if self.cycle:
+                decay_steps *= math.ceil(step / decay_steps) if step else 1.0
+            else:
+                step = min(step, decay_steps)
+            frac = (1 - step / decay_steps) ** self.power
+            return (self.initial_learning_rate - self.end_learning_rate) * frac + self.end_learning_rate
+
+        def get_config(self) -> dict:
+            return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                    "end_learning_rate": self.end_learning_rate, "power": self.power, "cycle": self.cycle,
+                    "name": self.name}
+
+    class CosineDecayRestarts(LearningRateSchedule):
+        """Cosine decay with warm restarts (SGDR): each period ``t_mul`` times longer than the one before,
+        restarting from ``m_mul`` times the previous peak, down to ``alpha`` times the initial rate.
+
+        Computed in float32 as Keras does, so that a step on a restart falls in the same period."""
+
+        def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0, alpha=0.0,
+                     name="SGDRDecay"):
+            if first_decay_steps <= 0:
+                raise ValueError("Argument `first_decay_steps` must be > 0. Received: "
+                                 f"first_decay_steps={first_decay_steps}")
+            self.initial_learning_rate, self.first_decay_steps = initial_learning_rate, first_decay_steps
+            self._t_mul, self._m_mul, self.alpha, self.name = t_mul, m_mul, alpha, name
+
+        def __call__(self, step):
+            f32 = np.float32
+            t_mul, one = f32(self._t_mul), f32(1.0)
+            done = f32(step) / f32(self.first_decay_steps)
+            if t_mul == one:
+                restart = np.floor(done)
+                done = done - restart
+            else:
+                restart = np.floor(np.log(one - done * (one - t_mul)) / np.log(t_mul))
+                done = (done - (one - t_mul**restart) / (one - t_mul)) / t_mul**restart
+            cosine = f32(0.5) * f32(self._m_mul) ** restart * (one + np.cos(f32(math.pi) * done))
+            alpha = f32(self.alpha)
+            return float(f32(self.initial_learning_rate) * ((one - alpha) * cosine + alpha))
+
+        def get_config(self) -> dict:
+            return {"initial_learning_rate": self.initial_learning_rate,
+                    "first_decay_steps": self.first_decay_steps, "t_mul": self._t_mul, "m_mul": self._m_mul,
+                    "alpha": self.alpha, "name": self.name}
+
+
 _BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adadelta,
             "adamax": Adamax, "nadam": Nadam, "ftrl": Ftrl, "lion": Lion}  # (Keras has no "lamb")
 _CLASSES = {c.__name__: c for c in (*_BY_NAME.values(), Lamb)}
