@@ -255,3 +255,105 @@ def test_schedule_in_fit_matches_keras(case, opt):
     assert config["learning_rate"]["class_name"] == name
     rebuilt = type(ours.optimizer).from_config(config)
     assert rebuilt.get_config() == config
+
+
+LOSS_SCALES = [("Adam", 2.0**15, 3), ("SGD", 2.0**126, 2), ("Nadam", 2.0**127, 4)]  # the last two overflow
+# (SGD's scale doubles to 2.0**128, float32's inf, as in Keras: no step is taken after that)
+
+
+def loss_scaled(lib, inner, initial_scale, growth):
+    return lib.optimizers.LossScaleOptimizer(getattr(lib.optimizers, inner)(learning_rate=0.01),
+                                             initial_scale=initial_scale, dynamic_growth_steps=growth)
+
+
+@pytest.mark.parametrize("case", LOSS_SCALES, ids=lambda c: c[0])
+def test_loss_scale_optimizer_fit_matches_keras(case):
+    """Steps with finite gradients update and count towards doubling the scale; steps that
+    overflow update nothing and halve it: the same weights, scale, counter and iterations."""
+    theirs, ours = both(mlp)
+    theirs.compile(optimizer=loss_scaled(K, *case), loss="mse")
+    ours.compile(optimizer=loss_scaled(keras, *case), loss="mse")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's overflow in the scaled backward
+        h_theirs = theirs.fit(X * 3, Y * 3, batch_size=8, epochs=2, shuffle=False, verbose=0)
+        h_ours = ours.fit(X * 3, Y * 3, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    np.testing.assert_allclose(h_ours.history["loss"], h_theirs.history["loss"], rtol=1e-5)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-6)
+    t_opt, o_opt = theirs.optimizer, ours.optimizer
+    assert float(o_opt.dynamic_scale) == float(t_opt.dynamic_scale)
+    assert int(o_opt.step_counter) == int(t_opt.step_counter)
+    assert int(o_opt.iterations) == int(t_opt.iterations)
+    if case[1] > 2.0**100:
+        assert int(o_opt.iterations) < 12  # some steps were skipped
+    np.testing.assert_allclose(float(o_opt.learning_rate), float(t_opt.learning_rate))
+
+
+def test_loss_scale_optimizer_config_names_and_errors_match_keras():
+    theirs, ours = loss_scaled(K, "Adam", 8.0, 5), loss_scaled(keras, "Adam", 8.0, 5)
+    t_config, o_config = theirs.get_config(), ours.get_config()
+    assert {k: v for k, v in o_config.items() if k not in ("inner_optimizer", "name")} == \
+        {k: v for k, v in t_config.items() if k not in ("inner_optimizer", "name")}
+    assert o_config["name"] == "loss_scale_optimizer" and t_config["name"].startswith("loss_scale_optimizer")
+    assert o_config["inner_optimizer"]["class_name"] == t_config["inner_optimizer"]["class_name"]
+    assert o_config["inner_optimizer"]["config"] | {"name": None} == t_config["inner_optimizer"]["config"] | {"name": None}
+    again = keras.optimizers.LossScaleOptimizer.from_config(o_config)
+    assert again.get_config() == o_config
+    assert type(again.inner_optimizer).__name__ == "Adam"
+    for kwargs in ({"dynamic": False}, {"clipnorm": 1.0}, {"foo": 1}):
+        with pytest.raises(ValueError) as k_err:
+            K.optimizers.LossScaleOptimizer(K.optimizers.SGD(), **kwargs)
+        with pytest.raises(ValueError) as n_err:
+            keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(), **kwargs)
+        assert str(n_err.value) == str(k_err.value)
+
+
+def test_loss_scale_factor_scales_the_loss_and_unscales_the_gradients():
+    def make(lib):
+        return {"learning_rate": 0.01, "loss_scale_factor": 64.0}
+
+    theirs, ours, initial = fit_both("Lion", None, make_kwargs=make)
+    assert moved(ours, initial) > 1e-3
+    assert ours.optimizer.get_config()["loss_scale_factor"] == theirs.optimizer.get_config()["loss_scale_factor"]
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("case", [LOSS_SCALES[0], LOSS_SCALES[1]], ids=lambda c: c[0])
+def test_loss_scale_optimizer_saved_and_loaded_both_ways(tmp_path, case):
+    """nerve's own file keeps the scale and the counter; Keras's files and nerve's go across with
+    the inner optimizer's state (no variable skipped), and the next steps are the same."""
+    ours = mlp(keras, keras.layers)
+    ours.compile(optimizer=loss_scaled(keras, *case), loss="mse")
+    for i in range(3):
+        ours.train_on_batch(X[i * 8:(i + 1) * 8] * 3, Y[i * 8:(i + 1) * 8] * 3)
+    ours.save(tmp_path / "n.keras")
+    again = keras.models.load_model(tmp_path / "n.keras")
+    assert type(again.optimizer) is type(ours.optimizer)
+    assert (again.optimizer.dynamic_scale, again.optimizer.step_counter, again.optimizer.iterations) == \
+        (ours.optimizer.dynamic_scale, ours.optimizer.step_counter, ours.optimizer.iterations)
+    for model in (ours, again):
+        model.train_on_batch(X[24:32] * 3, Y[24:32] * 3)
+    for a, b in zip(again.get_weights(), ours.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    for source, target in ((K, keras), (keras, K)):
+        model = mlp(source, source.layers)
+        model.compile(optimizer=loss_scaled(source, *case), loss="mse")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for i in range(3):
+                model.train_on_batch(X[i * 8:(i + 1) * 8] * 3, Y[i * 8:(i + 1) * 8] * 3)
+        model.save(tmp_path / "trained.keras")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)  # no optimizer variables skipped
+            loaded = target.models.load_model(tmp_path / "trained.keras")
+        assert type(loaded.optimizer).__name__ == "LossScaleOptimizer"
+        assert float(loaded.optimizer.dynamic_scale) == float(model.optimizer.dynamic_scale)
+        assert int(loaded.optimizer.step_counter) == int(model.optimizer.step_counter)
+        assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for i in range(3, 5):
+                model.train_on_batch(X[i * 8:(i + 1) * 8] * 3, Y[i * 8:(i + 1) * 8] * 3)
+                loaded.train_on_batch(X[i * 8:(i + 1) * 8] * 3, Y[i * 8:(i + 1) * 8] * 3)
+        for a, b in zip(loaded.get_weights(), model.get_weights()):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)

@@ -172,10 +172,22 @@ class Optimizer:
         if self._opt is not None:
             self._opt.zero_grad()
 
+    def scale_loss(self, loss):
+        """The loss that ``fit`` differentiates: times ``loss_scale_factor`` where one is set (the
+        step divides the gradients by it again, as Keras's)."""
+        return loss if self.loss_scale_factor is None else loss * self.loss_scale_factor
+
     def step(self) -> None:
         """One update from the gradients in ``.grad`` (clipping first if asked)."""
         if self._opt is None:
             return
+        if self.loss_scale_factor is not None:
+            import nerve
+
+            with nerve.no_grad():
+                for p in self._params:
+                    if p.grad is not None:
+                        p.grad = p.grad / self.loss_scale_factor
         if self.use_ema or self.gradient_accumulation_steps:
             self._step_with_extras()
             return
@@ -328,6 +340,13 @@ class Optimizer:
     def _extra_config(self) -> dict:
         return {}
 
+    def _own_state(self) -> dict:
+        """What nerve's own files keep of this optimizer beside its nerve optimizer's state."""
+        return {}
+
+    def _load_own_state(self, saved: dict) -> None:
+        """Take back what ``_own_state`` gave (``saved`` may hold more)."""
+
     # -- the state as Keras's files hold it (``optimizer/vars`` in ``model.weights.h5``) --
     _keeps_step = True  # nerve.optim's state has a step count (SGD's has not)
 
@@ -406,6 +425,11 @@ class Optimizer:
         if isinstance(lr, dict):
             config["learning_rate"] = getattr(schedules, lr["class_name"])(**lr["config"])
         return cls(**config)
+
+
+def _float32(value) -> float:
+    with np.errstate(over="ignore"):
+        return float(np.float32(value))
 
 
 def _snake(name):
@@ -695,6 +719,134 @@ class Lamb(Optimizer):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
 
+class LossScaleOptimizer(Optimizer):
+    """Dynamic loss scaling around ``inner_optimizer``, as Keras's: ``fit`` differentiates the loss
+    times ``dynamic_scale``; a step whose gradients are all finite divides them by it and lets the
+    inner optimizer update (the scale doubles after ``dynamic_growth_steps`` such steps in a row);
+    a step with an inf or a NaN updates nothing and halves the scale.
+
+    Args:
+        inner_optimizer: the optimizer that updates the weights.
+        initial_scale: the first scale.
+        dynamic_growth_steps: finite steps in a row after which the scale doubles.
+    """
+
+    def __init__(self, inner_optimizer, initial_scale=2.0**15, dynamic_growth_steps=2000, name=None, **kwargs):
+        if not kwargs.pop("dynamic", True):
+            raise ValueError("LossScaleOptimizer no longer supports `dynamic=False`. Instead, simply set "
+                             "`loss_scale_factor` directly on the `inner_optimizer`.")
+        defaults = {"weight_decay": None, "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
+                    "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
+                    "loss_scale_factor": None, "gradient_accumulation_steps": None}
+        for key in [k for k in kwargs if k in defaults]:
+            if kwargs.pop(key) != defaults[key]:  # (a saved config may hold the defaults)
+                raise ValueError(f"LossScaleOptimizer does not support `{key}`. Instead, set `{key}` on the "
+                                 "`inner_optimizer`.")
+        if kwargs:
+            raise ValueError(f"LossScaleOptimizer does not support arguments: `{'`, `'.join(kwargs)}`.")
+        super().__init__(learning_rate=0.0, name=name)
+        self.inner_optimizer = get(inner_optimizer)
+        self.initial_scale, self.dynamic_growth_steps = initial_scale, dynamic_growth_steps
+        self.inner_optimizer.loss_scale_factor = None  # (else the gradients would be scaled twice)
+        self.dynamic_scale = _float32(initial_scale)  # as Keras's float32 variable (2.0**128 is inf)
+        self.step_counter = 0
+
+    def build(self, var_list) -> None:
+        self.inner_optimizer.build(var_list)
+
+    @property
+    def _opt(self):  # the nerve optimizer (its state is what nerve's own files keep)
+        return self.__dict__.get("inner_optimizer") and self.inner_optimizer._opt
+
+    @_opt.setter
+    def _opt(self, value) -> None:
+        pass  # (the base class's __init__ sets it)
+
+    @property
+    def _params(self):
+        return self.inner_optimizer._params if "inner_optimizer" in self.__dict__ else []
+
+    @_params.setter
+    def _params(self, value) -> None:
+        pass
+
+    @property
+    def iterations(self) -> int:
+        return self.inner_optimizer.iterations
+
+    @iterations.setter
+    def iterations(self, value) -> None:
+        if "inner_optimizer" in self.__dict__:
+            self.inner_optimizer.iterations = value
+
+    @property
+    def learning_rate(self):
+        return self.inner_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value) -> None:
+        if "inner_optimizer" in self.__dict__:
+            self.inner_optimizer.learning_rate = value
+
+    lr = learning_rate
+
+    def count_params(self) -> int:
+        return 4 + self.inner_optimizer.count_params()  # iteration, learning rate, step counter, scale
+
+    def scale_loss(self, loss):
+        return loss * (self.dynamic_scale if self.built else self.initial_scale)
+
+    def zero_grad(self) -> None:
+        self.inner_optimizer.zero_grad()
+
+    def step(self) -> None:
+        import nerve
+
+        params = [p for p in self._params if p.grad is not None]
+        if not all(bool(nerve.isfinite(p.grad).all()) for p in params):
+            self.step_counter, self.dynamic_scale = 0, _float32(self.dynamic_scale * 0.5)
+            return
+        with nerve.no_grad():
+            for p in params:
+                p.grad = p.grad / self.dynamic_scale
+        self.inner_optimizer.step()
+        if self.step_counter == self.dynamic_growth_steps - 1:
+            self.step_counter, self.dynamic_scale = 0, _float32(self.dynamic_scale * 2.0)
+        else:
+            self.step_counter += 1
+
+    def finalize_variable_values(self, var_list) -> None:
+        self.inner_optimizer.finalize_variable_values(var_list)
+
+    def _own_state(self) -> dict:
+        return {"step_counter": self.step_counter, "dynamic_scale": self.dynamic_scale}
+
+    def _load_own_state(self, saved: dict) -> None:
+        if "dynamic_scale" in saved:
+            self.step_counter, self.dynamic_scale = int(saved["step_counter"]), float(saved["dynamic_scale"])
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "inner_optimizer": serialize(self.inner_optimizer),
+                "initial_scale": self.initial_scale, "dynamic_growth_steps": self.dynamic_growth_steps}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        return cls(get(config.pop("inner_optimizer")), **config)
+
+    # Keras's variables: its own (iteration, learning rate, step counter, scale), then the inner's
+    def keras_variables(self, trainable) -> list:
+        return [np.asarray(0, dtype="int64"), np.asarray(0.0, dtype="float32"),
+                np.asarray(self.step_counter, dtype="int64"), np.asarray(self.dynamic_scale, dtype="float32"),
+                *self.inner_optimizer.keras_variables(trainable)]
+
+    def load_keras_variables(self, trainable, arrays) -> bool:
+        if len(arrays) < 6 or not self.inner_optimizer.load_keras_variables(trainable, arrays[4:]):
+            return False
+        self.step_counter, self.dynamic_scale = int(np.asarray(arrays[2])), float(np.asarray(arrays[3]))
+        return True
+
+
 class schedules:  # noqa: N801  (keras.optimizers.schedules is a module in Keras)
     """Learning-rate schedules: callables of the step number."""
 
@@ -814,7 +966,8 @@ class schedules:  # noqa: N801  (keras.optimizers.schedules is a module in Keras
 
 
 _BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adadelta,
-            "adamax": Adamax, "nadam": Nadam, "ftrl": Ftrl, "lion": Lion}  # (Keras has no "lamb")
+            "adamax": Adamax, "nadam": Nadam, "ftrl": Ftrl, "lion": Lion,
+            "lossscaleoptimizer": LossScaleOptimizer}  # (Keras has no "lamb")
 _CLASSES = {c.__name__: c for c in (*_BY_NAME.values(), Lamb)}
 
 
