@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from _keras_compare import K, keras
+from _keras_compare import K, keras, summary_of
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(48, 6)).astype("float32")
@@ -198,6 +198,7 @@ def test_training_goes_on_in_the_other_library_with_the_optimizer_s_state(tmp_pa
             loaded = target.models.load_model(tmp_path / "trained.keras")
         assert type(loaded.optimizer).__name__ == case[0]
         assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == 3
+        assert summary_of(loaded) == summary_of(model)  # the optimizer's params counted alike
         for i in range(3, 5):
             model.train_on_batch(X[i * 8:(i + 1) * 8], Y[i * 8:(i + 1) * 8])
             loaded.train_on_batch(X[i * 8:(i + 1) * 8], Y[i * 8:(i + 1) * 8])
@@ -347,6 +348,7 @@ def test_loss_scale_optimizer_saved_and_loaded_both_ways(tmp_path, case):
             warnings.simplefilter("error", UserWarning)  # no optimizer variables skipped
             loaded = target.models.load_model(tmp_path / "trained.keras")
         assert type(loaded.optimizer).__name__ == "LossScaleOptimizer"
+        assert summary_of(loaded) == summary_of(model)
         assert float(loaded.optimizer.dynamic_scale) == float(model.optimizer.dynamic_scale)
         assert int(loaded.optimizer.step_counter) == int(model.optimizer.step_counter)
         assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations)

@@ -3,7 +3,9 @@
 ``fit`` runs the same step as a hand-written loop: ``zero_grad()``, forward, loss,
 ``backward()``, ``step()``; these classes only translate Keras's argument names (``rho``,
 ``beta_1``, ``epsilon``) and defaults into nerve.optim's, and add Keras's extras
-(``clipnorm`` / ``clipvalue``, learning-rate schedules, ``iterations``).
+(``clipnorm`` / ``clipvalue``, learning-rate schedules, ``iterations``). Where no torch.optim
+optimizer takes Keras's steps (Adamax, Lion, Ftrl, Lamb), they drive Keras's rule from
+``nerve.optim.keras_rules``; ``LossScaleOptimizer`` wraps another one.
 """
 
 from __future__ import annotations
