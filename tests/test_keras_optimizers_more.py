@@ -140,6 +140,11 @@ def test_defaults_and_string_names_match_keras():
         ours.compile(optimizer=name, loss="mse")
         assert type(ours.optimizer).__name__ == type(theirs.optimizer).__name__
         assert ours.optimizer.get_config() | {"name": None} == theirs.optimizer.get_config() | {"name": None}
+    for name in ("nadam", "Lion", "FTRL"):  # a config's class name, in any case
+        config = {"class_name": name, "config": {"learning_rate": 0.5}}
+        theirs, ours = K.optimizers.get(dict(config)), keras.optimizers.get(dict(config))
+        assert type(ours).__name__ == type(theirs).__name__
+        assert ours.get_config() | {"name": None} == theirs.get_config() | {"name": None}
     for lib in (K, keras):  # Keras knows no "lamb" by name
         with pytest.raises(ValueError, match="Could not interpret optimizer identifier"):
             lib.optimizers.get("lamb")

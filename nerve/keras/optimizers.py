@@ -986,7 +986,10 @@ def get(identifier) -> Optimizer:
             )
         return cls()
     if isinstance(identifier, dict):
-        cls = _CLASSES[identifier["class_name"]]
+        name = identifier.get("class_name", "")
+        cls = _CLASSES.get(name) or _BY_NAME.get(str(name).lower())  # (Keras's names, any case)
+        if cls is None:
+            raise ValueError(f"Could not interpret optimizer identifier: {identifier!r}")
         return cls.from_config(identifier.get("config", {}))
     if isinstance(identifier, type) and issubclass(identifier, Optimizer):
         return identifier()
