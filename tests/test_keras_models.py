@@ -190,7 +190,7 @@ def test_train_test_predict_on_batch():
 
 def test_errors_give_sizes_and_known_names():
     model = keras.Sequential([layers.Flatten(input_shape=(28, 28)), layers.Dense(10, activation="softmax")])
-    with pytest.raises(ValueError, match="Known optimizers: adadelta, adagrad, adam, adamw, rmsprop, sgd"):
+    with pytest.raises(ValueError, match="Known optimizers: adadelta, adagrad, adam, adamax, adamw, ftrl, lion, lossscaleoptimizer, nadam, rmsprop, sgd"):
         model.compile(optimizer="sgdd", loss="mse")
     with pytest.raises(ValueError, match="Known losses: .*categorical_crossentropy"):
         model.compile(optimizer="sgd", loss="crossentropy")

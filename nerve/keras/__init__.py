@@ -14,7 +14,8 @@ Where it knowingly differs from Keras 3:
   built in nerve.keras (with h5py installed), but ``load_model`` cannot rebuild a model from
   Keras's config.
 * optimizers are nerve.optim's, set to Keras's update rules (RMSprop divides by ``sqrt(v + eps)``,
-  Adam adds eps before the bias correction), except Adagrad: it divides by ``sqrt(v) + eps``
+  Adam adds eps before the bias correction, Nadam is NAdam with Keras's momentum schedule; Adamax,
+  Lion, Ftrl and Lamb take Keras's rules from ``nerve.optim.keras_rules``), except Adagrad: it divides by ``sqrt(v) + eps``
   where Keras uses ``sqrt(v + eps)``; its steps differ only where ``v`` is near eps (1e-7).
 * BatchNormalization updates its moving variance with the unbiased batch variance (as PyTorch)
   where Keras uses the biased one.

@@ -4,10 +4,10 @@ Writing: the model's architecture in Keras's config schema (each layer serialize
 ``module``, ``class_name``, ``config``, ``registered_name``, ``build_config``; a functional model's
 calls as ``inbound_nodes`` of ``__keras_tensor__`` references), the compile config, the weights
 and the optimizer's state in Keras's HDF5 layout (see ``keras_h5.py``; the optimizer's per-weight
-state where it maps onto Keras's: Adam, SGD, plain RMSprop), and layers' asset files under
-``assets/``, so that Keras's ``load_model`` opens the file and training goes on there. nerve's own
-config of the model and its optimizer's full state go into one more member, ``nerve.safetensors``,
-which Keras ignores.
+state where it maps onto Keras's: Adam, SGD, plain RMSprop, Adamax, Nadam, Lion, Ftrl, Lamb, and a
+LossScaleOptimizer around one of them), and layers' asset files under ``assets/``, so that
+Keras's ``load_model`` opens the file and training goes on there. nerve's own config of the model
+and its optimizer's full state go into one more member, ``nerve.safetensors``, which Keras ignores.
 
 Reading: a file nerve wrote is rebuilt from that member; a file Keras wrote is rebuilt from
 ``config.json``, each layer from nerve.keras's class of the same name (or the custom objects), with
@@ -276,7 +276,8 @@ class Archive:
 
     def load_optimizer_state(self, model) -> None:
         """Keras's optimizer variables into the compiled model's optimizer where they map onto
-        nerve's (Adam, SGD, plain RMSprop); else say so, as Keras warns when it skips them."""
+        nerve's (Adam, SGD, plain RMSprop, Adamax, Nadam, Lion, Ftrl, Lamb); else say so, as Keras
+        warns when it skips them."""
         import warnings
 
         import h5py

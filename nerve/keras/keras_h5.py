@@ -125,10 +125,15 @@ def weights_bytes(model, optimizer=None) -> bytes:
                 group.attrs.setdefault("name", where.split("/")[-2] if "/" in where else layer.name)
                 for key, value in items:
                     group.create_dataset(key, data=_host(value))
-        if optimizer is not None:
-            group = f.create_group("optimizer/vars")
-            group.attrs["name"] = optimizer.name
-            for i, value in enumerate(optimizer.keras_variables(model.trainable_weights)):
+        # an optimizer that wraps another (LossScaleOptimizer) lists the inner one's variables after
+        # its own, and Keras keeps them again in a group of their own
+        wrapped = [("optimizer", optimizer)] if optimizer is not None else []
+        if getattr(optimizer, "inner_optimizer", None) is not None:
+            wrapped.append(("optimizer/inner_optimizer", optimizer.inner_optimizer))
+        for where, opt in wrapped:
+            group = f.create_group(f"{where}/vars")
+            group.attrs["name"] = opt.name
+            for i, value in enumerate(opt.keras_variables(model.trainable_weights)):
                 group.create_dataset(str(i), data=value)
     return buffer.getvalue()
 

@@ -3,7 +3,9 @@
 ``fit`` runs the same step as a hand-written loop: ``zero_grad()``, forward, loss,
 ``backward()``, ``step()``; these classes only translate Keras's argument names (``rho``,
 ``beta_1``, ``epsilon``) and defaults into nerve.optim's, and add Keras's extras
-(``clipnorm`` / ``clipvalue``, learning-rate schedules, ``iterations``).
+(``clipnorm`` / ``clipvalue``, learning-rate schedules, ``iterations``). Where no torch.optim
+optimizer takes Keras's steps (Adamax, Lion, Ftrl, Lamb), they drive Keras's rule from
+``nerve.optim.keras_rules``; ``LossScaleOptimizer`` wraps another one.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ class Optimizer:
         self._variables: list = []
 
     # -- the nerve optimizer --
-    def _nerve_kwargs(self) -> dict:
+    def _nerve_kwargs(self) -> tuple:
+        """The nerve optimizer (its name in nerve.optim, or a class) and its arguments but ``lr``."""
         raise NotImplementedError
 
     def build(self, var_list) -> None:
@@ -77,7 +80,8 @@ class Optimizer:
             return
         name, kwargs = self._nerve_kwargs()
         self._params = params
-        self._opt = getattr(nerve.optim, name)(params, lr=self._current_lr(), **kwargs) if params else None
+        cls = getattr(nerve.optim, name) if isinstance(name, str) else name  # (or one of keras_rules')
+        self._opt = cls(params, lr=self._current_lr(), **kwargs) if params else None
         self._averages = [p.detach().clone() for p in params] if self.use_ema else []
         self._accumulated = [None] * len(params) if self.gradient_accumulation_steps else []
         self._momentum_lr = self._current_lr()
@@ -170,10 +174,22 @@ class Optimizer:
         if self._opt is not None:
             self._opt.zero_grad()
 
+    def scale_loss(self, loss):
+        """The loss that ``fit`` differentiates: times ``loss_scale_factor`` where one is set (the
+        step divides the gradients by it again, as Keras's)."""
+        return loss if self.loss_scale_factor is None else loss * self.loss_scale_factor
+
     def step(self) -> None:
         """One update from the gradients in ``.grad`` (clipping first if asked)."""
         if self._opt is None:
             return
+        if self.loss_scale_factor is not None:
+            import nerve
+
+            with nerve.no_grad():
+                for p in self._params:
+                    if p.grad is not None:
+                        p.grad = p.grad / self.loss_scale_factor
         if self.use_ema or self.gradient_accumulation_steps:
             self._step_with_extras()
             return
@@ -326,6 +342,13 @@ class Optimizer:
     def _extra_config(self) -> dict:
         return {}
 
+    def _own_state(self) -> dict:
+        """What nerve's own files keep of this optimizer beside its nerve optimizer's state."""
+        return {}
+
+    def _load_own_state(self, saved: dict) -> None:
+        """Take back what ``_own_state`` gave (``saved`` may hold more)."""
+
     # -- the state as Keras's files hold it (``optimizer/vars`` in ``model.weights.h5``) --
     _keeps_step = True  # nerve.optim's state has a step count (SGD's has not)
 
@@ -360,13 +383,24 @@ class Optimizer:
                 arr = nerve.backend.to_numpy(getattr(value, "_data", value))
                 arr = arr.transpose(var._inv) if var._inv is not None else arr
                 out.append(np.ascontiguousarray(arr * factor, dtype="float32"))
-        return out
+        return out + self._keras_trailing()
+
+    _trailing = 0  # how many variables Keras keeps after the per-weight ones (Nadam: its u_product)
+
+    def _keras_trailing(self) -> list:
+        """Keras's variables after the per-weight slots, as arrays."""
+        return []
+
+    def _state_from_trailing(self, arrays) -> dict:
+        """What each weight's nerve.optim state takes from those trailing variables."""
+        return {}
 
     def load_keras_variables(self, trainable, arrays) -> bool:
         """Take the state from Keras's ``optimizer.variables`` (as ``keras_variables`` lists them):
         False, with nothing changed, where they do not map onto this optimizer's state."""
         slots = self._keras_slots()
-        if slots is None or len(arrays) != 2 + len(slots) * len(trainable) or any(f == 0 for _, f in slots):
+        if slots is None or len(arrays) != 2 + len(slots) * len(trainable) + self._trailing \
+                or any(f == 0 for _, f in slots):
             return False
         self.build(trainable)
         self._iterations = int(np.asarray(arrays[0]))
@@ -377,6 +411,7 @@ class Optimizer:
         state = {}
         for k, var in enumerate(trainable):
             entry = {"step": float(self.iterations)} if self._keeps_step else {}
+            entry.update(self._state_from_trailing(arrays[len(arrays) - self._trailing:]))
             for j, (name, factor) in enumerate(slots):
                 arr = np.asarray(arrays[2 + k * len(slots) + j], dtype="float32") / factor
                 entry[name] = np.ascontiguousarray(arr.transpose(var._perm) if var._perm is not None else arr)
@@ -392,6 +427,11 @@ class Optimizer:
         if isinstance(lr, dict):
             config["learning_rate"] = getattr(schedules, lr["class_name"])(**lr["config"])
         return cls(**config)
+
+
+def _float32(value) -> float:
+    with np.errstate(over="ignore"):
+        return float(np.float32(value))
 
 
 def _snake(name):
@@ -528,6 +568,287 @@ class Adadelta(Optimizer):
         return {"rho": self.rho, "epsilon": self.epsilon}
 
 
+class Adamax(Optimizer):
+    """Adamax: ``learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7`` (Keras's rule: epsilon
+    added after the running maximum, not before it as torch.optim's)."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
+    _slots = 2
+
+    def _keras_slots(self):
+        return (("momentum", 1.0), ("norm", 1.0))
+
+    def _nerve_kwargs(self):
+        from nerve.optim.keras_rules import KerasAdamax
+
+        return KerasAdamax, {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon}
+
+    def _extra_config(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Nadam(Optimizer):
+    """Nadam: ``learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7``.
+
+    Keras's momentum schedule ``mu_t = beta_1 * (1 - 0.5 * 0.96**t)`` is torch.optim's NAdam with
+    ``momentum_decay=1`` (PyTorch's default 0.004 decays it 250 times slower); the rest of the step
+    is the same."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
+    _slots = 2
+
+    def count_params(self) -> int:
+        return super().count_params() + (1 if self.built else 0)  # and the product of the mu_t
+
+    def _keras_slots(self):
+        return (("exp_avg", 1.0), ("exp_avg_sq", 1.0))  # momentum, velocity
+
+    _trailing = 1
+
+    def _keras_trailing(self):
+        states = [self._opt.state.get(p) for p in self._params] if self._opt is not None else []
+        product = next((float(s["mu_product"]) for s in states if s), 1.0)
+        return [np.asarray(product, dtype="float32")]
+
+    def _state_from_trailing(self, arrays):
+        return {"mu_product": float(np.asarray(arrays[0]))}
+
+    def _nerve_kwargs(self):
+        return "NAdam", {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon, "momentum_decay": 1.0}
+
+    def _extra_config(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Lion(Optimizer):
+    """Lion: ``learning_rate=0.001, beta_1=0.9, beta_2=0.99``; the step is ``learning_rate`` times the
+    sign of an interpolation of the momentum and the gradient."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta_1, self.beta_2 = beta_1, beta_2
+        if beta_1 <= 0 or beta_1 > 1:
+            raise ValueError("Argument `beta_1` must be in the [0, 1] range. Otherwise, the optimizer "
+                             f"degenerates to SignSGD. Received: beta_1={beta_1}.")
+
+    _slots = 1
+    _keeps_step = False
+
+    def _keras_slots(self):
+        return (("momentum", 1.0),)
+
+    def _nerve_kwargs(self):
+        from nerve.optim.keras_rules import KerasLion
+
+        return KerasLion, {"betas": (self.beta_1, self.beta_2)}
+
+    def _extra_config(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2}
+
+
+class Ftrl(Optimizer):
+    """FTRL-Proximal: ``learning_rate=0.001, learning_rate_power=-0.5, initial_accumulator_value=0.1``,
+    L1, L2 and L2-shrinkage strengths and ``beta`` all 0 by default."""
+
+    def __init__(self, learning_rate=0.001, learning_rate_power=-0.5, initial_accumulator_value=0.1,
+                 l1_regularization_strength=0.0, l2_regularization_strength=0.0,
+                 l2_shrinkage_regularization_strength=0.0, beta=0.0, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        for name, value, sign in (("initial_accumulator_value", initial_accumulator_value, "positive or zero"),
+                                  ("learning_rate_power", -learning_rate_power, "negative or zero"),
+                                  ("l1_regularization_strength", l1_regularization_strength, "positive or zero"),
+                                  ("l2_regularization_strength", l2_regularization_strength, "positive or zero"),
+                                  ("l2_shrinkage_regularization_strength", l2_shrinkage_regularization_strength,
+                                   "positive or zero")):
+            if value < 0.0:
+                raise ValueError(f"`{name}` needs to be {sign}. Received: {name}="
+                                 f"{-value if name == 'learning_rate_power' else value}.")
+        self.learning_rate_power = learning_rate_power
+        self.initial_accumulator_value = initial_accumulator_value
+        self.l1_regularization_strength = l1_regularization_strength
+        self.l2_regularization_strength = l2_regularization_strength
+        self.l2_shrinkage_regularization_strength = l2_shrinkage_regularization_strength
+        self.beta = beta
+
+    _slots = 2
+    _keeps_step = False
+
+    def _keras_slots(self):
+        return (("accumulator", 1.0), ("linear", 1.0))
+
+    def _nerve_kwargs(self):
+        from nerve.optim.keras_rules import KerasFtrl
+
+        return KerasFtrl, {"lr_power": self.learning_rate_power,
+                           "initial_accumulator_value": self.initial_accumulator_value,
+                           "l1": self.l1_regularization_strength, "l2": self.l2_regularization_strength,
+                           "l2_shrinkage": self.l2_shrinkage_regularization_strength, "beta": self.beta}
+
+    def _extra_config(self):
+        return {"learning_rate_power": self.learning_rate_power,
+                "initial_accumulator_value": self.initial_accumulator_value,
+                "l1_regularization_strength": self.l1_regularization_strength,
+                "l2_regularization_strength": self.l2_regularization_strength,
+                "l2_shrinkage_regularization_strength": self.l2_shrinkage_regularization_strength,
+                "beta": self.beta}
+
+
+class Lamb(Optimizer):
+    """LAMB: ``learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7``; Adam's step scaled per
+    weight by ``||w|| / ||step||``."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
+    _slots = 2
+
+    def _keras_slots(self):
+        return (("exp_avg", 1.0), ("exp_avg_sq", 1.0))  # momentum, velocity
+
+    def _nerve_kwargs(self):
+        from nerve.optim.keras_rules import KerasLamb
+
+        return KerasLamb, {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon}
+
+    def _extra_config(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class LossScaleOptimizer(Optimizer):
+    """Dynamic loss scaling around ``inner_optimizer``, as Keras's: ``fit`` differentiates the loss
+    times ``dynamic_scale``; a step whose gradients are all finite divides them by it and lets the
+    inner optimizer update (the scale doubles after ``dynamic_growth_steps`` such steps in a row);
+    a step with an inf or a NaN updates nothing and halves the scale.
+
+    Args:
+        inner_optimizer: the optimizer that updates the weights.
+        initial_scale: the first scale.
+        dynamic_growth_steps: finite steps in a row after which the scale doubles.
+    """
+
+    def __init__(self, inner_optimizer, initial_scale=2.0**15, dynamic_growth_steps=2000, name=None, **kwargs):
+        if not kwargs.pop("dynamic", True):
+            raise ValueError("LossScaleOptimizer no longer supports `dynamic=False`. Instead, simply set "
+                             "`loss_scale_factor` directly on the `inner_optimizer`.")
+        defaults = {"weight_decay": None, "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
+                    "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
+                    "loss_scale_factor": None, "gradient_accumulation_steps": None}
+        for key in [k for k in kwargs if k in defaults]:
+            if kwargs.pop(key) != defaults[key]:  # (a saved config may hold the defaults)
+                raise ValueError(f"LossScaleOptimizer does not support `{key}`. Instead, set `{key}` on the "
+                                 "`inner_optimizer`.")
+        if kwargs:
+            raise ValueError(f"LossScaleOptimizer does not support arguments: `{'`, `'.join(kwargs)}`.")
+        super().__init__(learning_rate=0.0, name=name)
+        self.inner_optimizer = get(inner_optimizer)
+        self.initial_scale, self.dynamic_growth_steps = initial_scale, dynamic_growth_steps
+        self.inner_optimizer.loss_scale_factor = None  # (else the gradients would be scaled twice)
+        self.dynamic_scale = _float32(initial_scale)  # as Keras's float32 variable (2.0**128 is inf)
+        self.step_counter = 0
+
+    def build(self, var_list) -> None:
+        self.inner_optimizer.build(var_list)
+
+    @property
+    def _opt(self):  # the nerve optimizer (its state is what nerve's own files keep)
+        return self.__dict__.get("inner_optimizer") and self.inner_optimizer._opt
+
+    @_opt.setter
+    def _opt(self, value) -> None:
+        pass  # (the base class's __init__ sets it)
+
+    @property
+    def _params(self):
+        return self.inner_optimizer._params if "inner_optimizer" in self.__dict__ else []
+
+    @_params.setter
+    def _params(self, value) -> None:
+        pass
+
+    @property
+    def iterations(self) -> int:
+        return self.inner_optimizer.iterations
+
+    @iterations.setter
+    def iterations(self, value) -> None:
+        if "inner_optimizer" in self.__dict__:
+            self.inner_optimizer.iterations = value
+
+    @property
+    def learning_rate(self):
+        return self.inner_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value) -> None:
+        if "inner_optimizer" in self.__dict__:
+            self.inner_optimizer.learning_rate = value
+
+    lr = learning_rate
+
+    def count_params(self) -> int:
+        return 4 + self.inner_optimizer.count_params()  # iteration, learning rate, step counter, scale
+
+    def scale_loss(self, loss):
+        return loss * (self.dynamic_scale if self.built else self.initial_scale)
+
+    def zero_grad(self) -> None:
+        self.inner_optimizer.zero_grad()
+
+    def step(self) -> None:
+        import nerve
+
+        params = [p for p in self._params if p.grad is not None]
+        if not all(bool(nerve.isfinite(p.grad).all()) for p in params):
+            self.step_counter, self.dynamic_scale = 0, _float32(self.dynamic_scale * 0.5)
+            return
+        with nerve.no_grad():
+            for p in params:
+                p.grad = p.grad / self.dynamic_scale
+        self.inner_optimizer.step()
+        if self.step_counter == self.dynamic_growth_steps - 1:
+            self.step_counter, self.dynamic_scale = 0, _float32(self.dynamic_scale * 2.0)
+        else:
+            self.step_counter += 1
+
+    def finalize_variable_values(self, var_list) -> None:
+        self.inner_optimizer.finalize_variable_values(var_list)
+
+    def _own_state(self) -> dict:
+        return {"step_counter": self.step_counter, "dynamic_scale": self.dynamic_scale}
+
+    def _load_own_state(self, saved: dict) -> None:
+        if "dynamic_scale" in saved:
+            self.step_counter, self.dynamic_scale = int(saved["step_counter"]), float(saved["dynamic_scale"])
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "inner_optimizer": serialize(self.inner_optimizer),
+                "initial_scale": self.initial_scale, "dynamic_growth_steps": self.dynamic_growth_steps}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        return cls(get(config.pop("inner_optimizer")), **config)
+
+    # Keras's variables: its own (iteration, learning rate, step counter, scale), then the inner's
+    def keras_variables(self, trainable) -> list:
+        return [np.asarray(0, dtype="int64"), np.asarray(0.0, dtype="float32"),
+                np.asarray(self.step_counter, dtype="int64"), np.asarray(self.dynamic_scale, dtype="float32"),
+                *self.inner_optimizer.keras_variables(trainable)]
+
+    def load_keras_variables(self, trainable, arrays) -> bool:
+        if len(arrays) < 6 or not self.inner_optimizer.load_keras_variables(trainable, arrays[4:]):
+            return False
+        self.step_counter, self.dynamic_scale = int(np.asarray(arrays[2])), float(np.asarray(arrays[3]))
+        return True
+
+
 class schedules:  # noqa: N801  (keras.optimizers.schedules is a module in Keras)
     """Learning-rate schedules: callables of the step number."""
 
@@ -587,7 +908,69 @@ class schedules:  # noqa: N801  (keras.optimizers.schedules is a module in Keras
             return decay_from * ((1 - self.alpha) * cos + self.alpha)
 
 
-_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adadelta}
+    class PolynomialDecay(LearningRateSchedule):
+        """From ``initial_learning_rate`` to ``end_learning_rate`` along ``(1 - step / decay_steps) ** power``;
+        with ``cycle``, ``decay_steps`` grows to the first multiple of it past the step (a restart)."""
+
+        def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0, cycle=False,
+                     name="PolynomialDecay"):
+            if decay_steps <= 0:
+                raise ValueError(f"Argument `decay_steps` must be > 0. Received: decay_steps={decay_steps}")
+            self.initial_learning_rate, self.decay_steps = initial_learning_rate, decay_steps
+            self.end_learning_rate, self.power, self.cycle, self.name = end_learning_rate, power, cycle, name
+
+        def __call__(self, step):
+            step, decay_steps = float(step), float(self.decay_steps)
+            if self.cycle:
+                decay_steps *= math.ceil(step / decay_steps) if step else 1.0
+            else:
+                step = min(step, decay_steps)
+            frac = (1 - step / decay_steps) ** self.power
+            return (self.initial_learning_rate - self.end_learning_rate) * frac + self.end_learning_rate
+
+        def get_config(self) -> dict:
+            return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                    "end_learning_rate": self.end_learning_rate, "power": self.power, "cycle": self.cycle,
+                    "name": self.name}
+
+    class CosineDecayRestarts(LearningRateSchedule):
+        """Cosine decay with warm restarts (SGDR): each period ``t_mul`` times longer than the one before,
+        restarting from ``m_mul`` times the previous peak, down to ``alpha`` times the initial rate.
+
+        Computed in float32 as Keras does, so that a step on a restart falls in the same period."""
+
+        def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0, alpha=0.0,
+                     name="SGDRDecay"):
+            if first_decay_steps <= 0:
+                raise ValueError("Argument `first_decay_steps` must be > 0. Received: "
+                                 f"first_decay_steps={first_decay_steps}")
+            self.initial_learning_rate, self.first_decay_steps = initial_learning_rate, first_decay_steps
+            self._t_mul, self._m_mul, self.alpha, self.name = t_mul, m_mul, alpha, name
+
+        def __call__(self, step):
+            f32 = np.float32
+            t_mul, one = f32(self._t_mul), f32(1.0)
+            done = f32(step) / f32(self.first_decay_steps)
+            if t_mul == one:
+                restart = np.floor(done)
+                done = done - restart
+            else:
+                restart = np.floor(np.log(one - done * (one - t_mul)) / np.log(t_mul))
+                done = (done - (one - t_mul**restart) / (one - t_mul)) / t_mul**restart
+            cosine = f32(0.5) * f32(self._m_mul) ** restart * (one + np.cos(f32(math.pi) * done))
+            alpha = f32(self.alpha)
+            return float(f32(self.initial_learning_rate) * ((one - alpha) * cosine + alpha))
+
+        def get_config(self) -> dict:
+            return {"initial_learning_rate": self.initial_learning_rate,
+                    "first_decay_steps": self.first_decay_steps, "t_mul": self._t_mul, "m_mul": self._m_mul,
+                    "alpha": self.alpha, "name": self.name}
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adadelta,
+            "adamax": Adamax, "nadam": Nadam, "ftrl": Ftrl, "lion": Lion,
+            "lossscaleoptimizer": LossScaleOptimizer}  # (Keras has no "lamb")
+_CLASSES = {c.__name__: c for c in (*_BY_NAME.values(), Lamb)}
 
 
 def get(identifier) -> Optimizer:
@@ -603,7 +986,10 @@ def get(identifier) -> Optimizer:
             )
         return cls()
     if isinstance(identifier, dict):
-        cls = {c.__name__: c for c in _BY_NAME.values()}[identifier["class_name"]]
+        name = identifier.get("class_name", "")
+        cls = _CLASSES.get(name) or _BY_NAME.get(str(name).lower())  # (Keras's names, any case)
+        if cls is None:
+            raise ValueError(f"Could not interpret optimizer identifier: {identifier!r}")
         return cls.from_config(identifier.get("config", {}))
     if isinstance(identifier, type) and issubclass(identifier, Optimizer):
         return identifier()

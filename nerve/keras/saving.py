@@ -86,7 +86,8 @@ def _model_payload(model) -> dict:
     }
     opt = getattr(model, "optimizer", None)
     if opt is not None and opt.built:
-        payload["optimizer_state"] = {"iterations": int(opt.iterations), "state": opt._opt.state_dict()}
+        payload["optimizer_state"] = {"iterations": int(opt.iterations), "state": opt._opt.state_dict(),
+                                      **opt._own_state()}
     return payload
 
 
@@ -446,6 +447,7 @@ def compile_loaded(model, data) -> None:
             model.optimizer.build(model.trainable_weights)
             model.optimizer._opt.load_state_dict(saved["state"])
             model.optimizer.iterations = saved["iterations"]
+            model.optimizer._load_own_state(saved)
 
 
 def _public_module(cls):

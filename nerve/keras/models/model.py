@@ -422,7 +422,7 @@ class Model(Layer):
         y_pred = self(x, training=True)
         loss, parts = self._step_loss(x, y, y_pred, sample_weight, True)
         if loss.requires_grad:
-            loss.backward()
+            opt.scale_loss(loss).backward()
             opt.step()
         else:  # nothing to train (an add_loss model with no weights): Keras warns and goes on
             warnings.warn("The model does not have any trainable weights.", stacklevel=2)
