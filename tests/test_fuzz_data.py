@@ -1,0 +1,83 @@
+"""nerve.utils.data against torch.utils.data: the same calls, compared on what comes out.
+
+Each test runs one small program twice, once with ``torch`` and once with ``nerve`` (only the
+module differs), and compares batch types, dtypes, shapes, values, order and errors.
+"""
+
+import collections
+
+import numpy as np
+import pytest
+
+import nerve
+from nerve.utils import data as ndata
+
+torch = pytest.importorskip("torch")
+tdata = torch.utils.data
+
+LIBS = [(torch, tdata), (nerve, ndata)]
+
+
+def norm(x):
+    """A comparable picture of a batch: container types, tensor dtypes, shapes and values."""
+    if isinstance(x, (torch.Tensor, nerve.Tensor)):
+        return ("tensor", str(x.dtype).split(".")[-1], tuple(x.shape), x.tolist())
+    if isinstance(x, collections.abc.Mapping):
+        return (type(x).__name__, {k: norm(v) for k, v in x.items()})
+    if isinstance(x, (list, tuple)):
+        return (type(x).__name__, [norm(v) for v in x])
+    return (type(x).__name__, x)
+
+
+def both(program):
+    """``program(lib, data)`` with torch and with nerve: the two results, or the exceptions raised."""
+    out = []
+    for lib, data in LIBS:
+        try:
+            out.append(norm(program(lib, data)))
+        except Exception as e:  # compared below
+            out.append(e)
+    return out
+
+
+def same(program):
+    theirs, ours = both(program)
+    if isinstance(theirs, Exception):
+        assert type(ours) is type(theirs), f"torch raised {theirs!r}, nerve gave {ours!r}"
+    else:
+        assert ours == theirs
+
+
+Point = collections.namedtuple("Point", "x label")
+
+
+# ---------------------------------------------------------------- default_collate
+
+
+@pytest.mark.parametrize("batch", [
+    [1, 2.5],  # a float after an int: torch.tensor infers float32 (nerve used to cut it to int64)
+    [True, 2],
+    [2.5, 1],
+    [1, 2, 3],
+    [True, False],
+])
+def test_collate_python_numbers_infer_dtype_as_torch_tensor(batch):
+    same(lambda lib, data: data.default_collate(batch))
+
+
+def test_collate_tensors_of_different_dtypes_promote():
+    same(lambda lib, data: data.default_collate([lib.tensor([1, 2]), lib.tensor([3.0, 4.0])]))
+    same(lambda lib, data: data.default_collate([lib.tensor([1, 2], dtype=lib.int32), lib.tensor([True, False])]))
+
+
+def test_collate_strings_in_tuple_samples_stay_a_tuple():
+    # as PyTorch, a field of tuple (or namedtuple, or list) samples is the tuple zip() made
+    same(lambda lib, data: data.default_collate([("ab", 1), ("cd", 2)]))
+    same(lambda lib, data: data.default_collate([Point(np.ones(2), "a"), Point(np.zeros(2), "b")]))
+    same(lambda lib, data: data.default_collate([["x", 1.5], ["y", 2.5]]))
+    same(lambda lib, data: data.default_collate([{"s": "x"}, {"s": "y"}]))
+
+
+def test_collate_numpy_array_then_tensor():
+    same(lambda lib, data: data.default_collate([np.ones(2), lib.zeros(2, dtype=lib.float64)]))
+    same(lambda lib, data: data.default_collate([lib.ones(2), np.ones(2)]))
