@@ -5,6 +5,7 @@ module differs), and compares batch types, dtypes, shapes, values, order and err
 """
 
 import collections
+import warnings
 
 import numpy as np
 import pytest
@@ -43,7 +44,7 @@ def both(program):
 def same(program):
     theirs, ours = both(program)
     if isinstance(theirs, Exception):
-        assert type(ours) is type(theirs), f"torch raised {theirs!r}, nerve gave {ours!r}"
+        assert isinstance(ours, type(theirs)), f"torch raised {theirs!r}, nerve gave {ours!r}"
     else:
         assert ours == theirs
 
@@ -81,3 +82,38 @@ def test_collate_strings_in_tuple_samples_stay_a_tuple():
 def test_collate_numpy_array_then_tensor():
     same(lambda lib, data: data.default_collate([np.ones(2), lib.zeros(2, dtype=lib.float64)]))
     same(lambda lib, data: data.default_collate([lib.ones(2), np.ones(2)]))
+
+
+# ---------------------------------------------------------------- datasets and the loader
+
+
+def test_tensor_dataset_size_mismatch_is_an_assertion_error():
+    same(lambda lib, data: data.TensorDataset(lib.zeros(3), lib.zeros(4)))
+    with pytest.raises(ValueError, match="tensor 0 has 3 rows"):  # still what nerve raised before
+        ndata.TensorDataset(nerve.zeros(3), nerve.zeros(4))
+
+
+def _stream(data, n, reported):
+    class Stream(data.IterableDataset):
+        def __iter__(self):
+            return iter(range(n))
+
+        def __len__(self):
+            return reported
+
+    return Stream()
+
+
+@pytest.mark.parametrize("batch_size,drop_last", [(2, False), (None, False), (2, True)])
+def test_iterable_dataset_longer_than_its_len_warns(batch_size, drop_last):
+    got = []
+    for lib, data in LIBS:
+        loader = data.DataLoader(_stream(data, 7, 3), batch_size=batch_size, drop_last=drop_last)
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            n = len(loader)
+            batches = [norm(b) for b in loader]
+        said = [str(w.message).split("len(dataloader)), ")[1] for w in record if "IterableDataset" in str(w.message)]
+        got.append((n, batches, said))
+    assert got[0] == got[1]
+    assert got[1][2] or drop_last  # (2, True) yields 3 batches for a reported 3: no warning

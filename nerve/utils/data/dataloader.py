@@ -26,6 +26,7 @@ import pickle
 import random as _pyrandom
 import threading
 import traceback
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as _FutureTimeout
 from typing import Callable
@@ -350,6 +351,7 @@ class DataLoader:
             collate_fn = default_collate if self._auto_collation else default_convert
         self.collate_fn = collate_fn
         self._pool = None
+        self._IterableDataset_len_called = None
 
     @property
     def _auto_collation(self) -> bool:
@@ -361,7 +363,7 @@ class DataLoader:
 
     def __len__(self) -> int:
         if self._iterable:
-            n = len(self.dataset)
+            n = self._IterableDataset_len_called = len(self.dataset)
             if self.batch_size is not None:
                 n = n // self.batch_size if self.drop_last else -(-n // self.batch_size)
             return n
@@ -379,7 +381,14 @@ class DataLoader:
         return iter(self._index_sampler)
 
     def _iter_iterable(self):
-        it = iter(self.dataset)
+        reported = self._IterableDataset_len_called
+        for count, batch in enumerate(self._iterable_batches(iter(self.dataset)), 1):
+            if reported is not None and count > reported:  # as PyTorch (which counts batches too)
+                warnings.warn(f"Length of IterableDataset {self.dataset} was reported to be {reported} "
+                              f"(when accessing len(dataloader)), but {count} samples have been fetched. ")
+            yield batch
+
+    def _iterable_batches(self, it):
         if self.batch_size is None:
             for x in it:
                 yield self.collate_fn(x)
