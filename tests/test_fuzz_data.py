@@ -117,3 +117,68 @@ def test_iterable_dataset_longer_than_its_len_warns(batch_size, drop_last):
         got.append((n, batches, said))
     assert got[0] == got[1]
     assert got[1][2] or drop_last  # (2, True) yields 3 batches for a reported 3: no warning
+
+
+# ---------------------------------------------------------------- IterableDataset in worker processes
+
+
+def _numbers(data, n, shard):
+    """range(n) as a stream; with ``shard``, each worker yields every num_workers-th number."""
+
+    class Numbers(data.IterableDataset):
+        def __iter__(self):
+            info = data.get_worker_info()
+            if info is None or not shard:
+                return iter(range(n))
+            return iter(range(info.id, n, info.num_workers))
+
+    return Numbers()
+
+
+@pytest.mark.parametrize("n,shard,batch_size,drop_last,persistent", [
+    (7, False, 3, False, False),  # every worker iterates its own copy: each batch twice
+    (10, True, 2, False, False),  # shards: worker 0's batch, worker 1's, worker 0's, ...
+    (11, True, 2, True, False),
+    (9, True, 4, False, True),  # one worker runs out first: the other's batches follow
+    (5, True, None, False, True),
+])
+def test_iterable_dataset_with_workers(n, shard, batch_size, drop_last, persistent):
+    # nerve used to ignore num_workers for an IterableDataset (no copies, no get_worker_info())
+    def program(lib, data):
+        loader = data.DataLoader(_numbers(data, n, shard), batch_size=batch_size, drop_last=drop_last,
+                                 num_workers=2, persistent_workers=persistent)
+        return [list(loader), list(loader)]
+
+    same(program)
+
+
+def test_iterable_dataset_worker_info_and_thread_workers():
+    def program(lib, data):
+        class Who(data.IterableDataset):
+            def __iter__(self):
+                info = data.get_worker_info()
+                yield info.id, info.num_workers, type(info.dataset).__name__, info.seed - info.id
+
+        out = list(data.DataLoader(Who(), batch_size=None, num_workers=2))
+        assert out[0][3] == out[1][3]  # seed = base_seed + worker id
+        return [o[:3] for o in out]
+
+    same(program)
+    threads = ndata.DataLoader(_numbers(ndata, 7, True), batch_size=2, num_workers=2, multiprocessing_context="thread")
+    processes = tdata.DataLoader(_numbers(tdata, 7, True), batch_size=2, num_workers=2)
+    assert [norm(b) for b in threads] == [norm(b) for b in processes]
+
+
+def test_iterable_dataset_error_in_a_worker():
+    def program(lib, data):
+        class Broken(data.IterableDataset):
+            def __iter__(self):
+                yield 1
+                raise KeyError("no such record")
+
+        return list(data.DataLoader(Broken(), batch_size=2, num_workers=2))
+
+    theirs, ours = both(program)
+    assert type(ours) is type(theirs) is KeyError
+    text = str(ours) + "".join(getattr(ours, "__notes__", []))
+    assert "no such record" in text and "in DataLoader worker process 0" in text and "Traceback" in text
