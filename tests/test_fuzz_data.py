@@ -182,3 +182,18 @@ def test_iterable_dataset_error_in_a_worker():
     assert type(ours) is type(theirs) is KeyError
     text = str(ours) + "".join(getattr(ours, "__notes__", []))
     assert "no such record" in text and "in DataLoader worker process 0" in text and "Traceback" in text
+
+
+# ---------------------------------------------------------------- samplers
+
+
+def test_weighted_sampler_without_replacement_draws_zero_weights_last():
+    # torch.multinomial draws the indices of weight 0 once the others are used up (nerve raised)
+    def program(lib, data):
+        lib.manual_seed(0)
+        draws = [list(data.WeightedRandomSampler([1.0, 0.0, 2.0, 0.0], 3, replacement=False)) for _ in range(5)]
+        return [(sorted(d[:2]), d[2] in (1, 3)) for d in draws]
+
+    same(program)
+    same(lambda lib, data: list(data.WeightedRandomSampler([1.0, 0.0], 3, replacement=False)))
+    same(lambda lib, data: data.WeightedRandomSampler([1, 2], 4).weights)  # a float64 tensor
