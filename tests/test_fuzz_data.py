@@ -197,3 +197,23 @@ def test_weighted_sampler_without_replacement_draws_zero_weights_last():
     same(program)
     same(lambda lib, data: list(data.WeightedRandomSampler([1.0, 0.0], 3, replacement=False)))
     same(lambda lib, data: data.WeightedRandomSampler([1, 2], 4).weights)  # a float64 tensor
+
+
+# ---------------------------------------------------------------- custom collate_fn
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_custom_collate_gets_the_list_of_samples_of_a_tensor_dataset(num_workers):
+    # nerve handed a custom collate_fn its in-memory batch (a CollatedBatch), not a list of tuples
+    def program(lib, data):
+        ds = data.TensorDataset(lib.arange(5), lib.arange(5.0) / 2)
+        sub = data.Subset(ds, [4, 0, 2])
+        keep = list(data.DataLoader(ds, batch_size=2, num_workers=num_workers, collate_fn=lambda b: b))
+
+        def by_label(batch):
+            batch.sort(key=lambda s: -float(s[1]))  # list methods, as on PyTorch's list of samples
+            return batch
+
+        return keep, list(data.DataLoader(sub, batch_size=3, collate_fn=by_label))
+
+    same(program)

@@ -5,7 +5,7 @@ Two things differ from PyTorch inside (never in what comes out):
 - A dataset with ``__getitems__`` gets the whole batch's indices at once. When it returns a
   ``CollatedBatch`` (a batch it already built with one fancy index, e.g. ``TensorDataset``,
   ``MNIST``) and the loader uses ``default_collate``, that batch is used as it is: no
-  per-example Python. A custom ``collate_fn`` still receives a sequence of samples.
+  per-example Python. A custom ``collate_fn`` still receives the list of samples (``dataset[i]``).
 - ``num_workers > 0`` loads batches in worker processes started with ``fork`` (where the platform
   has it; PyTorch's default on Linux), so the dataset is inherited, not pickled. Passing
   ``multiprocessing_context="thread"`` (or a platform without ``fork``) uses a pool of threads
@@ -63,8 +63,10 @@ def _fetch(dataset, collate_fn, auto_collation: bool, indices):
         data = getitems(indices)
     else:
         data = [dataset[i] for i in indices]
-    if isinstance(data, CollatedBatch) and collate_fn is default_collate:
-        return data.batch
+    if isinstance(data, CollatedBatch):
+        if collate_fn is default_collate:
+            return data.batch
+        data = [dataset[i] for i in indices]  # a custom collate_fn gets the samples themselves, as in PyTorch
     return collate_fn(data)
 
 
