@@ -217,3 +217,11 @@ def test_custom_collate_gets_the_list_of_samples_of_a_tensor_dataset(num_workers
         return keep, list(data.DataLoader(sub, batch_size=3, collate_fn=by_label))
 
     same(program)
+
+
+def test_loader_iterator_has_len():
+    def program(lib, data):
+        it = iter(data.DataLoader(list(range(5)), batch_size=2))
+        return len(it), next(it), len(it), list(it)
+
+    same(program)

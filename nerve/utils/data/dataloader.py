@@ -301,6 +301,29 @@ class _ThreadWorkers:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+class _LoaderIter:
+    """An epoch's batches: an iterator that also has ``len()``, as PyTorch's loader iterators."""
+
+    __slots__ = ("_batches", "_loader")
+
+    def __init__(self, batches, loader):
+        self._batches = batches
+        self._loader = loader
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._batches)
+
+    def __len__(self) -> int:
+        return len(self._loader)
+
+    def close(self) -> None:
+        """Stop early: shut the epoch's workers down now."""
+        self._batches.close()
+
+
 class DataLoader:
     """Iterate over ``dataset`` in batches.
 
@@ -537,10 +560,10 @@ class DataLoader:
 
     def __iter__(self):
         if self._iterable:
-            return self._iter_iterable()
+            return _LoaderIter(self._iter_iterable(), self)
         if self.num_workers > 0 and not self._served_from_memory():
-            return self._iter_workers()
-        return self._iter_single()
+            return _LoaderIter(self._iter_workers(), self)
+        return _LoaderIter(self._iter_single(), self)
 
     def _served_from_memory(self) -> bool:
         """True when the dataset builds whole batches from arrays in memory (one fancy index each):
