@@ -79,6 +79,11 @@ def test_collate_strings_in_tuple_samples_stay_a_tuple():
     same(lambda lib, data: data.default_collate([{"s": "x"}, {"s": "y"}]))
 
 
+def test_collate_numpy_arrays_of_different_dtypes_promote_as_tensors():
+    same(lambda lib, data: data.default_collate([np.zeros(2, np.int32), np.ones(2, np.float32)]))  # float32
+    same(lambda lib, data: data.default_collate([np.zeros(2, np.uint8), np.ones(2, np.int8)]))
+
+
 def test_collate_numpy_array_then_tensor():
     same(lambda lib, data: data.default_collate([np.ones(2), lib.zeros(2, dtype=lib.float64)]))
     same(lambda lib, data: data.default_collate([lib.ones(2), np.ones(2)]))

@@ -112,7 +112,8 @@ def default_collate(batch):
     if isinstance(elem, np.ndarray):
         if elem.dtype.kind in _STRING_KINDS:
             raise TypeError(default_collate_err_msg_format.format(elem.dtype))
-        if not all(isinstance(a, np.ndarray) for a in batch):  # as PyTorch: each one as a tensor
+        if not all(isinstance(a, np.ndarray) and a.dtype == elem.dtype for a in batch):
+            # as PyTorch: each one as a tensor, stacked with tensor type promotion
             from ...creation import as_tensor
 
             return _stack_tensors([a if isinstance(a, Tensor) else as_tensor(a) for a in batch])
