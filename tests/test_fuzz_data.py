@@ -230,3 +230,30 @@ def test_loader_iterator_has_len():
         return len(it), next(it), len(it), list(it)
 
     same(program)
+
+
+def _split_range(worker_id):
+    """The documented pattern: worker_init_fn narrows its worker's copy of the dataset."""
+    import math
+
+    info = tdata.get_worker_info() or ndata.get_worker_info()  # whichever loader runs this worker
+    ds = info.dataset
+    per_worker = int(math.ceil((ds.end - ds.start) / float(info.num_workers)))
+    ds.start = ds.start + worker_id * per_worker
+    ds.end = min(ds.start + per_worker, ds.end)
+
+
+def test_iterable_dataset_worker_init_fn_configures_each_copy():
+    def program(lib, data):
+        class Span(data.IterableDataset):
+            def __init__(self, start, end):
+                self.start, self.end = start, end
+
+            def __iter__(self):
+                return iter(range(self.start, self.end))
+
+        ds = Span(3, 10)
+        loader = data.DataLoader(ds, num_workers=2, worker_init_fn=_split_range, batch_size=2)
+        return list(loader), (ds.start, ds.end)  # the main process's dataset is untouched
+
+    same(program)
