@@ -262,3 +262,23 @@ def test_iterable_dataset_worker_init_fn_configures_each_copy():
         return list(loader), (ds.start, ds.end)  # the main process's dataset is untouched
 
     same(program)
+
+
+def _failing_init(worker_id):
+    raise ValueError("worker_init_fn failed")
+
+
+@pytest.mark.parametrize("iterable", [False, True])
+def test_worker_init_fn_error_reaches_the_main_process(iterable):
+    # nerve's worker process died and the loader said only "exited unexpectedly" (a RuntimeError)
+    def program(lib, data):
+        ds = _numbers(data, 4, False) if iterable else list(range(4))
+        return list(data.DataLoader(ds, batch_size=2, num_workers=1, worker_init_fn=_failing_init))
+
+    theirs, ours = both(program)
+    assert type(ours) is type(theirs) is ValueError
+    text = str(ours) + "".join(getattr(ours, "__notes__", []))
+    assert "worker_init_fn failed" in text and "in DataLoader worker process 0" in text
+    with pytest.raises(ValueError, match="worker_init_fn failed"):
+        list(ndata.DataLoader(list(range(4)), batch_size=2, num_workers=2, worker_init_fn=_failing_init,
+                              multiprocessing_context="thread"))

@@ -110,8 +110,20 @@ def _init_worker(wid, dataset, collate_fn, auto_collation, worker_init_fn, num_w
         worker_init_fn(wid)
 
 
+def _start_worker(*init_args):
+    """``_init_worker``; an error there (e.g. in worker_init_fn) is kept and raised by the first task,
+    so that it reaches the main process as PyTorch's does."""
+    _worker.init_error = None
+    try:
+        _init_worker(*init_args)
+    except Exception as e:
+        _worker.init_error = e
+
+
 def _work(task):
     """One task in a worker: a batch for a list of indices, or the next batch of its stream."""
+    if _worker.init_error is not None:
+        raise _worker.init_error
     dataset, collate_fn, auto_collation, batching = _worker.job
     if isinstance(task, str) and task == _RESET:
         _worker.stream = None
@@ -138,13 +150,14 @@ def _widen(conn) -> None:
 def _process_loop(tasks, conn, init_args):
     """A worker process: receive index lists, send back ``(ok, batch or exception)``, in order."""
     try:
-        _init_worker(*init_args)
+        _start_worker(*init_args)
         while True:
             indices = tasks.recv()
             if indices is None:
                 return
             if isinstance(indices, str) and indices == _RESET:
-                _work(indices)
+                if _worker.init_error is None:
+                    _work(indices)
                 continue
             try:
                 out = (True, _work(indices))
@@ -269,7 +282,7 @@ class _ThreadWorkers:
     """The same interface on threads (``multiprocessing_context="thread"``), one per worker."""
 
     def __init__(self, num_workers, make_args):
-        self.pools = [ThreadPoolExecutor(1, thread_name_prefix="nerve-loader", initializer=_init_worker,
+        self.pools = [ThreadPoolExecutor(1, thread_name_prefix="nerve-loader", initializer=_start_worker,
                                          initargs=make_args(wid)) for wid in range(num_workers)]
         self.futures = {}
 
