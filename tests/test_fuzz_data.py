@@ -282,3 +282,13 @@ def test_worker_init_fn_error_reaches_the_main_process(iterable):
     with pytest.raises(ValueError, match="worker_init_fn failed"):
         list(ndata.DataLoader(list(range(4)), batch_size=2, num_workers=2, worker_init_fn=_failing_init,
                               multiprocessing_context="thread"))
+
+
+def test_multiprocessing_context_is_checked():
+    # nerve accepted any name, and a context without workers, silently
+    same(lambda lib, data: data.DataLoader(list(range(4)), num_workers=1, multiprocessing_context="bogus"))
+    same(lambda lib, data: data.DataLoader(list(range(4)), multiprocessing_context="fork"))
+    same(lambda lib, data: type(data.DataLoader(list(range(4)), num_workers=1,
+                                                multiprocessing_context="fork").multiprocessing_context).__name__)
+    same(lambda lib, data: list(data.DataLoader(list(range(4)), batch_size=3, num_workers=1,
+                                                multiprocessing_context="fork")))

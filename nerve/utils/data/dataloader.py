@@ -314,6 +314,9 @@ class _ThreadWorkers:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+_THREADS = ("thread", "threads", "threading")  # multiprocessing_context names for thread workers
+
+
 class _LoaderIter:
     """An epoch's batches: an iterator that also has ``len()``, as PyTorch's loader iterators."""
 
@@ -389,6 +392,18 @@ class DataLoader:
         self.pin_memory_device = pin_memory_device
         self.timeout = timeout
         self.worker_init_fn = worker_init_fn
+        if multiprocessing_context is not None:
+            if num_workers == 0:
+                raise ValueError("multiprocessing_context can only be used with multi-process loading "
+                                 f"(num_workers > 0), but got num_workers={num_workers}")
+            if isinstance(multiprocessing_context, str) and multiprocessing_context.lower() not in _THREADS:
+                valid = multiprocessing.get_all_start_methods()
+                if multiprocessing_context not in valid:
+                    raise ValueError(
+                        f"multiprocessing_context option should specify a valid start method in {valid!r} "
+                        f"(or 'thread' for nerve's thread workers), but got "
+                        f"multiprocessing_context={multiprocessing_context!r}")
+                multiprocessing_context = multiprocessing.get_context(multiprocessing_context)  # as PyTorch
         self.multiprocessing_context = multiprocessing_context
         self.persistent_workers = persistent_workers
         self.in_order = in_order
@@ -473,7 +488,7 @@ class DataLoader:
 
     def _use_processes(self) -> bool:
         ctx = self.multiprocessing_context
-        if isinstance(ctx, str) and ctx.lower() in ("thread", "threads", "threading"):
+        if isinstance(ctx, str) and ctx.lower() in _THREADS:
             return False
         if ctx is None:
             return "fork" in multiprocessing.get_all_start_methods()
