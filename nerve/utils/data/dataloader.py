@@ -549,6 +549,7 @@ class DataLoader:
                 batch = workers.get(received, self.timeout)
                 if isinstance(batch, _End):
                     active[owner[received]] = False
+                del owner[received]
                 received += 1
                 if (w := next_worker()) is not None:
                     workers.submit(sent, _NEXT, w)
