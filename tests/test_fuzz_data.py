@@ -292,3 +292,37 @@ def test_multiprocessing_context_is_checked():
                                                 multiprocessing_context="fork").multiprocessing_context).__name__)
     same(lambda lib, data: list(data.DataLoader(list(range(4)), batch_size=3, num_workers=1,
                                                 multiprocessing_context="fork")))
+
+
+# ---------------------------------------------------------------- random configurations
+
+
+def test_random_loader_configurations():
+    import random
+
+    draw = random.Random(0)
+    for _ in range(60):
+        n, batch_size, drop_last = draw.randint(0, 7), draw.choice([None, 1, 2, 3, 8]), draw.random() < 0.5
+        kind, sampler = draw.choice(["list", "tensors", "numpy", "stream"]), draw.choice([None, "seq", "list", "dist"])
+
+        def program(lib, data):
+            if kind == "list":
+                ds = [(i, i / 3, f"s{i}") for i in range(n)]
+            elif kind == "tensors":
+                ds = data.TensorDataset(lib.arange(n), lib.arange(n) * 2.0)
+            elif kind == "numpy":
+                ds = np.arange(n * 2, dtype=np.float32).reshape(n, 2)
+            else:
+                ds = _stream(data, n, n)
+            kwargs = {}
+            if sampler == "seq":
+                kwargs["sampler"] = data.SequentialSampler(range(n))
+            elif sampler == "list":
+                kwargs["sampler"] = list(range(n))[::-1]
+            elif sampler == "dist":
+                kwargs["sampler"] = data.DistributedSampler(range(n), num_replicas=2, rank=1, shuffle=False,
+                                                            drop_last=drop_last)
+            loader = data.DataLoader(ds, batch_size=batch_size, drop_last=drop_last, **kwargs)
+            return len(loader), list(loader), list(loader)
+
+        same(program)
