@@ -65,7 +65,7 @@ def test_default_collate_numbers_and_structures():
     assert b[0].dtype == nerve.int64 and b[0].tolist() == [1, 3]
     assert b[1].dtype == nerve.float64 and b[1].tolist() == [2.5, 4.5]
     assert b[2].dtype == nerve.bool and b[2].tolist() == [True, False]
-    assert b[3] == ["a", "b"]
+    assert b[3] == ("a", "b")  # the tuple zip() made, as PyTorch
     d = default_collate([{"a": np.ones((2, 2), np.float32), "b": [1, 2]}, {"a": np.zeros((2, 2), np.float32), "b": [3, 4]}])
     assert d["a"].shape == (2, 2, 2) and d["a"].dtype == nerve.float32
     assert [t.tolist() for t in d["b"]] == [[1, 3], [2, 4]]

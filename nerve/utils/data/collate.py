@@ -80,7 +80,7 @@ def _stack_tensors(batch):
                 f"stack expects each tensor to be equal size, but got {list(shape)} at entry 0 "
                 f"and {list(t._data.shape)} at entry {k}"
             )
-    if any(t.requires_grad for t in batch):
+    if any(t.requires_grad or t.dtype != first.dtype for t in batch):  # stack promotes mixed dtypes
         from ...functions import stack
 
         return stack(list(batch), 0)
@@ -112,9 +112,14 @@ def default_collate(batch):
     if isinstance(elem, np.ndarray):
         if elem.dtype.kind in _STRING_KINDS:
             raise TypeError(default_collate_err_msg_format.format(elem.dtype))
+        if not all(isinstance(a, np.ndarray) and a.dtype == elem.dtype for a in batch):
+            # as PyTorch: each one as a tensor, stacked with tensor type promotion
+            from ...creation import as_tensor
+
+            return _stack_tensors([a if isinstance(a, Tensor) else as_tensor(a) for a in batch])
         shape = elem.shape
         for k, a in enumerate(batch):
-            if not isinstance(a, np.ndarray) or a.shape != shape:
+            if a.shape != shape:
                 got = list(a.shape) if hasattr(a, "shape") else type(a).__name__
                 raise RuntimeError(
                     f"stack expects each tensor to be equal size, but got {list(shape)} at entry 0 "
@@ -130,12 +135,17 @@ def default_collate(batch):
         if elem.dtype.kind in _STRING_KINDS:
             return batch
         return _wrap(np.asarray(batch))
-    if isinstance(elem, bool):
-        return _wrap(np.asarray(batch, dtype=np.bool_))
     if isinstance(elem, float):
         return _wrap(np.asarray(batch, dtype=np.float64))
-    if isinstance(elem, int):
-        return _wrap(np.asarray(batch, dtype=np.int64))
+    if isinstance(elem, int):  # bools too, as torch.tensor(batch): a float among ints gives float32
+        kinds = {type(b) for b in batch}
+        if kinds == {int}:
+            return _wrap(np.asarray(batch, dtype=np.int64))
+        if kinds == {bool}:
+            return _wrap(np.asarray(batch, dtype=np.bool_))
+        from ...creation import tensor
+
+        return tensor(list(batch))
     if isinstance(elem, (str, bytes)):
         return batch
     if isinstance(elem, collections.abc.Mapping):
@@ -149,23 +159,23 @@ def default_collate(batch):
         except TypeError:
             return collated
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
-        return elem_type(*(default_collate(list(s)) for s in zip(*batch)))
+        return elem_type(*(default_collate(s) for s in zip(*batch)))
     if isinstance(elem, collections.abc.Sequence):
         size = len(elem)
         if not all(len(e) == size for e in batch):
             raise RuntimeError("each element in list of batch should be of equal size")
-        transposed = list(zip(*batch))
+        transposed = list(zip(*batch))  # each field's samples as a tuple (strings stay one), as PyTorch
         if isinstance(elem, tuple):
-            return [default_collate(list(s)) for s in transposed]  # as PyTorch: tuples give lists
+            return [default_collate(s) for s in transposed]  # as PyTorch: tuples give lists
         try:
             if isinstance(elem, collections.abc.MutableSequence):
                 clone = copy.copy(elem)
                 for i, s in enumerate(transposed):
-                    clone[i] = default_collate(list(s))
+                    clone[i] = default_collate(s)
                 return clone
-            return elem_type([default_collate(list(s)) for s in transposed])
+            return elem_type([default_collate(s) for s in transposed])
         except TypeError:
-            return [default_collate(list(s)) for s in transposed]
+            return [default_collate(s) for s in transposed]
     raise TypeError(default_collate_err_msg_format.format(elem_type))
 
 

@@ -5,13 +5,15 @@ Two things differ from PyTorch inside (never in what comes out):
 - A dataset with ``__getitems__`` gets the whole batch's indices at once. When it returns a
   ``CollatedBatch`` (a batch it already built with one fancy index, e.g. ``TensorDataset``,
   ``MNIST``) and the loader uses ``default_collate``, that batch is used as it is: no
-  per-example Python. A custom ``collate_fn`` still receives a sequence of samples.
+  per-example Python. A custom ``collate_fn`` still receives the list of samples (``dataset[i]``).
 - ``num_workers > 0`` loads batches in worker processes started with ``fork`` (where the platform
   has it; PyTorch's default on Linux), so the dataset is inherited, not pickled. Passing
   ``multiprocessing_context="thread"`` (or a platform without ``fork``) uses a pool of threads
   instead. Batches come back in sampler order, so with deterministic transforms they equal
   those of ``num_workers=0``; each worker seeds nerve's generator with ``base_seed + worker_id``,
   where ``base_seed`` is drawn from the loader's generator at each epoch's start, as in PyTorch.
+  With an ``IterableDataset`` each worker iterates its own copy (shard it with
+  ``get_worker_info()``), and the batches are taken from the workers in turn, as in PyTorch.
   A dataset that builds whole batches from arrays in memory (``TensorDataset``, ``MNIST`` with a
   batchable transform) is served in the calling thread even then (unless ``worker_init_fn`` is
   given): a worker would only add copying.
@@ -26,6 +28,7 @@ import pickle
 import random as _pyrandom
 import threading
 import traceback
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as _FutureTimeout
 from typing import Callable
@@ -60,25 +63,76 @@ def _fetch(dataset, collate_fn, auto_collation: bool, indices):
         data = getitems(indices)
     else:
         data = [dataset[i] for i in indices]
-    if isinstance(data, CollatedBatch) and collate_fn is default_collate:
-        return data.batch
+    if isinstance(data, CollatedBatch):
+        if collate_fn is default_collate:
+            return data.batch
+        data = [dataset[i] for i in indices]  # a custom collate_fn gets the samples themselves, as in PyTorch
     return collate_fn(data)
 
 
-_state: dict = {}
+def _iterable_batches(it, batch_size, drop_last: bool, collate_fn):
+    """Batches of what the iterator ``it`` yields (each item alone when ``batch_size`` is None)."""
+    if batch_size is None:
+        for x in it:
+            yield collate_fn(x)
+        return
+    while True:
+        chunk = list(itertools.islice(it, batch_size))
+        if not chunk or (drop_last and len(chunk) < batch_size):
+            return
+        yield collate_fn(chunk)
 
 
-def _init_worker(wid, dataset, collate_fn, auto_collation, worker_init_fn, num_workers, base_seed, seed_rngs):
-    """Runs first in each worker (process or thread): WorkerInfo, seeds, then worker_init_fn."""
+# Tasks for a worker of an IterableDataset: its next batch (or _End), and "start a new epoch".
+_NEXT, _RESET = "next", "reset"
+
+
+class _End:
+    """A worker's answer when its copy of an IterableDataset is exhausted."""
+
+
+def _init_worker(wid, dataset, collate_fn, auto_collation, worker_init_fn, num_workers, base_seed, seed_rngs,
+                 batching=None):
+    """Runs first in each worker (process or thread): WorkerInfo, seeds, then worker_init_fn.
+
+    ``batching`` is ``(batch_size, drop_last)`` for an IterableDataset, of which each worker
+    iterates its own copy (as in PyTorch); None for a map-style dataset.
+    """
     seed = base_seed + wid
     _worker.info = WorkerInfo(wid, num_workers, seed, dataset)
     if seed_rngs:  # a worker process owns its generators: seed them as PyTorch does
         manual_seed(seed)
         _pyrandom.seed(seed)
         np.random.seed(seed % 2**32)
-    _state["job"] = (dataset, collate_fn, auto_collation)
+    _worker.job = (dataset, collate_fn, auto_collation, batching)
+    _worker.stream = None
     if worker_init_fn is not None:
         worker_init_fn(wid)
+
+
+def _start_worker(*init_args):
+    """``_init_worker``; an error there (e.g. in worker_init_fn) is kept and raised by the first task,
+    so that it reaches the main process as PyTorch's does."""
+    _worker.init_error = None
+    try:
+        _init_worker(*init_args)
+    except Exception as e:
+        _worker.init_error = e
+
+
+def _work(task):
+    """One task in a worker: a batch for a list of indices, or the next batch of its stream."""
+    if _worker.init_error is not None:
+        raise _worker.init_error
+    dataset, collate_fn, auto_collation, batching = _worker.job
+    if isinstance(task, str) and task == _RESET:
+        _worker.stream = None
+        return None
+    if isinstance(task, str):  # _NEXT
+        if _worker.stream is None:  # made after worker_init_fn, as PyTorch
+            _worker.stream = _iterable_batches(iter(dataset), *batching, collate_fn)
+        return next(_worker.stream, _End())
+    return _fetch(dataset, collate_fn, auto_collation, task)
 
 
 def _widen(conn) -> None:
@@ -96,14 +150,17 @@ def _widen(conn) -> None:
 def _process_loop(tasks, conn, init_args):
     """A worker process: receive index lists, send back ``(ok, batch or exception)``, in order."""
     try:
-        _init_worker(*init_args)
-        dataset, collate_fn, auto_collation = _state["job"]
+        _start_worker(*init_args)
         while True:
             indices = tasks.recv()
             if indices is None:
                 return
+            if isinstance(indices, str) and indices == _RESET:
+                if _worker.init_error is None:
+                    _work(indices)
+                continue
             try:
-                out = (True, _fetch(dataset, collate_fn, auto_collation, indices))
+                out = (True, _work(indices))
             except Exception as e:  # handed to the main process, raised there
                 out = (False, _picklable(e, init_args[0]))
             try:
@@ -154,7 +211,8 @@ def _picklable(e, wid):
 
 
 class _ProcessWorkers:
-    """``num_workers`` processes; batch j goes to worker j % num_workers, so results come back in order."""
+    """``num_workers`` processes; batch j goes to worker j % num_workers (or the one named), and
+    results come back in order."""
 
     def __init__(self, ctx, num_workers, make_args):
         self.procs, self.conns, self.tasks = [], [], []
@@ -170,14 +228,17 @@ class _ProcessWorkers:
             self.conns.append(result_r)
             self.tasks.append(task_w)
         self.outstanding = [0] * num_workers
+        self.owner = {}
 
-    def submit(self, j, indices):
-        w = j % len(self.conns)
+    def submit(self, j, indices, w=None):
+        w = j % len(self.conns) if w is None else w
         self.tasks[w].send(indices)
-        self.outstanding[w] += 1
+        if not (isinstance(indices, str) and indices == _RESET):
+            self.outstanding[w] += 1
+            self.owner[j] = w
 
     def get(self, j, timeout):
-        w = j % len(self.conns)
+        w = self.owner.pop(j)
         conn = self.conns[w]
         if timeout and not conn.poll(timeout):
             raise RuntimeError(f"DataLoader timed out after {timeout} seconds")
@@ -199,6 +260,7 @@ class _ProcessWorkers:
                 except (EOFError, OSError):
                     break
             self.outstanding[w] = 0
+        self.owner.clear()
 
     def shutdown(self):
         for task in self.tasks:
@@ -217,23 +279,17 @@ class _ProcessWorkers:
 
 
 class _ThreadWorkers:
-    """The same interface on a pool of threads (``multiprocessing_context="thread"``)."""
+    """The same interface on threads (``multiprocessing_context="thread"``), one per worker."""
 
-    def __init__(self, num_workers, make_args, fetch):
-        counter = itertools.count()
-        lock = threading.Lock()
-
-        def init():
-            with lock:
-                wid = next(counter)
-            _init_worker(*make_args(wid))
-
-        self.pool = ThreadPoolExecutor(num_workers, thread_name_prefix="nerve-loader", initializer=init)
-        self.fetch = fetch
+    def __init__(self, num_workers, make_args):
+        self.pools = [ThreadPoolExecutor(1, thread_name_prefix="nerve-loader", initializer=_start_worker,
+                                         initargs=make_args(wid)) for wid in range(num_workers)]
         self.futures = {}
 
-    def submit(self, j, indices):
-        self.futures[j] = self.pool.submit(self.fetch, indices)
+    def submit(self, j, indices, w=None):
+        future = self.pools[j % len(self.pools) if w is None else w].submit(_work, indices)
+        if not (isinstance(indices, str) and indices == _RESET):
+            self.futures[j] = future
 
     def get(self, j, timeout):
         try:
@@ -254,7 +310,34 @@ class _ThreadWorkers:
 
     def shutdown(self):
         self.drain()
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        for pool in self.pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+_THREADS = ("thread", "threads", "threading")  # multiprocessing_context names for thread workers
+
+
+class _LoaderIter:
+    """An epoch's batches: an iterator that also has ``len()``, as PyTorch's loader iterators."""
+
+    __slots__ = ("_batches", "_loader")
+
+    def __init__(self, batches, loader):
+        self._batches = batches
+        self._loader = loader
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._batches)
+
+    def __len__(self) -> int:
+        return len(self._loader)
+
+    def close(self) -> None:
+        """Stop early: shut the epoch's workers down now."""
+        self._batches.close()
 
 
 class DataLoader:
@@ -309,6 +392,18 @@ class DataLoader:
         self.pin_memory_device = pin_memory_device
         self.timeout = timeout
         self.worker_init_fn = worker_init_fn
+        if multiprocessing_context is not None:
+            if num_workers == 0:
+                raise ValueError("multiprocessing_context can only be used with multi-process loading "
+                                 f"(num_workers > 0), but got num_workers={num_workers}")
+            if isinstance(multiprocessing_context, str) and multiprocessing_context.lower() not in _THREADS:
+                valid = multiprocessing.get_all_start_methods()
+                if multiprocessing_context not in valid:
+                    raise ValueError(
+                        f"multiprocessing_context option should specify a valid start method in {valid!r} "
+                        f"(or 'thread' for nerve's thread workers), but got "
+                        f"multiprocessing_context={multiprocessing_context!r}")
+                multiprocessing_context = multiprocessing.get_context(multiprocessing_context)  # as PyTorch
         self.multiprocessing_context = multiprocessing_context
         self.persistent_workers = persistent_workers
         self.in_order = in_order
@@ -350,6 +445,7 @@ class DataLoader:
             collate_fn = default_collate if self._auto_collation else default_convert
         self.collate_fn = collate_fn
         self._pool = None
+        self._IterableDataset_len_called = None
 
     @property
     def _auto_collation(self) -> bool:
@@ -361,7 +457,7 @@ class DataLoader:
 
     def __len__(self) -> int:
         if self._iterable:
-            n = len(self.dataset)
+            n = self._IterableDataset_len_called = len(self.dataset)
             if self.batch_size is not None:
                 n = n // self.batch_size if self.drop_last else -(-n // self.batch_size)
             return n
@@ -379,20 +475,20 @@ class DataLoader:
         return iter(self._index_sampler)
 
     def _iter_iterable(self):
-        it = iter(self.dataset)
-        if self.batch_size is None:
-            for x in it:
-                yield self.collate_fn(x)
-            return
-        while True:
-            chunk = list(itertools.islice(it, self.batch_size))
-            if not chunk or (self.drop_last and len(chunk) < self.batch_size):
-                return
-            yield self.collate_fn(chunk)
+        reported = self._IterableDataset_len_called
+        if self.num_workers > 0:
+            batches = self._iter_workers()
+        else:
+            batches = _iterable_batches(iter(self.dataset), self.batch_size, self.drop_last, self.collate_fn)
+        for count, batch in enumerate(batches, 1):
+            if reported is not None and count > reported:  # as PyTorch (which counts batches too)
+                warnings.warn(f"Length of IterableDataset {self.dataset} was reported to be {reported} "
+                              f"(when accessing len(dataloader)), but {count} samples have been fetched. ")
+            yield batch
 
     def _use_processes(self) -> bool:
         ctx = self.multiprocessing_context
-        if isinstance(ctx, str) and ctx.lower() in ("thread", "threads", "threading"):
+        if isinstance(ctx, str) and ctx.lower() in _THREADS:
             return False
         if ctx is None:
             return "fork" in multiprocessing.get_all_start_methods()
@@ -401,11 +497,12 @@ class DataLoader:
     def _make_workers(self, base_seed: int):
         def make_args(wid):
             return (wid, self.dataset, self.collate_fn, self._auto_collation, self.worker_init_fn,
-                    self.num_workers, base_seed, processes)
+                    self.num_workers, base_seed, processes, batching)
 
+        batching = (self.batch_size, self.drop_last) if self._iterable else None
         processes = self._use_processes()
         if not processes:
-            return _ThreadWorkers(self.num_workers, make_args, self._fetch)
+            return _ThreadWorkers(self.num_workers, make_args)
         ctx = self.multiprocessing_context
         if ctx is None or isinstance(ctx, str):
             ctx = multiprocessing.get_context(ctx or "fork")
@@ -413,13 +510,60 @@ class DataLoader:
 
     def _iter_workers(self):
         base_seed = int(_integers(0, 2**62, (), CPU, self.generator))  # drawn first, as PyTorch
-        stream = self._index_stream()
         workers = self._pool if self.persistent_workers else None
         if workers is None:
             workers = self._make_workers(base_seed)
             if self.persistent_workers:
                 self._pool = workers
+        elif self._iterable:  # each worker starts its copy of the dataset over
+            for w in range(self.num_workers):
+                workers.submit(None, _RESET, w)
         ahead = max(1, self.num_workers * self.prefetch_factor)
+        if self._iterable:
+            yield from self._stream_workers(workers, ahead)
+        else:
+            yield from self._map_workers(workers, self._index_stream(), ahead)
+
+    def _stream_workers(self, workers, ahead):
+        """An IterableDataset's batches from its copies in the workers, taken in turn (as PyTorch:
+        worker 0's first batch, worker 1's first, ..., then each one's second), skipping a worker
+        once its copy is exhausted."""
+        active = [True] * self.num_workers
+        turn = itertools.cycle(range(self.num_workers))
+        owner = {}
+
+        def next_worker():
+            for _ in range(self.num_workers):
+                w = next(turn)
+                if active[w]:
+                    return w
+            return None
+
+        sent = received = 0
+        try:
+            while sent < ahead and (w := next_worker()) is not None:
+                workers.submit(sent, _NEXT, w)
+                owner[sent] = w
+                sent += 1
+            while received < sent:
+                batch = workers.get(received, self.timeout)
+                if isinstance(batch, _End):
+                    active[owner[received]] = False
+                del owner[received]
+                received += 1
+                if (w := next_worker()) is not None:
+                    workers.submit(sent, _NEXT, w)
+                    owner[sent] = w
+                    sent += 1
+                if not isinstance(batch, _End):
+                    yield batch
+        finally:
+            if self.persistent_workers:
+                workers.drain()
+            else:
+                workers.shutdown()
+
+    def _map_workers(self, workers, stream, ahead):
         sent = received = 0
         try:
             for indices in itertools.islice(stream, ahead):
@@ -445,10 +589,10 @@ class DataLoader:
 
     def __iter__(self):
         if self._iterable:
-            return self._iter_iterable()
+            return _LoaderIter(self._iter_iterable(), self)
         if self.num_workers > 0 and not self._served_from_memory():
-            return self._iter_workers()
-        return self._iter_single()
+            return _LoaderIter(self._iter_workers(), self)
+        return _LoaderIter(self._iter_single(), self)
 
     def _served_from_memory(self) -> bool:
         """True when the dataset builds whole batches from arrays in memory (one fancy index each):

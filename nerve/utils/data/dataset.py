@@ -59,6 +59,10 @@ def _indices_array(indices) -> np.ndarray:
     return idx
 
 
+class _SizeMismatchError(AssertionError, ValueError):
+    """Tensors of different lengths: an AssertionError, as PyTorch raises (and a ValueError, as nerve did)."""
+
+
 class TensorDataset(Dataset):
     """Examples are the rows of tensors that share their first dimension: ``dataset[i]`` is
     ``tuple(t[i] for t in tensors)``.
@@ -73,7 +77,7 @@ class TensorDataset(Dataset):
         n = tensors[0].size(0)
         for k, t in enumerate(tensors):
             if t.size(0) != n:
-                raise ValueError(
+                raise _SizeMismatchError(
                     f"Size mismatch between tensors: tensor 0 has {n} rows in dimension 0 but "
                     f"tensor {k} has {t.size(0)}"
                 )

@@ -12,6 +12,7 @@ import numpy as np
 
 from ...backend import CPU
 from ...random import _rng
+from ...tensor import Tensor
 
 __all__ = [
     "BatchSampler", "RandomSampler", "Sampler", "SequentialSampler", "SubsetRandomSampler",
@@ -124,17 +125,25 @@ class WeightedRandomSampler(Sampler):
             raise ValueError(f"weights should be a 1d sequence but given weights have shape {tuple(w.shape)}")
         if (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
             raise RuntimeError("invalid multinomial distribution (weights must be finite, non-negative, with a positive sum)")
-        if not replacement and num_samples > np.count_nonzero(w):
+        if not replacement and num_samples > len(w):
             raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
-        self.weights = w
+        self._w = w
+        self.weights = Tensor._make(w, CPU)  # a float64 tensor, as PyTorch's
         self.num_samples = num_samples
         self.replacement = replacement
         self.generator = generator
 
     def _epoch_indices(self):
         rng = _rng(self.generator, CPU)
-        p = self.weights / self.weights.sum()
-        return rng.choice(len(p), size=self.num_samples, replace=self.replacement, p=p).astype(np.int64)
+        w = self._w
+        if self.replacement:
+            return rng.choice(len(w), size=self.num_samples, replace=True, p=w / w.sum()).astype(np.int64)
+        # without replacement, as torch.multinomial: the indices of weight 0 come last, once the others are drawn
+        nonzero = np.flatnonzero(w)
+        k = min(self.num_samples, len(nonzero))
+        first = rng.choice(nonzero, size=k, replace=False, p=w[nonzero] / w[nonzero].sum())
+        rest = rng.permutation(np.flatnonzero(w == 0))[: self.num_samples - k]
+        return np.concatenate([first, rest]).astype(np.int64)
 
     def __iter__(self):
         return iter(self._epoch_indices().tolist())
