@@ -23,6 +23,7 @@ from ...backend import device as _device
 from ...backend import device_of, is_array, move
 from ...tensor import Tensor, parse_to_args
 from ..parameter import NO_SHAPE_YET, Buffer, Parameter, is_lazy, is_uninitialized
+from ._backward_hook import BackwardHook, attach_legacy_hooks
 
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -96,6 +97,9 @@ class Module:
         d["_forward_hooks_with_kwargs"] = {}
         d["_forward_pre_hooks"] = OrderedDict()
         d["_forward_pre_hooks_with_kwargs"] = {}
+        d["_backward_hooks"] = OrderedDict()
+        d["_backward_pre_hooks"] = OrderedDict()
+        d["_is_full_backward_hook"] = None
 
     # ------------------------------------------------------------ calling
 
@@ -103,7 +107,8 @@ class Module:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
-        # the hot path: one dict lookup each when there are no hooks
+        # the hot path: one dict lookup each when there are no hooks (a module with backward hooks
+        # has a _forward_pre_hooks that is true: see _HookedPreHooks)
         if self._forward_pre_hooks or self._forward_hooks:
             return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
@@ -123,6 +128,12 @@ class Module:
                 res = hook(self, args)
                 if res is not None:
                     args = res if isinstance(res, tuple) else (res,)
+        bw = None
+        full = self._is_full_backward_hook is True and self._backward_hooks
+        if full or self._backward_pre_hooks:
+            bw = BackwardHook(self, list(self._backward_hooks.values()) if full else [],
+                              list(self._backward_pre_hooks.values()))
+            args = bw.setup_input_hook(args)
         try:
             out = self.forward(*args, **kwargs)
         except Exception:
@@ -135,6 +146,13 @@ class Module:
                 res = hook(self, args, out)
             if res is not None:
                 out = res
+        if bw is not None:
+            if not isinstance(out, (Tensor, tuple)):
+                warnings.warn("For backward hooks to be called, module output should be a Tensor or a tuple of "
+                              f"Tensors but received {type(out)}", stacklevel=2)
+            out = bw.setup_output_hook(out)
+        if self._is_full_backward_hook is False and self._backward_hooks:
+            attach_legacy_hooks(self, args, out, list(self._backward_hooks.values()))
         return out
 
     def _run_always_called_hooks(self, args, kwargs) -> None:
@@ -696,17 +714,69 @@ class Module:
 
     def __setstate__(self, state) -> None:
         self.__dict__.update(state)
+        for name in ("_backward_hooks", "_backward_pre_hooks"):  # (saved before nerve had them)
+            self.__dict__.setdefault(name, OrderedDict())
+        self.__dict__.setdefault("_is_full_backward_hook", None)
 
     def share_memory(self) -> "Module":
         return self
 
-    def register_full_backward_hook(self, hook):
-        raise NotImplementedError(
-            "nerve does not support module backward hooks yet; register a hook on the output tensor "
-            "(output.register_hook) instead"
-        )
+    def _route_calls_through_hooks(self) -> None:
+        """Make ``__call__``'s test of ``_forward_pre_hooks`` true while backward hooks are registered."""
+        pre = self._forward_pre_hooks
+        if pre.__class__ is not _HookedPreHooks:
+            self.__dict__["_forward_pre_hooks"] = _HookedPreHooks(pre, self._backward_hooks, self._backward_pre_hooks)
 
-    register_backward_hook = register_full_backward_hook
+    def register_full_backward_pre_hook(self, hook: Callable, prepend: bool = False):
+        """Run ``hook(module, grad_output)`` when the gradients of the module's outputs are known;
+        it may return a new ``grad_output`` (a tuple, one entry per output, None for non-tensors)."""
+        handle = RemovableHandle(self._backward_pre_hooks)
+        self._backward_pre_hooks[handle.id] = hook
+        if prepend:
+            self._backward_pre_hooks.move_to_end(handle.id, last=False)
+        self._route_calls_through_hooks()
+        return handle
+
+    def register_full_backward_hook(self, hook: Callable, prepend: bool = False):
+        """Run ``hook(module, grad_input, grad_output)`` when the gradients of the module's inputs are
+        computed; it may return a new ``grad_input``. Entries are None for non-tensor arguments; when
+        no input needs a gradient the hook runs with ``grad_input`` all None once ``grad_output`` is known."""
+        if self._is_full_backward_hook is False:
+            raise RuntimeError("Cannot use both regular backward hooks and full backward hooks on a single Module. "
+                               "Please use only one of them.")
+        self.__dict__["_is_full_backward_hook"] = True
+        handle = RemovableHandle(self._backward_hooks)
+        self._backward_hooks[handle.id] = hook
+        if prepend:
+            self._backward_hooks.move_to_end(handle.id, last=False)
+        self._route_calls_through_hooks()
+        return handle
+
+    def register_backward_hook(self, hook: Callable):
+        """PyTorch's deprecated backward hook: ``hook(module, grad_input, grad_output)`` on the graph node
+        that made the module's (first) output, so ``grad_input`` is that node's; the module's own only
+        when it is one op. Prefer ``register_full_backward_hook``."""
+        if self._is_full_backward_hook is True:
+            raise RuntimeError("Cannot use both regular backward hooks and full backward hooks on a single Module. "
+                               "Please use only one of them.")
+        self.__dict__["_is_full_backward_hook"] = False
+        handle = RemovableHandle(self._backward_hooks)
+        self._backward_hooks[handle.id] = hook
+        self._route_calls_through_hooks()
+        return handle
+
+
+class _HookedPreHooks(OrderedDict):
+    """The ``_forward_pre_hooks`` of a module that has had backward hooks: it holds the forward
+    pre-hooks only, but is true while the module has backward hooks too, so that ``__call__``
+    keeps its one test for all hooks (and a module without hooks pays nothing for backward ones)."""
+
+    def __init__(self, items=(), *others) -> None:
+        super().__init__(items)
+        self._others = others
+
+    def __bool__(self) -> bool:
+        return len(self) > 0 or any(self._others)
 
 
 def _as_array(value):

@@ -1,0 +1,269 @@
+"""What PyTorch users call that nerve.nn lacked, against torch in the same run: module backward
+hooks (full, pre and the deprecated kind)."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import nerve
+
+torch = pytest.importorskip("torch")
+
+
+def _rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def _np(t):
+    if t is None:
+        return None
+    # a copy: torch may accumulate into the very tensor a hook was given
+    return t.detach().cpu().numpy().copy() if hasattr(t, "cpu") else np.array(t)
+
+
+def _same(a, b, **tol):
+    """Equal nested records: tuples of arrays, None, strings, numbers."""
+    if isinstance(a, (tuple, list)):
+        assert isinstance(b, (tuple, list)) and len(a) == len(b), (a, b)
+        for x, y in zip(a, b):
+            _same(x, y, **tol)
+    elif a is None or isinstance(a, (str, int)):
+        assert a == b, (a, b)
+    else:
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, **tol)
+
+
+def _node_name(t):
+    return repr(t.grad_fn).split()[0].rsplit(".", 1)[-1]
+
+
+def _grads(gs):
+    return tuple(_np(g) for g in gs)
+
+
+def _copy_weights(src, dst_lib, dst):
+    for (n, p), (_, q) in zip(src.named_parameters(), dst.named_parameters()):
+        with dst_lib.no_grad():
+            q.copy_(dst_lib.tensor(_np(p)))
+
+
+def _both(program, *args):
+    """Run ``program(lib, *args)`` with torch and with nerve; their records must be equal."""
+    with warnings.catch_warnings(record=True) as wt:
+        warnings.simplefilter("always")
+        rt = program(torch, *args)
+    with warnings.catch_warnings(record=True) as wn:
+        warnings.simplefilter("always")
+        rn = program(nerve, *args)
+    _same(rn, rt)
+    kinds = lambda ws: sorted({(w.category.__name__, str(w.message)[:60]) for w in ws  # noqa: E731
+                               if "backward hook" in str(w.message)})
+    assert kinds(wn) == kinds(wt)
+    return rn
+
+
+# ---------------------------------------------------------------- module backward hooks
+
+def _linear_program(lib, x):
+    lib.manual_seed(0)
+    m = lib.nn.Linear(3, 2)
+    with lib.no_grad():
+        m.weight.copy_(lib.tensor(np.arange(6.0).reshape(2, 3) / 7, dtype=lib.float32))
+        m.bias.copy_(lib.tensor([0.5, -0.25]))
+    log = []
+    h = m.register_full_backward_hook(lambda mod, gi, go: log.append(("full", mod is m, _grads(gi), _grads(go))))
+    m.register_full_backward_pre_hook(lambda mod, go: log.append(("pre", _grads(go))))
+    xt = lib.tensor(x, requires_grad=True)
+    out = m(xt)
+    name = _node_name(out)
+    (out * lib.tensor([[1.0, 2.0]])).sum().backward()
+    h.remove()
+    m(xt).sum().backward()
+    return log, _np(xt.grad), _np(m.weight.grad), name
+
+
+def test_full_backward_hook_on_linear():
+    log, *_ = _both(_linear_program, _rng().standard_normal((4, 3)).astype(np.float32))
+    assert [e[0] for e in log] == ["pre", "full", "pre"]  # removed: the full hook ran once
+
+
+def _sequential_program(lib, x):
+    m = lib.nn.Sequential(lib.nn.Linear(3, 4), lib.nn.Tanh(), lib.nn.Linear(4, 2))
+    for i, layer in enumerate([m[0], m[2]]):
+        with lib.no_grad():
+            layer.weight.copy_(lib.tensor(np.cos(np.arange(layer.weight.numel()) + i).reshape(layer.weight.shape),
+                                          dtype=lib.float32))
+            layer.bias.fill_(0.1 * i)
+    log = []
+    for name, mod in [("seq", m), ("l0", m[0]), ("tanh", m[1]), ("l2", m[2])]:
+        mod.register_full_backward_hook(lambda mod, gi, go, name=name: log.append((name, _grads(gi), _grads(go))))
+        mod.register_full_backward_pre_hook(lambda mod, go, name=name: log.append((name + " pre", _grads(go))))
+    xt = lib.tensor(x, requires_grad=True)
+    m(xt).pow(2).sum().backward()
+    return log, _np(xt.grad), [_np(p.grad) for p in m.parameters()]
+
+
+def test_full_backward_hooks_on_a_sequential_run_in_torchs_order():
+    log, *_ = _both(_sequential_program, _rng(1).standard_normal((2, 3)).astype(np.float32))
+    assert [e[0] for e in log] == ["seq pre", "l2 pre", "l2", "tanh pre", "tanh", "l0 pre", "l0", "seq"]
+
+
+class _TwoInputs:
+    """A module of two tensor inputs and a number, with three outputs (one not a tensor)."""
+
+    @staticmethod
+    def make(lib):
+        class Two(lib.nn.Module):
+            def forward(self, a, b, k=2.0):
+                return a * b * k, a + 1, 3
+
+        return Two()
+
+
+def _two_inputs_program(lib, a, b, which, b_grad):
+    m = _TwoInputs.make(lib)
+    log = []
+    m.register_full_backward_hook(lambda mod, gi, go: log.append(("full", _grads(gi), _grads(go))))
+    m.register_full_backward_pre_hook(lambda mod, go: log.append(("pre", _grads(go))))
+    at, bt = lib.tensor(a, requires_grad=True), lib.tensor(b, requires_grad=b_grad)
+    out = m(at, bt, 0.5)
+    loss = {"first": out[0].sum(), "second": out[1].sum(), "both": (out[0] * out[1]).sum()}[which]
+    loss.backward()
+    return log, _np(at.grad), _np(bt.grad), out[2]
+
+
+@pytest.mark.parametrize("which", ["first", "second", "both"])
+@pytest.mark.parametrize("b_grad", [True, False])
+def test_full_backward_hook_with_two_inputs_and_unused_outputs(which, b_grad):
+    rng = _rng(2)
+    _both(_two_inputs_program, rng.standard_normal(3), rng.standard_normal(3), which, b_grad)
+
+
+def _no_input_grad_program(lib, x):
+    m = lib.nn.Linear(3, 2)
+    log = []
+    m.register_full_backward_hook(lambda mod, gi, go: log.append(("full", _grads(gi), tuple(g.shape for g in go))))
+    m(lib.tensor(x)).sum().backward()
+    return log
+
+
+def test_full_backward_hook_when_the_input_needs_no_grad_fires_at_the_output_and_warns():
+    log = _both(_no_input_grad_program, np.ones((2, 3), np.float32))
+    assert log[0][1] == (None,)
+
+
+def _modifying_program(lib, x):
+    m = lib.nn.Sequential(lib.nn.Linear(3, 3), lib.nn.ReLU(), lib.nn.Linear(3, 1))
+    torch_m = m
+    for layer in (torch_m[0], torch_m[2]):
+        with lib.no_grad():
+            layer.weight.copy_(lib.tensor(np.sin(np.arange(layer.weight.numel())).reshape(layer.weight.shape),
+                                          dtype=lib.float32))
+            layer.bias.fill_(0.1)
+    # gradient clipping per layer, and a pre-hook scaling the gradient of the output
+    m[1].register_full_backward_hook(lambda mod, gi, go: (gi[0].clamp(-0.2, 0.2),))
+    m[2].register_full_backward_pre_hook(lambda mod, go: (go[0] * 3,))
+    # the same hook twice: it runs twice, the second time on what the first returned
+    seen = []
+
+    def double(mod, gi, go):
+        seen.append(_np(gi[0]))
+        return (gi[0] * 2,)
+
+    m[0].register_full_backward_hook(double)
+    m[0].register_full_backward_hook(double)
+    xt = lib.tensor(x, requires_grad=True)
+    m(xt).sum().backward()
+    return seen, _np(xt.grad), [_np(p.grad) for p in m.parameters()]
+
+
+def test_hooks_that_return_new_gradients_and_a_hook_registered_twice():
+    seen, gx, _ = _both(_modifying_program, _rng(3).standard_normal((4, 3)).astype(np.float32))
+    np.testing.assert_allclose(seen[1], 2 * seen[0], rtol=1e-6)
+
+
+def _prepend_program(lib):
+    m = lib.nn.Tanh()
+    order = []
+    m.register_full_backward_hook(lambda *a: order.append("a"))
+    m.register_full_backward_hook(lambda *a: order.append("b"), prepend=True)
+    m.register_full_backward_pre_hook(lambda *a: order.append("pre a"))
+    m.register_full_backward_pre_hook(lambda *a: order.append("pre b"), prepend=True)
+    x = lib.ones(2, requires_grad=True)
+    out = m(x)
+    out.sum().backward()
+    with lib.no_grad():
+        m(x)  # no graph: nothing set up
+    return order, _node_name(out)
+
+
+def test_hook_order_prepend_and_grad_fn_name():
+    order, name = _both(_prepend_program)
+    assert order == ["pre b", "pre a", "b", "a"] and name == "BackwardHookFunctionBackward"
+
+
+def _errors_program(lib):
+    out = []
+    m = lib.nn.Tanh()
+    m.register_full_backward_hook(lambda mod, gi, go: (gi[0], gi[0]))
+    try:
+        m(lib.ones(2, requires_grad=True)).sum().backward()
+    except RuntimeError as e:
+        out.append(str(e))
+    try:
+        m.register_backward_hook(lambda *a: None)
+    except RuntimeError as e:
+        out.append(str(e))
+    m = lib.nn.Tanh()
+    m.register_full_backward_pre_hook(lambda mod, go: (go[0], go[0]))
+    try:
+        m(lib.ones(2, requires_grad=True)).sum().backward()
+    except RuntimeError as e:
+        out.append(str(e))
+    return out
+
+
+def test_hook_errors_as_torchs():
+    assert len(_both(_errors_program)) == 3
+
+
+def _legacy_program(lib, x, make, from_op):
+    m = make(lib)
+    log = []
+    m.register_backward_hook(lambda mod, gi, go: log.append((_grads(gi), _grads(go))))
+    h = m.register_backward_hook(lambda mod, gi, go: (gi[0] * 0.5,))
+    xt = lib.tensor(x, requires_grad=True)
+    out = m(xt * 2 if from_op else xt)
+    (out * out).sum().backward()
+    h.remove()
+    m(xt).sum().backward()
+    return log, _np(xt.grad)
+
+
+LEGACY = {
+    "relu": lambda lib: lib.nn.ReLU(),
+    "tanh": lambda lib: lib.nn.Tanh(),
+    "sigmoid": lambda lib: lib.nn.Sigmoid(),
+    "softplus": lambda lib: lib.nn.Softplus(),
+}
+
+
+@pytest.mark.parametrize("name", list(LEGACY))
+@pytest.mark.parametrize("from_op", [True, False])
+def test_legacy_backward_hook_on_one_op_modules(name, from_op):
+    # from a leaf torch warns that the forward "contains multiple autograd Nodes"; from an op it does not
+    _both(_legacy_program, _rng(4).standard_normal((2, 3)), LEGACY[name], from_op)
+
+
+def test_module_without_hooks_takes_the_plain_path_and_pickles_with_hooks_removed():
+    m = nerve.nn.Linear(2, 2)
+    assert not m._forward_pre_hooks and not m._backward_hooks
+    h = m.register_full_backward_hook(lambda *a: None)
+    assert m._forward_pre_hooks.__class__ is not dict and bool(m._forward_pre_hooks) and len(m._forward_pre_hooks) == 0
+    h.remove()
+    assert not m._forward_pre_hooks
+    import copy
+    c = copy.deepcopy(m)
+    c.register_full_backward_pre_hook(lambda *a: None)
+    assert not m._forward_pre_hooks and c._forward_pre_hooks
