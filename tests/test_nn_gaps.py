@@ -267,3 +267,67 @@ def test_module_without_hooks_takes_the_plain_path_and_pickles_with_hooks_remove
     c = copy.deepcopy(m)
     c.register_full_backward_pre_hook(lambda *a: None)
     assert not m._forward_pre_hooks and c._forward_pre_hooks
+
+
+# ---------------------------------------------------------------- max unpooling
+
+def _unpool_program(lib, x, nd, kernel, stride, padding, sized):
+    pool = getattr(lib.nn, f"MaxPool{nd}d")(kernel, stride, padding, return_indices=True)
+    unpool = getattr(lib.nn, f"MaxUnpool{nd}d")(kernel, stride, padding)
+    xt = lib.tensor(x, requires_grad=True)
+    y, idx = pool(xt)
+    yd = y.detach().requires_grad_()
+    out = unpool(yd, idx, output_size=(xt.shape if x.ndim == nd + 2 else xt.shape[-nd:]) if sized else None)
+    w = lib.tensor(np.cos(np.arange(out.numel())).reshape(tuple(out.shape)))
+    (out * w).sum().backward()
+    # the functional form, from the pooling's output itself (the gradient flows back to x)
+    f = getattr(lib.nn.functional, f"max_unpool{nd}d")(y, idx, kernel, stride, padding,
+                                                          output_size=list(xt.shape[-nd:]) if sized else None)
+    (f * f).sum().backward()
+    return _np(out), _np(yd.grad), _np(f), _np(xt.grad), repr(unpool), _np(idx)
+
+
+UNPOOL_CASES = [
+    (1, (2, 3, 9), 2, None, 0, False), (1, (3, 8), 3, 2, 1, True),
+    (2, (2, 2, 5, 6), 2, None, 0, True), (2, (1, 7, 7), (3, 2), (2, 1), (1, 0), False),
+    (2, (1, 1, 6, 6), 2, 2, 1, False),
+    (3, (1, 2, 4, 5, 4), 2, None, 0, True), (3, (2, 5, 4, 6), (2, 1, 3), (1, 1, 2), (1, 0, 1), True),
+]
+
+
+@pytest.mark.parametrize("case", range(len(UNPOOL_CASES)))
+def test_max_unpool_matches_torch(case):
+    nd, shape, kernel, stride, padding, sized = UNPOOL_CASES[case]
+    _both(_unpool_program, _rng(case).standard_normal(shape), nd, kernel, stride, padding, sized)
+
+
+def test_max_unpool_gradcheck_and_double_backward():
+    from nerve.autograd import gradcheck, gradgradcheck
+
+    x = nerve.tensor(_rng(5).standard_normal((2, 2, 4, 6)))
+    y, idx = nerve.nn.functional.max_pool2d(x, 2, return_indices=True)
+    y = y.detach().requires_grad_()
+    f = lambda v: nerve.nn.functional.max_unpool2d(v, idx, 2) ** 2  # noqa: E731
+    assert gradcheck(f, [y]) and gradgradcheck(f, [y])
+
+
+def _unpool_errors(lib):
+    F = lib.nn.functional
+    y, i = F.max_pool2d(lib.tensor(np.arange(16.0).reshape(1, 1, 4, 4)), 2, return_indices=True)
+    out = []
+    for call in [lambda: F.max_unpool2d(y, i, 2, output_size=(9, 9)),
+                 lambda: F.max_unpool2d(y, i, 2, output_size=(1, 2, 3)),
+                 lambda: F.max_unpool2d(y, i + 20, 2),
+                 lambda: F.max_unpool2d(y, i.float(), 2),
+                 lambda: F.max_unpool2d(y, i[..., :1], 2)]:
+        try:
+            call()
+            out.append("no error")
+        except (RuntimeError, ValueError) as e:
+            msg = str(e)  # (which invalid index torch names depends on its loop order)
+            out.append(type(e).__name__ + ": " + (msg.split(":")[0] if "invalid max index" in msg else msg))
+    return out
+
+
+def test_max_unpool_errors_as_torchs():
+    _both(_unpool_errors)

@@ -68,3 +68,5 @@ from .modules.conv import (
 from .modules.instancenorm import LazyInstanceNorm1d, LazyInstanceNorm2d, LazyInstanceNorm3d
 # ---- connectionist temporal classification
 from .modules.loss import CTCLoss
+# ---- the nn-gaps work: what torch users call that nerve lacked
+from .modules.pooling import MaxUnpool1d, MaxUnpool2d, MaxUnpool3d

@@ -49,3 +49,5 @@ from .local_response_norm import local_response_norm
 from .embedding_bag import embedding_bag
 # ---- connectionist temporal classification
 from .ctc import ctc_loss
+# ---- the nn-gaps work: what torch users call that nerve lacked
+from .unpool import max_unpool1d, max_unpool2d, max_unpool3d

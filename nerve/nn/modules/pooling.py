@@ -1,4 +1,4 @@
-"""Pooling layers: MaxPool1d/2d/3d, AvgPool1d/2d/3d, AdaptiveAvgPool1d/2d/3d, AdaptiveMaxPool1d/2d/3d."""
+"""Pooling layers: MaxPool1d/2d/3d, AvgPool1d/2d/3d, AdaptiveAvgPool1d/2d/3d, AdaptiveMaxPool1d/2d/3d, MaxUnpool1d/2d/3d."""
 
 from __future__ import annotations
 
@@ -192,3 +192,38 @@ class LPPool3d(LPPool1d):
     """3-D power-average pooling, as ``torch.nn.LPPool3d``."""
 
     _fn = staticmethod(F.lp_pool3d)
+
+
+class _MaxUnpoolNd(Module):
+    nd = 2
+
+    def __init__(self, kernel_size, stride=None, padding=0) -> None:
+        super().__init__()
+        self.kernel_size = _ntuple(kernel_size, self.nd, "kernel_size")
+        self.stride = _ntuple(stride if stride is not None else kernel_size, self.nd, "stride")
+        self.padding = _ntuple(padding, self.nd, "padding")
+
+    def forward(self, input, indices, output_size=None):
+        unpool = (F.max_unpool1d, F.max_unpool2d, F.max_unpool3d)[self.nd - 1]
+        return unpool(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """The partial inverse of ``MaxPool1d`` (from its indices), as ``torch.nn.MaxUnpool1d``."""
+
+    nd = 1
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """The partial inverse of ``MaxPool2d`` (from its indices), as ``torch.nn.MaxUnpool2d``."""
+
+    nd = 2
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    """The partial inverse of ``MaxPool3d`` (from its indices), as ``torch.nn.MaxUnpool3d``."""
+
+    nd = 3
