@@ -24,11 +24,15 @@ def _np(t):
 
 def _same(a, b, **tol):
     """Equal nested records: tuples of arrays, None, strings, numbers."""
-    if isinstance(a, (tuple, list)):
+    if isinstance(a, dict):
+        assert sorted(a) == sorted(b), (a, b)
+        for k in a:
+            _same(a[k], b[k], **tol)
+    elif isinstance(a, (tuple, list)):
         assert isinstance(b, (tuple, list)) and len(a) == len(b), (a, b)
         for x, y in zip(a, b):
             _same(x, y, **tol)
-    elif a is None or isinstance(a, (str, int)):
+    elif a is None or isinstance(a, (str, int, bool, np.bool_)):
         assert a == b, (a, b)
     else:
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, **tol)
@@ -331,3 +335,140 @@ def _unpool_errors(lib):
 
 def test_max_unpool_errors_as_torchs():
     _both(_unpool_errors)
+
+
+# ---------------------------------------------------------------- RReLU
+
+def _rrelu_eval_program(lib, x, lower, upper, inplace):
+    m = lib.nn.RReLU(lower, upper, inplace).eval()
+    xt = lib.tensor(x, requires_grad=True)
+    out = m(xt * 1.0)
+    (out * out).sum().backward()
+    f = lib.nn.functional.rrelu(xt.detach(), lower, upper)  # training=False by default
+    return _np(out), _np(xt.grad), _np(f), repr(m)
+
+
+@pytest.mark.parametrize("lower,upper,inplace", [(1 / 8, 1 / 3, False), (0.05, 0.5, True), (0.2, 0.2, False)])
+def test_rrelu_eval_mode_matches_torch_exactly(lower, upper, inplace):
+    _both(_rrelu_eval_program, _rng(6).standard_normal((3, 4, 5)).astype(np.float32), lower, upper, inplace)
+
+
+def _rrelu_train_program(lib, x, lower, upper):
+    lib.manual_seed(0)
+    m = lib.nn.RReLU(lower, upper)
+    xt = lib.tensor(x, requires_grad=True)
+    out = m(xt)
+    out.sum().backward()
+    y, g = _np(out), _np(xt.grad)
+    neg = x <= 0
+    slope = y[neg] / x[neg]
+    return dict(pos_unchanged=bool(np.array_equal(y[~neg], x[~neg])), pos_grad_one=bool((g[~neg] == 1).all()),
+                grad_is_slope=bool(np.allclose(g[neg], slope, rtol=1e-5)),
+                in_range=bool(slope.min() >= lower - 1e-6 and slope.max() <= upper + 1e-6),
+                mean=slope.mean(), std=slope.std(), distinct=len(np.unique(slope)) > 0.9 * slope.size)
+
+
+def test_rrelu_training_draws_uniform_slopes_as_torch():
+    x = _rng(7).standard_normal(20000).astype(np.float32)
+    lower, upper = 0.1, 0.4
+    rt, rn = (_rrelu_train_program(lib, x, lower, upper) for lib in (torch, nerve))
+    flags = ["pos_unchanged", "pos_grad_one", "grad_is_slope", "in_range", "distinct"]
+    assert [rn[k] for k in flags] == [rt[k] for k in flags] == [True] * 5
+    # uniform on [0.1, 0.4]: mean 0.25, std 0.3 / sqrt(12) = 0.0866; both within sampling error of torch's
+    assert abs(rn["mean"] - rt["mean"]) < 0.006 and abs(rn["std"] - rt["std"]) < 0.004
+
+
+# ---------------------------------------------------------------- FeatureAlphaDropout
+
+def _feature_alpha_program(lib, x, p, training):
+    lib.manual_seed(1)
+    m = lib.nn.FeatureAlphaDropout(p)
+    m.train(training)
+    xt = lib.tensor(x, requires_grad=True)
+    out = m(xt)
+    (out * 2).sum().backward()
+    y, g = _np(out), _np(xt.grad)
+    if not training:
+        return y, g, repr(m)
+    n, c = x.shape[:2]
+    planes, xs, gs = y.reshape(n * c, -1), x.reshape(n * c, -1), g.reshape(n * c, -1)
+    dropped = np.array([np.all(r == r[0]) for r in planes])  # a dropped channel is one constant
+    kept = ~dropped
+    # kept channels are a * x + b with one a and b for all
+    a = (planes[kept][:, 1] - planes[kept][:, 0]) / (xs[kept][:, 1] - xs[kept][:, 0])
+    b = planes[kept][:, 0] - a * xs[kept][:, 0]
+    a, b = np.median(a), np.median(b)
+    fits = np.allclose(planes[kept], a * xs[kept] + b, rtol=1e-5, atol=1e-5)
+    return dict(const=np.unique(planes[dropped][:, 0]).round(5), a=a.round(5), b=b.round(5), fits=fits, grad_kept=np.unique(gs[kept].round(5)),
+                grad_dropped=np.unique(gs[dropped]), kept=kept.mean(), repr=repr(m))
+
+
+def test_feature_alpha_dropout_eval_is_identity_as_torch():
+    _both(_feature_alpha_program, _rng(8).standard_normal((2, 3, 4)).astype(np.float32), 0.3, False)
+
+
+def test_feature_alpha_dropout_training_drops_whole_channels_as_torch():
+    x = _rng(9).standard_normal((40, 50, 3, 2)).astype(np.float32)
+    rt, rn = (_feature_alpha_program(lib, x, 0.3, True) for lib in (torch, nerve))
+    assert abs(rn.pop("kept") - rt.pop("kept")) < 0.04  # 2000 channels, kept with probability 0.7
+    assert rt["fits"] and len(rt["const"]) == 1
+    _same(rn, rt)
+
+
+def _feature_alpha_errors(lib):
+    out = []
+    for call in [lambda: lib.nn.functional.feature_alpha_dropout(lib.ones(3), 0.5, True),
+                 lambda: lib.nn.FeatureAlphaDropout(1.5)]:
+        try:
+            call()
+        except (RuntimeError, ValueError) as e:
+            out.append(f"{type(e).__name__}: {e}")
+    out.append(_np(lib.nn.functional.feature_alpha_dropout(lib.ones(2, 3), 1.0, True)))
+    return out
+
+
+def test_feature_alpha_dropout_errors_and_p_one():
+    _both(_feature_alpha_errors)
+
+
+# ---------------------------------------------------------------- TripletMarginWithDistanceLoss
+
+def _triplet_program(lib, a, p, n, distance, swap, reduction, margin):
+    F = lib.nn.functional
+    dist = {"default": None, "cosine": lambda x, y: 1.0 - F.cosine_similarity(x, y),
+            "l1": lib.nn.PairwiseDistance(p=1)}[distance]
+    loss = lib.nn.TripletMarginWithDistanceLoss(distance_function=dist, margin=margin, swap=swap,
+                                                reduction=reduction)
+    ts = [lib.tensor(v, requires_grad=True) for v in (a, p, n)]
+    out = loss(*ts)
+    out.sum().backward()
+    f = F.triplet_margin_with_distance_loss(*ts, distance_function=dist, margin=margin, swap=swap,
+                                            reduction=reduction)
+    return _np(out), [_np(t.grad) for t in ts], _np(f), repr(loss) if distance != "cosine" else ""
+
+
+@pytest.mark.parametrize("distance", ["default", "cosine", "l1"])
+@pytest.mark.parametrize("swap", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_triplet_margin_with_distance_loss_matches_torch(distance, swap, reduction):
+    rng = _rng(10)
+    a, p, n = (rng.standard_normal((6, 5)) for _ in range(3))
+    _both(_triplet_program, a, p, n, distance, swap, reduction, 1.5)
+
+
+def _triplet_errors(lib):
+    out = []
+    F = lib.nn.functional
+    for call in [lambda: lib.nn.TripletMarginWithDistanceLoss(margin=0),
+                 lambda: F.triplet_margin_with_distance_loss(lib.ones(2, 3), lib.ones(2, 3), lib.ones(3), margin=1.0),
+                 lambda: F.triplet_margin_with_distance_loss(lib.ones(2, 3), lib.ones(2, 3), lib.ones(2, 3),
+                                                             reduction="avg")]:
+        try:
+            call()
+        except (RuntimeError, ValueError) as e:
+            out.append(f"{type(e).__name__}: {e}")
+    return out
+
+
+def test_triplet_margin_with_distance_loss_errors():
+    assert len(_both(_triplet_errors)) == 3

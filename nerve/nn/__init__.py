@@ -70,3 +70,6 @@ from .modules.instancenorm import LazyInstanceNorm1d, LazyInstanceNorm2d, LazyIn
 from .modules.loss import CTCLoss
 # ---- the nn-gaps work: what torch users call that nerve lacked
 from .modules.pooling import MaxUnpool1d, MaxUnpool2d, MaxUnpool3d
+from .modules.activation import RReLU
+from .modules.dropout import FeatureAlphaDropout
+from .modules.loss import TripletMarginWithDistanceLoss

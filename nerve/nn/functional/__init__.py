@@ -51,3 +51,6 @@ from .embedding_bag import embedding_bag
 from .ctc import ctc_loss
 # ---- the nn-gaps work: what torch users call that nerve lacked
 from .unpool import max_unpool1d, max_unpool2d, max_unpool3d
+from .activation import rrelu
+from .dropout import feature_alpha_dropout
+from .loss import triplet_margin_with_distance_loss
