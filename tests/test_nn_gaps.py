@@ -472,3 +472,70 @@ def _triplet_errors(lib):
 
 def test_triplet_margin_with_distance_loss_errors():
     assert len(_both(_triplet_errors)) == 3
+
+
+# ---------------------------------------------------------------- parametrizations.spectral_norm
+
+SN_LAYERS = {
+    "linear": (lambda lib: lib.nn.Linear(5, 4), (3, 5), {}),
+    "conv": (lambda lib: lib.nn.Conv2d(2, 3, 3), (2, 2, 5, 5), dict(n_power_iterations=2)),
+    "conv_transpose": (lambda lib: lib.nn.ConvTranspose2d(3, 2, 2), (1, 3, 3, 3), {}),
+    "linear_dim1": (lambda lib: lib.nn.Linear(3, 6), (2, 3), dict(dim=1, eps=1e-6)),
+    "bias": (lambda lib: lib.nn.Linear(3, 4), (2, 3), dict(name="bias")),
+}
+
+
+def _spectral_program(lib, layer, x, state):
+    make, _, kwargs = SN_LAYERS[layer]
+    m = lib.nn.utils.parametrizations.spectral_norm(make(lib), **kwargs)
+    keys = sorted(m.state_dict())
+    m.load_state_dict({k: lib.tensor(v) for k, v in state.items()})  # torch's weights and u, v
+    opt = lib.optim.SGD(m.parameters(), lr=0.1)
+    record = [keys]
+    xt = lib.tensor(x)
+    for _ in range(3):
+        out = m(xt)
+        opt.zero_grad()
+        (out * out).mean().backward()
+        opt.step()
+        record.append((_np(out), [_np(p.grad) for p in m.parameters()],
+                       {k: _np(v) for k, v in m.state_dict().items()}))
+    m.eval()
+    name = kwargs.get("name", "weight")
+    w1, w2 = getattr(m, name), getattr(m, name)  # eval: no power iteration, the same weight
+    record.append((_np(m(xt)), _np(w1), _np(w2)))
+    record.append(repr(m).replace("torch.nn.utils.parametrize.", "").replace("nerve.nn.utils.parametrize.", ""))
+    return record
+
+
+@pytest.mark.parametrize("layer", list(SN_LAYERS))
+def test_spectral_norm_parametrization_matches_torch(layer):
+    make, shape, kwargs = SN_LAYERS[layer]
+    torch.manual_seed(0)
+    ref = torch.nn.utils.parametrizations.spectral_norm(make(torch), **kwargs)
+    state = {k: _np(v) for k, v in ref.state_dict().items()}
+    _both(_spectral_program, layer, _rng(11).standard_normal(shape).astype(np.float32), state)
+
+
+def test_spectral_norm_estimates_the_largest_singular_value():
+    m = nerve.nn.utils.parametrizations.spectral_norm(nerve.nn.Linear(6, 5))
+    w = _np(m.parametrizations.weight.original)
+    sigma = np.linalg.svd(w, compute_uv=False)[0]
+    np.testing.assert_allclose(_np(m.weight), w / sigma, rtol=1e-4, atol=1e-6)
+
+
+def _spectral_errors(lib):
+    out = []
+    P = lib.nn.utils.parametrizations
+    for call in [lambda: P.spectral_norm(lib.nn.Linear(2, 2), n_power_iterations=0),
+                 lambda: P.spectral_norm(lib.nn.Linear(2, 2), dim=2),
+                 lambda: P.spectral_norm(lib.nn.ReLU())]:
+        try:
+            call()
+        except (IndexError, ValueError) as e:
+            out.append(f"{type(e).__name__}: {e}")
+    return out
+
+
+def test_spectral_norm_errors():
+    assert len(_both(_spectral_errors)) == 3
