@@ -22,20 +22,20 @@ def _np(t):
     return t.detach().cpu().numpy().copy() if hasattr(t, "cpu") else np.array(t)
 
 
-def _same(a, b, **tol):
+def _same(a, b, rtol=1e-5, atol=1e-6):
     """Equal nested records: tuples of arrays, None, strings, numbers."""
     if isinstance(a, dict):
         assert sorted(a) == sorted(b), (a, b)
         for k in a:
-            _same(a[k], b[k], **tol)
+            _same(a[k], b[k], rtol, atol)
     elif isinstance(a, (tuple, list)):
         assert isinstance(b, (tuple, list)) and len(a) == len(b), (a, b)
         for x, y in zip(a, b):
-            _same(x, y, **tol)
+            _same(x, y, rtol, atol)
     elif a is None or isinstance(a, (str, int, bool, np.bool_)):
         assert a == b, (a, b)
     else:
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, **tol)
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
 
 
 def _node_name(t):
@@ -52,15 +52,16 @@ def _copy_weights(src, dst_lib, dst):
             q.copy_(dst_lib.tensor(_np(p)))
 
 
-def _both(program, *args):
-    """Run ``program(lib, *args)`` with torch and with nerve; their records must be equal."""
+def _both(program, *args, tol=(1e-5, 1e-6)):
+    """Run ``program(lib, *args)`` with torch and with nerve; their records must be equal (to ``tol``:
+    rtol, atol)."""
     with warnings.catch_warnings(record=True) as wt:
         warnings.simplefilter("always")
         rt = program(torch, *args)
     with warnings.catch_warnings(record=True) as wn:
         warnings.simplefilter("always")
         rn = program(nerve, *args)
-    _same(rn, rt)
+    _same(rn, rt, *tol)
     kinds = lambda ws: sorted({(w.category.__name__, str(w.message)[:60]) for w in ws  # noqa: E731
                                if "backward hook" in str(w.message)})
     assert kinds(wn) == kinds(wt)
@@ -539,3 +540,72 @@ def _spectral_errors(lib):
 
 def test_spectral_norm_errors():
     assert len(_both(_spectral_errors)) == 3
+
+
+# ---------------------------------------------------------------- parametrizations.orthogonal
+
+ORTH_CASES = [(fm, shape, True) for fm in ("matrix_exp", "cayley", "householder", None)
+              for shape in ((4, 4), (3, 5), (5, 3))] + [("householder", s, False) for s in ((4, 4), (3, 5), (5, 3))] + [("matrix_exp", (4, 4), False), ("cayley", (3, 5), False)]
+
+
+def _orthogonal_program(lib, case, x, state, q):
+    orthogonal_map, (fan_in, fan_out), trivial = ORTH_CASES[case]
+    m = lib.nn.utils.parametrizations.orthogonal(lib.nn.Linear(fan_in, fan_out), orthogonal_map=orthogonal_map,
+                                                 use_trivialization=trivial)
+    keys = sorted(m.state_dict())
+    m.load_state_dict({k: lib.tensor(v) for k, v in state.items()})  # torch's original (and base)
+    opt = lib.optim.SGD(m.parameters(), lr=0.2)
+    record = [keys]
+    xt = lib.tensor(x)
+    for _ in range(3):
+        out = m(xt)
+        opt.zero_grad()
+        (out.sin() * out).sum().backward()
+        opt.step()
+        w = _np(m.weight)
+        small = w if w.shape[0] >= w.shape[1] else w.T
+        record.append((_np(out), [_np(p.grad) for p in m.parameters()], w,
+                       bool(np.allclose(small.T @ small, np.eye(small.shape[1]), atol=1e-5))))
+    if trivial:  # assigning an orthogonal matrix: the weight becomes it
+        with lib.no_grad():
+            m.weight = lib.tensor(q)
+        record.append(_np(m.weight))
+    return record
+
+
+@pytest.mark.parametrize("case", range(len(ORTH_CASES)))
+def test_orthogonal_parametrization_matches_torch(case):
+    orthogonal_map, (fan_in, fan_out), trivial = ORTH_CASES[case]
+    torch.manual_seed(case)
+    ref = torch.nn.utils.parametrizations.orthogonal(torch.nn.Linear(fan_in, fan_out),
+                                                     orthogonal_map=orthogonal_map, use_trivialization=trivial)
+    state = {k: _np(v) for k, v in ref.state_dict().items()}
+    rng = _rng(12)
+    q = np.linalg.qr(rng.standard_normal((max(fan_in, fan_out), min(fan_in, fan_out))))[0].astype(np.float32)
+    q = q if fan_out >= fan_in else q.T
+    # (float32 matrix exponentials and solves: torch's LAPACK calls and nerve's round differently)
+    record = _both(_orthogonal_program, case, rng.standard_normal((2, fan_in)).astype(np.float32), state, q,
+                   tol=(2e-4, 2e-5))
+    assert all(r[3] for r in record[1:4])  # stays orthogonal through training
+
+
+def _orthogonal_errors(lib):
+    out = []
+    P = lib.nn.utils.parametrizations
+    for call in [lambda: P.orthogonal(lib.nn.Linear(2, 2), orthogonal_map="qr"),
+                 lambda: P.orthogonal(lib.nn.LayerNorm(3)),
+                 lambda: P.orthogonal(lib.nn.ReLU())]:
+        try:
+            call()
+        except (ValueError, NotImplementedError) as e:
+            out.append(f"{type(e).__name__}: {e}")
+    m = P.orthogonal(lib.nn.Linear(2, 3), use_trivialization=False)
+    try:
+        m.weight = lib.ones(2, 3)
+    except ValueError as e:
+        out.append(str(e).replace("torch.Size", "").replace("nerve.Size", ""))
+    return out
+
+
+def test_orthogonal_errors():
+    assert len(_both(_orthogonal_errors)) == 4
