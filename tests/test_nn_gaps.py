@@ -609,3 +609,87 @@ def _orthogonal_errors(lib):
 
 def test_orthogonal_errors():
     assert len(_both(_orthogonal_errors)) == 4
+
+
+# ---------------------------------------------------------------- grid_sample: bicubic and volumes
+
+def _grid_case(seed, nd):
+    rng = _rng(100 + seed)
+    n, c = rng.integers(1, 3), rng.integers(1, 3)
+    sizes = tuple(int(v) for v in rng.integers(1, 6, nd))
+    out = tuple(int(v) for v in rng.integers(1, 4, nd))
+    return rng.standard_normal((n, c, *sizes)), rng.uniform(-1.4, 1.4, (n, *out, nd))
+
+
+GRID_MODES = [(m, p, a) for m in ("bicubic",) for p in ("zeros", "border", "reflection") for a in (True, False)]
+VOLUME_MODES = [(m, p, a) for m in ("bilinear", "nearest") for p in ("zeros", "border", "reflection")
+                for a in (True, False)]
+
+
+@pytest.mark.parametrize("case", range(len(GRID_MODES)))
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_grid_sample_bicubic_matches_torch(case, dtype):
+    from _torch_compare import compare
+
+    mode, padding, align = GRID_MODES[case]
+    x, grid = _grid_case(case, 2)
+    compare(torch, lambda a, g: nerve.nn.functional.grid_sample(a, g, mode, padding, align),
+            lambda a, g: torch.nn.functional.grid_sample(a, g, mode, padding, align), [x, grid], [True, True],
+            dtype=dtype)
+
+
+@pytest.mark.parametrize("case", range(len(VOLUME_MODES)))
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_grid_sample_volumes_match_torch(case, dtype):
+    from _torch_compare import compare
+
+    mode, padding, align = VOLUME_MODES[case]
+    x, grid = _grid_case(case, 3)
+    compare(torch, lambda a, g: nerve.nn.functional.grid_sample(a, g, mode, padding, align),
+            lambda a, g: torch.nn.functional.grid_sample(a, g, mode, padding, align), [x, grid], [True, True],
+            dtype=dtype)
+
+
+@pytest.mark.parametrize("mode,nd", [("bicubic", 2), ("bilinear", 3)])
+def test_grid_sample_new_modes_gradcheck(mode, nd):
+    from nerve.autograd import gradcheck
+
+    x, grid = _grid_case(7, nd)
+    xt, gt = nerve.tensor(x, requires_grad=True), nerve.tensor(grid * 0.9, requires_grad=True)
+    for padding in ("zeros", "border", "reflection"):
+        assert gradcheck(lambda a, b: nerve.nn.functional.grid_sample(a, b, mode, padding, False), [xt, gt])
+
+
+def _affine3d_program(lib, theta, x, align):
+    F = lib.nn.functional
+    th = lib.tensor(theta, requires_grad=True)
+    grid = F.affine_grid(th, list(x.shape), align_corners=align)
+    xt = lib.tensor(x, requires_grad=True)
+    out = F.grid_sample(xt, grid, align_corners=align)
+    (out * out).sum().backward()
+    return _np(grid), _np(out), _np(th.grad), _np(xt.grad), _node_name(out)
+
+
+@pytest.mark.parametrize("align", [True, False])
+def test_affine_grid_3d_spatial_transformer_matches_torch(align):
+    rng = _rng(13)
+    theta = np.eye(3, 4)[None] + 0.2 * rng.standard_normal((2, 3, 4))
+    _both(_affine3d_program, theta, rng.standard_normal((2, 2, 3, 4, 5)), align, tol=(1e-9, 1e-10))
+
+
+def _affine3d_errors(lib):
+    F = lib.nn.functional
+    out = []
+    for call in [lambda: F.affine_grid(lib.zeros(2, 2, 3), (2, 1, 3, 4, 5), False),
+                 lambda: F.affine_grid(lib.zeros(2, 3, 4), (3, 1, 3, 4, 5), False),
+                 lambda: F.grid_sample(lib.zeros(1, 1, 2, 2, 2), lib.zeros(1, 1, 1, 1, 3), "bicubic",
+                                       align_corners=False)]:
+        try:
+            call()
+        except (RuntimeError, ValueError) as e:
+            out.append(f"{type(e).__name__}: {e}".replace("torch.Size", "Size").replace("nerve.Size", "Size"))
+    return out
+
+
+def test_affine_grid_3d_and_volume_errors():
+    assert len(_both(_affine3d_errors)) == 3
