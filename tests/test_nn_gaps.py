@@ -693,3 +693,44 @@ def _affine3d_errors(lib):
 
 def test_affine_grid_3d_and_volume_errors():
     assert len(_both(_affine3d_errors)) == 3
+
+
+# ---------------------------------------------------------------- backward hooks in use
+
+def _gradcam_program(lib, x, w):
+    lib.manual_seed(0)
+    conv = lib.nn.Conv2d(2, 3, 3, padding=1)
+    model = lib.nn.Sequential(conv, lib.nn.ReLU(), lib.nn.AdaptiveAvgPool2d(1), lib.nn.Flatten(), lib.nn.Linear(3, 4))
+    with lib.no_grad():
+        for p, v in zip(model.parameters(), w):
+            p.copy_(lib.tensor(v))
+    saved = {}
+    conv.register_forward_hook(lambda mod, args, out: saved.__setitem__("act", out.detach()))
+    conv.register_full_backward_hook(lambda mod, gi, go: saved.__setitem__("grad", go[0].detach()))
+    logits = model(lib.tensor(x))
+    logits[:, 1].sum().backward()
+    weights = saved["grad"].mean(dim=(2, 3), keepdim=True)
+    cam = lib.relu((weights * saved["act"]).sum(dim=1))
+    return _np(cam), _np(saved["grad"])
+
+
+def test_grad_cam_with_a_full_backward_hook_matches_torch():
+    rng = _rng(14)
+    torch.manual_seed(0)
+    shapes = [tuple(p.shape) for p in torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3), torch.nn.Linear(3, 4)).parameters()]
+    w = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    _both(_gradcam_program, rng.standard_normal((2, 2, 6, 6)).astype(np.float32), w)
+
+
+def _double_backward_program(lib):
+    m = lib.nn.Tanh()
+    log = []
+    m.register_full_backward_hook(lambda mod, gi, go: log.append((_grads(gi), _grads(go))))
+    x = lib.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    g, = lib.autograd.grad(m(x * 2).sum(), x, create_graph=True)
+    g.sum().backward()
+    return log, _np(g), _np(x.grad)
+
+
+def test_backward_hooks_under_autograd_grad_and_create_graph():
+    _both(_double_backward_program)
