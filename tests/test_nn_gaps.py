@@ -734,3 +734,33 @@ def _double_backward_program(lib):
 
 def test_backward_hooks_under_autograd_grad_and_create_graph():
     _both(_double_backward_program)
+
+
+# ---------------------------------------------------------------- in-place activations, *_with_indices
+
+INPLACE = [("leaky_relu_", (0.2,)), ("elu_", (0.7,)), ("selu_", ()), ("celu_", (1.3,)), ("hardtanh_", (-0.5, 0.8)),
+           ("threshold_", (0.1, -2.0)), ("rrelu_", (0.1, 0.3))]
+
+
+def _inplace_program(lib, name, args, x):
+    xt = lib.tensor(x)
+    out = getattr(lib.nn.functional, name)(xt, *args)
+    return _np(out), _np(xt), out is xt
+
+
+@pytest.mark.parametrize("name,args", INPLACE)
+def test_in_place_activations_match_torch(name, args):
+    _both(_inplace_program, name, args, _rng(15).standard_normal((3, 4)).astype(np.float32))
+
+
+def _with_indices_program(lib, x):
+    F = lib.nn.functional
+    res = [F.max_pool1d_with_indices(lib.tensor(x[0]), 2), F.max_pool2d_with_indices(lib.tensor(x), 2, 1),
+           F.max_pool3d_with_indices(lib.tensor(x[None]), 2), F.adaptive_max_pool1d_with_indices(lib.tensor(x[0]), 3),
+           F.adaptive_max_pool2d_with_indices(lib.tensor(x), (2, 3)),
+           F.adaptive_max_pool3d_with_indices(lib.tensor(x[None]), 2)]
+    return [(_np(v), _np(i)) for v, i in res]
+
+
+def test_pooling_with_indices_forms_match_torch():
+    _both(_with_indices_program, _rng(16).standard_normal((2, 3, 6, 6)).astype(np.float32))

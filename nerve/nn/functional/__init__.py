@@ -54,3 +54,8 @@ from .unpool import max_unpool1d, max_unpool2d, max_unpool3d
 from .activation import rrelu
 from .dropout import feature_alpha_dropout
 from .loss import triplet_margin_with_distance_loss
+from .activation import celu_, elu_, hardtanh_, leaky_relu_, rrelu_, selu_, threshold_
+from .pooling import (
+    adaptive_max_pool1d_with_indices, adaptive_max_pool2d_with_indices, adaptive_max_pool3d_with_indices,
+    max_pool1d_with_indices, max_pool2d_with_indices, max_pool3d_with_indices,
+)
