@@ -764,3 +764,45 @@ def _with_indices_program(lib, x):
 
 def test_pooling_with_indices_forms_match_torch():
     _both(_with_indices_program, _rng(16).standard_normal((2, 3, 6, 6)).astype(np.float32))
+
+
+# ---------------------------------------------------------------- Module.set_submodule, Module.to_empty
+
+def _set_submodule_program(lib):
+    nn = lib.nn
+    m = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.ReLU()))
+    out = []
+    for args in [("", nn.ReLU()), ("0", 3), ("1.x", nn.Tanh(), True), ("2.x", nn.Tanh()), ("0.weight", nn.Tanh())]:
+        try:
+            m.set_submodule(*args)
+            out.append("ok")
+        except (ValueError, AttributeError) as e:
+            out.append(f"{type(e).__name__}: {e}".replace("torch.nn", "nn").replace("nerve.nn", "nn"))
+    m.set_submodule("1.0", nn.Tanh())
+    m.set_submodule("1.new", nn.Tanh())
+    m.set_submodule("0", nn.Linear(2, 5), strict=True)
+    out.append(repr(m))
+    return out
+
+
+def test_set_submodule_matches_torch():
+    _both(_set_submodule_program)
+
+
+def _to_empty_program(lib):
+    nn = lib.nn
+    m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    w = m[0].weight
+    m.to_empty(device="cpu")
+    own = nn.Linear(2, 2)
+    before = _np(own.weight)
+    own.to_empty(device="cpu", recurse=False)
+    out = [(n, tuple(p.shape), str(p.dtype).split(".")[-1], p.requires_grad, type(p).__name__)
+           for n, p in m.state_dict(keep_vars=True).items()]
+    m[0].reset_parameters()  # usable again once initialised
+    y = m(lib.ones(2, 3))
+    return out, m[0].weight is w, tuple(y.shape), tuple(own.weight.shape), before.shape
+
+
+def test_to_empty_matches_torch():
+    _both(_to_empty_program)

@@ -361,6 +361,21 @@ class Module:
                 raise AttributeError(f"`{item}` is not an nn.Module")
         return mod
 
+    def set_submodule(self, target: str, module: "Module", strict: bool = False) -> None:
+        """Put ``module`` at dotted path ``target`` (``"encoder.0.fc"``), replacing the submodule there or
+        (unless ``strict``) adding it to the existing parent, as ``torch.nn.Module.set_submodule``."""
+        if target == "":
+            raise ValueError("Cannot set the submodule without a target name!")
+        atoms = target.split(".")
+        if not isinstance(module, Module):
+            raise ValueError(f"`module` is not an nn.Module, found {type(module)}")
+        parent = self if len(atoms) == 1 else self.get_submodule(".".join(atoms[:-1]))
+        if strict and not hasattr(parent, atoms[-1]):
+            raise AttributeError(parent._get_name() + " has no attribute `" + atoms[-1] + "`")
+        if hasattr(parent, atoms[-1]) and not isinstance(getattr(parent, atoms[-1]), Module):
+            raise AttributeError("`" + atoms[-1] + "` is not an nn.Module")
+        setattr(parent, atoms[-1], module)
+
     def get_parameter(self, target: str) -> Parameter:
         mod_path, _, name = target.rpartition(".")
         mod = self.get_submodule(mod_path)
@@ -489,6 +504,19 @@ class Module:
                 t._data, t._device = fn(t)
                 if t.grad is not None:
                     t.grad._data, t.grad._device = fn(t.grad)
+        return self
+
+    def to_empty(self, *, device=None, recurse: bool = True) -> "Module":
+        """Give every parameter and buffer fresh uninitialised storage on ``device`` (their own device for
+        None), as ``torch.nn.Module.to_empty``; only this module's own with ``recurse=False``."""
+        def empty(t):
+            dev = t._device if device is None else _device(device)
+            return dev.xp.empty(t._data.shape, dtype=t._data.dtype), dev
+
+        for m in self.modules() if recurse else (self,):
+            for t in itertools.chain(m._parameters.values(), m._buffers.values()):
+                if t is not None:
+                    t._data, t._device = empty(t)
         return self
 
     def to(self, *args, **kwargs) -> "Module":
