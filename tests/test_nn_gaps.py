@@ -806,3 +806,33 @@ def _to_empty_program(lib):
 
 def test_to_empty_matches_torch():
     _both(_to_empty_program)
+
+
+# ---------------------------------------------------------------- state_dict hooks
+
+def _state_dict_hooks_program(lib):
+    nn = lib.nn
+    m = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.Linear(2, 1)))
+    log = []
+    m[1].register_state_dict_pre_hook(lambda mod, prefix, keep_vars: log.append(("pre", prefix, keep_vars)))
+
+    def post(mod, sd, prefix, meta):
+        log.append(("post", prefix, sorted(sd), meta.get("version")))
+        sd[prefix + "note"] = lib.tensor(1.0)  # in place
+
+    h = m[1][0].register_state_dict_post_hook(post)
+    keys = sorted(m.state_dict())
+    h.remove()
+    m[1][0].register_state_dict_post_hook(lambda *a: 3)
+    try:
+        m.state_dict()
+    except RuntimeError as e:
+        log.append(str(e))
+    # the private form may return a new dict
+    m2 = nn.Linear(2, 2)
+    m2._register_state_dict_hook(lambda mod, sd, prefix, meta: {k.upper(): v for k, v in sd.items()})
+    return log, keys, sorted(m2.state_dict())
+
+
+def test_state_dict_pre_and_post_hooks_match_torch():
+    _both(_state_dict_hooks_program)

@@ -590,11 +590,44 @@ class Module:
                 keep_vars = args[2]
         if destination is None:
             destination = OrderedDict()
+        d = self.__dict__
+        pre = d.get("_state_dict_pre_hooks")
+        for hook in list(pre.values()) if pre else ():
+            hook(self, prefix, keep_vars)
         self._save_to_state_dict(destination, prefix, keep_vars)
         for name, module in self._modules.items():
             if module is not None:
                 module.state_dict(destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars)
+        post = d.get("_state_dict_hooks")
+        for hid, hook in list(post.items()) if post else ():
+            res = hook(self, destination, prefix, {"version": self._version})
+            if hid in d["_state_dict_hooks_public"]:
+                if res is not None:
+                    raise RuntimeError("state_dict post-hook must return None")
+            elif res is not None:  # the private form may hand back a new dict
+                destination = res
         return destination
+
+    def register_state_dict_pre_hook(self, hook: Callable):
+        """Run ``hook(module, prefix, keep_vars)`` before ``state_dict`` collects this module's entries."""
+        hooks = self.__dict__.setdefault("_state_dict_pre_hooks", OrderedDict())
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
+
+    def _register_state_dict_hook(self, hook: Callable, public: bool = False):
+        hooks = self.__dict__.setdefault("_state_dict_hooks", OrderedDict())
+        public_ids = self.__dict__.setdefault("_state_dict_hooks_public", {})
+        handle = RemovableHandle(hooks, public_ids)
+        hooks[handle.id] = hook
+        if public:
+            public_ids[handle.id] = True
+        return handle
+
+    def register_state_dict_post_hook(self, hook: Callable):
+        """Run ``hook(module, state_dict, prefix, local_metadata)`` after ``state_dict`` collected this
+        module's entries (and its children's); it may change ``state_dict`` in place and must return None."""
+        return self._register_state_dict_hook(hook, public=True)
 
     def _state_entries(self, prefix: str = ""):
         """``(key, module, local_name, tensor, is_param)`` for every entry of ``state_dict``."""
