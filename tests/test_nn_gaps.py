@@ -836,3 +836,35 @@ def _state_dict_hooks_program(lib):
 
 def test_state_dict_pre_and_post_hooks_match_torch():
     _both(_state_dict_hooks_program)
+
+
+def _load_post_hooks_program(lib):
+    nn = lib.nn
+    m = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.Linear(2, 1)))
+    src = {k: lib.ones(v.shape) for k, v in m.state_dict().items()}
+    log = []
+    m.register_load_state_dict_post_hook(lambda mod, keys: log.append(("outer", list(keys.missing_keys),
+                                                                       list(keys.unexpected_keys))))
+    m[1][0].register_load_state_dict_post_hook(lambda mod, keys: log.append(("inner", _np(mod.weight).tolist())))
+    log.append(str(m.load_state_dict(dict(src, extra=lib.ones(1)), strict=False)))
+    partial = {k: v for k, v in src.items() if k != "0.bias"}
+    try:
+        m.load_state_dict(partial)
+    except RuntimeError as e:
+        log.append(str(e))
+
+    def forgive(mod, keys):  # clearing the missing keys makes the strict load pass
+        keys.missing_keys.clear()
+
+    m.register_load_state_dict_post_hook(forgive)
+    log.append(str(m.load_state_dict(partial)))
+    m.register_load_state_dict_post_hook(lambda mod, keys: 1)
+    try:
+        m.load_state_dict(src)
+    except AssertionError as e:
+        log.append(str(e))
+    return log
+
+
+def test_load_state_dict_post_hooks_match_torch():
+    _both(_load_post_hooks_program)

@@ -703,11 +703,10 @@ class Module:
                 errors.append(f"could not load {key}: unsupported dtype {arr.dtype}")
                 continue
             staged.append((module, name, target, is_param, arr))
-        if strict:
-            if unexpected:
-                errors.insert(0, "Unexpected key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in unexpected)))
-            if missing:
-                errors.insert(0, "Missing key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in missing)))
+        # post-hooks may clear missing or unexpected keys (in place): then those are checked after the load
+        post_hooked = any(m.__dict__.get("_load_state_dict_post_hooks") for m in self.modules())
+        if strict and not (post_hooked and not errors):
+            _key_errors(errors, missing, unexpected)
         if errors:
             raise RuntimeError(
                 "Error(s) in loading state_dict for {}:\n\t{}".format(type(self).__name__, "\n\t".join(errors))
@@ -732,7 +731,23 @@ class Module:
         for key, module in extras:
             if key in state_dict:
                 module.set_extra_state(state_dict[key])
+        if post_hooked:
+            _run_load_post_hooks(self, _IncompatibleKeys(missing, unexpected))
+            if strict:
+                _key_errors(errors, missing, unexpected)
+                if errors:  # (after the load, as torch raises)
+                    raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
+                        type(self).__name__, "\n\t".join(errors)))
         return _IncompatibleKeys(missing, unexpected)
+
+    def register_load_state_dict_post_hook(self, hook: Callable):
+        """Run ``hook(module, incompatible_keys)`` after ``load_state_dict`` loaded this module (and its
+        children); it may change ``incompatible_keys.missing_keys`` / ``.unexpected_keys`` in place (a
+        strict load checks them after the hooks) and must return None."""
+        hooks = self.__dict__.setdefault("_load_state_dict_post_hooks", OrderedDict())
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
 
     def _register_load_state_dict_pre_hook(self, hook: Callable, with_module: bool = False):
         """Run ``hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)``
@@ -838,6 +853,25 @@ class _HookedPreHooks(OrderedDict):
 
     def __bool__(self) -> bool:
         return len(self) > 0 or any(self._others)
+
+
+def _key_errors(errors: list, missing: list, unexpected: list) -> None:
+    if unexpected:
+        errors.insert(0, "Unexpected key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in unexpected)))
+    if missing:
+        errors.insert(0, "Missing key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in missing)))
+
+
+def _run_load_post_hooks(module: Module, keys) -> None:
+    """Each module's load post-hooks, children first (the order of torch's recursive load)."""
+    for child in module._modules.values():
+        if child is not None:
+            _run_load_post_hooks(child, keys)
+    for hook in list(module.__dict__.get("_load_state_dict_post_hooks", {}).values()):
+        if hook(module, keys) is not None:
+            raise AssertionError("Hooks registered with ``register_load_state_dict_post_hook`` are not expected to "
+                                 "return new values, if incompatible_keys need to be modified, it should be done "
+                                 "inplace.")
 
 
 def _as_array(value):
