@@ -868,3 +868,52 @@ def _load_post_hooks_program(lib):
 
 def test_load_state_dict_post_hooks_match_torch():
     _both(_load_post_hooks_program)
+
+
+# ---------------------------------------------------------------- FractionalMaxPool2d / 3d
+
+FRACTIONAL_CASES = [(2, (2, 3, 9, 11), 2, dict(output_size=(5, 4))), (2, (3, 10, 10), (3, 2), dict(output_ratio=(0.5, 0.7))),
+                    (2, (1, 1, 7, 7), 3, dict(output_size=5)), (3, (1, 2, 6, 7, 8), 2, dict(output_size=(3, 4, 5))),
+                    (3, (2, 5, 6, 5), (1, 2, 2), dict(output_ratio=(0.5, 0.5, 0.6)))]
+
+
+def _fractional_program(lib, case, x, samples):
+    nd, _, k, kw = FRACTIONAL_CASES[case]
+    xt = lib.tensor(x, requires_grad=True)
+    f = getattr(lib.nn.functional, f"fractional_max_pool{nd}d")
+    y, idx = f(xt, k, return_indices=True, _random_samples=lib.tensor(samples), **kw)
+    (y * y).sum().backward()
+    m = getattr(lib.nn, f"FractionalMaxPool{nd}d")(k, return_indices=False, _random_samples=lib.tensor(samples), **kw)
+    # drawn samples: other windows, but the same sizes, and each value is the input's at its index
+    lib.manual_seed(0)
+    y2, idx2 = getattr(lib.nn, f"FractionalMaxPool{nd}d")(k, return_indices=True, **kw)(xt)
+    flat = x.reshape(*x.shape[:-nd], -1)
+    consistent = np.array_equal(np.take_along_axis(flat, _np(idx2).reshape(*idx2.shape[:-nd], -1), -1),
+                                _np(y2).reshape(*y2.shape[:-nd], -1))
+    return _np(y), _np(idx), _np(xt.grad), _np(m(xt)), repr(m), tuple(y2.shape), consistent
+
+
+@pytest.mark.parametrize("case", range(len(FRACTIONAL_CASES)))
+def test_fractional_max_pool_matches_torch_for_given_samples(case):
+    nd, shape, _, _ = FRACTIONAL_CASES[case]
+    rng = _rng(17 + case)
+    nb = 1 if len(shape) == nd + 1 else shape[0]
+    samples = rng.random((nb, shape[-nd - 1], nd)).astype(np.float32)
+    out = _both(_fractional_program, case, rng.standard_normal(shape).astype(np.float32), samples)
+    assert out[-1] is True
+
+
+def _fractional_errors(lib):
+    out = []
+    for call in [lambda: lib.nn.FractionalMaxPool2d(2), lambda: lib.nn.FractionalMaxPool2d(2, 3, 0.5),
+                 lambda: lib.nn.FractionalMaxPool2d(2, output_ratio=1.5),
+                 lambda: lib.nn.functional.fractional_max_pool2d(lib.ones(1, 1, 4, 4), 2)]:
+        try:
+            call()
+        except ValueError as e:
+            out.append(str(e))
+    return out
+
+
+def test_fractional_max_pool_errors():
+    assert len(_both(_fractional_errors)) == 4

@@ -73,3 +73,4 @@ from .modules.pooling import MaxUnpool1d, MaxUnpool2d, MaxUnpool3d
 from .modules.activation import RReLU
 from .modules.dropout import FeatureAlphaDropout
 from .modules.loss import TripletMarginWithDistanceLoss
+from .modules.pooling import FractionalMaxPool2d, FractionalMaxPool3d

@@ -59,3 +59,7 @@ from .pooling import (
     adaptive_max_pool1d_with_indices, adaptive_max_pool2d_with_indices, adaptive_max_pool3d_with_indices,
     max_pool1d_with_indices, max_pool2d_with_indices, max_pool3d_with_indices,
 )
+from .fractional_pool import (
+    fractional_max_pool2d, fractional_max_pool2d_with_indices, fractional_max_pool3d,
+    fractional_max_pool3d_with_indices,
+)
