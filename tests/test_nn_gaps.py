@@ -917,3 +917,16 @@ def _fractional_errors(lib):
 
 def test_fractional_max_pool_errors():
     assert len(_both(_fractional_errors)) == 4
+
+
+def _nll2d_program(lib, x, t):
+    loss = lib.nn.NLLLoss2d(weight=lib.tensor([1.0, 2.0, 0.5]), ignore_index=1)
+    xt = lib.tensor(x, requires_grad=True)
+    out = loss(lib.log_softmax(xt, dim=1), lib.tensor(t))
+    out.backward()
+    return _np(out), _np(xt.grad), repr(loss), isinstance(loss, lib.nn.NLLLoss)
+
+
+def test_nll_loss_2d_matches_torch():
+    rng = _rng(18)
+    _both(_nll2d_program, rng.standard_normal((2, 3, 4, 5)).astype(np.float32), rng.integers(0, 3, (2, 4, 5)))

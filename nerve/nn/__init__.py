@@ -74,3 +74,4 @@ from .modules.activation import RReLU
 from .modules.dropout import FeatureAlphaDropout
 from .modules.loss import TripletMarginWithDistanceLoss
 from .modules.pooling import FractionalMaxPool2d, FractionalMaxPool3d
+from .modules.loss import NLLLoss2d

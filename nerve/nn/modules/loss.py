@@ -55,6 +55,10 @@ class NLLLoss(_WeightedLoss):
         return F.nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
 
 
+class NLLLoss2d(NLLLoss):
+    """torch's old name for :class:`NLLLoss` on (N, C, H, W) inputs, kept as it is."""
+
+
 class MSELoss(_Loss):
     """Mean squared error."""
 
