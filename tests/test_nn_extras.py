@@ -111,8 +111,8 @@ def test_grid_errors_and_warnings():
     with pytest.raises(ValueError, match="expected padding_mode to be 'zeros', 'border', or 'reflection', but "
                                          "got: 'wrap'"):
         F.grid_sample(x, g, padding_mode="wrap", align_corners=False)
-    with pytest.raises(NotImplementedError, match="bicubic"):
-        F.grid_sample(x, g, "bicubic", align_corners=False)
+    with pytest.raises(RuntimeError, match="bicubic interpolation only supports 4D input"):  # (tests/test_nn_gaps.py)
+        F.grid_sample(nerve.zeros(1, 1, 2, 2, 2), nerve.zeros(1, 1, 1, 1, 3), "bicubic", align_corners=False)
     with pytest.raises(ValueError, match=r"Expected a batch of 2D affine matrices of shape Nx2x3 for size "
                                          r"\(2, 3, 4, 5\). Got nerve.Size\(\[2, 2, 4\]\)."):
         F.affine_grid(nerve.zeros(2, 2, 4), (2, 3, 4, 5), False)

@@ -68,3 +68,10 @@ from .modules.conv import (
 from .modules.instancenorm import LazyInstanceNorm1d, LazyInstanceNorm2d, LazyInstanceNorm3d
 # ---- connectionist temporal classification
 from .modules.loss import CTCLoss
+# ---- the nn-gaps work: what torch users call that nerve lacked
+from .modules.pooling import MaxUnpool1d, MaxUnpool2d, MaxUnpool3d
+from .modules.activation import RReLU
+from .modules.dropout import FeatureAlphaDropout
+from .modules.loss import TripletMarginWithDistanceLoss
+from .modules.pooling import FractionalMaxPool2d, FractionalMaxPool3d
+from .modules.loss import NLLLoss2d

@@ -49,3 +49,17 @@ from .local_response_norm import local_response_norm
 from .embedding_bag import embedding_bag
 # ---- connectionist temporal classification
 from .ctc import ctc_loss
+# ---- the nn-gaps work: what torch users call that nerve lacked
+from .unpool import max_unpool1d, max_unpool2d, max_unpool3d
+from .activation import rrelu
+from .dropout import feature_alpha_dropout
+from .loss import triplet_margin_with_distance_loss
+from .activation import celu_, elu_, hardtanh_, leaky_relu_, rrelu_, selu_, threshold_
+from .pooling import (
+    adaptive_max_pool1d_with_indices, adaptive_max_pool2d_with_indices, adaptive_max_pool3d_with_indices,
+    max_pool1d_with_indices, max_pool2d_with_indices, max_pool3d_with_indices,
+)
+from .fractional_pool import (
+    fractional_max_pool2d, fractional_max_pool2d_with_indices, fractional_max_pool3d,
+    fractional_max_pool3d_with_indices,
+)

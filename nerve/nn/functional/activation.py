@@ -102,6 +102,25 @@ class LeakyRelu(Function):
         return g * self.const(self.device.xp.where(self.pos, dt.type(1), dt.type(self.slope)))
 
 
+class RRelu(Function):
+    """Leaky relu whose negative slope is drawn per element, uniformly in [lower, upper] (training)."""
+
+    torch_name = "RreluWithNoiseBackward0"
+
+    def forward(self, xp, x):
+        from ... import random as _random
+
+        r = _random._uniform(x.shape, self.lower, self.upper, x.dtype, self.dev, self.generator)
+        self.noise = xp.where(x <= 0, r, x.dtype.type(1))
+        return x * self.noise
+
+    def backward(self, xp, g):
+        return g * self.noise
+
+    def backward_t(self, g):
+        return g * self.const(self.noise)
+
+
 class Elu(Function):
     def forward(self, xp, x):
         self.pos = x > 0
@@ -254,6 +273,24 @@ def relu_(input: Tensor) -> Tensor:
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x for x > 0, else negative_slope * x."""
     out = LeakyRelu.apply(input, slope=float(negative_slope))
+    return input._inplace(out) if inplace else out
+
+
+def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
+          inplace: bool = False, generator=None) -> Tensor:
+    """Randomized leaky relu, as ``torch.nn.functional.rrelu``.
+
+    Args:
+        lower, upper: the range of the negative slope.
+        training: draw each element's slope uniformly in [lower, upper] (the gradient there is that
+            slope); otherwise the slope is (lower + upper) / 2.
+
+    Returns:
+        x where x > 0, else slope * x.
+    """
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2, inplace)
+    out = RRelu.apply(input, lower=float(lower), upper=float(upper), dev=input._device, generator=generator)
     return input._inplace(out) if inplace else out
 
 
@@ -441,3 +478,39 @@ def gumbel_softmax(logits: Tensor, tau: float = 1, hard: bool = False, eps: floa
     index = y_soft.max(dim, keepdim=True)[1]
     y_hard = logits.new_zeros(logits.shape).scatter_(dim, index, 1.0)
     return y_hard - y_soft.detach() + y_soft
+
+
+# the in-place forms, as torch.nn.functional's
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """In-place :func:`leaky_relu`."""
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """In-place :func:`elu`."""
+    return elu(input, alpha, inplace=True)
+
+
+def selu_(input: Tensor) -> Tensor:
+    """In-place :func:`selu`."""
+    return selu(input, inplace=True)
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """In-place :func:`celu`."""
+    return celu(input, alpha, inplace=True)
+
+
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """In-place :func:`hardtanh`."""
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    """In-place :func:`threshold`."""
+    return globals()["threshold"](input, threshold, value, inplace=True)
+
+
+def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:
+    """In-place :func:`rrelu`."""
+    return rrelu(input, lower, upper, training, inplace=True)

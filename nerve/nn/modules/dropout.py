@@ -28,3 +28,10 @@ class Dropout(_DropoutNd):
 class AlphaDropout(_DropoutNd):
     def forward(self, input):
         return F.alpha_dropout(input, self.p, self.training)
+
+
+class FeatureAlphaDropout(_DropoutNd):
+    """Alpha dropout of whole channels while training, as ``torch.nn.FeatureAlphaDropout``."""
+
+    def forward(self, input):
+        return F.feature_alpha_dropout(input, self.p, self.training)

@@ -23,6 +23,7 @@ from ...backend import device as _device
 from ...backend import device_of, is_array, move
 from ...tensor import Tensor, parse_to_args
 from ..parameter import NO_SHAPE_YET, Buffer, Parameter, is_lazy, is_uninitialized
+from ._backward_hook import BackwardHook, attach_legacy_hooks
 
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -96,6 +97,9 @@ class Module:
         d["_forward_hooks_with_kwargs"] = {}
         d["_forward_pre_hooks"] = OrderedDict()
         d["_forward_pre_hooks_with_kwargs"] = {}
+        d["_backward_hooks"] = OrderedDict()
+        d["_backward_pre_hooks"] = OrderedDict()
+        d["_is_full_backward_hook"] = None
 
     # ------------------------------------------------------------ calling
 
@@ -103,7 +107,8 @@ class Module:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
-        # the hot path: one dict lookup each when there are no hooks
+        # the hot path: one dict lookup each when there are no hooks (a module with backward hooks
+        # has a _forward_pre_hooks that is true: see _HookedPreHooks)
         if self._forward_pre_hooks or self._forward_hooks:
             return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
@@ -123,6 +128,12 @@ class Module:
                 res = hook(self, args)
                 if res is not None:
                     args = res if isinstance(res, tuple) else (res,)
+        bw = None
+        full = self._is_full_backward_hook is True and self._backward_hooks
+        if full or self._backward_pre_hooks:
+            bw = BackwardHook(self, list(self._backward_hooks.values()) if full else [],
+                              list(self._backward_pre_hooks.values()))
+            args = bw.setup_input_hook(args)
         try:
             out = self.forward(*args, **kwargs)
         except Exception:
@@ -135,6 +146,13 @@ class Module:
                 res = hook(self, args, out)
             if res is not None:
                 out = res
+        if bw is not None:
+            if not isinstance(out, (Tensor, tuple)):
+                warnings.warn("For backward hooks to be called, module output should be a Tensor or a tuple of "
+                              f"Tensors but received {type(out)}", stacklevel=2)
+            out = bw.setup_output_hook(out)
+        if self._is_full_backward_hook is False and self._backward_hooks:
+            attach_legacy_hooks(self, args, out, list(self._backward_hooks.values()))
         return out
 
     def _run_always_called_hooks(self, args, kwargs) -> None:
@@ -343,6 +361,21 @@ class Module:
                 raise AttributeError(f"`{item}` is not an nn.Module")
         return mod
 
+    def set_submodule(self, target: str, module: "Module", strict: bool = False) -> None:
+        """Put ``module`` at dotted path ``target`` (``"encoder.0.fc"``), replacing the submodule there or
+        (unless ``strict``) adding it to the existing parent, as ``torch.nn.Module.set_submodule``."""
+        if target == "":
+            raise ValueError("Cannot set the submodule without a target name!")
+        atoms = target.split(".")
+        if not isinstance(module, Module):
+            raise ValueError(f"`module` is not an nn.Module, found {type(module)}")
+        parent = self if len(atoms) == 1 else self.get_submodule(".".join(atoms[:-1]))
+        if strict and not hasattr(parent, atoms[-1]):
+            raise AttributeError(parent._get_name() + " has no attribute `" + atoms[-1] + "`")
+        if hasattr(parent, atoms[-1]) and not isinstance(getattr(parent, atoms[-1]), Module):
+            raise AttributeError("`" + atoms[-1] + "` is not an nn.Module")
+        setattr(parent, atoms[-1], module)
+
     def get_parameter(self, target: str) -> Parameter:
         mod_path, _, name = target.rpartition(".")
         mod = self.get_submodule(mod_path)
@@ -473,6 +506,19 @@ class Module:
                     t.grad._data, t.grad._device = fn(t.grad)
         return self
 
+    def to_empty(self, *, device=None, recurse: bool = True) -> "Module":
+        """Give every parameter and buffer fresh uninitialised storage on ``device`` (their own device for
+        None), as ``torch.nn.Module.to_empty``; only this module's own with ``recurse=False``."""
+        def empty(t):
+            dev = t._device if device is None else _device(device)
+            return dev.xp.empty(t._data.shape, dtype=t._data.dtype), dev
+
+        for m in self.modules() if recurse else (self,):
+            for t in itertools.chain(m._parameters.values(), m._buffers.values()):
+                if t is not None:
+                    t._data, t._device = empty(t)
+        return self
+
     def to(self, *args, **kwargs) -> "Module":
         """Move and/or cast in place: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)``.
 
@@ -544,11 +590,44 @@ class Module:
                 keep_vars = args[2]
         if destination is None:
             destination = OrderedDict()
+        d = self.__dict__
+        pre = d.get("_state_dict_pre_hooks")
+        for hook in list(pre.values()) if pre else ():
+            hook(self, prefix, keep_vars)
         self._save_to_state_dict(destination, prefix, keep_vars)
         for name, module in self._modules.items():
             if module is not None:
                 module.state_dict(destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars)
+        post = d.get("_state_dict_hooks")
+        for hid, hook in list(post.items()) if post else ():
+            res = hook(self, destination, prefix, {"version": self._version})
+            if hid in d["_state_dict_hooks_public"]:
+                if res is not None:
+                    raise RuntimeError("state_dict post-hook must return None")
+            elif res is not None:  # the private form may hand back a new dict
+                destination = res
         return destination
+
+    def register_state_dict_pre_hook(self, hook: Callable):
+        """Run ``hook(module, prefix, keep_vars)`` before ``state_dict`` collects this module's entries."""
+        hooks = self.__dict__.setdefault("_state_dict_pre_hooks", OrderedDict())
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
+
+    def _register_state_dict_hook(self, hook: Callable, public: bool = False):
+        hooks = self.__dict__.setdefault("_state_dict_hooks", OrderedDict())
+        public_ids = self.__dict__.setdefault("_state_dict_hooks_public", {})
+        handle = RemovableHandle(hooks, public_ids)
+        hooks[handle.id] = hook
+        if public:
+            public_ids[handle.id] = True
+        return handle
+
+    def register_state_dict_post_hook(self, hook: Callable):
+        """Run ``hook(module, state_dict, prefix, local_metadata)`` after ``state_dict`` collected this
+        module's entries (and its children's); it may change ``state_dict`` in place and must return None."""
+        return self._register_state_dict_hook(hook, public=True)
 
     def _state_entries(self, prefix: str = ""):
         """``(key, module, local_name, tensor, is_param)`` for every entry of ``state_dict``."""
@@ -624,11 +703,10 @@ class Module:
                 errors.append(f"could not load {key}: unsupported dtype {arr.dtype}")
                 continue
             staged.append((module, name, target, is_param, arr))
-        if strict:
-            if unexpected:
-                errors.insert(0, "Unexpected key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in unexpected)))
-            if missing:
-                errors.insert(0, "Missing key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in missing)))
+        # post-hooks may clear missing or unexpected keys (in place): then those are checked after the load
+        post_hooked = any(m.__dict__.get("_load_state_dict_post_hooks") for m in self.modules())
+        if strict and not (post_hooked and not errors):
+            _key_errors(errors, missing, unexpected)
         if errors:
             raise RuntimeError(
                 "Error(s) in loading state_dict for {}:\n\t{}".format(type(self).__name__, "\n\t".join(errors))
@@ -653,7 +731,23 @@ class Module:
         for key, module in extras:
             if key in state_dict:
                 module.set_extra_state(state_dict[key])
+        if post_hooked:
+            _run_load_post_hooks(self, _IncompatibleKeys(missing, unexpected))
+            if strict:
+                _key_errors(errors, missing, unexpected)
+                if errors:  # (after the load, as torch raises)
+                    raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
+                        type(self).__name__, "\n\t".join(errors)))
         return _IncompatibleKeys(missing, unexpected)
+
+    def register_load_state_dict_post_hook(self, hook: Callable):
+        """Run ``hook(module, incompatible_keys)`` after ``load_state_dict`` loaded this module (and its
+        children); it may change ``incompatible_keys.missing_keys`` / ``.unexpected_keys`` in place (a
+        strict load checks them after the hooks) and must return None."""
+        hooks = self.__dict__.setdefault("_load_state_dict_post_hooks", OrderedDict())
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
 
     def _register_load_state_dict_pre_hook(self, hook: Callable, with_module: bool = False):
         """Run ``hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)``
@@ -696,17 +790,88 @@ class Module:
 
     def __setstate__(self, state) -> None:
         self.__dict__.update(state)
+        for name in ("_backward_hooks", "_backward_pre_hooks"):  # (saved before nerve had them)
+            self.__dict__.setdefault(name, OrderedDict())
+        self.__dict__.setdefault("_is_full_backward_hook", None)
 
     def share_memory(self) -> "Module":
         return self
 
-    def register_full_backward_hook(self, hook):
-        raise NotImplementedError(
-            "nerve does not support module backward hooks yet; register a hook on the output tensor "
-            "(output.register_hook) instead"
-        )
+    def _route_calls_through_hooks(self) -> None:
+        """Make ``__call__``'s test of ``_forward_pre_hooks`` true while backward hooks are registered."""
+        pre = self._forward_pre_hooks
+        if pre.__class__ is not _HookedPreHooks:
+            self.__dict__["_forward_pre_hooks"] = _HookedPreHooks(pre, self._backward_hooks, self._backward_pre_hooks)
 
-    register_backward_hook = register_full_backward_hook
+    def register_full_backward_pre_hook(self, hook: Callable, prepend: bool = False):
+        """Run ``hook(module, grad_output)`` when the gradients of the module's outputs are known;
+        it may return a new ``grad_output`` (a tuple, one entry per output, None for non-tensors)."""
+        handle = RemovableHandle(self._backward_pre_hooks)
+        self._backward_pre_hooks[handle.id] = hook
+        if prepend:
+            self._backward_pre_hooks.move_to_end(handle.id, last=False)
+        self._route_calls_through_hooks()
+        return handle
+
+    def register_full_backward_hook(self, hook: Callable, prepend: bool = False):
+        """Run ``hook(module, grad_input, grad_output)`` when the gradients of the module's inputs are
+        computed; it may return a new ``grad_input``. Entries are None for non-tensor arguments; when
+        no input needs a gradient the hook runs with ``grad_input`` all None once ``grad_output`` is known."""
+        if self._is_full_backward_hook is False:
+            raise RuntimeError("Cannot use both regular backward hooks and full backward hooks on a single Module. "
+                               "Please use only one of them.")
+        self.__dict__["_is_full_backward_hook"] = True
+        handle = RemovableHandle(self._backward_hooks)
+        self._backward_hooks[handle.id] = hook
+        if prepend:
+            self._backward_hooks.move_to_end(handle.id, last=False)
+        self._route_calls_through_hooks()
+        return handle
+
+    def register_backward_hook(self, hook: Callable):
+        """PyTorch's deprecated backward hook: ``hook(module, grad_input, grad_output)`` on the graph node
+        that made the module's (first) output, so ``grad_input`` is that node's; the module's own only
+        when it is one op. Prefer ``register_full_backward_hook``."""
+        if self._is_full_backward_hook is True:
+            raise RuntimeError("Cannot use both regular backward hooks and full backward hooks on a single Module. "
+                               "Please use only one of them.")
+        self.__dict__["_is_full_backward_hook"] = False
+        handle = RemovableHandle(self._backward_hooks)
+        self._backward_hooks[handle.id] = hook
+        self._route_calls_through_hooks()
+        return handle
+
+
+class _HookedPreHooks(OrderedDict):
+    """The ``_forward_pre_hooks`` of a module that has had backward hooks: it holds the forward
+    pre-hooks only, but is true while the module has backward hooks too, so that ``__call__``
+    keeps its one test for all hooks (and a module without hooks pays nothing for backward ones)."""
+
+    def __init__(self, items=(), *others) -> None:
+        super().__init__(items)
+        self._others = others
+
+    def __bool__(self) -> bool:
+        return len(self) > 0 or any(self._others)
+
+
+def _key_errors(errors: list, missing: list, unexpected: list) -> None:
+    if unexpected:
+        errors.insert(0, "Unexpected key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in unexpected)))
+    if missing:
+        errors.insert(0, "Missing key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in missing)))
+
+
+def _run_load_post_hooks(module: Module, keys) -> None:
+    """Each module's load post-hooks, children first (the order of torch's recursive load)."""
+    for child in module._modules.values():
+        if child is not None:
+            _run_load_post_hooks(child, keys)
+    for hook in list(module.__dict__.get("_load_state_dict_post_hooks", {}).values()):
+        if hook(module, keys) is not None:
+            raise AssertionError("Hooks registered with ``register_load_state_dict_post_hook`` are not expected to "
+                                 "return new values, if incompatible_keys need to be modified, it should be done "
+                                 "inplace.")
 
 
 def _as_array(value):

@@ -1,4 +1,4 @@
-"""Pooling layers: MaxPool1d/2d/3d, AvgPool1d/2d/3d, AdaptiveAvgPool1d/2d/3d, AdaptiveMaxPool1d/2d/3d."""
+"""Pooling layers: MaxPool1d/2d/3d, AvgPool1d/2d/3d, AdaptiveAvgPool1d/2d/3d, AdaptiveMaxPool1d/2d/3d, MaxUnpool1d/2d/3d."""
 
 from __future__ import annotations
 
@@ -192,3 +192,73 @@ class LPPool3d(LPPool1d):
     """3-D power-average pooling, as ``torch.nn.LPPool3d``."""
 
     _fn = staticmethod(F.lp_pool3d)
+
+
+class _MaxUnpoolNd(Module):
+    nd = 2
+
+    def __init__(self, kernel_size, stride=None, padding=0) -> None:
+        super().__init__()
+        self.kernel_size = _ntuple(kernel_size, self.nd, "kernel_size")
+        self.stride = _ntuple(stride if stride is not None else kernel_size, self.nd, "stride")
+        self.padding = _ntuple(padding, self.nd, "padding")
+
+    def forward(self, input, indices, output_size=None):
+        unpool = (F.max_unpool1d, F.max_unpool2d, F.max_unpool3d)[self.nd - 1]
+        return unpool(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """The partial inverse of ``MaxPool1d`` (from its indices), as ``torch.nn.MaxUnpool1d``."""
+
+    nd = 1
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """The partial inverse of ``MaxPool2d`` (from its indices), as ``torch.nn.MaxUnpool2d``."""
+
+    nd = 2
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    """The partial inverse of ``MaxPool3d`` (from its indices), as ``torch.nn.MaxUnpool3d``."""
+
+    nd = 3
+
+
+class FractionalMaxPool2d(Module):
+    """Max pooling with fractional, pseudo-random strides, as ``torch.nn.FractionalMaxPool2d``; give
+    ``output_size`` or ``output_ratio`` (in (0, 1)); ``_random_samples`` (N, C, 2) fixes the windows."""
+
+    nd = 2
+
+    def __init__(self, kernel_size, output_size=None, output_ratio=None, return_indices: bool = False,
+                 _random_samples=None) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.kernel_size = _ntuple(kernel_size, self.nd, "kernel_size")
+        self.return_indices = return_indices
+        self.register_buffer("_random_samples", _random_samples)
+        self.output_size = _ntuple(output_size, self.nd, "output_size") if output_size is not None else None
+        self.output_ratio = (None if output_ratio is None else tuple(output_ratio)
+                             if isinstance(output_ratio, (tuple, list)) else (output_ratio,) * self.nd)
+        if output_size is None and output_ratio is None:
+            raise ValueError(f"{name} requires specifying either an output size, or a pooling ratio")
+        if output_size is not None and output_ratio is not None:
+            raise ValueError("only one of output_size and output_ratio may be specified")
+        if self.output_ratio is not None and not all(0 < r < 1 for r in self.output_ratio):
+            raise ValueError(f"output_ratio must be between 0 and 1 (got {output_ratio})")
+
+    def forward(self, input):
+        pool = F.fractional_max_pool2d if self.nd == 2 else F.fractional_max_pool3d
+        return pool(input, self.kernel_size, self.output_size, self.output_ratio, self.return_indices,
+                    _random_samples=self._random_samples)
+
+
+class FractionalMaxPool3d(FractionalMaxPool2d):
+    """Fractional max pooling of (N, C, D, H, W) volumes, as ``torch.nn.FractionalMaxPool3d``."""
+
+    nd = 3
