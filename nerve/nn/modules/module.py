@@ -173,13 +173,7 @@ class Module:
         With ``with_kwargs=True`` the hook is ``hook(module, args, kwargs)`` and may return
         ``(args, kwargs)``.
         """
-        handle = RemovableHandle(self._forward_pre_hooks, self._forward_pre_hooks_with_kwargs)
-        self._forward_pre_hooks[handle.id] = hook
-        if with_kwargs:
-            self._forward_pre_hooks_with_kwargs[handle.id] = True
-        if prepend:
-            self._forward_pre_hooks.move_to_end(handle.id, last=False)
-        return handle
+        return _add_hook(self._forward_pre_hooks, hook, prepend, (self._forward_pre_hooks_with_kwargs, with_kwargs))
 
     def register_forward_hook(self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False,
                               always_call: bool = False):
@@ -189,15 +183,8 @@ class Module:
         ``always_call=True`` it also runs (with output None) when ``forward`` raises.
         """
         always = self.__dict__.setdefault("_forward_hooks_always_called", {})
-        handle = RemovableHandle(self._forward_hooks, self._forward_hooks_with_kwargs, always)
-        self._forward_hooks[handle.id] = hook
-        if always_call:
-            always[handle.id] = True
-        if with_kwargs:
-            self._forward_hooks_with_kwargs[handle.id] = True
-        if prepend:
-            self._forward_hooks.move_to_end(handle.id, last=False)
-        return handle
+        return _add_hook(self._forward_hooks, hook, prepend, (self._forward_hooks_with_kwargs, with_kwargs),
+                         (always, always_call))
 
     # ------------------------------------------------------------ attributes
 
@@ -610,19 +597,11 @@ class Module:
 
     def register_state_dict_pre_hook(self, hook: Callable):
         """Run ``hook(module, prefix, keep_vars)`` before ``state_dict`` collects this module's entries."""
-        hooks = self.__dict__.setdefault("_state_dict_pre_hooks", OrderedDict())
-        handle = RemovableHandle(hooks)
-        hooks[handle.id] = hook
-        return handle
+        return _add_hook(self.__dict__.setdefault("_state_dict_pre_hooks", OrderedDict()), hook)
 
     def _register_state_dict_hook(self, hook: Callable, public: bool = False):
         hooks = self.__dict__.setdefault("_state_dict_hooks", OrderedDict())
-        public_ids = self.__dict__.setdefault("_state_dict_hooks_public", {})
-        handle = RemovableHandle(hooks, public_ids)
-        hooks[handle.id] = hook
-        if public:
-            public_ids[handle.id] = True
-        return handle
+        return _add_hook(hooks, hook, False, (self.__dict__.setdefault("_state_dict_hooks_public", {}), public))
 
     def register_state_dict_post_hook(self, hook: Callable):
         """Run ``hook(module, state_dict, prefix, local_metadata)`` after ``state_dict`` collected this
@@ -744,19 +723,14 @@ class Module:
         """Run ``hook(module, incompatible_keys)`` after ``load_state_dict`` loaded this module (and its
         children); it may change ``incompatible_keys.missing_keys`` / ``.unexpected_keys`` in place (a
         strict load checks them after the hooks) and must return None."""
-        hooks = self.__dict__.setdefault("_load_state_dict_post_hooks", OrderedDict())
-        handle = RemovableHandle(hooks)
-        hooks[handle.id] = hook
-        return handle
+        return _add_hook(self.__dict__.setdefault("_load_state_dict_post_hooks", OrderedDict()), hook)
 
     def _register_load_state_dict_pre_hook(self, hook: Callable, with_module: bool = False):
         """Run ``hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)``
         (``hook(module, ...)`` with ``with_module``) before ``load_state_dict`` reads this module's keys;
         the hook may change ``state_dict`` (a copy of the one given)."""
-        hooks = self.__dict__.setdefault("_load_state_dict_pre_hooks", OrderedDict())
-        handle = RemovableHandle(hooks)
-        hooks[handle.id] = (lambda *a: hook(self, *a)) if with_module else hook
-        return handle
+        return _add_hook(self.__dict__.setdefault("_load_state_dict_pre_hooks", OrderedDict()),
+                         (lambda *a: hook(self, *a)) if with_module else hook)
 
     def register_load_state_dict_pre_hook(self, hook: Callable):
         """Run ``hook(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
@@ -806,10 +780,7 @@ class Module:
     def register_full_backward_pre_hook(self, hook: Callable, prepend: bool = False):
         """Run ``hook(module, grad_output)`` when the gradients of the module's outputs are known;
         it may return a new ``grad_output`` (a tuple, one entry per output, None for non-tensors)."""
-        handle = RemovableHandle(self._backward_pre_hooks)
-        self._backward_pre_hooks[handle.id] = hook
-        if prepend:
-            self._backward_pre_hooks.move_to_end(handle.id, last=False)
+        handle = _add_hook(self._backward_pre_hooks, hook, prepend)
         self._route_calls_through_hooks()
         return handle
 
@@ -821,10 +792,7 @@ class Module:
             raise RuntimeError("Cannot use both regular backward hooks and full backward hooks on a single Module. "
                                "Please use only one of them.")
         self.__dict__["_is_full_backward_hook"] = True
-        handle = RemovableHandle(self._backward_hooks)
-        self._backward_hooks[handle.id] = hook
-        if prepend:
-            self._backward_hooks.move_to_end(handle.id, last=False)
+        handle = _add_hook(self._backward_hooks, hook, prepend)
         self._route_calls_through_hooks()
         return handle
 
@@ -836,10 +804,23 @@ class Module:
             raise RuntimeError("Cannot use both regular backward hooks and full backward hooks on a single Module. "
                                "Please use only one of them.")
         self.__dict__["_is_full_backward_hook"] = False
-        handle = RemovableHandle(self._backward_hooks)
-        self._backward_hooks[handle.id] = hook
+        handle = _add_hook(self._backward_hooks, hook)
         self._route_calls_through_hooks()
         return handle
+
+
+def _add_hook(hooks, hook, prepend: bool = False, *flags) -> "RemovableHandle":
+    """Register ``hook`` in the ordered dict ``hooks`` (first with ``prepend``) and return its handle;
+    each ``(marks, on)`` in ``flags`` is a dict that marks the hook where ``on`` (``with_kwargs``,
+    ``always_call``...), and that the handle clears on ``remove()`` with ``hooks``."""
+    handle = RemovableHandle(hooks, *(marks for marks, _ in flags))
+    hooks[handle.id] = hook
+    for marks, on in flags:
+        if on:
+            marks[handle.id] = True
+    if prepend:
+        hooks.move_to_end(handle.id, last=False)
+    return handle
 
 
 class _HookedPreHooks(OrderedDict):
