@@ -558,10 +558,7 @@ class DataLoader:
                 if not isinstance(batch, _End):
                     yield batch
         finally:
-            if self.persistent_workers:
-                workers.drain()
-            else:
-                workers.shutdown()
+            self._end_epoch(workers)
 
     def _map_workers(self, workers, stream, ahead):
         sent = received = 0
@@ -577,10 +574,15 @@ class DataLoader:
                     sent += 1
                 yield batch
         finally:
-            if self.persistent_workers:
-                workers.drain()
-            else:
-                workers.shutdown()
+            self._end_epoch(workers)
+
+    def _end_epoch(self, workers) -> None:
+        """After an epoch (or an iteration stopped early): persistent workers wait for the next one
+        with nothing left in flight; the others stop."""
+        if self.persistent_workers:
+            workers.drain()
+        else:
+            workers.shutdown()
 
     def _iter_single(self):
         _integers(0, 2**62, (), CPU, self.generator)  # the base seed PyTorch draws: same stream as with workers
